@@ -1,0 +1,103 @@
+"""``create_app(settings)``: every service of the exchange on one ASGI app."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exchange import __version__
+from exchange.catalog.router import router as catalog_router
+from exchange.clock import Clock
+from exchange.config import Settings
+from exchange.context import AppContext
+from exchange.db.engine import Database
+from exchange.errors import REQUEST_ID_HEADER, install_error_handlers
+from exchange.members.router import router as members_router
+from exchange.members.service import Authenticator
+from exchange.ops import router as ops_router
+from exchange.security import resolve_operator_key
+
+DESCRIPTION = """
+A simulator of a municipal government information-sharing exchange (政务信息共享平台).
+
+Every call carries `Authorization: Bearer <key>`. Errors share one shape:
+`{"error": {"code": "...", "message": "...", "request_id": "..."}}`.
+"""
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's ``X-Request-Id`` if sane) and echo it back.
+
+    Pure ASGI rather than BaseHTTPMiddleware: it sits on the broker's hot path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if 0 < len(candidate) <= 64 and candidate.isascii():
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        raw = rid.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                headers.append((REQUEST_ID_HEADER.lower().encode(), raw))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Engine, clock and authenticator for one app; tables are created here."""
+    db = Database(settings.database_url)
+    db.create_all()
+    operator_key, _ = resolve_operator_key(settings)
+    return AppContext(
+        settings=settings,
+        db=db,
+        clock=Clock(db),
+        auth=Authenticator(db, operator_key),
+        parts={"operator_key": operator_key},
+    )
+
+
+def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
+    """The whole exchange: departments registry, catalog, and the mock departments."""
+    context = ctx or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            context.db.dispose()
+
+    app = FastAPI(
+        title="exchange — 政务信息共享平台 simulator",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ctx = context
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(members_router)
+    app.include_router(catalog_router)
+    app.add_middleware(RequestIdMiddleware)
+    return app

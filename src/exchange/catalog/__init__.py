@@ -1,0 +1,1 @@
+"""Catalog service: the shared-resource catalog (共享资源目录)."""

@@ -1,0 +1,222 @@
+"""``/api/v1/catalog``: 目录检索、注册、变更、废置, version history and the change feed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from starlette.concurrency import run_in_threadpool
+
+from exchange.catalog import service
+from exchange.catalog.schemas import (
+    CATEGORY_PATTERN,
+    SEQUENCE_PATTERN,
+    CatalogGroup,
+    ChangePage,
+    Classification,
+    ResourceType,
+    SharingType,
+    TopicChange,
+    TopicCreate,
+    TopicOut,
+    TopicPage,
+    TopicRetire,
+)
+from exchange.catalog.search import CatalogIndex
+from exchange.context import AppContext, Caller, Ctx, DbSession
+from exchange.errors import ValidationFailed
+from exchange.members.models import Department
+
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+
+Front = Annotated[str, Path(description="Front part of the resource code, e.g. 101001001")]
+Seq = Annotated[str, Path(description="Sequence part of the resource code, e.g. 000001")]
+
+
+def _check_code(front: str, seq: str) -> None:
+    import re
+
+    if not re.fullmatch(CATEGORY_PATTERN, front) or not re.fullmatch(SEQUENCE_PATTERN, seq):
+        raise ValidationFailed(
+            f"{front}/{seq} is not a resource code: expected 9 digits starting 1-3, '/', "
+            "6 digits (e.g. 101001001/000001)",
+            field="resource_code",
+            code="invalid_resource_code",
+        )
+
+
+def listeners(ctx: AppContext) -> list[service.Listener]:
+    found: list[service.Listener] = ctx.parts.get("catalog_listeners", [])
+    return found
+
+
+def index_of(ctx: AppContext) -> CatalogIndex:
+    index: CatalogIndex = ctx.parts.setdefault("catalog_index", CatalogIndex())
+    return index
+
+
+@router.post("/topics", status_code=status.HTTP_201_CREATED, response_model=TopicOut)
+def register_topic(body: TopicCreate, session: DbSession, caller: Caller, ctx: Ctx) -> TopicOut:
+    """Register a topic (目录注册). The provider department or the operator may register.
+
+    The catalog assigns the sequence part of the resource code. An item that declares itself
+    the source of a data element another topic already sources is refused with 409
+    ``source_conflict`` naming the owner (一数一源).
+    """
+    topic = service.register(session, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    return service.to_out(topic, session.get(Department, topic.provider), versions=[])
+
+
+@router.get("/topics", response_model=TopicPage)
+def search_topics(
+    session: DbSession,
+    _caller: Caller,
+    ctx: Ctx,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Keywords (AND), any script")
+    ] = None,
+    category: Annotated[
+        str | None,
+        Query(description="basic | thematic | departmental, or a resource-code prefix of digits"),
+    ] = None,
+    group: CatalogGroup | None = None,
+    provider: str | None = None,
+    sharing_type: SharingType | None = None,
+    status: Annotated[
+        str, Query(pattern="^(published|retired|all)$", description="published | retired | all")
+    ] = "published",
+    resource_type: ResourceType | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> TopicPage:
+    """Search the catalog (目录检索): keywords over names, abstracts and item names."""
+    classification: str | None = None
+    prefix: str | None = None
+    if category is not None:
+        if category in Classification.__members__:
+            classification = category
+        elif category.isdigit() and 1 <= len(category) <= 9:
+            prefix = category
+        else:
+            raise ValidationFailed(
+                "category: use basic, thematic, departmental or a prefix of digits",
+                field="category",
+                code="invalid_category",
+            )
+    index = index_of(ctx)
+    index.sync(session)
+    total, ids = index.search(
+        q,
+        {
+            "classification": classification,
+            "group": group.value if group else None,
+            "provider": provider,
+            "sharing_type": sharing_type.value if sharing_type else None,
+            "status": None if status == "all" else status,
+            "resource_type": resource_type.value if resource_type else None,
+        },
+        category_prefix=prefix,
+        offset=offset,
+        limit=limit,
+    )
+    from sqlalchemy import select
+
+    from exchange.catalog.models import Topic
+
+    rows = {t.id: t for t in session.scalars(select(Topic).where(Topic.id.in_(ids)))} if ids else {}
+    topics = [rows[i] for i in ids if i in rows]
+    return TopicPage(
+        total=total, offset=offset, limit=limit, items=service.topics_out(session, topics)
+    )
+
+
+@router.get("/topics/{front}/{seq}", response_model=TopicOut)
+def get_topic(front: Front, seq: Seq, session: DbSession, _caller: Caller) -> TopicOut:
+    """One topic with its version history (retired topics stay readable)."""
+    _check_code(front, seq)
+    topic = service.get_topic(session, front, seq)
+    return service.to_out(
+        topic, session.get(Department, topic.provider), versions=service.history(session, topic)
+    )
+
+
+@router.get("/topics/{front}/{seq}/versions/{version}", response_model=dict[str, Any])
+def get_topic_version(
+    front: Front, seq: Seq, version: int, session: DbSession, _caller: Caller
+) -> dict[str, Any]:
+    """The metadata exactly as it was at one version."""
+    _check_code(front, seq)
+    topic = service.get_topic(session, front, seq)
+    snapshot = service.version_snapshot(session, topic, version)
+    return {"resource_code": topic.resource_code, "version": version, "metadata": snapshot}
+
+
+@router.patch("/topics/{front}/{seq}", response_model=TopicOut)
+def change_topic(
+    front: Front, seq: Seq, body: TopicChange, session: DbSession, caller: Caller, ctx: Ctx
+) -> TopicOut:
+    """Change a topic (目录变更): a new version that records what changed and why.
+
+    Removing an item narrows the grants that held it.
+    """
+    _check_code(front, seq)
+    topic = service.get_topic(session, front, seq)
+    service.change(session, topic, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    return service.to_out(
+        topic, session.get(Department, topic.provider), versions=service.history(session, topic)
+    )
+
+
+@router.post("/topics/{front}/{seq}/retire", response_model=TopicOut)
+def retire_topic(
+    front: Front, seq: Seq, body: TopicRetire, session: DbSession, caller: Caller, ctx: Ctx
+) -> TopicOut:
+    """Retire a topic (目录废置): readable still, closed to new grants; its grants suspend."""
+    _check_code(front, seq)
+    topic = service.get_topic(session, front, seq)
+    service.retire(session, topic, body.reason, caller, ctx.clock.now(), listeners=listeners(ctx))
+    return service.to_out(
+        topic, session.get(Department, topic.provider), versions=service.history(session, topic)
+    )
+
+
+@router.get("/changes", response_model=ChangePage)
+async def changes(
+    _caller: Caller,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0, description="Cursor of the last change seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="Seconds to long-poll when nothing is new")
+    ] = 0,
+) -> ChangePage:
+    """The change feed: registrations, changes and retirements after a cursor, in order."""
+
+    def read() -> ChangePage:
+        with ctx.db.sessions() as session:
+            rows, cursor = service.changes_after(session, after, limit)
+        return ChangePage(changes=rows, next_cursor=cursor)
+
+    deadline = time.monotonic() + wait
+    page = await run_in_threadpool(read)
+    while not page.changes and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        page = await run_in_threadpool(read)
+    return page
+
+
+@router.get("/sources", response_model=dict[str, dict[str, str]])
+def element_sources(session: DbSession, _caller: Caller) -> dict[str, dict[str, str]]:
+    """一数一源: every standard data element with its one source department and topic."""
+    return {
+        element: {"provider": provider, "resource_code": code}
+        for element, (provider, code) in sorted(service.element_sources(session).items())
+    }
+
+
+@router.get("/stats", response_model=dict[str, Any])
+def stats(session: DbSession, _caller: Caller) -> dict[str, Any]:
+    """Counts by status, group, classification, sharing type and resource type."""
+    return service.stats(session)

@@ -1,0 +1,166 @@
+"""In-memory keyword index over the catalog, kept current through the change feed.
+
+Why not SQL ``LIKE``: a leading-wildcard scan reads every row on every search (tens of ms at
+37,000 topics on SQLite) and PostgreSQL's full-text parser does not split Chinese. The index
+keeps each topic's lowercased search text in one string and scans it with ``str.find`` (C
+speed, any script: 户籍 matches 户籍登记信息); filters are precomputed id sets. Before each
+search it compares its cursor with the feed's last cursor, so a topic registered by another
+process sharing the database is found on the next search.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.catalog.models import Change, Topic
+from exchange.catalog.service import last_cursor
+
+FILTERS = (
+    "category",
+    "classification",
+    "group",
+    "provider",
+    "sharing_type",
+    "status",
+    "resource_type",
+)
+
+
+@dataclass(slots=True)
+class _Entry:
+    id: int
+    resource_code: str
+    name: str
+    text: str
+    values: dict[str, str]
+
+
+class CatalogIndex:
+    """Keyword search with filters; thread-safe; rebuilt lazily after changes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, _Entry] = {}
+        self._cursor = -1
+        self._lock = threading.RLock()
+        self._dirty = True
+        self._order: list[_Entry] = []
+        self._blob = ""
+        self._starts: list[int] = []
+        self._by_value: dict[str, dict[str, set[int]]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self._entries)
+
+    def sync(self, session: Session) -> None:
+        """Bring the index up to the change feed's last cursor."""
+        head = last_cursor(session)
+        if head == self._cursor:
+            return
+        with self._lock:
+            if self._cursor < 0:
+                rows: Iterable[Topic] = session.scalars(select(Topic))
+                self._entries.clear()
+            else:
+                ids = set(
+                    session.scalars(select(Change.topic_id).where(Change.cursor > self._cursor))
+                )
+                rows = session.scalars(select(Topic).where(Topic.id.in_(ids))) if ids else []
+            for topic in rows:
+                self._entries[topic.id] = _Entry(
+                    id=topic.id,
+                    resource_code=topic.resource_code,
+                    name=topic.name.lower(),
+                    text=topic.search_text,
+                    values={
+                        "category": topic.category,
+                        "classification": topic.classification,
+                        "group": topic.group,
+                        "provider": topic.provider,
+                        "sharing_type": topic.sharing_type,
+                        "status": topic.status,
+                        "resource_type": topic.resource_type,
+                    },
+                )
+            self._cursor = head
+            self._dirty = True
+
+    def _rebuild(self) -> None:
+        self._order = sorted(self._entries.values(), key=lambda e: e.resource_code)
+        starts: list[int] = []
+        pos = 0
+        for entry in self._order:
+            starts.append(pos)
+            pos += len(entry.text) + 1
+        self._starts = starts
+        # NUL cannot occur in search text, so no match spans two topics.
+        self._blob = "\0".join(e.text for e in self._order)
+        by_value: dict[str, dict[str, set[int]]] = {f: defaultdict(set) for f in FILTERS}
+        for i, entry in enumerate(self._order):
+            for f, v in entry.values.items():
+                by_value[f][v].add(i)
+        self._by_value = by_value
+        self._dirty = False
+
+    def _matching(self, term: str) -> set[int]:
+        found: set[int] = set()
+        blob, starts = self._blob, self._starts
+        pos = blob.find(term)
+        while pos >= 0:
+            i = bisect.bisect_right(starts, pos) - 1
+            found.add(i)
+            nxt = starts[i + 1] if i + 1 < len(starts) else len(blob)
+            pos = blob.find(term, nxt)
+        return found
+
+    def search(
+        self,
+        q: str | None,
+        filters: dict[str, str | None],
+        *,
+        category_prefix: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[int]]:
+        """(total matches, topic ids of the page), best first: name matches rank first."""
+        with self._lock:
+            if self._dirty:
+                self._rebuild()
+            candidates: set[int] | None = None
+            for f, value in filters.items():
+                if value is None:
+                    continue
+                ids = self._by_value[f].get(value, set())
+                candidates = set(ids) if candidates is None else candidates & ids
+            if category_prefix:
+                pref = {
+                    i
+                    for i, e in enumerate(self._order)
+                    if e.values["category"].startswith(category_prefix)
+                }
+                candidates = pref if candidates is None else candidates & pref
+            terms = [t for t in (q or "").lower().split() if t]
+            for term in terms:
+                hits = self._matching(term)
+                candidates = hits if candidates is None else candidates & hits
+                if not candidates:
+                    break
+            if candidates is None:
+                candidates = set(range(len(self._order)))
+            order = self._order
+            if terms:
+                ranked = sorted(
+                    candidates,
+                    key=lambda i: (-sum(t in order[i].name for t in terms), order[i].resource_code),
+                )
+            else:
+                ranked = sorted(candidates)
+            page = ranked[offset : offset + limit]
+            return len(ranked), [order[i].id for i in page]

@@ -1,0 +1,477 @@
+"""Catalog rules: register, change (versioned), retire, read; one datum, one source.
+
+Every write appends to the change feed in the same transaction, so a subscriber that
+follows ``/api/v1/catalog/changes`` never sees a change the catalog does not have.
+Listeners (the authorization service) are called inside that transaction too: a retirement
+that suspends grants either happens whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from exchange.catalog.models import Change, ElementSource, SequenceCounter, Topic, TopicVersion
+from exchange.catalog.schemas import (
+    ChangeOut,
+    DataItem,
+    TopicBase,
+    TopicChange,
+    TopicCreate,
+    TopicOut,
+    TopicStatus,
+    TopicVersionOut,
+    classification_of,
+)
+from exchange.errors import Conflict, NotFound, ValidationFailed
+from exchange.members.models import Department
+from exchange.members.service import Principal
+
+
+class TopicNotFound(NotFound):
+    code = "topic_not_found"
+
+
+class SourceConflict(Conflict):
+    code = "source_conflict"
+
+
+class TopicRetired(Conflict):
+    code = "topic_retired"
+
+
+@dataclass(frozen=True)
+class CatalogEvent:
+    """What a listener is told: a topic was registered, changed or retired."""
+
+    kind: str  # registered | changed | retired
+    topic: Topic
+    removed_items: frozenset[str] = frozenset()
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+Listener = Callable[[Session, CatalogEvent], None]
+
+
+# Fields whose change is recorded and that make up the registrant's metadata.
+_TRACKED = tuple(TopicBase.model_fields)
+
+
+def _search_text(spec: TopicBase) -> str:
+    """What keyword search looks in: name, abstract, item names and fields, tags."""
+    parts: list[str] = [spec.name, spec.abstract, *spec.tags]
+    for item in spec.items:
+        parts.extend((item.name, item.field, item.description))
+    return "\n".join(p for p in parts if p).lower()
+
+
+def _spec_of(topic: Topic) -> TopicBase:
+    return TopicBase.model_validate(topic.data)
+
+
+def _apply_spec(topic: Topic, spec: TopicBase) -> None:
+    topic.data = spec.model_dump(mode="json")
+    topic.name = spec.name
+    topic.slug = spec.slug
+    topic.group = spec.group.value
+    topic.resource_type = spec.resource_type.value
+    topic.sharing_type = spec.sharing.type.value
+    topic.search_text = _search_text(spec)
+
+
+def _next_sequence(session: Session, category: str) -> str:
+    counter = session.get(SequenceCounter, category, with_for_update=True)
+    if counter is None:
+        counter = SequenceCounter(category=category, last=0)
+        session.add(counter)
+    counter.last += 1
+    if counter.last > 999_999:
+        raise Conflict(
+            f"category {category} has no free sequence number", code="sequence_exhausted"
+        )
+    return f"{counter.last:06d}"
+
+
+def _source_items(items: Iterable[DataItem]) -> dict[str, DataItem]:
+    return {it.element: it for it in items if it.element and it.is_source}
+
+
+def _claim_sources(session: Session, topic: Topic, items: Sequence[DataItem]) -> None:
+    """Record this topic as the source of its elements, refusing any already owned."""
+    wanted = _source_items(items)
+    current = {
+        row.element: row
+        for row in session.scalars(select(ElementSource).where(ElementSource.topic_id == topic.id))
+    }
+    for element in set(current) - set(wanted):
+        session.delete(current[element])
+    new = sorted(set(wanted) - set(current))
+    if not new:
+        return
+    owners = session.execute(
+        select(ElementSource.element, ElementSource.provider, Topic.resource_code, Topic.name)
+        .join(Topic, Topic.id == ElementSource.topic_id)
+        .where(ElementSource.element.in_(new))
+    ).all()
+    if owners:
+        first = owners[0]
+        raise SourceConflict(
+            f"data element {first.element!r} already has a source: department "
+            f"{first.provider!r}, topic {first.resource_code} {first.name} (一数一源). "
+            "Mark the item is_source: false to re-share it, or ask the owner to change.",
+            detail={
+                "conflicts": [
+                    {
+                        "element": o.element,
+                        "owner": o.provider,
+                        "resource_code": o.resource_code,
+                        "topic": o.name,
+                    }
+                    for o in owners
+                ]
+            },
+        )
+    for element in new:
+        session.add(ElementSource(element=element, topic_id=topic.id, provider=topic.provider))
+
+
+def _check_provider(session: Session, spec: TopicBase, by: Principal) -> Department:
+    dept = session.get(Department, spec.provider)
+    if dept is None:
+        raise ValidationFailed(
+            f"provider: no department with code {spec.provider!r}",
+            field="provider",
+            code="unknown_provider",
+        )
+    by.require(spec.provider)
+    return dept
+
+
+def _check_related(session: Session, codes: Sequence[str]) -> None:
+    if not codes:
+        return
+    found = set(session.scalars(select(Topic.resource_code).where(Topic.resource_code.in_(codes))))
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise ValidationFailed(
+            f"related: unknown resource code(s) {', '.join(missing)}",
+            field="related",
+            code="unknown_related",
+        )
+
+
+def _record(
+    session: Session, kind: str, topic: Topic, by: str, changes: dict[str, Any], at: dt.datetime
+) -> None:
+    session.add(
+        Change(
+            at=at,
+            kind=kind,
+            topic_id=topic.id,
+            resource_code=topic.resource_code,
+            version=topic.version,
+            by=by,
+            changes=changes,
+        )
+    )
+
+
+def register(
+    session: Session,
+    spec: TopicCreate,
+    by: Principal,
+    now: dt.datetime,
+    *,
+    listeners: Sequence[Listener] = (),
+    check_related: bool = True,
+) -> Topic:
+    """注册: assign the resource code, claim element sources, open version 1."""
+    _check_provider(session, spec, by)
+    if check_related:
+        _check_related(session, spec.related)
+    if spec.slug and session.scalar(select(Topic.id).where(Topic.slug == spec.slug)):
+        raise Conflict(f"slug {spec.slug!r} is taken by another topic", code="slug_taken")
+    if spec.published_on is None:
+        spec = spec.model_copy(update={"published_on": now.date()})
+    seq = _next_sequence(session, spec.category)
+    topic = Topic(
+        category=spec.category,
+        sequence=seq,
+        resource_code=f"{spec.category}/{seq}",
+        provider=spec.provider,
+        classification=classification_of(spec.category).value,
+        status=TopicStatus.published.value,
+        version=1,
+        published_on=spec.published_on,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_spec(topic, spec)
+    session.add(topic)
+    session.flush()
+    _claim_sources(session, topic, spec.items)
+    snapshot = dict(topic.data)
+    session.add(
+        TopicVersion(
+            topic_id=topic.id,
+            version=1,
+            changed_at=now,
+            changed_by=by.code,
+            reason="registered",
+            changes={},
+            snapshot=snapshot,
+        )
+    )
+    _record(session, "registered", topic, by.code, {}, now)
+    session.flush()
+    for listener in listeners:
+        listener(session, CatalogEvent("registered", topic))
+    return topic
+
+
+def get_topic(session: Session, front: str, seq: str) -> Topic:
+    topic = session.scalar(select(Topic).where(Topic.category == front, Topic.sequence == seq))
+    if topic is None:
+        raise TopicNotFound(f"no topic with resource code {front}/{seq}")
+    return topic
+
+
+def get_topic_by_code(session: Session, resource_code: str) -> Topic:
+    front, _, seq = resource_code.partition("/")
+    return get_topic(session, front, seq)
+
+
+def _diff_items(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    before = {it["field"]: it for it in old}
+    after = {it["field"]: it for it in new}
+    out: dict[str, Any] = {}
+    added = [f for f in after if f not in before]
+    removed = [f for f in before if f not in after]
+    changed = {
+        f: {
+            k: {"from": before[f].get(k), "to": v}
+            for k, v in after[f].items()
+            if before[f].get(k) != v
+        }
+        for f in after
+        if f in before and before[f] != after[f]
+    }
+    if added:
+        out["added"] = added
+    if removed:
+        out["removed"] = removed
+    if changed:
+        out["changed"] = changed
+    return out
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Field-level difference of two metadata dumps; items are compared by their field."""
+    changes: dict[str, Any] = {}
+    for key in _TRACKED:
+        if old.get(key) == new.get(key):
+            continue
+        if key == "items":
+            changes["items"] = _diff_items(old.get("items", []), new.get("items", []))
+        else:
+            changes[key] = {"from": old.get(key), "to": new.get(key)}
+    return changes
+
+
+def change(
+    session: Session,
+    topic: Topic,
+    patch: TopicChange,
+    by: Principal,
+    now: dt.datetime,
+    *,
+    listeners: Sequence[Listener] = (),
+) -> Topic:
+    """变更: apply a partial change as a new version and record what changed."""
+    by.require(topic.provider)
+    if topic.status == TopicStatus.retired.value:
+        raise TopicRetired(f"topic {topic.resource_code} is retired and can no longer change")
+    updates = patch.model_dump(exclude_unset=True, exclude={"reason"})
+    if not updates:
+        raise ValidationFailed("the change is empty: send at least one field", code="empty_change")
+    merged = {**topic.data, **patch.model_dump(mode="json", exclude_unset=True, exclude={"reason"})}
+    try:
+        spec = TopicBase.model_validate(merged)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise ValidationFailed(
+            f"the change breaks a catalog rule: {exc}", code="invalid_change"
+        ) from exc
+    if "related" in updates:
+        _check_related(session, spec.related)
+    changes = diff(topic.data, spec.model_dump(mode="json"))
+    if not changes:
+        raise ValidationFailed("the change does not alter the topic", code="empty_change")
+    removed = frozenset(changes.get("items", {}).get("removed", []))
+    _claim_sources(session, topic, spec.items)
+    _apply_spec(topic, spec)
+    topic.version += 1
+    topic.updated_at = now
+    session.add(
+        TopicVersion(
+            topic_id=topic.id,
+            version=topic.version,
+            changed_at=now,
+            changed_by=by.code,
+            reason=patch.reason,
+            changes=changes,
+            snapshot=dict(topic.data),
+        )
+    )
+    _record(session, "changed", topic, by.code, changes, now)
+    session.flush()
+    for listener in listeners:
+        listener(session, CatalogEvent("changed", topic, removed, changes))
+    return topic
+
+
+def retire(
+    session: Session,
+    topic: Topic,
+    reason: str,
+    by: Principal,
+    now: dt.datetime,
+    *,
+    listeners: Sequence[Listener] = (),
+) -> Topic:
+    """废置: the topic stays readable but is closed to new grants; its sources are freed."""
+    by.require(topic.provider)
+    if topic.status == TopicStatus.retired.value:
+        raise TopicRetired(f"topic {topic.resource_code} is already retired")
+    topic.status = TopicStatus.retired.value
+    topic.retired_at = now
+    topic.retire_reason = reason
+    topic.version += 1
+    topic.updated_at = now
+    session.execute(delete(ElementSource).where(ElementSource.topic_id == topic.id))
+    changes = {"status": {"from": "published", "to": "retired"}, "reason": reason}
+    session.add(
+        TopicVersion(
+            topic_id=topic.id,
+            version=topic.version,
+            changed_at=now,
+            changed_by=by.code,
+            reason=reason,
+            changes=changes,
+            snapshot=dict(topic.data),
+        )
+    )
+    _record(session, "retired", topic, by.code, changes, now)
+    session.flush()
+    for listener in listeners:
+        listener(session, CatalogEvent("retired", topic, changes=changes))
+    return topic
+
+
+def history(session: Session, topic: Topic) -> list[TopicVersionOut]:
+    rows = session.scalars(
+        select(TopicVersion).where(TopicVersion.topic_id == topic.id).order_by(TopicVersion.version)
+    )
+    return [
+        TopicVersionOut(
+            version=r.version,
+            changed_at=r.changed_at,
+            changed_by=r.changed_by,
+            reason=r.reason,
+            changes=r.changes,
+        )
+        for r in rows
+    ]
+
+
+def to_out(
+    topic: Topic, provider: Department | None, *, versions: list[TopicVersionOut] | None = None
+) -> TopicOut:
+    return TopicOut.model_validate(
+        {
+            **topic.data,
+            "resource_code": topic.resource_code,
+            "sequence": topic.sequence,
+            "classification": topic.classification,
+            "provider_name": provider.name if provider else topic.provider,
+            "provider_code": (provider.credit_code or "") if provider else "",
+            "status": topic.status,
+            "version": topic.version,
+            "created_at": topic.created_at,
+            "updated_at": topic.updated_at,
+            "retired_at": topic.retired_at,
+            "retire_reason": topic.retire_reason,
+            "history": versions,
+        }
+    )
+
+
+def topics_out(session: Session, topics: Sequence[Topic]) -> list[TopicOut]:
+    codes = {t.provider for t in topics}
+    depts = (
+        {d.code: d for d in session.scalars(select(Department).where(Department.code.in_(codes)))}
+        if codes
+        else {}
+    )
+    return [to_out(t, depts.get(t.provider)) for t in topics]
+
+
+def changes_after(session: Session, cursor: int, limit: int) -> tuple[list[ChangeOut], int]:
+    rows = session.scalars(
+        select(Change).where(Change.cursor > cursor).order_by(Change.cursor).limit(limit)
+    ).all()
+    out = [
+        ChangeOut(
+            cursor=r.cursor,
+            at=r.at,
+            kind=r.kind,
+            resource_code=r.resource_code,
+            version=r.version,
+            by=r.by,
+            changes=r.changes,
+        )
+        for r in rows
+    ]
+    return out, (rows[-1].cursor if rows else cursor)
+
+
+def last_cursor(session: Session) -> int:
+    return session.scalar(select(func.max(Change.cursor))) or 0
+
+
+def element_sources(session: Session) -> dict[str, tuple[str, str]]:
+    """element → (provider, resource code): who is the one source of each datum."""
+    rows = session.execute(
+        select(ElementSource.element, ElementSource.provider, Topic.resource_code).join(
+            Topic, Topic.id == ElementSource.topic_id
+        )
+    )
+    return {r.element: (r.provider, r.resource_code) for r in rows}
+
+
+def version_snapshot(session: Session, topic: Topic, version: int) -> dict[str, Any]:
+    row = session.scalar(
+        select(TopicVersion).where(
+            TopicVersion.topic_id == topic.id, TopicVersion.version == version
+        )
+    )
+    if row is None:
+        raise NotFound(
+            f"topic {topic.resource_code} has no version {version} (latest {topic.version})",
+            code="version_not_found",
+        )
+    return row.snapshot
+
+
+def stats(session: Session) -> dict[str, Any]:
+    out: dict[str, Any] = {"total": session.scalar(select(func.count(Topic.id))) or 0}
+    for column in ("status", "group", "classification", "sharing_type", "resource_type"):
+        col = getattr(Topic, column)
+        rows = session.execute(select(col, func.count(Topic.id)).group_by(col))
+        out[f"by_{column}"] = dict(rows.tuples().all())
+    out["providers"] = session.scalar(select(func.count(func.distinct(Topic.provider)))) or 0
+    return out

@@ -1,0 +1,67 @@
+"""Settings, read from ``EXCHANGE_*`` environment variables and passed in explicitly."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_project_dir(name: str) -> Path:
+    # A source checkout keeps its content beside src/; an installed wheel falls back to cwd.
+    here = Path(__file__).resolve().parents[2]
+    candidate = here / name
+    return candidate if candidate.is_dir() else Path.cwd() / name
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one exchange process."""
+
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./.exchange/exchange.db",
+        description="SQLAlchemy URL; sqlite:///… (embedded default) or postgresql+psycopg://…",
+    )
+    operator_key: str | None = Field(
+        default=None, description="The platform operator's API key; generated when unset."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL others reach this exchange at (default http://host:port).",
+    )
+    catalog_dir: Path = Field(default_factory=lambda: _default_project_dir("catalog"))
+    services_dir: Path = Field(default_factory=lambda: _default_project_dir("services"))
+    catalog_profile: str = Field(
+        default="core",
+        description="Catalog seeded on first start: core, guangzhou-2017 or platform-2020.",
+    )
+    seed: int = Field(default=2020, description="Seed of the synthetic city and catalog.")
+    population: int = Field(default=100_000, description="People in the synthetic city.")
+    enterprises: int = Field(default=20_000, description="Enterprises in the synthetic city.")
+    mock_departments: bool = Field(
+        default=True, description="Serve the mock department APIs inside this process."
+    )
+    review_days: int = Field(default=10, description="Working days a provider has to review.")
+    holidays: list[str] = Field(
+        default_factory=list, description="Extra non-working days (YYYY-MM-DD)."
+    )
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment; only entry points call this, never library code."""
+    return Settings()

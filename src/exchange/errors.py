@@ -1,0 +1,222 @@
+"""One error model for every service.
+
+Every failure a caller can cause or meet is an :class:`ExchangeError` with an HTTP status,
+a stable machine-readable ``code`` and a human message. A single handler renders them as::
+
+    {"error": {"code": "topic_not_found", "message": "...", "request_id": "...",
+               "detail": {...}}}
+
+The tree::
+
+    ExchangeError (500, internal_error)
+    ├── BadRequest (400, bad_request)
+    ├── ValidationFailed (422, validation_failed)  - carries the offending field(s)
+    ├── NotAuthenticated (401, not_authenticated)
+    ├── NotPermitted (403, not_permitted)
+    ├── NotFound (404, not_found)                  - subclasses name what was missing
+    ├── Conflict (409, conflict)                   - e.g. source_conflict
+    ├── TooManyRequests (429, quota_exceeded)
+    └── Unavailable (503, unavailable)
+
+Domains subclass these or pass their own ``code``; routers never build ``HTTPException``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "ExchangeError",
+    "NotAuthenticated",
+    "NotFound",
+    "NotPermitted",
+    "TooManyRequests",
+    "Unavailable",
+    "ValidationFailed",
+    "error_body",
+    "install_error_handlers",
+    "request_id_of",
+]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class ExchangeError(Exception):
+    """Base of every error the exchange reports to a caller."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        detail: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.detail = detail or {}
+        self.headers = headers or {}
+
+
+class BadRequest(ExchangeError):
+    status_code = 400
+    code = "bad_request"
+
+
+class ValidationFailed(ExchangeError):
+    """Input that parses but breaks a rule; ``field`` names where."""
+
+    status_code = 422
+    code = "validation_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        detail: dict[str, Any] = {}
+        if field is not None:
+            detail["field"] = field
+        if errors is not None:
+            detail["errors"] = errors
+        super().__init__(message, code=code, detail=detail)
+        self.field = field
+
+
+class NotAuthenticated(ExchangeError):
+    status_code = 401
+    code = "not_authenticated"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotPermitted(ExchangeError):
+    status_code = 403
+    code = "not_permitted"
+
+
+class NotFound(ExchangeError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ExchangeError):
+    status_code = 409
+    code = "conflict"
+
+
+class TooManyRequests(ExchangeError):
+    status_code = 429
+    code = "quota_exceeded"
+
+
+class Unavailable(ExchangeError):
+    status_code = 503
+    code = "unavailable"
+
+
+def request_id_of(request: Request) -> str:
+    """The request id: the caller's ``X-Request-Id`` if sane, else one made here."""
+    rid = getattr(request.state, "request_id", None)
+    if isinstance(rid, str):
+        return rid
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    rid = given if 0 < len(given) <= 64 and given.isascii() else uuid.uuid4().hex
+    request.state.request_id = rid
+    return rid
+
+
+def error_body(
+    code: str, message: str, request_id: str, detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if detail:
+        body["detail"] = detail
+    return {"error": body}
+
+
+def _render(request: Request, exc: ExchangeError) -> Response:
+    rid = request_id_of(request)
+    headers = {REQUEST_ID_HEADER: rid, **exc.headers}
+    return JSONResponse(
+        error_body(exc.code, exc.message, rid, exc.detail),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+def _loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    # Drop the "body"/"query" prefix so the field reads as the caller wrote it.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error, including FastAPI's own, in the one error model."""
+
+    async def on_exchange_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ExchangeError)
+        return _render(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "field": _loc(e.get("loc", ())),
+                "message": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid input"}
+        return _render(
+            request,
+            ValidationFailed(
+                f"{first['field']}: {first['message']}", field=first["field"], errors=errors
+            ),
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "route_not_found", 405: "method_not_allowed"}
+        return _render(
+            request,
+            ExchangeError(
+                str(exc.detail),
+                status_code=exc.status_code,
+                code=codes.get(exc.status_code, "http_error"),
+            ),
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # The one place a 500 is produced: the body still follows the model.
+        return _render(
+            request, ExchangeError(f"internal error: {type(exc).__name__}", code="internal_error")
+        )
+
+    app.add_exception_handler(ExchangeError, on_exchange_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

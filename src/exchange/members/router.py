@@ -1,0 +1,72 @@
+"""``/api/v1/departments``: the operator registers member units and issues their keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from exchange.context import Caller, Ctx, DbSession, Operator
+from exchange.members import service
+from exchange.members.schemas import (
+    DepartmentCreate,
+    DepartmentCreated,
+    DepartmentKind,
+    DepartmentOut,
+    DepartmentUpdate,
+    KeyRotated,
+)
+
+router = APIRouter(prefix="/api/v1/departments", tags=["departments"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentCreated)
+def create_department(
+    body: DepartmentCreate, session: DbSession, _op: Operator
+) -> DepartmentCreated:
+    """Register a member unit (operator only). The API key is returned once."""
+    dept, key = service.create_department(session, body)
+    return DepartmentCreated(**service.to_out(dept).model_dump(), api_key=key)
+
+
+@router.get("", response_model=list[DepartmentOut])
+def list_departments(
+    session: DbSession, _caller: Caller, kind: DepartmentKind | None = None
+) -> list[DepartmentOut]:
+    """All member units, optionally of one kind. Any authenticated caller may list them."""
+    return [service.to_out(d) for d in service.list_departments(session, kind)]
+
+
+@router.get("/me", response_model=DepartmentOut)
+def whoami(session: DbSession, caller: Caller) -> DepartmentOut:
+    """The calling department (404 for the operator, which is not a department)."""
+    return service.to_out(service.get_department(session, caller.code))
+
+
+@router.get("/{code}", response_model=DepartmentOut)
+def get_department(code: str, session: DbSession, _caller: Caller) -> DepartmentOut:
+    """One member unit."""
+    return service.to_out(service.get_department(session, code))
+
+
+@router.patch("/{code}", response_model=DepartmentOut)
+def update_department(
+    code: str, body: DepartmentUpdate, session: DbSession, caller: Caller, ctx: Ctx
+) -> DepartmentOut:
+    """Change a unit's name or API base URL (the unit itself or the operator).
+
+    Deactivating (``active: false``) is the operator's alone.
+    """
+    caller.require(code)
+    if body.active is not None:
+        caller.require_operator()
+    dept = service.update_department(session, code, body)
+    ctx.auth.invalidate()
+    return service.to_out(dept)
+
+
+@router.post("/{code}/keys", response_model=KeyRotated)
+def rotate_key(code: str, session: DbSession, caller: Caller, ctx: Ctx) -> KeyRotated:
+    """Revoke the unit's keys and issue a new one (the unit itself or the operator)."""
+    caller.require(code)
+    key = service.rotate_key(session, code)
+    ctx.auth.invalidate()
+    return KeyRotated(code=code, api_key=key)

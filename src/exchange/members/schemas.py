@@ -1,0 +1,74 @@
+"""Member units as callers and files see them. Imports only pydantic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+UNIT_CODE_PATTERN = r"^[a-z][a-z0-9_-]{1,31}$"
+CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+
+
+class DepartmentKind(StrEnum):
+    """What kind of member unit a department is."""
+
+    municipal = "municipal"  # 市政府工作部门 and directly affiliated bodies
+    district = "district"  # 区人民政府 and district bureaus
+    utility = "utility"  # 水、电、燃气
+    provincial = "provincial"  # the provincial platform (省政务大数据中心)
+    vertical = "vertical"  # central/provincial vertical bodies in the city (税务, 海关 …)
+    institution = "institution"  # public institutions (事业单位), courts, procuratorate
+    financial = "financial"  # banks and insurers connected for verification
+
+
+class DepartmentCreate(BaseModel):
+    """Body of ``POST /api/v1/departments`` and one entry of ``catalog/units.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(pattern=UNIT_CODE_PATTERN)] = Field(
+        description="Short stable code used in URLs and keys, e.g. gaj (公安局)."
+    )
+    name: Annotated[str, StringConstraints(min_length=2, max_length=100)]
+    short_name: str | None = Field(default=None, max_length=40, description="e.g. 市公安局")
+    kind: DepartmentKind
+    credit_code: Annotated[str, StringConstraints(pattern=CREDIT_CODE_PATTERN)] | None = Field(
+        default=None, description="Unified social credit code: the catalog's provider code."
+    )
+    area_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] = "440100"
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
+        default=None, description="Base URL of the department's API the broker routes to."
+    )
+
+
+class DepartmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=2, max_length=100)] | None = None
+    short_name: str | None = None
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    active: bool | None = None
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+    short_name: str | None
+    kind: DepartmentKind
+    credit_code: str | None
+    area_code: str
+    base_url: str | None
+    active: bool
+    created_at: dt.datetime
+
+
+class DepartmentCreated(DepartmentOut):
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class KeyRotated(BaseModel):
+    code: str
+    api_key: str

@@ -1,0 +1,65 @@
+"""Platform housekeeping endpoints: health and the simulated clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from exchange import __version__
+from exchange.clock import parse_duration
+from exchange.context import Caller, Ctx, Operator
+from exchange.errors import ValidationFailed
+
+router = APIRouter(tags=["platform"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+class ClockOut(BaseModel):
+    now: dt.datetime
+    offset_seconds: float
+    today: dt.date = Field(description="The platform's day (Beijing time).")
+
+
+class ClockAdvance(BaseModel):
+    by: str = Field(
+        description="Duration to move forward, e.g. 10d, 36h, 90m, 2w", examples=["10d"]
+    )
+
+
+@router.get("/healthz", response_model=Health)
+def health(ctx: Ctx) -> Health:
+    """Liveness and which database backs this process (no key needed)."""
+    return Health(status="ok", version=__version__, database=ctx.db.engine.dialect.name)
+
+
+@router.get("/api/v1/clock", response_model=ClockOut)
+def get_clock(ctx: Ctx, _caller: Caller) -> ClockOut:
+    """The platform's simulated time."""
+    ctx.clock.refresh()
+    return ClockOut(
+        now=ctx.clock.now(),
+        offset_seconds=ctx.clock.offset.total_seconds(),
+        today=ctx.clock.today(),
+    )
+
+
+@router.post("/api/v1/clock/advance", response_model=ClockOut)
+def advance_clock(body: ClockAdvance, ctx: Ctx, _op: Operator) -> ClockOut:
+    """Move simulated time forward (operator only): deadlines and expiries follow it."""
+    try:
+        delta = parse_duration(body.by)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="by", code="invalid_duration") from exc
+    ctx.clock.advance(delta)
+    return ClockOut(
+        now=ctx.clock.now(),
+        offset_seconds=ctx.clock.offset.total_seconds(),
+        today=ctx.clock.today(),
+    )

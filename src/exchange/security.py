@@ -1,0 +1,52 @@
+"""The operator key and the demo keys of seeded departments."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from exchange.config import Settings
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where local state lives: beside the SQLite file, else ./.exchange."""
+    if settings.is_sqlite:
+        database = make_url(settings.database_url).database
+        if database and database != ":memory:":
+            return Path(database).expanduser().resolve().parent
+    return Path(".exchange").resolve()
+
+
+def resolve_operator_key(settings: Settings) -> tuple[str, bool]:
+    """(key, generated): EXCHANGE_OPERATOR_KEY, else a key kept in the state dir.
+
+    Keeping the generated key means a restarted ``exchange up`` keeps working with the
+    credentials its first banner printed.
+    """
+    if settings.operator_key:
+        return settings.operator_key, False
+    path = state_dir(settings) / "operator.key"
+    if path.exists():
+        return path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = f"exk_operator_{secrets.token_urlsafe(24)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key, True
+
+
+def demo_key(operator_key: str, code: str) -> str:
+    """The key a seeded department starts with, derived from the operator's secret.
+
+    Derived (not random) so the banner, the demo and load tests can name every seeded
+    department's key without a store of plain keys; whoever holds the operator key could
+    rotate them anyway. Departments created through the API get random keys.
+    """
+    mac = hmac.new(operator_key.encode(), f"demo:{code}".encode(), hashlib.sha256).hexdigest()
+    return f"exk_{code}_{mac[:32]}"

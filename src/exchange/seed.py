@@ -1,0 +1,85 @@
+"""First-start seeding: member units, their demo keys, and the catalog of a profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from exchange.catalog import service as catalog_service
+from exchange.catalog.models import Topic
+from exchange.clock import Clock
+from exchange.config import Settings
+from exchange.db.engine import Database
+from exchange.members import service as members_service
+from exchange.members.models import Department
+from exchange.members.service import OPERATOR, Principal
+from exchange.security import demo_key
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    departments: int
+    topics: int
+    seeded: bool
+
+
+def _quiet(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+def is_seeded(db: Database) -> bool:
+    with db.sessions() as session:
+        return bool(session.scalar(select(func.count(Department.code))))
+
+
+def seed(
+    db: Database,
+    settings: Settings,
+    operator_key: str,
+    clock: Clock,
+    *,
+    served: Collection[str] = (),
+    departments_url: str | None = None,
+    progress: Progress = _quiet,
+    listeners: tuple[catalog_service.Listener, ...] = (),
+) -> SeedReport:
+    """Load ``catalog/`` into an empty database; a no-op when units already exist.
+
+    ``served`` names the departments whose mock API runs at ``departments_url/{code}``;
+    they are registered with that base URL so the broker can route to them at once.
+    """
+    from exchange.catalog.content import load_core_topics, load_units
+    from exchange.catalog.generate import generate_catalog
+
+    if is_seeded(db):
+        with db.sessions() as session:
+            return SeedReport(
+                departments=session.scalar(select(func.count(Department.code))) or 0,
+                topics=session.scalar(select(func.count(Topic.id))) or 0,
+                seeded=False,
+            )
+    units = load_units(settings.catalog_dir)
+    core = load_core_topics(settings.catalog_dir)
+    topics = generate_catalog(settings.catalog_profile, units, core, settings.seed)
+    operator = Principal(OPERATOR)
+    now = clock.now()
+    with db.session() as session:
+        for i, unit in enumerate(units, 1):
+            if unit.code in served and departments_url and unit.base_url is None:
+                unit = unit.model_copy(update={"base_url": f"{departments_url}/{unit.code}"})
+            members_service.create_department(
+                session, unit, api_key=demo_key(operator_key, unit.code)
+            )
+            progress("departments", i, len(units))
+        session.flush()
+        for i, spec in enumerate(topics, 1):
+            catalog_service.register(
+                session, spec, operator, now, listeners=listeners, check_related=False
+            )
+            if i % 50 == 0 or i == len(topics):
+                progress("topics", i, len(topics))
+    return SeedReport(departments=len(units), topics=len(topics), seeded=True)
