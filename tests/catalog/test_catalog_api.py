@@ -318,7 +318,9 @@ def test_empty_change_is_refused(client: TestClient, depts: Any) -> None:
 def test_stats(client: TestClient, depts: Any) -> None:
     register(client, HUKOU, depts["gaj"])
     register(client, marriage(), depts["mzj"])
-    stats = client.get("/api/v1/catalog/stats", headers=OPERATOR).json()
+    resp = client.get("/api/v1/catalog/stats", headers=OPERATOR)
+    assert resp.status_code == 200, resp.text
+    stats = resp.json()
     assert stats["total"] == 2
     assert stats["by_sharing_type"] == {"unconditional": 1, "conditional": 1}
     assert stats["providers"] == 2

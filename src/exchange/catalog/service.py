@@ -472,6 +472,6 @@ def stats(session: Session) -> dict[str, Any]:
     for column in ("status", "group", "classification", "sharing_type", "resource_type"):
         col = getattr(Topic, column)
         rows = session.execute(select(col, func.count(Topic.id)).group_by(col))
-        out[f"by_{column}"] = dict(rows.tuples().all())
+        out[f"by_{column}"] = {row[0]: row[1] for row in rows}
     out["providers"] = session.scalar(select(func.count(func.distinct(Topic.provider)))) or 0
     return out
