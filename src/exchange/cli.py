@@ -1,0 +1,237 @@
+"""The single ``exchange`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exchange.config import Settings
+
+app = typer.Typer(
+    help="exchange: a simulator of a municipal government information-sharing exchange.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+serve_app = typer.Typer(help="Run one part of the exchange as its own process.")
+clock_app = typer.Typer(help="The platform's simulated clock.")
+catalog_app = typer.Typer(help="Catalog content: validate and inspect.")
+app.add_typer(serve_app, name="serve")
+app.add_typer(clock_app, name="clock")
+app.add_typer(catalog_app, name="catalog")
+
+console = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _fail(message: str, hint: str = "") -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    if hint:
+        console.print(f"[dim]{hint}[/]")
+    return typer.Exit(code=2)
+
+
+def _seed_with_progress(settings: Settings) -> None:
+    from exchange.app import build_context
+    from exchange.catalog.content import ContentError
+    from exchange.seed import is_seeded, seed
+
+    ctx = build_context(settings)
+    try:
+        if is_seeded(ctx.db):
+            return
+        served = _served_departments(settings)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = int(bar.add_task(f"seeding {stage}", total=total))
+                bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+            try:
+                seed(
+                    ctx.db,
+                    settings,
+                    str(ctx.parts["operator_key"]),
+                    ctx.clock,
+                    served=served,
+                    departments_url=f"{settings.base_url}/departments" if served else None,
+                    progress=report,
+                    listeners=tuple(ctx.parts.get("catalog_listeners", ())),
+                )
+            except ContentError as exc:
+                raise _fail(str(exc), "fix the file named above, then run again") from exc
+    finally:
+        ctx.db.dispose()
+
+
+def _served_departments(settings: Settings) -> list[str]:
+    if not settings.mock_departments:
+        return []
+    try:
+        from exchange.departments.definitions import load_definitions
+    except ImportError:
+        return []
+    return [d.code for d in load_definitions(settings.services_dir)]
+
+
+def _banner(settings: Settings, operator_key: str, generated: bool) -> None:
+    from exchange.security import demo_key
+
+    base = settings.base_url
+    table = Table.grid(padding=(0, 2))
+    table.add_row("Portal", f"[link={base}/]{base}/[/]")
+    table.add_row("API docs", f"{base}/docs")
+    table.add_row("Health", f"{base}/healthz")
+    if settings.mock_departments:
+        table.add_row("Mock departments", f"{base}/departments/<code>")
+    table.add_row("Database", settings.database_url)
+    note = " (generated, kept in .exchange/operator.key)" if generated else ""
+    table.add_row("Operator key", f"[bold]{operator_key}[/]{note}")
+    for code, label in (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局")):
+        table.add_row(f"Demo key {code}", f"{demo_key(operator_key, code)}  [dim]{label}[/]")
+    table.add_row(
+        "Try",
+        f'curl -H "Authorization: Bearer {demo_key(operator_key, "mzj")}" '
+        f'"{base}/api/v1/catalog/topics?q=户籍"',
+    )
+    console.print(Panel(table, title="exchange — 政务信息共享平台 simulator", expand=False))
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: embedded SQLite in .exchange/).")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Catalog seeded on first start: core, guangzhou-2017, platform-2020."),
+    ] = None,
+) -> None:
+    """Run the whole exchange with mock departments on one port."""
+    import uvicorn
+
+    from exchange.app import build_context, create_app
+    from exchange.security import resolve_operator_key
+
+    settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
+    operator_key, generated = resolve_operator_key(settings)
+    settings = settings.model_copy(update={"operator_key": operator_key})
+    _seed_with_progress(settings)
+    ctx = build_context(settings)
+    application = create_app(settings, ctx=ctx)
+    _banner(settings, operator_key, generated)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@serve_app.command("departments")
+def serve_departments(
+    port: Annotated[int, typer.Option(help="Port to serve the mock departments on.")] = 8100,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve only the mock department APIs (so they can sit on another machine)."""
+    from exchange.departments.cli import serve_departments as run
+    from exchange.security import resolve_operator_key
+
+    settings = _settings(port=port, host=host)
+    operator_key, _ = resolve_operator_key(settings)
+    settings = settings.model_copy(update={"operator_key": operator_key})
+    console.print(
+        f"mock departments on http://{host}:{port}/departments/<code>  "
+        f"(fault control needs the operator key {operator_key})"
+    )
+    run(settings, host, port)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    by: Annotated[str, typer.Argument(help="How far: e.g. 10d, 36h, 90m, 2w.")],
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Move the platform's simulated time forward (deadlines and expiries follow)."""
+    from exchange.clock import Clock, parse_duration
+    from exchange.db.engine import Database
+
+    try:
+        delta = parse_duration(by)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    settings = _settings(database_url=database_url)
+    db = Database(settings.database_url)
+    db.create_all()
+    try:
+        now = Clock(db).advance(delta)
+    finally:
+        db.dispose()
+    typer.echo(f"platform time is now {now.isoformat(timespec='seconds')}")
+
+
+@clock_app.command("show")
+def clock_show(
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Print the platform's simulated time and its offset from wall time."""
+    from exchange.clock import Clock
+    from exchange.db.engine import Database
+
+    settings = _settings(database_url=database_url)
+    db = Database(settings.database_url)
+    db.create_all()
+    try:
+        clock = Clock(db)
+        typer.echo(f"{clock.now().isoformat(timespec='seconds')} (offset {clock.offset})")
+    finally:
+        db.dispose()
+
+
+@catalog_app.command("validate")
+def catalog_validate(
+    profile: Annotated[str, typer.Option(help="Profile to expand and check.")] = "core",
+) -> None:
+    """Validate catalog/ (units and topics) and the expansion of a profile."""
+    from exchange.catalog.content import ContentError, load_core_topics, load_units
+    from exchange.catalog.generate import generate_catalog
+
+    settings = _settings()
+    try:
+        units = load_units(settings.catalog_dir)
+        core = load_core_topics(settings.catalog_dir)
+        topics = generate_catalog(profile, units, core, settings.seed)
+    except (ContentError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    providers = {t.provider for t in topics}
+    typer.echo(
+        f"ok: {len(units)} units, {len(core)} core topics, profile {profile}: "
+        f"{len(topics)} topics from {len(providers)} providers"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
