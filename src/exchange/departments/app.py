@@ -1,0 +1,645 @@
+"""The mock department runtime: a lean ASGI app serving every department under ``/departments``.
+
+Routes (``{code}`` a department, ``{slug}`` one of its topics)::
+
+    GET    /departments                                   departments served
+    GET    /departments/{code}                            a department's definition summary
+    GET    /departments/{code}/topics/{slug}/records/{key}  one record
+    POST   /departments/{code}/topics/{slug}/query        {"keys": [...]} → records, not_found
+    GET    /departments/{code}/topics/{slug}/export?offset=&limit=   NDJSON stream
+    GET|PUT|DELETE /departments/_faults/{code}[/{slug}]   fault control (operator key)
+
+This is a bare ASGI callable rather than FastAPI: the single-lookup path has to serve well
+over 8,000 requests a second from one process, and routing plus pydantic response models cost
+more than the lookup itself. Error bodies still follow :mod:`exchange.errors` exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import random
+import secrets
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from pydantic import ValidationError
+
+from exchange.config import Settings
+from exchange.departments.city import City
+from exchange.departments.definitions import (
+    DepartmentDefinition,
+    TopicDefinition,
+    load_definitions,
+)
+from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
+from exchange.departments.records import GENERATORS, Generator, key_problem
+from exchange.errors import error_body
+
+__all__ = ["DepartmentsApp", "create_departments_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PREFIX = "departments"
+MAX_BATCH = 1000
+MAX_BODY = 1 << 20
+MAX_EXPORT_LIMIT = 1_000_000
+DEFAULT_EXPORT_LIMIT = 10_000
+EXPORT_CHUNK = 2048
+EXPORT_SEND_BYTES = 1 << 20
+EXPORT_CACHE_BYTES = 256 << 20
+OVERSHARE_FIELD = "internal_remark"
+_JSON = b"application/json"
+_NDJSON = b"application/x-ndjson"
+
+
+class _Fail(Exception):
+    """An error answer (status, code, message, detail) raised inside a handler."""
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class _Topic:
+    """A served topic with its caches and current fault profile."""
+
+    dept: DepartmentDefinition
+    defn: TopicDefinition
+    gen: Generator
+    fields: tuple[str, ...]
+    override: FaultPatch | None = None
+    profile: FaultProfile = field(default_factory=FaultProfile)
+    lookup: Callable[[str], tuple[str, bytes | str | None]] = field(init=False)
+
+    @property
+    def key_code(self) -> str:
+        return f"invalid_{self.gen.key_type}"
+
+
+class _ChunkCache:
+    """Serialized export chunks, least recently used evicted past a byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[tuple[str, str, int], tuple[list[int], list[bytes], bytes]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[str, str, int]) -> tuple[list[int], list[bytes], bytes] | None:
+        hit = self.items.get(key)
+        if hit is not None:
+            self.items.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[str, str, int], value: tuple[list[int], list[bytes], bytes]) -> None:
+        size = len(value[2]) * 2
+        if size > self.budget:
+            return
+        self.items[key] = value
+        self.used += size
+        while self.used > self.budget:
+            _, old = self.items.popitem(last=False)
+            self.used -= len(old[2]) * 2
+
+
+def _project(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    if len(record) == len(fields):
+        return record
+    return {f: record[f] for f in fields}
+
+
+class DepartmentsApp:
+    """The ASGI application; build it with :func:`create_departments_app`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        definitions: dict[str, DepartmentDefinition],
+        city: City,
+    ) -> None:
+        self.settings = settings
+        self.city = city
+        self.definitions = definitions
+        #: the key the fault endpoints require; generated when the settings have none
+        self.operator_key = settings.operator_key or secrets.token_urlsafe(24)
+        self.dept_overrides: dict[str, FaultPatch] = {}
+        self.topics: dict[tuple[str, str], _Topic] = {}
+        self.random = random.Random()
+        self._chunks = _ChunkCache(EXPORT_CACHE_BYTES)
+        self._summaries: dict[str, bytes] = {}
+        for code, dept in definitions.items():
+            for t in dept.topics:
+                topic = _Topic(dept, t, GENERATORS[t.generator], t.fields)
+                topic.lookup = self._make_lookup(topic)
+                self.topics[(code, t.slug)] = topic
+            self._refresh(code)
+
+    # -- state -------------------------------------------------------------------------
+
+    def _make_lookup(self, topic: _Topic) -> Callable[[str], tuple[str, bytes | str | None]]:
+        gen, city, fields = topic.gen, self.city, topic.fields
+
+        # Cached per key: repeated lookups (the common case under load) cost a dict hit.
+        @lru_cache(maxsize=65_536)
+        def lookup(key: str) -> tuple[str, bytes | str | None]:
+            problem = key_problem(gen.key_type, key)
+            if problem is not None:
+                return "invalid", problem
+            rec = gen.lookup(city, key)
+            if rec is None:
+                return "missing", None
+            return "ok", orjson.dumps(_project(rec, fields))
+
+        return lookup
+
+    def _refresh(self, code: str) -> None:
+        dept = self.definitions[code]
+        for t in dept.topics:
+            topic = self.topics[(code, t.slug)]
+            topic.profile = merge(
+                dept.faults, self.dept_overrides.get(code), t.faults, topic.override
+            )
+        self._summaries.pop(code, None)
+
+    def summary(self, code: str) -> dict[str, Any]:
+        """What ``GET /departments/{code}`` returns."""
+        dept = self.definitions[code]
+        return {
+            "code": dept.code,
+            "name": dept.name,
+            "short_name": dept.short_name,
+            "description": dept.description,
+            "topics": [
+                {
+                    "slug": t.slug,
+                    "name": t.name,
+                    "key": t.key,
+                    "key_type": t.key_type,
+                    "fields": list(t.fields),
+                    "export": t.export,
+                    "api_path": f"/topics/{t.slug}",
+                    "faults": self.topics[(code, t.slug)].profile.model_dump(),
+                }
+                for t in dept.topics
+            ],
+        }
+
+    def faults_view(self, code: str, slug: str | None = None) -> dict[str, Any]:
+        """The layers and effective profile(s) of a department or one topic."""
+        dept = self.definitions[code]
+        if slug is not None:
+            topic = self.topics[(code, slug)]
+            return {
+                "department": code,
+                "topic": slug,
+                "definition": None if topic.defn.faults is None else topic.defn.faults.given(),
+                "override": None if topic.override is None else topic.override.given(),
+                "effective": topic.profile.model_dump(),
+            }
+        override = self.dept_overrides.get(code)
+        return {
+            "department": code,
+            "definition": dept.faults.model_dump(),
+            "override": None if override is None else override.given(),
+            "topics": {
+                t.slug: self.topics[(code, t.slug)].profile.model_dump() for t in dept.topics
+            },
+        }
+
+    def set_faults(self, code: str, slug: str | None, patch: FaultPatch | None) -> None:
+        """Lay ``patch`` over the runtime override (``None`` clears it back to the definition)."""
+        if slug is None:
+            if patch is None:
+                self.dept_overrides.pop(code, None)
+            else:
+                old = self.dept_overrides.get(code)
+                self.dept_overrides[code] = patch if old is None else old.combined(patch)
+        else:
+            topic = self.topics[(code, slug)]
+            if patch is None:
+                topic.override = None
+            else:
+                topic.override = patch if topic.override is None else topic.override.combined(patch)
+        self._refresh(code)
+
+    # -- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        headers = scope["headers"]
+        rid = ""
+        for name, value in headers:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                if 0 < len(given) <= 64 and given.isascii():
+                    rid = given
+                break
+        if not rid:
+            rid = uuid.uuid4().hex
+        try:
+            await self._route(scope, receive, send, path, rid)
+        except _Fail as fail:
+            await _send(
+                send,
+                fail.status,
+                _JSON,
+                orjson.dumps(error_body(fail.code, fail.message, rid, fail.detail)),
+                rid,
+            )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, path: str, rid: str) -> None:
+        parts = path.split("/")
+        method: str = scope["method"]
+        n = len(parts)
+        if n < 2 or parts[0] != "" or parts[1] != PREFIX:
+            raise _Fail(404, "route_not_found", f"no route {path}")
+        if n == 2 or (n == 3 and parts[2] == ""):
+            _allow(method, "GET")
+            body = orjson.dumps({"departments": [self.summary(c) for c in self.definitions]})
+            await _send(send, 200, _JSON, body, rid)
+            return
+        code = parts[2]
+        if code == "_faults":
+            await self._faults(scope, receive, send, parts[3:], rid)
+            return
+        dept = self.definitions.get(code)
+        if dept is None:
+            raise _Fail(404, "department_not_found", f"no mock department {code!r}")
+        if n == 3:
+            _allow(method, "GET")
+            self._outage_check(code)
+            cached = self._summaries.get(code)
+            if cached is None:
+                cached = self._summaries[code] = orjson.dumps(self.summary(code))
+            await _send(send, 200, _JSON, cached, rid)
+            return
+        if n < 6 or parts[3] != "topics":
+            raise _Fail(404, "route_not_found", f"no route {path}")
+        topic = self.topics.get((code, parts[4]))
+        if topic is None:
+            raise _Fail(404, "topic_not_found", f"{code} serves no topic {parts[4]!r}")
+        action = parts[5]
+        if action == "records" and n == 7:
+            _allow(method, "GET")
+            await self._record(topic, parts[6], receive, send, rid)
+        elif action == "query" and n == 6:
+            _allow(method, "POST")
+            await self._query(topic, receive, send, rid)
+        elif action == "export" and n == 6:
+            _allow(method, "GET")
+            await self._export(topic, scope, receive, send, rid)
+        else:
+            raise _Fail(404, "route_not_found", f"no route {path}")
+
+    def _outage_check(self, code: str) -> None:
+        dept = self.definitions[code]
+        if all(self.topics[(code, t.slug)].profile.outage for t in dept.topics):
+            raise _Fail(503, "department_unavailable", f"{dept.name} is unavailable")
+
+    async def _apply_faults(self, topic: _Topic, receive: Receive) -> bool:
+        """Delay or fail as the profile says; returns True when the answer must be malformed."""
+        outcome, delay = decide(topic.profile, self.random)
+        if outcome == "hang":
+            await _sleep_unless_disconnected(delay, receive)
+            raise _Fail(504, "injected_fault", f"injected hang of {delay:g} s ended")
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if outcome == "outage":
+            raise _Fail(503, "department_unavailable", f"{topic.dept.name} is unavailable")
+        if outcome == "error":
+            raise _Fail(
+                topic.profile.error_status,
+                "injected_fault",
+                f"injected fault in {topic.dept.code}/{topic.defn.slug}",
+            )
+        return outcome == "malformed"
+
+    def _overshared(self, body: bytes) -> bytes:
+        # Splice the undeclared field into the already-serialised object.
+        extra = orjson.dumps({OVERSHARE_FIELD: "内部核查备注:仅供本部门使用"})
+        return body[:-1] + b"," + extra[1:]
+
+    async def _record(
+        self, topic: _Topic, key: str, receive: Receive, send: Send, rid: str
+    ) -> None:
+        malformed = False
+        if topic.profile.active:
+            malformed = await self._apply_faults(topic, receive)
+        status, payload = topic.lookup(key)
+        if status == "ok":
+            assert isinstance(payload, bytes)
+            if topic.profile.overshare:
+                payload = self._overshared(payload)
+            if malformed:
+                payload = payload[: max(1, len(payload) // 2)]
+            await _send(send, 200, _JSON, payload, rid)
+        elif status == "missing":
+            raise _Fail(
+                404,
+                "record_not_found",
+                f"{topic.dept.short_name or topic.dept.name} has no {topic.defn.name} for this key",
+                {"key": key, "topic": topic.defn.slug},
+            )
+        else:
+            raise _Fail(
+                422,
+                topic.key_code,
+                f"malformed {topic.defn.key}: {payload!s}",
+                {"field": topic.defn.key, "key": key},
+            )
+
+    async def _query(self, topic: _Topic, receive: Receive, send: Send, rid: str) -> None:
+        raw = await _read_body(receive)
+        malformed = False
+        if topic.profile.active:
+            malformed = await self._apply_faults(topic, receive)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _Fail(400, "invalid_json", "the body is not valid JSON") from None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise _Fail(
+                422,
+                "validation_failed",
+                'keys: the body is {"keys": ["...", ...]}',
+                {"field": "keys"},
+            )
+        if not 1 <= len(keys) <= MAX_BATCH:
+            raise _Fail(
+                422,
+                "batch_size",
+                f"keys: between 1 and {MAX_BATCH} keys per query",
+                {"field": "keys", "count": len(keys)},
+            )
+        records: list[bytes] = []
+        not_found: list[str] = []
+        invalid: list[dict[str, str]] = []
+        for key in keys:
+            status, payload = topic.lookup(key)
+            if status == "ok":
+                assert isinstance(payload, bytes)
+                records.append(self._overshared(payload) if topic.profile.overshare else payload)
+            elif status == "missing":
+                not_found.append(key)
+            else:
+                invalid.append({"key": key, "code": topic.key_code, "message": str(payload)})
+        body = b"".join(
+            (
+                b'{"records":[',
+                b",".join(records),
+                b'],"not_found":',
+                orjson.dumps(not_found),
+                b',"invalid":',
+                orjson.dumps(invalid),
+                b"}",
+            )
+        )
+        if malformed:
+            body = body[: max(1, len(body) // 2)]
+        await _send(send, 200, _JSON, body, rid)
+
+    # -- export ------------------------------------------------------------------------
+
+    def _build_chunk(self, topic: _Topic, start: int) -> tuple[list[int], list[bytes], bytes]:
+        """Derive and serialise source rows [start, start + EXPORT_CHUNK) of a topic."""
+        rows: list[int] = []
+        lines: list[bytes] = []
+        dumps, fields, export = orjson.dumps, topic.fields, topic.gen.export
+        for row in range(start, start + EXPORT_CHUNK):
+            for rec in export(self.city, row, row + 1):
+                rows.append(row)
+                lines.append(dumps(_project(rec, fields)) + b"\n")
+        return rows, lines, b"".join(lines)
+
+    async def _chunk(self, topic: _Topic, start: int) -> tuple[list[int], list[bytes], bytes]:
+        key = (topic.dept.code, topic.defn.slug, start)
+        hit = self._chunks.get(key)
+        if hit is None:
+            # Deriving a cold chunk takes a while; a thread keeps the event loop answering.
+            hit = await asyncio.to_thread(self._build_chunk, topic, start)
+            self._chunks.put(key, hit)
+        return hit
+
+    async def _export(
+        self, topic: _Topic, scope: Scope, receive: Receive, send: Send, rid: str
+    ) -> None:
+        if not topic.defn.export:
+            raise _Fail(
+                404, "export_not_offered", f"{topic.defn.name} is not offered for bulk export"
+            )
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        offset = _int_param(params, "offset", 0, 0, None)
+        limit = _int_param(params, "limit", DEFAULT_EXPORT_LIMIT, 1, MAX_EXPORT_LIMIT)
+        malformed = False
+        if topic.profile.active:
+            malformed = await self._apply_faults(topic, receive)
+        total = topic.gen.rows(self.city)
+        stop = min(total, offset + limit)
+        headers = [
+            (b"content-type", _NDJSON),
+            (b"x-request-id", rid.encode()),
+            (b"x-total-rows", str(total).encode()),
+            (b"x-next-offset", str(stop).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        pending: list[bytes] = []
+        size = 0
+        overshare = topic.profile.overshare
+        start = offset - offset % EXPORT_CHUNK
+        while start < stop:
+            rows, lines, blob = await self._chunk(topic, start)
+            if start >= offset and start + EXPORT_CHUNK <= stop:
+                piece = blob
+            else:
+                piece = b"".join(
+                    ln for r, ln in zip(rows, lines, strict=True) if offset <= r < stop
+                )
+            start += EXPORT_CHUNK
+            if overshare:
+                piece = _overshare_lines(piece)
+            pending.append(piece)
+            size += len(piece)
+            if size >= EXPORT_SEND_BYTES or start >= stop:
+                body = b"".join(pending)
+                pending, size = [], 0
+                if malformed:
+                    # Cut the stream mid-record: the caller sees invalid NDJSON and no more.
+                    await send({"type": "http.response.body", "body": body[: len(body) // 2 + 1]})
+                    return
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -- fault control -----------------------------------------------------------------
+
+    async def _faults(
+        self, scope: Scope, receive: Receive, send: Send, rest: list[str], rid: str
+    ) -> None:
+        self._authorise(scope)
+        method: str = scope["method"]
+        rest = [p for p in rest if p]
+        if not rest:
+            _allow(method, "GET")
+            body = orjson.dumps({"departments": [self.faults_view(c) for c in self.definitions]})
+            await _send(send, 200, _JSON, body, rid)
+            return
+        if len(rest) > 2:
+            raise _Fail(404, "route_not_found", "no route under /departments/_faults")
+        code = rest[0]
+        if code not in self.definitions:
+            raise _Fail(404, "department_not_found", f"no mock department {code!r}")
+        slug = rest[1] if len(rest) == 2 else None
+        if slug is not None and (code, slug) not in self.topics:
+            raise _Fail(404, "topic_not_found", f"{code} serves no topic {slug!r}")
+        _allow(method, "GET", "PUT", "DELETE")
+        if method == "PUT":
+            raw = await _read_body(receive)
+            try:
+                patch = FaultPatch.model_validate_json(raw or b"{}")
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "body"
+                raise _Fail(
+                    422, "validation_failed", f"{where}: {first['msg']}", {"field": where}
+                ) from None
+            self.set_faults(code, slug, patch)
+        elif method == "DELETE":
+            self.set_faults(code, slug, None)
+        await _send(send, 200, _JSON, orjson.dumps(self.faults_view(code, slug)), rid)
+
+    def _authorise(self, scope: Scope) -> None:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and hmac.compare_digest(
+                    token.strip().encode(), self.operator_key.encode()
+                ):
+                    return
+                break
+        raise _Fail(
+            401, "not_authenticated", "fault control needs Authorization: Bearer <operator key>"
+        )
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise _Fail(405, "method_not_allowed", f"{method} is not allowed here; use {allowed[0]}")
+
+
+def _int_param(params: dict[str, str], name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _Fail(422, "validation_failed", f"{name}: not an integer", {"field": name}) from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise _Fail(422, "validation_failed", f"{name}: must be {bound}", {"field": name})
+    return value
+
+
+def _overshare_lines(piece: bytes) -> bytes:
+    extra = orjson.dumps({OVERSHARE_FIELD: "内部核查备注:仅供本部门使用"})[1:]
+    return piece.replace(b"}\n", b"," + extra + b"\n")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Fail(400, "bad_request", "client disconnected")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _Fail(413, "payload_too_large", f"body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _sleep_unless_disconnected(seconds: float, receive: Receive) -> None:
+    """Sleep, but stop as soon as the caller hangs up (so hangs are cancellable)."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait_for(asyncio.shield(watcher), timeout=seconds)
+    except TimeoutError:
+        pass
+    finally:
+        watcher.cancel()
+
+
+async def _send(send: Send, status: int, ctype: bytes, body: bytes, rid: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", ctype),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_departments_app(
+    settings: Settings,
+    *,
+    definitions: dict[str, DepartmentDefinition] | None = None,
+    city: City | None = None,
+) -> DepartmentsApp:
+    """The mock departments as one ASGI app under ``/departments/{code}``.
+
+    ``definitions`` default to the files in ``settings.services_dir``; ``city`` to a city of
+    ``settings.seed``, ``settings.population`` and ``settings.enterprises``.
+    """
+    if definitions is None:
+        definitions = load_definitions(settings.services_dir)
+    if city is None:
+        city = City(settings.seed, settings.population, settings.enterprises)
+    return DepartmentsApp(settings, definitions, city)
