@@ -1,0 +1,76 @@
+"""Run ``exchange up`` as a real process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def exchange_up(
+    tmp_path: Path, database_url: str, operator_key: str, **env: str
+) -> Iterator[Server]:
+    """Start ``exchange up`` and stop it afterwards; fail with its log if it won't start."""
+    port = free_port()
+    log = tmp_path / f"exchange-{port}.log"
+    environ = {
+        **os.environ,
+        "EXCHANGE_DATABASE_URL": database_url,
+        "EXCHANGE_OPERATOR_KEY": operator_key,
+        "EXCHANGE_PORT": str(port),
+        "EXCHANGE_HOST": "127.0.0.1",
+        **env,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.cli", "up"],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exchange up exited {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"exchange up did not start in 60 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield Server(url=url, process=proc, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
