@@ -142,6 +142,9 @@ def _validate(model: type[_M], file: Path, path: str, raw: Any) -> _M:
                 reason = match.group(2)
         if err["type"] == "missing":
             reason = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            # Most often an unquoted comma inside a {…} flow mapping split a value in two.
+            reason = "unknown field (in a YAML {…} mapping, quote a value containing a comma)"
         elif "input" in err and err["type"] not in ("value_error", "model_type"):
             reason = f"{reason} (got {err['input']!r})"
         raise ContentError(file, ".".join(parts), reason) from exc
