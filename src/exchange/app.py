@@ -20,6 +20,7 @@ from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key
+from exchange.web.router import router as web_router
 
 DESCRIPTION = """
 A simulator of a municipal government information-sharing exchange (政务信息共享平台).
@@ -99,5 +100,6 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(members_router)
     app.include_router(catalog_router)
+    app.include_router(web_router)
     app.add_middleware(RequestIdMiddleware)
     return app

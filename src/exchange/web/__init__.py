@@ -1,0 +1,1 @@
+"""The browser portal: catalog search and the request-and-authorization flow."""
