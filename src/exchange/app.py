@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange import __version__
+from exchange.audit.router import router as audit_router
+from exchange.audit.service import AuditWriter
 from exchange.catalog.router import router as catalog_router
 from exchange.clock import Clock
 from exchange.config import Settings
@@ -82,11 +84,16 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     """The whole exchange: departments registry, catalog, and the mock departments."""
     context = ctx or build_context(settings)
 
+    # The audit writer commits the broker's entries in groups from its own thread.
+    audit: AuditWriter = context.parts.setdefault("audit", AuditWriter(context.db))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audit.start()
         try:
             yield
         finally:
+            audit.stop()
             context.db.dispose()
 
     app = FastAPI(
@@ -100,6 +107,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(members_router)
     app.include_router(catalog_router)
+    app.include_router(audit_router)
     app.include_router(web_router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,0 +1,66 @@
+"""Audit tables: the hash-chained entries, the chain head, and the daily volume roll-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db.base import Base
+
+
+class AuditEntry(Base):
+    """One exchange or denial. ``seq`` is assigned by the writer, gapless, in chain order."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_consumer_seq", "consumer", "seq"),
+        Index("ix_audit_entry_provider_seq", "provider", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    consumer: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    resource_code: Mapped[str | None] = mapped_column(String(16))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    case: Mapped[str | None] = mapped_column(String(200))
+    records: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(48))
+    status: Mapped[int] = mapped_column(Integer)
+    latency_us: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last (seq, hash), locked by each group commit.
+
+    Locking one row serialises writers of several broker processes on one PostgreSQL, and
+    lets ``verify`` notice entries cut from the end of the chain.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditVolume(Base):
+    """Records exchanged per platform day, consumer, provider and topic (the daily figure)."""
+
+    __tablename__ = "audit_volume"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resource_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    records: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
+__all__ = ["AuditEntry", "AuditHead", "AuditVolume"]

@@ -1,0 +1,171 @@
+"""The audit chain: group commits, gapless sequence, tamper detection, statistics, API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, update
+from tests.conftest import OPERATOR, make_department
+
+from exchange.audit import service
+from exchange.audit.models import AuditEntry, AuditHead
+from exchange.audit.schemas import Problem
+from exchange.audit.service import AuditWriter, Entry
+from exchange.context import AppContext
+
+T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def entry(i: int, *, consumer: str = "mzj", outcome: str = "ok", records: int = 1) -> Entry:
+    return Entry(
+        request_id=f"req-{i}",
+        at=T0 + dt.timedelta(seconds=i),
+        kind="query",
+        consumer=consumer,
+        provider="gaj",
+        resource_code="101001001/000001",
+        items=["id_number", "name"],
+        case="低保核对 2024-001",
+        records=records,
+        outcome=outcome,
+        status=200 if outcome == "ok" else 403,
+        latency_us=1234 + i,
+    )
+
+
+@pytest.fixture
+def writer(ctx: AppContext) -> Iterator[AuditWriter]:
+    w = AuditWriter(ctx.db)
+    w.start()
+    yield w
+    w.stop()
+
+
+def test_entries_chain_in_order_and_verify(ctx: AppContext, writer: AuditWriter) -> None:
+    seqs = [writer.record_sync(entry(i)) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    report = service.verify(ctx.db)
+    assert report.ok, report.message
+    assert report.entries == 5
+    with ctx.db.sessions() as s:
+        rows = service.entries(s)
+    assert rows[0].prev_hash == service.GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+
+
+def test_concurrent_writers_are_grouped_and_gapless(ctx: AppContext, writer: AuditWriter) -> None:
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def work(base: int) -> None:
+        futures = [writer.submit(entry(base + i)) for i in range(50)]
+        got = [f.result(30) for f in futures]
+        with lock:
+            results.extend(got)
+
+    threads = [threading.Thread(target=work, args=(t * 100,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(1, 401))
+    # Submitting faster than one commit per entry must have produced shared groups.
+    assert writer.stats.groups < 400
+    assert writer.stats.largest_group > 1
+    assert service.verify(ctx.db).ok
+
+
+def test_stopped_writer_refuses_instead_of_dropping(ctx: AppContext) -> None:
+    w = AuditWriter(ctx.db)
+    with pytest.raises(service.AuditUnavailable):
+        w.record_sync(entry(1))
+
+
+def _fill(ctx: AppContext, writer: AuditWriter, n: int = 6) -> None:
+    for i in range(n):
+        writer.record_sync(entry(i))
+
+
+def test_verify_detects_an_edited_entry(ctx: AppContext, writer: AuditWriter) -> None:
+    _fill(ctx, writer)
+    with ctx.db.session() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(records=999))
+    report = service.verify(ctx.db)
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.edited, 3)
+    assert report.entries == 2
+
+
+def test_verify_detects_a_deleted_entry(ctx: AppContext, writer: AuditWriter) -> None:
+    _fill(ctx, writer)
+    with ctx.db.session() as s:
+        s.execute(delete(AuditEntry).where(AuditEntry.seq == 4))
+    report = service.verify(ctx.db)
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.deleted, 4)
+
+
+def test_verify_detects_reordered_entries(ctx: AppContext, writer: AuditWriter) -> None:
+    _fill(ctx, writer)
+    with ctx.db.session() as s:
+        # Swap entries 2 and 3 by moving their seq numbers through a free slot.
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(seq=1000))
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(seq=2))
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 1000).values(seq=3))
+    report = service.verify(ctx.db)
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.reordered, 2)
+
+
+def test_verify_detects_a_cut_tail(ctx: AppContext, writer: AuditWriter) -> None:
+    _fill(ctx, writer)
+    with ctx.db.session() as s:
+        s.execute(delete(AuditEntry).where(AuditEntry.seq >= 5))
+    report = service.verify(ctx.db)
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.deleted, 5)
+    with ctx.db.sessions() as s:
+        assert s.get(AuditHead, 1) is not None
+
+
+def test_stats_count_only_successful_exchanges(ctx: AppContext, writer: AuditWriter) -> None:
+    writer.record_sync(entry(1, records=3))
+    writer.record_sync(entry(2, records=2, consumer="rsj"))
+    writer.record_sync(entry(3, outcome="client.no_grant", records=0))
+    with ctx.db.sessions() as s:
+        out = service.stats(s, T0.astimezone(service.BEIJING).date())
+    assert out.today.records == 5
+    assert out.today.calls == 2
+    assert out.today.by_consumer["mzj"].records == 3
+    assert out.total.by_topic["101001001/000001"].records == 5
+    with ctx.db.sessions() as s:
+        tomorrow = service.stats(s, T0.date() + dt.timedelta(days=2))
+    assert tomorrow.today.records == 0
+    assert tomorrow.total.records == 5
+
+
+def test_audit_api_scopes_entries_to_the_department(client: TestClient, ctx: AppContext) -> None:
+    mzj = make_department(client, "mzj")
+    make_department(client, "gaj")
+    rsj = make_department(client, "rsj")
+    writer: AuditWriter = ctx.parts["audit"]
+    writer.record_sync(entry(1))  # mzj consumes from gaj
+    writer.record_sync(entry(2, consumer="zjj"))
+
+    all_entries = client.get("/api/v1/audit/entries", headers=OPERATOR).json()["entries"]
+    assert [e["consumer"] for e in all_entries] == ["mzj", "zjj"]
+    own = client.get("/api/v1/audit/entries", headers=mzj).json()["entries"]
+    assert [e["request_id"] for e in own] == ["req-1"]
+    assert own[0]["case"] == "低保核对 2024-001"
+    assert client.get("/api/v1/audit/entries", headers=rsj).json()["entries"] == []
+
+    verify = client.get("/api/v1/audit/verify", headers=OPERATOR).json()
+    assert verify["ok"] is True
+    assert verify["entries"] == 2
+    denied = client.get("/api/v1/audit/verify", headers=mzj)
+    assert denied.status_code == 403
+
+    stats = client.get("/api/v1/audit/stats", headers=mzj).json()
+    assert stats["total"]["records"] == 2
+    assert set(stats["total"]["by_consumer"]) == {"mzj", "zjj"}
