@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -1043,8 +1044,9 @@ def _generate_2020_additions(
     unknown = sorted(set(rows) - set(ADDITIONS_2020))
     if unknown:
         raise ValueError(f"no platform-2020 quota for units of kind {unknown}")
-    if len(units) + 0 != sum(len(v) for v in rows.values()):
-        raise AssertionError("every unit belongs to one row")
+    # Core topics of units outside the 2017 catalog count toward their row's quota.
+    row_of = {u.code: _addition_row(u, catalog) for u in units}
+    core_counts = Counter((row_of[t.provider], t.group) for t in core)
     cover = {u.code for u in units} - catalog - {t.provider for t in core}
     chosen: list[_Candidate] = []
     for row, quota in ADDITIONS_2020.items():
@@ -1052,9 +1054,15 @@ def _generate_2020_additions(
         if not providers:
             raise ValueError(f"platform-2020 expects units of kind {row!r}")
         for group in (CatalogGroup.departmental, CatalogGroup.basic, CatalogGroup.special):
-            if quota.get(group, 0):
+            need = quota.get(group, 0) - core_counts[(row, group)]
+            if need < 0:
+                raise ValueError(
+                    f"core topics hold {core_counts[(row, group)]} {group.value} topics of "
+                    f"{row} units, more than the {quota.get(group, 0)} of platform-2020"
+                )
+            if need:
                 pool = gen.candidates(providers, group)
-                chosen += gen.draw(rng, pool, quota[group], cover)
+                chosen += gen.draw(rng, pool, need, cover)
     if cover:
         raise ValueError(f"no topic could be drawn for {sorted(cover)}")
     chosen.sort(key=lambda c: (gen.unit_index[c.provider], c.category_head[0]))
@@ -1083,9 +1091,16 @@ def generate_catalog(
         return list(core)
     total = sum(TARGETS_2017.values()) if profile == "guangzhou-2017" else TOTAL_2020
     gen = _Generator(units, core, seed, on_progress, total)
-    topics = [*core, *_generate_2017(gen, units, core)]
-    if profile == "platform-2020":
-        topics += _generate_2020_additions(gen, units, core)
+    if profile == "guangzhou-2017":
+        topics = [*core, *_generate_2017(gen, units, core)]
+    else:
+        # The 2017 part counts only core topics of its 52 departments; the rest count
+        # toward the 2020 additions of their units.
+        in_2017 = set(_providers_2017(units))
+        core_2017 = [t for t in core if t.provider in in_2017]
+        core_later = [t for t in core if t.provider not in in_2017]
+        topics = [*core, *_generate_2017(gen, units, core_2017)]
+        topics += _generate_2020_additions(gen, units, core_later)
     if len(topics) != total:
         raise ValueError(f"{profile} needs {total} topics, the quotas gave {len(topics)}")
     conflicts = find_source_conflicts(topics)
