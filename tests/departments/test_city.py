@@ -66,20 +66,28 @@ def test_a_person_is_the_same_person_in_every_department(city: City) -> None:
         hh = _rec(city, "household_registration", p.id_number)
         assert hh is not None
         assert (hh["name"], hh["sex"], hh["birth_date"]) == (
-            p.name, p.sex, p.birth_date.isoformat()
+            p.name,
+            p.sex,
+            p.birth_date.isoformat(),
         )
         for gen in (
-            "marriage_registration", "social_insurance_enrolment", "provident_fund",
-            "real_estate", "social_insurance_payments", "medical_insurance",
+            "marriage_registration",
+            "social_insurance_enrolment",
+            "provident_fund",
+            "real_estate",
+            "social_insurance_payments",
+            "medical_insurance",
         ):
             rec = _rec(city, gen, p.id_number)
             if rec is not None:
-                assert rec["id_number"] == p.id_number and rec["name"] == p.name, gen
+                assert (rec["id_number"], rec["name"]) == (p.id_number, p.name), gen
                 checked[gen] += 1
         birth = _rec(city, "birth_certificate", p.id_number)
         if birth is not None:
             assert (birth["child_name"], birth["sex"], birth["birth_date"]) == (
-                hh["name"], hh["sex"], hh["birth_date"]
+                hh["name"],
+                hh["sex"],
+                hh["birth_date"],
             )
             checked["birth"] += 1
         for k in range(city.vehicle_count(p)):
@@ -100,13 +108,17 @@ def test_spouses_agree_and_have_plausible_ages(city: City) -> None:
             continue
         wife = city.person(husband.spouse_index)
         couples += 1
-        assert wife.spouse_index == husband.index and wife.sex == "女" and husband.sex == "男"
+        assert wife.spouse_index == husband.index
+        assert wife.sex == "女"
+        assert husband.sex == "男"
         assert wife.married_on == husband.married_on
         assert husband.married_on is not None
-        assert husband.age_on(husband.married_on) >= 22 and wife.age_on(wife.married_on) >= 20
+        assert husband.age_on(husband.married_on) >= 22
+        assert wife.age_on(wife.married_on) >= 20
         m1 = _rec(city, "marriage_registration", husband.id_number)
         m2 = _rec(city, "marriage_registration", wife.id_number)
-        assert m1 is not None and m2 is not None
+        assert m1 is not None
+        assert m2 is not None
         assert m1["certificate_number"] == m2["certificate_number"]
         assert (m1["man_id_number"], m1["woman_id_number"]) == (husband.id_number, wife.id_number)
         assert m1["woman_name"] == wife.name
@@ -145,15 +157,18 @@ def test_licences_and_credit_records_belong_to_real_enterprises(city: City) -> N
     for e in city.sample_enterprise_indices(200, seed=8):
         ent = city.enterprise(e)
         numbers = licence_numbers_of(city, e)
-        assert numbers and numbers[0].startswith("YZ")
+        assert numbers
+        assert numbers[0].startswith("YZ")
         for number in numbers:
             lic = _rec(city, "e_licence", number)
             assert lic is not None
             assert (lic["holder_credit_code"], lic["holder_name"]) == (ent.credit_code, ent.name)
         credit = _rec(city, "credit_publicity", ent.credit_code)
-        assert credit is not None and credit["name"] == ent.name
+        assert credit is not None
+        assert credit["name"] == ent.name
         tax = _rec(city, "tax_registration", ent.credit_code)
-        assert tax is not None and tax["taxpayer_name"] == ent.name
+        assert tax is not None
+        assert tax["taxpayer_name"] == ent.name
 
 
 def test_assistance_recipients_own_nothing_and_the_dead_are_deregistered(city: City) -> None:
@@ -163,7 +178,8 @@ def test_assistance_recipients_own_nothing_and_the_dead_are_deregistered(city: C
         if p.death_date is not None:
             deaths += 1
             hh = _rec(city, "household_registration", p.id_number)
-            assert hh is not None and hh["status"] == "死亡注销"
+            assert hh is not None
+            assert hh["status"] == "死亡注销"
             assert _rec(city, "cremation", p.id_number) is not None
             assert _rec(city, "social_insurance_enrolment", p.id_number) is None
         if _rec(city, "social_assistance", p.id_number) is not None:
@@ -171,4 +187,5 @@ def test_assistance_recipients_own_nothing_and_the_dead_are_deregistered(city: C
             assert _rec(city, "real_estate", p.id_number) is None
             assert _rec(city, "social_insurance_enrolment", p.id_number) is None
             assert city.vehicle_count(p) == 0
-    assert recipients > 10 and deaths > 100
+    assert recipients > 10
+    assert deaths > 100

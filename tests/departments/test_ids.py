@@ -62,7 +62,8 @@ def test_every_single_character_change_of_a_credit_code_is_rejected() -> None:
 )
 def test_malformed_ids_say_why(value: str, reason: str) -> None:
     problem = ids.id_number_problem(value)
-    assert problem is not None and reason in problem
+    assert problem is not None
+    assert reason in problem
 
 
 def test_generated_ids_in_two_city_sizes_are_valid_and_guangzhou(city: City) -> None:
@@ -90,7 +91,8 @@ def test_generated_credit_codes_and_org_codes_are_valid(city: City) -> None:
     for code in city.sample_credit_codes(3000, seed=3):
         assert ids.credit_code_problem(code) is None, code
         assert ids.org_code_problem(code[8:17]) is None
-        assert code[:2] in ("91", "92") and code[2:6] == "4401"
+        assert code[:2] in ("91", "92")
+        assert code[2:6] == "4401"
 
 
 def test_generated_plates_licences_and_vins_are_valid(city: City) -> None:

@@ -1,0 +1,325 @@
+"""The department HTTP API: lookups, batches, export, errors, fault injection."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+import pytest
+
+from exchange.departments.app import OVERSHARE_FIELD, DepartmentsApp
+from exchange.departments.city import City
+from exchange.departments.records import licence_numbers_of
+
+pytestmark = pytest.mark.anyio
+
+HH = "/departments/gaj/topics/household-registration"
+ENT = "/departments/scjgj/topics/enterprise-registration"
+
+
+def _assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert err["code"] == code
+    assert err["message"]
+    assert err["request_id"] == resp.headers["x-request-id"]
+    return dict(err)
+
+
+async def test_single_lookup_returns_all_fields(client: httpx.AsyncClient, city: City) -> None:
+    p = city.person(10)
+    resp = await client.get(f"{HH}/records/{p.id_number}")
+    assert resp.status_code == 200
+    rec = resp.json()
+    assert rec["id_number"] == p.id_number
+    assert rec["name"] == p.name
+    assert len(rec) == 12
+
+
+async def test_request_id_is_echoed(client: httpx.AsyncClient, city: City) -> None:
+    resp = await client.get(
+        f"{HH}/records/{city.id_number_of(3)}", headers={"X-Request-Id": "trace-1"}
+    )
+    assert resp.headers["x-request-id"] == "trace-1"
+
+
+@pytest.mark.parametrize("key", ["11010519491231002X", "440524188001010014"])
+async def test_well_formed_id_not_in_city_is_404(client: httpx.AsyncClient, key: str) -> None:
+    err = _assert_error(await client.get(f"{HH}/records/{key}"), 404, "record_not_found")
+    assert err["detail"] == {"key": key, "topic": "household-registration"}
+
+
+async def test_person_without_such_record_is_404(client: httpx.AsyncClient, city: City) -> None:
+    child = next(i for i in range(100) if city.person(i).age < 18)
+    resp = await client.get(
+        f"/departments/rsj/topics/social-insurance-enrolment/records/{city.id_number_of(child)}"
+    )
+    _assert_error(resp, 404, "record_not_found")
+
+
+@pytest.mark.parametrize(
+    "key", ["11010519491231003X", "44010619900230001X", "4401", "11010519491231002x"]
+)
+async def test_malformed_id_is_422(client: httpx.AsyncClient, key: str) -> None:
+    err = _assert_error(await client.get(f"{HH}/records/{key}"), 422, "invalid_id_number")
+    assert err["detail"]["field"] == "id_number"  # type: ignore[index]
+
+
+async def test_credit_codes_404_and_422(client: httpx.AsyncClient, city: City) -> None:
+    _assert_error(await client.get(f"{ENT}/records/91110108551385082Q"), 404, "record_not_found")
+    _assert_error(await client.get(f"{ENT}/records/91110108551385082R"), 422, "invalid_credit_code")
+    code = city.credit_code_of(5)
+    resp = await client.get(f"{ENT}/records/{code}")
+    assert resp.status_code == 200
+    assert resp.json()["credit_code"] == code
+
+
+async def test_plates_and_licences(client: httpx.AsyncClient, city: City) -> None:
+    owner = next(i for i in range(200) if city.vehicle_count(city.person(i)))
+    plate = city.plate_of(owner, 0)
+    resp = await client.get(f"/departments/gaj/topics/vehicle-registration/records/{plate}")
+    assert resp.status_code == 200
+    assert resp.json()["owner_id_number"] == city.id_number_of(owner)
+    _assert_error(
+        await client.get("/departments/gaj/topics/vehicle-registration/records/ABC"),
+        422,
+        "invalid_plate_number",
+    )
+    number = licence_numbers_of(city, 0)[0]
+    resp = await client.get(f"/departments/zsj/topics/e-licences/records/{number}")
+    assert resp.json()["holder_credit_code"] == city.credit_code_of(0)
+    bad = number[:-1] + str((int(number[-1]) + 1) % 10)
+    _assert_error(
+        await client.get(f"/departments/zsj/topics/e-licences/records/{bad}"),
+        422,
+        "invalid_licence_number",
+    )
+
+
+async def test_batch_query(client: httpx.AsyncClient, city: City) -> None:
+    keys = city.sample_id_numbers(998, seed=1)
+    resp = await client.post(f"{HH}/query", json={"keys": [*keys, "11010519491231002X", "123"]})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert [r["id_number"] for r in body["records"]] == keys
+    assert body["not_found"] == ["11010519491231002X"]
+    assert body["invalid"][0]["key"] == "123"
+    assert body["invalid"][0]["code"] == "invalid_id_number"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"not json", 400, "invalid_json"),
+        (b'{"keys": "abc"}', 422, "validation_failed"),
+        (b'{"keys": []}', 422, "batch_size"),
+        (orjson.dumps({"keys": ["x"] * 1001}), 422, "batch_size"),
+        (b"[1, 2]", 422, "validation_failed"),
+    ],
+)
+async def test_bad_batches_are_refused(
+    client: httpx.AsyncClient, payload: bytes, status: int, code: str
+) -> None:
+    _assert_error(await client.post(f"{HH}/query", content=payload), status, code)
+
+
+async def test_export_streams_ndjson_in_pages(client: httpx.AsyncClient, city: City) -> None:
+    resp = await client.get(f"{HH}/export", params={"offset": 3000, "limit": 5000})
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/x-ndjson"
+    assert resp.headers["x-total-rows"] == str(city.population)
+    assert resp.headers["x-next-offset"] == "8000"
+    lines = resp.content.splitlines()
+    assert len(lines) == 5000
+    first, last = orjson.loads(lines[0]), orjson.loads(lines[-1])
+    assert first["id_number"] == city.id_number_of(3000)
+    assert last["id_number"] == city.id_number_of(7999)
+    again = await client.get(f"{HH}/export", params={"offset": 3000, "limit": 5000})
+    assert again.content == resp.content
+
+
+async def test_export_of_a_sparse_topic_and_refusals(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/departments/mzj/topics/marriage-registration/export?limit=100")
+    rows = [orjson.loads(x) for x in resp.content.splitlines()]
+    assert 20 < len(rows) < 100
+    assert resp.headers["x-next-offset"] == "100"
+    _assert_error(
+        await client.get("/departments/mzj/topics/cremation-records/export"),
+        404,
+        "export_not_offered",
+    )
+    _assert_error(await client.get(f"{HH}/export?limit=0"), 422, "validation_failed")
+    _assert_error(await client.get(f"{HH}/export?offset=x"), 422, "validation_failed")
+
+
+async def test_summary_and_routing_errors(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/departments/gaj")
+    body = resp.json()
+    assert body["name"] == "广州市公安局"
+    assert body["topics"][0]["api_path"] == "/topics/household-registration"
+    listing = (await client.get("/departments")).json()
+    assert {d["code"] for d in listing["departments"]} >= {"gaj", "zsj"}
+    _assert_error(await client.get("/departments/nope"), 404, "department_not_found")
+    _assert_error(
+        await client.get("/departments/gaj/topics/nope/records/1"), 404, "topic_not_found"
+    )
+    _assert_error(await client.get("/elsewhere"), 404, "route_not_found")
+    _assert_error(await client.post(f"{HH}/records/1"), 405, "method_not_allowed")
+
+
+async def test_mounted_under_another_app(app: DepartmentsApp, city: City) -> None:
+    from fastapi import FastAPI
+
+    outer = FastAPI()
+    outer.mount("/", app)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=outer), base_url="http://x"
+    ) as c:
+        resp = await c.get(f"{HH}/records/{city.id_number_of(1)}")
+    assert resp.status_code == 200
+
+
+# -- faults ------------------------------------------------------------------------------
+
+FAULTS = "/departments/_faults/gaj"
+
+
+async def test_fault_control_needs_the_operator_key(client: httpx.AsyncClient) -> None:
+    _assert_error(await client.get(FAULTS), 401, "not_authenticated")
+    _assert_error(
+        await client.put(FAULTS, json={}, headers={"Authorization": "Bearer wrong"}),
+        401,
+        "not_authenticated",
+    )
+
+
+async def test_fault_bodies_are_validated(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    err = _assert_error(
+        await client.put(FAULTS, json={"error_rate": 3}, headers=operator),
+        422,
+        "validation_failed",
+    )
+    assert err["detail"] == {"field": "error_rate"}
+    _assert_error(
+        await client.put(FAULTS, json={"hang_seconds": 3600}, headers=operator),
+        422,
+        "validation_failed",
+    )
+
+
+async def test_outage_then_reset(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City
+) -> None:
+    key = city.id_number_of(1)
+    resp = await client.put(FAULTS, json={"outage": True}, headers=operator)
+    assert resp.json()["topics"]["household-registration"]["outage"] is True
+    _assert_error(await client.get(f"{HH}/records/{key}"), 503, "department_unavailable")
+    _assert_error(await client.get("/departments/gaj"), 503, "department_unavailable")
+    await client.delete(FAULTS, headers=operator)
+    assert (await client.get(f"{HH}/records/{key}")).status_code == 200
+
+
+@pytest.mark.parametrize("status", [500, 502])
+async def test_error_rate_per_topic_only(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City, status: int
+) -> None:
+    await client.put(
+        f"{FAULTS}/household-registration",
+        json={"error_rate": 1.0, "error_status": status},
+        headers=operator,
+    )
+    key = city.id_number_of(1)
+    _assert_error(await client.get(f"{HH}/records/{key}"), status, "injected_fault")
+    _assert_error(await client.post(f"{HH}/query", json={"keys": [key]}), status, "injected_fault")
+    plate = city.plate_of(next(i for i in range(200) if city.vehicle_count(city.person(i))), 0)
+    ok = await client.get(f"/departments/gaj/topics/vehicle-registration/records/{plate}")
+    assert ok.status_code == 200
+
+
+async def test_partial_error_rate(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City, app: DepartmentsApp
+) -> None:
+    app.random.seed(1)
+    await client.put(FAULTS, json={"error_rate": 0.3}, headers=operator)
+    key = city.id_number_of(2)
+    codes = [(await client.get(f"{HH}/records/{key}")).status_code for _ in range(200)]
+    failures = codes.count(500)
+    assert 30 < failures < 90
+    assert codes.count(200) == 200 - failures
+
+
+async def test_fixed_and_random_latency(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City
+) -> None:
+    key = city.id_number_of(4)
+    await client.put(FAULTS, json={"latency_ms": 150}, headers=operator)
+    started = time.perf_counter()
+    assert (await client.get(f"{HH}/records/{key}")).status_code == 200
+    assert time.perf_counter() - started >= 0.15
+    await client.put(FAULTS, json={"latency_ms": 0, "jitter_ms": 60}, headers=operator)
+    spent = []
+    for _ in range(8):
+        started = time.perf_counter()
+        await client.get(f"{HH}/records/{key}")
+        spent.append(time.perf_counter() - started)
+    assert max(spent) < 0.5
+    assert max(spent) - min(spent) > 0.005
+
+
+async def test_hang_outlasts_the_caller_timeout(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City
+) -> None:
+    await client.put(FAULTS, json={"hang_rate": 1.0, "hang_seconds": 0.6}, headers=operator)
+    started = time.perf_counter()
+    resp = await client.get(f"{HH}/records/{city.id_number_of(5)}")
+    assert time.perf_counter() - started >= 0.6
+    _assert_error(resp, 504, "injected_fault")
+
+
+async def test_malformed_bodies(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City
+) -> None:
+    await client.put(FAULTS, json={"malformed_rate": 1.0}, headers=operator)
+    resp = await client.get(f"{HH}/records/{city.id_number_of(6)}")
+    assert resp.status_code == 200
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(resp.content)
+    export = await client.get(f"{HH}/export?limit=100")
+    lines = export.content.splitlines()
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(lines[-1])
+
+
+async def test_overshare_adds_an_undeclared_field(
+    client: httpx.AsyncClient, operator: dict[str, str], city: City
+) -> None:
+    await client.put(f"{FAULTS}/household-registration", json={"overshare": True}, headers=operator)
+    key = city.id_number_of(7)
+    rec = (await client.get(f"{HH}/records/{key}")).json()
+    assert OVERSHARE_FIELD in rec
+    assert rec["id_number"] == key
+    batch = (await client.post(f"{HH}/query", json={"keys": [key]})).json()
+    assert OVERSHARE_FIELD in batch["records"][0]
+    line = (await client.get(f"{HH}/export?limit=3")).content.splitlines()[0]
+    assert OVERSHARE_FIELD in orjson.loads(line)
+    view = (await client.get(f"{FAULTS}/household-registration", headers=operator)).json()
+    assert view["override"] == {"overshare": True}
+    assert view["effective"]["overshare"] is True
+    await client.delete(f"{FAULTS}/household-registration", headers=operator)
+    assert OVERSHARE_FIELD not in (await client.get(f"{HH}/records/{key}")).json()
+
+
+async def test_topic_layer_overrides_department_layer(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    await client.put(FAULTS, json={"latency_ms": 40, "error_rate": 0.5}, headers=operator)
+    await client.put(f"{FAULTS}/household-registration", json={"error_rate": 0.0}, headers=operator)
+    view = (await client.get(FAULTS, headers=operator)).json()
+    assert view["topics"]["household-registration"]["error_rate"] == 0.0
+    assert view["topics"]["household-registration"]["latency_ms"] == 40
+    assert view["topics"]["vehicle-registration"]["error_rate"] == 0.5

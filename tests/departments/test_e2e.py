@@ -1,0 +1,94 @@
+"""End to end: the department process over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exchange.departments.city import City
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "e2e-operator"
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": KEY,
+        "EXCHANGE_SERVICES_DIR": str(ROOT / "services"),
+        "EXCHANGE_LOG_LEVEL": "warning",
+    }
+    code = (
+        "from exchange.config import Settings\n"
+        "from exchange.departments.cli import serve_departments\n"
+        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"{url}/departments/gaj", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("department server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_lookup_export_and_faults_over_http(server: str) -> None:
+    city = City(2020, 100_000, 20_000)
+    op = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=server, timeout=5) as c:
+        c.put("/departments/_faults/gaj", json={"latency_ms": 0, "jitter_ms": 0}, headers=op)
+        key = city.id_number_of(123)
+        rec = c.get(f"/departments/gaj/topics/household-registration/records/{key}").json()
+        assert rec["name"] == city.person(123).name
+        assert (
+            c.get(
+                "/departments/gaj/topics/household-registration/records/11010519491231002X"
+            ).status_code
+            == 404
+        )
+        with c.stream(
+            "GET", "/departments/gaj/topics/household-registration/export", params={"limit": 3000}
+        ) as resp:
+            lines = sum(chunk.count(b"\n") for chunk in resp.iter_bytes())
+        assert lines == 3000
+        # A hang outlives the caller's timeout; the caller gives up, the server carries on.
+        c.put(
+            "/departments/_faults/gaj/household-registration",
+            json={"hang_rate": 1.0, "hang_seconds": 30},
+            headers=op,
+        )
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            c.get(f"/departments/gaj/topics/household-registration/records/{key}", timeout=0.5)
+        assert time.monotonic() - started < 5
+        c.delete("/departments/_faults/gaj/household-registration", headers=op)
+        again = c.get(f"/departments/gaj/topics/household-registration/records/{key}")
+        assert again.status_code == 200
