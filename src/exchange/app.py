@@ -12,6 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from exchange import __version__
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import AuditWriter
+from exchange.authz.router import install as install_authz
+from exchange.authz.router import router as authz_router
+from exchange.broker.metrics import router as metrics_router
+from exchange.broker.router import router as broker_router
+from exchange.broker.service import build_broker
 from exchange.catalog.router import router as catalog_router
 from exchange.clock import Clock
 from exchange.config import Settings
@@ -71,13 +76,15 @@ def build_context(settings: Settings) -> AppContext:
     db = Database(settings.database_url)
     db.create_all()
     operator_key, _ = resolve_operator_key(settings)
-    return AppContext(
+    ctx = AppContext(
         settings=settings,
         db=db,
         clock=Clock(db),
         auth=Authenticator(db, operator_key),
         parts={"operator_key": operator_key},
     )
+    install_authz(ctx)  # grant cache as parts["authz"], calendar, catalog listener
+    return ctx
 
 
 def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
@@ -86,14 +93,20 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
 
     # The audit writer commits the broker's entries in groups from its own thread.
     audit: AuditWriter = context.parts.setdefault("audit", AuditWriter(context.db))
+    broker = build_broker(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         audit.start()
+        # The upstream session needs the running loop, so it opens here, not at build time.
+        await broker.upstream.start()
         try:
             yield
         finally:
+            await broker.upstream.close()
             audit.stop()
+            if "authz" in context.parts:
+                context.parts["authz"].close()  # flush quota usage before the engine goes
             context.db.dispose()
 
     app = FastAPI(
@@ -108,6 +121,9 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(members_router)
     app.include_router(catalog_router)
     app.include_router(audit_router)
+    app.include_router(broker_router)
+    app.include_router(metrics_router)
+    app.include_router(authz_router)
     app.include_router(web_router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,0 +1,317 @@
+"""The grant cache: every grant and every retired topic in memory, so a check is a dict
+lookup and a call to the pure :func:`exchange.authz.policy.decide`.
+
+Freshness:
+
+* In this process, a transaction that changes a grant (or a topic's status) flags its
+  session (:func:`exchange.authz.service.bump_epoch`); an after-commit hook on the session
+  factory then invalidates the cache, and the next check reloads.
+* Across processes sharing one database, the same transaction bumps the ``authz_epoch``
+  row; each cache reads that row at most every ``poll_interval`` seconds on the check path
+  and reloads when it moved. A change is therefore visible elsewhere within that interval.
+
+Quotas: :meth:`GrantCache.consume` counts records in memory; a background thread adds the
+counts to ``authz_usage`` every ``flush_interval`` seconds and reads back the totals, so
+quotas survive restarts and are shared, approximately, by every process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from exchange.authz.calendar import BEIJING, day_end
+from exchange.authz.models import Grant, GrantEpoch, GrantUsage
+from exchange.authz.policy import Decision, GrantState, decide
+from exchange.authz.service import CHANGED_FLAG
+from exchange.catalog.models import Topic
+from exchange.catalog.schemas import TopicStatus
+from exchange.clock import Clock
+from exchange.db.engine import Database
+
+__all__ = ["GrantCache", "Snapshot"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent load: consumer → topic → current grant, retired topics, the epoch."""
+
+    epoch: int
+    grants: dict[str, dict[str, GrantState]]
+    retired: frozenset[str]
+    count: int
+
+
+_EMPTY = Snapshot(epoch=-1, grants={}, retired=frozenset(), count=0)
+
+
+def _day_start_ts(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time(0), BEIJING).timestamp()
+
+
+class GrantCache:
+    """In-process grant state for the broker's check on every exchange."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        poll_interval: float = 0.5,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._poll = poll_interval
+        self._flush_every = flush_interval
+        self._snap = _EMPTY
+        # Invalidation generations: a reload clears only what it saw requested, so an
+        # invalidation arriving during a reload is not lost.
+        self._wanted = 1
+        self._loaded = 0
+        self._next_poll = 0.0
+        self._lock = threading.Lock()
+        self._usage_lock = threading.Lock()
+        self._day = dt.date.min
+        self._day_end = 0.0
+        self._used: dict[int, int] = {}
+        self._pending: dict[tuple[int, dt.date], int] = {}
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.reloads = 0
+        event.listen(db.sessions, "after_commit", self._after_commit)
+        event.listen(db.sessions, "after_rollback", self._after_rollback)
+
+    # --- freshness ----------------------------------------------------------------------
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(CHANGED_FLAG, False):
+            self.invalidate()
+
+    @staticmethod
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(CHANGED_FLAG, None)
+
+    def invalidate(self) -> None:
+        """Reload before the next check (in-process writes call this after commit)."""
+        self._wanted += 1
+        self._next_poll = 0.0
+
+    def _refresh(self, mono: float) -> None:
+        with self._lock:
+            wanted = self._wanted
+            if self._loaded == wanted and mono < self._next_poll:
+                return  # another thread refreshed while this one waited
+            with self._db.sessions() as session:
+                epoch = session.scalar(select(GrantEpoch.value).where(GrantEpoch.id == 1)) or 0
+                if self._loaded != wanted or epoch != self._snap.epoch:
+                    self._load(session, epoch)
+            self._loaded = wanted
+            self._next_poll = time.monotonic() + self._poll
+
+    def _load(self, session: Session, epoch: int) -> None:
+        grants: dict[str, dict[str, GrantState]] = {}
+        count = 0
+        rows = session.execute(
+            select(
+                Grant.id,
+                Grant.consumer,
+                Grant.resource_code,
+                Grant.status,
+                Grant.items,
+                Grant.valid_from,
+                Grant.valid_until,
+                Grant.daily_quota,
+            ).order_by(Grant.id)
+        )
+        for row in rows:
+            # Ordered by id, so the newest grant of a pair (the current one) wins.
+            grants.setdefault(row.consumer, {})[row.resource_code] = GrantState(
+                id=row.id,
+                status=row.status,
+                items=frozenset(row.items),
+                valid_from=_day_start_ts(row.valid_from),
+                valid_until=day_end(row.valid_until).timestamp(),
+                daily_quota=row.daily_quota,
+            )
+            count += 1
+        retired = frozenset(
+            session.scalars(
+                select(Topic.resource_code).where(Topic.status == TopicStatus.retired.value)
+            )
+        )
+        today = self._clock.today()
+        usage = {
+            r.grant_id: r.records
+            for r in session.execute(
+                select(GrantUsage.grant_id, GrantUsage.records).where(GrantUsage.day == today)
+            )
+        }
+        with self._usage_lock:
+            self._set_day(today)
+            self._used = self._merge_pending(usage)
+        self._snap = Snapshot(epoch=epoch, grants=grants, retired=retired, count=count)
+        self.reloads += 1
+
+    # --- the check ----------------------------------------------------------------------
+
+    def check(
+        self,
+        consumer: str,
+        resource_code: str,
+        items: Iterable[str] | None,
+        *,
+        records: int = 1,
+    ) -> Decision:
+        """May ``consumer`` read ``items`` (None: every granted item) of the topic now?
+
+        Never touches the database on a hit; at most once per poll interval it reads the
+        epoch row, and it reloads after a change.
+        """
+        if records < 0:
+            raise ValueError("records must be >= 0")
+        mono = time.monotonic()
+        if mono >= self._next_poll or self._loaded != self._wanted:
+            self._refresh(mono)
+        snap = self._snap
+        now = self._clock.now().timestamp()
+        if now >= self._day_end:
+            self._roll(now)
+        by_topic = snap.grants.get(consumer)
+        grant = by_topic.get(resource_code) if by_topic is not None else None
+        used = (
+            self._used.get(grant.id, 0)
+            if grant is not None and grant.daily_quota is not None
+            else 0
+        )
+        return decide(
+            grant,
+            items,
+            now=now,
+            used=used,
+            records=records,
+            topic_retired=resource_code in snap.retired,
+        )
+
+    @property
+    def grant_count(self) -> int:
+        """Grants held in memory (every row, current or not, as last loaded)."""
+        return self._snap.count
+
+    # --- quotas -------------------------------------------------------------------------
+
+    def _set_day(self, today: dt.date) -> None:
+        if today != self._day:
+            self._day = today
+            self._day_end = day_end(today).timestamp()
+            self._used = {}
+
+    def _roll(self, now: float) -> None:
+        today = dt.datetime.fromtimestamp(now, BEIJING).date()
+        with self._usage_lock:
+            self._set_day(today)
+
+    def _merge_pending(self, totals: dict[int, int]) -> dict[int, int]:
+        merged = dict(totals)
+        for (grant_id, day), records in self._pending.items():
+            if day == self._day:
+                merged[grant_id] = merged.get(grant_id, 0) + records
+        return merged
+
+    def used_today(self, grant_id: int) -> int:
+        """Records counted against the grant today, as this process knows them."""
+        return self._used.get(grant_id, 0)
+
+    def consume(self, grant_id: int, records: int) -> None:
+        """Count exchanged records against today's quota of the grant."""
+        if records <= 0:
+            return
+        now = self._clock.now().timestamp()
+        if now >= self._day_end:
+            self._roll(now)
+        with self._usage_lock:
+            self._used[grant_id] = self._used.get(grant_id, 0) + records
+            key = (grant_id, self._day)
+            self._pending[key] = self._pending.get(key, 0) + records
+        if self._flusher is None:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is not None or self._stop.is_set():
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="authz-usage-flush", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._flush_every):
+            try:
+                self.flush()
+            except Exception:
+                # A database hiccup must not kill the thread; the counts stay pending.
+                log.warning("authz usage flush failed; retrying", exc_info=True)
+
+    def flush(self) -> None:
+        """Add pending counts to ``authz_usage`` and take back the shared totals."""
+        with self._usage_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            with self._db.session() as session:
+                insert: Any = sqlite_insert if self._db.is_sqlite else pg_insert
+                for (grant_id, day), records in pending.items():
+                    stmt = insert(GrantUsage).values(grant_id=grant_id, day=day, records=records)
+                    session.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["grant_id", "day"],
+                            set_={"records": GrantUsage.records + stmt.excluded.records},
+                        )
+                    )
+                ids = sorted({g for g, d in pending if d == self._day})
+                totals = {
+                    r.grant_id: r.records
+                    for r in session.execute(
+                        select(GrantUsage.grant_id, GrantUsage.records).where(
+                            GrantUsage.day == self._day, GrantUsage.grant_id.in_(ids)
+                        )
+                    )
+                }
+        except BaseException:
+            with self._usage_lock:
+                for key, records in pending.items():
+                    self._pending[key] = self._pending.get(key, 0) + records
+            raise
+        with self._usage_lock:
+            # The shared total (every process's flushed counts) plus what this process
+            # counted since the swap above.
+            merged = self._merge_pending(totals)
+            for grant_id in ids:
+                self._used[grant_id] = merged.get(grant_id, 0)
+
+    def close(self) -> None:
+        """Stop the flusher, write what is pending, detach from the session factory."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
+        for name, fn in (
+            ("after_commit", self._after_commit),
+            ("after_rollback", self._after_rollback),
+        ):
+            if event.contains(self._db.sessions, name, fn):
+                event.remove(self._db.sessions, name, fn)

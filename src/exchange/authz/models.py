@@ -1,0 +1,149 @@
+"""Authorization tables: applications and their history, disputes, grants, usage, epoch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db.base import Base, utcnow
+
+
+class Application(Base):
+    """共享申请: one consumer's request for items of one topic, with per-item outcomes."""
+
+    __tablename__ = "authz_application"
+    __table_args__ = (
+        Index("ix_authz_application_consumer_status", "consumer", "status"),
+        Index("ix_authz_application_provider_status", "provider", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
+    provider: Mapped[str] = mapped_column(String(32))
+    resource_code: Mapped[str] = mapped_column(String(16), index=True)
+    topic_name: Mapped[str] = mapped_column(String(200))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    # field → {"sharing_type", "outcome", "reason"}; outcome pending | granted | refused |
+    # rejected.
+    decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    purpose_scope: Mapped[str] = mapped_column(String(32))
+    purpose_text: Mapped[str] = mapped_column(Text)
+    legal_function: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    delivery: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    review_deadline: Mapped[dt.datetime | None] = mapped_column(default=None)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    reviewed_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    review_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    grant_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class ApplicationEvent(Base):
+    """Every step of an application and its dispute: who, when, what and why."""
+
+    __tablename__ = "authz_application_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("authz_application.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Dispute(Base):
+    """争议协调: negotiation between the two sides, then the operator's decision."""
+
+    __tablename__ = "authz_dispute"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("authz_application.id", ondelete="CASCADE"), unique=True
+    )
+    consumer: Mapped[str] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    items: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    decided_items: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    decision_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DisputeMessage(Base):
+    __tablename__ = "authz_dispute_message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dispute_id: Mapped[int] = mapped_column(
+        ForeignKey("authz_dispute.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class Grant(Base):
+    """授权: what a consumer may read of a topic, for what purpose, until when.
+
+    At most one grant per (consumer, topic) is current: the newest row. Later decisions
+    for the same pair extend it (items are added, terms renewed); a revoked or expired grant
+    is kept as history and a new approval opens a new row.
+    """
+
+    __tablename__ = "authz_grant"
+    __table_args__ = (Index("ix_authz_grant_consumer_topic", "consumer", "resource_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    resource_code: Mapped[str] = mapped_column(String(16), index=True)
+    items: Mapped[list[str]] = mapped_column(JSON)
+    purpose_scope: Mapped[str] = mapped_column(String(32))
+    purpose_text: Mapped[str] = mapped_column(Text)
+    legal_function: Mapped[str] = mapped_column(Text)
+    delivery: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    # Stored status is active | suspended | revoked; "expired" is read from valid_until.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class GrantUsage(Base):
+    """Records exchanged per grant per platform day, flushed from each process's cache."""
+
+    __tablename__ = "authz_usage"
+
+    grant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GrantEpoch(Base):
+    """One row whose counter moves with every grant or topic-status change.
+
+    Bumped in the same transaction as the change, so a process that sees the new value
+    also sees the change; caches in other processes poll it to know when to reload.
+    """
+
+    __tablename__ = "authz_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,159 @@
+"""The access decision: may this consumer read these items of this topic now?
+
+A pure function over an in-memory snapshot of one grant: no I/O, no clock, no locks. The
+caller (:class:`exchange.authz.cache.GrantCache`) supplies the grant, the topic's status,
+the time and today's usage, so the same inputs always give the same :class:`Decision`.
+
+Reason codes (``Decision.reason``), checked in this order:
+
+``granted``
+    Allowed. ``items`` holds what the consumer may receive.
+``topic_retired``
+    The topic is retired in the catalog (废置); its grants are suspended.
+``no_grant``
+    The consumer holds no grant for the topic (never applied, or nothing was approved).
+``grant_revoked``
+    The provider or the operator revoked the grant, or a catalog change removed every
+    item it held.
+``grant_suspended``
+    The grant is suspended for a reason other than retirement.
+``grant_not_yet_valid``
+    The grant's validity starts later than now.
+``grant_expired``
+    The grant's ``valid_until`` day has passed (by the platform's simulated clock).
+``item_not_granted``
+    At least one requested item is not in the grant (or not in the topic at all).
+``quota_exceeded``
+    Today's records used plus this call's records would pass the grant's daily quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "GRANTED",
+    "REASONS",
+    "Decision",
+    "GrantState",
+    "decide",
+    "denied",
+]
+
+GRANTED = "granted"
+TOPIC_RETIRED = "topic_retired"
+NO_GRANT = "no_grant"
+GRANT_REVOKED = "grant_revoked"
+GRANT_SUSPENDED = "grant_suspended"
+GRANT_NOT_YET_VALID = "grant_not_yet_valid"
+GRANT_EXPIRED = "grant_expired"
+ITEM_NOT_GRANTED = "item_not_granted"
+QUOTA_EXCEEDED = "quota_exceeded"
+
+#: Every reason code with its meaning, for documentation and the OpenAPI text.
+REASONS: dict[str, str] = {
+    GRANTED: "allowed; `items` holds what the consumer may receive",
+    TOPIC_RETIRED: "the topic is retired in the catalog; its grants are suspended",
+    NO_GRANT: "the consumer holds no grant for the topic",
+    GRANT_REVOKED: "the grant was revoked (by the provider, the operator or a catalog change)",
+    GRANT_SUSPENDED: "the grant is suspended",
+    GRANT_NOT_YET_VALID: "the grant's validity has not started",
+    GRANT_EXPIRED: "the grant's validity has ended (simulated clock)",
+    ITEM_NOT_GRANTED: "a requested item is not in the grant",
+    QUOTA_EXCEEDED: "today's records plus this call's would pass the daily quota",
+}
+
+_EMPTY: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one check."""
+
+    allowed: bool
+    reason: str  # "granted" or a denial code
+    grant_id: int | None
+    items: frozenset[str]  # requested ∩ granted; empty when denied
+    remaining_quota: int | None  # records left today after this call's; None = unlimited
+
+
+def denied(reason: str, grant_id: int | None = None) -> Decision:
+    """A denial with the given reason code."""
+    return Decision(False, reason, grant_id, _EMPTY, None)
+
+
+NO_GRANT_DECISION = denied(NO_GRANT)
+TOPIC_RETIRED_DECISION = denied(TOPIC_RETIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantState:
+    """What the decision needs of one grant; times are POSIX seconds, ``valid_until``
+    exclusive (the end of the last valid day)."""
+
+    id: int
+    status: str  # active | suspended | revoked
+    items: frozenset[str]
+    valid_from: float
+    valid_until: float
+    daily_quota: int | None
+    # Decisions that do not depend on the call, built once so the hot path allocates
+    # nothing for the commonest answers.
+    allow_all: Decision = field(init=False, compare=False, repr=False)
+    status_denial: Decision | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_all", Decision(True, GRANTED, self.id, self.items, None))
+        denial = None
+        if self.status == "revoked":
+            denial = denied(GRANT_REVOKED, self.id)
+        elif self.status != "active":
+            denial = denied(GRANT_SUSPENDED, self.id)
+        object.__setattr__(self, "status_denial", denial)
+
+
+def decide(
+    grant: GrantState | None,
+    items: Iterable[str] | None,
+    *,
+    now: float,
+    used: int = 0,
+    records: int = 1,
+    topic_retired: bool = False,
+) -> Decision:
+    """Decide one check.
+
+    ``items`` None (or empty) asks for every granted item. ``used`` is the records already
+    counted against today's quota, ``records`` those this call would return; ``now`` is
+    POSIX seconds of the platform clock.
+    """
+    if topic_retired:
+        return TOPIC_RETIRED_DECISION if grant is None else denied(TOPIC_RETIRED, grant.id)
+    if grant is None:
+        return NO_GRANT_DECISION
+    if grant.status_denial is not None:
+        return grant.status_denial
+    if now < grant.valid_from:
+        return denied(GRANT_NOT_YET_VALID, grant.id)
+    if now >= grant.valid_until:
+        return denied(GRANT_EXPIRED, grant.id)
+    if items is None:
+        wanted = grant.items
+    else:
+        wanted = items if isinstance(items, frozenset) else frozenset(items)
+        if not wanted:
+            wanted = grant.items
+        elif not wanted <= grant.items:
+            return denied(ITEM_NOT_GRANTED, grant.id)
+    quota = grant.daily_quota
+    if quota is None:
+        return (
+            grant.allow_all
+            if wanted is grant.items
+            else Decision(True, GRANTED, grant.id, wanted, None)
+        )
+    left = quota - used - records
+    if left < 0:
+        return denied(QUOTA_EXCEEDED, grant.id)
+    return Decision(True, GRANTED, grant.id, wanted, left)

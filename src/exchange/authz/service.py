@@ -1,0 +1,895 @@
+"""Applications become grants: automatic for unconditional items, reviewed for conditional
+ones, refused at once for not-shared ones; disputes, revocation and catalog events.
+
+One application carries an outcome per item (pending, granted, refused, rejected). Granted
+items land in the one current grant of the (consumer, topic) pair: the first grant opens
+it, later decisions add items and renew its terms (validity, quota, purpose) to the latest
+decision's. Every write that changes a grant, or a topic's status, bumps the grant epoch in
+the same transaction (:func:`bump_epoch`), which is how every process's cache learns of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from exchange.authz.calendar import WorkingCalendar
+from exchange.authz.models import (
+    Application,
+    ApplicationEvent,
+    Dispute,
+    DisputeMessage,
+    Grant,
+    GrantEpoch,
+)
+from exchange.authz.schemas import (
+    ApplicationCreate,
+    ApplicationOut,
+    ApplicationStatus,
+    Approve,
+    DisputeCreate,
+    DisputeDecide,
+    DisputeDecision,
+    DisputeOut,
+    EventOut,
+    GrantOut,
+    GrantStatus,
+    ItemDecisionOut,
+    ItemOutcome,
+    MessageOut,
+    Purpose,
+)
+from exchange.catalog import service as catalog_service
+from exchange.catalog.models import Topic
+from exchange.catalog.schemas import TopicStatus
+from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from exchange.members.models import Department
+from exchange.members.service import Principal
+
+#: ``Session.info`` flag the cache's after-commit hook looks for.
+CHANGED_FLAG = "authz_changed"
+PLATFORM = "platform"
+MAX_VALIDITY = dt.timedelta(days=5 * 366)
+
+
+class ApplicationNotFound(NotFound):
+    code = "application_not_found"
+
+
+class DisputeNotFound(NotFound):
+    code = "dispute_not_found"
+
+
+class GrantNotFound(NotFound):
+    code = "grant_not_found"
+
+
+def _reason_required(what: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"reason: {what} must give a reason", field="reason", code="reason_required"
+    )
+
+
+# --- the epoch ------------------------------------------------------------------------------
+
+
+def bump_epoch(session: Session) -> None:
+    """Move the grant epoch in this transaction and flag the session for in-process
+    invalidation once it commits."""
+    result = session.execute(
+        update(GrantEpoch).where(GrantEpoch.id == 1).values(value=GrantEpoch.value + 1)
+    )
+    if getattr(result, "rowcount", 0) == 0:
+        session.add(GrantEpoch(id=1, value=1))
+        session.flush()
+    session.info[CHANGED_FLAG] = True
+
+
+def current_epoch(session: Session) -> int:
+    return session.scalar(select(GrantEpoch.value).where(GrantEpoch.id == 1)) or 0
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _event(
+    session: Session,
+    app: Application,
+    actor: str,
+    kind: str,
+    now: dt.datetime,
+    reason: str | None = None,
+    **detail: Any,
+) -> None:
+    session.add(
+        ApplicationEvent(
+            application_id=app.id, at=now, actor=actor, kind=kind, reason=reason, detail=detail
+        )
+    )
+
+
+def _outcomes(app: Application) -> dict[str, dict[str, Any]]:
+    # A copy: JSON columns do not track in-place mutation.
+    return {k: dict(v) for k, v in app.decisions.items()}
+
+
+def _items_with(app: Application, *outcomes: ItemOutcome) -> list[str]:
+    wanted = {o.value for o in outcomes}
+    return [f for f in app.items if app.decisions[f]["outcome"] in wanted]
+
+
+def _settle_status(app: Application) -> None:
+    """Status from the per-item outcomes (a dispute in progress overrides it)."""
+    outcomes = [app.decisions[f]["outcome"] for f in app.items]
+    granted = outcomes.count(ItemOutcome.granted.value)
+    if ItemOutcome.pending.value in outcomes:
+        app.status = ApplicationStatus.pending_review.value
+    elif granted == len(outcomes):
+        app.status = ApplicationStatus.approved.value
+    elif granted:
+        app.status = ApplicationStatus.partially_approved.value
+    else:
+        app.status = ApplicationStatus.returned.value
+
+
+def current_grant(session: Session, consumer: str, resource_code: str) -> Grant | None:
+    """The newest grant of the pair, the one the check reads."""
+    return session.scalar(
+        select(Grant)
+        .where(Grant.consumer == consumer, Grant.resource_code == resource_code)
+        .order_by(Grant.id.desc())
+        .limit(1)
+    )
+
+
+def _grant_items(
+    session: Session,
+    app: Application,
+    items: Sequence[str],
+    *,
+    valid_until: dt.date,
+    daily_quota: int | None,
+    actor: str,
+    now: dt.datetime,
+    today: dt.date,
+) -> Grant:
+    """Put ``items`` into the pair's current grant (opening one if there is none usable)."""
+    grant = current_grant(session, app.consumer, app.resource_code)
+    usable = grant is not None and grant.status == "active" and grant.valid_until >= today
+    if grant is None or not usable:
+        grant = Grant(
+            consumer=app.consumer,
+            provider=app.provider,
+            resource_code=app.resource_code,
+            items=sorted(items),
+            status="active",
+            created_at=now,
+        )
+        session.add(grant)
+    else:
+        grant.items = sorted(set(grant.items) | set(items))
+    grant.purpose_scope = app.purpose_scope
+    grant.purpose_text = app.purpose_text
+    grant.legal_function = app.legal_function
+    grant.delivery = app.delivery
+    grant.valid_from = app.valid_from
+    grant.valid_until = valid_until
+    grant.daily_quota = daily_quota
+    grant.updated_at = now
+    grant.changed_by = actor
+    session.flush()
+    app.grant_id = grant.id
+    bump_epoch(session)
+    return grant
+
+
+def _check_items_in(items: Iterable[str], allowed: Sequence[str], code: str, what: str) -> None:
+    extra = [i for i in items if i not in allowed]
+    if extra:
+        raise ValidationFailed(
+            f"items: {', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not {what} "
+            f"(allowed: {', '.join(allowed) or 'none'})",
+            field="items",
+            code=code,
+        )
+
+
+# --- applications ---------------------------------------------------------------------------
+
+
+def submit(
+    session: Session,
+    spec: ApplicationCreate,
+    caller: Principal,
+    *,
+    now: dt.datetime,
+    today: dt.date,
+    calendar: WorkingCalendar,
+    review_days: int,
+) -> Application:
+    """共享申请: decide every item by its sharing type; grant, queue or refuse at once."""
+    if caller.is_operator:
+        if spec.consumer is None:
+            raise ValidationFailed(
+                "consumer: the operator must name the department it applies for",
+                field="consumer",
+                code="consumer_required",
+            )
+        consumer = spec.consumer
+        if session.get(Department, consumer) is None:
+            raise ValidationFailed(
+                f"consumer: no department with code {consumer!r}",
+                field="consumer",
+                code="unknown_consumer",
+            )
+    else:
+        consumer = caller.code
+        if spec.consumer is not None and spec.consumer != consumer:
+            raise NotPermitted(
+                f"department {caller.code!r} may not apply for {spec.consumer!r}",
+                code="not_your_department",
+            )
+    topic = catalog_service.get_topic_by_code(session, spec.topic)
+    if topic.status == TopicStatus.retired.value:
+        raise catalog_service.TopicRetired(
+            f"topic {topic.resource_code} is retired: no new applications"
+        )
+    if topic.provider == consumer:
+        raise ValidationFailed(
+            f"topic {topic.resource_code} is {consumer!r}'s own: no application needed",
+            field="topic",
+            code="own_topic",
+        )
+    catalog_items = {it["field"]: it for it in topic.data["items"]}
+    _check_items_in(spec.items, list(catalog_items), "unknown_item", "items of the topic")
+    valid_from = spec.valid_from or today
+    if valid_from < today:
+        raise ValidationFailed(
+            "valid_from: validity cannot start in the past",
+            field="valid_from",
+            code="invalid_validity",
+        )
+    if spec.valid_until < valid_from:
+        raise ValidationFailed(
+            "valid_until: must not be before valid_from",
+            field="valid_until",
+            code="invalid_validity",
+        )
+    if spec.valid_until - valid_from > MAX_VALIDITY:
+        raise ValidationFailed(
+            "valid_until: a grant lasts at most five years",
+            field="valid_until",
+            code="validity_too_long",
+        )
+    sharing = topic.data.get("sharing", {})
+    decisions: dict[str, dict[str, Any]] = {}
+    for field in spec.items:
+        kind = catalog_items[field]["sharing_type"]
+        if kind == "unconditional":
+            decisions[field] = {"sharing_type": kind, "outcome": "granted", "reason": "无条件共享"}
+        elif kind == "conditional":
+            decisions[field] = {
+                "sharing_type": kind,
+                "outcome": "pending",
+                "reason": sharing.get("conditions") or None,
+            }
+        else:
+            basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
+            decisions[field] = {"sharing_type": kind, "outcome": "refused", "reason": basis}
+    app = Application(
+        consumer=consumer,
+        provider=topic.provider,
+        resource_code=topic.resource_code,
+        topic_name=topic.name,
+        items=list(spec.items),
+        decisions=decisions,
+        purpose_scope=spec.purpose.scope.value,
+        purpose_text=spec.purpose.text,
+        legal_function=spec.legal_function,
+        valid_from=valid_from,
+        valid_until=spec.valid_until,
+        daily_quota=spec.daily_quota,
+        delivery=spec.delivery.value,
+        status=ApplicationStatus.pending_review.value,
+        submitted_at=now,
+    )
+    session.add(app)
+    session.flush()
+    _event(session, app, caller.code, "submitted", now, items=list(spec.items))
+    granted = _items_with(app, ItemOutcome.granted)
+    refused = _items_with(app, ItemOutcome.refused)
+    pending = _items_with(app, ItemOutcome.pending)
+    if granted:
+        grant = _grant_items(
+            session,
+            app,
+            granted,
+            valid_until=app.valid_until,
+            daily_quota=app.daily_quota,
+            actor=PLATFORM,
+            now=now,
+            today=today,
+        )
+        _event(
+            session,
+            app,
+            PLATFORM,
+            "granted",
+            now,
+            "无条件共享: automatic",
+            items=granted,
+            grant_id=grant.id,
+        )
+    if refused:
+        _event(
+            session, app, PLATFORM, "refused", now, decisions[refused[0]]["reason"], items=refused
+        )
+    if pending:
+        app.review_deadline = calendar.deadline(now, review_days)
+        _event(
+            session,
+            app,
+            PLATFORM,
+            "review_requested",
+            now,
+            items=pending,
+            provider=app.provider,
+            deadline=app.review_deadline.isoformat(),
+        )
+    _settle_status(app)
+    session.flush()
+    return app
+
+
+def get_application(session: Session, app_id: int, caller: Principal) -> Application:
+    """An application its consumer, its provider or the operator may see; 403 otherwise."""
+    app = session.get(Application, app_id)
+    if app is None:
+        raise ApplicationNotFound(f"no application {app_id}")
+    if not caller.is_operator and caller.code not in (app.consumer, app.provider):
+        raise NotPermitted(
+            f"application {app_id} is neither from nor addressed to {caller.code!r}",
+            code="not_your_application",
+        )
+    return app
+
+
+def list_applications(
+    session: Session,
+    caller: Principal,
+    *,
+    role: str,
+    status: str | None,
+    overdue: bool | None,
+    topic: str | None,
+    now: dt.datetime,
+    offset: int,
+    limit: int,
+) -> tuple[int, Sequence[Application]]:
+    """Consumer's own (role=consumer), those addressed to it (role=provider), or all (operator)."""
+    conds: list[ColumnElement[bool]] = []
+    if not caller.is_operator:
+        column = Application.provider if role == "provider" else Application.consumer
+        conds.append(column == caller.code)
+    if status:
+        conds.append(Application.status == status)
+    if topic:
+        conds.append(Application.resource_code == topic)
+    late = and_(
+        Application.status == ApplicationStatus.pending_review.value,
+        Application.review_deadline < now,
+    )
+    if overdue is True:
+        conds.append(late)
+    elif overdue is False:
+        conds.append(~late)
+    where = and_(*conds) if conds else and_(Application.id.is_not(None))
+    total = session.scalar(select(func.count(Application.id)).where(where)) or 0
+    rows = session.scalars(
+        select(Application).where(where).order_by(Application.id).offset(offset).limit(limit)
+    ).all()
+    return total, rows
+
+
+def _require_pending(app: Application) -> None:
+    if app.status != ApplicationStatus.pending_review.value:
+        raise Conflict(
+            f"application {app.id} is {app.status}, not pending review", code="not_pending"
+        )
+
+
+def _live_topic(session: Session, app: Application) -> Topic:
+    topic = catalog_service.get_topic_by_code(session, app.resource_code)
+    if topic.status == TopicStatus.retired.value:
+        raise catalog_service.TopicRetired(f"topic {topic.resource_code} is retired")
+    return topic
+
+
+def approve(
+    session: Session,
+    app: Application,
+    body: Approve,
+    caller: Principal,
+    *,
+    now: dt.datetime,
+    today: dt.date,
+) -> Application:
+    """The provider approves pending items, possibly fewer, shorter or with a lower quota."""
+    caller.require(app.provider)
+    _require_pending(app)
+    pending = _items_with(app, ItemOutcome.pending)
+    approved = list(body.items) if body.items is not None else pending
+    _check_items_in(approved, pending, "item_not_pending", "pending review")
+    valid_until = body.valid_until or app.valid_until
+    if valid_until > app.valid_until or valid_until < app.valid_from:
+        raise ValidationFailed(
+            f"valid_until: must lie between {app.valid_from} and the requested {app.valid_until}",
+            field="valid_until",
+            code="validity_exceeds_request",
+        )
+    quota = body.daily_quota if body.daily_quota is not None else app.daily_quota
+    if app.daily_quota is not None and quota is not None and quota > app.daily_quota:
+        raise ValidationFailed(
+            f"daily_quota: must not exceed the requested {app.daily_quota}",
+            field="daily_quota",
+            code="quota_exceeds_request",
+        )
+    left_out = [i for i in pending if i not in approved]
+    if left_out and not body.reason:
+        raise _reason_required("an approval that leaves items out")
+    topic = _live_topic(session, app)
+    # The catalog may have dropped an item while the application waited.
+    in_catalog = {it["field"] for it in topic.data["items"]}
+    gone = [i for i in approved if i not in in_catalog]
+    approved = [i for i in approved if i in in_catalog]
+    decisions = _outcomes(app)
+    for item in approved:
+        decisions[item].update(outcome="granted", reason=body.reason or "approved")
+    for item in left_out:
+        decisions[item].update(outcome="rejected", reason=body.reason)
+    for item in gone:
+        decisions[item].update(outcome="rejected", reason="removed from the catalog")
+    app.decisions = decisions
+    app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, body.reason or None
+    detail: dict[str, Any] = {"items": approved, "rejected": left_out + gone}
+    if approved:
+        granted_now = _items_with(app, ItemOutcome.granted)
+        grant = _grant_items(
+            session,
+            app,
+            granted_now,
+            valid_until=valid_until,
+            daily_quota=quota,
+            actor=caller.code,
+            now=now,
+            today=today,
+        )
+        detail.update(grant_id=grant.id, valid_until=valid_until.isoformat(), daily_quota=quota)
+    _event(session, app, caller.code, "approved", now, body.reason or None, **detail)
+    _settle_status(app)
+    session.flush()
+    return app
+
+
+def reject(
+    session: Session, app: Application, reason: str, caller: Principal, *, now: dt.datetime
+) -> Application:
+    """The provider rejects every pending item; a refusal must give its reason."""
+    caller.require(app.provider)
+    if not reason:
+        raise _reason_required("a rejection")
+    _require_pending(app)
+    pending = _items_with(app, ItemOutcome.pending)
+    decisions = _outcomes(app)
+    for item in pending:
+        decisions[item].update(outcome="rejected", reason=reason)
+    app.decisions = decisions
+    app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, reason
+    _event(session, app, caller.code, "rejected", now, reason, items=pending)
+    _settle_status(app)
+    session.flush()
+    return app
+
+
+def is_overdue(app: Application, now: dt.datetime) -> bool:
+    return (
+        app.status == ApplicationStatus.pending_review.value
+        and app.review_deadline is not None
+        and now > app.review_deadline
+    )
+
+
+def events_of(session: Session, app: Application) -> list[EventOut]:
+    rows = session.scalars(
+        select(ApplicationEvent)
+        .where(ApplicationEvent.application_id == app.id)
+        .order_by(ApplicationEvent.id)
+    )
+    return [
+        EventOut(at=e.at, actor=e.actor, kind=e.kind, reason=e.reason, detail=e.detail)
+        for e in rows
+    ]
+
+
+def dispute_ids(session: Session, app_ids: Sequence[int]) -> dict[int, int]:
+    if not app_ids:
+        return {}
+    rows = session.execute(
+        select(Dispute.application_id, Dispute.id).where(Dispute.application_id.in_(app_ids))
+    )
+    return {r.application_id: r.id for r in rows}
+
+
+def application_out(
+    app: Application,
+    now: dt.datetime,
+    *,
+    dispute_id: int | None = None,
+    events: list[EventOut] | None = None,
+) -> ApplicationOut:
+    return ApplicationOut(
+        id=app.id,
+        consumer=app.consumer,
+        provider=app.provider,
+        topic=app.resource_code,
+        topic_name=app.topic_name,
+        items=list(app.items),
+        decisions=[
+            ItemDecisionOut(
+                field=f,
+                sharing_type=app.decisions[f]["sharing_type"],
+                outcome=ItemOutcome(app.decisions[f]["outcome"]),
+                reason=app.decisions[f].get("reason"),
+            )
+            for f in app.items
+        ],
+        purpose=Purpose.model_validate({"scope": app.purpose_scope, "text": app.purpose_text}),
+        legal_function=app.legal_function,
+        valid_from=app.valid_from,
+        valid_until=app.valid_until,
+        daily_quota=app.daily_quota,
+        delivery=app.delivery,
+        status=ApplicationStatus(app.status),
+        submitted_at=app.submitted_at,
+        review_deadline=app.review_deadline,
+        overdue=is_overdue(app, now),
+        reviewed_at=app.reviewed_at,
+        reviewed_by=app.reviewed_by,
+        review_reason=app.review_reason,
+        grant_id=app.grant_id,
+        dispute_id=dispute_id,
+        events=events,
+    )
+
+
+# --- disputes -------------------------------------------------------------------------------
+
+
+def open_dispute(
+    session: Session, app: Application, body: DisputeCreate, caller: Principal, *, now: dt.datetime
+) -> Dispute:
+    """争议: the refused consumer asks for coordination of its refused items."""
+    if caller.code != app.consumer:
+        raise NotPermitted(
+            f"only the applicant {app.consumer!r} may dispute application {app.id}",
+            code="not_your_application",
+        )
+    if session.scalar(select(Dispute.id).where(Dispute.application_id == app.id)):
+        raise Conflict(f"application {app.id} already has a dispute", code="dispute_exists")
+    refused = _items_with(app, ItemOutcome.refused, ItemOutcome.rejected)
+    if app.status == ApplicationStatus.pending_review.value or not refused:
+        raise Conflict(
+            f"application {app.id} has no refused items to dispute (status {app.status})",
+            code="nothing_refused",
+        )
+    if not body.reason:
+        raise _reason_required("a dispute")
+    items = list(body.items) if body.items is not None else refused
+    _check_items_in(items, refused, "item_not_refused", "refused")
+    dispute = Dispute(
+        application_id=app.id,
+        consumer=app.consumer,
+        provider=app.provider,
+        items=items,
+        status="open",
+        opened_at=now,
+        reason=body.reason,
+    )
+    session.add(dispute)
+    app.status = ApplicationStatus.disputed.value
+    session.flush()
+    _event(
+        session,
+        app,
+        caller.code,
+        "dispute_opened",
+        now,
+        body.reason,
+        items=items,
+        dispute_id=dispute.id,
+    )
+    return dispute
+
+
+def get_dispute(session: Session, dispute_id: int, caller: Principal) -> Dispute:
+    """A dispute both sides and the operator may see; 403 otherwise."""
+    dispute = session.get(Dispute, dispute_id)
+    if dispute is None:
+        raise DisputeNotFound(f"no dispute {dispute_id}")
+    if not caller.is_operator and caller.code not in (dispute.consumer, dispute.provider):
+        raise NotPermitted(
+            f"dispute {dispute_id} is not between {caller.code!r} and another party",
+            code="not_your_dispute",
+        )
+    return dispute
+
+
+def _require_open(dispute: Dispute) -> None:
+    if dispute.status != "open":
+        raise Conflict(f"dispute {dispute.id} is already decided", code="dispute_closed")
+
+
+def post_message(
+    session: Session, dispute: Dispute, body: str, caller: Principal, *, now: dt.datetime
+) -> DisputeMessage:
+    """协商: one message of the negotiation thread (either side, or the operator)."""
+    _require_open(dispute)
+    message = DisputeMessage(dispute_id=dispute.id, at=now, author=caller.code, body=body)
+    session.add(message)
+    app = session.get(Application, dispute.application_id)
+    assert app is not None  # the foreign key guarantees it
+    _event(session, app, caller.code, "dispute_message", now, body, dispute_id=dispute.id)
+    session.flush()
+    return message
+
+
+def decide_dispute(
+    session: Session,
+    dispute: Dispute,
+    body: DisputeDecide,
+    caller: Principal,
+    *,
+    now: dt.datetime,
+    today: dt.date,
+) -> Dispute:
+    """协调决定: the operator grants all, part, or upholds the refusal, with a reason."""
+    caller.require_operator()
+    _require_open(dispute)
+    if not body.reason:
+        raise _reason_required("a dispute decision")
+    if body.decision is DisputeDecision.grant:
+        granted = list(dispute.items)
+    elif body.decision is DisputeDecision.partial:
+        if not body.items:
+            raise ValidationFailed(
+                "items: a partial grant names the disputed items it grants",
+                field="items",
+                code="items_required",
+            )
+        _check_items_in(body.items, dispute.items, "item_not_disputed", "disputed")
+        granted = list(body.items)
+    else:
+        granted = []
+    app = session.get(Application, dispute.application_id)
+    assert app is not None  # the foreign key guarantees it
+    if granted:
+        topic = _live_topic(session, app)
+        in_catalog = {it["field"] for it in topic.data["items"]}
+        granted = [i for i in granted if i in in_catalog]
+    decisions = _outcomes(app)
+    for item in granted:
+        decisions[item].update(outcome="granted", reason=f"dispute {dispute.id}: {body.reason}")
+    app.decisions = decisions
+    detail: dict[str, Any] = {"decision": body.decision.value, "items": granted}
+    if granted:
+        grant = _grant_items(
+            session,
+            app,
+            _items_with(app, ItemOutcome.granted),
+            valid_until=app.valid_until,
+            daily_quota=app.daily_quota,
+            actor=caller.code,
+            now=now,
+            today=today,
+        )
+        detail["grant_id"] = grant.id
+    dispute.status = "decided"
+    dispute.decision = body.decision.value
+    dispute.decided_items = granted
+    dispute.decided_at, dispute.decided_by, dispute.decision_reason = now, caller.code, body.reason
+    _settle_status(app)
+    _event(session, app, caller.code, "dispute_decided", now, body.reason, **detail)
+    session.flush()
+    return dispute
+
+
+def dispute_out(session: Session, dispute: Dispute) -> DisputeOut:
+    messages = session.scalars(
+        select(DisputeMessage)
+        .where(DisputeMessage.dispute_id == dispute.id)
+        .order_by(DisputeMessage.id)
+    )
+    return DisputeOut(
+        id=dispute.id,
+        application_id=dispute.application_id,
+        consumer=dispute.consumer,
+        provider=dispute.provider,
+        items=list(dispute.items),
+        status=dispute.status,
+        opened_at=dispute.opened_at,
+        reason=dispute.reason,
+        decision=DisputeDecision(dispute.decision) if dispute.decision else None,
+        decided_items=dispute.decided_items,
+        decided_at=dispute.decided_at,
+        decided_by=dispute.decided_by,
+        decision_reason=dispute.decision_reason,
+        messages=[MessageOut(at=m.at, author=m.author, body=m.body) for m in messages],
+    )
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+def grant_status(grant: Grant, today: dt.date) -> GrantStatus:
+    """Stored status, with an active grant past its last day read as expired."""
+    if grant.status == "active" and grant.valid_until < today:
+        return GrantStatus.expired
+    return GrantStatus(grant.status)
+
+
+def grant_out(grant: Grant, today: dt.date) -> GrantOut:
+    return GrantOut(
+        id=grant.id,
+        consumer=grant.consumer,
+        provider=grant.provider,
+        topic=grant.resource_code,
+        items=list(grant.items),
+        purpose=Purpose.model_validate({"scope": grant.purpose_scope, "text": grant.purpose_text}),
+        legal_function=grant.legal_function,
+        delivery=grant.delivery,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        daily_quota=grant.daily_quota,
+        status=grant_status(grant, today),
+        status_reason=grant.status_reason,
+        created_at=grant.created_at,
+        updated_at=grant.updated_at,
+    )
+
+
+def get_grant(session: Session, grant_id: int, caller: Principal) -> Grant:
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise GrantNotFound(f"no grant {grant_id}")
+    if not caller.is_operator and caller.code not in (grant.consumer, grant.provider):
+        raise NotPermitted(
+            f"grant {grant_id} neither names nor comes from {caller.code!r}", code="not_your_grant"
+        )
+    return grant
+
+
+def list_grants(
+    session: Session,
+    caller: Principal,
+    *,
+    consumer: str | None,
+    provider: str | None,
+    topic: str | None,
+    status: GrantStatus | None,
+    today: dt.date,
+    offset: int,
+    limit: int,
+) -> tuple[int, Sequence[Grant]]:
+    """Grants the caller holds or gives (all, for the operator), filtered."""
+    conds: list[ColumnElement[bool]] = []
+    if not caller.is_operator:
+        conds.append(or_(Grant.consumer == caller.code, Grant.provider == caller.code))
+    if consumer:
+        conds.append(Grant.consumer == consumer)
+    if provider:
+        conds.append(Grant.provider == provider)
+    if topic:
+        conds.append(Grant.resource_code == topic)
+    if status is GrantStatus.expired:
+        conds.append(and_(Grant.status == "active", Grant.valid_until < today))
+    elif status is GrantStatus.active:
+        conds.append(and_(Grant.status == "active", Grant.valid_until >= today))
+    elif status is not None:
+        conds.append(Grant.status == status.value)
+    where = and_(*conds) if conds else and_(Grant.id.is_not(None))
+    total = session.scalar(select(func.count(Grant.id)).where(where)) or 0
+    rows = session.scalars(
+        select(Grant).where(where).order_by(Grant.id).offset(offset).limit(limit)
+    ).all()
+    return total, rows
+
+
+def revoke(
+    session: Session, grant: Grant, reason: str, caller: Principal, *, now: dt.datetime
+) -> Grant:
+    """The provider (or the operator) revokes a grant, with a reason."""
+    caller.require(grant.provider)
+    if not reason:
+        raise _reason_required("a revocation")
+    if grant.status == "revoked":
+        raise Conflict(f"grant {grant.id} is already revoked", code="grant_revoked")
+    grant.status = "revoked"
+    grant.status_reason = reason
+    grant.updated_at = now
+    grant.changed_by = caller.code
+    bump_epoch(session)
+    session.flush()
+    return grant
+
+
+# --- catalog events -------------------------------------------------------------------------
+
+
+def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> None:
+    """Follow the catalog inside its transaction: retirement suspends the topic's grants and
+    closes its pending reviews; removing items narrows the grants that held them."""
+    topic = event.topic
+    now = topic.updated_at
+    if event.kind == "retired":
+        for grant in session.scalars(
+            select(Grant).where(
+                Grant.resource_code == topic.resource_code, Grant.status == "active"
+            )
+        ):
+            grant.status = "suspended"
+            grant.status_reason = f"topic retired: {topic.retire_reason or ''}".strip()
+            grant.updated_at = now
+            grant.changed_by = PLATFORM
+        for app in _pending_for(session, topic.resource_code):
+            decisions = _outcomes(app)
+            pending = _items_with(app, ItemOutcome.pending)
+            for item in pending:
+                decisions[item].update(outcome="rejected", reason="topic retired")
+            app.decisions = decisions
+            _settle_status(app)
+            _event(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
+        # The retired-topic set lives in the cache too, so bump even with no grants.
+        bump_epoch(session)
+    elif event.kind == "changed" and event.removed_items:
+        removed = event.removed_items
+        touched = False
+        for grant in session.scalars(
+            select(Grant).where(
+                Grant.resource_code == topic.resource_code, Grant.status != "revoked"
+            )
+        ):
+            if removed.isdisjoint(grant.items):
+                continue
+            grant.items = [i for i in grant.items if i not in removed]
+            if not grant.items:
+                grant.status = "revoked"
+                grant.status_reason = "the catalog removed every item of the grant"
+            grant.updated_at = now
+            grant.changed_by = PLATFORM
+            touched = True
+        for app in _pending_for(session, topic.resource_code):
+            decisions = _outcomes(app)
+            gone = [i for i in _items_with(app, ItemOutcome.pending) if i in removed]
+            if not gone:
+                continue
+            for item in gone:
+                decisions[item].update(outcome="rejected", reason="removed from the catalog")
+            app.decisions = decisions
+            _settle_status(app)
+            _event(session, app, PLATFORM, "items_removed", now, None, items=gone)
+        if touched:
+            bump_epoch(session)
+    session.flush()
+
+
+def _pending_for(session: Session, resource_code: str) -> Sequence[Application]:
+    return session.scalars(
+        select(Application).where(
+            Application.resource_code == resource_code,
+            Application.status == ApplicationStatus.pending_review.value,
+        )
+    ).all()
