@@ -1,0 +1,108 @@
+"""The pure decision and the working-day calendar, without a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from exchange.authz.calendar import BEIJING, WorkingCalendar, day_end, parse_days
+from exchange.authz.policy import REASONS, Decision, GrantState, decide
+
+NOW = 1_800_000_000.0
+DAY = 86_400.0
+
+
+def grant(**change: object) -> GrantState:
+    fields: dict[str, object] = {
+        "id": 7,
+        "status": "active",
+        "items": frozenset({"a", "b"}),
+        "valid_from": NOW - DAY,
+        "valid_until": NOW + DAY,
+        "daily_quota": None,
+    } | change
+    return GrantState(**fields)  # type: ignore[arg-type]
+
+
+def test_allowed_returns_requested_items_or_all() -> None:
+    g = grant()
+    assert decide(g, ["a"], now=NOW) == Decision(True, "granted", 7, frozenset({"a"}), None)
+    assert decide(g, None, now=NOW).items == {"a", "b"}
+    assert decide(g, [], now=NOW).items == {"a", "b"}
+    assert decide(g, frozenset({"b"}), now=NOW).items == {"b"}
+
+
+@pytest.mark.parametrize(
+    ("g", "items", "kwargs", "reason"),
+    [
+        (None, None, {}, "no_grant"),
+        (grant(), None, {"topic_retired": True}, "topic_retired"),
+        (grant(status="revoked"), None, {}, "grant_revoked"),
+        (grant(status="suspended"), None, {}, "grant_suspended"),
+        (grant(valid_from=NOW + 1), None, {}, "grant_not_yet_valid"),
+        (grant(valid_until=NOW), None, {}, "grant_expired"),
+        (grant(), ["a", "c"], {}, "item_not_granted"),
+        (grant(daily_quota=10), None, {"used": 8, "records": 3}, "quota_exceeded"),
+    ],
+)
+def test_each_denial_reason(
+    g: GrantState | None, items: list[str] | None, kwargs: dict[str, object], reason: str
+) -> None:
+    got = decide(g, items, now=NOW, **kwargs)  # type: ignore[arg-type]
+    assert got.allowed is False
+    assert got.reason == reason
+    assert got.items == frozenset()
+    assert got.grant_id == (g.id if g is not None else None)
+    assert reason in REASONS
+
+
+def test_retirement_wins_over_every_other_reason() -> None:
+    assert decide(grant(status="revoked"), ["x"], now=NOW, topic_retired=True).reason == (
+        "topic_retired"
+    )
+    assert decide(grant(valid_until=NOW), None, now=NOW).reason == "grant_expired"
+
+
+def test_quota_counts_this_calls_records() -> None:
+    g = grant(daily_quota=10)
+    assert decide(g, None, now=NOW, used=7, records=3).remaining_quota == 0
+    assert decide(g, None, now=NOW, used=0, records=0).remaining_quota == 10
+    assert decide(g, None, now=NOW, used=10, records=1).reason == "quota_exceeded"
+
+
+def test_working_days_skip_weekends_holidays_and_honour_makeup_days() -> None:
+    cal = WorkingCalendar(builtin=False)
+    friday = dt.date(2025, 3, 7)
+    assert cal.add_working_days(friday, 1) == dt.date(2025, 3, 10)  # Monday
+    assert cal.add_working_days(friday, 10) == dt.date(2025, 3, 21)
+    assert cal.add_working_days(friday, 0) == friday
+    with_holiday = WorkingCalendar([dt.date(2025, 3, 10)], builtin=False)
+    assert with_holiday.add_working_days(friday, 1) == dt.date(2025, 3, 11)
+    prc = WorkingCalendar()
+    # National Day week 2026: Oct 1-7 off, Saturday Oct 10 is a make-up working day.
+    assert not prc.is_working_day(dt.date(2026, 10, 5))
+    assert prc.is_working_day(dt.date(2026, 10, 10))
+    assert prc.add_working_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
+    assert prc.add_working_days(dt.date(2026, 10, 9), 1) == dt.date(2026, 10, 10)
+
+
+def test_deadline_is_end_of_the_beijing_day() -> None:
+    cal = WorkingCalendar(builtin=False)
+    # 2025-03-07 20:00 UTC is already Saturday 04:00 in Beijing.
+    submitted = dt.datetime(2025, 3, 7, 20, 0, tzinfo=dt.UTC)
+    due = cal.deadline(submitted, 1)
+    assert due == dt.datetime(2025, 3, 10, 16, 0, tzinfo=dt.UTC)  # Monday 24:00 Beijing
+    assert due.astimezone(BEIJING).time() == dt.time(0)
+    assert day_end(dt.date(2025, 3, 10)) == due
+
+
+def test_configured_holidays_are_added_and_bad_ones_refused() -> None:
+    cal = WorkingCalendar.from_settings(["2027-01-01", " 2027-02-08 "])
+    assert not cal.is_working_day(dt.date(2027, 1, 1))
+    assert not cal.is_working_day(dt.date(2027, 2, 8))
+    assert not cal.is_working_day(dt.date(2026, 10, 1))  # the built-in list stays
+    with pytest.raises(ValueError, match="holidays"):
+        parse_days(["2027-13-01"])
+    with pytest.raises(ValueError, match=">= 0"):
+        cal.add_working_days(dt.date(2027, 1, 4), -1)
