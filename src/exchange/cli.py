@@ -24,6 +24,8 @@ catalog_app = typer.Typer(help="Catalog content: validate and inspect.")
 app.add_typer(serve_app, name="serve")
 app.add_typer(clock_app, name="clock")
 app.add_typer(catalog_app, name="catalog")
+audit_app = typer.Typer(help="The hash-chained audit log of exchanges.")
+app.add_typer(audit_app, name="audit")
 
 console = Console(stderr=True)
 
@@ -228,6 +230,32 @@ def catalog_validate(
         f"ok: {len(units)} units, {len(core)} core topics, profile {profile}: "
         f"{len(topics)} topics from {len(providers)} providers"
     )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Walk the audit hash chain; exit 1 at the first edited, deleted or reordered entry."""
+    from exchange.audit.service import verify
+    from exchange.db.engine import Database
+
+    settings = _settings(database_url=database_url)
+    db = Database(settings.database_url)
+    db.create_all()
+    try:
+        report = verify(db)
+    finally:
+        db.dispose()
+    if report.ok:
+        typer.echo(f"ok: {report.entries} entries, chain intact up to seq {report.last_seq}")
+        return
+    console.print(
+        f"[bold red]audit chain broken[/] at entry {report.first_bad_seq} "
+        f"({report.problem}): {report.message}"
+    )
+    console.print(f"[dim]{report.entries} entries before it verified[/]")
+    raise typer.Exit(code=1)
 
 
 def main() -> None:

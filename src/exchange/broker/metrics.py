@@ -1,0 +1,109 @@
+"""Prometheus metrics of one exchange process, on its own registry (no global state)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.core import Metric
+
+    from exchange.audit.service import AuditWriter
+    from exchange.broker.upstream import Upstream
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class _RuntimeCollector(Collector):
+    """Read-at-scrape values: audit writer progress and circuit breaker states."""
+
+    def __init__(self, audit: AuditWriter, upstream: Upstream) -> None:
+        self._audit = audit
+        self._upstream = upstream
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._audit.stats
+        yield CounterMetricFamily(
+            "exchange_audit_entries", "Audit entries committed", value=stats.entries
+        )
+        yield CounterMetricFamily(
+            "exchange_audit_groups", "Audit group commits", value=stats.groups
+        )
+        yield CounterMetricFamily(
+            "exchange_audit_commit_seconds",
+            "Time spent committing audit groups",
+            value=stats.commit_seconds,
+        )
+        breakers = GaugeMetricFamily(
+            "exchange_upstream_circuit_open",
+            "1 while the broker's circuit to a provider is open or half-open",
+            labels=["provider"],
+        )
+        for provider, breaker in sorted(self._upstream.breakers.items()):
+            breakers.add_metric([provider], 0.0 if breaker.state == "closed" else 1.0)
+        yield breakers
+
+
+class BrokerMetrics:
+    """Counters and histograms the broker updates on every call."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "exchange_broker_requests",
+            "Broker calls by kind and outcome ('ok' or an error code)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.records = Counter(
+            "exchange_broker_records",
+            "Records delivered to consumers, by provider",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "exchange_broker_latency_seconds",
+            "Broker call latency, audit commit included",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "exchange_broker_in_flight", "Broker calls being served", registry=self.registry
+        )
+
+    def watch(self, audit: AuditWriter, upstream: Upstream) -> None:
+        self.registry.register(_RuntimeCollector(audit, upstream))
+
+    def observe(self, kind: str, outcome: str, seconds: float) -> None:
+        self.requests.labels(kind, outcome).inc()
+        self.latency.labels(kind).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+router = APIRouter(tags=["platform"])
+
+
+@router.get("/metrics", response_class=Response, include_in_schema=True)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics in the text exposition format (no key: for scrapers on the
+    platform network): broker calls by outcome, latency, records delivered, audit group
+    commits and circuit breaker states."""
+    found: BrokerMetrics = request.app.state.ctx.parts["metrics"]
+    return Response(found.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,164 @@
+"""No acknowledged exchange loses its audit entry when the broker is killed with SIGKILL;
+``exchange audit verify`` finds tampering in the chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from tests.e2e.harness import (
+    OPERATOR_KEY,
+    apply,
+    free_port,
+    key_of,
+    seed_exchange,
+    serve,
+    settings_for,
+    topic_code,
+)
+
+from exchange.app import build_context
+from exchange.audit import service as audit_service
+from exchange.audit.models import AuditEntry
+from exchange.db.engine import Database
+from exchange.departments.app import create_departments_app
+from exchange.departments.city import City
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_SERVER = """
+import sys, uvicorn
+from exchange.app import build_context, create_app
+from tests.e2e.harness import settings_for
+settings = settings_for(sys.argv[1])
+ctx = build_context(settings)
+uvicorn.run(create_app(settings, ctx=ctx), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning", access_log=False)
+"""
+
+
+@pytest.fixture
+def departments(tmp_path: Path) -> Iterator[str]:
+    with serve(create_departments_app(settings_for(f"sqlite:///{tmp_path}/unused.db"))) as url:
+        yield url
+
+
+def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path, departments: str) -> None:
+    url_db = f"sqlite:///{tmp_path}/exchange.db"
+    ctx = build_context(settings_for(url_db))
+    seed_exchange(ctx, f"{departments}/departments")
+    code = topic_code(ctx, "household-registration")
+    ctx.db.dispose()
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXCHANGE_OPERATOR_KEY": OPERATOR_KEY}
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, url_db, str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        with httpx.Client(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            apply(http, "mzj", code, ["id_number", "name"])
+        city = City(2020, 2_000, 500)
+
+        def load(worker: int) -> None:
+            with httpx.Client(base_url=base, timeout=5) as client:
+                for i in range(2_000):  # bounded; the kill ends it far sooner
+                    if stop.is_set():
+                        return
+                    try:
+                        resp = client.post(
+                            f"/api/v1/exchange/{code}/query",
+                            json={"keys": [city.id_number_of((worker * 97 + i) % 2_000)]},
+                            headers=key_of("mzj"),
+                        )
+                    except httpx.TransportError:
+                        return
+                    if resp.status_code == 200:
+                        with lock:
+                            acknowledged.append(resp.json()["request_id"])
+
+        threads = [threading.Thread(target=load, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        stop.set()
+        for t in threads:
+            t.join(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+    assert len(acknowledged) > 50, "the load never got going"
+    db = Database(url_db)
+    try:
+        with db.sessions() as session:
+            stored = set(session.scalars(select(AuditEntry.request_id)))
+        assert set(acknowledged) <= stored
+        assert audit_service.verify(db).ok
+    finally:
+        db.dispose()
+
+
+def test_audit_verify_cli_detects_an_edited_entry(tmp_path: Path) -> None:
+    url_db = f"sqlite:///{tmp_path}/audit.db"
+    db = Database(url_db)
+    db.create_all()
+    writer = audit_service.AuditWriter(db)
+    writer.start()
+    now = dt.datetime.now(dt.UTC)
+    for i in range(4):
+        writer.record_sync(
+            audit_service.Entry(
+                f"r{i}",
+                now,
+                "query",
+                "mzj",
+                "gaj",
+                "101001001/000001",
+                ["name"],
+                None,
+                1,
+                "ok",
+                200,
+                900,
+            )
+        )
+    writer.stop()
+    run = [sys.executable, "-c", "from exchange.cli import main; main()"]
+    run += ["audit", "verify", "--database-url", url_db]
+    ok = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "4 entries" in ok.stdout
+    with db.session() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(consumer="gaj"))
+    db.dispose()
+    bad = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "entry 2" in bad.stderr
+    assert "edited" in bad.stderr
