@@ -282,3 +282,15 @@ def test_stats_and_chain_after_the_run(exchange: Exchange, granted: str) -> None
     verify = exchange.http.get("/api/v1/audit/verify", headers=OPERATOR).json()
     assert verify["ok"] is True
     assert verify["entries"] > 10
+
+
+def test_expired_grant_is_refused(exchange: Exchange) -> None:
+    """Runs last in this module: it moves the platform clock forward."""
+    code = topic_code(exchange.ctx, HUKOU)
+    today = exchange.http.get("/api/v1/clock", headers=OPERATOR).json()["today"]
+    apply(exchange.http, "jyj", code, ["id_number", "name"], valid_until=today)
+    assert query(exchange, "jyj", code, [CITY.id_number_of(1)]).status_code == 200
+    moved = exchange.http.post("/api/v1/clock/advance", json={"by": "2d"}, headers=OPERATOR)
+    assert moved.status_code == 200
+    resp = query(exchange, "jyj", code, [CITY.id_number_of(1)])
+    assert (resp.status_code, error_of(resp)["code"]) == (403, "client.grant_expired")
