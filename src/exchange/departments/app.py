@@ -55,7 +55,7 @@ MAX_BODY = 1 << 20
 MAX_EXPORT_LIMIT = 1_000_000
 DEFAULT_EXPORT_LIMIT = 10_000
 EXPORT_CHUNK = 2048
-EXPORT_SEND_BYTES = 1 << 20
+EXPORT_SEND_BYTES = 256 << 10
 EXPORT_CACHE_BYTES = 256 << 20
 OVERSHARE_FIELD = "internal_remark"
 _JSON = b"application/json"
@@ -496,7 +496,8 @@ class DepartmentsApp:
             pending.append(piece)
             size += len(piece)
             if size >= EXPORT_SEND_BYTES or start >= stop:
-                body = b"".join(pending)
+                # A cached chunk is already large: send it as is rather than copy it.
+                body = pending[0] if len(pending) == 1 else b"".join(pending)
                 pending, size = [], 0
                 if malformed:
                     # Cut the stream mid-record: the caller sees invalid NDJSON and no more.
