@@ -1,0 +1,257 @@
+"""Benchmark of the exchange broker: lookups through the full pipeline vs. the department.
+
+One invocation, all on loopback, load generator included:
+
+* departments: the mock department runtime in its own process (uvicorn, uvloop, httptools);
+* exchange: the whole exchange app in its own process, one worker, SQLite audit (WAL);
+* direct: ``POST /departments/gaj/topics/household-registration/query`` with one key;
+* broker: ``POST /api/v1/exchange/{code}/query`` with one key and a department key: auth,
+  grant check, forward (aiohttp), item filtering, durable group-committed audit;
+* both driven by ``wrk`` (1 thread, 64 connections, then 1 connection for added latency),
+  cycling over 2,000 existing ID numbers; bulk export read with ``curl``.
+
+    .venv/bin/python bench/broker.py [--rounds 3] [--seconds 5]
+
+Results are printed and written to ``bench/results/broker.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from exchange.departments.city import City
+from exchange.security import demo_key
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "broker.md"
+KEY = "exk_operator_bench"
+POPULATION = 20_000
+SLUG = "household-registration"
+
+EXCHANGE = """
+import sys, uvicorn
+from exchange.app import build_context, create_app
+from exchange.config import Settings
+from exchange.seed import seed
+s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
+             population=int(sys.argv[4]), enterprises=2000, log_level="warning")
+ctx = build_context(s)
+seed(ctx.db, s, sys.argv[2], ctx.clock, served=["gaj","ghzyj","gjj","mzj","rsj","scjgj",
+     "swj","wjw","ybj","zsj"], departments_url=sys.argv[5] + "/departments",
+     listeners=tuple(ctx.parts.get("catalog_listeners", ())))
+uvicorn.run(create_app(s, ctx=ctx), host="127.0.0.1", port=int(sys.argv[3]),
+            log_level="warning", access_log=False, loop="uvloop", http="httptools")
+"""
+
+DEPARTMENTS = """
+import sys
+from exchange.config import Settings
+from exchange.departments.cli import serve_departments
+serve_departments(Settings(operator_key=sys.argv[1], population=int(sys.argv[3]),
+                  enterprises=2000, log_level="warning"), "127.0.0.1", int(sys.argv[2]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server behind {url} did not start") from None
+            time.sleep(0.1)
+
+
+def lua(path: str, keys: list[str], auth: str | None) -> str:
+    listed = ",".join(f'"{k}"' for k in keys)
+    header = f'wrk.headers["Authorization"] = "Bearer {auth}"\n' if auth else ""
+    return (
+        f"local keys = {{{listed}}}\nlocal i = 0\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"{header}"
+        "request = function()\n  i = i % #keys + 1\n"
+        f'  return wrk.format(nil, "{path}", nil, \'{{"keys":["\' .. keys[i] .. \'"]}}\')\n'
+        "end\n"
+    )
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(bad.group(1)) if bad else 0.0}
+
+
+def export_rate(url: str, headers: dict[str, str], limit: int) -> tuple[float, int, bool]:
+    """(records/s, records, any ungranted item seen) of one streamed export."""
+    started = time.perf_counter()
+    lines = 0
+    leaked = False
+    with httpx.stream("GET", url, params={"limit": limit}, headers=headers, timeout=120) as resp:
+        resp.raise_for_status()
+        for chunk in resp.iter_bytes():
+            lines += chunk.count(b"\n")
+            leaked = leaked or b"ethnicity" in chunk
+    return lines / (time.perf_counter() - started), lines, leaked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
+    dport, xport = free_port(), free_port()
+    dept_url, ex_url = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{xport}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DEPARTMENTS, KEY, str(dport), str(POPULATION)], env=env
+        )
+    ]
+    try:
+        wait_up(f"{dept_url}/departments/gaj", procs[0])
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    EXCHANGE,
+                    f"sqlite:///{work}/exchange.db",
+                    KEY,
+                    str(xport),
+                    str(POPULATION),
+                    dept_url,
+                ],
+                env=env,
+            )
+        )
+        wait_up(f"{ex_url}/healthz", procs[1])
+        mzj = demo_key(KEY, "mzj")
+        auth = {"Authorization": f"Bearer {mzj}"}
+        with httpx.Client(base_url=ex_url, timeout=10) as http:
+            topics = http.get(
+                "/api/v1/catalog/topics", params={"provider": "gaj", "limit": 50}, headers=auth
+            ).json()["items"]
+            code = next(t["resource_code"] for t in topics if t.get("slug") == SLUG)
+            body = {
+                "topic": code,
+                "items": ["id_number", "name", "sex", "birth_date"],
+                "purpose": {"scope": "data_verification", "text": "benchmark"},
+                "legal_function": "benchmark",
+                "valid_until": "2099-01-01",
+            }
+            today = http.get("/api/v1/clock", headers=auth).json()["today"]
+            body["valid_until"] = f"{int(today[:4]) + 1}{today[4:]}"
+            made = http.post("/api/v1/applications", json=body, headers=auth)
+            assert made.status_code == 201, made.text
+            time.sleep(1.0)  # let the grant cache see the grant
+        city = City(2020, POPULATION, 2000)
+        keys = [city.id_number_of(i) for i in range(2000)]
+        direct_lua, broker_lua = work / "direct.lua", work / "broker.lua"
+        direct_lua.write_text(lua(f"/departments/gaj/topics/{SLUG}/query", keys, None))
+        broker_lua.write_text(lua(f"/api/v1/exchange/{code}/query", keys, mzj))
+        wrk(dept_url, direct_lua, 2, 64)  # warm both paths
+        wrk(ex_url, broker_lua, 2, 64)
+        rounds: list[dict[str, dict[str, float]]] = []
+        for r in range(args.rounds):
+            row = {
+                "direct": wrk(dept_url, direct_lua, args.seconds, 64),
+                "broker": wrk(ex_url, broker_lua, args.seconds, 64),
+                "direct1": wrk(dept_url, direct_lua, args.seconds, 1),
+                "broker1": wrk(ex_url, broker_lua, args.seconds, 1),
+            }
+            rounds.append(row)
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in row.items()))
+        exports = [
+            export_rate(f"{ex_url}/api/v1/exchange/{code}/export", auth, POPULATION)
+            for _ in range(args.rounds)
+        ]
+        direct_exports = [
+            export_rate(f"{dept_url}/departments/gaj/topics/{SLUG}/export", {}, POPULATION)
+            for _ in range(args.rounds)
+        ]
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(20)
+
+    def med(kind: str, field: str) -> float:
+        return statistics.median(r[kind][field] for r in rounds)
+
+    ratio = med("direct", "rps") / med("broker", "rps")
+    added = med("broker1", "p50") - med("direct1", "p50")
+    export_med = statistics.median(e[0] for e in exports)
+    leaked = any(e[2] for e in exports)
+    lines = [
+        "# Broker benchmark",
+        "",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}. One run, load "
+        "generator (wrk, 1 thread) and both servers on the same machine; medians of "
+        f"{args.rounds} rounds of {args.seconds} s. Upstream client: aiohttp. Audit: SQLite WAL, "
+        "group commit. Single-key `POST …/query`, 2,000 distinct ID numbers.",
+        "",
+        "| measure | direct to department | through broker | target |",
+        "|---|---|---|---|",
+        f"| req/s, 64 connections | {med('direct', 'rps'):,.0f} | {med('broker', 'rps'):,.0f} "
+        "| broker ≥ 3,000 |",
+        f"| p99 ms, 64 connections | {med('direct', 'p99'):.1f} | {med('broker', 'p99'):.1f} "
+        "| ≤ 50 |",
+        f"| direct ÷ broker throughput | | {ratio:.2f} | ≤ 2.5 |",
+        f"| median ms, 1 connection | {med('direct1', 'p50'):.3f} | {med('broker1', 'p50'):.3f} "
+        f"| added ≤ 0.3 (measured {added:.3f}) |",
+        f"| non-2xx answers | {med('direct', 'non2xx'):.0f} | {med('broker', 'non2xx'):.0f} | 0 |",
+        f"| bulk export records/s ({POPULATION:,} records) | "
+        f"{statistics.median(e[0] for e in direct_exports):,.0f} | {export_med:,.0f} "
+        f"| ≥ 500,000 (ungranted item leaked: {'yes' if leaked else 'no'}) |",
+        "",
+        "Per round (req/s): "
+        + "; ".join(", ".join(f"{k} {v['rps']:.0f}" for k, v in r.items()) for r in rounds),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
