@@ -27,6 +27,9 @@ def grant(**change: object) -> GrantState:
 
 def test_allowed_returns_requested_items_or_all() -> None:
     g = grant()
+    # Unlimited grants remember their answers; the same answer comes back.
+    assert decide(g, ("a",), now=NOW) is decide(g, ("a",), now=NOW)
+    assert decide(g, ("a", "c"), now=NOW).reason == "item_not_granted"
     assert decide(g, ["a"], now=NOW) == Decision(True, "granted", 7, frozenset({"a"}), None)
     assert decide(g, None, now=NOW).items == {"a", "b"}
     assert decide(g, [], now=NOW).items == {"a", "b"}
@@ -66,6 +69,11 @@ def test_retirement_wins_over_every_other_reason() -> None:
 
 def test_quota_counts_this_calls_records() -> None:
     g = grant(daily_quota=10)
+    fast = decide(g, ["a"], now=NOW, used=2, records=3)
+    assert fast == Decision(True, "granted", 7, frozenset({"a"}), 5)
+    assert hash(fast) == hash(Decision(True, "granted", 7, frozenset({"a"}), 5))
+    with pytest.raises(AttributeError):
+        fast.allowed = False  # type: ignore[misc]
     assert decide(g, None, now=NOW, used=7, records=3).remaining_quota == 0
     assert decide(g, None, now=NOW, used=0, records=0).remaining_quota == 10
     assert decide(g, None, now=NOW, used=10, records=1).reason == "quota_exceeded"

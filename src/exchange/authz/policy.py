@@ -65,6 +65,8 @@ REASONS: dict[str, str] = {
 }
 
 _EMPTY: frozenset[str] = frozenset()
+# Distinct item sets remembered per grant; callers ask for few combinations in practice.
+MEMO_LIMIT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,27 @@ class Decision:
     grant_id: int | None
     items: frozenset[str]  # requested ∩ granted; empty when denied
     remaining_quota: int | None  # records left today after this call's; None = unlimited
+
+
+_new = object.__new__
+# The slot descriptors of Decision: setting them directly skips the frozen dataclass's
+# __init__, which goes through object.__setattr__ per field and costs twice as much. Used
+# only for allowed decisions with a quota, the one answer that cannot be prebuilt.
+_set_allowed, _set_reason, _set_grant, _set_items, _set_left = (
+    getattr(Decision, name).__set__
+    for name in ("allowed", "reason", "grant_id", "items", "remaining_quota")
+)
+
+
+def _granted(grant_id: int, items: frozenset[str], left: int) -> Decision:
+    """``Decision(True, "granted", grant_id, items, left)``, built without ``__init__``."""
+    decision: Decision = _new(Decision)
+    _set_allowed(decision, True)
+    _set_reason(decision, GRANTED)
+    _set_grant(decision, grant_id)
+    _set_items(decision, items)
+    _set_left(decision, left)
+    return decision
 
 
 def denied(reason: str, grant_id: int | None = None) -> Decision:
@@ -102,9 +125,16 @@ class GrantState:
     # nothing for the commonest answers.
     allow_all: Decision = field(init=False, compare=False, repr=False)
     status_denial: Decision | None = field(init=False, compare=False, repr=False)
+    # Allowed decisions of an unlimited grant by requested items: they depend on nothing
+    # else once status and validity are checked, and building a frozen dataclass costs
+    # about as much as the rest of the check.
+    memo: dict[tuple[str, ...] | frozenset[str], Decision] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allow_all", Decision(True, GRANTED, self.id, self.items, None))
+        object.__setattr__(self, "memo", {})
         denial = None
         if self.status == "revoked":
             denial = denied(GRANT_REVOKED, self.id)
@@ -138,22 +168,32 @@ def decide(
         return denied(GRANT_NOT_YET_VALID, grant.id)
     if now >= grant.valid_until:
         return denied(GRANT_EXPIRED, grant.id)
+    quota = grant.daily_quota
     if items is None:
+        if quota is None:
+            return grant.allow_all
         wanted = grant.items
     else:
-        wanted = items if isinstance(items, frozenset) else frozenset(items)
+        key = items if isinstance(items, tuple | frozenset) else tuple(items)
+        if quota is None:
+            hit = grant.memo.get(key)
+            if hit is not None:
+                return hit
+        wanted = key if isinstance(key, frozenset) else frozenset(key)
         if not wanted:
             wanted = grant.items
         elif not wanted <= grant.items:
             return denied(ITEM_NOT_GRANTED, grant.id)
-    quota = grant.daily_quota
-    if quota is None:
-        return (
-            grant.allow_all
-            if wanted is grant.items
-            else Decision(True, GRANTED, grant.id, wanted, None)
-        )
+        if quota is None:
+            decision = (
+                grant.allow_all
+                if wanted == grant.items
+                else Decision(True, GRANTED, grant.id, wanted, None)
+            )
+            if len(grant.memo) < MEMO_LIMIT:
+                grant.memo[key] = decision
+            return decision
     left = quota - used - records
     if left < 0:
         return denied(QUOTA_EXCEEDED, grant.id)
-    return Decision(True, GRANTED, grant.id, wanted, left)
+    return _granted(grant.id, wanted, left)
