@@ -71,6 +71,25 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class DepartmentsDispatch:
+    """Send ``/departments/…`` straight to the mock department app.
+
+    The department app routes on the full path, so the same base URL shape
+    (``http://host:port/departments/{code}``) holds inside ``exchange up`` and standalone;
+    dispatching before FastAPI's router also keeps the broker's upstream calls cheap.
+    """
+
+    def __init__(self, app: ASGIApp, departments: ASGIApp) -> None:
+        self.app = app
+        self.departments = departments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/departments/"):
+            await self.departments(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def build_context(settings: Settings) -> AppContext:
     """Engine, clock and authenticator for one app; tables are created here."""
     db = Database(settings.database_url)
@@ -125,5 +144,12 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(authz_router)
     app.include_router(web_router)
+    if settings.mock_departments:
+        from exchange.departments.app import create_departments_app
+
+        dept_settings = settings.model_copy(
+            update={"operator_key": str(context.parts["operator_key"])}
+        )
+        app.add_middleware(DepartmentsDispatch, departments=create_departments_app(dept_settings))
     app.add_middleware(RequestIdMiddleware)
     return app

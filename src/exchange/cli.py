@@ -90,7 +90,7 @@ def _served_departments(settings: Settings) -> list[str]:
         from exchange.departments.definitions import load_definitions
     except ImportError:
         return []
-    return [d.code for d in load_definitions(settings.services_dir)]
+    return sorted(load_definitions(settings.services_dir))
 
 
 def _banner(settings: Settings, operator_key: str, generated: bool) -> None:

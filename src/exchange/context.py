@@ -53,6 +53,8 @@ def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Pri
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits when the endpoint returns, before the response is
+# sent, so a 201 is never seen before its rows are (the default closes after sending).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Caller = Annotated[Principal, Depends(get_principal)]
 Operator = Annotated[Principal, Depends(get_operator)]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+import orjson
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from exchange.catalog import service
+from exchange.catalog.models import Topic
 from exchange.catalog.schemas import (
     CATEGORY_PATTERN,
     SEQUENCE_PATTERN,
@@ -36,8 +40,6 @@ Seq = Annotated[str, Path(description="Sequence part of the resource code, e.g. 
 
 
 def _check_code(front: str, seq: str) -> None:
-    import re
-
     if not re.fullmatch(CATEGORY_PATTERN, front) or not re.fullmatch(SEQUENCE_PATTERN, seq):
         raise ValidationFailed(
             f"{front}/{seq} is not a resource code: expected 9 digits starting 1-3, '/', "
@@ -69,7 +71,11 @@ def register_topic(body: TopicCreate, session: DbSession, caller: Caller, ctx: C
     return service.to_out(topic, session.get(Department, topic.provider), versions=[])
 
 
-@router.get("/topics", response_model=TopicPage)
+@router.get(
+    "/topics",
+    response_model=None,
+    responses={200: {"model": TopicPage, "description": "One page of matching topics."}},
+)
 def search_topics(
     session: DbSession,
     _caller: Caller,
@@ -90,7 +96,7 @@ def search_topics(
     resource_type: ResourceType | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> TopicPage:
+) -> Response:
     """Search the catalog (目录检索): keywords over names, abstracts and item names."""
     classification: str | None = None
     prefix: str | None = None
@@ -121,15 +127,15 @@ def search_topics(
         offset=offset,
         limit=limit,
     )
-    from sqlalchemy import select
-
-    from exchange.catalog.models import Topic
-
     rows = {t.id: t for t in session.scalars(select(Topic).where(Topic.id.in_(ids)))} if ids else {}
     topics = [rows[i] for i in ids if i in rows]
-    return TopicPage(
-        total=total, offset=offset, limit=limit, items=service.topics_out(session, topics)
-    )
+    page = {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "items": service.topic_documents(session, topics),
+    }
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get("/topics/{front}/{seq}", response_model=TopicOut)

@@ -53,6 +53,8 @@ class CatalogIndex:
         self._order: list[_Entry] = []
         self._blob = ""
         self._starts: list[int] = []
+        self._name_blob = ""
+        self._name_starts: list[int] = []
         self._by_value: dict[str, dict[str, set[int]]] = {}
 
     @property
@@ -102,6 +104,13 @@ class CatalogIndex:
         self._starts = starts
         # NUL cannot occur in search text, so no match spans two topics.
         self._blob = "\0".join(e.text for e in self._order)
+        self._name_blob = "\0".join(e.name for e in self._order)
+        name_starts: list[int] = []
+        pos = 0
+        for entry in self._order:
+            name_starts.append(pos)
+            pos += len(entry.name) + 1
+        self._name_starts = name_starts
         by_value: dict[str, dict[str, set[int]]] = {f: defaultdict(set) for f in FILTERS}
         for i, entry in enumerate(self._order):
             for f, v in entry.values.items():
@@ -109,9 +118,12 @@ class CatalogIndex:
         self._by_value = by_value
         self._dirty = False
 
-    def _matching(self, term: str) -> set[int]:
+    def _matching(self, term: str, *, names: bool = False) -> set[int]:
         found: set[int] = set()
-        blob, starts = self._blob, self._starts
+        if names:
+            blob, starts = self._name_blob, self._name_starts
+        else:
+            blob, starts = self._blob, self._starts
         pos = blob.find(term)
         while pos >= 0:
             i = bisect.bisect_right(starts, pos) - 1
@@ -155,12 +167,31 @@ class CatalogIndex:
             if candidates is None:
                 candidates = set(range(len(self._order)))
             order = self._order
-            if terms:
-                ranked = sorted(
-                    candidates,
-                    key=lambda i: (-sum(t in order[i].name for t in terms), order[i].resource_code),
-                )
-            else:
-                ranked = sorted(candidates)
-            page = ranked[offset : offset + limit]
-            return len(ranked), [order[i].id for i in page]
+            total = len(candidates)
+            if not terms:
+                first = sorted(candidates)[offset : offset + limit]
+                return total, [order[i].id for i in first]
+            # Rank by how many terms the name contains, then by resource code (the order of
+            # self._order), sorting only the buckets the requested page reaches.
+            score: dict[int, int] = defaultdict(int)
+            for term in terms:
+                for i in self._matching(term, names=True):
+                    if i in candidates:
+                        score[i] += 1
+            buckets: dict[int, list[int]] = defaultdict(list)
+            for i, n in score.items():
+                buckets[n].append(i)
+            rest = candidates.difference(score)
+            page: list[int] = []
+            want = offset + limit
+            taken = 0
+            for n in range(len(terms), -1, -1):
+                bucket = rest if n == 0 else buckets.get(n, ())
+                size = len(bucket)
+                if taken + size > offset and taken < want:
+                    ordered = sorted(bucket)
+                    page.extend(ordered[max(0, offset - taken) : want - taken])
+                taken += size
+                if taken >= want:
+                    break
+            return total, [order[i].id for i in page]
