@@ -211,6 +211,12 @@ class GrantCache:
         )
 
     @property
+    def fresh(self) -> bool:
+        """True when the next check will not read the database (no poll or reload due);
+        async callers use it to skip the thread pool."""
+        return self._loaded == self._wanted and time.monotonic() < self._next_poll
+
+    @property
     def grant_count(self) -> int:
         """Grants held in memory (every row, current or not, as last loaded)."""
         return self._snap.count
