@@ -237,7 +237,8 @@ def write(
     def row(r: dict[str, object], part: str) -> str:
         v = r[part]
         assert isinstance(v, dict)
-        return f"| {r['label']} ({r['topics']}) | {part} | {v['p50']:.3f} | {v['p95']:.3f} | {v['p99']:.3f} |"
+        figures = " | ".join(f"{v[k]:.3f}" for k in ("p50", "p95", "p99"))
+        return f"| {r['label']} ({r['topics']}) | {part} | {figures} |"
 
     lines = [
         "# Catalog search benchmark",

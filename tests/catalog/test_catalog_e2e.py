@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from exchange.security import demo_key
 from tests.catalog.test_catalog_api import HUKOU
 from tests.conftest import OPERATOR_KEY
 from tests.serve import exchange_up
+
+from exchange.security import demo_key
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,9 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response, status
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from exchange.catalog import service
-from exchange.catalog.models import Topic
 from exchange.catalog.schemas import (
     CATEGORY_PATTERN,
     SEQUENCE_PATTERN,
@@ -113,7 +111,7 @@ def search_topics(
             )
     index = index_of(ctx)
     index.sync(session)
-    total, ids = index.search(
+    total, docs = index.search(
         q,
         {
             "classification": classification,
@@ -127,15 +125,9 @@ def search_topics(
         offset=offset,
         limit=limit,
     )
-    rows = {t.id: t for t in session.scalars(select(Topic).where(Topic.id.in_(ids)))} if ids else {}
-    topics = [rows[i] for i in ids if i in rows]
-    page = {
-        "total": total,
-        "offset": offset,
-        "limit": limit,
-        "items": service.topic_documents(session, topics),
-    }
-    return Response(orjson.dumps(page), media_type="application/json")
+    head = orjson.dumps({"total": total, "offset": offset, "limit": limit})
+    body = head[:-1] + b',"items":[' + b",".join(docs) + b"]}"
+    return Response(body, media_type="application/json")
 
 
 @router.get("/topics/{front}/{seq}", response_model=TopicOut)

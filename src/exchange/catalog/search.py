@@ -16,11 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.catalog.models import Change, Topic
-from exchange.catalog.service import last_cursor
+from exchange.catalog.service import last_cursor, topic_document
+from exchange.members.models import Department
 
 FILTERS = (
     "category",
@@ -40,6 +42,7 @@ class _Entry:
     name: str
     text: str
     values: dict[str, str]
+    doc: bytes  # the topic's JSON document, rendered once per version
 
 
 class CatalogIndex:
@@ -61,10 +64,15 @@ class CatalogIndex:
     def size(self) -> int:
         return len(self._entries)
 
+    def reset(self) -> None:
+        """Reload everything on the next sync (a provider's name is part of each document)."""
+        with self._lock:
+            self._cursor = -1
+
     def sync(self, session: Session) -> None:
         """Bring the index up to the change feed's last cursor."""
         head = last_cursor(session)
-        if head == self._cursor:
+        if head == self._cursor >= 0:
             return
         with self._lock:
             if self._cursor < 0:
@@ -75,6 +83,7 @@ class CatalogIndex:
                     session.scalars(select(Change.topic_id).where(Change.cursor > self._cursor))
                 )
                 rows = session.scalars(select(Topic).where(Topic.id.in_(ids))) if ids else []
+            depts = {d.code: d for d in session.scalars(select(Department))}
             for topic in rows:
                 self._entries[topic.id] = _Entry(
                     id=topic.id,
@@ -90,6 +99,7 @@ class CatalogIndex:
                         "status": topic.status,
                         "resource_type": topic.resource_type,
                     },
+                    doc=orjson.dumps(topic_document(topic, depts.get(topic.provider))),
                 )
             self._cursor = head
             self._dirty = True
@@ -140,8 +150,12 @@ class CatalogIndex:
         category_prefix: str | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> tuple[int, list[int]]:
-        """(total matches, topic ids of the page), best first: name matches rank first."""
+    ) -> tuple[int, list[bytes]]:
+        """(total matches, JSON documents of the page), best first: name matches rank first.
+
+        Serving the page from documents rendered at sync time keeps the database off the
+        search path entirely (fetching and re-rendering 20 topics cost more than the search).
+        """
         with self._lock:
             if self._dirty:
                 self._rebuild()
@@ -170,7 +184,7 @@ class CatalogIndex:
             total = len(candidates)
             if not terms:
                 first = sorted(candidates)[offset : offset + limit]
-                return total, [order[i].id for i in first]
+                return total, [order[i].doc for i in first]
             # Rank by how many terms the name contains, then by resource code (the order of
             # self._order), sorting only the buckets the requested page reaches.
             score: dict[int, int] = defaultdict(int)
@@ -194,4 +208,4 @@ class CatalogIndex:
                 taken += size
                 if taken >= want:
                     break
-            return total, [order[i].id for i in page]
+            return total, [order[i].doc for i in page]

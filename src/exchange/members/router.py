@@ -60,6 +60,8 @@ def update_department(
         caller.require_operator()
     dept = service.update_department(session, code, body)
     ctx.auth.invalidate()
+    if "catalog_index" in ctx.parts:
+        ctx.parts["catalog_index"].reset()
     return service.to_out(dept)
 
 
