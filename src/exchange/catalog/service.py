@@ -391,23 +391,7 @@ def history(session: Session, topic: Topic) -> list[TopicVersionOut]:
 def to_out(
     topic: Topic, provider: Department | None, *, versions: list[TopicVersionOut] | None = None
 ) -> TopicOut:
-    return TopicOut.model_validate(
-        {
-            **topic.data,
-            "resource_code": topic.resource_code,
-            "sequence": topic.sequence,
-            "classification": topic.classification,
-            "provider_name": provider.name if provider else topic.provider,
-            "provider_code": (provider.credit_code or "") if provider else "",
-            "status": topic.status,
-            "version": topic.version,
-            "created_at": topic.created_at,
-            "updated_at": topic.updated_at,
-            "retired_at": topic.retired_at,
-            "retire_reason": topic.retire_reason,
-            "history": versions,
-        }
-    )
+    return TopicOut.model_validate({**topic_document(topic, provider), "history": versions})
 
 
 def topic_document(topic: Topic, provider: Department | None) -> dict[str, Any]:
@@ -431,26 +415,6 @@ def topic_document(topic: Topic, provider: Department | None) -> dict[str, Any]:
         "retire_reason": topic.retire_reason,
         "history": None,
     }
-
-
-def topic_documents(session: Session, topics: Sequence[Topic]) -> list[dict[str, Any]]:
-    codes = {t.provider for t in topics}
-    depts = (
-        {d.code: d for d in session.scalars(select(Department).where(Department.code.in_(codes)))}
-        if codes
-        else {}
-    )
-    return [topic_document(t, depts.get(t.provider)) for t in topics]
-
-
-def topics_out(session: Session, topics: Sequence[Topic]) -> list[TopicOut]:
-    codes = {t.provider for t in topics}
-    depts = (
-        {d.code: d for d in session.scalars(select(Department).where(Department.code.in_(codes)))}
-        if codes
-        else {}
-    )
-    return [to_out(t, depts.get(t.provider)) for t in topics]
 
 
 def changes_after(session: Session, cursor: int, limit: int) -> tuple[list[ChangeOut], int]:
