@@ -59,6 +59,10 @@ class Clock:
             self._loaded_at = mono
         return self._offset
 
+    def offset_seconds(self) -> float:
+        """The offset as a float: cheap enough for the grant check's hot path."""
+        return self._load()
+
     @property
     def offset(self) -> dt.timedelta:
         return dt.timedelta(seconds=self._load())

@@ -93,11 +93,8 @@ class GrantCache:
         self.reloads = 0
         # Clock.now() builds three datetime objects, a third of a check's budget; the clock
         # keeps its offset as a float (refreshed from the database once a second), so read
-        # that and add wall time. Falls back to the public API on another Clock.
-        load = getattr(clock, "_load", None)
-        self._offset: Callable[[], float] = (
-            load if callable(load) else (lambda: clock.offset.total_seconds())
-        )
+        # that and add wall time.
+        self._offset: Callable[[], float] = clock.offset_seconds
         event.listen(db.sessions, "after_commit", self._after_commit)
         event.listen(db.sessions, "after_rollback", self._after_rollback)
 
