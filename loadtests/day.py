@@ -1,0 +1,342 @@
+"""The Locust glue of a day: command-line options, per-process state and event hooks.
+
+One :class:`Day` per Locust process (local, master or worker), kept on the Environment.
+It holds the day plan (profile × volume × wall time), the grants plan, the units' keys,
+pools of keys that exist in the synthetic city, and the records :class:`Ledger`.
+
+Who does what:
+
+- local runner and master: create the grants through the API at ``init`` (before the day's
+  clock starts), write the records CSVs, the chart and the summary at ``quitting``, and
+  set the exit code from the thresholds;
+- workers (and the local runner): discover the plan read-only when the test starts, run
+  the users, and ship their records to the master with each report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtests import summary as summary_mod
+from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix
+from loadtests.records import Ledger, attach
+from loadtests.setup import Plan, discover, ensure_grants, make_plan
+
+__all__ = ["Day", "add_options", "day_of", "install"]
+
+log = logging.getLogger("exchange.load")
+
+#: Defaults of the synthetic city (exchange.config.Settings): keys must exist in it.
+CITY_SEED, POPULATION, ENTERPRISES = 2020, 100_000, 20_000
+KEY_POOL = 20_000
+
+
+def add_options(parser: Any) -> None:
+    """Options of the day (Locust's ``init_command_line_parser`` event)."""
+    # Locust's own add_argument (not an argument group): it knows the web-UI flags.
+    group = parser
+    group.add_argument(
+        "--operator-key",
+        env_var="EXCHANGE_OPERATOR_KEY",
+        default="",
+        is_secret=True,
+        help="The exchange's operator key (grants setup; seeded units' keys derive from it).",
+    )
+    group.add_argument("--day-minutes", type=float, default=10.0, help="Wall minutes of the day.")
+    group.add_argument(
+        "--records-per-day", type=int, default=DAILY_RECORDS_2020, help="The day's volume."
+    )
+    group.add_argument("--min-users", type=int, default=2, help="Users in the night trough.")
+    group.add_argument(
+        "--export-window",
+        type=int,
+        default=20_000,
+        help="Source rows exports page over (the day's incremental window).",
+    )
+    group.add_argument("--export-page", type=int, default=10_000, help="Rows per export call.")
+    group.add_argument("--plan-seed", type=int, default=2020, help="Seed of grants and draws.")
+    group.add_argument("--city-seed", type=int, default=CITY_SEED, help="EXCHANGE_SEED.")
+    group.add_argument("--population", type=int, default=POPULATION, help="EXCHANGE_POPULATION.")
+    group.add_argument("--enterprises", type=int, default=ENTERPRISES, help="EXCHANGE_ENTERPRISES.")
+    group.add_argument("--skip-setup", action="store_true", help="Do not create grants.")
+    group.add_argument("--max-error-rate", type=float, default=0.001, help="Threshold, 0.001=0.1%%")
+    group.add_argument("--max-p99-ms", type=float, default=10_000.0, help="Threshold, ms.")
+    group.add_argument(
+        "--min-volume-ratio",
+        type=float,
+        default=None,
+        help="Threshold: records achieved ÷ target for the time run (off by default).",
+    )
+    group.add_argument(
+        "--records-out",
+        default="",
+        help="Prefix of the records CSVs, summary JSON and chart (default: the --csv prefix, "
+        "else ./loadtest).",
+        include_in_web_ui=False,
+    )
+    group.add_argument(
+        "--progress-file",
+        default="",
+        help="Write progress JSON here every second (used by `exchange load`).",
+        include_in_web_ui=False,
+    )
+
+
+def _demo_key(operator_key: str, code: str) -> str:
+    # The exchange's derivation of a seeded unit's starting key (exchange.security.demo_key);
+    # imported from there so the two can never drift.
+    from exchange.security import demo_key
+
+    return demo_key(operator_key, code)
+
+
+@dataclass
+class Day:
+    """Everything one Locust process knows about the day it runs."""
+
+    options: Any
+    day: DayPlan
+    mix: Mix
+    ledger: Ledger = field(default_factory=Ledger)
+    plan: Plan | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    id_numbers: list[str] = field(default_factory=list)
+    credit_codes: list[str] = field(default_factory=list)
+    export_totals: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+    started_mono: float = 0.0
+    ended: float = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_mono if self.started_mono else 0.0
+
+    def key_of(self, code: str) -> str:
+        if code not in self.keys:
+            self.keys[code] = _demo_key(self.options.operator_key, code)
+        return self.keys[code]
+
+    def operator_client(self, host: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=host,
+            headers={"Authorization": f"Bearer {self.options.operator_key}"},
+            timeout=60.0,
+        )
+
+    def prepare(self, host: str, *, create: bool) -> None:
+        """Discover the exchange, plan the grants and (``create``) make them exist."""
+        if self.plan is not None:
+            return
+        o = self.options
+        if not o.operator_key:
+            raise SystemExit(
+                "the exchange's operator key is needed: --operator-key or EXCHANGE_OPERATOR_KEY"
+            )
+        with self.operator_client(host) as client:
+            units, topics = discover(client)
+            plan = make_plan(units, topics, seed=o.plan_seed)
+            if not plan.popularity:
+                raise SystemExit(f"{host}: no exchangeable topic (no provider runs a mock API)")
+            if create:
+                t0 = time.monotonic()
+                report = ensure_grants(client, plan, self.key_of)
+                log.info(
+                    "grants: %d applied (%d approved by providers), %d already held, %.1f s",
+                    report.applied,
+                    report.approved,
+                    report.already,
+                    time.monotonic() - t0,
+                )
+        from exchange.departments.city import City
+
+        city = City(o.city_seed, o.population, o.enterprises)
+        self.id_numbers = city.sample_id_numbers(min(KEY_POOL, o.population), o.plan_seed)
+        self.credit_codes = city.sample_credit_codes(min(KEY_POOL, o.enterprises), o.plan_seed)
+        self.plan = plan
+
+    def start(self) -> None:
+        self.started = time.time()
+        self.started_mono = time.monotonic()
+        self.ledger.clear()
+
+    # -- the end of the run ---------------------------------------------------------------
+
+    def out_prefix(self) -> str:
+        o = self.options
+        return o.records_out or getattr(o, "csv_prefix", None) or "loadtest"
+
+    def figures(self, stats: Any) -> summary_mod.RunFigures:
+        end = self.ended or time.time()
+        elapsed = max(end - self.started, 1e-9) if self.started else 0.0
+        total = stats.total
+        errors: dict[str, int] = {}
+        for err in stats.errors.values():
+            errors[str(err.error)] = errors.get(str(err.error), 0) + err.occurrences
+        series = self.ledger.series(self.started, end) if self.started else []
+        peak = max((n for _, n in series), default=0)
+        return summary_mod.RunFigures(
+            records=self.ledger.total,
+            target_day=self.day.records_per_day,
+            target_run=self.day.records_by(elapsed),
+            elapsed_s=elapsed,
+            day_seconds=self.day.day_seconds,
+            requests=total.num_requests,
+            failures=total.num_failures,
+            p50_ms=float(total.get_response_time_percentile(0.50) or 0),
+            p95_ms=float(total.get_response_time_percentile(0.95) or 0),
+            p99_ms=float(total.get_response_time_percentile(0.99) or 0),
+            errors=errors,
+            departments=dict(self.ledger.departments),
+            groups=dict(self.ledger.groups),
+            actions=dict(self.ledger.actions),
+            peak_records_per_s=float(peak),
+        )
+
+    def thresholds(self) -> summary_mod.Thresholds:
+        o = self.options
+        return summary_mod.Thresholds(
+            max_error_rate=o.max_error_rate,
+            max_p99_ms=o.max_p99_ms,
+            min_volume_ratio=o.min_volume_ratio,
+        )
+
+    def write_outputs(self, figures: summary_mod.RunFigures, missed: list[str]) -> Path:
+        """Records CSVs, summary JSON and the volume chart beside Locust's CSVs."""
+        prefix = Path(self.out_prefix())
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        end = self.ended or time.time()
+        rows = ["second,sim_hour,records,target_records"]
+        for sec, n in self.ledger.series(self.started, end):
+            mid = sec + 0.5
+            rows.append(f"{sec},{self.day.hour_at(mid):.3f},{n},{self.day.rate_at(mid):.1f}")
+        Path(f"{prefix}_records_history.csv").write_text("\n".join(rows) + "\n")
+        for name, counts in (
+            ("departments", self.ledger.departments),
+            ("groups", self.ledger.groups),
+            ("topics", self.ledger.topics),
+            ("actions", self.ledger.actions),
+        ):
+            lines = [f"{name[:-1]},records"]
+            lines += [f"{k},{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+            Path(f"{prefix}_records_{name}.csv").write_text("\n".join(lines) + "\n")
+        out = summary_mod.to_dict(figures, self.thresholds(), missed)
+        out["started"] = self.started
+        path = Path(f"{prefix}_summary.json")
+        path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        try:
+            from loadtests.chart import render
+
+            render(self.day, self.ledger.series(self.started, end), Path(f"{prefix}_volume.png"))
+        except ImportError:
+            log.warning("matplotlib is not installed: no volume chart (pip install -e .[load])")
+        return path
+
+    def write_progress(self, path: str) -> None:
+        elapsed = self.elapsed()
+        data = {
+            "elapsed_s": elapsed,
+            "day_seconds": self.day.day_seconds,
+            "sim_hour": self.day.hour_at(elapsed),
+            "records": self.ledger.total,
+            "target_so_far": self.day.records_by(elapsed),
+            "target_day": self.day.records_per_day,
+            "records_per_s": self.ledger.rate(),
+            "target_rate": self.day.rate_at(elapsed),
+        }
+        tmp = f"{path}.tmp"
+        Path(tmp).write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+
+def day_of(environment: Any) -> Day:
+    """The process's :class:`Day` (created by :func:`install`)."""
+    found: Day = environment.exchange_day
+    return found
+
+
+def _is(environment: Any, kind: str) -> bool:
+    return type(environment.runner).__name__ == kind
+
+
+def install(events: Any) -> None:
+    """Register the day's hooks on Locust's ``events`` (called by the locustfile)."""
+    import gevent
+
+    events.init_command_line_parser.add_listener(add_options)
+
+    @events.init.add_listener
+    def on_init(environment: Any, **_: Any) -> None:
+        o = environment.parsed_options
+        if o is None:  # a library-mode Environment without options: nothing to set up
+            return
+        peak = o.num_users or 40
+        plan = DayPlan(
+            records_per_day=o.records_per_day,
+            day_seconds=o.day_minutes * 60.0,
+            peak_users=peak,
+            min_users=min(o.min_users, peak),
+        )
+        day = Day(options=o, day=plan, mix=Mix(export_page=o.export_page))
+        environment.exchange_day = day
+        attach(environment, day.ledger)
+        if not _is(environment, "WorkerRunner") and not o.skip_setup:
+            # Before the day's clock starts: the shape resets its time on test start.
+            day.prepare(environment.host, create=True)
+
+    @events.test_start.add_listener
+    def on_test_start(environment: Any, **_: Any) -> None:
+        day = day_of(environment)
+        if not _is(environment, "MasterRunner"):
+            day.prepare(environment.host, create=False)
+        day.start()
+        if day.options.progress_file and not _is(environment, "WorkerRunner"):
+            gevent.spawn(_progress_loop, day, day.options.progress_file)
+
+    @events.test_stop.add_listener
+    def on_test_stop(environment: Any, **_: Any) -> None:
+        day_of(environment).ended = time.time()
+
+    @events.quitting.add_listener
+    def on_quitting(environment: Any, **_: Any) -> None:
+        if _is(environment, "WorkerRunner") or not hasattr(environment, "exchange_day"):
+            return
+        day = day_of(environment)
+        if not day.started:
+            return
+        if _is(environment, "MasterRunner"):
+            # Workers send a last report when they stop; give it a moment to arrive.
+            gevent.sleep(1.0)
+        figures = day.figures(environment.stats)
+        missed = summary_mod.evaluate(figures, day.thresholds())
+        path = day.write_outputs(figures, missed)
+        print(summary_mod.render_text(figures, missed))
+        print(
+            f"records CSVs, summary and chart: {path.parent}/{path.name[: -len('_summary.json')]}_*"
+        )
+        if missed and environment.parsed_options.headless:
+            environment.process_exit_code = 1
+
+
+def _progress_loop(day: Day, path: str) -> None:
+    import gevent
+
+    while True:
+        try:
+            day.write_progress(path)
+        except OSError as exc:
+            log.warning("progress file %s: %s", path, exc)
+        gevent.sleep(1.0)
+
+
+def pick(rng: random.Random, weights: dict[str, float]) -> str:
+    """One key of ``weights`` drawn in proportion to its value."""
+    keys = list(weights)
+    return rng.choices(keys, [weights[k] for k in keys])[0]

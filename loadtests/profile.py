@@ -1,0 +1,245 @@
+"""The maths of a day on the exchange: hourly profile, compression, Zipf skew, action mix.
+
+Pure functions and small frozen dataclasses, no Locust import, so unit tests (and the
+``exchange load`` command) can check them without gevent.
+
+A day is a 24-hour profile of relative weights, one per hour of Beijing time, read as points
+at each hour's midpoint and joined linearly (cyclically, 23:30 → 00:30). Piecewise-linear
+interpolation through equally spaced cyclic points integrates to ``spacing × Σ weights``,
+so normalising by the sum makes the day integrate to exactly the daily volume whatever the
+weights. The simulated day is compressed into ``day_seconds`` of wall time, so the wall
+rate is ``records_per_day × shape(hour) × 24 / day_seconds``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DAILY_RECORDS_2020",
+    "HOURLY_WEIGHTS",
+    "MIX",
+    "Action",
+    "DayPlan",
+    "Mix",
+    "weighted_sample",
+    "zipf_weights",
+]
+
+#: The platform's 2020 average: 37.484 million records exchanged per day.
+DAILY_RECORDS_2020 = 37_484_000
+
+#: Relative exchange volume per hour of the day (Beijing time), hour 0 = 00:00–01:00.
+#: An assumption shaped like government office traffic: a night trough (02:00–05:00) at
+#: about a sixteenth of the peak, a morning peak at 10:00–11:00 once counters and back
+#: offices are busy, a lunch dip (12:00–14:00), an afternoon peak at 15:00–16:00 and an
+#: evening tail of scheduled jobs and 24-hour services (public security, hospitals).
+HOURLY_WEIGHTS: tuple[float, ...] = (
+    1.0, 0.8, 0.6, 0.5, 0.5, 0.7,  # 00–05: night trough
+    1.2, 2.2, 4.5, 7.5, 8.5, 7.8,  # 06–11: morning ramp and peak
+    4.2, 4.8, 7.6, 8.4, 8.0, 5.5,  # 12–17: lunch dip, afternoon peak
+    3.2, 2.4, 2.0, 1.7, 1.4, 1.2,  # 18–23: evening tail
+)  # fmt: skip
+
+
+def _interp(weights: Sequence[float], hour: float) -> float:
+    """Weight at ``hour`` (0–24): linear between hour midpoints, cyclic over the day."""
+    n = len(weights)
+    x = (hour - 0.5) % n
+    i = int(x)
+    frac = x - i
+    return weights[i] * (1.0 - frac) + weights[(i + 1) % n] * frac
+
+
+def _interp_integral(weights: Sequence[float], hour: float) -> float:
+    """∫₀^hour of :func:`_interp`, in weight·hours (exact: the pieces are linear)."""
+    total = 0.0
+    # Breakpoints are the midpoints 0.5, 1.5, …; integrate piece by piece up to ``hour``.
+    points = [0.0, *(k + 0.5 for k in range(len(weights))), float(len(weights))]
+    for a, b in itertools.pairwise(points):
+        if a >= hour:
+            break
+        b = min(b, hour)
+        total += (b - a) * (_interp(weights, a) + _interp(weights, b)) / 2.0
+    return total
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """A day of ``records_per_day`` records replayed in ``day_seconds`` of wall time.
+
+    ``peak_users`` Locust users run at the busiest moment; fewer at other times, in
+    proportion to the rate, but never fewer than ``min_users`` (the night still has
+    traffic, and searches and applications need someone to make them).
+    """
+
+    records_per_day: int = DAILY_RECORDS_2020
+    day_seconds: float = 600.0
+    peak_users: int = 40
+    min_users: int = 2
+    weights: tuple[float, ...] = HOURLY_WEIGHTS
+
+    def __post_init__(self) -> None:
+        if self.records_per_day < 1:
+            raise ValueError("records_per_day must be at least 1")
+        if self.day_seconds <= 0:
+            raise ValueError("day_seconds must be positive")
+        if not 1 <= self.min_users <= self.peak_users:
+            raise ValueError("need 1 <= min_users <= peak_users")
+        if len(self.weights) != 24 or min(self.weights) <= 0:
+            raise ValueError("weights: 24 positive values, one per hour")
+
+    @property
+    def _sum(self) -> float:
+        return math.fsum(self.weights)
+
+    def hour_at(self, t: float) -> float:
+        """Simulated hour of the day (0–24) at ``t`` wall seconds into the run."""
+        return min(max(t, 0.0), self.day_seconds) / self.day_seconds * 24.0
+
+    def rate_at(self, t: float) -> float:
+        """Target records per wall second at ``t`` seconds into the run."""
+        per_hour = self.records_per_day * _interp(self.weights, self.hour_at(t)) / self._sum
+        return per_hour * 24.0 / self.day_seconds
+
+    def records_by(self, t: float) -> float:
+        """Target records exchanged from the start to ``t`` (the integral of the rate)."""
+        done = _interp_integral(self.weights, self.hour_at(t))
+        return self.records_per_day * done / self._sum
+
+    def hourly_records(self) -> list[float]:
+        """Target records in each simulated hour (sums to ``records_per_day``)."""
+        step = self.day_seconds / 24.0
+        return [self.records_by((h + 1) * step) - self.records_by(h * step) for h in range(24)]
+
+    @property
+    def peak_rate(self) -> float:
+        """The highest wall rate of the day, records/s."""
+        # Linear pieces peak at a breakpoint: the largest weight.
+        return self.records_per_day * max(self.weights) / self._sum * 24.0 / self.day_seconds
+
+    @property
+    def mean_rate(self) -> float:
+        return self.records_per_day / self.day_seconds
+
+    def users_at(self, t: float) -> int:
+        """Locust users to run at ``t``: proportional to the rate, at least ``min_users``."""
+        share = self.rate_at(t) / self.peak_rate
+        return max(self.min_users, min(self.peak_users, math.ceil(self.peak_users * share)))
+
+    def per_user_rate(self, t: float) -> float:
+        """Records/s each running user aims at so that all of them together hit the rate."""
+        return self.rate_at(t) / self.users_at(t)
+
+
+def zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    """Zipf popularity of ranks 1..n: weight ∝ 1 / rank^s, normalised to sum to 1."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if s < 0:
+        raise ValueError("s must be non-negative")
+    raw = [1.0 / (k**s) for k in range(1, n + 1)]
+    total = math.fsum(raw)
+    return [w / total for w in raw]
+
+
+def weighted_sample(
+    items: Sequence[str], weights: Sequence[float], k: int, rng: random.Random
+) -> list[str]:
+    """``k`` distinct items drawn without replacement, each draw ∝ its weight."""
+    pool = list(zip(items, weights, strict=True))
+    out: list[str] = []
+    while pool and len(out) < k:
+        pick = rng.random() * math.fsum(w for _, w in pool)
+        acc = 0.0
+        for i, (item, w) in enumerate(pool):
+            acc += w
+            if pick < acc or i == len(pool) - 1:
+                out.append(item)
+                pool.pop(i)
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class Action:
+    """One kind of thing a department does, how often, and the records it moves."""
+
+    name: str
+    weight: float
+    #: mean records per call when the call exchanges data (0 for catalog work)
+    records: float
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The department action mix; weights are shares of actions (requests), not records.
+
+    Defaults (an assumption, documented in loadtests/README.md): most calls are single
+    interface lookups made at service counters, but most *records* move in bulk — table
+    exports (库表交换) of 10,000-row pages and batch verifications of up to 1,000 keys
+    (e.g. the monthly re-check of every allowance recipient). Catalog searches and new
+    applications are a trickle.
+    """
+
+    single: float = 55.0
+    batch: float = 30.0
+    export: float = 10.0
+    search: float = 4.5
+    apply: float = 0.5
+    batch_min: int = 100
+    batch_max: int = 1000
+    export_page: int = 10_000
+    actions: tuple[Action, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_min <= self.batch_max <= 1000:
+            raise ValueError("need 1 <= batch_min <= batch_max <= 1000 (the broker's limit)")
+        if self.export_page < 1:
+            raise ValueError("export_page must be positive")
+        acts = (
+            Action("single", self.single, 1.0),
+            Action("batch", self.batch, (self.batch_min + self.batch_max) / 2.0),
+            Action("export", self.export, float(self.export_page)),
+            Action("search", self.search, 0.0),
+            Action("apply", self.apply, 0.0),
+        )
+        if any(a.weight < 0 for a in acts) or not any(a.weight > 0 and a.records for a in acts):
+            raise ValueError("weights must be non-negative and some action must move records")
+        object.__setattr__(self, "actions", acts)
+
+    @property
+    def mean_records(self) -> float:
+        """Mean records per action, over the whole mix."""
+        total = math.fsum(a.weight for a in self.actions)
+        return math.fsum(a.weight * a.records for a in self.actions) / total
+
+    def record_shares(self) -> dict[str, float]:
+        """Share of the records each action moves (sums to 1)."""
+        moved = {a.name: a.weight * a.records for a in self.actions}
+        total = math.fsum(moved.values())
+        return {name: v / total for name, v in moved.items()}
+
+    def request_shares(self) -> dict[str, float]:
+        """Share of the requests each action makes (sums to 1)."""
+        total = math.fsum(a.weight for a in self.actions)
+        return {a.name: a.weight / total for a in self.actions}
+
+    def choose(self, rng: random.Random, *, exportable: bool, lookups: bool) -> str:
+        """An action name; exports only for table topics, lookups only when keys exist."""
+        names, weights = [], []
+        for a in self.actions:
+            if a.name == "export" and not exportable:
+                continue
+            if a.name in ("single", "batch") and not lookups:
+                continue
+            names.append(a.name)
+            weights.append(a.weight)
+        return rng.choices(names, weights)[0]
+
+
+MIX = Mix()
