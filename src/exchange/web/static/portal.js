@@ -31,7 +31,7 @@ const DELIVERY = {interface: "接口查询", bulk: "批量交换", subscription:
 const DECISION = {grant: "全部授权", partial: "部分授权", uphold: "维持拒绝"};
 const DISPUTE_STATUS = {open: "协调中", decided: "已决定"};
 const TOPIC_STATUS = {published: "已发布", retired: "已废置"};
-const EVENT = {submitted: "提交申请", approved: "审核通过", partially_approved: "部分通过", rejected: "退回", returned: "退回",
+const EVENT = {submitted: "提交申请", review_requested: "送审（待提供单位审核）", approved: "审核通过", partially_approved: "部分通过", rejected: "退回", returned: "退回",
   disputed: "提起争议", dispute_opened: "提起争议", dispute_decided: "协调决定", decided: "协调决定", revoked: "撤销授权", granted: "授权"};
 // Departments worth offering in the role picker: the banner's demo keys and the core providers.
 const DEMO_UNITS = [["mzj", "市民政局"], ["gaj", "市公安局"], ["scjgj", "市市场监管局"], ["rsj", "市人力资源社会保障局"],
@@ -251,7 +251,7 @@ async function identify() {
   }
   remember(k, S.me.code, S.me.name);
   await loadDepts();
-  $("who").textContent = `${S.me.name} (${S.me.code})${S.me.operator ? " · 运营方" : ""}`;
+  $("who").textContent = `${S.me.name} (${S.me.code})`;
   renderRole();
   await refreshClock();
   await refreshBadges();
@@ -386,7 +386,7 @@ async function submitApply(form) {
     ${outcomeSummary(app)}${decisionsTable(app, t)}
     <div class="row"><button data-act="goto-app" data-id="${app.id}" data-pane="apps">在“我的申请”中查看</button>
     ${app.grant_id ? html`<button data-act="goto-grant" data-id="${app.grant_id}">查看授权 #${app.grant_id}</button>` : ""}</div></div>`);
-  notice(html`申请 #${app.id} 已提交（request 成功）。`);
+  notice(html`申请 #${app.id} 已提交。`);
   refreshBadges();
 }
 
@@ -411,7 +411,7 @@ function deadlineCell(app) {
   const left = (new Date(app.review_deadline) - platformNow()) / 86400000;
   let note = "";
   if (app.overdue) note = html` <span class="tag late">已逾期 overdue ${Math.abs(left).toFixed(1)} 天</span>`;
-  else if (pending) note = html` <span class="muted small">剩 ${left.toFixed(1)} 天</span>`;
+  else if (pending) note = html` <span class="muted small" title="日历日；期限本身按工作日计算">剩 ${left.toFixed(1)} 天</span>`;
   return html`<span class="nowrap">${fmtTime(app.review_deadline)}</span>${note}`;
 }
 
@@ -714,8 +714,10 @@ async function sampleKeys() {
   const out = await api("export", {p: rc(code), q: {limit: 3, items: k ? k.field : ""}, text: true});
   const keys = out.text.split("\n").filter(Boolean).map((line) => JSON.parse(line)).map((r) => (k ? r[k.field] : Object.values(r)[0]));
   const box = document.querySelector('form[data-form="query"] textarea[name="keys"]');
-  box.value = keys.concat(["440100190001010000"]).join("\n");
-  notice(html`已取 ${keys.length} 个样本键（export request <code>${out.headers.get("x-request-id") || ""}</code>），另加 1 个格式错误的键以演示 <code>invalid</code>。`);
+  // For ID-number topics, add one malformed number so the answer shows the provider's `invalid` list.
+  const bad = k && k.field === "id_number" ? ["440100190001010000"] : [];
+  box.value = keys.concat(bad).join("\n");
+  notice(html`已取 ${keys.length} 个样本键（export request <code>${out.headers.get("x-request-id") || ""}</code>）${bad.length ? html`，另加 1 个校验位错误的身份证号以演示 <code>invalid</code>` : ""}。`);
 }
 
 async function submitQuery(form) {
@@ -744,8 +746,8 @@ async function submitQuery(form) {
     <p>返回 ${r.records.length} 条记录 · 未找到 ${r.not_found.length} · 格式错误 ${(r.invalid || []).length}</p>
     <p class="small">返回的信息项：${cols.map((c) => html`<code>${c}</code> `)}<br>
       <span class="muted">未返回（未授权或未请求）：${notReturned.map((i) => html`<code>${i.field}</code> `)}</span></p>
-    <table><thead><tr>${cols.map((c) => html`<th>${itemName(t, c)}<br><code>${c}</code></th>`)}</tr></thead><tbody>
-      ${r.records.map((rec) => html`<tr>${cols.map((c) => html`<td>${typeof rec[c] === "object" && rec[c] !== null ? JSON.stringify(rec[c]) : rec[c]}</td>`)}</tr>`)}</tbody></table>
+    <div class="scroll"><table><thead><tr>${cols.map((c) => html`<th>${itemName(t, c)}<br><code>${c}</code></th>`)}</tr></thead><tbody>
+      ${r.records.map((rec) => html`<tr>${cols.map((c) => html`<td>${typeof rec[c] === "object" && rec[c] !== null ? JSON.stringify(rec[c]) : rec[c]}</td>`)}</tr>`)}</tbody></table></div>
     ${r.not_found.length ? html`<p>未找到 <span class="en">not_found</span>：${r.not_found.map((k) => html`<code>${k}</code> `)}</p>` : ""}
     ${(r.invalid || []).length ? html`<p>格式错误 <span class="en">invalid</span>：${r.invalid.map((x) => html`<code>${x.key}</code> ${x.code} ${x.message}；`)}</p>` : ""}
   </div>`);
