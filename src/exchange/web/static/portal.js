@@ -961,7 +961,8 @@ async function start() {
   $("next").onclick = () => { offset += limit; guard(search()); };
   const tab = TABS.some(([id]) => id === p.get("tab")) || (window.EXCHANGE_TABS || []).some(([id]) => id === p.get("tab")) ? p.get("tab") : "catalog";
   switchTab(tab);
-  if (!key()) { renderRole(); $("who").textContent = "未登录：请粘贴 key"; return; }
+  renderRole();
+  if (!key()) { $("who").textContent = "未登录：请粘贴 key"; return; }
   await identify();
   await activate(tab);
   if (p.get("topic")) await detail(p.get("topic"));
