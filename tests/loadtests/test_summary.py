@@ -1,0 +1,67 @@
+"""The end-of-run summary and the thresholds that fail a headless run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from loadtests.summary import RunFigures, Thresholds, evaluate, render_text, to_dict
+
+GOOD = RunFigures(
+    records=37_000_000,
+    target_day=37_484_000,
+    target_run=37_484_000,
+    elapsed_s=600.0,
+    day_seconds=600.0,
+    requests=50_000,
+    failures=10,
+    p50_ms=120,
+    p95_ms=900,
+    p99_ms=2_000,
+    errors={"502 provider.unavailable": 10},
+    departments={"mzj": 20_000_000, "gaj": 17_000_000},
+    groups={"basic": 30_000_000, "departmental": 7_000_000},
+    actions={"export": 33_000_000, "batch": 4_000_000},
+    peak_records_per_s=150_000,
+)
+
+
+def test_a_good_run_passes() -> None:
+    assert GOOD.error_rate == 10 / 50_000
+    assert GOOD.volume_ratio == 37_000_000 / 37_484_000
+    assert evaluate(GOOD, Thresholds(min_volume_ratio=0.95)) == []
+    text = render_text(GOOD, [])
+    assert "37,000,000" in text
+    assert "PASSED" in text
+    assert "502 provider.unavailable 10" in text
+    assert "p99 2,000" in text
+
+
+def test_each_threshold_can_fail_the_run() -> None:
+    bad = dataclasses.replace(GOOD, failures=100, p99_ms=12_000, records=10_000_000)
+    missed = evaluate(
+        bad, Thresholds(max_error_rate=0.001, max_p99_ms=10_000, min_volume_ratio=0.9)
+    )
+    assert len(missed) == 3
+    assert any("error rate 0.200%" in m for m in missed)
+    assert any("p99 12,000 ms" in m for m in missed)
+    assert any("volume 26.7%" in m for m in missed)
+    assert "FAILED" in render_text(bad, missed)
+
+
+def test_thresholds_can_be_switched_off_but_an_empty_run_never_passes() -> None:
+    bad = dataclasses.replace(GOOD, failures=40_000, p99_ms=99_999)
+    off = Thresholds(max_error_rate=None, max_p99_ms=None, min_volume_ratio=None)
+    assert evaluate(bad, off) == []
+    empty = dataclasses.replace(GOOD, requests=0, failures=0, records=0)
+    assert evaluate(empty, off) == ["no requests were made"]
+
+
+def test_partial_day_is_judged_against_the_target_for_the_time_run() -> None:
+    part = dataclasses.replace(GOOD, records=900_000, target_run=1_000_000, elapsed_s=60)
+    assert part.volume_ratio == 0.9
+    out = to_dict(
+        part, Thresholds(min_volume_ratio=0.95), evaluate(part, Thresholds(min_volume_ratio=0.95))
+    )
+    assert out["passed"] is False
+    assert out["volume_ratio"] == 0.9
+    assert "10.0% of the day run" in render_text(part, [])
