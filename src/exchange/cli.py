@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from exchange.config import Settings
+from exchange.loadrun import load as load_command
 
 app = typer.Typer(
     help="exchange: a simulator of a municipal government information-sharing exchange.",
@@ -26,6 +27,7 @@ app.add_typer(clock_app, name="clock")
 app.add_typer(catalog_app, name="catalog")
 audit_app = typer.Typer(help="The hash-chained audit log of exchanges.")
 app.add_typer(audit_app, name="audit")
+app.command("load")(load_command)
 
 console = Console(stderr=True)
 

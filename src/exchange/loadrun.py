@@ -1,0 +1,237 @@
+"""``exchange load``: replay a day of the Guangzhou exchange with Locust, headless.
+
+Starts an exchange on loopback if none answers at ``--host``, runs ``loadtests/locustfile.py``
+in a Locust subprocess (so gevent never patches this process, and ``--processes`` can fan
+out), shows the simulated day's progress from the progress file the locustfile writes, and
+prints the summary it leaves. Locust is an optional dependency (``pip install -e .[load]``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exchange.config import Settings
+
+__all__ = ["find_locustfile", "load"]
+
+DAILY_RECORDS_2020 = 37_484_000
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def find_locustfile(explicit: Path | None = None) -> Path | None:
+    """``loadtests/locustfile.py`` of the source checkout, else under the working directory."""
+    candidates = [explicit] if explicit else []
+    candidates += [
+        Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py",
+        Path.cwd() / "loadtests" / "locustfile.py",
+    ]
+    return next((p for p in candidates if p is not None and p.is_file()), None)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def _exchange(host: str, operator_key: str, log: Path, console: Console) -> Iterator[None]:
+    """Use the exchange at ``host``, or start ``exchange up`` there (loopback only)."""
+    if _healthy(host):
+        console.print(f"using the exchange at {host}")
+        yield
+        return
+    parts = urlsplit(host)
+    if parts.hostname not in _LOOPBACK:
+        raise RuntimeError(f"no exchange answers at {host} (only a loopback one can be started)")
+    console.print(f"no exchange at {host}: starting one (log: {log})")
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": operator_key,
+        "EXCHANGE_HOST": parts.hostname or "127.0.0.1",
+        "EXCHANGE_PORT": str(parts.port or 80),
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.cli", "up"], env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(host):
+            if proc.poll() is not None:
+                raise RuntimeError(f"exchange up exited with {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"exchange up did not answer within 120 s; see {log}")
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _progress(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _watch(proc: subprocess.Popen[bytes], progress_file: Path, console: Console) -> int:
+    """Show the simulated day until Locust exits; returns its exit code."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("setting up grants", total=1.0, detail="")
+        while proc.poll() is None:
+            data = _progress(progress_file)
+            if data:
+                hour = data["sim_hour"]
+                bar.update(
+                    task,
+                    completed=min(data["elapsed_s"] / data["day_seconds"], 1.0),
+                    description=f"day {int(hour):02d}:{int(hour % 1 * 60):02d}",
+                    detail=(
+                        f"{data['records']:,.0f} / {data['target_so_far']:,.0f} records "
+                        f"({data['records_per_s']:,.0f}/s, target {data['target_rate']:,.0f}/s)"
+                    ),
+                )
+            time.sleep(0.5)
+        return proc.returncode
+
+
+def _print_summary(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="A day of the exchange", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    ratio = summary["volume_ratio"]
+    table.add_row(
+        "records exchanged",
+        f"{summary['records']:,} of {summary['target_run']:,.0f} targeted ({ratio:.1%}); "
+        f"day target {summary['target_day']:,}",
+    )
+    table.add_row(
+        "wall time", f"{summary['elapsed_s']:,.1f} s, {summary['records_per_s']:,.0f} records/s"
+    )
+    table.add_row(
+        "requests",
+        f"{summary['requests']:,}, failed {summary['failures']:,} ({summary['error_rate']:.3%})",
+    )
+    table.add_row(
+        "latency",
+        f"p50 {summary['p50_ms']:,.0f} ms, p95 {summary['p95_ms']:,.0f} ms, "
+        f"p99 {summary['p99_ms']:,.0f} ms",
+    )
+    for code, n in sorted(summary["errors"].items(), key=lambda kv: -kv[1]):
+        table.add_row("error", f"{code}: {n:,}")
+    verdict = "[green]passed[/]" if summary["passed"] else "[red]" + "; ".join(summary["missed"])
+    table.add_row("thresholds", verdict)
+    console.print(table)
+
+
+def load(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Exchange to load (default: this machine's, started if down)."),
+    ] = None,
+    day_minutes: Annotated[float, typer.Option(help="Wall minutes the 24-hour day takes.")] = 10.0,
+    records_per_day: Annotated[
+        int, typer.Option(help="The day's volume (2020 average: 37,484,000).")
+    ] = DAILY_RECORDS_2020,
+    users: Annotated[int, typer.Option(help="Locust users at the day's peak.")] = 40,
+    processes: Annotated[
+        int, typer.Option(help="Locust worker processes on this machine (-1: one per core).")
+    ] = 0,
+    out: Annotated[Path, typer.Option(help="Directory for the report, CSVs and chart.")] = Path(
+        "loadtest-results"
+    ),
+    operator_key: Annotated[
+        str | None,
+        typer.Option(help="Operator key of the exchange (default: EXCHANGE_OPERATOR_KEY or ours)."),
+    ] = None,
+    max_error_rate: Annotated[float, typer.Option(help="Threshold: failed ÷ all.")] = 0.001,
+    max_p99_ms: Annotated[float, typer.Option(help="Threshold: p99 latency, ms.")] = 10_000.0,
+    locustfile: Annotated[
+        Path | None, typer.Option(help="Locustfile (default: loadtests/locustfile.py).")
+    ] = None,
+) -> None:
+    """Replay a day of the Guangzhou exchange with Locust, headless, and print the summary."""
+    from exchange.security import resolve_operator_key
+
+    console = Console(stderr=True)
+    if importlib.util.find_spec("locust") is None:
+        console.print("[bold red]error:[/] Locust is not installed")
+        console.print("[dim]install the load extra: pip install -e '.[load]'[/]")
+        raise typer.Exit(code=2)
+    found = find_locustfile(locustfile)
+    if found is None:
+        console.print("[bold red]error:[/] loadtests/locustfile.py not found")
+        console.print("[dim]run from the source checkout, or pass --locustfile[/]")
+        raise typer.Exit(code=2)
+    settings = Settings()
+    target = (host or settings.base_url).rstrip("/")
+    key = operator_key or resolve_operator_key(settings)[0]
+    out.mkdir(parents=True, exist_ok=True)
+    progress_file = out / "progress.json"
+    progress_file.unlink(missing_ok=True)
+    prefix = out / "day"
+    args = [
+        *(sys.executable, "-m", "locust", "-f", str(found), "--headless", "--only-summary"),
+        *("-H", target, "-u", str(users), "--day-minutes", str(day_minutes)),
+        *("--records-per-day", str(records_per_day), "--csv", str(prefix)),
+        *("--html", str(out / "report.html"), "--progress-file", str(progress_file)),
+        *("--max-error-rate", str(max_error_rate), "--max-p99-ms", str(max_p99_ms)),
+    ]
+    if processes:
+        args += ["--processes", str(processes)]
+    env = {**os.environ, "EXCHANGE_OPERATOR_KEY": key}
+    try:
+        with _exchange(target, key, out / "exchange.log", console):
+            console.print(
+                f"a day of {records_per_day:,} records in {day_minutes:g} min, "
+                f"{users} users at the peak; Locust log: {out / 'locust.log'}"
+            )
+            with (out / "locust.log").open("wb") as log:
+                proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    code = _watch(proc, progress_file, console)
+                except KeyboardInterrupt:
+                    proc.terminate()
+                    proc.wait()
+                    raise
+    except RuntimeError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    summary_file = Path(f"{prefix}_summary.json")
+    if not summary_file.exists():
+        tail = (out / "locust.log").read_text(errors="replace")[-3000:]
+        console.print(f"[bold red]Locust ended ({code}) without a summary:[/]\n{tail}")
+        raise typer.Exit(code=code or 2)
+    _print_summary(json.loads(summary_file.read_text()), console)
+    console.print(f"report {out / 'report.html'}, chart {prefix}_volume.png, CSVs {prefix}_*.csv")
+    raise typer.Exit(code=code)
