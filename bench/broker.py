@@ -148,6 +148,13 @@ def main() -> None:
     ]
     try:
         wait_up(f"{dept_url}/departments/gaj", procs[0])
+        # The definitions' default latency (gaj: 3 ms + up to 5 ms jitter) would measure
+        # asyncio.sleep on both paths, not the broker: switch it off for the whole run.
+        httpx.put(
+            f"{dept_url}/departments/_faults/gaj",
+            json={"latency_ms": 0, "jitter_ms": 0},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).raise_for_status()
         procs.append(
             subprocess.Popen(
                 [

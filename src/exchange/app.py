@@ -11,10 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange import __version__
 from exchange.audit.router import router as audit_router
-from exchange.audit.service import AuditWriter
+from exchange.audit.service import AuditWriter, journal_for
 from exchange.authz.router import install as install_authz
 from exchange.authz.router import router as authz_router
 from exchange.broker.metrics import router as metrics_router
+from exchange.broker.router import ExchangeDispatch
 from exchange.broker.router import router as broker_router
 from exchange.broker.service import build_broker
 from exchange.catalog.router import router as catalog_router
@@ -90,6 +91,29 @@ class DepartmentsDispatch:
         await self.app(scope, receive, send)
 
 
+class ExchangeApp(FastAPI):
+    """FastAPI with pure-ASGI layers (``front``) that see HTTP requests before FastAPI's
+    own middleware stack does.
+
+    The broker's endpoints and the mock departments are answered there: FastAPI's stack
+    (error and telemetry middleware, body limit, routing across every router) costs more
+    per call than the broker's whole pipeline, and ``add_middleware`` can only place a
+    layer inside that stack.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def core(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI itself (the innermost layer of ``front``)."""
+        await super().__call__(scope, receive, send)
+
+
 def build_context(settings: Settings) -> AppContext:
     """Engine, clock and authenticator for one app; tables are created here."""
     db = Database(settings.database_url)
@@ -110,8 +134,11 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     """The whole exchange: departments registry, catalog, and the mock departments."""
     context = ctx or build_context(settings)
 
-    # The audit writer commits the broker's entries in groups from its own thread.
-    audit: AuditWriter = context.parts.setdefault("audit", AuditWriter(context.db))
+    # The audit writer commits the broker's entries in groups from its own thread; with a
+    # SQLite file the broker's durable point is a local journal write (see audit.service).
+    audit: AuditWriter = context.parts.setdefault(
+        "audit", AuditWriter(context.db, journal=journal_for(settings.database_url))
+    )
     broker = build_broker(context)
 
     @asynccontextmanager
@@ -128,7 +155,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
                 context.parts["authz"].close()  # flush quota usage before the engine goes
             context.db.dispose()
 
-    app = FastAPI(
+    app = ExchangeApp(
         title="exchange — 政务信息共享平台 simulator",
         version=__version__,
         description=DESCRIPTION,
@@ -144,12 +171,14 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(authz_router)
     app.include_router(web_router)
+    inner: ASGIApp = app.core
     if settings.mock_departments:
         from exchange.departments.app import create_departments_app
 
         dept_settings = settings.model_copy(
             update={"operator_key": str(context.parts["operator_key"])}
         )
-        app.add_middleware(DepartmentsDispatch, departments=create_departments_app(dept_settings))
-    app.add_middleware(RequestIdMiddleware)
+        inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
+    # Outermost first: the broker's endpoints, then request ids for everything else.
+    app.front = ExchangeDispatch(RequestIdMiddleware(inner), broker=broker)
     return app

@@ -238,14 +238,24 @@ def catalog_validate(
 def audit_verify(
     database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
 ) -> None:
-    """Walk the audit hash chain; exit 1 at the first edited, deleted or reordered entry."""
-    from exchange.audit.service import verify
+    """Walk the audit hash chain; exit 1 at the first edited, deleted or reordered entry.
+
+    Entries a killed broker had journaled but not yet committed are committed first.
+    """
+    from exchange.audit.service import journal_for, recover, verify
     from exchange.db.engine import Database
 
     settings = _settings(database_url=database_url)
     db = Database(settings.database_url)
     db.create_all()
     try:
+        journal = journal_for(settings.database_url)
+        replayed = recover(db, journal) if journal is not None else 0
+        if replayed is None:
+            typer.echo("note: a running exchange holds the audit journal; its newest entries")
+            typer.echo("may still be on their way into the chain")
+        elif replayed:
+            typer.echo(f"recovered {replayed} journaled entries a stopped broker left")
         report = verify(db)
     finally:
         db.dispose()

@@ -9,14 +9,23 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.audit import service
 from exchange.audit.schemas import AuditPage, StatsOut, VerifyReport
-from exchange.context import Caller, Ctx, DbSession, Operator
+from exchange.context import AppContext, Caller, Ctx, DbSession, Operator
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def _settle(ctx: AppContext) -> None:
+    """Let the writer commit every entry already acknowledged, so a caller reads its own
+    exchanges (the broker answers once an entry is journaled, possibly before its commit)."""
+    writer: service.AuditWriter | None = ctx.parts.get("audit")
+    if writer is not None:
+        writer.flush()
 
 
 @router.get("/entries", response_model=AuditPage)
 def list_entries(
     session: DbSession,
+    ctx: Ctx,
     caller: Caller,
     consumer: Annotated[str | None, Query(description="Calling department code.")] = None,
     provider: Annotated[str | None, Query(description="Providing department code.")] = None,
@@ -31,6 +40,7 @@ def list_entries(
     The operator sees every entry; a department sees the exchanges it made and those
     served from its own topics (denials included).
     """
+    _settle(ctx)
     rows = service.entries(
         session,
         department=None if caller.is_operator else caller.code,
@@ -52,6 +62,7 @@ def list_entries(
 def exchange_stats(session: DbSession, ctx: Ctx, _caller: Caller) -> StatsOut:
     """Records exchanged today (platform day, Beijing time) and in total, by department and
     topic: the platform's "daily exchanged records" figure."""
+    _settle(ctx)
     return service.stats(session, ctx.clock.today())
 
 
@@ -59,4 +70,5 @@ def exchange_stats(session: DbSession, ctx: Ctx, _caller: Caller) -> StatsOut:
 async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
     """Walk the hash chain and report the first edited, deleted or reordered entry
     (operator only)."""
+    await run_in_threadpool(_settle, ctx)
     return await run_in_threadpool(service.verify, ctx.db)

@@ -8,6 +8,7 @@ the group-committing writer. Every outcome, denials included, is audited.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -63,6 +64,11 @@ class GrantChecker(Protocol):
 
     def consume(self, grant_id: int, records: int) -> None: ...
 
+    @property
+    def fresh(self) -> bool:
+        """True when :meth:`check` will not read the database."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -81,17 +87,20 @@ class Route:
 
 
 class RouteCache:
-    """resource code → :class:`Route`, held ``ttl`` seconds.
+    """resource code → :class:`Route`, refreshed every ``ttl`` seconds.
 
     A short TTL keeps a department's new base URL (its own API) or a topic's retirement
     visible within seconds without a query per call; catalog writes in this process also
-    drop the entry at once through a catalog listener.
+    drop the entry at once through a catalog listener. A stale entry is served while one
+    background load refreshes it: under load, every call arriving during a blocking reload
+    used to start its own thread-pool query (a thundering herd of threads and GIL waits).
     """
 
     def __init__(self, db: Database, *, ttl: float = 2.0) -> None:
         self._db = db
         self._ttl = ttl
         self._routes: dict[str, tuple[Route | None, float]] = {}
+        self._loading: dict[str, asyncio.Future[Route | None]] = {}
 
     def invalidate(self, resource_code: str | None = None) -> None:
         if resource_code is None:
@@ -109,13 +118,27 @@ class RouteCache:
     async def get(self, front: str, seq: str) -> Route | None:
         code = f"{front}/{seq}"
         hit = self._routes.get(code)
-        now = time.monotonic()
-        if hit is not None and now - hit[1] < self._ttl:
+        if hit is not None:
+            if time.monotonic() - hit[1] >= self._ttl and code not in self._loading:
+                self._start_load(code, front, seq)
             return hit[0]
-        route = await run_in_threadpool(self._load, front, seq)
+        loading = self._loading.get(code) or self._start_load(code, front, seq)
+        return await asyncio.shield(loading)
+
+    def _start_load(self, code: str, front: str, seq: str) -> asyncio.Future[Route | None]:
+        future = asyncio.ensure_future(self._reload(code, front, seq))
+        self._loading[code] = future
+        return future
+
+    async def _reload(self, code: str, front: str, seq: str) -> Route | None:
+        started = time.monotonic()
+        try:
+            route = await run_in_threadpool(self._load, front, seq)
+        finally:
+            self._loading.pop(code, None)
         if len(self._routes) > 50_000:
             self._routes.clear()
-        self._routes[code] = (route, now)
+        self._routes[code] = (route, started)
         return route
 
     def _load(self, front: str, seq: str) -> Route | None:
@@ -244,9 +267,16 @@ class Broker:
             )
         return route
 
-    def _check(self, call: _Call, items: list[str] | None, records: int) -> Decision:
+    async def _check(self, call: _Call, items: list[str] | None, records: int) -> Decision:
         assert call.resource_code is not None
-        decision = self.grants.check(call.consumer, call.resource_code, items, records=records)
+        grants = self.grants
+        if grants.fresh:
+            decision = grants.check(call.consumer, call.resource_code, items, records=records)
+        else:
+            # A poll or reload is due: it reads the database, which must not block the loop.
+            decision = await run_in_threadpool(
+                grants.check, call.consumer, call.resource_code, items, records=records
+            )
         if not decision.allowed:
             raise client_error(
                 decision.reason,
@@ -319,7 +349,7 @@ class Broker:
             items = None if wanted is None else _str_list(wanted, "items", limit=500)
             call.items = items
             route = await self._route(call, front, seq)
-            decision = self._check(call, items, len(keys))
+            decision = await self._check(call, items, len(keys))
             call.items = sorted(decision.items)
             self._endpoint(route)
             raw = await self.upstream.post_json(
@@ -386,7 +416,7 @@ class Broker:
                     "only table topics are exported in bulk",
                     409,
                 )
-            decision = self._check(call, items, 1)
+            decision = await self._check(call, items, 1)
             call.items = sorted(decision.items)
             if decision.remaining_quota is not None:
                 # The check reserved one record; the rest of today's quota caps the export.

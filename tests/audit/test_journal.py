@@ -1,0 +1,141 @@
+"""The audit journal: the broker's durable point when the database is a SQLite file.
+
+An entry is acknowledged once its line is in the journal; the writer commits behind it,
+and a broker killed before committing loses nothing: recovery commits the journal's
+uncommitted tail, exactly once, in journal order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from sqlalchemy import select
+
+from exchange.audit import service
+from exchange.audit.models import AuditEntry
+from exchange.db.engine import Database
+
+T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def entry(i: int) -> service.Entry:
+    return service.Entry(
+        request_id=f"req-{i}",
+        at=T0 + dt.timedelta(milliseconds=i),
+        kind="query",
+        consumer="mzj",
+        provider="gaj",
+        resource_code="101001001/000001",
+        items=["id_number", "name"],
+        case="低保核对",
+        records=1,
+        outcome="ok",
+        status=200,
+        latency_us=900 + i,
+    )
+
+
+def stored(db: Database) -> list[str]:
+    with db.sessions() as session:
+        return list(session.scalars(select(AuditEntry.request_id).order_by(AuditEntry.seq)))
+
+
+def test_journal_path_only_for_sqlite_files(tmp_path: Path) -> None:
+    assert service.journal_for(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db.journal"
+    assert service.journal_for("sqlite://") is None
+    assert service.journal_for("postgresql+psycopg://u@h/db") is None
+
+
+def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/a.db"
+    db = Database(url)
+    db.create_all()
+    journal = service.journal_for(url)
+    assert journal is not None
+    # A long linger: nothing is committed unless a reader flushes.
+    writer = service.AuditWriter(db, journal=journal, linger=30.0)
+    writer.start()
+    try:
+        assert writer.journaled
+
+        async def run() -> None:
+            await asyncio.gather(*(writer.record(entry(i)) for i in range(20)))
+
+        asyncio.run(run())
+        lines = b"".join(p.read_bytes() for p in journal.glob("seg-*.ndjson"))
+        assert lines.count(b"\n") == 20  # durable before any commit
+        assert writer.flush(5.0)
+        assert stored(db) == [f"req-{i}" for i in range(20)]
+    finally:
+        writer.stop()
+    assert list(journal.glob("seg-*.ndjson")) == []  # a clean stop empties the journal
+    assert service.verify(db).ok
+    db.dispose()
+
+
+_CRASH = """
+import asyncio, datetime as dt, os, sys
+from pathlib import Path
+from exchange.audit import service
+from exchange.db.engine import Database
+sys.path.insert(0, {tests!r})
+from test_journal import entry
+db = Database({url!r}); db.create_all()
+writer = service.AuditWriter(db, journal=Path({journal!r}), linger=30.0)
+writer.start()
+for i in range(5):
+    writer.record_sync(entry(i))      # committed
+async def more():
+    for i in range(5, 12):
+        await writer.record(entry(i))  # acknowledged, never committed
+asyncio.run(more())
+os._exit(0)  # dies like a SIGKILL: no stop(), no flush
+"""
+
+
+def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/b.db"
+    journal = service.journal_for(url)
+    assert journal is not None
+    script = _CRASH.format(tests=str(Path(__file__).parent), url=url, journal=str(journal))
+    subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
+
+    db = Database(url)
+    try:
+        assert stored(db) == [f"req-{i}" for i in range(5)]
+        assert service.recover(db, journal) == 7
+        assert stored(db) == [f"req-{i}" for i in range(12)]
+        assert service.recover(db, journal) == 0  # nothing twice
+        report = service.verify(db)
+        assert report.ok, report.message
+        assert report.entries == 12
+    finally:
+        db.dispose()
+
+
+def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/c.db"
+    db = Database(url)
+    db.create_all()
+    journal = service.journal_for(url)
+    assert journal is not None
+    owner = service.AuditWriter(db, journal=journal)
+    owner.start()
+    try:
+        assert service.recover(db, journal) is None
+        second = service.AuditWriter(db, journal=journal)
+        second.start()
+        try:
+            assert not second.journaled  # falls back to waiting for each commit
+            assert second.record_sync(entry(1)) == 1
+        finally:
+            second.stop()
+    finally:
+        owner.stop()
+        db.dispose()
