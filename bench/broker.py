@@ -42,7 +42,7 @@ SLUG = "household-registration"
 
 EXCHANGE = """
 import sys, uvicorn
-from exchange.app import build_context, create_app
+from exchange.app import build_context, create_app, freeze_heap
 from exchange.config import Settings
 from exchange.seed import seed
 s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
@@ -51,7 +51,9 @@ ctx = build_context(s)
 seed(ctx.db, s, sys.argv[2], ctx.clock, served=["gaj","ghzyj","gjj","mzj","rsj","scjgj",
      "swj","wjw","ybj","zsj"], departments_url=sys.argv[5] + "/departments",
      listeners=tuple(ctx.parts.get("catalog_listeners", ())))
-uvicorn.run(create_app(s, ctx=ctx), host="127.0.0.1", port=int(sys.argv[3]),
+app = create_app(s, ctx=ctx)
+freeze_heap()
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]),
             log_level="warning", access_log=False, loop="uvloop", http="httptools")
 """
 

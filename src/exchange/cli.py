@@ -133,7 +133,7 @@ def up(
     """Run the whole exchange with mock departments on one port."""
     import uvicorn
 
-    from exchange.app import build_context, create_app
+    from exchange.app import build_context, create_app, freeze_heap
     from exchange.security import resolve_operator_key
 
     settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
@@ -143,6 +143,7 @@ def up(
     ctx = build_context(settings)
     application = create_app(settings, ctx=ctx)
     _banner(settings, operator_key, generated)
+    freeze_heap()
     uvicorn.run(
         application,
         host=settings.host,

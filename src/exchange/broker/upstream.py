@@ -2,7 +2,9 @@
 
 aiohttp rather than httpx, by measurement on the 2-core bench machine: plain
 ``httpx.AsyncClient`` capped a broker worker near 650 req/s with p99 > 400 ms whatever its
-pool size; aiohttp reached ~5,300 req/s (see ``bench/results/broker.md``).
+pool size; aiohttp reached ~5,300 req/s (see ``bench/results/broker.md``). Lookups to
+``http://`` providers go through the leaner :mod:`exchange.broker._h1` client, which
+costs a fraction of aiohttp's CPU per call; exports stream through aiohttp.
 
 Retries apply only to calls that are safe to repeat (the broker's lookups and exports are
 reads) and only to failures that happen before the provider could have answered: refused
@@ -23,6 +25,7 @@ from enum import StrEnum
 import aiohttp
 import orjson
 
+from exchange.broker._h1 import ConnectionFailed, H1Pool
 from exchange.broker.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -116,12 +119,14 @@ class Upstream:
     def __init__(self, config: UpstreamConfig | None = None) -> None:
         self.config = config or UpstreamConfig()
         self._session: aiohttp.ClientSession | None = None
+        self._h1: H1Pool | None = None
         self.breakers: dict[str, CircuitBreaker] = {}
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         if self._session is not None:
             return
+        self._h1 = H1Pool(self.config.pool_size)
         connector = aiohttp.TCPConnector(
             limit=self.config.pool_size,
             limit_per_host=self.config.pool_size,
@@ -138,6 +143,9 @@ class Upstream:
         )
 
     async def close(self) -> None:
+        if self._h1 is not None:
+            self._h1.close()
+            self._h1 = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -194,15 +202,30 @@ class Upstream:
         """POST ``body`` and return the 200 answer's bytes, or raise a ``provider.*`` error."""
         headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
         timeout = self._timeout(provider, streaming=False)
+        target = self._h1.target(url) if self._h1 is not None else None
+        lean_headers = b"Content-Type: application/json\r\nX-Request-Id: %s\r\n" % (
+            request_id.encode("latin-1", "replace")
+        )
         attempt = 0
         while True:
             breaker = self._gate(provider)
             try:
-                async with self.session.post(
-                    url, data=body, headers=headers, timeout=timeout
-                ) as resp:
-                    payload = await resp.read()
-                    status = resp.status
+                if target is not None and self._h1 is not None:
+                    status, payload = await self._h1.post(
+                        target,
+                        body,
+                        lean_headers,
+                        budget=self.config.timeout_for(provider),
+                        connect_budget=min(
+                            self.config.timeout_for(provider), self.config.connect_timeout
+                        ),
+                    )
+                else:
+                    async with self.session.post(
+                        url, data=body, headers=headers, timeout=timeout
+                    ) as resp:
+                        payload = await resp.read()
+                        status = resp.status
             except TimeoutError:
                 breaker.failure(time.monotonic())
                 raise ProviderTimeout(
@@ -210,7 +233,7 @@ class Upstream:
                     f"provider {provider!r} did not answer within "
                     f"{self.config.timeout_for(provider):g} s",
                 ) from None
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, ConnectionFailed) as exc:
                 breaker.failure(time.monotonic())
                 if attempt < self.config.retries:
                     attempt += 1

@@ -1,0 +1,206 @@
+"""A minimal pooled HTTP/1.1 client for the broker's lookups (POST, small bodies).
+
+Why not aiohttp here: profiled under load, aiohttp's request machinery (request and
+response objects, payload registry, timers, stream readers) cost ~150 µs of CPU per call,
+about as much as the rest of the broker together, and a broker lookup needs none of it:
+one POST with a known body on a kept-alive connection, one answer read whole. This
+client writes the request bytes directly and parses the answer with httptools (the parser
+uvicorn uses). aiohttp still serves exports (streaming) and ``https`` providers.
+
+Errors: :class:`ConnectionFailed` (refused, reset, closed early, unparsable answer; the
+request may be retried) and :class:`TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+__all__ = ["ConnectionFailed", "H1Pool"]
+
+
+class ConnectionFailed(Exception):
+    """The call failed before a complete answer arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    host: str
+    port: int
+    path: bytes
+    host_header: bytes
+
+
+class _Conn(asyncio.Protocol):
+    """One kept-alive connection; serves one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._body: list[bytes] = []
+        self._status = 0
+        self._received = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing asyncio's.
+        self.transport = cast(asyncio.WriteTransport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionFailed(f"unparsable answer: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionFailed(f"connection closed: {exc or 'by the peer'}"))
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []
+        if not self._parser.should_keep_alive():
+            self.close()
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self._status, body))
+
+    # -- use -----------------------------------------------------------------------------
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self._received = False
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return waiter
+
+    @property
+    def received_any(self) -> bool:
+        """Whether any byte of the current answer arrived (a retry is no longer blind)."""
+        return self._received
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class H1Pool:
+    """Kept-alive connections per (host, port), at most ``size`` per host in use at once."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._idle: dict[tuple[str, int], deque[_Conn]] = {}
+        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._targets: dict[str, _Target] = {}
+
+    def target(self, url: str) -> _Target | None:
+        """The parsed ``http://`` URL, or None for anything this client does not serve."""
+        found = self._targets.get(url)
+        if found is None:
+            parts = urlsplit(url)
+            if parts.scheme != "http" or not parts.hostname:
+                return None
+            port = parts.port or 80
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            host = parts.hostname if port == 80 else f"{parts.hostname}:{port}"
+            found = _Target(parts.hostname, port, path.encode(), host.encode("idna"))
+            if len(self._targets) > 10_000:
+                self._targets.clear()
+            self._targets[url] = found
+        return found
+
+    async def post(
+        self,
+        target: _Target,
+        body: bytes,
+        headers: bytes,
+        *,
+        budget: float,
+        connect_budget: float,
+    ) -> tuple[int, bytes]:
+        """POST ``body``; ``headers`` are extra ``Name: value\\r\\n`` lines. Returns
+        (status, body) within ``budget`` seconds (connecting within ``connect_budget``).
+        Raises :class:`ConnectionFailed` or :class:`TimeoutError`."""
+        request = b"".join(
+            (
+                b"POST ",
+                target.path,
+                b" HTTP/1.1\r\nHost: ",
+                target.host_header,
+                b"\r\nContent-Length: ",
+                str(len(body)).encode(),
+                b"\r\n",
+                headers,
+                b"\r\n",
+                body,
+            )
+        )
+        key = (target.host, target.port)
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = asyncio.Semaphore(self._size)
+        async with slots, asyncio.timeout(budget):
+            idle = self._idle.setdefault(key, deque())
+            conn: _Conn | None = None
+            while idle and conn is None:
+                candidate = idle.pop()
+                if not candidate.closed:
+                    conn = candidate
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(target, connect_budget)
+            try:
+                try:
+                    answer = await conn.send(request)
+                except ConnectionFailed:
+                    # A kept-alive connection the peer closed while it sat idle fails on
+                    # first use, before any answer: once more, on a new connection.
+                    if not reused or conn.received_any:
+                        raise
+                    conn = await self._connect(target, connect_budget)
+                    answer = await conn.send(request)
+            except BaseException:
+                conn.close()  # a timeout or cancellation leaves the answer unread
+                raise
+            if not conn.closed and len(idle) < self._size:
+                idle.append(conn)
+            return answer
+
+    async def _connect(self, target: _Target, budget: float) -> _Conn:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(budget):
+                _, conn = await loop.create_connection(_Conn, target.host, target.port)
+        except OSError as exc:
+            raise ConnectionFailed(f"cannot connect: {exc}") from None
+        return conn
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
