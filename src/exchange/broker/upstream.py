@@ -139,6 +139,9 @@ class Upstream:
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
+            # Exports arrive in MB/s: a 64 KiB buffer (the default) paused the socket and
+            # handed the filter many small chunks, each costing a loop turn and a send.
+            read_bufsize=1 << 20,
             json_serialize=lambda v: orjson.dumps(v).decode(),
         )
 
