@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from loadtests import summary as summary_mod
-from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix
+from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix, Pacer
 from loadtests.records import Ledger, attach
 from loadtests.setup import Plan, discover, ensure_grants, make_plan
 
@@ -70,6 +70,12 @@ def add_options(parser: Any) -> None:
         help="Source rows exports page over (the day's incremental window).",
     )
     group.add_argument("--export-page", type=int, default=10_000, help="Rows per export call.")
+    group.add_argument(
+        "--max-lag",
+        type=float,
+        default=60.0,
+        help="Backlog carried after a slow patch, in seconds of the current rate.",
+    )
     group.add_argument("--plan-seed", type=int, default=2020, help="Seed of grants and draws.")
     group.add_argument("--city-seed", type=int, default=CITY_SEED, help="EXCHANGE_SEED.")
     group.add_argument("--population", type=int, default=POPULATION, help="EXCHANGE_POPULATION.")
@@ -119,6 +125,7 @@ class Day:
     id_numbers: list[str] = field(default_factory=list)
     credit_codes: list[str] = field(default_factory=list)
     export_totals: dict[str, int] = field(default_factory=dict)
+    pacer: Pacer | None = None
     started: float = 0.0
     started_mono: float = 0.0
     ended: float = 0.0
@@ -172,7 +179,18 @@ class Day:
     def start(self) -> None:
         self.started = time.time()
         self.started_mono = time.monotonic()
+        self.ended = 0.0
         self.ledger.clear()
+        self.pacer = Pacer(self.day, max_lag=self.options.max_lag)
+
+    def share(self, runner: Any) -> float:
+        """This process's share of the day: its users ÷ the users the shape runs now.
+
+        1 for a local runner; a worker's share follows the master's even dispatch."""
+        if type(runner).__name__ != "WorkerRunner":
+            return 1.0
+        wanted = self.day.users_at(self.elapsed())
+        return min(1.0, max(int(runner.user_count), 1) / wanted)
 
     # -- the end of the run ---------------------------------------------------------------
 
@@ -289,7 +307,6 @@ def install(events: Any) -> None:
 
     events.init_command_line_parser.add_listener(add_options)
 
-    @events.init.add_listener
     def on_init(environment: Any, **_: Any) -> None:
         o = environment.parsed_options
         if o is None:  # a library-mode Environment without options: nothing to set up
@@ -300,27 +317,27 @@ def install(events: Any) -> None:
         day = Day(options=o, day=_day_plan(o), mix=Mix(export_page=o.export_page))
         environment.exchange_day = day
         attach(environment, day.ledger)
-        if not _is(environment, "WorkerRunner") and not o.skip_setup:
-            # Before the day's clock starts: the shape resets its time on test start.
+        if environment.host and not _is(environment, "WorkerRunner") and not o.skip_setup:
+            # Before the test starts, so the setup's minute is not part of the day.
             day.prepare(environment.host, create=True)
 
-    @events.test_start.add_listener
     def on_test_start(environment: Any, **_: Any) -> None:
         day = day_of(environment)
         # A worker's options were just updated with the master's: rebuild from them.
         day.options = o = environment.parsed_options
         day.day, day.mix = _day_plan(o), Mix(export_page=o.export_page)
-        if not _is(environment, "MasterRunner"):
-            day.prepare(environment.host, create=False)
+        # Workers only read the plan; the others create the grants here if ``init`` could
+        # not (the web UI names the host only when the test starts).
+        worker = _is(environment, "WorkerRunner")
+        if not (_is(environment, "MasterRunner") and o.skip_setup):
+            day.prepare(environment.host, create=not worker and not o.skip_setup)
         day.start()
-        if day.options.progress_file and not _is(environment, "WorkerRunner"):
+        if not worker:
             gevent.spawn(_progress_loop, day, day.options.progress_file)
 
-    @events.test_stop.add_listener
     def on_test_stop(environment: Any, **_: Any) -> None:
         day_of(environment).ended = time.time()
 
-    @events.quitting.add_listener
     def on_quitting(environment: Any, **_: Any) -> None:
         if _is(environment, "WorkerRunner") or not hasattr(environment, "exchange_day"):
             return
@@ -342,15 +359,39 @@ def install(events: Any) -> None:
             # fail the run (Locust's default is exit code 1 on any failure).
             environment.process_exit_code = 1 if missed else 0
 
+    events.init.add_listener(on_init)
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.quitting.add_listener(on_quitting)
+
 
 def _progress_loop(day: Day, path: str) -> None:
+    """Each second: the progress file (if asked for); every 10 s: a records line in the log,
+    next to Locust's request statistics."""
     import gevent
 
-    while True:
-        try:
-            day.write_progress(path)
-        except OSError as exc:
-            log.warning("progress file %s: %s", path, exc)
+    tick = 0
+    while day.started and not day.ended:
+        if path:
+            try:
+                day.write_progress(path)
+            except OSError as exc:
+                log.warning("progress file %s: %s", path, exc)
+        if tick % 10 == 9:
+            elapsed = day.elapsed()
+            total = day.ledger.total or 1
+            groups = ", ".join(f"{g} {n / total:.0%}" for g, n in day.ledger.groups.most_common())
+            log.info(
+                "records: %s/s (target %s/s), %s of %s so far, day %02d:%02d; by group: %s",
+                f"{day.ledger.rate():,.0f}",
+                f"{day.day.rate_at(elapsed):,.0f}",
+                f"{day.ledger.total:,}",
+                f"{day.day.records_by(elapsed):,.0f}",
+                int(day.day.hour_at(elapsed)),
+                int(day.day.hour_at(elapsed) % 1 * 60),
+                groups or "-",
+            )
+        tick += 1
         gevent.sleep(1.0)
 
 

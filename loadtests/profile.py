@@ -26,6 +26,7 @@ __all__ = [
     "Action",
     "DayPlan",
     "Mix",
+    "Pacer",
     "weighted_sample",
     "zipf_weights",
 ]
@@ -131,9 +132,45 @@ class DayPlan:
         share = self.rate_at(t) / self.peak_rate
         return max(self.min_users, min(self.peak_users, math.ceil(self.peak_users * share)))
 
-    def per_user_rate(self, t: float) -> float:
-        """Records/s each running user aims at so that all of them together hit the rate."""
-        return self.rate_at(t) / self.users_at(t)
+
+@dataclass
+class Pacer:
+    """A records bucket that follows the day: the shared throttle of one Locust process.
+
+    ``tokens`` are records owed: they accrue as the day's integral advances (times this
+    process's ``share`` of the users) and each action spends what it moves. Users act while
+    something is owed and wait while the process is ahead. A backlog (a slow exchange at a
+    peak) is carried like queued bulk jobs and worked off when the rate falls, but never more
+    than ``max_lag`` seconds of the current rate: older arrears are written off.
+
+    Reserve before acting (:meth:`spend` with the records expected), settle after
+    (:meth:`spend` with actual − expected), so concurrent users do not all start on the
+    same arrears.
+    """
+
+    day: DayPlan
+    max_lag: float = 60.0
+    tokens: float = 0.0
+    last: float = 0.0
+
+    def refill(self, elapsed: float, share: float = 1.0) -> None:
+        """Accrue what the day asked for between the last refill and ``elapsed``."""
+        if elapsed <= self.last:
+            return
+        gained = self.day.records_by(elapsed) - self.day.records_by(self.last)
+        self.last = elapsed
+        cap = self.max_lag * self.day.rate_at(elapsed) * share
+        self.tokens = min(self.tokens + gained * share, cap)
+
+    def spend(self, records: float) -> None:
+        self.tokens -= records
+
+    def wait(self, elapsed: float, share: float = 1.0) -> float:
+        """Seconds to wait before the next action (0 while records are owed)."""
+        self.refill(elapsed, share)
+        if self.tokens >= 0:
+            return 0.0
+        return -self.tokens / max(self.day.rate_at(elapsed) * share, 1e-9)
 
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:

@@ -22,8 +22,11 @@ class DayShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
-        plan = day_of(self.runner.environment).day
-        t = self.get_run_time()
+        day = day_of(self.runner.environment)
+        plan = day.day
+        # The day's clock (started once setup is done), not the shape's own: with a local
+        # runner the shape's clock would also count the setup.
+        t = day.elapsed()
         if t >= plan.day_seconds:
             return None
         # Spawn fast: a step of the profile should take effect within a tick, not ramp.

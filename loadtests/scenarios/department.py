@@ -6,11 +6,10 @@ user count, locally or spread over workers), on one of the topics that unit's gr
 allow, drawn by the topics' Zipf popularity. The action comes from the mix
 (:class:`loadtests.profile.Mix`).
 
-Pacing is by *records*, not requests: after each action the user owes
-``records / per_user_rate`` seconds, where the per-user rate is the day's current rate
-divided by the users the shape currently runs. Falling behind (a slow exchange) is
-allowed up to :data:`MAX_LAG` seconds of schedule, then forgotten, so a slow patch does
-not turn into an unbounded burst later.
+Pacing is by *records*, not requests, and shared by the process's users
+(:class:`loadtests.profile.Pacer`): an action reserves the records it expects to move,
+settles with what it moved, and users wait while the process is ahead of the day. A
+backlog after a slow patch is worked off later, up to ``--max-lag`` seconds of the rate.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from loadtests.setup import Topic
 
 __all__ = ["DepartmentUser"]
 
-#: Seconds of schedule a user may owe before the debt is dropped.
-MAX_LAG = 5.0
 #: Shortest pause between two actions of one user (guards against a tight loop of calls
 #: that return no records, e.g. lookups on a sparse topic).
 MIN_WAIT = 0.02
@@ -73,17 +70,17 @@ class DepartmentUser(FastHttpUser):
     def on_start(self) -> None:
         self.day: Day = day_of(self.environment)
         self.rng = random.Random()
-        self._due = time.monotonic()
 
     def wait_time(self) -> float:
-        """Pace by the records the last action moved (see the module docstring)."""
-        return self._pause(getattr(self, "_last_records", 0))
+        """Wait while the process is ahead of the day (see the module docstring)."""
+        pacer = self.day.pacer
+        assert pacer is not None, "the day has not started"
+        share = self.day.share(self.environment.runner)
+        return max(MIN_WAIT, pacer.wait(self.day.elapsed(), share))
 
-    def _pause(self, records: int) -> float:
-        now = time.monotonic()
-        rate = self.day.day.per_user_rate(self.day.elapsed())
-        self._due = max(self._due, now - MAX_LAG) + records / max(rate, 1e-6)
-        return max(MIN_WAIT, self._due - now)
+    def _spend(self, records: float) -> None:
+        assert self.day.pacer is not None
+        self.day.pacer.spend(records)
 
     @task
     def act(self) -> None:
@@ -95,7 +92,6 @@ class DepartmentUser(FastHttpUser):
         topic = plan.topics[self.rng.choices(held, [plan.popularity[c] for c in held])[0]]
         lookups = topic.key_type in ("id_number", "credit_code")
         action = self.day.mix.choose(self.rng, exportable=topic.exportable, lookups=lookups)
-        self._last_records = 0
         if action == "single":
             self._query(dept, topic, 1, action)
         elif action == "batch":
@@ -116,6 +112,8 @@ class DepartmentUser(FastHttpUser):
     def _query(self, dept: str, topic: Topic, n: int, action: str) -> None:
         pool = self.day.id_numbers if topic.key_type == "id_number" else self.day.credit_codes
         keys = self.rng.sample(pool, min(n, len(pool)))
+        self._spend(len(keys))
+        records = 0
         with self.client.post(
             topic.path + "/query",
             json={"keys": keys},
@@ -126,16 +124,19 @@ class DepartmentUser(FastHttpUser):
         ) as resp:
             if resp.status_code != 200:
                 resp.failure(_error_label(resp))
-                return
-            records = len(resp.json()["records"])
-            # Locust fires the request event with this same dict when the block exits.
-            resp.request_meta["context"]["records"] = records
-            self._last_records = records
+            else:
+                records = len(resp.json()["records"])
+                # Locust fires the request event with this same dict when the block exits.
+                resp.request_meta["context"]["records"] = records
+        self._spend(records - len(keys))
 
     def _export(self, dept: str, topic: Topic) -> None:
         page = self.day.mix.export_page
         rows = min(self.day.options.export_window, self.day.export_totals.get(topic.code, page))
         offset = self.rng.randrange(max(1, -(-rows // page))) * page
+        expected = min(page, max(rows - offset, 0)) or page
+        self._spend(expected)
+        records = 0
         with self.client.get(
             topic.path + "/export",
             params={"offset": offset, "limit": page},
@@ -146,13 +147,13 @@ class DepartmentUser(FastHttpUser):
         ) as resp:
             if resp.status_code != 200:
                 resp.failure(_error_label(resp))
-                return
-            total = resp.headers.get("X-Total-Rows")
-            if total and total.isdigit():
-                self.day.export_totals[topic.code] = int(total)
-            records = resp.content.count(b"\n")
-            resp.request_meta["context"]["records"] = records
-            self._last_records = records
+            else:
+                total = resp.headers.get("X-Total-Rows")
+                if total and total.isdigit():
+                    self.day.export_totals[topic.code] = int(total)
+                records = resp.content.count(b"\n")
+                resp.request_meta["context"]["records"] = records
+        self._spend(records - expected)
 
     # -- catalog work -----------------------------------------------------------------------
 
