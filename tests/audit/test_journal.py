@@ -69,7 +69,7 @@ def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None
 
         asyncio.run(run())
         lines = b"".join(p.read_bytes() for p in journal.glob("seg-*.ndjson"))
-        assert lines.count(b"\n") == 20  # durable before any commit
+        assert lines.count(b"\n") == 20  # in the page cache before any commit
         assert writer.flush(5.0)
         assert stored(db) == [f"req-{i}" for i in range(20)]
     finally:

@@ -82,6 +82,8 @@ class BrokerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._records: dict[str, Counter] = {}
         self.in_flight = Gauge(
             "exchange_broker_in_flight", "Broker calls being served", registry=self.registry
         )
@@ -90,8 +92,22 @@ class BrokerMetrics:
         self.registry.register(_RuntimeCollector(audit, upstream))
 
     def observe(self, kind: str, outcome: str, seconds: float) -> None:
-        self.requests.labels(kind, outcome).inc()
-        self.latency.labels(kind).observe(seconds)
+        # Labelled children are looked up once: labels() costs a lock and a tuple per call.
+        pair = self._children.get((kind, outcome))
+        if pair is None:
+            pair = self._children[(kind, outcome)] = (
+                self.requests.labels(kind, outcome),
+                self.latency.labels(kind),
+            )
+        pair[0].inc()
+        pair[1].observe(seconds)
+
+    def delivered(self, provider: str, records: int) -> None:
+        """Count records delivered to consumers from ``provider``."""
+        child = self._records.get(provider)
+        if child is None:
+            child = self._records[provider] = self.records.labels(provider)
+        child.inc(records)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -82,10 +82,12 @@ class Route:
     api_path: str
     resource_type: str
     status: str
+    #: base URL and API path joined once (urljoin per call was ~30 µs of a lookup's CPU)
+    endpoint: str = ""
 
     def url(self, action: str) -> str:
         assert self.base_url is not None
-        return urljoin(self.base_url.rstrip("/") + "/", self.api_path.lstrip("/")) + action
+        return self.endpoint + action
 
 
 class RouteCache:
@@ -161,6 +163,9 @@ class RouteCache:
             api_path=api_path,
             resource_type=topic.resource_type,
             status=topic.status,
+            endpoint=(
+                urljoin(base_url.rstrip("/") + "/", api_path.lstrip("/")) if base_url else ""
+            ),
         )
 
 
@@ -419,7 +424,7 @@ class Broker:
                 out["invalid"] = invalid
             payload = orjson.dumps(out)
             await self._finish(call, "ok", 200)
-            self.metrics.records.labels(route.provider).inc(len(records))
+            self.metrics.delivered(route.provider, len(records))
             return Response(payload, media_type=_JSON)
         except Exception as exc:
             if call is None:
@@ -540,7 +545,7 @@ class Broker:
             )
         if call.records and decision.grant_id is not None:
             self.grants.consume(decision.grant_id, call.records)
-        self.metrics.records.labels(route.provider).inc(call.records)
+        self.metrics.delivered(route.provider, call.records)
         await self._finish(call, outcome, status)
         if error is not None:
             raise error
