@@ -1,0 +1,49 @@
+"""The exchange SDK for department developers: typed, sync and async, over httpx.
+
+    from exchange.client import ExchangeClient, PermissionDenied
+
+    with ExchangeClient("http://127.0.0.1:8000", key) as ex:
+        page = ex.search_topics("户籍")
+        answer = ex.query("101001001/000001", ["440104199001011234"], case="低保核对")
+
+It imports nothing of the server but the pydantic-only ``schemas`` modules, so it stays
+light enough for load generators. The exception tree is in :mod:`exchange.client._errors`.
+"""
+
+from exchange.client._client import DEFAULT_URL, AsyncExchangeClient, ExchangeClient
+from exchange.client._errors import (
+    AuthenticationFailed,
+    BadRequest,
+    Conflict,
+    ExchangeAPIError,
+    ExchangeError,
+    ExportInterrupted,
+    Gone,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderTimeout,
+    QuotaExceeded,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "AsyncExchangeClient",
+    "AuthenticationFailed",
+    "BadRequest",
+    "Conflict",
+    "ExchangeAPIError",
+    "ExchangeClient",
+    "ExchangeError",
+    "ExportInterrupted",
+    "Gone",
+    "NotFound",
+    "PermissionDenied",
+    "ProviderError",
+    "ProviderTimeout",
+    "QuotaExceeded",
+    "ServerError",
+    "TransportError",
+]
