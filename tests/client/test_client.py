@@ -138,6 +138,7 @@ def test_unconditional_apply_query_export_and_audit(live: Live) -> None:
         assert entry.case == "低保核对 SDK-1"
         assert entry.outcome == "ok"
         assert operator.verify_audit().ok
+        assert operator.clock().today >= made.valid_from
         assert mzj.audit_stats().total.records >= 301
 
 
@@ -259,6 +260,7 @@ def test_public_names() -> None:
             "Gone",
             "NotFound",
             "PermissionDenied",
+            "PlatformClock",
             "ProviderError",
             "ProviderTimeout",
             "QuotaExceeded",

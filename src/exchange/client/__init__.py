@@ -10,7 +10,12 @@ It imports nothing of the server but the pydantic-only ``schemas`` modules, so i
 light enough for load generators. The exception tree is in :mod:`exchange.client._errors`.
 """
 
-from exchange.client._client import DEFAULT_URL, AsyncExchangeClient, ExchangeClient
+from exchange.client._client import (
+    DEFAULT_URL,
+    AsyncExchangeClient,
+    ExchangeClient,
+    PlatformClock,
+)
 from exchange.client._errors import (
     AuthenticationFailed,
     BadRequest,
@@ -41,6 +46,7 @@ __all__ = [
     "Gone",
     "NotFound",
     "PermissionDenied",
+    "PlatformClock",
     "ProviderError",
     "ProviderTimeout",
     "QuotaExceeded",

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from exchange.audit.schemas import AuditPage, StatsOut, VerifyReport
 from exchange.authz.schemas import (
@@ -29,12 +29,22 @@ from exchange.broker.schemas import QueryAnswer
 from exchange.catalog.schemas import TopicChange, TopicCreate, TopicOut, TopicPage
 from exchange.client._errors import ExportInterrupted, TransportError, error_from
 
-__all__ = ["DEFAULT_URL", "AsyncExchangeClient", "ExchangeClient"]
+__all__ = ["DEFAULT_URL", "AsyncExchangeClient", "ExchangeClient", "PlatformClock"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 CASE_HEADER = "X-Exchange-Case"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class PlatformClock(BaseModel):
+    """The platform's simulated time (deadlines and expiries follow it)."""
+
+    now: dt.datetime
+    offset_seconds: float
+    today: dt.date = Field(description="The platform's day (Beijing time).")
+
+
 Params = dict[str, str | int | bool]
 
 
@@ -320,6 +330,10 @@ class _Calls:
     def verify_audit() -> _Call[VerifyReport]:
         return _Call("GET", "/api/v1/audit/verify", VerifyReport)
 
+    @staticmethod
+    def clock() -> _Call[PlatformClock]:
+        return _Call("GET", "/api/v1/clock", PlatformClock)
+
 
 _CALLS = _Calls()
 
@@ -522,6 +536,10 @@ class ExchangeClient:
         """Walk the audit hash chain (operator only)."""
         return self._send(_CALLS.verify_audit())
 
+    def clock(self) -> PlatformClock:
+        """The platform's simulated time and day (validity dates count from it)."""
+        return self._send(_CALLS.clock())
+
 
 class AsyncExchangeClient:
     """:class:`ExchangeClient` for asyncio: the same methods, awaited (``export`` is an
@@ -671,3 +689,6 @@ class AsyncExchangeClient:
 
     async def verify_audit(self) -> VerifyReport:
         return await self._send(_CALLS.verify_audit())
+
+    async def clock(self) -> PlatformClock:
+        return await self._send(_CALLS.clock())
