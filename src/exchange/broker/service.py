@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, urljoin
@@ -195,6 +195,9 @@ def _filter(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]
 
 
 EXPORT_BATCH = 256 * 1024
+#: outcome and status audited for an export the consumer abandoned (nginx's 499)
+ABANDONED = "client.abandoned"
+ABANDONED_STATUS = 499
 
 
 def _filter_lines(provider: str, body: bytes, wanted: tuple[str, ...]) -> tuple[bytes, int]:
@@ -339,8 +342,27 @@ class Broker:
 
     async def _finish(self, call: _Call, outcome: str, status: int) -> None:
         """Commit the call's audit entry; returns only once it is durable."""
+        try:
+            await self.audit.record(self._entry(call, outcome, status))
+        finally:
+            self.metrics.observe(call.kind, outcome, time.perf_counter() - call.started)
+
+    def _abandoned(self, call: _Call) -> None:
+        """Audit an export the consumer walked away from mid-stream.
+
+        Runs while the stream's task is being torn down, where awaiting is no longer
+        possible: the entry is handed to the writer (journaled at once in journal mode)
+        without waiting; nobody is left to answer anyway.
+        """
+        try:
+            self.audit.submit(self._entry(call, ABANDONED, ABANDONED_STATUS))
+        except AuditUnavailable:
+            log.error("abandoned export %s could not be audited", call.request_id)
+        self.metrics.observe(call.kind, ABANDONED, time.perf_counter() - call.started)
+
+    def _entry(self, call: _Call, outcome: str, status: int) -> Entry:
         elapsed = time.perf_counter() - call.started
-        entry = Entry(
+        return Entry(
             request_id=call.request_id,
             at=self.clock.now(),
             kind=call.kind,
@@ -354,10 +376,6 @@ class Broker:
             status=status,
             latency_us=int(elapsed * 1_000_000),
         )
-        try:
-            await self.audit.record(entry)
-        finally:
-            self.metrics.observe(call.kind, outcome, time.perf_counter() - call.started)
 
     async def _fail(self, call: _Call, exc: Exception) -> ExchangeError:
         """Audit a failed call and return the error to raise."""
@@ -491,7 +509,7 @@ class Broker:
         decision: Decision,
         resp: aiohttp.ClientResponse,
         upstream: Any,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Filter the provider's NDJSON; end the body only after the audit commit.
 
         A stream cannot change its status once started: a provider failure mid-stream (or
@@ -539,6 +557,15 @@ class Broker:
             if isinstance(exc, TimeoutError):
                 outcome, status = "provider.timeout", 504
             error = exc
+        except (GeneratorExit, asyncio.CancelledError) as exc:
+            # The consumer disconnected (the server closes or cancels the body iterator):
+            # count what was sent against the quota and audit it, then let teardown go on.
+            error = exc
+            if call.records and decision.grant_id is not None:
+                self.grants.consume(decision.grant_id, call.records)
+            self.metrics.delivered(route.provider, call.records)
+            self._abandoned(call)
+            raise
         finally:
             await upstream.__aexit__(
                 type(error) if error else None, error, error.__traceback__ if error else None

@@ -1,0 +1,292 @@
+"""Broker parts on their own: the export filter, the lean HTTP/1.1 client, an abandoned
+export's audit entry, and the fast dispatch handing everything else to FastAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import OPERATOR
+
+from exchange.audit.service import Entry
+from exchange.authz.policy import Decision
+from exchange.broker._h1 import ConnectionFailed, H1Pool
+from exchange.broker.errors import ProviderBadResponse
+from exchange.broker.metrics import BrokerMetrics
+from exchange.broker.service import ABANDONED, Broker, Route, _Call, _filter_lines
+
+WANTED = ("id_number", "name")
+
+# -- the export filter -----------------------------------------------------------------
+
+
+def test_filter_keeps_only_granted_items_whatever_the_provider_sends() -> None:
+    body = (
+        b'{"id_number":"1","name":"\xe5\x88\x98","ethnicity":"x","nested":{"a":[1,2]}}\n'
+        b"\n"  # a blank line is skipped
+        b'{"name":"b","extra":null}\n'
+        b'{"id_number":"3","name":"c\\n\\"quoted\\""}'
+    )
+    out, count = _filter_lines("gaj", body, WANTED)
+    assert count == 3
+    assert out.split(b"\n") == [
+        b'{"id_number":"1","name":"\xe5\x88\x98"}',
+        b'{"name":"b"}',
+        b'{"id_number":"3","name":"c\\n\\"quoted\\""}',
+        b"",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1,2]", b'"text"', b'{"id_number":"1"', b"not json", b'{"id_number": 1}, 5'],
+)
+def test_filter_refuses_anything_but_objects(body: bytes) -> None:
+    with pytest.raises(ProviderBadResponse):
+        _filter_lines("gaj", body, WANTED)
+
+
+def test_filter_handles_item_names_that_are_not_identifiers() -> None:
+    out, count = _filter_lines("x", b'{"class":1,"a-b":2,"c":3}', ("a-b", "class"))
+    assert (out, count) == (b'{"a-b":2,"class":1}\n', 1)
+
+
+# -- the lean HTTP/1.1 client ------------------------------------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def server(handler: Handler) -> AsyncIterator[str]:
+    """A loopback server running ``handler`` per connection; every connection and handler
+    is closed before the loop ends (no stray transports for the collector to find)."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    srv = await asyncio.start_server(tracked, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/departments/gaj/topics/t/query"
+    finally:
+        srv.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await srv.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes | None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    return head + await reader.readexactly(length)
+
+
+def test_posts_reuse_a_kept_alive_connection() -> None:
+    connections = 0
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            assert request is not None
+            seen.append(request)
+            writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
+            await writer.drain()
+
+    async def run() -> list[tuple[int, bytes]]:
+        async with server(handler) as url:
+            pool = H1Pool(4)
+            target = pool.target(url)
+            assert target is not None
+            answers = [
+                await pool.post(
+                    target, b'{"keys":["1"]}', b"X-Request-Id: r\r\n", budget=2, connect_budget=1
+                )
+                for _ in range(3)
+            ]
+            pool.close()
+            return answers
+
+    answers = asyncio.run(run())
+    assert answers == [(200, b'{"a":1}')] * 3
+    assert connections == 1
+    assert seen[0].startswith(b"POST /departments/gaj/topics/t/query HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"X-Request-Id: r\r\n" in seen[0]
+    assert seen[0].endswith(b'\r\n\r\n{"keys":["1"]}')
+
+
+def test_a_connection_closed_while_idle_is_replaced_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        # Chunked answer, then close: the client's kept connection goes stale.
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        await writer.drain()
+
+    async def run() -> list[tuple[int, bytes]]:
+        async with server(handler) as url:
+            pool = H1Pool(4)
+            target = pool.target(url)
+            assert target is not None
+            first = await pool.post(target, b"{}", b"", budget=2, connect_budget=1)
+            await asyncio.sleep(0.05)  # the server's close reaches the client
+            second = await pool.post(target, b"{}", b"", budget=2, connect_budget=1)
+            pool.close()
+            return [first, second]
+
+    assert asyncio.run(run()) == [(200, b"abc"), (200, b"abc")]
+
+
+def test_timeouts_and_refusals_raise() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def run() -> None:
+        pool = H1Pool(2)
+        async with server(silent) as url:
+            target = pool.target(url)
+            assert target is not None
+            with pytest.raises(TimeoutError):
+                await pool.post(target, b"{}", b"", budget=0.2, connect_budget=0.2)
+        refused = pool.target(url)
+        assert refused is not None
+        with pytest.raises(ConnectionFailed):
+            await pool.post(refused, b"{}", b"", budget=1, connect_budget=0.5)
+        pool.close()
+
+    asyncio.run(run())
+
+
+def test_only_plain_http_targets() -> None:
+    pool = H1Pool(1)
+    assert pool.target("https://example.org/x") is None
+    target = pool.target("http://h:81/a/b?x=1")
+    assert target is not None
+    assert (target.host, target.port, target.path, target.host_header) == (
+        "h",
+        81,
+        b"/a/b?x=1",
+        b"h:81",
+    )
+
+
+# -- an abandoned export is audited ------------------------------------------------------
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+
+    def submit(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+    async def record(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+
+class _Grants:
+    def __init__(self) -> None:
+        self.consumed: list[tuple[int, int]] = []
+
+    def consume(self, grant_id: int, records: int) -> None:
+        self.consumed.append((grant_id, records))
+
+
+class _Clock:
+    def now(self) -> dt.datetime:
+        return dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+
+
+class _Content:
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        line = b'{"id_number":"1","name":"a","secret":"s"}\n'
+        while True:
+            yield line * 10_000  # more than one filter batch each time
+
+
+class _Response:
+    content = _Content()
+
+
+class _Upstream:
+    exited: tuple[Any, ...] | None = None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.exited = exc
+
+
+def test_an_export_abandoned_mid_stream_is_audited_and_counted() -> None:
+    audit, grants, upstream = _Audit(), _Grants(), _Upstream()
+    broker = Broker.__new__(Broker)
+    broker.audit = audit  # type: ignore[assignment]
+    broker.clock = _Clock()  # type: ignore[assignment]
+    broker.metrics = BrokerMetrics()
+    broker._parts = {"authz": grants}
+    call = _Call(request_id="r1", kind="export", started=0.0, consumer="mzj", provider="gaj")
+    route = Route("101001001/000001", "gaj", "http://x", "/t", "table", "published")
+    decision = Decision(True, "granted", 7, frozenset(WANTED), None)
+
+    async def run() -> int:
+        stream = broker._relay(call, route, decision, _Response(), upstream)  # type: ignore[arg-type]
+        first = await stream.__anext__()
+        await stream.aclose()  # what the server does when the consumer goes away
+        return first.count(b"\n")
+
+    sent = asyncio.run(run())
+    assert sent > 0
+    assert [e.outcome for e in audit.entries] == [ABANDONED]
+    assert audit.entries[0].records == sent
+    assert grants.consumed == [(7, sent)]
+    assert upstream.exited is not None
+    assert upstream.exited[0] is GeneratorExit
+
+
+# -- the fast dispatch and FastAPI ---------------------------------------------------------
+
+
+def test_requests_the_fast_path_does_not_take_get_fastapis_answers(client: TestClient) -> None:
+    wrong_method = client.post("/api/v1/exchange/101001001/000001/export", headers=OPERATOR)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    bad_code = client.post(
+        "/api/v1/exchange/9x/000001/query", json={"keys": ["1"]}, headers=OPERATOR
+    )
+    assert bad_code.status_code in (404, 422)
+    assert "error" in bad_code.json()
+    taken = client.post(
+        "/api/v1/exchange/101001001/000001/query",
+        json={"keys": ["1"]},
+        headers={**OPERATOR, "X-Request-Id": "mine-1"},
+    )
+    # The operator may not exchange data: the broker's own error model and request id.
+    assert taken.status_code == 403
+    assert taken.headers["x-request-id"] == "mine-1"
+    assert taken.json()["error"] == {
+        "code": "client.not_a_department",
+        "message": taken.json()["error"]["message"],
+        "request_id": "mine-1",
+        "detail": {"side": "client"},
+    }
+    assert "/api/v1/exchange/{front}/{seq}/query" in client.get("/openapi.json").json()["paths"]
