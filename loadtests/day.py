@@ -223,6 +223,7 @@ class Day:
             groups=dict(self.ledger.groups),
             actions=dict(self.ledger.actions),
             peak_records_per_s=float(peak),
+            records_in_day=sum(n for sec, n in series if sec < self.day.day_seconds),
         )
 
     def thresholds(self) -> summary_mod.Thresholds:

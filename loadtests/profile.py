@@ -146,19 +146,30 @@ class Pacer:
     Reserve before acting (:meth:`spend` with the records expected), settle after
     (:meth:`spend` with actual − expected), so concurrent users do not all start on the
     same arrears.
+
+    Records count when they *arrive*, so calls start ``lead`` seconds early: the typical
+    duration of a call (:meth:`observe`). Without it the volume runs one call's worth of
+    records behind the schedule all day, and the calls of the day's last second are cut
+    off when it ends.
     """
 
     day: DayPlan
     max_lag: float = 60.0
     tokens: float = 0.0
     last: float = 0.0
+    lead: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Fold one call's duration into ``lead`` (a moving average, capped at 10 s)."""
+        self.lead = min(10.0, 0.95 * self.lead + 0.05 * seconds)
 
     def refill(self, elapsed: float, share: float = 1.0) -> None:
-        """Accrue what the day asked for between the last refill and ``elapsed``."""
-        if elapsed <= self.last:
+        """Accrue what the day asks for up to ``elapsed`` plus the lead."""
+        until = min(elapsed + self.lead, self.day.day_seconds)
+        if until <= self.last:
             return
-        gained = self.day.records_by(elapsed) - self.day.records_by(self.last)
-        self.last = elapsed
+        gained = self.day.records_by(until) - self.day.records_by(self.last)
+        self.last = until
         cap = self.max_lag * self.day.rate_at(elapsed) * share
         self.tokens = min(self.tokens + gained * share, cap)
 

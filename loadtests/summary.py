@@ -45,6 +45,8 @@ class RunFigures:
     groups: dict[str, int] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)
     peak_records_per_s: float = 0.0
+    #: records that arrived within the day's wall time (the run may end a tick later)
+    records_in_day: int | None = None
 
     @property
     def error_rate(self) -> float:
@@ -106,6 +108,11 @@ def render_text(figures: RunFigures, missed: list[str]) -> str:
         "=== exchange day: summary ===",
         f"records exchanged   {f.records:,} in {f.elapsed_s:,.1f} s "
         f"({f.records_per_s:,.0f} records/s, peak {f.peak_records_per_s:,.0f}/s)",
+        *(
+            [f"within the day      {f.records_in_day:,} in its {f.day_seconds:,.0f} s"]
+            if f.records_in_day is not None and f.elapsed_s >= f.day_seconds
+            else []
+        ),
         f"target              {f.target_run:,.0f} for the {day_done:.1%} of the day run "
         f"(day: {f.target_day:,}); achieved {f.volume_ratio:.1%}",
         f"requests            {f.requests:,}, failed {f.failures:,} ({f.error_rate:.3%})",

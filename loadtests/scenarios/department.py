@@ -78,9 +78,12 @@ class DepartmentUser(FastHttpUser):
         share = self.day.share(self.environment.runner)
         return max(MIN_WAIT, pacer.wait(self.day.elapsed(), share))
 
-    def _spend(self, records: float) -> None:
+    def _spend(self, records: float, started: float | None = None) -> None:
+        """Reserve (before a call) or settle (after it, with its start time)."""
         assert self.day.pacer is not None
         self.day.pacer.spend(records)
+        if started is not None:
+            self.day.pacer.observe(time.perf_counter() - started)
 
     @task
     def act(self) -> None:
@@ -113,7 +116,7 @@ class DepartmentUser(FastHttpUser):
         pool = self.day.id_numbers if topic.key_type == "id_number" else self.day.credit_codes
         keys = self.rng.sample(pool, min(n, len(pool)))
         self._spend(len(keys))
-        records = 0
+        records, started = 0, time.perf_counter()
         with self.client.post(
             topic.path + "/query",
             json={"keys": keys},
@@ -128,7 +131,7 @@ class DepartmentUser(FastHttpUser):
                 records = len(resp.json()["records"])
                 # Locust fires the request event with this same dict when the block exits.
                 resp.request_meta["context"]["records"] = records
-        self._spend(records - len(keys))
+        self._spend(records - len(keys), started)
 
     def _export(self, dept: str, topic: Topic) -> None:
         page = self.day.mix.export_page
@@ -136,7 +139,7 @@ class DepartmentUser(FastHttpUser):
         offset = self.rng.randrange(max(1, -(-rows // page))) * page
         expected = min(page, max(rows - offset, 0)) or page
         self._spend(expected)
-        records = 0
+        records, started = 0, time.perf_counter()
         with self.client.get(
             topic.path + "/export",
             params={"offset": offset, "limit": page},
@@ -153,7 +156,7 @@ class DepartmentUser(FastHttpUser):
                     self.day.export_totals[topic.code] = int(total)
                 records = resp.content.count(b"\n")
                 resp.request_meta["context"]["records"] = records
-        self._spend(records - expected)
+        self._spend(records - expected, started)
 
     # -- catalog work -----------------------------------------------------------------------
 

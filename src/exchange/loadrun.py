@@ -138,6 +138,11 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row(
         "wall time", f"{summary['elapsed_s']:,.1f} s, {summary['records_per_s']:,.0f} records/s"
     )
+    if summary.get("records_in_day") is not None:
+        table.add_row(
+            "within the day",
+            f"{summary['records_in_day']:,} in its {summary['day_seconds']:,.0f} s of wall time",
+        )
     table.add_row(
         "requests",
         f"{summary['requests']:,}, failed {summary['failures']:,} ({summary['error_rate']:.3%})",

@@ -172,3 +172,15 @@ def test_pacer_writes_off_arrears_beyond_max_lag() -> None:
     assert pacer.tokens == pytest.approx(day.rate_at(30.0))
     pacer.spend(pacer.tokens + 500)
     assert pacer.wait(30.0) == pytest.approx(500 / day.rate_at(30.0))
+
+
+def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
+    day = DayPlan(records_per_day=1_000_000, day_seconds=60)
+    pacer = Pacer(day)
+    for _ in range(200):
+        pacer.observe(0.5)
+    assert pacer.lead == pytest.approx(0.5, rel=0.01)
+    pacer.refill(10.0)
+    assert pacer.tokens == pytest.approx(day.records_by(10.0 + pacer.lead))
+    pacer.refill(59.9)  # never beyond the end of the day
+    assert pacer.last == 60.0

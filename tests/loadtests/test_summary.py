@@ -65,3 +65,9 @@ def test_partial_day_is_judged_against_the_target_for_the_time_run() -> None:
     assert out["passed"] is False
     assert out["volume_ratio"] == 0.9
     assert "10.0% of the day run" in render_text(part, [])
+
+
+def test_records_within_the_day_are_shown_when_the_run_overran_it() -> None:
+    late = dataclasses.replace(GOOD, elapsed_s=600.6, records_in_day=36_990_000)
+    assert "within the day      36,990,000 in its 600 s" in render_text(late, [])
+    assert "within the day" not in render_text(dataclasses.replace(GOOD, elapsed_s=60), [])
