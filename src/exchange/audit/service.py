@@ -630,7 +630,6 @@ def append(db: Database, entries: Sequence[Entry]) -> list[int]:
         rows: list[tuple[Any, ...]] = []
         volume: dict[tuple[dt.date, str, str, str], list[int]] = {}
         conn = session.connection()
-        at_bind, items_bind = _binders(conn.dialect)
         for entry in entries:
             seq += 1
             digest = chain_hash(prev, entry)
@@ -638,12 +637,12 @@ def append(db: Database, entries: Sequence[Entry]) -> list[int]:
                 (
                     seq,
                     entry.request_id,
-                    at_bind(entry.at),
+                    entry.at,
                     entry.kind,
                     entry.consumer,
                     entry.provider,
                     entry.resource_code,
-                    items_bind(entry.items),
+                    entry.items,
                     entry.case,
                     entry.records,
                     entry.outcome,
@@ -659,10 +658,22 @@ def append(db: Database, entries: Sequence[Entry]) -> list[int]:
                 acc = volume.setdefault(key, [0, 0])
                 acc[0] += 1
                 acc[1] += entry.records
-        # Straight to the driver, values converted by the columns' own bind processors:
-        # SQLAlchemy's per-row parameter handling cost the writer thread (and so the
-        # event loop, through the GIL) several times more Python per entry.
-        conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
+        if conn.dialect.name == "sqlite":
+            # Straight to the driver, values converted by the columns' own bind
+            # processors: SQLAlchemy's per-row parameter handling cost the writer thread
+            # (and so the event loop, through the GIL) several times more Python per entry.
+            at_bind, items_bind = _binders(conn.dialect)
+            conn.exec_driver_sql(
+                _insert_sql(conn.dialect.paramstyle),
+                [(*r[:2], at_bind(r[2]), *r[3:7], items_bind(r[7]), *r[8:]) for r in rows],
+            )
+        else:
+            # psycopg adapts JSON through SQLAlchemy's bind casts, not a bind processor:
+            # the Core insert keeps that right (and batches rows in one round trip).
+            conn.execute(
+                AuditEntry.__table__.insert(),  # type: ignore[attr-defined]
+                [dict(zip(_COLUMNS, r, strict=True)) for r in rows],
+            )
         _add_volume(session, volume)
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
         session.commit()
