@@ -194,13 +194,15 @@ def _filter(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]
     return out
 
 
-EXPORT_BATCH = 256 * 1024
+EXPORT_BATCH = 1024 * 1024
 #: outcome and status audited for an export the consumer abandoned (nginx's 499)
 ABANDONED = "client.abandoned"
 ABANDONED_STATUS = 499
 
 
-def _filter_lines(provider: str, body: bytes, wanted: tuple[str, ...]) -> tuple[bytes, int]:
+def _filter_lines(
+    provider: str, body: bytes | memoryview, wanted: tuple[str, ...]
+) -> tuple[bytes, int]:
     """NDJSON lines → (the ``wanted`` items of each record as NDJSON, the record count).
 
     Raises :class:`ProviderBadResponse` unless every non-blank line holds JSON objects.
@@ -528,22 +530,24 @@ class Broker:
                 size += len(chunk)
                 if size < EXPORT_BATCH:
                     continue  # filter in large batches: the per-batch cost is fixed
-                data = carry + b"".join(pending)
+                # One copy per batch: join once, hand the parser a view, keep only the
+                # unfinished line (copies of ~1 MB batches were a third of export time).
+                data = b"".join([carry, *pending])
                 pending, size = [], 0
                 cut = data.rfind(b"\n")
                 if cut < 0:
                     carry = data
                     continue
                 carry = data[cut + 1 :]
-                out, count = _filter_lines(route.provider, data[:cut], wanted)
+                out, count = _filter_lines(route.provider, memoryview(data)[:cut], wanted)
                 call.records += count
                 yield out
             if pending:
-                data = carry + b"".join(pending)
+                data = b"".join([carry, *pending])
                 cut = data.rfind(b"\n")
                 carry = data[cut + 1 :]
                 if cut >= 0:
-                    out, count = _filter_lines(route.provider, data[:cut], wanted)
+                    out, count = _filter_lines(route.provider, memoryview(data)[:cut], wanted)
                     call.records += count
                     yield out
             if carry.strip():
