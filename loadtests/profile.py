@@ -147,10 +147,11 @@ class Pacer:
     (:meth:`spend` with actual − expected), so concurrent users do not all start on the
     same arrears.
 
-    Records count when they *arrive*, so calls start ``lead`` seconds early: the typical
-    duration of a call (:meth:`observe`). Without it the volume runs one call's worth of
-    records behind the schedule all day, and the calls of the day's last second are cut
-    off when it ends.
+    Records count when they *arrive*, so calls start early: the schedule is read
+    ``2 × lead`` ahead, ``lead`` being the typical duration of a call weighted by the
+    records it moves (:meth:`observe`; in practice an export's). Without it the volume runs
+    one call's worth of records behind the schedule all day, and calls still in flight when
+    the day ends are cut off; with it, the last records arrive before the end.
     """
 
     day: DayPlan
@@ -159,13 +160,15 @@ class Pacer:
     last: float = 0.0
     lead: float = 0.0
 
-    def observe(self, seconds: float) -> None:
-        """Fold one call's duration into ``lead`` (a moving average, capped at 10 s)."""
-        self.lead = min(10.0, 0.95 * self.lead + 0.05 * seconds)
+    def observe(self, seconds: float, records: float) -> None:
+        """Fold one call's duration into ``lead``: a moving average in which a call weighs
+        by its records (a 10,000-record export 0.2, a single lookup almost nothing)."""
+        weight = 0.2 * min(1.0, max(records, 0.0) / 10_000)
+        self.lead = min(10.0, (1.0 - weight) * self.lead + weight * seconds)
 
     def refill(self, elapsed: float, share: float = 1.0) -> None:
-        """Accrue what the day asks for up to ``elapsed`` plus the lead."""
-        until = min(elapsed + self.lead, self.day.day_seconds)
+        """Accrue what the day asks for up to ``elapsed`` plus twice the lead."""
+        until = min(elapsed + 2.0 * self.lead, self.day.day_seconds)
         if until <= self.last:
             return
         gained = self.day.records_by(until) - self.day.records_by(self.last)

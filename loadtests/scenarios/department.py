@@ -78,12 +78,15 @@ class DepartmentUser(FastHttpUser):
         share = self.day.share(self.environment.runner)
         return max(MIN_WAIT, pacer.wait(self.day.elapsed(), share))
 
-    def _spend(self, records: float, started: float | None = None) -> None:
-        """Reserve (before a call) or settle (after it, with its start time)."""
+    def _spend(self, records: float) -> None:
+        """Reserve records before a call (or give back what it did not move)."""
         assert self.day.pacer is not None
         self.day.pacer.spend(records)
-        if started is not None:
-            self.day.pacer.observe(time.perf_counter() - started)
+
+    def _settle(self, expected: int, records: int, started: float) -> None:
+        assert self.day.pacer is not None
+        self.day.pacer.spend(records - expected)
+        self.day.pacer.observe(time.perf_counter() - started, expected)
 
     @task
     def act(self) -> None:
@@ -131,7 +134,7 @@ class DepartmentUser(FastHttpUser):
                 records = len(resp.json()["records"])
                 # Locust fires the request event with this same dict when the block exits.
                 resp.request_meta["context"]["records"] = records
-        self._spend(records - len(keys), started)
+        self._settle(len(keys), records, started)
 
     def _export(self, dept: str, topic: Topic) -> None:
         page = self.day.mix.export_page
@@ -156,7 +159,7 @@ class DepartmentUser(FastHttpUser):
                     self.day.export_totals[topic.code] = int(total)
                 records = resp.content.count(b"\n")
                 resp.request_meta["context"]["records"] = records
-        self._spend(records - expected, started)
+        self._settle(expected, records, started)
 
     # -- catalog work -----------------------------------------------------------------------
 
