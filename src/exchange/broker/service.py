@@ -182,6 +182,8 @@ class _Call:
     items: list[str] | None = None
     case: str | None = None
     records: int = 0
+    #: quota records reserved for this call while it is in flight
+    held: int = 0
 
 
 def _filter(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]:
@@ -271,6 +273,8 @@ class Broker:
         self.audit = audit
         self.metrics = metrics
         self.routes = RouteCache(db, ttl=route_ttl)
+        #: grant id → quota records reserved by calls in flight (see :meth:`_hold`)
+        self._held: dict[int, int] = {}
 
     @property
     def grants(self) -> GrantChecker:
@@ -332,6 +336,39 @@ class Broker:
                 {"reason": decision.reason, "grant_id": decision.grant_id},
             )
         return decision
+
+    def _hold(self, call: _Call, decision: Decision, records: int) -> None:
+        """Reserve ``records`` of a grant's daily quota for the call until it ends.
+
+        The grant check counts records already delivered; calls still in flight are
+        counted here, so concurrent calls cannot together exceed the quota (the check and
+        the count after the provider answers used to let them).
+        """
+        gid = decision.grant_id
+        if decision.remaining_quota is None or gid is None or records <= 0:
+            return
+        held = self._held.get(gid, 0)
+        if held > decision.remaining_quota:
+            raise client_error(
+                "quota_exceeded",
+                f"{call.consumer} may not receive {call.resource_code}: quota_exceeded "
+                f"({held} records of today's quota are being fetched by calls in flight)",
+                DENIAL_STATUS["quota_exceeded"],
+                {"reason": "quota_exceeded", "grant_id": gid},
+            )
+        self._held[gid] = held + records
+        call.held = records
+
+    def _release(self, call: _Call, decision: Decision) -> None:
+        gid = decision.grant_id
+        if not call.held or gid is None:
+            return
+        left = self._held.get(gid, 0) - call.held
+        call.held = 0
+        if left > 0:
+            self._held[gid] = left
+        else:
+            self._held.pop(gid, None)
 
     @staticmethod
     def _endpoint(route: Route) -> None:
@@ -414,12 +451,16 @@ class Broker:
             decision = await self._check(call, items, len(keys))
             call.items = sorted(decision.items)
             self._endpoint(route)
-            raw = await self.upstream.post_json(
-                route.provider,
-                route.url("/query"),
-                orjson.dumps({"keys": keys}),
-                call.request_id,
-            )
+            self._hold(call, decision, len(keys))
+            try:
+                raw = await self.upstream.post_json(
+                    route.provider,
+                    route.url("/query"),
+                    orjson.dumps({"keys": keys}),
+                    call.request_id,
+                )
+            finally:
+                self._release(call, decision)
             try:
                 answer = orjson.loads(raw)
                 records = _filter(answer["records"], decision.items)
@@ -456,6 +497,7 @@ class Broker:
     async def export(self, request: Request, front: str, seq: str) -> Response:
         """Bulk export of a table-type topic, streamed as NDJSON."""
         call: _Call | None = None
+        decision: Decision | None = None
         try:
             call = self._begin(request, "export")
             params = request.query_params
@@ -480,9 +522,13 @@ class Broker:
                 )
             decision = await self._check(call, items, 1)
             call.items = sorted(decision.items)
-            if decision.remaining_quota is not None:
-                # The check reserved one record; the rest of today's quota caps the export.
-                limit = min(limit, decision.remaining_quota + 1)
+            if decision.remaining_quota is not None and decision.grant_id is not None:
+                # The check reserved one record; the rest of today's quota, less what
+                # exports and lookups in flight hold, caps the export.
+                limit = min(
+                    limit, decision.remaining_quota + 1 - self._held.get(decision.grant_id, 0)
+                )
+                self._hold(call, decision, max(limit, 1))
             self._endpoint(route)
             upstream = self.upstream.stream(
                 route.provider,
@@ -494,6 +540,8 @@ class Broker:
         except Exception as exc:
             if call is None:
                 call = _Call(request_id="", kind="export", started=time.perf_counter())
+            elif decision is not None:
+                self._release(call, decision)
             raise await self._fail(call, exc) from None
         headers = {
             k: resp.headers[k] for k in ("X-Total-Rows", "X-Next-Offset") if k in resp.headers
@@ -568,6 +616,7 @@ class Broker:
             if call.records and decision.grant_id is not None:
                 self.grants.consume(decision.grant_id, call.records)
             self.metrics.delivered(route.provider, call.records)
+            self._release(call, decision)
             self._abandoned(call)
             raise
         finally:
@@ -576,6 +625,7 @@ class Broker:
             )
         if call.records and decision.grant_id is not None:
             self.grants.consume(decision.grant_id, call.records)
+        self._release(call, decision)
         self.metrics.delivered(route.provider, call.records)
         await self._finish(call, outcome, status)
         if error is not None:
