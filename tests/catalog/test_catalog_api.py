@@ -324,3 +324,27 @@ def test_stats(client: TestClient, depts: Any) -> None:
     assert stats["total"] == 2
     assert stats["by_sharing_type"] == {"unconditional": 1, "conditional": 1}
     assert stats["providers"] == 2
+
+
+def test_search_in_another_process_sees_new_topics(
+    client: TestClient, depts: Any, settings: Any
+) -> None:
+    """Two exchange processes on one database: the other's index catches up via the feed."""
+    import time
+
+    from exchange.app import build_context, create_app
+
+    other_ctx = build_context(settings)
+    try:
+        with TestClient(create_app(settings, ctx=other_ctx)) as other:
+            h = depts["gaj"]
+            assert (
+                other.get("/api/v1/catalog/topics", params={"q": "户籍"}, headers=h).json()["total"]
+                == 0
+            )
+            register(client, HUKOU, h)
+            time.sleep(0.15)  # past the index's poll interval
+            found = other.get("/api/v1/catalog/topics", params={"q": "户籍"}, headers=h).json()
+            assert [t["resource_code"] for t in found["items"]] == ["101001001/000001"]
+    finally:
+        other_ctx.db.dispose()

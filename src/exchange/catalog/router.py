@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from exchange.catalog import service
@@ -27,7 +27,7 @@ from exchange.catalog.schemas import (
     TopicRetire,
 )
 from exchange.catalog.search import CatalogIndex
-from exchange.context import AppContext, Caller, Ctx, DbSession
+from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
 from exchange.errors import ValidationFailed
 from exchange.members.models import Department
 
@@ -66,6 +66,8 @@ def register_topic(body: TopicCreate, session: DbSession, caller: Caller, ctx: C
     ``source_conflict`` naming the owner (一数一源).
     """
     topic = service.register(session, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    session.commit()
+    index_of(ctx).mark_stale()
     return service.to_out(topic, session.get(Department, topic.provider), versions=[])
 
 
@@ -74,10 +76,8 @@ def register_topic(body: TopicCreate, session: DbSession, caller: Caller, ctx: C
     response_model=None,
     responses={200: {"model": TopicPage, "description": "One page of matching topics."}},
 )
-def search_topics(
-    session: DbSession,
-    _caller: Caller,
-    ctx: Ctx,
+async def search_topics(
+    request: Request,
     q: Annotated[
         str | None, Query(max_length=200, description="Keywords (AND), any script")
     ] = None,
@@ -109,8 +109,19 @@ def search_topics(
                 field="category",
                 code="invalid_category",
             )
+    # Async with the key checked inline: the sync Caller/DbSession dependencies would cost
+    # two thread-pool hops, more than the search. The database is read only when the
+    # index's look at the change feed is older than its poll interval.
+    ctx = get_ctx(request)
+    ctx.auth.authenticate(request.headers.get("authorization"))
     index = index_of(ctx)
-    index.sync(session)
+    if not index.fresh:
+
+        def sync() -> None:
+            with ctx.db.sessions() as session:
+                index.sync(session)
+
+        await run_in_threadpool(sync)
     total, docs = index.search(
         q,
         {
@@ -162,6 +173,8 @@ def change_topic(
     _check_code(front, seq)
     topic = service.get_topic(session, front, seq)
     service.change(session, topic, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    session.commit()
+    index_of(ctx).mark_stale()
     return service.to_out(
         topic, session.get(Department, topic.provider), versions=service.history(session, topic)
     )
@@ -175,6 +188,8 @@ def retire_topic(
     _check_code(front, seq)
     topic = service.get_topic(session, front, seq)
     service.retire(session, topic, body.reason, caller, ctx.clock.now(), listeners=listeners(ctx))
+    session.commit()
+    index_of(ctx).mark_stale()
     return service.to_out(
         topic, session.get(Department, topic.provider), versions=service.history(session, topic)
     )

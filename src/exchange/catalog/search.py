@@ -3,15 +3,17 @@
 Why not SQL ``LIKE``: a leading-wildcard scan reads every row on every search (tens of ms at
 37,000 topics on SQLite) and PostgreSQL's full-text parser does not split Chinese. The index
 keeps each topic's lowercased search text in one string and scans it with ``str.find`` (C
-speed, any script: 户籍 matches 户籍登记信息); filters are precomputed id sets. Before each
-search it compares its cursor with the feed's last cursor, so a topic registered by another
-process sharing the database is found on the next search.
+speed, any script: 户籍 matches 户籍登记信息); filters are precomputed id sets. It compares
+its cursor with the feed's last cursor before a search when its last look is older than
+``poll_interval`` (100 ms) or this process wrote to the catalog since, so a topic registered
+by another process sharing the database is found within that interval.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,7 +50,9 @@ class _Entry:
 class CatalogIndex:
     """Keyword search with filters; thread-safe; rebuilt lazily after changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, poll_interval: float = 0.1) -> None:
+        self._poll_interval = poll_interval
+        self._checked_at = -1e9
         self._entries: dict[int, _Entry] = {}
         self._cursor = -1
         self._lock = threading.RLock()
@@ -64,15 +68,27 @@ class CatalogIndex:
     def size(self) -> int:
         return len(self._entries)
 
+    @property
+    def fresh(self) -> bool:
+        """True when the feed was checked less than ``poll_interval`` ago and no local
+        write happened since: a search may then run without touching the database."""
+        return time.monotonic() - self._checked_at < self._poll_interval
+
+    def mark_stale(self) -> None:
+        """A write in this process: the next search checks the feed first."""
+        self._checked_at = -1e9
+
     def reset(self) -> None:
         """Reload everything on the next sync (a provider's name is part of each document)."""
         with self._lock:
             self._cursor = -1
+            self._checked_at = -1e9
 
     def sync(self, session: Session) -> None:
         """Bring the index up to the change feed's last cursor."""
         head = last_cursor(session)
         if head == self._cursor >= 0:
+            self._checked_at = time.monotonic()
             return
         with self._lock:
             if self._cursor < 0:
@@ -103,6 +119,7 @@ class CatalogIndex:
                 )
             self._cursor = head
             self._dirty = True
+            self._checked_at = time.monotonic()
 
     def _rebuild(self) -> None:
         self._order = sorted(self._entries.values(), key=lambda e: e.resource_code)
@@ -159,19 +176,22 @@ class CatalogIndex:
         with self._lock:
             if self._dirty:
                 self._rebuild()
-            candidates: set[int] | None = None
-            for f, value in filters.items():
-                if value is None:
-                    continue
-                ids = self._by_value[f].get(value, set())
-                candidates = set(ids) if candidates is None else candidates & ids
+            chosen = [
+                self._by_value[f].get(value, set())
+                for f, value in filters.items()
+                if value is not None
+            ]
             if category_prefix:
-                pref = {
-                    i
-                    for i, e in enumerate(self._order)
-                    if e.values["category"].startswith(category_prefix)
-                }
-                candidates = pref if candidates is None else candidates & pref
+                chosen.append(
+                    {
+                        i
+                        for i, e in enumerate(self._order)
+                        if e.values["category"].startswith(category_prefix)
+                    }
+                )
+            # Smallest set first; the index's own sets are never mutated, only intersected.
+            chosen.sort(key=len)
+            candidates: set[int] | None = chosen[0].intersection(*chosen[1:]) if chosen else None
             terms = [t for t in (q or "").lower().split() if t]
             for term in terms:
                 hits = self._matching(term)
@@ -186,12 +206,20 @@ class CatalogIndex:
                 first = sorted(candidates)[offset : offset + limit]
                 return total, [order[i].doc for i in first]
             # Rank by how many terms the name contains, then by resource code (the order of
-            # self._order), sorting only the buckets the requested page reaches.
+            # self._order), sorting only the buckets the requested page reaches. Few
+            # candidates: test their names one by one; many: one scan of the names is cheaper.
             score: dict[int, int] = defaultdict(int)
-            for term in terms:
-                for i in self._matching(term, names=True):
-                    if i in candidates:
-                        score[i] += 1
+            if len(candidates) * 8 < len(order):
+                for i in candidates:
+                    name = order[i].name
+                    n = sum(1 for t in terms if t in name)
+                    if n:
+                        score[i] = n
+            else:
+                for term in terms:
+                    for i in self._matching(term, names=True):
+                        if i in candidates:
+                            score[i] += 1
             buckets: dict[int, list[int]] = defaultdict(list)
             for i, n in score.items():
                 buckets[n].append(i)
