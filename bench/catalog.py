@@ -105,7 +105,8 @@ def in_process(ctx: AppContext, queries: list[str]) -> list[float]:
         out = []
         for q in queries:
             t0 = time.perf_counter()
-            index.sync(session)
+            if not index.fresh:  # as the endpoint does: the feed at most every 100 ms
+                index.sync(session)
             index.search(q, {"status": "published"}, limit=20)
             out.append((time.perf_counter() - t0) * 1000)
     return out
