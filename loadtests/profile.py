@@ -181,6 +181,10 @@ class Pacer:
 
     def wait(self, elapsed: float, share: float = 1.0) -> float:
         """Seconds to wait before the next action (0 while records are owed)."""
+        left = self.day.day_seconds - elapsed
+        if left <= self.lead:
+            # A call started now would end after the day: let the day end instead.
+            return max(left, 0.0) + 1.0
         self.refill(elapsed, share)
         if self.tokens >= 0:
             return 0.0

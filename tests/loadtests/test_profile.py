@@ -185,3 +185,7 @@ def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     assert pacer.tokens == pytest.approx(day.records_by(10.0 + 2 * pacer.lead))
     pacer.refill(59.9)  # never beyond the end of the day
     assert pacer.last == 60.0
+    # No call starts that would end after the day, even with records owed.
+    pacer.tokens = 1e6
+    assert pacer.wait(59.7) > 0.3
+    assert pacer.wait(50.0) == 0.0
