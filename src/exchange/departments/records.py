@@ -59,6 +59,21 @@ class Generator:
     export: Callable[[City, int, int], Iterator[Record]]
 
 
+def _from_age(birth: dt.date, years: int, earliest: dt.date) -> int:
+    """Ordinal of the later of ``birth``'s ``years``-th birthday and ``earliest``, capped at
+    the reference date, as the low bound of a date drawn up to the reference date.
+
+    ``years * 366`` days overshot the birthday by up to two weeks, which put the low bound
+    after the reference date for people who came of age in its last days (and divided by
+    zero in ``between``).
+    """
+    try:
+        birthday = birth.replace(year=birth.year + years)
+    except ValueError:  # born on 29 February
+        birthday = dt.date(birth.year + years, 3, 1)
+    return min(max(birthday, earliest), REFERENCE_DATE).toordinal()
+
+
 def _d(day: dt.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
@@ -181,7 +196,7 @@ def _vehicle(city: City, owner: Person, k: int) -> Record:
         _BRANDS.index(b := r.pick(_BRANDS))
     ]
     body = "".join(r.pick(_VIN_CHARS) for _ in range(14))
-    first = max(owner.birth_date.toordinal() + 18 * 366, dt.date(1995, 1, 1).toordinal())
+    first = _from_age(owner.birth_date, 18, dt.date(1995, 1, 1))
     return {
         "plate_number": city.plate_of(owner.index, k),
         "plate_type": "小型汽车",
@@ -381,7 +396,7 @@ def _contribution_base(city: City, p: Person) -> int:
 
 
 def _enrolled_on(city: City, p: Person, e: Enterprise) -> dt.date:
-    first = max(p.birth_date.toordinal() + 18 * 366, e.founded_on.toordinal())
+    first = _from_age(p.birth_date, 18, e.founded_on)
     return dt.date.fromordinal(
         city.rng("enrol", p.index).between(first, REFERENCE_DATE.toordinal())
     )
@@ -465,7 +480,7 @@ def professional_qualification(city: City, p: Person) -> Record | None:
     if not r.chance(0.16):
         return None
     q, level = _QUALIFICATIONS[r.below(len(_QUALIFICATIONS))]
-    first = max(p.birth_date.toordinal() + 20 * 366, dt.date(1995, 1, 1).toordinal())
+    first = _from_age(p.birth_date, 20, dt.date(1995, 1, 1))
     issued = dt.date.fromordinal(
         r.between(min(first, REFERENCE_DATE.toordinal()), REFERENCE_DATE.toordinal())
     )
