@@ -183,6 +183,9 @@ def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     assert pacer.lead == pytest.approx(0.5, rel=0.01)
     pacer.refill(10.0)
     assert pacer.tokens == pytest.approx(day.records_by(10.0 + 2 * pacer.lead))
+    pacer.refill(58.1)  # within four leads of the end: everything left is owed at once
+    assert pacer.last == 60.0
+    assert pacer.tokens == pytest.approx(day.records_by(60.0))
     pacer.refill(59.9)  # never beyond the end of the day
     assert pacer.last == 60.0
     # No call starts that would end after the day, even with records owed.
