@@ -174,6 +174,16 @@ def test_pacer_writes_off_arrears_beyond_max_lag() -> None:
     assert pacer.wait(30.0) == pytest.approx(500 / day.rate_at(30.0))
 
 
+def test_pacer_owes_the_rest_of_the_day_within_four_leads_of_its_end() -> None:
+    day = DayPlan(records_per_day=1_000_000, day_seconds=60)
+    pacer = Pacer(day, max_lag=1e9, lead=0.5)
+    pacer.refill(57.0)  # 3 s left, more than four leads: two leads ahead as usual
+    assert pacer.last == pytest.approx(58.0)
+    pacer.refill(58.1)  # within four leads of the end: everything left is owed at once
+    assert pacer.last == 60.0
+    assert pacer.tokens == pytest.approx(day.records_by(60.0))
+
+
 def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     day = DayPlan(records_per_day=1_000_000, day_seconds=60)
     pacer = Pacer(day)
@@ -183,9 +193,6 @@ def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     assert pacer.lead == pytest.approx(0.5, rel=0.01)
     pacer.refill(10.0)
     assert pacer.tokens == pytest.approx(day.records_by(10.0 + 2 * pacer.lead))
-    pacer.refill(58.1)  # within four leads of the end: everything left is owed at once
-    assert pacer.last == 60.0
-    assert pacer.tokens == pytest.approx(day.records_by(60.0))
     pacer.refill(59.9)  # never beyond the end of the day
     assert pacer.last == 60.0
     # No call starts that would end after the day, even with records owed.
