@@ -178,7 +178,8 @@ def wrk(url: str, seconds: int, script: Path | None) -> tuple[float, int, str]:
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # Anchored to the latency table's row: a stdev share like "79.99%" also ends in 99%.
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
     return rps, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"
 
 
