@@ -159,35 +159,22 @@ class Pacer:
     tokens: float = 0.0
     last: float = 0.0
     lead: float = 0.0
-    slow: float = 0.0
 
     def observe(self, seconds: float, records: float) -> None:
         """Fold one call's duration into ``lead``: a moving average in which a call weighs
-        by its records (a 10,000-record export 0.2, a single lookup almost nothing).
-
-        ``slow`` follows the slow tail of bulk calls (a maximum that decays by 2 % a call):
-        the end of the day is cut off by it, since a call of average length started one
-        lead before the end still finished after it in the slow tail (0.8 s late).
-        """
+        by its records (a 10,000-record export 0.2, a single lookup almost nothing)."""
         weight = 0.2 * min(1.0, max(records, 0.0) / 10_000)
         self.lead = min(10.0, (1.0 - weight) * self.lead + weight * seconds)
-        if records >= 1_000:
-            self.slow = min(10.0, max(seconds, 0.98 * self.slow))
-
-    @property
-    def cutoff(self) -> float:
-        """Seconds before the end of the day after which no call starts."""
-        return max(self.lead, self.slow)
 
     def refill(self, elapsed: float, share: float = 1.0) -> None:
         """Accrue what the day asks for up to ``elapsed`` plus twice the lead.
 
-        From four leads before the cut-off, accrue all that is left: the day's last records
+        From four leads before the end, accrue all that is left: the day's last records
         must start while a call can still finish, and at the evening's low user count one
         lead's window was too short to start them all (0.09 % of a day was left owed).
         """
         ahead = 2.0 * self.lead
-        if self.day.day_seconds - elapsed <= 4.0 * self.lead + self.cutoff:
+        if self.day.day_seconds - elapsed <= 4.0 * self.lead:
             ahead = self.day.day_seconds
         until = min(elapsed + ahead, self.day.day_seconds)
         if until <= self.last:
@@ -203,7 +190,7 @@ class Pacer:
     def wait(self, elapsed: float, share: float = 1.0) -> float:
         """Seconds to wait before the next action (0 while records are owed)."""
         left = self.day.day_seconds - elapsed
-        if left <= self.cutoff:
+        if left <= self.lead:
             # A call started now would end after the day: let the day end instead.
             return max(left, 0.0) + 1.0
         self.refill(elapsed, share)

@@ -174,30 +174,12 @@ def test_pacer_writes_off_arrears_beyond_max_lag() -> None:
     assert pacer.wait(30.0) == pytest.approx(500 / day.rate_at(30.0))
 
 
-def test_pacer_cuts_the_day_off_by_the_slow_tail_of_bulk_calls() -> None:
-    day = DayPlan(records_per_day=1_000_000, day_seconds=60)
-    pacer = Pacer(day, max_lag=1e9)
-    for _ in range(50):
-        pacer.observe(0.2, 10_000)
-    pacer.observe(1.5, 10_000)  # one slow export
-    pacer.observe(3.0, 1)  # a slow single lookup says nothing of bulk calls
-    assert pacer.lead < 0.5
-    assert pacer.slow == pytest.approx(1.5)
-    assert pacer.cutoff == pytest.approx(1.5)
-    pacer.tokens = 1e6
-    assert pacer.wait(58.6) > 1.0  # 1.4 s left: a slow export would end after the day
-    assert pacer.wait(58.0) == 0.0  # 2.0 s left: records owed, go
-    for _ in range(200):
-        pacer.observe(0.2, 10_000)
-    assert pacer.slow == pytest.approx(0.2, rel=0.05)  # the maximum decays back
-
-
 def test_pacer_owes_the_rest_of_the_day_within_four_leads_of_its_end() -> None:
     day = DayPlan(records_per_day=1_000_000, day_seconds=60)
     pacer = Pacer(day, max_lag=1e9, lead=0.5)
     pacer.refill(57.0)  # 3 s left, more than four leads: two leads ahead as usual
     assert pacer.last == pytest.approx(58.0)
-    pacer.refill(57.6)  # within four leads of the cut-off: everything left is owed at once
+    pacer.refill(58.1)  # within four leads of the end: everything left is owed at once
     assert pacer.last == 60.0
     assert pacer.tokens == pytest.approx(day.records_by(60.0))
 
