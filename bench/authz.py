@@ -25,7 +25,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,8 +33,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import httpx
 import orjson
+from _common import free_port, wait_up
 
 from exchange.authz.cache import GrantCache
 from exchange.authz.models import Grant
@@ -133,13 +132,6 @@ def pct(values: list[int], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] / 1000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def start_exchange(url: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -156,18 +148,6 @@ def start_exchange(url: str, port: int) -> subprocess.Popen[bytes]:
         " http='httptools', log_level='warning', access_log=False)\n"
     )
     return subprocess.Popen([sys.executable, "-c", code], env=env)
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server for {url} did not start") from None
-            time.sleep(0.2)
 
 
 def wrk(url: str, seconds: int, script: Path | None) -> tuple[float, int, str]:

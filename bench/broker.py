@@ -25,7 +25,6 @@ import argparse
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import free_port, wait_up
 
 from exchange.departments.city import City
 from exchange.security import demo_key
@@ -107,25 +107,6 @@ the broker compete for the same CPU; a ratio of 2.5 would need the whole pipelin
 itself (two more process wake-ups on loopback) measured ~0.18 ms with a bare forwarding
 proxy on this machine.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server behind {url} did not start") from None
-            time.sleep(0.1)
 
 
 def lua(path: str, keys: list[str], auth: str | None) -> str:

@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from _common import free_port, wait_up
 
 from exchange.departments.city import City
 from exchange.departments.records import GENERATORS
@@ -52,25 +52,6 @@ async def app(scope, receive, send):
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server for {url} did not start") from None
-            time.sleep(0.1)
 
 
 def start_departments(port: int, population: int) -> subprocess.Popen[bytes]:
