@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from exchange.catalog.schemas import UsageScope
+
 RESOURCE_CODE_PATTERN = r"^[123]\d{8}/\d{6}$"
 FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 UNIT_CODE_PATTERN = r"^[a-z][a-z0-9_-]{1,31}$"
@@ -18,13 +20,9 @@ UnitCode = Annotated[str, StringConstraints(pattern=UNIT_CODE_PATTERN)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
-class PurposeScope(StrEnum):
-    """作为行政依据 / 工作参考 / 数据校核 / 业务协同."""
-
-    administrative_basis = "administrative_basis"
-    work_reference = "work_reference"
-    data_verification = "data_verification"
-    business_collaboration = "business_collaboration"
+# The declared purpose is one of the catalog's usage scopes (作为行政依据 / 工作参考 /
+# 数据校核 / 业务协同): one enum, so the two can be compared.
+PurposeScope = UsageScope
 
 
 class Delivery(StrEnum):
