@@ -111,6 +111,10 @@ def _banner(settings: Settings, operator_key: str, generated: bool) -> None:
     for code, label in (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局")):
         table.add_row(f"Demo key {code}", f"{demo_key(operator_key, code)}  [dim]{label}[/]")
     table.add_row(
+        "Demo", "exchange demo   [dim](in another terminal: the household check story)[/]"
+    )
+    table.add_row("Load test", "exchange load   [dim](a compressed day of 37,484,000 records)[/]")
+    table.add_row(
         "Try",
         f'curl -H "Authorization: Bearer {demo_key(operator_key, "mzj")}" '
         f'"{base}/api/v1/catalog/topics?q=户籍"',
