@@ -48,7 +48,7 @@ class _Entry:
 
 
 class CatalogIndex:
-    """Keyword search with filters; thread-safe; rebuilt lazily after changes."""
+    """Keyword search with filters; thread-safe; rebuilt by ``sync`` after changes."""
 
     def __init__(self, *, poll_interval: float = 0.1) -> None:
         self._poll_interval = poll_interval
@@ -56,13 +56,12 @@ class CatalogIndex:
         self._entries: dict[int, _Entry] = {}
         self._cursor = -1
         self._lock = threading.RLock()
-        self._dirty = True
         self._order: list[_Entry] = []
         self._blob = ""
         self._starts: list[int] = []
         self._name_blob = ""
         self._name_starts: list[int] = []
-        self._by_value: dict[str, dict[str, set[int]]] = {}
+        self._by_value: dict[str, dict[str, set[int]]] = {f: {} for f in FILTERS}
 
     @property
     def size(self) -> int:
@@ -117,8 +116,10 @@ class CatalogIndex:
                     },
                     doc=orjson.dumps(topic_document(topic, depts.get(topic.provider))),
                 )
+            # Rebuilt here, in the caller's thread (the endpoint syncs in the thread pool),
+            # so a search on the event loop never pays for a rebuild.
+            self._rebuild()
             self._cursor = head
-            self._dirty = True
             self._checked_at = time.monotonic()
 
     def _rebuild(self) -> None:
@@ -143,7 +144,6 @@ class CatalogIndex:
             for f, v in entry.values.items():
                 by_value[f][v].add(i)
         self._by_value = by_value
-        self._dirty = False
 
     def _matching(self, term: str, *, names: bool = False) -> set[int]:
         found: set[int] = set()
@@ -174,8 +174,6 @@ class CatalogIndex:
         search path entirely (fetching and re-rendering 20 topics cost more than the search).
         """
         with self._lock:
-            if self._dirty:
-                self._rebuild()
             chosen = [
                 self._by_value[f].get(value, set())
                 for f, value in filters.items()
