@@ -31,13 +31,16 @@ from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix, Pacer
 from loadtests.records import Ledger, attach
 from loadtests.setup import Plan, discover, ensure_grants, make_plan
 
-__all__ = ["Day", "add_options", "day_of", "install"]
+__all__ = ["STOP_TIMEOUT", "Day", "add_options", "day_of", "graceful_stops", "install"]
 
 log = logging.getLogger("exchange.load")
 
 #: Defaults of the synthetic city (exchange.config.Settings): keys must exist in it.
 CITY_SEED, POPULATION, ENTERPRISES = 2020, 100_000, 20_000
 KEY_POOL = 20_000
+#: Seconds a user stopped by a ramp-down may take to finish its call (Locust's
+#: ``--stop-timeout``, when the command line leaves it at 0).
+STOP_TIMEOUT = 30.0
 
 
 def add_options(parser: Any) -> None:
@@ -282,6 +285,17 @@ class Day:
         os.replace(tmp, path)
 
 
+def graceful_stops(environment: Any) -> None:
+    """Let users stopped by the shape finish the call they are in.
+
+    Locust's default (``--stop-timeout 0``) kills a user's greenlet mid-call whenever the
+    shape lowers the user count, dozens of times a day: the call's work is wasted and its
+    records never arrive. An explicit ``--stop-timeout`` is kept.
+    """
+    if not environment.stop_timeout:
+        environment.stop_timeout = STOP_TIMEOUT
+
+
 def _day_plan(o: Any) -> DayPlan:
     peak = o.day_users or o.num_users or 40
     return DayPlan(
@@ -317,6 +331,7 @@ def install(events: Any) -> None:
             o.day_users = o.num_users or 40
         day = Day(options=o, day=_day_plan(o), mix=Mix(export_page=o.export_page))
         environment.exchange_day = day
+        graceful_stops(environment)
         attach(environment, day.ledger)
         if environment.host and not _is(environment, "WorkerRunner") and not o.skip_setup:
             # Before the test starts, so the setup's minute is not part of the day.

@@ -13,10 +13,12 @@ rate is ``records_per_day × shape(hour) × 24 / day_seconds``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "DayPlan",
     "Mix",
     "Pacer",
+    "Reservation",
     "weighted_sample",
     "zipf_weights",
 ]
@@ -134,6 +137,14 @@ class DayPlan:
 
 
 @dataclass
+class Reservation:
+    """Records one call expects to move, and (once it has ended) what arrived."""
+
+    expected: float
+    records: float = 0.0
+
+
+@dataclass
 class Pacer:
     """A records bucket that follows the day: the shared throttle of one Locust process.
 
@@ -143,9 +154,12 @@ class Pacer:
     peak) is carried like queued bulk jobs and worked off when the rate falls, but never more
     than ``max_lag`` seconds of the current rate: older arrears are written off.
 
-    Reserve before acting (:meth:`spend` with the records expected), settle after
-    (:meth:`spend` with actual − expected), so concurrent users do not all start on the
-    same arrears.
+    Each call runs inside :meth:`reserve`: it books the records it expects before it
+    starts, so concurrent users do not all start on the same arrears, and settles with what
+    arrived when it ends. A call that never ends (Locust stops users on a ramp-down by
+    killing their greenlets mid-call) gives its whole reservation back: the records did not
+    arrive, so they are still owed. Before this, every user stopped mid-export kept its
+    10,000 records booked as delivered, and a day ended 20,000–100,000 records short.
 
     Records count when they *arrive*, so calls start early: the schedule is read
     ``2 × lead`` ahead, ``lead`` being the typical duration of a call weighted by the
@@ -186,6 +200,25 @@ class Pacer:
 
     def spend(self, records: float) -> None:
         self.tokens -= records
+
+    @contextlib.contextmanager
+    def reserve(self, expected: float) -> Iterator[Reservation]:
+        """Book ``expected`` records for one call; settle with ``Reservation.records``.
+
+        The call sets ``records`` to what arrived (0 on a failure). An exception out of
+        the block (``GreenletExit`` included) counts as nothing arrived and the call's
+        duration is not folded into ``lead``.
+        """
+        booking = Reservation(expected)
+        self.tokens -= expected
+        started = time.perf_counter()
+        try:
+            yield booking
+        except BaseException:
+            self.tokens += expected
+            raise
+        self.tokens += expected - booking.records
+        self.observe(time.perf_counter() - started, expected)
 
     def wait(self, elapsed: float, share: float = 1.0) -> float:
         """Seconds to wait before the next action (0 while records are owed)."""

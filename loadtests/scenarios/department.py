@@ -78,16 +78,6 @@ class DepartmentUser(FastHttpUser):
         share = self.day.share(self.environment.runner)
         return max(MIN_WAIT, pacer.wait(self.day.elapsed(), share))
 
-    def _spend(self, records: float) -> None:
-        """Reserve records before a call (or give back what it did not move)."""
-        assert self.day.pacer is not None
-        self.day.pacer.spend(records)
-
-    def _settle(self, expected: int, records: int, started: float) -> None:
-        assert self.day.pacer is not None
-        self.day.pacer.spend(records - expected)
-        self.day.pacer.observe(time.perf_counter() - started, expected)
-
     @task
     def act(self) -> None:
         """One action of one unit."""
@@ -118,48 +108,50 @@ class DepartmentUser(FastHttpUser):
     def _query(self, dept: str, topic: Topic, n: int, action: str) -> None:
         pool = self.day.id_numbers if topic.key_type == "id_number" else self.day.credit_codes
         keys = self.rng.sample(pool, min(n, len(pool)))
-        self._spend(len(keys))
-        records, started = 0, time.perf_counter()
-        with self.client.post(
-            topic.path + "/query",
-            json={"keys": keys},
-            headers={"Authorization": f"Bearer {self.day.key_of(dept)}"},
-            name=f"{action} · {topic.group}",
-            context=self._context(dept, topic, action),
-            catch_response=True,
-        ) as resp:
+        assert self.day.pacer is not None
+        with (
+            self.day.pacer.reserve(len(keys)) as booking,
+            self.client.post(
+                topic.path + "/query",
+                json={"keys": keys},
+                headers={"Authorization": f"Bearer {self.day.key_of(dept)}"},
+                name=f"{action} · {topic.group}",
+                context=self._context(dept, topic, action),
+                catch_response=True,
+            ) as resp,
+        ):
             if resp.status_code != 200:
                 resp.failure(_error_label(resp))
             else:
-                records = len(resp.json()["records"])
+                booking.records = len(resp.json()["records"])
                 # Locust fires the request event with this same dict when the block exits.
-                resp.request_meta["context"]["records"] = records
-        self._settle(len(keys), records, started)
+                resp.request_meta["context"]["records"] = booking.records
 
     def _export(self, dept: str, topic: Topic) -> None:
         page = self.day.mix.export_page
         rows = min(self.day.options.export_window, self.day.export_totals.get(topic.code, page))
         offset = self.rng.randrange(max(1, -(-rows // page))) * page
         expected = min(page, max(rows - offset, 0)) or page
-        self._spend(expected)
-        records, started = 0, time.perf_counter()
-        with self.client.get(
-            topic.path + "/export",
-            params={"offset": offset, "limit": page},
-            headers={"Authorization": f"Bearer {self.day.key_of(dept)}"},
-            name=f"export · {topic.group}",
-            context=self._context(dept, topic, "export"),
-            catch_response=True,
-        ) as resp:
+        assert self.day.pacer is not None
+        with (
+            self.day.pacer.reserve(expected) as booking,
+            self.client.get(
+                topic.path + "/export",
+                params={"offset": offset, "limit": page},
+                headers={"Authorization": f"Bearer {self.day.key_of(dept)}"},
+                name=f"export · {topic.group}",
+                context=self._context(dept, topic, "export"),
+                catch_response=True,
+            ) as resp,
+        ):
             if resp.status_code != 200:
                 resp.failure(_error_label(resp))
             else:
                 total = resp.headers.get("X-Total-Rows")
                 if total and total.isdigit():
                     self.day.export_totals[topic.code] = int(total)
-                records = resp.content.count(b"\n")
-                resp.request_meta["context"]["records"] = records
-        self._settle(expected, records, started)
+                booking.records = resp.content.count(b"\n")
+                resp.request_meta["context"]["records"] = booking.records
 
     # -- catalog work -----------------------------------------------------------------------
 

@@ -199,3 +199,32 @@ def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     pacer.tokens = 1e6
     assert pacer.wait(59.7) > 0.3
     assert pacer.wait(50.0) == 0.0
+
+
+def test_reservation_settles_with_what_arrived() -> None:
+    day = DayPlan(records_per_day=1_000_000, day_seconds=60)
+    pacer = Pacer(day, tokens=5_000.0)
+    with pacer.reserve(1_000) as booking:
+        assert pacer.tokens == 4_000.0  # booked while the call runs
+        booking.records = 400  # 600 of the keys were not found
+    assert pacer.tokens == 4_600.0
+    assert pacer.lead > 0.0  # the finished call's duration is observed
+
+
+class _Killed(BaseException):
+    """Stands in for gevent's GreenletExit (a BaseException, like it)."""
+
+
+def test_a_call_killed_midway_gives_its_whole_reservation_back() -> None:
+    day = DayPlan(records_per_day=1_000_000, day_seconds=60)
+    pacer = Pacer(day, tokens=5_000.0)
+
+    def killed_call() -> None:
+        with pacer.reserve(10_000) as booking:
+            booking.records = 10_000  # even if it had counted them, they never arrived
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        killed_call()
+    assert pacer.tokens == 5_000.0
+    assert pacer.lead == 0.0
