@@ -174,14 +174,16 @@ def test_pacer_writes_off_arrears_beyond_max_lag() -> None:
     assert pacer.wait(30.0) == pytest.approx(500 / day.rate_at(30.0))
 
 
-def test_pacer_owes_the_rest_of_the_day_within_four_leads_of_its_end() -> None:
+def test_pacer_owes_the_rest_of_the_day_within_four_leads_of_its_tail() -> None:
     day = DayPlan(records_per_day=1_000_000, day_seconds=60)
-    pacer = Pacer(day, max_lag=1e9, lead=0.5)
-    pacer.refill(57.0)  # 3 s left, more than four leads: two leads ahead as usual
-    assert pacer.last == pytest.approx(58.0)
-    pacer.refill(58.1)  # within four leads of the end: everything left is owed at once
+    pacer = Pacer(day, max_lag=1e9, lead=0.5, tail=1.0)
+    pacer.refill(56.0)  # 4 s left, more than tail + four leads: two leads ahead as usual
+    assert pacer.last == pytest.approx(57.0)
+    pacer.refill(57.1)  # within four leads of the tail: everything left is owed at once
     assert pacer.last == 60.0
     assert pacer.tokens == pytest.approx(day.records_by(60.0))
+    assert pacer.wait(58.4) == 0.0  # owed, and a call can still land before the tail
+    assert pacer.wait(58.6) > 1.0  # within tail + lead: no new call, whatever is owed
 
 
 def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
@@ -197,7 +199,7 @@ def test_pacer_lead_starts_calls_early_by_their_duration() -> None:
     assert pacer.last == 60.0
     # No call starts that would end after the day, even with records owed.
     pacer.tokens = 1e6
-    assert pacer.wait(59.7) > 0.3
+    assert pacer.wait(60.0 - pacer.tail - 0.3) > 0.3
     assert pacer.wait(50.0) == 0.0
 
 
