@@ -169,8 +169,11 @@ class Pacer:
 
     The day's last ``tail`` seconds are kept free of new calls: a call's duration varies
     around ``lead``, and a slow export started one lead before the end still landed after
-    it (32,000 records, 0.09 % of a day, in one run). Everything left is owed from four
-    leads before the tail, while users can still start calls.
+    it (32,000 records, 0.09 % of a day, in one run). Everything left is owed from
+    ``final`` seconds before the end (at most 1 % of the day, at least four leads before
+    the tail): the evening's few users then work at full speed, and what they reserve
+    arrives before the tail instead of being cut off by it (17,000 records short when the
+    window was only four leads).
     """
 
     day: DayPlan
@@ -179,6 +182,7 @@ class Pacer:
     last: float = 0.0
     lead: float = 0.0
     tail: float = 1.0
+    final: float = 3.0
 
     def observe(self, seconds: float, records: float) -> None:
         """Fold one call's duration into ``lead``: a moving average in which a call weighs
@@ -187,14 +191,10 @@ class Pacer:
         self.lead = min(10.0, (1.0 - weight) * self.lead + weight * seconds)
 
     def refill(self, elapsed: float, share: float = 1.0) -> None:
-        """Accrue what the day asks for up to ``elapsed`` plus twice the lead.
-
-        From four leads before the tail, accrue all that is left: the day's last records
-        must start while a call can still finish, and at the evening's low user count one
-        lead's window was too short to start them all (0.09 % of a day was left owed).
-        """
+        """Accrue what the day asks for up to ``elapsed`` plus twice the lead, and in the
+        day's final window all that is left (see the class docstring)."""
         ahead = 2.0 * self.lead
-        if self.day.day_seconds - elapsed <= self.tail + 4.0 * self.lead:
+        if self.day.day_seconds - elapsed <= self.final_window:
             ahead = self.day.day_seconds
         until = min(elapsed + ahead, self.day.day_seconds)
         if until <= self.last:
@@ -203,6 +203,11 @@ class Pacer:
         self.last = until
         cap = self.max_lag * self.day.rate_at(elapsed) * share
         self.tokens = min(self.tokens + gained * share, cap)
+
+    @property
+    def final_window(self) -> float:
+        """Seconds before the end from which every record left is owed."""
+        return max(self.tail + 4.0 * self.lead, min(self.final, 0.01 * self.day.day_seconds))
 
     def spend(self, records: float) -> None:
         self.tokens -= records

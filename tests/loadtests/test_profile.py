@@ -174,11 +174,23 @@ def test_pacer_writes_off_arrears_beyond_max_lag() -> None:
     assert pacer.wait(30.0) == pytest.approx(500 / day.rate_at(30.0))
 
 
-def test_pacer_owes_the_rest_of_the_day_within_four_leads_of_its_tail() -> None:
+def test_pacer_owes_the_rest_of_the_day_in_its_final_window() -> None:
+    day = DayPlan(records_per_day=1_000_000, day_seconds=600)
+    pacer = Pacer(day, max_lag=1e9, lead=0.5, tail=1.0, final=4.0)
+    assert pacer.final_window == 4.0  # at most 1 % of the day, more than tail + 4 leads
+    pacer.refill(595.0)  # 5 s left: two leads ahead as usual
+    assert pacer.last == pytest.approx(596.0)
+    pacer.refill(596.1)  # within the final window: everything left is owed at once
+    assert pacer.last == 600.0
+    assert pacer.tokens == pytest.approx(day.records_by(600.0))
+    # A short day's window is 1 % of it, but never less than four leads before the tail.
+    assert Pacer(DayPlan(day_seconds=100), lead=0.1, tail=0.5).final_window == 1.0
+    assert Pacer(DayPlan(day_seconds=100), lead=0.5, tail=0.5).final_window == 2.5
+
+
+def test_pacer_starts_no_call_in_the_tail() -> None:
     day = DayPlan(records_per_day=1_000_000, day_seconds=60)
     pacer = Pacer(day, max_lag=1e9, lead=0.5, tail=1.0)
-    pacer.refill(56.0)  # 4 s left, more than tail + four leads: two leads ahead as usual
-    assert pacer.last == pytest.approx(57.0)
     pacer.refill(57.1)  # within four leads of the tail: everything left is owed at once
     assert pacer.last == 60.0
     assert pacer.tokens == pytest.approx(day.records_by(60.0))
