@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -47,8 +48,9 @@ SLUG = "household-registration"
 GRANTED = ("id_number", "name", "sex", "birth_date")  # of the topic's 13 items
 
 EXCHANGE = """
-import sys, uvicorn
+import sys
 from exchange.app import build_context, create_app, freeze_heap
+from exchange.serving import run
 from exchange.config import Settings
 from exchange.seed import seed
 s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
@@ -59,8 +61,7 @@ seed(ctx.db, s, sys.argv[2], ctx.clock, served=["gaj","ghzyj","gjj","mzj","rsj",
      listeners=tuple(ctx.parts.get("catalog_listeners", ())))
 app = create_app(s, ctx=ctx)
 freeze_heap()
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]),
-            log_level="warning", access_log=False, loop="uvloop", http="httptools")
+run(app, host="127.0.0.1", port=int(sys.argv[3]))
 """
 
 DEPARTMENTS = """
@@ -131,18 +132,44 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def wrk(
+    base: str, script: Path, seconds: int, connections: int, servers: dict[str, int]
+) -> dict[str, float]:
+    """One wrk run: req/s, p50/p99 ms, non-2xx count, and CPU µs per request spent by wrk
+    and by each of ``servers`` (name → pid) during the run."""
+    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+    proc = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"wrk failed ({proc.returncode}): {out}")
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in servers.items()}
+    spent["wrk"] = usage.ru_utime + usage.ru_stime
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    done = re.search(r"(\d+) requests in", out)
+    count = max(float(done.group(1)) if done else rps * seconds, 1.0)
+    # Anchored: a "+/- Stdev" figure such as 71.50% also ends in "50%".
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(bad.group(1)) if bad else 0.0}
+    cpu = {f"cpu_{name}": secs / count * 1e6 for name, secs in spent.items()}
+    non2xx = float(bad.group(1)) if bad else 0.0
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx, **cpu}
 
 
 def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tuple[float, int]:
@@ -157,6 +184,32 @@ def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tup
     return lines / elapsed, lines
 
 
+def profile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
+    """py-spy's collapsed stacks of ``pid`` while ``load`` runs, and the top frames."""
+    spy = subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(pid), "--rate", "500", "--duration", "5"),
+            *("--format", "raw", "--nonblocking", "--threads", "-o", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # py-spy attaches
+    result = load()
+    spy.wait(30)
+    print(f"broker {result['rps']:.0f} req/s, {result['cpu_exchange']:.0f} µs CPU per request")
+    own: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            own[frame] = own.get(frame, 0) + int(count)
+    print(f"{total} samples; frames by inclusive share:")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:60]:
+        print(f"{n / total:6.1%}  {frame}")
+
+
 def leaked(path: Path, allowed: set[str]) -> bool:
     """Whether any exported record holds an item outside ``allowed``."""
     import orjson
@@ -169,6 +222,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="Only profile: sample the exchange with py-spy (collapsed stacks into this file) "
+        "during one broker run at 64 connections, then stop.",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     dport, xport = free_port(), free_port()
@@ -229,8 +288,12 @@ def main() -> None:
         direct_lua.write_text(lua(f"/departments/gaj/topics/{SLUG}/query", keys, None))
         broker_lua.write_text(lua(f"/api/v1/exchange/{code}/query", keys, mzj))
         load_before = os.getloadavg()
-        wrk(dept_url, direct_lua, 2, 64)  # warm both paths
-        wrk(ex_url, broker_lua, 2, 64)
+        servers = {"department": procs[0].pid, "exchange": procs[1].pid}
+        wrk(dept_url, direct_lua, 2, 64, servers)  # warm both paths
+        wrk(ex_url, broker_lua, 2, 64, servers)
+        if args.profile is not None:
+            profile(args.profile, procs[1].pid, lambda: wrk(ex_url, broker_lua, 6, 64, servers))
+            return
         rounds: list[dict[str, dict[str, float]]] = []
         for r in range(args.rounds):
             row: dict[str, dict[str, float]] = {}
@@ -241,7 +304,7 @@ def main() -> None:
                     base, script = (
                         (dept_url, direct_lua) if kind == "direct" else (ex_url, broker_lua)
                     )
-                    row[kind + suffix] = wrk(base, script, args.seconds, connections)
+                    row[kind + suffix] = wrk(base, script, args.seconds, connections, servers)
             rounds.append(row)
             print(f"round {r + 1}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in row.items()))
         direct_export = f"{dept_url}/departments/gaj/topics/{SLUG}/export"
@@ -300,6 +363,11 @@ def main() -> None:
         f"| added ≤ 0.300 | added {added:.3f}: {verdict(added <= 0.3)} |",
         f"| non-2xx answers | {med('direct', 'non2xx'):.0f} | {med('broker', 'non2xx'):.0f} "
         "| 0 | |",
+        *(
+            f"| CPU µs per request in {who}, 64 connections | {med('direct', 'cpu_' + who):.0f} "
+            f"| {med('broker', 'cpu_' + who):.0f} | | |"
+            for who in ("department", "exchange", "wrk")
+        ),
         f"| bulk export records/s ({exported:,} records, warm) | "
         f"{statistics.median(direct_exports):,.0f} | {export_med:,.0f} "
         f"| ≥ 500,000 with item filtering | {verdict(export_med >= 500_000)}; ungranted "
