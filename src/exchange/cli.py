@@ -135,10 +135,9 @@ def up(
     ] = None,
 ) -> None:
     """Run the whole exchange with mock departments on one port."""
-    import uvicorn
-
     from exchange.app import build_context, create_app, freeze_heap
     from exchange.security import resolve_operator_key
+    from exchange.serving import run
 
     settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
     operator_key, generated = resolve_operator_key(settings)
@@ -148,13 +147,7 @@ def up(
     application = create_app(settings, ctx=ctx)
     _banner(settings, operator_key, generated)
     freeze_heap()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-    )
+    run(application, host=settings.host, port=settings.port)
 
 
 @serve_app.command("departments")

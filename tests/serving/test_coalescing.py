@@ -1,0 +1,176 @@
+"""One socket write per small response: the transport proxy, then a real uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from exchange.serving import LARGE_WRITE, CoalescingProtocol, CoalescingTransport
+
+
+class _Recorder:
+    """The parts of a transport the proxy calls, recording what reaches the socket."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str) -> str:
+        return f"extra:{name}"
+
+
+def _proxy() -> tuple[CoalescingTransport, _Recorder, asyncio.AbstractEventLoop]:
+    loop = asyncio.get_running_loop()
+    real = _Recorder()
+    return CoalescingTransport(real, loop), real, loop  # type: ignore[arg-type]
+
+
+def test_writes_of_one_loop_turn_leave_as_one() -> None:
+    asyncio.run(_test_writes_of_one_loop_turn_leave_as_one())
+
+
+async def _test_writes_of_one_loop_turn_leave_as_one() -> None:
+    proxy, real, _ = _proxy()
+    proxy.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    proxy.write(b"{}")
+    assert real.writes == []
+    assert proxy.get_write_buffer_size() == 40
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    proxy.write(b"next")  # a later turn gathers again
+    await asyncio.sleep(0)
+    assert real.writes[1:] == [b"next"]
+
+
+def test_large_writes_go_out_at_once_after_what_was_gathered() -> None:
+    asyncio.run(_test_large_writes_go_out_at_once_after_what_was_gathered())
+
+
+async def _test_large_writes_go_out_at_once_after_what_was_gathered() -> None:
+    proxy, real, _ = _proxy()
+    big = b"x" * LARGE_WRITE
+    proxy.write(b"headers")
+    proxy.write(big)
+    assert real.writes == [b"headers", big]
+    assert real.writes[1] is big  # not copied
+    await asyncio.sleep(0)
+    assert len(real.writes) == 2
+
+
+def test_close_sends_what_was_gathered_and_abort_drops_it() -> None:
+    asyncio.run(_test_close_sends_what_was_gathered_and_abort_drops_it())
+
+
+async def _test_close_sends_what_was_gathered_and_abort_drops_it() -> None:
+    proxy, real, _ = _proxy()
+    proxy.write(b"last answer")
+    proxy.close()
+    assert real.writes == [b"last answer"]
+    assert real.closed
+    await asyncio.sleep(0)
+    assert real.writes == [b"last answer"]
+
+    proxy, real, _ = _proxy()
+    proxy.write(b"never sent")
+    proxy.abort()
+    await asyncio.sleep(0)
+    assert real.writes == []
+    assert real.aborted
+    assert proxy.get_extra_info("peername") == "extra:peername"  # the rest is the real one's
+
+
+# -- a real server ------------------------------------------------------------------------
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"] == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for chunk in (b"a" * 10, b"b" * (LARGE_WRITE + 1), b"c" * 10):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = b'{"ok":true}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"11")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free: int = s.getsockname()[1]
+    config = uvicorn.Config(
+        _app, host="127.0.0.1", port=free, http=CoalescingProtocol, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield free
+    server.should_exit = True
+    thread.join(10)
+
+
+def _exchange(sock: socket.socket, request: bytes, until: bytes) -> bytes:
+    sock.sendall(request)
+    data = b""
+    while not data.endswith(until):
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"connection closed after {data[-80:]!r}"
+        data += chunk
+    return data
+
+
+def test_a_real_server_answers_kept_alive_and_streamed_requests(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        for _ in range(3):  # kept alive: each answer whole, nothing left over
+            answer = _exchange(sock, get, b'{"ok":true}')
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert answer.count(b"HTTP/1.1") == 1
+        streamed = _exchange(sock, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", b"0\r\n\r\n")
+        head, _, chunked = streamed.partition(b"\r\n\r\n")
+        assert b"transfer-encoding: chunked" in head
+        body = b""
+        while True:  # decode the chunked body: order and sizes survive the proxy
+            size_line, _, chunked = chunked.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                break
+            body, chunked = body + chunked[:size], chunked[size + 2 :]
+        assert body == b"a" * 10 + b"b" * (LARGE_WRITE + 1) + b"c" * 10
+        closing = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert _exchange(sock, closing, b'{"ok":true}').startswith(b"HTTP/1.1 200 OK")
+        assert sock.recv(10) == b""  # closed after the answer was sent, not before
