@@ -135,10 +135,23 @@ def test_bad_key_and_bad_input(exchange: Exchange, granted: str) -> None:
         headers={"Authorization": "Bearer exk_nobody_nothing"},
     )
     assert (resp.status_code, error_of(resp)["code"]) == (401, "client.bad_key")
+    # Refused before anyone is known, but audited under the request id the caller saw.
+    assert audit_of(exchange, resp.headers["x-request-id"])["outcome"] == "client.bad_key"
     too_many = query(exchange, "mzj", granted, [f"k{i}" for i in range(1001)])
     assert (too_many.status_code, error_of(too_many)["code"]) == (422, "client.bad_input")
     empty = query(exchange, "mzj", granted, [])
     assert error_of(empty)["code"] == "client.bad_input"
+    not_json = exchange.http.post(
+        f"/api/v1/exchange/{granted}/query", content=b"{keys", headers=key_of("mzj")
+    )
+    assert (not_json.status_code, error_of(not_json)["code"]) == (400, "client.bad_input")
+    huge = exchange.http.post(
+        f"/api/v1/exchange/{granted}/query",
+        content=b'{"keys": ["' + b"1" * (1024 * 1024) + b'"]}',
+        headers=key_of("mzj"),
+    )
+    assert (huge.status_code, error_of(huge)["code"]) == (413, "client.bad_input")
+    assert error_of(huge)["detail"]["limit_bytes"] == 1024 * 1024
 
 
 def test_over_quota_is_429(exchange: Exchange) -> None:

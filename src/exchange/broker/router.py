@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exchange.authz.policy import REASONS
 from exchange.broker.schemas import QueryAnswer, QueryRequest
-from exchange.broker.service import Broker
+from exchange.broker.service import Broker, Inbound
 from exchange.errors import REQUEST_ID_HEADER, ExchangeError, error_body
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ _QUERY_BODY: dict[str, Any] = {
 )
 async def query(request: Request, front: Front, seq: Seq) -> Response:
     """Single or batch lookup."""
-    return await _broker(request).query(request, front, seq)
+    inbound = Inbound.of_scope(request.scope)
+    await inbound.read_body(request.receive)
+    return Response(await _broker(request).query(inbound, front, seq), media_type=_JSON)
 
 
 @router.get(
@@ -93,6 +95,8 @@ async def export(request: Request, front: Front, seq: Seq) -> Response:
 _EXCHANGE_PATH = re.compile(r"^/api/v1/exchange/([123]\d{8})/(\d{6})/(query|export)$")
 _METHODS = {"query": "POST", "export": "GET"}
 _RID_HEADER = REQUEST_ID_HEADER.lower().encode()
+_JSON = "application/json"
+_JSON_HEADER = (b"content-type", _JSON.encode())
 
 
 class ExchangeDispatch:
@@ -132,9 +136,21 @@ class ExchangeDispatch:
         rid = rid or f"{self._prefix}{next(self._counter):012x}"
         scope.setdefault("state", {})["request_id"] = rid
         front, seq, action = match.groups()
-        handler = self.broker.query if action == "query" else self.broker.export
         try:
-            response = await handler(Request(scope, receive), front, seq)
+            if action == "query":
+                # The lookup answers with two raw ASGI messages: no Request, no Response.
+                inbound = Inbound.of_scope(scope)
+                await inbound.read_body(receive)
+                payload = await self.broker.query(inbound, front, seq)
+                headers = [
+                    _JSON_HEADER,
+                    (b"content-length", str(len(payload)).encode()),
+                    (_RID_HEADER, rid.encode()),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+                return
+            response = await self.broker.export(Request(scope, receive), front, seq)
         except ExchangeError as exc:
             response = _error(rid, exc)
         except Exception as exc:  # the broker converts its failures; this is a bug
@@ -148,6 +164,6 @@ def _error(rid: str, exc: ExchangeError) -> Response:
     return Response(
         orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail)),
         status_code=exc.status_code,
-        media_type="application/json",
+        media_type=_JSON,
         headers=exc.headers,
     )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope
 
 from exchange.audit.service import AuditUnavailable, AuditWriter, Entry
 from exchange.authz.policy import Decision
@@ -51,10 +52,10 @@ from exchange.members.service import Authenticator
 log = logging.getLogger(__name__)
 
 CASE_HEADER = "x-exchange-case"
+CASE_HEADER_RAW = CASE_HEADER.encode()
 MAX_CASE = 200
 MAX_EXPORT = 1_000_000
 DEFAULT_EXPORT = 10_000
-_JSON = "application/json"
 
 
 class GrantChecker(Protocol):
@@ -186,6 +187,59 @@ class _Call:
     held: int = 0
 
 
+#: Largest lookup body read (1,000 keys of 64 characters take ~70 KB).
+MAX_QUERY_BODY = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Inbound:
+    """What the broker reads of a call: its request id, three headers and the body.
+
+    Built from the ASGI scope in one pass over the headers, so the lookup path needs no
+    Starlette ``Request`` (whose header view is rebuilt and scanned per ``get``).
+    """
+
+    request_id: str
+    authorization: str | None = None
+    case: str | None = None
+    body: bytes = b""
+
+    @classmethod
+    def of_scope(cls, scope: Scope) -> Inbound:
+        inbound = cls(str(scope.get("state", {}).get("request_id", "")))
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                inbound.authorization = value.decode("latin-1")
+            elif name == CASE_HEADER_RAW:
+                inbound.case = value.decode("latin-1")
+            elif name == b"x-request-id" and not inbound.request_id:
+                inbound.request_id = value.decode("latin-1")
+        return inbound
+
+    async def read_body(self, receive: Receive) -> None:
+        """The whole request body, refused past :data:`MAX_QUERY_BODY`."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise client_error("bad_input", "the client went away before its body arrived")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_QUERY_BODY:
+                raise client_error(
+                    "bad_input",
+                    f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most "
+                    f"{MAX_KEYS:,} keys per call",
+                    413,
+                    {"limit_bytes": MAX_QUERY_BODY},
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        self.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _filter(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]:
     """Keep granted items only: an item outside the grant never leaves the broker."""
     out: list[dict[str, Any]] = []
@@ -285,17 +339,13 @@ class Broker:
 
     # -- shared steps -------------------------------------------------------------------
 
-    def _begin(self, request: Request, kind: str) -> _Call:
-        rid = request.scope.get("state", {}).get("request_id") or request.headers.get(
-            "x-request-id", ""
-        )
-        call = _Call(request_id=str(rid), kind=kind, started=time.perf_counter())
-        case = request.headers.get(CASE_HEADER)
-        if case:
+    def _begin(self, inbound: Inbound, kind: str) -> _Call:
+        call = _Call(request_id=inbound.request_id, kind=kind, started=time.perf_counter())
+        if inbound.case:
             # Headers are ASCII: a case named in Chinese arrives percent-encoded (UTF-8).
-            call.case = unquote(case)[:MAX_CASE]
+            call.case = unquote(inbound.case)[:MAX_CASE]
         try:
-            principal = self.auth.authenticate(request.headers.get("authorization"))
+            principal = self.auth.authenticate(inbound.authorization)
         except NotAuthenticated as exc:
             raise client_error(exc.code, exc.message, 401) from None
         if principal.is_operator:
@@ -430,13 +480,14 @@ class Broker:
 
     # -- query ----------------------------------------------------------------------------
 
-    async def query(self, request: Request, front: str, seq: str) -> Response:
-        """Single or batch lookup; see the router for the contract."""
+    async def query(self, inbound: Inbound, front: str, seq: str) -> bytes:
+        """Single or batch lookup; see the router for the contract. Returns the JSON
+        answer; failures raise :class:`ExchangeError` (audited)."""
         call: _Call | None = None
         try:
-            call = self._begin(request, "query")
+            call = self._begin(inbound, "query")
             try:
-                body = orjson.loads(await request.body())
+                body = orjson.loads(inbound.body)
             except orjson.JSONDecodeError:
                 raise client_error("bad_input", "the body is not valid JSON", 400) from None
             if not isinstance(body, dict) or set(body) - {"keys", "items"}:
@@ -486,10 +537,10 @@ class Broker:
             payload = orjson.dumps(out)
             await self._finish(call, "ok", 200)
             self.metrics.delivered(route.provider, len(records))
-            return Response(payload, media_type=_JSON)
+            return payload
         except Exception as exc:
             if call is None:
-                call = _Call(request_id="", kind="query", started=time.perf_counter())
+                call = _Call(inbound.request_id, kind="query", started=time.perf_counter())
             raise await self._fail(call, exc) from None
 
     # -- export ---------------------------------------------------------------------------
@@ -499,7 +550,7 @@ class Broker:
         call: _Call | None = None
         decision: Decision | None = None
         try:
-            call = self._begin(request, "export")
+            call = self._begin(Inbound.of_scope(request.scope), "export")
             params = request.query_params
             try:
                 offset = int(params.get("offset", "0"))
