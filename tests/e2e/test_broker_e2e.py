@@ -3,6 +3,7 @@ mock departments, errors that name the side at fault, the breaker, own-API routi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -307,3 +308,44 @@ def test_expired_grant_is_refused(exchange: Exchange) -> None:
     assert moved.status_code == 200
     resp = query(exchange, "jyj", code, [CITY.id_number_of(1)])
     assert (resp.status_code, error_of(resp)["code"]) == (403, "client.grant_expired")
+
+
+def test_concurrent_lookups_share_provider_calls_but_never_records(
+    exchange: Exchange, granted: str
+) -> None:
+    """Consumers with different grants look up different people at once: the broker may
+    carry their keys in one provider call, but each gets its own person, filtered by its
+    own grant."""
+    apply(exchange.http, "rsj", granted, ["id_number", "name"])
+    allowed = {"mzj": {"id_number", "name", "sex"}, "rsj": {"id_number", "name"}}
+    people = [CITY.id_number_of(i) for i in range(64)]
+    stats = exchange.broker.lookups.stats
+    before = stats.coalesced
+
+    async def burst() -> list[tuple[str, str, httpx.Response]]:
+        async with httpx.AsyncClient(base_url=exchange.url, timeout=10) as client:
+
+            async def one(i: int) -> tuple[str, str, httpx.Response]:
+                consumer = ("mzj", "rsj")[i % 2]
+                resp = await client.post(
+                    f"/api/v1/exchange/{granted}/query",
+                    json={"keys": [people[i], MISSING] if i % 3 == 0 else [people[i]]},
+                    headers=key_of(consumer),
+                )
+                return consumer, people[i], resp
+
+            return await asyncio.gather(*(one(i) for i in range(len(people))))
+
+    for _ in range(5):  # concurrency over real sockets: sharing is likely, not certain
+        for consumer, person, resp in asyncio.run(burst()):
+            assert resp.status_code == 200, resp.text
+            answer = resp.json()
+            assert [r["id_number"] for r in answer["records"]] == [person]
+            assert set(answer["records"][0]) <= allowed[consumer]
+            asked_missing = MISSING.encode() in resp.request.content
+            assert answer["not_found"] == ([MISSING] if asked_missing else [])
+        if stats.coalesced > before:
+            break
+    assert stats.coalesced > before, "no two lookups ever shared a provider call"
+    metrics = exchange.http.get("/metrics").text
+    assert f"exchange_broker_coalesced_lookups_total {float(stats.coalesced)}" in metrics

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from exchange.audit.service import AuditWriter
-    from exchange.broker.upstream import Upstream
+    from exchange.broker.upstream import LookupBatcher, Upstream
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -31,9 +31,10 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class _RuntimeCollector(Collector):
     """Read-at-scrape values: audit writer progress and circuit breaker states."""
 
-    def __init__(self, audit: AuditWriter, upstream: Upstream) -> None:
+    def __init__(self, audit: AuditWriter, upstream: Upstream, lookups: LookupBatcher) -> None:
         self._audit = audit
         self._upstream = upstream
+        self._lookups = lookups
 
     def collect(self) -> Iterator[Metric]:
         stats = self._audit.stats
@@ -56,6 +57,22 @@ class _RuntimeCollector(Collector):
         for provider, breaker in sorted(self._upstream.breakers.items()):
             breakers.add_metric([provider], 0.0 if breaker.state == "closed" else 1.0)
         yield breakers
+        shared = self._lookups.stats
+        yield CounterMetricFamily(
+            "exchange_broker_shared_lookups",
+            "Provider calls that carried the lookups of several broker calls",
+            value=shared.shared,
+        )
+        yield CounterMetricFamily(
+            "exchange_broker_coalesced_lookups",
+            "Broker lookups answered from a shared provider call",
+            value=shared.coalesced,
+        )
+        yield CounterMetricFamily(
+            "exchange_broker_unsplittable_lookups",
+            "Shared provider answers that could not be attributed (each call asked alone)",
+            value=shared.unsplittable,
+        )
 
 
 class BrokerMetrics:
@@ -88,8 +105,8 @@ class BrokerMetrics:
             "exchange_broker_in_flight", "Broker calls being served", registry=self.registry
         )
 
-    def watch(self, audit: AuditWriter, upstream: Upstream) -> None:
-        self.registry.register(_RuntimeCollector(audit, upstream))
+    def watch(self, audit: AuditWriter, upstream: Upstream, lookups: LookupBatcher) -> None:
+        self.registry.register(_RuntimeCollector(audit, upstream, lookups))
 
     def observe(self, kind: str, outcome: str, seconds: float) -> None:
         # Labelled children are looked up once: labels() costs a lock and a tuple per call.

@@ -39,7 +39,7 @@ from exchange.broker.errors import (
 )
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.schemas import MAX_KEYS
-from exchange.broker.upstream import Upstream, UpstreamConfig
+from exchange.broker.upstream import LookupBatcher, Upstream, UpstreamConfig
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.clock import Clock
@@ -85,6 +85,9 @@ class Route:
     status: str
     #: base URL and API path joined once (urljoin per call was ~30 µs of a lookup's CPU)
     endpoint: str = ""
+    #: the topic's one ``is_key`` item (None with none or several): what lets concurrent
+    #: lookups share a provider call (:class:`LookupBatcher`)
+    key_item: str | None = None
 
     def url(self, action: str) -> str:
         assert self.base_url is not None
@@ -157,6 +160,7 @@ class RouteCache:
             return None
         topic, base_url = row
         api_path = topic.data.get("api_path") or (f"/topics/{topic.slug}" if topic.slug else "")
+        keys = [i.get("field") for i in topic.data.get("items", []) if i.get("is_key")]
         return Route(
             resource_code=topic.resource_code,
             provider=topic.provider,
@@ -167,6 +171,7 @@ class RouteCache:
             endpoint=(
                 urljoin(base_url.rstrip("/") + "/", api_path.lstrip("/")) if base_url else ""
             ),
+            key_item=keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None,
         )
 
 
@@ -324,6 +329,7 @@ class Broker:
         self.clock = clock
         self._parts = parts
         self.upstream = upstream
+        self.lookups = LookupBatcher(upstream)
         self.audit = audit
         self.metrics = metrics
         self.routes = RouteCache(db, ttl=route_ttl)
@@ -504,26 +510,19 @@ class Broker:
             self._endpoint(route)
             self._hold(call, decision, len(keys))
             try:
-                raw = await self.upstream.post_json(
-                    route.provider,
-                    route.url("/query"),
-                    orjson.dumps({"keys": keys}),
-                    call.request_id,
+                answer = await self.lookups.lookup(
+                    route.provider, route.url("/query"), keys, call.request_id, route.key_item
                 )
             finally:
                 self._release(call, decision)
             try:
-                answer = orjson.loads(raw)
-                records = _filter(answer["records"], decision.items)
-                not_found = answer.get("not_found", [])
-                invalid = answer.get("invalid")
-                if not isinstance(not_found, list):
-                    raise TypeError("not_found is not a list")
-            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                records = _filter(answer.records, decision.items)
+            except TypeError as exc:
                 raise ProviderBadResponse(
                     route.provider,
                     f"provider {route.provider!r} sent a malformed answer: {exc}",
                 ) from None
+            not_found, invalid = answer.not_found, answer.invalid
             call.records = len(records)
             if records and decision.grant_id is not None:
                 self.grants.consume(decision.grant_id, len(records))
@@ -693,7 +692,6 @@ def build_broker(ctx: AppContext) -> Broker:
     upstream = Upstream(config)
     metrics = BrokerMetrics()
     audit: AuditWriter = ctx.parts["audit"]
-    metrics.watch(audit, upstream)
     broker = Broker(
         db=ctx.db,
         auth=ctx.auth,
@@ -703,6 +701,7 @@ def build_broker(ctx: AppContext) -> Broker:
         audit=audit,
         metrics=metrics,
     )
+    metrics.watch(audit, upstream, broker.lookups)
     ctx.parts["metrics"] = metrics
     ctx.parts["broker"] = broker
     ctx.parts.setdefault("catalog_listeners", []).append(broker.routes.on_catalog_change)

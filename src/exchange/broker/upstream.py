@@ -15,12 +15,14 @@ waited the provider's whole budget.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 import orjson
@@ -32,6 +34,8 @@ from exchange.broker.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+
+log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({502, 503})
 
@@ -329,3 +333,223 @@ class Upstream:
             finally:
                 resp.release()
             return
+
+
+@dataclass(slots=True)
+class LookupAnswer:
+    """A provider's lookup answer, or the share of it that belongs to one call."""
+
+    records: list[Any]
+    not_found: list[Any]
+    invalid: list[Any] | None = None
+
+
+def parse_lookup(provider: str, raw: bytes) -> LookupAnswer:
+    """``{"records": [...], "not_found": [...], "invalid": [...]}`` or ``provider.bad_response``."""
+    try:
+        answer = orjson.loads(raw)
+        records = answer["records"]
+        not_found = answer.get("not_found", [])
+        invalid = answer.get("invalid")
+        if not isinstance(records, list) or not isinstance(not_found, list):
+            raise TypeError("records and not_found must be lists")
+        if invalid is not None and not isinstance(invalid, list):
+            raise TypeError("invalid must be a list")
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ProviderBadResponse(
+            provider, f"provider {provider!r} sent a malformed answer: {exc}"
+        ) from None
+    return LookupAnswer(records, not_found, invalid)
+
+
+def split_lookup(
+    answer: LookupAnswer, key_item: str, calls: list[list[str]]
+) -> list[LookupAnswer] | None:
+    """Each call's share of one provider answer to the union of their keys, or None when
+    the answer cannot be attributed with certainty.
+
+    A record belongs to the calls that asked for the value of its key item. Certainty
+    means: every record is an object whose key item is one of the keys asked for, every
+    ``invalid`` entry names a key, and every key asked for is accounted for (records,
+    ``not_found`` or ``invalid``). A provider that normalises keys (``x`` → ``X``), leaves
+    the key item out, or answers with keys nobody asked for fails one of these, and then
+    nothing is split: a record must never reach a call that did not ask for it.
+    """
+    asked = {key for keys in calls for key in keys}
+    by_key: dict[str, list[Any]] = {}
+    for record in answer.records:
+        if not isinstance(record, dict):
+            return None
+        key = record.get(key_item)
+        if not isinstance(key, str) or key not in asked:
+            return None
+        by_key.setdefault(key, []).append(record)
+    missing = {key for key in answer.not_found if isinstance(key, str)}
+    invalid: dict[str, list[Any]] = {}
+    for entry in answer.invalid or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            return None
+        invalid.setdefault(entry["key"], []).append(entry)
+    if any(key not in by_key and key not in missing and key not in invalid for key in asked):
+        return None
+    shares = []
+    for keys in calls:
+        share = LookupAnswer([], [], [] if answer.invalid is not None else None)
+        for key in keys:
+            share.records.extend(by_key.get(key, ()))
+            if key in missing:
+                share.not_found.append(key)
+            if share.invalid is not None:
+                share.invalid.extend(invalid.get(key, ()))
+        shares.append(share)
+    return shares
+
+
+class _Batch:
+    """Lookups of one endpoint gathered in one loop turn; the first call leads."""
+
+    __slots__ = ("calls", "futures", "keys", "seen")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.seen: set[str] = set()
+        self.calls: list[list[str]] = []
+        self.futures: list[asyncio.Future[LookupAnswer | None]] = []
+
+    def add(self, keys: list[str]) -> None:
+        self.calls.append(keys)
+        for key in keys:
+            if key not in self.seen:
+                self.seen.add(key)
+                self.keys.append(key)
+
+
+@dataclass(slots=True)
+class BatcherStats:
+    calls: int = 0
+    #: provider calls that carried the lookups of more than one broker call
+    shared: int = 0
+    #: broker calls answered from a shared provider call
+    coalesced: int = 0
+    #: shared answers that could not be attributed (each call then asked alone)
+    unsplittable: int = 0
+
+
+class LookupBatcher:
+    """Concurrent small lookups of one provider endpoint, sent as one provider call.
+
+    Under load many consumers look up single records of the same topic at once (the
+    platform's counter services). The first call of a loop turn waits one turn; the calls
+    that arrive for the same endpoint meanwhile join it, and one provider call carries
+    their keys (at most ``max_keys``). Each call gets its share of the answer
+    (:func:`split_lookup`) and is checked, filtered, counted and audited on its own as
+    before. One provider call costs the broker a request, a socket write and read and a
+    parse, and costs the provider about as much, whatever the number of keys: measured,
+    most of both sides' CPU per single lookup. A call alone in its turn is sent as it is.
+
+    Calls of more than ``max_call_keys`` keys are sent alone (they are batches already).
+    A topic needs a single key item (``is_key`` in the catalog) to be shared. An answer
+    that cannot be attributed with certainty is not used: each call asks again alone, and
+    the endpoint is not shared again for ``cooldown`` seconds.
+    """
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        max_keys: int = 1000,
+        max_call_keys: int = 100,
+        cooldown: float = 600.0,
+    ) -> None:
+        self.upstream = upstream
+        self.max_keys = max_keys
+        self.max_call_keys = max_call_keys
+        self.cooldown = cooldown
+        self.stats = BatcherStats()
+        self._open: dict[str, _Batch] = {}
+        self._unshared: dict[str, float] = {}
+
+    async def _alone(self, provider: str, url: str, keys: list[str], rid: str) -> LookupAnswer:
+        raw = await self.upstream.post_json(provider, url, orjson.dumps({"keys": keys}), rid)
+        return parse_lookup(provider, raw)
+
+    async def lookup(
+        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
+    ) -> LookupAnswer:
+        """The provider's answer for ``keys`` (this call's share of it when shared)."""
+        self.stats.calls += 1
+        if key_item is None or len(keys) > self.max_call_keys or self._cooling(url):
+            return await self._alone(provider, url, keys, request_id)
+        batch = self._open.get(url)
+        if batch is not None and len(batch.keys) + len(keys) <= self.max_keys:
+            future: asyncio.Future[LookupAnswer | None] = asyncio.get_running_loop().create_future()
+            batch.add(keys)
+            batch.futures.append(future)
+            share = await future
+            if share is None:  # the shared call could not be used: ask alone
+                return await self._alone(provider, url, keys, request_id)
+            return share
+        batch = self._open[url] = _Batch()
+        batch.add(keys)
+        try:
+            await asyncio.sleep(0)  # one loop turn: the calls read with this one join it
+        finally:
+            if self._open.get(url) is batch:
+                del self._open[url]
+        if not batch.futures:
+            return await self._alone(provider, url, keys, request_id)
+        return await self._lead(provider, url, batch, request_id, key_item)
+
+    async def _lead(
+        self, provider: str, url: str, batch: _Batch, request_id: str, key_item: str
+    ) -> LookupAnswer:
+        followers = batch.futures
+        try:
+            raw = await self.upstream.post_json(
+                provider, url, orjson.dumps({"keys": batch.keys}), request_id
+            )
+            answer = parse_lookup(provider, raw)
+        except Exception as exc:
+            # The provider's failure is every call's: each reports and audits it.
+            for future in followers:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        except BaseException:
+            # This call was cancelled; the others ask alone.
+            for future in followers:
+                if not future.done():
+                    future.set_result(None)
+            raise
+        shares = split_lookup(answer, key_item, batch.calls)
+        if shares is None:
+            self.stats.unsplittable += 1
+            self._unshared[url] = time.monotonic() + self.cooldown
+            log.warning(
+                "lookups of %s are no longer shared for %.0f s: an answer to %d keys could "
+                "not be attributed to its %d calls by the key item %r",
+                url,
+                self.cooldown,
+                len(batch.keys),
+                len(batch.calls),
+                key_item,
+            )
+            for future in followers:
+                if not future.done():
+                    future.set_result(None)
+            return await self._alone(provider, url, batch.calls[0], request_id)
+        self.stats.shared += 1
+        self.stats.coalesced += len(batch.calls)
+        for future, share in zip(followers, shares[1:], strict=True):
+            if not future.done():
+                future.set_result(share)
+        return shares[0]
+
+    def _cooling(self, url: str) -> bool:
+        until = self._unshared.get(url)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._unshared[url]
+        return False
