@@ -29,6 +29,9 @@ class FakeProvider:
 
     async def post_json(self, provider: str, url: str, body: bytes, request_id: str) -> bytes:
         keys = orjson.loads(body)["keys"]
+        if url == OTHER:  # the lookup that keeps the broker busy
+            await asyncio.sleep(0.01)
+            return b'{"records": [], "not_found": ["W"]}'
         self.calls.append(keys)
         await asyncio.sleep(0.001)  # the network: other calls run meanwhile
         if self.fail is not None:
@@ -50,13 +53,20 @@ def _batcher(provider: FakeProvider, **options: Any) -> LookupBatcher:
     return LookupBatcher(provider, **options)  # type: ignore[arg-type]
 
 
+OTHER = "http://scjgj/topics/enterprise-registration/query"
+
+
 async def _together(
     batcher: LookupBatcher, *calls: list[str], key_item: str | None = KEY
 ) -> list[Any]:
-    return await asyncio.gather(
+    """``calls`` made at once while the broker is busy: another lookup is in flight."""
+    busy = batcher.lookup("scjgj", OTHER, ["W"], "busy", None)
+    answers = await asyncio.gather(
+        busy,
         *(batcher.lookup("gaj", URL, keys, f"r{i}", key_item) for i, keys in enumerate(calls)),
         return_exceptions=True,
     )
+    return answers[1:]
 
 
 def test_calls_of_one_loop_turn_share_one_provider_call_and_get_their_own_share() -> None:
@@ -74,10 +84,26 @@ def test_calls_of_one_loop_turn_share_one_provider_call_and_get_their_own_share(
 def test_a_call_alone_is_sent_as_it_is() -> None:
     provider = FakeProvider(PEOPLE)
     batcher = _batcher(provider)
-    answer = asyncio.run(batcher.lookup("gaj", URL, ["A", "A"], "r", KEY))
+    [answer] = asyncio.run(_together(batcher, ["A", "A"]))
     assert provider.calls == [["A", "A"]]
     assert [r[KEY] for r in answer.records] == ["A", "A"]
     assert batcher.stats.shared == 0
+
+
+def test_an_idle_broker_sends_at_once() -> None:
+    provider = FakeProvider(PEOPLE)
+    batcher = _batcher(provider)
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(batcher.lookup("gaj", URL, ["A"], "r0", KEY))
+        await asyncio.sleep(0)  # nothing else in flight: already on its way
+        assert provider.calls == [["A"]]
+        second = batcher.lookup("gaj", URL, ["B"], "r1", KEY)  # the first is in flight
+        third = batcher.lookup("gaj", URL, ["C"], "r2", KEY)
+        return await asyncio.gather(first, second, third)
+
+    asyncio.run(run())
+    assert provider.calls == [["A"], ["B", "C"]]
 
 
 def test_big_calls_topics_without_one_key_item_and_full_batches_go_alone() -> None:
@@ -134,12 +160,13 @@ def test_a_cancelled_leader_lets_the_others_ask_alone() -> None:
     batcher = _batcher(provider)
 
     async def run() -> list[Any]:
+        busy = asyncio.ensure_future(batcher.lookup("scjgj", OTHER, ["W"], "busy", None))
         leader = asyncio.ensure_future(batcher.lookup("gaj", URL, ["A"], "r0", KEY))
         other = asyncio.ensure_future(batcher.lookup("gaj", URL, ["B"], "r1", KEY))
         await asyncio.sleep(0)
         await asyncio.sleep(0)  # both joined, the shared call is on its way
         leader.cancel()
-        return await asyncio.gather(leader, other, return_exceptions=True)
+        return (await asyncio.gather(leader, other, busy, return_exceptions=True))[:2]
 
     cancelled, answer = asyncio.run(run())
     assert isinstance(cancelled, asyncio.CancelledError)

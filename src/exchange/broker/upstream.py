@@ -439,13 +439,14 @@ class LookupBatcher:
     """Concurrent small lookups of one provider endpoint, sent as one provider call.
 
     Under load many consumers look up single records of the same topic at once (the
-    platform's counter services). The first call of a loop turn waits one turn; the calls
-    that arrive for the same endpoint meanwhile join it, and one provider call carries
-    their keys (at most ``max_keys``). Each call gets its share of the answer
-    (:func:`split_lookup`) and is checked, filtered, counted and audited on its own as
-    before. One provider call costs the broker a request, a socket write and read and a
-    parse, and costs the provider about as much, whatever the number of keys: measured,
-    most of both sides' CPU per single lookup. A call alone in its turn is sent as it is.
+    platform's counter services). While other lookups are in flight, the first call of a
+    loop turn waits one turn; the calls that arrive for the same endpoint meanwhile join
+    it, and one provider call carries their keys (at most ``max_keys``). Each call gets
+    its share of the answer (:func:`split_lookup`) and is checked, filtered, counted and
+    audited on its own as before. A provider call costs the broker a request, a socket
+    write and read and a parse, and costs the provider about as much, whatever the number
+    of keys: most of both sides' CPU per single lookup (bench/results/broker.md). A call
+    alone in its turn is sent as it is.
 
     Calls of more than ``max_call_keys`` keys are sent alone (they are batches already).
     A topic needs a single key item (``is_key`` in the catalog) to be shared. An answer
@@ -468,6 +469,8 @@ class LookupBatcher:
         self.stats = BatcherStats()
         self._open: dict[str, _Batch] = {}
         self._unshared: dict[str, float] = {}
+        #: lookups in this batcher now (waiting for a turn, a share or a provider)
+        self._active = 0
 
     async def _alone(self, provider: str, url: str, keys: list[str], rid: str) -> LookupAnswer:
         raw = await self.upstream.post_json(provider, url, orjson.dumps({"keys": keys}), rid)
@@ -478,7 +481,23 @@ class LookupBatcher:
     ) -> LookupAnswer:
         """The provider's answer for ``keys`` (this call's share of it when shared)."""
         self.stats.calls += 1
-        if key_item is None or len(keys) > self.max_call_keys or self._cooling(url):
+        self._active += 1
+        try:
+            return await self._lookup(provider, url, keys, request_id, key_item)
+        finally:
+            self._active -= 1
+
+    async def _lookup(
+        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
+    ) -> LookupAnswer:
+        if (
+            key_item is None
+            or len(keys) > self.max_call_keys
+            # An idle broker sends at once: waiting a turn for company that is unlikely
+            # to come would only add latency.
+            or self._active == 1
+            or self._cooling(url)
+        ):
             return await self._alone(provider, url, keys, request_id)
         batch = self._open.get(url)
         if batch is not None and len(batch.keys) + len(keys) <= self.max_keys:
