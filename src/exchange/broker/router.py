@@ -136,12 +136,22 @@ class ExchangeDispatch:
         rid = rid or f"{self._prefix}{next(self._counter):012x}"
         scope.setdefault("state", {})["request_id"] = rid
         front, seq, action = match.groups()
+        payload: bytes | None = None
         try:
             if action == "query":
-                # The lookup answers with two raw ASGI messages: no Request, no Response.
                 inbound = Inbound.of_scope(scope)
                 await inbound.read_body(receive)
                 payload = await self.broker.query(inbound, front, seq)
+            else:
+                response = await self.broker.export(Request(scope, receive), front, seq)
+        except ExchangeError as exc:
+            response = _error(rid, exc)
+        except Exception as exc:  # the broker converts its failures; this is a bug
+            log.exception("exchange dispatch failed on %s", rid)
+            response = _error(rid, ExchangeError(f"internal error: {type(exc).__name__}"))
+        else:
+            if payload is not None:
+                # A lookup's answer goes out as two raw ASGI messages: no Response object.
                 headers = [
                     _JSON_HEADER,
                     (b"content-length", str(len(payload)).encode()),
@@ -150,12 +160,6 @@ class ExchangeDispatch:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})
                 return
-            response = await self.broker.export(Request(scope, receive), front, seq)
-        except ExchangeError as exc:
-            response = _error(rid, exc)
-        except Exception as exc:  # the broker converts its failures; this is a bug
-            log.exception("exchange dispatch failed on %s", rid)
-            response = _error(rid, ExchangeError(f"internal error: {type(exc).__name__}"))
         response.raw_headers.append((_RID_HEADER, rid.encode()))
         await response(scope, receive, send)
 
