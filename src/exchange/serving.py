@@ -7,6 +7,12 @@ app sends ``http.response.start``, and the body in a second write when the app s
 broker at 64 connections, the second write alone took ~8 % of the exchange's CPU per
 lookup. :class:`CoalescingProtocol` hands uvicorn a transport that gathers the writes
 made within one turn of the event loop and sends them together at the end of that turn.
+
+Why the end of the turn and not as soon as the body follows the head: under load one turn
+answers many connections, and answers written in one burst wake the client once for many.
+Measured (bench/broker.py, alternating runs): the end of the turn cost the exchange
+117-128 µs and wrk 15-19 µs of CPU per lookup, the eager variant 137-148 µs and 24 µs;
+at one connection the two were within noise of each other.
 """
 
 from __future__ import annotations
