@@ -79,11 +79,15 @@ NOTES = """
 The direct column is the baseline, measured in the same run against the same department
 process. The machine has 2 cores shared by wrk, the department, the exchange and other
 people's work (see the load average above); single runs move by ±20 %, which is why each
-figure is a median of rounds and why direct and broker alternate within a round.
+figure is a median of rounds and why direct and broker alternate within a round. The CPU
+rows are each process's user + system time over a run divided by the requests served
+(`/proc/<pid>/stat`; wrk's from `wait4`): through the broker, a lookup costs the
+department, the exchange and wrk together what the three rows add up to, and on two
+cores that sum bounds the throughput.
 
 How the broker got here (first run: 473 req/s, p99 384 ms, 13.4 ms added at one
 connection, 6.4k export records/s; that run also measured the departments' default 3-8 ms
-latency on both paths), each step profiled with py-spy:
+latency on both paths), each step profiled with py-spy (`--profile`):
 
 * the audit entry is made durable by copying its line into a memory-mapped journal
   segment (in the page cache at once, so a killed broker loses nothing, as SQLite WAL with
@@ -100,13 +104,30 @@ latency on both paths), each step profiled with py-spy:
 * the export filter decodes only the granted items of each record (msgspec structs) in
   1 MiB batches; the audit writer inserts through the driver.
 
-Why the throughput ratio stays near 4: per lookup the broker spends ~200 µs of CPU in
-one Python process (parse, auth, check, forward, parse the answer, filter, serialise,
-journal) against the department's ~50 µs, and on 2 shared cores the department, wrk and
-the broker compete for the same CPU; a ratio of 2.5 would need the whole pipeline under
-~120 µs per call. The added latency at one connection sits at the target: the extra hop
-itself (two more process wake-ups on loopback) measured ~0.18 ms with a bare forwarding
-proxy on this machine.
+That was 5,852 req/s and a ratio of 3.69, with the exchange at ~210 µs and the department
+at ~62 µs of CPU per lookup. Then (2026-11-26, each measured in this script):
+
+* answers leave in one socket write (`exchange.serving`): uvicorn wrote the head and the
+  body separately, two `send` calls and two wake-ups of the client per answer; the writes
+  of a loop turn now go out together at its end (sending the head with its body at once
+  instead measured 2.80-2.99 against 2.41-2.47: one burst per turn wakes the client once
+  for many answers);
+* lookups read three headers and the body straight from the ASGI scope and answer with
+  two raw messages (no Starlette `Request`/`Response`); uvicorn's proxy-headers layer is
+  off (nothing reads the client address). With the item above: ~145 µs per lookup,
+  ratio ~3.0;
+* concurrent small lookups of one topic share a provider call (`LookupBatcher`): one
+  request to the department carries the keys of the lookups that arrived in the same
+  loop turn, and each call gets its share, attributed by the topic's key item only when
+  that is certain. The department's CPU per broker lookup fell from ~54 µs to ~11 µs
+  and the exchange's to ~111-117 µs: the ratio went under 2.5. This workload (64
+  connections looking up one topic) is sharing's best case: lookups spread over many
+  topics share less, and a lookup alone in its turn costs what it did before.
+
+The added latency at one connection sits at the target (per-round differences range
+±0.05 ms around it): the extra hop itself (two more process wake-ups on loopback)
+measured ~0.18 ms with a bare forwarding proxy on this machine, and an idle broker sends
+a lookup at once rather than waiting a turn for others to share its provider call.
 """
 
 
@@ -348,9 +369,10 @@ def main() -> None:
         f"{', '.join(f'{x:.2f}' for x in load_after)} after: the machine is shared.",
         "",
         "Single-key `POST …/query` over 2,000 existing ID numbers; department latency "
-        "faults off. Broker pipeline: key auth, grant check, forward (pooled HTTP/1.1), "
-        "item filtering, audit entry journaled (durable against a killed process) before "
-        "the answer, group-committed to SQLite behind it.",
+        "faults off. Broker pipeline: key auth, grant check, forward (pooled HTTP/1.1; "
+        "lookups arriving together share a provider call), item filtering, audit entry "
+        "journaled (durable against a killed process) before the answer, group-committed "
+        "to SQLite behind it.",
         "",
         "| measure | direct to department | through broker | target | |",
         "|---|---|---|---|---|",
