@@ -93,13 +93,13 @@ class CoalescingProtocol(HttpToolsProtocol):
 
 
 def run(app: Any, *, host: str, port: int, **options: Any) -> None:
-    """``uvicorn.run`` with :class:`CoalescingProtocol`, uvloop, no access log, no
-    ``Server`` header and no proxy-header layer (nothing here reads the client address,
-    and that layer inspected every request)."""
+    """``uvicorn.run`` with :class:`CoalescingProtocol`, uvloop where installed, no access
+    log, no ``Server`` header and no proxy-header layer (nothing here reads the client
+    address, and that layer inspected every request)."""
     import uvicorn
 
     options.setdefault("log_level", "warning")
     options.setdefault("access_log", False)
     options.setdefault("server_header", False)
     options.setdefault("proxy_headers", False)
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http=CoalescingProtocol, **options)
+    uvicorn.run(app, host=host, port=port, loop="auto", http=CoalescingProtocol, **options)
