@@ -67,6 +67,13 @@ class Topic:
     shareable: tuple[str, ...]
     conditional: bool
     exchangeable: bool
+    #: the uses the catalog offers the topic's data for (an application must name one)
+    scopes: tuple[str, ...] = ("data_verification",)
+
+    @property
+    def purpose_scope(self) -> str:
+        """The use a load-test application declares: data verification where offered."""
+        return "data_verification" if "data_verification" in self.scopes else self.scopes[0]
 
     @property
     def path(self) -> str:
@@ -121,6 +128,7 @@ def _topic(raw: dict[str, Any], base_urls: dict[str, str | None]) -> Topic:
         exchangeable=bool(
             raw.get("api_path") and base_urls.get(raw["provider"]) and shareable and key_type
         ),
+        scopes=tuple(raw.get("sharing", {}).get("usage_scopes") or ("data_verification",)),
     )
 
 
@@ -242,7 +250,7 @@ def ensure_grants(
                 "topic": code,
                 "items": list(topic.shareable),
                 "purpose": {
-                    "scope": "data_verification",
+                    "scope": topic.purpose_scope,
                     "text": "负载测试:按职能核验办事材料(load test)",
                 },
                 "legal_function": "依职能共享:本单位法定职责所需(负载测试模拟)",

@@ -189,7 +189,7 @@ class DepartmentUser(FastHttpUser):
             json={
                 "topic": topic.code,
                 "items": list(topic.shareable[:4]),
-                "purpose": {"scope": "work_reference", "text": "负载测试:新业务调研"},
+                "purpose": {"scope": topic.purpose_scope, "text": "负载测试:新业务调研"},
                 "legal_function": "依职能共享(负载测试模拟)",
                 "valid_until": until,
                 "daily_quota": 10_000,

@@ -291,6 +291,8 @@ def test_operator_applies_on_behalf_of_a_department(
         ({"topic": "101009009/000009"}, 404, "topic_not_found"),
         ({"purpose": {"scope": "curiosity", "text": "x"}}, 422, "validation_failed"),
         ({"purpose": {"scope": "work_reference", "text": " "}}, 422, "validation_failed"),
+        # the topic's catalog entry offers data_verification and work_reference only
+        ({"purpose": {"scope": "administrative_basis", "text": "x"}}, 422, "purpose_not_offered"),
         ({"legal_function": ""}, 422, "validation_failed"),
         ({"valid_until": "2001-01-01"}, 422, "invalid_validity"),
         ({"valid_from": "2001-01-01"}, 422, "invalid_validity"),
@@ -313,6 +315,24 @@ def test_bad_applications_are_clear_4xx(
     resp = client.post("/api/v1/applications", json=body, headers=depts["rsj"])
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
+
+
+def test_a_purpose_outside_the_offered_uses_is_refused_unless_nothing_is_offered(
+    client: TestClient, depts: Depts, topics: Topics
+) -> None:
+    body = application(topics["person"], ["name"])
+    body["purpose"] = {"scope": "business_collaboration", "text": "并联审批"}
+    resp = client.post("/api/v1/applications", json=body, headers=depts["rsj"])
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert error["code"] == "purpose_not_offered"
+    assert "data_verification, work_reference" in error["message"]
+    # A not-shared topic offers no use: the application stands, its items are refused on
+    # their legal basis, and a dispute is the way on, whatever the purpose declared.
+    secret = application(topics["secret"], ["case_no"])
+    secret["purpose"] = {"scope": "business_collaboration", "text": "并联审批"}
+    app = apply(client, depts["rsj"], secret)
+    assert [(d["field"], d["outcome"]) for d in app["decisions"]] == [("case_no", "refused")]
 
 
 def test_own_topic_and_missing_ids(client: TestClient, depts: Depts, topics: Topics) -> None:

@@ -88,3 +88,19 @@ def test_topic_is_exchangeable_only_with_an_api_a_key_and_shareable_items() -> N
     assert t.path == "/api/v1/exchange/101001001/000001"
     assert not _topic(raw, {"gaj": None}).exchangeable
     assert not _topic({**raw, "api_path": None}, {"gaj": "http://x"}).exchangeable
+
+
+def test_applications_declare_a_use_the_catalog_offers() -> None:
+    raw = {
+        "resource_code": "201002002/000001",
+        "name": "社会保险参保信息",
+        "provider": "rsj",
+        "group": "basic",
+        "resource_type": "table",
+        "items": [{"field": "id_number", "sharing_type": "conditional", "is_key": True}],
+        "sharing": {"usage_scopes": ["administrative_basis", "business_collaboration"]},
+    }
+    assert _topic(raw, {}).purpose_scope == "administrative_basis"
+    offered = {"usage_scopes": ["administrative_basis", "data_verification"]}
+    assert _topic({**raw, "sharing": offered}, {}).purpose_scope == "data_verification"
+    assert _topic({**raw, "sharing": {}}, {}).purpose_scope == "data_verification"

@@ -92,8 +92,9 @@ def submit_application(
     * not-shared items are refused at once, citing the catalog's legal basis.
 
     Errors: 404 ``topic_not_found``, 409 ``topic_retired``, 422 ``unknown_item``,
-    ``invalid_validity``, ``validity_too_long``, ``own_topic``; the operator must name the
-    ``consumer`` it applies for (422 ``consumer_required``).
+    ``invalid_validity``, ``validity_too_long``, ``own_topic``, ``purpose_not_offered``
+    (the purpose scope is not among the uses the topic's catalog entry offers, 使用范围);
+    the operator must name the ``consumer`` it applies for (422 ``consumer_required``).
     """
     now = ctx.clock.now()
     app = service.submit(

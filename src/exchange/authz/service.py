@@ -266,6 +266,19 @@ def submit(
             code="validity_too_long",
         )
     sharing = topic.data.get("sharing", {})
+    offered = sharing.get("usage_scopes")
+    if offered and sharing.get("type") != "not_shared" and spec.purpose.scope.value not in offered:
+        # The catalog states the uses a provider offers its data for (使用范围); data is
+        # used only for the declared purpose, so an application outside them is refused
+        # at once rather than left for the provider to reject. A not-shared topic offers
+        # no use: its items are refused on their legal basis, and the way on from there
+        # is a dispute, whatever the purpose.
+        raise ValidationFailed(
+            f"purpose.scope: {topic.resource_code} is offered for "
+            f"{', '.join(offered)}, not {spec.purpose.scope.value}",
+            field="purpose.scope",
+            code="purpose_not_offered",
+        )
     decisions: dict[str, dict[str, Any]] = {}
     for field in spec.items:
         kind = catalog_items[field]["sharing_type"]
