@@ -51,10 +51,31 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _check_operator_key(host: str, operator_key: str) -> None:
+    """Fail before Locust starts if the exchange at ``host`` refuses the operator key (the
+    grants setup needs it; Locust would only end with a traceback)."""
+    try:
+        resp = httpx.get(
+            f"{host}/api/v1/departments",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {operator_key}"},
+            timeout=10.0,
+        )
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"the exchange at {host} did not answer: {exc}") from exc
+    if resp.status_code in (401, 403):
+        raise RuntimeError(
+            f"the exchange at {host} refuses this operator key ({resp.status_code}): pass "
+            "the key its banner shows with --operator-key or EXCHANGE_OPERATOR_KEY (a local "
+            "`exchange up` keeps it in .exchange/operator.key where it was started)"
+        )
+
+
 @contextmanager
 def _exchange(host: str, operator_key: str, log: Path, console: Console) -> Iterator[None]:
     """Use the exchange at ``host``, or start ``exchange up`` there (loopback only)."""
     if _healthy(host):
+        _check_operator_key(host, operator_key)
         console.print(f"using the exchange at {host}")
         yield
         return

@@ -56,6 +56,22 @@ def _locust(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+def test_load_refuses_an_exchange_that_refuses_its_operator_key(
+    server: Server, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from exchange.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["load", "--host", server.url, "--operator-key", "exk_wrong", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "refuses this operator key (401)" in result.output
+    assert not (tmp_path / "locust.log").exists()  # stopped before Locust started
+
+
 def test_setup_creates_grants_through_the_api_once(server: Server) -> None:
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}, timeout=60
