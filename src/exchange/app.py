@@ -24,7 +24,7 @@ from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db.engine import Database
-from exchange.errors import REQUEST_ID_HEADER, install_error_handlers
+from exchange.errors import REQUEST_ID_HEADER, caller_request_id, install_error_handlers
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
@@ -52,14 +52,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if 0 < len(candidate) <= 64 and candidate.isascii():
-                    rid = candidate
-                break
-        rid = rid or uuid.uuid4().hex
+        rid = caller_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         raw = rid.encode()
 

@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 __all__ = [
     "BadRequest",
@@ -135,13 +136,25 @@ class Unavailable(ExchangeError):
     code = "unavailable"
 
 
+def sane_request_id(given: str) -> str:
+    """``given`` if it can serve as a request id (1–64 ASCII characters), else ``""``."""
+    return given if 0 < len(given) <= 64 and given.isascii() else ""
+
+
+def caller_request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-Id`` from an ASGI scope if sane, else ``""``."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return sane_request_id(value.decode("latin-1"))
+    return ""
+
+
 def request_id_of(request: Request) -> str:
     """The request id: the caller's ``X-Request-Id`` if sane, else one made here."""
     rid = getattr(request.state, "request_id", None)
     if isinstance(rid, str):
         return rid
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    rid = given if 0 < len(given) <= 64 and given.isascii() else uuid.uuid4().hex
+    rid = sane_request_id(request.headers.get(REQUEST_ID_HEADER, "")) or uuid.uuid4().hex
     request.state.request_id = rid
     return rid
 

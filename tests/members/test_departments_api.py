@@ -28,6 +28,22 @@ def test_operator_creates_department_and_key_works(client: TestClient) -> None:
     assert "api_key" not in me.json()
 
 
+def test_a_sane_caller_request_id_is_kept_and_any_other_replaced(client: TestClient) -> None:
+    given = client.get("/healthz", headers={"X-Request-Id": "case-2026-0001"})
+    assert given.headers["x-request-id"] == "case-2026-0001"
+    for insane in (b"r" * 65, "办件-1".encode()):
+        resp = client.get("/healthz", headers={"X-Request-Id": insane})
+        assert resp.headers["x-request-id"] not in ("", insane.decode("latin-1"))
+    # Exchange calls take the broker's own dispatch: the same rule.
+    url = "/api/v1/exchange/101001001/000001/query"
+    kept = client.post(url, json={"keys": ["x"]}, headers={"X-Request-Id": "case-2026-0002"})
+    assert kept.headers["x-request-id"] == "case-2026-0002"
+    assert kept.json()["error"]["request_id"] == "case-2026-0002"
+    long = client.post(url, json={"keys": ["x"]}, headers={"X-Request-Id": "r" * 65})
+    assert len(long.headers["x-request-id"]) <= 64
+    assert long.json()["error"]["request_id"] == long.headers["x-request-id"]
+
+
 def test_missing_and_bad_keys_are_401(client: TestClient) -> None:
     resp = client.get("/api/v1/departments")
     assert resp.status_code == 401

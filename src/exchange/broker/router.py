@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from exchange.authz.policy import REASONS
 from exchange.broker.schemas import QueryAnswer, QueryRequest
 from exchange.broker.service import Broker, Inbound
-from exchange.errors import REQUEST_ID_HEADER, ExchangeError, error_body
+from exchange.errors import REQUEST_ID_HEADER, ExchangeError, caller_request_id, error_body
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,7 @@ class ExchangeDispatch:
         if match is None or scope["method"] != _METHODS[match.group(3)]:
             await self.app(scope, receive, send)
             return
-        rid = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if 0 < len(candidate) <= 64 and candidate.isascii():
-                    rid = candidate
-                break
-        rid = rid or f"{self._prefix}{next(self._counter):012x}"
+        rid = caller_request_id(scope) or f"{self._prefix}{next(self._counter):012x}"
         scope.setdefault("state", {})["request_id"] = rid
         front, seq, action = match.groups()
         payload: bytes | None = None
