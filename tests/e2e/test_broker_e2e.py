@@ -138,6 +138,11 @@ def test_bad_key_and_bad_input(exchange: Exchange, granted: str) -> None:
     assert (resp.status_code, error_of(resp)["code"]) == (401, "client.bad_key")
     # Refused before anyone is known, but audited under the request id the caller saw.
     assert audit_of(exchange, resp.headers["x-request-id"])["outcome"] == "client.bad_key"
+    export = exchange.http.get(
+        f"/api/v1/exchange/{granted}/export", headers={"Authorization": "Bearer exk_nobody_x"}
+    )
+    assert (export.status_code, error_of(export)["code"]) == (401, "client.bad_key")
+    assert audit_of(exchange, export.headers["x-request-id"])["kind"] == "export"
     too_many = query(exchange, "mzj", granted, [f"k{i}" for i in range(1001)])
     assert (too_many.status_code, error_of(too_many)["code"]) == (422, "client.bad_input")
     empty = query(exchange, "mzj", granted, [])

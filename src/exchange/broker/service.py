@@ -211,14 +211,14 @@ class Inbound:
 
     @classmethod
     def of_scope(cls, scope: Scope) -> Inbound:
+        """Both ways in (the broker's dispatch and FastAPI's routes, behind the request-id
+        middleware) have set the request id in the scope's state."""
         inbound = cls(str(scope.get("state", {}).get("request_id", "")))
         for name, value in scope["headers"]:
             if name == b"authorization":
                 inbound.authorization = value.decode("latin-1")
             elif name == CASE_HEADER_RAW:
                 inbound.case = value.decode("latin-1")
-            elif name == b"x-request-id" and not inbound.request_id:
-                inbound.request_id = value.decode("latin-1")
         return inbound
 
     async def read_body(self, receive: Receive) -> None:
@@ -548,8 +548,9 @@ class Broker:
         """Bulk export of a table-type topic, streamed as NDJSON."""
         call: _Call | None = None
         decision: Decision | None = None
+        inbound = Inbound.of_scope(request.scope)
         try:
-            call = self._begin(Inbound.of_scope(request.scope), "export")
+            call = self._begin(inbound, "export")
             params = request.query_params
             try:
                 offset = int(params.get("offset", "0"))
@@ -589,7 +590,7 @@ class Broker:
             resp = await upstream.__aenter__()
         except Exception as exc:
             if call is None:
-                call = _Call(request_id="", kind="export", started=time.perf_counter())
+                call = _Call(inbound.request_id, kind="export", started=time.perf_counter())
             elif decision is not None:
                 self._release(call, decision)
             raise await self._fail(call, exc) from None

@@ -426,7 +426,6 @@ class _Batch:
 
 @dataclass(slots=True)
 class BatcherStats:
-    calls: int = 0
     #: provider calls that carried the lookups of more than one broker call
     shared: int = 0
     #: broker calls answered from a shared provider call
@@ -480,7 +479,6 @@ class LookupBatcher:
         self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
     ) -> LookupAnswer:
         """The provider's answer for ``keys`` (this call's share of it when shared)."""
-        self.stats.calls += 1
         self._active += 1
         try:
             return await self._lookup(provider, url, keys, request_id, key_item)
