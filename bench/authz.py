@@ -40,6 +40,7 @@ from exchange.authz.cache import GrantCache
 from exchange.authz.models import Grant
 from exchange.clock import Clock
 from exchange.db.engine import Database
+from exchange.db.migrate import ensure_current
 from exchange.members.models import Department
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ Request = tuple[str, str, tuple[str, ...] | None]
 def seed(url: str, rng: random.Random) -> list[tuple[str, str, list[str]]]:
     """Write departments and 10,000 active grants; return (consumer, topic, items)."""
     db = Database(url)
-    db.create_all()
+    ensure_current(db)
     today = dt.date.today()
     held: list[tuple[str, str, list[str]]] = []
     with db.session() as session:

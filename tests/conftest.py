@@ -2,11 +2,17 @@
 
 PostgreSQL tests need ``EXCHANGE_TEST_POSTGRES_URL`` (``.ci/run`` starts a server and sets
 it); without it they skip and say so.
+
+Every test's database has the migrated schema (the Alembic revisions, not ``create_all``):
+on SQLite the revisions run once per session into a template file each test copies
+(measured: upgrading an empty file costs ~27 ms, a copy ~1 ms); on PostgreSQL each test
+upgrades its emptied schema (~70 ms, ~30 ms more than create_all did).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,32 +24,45 @@ from sqlalchemy import text
 from exchange.app import build_context, create_app
 from exchange.config import Settings
 from exchange.context import AppContext
-from exchange.db.base import Base
+from exchange.db import migrate
 from exchange.db.engine import Database
-from exchange.db.registry import import_all_models
 
 OPERATOR_KEY = "exk_operator_test-key"
 POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 
 
+def empty_postgres(url: str) -> None:
+    """Drop every table (and Alembic's version table) of the test database."""
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file upgraded to head once, for tests to copy."""
+    path = tmp_path_factory.mktemp("schema") / "head.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each backend."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A database of each backend with the migrated schema and no rows."""
     if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "exchange.db")
         yield f"sqlite:///{tmp_path}/exchange.db"
         return
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set EXCHANGE_TEST_POSTGRES_URL (.ci/run does)")
-    db = Database(POSTGRES_URL)
-    import_all_models()
-    with db.engine.begin() as conn:
-        # Drop leftovers of an earlier, interrupted run before starting clean.
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.dispose()
+    # Also drops the leftovers of an earlier, interrupted run.
+    empty_postgres(POSTGRES_URL)
+    migrate.upgrade(POSTGRES_URL)
     yield POSTGRES_URL
-    db = Database(POSTGRES_URL)
-    Base.metadata.drop_all(db.engine)
-    db.dispose()
+    empty_postgres(POSTGRES_URL)
 
 
 @pytest.fixture

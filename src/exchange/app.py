@@ -24,6 +24,7 @@ from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db.engine import Database
+from exchange.db.migrate import ensure_current
 from exchange.errors import REQUEST_ID_HEADER, caller_request_id, install_error_handlers
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
@@ -121,9 +122,18 @@ def freeze_heap() -> None:
 
 
 def build_context(settings: Settings) -> AppContext:
-    """Engine, clock and authenticator for one app; tables are created here."""
+    """Engine, clock and authenticator for one app.
+
+    The schema is checked first (``exchange.db.migrate.ensure_current``): an embedded
+    SQLite database is upgraded to this code's revision, a PostgreSQL one that is not
+    current raises ``SchemaNotCurrent`` naming the command to run.
+    """
     db = Database(settings.database_url)
-    db.create_all()
+    try:
+        ensure_current(db)
+    except BaseException:
+        db.dispose()
+        raise
     operator_key, _ = resolve_operator_key(settings)
     ctx = AppContext(
         settings=settings,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 
 from exchange.config import Settings
 from exchange.loadrun import load as load_command
+
+if TYPE_CHECKING:
+    from exchange.db.engine import Database
 
 app = typer.Typer(
     help="exchange: a simulator of a municipal government information-sharing exchange.",
@@ -28,6 +32,8 @@ app.add_typer(catalog_app, name="catalog")
 audit_app = typer.Typer(help="The hash-chained audit log of exchanges.")
 app.add_typer(audit_app, name="audit")
 app.command("load")(load_command)
+db_app = typer.Typer(help="The database's schema: upgrade it, see where it stands.")
+app.add_typer(db_app, name="db")
 
 console = Console(stderr=True)
 
@@ -136,14 +142,18 @@ def up(
 ) -> None:
     """Run the whole exchange with mock departments on one port."""
     from exchange.app import build_context, create_app, freeze_heap
+    from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
     from exchange.serving import run
 
     settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
     operator_key, generated = resolve_operator_key(settings)
     settings = settings.model_copy(update={"operator_key": operator_key})
-    _seed_with_progress(settings)
-    ctx = build_context(settings)
+    try:
+        _seed_with_progress(settings)
+        ctx = build_context(settings)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
     application = create_app(settings, ctx=ctx)
     _banner(settings, operator_key, generated)
     freeze_heap()
@@ -176,15 +186,13 @@ def clock_advance(
 ) -> None:
     """Move the platform's simulated time forward (deadlines and expiries follow)."""
     from exchange.clock import Clock, parse_duration
-    from exchange.db.engine import Database
 
     try:
         delta = parse_duration(by)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     settings = _settings(database_url=database_url)
-    db = Database(settings.database_url)
-    db.create_all()
+    db = _open_current(settings)
     try:
         now = Clock(db).advance(delta)
     finally:
@@ -198,11 +206,9 @@ def clock_show(
 ) -> None:
     """Print the platform's simulated time and its offset from wall time."""
     from exchange.clock import Clock
-    from exchange.db.engine import Database
 
     settings = _settings(database_url=database_url)
-    db = Database(settings.database_url)
-    db.create_all()
+    db = _open_current(settings)
     try:
         clock = Clock(db)
         typer.echo(f"{clock.now().isoformat(timespec='seconds')} (offset {clock.offset})")
@@ -241,11 +247,9 @@ def audit_verify(
     Entries a killed broker had journaled but not yet committed are committed first.
     """
     from exchange.audit.service import journal_for, recover, verify
-    from exchange.db.engine import Database
 
     settings = _settings(database_url=database_url)
-    db = Database(settings.database_url)
-    db.create_all()
+    db = _open_current(settings)
     try:
         journal = journal_for(settings.database_url)
         replayed = recover(db, journal) if journal is not None else 0
@@ -266,6 +270,152 @@ def audit_verify(
     )
     console.print(f"[dim]{report.entries} entries before it verified[/]")
     raise typer.Exit(code=1)
+
+
+def _open_current(settings: Settings) -> Database:
+    """The exchange's database, refused unless its schema is this code's."""
+    from exchange.db.engine import Database
+    from exchange.db.migrate import SchemaNotCurrent, ensure_current
+
+    db = Database(_existing_url(settings))
+    try:
+        ensure_current(db)
+    except SchemaNotCurrent as exc:
+        db.dispose()
+        raise _fail(str(exc)) from exc
+    return db
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+_DB_URL_HELP = "Database (default: EXCHANGE_DATABASE_URL, else the embedded SQLite file)."
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision (default: the newest).")
+    ] = "head",
+    database_url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
+) -> None:
+    """Upgrade the database's schema (creating it in an empty database).
+
+    Safe to run while exchanges serve from it only if the revisions in between say so in
+    their notes; stop them first otherwise. Several runs at once wait for each other.
+    """
+    from exchange.db import migrate
+
+    settings = _settings(database_url=database_url)
+    url = settings.database_url
+    try:
+        before = migrate.state(url) if _database_exists(url) else None
+        after = migrate.upgrade(url, revision)
+    except migrate.SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:  # alembic's unknown/ambiguous revision errors
+        if type(exc).__module__.startswith("alembic"):
+            raise _fail(str(exc), "see `exchange db history` for the revisions") from exc
+        raise
+    was = ", ".join(before.current) if before and before.current else "empty"
+    if before and before.unversioned:
+        was = "created before migrations (adopted as the baseline)"
+    now = ", ".join(after.current) or "empty"
+    if before is not None and before.current == after.current:
+        typer.echo(f"{_shown(url)}: already at {now}")
+    else:
+        typer.echo(f"{_shown(url)}: upgraded from {was} to {now}")
+
+
+@db_app.command("current")
+def db_current(
+    database_url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless the database is at the newest revision.")
+    ] = False,
+) -> None:
+    """Print the database's revision and whether it is this exchange's newest."""
+    from exchange.db import migrate
+
+    settings = _settings(database_url=database_url)
+    url = _existing_url(settings)
+    current = migrate.state(url)
+    if current.at_head:
+        typer.echo(f"{current.head} (head): {_shown(url)} is up to date")
+        return
+    typer.echo(migrate.describe(current, url))
+    if check:
+        raise typer.Exit(code=1)
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List the schema revisions this exchange carries, newest first."""
+    from exchange.db import migrate
+
+    for script in migrate.history():
+        marks = []
+        if script.is_head:
+            marks.append("head")
+        if script.is_base:
+            marks.append("baseline")
+        mark = f" ({', '.join(marks)})" if marks else ""
+        typer.echo(f"{script.revision}{mark}  {script.doc}")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision changes.")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Compare the models with this database (default: a scratch SQLite)."),
+    ] = None,
+    autogenerate: Annotated[
+        bool, typer.Option(help="Derive the operations from the models (else an empty one).")
+    ] = True,
+    directory: Annotated[Path | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """For developers: write a new revision after changing a model (review it, then test)."""
+    from exchange.db import migrate
+
+    try:
+        path = migrate.revision(
+            message, url=database_url, autogenerate=autogenerate, directory=directory
+        )
+    except migrate.SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"wrote {path}")
+    typer.echo("review it, then run the tests: tests/db/test_migrations.py checks it")
+
+
+def _database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there (a server database is asked)."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite"):
+        return True
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return True
+    return Path(database).expanduser().exists()
+
+
+def _existing_url(settings: Settings) -> str:
+    """The configured database URL, refused when its SQLite file does not exist."""
+    from sqlalchemy.engine import make_url
+
+    url = settings.database_url
+    if not _database_exists(url):
+        path = Path(make_url(url).database or "").expanduser().resolve()
+        raise _fail(
+            f"no exchange database at {path}",
+            "run this where `exchange up` keeps its .exchange/ directory, or pass "
+            "--database-url / set EXCHANGE_DATABASE_URL",
+        )
+    return url
 
 
 @app.command()

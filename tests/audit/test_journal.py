@@ -20,6 +20,7 @@ from sqlalchemy import select
 from exchange.audit import service
 from exchange.audit.models import AuditEntry
 from exchange.db.engine import Database
+from exchange.db.migrate import ensure_current
 
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
 
@@ -55,7 +56,7 @@ def test_journal_path_only_for_sqlite_files(tmp_path: Path) -> None:
 def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/a.db"
     db = Database(url)
-    db.create_all()
+    ensure_current(db)
     journal = service.journal_for(url)
     assert journal is not None
     # A long linger: nothing is committed unless a reader flushes.
@@ -86,7 +87,8 @@ from exchange.audit import service
 from exchange.db.engine import Database
 sys.path.insert(0, {tests!r})
 from test_journal import entry
-db = Database({url!r}); db.create_all()
+from exchange.db.migrate import ensure_current
+db = Database({url!r}); ensure_current(db)
 writer = service.AuditWriter(db, journal=Path({journal!r}), linger=30.0)
 writer.start()
 for i in range(5):
@@ -122,7 +124,7 @@ def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> N
 def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/c.db"
     db = Database(url)
-    db.create_all()
+    ensure_current(db)
     journal = service.journal_for(url)
     assert journal is not None
     owner = service.AuditWriter(db, journal=journal)

@@ -31,6 +31,7 @@ from exchange.app import build_context
 from exchange.audit import service as audit_service
 from exchange.audit.models import AuditEntry
 from exchange.db.engine import Database
+from exchange.db.migrate import ensure_current
 from exchange.departments.app import create_departments_app
 from exchange.departments.city import City
 
@@ -133,7 +134,7 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path, departments: str) -
 def test_audit_verify_cli_detects_an_edited_entry(tmp_path: Path) -> None:
     url_db = f"sqlite:///{tmp_path}/audit.db"
     db = Database(url_db)
-    db.create_all()
+    ensure_current(db)
     writer = audit_service.AuditWriter(db)
     writer.start()
     now = dt.datetime.now(dt.UTC)

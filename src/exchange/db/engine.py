@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def _prepare_sqlite_path(url: str) -> None:
+def prepare_sqlite_path(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
-            _prepare_sqlite_path(url)
+            prepare_sqlite_path(url)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
                 from sqlalchemy.pool import StaticPool
@@ -58,14 +58,6 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
-
-    def create_all(self) -> None:
-        """Create every table of every domain (imports the models so they register)."""
-        from exchange.db.base import Base
-        from exchange.db.registry import import_all_models
-
-        import_all_models()
-        Base.metadata.create_all(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
