@@ -42,6 +42,12 @@ from exchange.security import demo_key
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "broker.md"
 KEY = "exk_operator_bench"
+#: the exchange's master secret, given to both processes: the broker signs its calls to the
+#: departments with credentials derived from it, the departments check them
+SECRET = "exms_bench"
+#: the direct path's explicit credential (wrk cannot sign): without it the departments
+#: refuse every call the exchange did not sign
+DIRECT_KEY = "bench-direct-access"
 POPULATION = 100_000
 LOOKUP_POPULATION = 20_000  # ID numbers are drawn from the first 20,000 people
 SLUG = "household-registration"
@@ -54,7 +60,8 @@ from exchange.serving import run
 from exchange.config import Settings
 from exchange.seed import seed
 s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
-             population=int(sys.argv[4]), enterprises=2000, log_level="warning")
+             population=int(sys.argv[4]), enterprises=2000, log_level="warning",
+             provider_secret=sys.argv[6])
 ctx = build_context(s)
 seed(ctx.db, s, sys.argv[2], ctx.clock, served=["gaj","ghzyj","gjj","mzj","rsj","scjgj",
      "swj","wjw","ybj","zsj"], departments_url=sys.argv[5] + "/departments",
@@ -69,7 +76,8 @@ import sys
 from exchange.config import Settings
 from exchange.departments.cli import serve_departments
 serve_departments(Settings(operator_key=sys.argv[1], population=int(sys.argv[3]),
-                  enterprises=2000, log_level="warning"), "127.0.0.1", int(sys.argv[2]))
+                  enterprises=2000, log_level="warning", provider_secret=sys.argv[4],
+                  departments_direct_key=sys.argv[5]), "127.0.0.1", int(sys.argv[2]))
 """
 
 
@@ -253,10 +261,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     dport, xport = free_port(), free_port()
     dept_url, ex_url = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{xport}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The checkout's own src/ first: a baseline checkout measures its own code.
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", DEPARTMENTS, KEY, str(dport), str(POPULATION)], env=env
+            [
+                *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport), str(POPULATION)),
+                *(SECRET, DIRECT_KEY),
+            ],
+            env=env,
         )
     ]
     try:
@@ -279,6 +292,7 @@ def main() -> None:
                     str(xport),
                     str(POPULATION),
                     dept_url,
+                    SECRET,
                 ],
                 env=env,
             )
@@ -306,7 +320,7 @@ def main() -> None:
         city = City(2020, POPULATION, 2000)
         keys = [city.id_number_of(i) for i in range(0, LOOKUP_POPULATION, 10)]
         direct_lua, broker_lua = work / "direct.lua", work / "broker.lua"
-        direct_lua.write_text(lua(f"/departments/gaj/topics/{SLUG}/query", keys, None))
+        direct_lua.write_text(lua(f"/departments/gaj/topics/{SLUG}/query", keys, DIRECT_KEY))
         broker_lua.write_text(lua(f"/api/v1/exchange/{code}/query", keys, mzj))
         load_before = os.getloadavg()
         servers = {"department": procs[0].pid, "exchange": procs[1].pid}
@@ -331,12 +345,13 @@ def main() -> None:
         direct_export = f"{dept_url}/departments/gaj/topics/{SLUG}/export"
         broker_export = f"{ex_url}/api/v1/exchange/{code}/export"
         saved = work / "export.ndjson"
-        export_rate(direct_export, {}, POPULATION, saved)  # warm the department's cache
+        direct = {"Authorization": f"Bearer {DIRECT_KEY}"}
+        export_rate(direct_export, direct, POPULATION, saved)  # warm the department's cache
         direct_exports: list[float] = []
         exports: list[tuple[float, int]] = []
         leaks: list[bool] = []
         for _ in range(args.rounds):
-            direct_exports.append(export_rate(direct_export, {}, POPULATION, saved)[0])
+            direct_exports.append(export_rate(direct_export, direct, POPULATION, saved)[0])
             exports.append(export_rate(broker_export, auth, POPULATION, saved))
             leaks.append(leaked(saved, set(GRANTED)))
         load_after = os.getloadavg()

@@ -70,6 +70,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         operator_key=OPERATOR_KEY,
+        # Given, not generated: on PostgreSQL the state directory would be ./.exchange.
+        provider_secret="exms_test",
         catalog_profile="core",
         mock_departments=False,
         population=2_000,

@@ -29,7 +29,7 @@ from exchange.errors import REQUEST_ID_HEADER, caller_request_id, install_error_
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
-from exchange.security import resolve_operator_key
+from exchange.security import resolve_operator_key, resolve_provider_secret
 from exchange.web.router import router as web_router
 
 DESCRIPTION = """
@@ -135,12 +135,13 @@ def build_context(settings: Settings) -> AppContext:
         db.dispose()
         raise
     operator_key, _ = resolve_operator_key(settings)
+    provider_secret, _ = resolve_provider_secret(settings)
     ctx = AppContext(
         settings=settings,
         db=db,
         clock=Clock(db),
         auth=Authenticator(db, operator_key),
-        parts={"operator_key": operator_key},
+        parts={"operator_key": operator_key, "provider_secret": provider_secret},
     )
     install_authz(ctx)  # grant cache as parts["authz"], calendar, catalog listener
     return ctx
@@ -192,7 +193,10 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
         from exchange.departments.app import create_departments_app
 
         dept_settings = settings.model_copy(
-            update={"operator_key": str(context.parts["operator_key"])}
+            update={
+                "operator_key": str(context.parts["operator_key"]),
+                "provider_secret": str(context.parts["provider_secret"]),
+            }
         )
         inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
     # Outermost first: the broker's endpoints, then request ids for everything else.

@@ -53,13 +53,14 @@ def _fail(message: str, hint: str = "") -> typer.Exit:
 def _seed_with_progress(settings: Settings) -> None:
     from exchange.app import build_context
     from exchange.catalog.content import ContentError
-    from exchange.seed import is_seeded, seed
+    from exchange.seed import BUILTIN, adopt_builtin, is_seeded, seed
 
     ctx = build_context(settings)
     try:
-        if is_seeded(ctx.db):
-            return
         served = _served_departments(settings)
+        if is_seeded(ctx.db):
+            adopt_builtin(ctx.db, served)
+            return
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -81,7 +82,8 @@ def _seed_with_progress(settings: Settings) -> None:
                     str(ctx.parts["operator_key"]),
                     ctx.clock,
                     served=served,
-                    departments_url=f"{settings.base_url}/departments" if served else None,
+                    # Relative: resolved against whatever port this process runs on.
+                    departments_url=BUILTIN if served else None,
                     progress=report,
                     listeners=tuple(ctx.parts.get("catalog_listeners", ())),
                 )
@@ -116,6 +118,11 @@ def _banner(settings: Settings, operator_key: str, generated: bool) -> None:
     table.add_row("Operator key", f"[bold]{operator_key}[/]{note}")
     for code, label in (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局")):
         table.add_row(f"Demo key {code}", f"{demo_key(operator_key, code)}  [dim]{label}[/]")
+    table.add_row(
+        "Provider auth",
+        "departments answer only the broker's signed calls  "
+        "[dim](a unit's credential: exchange provider-credential <code>)[/]",
+    )
     table.add_row(
         "Demo", "exchange demo   [dim](in another terminal: the household check story)[/]"
     )
@@ -164,19 +171,57 @@ def up(
 def serve_departments(
     port: Annotated[int, typer.Option(help="Port to serve the mock departments on.")] = 8100,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    ssl_certfile: Annotated[
+        str | None, typer.Option(help="Serve https with this certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option(help="The certificate's key (PEM).")] = None,
+    ssl_ca_certs: Annotated[
+        str | None,
+        typer.Option(help="mTLS: require a client certificate issued by this CA (PEM)."),
+    ] = None,
 ) -> None:
-    """Serve only the mock department APIs (so they can sit on another machine)."""
+    """Serve only the mock department APIs (so they can sit on another machine).
+
+    They answer only calls the exchange signed: give them the exchange's master secret
+    (EXCHANGE_PROVIDER_SECRET, or the same state directory as ``exchange up``)."""
     from exchange.departments.cli import serve_departments as run
-    from exchange.security import resolve_operator_key
+    from exchange.security import resolve_operator_key, resolve_provider_secret
 
     settings = _settings(port=port, host=host)
     operator_key, _ = resolve_operator_key(settings)
-    settings = settings.model_copy(update={"operator_key": operator_key})
-    console.print(
-        f"mock departments on http://{host}:{port}/departments/<code>  "
-        f"(fault control needs the operator key {operator_key})"
+    provider_secret, generated = resolve_provider_secret(settings)
+    settings = settings.model_copy(
+        update={"operator_key": operator_key, "provider_secret": provider_secret}
     )
-    run(settings, host, port)
+    scheme = "https" if ssl_certfile else "http"
+    console.print(
+        f"mock departments on {scheme}://{host}:{port}/departments/<code>  "
+        f"(fault control needs the operator key {operator_key}; data calls need the "
+        "exchange's signature"
+        + (", from a master secret generated now: give it to the exchange)" if generated else ")")
+    )
+    run(
+        settings,
+        host,
+        port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        ssl_ca_certs=ssl_ca_certs,
+    )
+
+
+@app.command("provider-credential")
+def provider_credential(
+    code: Annotated[str, typer.Argument(help="The provider department's code, e.g. swj.")],
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Print the credential a provider verifies the exchange's calls with (operator only:
+    it reads the exchange's master secret). Hand it to the department, like its API key."""
+    from exchange.provider_auth import derive_provider_secret
+    from exchange.security import resolve_provider_secret
+
+    secret, _ = resolve_provider_secret(_settings(database_url=database_url))
+    typer.echo(derive_provider_secret(secret, code))
 
 
 @clock_app.command("advance")

@@ -28,6 +28,35 @@ class Settings(BaseSettings):
     operator_key: str | None = Field(
         default=None, description="The platform operator's API key; generated when unset."
     )
+    provider_secret: str | None = Field(
+        default=None,
+        description="Master secret the providers' credentials are derived from (the broker "
+        "signs every provider call with them); generated and kept beside the operator key "
+        "when unset.",
+    )
+    provider_window: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Seconds a signed provider call stays acceptable (mock departments).",
+    )
+    departments_direct_key: str | None = Field(
+        default=None,
+        description="A bearer key the mock departments accept in place of the exchange's "
+        "signature, for benchmarks of a department alone; unset (the default), every "
+        "unsigned call is refused. Never the operator key.",
+    )
+    upstream_client_cert: Path | None = Field(
+        default=None,
+        description="mTLS: the client certificate (PEM) the broker presents to https providers.",
+    )
+    upstream_client_key: Path | None = Field(
+        default=None, description="mTLS: the private key (PEM) of upstream_client_cert."
+    )
+    upstream_ca: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) the broker trusts for https providers (default: system).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(
@@ -55,6 +84,14 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def self_url(self) -> str:
+        """Where this process reaches itself (the built-in mock departments live here)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

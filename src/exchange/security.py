@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -39,6 +40,32 @@ def resolve_operator_key(settings: Settings) -> tuple[str, bool]:
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key, True
+
+
+def resolve_provider_secret(settings: Settings) -> tuple[str, bool]:
+    """(secret, generated): EXCHANGE_PROVIDER_SECRET, else one kept beside the operator key.
+
+    Providers' credentials derive from it (:func:`exchange.provider_auth.
+    derive_provider_secret`), so it never goes into the database. Created exclusively:
+    two processes starting on one state directory end up with the same secret.
+    """
+    if settings.provider_secret:
+        return settings.provider_secret, False
+    path = state_dir(settings) / "provider.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"exms_{secrets.token_urlsafe(32)}\n")
+            return path.read_text().strip(), True
+    deadline = time.monotonic() + 5
+    while not (secret := path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # another process created the file and is writing it
+    return secret, False
 
 
 def demo_key(operator_key: str, code: str) -> str:

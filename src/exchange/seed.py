@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -19,6 +20,14 @@ from exchange.security import demo_key
 
 Progress = Callable[[str, int, int], None]
 
+#: ``departments_url`` of the mock departments served by the exchange process itself
+BUILTIN = "/departments"
+# What seeding stored before the built-in departments' URL was relative: the address of
+# the first start, e.g. http://127.0.0.1:8000/departments/gaj.
+_LOOPBACK_URL = re.compile(
+    r"^http://(?:127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1\])(?::\d+)?/departments/([a-z0-9_-]+)$"
+)
+
 
 @dataclass(frozen=True)
 class SeedReport:
@@ -29,6 +38,20 @@ class SeedReport:
 
 def _quiet(_stage: str, _done: int, _total: int) -> None:
     return None
+
+
+def adopt_builtin(db: Database, served: Collection[str]) -> int:
+    """Make served departments stored with an absolute loopback URL of the built-in mock
+    departments (a database seeded before URLs were relative) relative again; returns how
+    many. A unit whose URL the operator or the unit pointed elsewhere is left alone."""
+    changed = 0
+    with db.session() as session:
+        for dept in session.scalars(select(Department).where(Department.code.in_(served))):
+            found = _LOOPBACK_URL.match(dept.base_url or "")
+            if found is not None and found.group(1) == dept.code:
+                dept.base_url = f"{BUILTIN}/{dept.code}"
+                changed += 1
+    return changed
 
 
 def is_seeded(db: Database) -> bool:
@@ -50,7 +73,9 @@ def seed(
     """Load ``catalog/`` into an empty database; a no-op when units already exist.
 
     ``served`` names the departments whose mock API runs at ``departments_url/{code}``;
-    they are registered with that base URL so the broker can route to them at once.
+    they are registered with that base URL so the broker can route to them at once. With
+    :data:`BUILTIN` (the mock departments inside ``exchange up``) the URL is relative: the
+    broker resolves it against the running process, whatever port it was restarted on.
     """
     from exchange.catalog.content import load_core_topics, load_units
     from exchange.catalog.generate import generate_catalog

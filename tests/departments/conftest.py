@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
 from exchange.departments.app import DepartmentsApp, create_departments_app
@@ -16,6 +17,7 @@ from exchange.departments.faults import FaultProfile
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_KEY = "test-operator-key"
+PROVIDER_SECRET = "test-provider-secret"
 
 
 @pytest.fixture
@@ -36,7 +38,10 @@ def definitions() -> dict[str, DepartmentDefinition]:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        operator_key=OPERATOR_KEY, services_dir=ROOT / "services", catalog_dir=ROOT / "catalog"
+        operator_key=OPERATOR_KEY,
+        provider_secret=PROVIDER_SECRET,
+        services_dir=ROOT / "services",
+        catalog_dir=ROOT / "catalog",
     )
 
 
@@ -51,8 +56,11 @@ def app(
 
 @pytest.fixture
 async def client(app: DepartmentsApp) -> AsyncIterator[httpx.AsyncClient]:
+    # Signed as the exchange signs its calls: the departments answer nothing else.
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://dept.test"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://dept.test",
+        auth=ExchangeSigned(PROVIDER_SECRET),
     ) as c:
         yield c
 

@@ -7,9 +7,13 @@ import time
 import httpx
 import orjson
 import pytest
+from tests.departments.conftest import PROVIDER_SECRET
+from tests.signing import ExchangeSigned
 
-from exchange.departments.app import OVERSHARE_FIELD, DepartmentsApp
+from exchange.config import Settings
+from exchange.departments.app import OVERSHARE_FIELD, DepartmentsApp, create_departments_app
 from exchange.departments.city import City
+from exchange.departments.definitions import DepartmentDefinition
 from exchange.departments.records import licence_numbers_of
 
 pytestmark = pytest.mark.anyio
@@ -176,7 +180,9 @@ async def test_mounted_under_another_app(app: DepartmentsApp, city: City) -> Non
     outer = FastAPI()
     outer.mount("/", app)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=outer), base_url="http://x"
+        transport=httpx.ASGITransport(app=outer),
+        base_url="http://x",
+        auth=ExchangeSigned(PROVIDER_SECRET),
     ) as c:
         resp = await c.get(f"{HH}/records/{city.id_number_of(1)}")
     assert resp.status_code == 200
@@ -323,3 +329,62 @@ async def test_topic_layer_overrides_department_layer(
     assert view["topics"]["household-registration"]["error_rate"] == 0.0
     assert view["topics"]["household-registration"]["latency_ms"] == 40
     assert view["topics"]["vehicle-registration"]["error_rate"] == 0.5
+
+
+async def _unsigned(app: DepartmentsApp, method: str, path: str, **kw: object) -> httpx.Response:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://dept.test"
+    ) as c:
+        return await c.request(method, path, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "signature_required"),
+        ({"Authorization": "Bearer test-operator-key"}, 403, "exchange_only"),
+        ({"Authorization": "Bearer exk_gaj_x"}, 403, "exchange_only"),
+        (
+            {"X-Exchange-Signature": "t=1,n=a,v1=" + "0" * 64, "X-Request-Id": "r"},
+            401,
+            "signature_invalid",
+        ),
+    ],
+)
+async def test_data_answers_only_the_exchanges_signed_calls(
+    app: DepartmentsApp, city: City, headers: dict[str, str], status: int, code: str
+) -> None:
+    key = city.id_number_of(1)
+    for method, path, body in (
+        ("GET", f"{HH}/records/{key}", None),
+        ("POST", f"{HH}/query", {"keys": [key]}),
+        ("GET", f"{HH}/export?limit=5", None),
+        ("GET", "/departments/gaj/topics/nope/records/1", None),  # no probing either
+    ):
+        resp = await _unsigned(app, method, path, json=body, headers=headers)
+        _assert_error(resp, status, code)
+    # The descriptions hold no records and stay open.
+    assert (await _unsigned(app, "GET", "/departments/gaj")).status_code == 200
+
+
+async def test_an_explicit_direct_key_opens_a_department_for_benchmarks(
+    settings: Settings, definitions: dict[str, DepartmentDefinition], city: City
+) -> None:
+    open_app = create_departments_app(
+        settings.model_copy(update={"departments_direct_key": "bench-direct"}),
+        definitions=definitions,
+        city=city,
+    )
+    path = f"{HH}/records/{city.id_number_of(1)}"
+    ok = await _unsigned(open_app, "GET", path, headers={"Authorization": "Bearer bench-direct"})
+    assert ok.status_code == 200
+    wrong = await _unsigned(open_app, "GET", path, headers={"Authorization": "Bearer other"})
+    _assert_error(wrong, 403, "exchange_only")
+
+
+def test_the_direct_key_cannot_be_the_operator_key(
+    settings: Settings, definitions: dict[str, DepartmentDefinition], city: City
+) -> None:
+    same = settings.model_copy(update={"departments_direct_key": settings.operator_key})
+    with pytest.raises(ValueError, match="operator key"):
+        create_departments_app(same, definitions=definitions, city=city)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.signing import ExchangeSigned
 
 from exchange.departments.city import City
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2e-operator"
+SECRET = "e2e-provider-secret"
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +36,7 @@ def server() -> Iterator[str]:
     env = {
         **os.environ,
         "EXCHANGE_OPERATOR_KEY": KEY,
+        "EXCHANGE_PROVIDER_SECRET": SECRET,
         "EXCHANGE_SERVICES_DIR": str(ROOT / "services"),
         "EXCHANGE_LOG_LEVEL": "warning",
     }
@@ -63,7 +66,7 @@ def server() -> Iterator[str]:
 def test_lookup_export_and_faults_over_http(server: str) -> None:
     city = City(2020, 100_000, 20_000)
     op = {"Authorization": f"Bearer {KEY}"}
-    with httpx.Client(base_url=server, timeout=5) as c:
+    with httpx.Client(base_url=server, timeout=5, auth=ExchangeSigned(SECRET)) as c:
         c.put("/departments/_faults/gaj", json={"latency_ms": 0, "jitter_ms": 0}, headers=op)
         key = city.id_number_of(123)
         rec = c.get(f"/departments/gaj/topics/household-registration/records/{key}").json()

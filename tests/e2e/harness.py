@@ -18,6 +18,9 @@ from exchange.context import AppContext
 from exchange.security import demo_key
 
 OPERATOR_KEY = "exk_operator_e2e-key"
+#: the exchange's master secret: the broker signs with, the departments check, credentials
+#: derived from it (both sides are built from the same settings)
+PROVIDER_SECRET = "exms_e2e-provider-secret"
 SERVED = ("gaj", "ghzyj", "gjj", "mzj", "rsj", "scjgj", "swj", "wjw", "ybj", "zsj")
 
 
@@ -59,6 +62,7 @@ def settings_for(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         operator_key=OPERATOR_KEY,
+        provider_secret=PROVIDER_SECRET,
         catalog_profile="core",
         mock_departments=False,
         population=2_000,

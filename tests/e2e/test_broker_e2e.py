@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tests.e2e.conftest import Exchange
-from tests.e2e.harness import OPERATOR, apply, key_of, serve, topic_code
+from tests.e2e.harness import OPERATOR, PROVIDER_SECRET, apply, key_of, serve, topic_code
+from tests.signing import ExchangeSigned
 
 from exchange.departments.city import City
 
@@ -92,7 +93,9 @@ def test_items_outside_the_grant_never_leave_the_broker(
     exchange.faults("gaj", HUKOU, overshare=True)
     key = CITY.id_number_of(3)
     direct = httpx.post(
-        f"{exchange.departments_url}/departments/gaj/topics/{HUKOU}/query", json={"keys": [key]}
+        f"{exchange.departments_url}/departments/gaj/topics/{HUKOU}/query",
+        json={"keys": [key]},
+        auth=ExchangeSigned(PROVIDER_SECRET),
     ).json()["records"][0]
     assert "internal_remark" in direct  # the provider really over-shares
     assert "ethnicity" in direct

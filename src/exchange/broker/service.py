@@ -9,11 +9,13 @@ the group-committing writer. Every outcome, denials included, is audited.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urljoin
 
@@ -48,6 +50,7 @@ from exchange.db.engine import Database
 from exchange.errors import ExchangeError, NotAuthenticated
 from exchange.members.models import Department
 from exchange.members.service import Authenticator
+from exchange.provider_auth import derive_provider_secret
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +107,12 @@ class RouteCache:
     used to start its own thread-pool query (a thundering herd of threads and GIL waits).
     """
 
-    def __init__(self, db: Database, *, ttl: float = 2.0) -> None:
+    def __init__(self, db: Database, *, ttl: float = 2.0, self_url: str | None = None) -> None:
+        """``self_url``: this process's own address, for the relative base URLs of the
+        mock departments it serves itself (None when it serves none)."""
         self._db = db
         self._ttl = ttl
+        self._self_url = self_url
         self._routes: dict[str, tuple[Route | None, float]] = {}
         self._loading: dict[str, asyncio.Future[Route | None]] = {}
 
@@ -159,6 +165,10 @@ class RouteCache:
         if row is None:
             return None
         topic, base_url = row
+        if base_url and base_url.startswith("/"):
+            # A built-in mock department: it lives in this process, on the port it runs on
+            # now (a stored absolute URL kept the port of the first start).
+            base_url = None if self._self_url is None else self._self_url + base_url
         api_path = topic.data.get("api_path") or (f"/topics/{topic.slug}" if topic.slug else "")
         keys = [i.get("field") for i in topic.data.get("items", []) if i.get("is_key")]
         return Route(
@@ -324,6 +334,7 @@ class Broker:
         audit: AuditWriter,
         metrics: BrokerMetrics,
         route_ttl: float = 2.0,
+        self_url: str | None = None,
     ) -> None:
         self.auth = auth
         self.clock = clock
@@ -332,7 +343,7 @@ class Broker:
         self.lookups = LookupBatcher(upstream)
         self.audit = audit
         self.metrics = metrics
-        self.routes = RouteCache(db, ttl=route_ttl)
+        self.routes = RouteCache(db, ttl=route_ttl, self_url=self_url)
         #: grant id → quota records reserved by calls in flight (see :meth:`_hold`)
         self._held: dict[int, int] = {}
 
@@ -683,14 +694,28 @@ class Broker:
             raise error
 
 
+def _path_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def build_broker(ctx: AppContext) -> Broker:
     """The broker of one app, with its upstream client, metrics and route cache.
 
     ``ctx.parts["broker_config"]`` (an :class:`UpstreamConfig`) overrides timeouts, retries
-    and breaker settings, e.g. in tests.
+    and breaker settings, e.g. in tests. Provider calls are signed with credentials derived
+    from ``ctx.parts["provider_secret"]``; the settings' ``upstream_*`` add mTLS.
     """
     config = ctx.parts.get("broker_config") or UpstreamConfig()
-    upstream = Upstream(config)
+    settings = ctx.settings
+    if settings.upstream_client_cert or settings.upstream_ca:
+        config = dataclasses.replace(
+            config,
+            client_cert=_path_or_none(settings.upstream_client_cert),
+            client_key=_path_or_none(settings.upstream_client_key),
+            ca_file=_path_or_none(settings.upstream_ca),
+        )
+    master: str = ctx.parts["provider_secret"]
+    upstream = Upstream(config, credentials=functools.partial(derive_provider_secret, master))
     metrics = BrokerMetrics()
     audit: AuditWriter = ctx.parts["audit"]
     broker = Broker(
@@ -701,6 +726,7 @@ def build_broker(ctx: AppContext) -> Broker:
         upstream=upstream,
         audit=audit,
         metrics=metrics,
+        self_url=settings.self_url if settings.mock_departments else None,
     )
     metrics.watch(audit, upstream, broker.lookups)
     ctx.parts["metrics"] = metrics

@@ -10,6 +10,11 @@ Retries apply only to calls that are safe to repeat (the broker's lookups and ex
 reads) and only to failures that happen before the provider could have answered: refused
 or reset connections and 502/503 answers. A timeout is not retried: the caller has already
 waited the provider's whole budget.
+
+Every call is signed for its provider (:mod:`exchange.provider_auth`), each attempt anew:
+a provider refuses a call it has seen before, and a retry is a new call. The signer of a
+provider is built once (the HMAC state of its constant prefix); a signature costs ~2 µs.
+Providers that want mutual TLS get it over ``https://`` with ``client_cert``/``client_key``.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
+import yarl
 
 from exchange.broker._h1 import ConnectionFailed, H1Pool
 from exchange.broker.errors import (
@@ -34,6 +42,7 @@ from exchange.broker.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from exchange.provider_auth import ProviderSigner
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,20 @@ class UpstreamConfig:
     breaker_failures: int = 5
     breaker_reset: float = 10.0
     pool_size: int = 512
+    #: mTLS to ``https://`` providers: the broker's client certificate and key (PEM files)
+    client_cert: str | None = None
+    client_key: str | None = None
+    #: CA bundle trusted for ``https://`` providers (None: the system's)
+    ca_file: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for ``https://`` providers, or None for aiohttp's default."""
+        if self.client_cert is None and self.ca_file is None:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.client_cert is not None:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
 
     def timeout_for(self, provider: str) -> float:
         return self.timeouts.get(provider, self.timeout)
@@ -120,8 +143,18 @@ class Upstream:
     """The broker's client for provider APIs. Open it with :meth:`start` inside a running
     event loop (the app's lifespan) and close it with :meth:`close`."""
 
-    def __init__(self, config: UpstreamConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: UpstreamConfig | None = None,
+        *,
+        credentials: Callable[[str], str] | None = None,
+    ) -> None:
+        """``credentials(provider)`` is the provider's credential the broker signs its
+        calls with; None sends unsigned calls (only tests of this class do)."""
         self.config = config or UpstreamConfig()
+        self._credentials = credentials
+        self._signers: dict[str, ProviderSigner] = {}
+        self._paths: dict[str, bytes] = {}
         self._session: aiohttp.ClientSession | None = None
         self._h1: H1Pool | None = None
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -136,6 +169,7 @@ class Upstream:
             limit_per_host=self.config.pool_size,
             ttl_dns_cache=300,
             keepalive_timeout=30,
+            ssl=self.config.ssl_context() or True,
         )
         # No cookie jar and no automatic decompression: the broker relays data, it keeps
         # no state between calls of different consumers.
@@ -169,6 +203,24 @@ class Upstream:
             found = self.breakers[provider] = CircuitBreaker(
                 self.config.breaker_failures, self.config.breaker_reset
             )
+        return found
+
+    def signer(self, provider: str) -> ProviderSigner | None:
+        """The provider's signer, built on its first call."""
+        found = self._signers.get(provider)
+        if found is None and self._credentials is not None:
+            found = self._signers[provider] = ProviderSigner(self._credentials(provider), provider)
+        return found
+
+    def _path(self, url: str) -> bytes:
+        """The path and query of ``url`` as sent (what the signature covers)."""
+        found = self._paths.get(url)
+        if found is None:
+            parts = urlsplit(url)
+            found = ((parts.path or "/") + (f"?{parts.query}" if parts.query else "")).encode()
+            if len(self._paths) > 10_000:
+                self._paths.clear()
+            self._paths[url] = found
         return found
 
     def _timeout(self, provider: str, *, streaming: bool) -> aiohttp.ClientTimeout:
@@ -207,15 +259,19 @@ class Upstream:
 
     async def post_json(self, provider: str, url: str, body: bytes, request_id: str) -> bytes:
         """POST ``body`` and return the 200 answer's bytes, or raise a ``provider.*`` error."""
-        headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
         timeout = self._timeout(provider, streaming=False)
         target = self._h1.target(url) if self._h1 is not None else None
-        lean_headers = b"Content-Type: application/json\r\nX-Request-Id: %s\r\n" % (
-            request_id.encode("latin-1", "replace")
-        )
+        rid = request_id.encode("latin-1", "replace")
+        signer = self.signer(provider)
+        path = target.path if target is not None else self._path(url)
         attempt = 0
         while True:
             breaker = self._gate(provider)
+            # Signed per attempt: the provider refuses a nonce it has seen.
+            signature = None if signer is None else signer.sign("POST", path, body, request_id)
+            lean_headers = b"Content-Type: application/json\r\nX-Request-Id: %s\r\n" % rid
+            if signature is not None:
+                lean_headers += b"X-Exchange-Signature: %s\r\n" % signature.encode()
             try:
                 if target is not None and self._h1 is not None:
                     status, payload = await self._h1.post(
@@ -228,8 +284,11 @@ class Upstream:
                         ),
                     )
                 else:
+                    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+                    if signature is not None:
+                        headers["X-Exchange-Signature"] = signature
                     async with self.session.post(
-                        url, data=body, headers=headers, timeout=timeout
+                        yarl.URL(url, encoded=True), data=body, headers=headers, timeout=timeout
                     ) as resp:
                         payload = await resp.read()
                         status = resp.status
@@ -279,12 +338,19 @@ class Upstream:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET a streamed answer; yields the response once its status is 200."""
         timeout = self._timeout(provider, streaming=True)
+        # The query is encoded here, once, and sent as signed (yarl would re-encode it).
+        full = f"{url}?{urlencode(params)}" if params else url
+        path = self._path(full)
+        signer = self.signer(provider)
         attempt = 0
         while True:
             breaker = self._gate(provider)
+            headers = {"X-Request-Id": request_id}
+            if signer is not None:
+                headers["X-Exchange-Signature"] = signer.sign("GET", path, b"", request_id)
             try:
                 resp = await self.session.get(
-                    url, params=params, headers={"X-Request-Id": request_id}, timeout=timeout
+                    yarl.URL(full, encoded=True), headers=headers, timeout=timeout
                 )
             except TimeoutError:
                 breaker.failure(time.monotonic())

@@ -6,6 +6,10 @@
         page = ex.search_topics("户籍")
         answer = ex.query("101001001/000001", ["440104199001011234"], case="低保核对")
 
+A department's own API accepts the exchange's calls and nothing else with
+:class:`ProviderVerifier` (any framework) or :class:`ExchangeSignatureMiddleware` (ASGI);
+see the README's "Your own API".
+
 It imports nothing of the server but the pydantic-only ``schemas`` modules, so it stays
 light enough for load generators. The exception tree is in :mod:`exchange.client._errors`.
 """
@@ -32,6 +36,8 @@ from exchange.client._errors import (
     ServerError,
     TransportError,
 )
+from exchange.client._provider import ExchangeSignatureMiddleware
+from exchange.provider_auth import ProviderSigner, ProviderVerifier, SignatureError, SignedCall
 
 __all__ = [
     "DEFAULT_URL",
@@ -42,14 +48,19 @@ __all__ = [
     "ExchangeAPIError",
     "ExchangeClient",
     "ExchangeError",
+    "ExchangeSignatureMiddleware",
     "ExportInterrupted",
     "Gone",
     "NotFound",
     "PermissionDenied",
     "PlatformClock",
     "ProviderError",
+    "ProviderSigner",
     "ProviderTimeout",
+    "ProviderVerifier",
     "QuotaExceeded",
     "ServerError",
+    "SignatureError",
+    "SignedCall",
     "TransportError",
 ]

@@ -9,6 +9,13 @@ Routes (``{code}`` a department, ``{slug}`` one of its topics)::
     GET    /departments/{code}/topics/{slug}/export?offset=&limit=   NDJSON stream
     GET|PUT|DELETE /departments/_faults/{code}[/{slug}]   fault control (operator key)
 
+Records, queries and exports answer only calls the exchange signed for that department
+(:mod:`exchange.provider_auth`; each department's credential derives from the settings'
+``provider_secret``); anything else gets 401 (no or a bad signature, a replay) or 403 (an
+API key: department and operator keys do not open a provider's data). The descriptions
+(``/departments``, ``/departments/{code}``) hold no records and stay open. A benchmark
+that measures a department alone sets ``departments_direct_key`` explicitly.
+
 This is a bare ASGI callable rather than FastAPI: the single-lookup path has to serve well
 over 8,000 requests a second from one process, and routing plus pydantic response models cost
 more than the lookup itself. Error bodies still follow :mod:`exchange.errors` exactly.
@@ -41,6 +48,7 @@ from exchange.departments.definitions import (
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.records import GENERATORS, Generator, key_problem
 from exchange.errors import error_body
+from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
 
 __all__ = ["DepartmentsApp", "create_departments_app"]
 
@@ -139,6 +147,21 @@ class DepartmentsApp:
         self.definitions = definitions
         #: the key the fault endpoints require; generated when the settings have none
         self.operator_key = settings.operator_key or secrets.token_urlsafe(24)
+        #: what the departments' credentials derive from; random (nobody can call) when unset
+        self.provider_secret = settings.provider_secret or secrets.token_urlsafe(32)
+        self.verifiers = {
+            code: ProviderVerifier(
+                derive_provider_secret(self.provider_secret, code),
+                code,
+                window=settings.provider_window,
+            )
+            for code in definitions
+        }
+        self.direct_key = settings.departments_direct_key
+        if self.direct_key is not None and hmac.compare_digest(
+            self.direct_key.encode(), self.operator_key.encode()
+        ):
+            raise ValueError("departments_direct_key must not be the operator key")
         self.dept_overrides: dict[str, FaultPatch] = {}
         self.topics: dict[tuple[str, str], _Topic] = {}
         self.random = random.Random()
@@ -253,8 +276,10 @@ class DepartmentsApp:
         if root and path.startswith(root):
             path = path[len(root) :]
         headers = scope["headers"]
-        rid = ""
-        for name, value in headers:
+        # Inside ``exchange up`` the exchange's middleware has named the request already
+        # (and echoes its id): the error body must carry the same.
+        rid: str = scope.get("state", {}).get("request_id", "")
+        for name, value in () if rid else headers:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 if 0 < len(given) <= 64 and given.isascii():
@@ -308,6 +333,9 @@ class DepartmentsApp:
                 cached = self._summaries[code] = orjson.dumps(self.summary(code))
             await _send(send, 200, _JSON, cached, rid)
             return
+        # Data from here on: only the exchange's signed calls (the body is signed too).
+        body = await _read_body(receive) if method == "POST" else b""
+        self._authenticate(scope, code, body)
         if n < 6 or parts[3] != "topics":
             raise _Fail(404, "route_not_found", f"no route {path}")
         topic = self.topics.get((code, parts[4]))
@@ -319,12 +347,42 @@ class DepartmentsApp:
             await self._record(topic, parts[6], receive, send, rid)
         elif action == "query" and n == 6:
             _allow(method, "POST")
-            await self._query(topic, receive, send, rid)
+            await self._query(topic, body, receive, send, rid)
         elif action == "export" and n == 6:
             _allow(method, "GET")
             await self._export(topic, scope, receive, send, rid)
         else:
             raise _Fail(404, "route_not_found", f"no route {path}")
+
+    def _authenticate(self, scope: Scope, code: str, body: bytes) -> None:
+        """Let the call through only if the exchange signed it for ``code``."""
+        signature = request_id = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"x-exchange-signature":
+                signature = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+        if signature is None and authorization is not None and self.direct_key is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(
+                token.strip().encode(), self.direct_key.encode()
+            ):
+                return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        try:
+            self.verifiers[code].verify_values(
+                scope["method"],
+                raw_path + b"?" + query if query else raw_path,
+                body,
+                signature=signature,
+                request_id=request_id,
+                authorization=authorization,
+            )
+        except SignatureError as exc:
+            raise _Fail(exc.status, exc.code, exc.message) from None
 
     def _outage_check(self, code: str) -> None:
         dept = self.definitions[code]
@@ -383,8 +441,9 @@ class DepartmentsApp:
                 {"field": topic.defn.key, "key": key},
             )
 
-    async def _query(self, topic: _Topic, receive: Receive, send: Send, rid: str) -> None:
-        raw = await _read_body(receive)
+    async def _query(
+        self, topic: _Topic, raw: bytes, receive: Receive, send: Send, rid: str
+    ) -> None:
         malformed = False
         if topic.profile.active:
             malformed = await self._apply_faults(topic, receive)

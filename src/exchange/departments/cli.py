@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
 
 import uvicorn
@@ -12,11 +13,21 @@ from exchange.departments.app import create_departments_app
 __all__ = ["serve_departments"]
 
 
-def serve_departments(settings: Settings, host: str, port: int) -> None:
+def serve_departments(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    ssl_ca_certs: str | None = None,
+) -> None:
     """Serve every department in ``settings.services_dir`` on ``host:port`` until stopped.
 
     Base URLs are ``http://host:port/departments/{code}``, the same paths as inside
-    ``exchange up``, so the broker can be pointed at another machine unchanged.
+    ``exchange up``, so the broker can be pointed at another machine unchanged. With
+    ``ssl_certfile`` it serves https; with ``ssl_ca_certs`` too, it requires a client
+    certificate issued by that CA (mTLS).
     """
     app = create_departments_app(settings)
     if settings.operator_key is None:
@@ -31,4 +42,8 @@ def serve_departments(settings: Settings, host: str, port: int) -> None:
         loop="uvloop",
         http="httptools",
         lifespan="on",
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        ssl_ca_certs=ssl_ca_certs,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if ssl_ca_certs else ssl.CERT_NONE,
     )

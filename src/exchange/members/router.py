@@ -13,18 +13,25 @@ from exchange.members.schemas import (
     DepartmentOut,
     DepartmentUpdate,
     KeyRotated,
+    ProviderCredential,
 )
+from exchange.provider_auth import derive_provider_secret
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentCreated)
 def create_department(
-    body: DepartmentCreate, session: DbSession, _op: Operator
+    body: DepartmentCreate, session: DbSession, _op: Operator, ctx: Ctx
 ) -> DepartmentCreated:
-    """Register a member unit (operator only). The API key is returned once."""
+    """Register a member unit (operator only). The API key is returned once; so is the
+    provider credential the unit verifies the exchange's calls to its API with."""
     dept, key = service.create_department(session, body)
-    return DepartmentCreated(**service.to_out(dept).model_dump(), api_key=key)
+    return DepartmentCreated(
+        **service.to_out(dept).model_dump(),
+        api_key=key,
+        provider_credential=derive_provider_secret(ctx.parts["provider_secret"], dept.code),
+    )
 
 
 @router.get("", response_model=list[DepartmentOut])
@@ -72,3 +79,18 @@ def rotate_key(code: str, session: DbSession, caller: Caller, ctx: Ctx) -> KeyRo
     key = service.rotate_key(session, code)
     ctx.auth.invalidate()
     return KeyRotated(code=code, api_key=key)
+
+
+@router.post("/{code}/provider-credential", response_model=ProviderCredential)
+def provider_credential(
+    code: str, session: DbSession, _op: Operator, ctx: Ctx
+) -> ProviderCredential:
+    """Hand a provider its credential again (operator only): the secret the broker signs
+    every call to the unit's API with. It is derived from the exchange's master secret,
+    not stored; rotating that secret rotates every unit's credential."""
+    service.get_department(session, code)
+    return ProviderCredential(
+        code=code,
+        credential=derive_provider_secret(ctx.parts["provider_secret"], code),
+        window_seconds=ctx.settings.provider_window,
+    )

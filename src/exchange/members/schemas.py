@@ -67,6 +67,20 @@ class DepartmentOut(BaseModel):
 
 class DepartmentCreated(DepartmentOut):
     api_key: str = Field(description="Shown once; only its hash is stored.")
+    provider_credential: str = Field(
+        description="The secret the exchange signs its calls to this unit's API with; the "
+        "unit verifies them with it (README: Provider authentication)."
+    )
+
+
+class ProviderCredential(BaseModel):
+    """What a provider needs to verify the exchange's calls to its API."""
+
+    code: str = Field(description="The provider's code: the signature's audience.")
+    credential: str = Field(description="HMAC-SHA256 key (its UTF-8 bytes); keep it secret.")
+    algorithm: str = "HMAC-SHA256"
+    header: str = "X-Exchange-Signature"
+    window_seconds: int = Field(description="How far a call's timestamp may be from now.")
 
 
 class KeyRotated(BaseModel):
