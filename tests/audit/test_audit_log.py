@@ -147,7 +147,7 @@ def test_stats_count_only_successful_exchanges(ctx: AppContext, writer: AuditWri
 
 def test_audit_api_scopes_entries_to_the_department(client: TestClient, ctx: AppContext) -> None:
     mzj = make_department(client, "mzj")
-    make_department(client, "gaj")
+    gaj = make_department(client, "gaj")
     rsj = make_department(client, "rsj")
     writer: AuditWriter = ctx.parts["audit"]
     writer.record_sync(entry(1))  # mzj consumes from gaj
@@ -166,6 +166,31 @@ def test_audit_api_scopes_entries_to_the_department(client: TestClient, ctx: App
     denied = client.get("/api/v1/audit/verify", headers=mzj)
     assert denied.status_code == 403
 
+    # Statistics too: a department sees the exchanges it took part in, the operator all.
+    everything = client.get("/api/v1/audit/stats", headers=OPERATOR).json()
+    assert everything["total"]["records"] == 2
+    assert set(everything["total"]["by_consumer"]) == {"mzj", "zjj"}
     stats = client.get("/api/v1/audit/stats", headers=mzj).json()
-    assert stats["total"]["records"] == 2
-    assert set(stats["total"]["by_consumer"]) == {"mzj", "zjj"}
+    assert stats["total"]["records"] == 1
+    assert set(stats["total"]["by_consumer"]) == {"mzj"}  # not zjj's volume
+    assert set(stats["today"]["by_consumer"]) <= {"mzj"}
+    provider = client.get("/api/v1/audit/stats", headers=gaj).json()
+    assert provider["total"]["records"] == 2  # both consumers of its topic
+    assert set(provider["total"]["by_consumer"]) == {"mzj", "zjj"}
+    nobody = client.get("/api/v1/audit/stats", headers=rsj).json()
+    assert nobody["total"] == {
+        "records": 0,
+        "calls": 0,
+        "by_provider": {},
+        "by_consumer": {},
+        "by_topic": {},
+    }
+
+
+def test_metrics_need_the_operator_key(client: TestClient) -> None:
+    mzj = make_department(client, "mzj")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=mzj).status_code == 403
+    resp = client.get("/metrics", headers=OPERATOR)
+    assert resp.status_code == 200
+    assert "exchange_broker_requests_total" in resp.text

@@ -235,7 +235,7 @@ def test_circuit_opens_on_a_failing_provider_and_closes_on_recovery(
     time.sleep(0.7)  # past breaker_reset: the next call is the half-open trial
     assert query(exchange, "mzj", granted, [CITY.id_number_of(1)]).status_code == 200
     assert exchange.broker.upstream.breaker("gaj").state == "closed"
-    metrics = exchange.http.get("/metrics").text
+    metrics = exchange.http.get("/metrics", headers=OPERATOR).text
     assert 'exchange_upstream_circuit_open{provider="gaj"} 0.0' in metrics
     assert "exchange_broker_requests_total" in metrics
 
@@ -355,5 +355,5 @@ def test_concurrent_lookups_share_provider_calls_but_never_records(
         if stats.coalesced > before:
             break
     assert stats.coalesced > before, "no two lookups ever shared a provider call"
-    metrics = exchange.http.get("/metrics").text
+    metrics = exchange.http.get("/metrics", headers=OPERATOR).text
     assert f"exchange_broker_coalesced_lookups_total {float(stats.coalesced)}" in metrics

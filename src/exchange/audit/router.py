@@ -59,11 +59,16 @@ def list_entries(
 
 
 @router.get("/stats", response_model=StatsOut)
-def exchange_stats(session: DbSession, ctx: Ctx, _caller: Caller) -> StatsOut:
+def exchange_stats(session: DbSession, ctx: Ctx, caller: Caller) -> StatsOut:
     """Records exchanged today (platform day, Beijing time) and in total, by department and
-    topic: the platform's "daily exchanged records" figure."""
+    topic: the platform's "daily exchanged records" figure.
+
+    The operator sees the whole platform; a department sees only the exchanges it took
+    part in, as consumer or provider (other departments' volumes are theirs)."""
     _settle(ctx)
-    return service.stats(session, ctx.clock.today())
+    return service.stats(
+        session, ctx.clock.today(), department=None if caller.is_operator else caller.code
+    )
 
 
 @router.get("/verify", response_model=VerifyReport)

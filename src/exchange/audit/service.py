@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -883,13 +883,17 @@ def entries(
     return list(session.scalars(stmt.order_by(AuditEntry.seq).limit(limit)))
 
 
-def _volume(session: Session, day: dt.date | None) -> VolumeStats:
+def _volume(session: Session, day: dt.date | None, department: str | None) -> VolumeStats:
     def grouped(column: Any) -> dict[str, Volume]:
         stmt = select(column, func.sum(AuditVolume.calls), func.sum(AuditVolume.records)).group_by(
             column
         )
         if day is not None:
             stmt = stmt.where(AuditVolume.day == day)
+        if department is not None:
+            stmt = stmt.where(
+                or_(AuditVolume.consumer == department, AuditVolume.provider == department)
+            )
         return {
             str(key): Volume(calls=int(calls or 0), records=int(records or 0))
             for key, calls, records in session.execute(stmt)
@@ -905,9 +909,14 @@ def _volume(session: Session, day: dt.date | None) -> VolumeStats:
     )
 
 
-def stats(session: Session, today: dt.date) -> StatsOut:
-    """Records exchanged today and in total, by department and topic."""
-    return StatsOut(day=today, today=_volume(session, today), total=_volume(session, None))
+def stats(session: Session, today: dt.date, department: str | None = None) -> StatsOut:
+    """Records exchanged today and in total, by department and topic; with ``department``,
+    only the exchanges it took part in (as consumer or provider)."""
+    return StatsOut(
+        day=today,
+        today=_volume(session, today, department),
+        total=_volume(session, None, department),
+    )
 
 
 def count(session: Session) -> int:

@@ -17,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
+from exchange.context import Operator
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -134,9 +136,10 @@ router = APIRouter(tags=["platform"])
 
 
 @router.get("/metrics", response_class=Response, include_in_schema=True)
-def metrics(request: Request) -> Response:
-    """Prometheus metrics in the text exposition format (no key: for scrapers on the
-    platform network): broker calls by outcome, latency, records delivered, audit group
-    commits and circuit breaker states."""
+def metrics(request: Request, _op: Operator) -> Response:
+    """Prometheus metrics in the text exposition format (operator key: a scraper sends it
+    as a bearer token): broker calls by outcome, latency, records delivered by provider,
+    audit group commits and circuit breaker states. Volumes by department are the
+    operator's to see, so the endpoint is not open even on the platform network."""
     found: BrokerMetrics = request.app.state.ctx.parts["metrics"]
     return Response(found.render(), media_type=CONTENT_TYPE_LATEST)
