@@ -64,8 +64,7 @@ s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_department
              provider_secret=sys.argv[6])
 ctx = build_context(s)
 seed(ctx.db, s, sys.argv[2], ctx.clock, served=["gaj","ghzyj","gjj","mzj","rsj","scjgj",
-     "swj","wjw","ybj","zsj"], departments_url=sys.argv[5] + "/departments",
-     listeners=tuple(ctx.parts.get("catalog_listeners", ())))
+     "swj","wjw","ybj","zsj"], departments_url=sys.argv[5] + "/departments")
 app = create_app(s, ctx=ctx)
 freeze_heap()
 run(app, host="127.0.0.1", port=int(sys.argv[3]))

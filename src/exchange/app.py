@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange import __version__
@@ -19,13 +21,20 @@ from exchange.broker.metrics import router as metrics_router
 from exchange.broker.router import ExchangeDispatch
 from exchange.broker.router import router as broker_router
 from exchange.broker.service import build_broker
+from exchange.catalog.router import install as install_catalog
 from exchange.catalog.router import router as catalog_router
 from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db.engine import Database
+from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
-from exchange.errors import REQUEST_ID_HEADER, caller_request_id, install_error_handlers
+from exchange.errors import (
+    REQUEST_ID_HEADER,
+    caller_request_id,
+    error_body,
+    install_error_handlers,
+)
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
@@ -65,6 +74,31 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class FreshnessGate:
+    """The outermost layer: before a call reads any cache, apply the changes other
+    processes announced (:mod:`exchange.db.freshness`), or answer 503 while this process
+    cannot know whether its caches are current."""
+
+    def __init__(self, app: ASGIApp, freshness: Freshness) -> None:
+        self.app = app
+        self.check = freshness.check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                self.check()
+            except Resyncing as exc:
+                rid = caller_request_id(scope) or uuid.uuid4().hex
+                response = JSONResponse(
+                    error_body(exc.code, exc.message, rid, exc.detail),
+                    status_code=exc.status_code,
+                    headers={REQUEST_ID_HEADER: rid, "Retry-After": "1"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class DepartmentsDispatch:
@@ -143,7 +177,8 @@ def build_context(settings: Settings) -> AppContext:
         auth=Authenticator(db, operator_key),
         parts={"operator_key": operator_key, "provider_secret": provider_secret},
     )
-    install_authz(ctx)  # grant cache as parts["authz"], calendar, catalog listener
+    install_authz(ctx)  # grant cache as parts["authz"], calendar, catalog reaction
+    install_catalog(ctx)  # the search index
     return ctx
 
 
@@ -161,6 +196,8 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         audit.start()
+        # PostgreSQL: listen for other processes' changes before serving (no-op on SQLite).
+        await run_in_threadpool(context.db.freshness.start)
         # The upstream session needs the running loop, so it opens here, not at build time.
         await broker.upstream.start()
         try:
@@ -200,5 +237,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
         )
         inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
     # Outermost first: the broker's endpoints, then request ids for everything else.
-    app.front = ExchangeDispatch(RequestIdMiddleware(inner), broker=broker)
+    app.front = FreshnessGate(
+        ExchangeDispatch(RequestIdMiddleware(inner), broker=broker), context.db.freshness
+    )
     return app

@@ -85,7 +85,6 @@ def _seed_with_progress(settings: Settings) -> None:
                     # Relative: resolved against whatever port this process runs on.
                     departments_url=BUILTIN if served else None,
                     progress=report,
-                    listeners=tuple(ctx.parts.get("catalog_listeners", ())),
                 )
             except ContentError as exc:
                 raise _fail(str(exc), "fix the file named above, then run again") from exc

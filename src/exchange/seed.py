@@ -68,7 +68,6 @@ def seed(
     served: Collection[str] = (),
     departments_url: str | None = None,
     progress: Progress = _quiet,
-    listeners: tuple[catalog_service.Listener, ...] = (),
 ) -> SeedReport:
     """Load ``catalog/`` into an empty database; a no-op when units already exist.
 
@@ -102,9 +101,7 @@ def seed(
             progress("departments", i, len(units))
         session.flush()
         for i, spec in enumerate(topics, 1):
-            catalog_service.register(
-                session, spec, operator, now, listeners=listeners, check_related=False
-            )
+            catalog_service.register(session, spec, operator, now, check_related=False)
             if i % 50 == 0 or i == len(topics):
                 progress("topics", i, len(topics))
     return SeedReport(departments=len(units), topics=len(topics), seeded=True)

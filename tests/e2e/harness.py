@@ -80,7 +80,6 @@ def seed_exchange(ctx: AppContext, departments_url: str) -> None:
         ctx.clock,
         served=SERVED,
         departments_url=departments_url,
-        listeners=tuple(ctx.parts.get("catalog_listeners", ())),
     )
 
 

@@ -1,14 +1,9 @@
 """The grant cache: every grant and every retired topic in memory, so a check is a dict
 lookup and a call to the pure :func:`exchange.authz.policy.decide`.
 
-Freshness:
-
-* In this process, a transaction that changes a grant (or a topic's status) flags its
-  session (:func:`exchange.authz.service.bump_epoch`); an after-commit hook on the session
-  factory then invalidates the cache, and the next check reloads.
-* Across processes sharing one database, the same transaction bumps the ``authz_epoch``
-  row; each cache reads that row at most every ``poll_interval`` seconds on the check path
-  and reloads when it moved. A change is therefore visible elsewhere within that interval.
+Freshness: the cache subscribes to the ``authz`` and ``catalog`` announcements of
+:mod:`exchange.db.freshness` (grants; the retired-topic set). After a change commits, in
+this process or any other, the next check reloads; a check never polls the database.
 
 Quotas: :meth:`GrantCache.consume` counts records in memory; a background thread adds the
 counts to ``authz_usage`` every ``flush_interval`` seconds and reads back the totals, so
@@ -25,15 +20,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from exchange.authz.calendar import BEIJING, day_end
-from exchange.authz.models import Grant, GrantEpoch, GrantUsage
+from exchange.authz.models import Grant, GrantUsage
 from exchange.authz.policy import Decision, GrantState, decide
-from exchange.authz.service import CHANGED_FLAG
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.clock import Clock
@@ -46,15 +40,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One consistent load: consumer → topic → current grant, retired topics, the epoch."""
+    """One consistent load: consumer → topic → current grant, retired topics."""
 
-    epoch: int
     grants: dict[str, dict[str, GrantState]]
     retired: frozenset[str]
     count: int
 
 
-_EMPTY = Snapshot(epoch=-1, grants={}, retired=frozenset(), count=0)
+_EMPTY = Snapshot(grants={}, retired=frozenset(), count=0)
 
 
 def _day_start_ts(day: dt.date) -> float:
@@ -69,19 +62,16 @@ class GrantCache:
         db: Database,
         clock: Clock,
         *,
-        poll_interval: float = 0.5,
         flush_interval: float = 1.0,
     ) -> None:
         self._db = db
         self._clock = clock
-        self._poll = poll_interval
         self._flush_every = flush_interval
         self._snap = _EMPTY
         # Invalidation generations: a reload clears only what it saw requested, so an
         # invalidation arriving during a reload is not lost.
         self._wanted = 1
         self._loaded = 0
-        self._next_poll = 0.0
         self._lock = threading.Lock()
         self._usage_lock = threading.Lock()
         self._day = dt.date.min
@@ -95,37 +85,25 @@ class GrantCache:
         # keeps its offset as a float (refreshed from the database once a second), so read
         # that and add wall time.
         self._offset: Callable[[], float] = clock.offset_seconds
-        event.listen(db.sessions, "after_commit", self._after_commit)
-        event.listen(db.sessions, "after_rollback", self._after_rollback)
+        for topic in ("authz", "catalog"):
+            db.freshness.subscribe(topic, self.invalidate)
 
     # --- freshness ----------------------------------------------------------------------
 
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(CHANGED_FLAG, False):
-            self.invalidate()
-
-    @staticmethod
-    def _after_rollback(session: Session) -> None:
-        session.info.pop(CHANGED_FLAG, None)
-
     def invalidate(self) -> None:
-        """Reload before the next check (in-process writes call this after commit)."""
+        """Reload before the next check (the freshness announcements call this)."""
         self._wanted += 1
-        self._next_poll = 0.0
 
-    def _refresh(self, mono: float) -> None:
+    def _refresh(self) -> None:
         with self._lock:
             wanted = self._wanted
-            if self._loaded == wanted and mono < self._next_poll:
-                return  # another thread refreshed while this one waited
+            if self._loaded == wanted:
+                return  # another thread reloaded while this one waited
             with self._db.sessions() as session:
-                epoch = session.scalar(select(GrantEpoch.value).where(GrantEpoch.id == 1)) or 0
-                if self._loaded != wanted or epoch != self._snap.epoch:
-                    self._load(session, epoch)
+                self._load(session)
             self._loaded = wanted
-            self._next_poll = time.monotonic() + self._poll
 
-    def _load(self, session: Session, epoch: int) -> None:
+    def _load(self, session: Session) -> None:
         grants: dict[str, dict[str, GrantState]] = {}
         count = 0
         rows = session.execute(
@@ -166,7 +144,7 @@ class GrantCache:
         with self._usage_lock:
             self._set_day(today)
             self._used = self._merge_pending(usage)
-        self._snap = Snapshot(epoch=epoch, grants=grants, retired=retired, count=count)
+        self._snap = Snapshot(grants=grants, retired=retired, count=count)
         self.reloads += 1
 
     # --- the check ----------------------------------------------------------------------
@@ -181,14 +159,12 @@ class GrantCache:
     ) -> Decision:
         """May ``consumer`` read ``items`` (None: every granted item) of the topic now?
 
-        Never touches the database on a hit; at most once per poll interval it reads the
-        epoch row, and it reloads after a change.
+        Never touches the database, except to reload after a change was announced.
         """
         if records < 0:
             raise ValueError("records must be >= 0")
-        mono = time.monotonic()
-        if mono >= self._next_poll or self._loaded != self._wanted:
-            self._refresh(mono)
+        if self._loaded != self._wanted:
+            self._refresh()
         snap = self._snap
         now = time.time() + self._offset()
         if now >= self._day_end:
@@ -209,9 +185,9 @@ class GrantCache:
 
     @property
     def fresh(self) -> bool:
-        """True when the next check will not read the database (no poll or reload due);
-        async callers use it to skip the thread pool."""
-        return self._loaded == self._wanted and time.monotonic() < self._next_poll
+        """True when the next check will not read the database (no reload due); async
+        callers use it to skip the thread pool."""
+        return self._loaded == self._wanted
 
     @property
     def grant_count(self) -> int:
@@ -312,14 +288,10 @@ class GrantCache:
                 self._used[grant_id] = merged.get(grant_id, 0)
 
     def close(self) -> None:
-        """Stop the flusher, write what is pending, detach from the session factory."""
+        """Stop the flusher, write what is pending, stop following announcements."""
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         self.flush()
-        for name, fn in (
-            ("after_commit", self._after_commit),
-            ("after_rollback", self._after_rollback),
-        ):
-            if event.contains(self._db.sessions, name, fn):
-                event.remove(self._db.sessions, name, fn)
+        for topic in ("authz", "catalog"):
+            self._db.freshness.unsubscribe(topic, self.invalidate)

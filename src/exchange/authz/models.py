@@ -134,16 +134,3 @@ class GrantUsage(Base):
     grant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     records: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class GrantEpoch(Base):
-    """One row whose counter moves with every grant or topic-status change.
-
-    Bumped in the same transaction as the change, so a process that sees the new value
-    also sees the change; caches in other processes poll it to know when to reload.
-    """
-
-    __tablename__ = "authz_epoch"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -30,6 +30,7 @@ from exchange.authz.schemas import (
     Reject,
     Revoke,
 )
+from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
 from exchange.errors import NotPermitted
 
@@ -49,10 +50,11 @@ CALENDAR_PART = "authz_calendar"
 
 def install(ctx: AppContext) -> None:
     """Wire authorization into one app: the grant cache, the working-day calendar (built
-    now, so a malformed ``EXCHANGE_HOLIDAYS`` fails at start-up) and the catalog listener."""
+    now, so a malformed ``EXCHANGE_HOLIDAYS`` fails at start-up) and the reaction to
+    catalog events (in their transaction, wherever the catalog is written)."""
     ctx.parts["authz"] = GrantCache(ctx.db, ctx.clock)
     ctx.parts[CALENDAR_PART] = WorkingCalendar.from_settings(ctx.settings.holidays)
-    ctx.parts.setdefault("catalog_listeners", []).append(service.on_catalog_event)
+    ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
 
 
 def cache_of(ctx: AppContext) -> GrantCache:

@@ -4,8 +4,8 @@ ones, refused at once for not-shared ones; disputes, revocation and catalog even
 One application carries an outcome per item (pending, granted, refused, rejected). Granted
 items land in the one current grant of the (consumer, topic) pair: the first grant opens
 it, later decisions add items and renew its terms (validity, quota, purpose) to the latest
-decision's. Every write that changes a grant, or a topic's status, bumps the grant epoch in
-the same transaction (:func:`bump_epoch`), which is how every process's cache learns of it.
+decision's. Every write that changes a grant announces it (:func:`grants_changed`), which is
+how every process's grant cache learns of it once the transaction commits.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.authz.calendar import WorkingCalendar
@@ -24,7 +24,6 @@ from exchange.authz.models import (
     Dispute,
     DisputeMessage,
     Grant,
-    GrantEpoch,
 )
 from exchange.authz.schemas import (
     ApplicationCreate,
@@ -46,12 +45,11 @@ from exchange.authz.schemas import (
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
+from exchange.db.freshness import announce
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.members.models import Department
 from exchange.members.service import Principal
 
-#: ``Session.info`` flag the cache's after-commit hook looks for.
-CHANGED_FLAG = "authz_changed"
 PLATFORM = "platform"
 MAX_VALIDITY = dt.timedelta(days=5 * 366)
 
@@ -74,23 +72,13 @@ def _reason_required(what: str) -> ValidationFailed:
     )
 
 
-# --- the epoch ------------------------------------------------------------------------------
+# --- announcing -----------------------------------------------------------------------------
 
 
-def bump_epoch(session: Session) -> None:
-    """Move the grant epoch in this transaction and flag the session for in-process
-    invalidation once it commits."""
-    result = session.execute(
-        update(GrantEpoch).where(GrantEpoch.id == 1).values(value=GrantEpoch.value + 1)
-    )
-    if getattr(result, "rowcount", 0) == 0:
-        session.add(GrantEpoch(id=1, value=1))
-        session.flush()
-    session.info[CHANGED_FLAG] = True
-
-
-def current_epoch(session: Session) -> int:
-    return session.scalar(select(GrantEpoch.value).where(GrantEpoch.id == 1)) or 0
+def grants_changed(session: Session) -> None:
+    """Grants change in this transaction: every process's grant cache reloads once it
+    commits (and the change is acknowledged only then, see :mod:`exchange.db.freshness`)."""
+    announce(session, "authz")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -183,7 +171,7 @@ def _grant_items(
     grant.changed_by = actor
     session.flush()
     app.grant_id = grant.id
-    bump_epoch(session)
+    grants_changed(session)
     return grant
 
 
@@ -834,7 +822,7 @@ def revoke(
     grant.status_reason = reason
     grant.updated_at = now
     grant.changed_by = caller.code
-    bump_epoch(session)
+    grants_changed(session)
     session.flush()
     return grant
 
@@ -865,8 +853,8 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             app.decisions = decisions
             _settle_status(app)
             _event(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
-        # The retired-topic set lives in the cache too, so bump even with no grants.
-        bump_epoch(session)
+        # The catalog announces the retirement itself; the grants suspended here are ours.
+        grants_changed(session)
     elif event.kind == "changed" and event.removed_items:
         removed = event.removed_items
         touched = False
@@ -895,7 +883,7 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             _settle_status(app)
             _event(session, app, PLATFORM, "items_removed", now, None, items=gone)
         if touched:
-            bump_epoch(session)
+            grants_changed(session)
     session.flush()
 
 

@@ -22,9 +22,7 @@ from urllib.parse import unquote, urljoin
 import aiohttp
 import msgspec
 import orjson
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -42,7 +40,6 @@ from exchange.broker.errors import (
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.schemas import MAX_KEYS
 from exchange.broker.upstream import LookupBatcher, Upstream, UpstreamConfig
-from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.clock import Clock
 from exchange.context import AppContext
@@ -98,61 +95,57 @@ class Route:
 
 
 class RouteCache:
-    """resource code → :class:`Route`, refreshed every ``ttl`` seconds.
+    """resource code → :class:`Route`, held until the catalog or a department changes.
 
-    A short TTL keeps a department's new base URL (its own API) or a topic's retirement
-    visible within seconds without a query per call; catalog writes in this process also
-    drop the entry at once through a catalog listener. A stale entry is served while one
-    background load refreshes it: under load, every call arriving during a blocking reload
-    used to start its own thread-pool query (a thundering herd of threads and GIL waits).
+    It follows the ``catalog`` and ``departments`` announcements
+    (:mod:`exchange.db.freshness`): a retired topic or a department's new base URL is seen
+    by the next call in every process once the change has answered. Concurrent misses of
+    one code share one background load (a blocking load per waiting call used to start a
+    thundering herd of thread-pool queries); a load that began before an announcement is
+    neither stored nor handed to calls that start after it.
     """
 
-    def __init__(self, db: Database, *, ttl: float = 2.0, self_url: str | None = None) -> None:
+    def __init__(self, db: Database, *, self_url: str | None = None) -> None:
         """``self_url``: this process's own address, for the relative base URLs of the
         mock departments it serves itself (None when it serves none)."""
         self._db = db
-        self._ttl = ttl
         self._self_url = self_url
-        self._routes: dict[str, tuple[Route | None, float]] = {}
+        self._routes: dict[str, Route | None] = {}
         self._loading: dict[str, asyncio.Future[Route | None]] = {}
+        self._generation = 0
+        for topic in ("catalog", "departments"):
+            db.freshness.subscribe(topic, self.invalidate)
 
-    def invalidate(self, resource_code: str | None = None) -> None:
-        if resource_code is None:
-            self._routes.clear()
-        else:
-            self._routes.pop(resource_code, None)
-
-    def on_catalog_change(self, session: Session, event: catalog_service.CatalogEvent) -> None:
-        """Catalog listener: drop the topic's route now and again once the change commits
-        (a reload in between would still read the old row)."""
-        code = event.topic.resource_code
-        self.invalidate(code)
-        sa_event.listen(session, "after_commit", lambda _s: self.invalidate(code), once=True)
+    def invalidate(self) -> None:
+        """Forget every route (and every load in flight): called after a change commits."""
+        self._generation += 1
+        self._routes = {}
+        self._loading = {}
 
     async def get(self, front: str, seq: str) -> Route | None:
         code = f"{front}/{seq}"
-        hit = self._routes.get(code)
-        if hit is not None:
-            if time.monotonic() - hit[1] >= self._ttl and code not in self._loading:
-                self._start_load(code, front, seq)
-            return hit[0]
+        routes = self._routes
+        if code in routes:
+            return routes[code]
         loading = self._loading.get(code) or self._start_load(code, front, seq)
         return await asyncio.shield(loading)
 
     def _start_load(self, code: str, front: str, seq: str) -> asyncio.Future[Route | None]:
-        future = asyncio.ensure_future(self._reload(code, front, seq))
+        future = asyncio.ensure_future(self._reload(code, front, seq, self._generation))
         self._loading[code] = future
         return future
 
-    async def _reload(self, code: str, front: str, seq: str) -> Route | None:
-        started = time.monotonic()
+    async def _reload(self, code: str, front: str, seq: str, generation: int) -> Route | None:
+        me = asyncio.current_task()
         try:
             route = await run_in_threadpool(self._load, front, seq)
         finally:
-            self._loading.pop(code, None)
-        if len(self._routes) > 50_000:
-            self._routes.clear()
-        self._routes[code] = (route, started)
+            if self._loading.get(code) is me:
+                del self._loading[code]
+        if generation == self._generation:
+            if len(self._routes) > 50_000:
+                self._routes = {}
+            self._routes[code] = route
         return route
 
     def _load(self, front: str, seq: str) -> Route | None:
@@ -333,7 +326,6 @@ class Broker:
         upstream: Upstream,
         audit: AuditWriter,
         metrics: BrokerMetrics,
-        route_ttl: float = 2.0,
         self_url: str | None = None,
     ) -> None:
         self.auth = auth
@@ -343,7 +335,7 @@ class Broker:
         self.lookups = LookupBatcher(upstream)
         self.audit = audit
         self.metrics = metrics
-        self.routes = RouteCache(db, ttl=route_ttl, self_url=self_url)
+        self.routes = RouteCache(db, self_url=self_url)
         #: grant id → quota records reserved by calls in flight (see :meth:`_hold`)
         self._held: dict[int, int] = {}
 
@@ -731,5 +723,4 @@ def build_broker(ctx: AppContext) -> Broker:
     metrics.watch(audit, upstream, broker.lookups)
     ctx.parts["metrics"] = metrics
     ctx.parts["broker"] = broker
-    ctx.parts.setdefault("catalog_listeners", []).append(broker.routes.on_catalog_change)
     return broker

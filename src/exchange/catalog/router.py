@@ -47,13 +47,13 @@ def _check_code(front: str, seq: str) -> None:
         )
 
 
-def listeners(ctx: AppContext) -> list[service.Listener]:
-    found: list[service.Listener] = ctx.parts.get("catalog_listeners", [])
-    return found
+def install(ctx: AppContext) -> None:
+    """The app's search index, kept fresh by the catalog's and departments' announcements."""
+    ctx.parts["catalog_index"] = CatalogIndex(ctx.db.freshness)
 
 
 def index_of(ctx: AppContext) -> CatalogIndex:
-    index: CatalogIndex = ctx.parts.setdefault("catalog_index", CatalogIndex())
+    index: CatalogIndex = ctx.parts["catalog_index"]
     return index
 
 
@@ -65,9 +65,8 @@ def register_topic(body: TopicCreate, session: DbSession, caller: Caller, ctx: C
     the source of a data element another topic already sources is refused with 409
     ``source_conflict`` naming the owner (一数一源).
     """
-    topic = service.register(session, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    topic = service.register(session, body, caller, ctx.clock.now())
     session.commit()
-    index_of(ctx).mark_stale()
     return service.to_out(topic, session.get(Department, topic.provider), versions=[])
 
 
@@ -172,9 +171,8 @@ def change_topic(
     """
     _check_code(front, seq)
     topic = service.get_topic(session, front, seq)
-    service.change(session, topic, body, caller, ctx.clock.now(), listeners=listeners(ctx))
+    service.change(session, topic, body, caller, ctx.clock.now())
     session.commit()
-    index_of(ctx).mark_stale()
     return service.to_out(
         topic, session.get(Department, topic.provider), versions=service.history(session, topic)
     )
@@ -187,9 +185,8 @@ def retire_topic(
     """Retire a topic (目录废置): readable still, closed to new grants; its grants suspend."""
     _check_code(front, seq)
     topic = service.get_topic(session, front, seq)
-    service.retire(session, topic, body.reason, caller, ctx.clock.now(), listeners=listeners(ctx))
+    service.retire(session, topic, body.reason, caller, ctx.clock.now())
     session.commit()
-    index_of(ctx).mark_stale()
     return service.to_out(
         topic, session.get(Department, topic.provider), versions=service.history(session, topic)
     )

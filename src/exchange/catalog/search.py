@@ -3,17 +3,16 @@
 Why not SQL ``LIKE``: a leading-wildcard scan reads every row on every search (tens of ms at
 37,000 topics on SQLite) and PostgreSQL's full-text parser does not split Chinese. The index
 keeps each topic's lowercased search text in one string and scans it with ``str.find`` (C
-speed, any script: 户籍 matches 户籍登记信息); filters are precomputed id sets. It compares
-its cursor with the feed's last cursor before a search when its last look is older than
-``poll_interval`` (100 ms) or this process wrote to the catalog since, so a topic registered
-by another process sharing the database is found within that interval.
+speed, any script: 户籍 matches 户籍登记信息); filters are precomputed id sets. It follows
+the change feed from its cursor when the catalog announced a change (in any process, see
+:mod:`exchange.db.freshness`), and reloads whole when a department changed (a provider's
+name is part of each document); otherwise a search never touches the database.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from exchange.catalog.models import Change, Topic
 from exchange.catalog.service import last_cursor, topic_document
+from exchange.db.freshness import Freshness
 from exchange.members.models import Department
 
 FILTERS = (
@@ -50,9 +50,11 @@ class _Entry:
 class CatalogIndex:
     """Keyword search with filters; thread-safe; rebuilt by ``sync`` after changes."""
 
-    def __init__(self, *, poll_interval: float = 0.1) -> None:
-        self._poll_interval = poll_interval
-        self._checked_at = -1e9
+    def __init__(self, freshness: Freshness | None = None) -> None:
+        # Generations: a sync clears only the staleness it saw, so an announcement that
+        # arrives while it reads is not lost.
+        self._wanted = 1
+        self._synced = 0
         self._entries: dict[int, _Entry] = {}
         self._cursor = -1
         self._lock = threading.RLock()
@@ -63,31 +65,36 @@ class CatalogIndex:
         self._name_starts: list[int] = []
         self._by_value: dict[str, dict[str, set[int]]] = {f: {} for f in FILTERS}
 
+        if freshness is not None:
+            freshness.subscribe("catalog", self.mark_stale)
+            freshness.subscribe("departments", self.reset)
+
     @property
     def size(self) -> int:
         return len(self._entries)
 
     @property
     def fresh(self) -> bool:
-        """True when the feed was checked less than ``poll_interval`` ago and no local
-        write happened since: a search may then run without touching the database."""
-        return time.monotonic() - self._checked_at < self._poll_interval
+        """True when nothing changed since the last sync: a search may then run without
+        touching the database."""
+        return self._synced == self._wanted
 
     def mark_stale(self) -> None:
-        """A write in this process: the next search checks the feed first."""
-        self._checked_at = -1e9
+        """The catalog changed: the next search follows the feed first."""
+        self._wanted += 1
 
     def reset(self) -> None:
         """Reload everything on the next sync (a provider's name is part of each document)."""
         with self._lock:
             self._cursor = -1
-            self._checked_at = -1e9
+            self._wanted += 1
 
     def sync(self, session: Session) -> None:
         """Bring the index up to the change feed's last cursor."""
+        wanted = self._wanted
         head = last_cursor(session)
         if head == self._cursor >= 0:
-            self._checked_at = time.monotonic()
+            self._synced = wanted
             return
         with self._lock:
             if self._cursor < 0:
@@ -120,7 +127,7 @@ class CatalogIndex:
             # so a search on the event loop never pays for a rebuild.
             self._rebuild()
             self._cursor = head
-            self._checked_at = time.monotonic()
+            self._synced = wanted
 
     def _rebuild(self) -> None:
         self._order = sorted(self._entries.values(), key=lambda e: e.resource_code)

@@ -2,14 +2,15 @@
 
 Every write appends to the change feed in the same transaction, so a subscriber that
 follows ``/api/v1/catalog/changes`` never sees a change the catalog does not have.
-Listeners (the authorization service) are called inside that transaction too: a retirement
-that suspends grants either happens whole or not at all.
+Other domains' reactions (the authorization service's) run inside that transaction too
+(:mod:`exchange.db.reactions`): a retirement that suspends grants happens whole or not at
+all. Caches learn of the change once it commits (:mod:`exchange.db.freshness`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from exchange.catalog.schemas import (
     TopicVersionOut,
     classification_of,
 )
+from exchange.db.freshness import announce
+from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotFound, ValidationFailed
 from exchange.members.models import Department
 from exchange.members.service import Principal
@@ -47,7 +50,7 @@ class TopicRetired(Conflict):
 
 @dataclass(frozen=True)
 class CatalogEvent:
-    """What a listener is told: a topic was registered, changed or retired."""
+    """What other domains react to: a topic was registered, changed or retired."""
 
     kind: str  # registered | changed | retired
     topic: Topic
@@ -55,7 +58,10 @@ class CatalogEvent:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-Listener = Callable[[Session, CatalogEvent], None]
+def _publish(session: Session, event: CatalogEvent) -> None:
+    """Let other domains react in this transaction; announce the change for after commit."""
+    emit(session, event)
+    announce(session, "catalog")
 
 
 # Fields whose change is recorded and that make up the registrant's metadata.
@@ -187,7 +193,6 @@ def register(
     by: Principal,
     now: dt.datetime,
     *,
-    listeners: Sequence[Listener] = (),
     check_related: bool = True,
 ) -> Topic:
     """注册: assign the resource code, claim element sources, open version 1."""
@@ -229,8 +234,7 @@ def register(
     )
     _record(session, "registered", topic, by.code, {}, now)
     session.flush()
-    for listener in listeners:
-        listener(session, CatalogEvent("registered", topic))
+    _publish(session, CatalogEvent("registered", topic))
     return topic
 
 
@@ -289,8 +293,6 @@ def change(
     patch: TopicChange,
     by: Principal,
     now: dt.datetime,
-    *,
-    listeners: Sequence[Listener] = (),
 ) -> Topic:
     """变更: apply a partial change as a new version and record what changed."""
     by.require(topic.provider)
@@ -329,8 +331,7 @@ def change(
     )
     _record(session, "changed", topic, by.code, changes, now)
     session.flush()
-    for listener in listeners:
-        listener(session, CatalogEvent("changed", topic, removed, changes))
+    _publish(session, CatalogEvent("changed", topic, removed, changes))
     return topic
 
 
@@ -340,8 +341,6 @@ def retire(
     reason: str,
     by: Principal,
     now: dt.datetime,
-    *,
-    listeners: Sequence[Listener] = (),
 ) -> Topic:
     """废置: the topic stays readable but is closed to new grants; its sources are freed."""
     by.require(topic.provider)
@@ -367,8 +366,7 @@ def retire(
     )
     _record(session, "retired", topic, by.code, changes, now)
     session.flush()
-    for listener in listeners:
-        listener(session, CatalogEvent("retired", topic, changes=changes))
+    _publish(session, CatalogEvent("retired", topic, changes=changes))
     return topic
 
 

@@ -15,6 +15,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.db.freshness import Freshness
+from exchange.db.reactions import Reactions
+
 
 def prepare_sqlite_path(url: str) -> None:
     database = make_url(url).database
@@ -54,6 +57,10 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _on_sqlite_connect)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: change announcements: how every cache, in every process, stays fresh
+        self.freshness = Freshness(self.engine, self.sessions)
+        #: in-transaction reactions of one domain to another's events
+        self.reactions = Reactions(self.sessions)
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,4 +78,5 @@ class Database:
                 raise
 
     def dispose(self) -> None:
+        self.freshness.close()
         self.engine.dispose()

@@ -56,7 +56,7 @@ def get_department(code: str, session: DbSession, _caller: Caller) -> Department
 
 @router.patch("/{code}", response_model=DepartmentOut)
 def update_department(
-    code: str, body: DepartmentUpdate, session: DbSession, caller: Caller, ctx: Ctx
+    code: str, body: DepartmentUpdate, session: DbSession, caller: Caller
 ) -> DepartmentOut:
     """Change a unit's name or API base URL (the unit itself or the operator).
 
@@ -66,18 +66,14 @@ def update_department(
     if body.active is not None:
         caller.require_operator()
     dept = service.update_department(session, code, body)
-    ctx.auth.invalidate()
-    if "catalog_index" in ctx.parts:
-        ctx.parts["catalog_index"].reset()
     return service.to_out(dept)
 
 
 @router.post("/{code}/keys", response_model=KeyRotated)
-def rotate_key(code: str, session: DbSession, caller: Caller, ctx: Ctx) -> KeyRotated:
+def rotate_key(code: str, session: DbSession, caller: Caller) -> KeyRotated:
     """Revoke the unit's keys and issue a new one (the unit itself or the operator)."""
     caller.require(code)
     key = service.rotate_key(session, code)
-    ctx.auth.invalidate()
     return KeyRotated(code=code, api_key=key)
 
 

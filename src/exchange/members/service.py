@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import secrets
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from exchange.db.base import utcnow
 from exchange.db.engine import Database
+from exchange.db.freshness import announce
 from exchange.errors import Conflict, NotAuthenticated, NotFound, NotPermitted
 from exchange.members.models import ApiKey, Department
 from exchange.members.schemas import (
@@ -102,6 +102,7 @@ def create_department(
         ) from exc
     session.add(ApiKey(department_code=spec.code, key_hash=hash_key(key), prefix=key[:16]))
     session.flush()
+    announce(session, "departments")
     return dept, key
 
 
@@ -110,6 +111,7 @@ def update_department(session: Session, code: str, change: DepartmentUpdate) -> 
     for field, value in change.model_dump(exclude_unset=True).items():
         setattr(dept, field, value)
     session.flush()
+    announce(session, "departments")
     return dept
 
 
@@ -124,6 +126,7 @@ def rotate_key(session: Session, code: str) -> str:
     key = new_key(code)
     session.add(ApiKey(department_code=code, key_hash=hash_key(key), prefix=key[:16]))
     session.flush()
+    announce(session, "keys")
     return key
 
 
@@ -151,18 +154,29 @@ class Principal:
 
 
 class Authenticator:
-    """Maps bearer keys to principals with a short cache (the broker checks every call)."""
+    """Maps bearer keys to principals through a cache (the broker checks every call).
 
-    def __init__(self, db: Database, operator_key: str, *, ttl: float = 5.0) -> None:
+    The cache holds what the database said until a key or a department changes: it
+    follows the ``keys`` and ``departments`` announcements (:mod:`exchange.db.freshness`),
+    so a rotated key or a deactivated department is refused by every process as soon as
+    the change has answered.
+    """
+
+    def __init__(self, db: Database, operator_key: str) -> None:
         self._db = db
         self._operator_hash = hash_key(operator_key)
-        self._ttl = ttl
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[str, str] = {}
+        #: moves with every invalidation: a lookup that read the database before it
+        #: does not cache what it read
+        self._generation = 0
         self._lock = threading.Lock()
+        for topic in ("keys", "departments"):
+            db.freshness.subscribe(topic, self.invalidate)
 
     def invalidate(self) -> None:
         with self._lock:
-            self._cache.clear()
+            self._generation += 1
+            self._cache = {}
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -178,10 +192,10 @@ class Authenticator:
         digest = hash_key(key)
         if hmac.compare_digest(digest, self._operator_hash):
             return Principal(OPERATOR)
-        now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and now - hit[1] < self._ttl:
-            return Principal(hit[0])
+        if hit is not None:
+            return Principal(hit)
+        generation = self._generation
         with self._db.sessions() as session:
             row = session.execute(
                 select(ApiKey.department_code, Department.active)
@@ -195,7 +209,8 @@ class Authenticator:
                 f"department {row.department_code!r} is deactivated", code="department_inactive"
             )
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (row.department_code, now)
+            if generation == self._generation:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[digest] = row.department_code
         return Principal(row.department_code)

@@ -1,0 +1,425 @@
+"""One way for every cache in every process to stay fresh: changes announce themselves
+after commit, caches subscribe, and a change is acknowledged only once it bites everywhere.
+
+The rule it keeps (hardening issue, §2): once a call that changed something a cache holds
+(a grant revoked or narrowed, a key rotated, a department deactivated, a topic retired) has
+answered, no process answers a call that started afterwards from the old state.
+
+API (one :class:`Freshness` per :class:`~exchange.db.engine.Database`, as ``db.freshness``):
+
+* ``announce(session, topic)`` — a writer says *what* changed (its domain's topic, one of
+  :data:`TOPICS`), inside its transaction. Nobody says what to invalidate.
+* ``subscribe(topic, callback)`` — a cache says what it derives from. ``callback()`` runs
+  after every committed change of ``topic`` in any process, and once for every topic when
+  this process may have missed announcements (it re-syncs). Callbacks only flag state
+  stale (cheap, thread-safe, no I/O): they run on the committing thread, the event loop or
+  the listener thread. A cache that reloads must not store a load that began before the
+  latest callback (keep a generation counter), or it re-caches the old state.
+* ``check()`` — the start of every call (the app's outermost layer runs it): applies
+  announcements from other processes that this one has not yet seen, or raises
+  :class:`Resyncing` (503) when this process cannot know whether it is fresh.
+* ``start()`` / ``close()`` — the listener thread (PostgreSQL); started on first need.
+
+How a change reaches every process, by database:
+
+* **In this process** (every backend): an ``after_commit`` hook on the session factory runs
+  the subscribers. Never before commit: a reload between the invalidation and the commit
+  would read the old rows and cache them again.
+* **SQLite file** (one machine by nature): a memory-mapped file beside the database holds
+  one counter per topic. After commit the writer increments its topics' counters (under
+  ``flock``), then answers; ``check()`` compares the counters with the ones it last saw
+  (~0.1 µs: one slice of the map) and runs the subscribers of those that moved. A call that
+  starts after the writer answered therefore reads the new counters, and its caches reload
+  from a database that already holds the commit.
+* **PostgreSQL** (processes may be on several machines): ``announce`` issues
+  ``pg_notify('exchange_fresh', …)`` in the writer's transaction, so the notification
+  exists exactly when the commit does. Every process keeps one listening connection
+  (``application_name`` ``exchange-fresh <peer>``) in a thread that applies notifications
+  and confirms each with ``pg_notify('exchange_fresh_ack', …)``. The writer's
+  ``after_commit`` waits until every live peer (the listening connections in
+  ``pg_stat_activity``) has confirmed, so the answer leaves only once the change bites
+  everywhere. A peer that cannot confirm is covered by its **lease**: it serves only
+  while its last heartbeat (a round trip on the listening connection, which also delivers
+  every notification committed before it) is younger than ``lease`` seconds. The writer
+  waits at most ``lease`` seconds after its commit, after which a silent peer has stopped
+  serving on its own (``check()`` raises :class:`Resyncing`); a peer that reconnects runs
+  every subscriber before it serves again.
+* **SQLite in memory**: one process by nature; the after-commit hook is the whole story.
+
+Known limit: with a SQLite file, a process killed between its commit and the counter's
+increment leaves the change unannounced (and unacknowledged); other processes learn of it
+at the next announcement of that topic or at their restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.errors import Unavailable
+
+__all__ = ["TOPICS", "Freshness", "Resyncing", "announce"]
+
+log = logging.getLogger(__name__)
+
+#: What can change, named by the domain that owns it. A new topic goes at the end (its
+#: position is its counter's slot in the SQLite file).
+TOPICS = ("authz", "catalog", "departments", "keys")
+
+CHANNEL = "exchange_fresh"
+ACK_CHANNEL = "exchange_fresh_ack"
+APP_NAME = "exchange-fresh"
+#: ``Session.info`` keys: the bus of the session's database, the topics it announced
+INFO_BUS = "freshness"
+INFO_TOPICS = "freshness_topics"
+#: size of the SQLite counters file: 8-byte slots, room for new topics
+FILE_SIZE = 4096
+_SLOT = struct.Struct("<Q")
+
+Callback = Callable[[], None]
+
+
+class Resyncing(Unavailable):
+    """This process has lost touch with the change announcements; it serves again once it
+    has re-synced (its caches reloaded)."""
+
+    code = "exchange.resyncing"
+
+
+def announce(session: Session, topic: str) -> None:
+    """Tell every cache of every process that ``topic`` changes in this transaction
+    (delivered after commit; nothing on rollback)."""
+    bus: Freshness | None = session.info.get(INFO_BUS)
+    if bus is None:
+        raise RuntimeError("session does not come from a Database's session factory")
+    bus.announce(session, topic)
+
+
+class Freshness:
+    """The change announcements of one process's database (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        *,
+        lease: float = 5.0,
+        heartbeat: float = 0.5,
+    ) -> None:
+        self._engine = engine
+        self._lease = lease
+        self._heartbeat = heartbeat
+        self.peer = uuid.uuid4().hex[:16]
+        self._subscribers: dict[str, list[Callback]] = {t: [] for t in TOPICS}
+        self._lock = threading.Lock()
+        self._closed = False
+        #: times each topic's subscribers ran (tests and metrics read it)
+        self.applied = dict.fromkeys(TOPICS, 0)
+        sessions.configure(info={**sessions.kw.get("info", {}), INFO_BUS: self})
+        event.listen(sessions, "after_commit", self._after_commit)
+        event.listen(sessions, "after_rollback", self._after_rollback)
+        dialect = engine.dialect.name
+        url = make_url(str(engine.url))
+        self._kind = "memory"
+        if dialect == "postgresql":
+            self._kind = "postgresql"
+        elif (
+            dialect == "sqlite"
+            and url.database
+            and url.database != ":memory:"
+            and not url.database.startswith("file:")
+        ):
+            self._kind = "file"
+        # PostgreSQL: the listener thread and what it shares with writers.
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+        self._valid_until = 0.0
+        self._acks: dict[str, set[str]] = {}
+        self._acked = threading.Condition(self._lock)
+        # SQLite file: the counters and the copy this process last applied.
+        self._mm: mmap.mmap | None = None
+        self._fd = -1
+        self._seen = b""
+        if self._kind == "file":
+            assert url.database is not None
+            path = Path(url.database).expanduser()
+            self._open_file(path.with_name(path.name + "-fresh"))
+            self.check = self._check_file  # type: ignore[method-assign]
+        elif self._kind == "postgresql":
+            self.check = self._check_lease  # type: ignore[method-assign]
+
+    @property
+    def kind(self) -> str:
+        """How announcements cross processes: ``file``, ``postgresql`` or ``memory``."""
+        return self._kind
+
+    # --- subscribing and announcing ----------------------------------------------------
+
+    def subscribe(self, topic: str, callback: Callback) -> None:
+        """Run ``callback()`` after every committed change of ``topic``, in any process."""
+        if topic not in self._subscribers:
+            raise ValueError(f"unknown topic {topic!r}: one of {TOPICS}")
+        self._subscribers[topic].append(callback)
+
+    def unsubscribe(self, topic: str, callback: Callback) -> None:
+        subs = self._subscribers.get(topic, [])
+        if callback in subs:
+            subs.remove(callback)
+
+    def announce(self, session: Session, topic: str) -> None:
+        """See :func:`announce`."""
+        if topic not in self._subscribers:
+            raise ValueError(f"unknown topic {topic!r}: one of {TOPICS}")
+        topics: dict[str, str] = session.info.setdefault(INFO_TOPICS, {})
+        if topic in topics:
+            return
+        change = uuid.uuid4().hex[:16]
+        topics[topic] = change
+        if self._kind == "postgresql":
+            self.start()
+            with self._lock:
+                self._acks[change] = set()
+            # In the transaction: the notification is delivered if and when it commits.
+            session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": f"{topic} {change} {self.peer}"},
+            )
+
+    def _dispatch(self, topic: str) -> None:
+        self.applied[topic] += 1
+        for callback in tuple(self._subscribers[topic]):
+            try:
+                callback()
+            except Exception:
+                # One broken subscriber must not keep the others stale.
+                log.exception("freshness subscriber of %s failed", topic)
+
+    def _dispatch_all(self) -> None:
+        for topic in TOPICS:
+            self._dispatch(topic)
+
+    def _after_commit(self, session: Session) -> None:
+        topics: dict[str, str] | None = session.info.pop(INFO_TOPICS, None)
+        if not topics:
+            return
+        for topic in topics:
+            self._dispatch(topic)
+        if self._kind == "file":
+            self._bump(topics)
+        elif self._kind == "postgresql":
+            self._await_acks(list(topics.values()))
+
+    def _after_rollback(self, session: Session) -> None:
+        topics: dict[str, str] | None = session.info.pop(INFO_TOPICS, None)
+        if topics and self._kind == "postgresql":
+            with self._lock:
+                for change in topics.values():
+                    self._acks.pop(change, None)
+
+    # --- the hot path -------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Apply what other processes announced; raise :class:`Resyncing` when this
+        process cannot know (replaced per backend in ``__init__``)."""
+
+    def _check_file(self) -> None:
+        mm = self._mm
+        if mm is not None and mm[: self._span] != self._seen:
+            self._catch_up()
+
+    def _check_lease(self) -> None:
+        if time.monotonic() >= self._valid_until:
+            self._lapsed()
+
+    # --- SQLite file --------------------------------------------------------------------
+
+    _span = _SLOT.size * len(TOPICS)
+
+    def _open_file(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_size < FILE_SIZE:
+                os.ftruncate(fd, FILE_SIZE)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        self._fd = fd
+        self._mm = mmap.mmap(fd, FILE_SIZE)
+        self._seen = self._mm[: self._span]
+
+    def _catch_up(self) -> None:
+        assert self._mm is not None
+        with self._lock:
+            now = self._mm[: self._span]
+            seen, self._seen = self._seen, now
+        for i, topic in enumerate(TOPICS):
+            at = i * _SLOT.size
+            if now[at : at + _SLOT.size] != seen[at : at + _SLOT.size]:
+                self._dispatch(topic)
+
+    def _bump(self, topics: dict[str, str]) -> None:
+        mm = self._mm
+        if mm is None:
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            for topic in topics:
+                at = TOPICS.index(topic) * _SLOT.size
+                (value,) = _SLOT.unpack_from(mm, at)
+                _SLOT.pack_into(mm, at, (value + 1) % 2**64)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    # --- PostgreSQL ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start listening (PostgreSQL; a no-op otherwise) and wait for the first
+        heartbeat, so announcements made after this returns are confirmed."""
+        if self._kind != "postgresql" or self._closed:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._listen, name="freshness-listener", daemon=True
+                )
+                self._thread.start()
+        self._listening.wait(timeout=self._lease)
+
+    def _lapsed(self) -> None:
+        if self._thread is None and not self._closed:
+            self.start()
+            if time.monotonic() < self._valid_until:
+                return
+        raise Resyncing(
+            "this exchange process lost touch with change announcements and is re-syncing; "
+            "retry shortly",
+            detail={"lease_seconds": self._lease},
+        )
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
+        kwargs = {k: v for k, v in kwargs.items() if k not in {"cursor_factory"}}
+        return psycopg.connect(
+            *args, **kwargs, autocommit=True, application_name=f"{APP_NAME} {self.peer}"
+        )
+
+    def _listen(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            conn = None
+            try:
+                conn = self._connect()
+                conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute(f"LISTEN {ACK_CHANNEL}")
+                # Anything may have been announced while this process was not listening.
+                self._dispatch_all()
+                backoff = 0.1
+                while not self._stop.is_set():
+                    started = time.monotonic()
+                    # The round trip delivers every notification committed before it.
+                    conn.execute("SELECT 1")
+                    self._apply(conn, list(conn.notifies(timeout=0)))
+                    self._valid_until = started + self._lease
+                    self._listening.set()
+                    self._apply(conn, list(conn.notifies(timeout=self._heartbeat, stop_after=1)))
+            except Exception:
+                if self._stop.is_set():
+                    break
+                log.warning("freshness listener lost its connection; reconnecting", exc_info=True)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:
+                        log.debug("closing the listener connection failed", exc_info=True)
+
+    def _apply(self, conn: Any, notes: list[Any]) -> None:
+        """Run the subscribers of announced topics, then confirm them to their writers."""
+        confirm: list[str] = []
+        for note in notes:
+            parts = note.payload.split(" ")
+            if note.channel == CHANNEL and len(parts) == 3:
+                topic, change, origin = parts
+                if origin != self.peer:
+                    if topic in self._subscribers:
+                        self._dispatch(topic)
+                    confirm.append(f"{change} {self.peer}")
+            elif note.channel == ACK_CHANNEL and len(parts) == 2:
+                change, peer = parts
+                with self._lock:
+                    if change in self._acks:
+                        self._acks[change].add(peer)
+                        self._acked.notify_all()
+        for payload in confirm:
+            conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, payload))
+
+    def _live_peers(self) -> set[str]:
+        with self._engine.connect() as conn:
+            names = conn.scalars(
+                text(
+                    "SELECT application_name FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE :p"
+                ),
+                {"p": f"{APP_NAME} %"},
+            )
+            return {n.split(" ", 1)[1] for n in names}
+
+    def _await_acks(self, changes: list[str]) -> None:
+        """Return once every live peer confirmed ``changes``, or after ``lease`` seconds
+        (by then a peer that did not confirm has stopped serving)."""
+        deadline = time.monotonic() + self._lease
+        try:
+            peers = self._live_peers()
+        except Exception:
+            log.warning("could not list peers; waiting out the lease", exc_info=True)
+            peers = {"?"}
+        peers.discard(self.peer)
+        with self._lock:
+            try:
+                while True:
+                    missing = [c for c in changes if not peers <= self._acks.get(c, peers)]
+                    if not missing:
+                        return
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        log.warning(
+                            "peers %s did not confirm changes %s within the lease",
+                            sorted(peers),
+                            missing,
+                        )
+                        return
+                    self._acked.wait(remaining)
+            finally:
+                for change in changes:
+                    self._acks.pop(change, None)
+
+    def close(self) -> None:
+        """Stop listening and unmap the counters."""
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._heartbeat + 5)
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
