@@ -46,6 +46,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     migrate.upgrade(f"sqlite:///{path}")
     return path
 
+@pytest.fixture(autouse=True)
+def audit_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The audit signing key and checkpoint mirror of this test alone.
+
+    By default both live in the state dir, which for PostgreSQL is the shared ./.exchange:
+    a mirror outliving the database a test dropped would rightly report the log deleted.
+    Exchanges started as subprocesses inherit the same variables.
+    """
+    state = tmp_path / "audit-state"
+    monkeypatch.setenv("EXCHANGE_AUDIT_KEY_FILE", str(state / "audit-signing.key"))
+    monkeypatch.setenv("EXCHANGE_AUDIT_MIRROR", str(state / "audit-checkpoints.ndjson"))
+    return state
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(

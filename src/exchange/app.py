@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange import __version__
 from exchange.audit.router import router as audit_router
-from exchange.audit.service import AuditWriter, journal_for
+from exchange.audit.trust import Trust
+from exchange.audit.writer import AuditWriter
 from exchange.authz.router import install as install_authz
 from exchange.authz.router import router as authz_router
 from exchange.broker.metrics import router as metrics_router
@@ -187,9 +188,19 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     context = ctx or build_context(settings)
 
     # The audit writer commits the broker's entries in groups from its own thread; with a
-    # SQLite file the broker's durable point is a local journal write (see audit.service).
+    # SQLite file the broker's durable point is a local journal write (see audit.writer).
+    # It signs checkpoints with a key kept outside the database (see audit.checkpoint).
+    trust: Trust = context.parts.setdefault("audit_trust", Trust.of(settings))
     audit: AuditWriter = context.parts.setdefault(
-        "audit", AuditWriter(context.db, journal=journal_for(settings.database_url))
+        "audit",
+        AuditWriter(
+            context.db,
+            journal=trust.journal,
+            signer=trust.signer,
+            mirror=trust.mirror,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_seconds=settings.audit_checkpoint_seconds,
+        ),
     )
     broker = build_broker(context)
 
@@ -205,6 +216,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
         finally:
             await broker.upstream.close()
             audit.stop()
+            trust.close()
             if "authz" in context.parts:
                 context.parts["authz"].close()  # flush quota usage before the engine goes
             context.db.dispose()

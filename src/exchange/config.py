@@ -80,6 +80,22 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra non-working days (YYYY-MM-DD)."
     )
     log_level: str = "info"
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="The audit signing key (Ed25519, PEM); default: audit-signing.key beside "
+        "the operator key, generated on first start. Keep it out of the database's reach.",
+    )
+    audit_mirror: str | None = Field(
+        default=None,
+        description="Where signed audit checkpoints are also appended: a file path or a "
+        "database URL; default: audit-checkpoints.ndjson beside the operator key.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=10_000, ge=1, description="Sign an audit checkpoint at least every N entries."
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=5.0, gt=0, description="… and at least every this many seconds of traffic."
+    )
 
     @property
     def base_url(self) -> str:

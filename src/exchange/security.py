@@ -68,6 +68,16 @@ def resolve_provider_secret(settings: Settings) -> tuple[str, bool]:
     return secret, False
 
 
+def audit_key_path(settings: Settings) -> Path:
+    """The audit signing key's file: EXCHANGE_AUDIT_KEY_FILE, else beside the operator key."""
+    return settings.audit_key_file or state_dir(settings) / "audit-signing.key"
+
+
+def audit_mirror_spec(settings: Settings) -> str:
+    """Where checkpoints are mirrored: EXCHANGE_AUDIT_MIRROR, else a file beside the state."""
+    return settings.audit_mirror or str(state_dir(settings) / "audit-checkpoints.ndjson")
+
+
 def demo_key(operator_key: str, code: str) -> str:
     """The key a seeded department starts with, derived from the operator's secret.
 

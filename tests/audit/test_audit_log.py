@@ -13,9 +13,12 @@ from sqlalchemy import delete, update
 from tests.conftest import OPERATOR, make_department
 
 from exchange.audit import service
+from exchange.audit.chain import BEIJING
+from exchange.audit.entry import GENESIS, Entry
 from exchange.audit.models import AuditEntry, AuditHead
 from exchange.audit.schemas import Problem
-from exchange.audit.service import AuditWriter, Entry
+from exchange.audit.verify import verify
+from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.context import AppContext
 
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
@@ -49,12 +52,12 @@ def writer(ctx: AppContext) -> Iterator[AuditWriter]:
 def test_entries_chain_in_order_and_verify(ctx: AppContext, writer: AuditWriter) -> None:
     seqs = [writer.record_sync(entry(i)) for i in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    report = service.verify(ctx.db)
+    report = verify(ctx.db)
     assert report.ok, report.message
     assert report.entries == 5
     with ctx.db.sessions() as s:
         rows = service.entries(s)
-    assert rows[0].prev_hash == service.GENESIS
+    assert rows[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
 
 
@@ -77,12 +80,12 @@ def test_concurrent_writers_are_grouped_and_gapless(ctx: AppContext, writer: Aud
     # Submitting faster than one commit per entry must have produced shared groups.
     assert writer.stats.groups < 400
     assert writer.stats.largest_group > 1
-    assert service.verify(ctx.db).ok
+    assert verify(ctx.db).ok
 
 
 def test_stopped_writer_refuses_instead_of_dropping(ctx: AppContext) -> None:
     w = AuditWriter(ctx.db)
-    with pytest.raises(service.AuditUnavailable):
+    with pytest.raises(AuditUnavailable):
         w.record_sync(entry(1))
 
 
@@ -95,7 +98,7 @@ def test_verify_detects_an_edited_entry(ctx: AppContext, writer: AuditWriter) ->
     _fill(ctx, writer)
     with ctx.db.session() as s:
         s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(records=999))
-    report = service.verify(ctx.db)
+    report = verify(ctx.db)
     assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.edited, 3)
     assert report.entries == 2
 
@@ -104,7 +107,7 @@ def test_verify_detects_a_deleted_entry(ctx: AppContext, writer: AuditWriter) ->
     _fill(ctx, writer)
     with ctx.db.session() as s:
         s.execute(delete(AuditEntry).where(AuditEntry.seq == 4))
-    report = service.verify(ctx.db)
+    report = verify(ctx.db)
     assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.deleted, 4)
 
 
@@ -115,7 +118,7 @@ def test_verify_detects_reordered_entries(ctx: AppContext, writer: AuditWriter) 
         s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(seq=1000))
         s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(seq=2))
         s.execute(update(AuditEntry).where(AuditEntry.seq == 1000).values(seq=3))
-    report = service.verify(ctx.db)
+    report = verify(ctx.db)
     assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.reordered, 2)
 
 
@@ -123,7 +126,7 @@ def test_verify_detects_a_cut_tail(ctx: AppContext, writer: AuditWriter) -> None
     _fill(ctx, writer)
     with ctx.db.session() as s:
         s.execute(delete(AuditEntry).where(AuditEntry.seq >= 5))
-    report = service.verify(ctx.db)
+    report = verify(ctx.db)
     assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.deleted, 5)
     with ctx.db.sessions() as s:
         assert s.get(AuditHead, 1) is not None
@@ -134,7 +137,7 @@ def test_stats_count_only_successful_exchanges(ctx: AppContext, writer: AuditWri
     writer.record_sync(entry(2, records=2, consumer="rsj"))
     writer.record_sync(entry(3, outcome="client.no_grant", records=0))
     with ctx.db.sessions() as s:
-        out = service.stats(s, T0.astimezone(service.BEIJING).date())
+        out = service.stats(s, T0.astimezone(BEIJING).date())
     assert out.today.records == 5
     assert out.today.calls == 2
     assert out.today.by_consumer["mzj"].records == 3

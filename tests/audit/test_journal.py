@@ -17,16 +17,20 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from exchange.audit import service
+from exchange.audit import keys
+from exchange.audit.entry import Entry
+from exchange.audit.journal import journal_for
 from exchange.audit.models import AuditEntry
+from exchange.audit.verify import verify
+from exchange.audit.writer import AuditWriter, recover
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
 
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
 
 
-def entry(i: int) -> service.Entry:
-    return service.Entry(
+def entry(i: int) -> Entry:
+    return Entry(
         request_id=f"req-{i}",
         at=T0 + dt.timedelta(milliseconds=i),
         kind="query",
@@ -47,20 +51,24 @@ def stored(db: Database) -> list[str]:
         return list(session.scalars(select(AuditEntry.request_id).order_by(AuditEntry.seq)))
 
 
+def signer(tmp_path: Path) -> keys.Signer:
+    return keys.load_or_create(tmp_path / "audit-signing.key")[0]
+
+
 def test_journal_path_only_for_sqlite_files(tmp_path: Path) -> None:
-    assert service.journal_for(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db.journal"
-    assert service.journal_for("sqlite://") is None
-    assert service.journal_for("postgresql+psycopg://u@h/db") is None
+    assert journal_for(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db.journal"
+    assert journal_for("sqlite://") is None
+    assert journal_for("postgresql+psycopg://u@h/db") is None
 
 
 def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/a.db"
     db = Database(url)
     ensure_current(db)
-    journal = service.journal_for(url)
+    journal = journal_for(url)
     assert journal is not None
     # A long linger: nothing is committed unless a reader flushes.
-    writer = service.AuditWriter(db, journal=journal, linger=30.0)
+    writer = AuditWriter(db, journal=journal, signer=signer(tmp_path), linger=30.0)
     writer.start()
     try:
         assert writer.journaled
@@ -76,20 +84,22 @@ def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None
     finally:
         writer.stop()
     assert list(journal.glob("seg-*.ndjson")) == []  # a clean stop empties the journal
-    assert service.verify(db).ok
+    assert verify(db).ok
     db.dispose()
 
 
 _CRASH = """
 import asyncio, datetime as dt, os, sys
 from pathlib import Path
-from exchange.audit import service
+from exchange.audit import keys
+from exchange.audit.writer import AuditWriter
 from exchange.db.engine import Database
 sys.path.insert(0, {tests!r})
 from test_journal import entry
 from exchange.db.migrate import ensure_current
 db = Database({url!r}); ensure_current(db)
-writer = service.AuditWriter(db, journal=Path({journal!r}), linger=30.0)
+signer = keys.load_or_create(Path({key!r}))[0]
+writer = AuditWriter(db, journal=Path({journal!r}), signer=signer, linger=30.0)
 writer.start()
 for i in range(5):
     writer.record_sync(entry(i))      # committed
@@ -103,18 +113,21 @@ os._exit(0)  # dies like a SIGKILL: no stop(), no flush
 
 def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/b.db"
-    journal = service.journal_for(url)
+    journal = journal_for(url)
     assert journal is not None
-    script = _CRASH.format(tests=str(Path(__file__).parent), url=url, journal=str(journal))
+    key = tmp_path / "audit-signing.key"
+    script = _CRASH.format(
+        tests=str(Path(__file__).parent), url=url, journal=str(journal), key=str(key)
+    )
     subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
 
     db = Database(url)
     try:
         assert stored(db) == [f"req-{i}" for i in range(5)]
-        assert service.recover(db, journal) == 7
+        assert recover(db, journal, signer(tmp_path)).replayed == 7
         assert stored(db) == [f"req-{i}" for i in range(12)]
-        assert service.recover(db, journal) == 0  # nothing twice
-        report = service.verify(db)
+        assert recover(db, journal, signer(tmp_path)).replayed == 0  # nothing twice
+        report = verify(db)
         assert report.ok, report.message
         assert report.entries == 12
     finally:
@@ -125,13 +138,13 @@ def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/c.db"
     db = Database(url)
     ensure_current(db)
-    journal = service.journal_for(url)
+    journal = journal_for(url)
     assert journal is not None
-    owner = service.AuditWriter(db, journal=journal)
+    owner = AuditWriter(db, journal=journal, signer=signer(tmp_path))
     owner.start()
     try:
-        assert service.recover(db, journal) is None
-        second = service.AuditWriter(db, journal=journal)
+        assert recover(db, journal, signer(tmp_path)).replayed is None
+        second = AuditWriter(db, journal=journal, signer=signer(tmp_path))
         second.start()
         try:
             assert not second.journaled  # falls back to waiting for each commit

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import OPERATOR
 
-from exchange.audit.service import Entry
+from exchange.audit.entry import Entry
 from exchange.authz.policy import Decision
 from exchange.broker._h1 import ConnectionFailed, H1Pool
 from exchange.broker.errors import ProviderBadResponse

@@ -28,8 +28,11 @@ from tests.e2e.harness import (
 )
 
 from exchange.app import build_context
-from exchange.audit import service as audit_service
+from exchange.audit.entry import Entry
 from exchange.audit.models import AuditEntry
+from exchange.audit.trust import Trust
+from exchange.audit.verify import verify
+from exchange.audit.writer import AuditWriter, recover
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
 from exchange.departments.app import create_departments_app
@@ -120,13 +123,16 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path, departments: str) -
     try:
         # What a restarted broker (or `exchange audit verify`) does first: commit the
         # entries the killed one had journaled (acknowledged) but not yet committed.
-        journal = audit_service.journal_for(url_db)
-        assert journal is not None
-        assert audit_service.recover(db, journal) is not None
+        trust = Trust.of(settings_for(url_db), create=False)
+        assert trust.journal is not None
+        assert trust.signer is not None
+        assert recover(db, trust.journal, trust.signer).replayed is not None
         with db.sessions() as session:
             stored = set(session.scalars(select(AuditEntry.request_id)))
         assert set(acknowledged) <= stored
-        assert audit_service.verify(db).ok
+        report = verify(db, trust.verifier, trust.mirror, trust.journal)
+        assert report.ok, report.findings
+        assert report.checkpoints >= 1  # the killed writer's opening one at least
     finally:
         db.dispose()
 
@@ -135,12 +141,13 @@ def test_audit_verify_cli_detects_an_edited_entry(tmp_path: Path) -> None:
     url_db = f"sqlite:///{tmp_path}/audit.db"
     db = Database(url_db)
     ensure_current(db)
-    writer = audit_service.AuditWriter(db)
+    trust = Trust.of(settings_for(url_db))
+    writer = AuditWriter(db, signer=trust.signer, mirror=trust.mirror)
     writer.start()
     now = dt.datetime.now(dt.UTC)
     for i in range(4):
         writer.record_sync(
-            audit_service.Entry(
+            Entry(
                 f"r{i}",
                 now,
                 "query",

@@ -1,10 +1,11 @@
-"""Audit tables: the hash-chained entries, the chain head, and the daily volume roll-up."""
+"""Audit tables: the hash-chained entries, the chain head, the signed checkpoints, and the
+daily volume roll-up."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db.base import Base
@@ -32,8 +33,16 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(48))
     status: Mapped[int] = mapped_column(Integer)
     latency_us: Mapped[int] = mapped_column(Integer)
+    #: the caller's own X-Request-Id (the exchange assigns ``request_id``)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: version of the hashed form (``audit.entry``); 1 for entries written before versions
+    version: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    @property
+    def latency_ms(self) -> float:
+        return self.latency_us / 1000
 
 
 class AuditHead(Base):
@@ -50,6 +59,24 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A signed statement "the chain's entry ``seq`` has hash …" (``audit.checkpoint``).
+
+    ``body`` is the signed canonical JSON itself (kind, writer, seq, hash, time and the
+    digest of the previous checkpoint, so checkpoints chain too); ``seq`` and ``n`` are
+    copies for queries, never trusted by verification.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    n: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    body: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+
+
 class AuditVolume(Base):
     """Records exchanged per platform day, consumer, provider and topic (the daily figure)."""
 
@@ -63,4 +90,4 @@ class AuditVolume(Base):
     records: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
 
 
-__all__ = ["AuditEntry", "AuditHead", "AuditVolume"]
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditHead", "AuditVolume"]

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from exchange.audit import service
 from exchange.audit.schemas import AuditPage, StatsOut, VerifyReport
+from exchange.audit.trust import Trust
+from exchange.audit.verify import verify
+from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext, Caller, Ctx, DbSession, Operator
+from exchange.errors import Unavailable
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -17,7 +22,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 def _settle(ctx: AppContext) -> None:
     """Let the writer commit every entry already acknowledged, so a caller reads its own
     exchanges (the broker answers once an entry is journaled, possibly before its commit)."""
-    writer: service.AuditWriter | None = ctx.parts.get("audit")
+    writer: AuditWriter | None = ctx.parts.get("audit")
     if writer is not None:
         writer.flush()
 
@@ -73,7 +78,32 @@ def exchange_stats(session: DbSession, ctx: Ctx, caller: Caller) -> StatsOut:
 
 @router.get("/verify", response_model=VerifyReport)
 async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
-    """Walk the hash chain and report the first edited, deleted or reordered entry
-    (operator only)."""
+    """Check the whole audit log (operator only): the hash chain, the signed checkpoints
+    in the database and in the mirror, entries appended while no exchange had the log
+    open, the daily statistics against the entries, and journal lines refused as forged.
+
+    Each kind of tampering found is listed with the first bad entry and why; the
+    top-level fields repeat the earliest. Entries after the last checkpoint are counted
+    in ``unsigned_tail``: a signature will cover them within seconds.
+    """
     await run_in_threadpool(_settle, ctx)
-    return await run_in_threadpool(service.verify, ctx.db)
+    trust: Trust | None = ctx.parts.get("audit_trust")
+    if trust is None:
+        return await run_in_threadpool(verify, ctx.db)
+    return await run_in_threadpool(verify, ctx.db, trust.verifier, trust.mirror, trust.journal)
+
+
+@router.get(
+    "/public-key",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "PEM public key."}},
+)
+def public_key(ctx: Ctx) -> PlainTextResponse:
+    """The public half of the exchange's audit signing key (Ed25519, PEM): with it anyone
+    can check the signed checkpoints of an exported log. No key needed to read it."""
+    trust: Trust | None = ctx.parts.get("audit_trust")
+    if trust is None or trust.verifier is None:
+        raise Unavailable("the audit signing key is not loaded")
+    return PlainTextResponse(
+        trust.verifier.pem(), headers={"X-Audit-Key-Id": trust.verifier.key_id()}
+    )

@@ -24,6 +24,9 @@ class AuditEntryOut(BaseModel):
     outcome: str = Field(description="'ok' or the error code the caller received.")
     status: int = Field(description="HTTP status the caller received.")
     latency_ms: float
+    correlation_id: str | None = Field(
+        default=None, description="The caller's own X-Request-Id, if it sent one."
+    )
     hash: str
 
 
@@ -33,15 +36,43 @@ class AuditPage(BaseModel):
 
 
 class Problem(StrEnum):
-    """Why verification stopped at an entry."""
+    """What verification found wrong."""
 
+    #: an entry's content no longer matches its hash
     edited = "edited"
+    #: entries missing from the chain (a seq gap, or cut from the end below the head)
     deleted = "deleted"
+    #: entries moved (their links no longer follow)
     reordered = "reordered"
+    #: the chain ends before a signed checkpoint says it reached
+    truncated = "truncated"
+    #: entries before a signed checkpoint were changed and their hashes recomputed
+    rewritten = "rewritten"
+    #: entries appended while no exchange had the log open (no signature vouches for them)
+    forged = "forged"
+    #: a checkpoint with no valid signature, missing, or differing from its mirror copy
+    checkpoint = "checkpoint"
+    #: the daily statistics differ from what the entries add up to
+    stats = "stats"
+    #: journal lines refused at recovery (forged or damaged)
+    journal = "journal"
+    #: the audit tables or the mirror could not be read at all
+    unreadable = "unreadable"
+
+
+class Finding(BaseModel):
+    """One kind of tampering found."""
+
+    problem: Problem
+    first_bad_seq: int | None = Field(
+        default=None, description="First entry affected (none for statistics and journal)."
+    )
+    message: str
 
 
 class VerifyReport(BaseModel):
-    """Result of walking the whole chain."""
+    """Result of checking the whole log. The top-level ``first_bad_seq``, ``problem`` and
+    ``message`` repeat the earliest finding."""
 
     ok: bool
     entries: int = Field(description="Entries checked.")
@@ -49,6 +80,15 @@ class VerifyReport(BaseModel):
     first_bad_seq: int | None = None
     problem: Problem | None = None
     message: str = ""
+    checkpoints: int = Field(default=0, description="Signed checkpoints that verified.")
+    signed_seq: int = Field(default=0, description="Last entry covered by a valid checkpoint.")
+    unsigned_tail: int = Field(
+        default=0, description="Entries after the last checkpoint (not yet signed)."
+    )
+    key_id: str | None = Field(
+        default=None, description="Fingerprint of the public key checkpoints were checked with."
+    )
+    findings: list[Finding] = Field(default_factory=list)
 
 
 class Volume(BaseModel):

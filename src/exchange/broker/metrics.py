@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from prometheus_client.core import Metric
 
-    from exchange.audit.service import AuditWriter
+    from exchange.audit.writer import AuditWriter
     from exchange.broker.upstream import LookupBatcher, Upstream
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

@@ -28,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
-from exchange.audit.service import AuditUnavailable, AuditWriter, Entry
+from exchange.audit.entry import Entry
+from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authz.policy import Decision
 from exchange.broker.errors import (
     DENIAL_STATUS,
