@@ -31,8 +31,9 @@ from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
 from exchange.errors import (
+    CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
-    caller_request_id,
+    caller_correlation_id,
     error_body,
     install_error_handlers,
 )
@@ -51,7 +52,9 @@ Every call carries `Authorization: Bearer <key>`. Errors share one shape:
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the caller's ``X-Request-Id`` if sane) and echo it back.
+    """Give every request an id of the exchange's own and echo it back; a caller's own
+    ``X-Request-Id`` (if sane) is kept as its correlation id and echoed in
+    ``X-Correlation-Id``.
 
     Pure ASGI rather than BaseHTTPMiddleware: it sits on the broker's hot path.
     """
@@ -63,14 +66,20 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = caller_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-        raw = rid.encode()
+        rid = uuid.uuid4().hex
+        correlation = caller_correlation_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        ids = [(REQUEST_ID_HEADER.lower().encode(), rid.encode())]
+        if correlation:
+            state["correlation_id"] = correlation
+            ids.append((CORRELATION_ID_HEADER.lower().encode(), correlation.encode()))
+        names = {name for name, _ in ids}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
-                headers.append((REQUEST_ID_HEADER.lower().encode(), raw))
+                headers = [h for h in message.get("headers", []) if h[0] not in names]
+                headers.extend(ids)
                 message["headers"] = headers
             await send(message)
 
@@ -91,11 +100,15 @@ class FreshnessGate:
             try:
                 self.check()
             except Resyncing as exc:
-                rid = caller_request_id(scope) or uuid.uuid4().hex
+                # The exchange's own request id; the caller's is its correlation id.
+                rid = uuid.uuid4().hex
+                headers = {REQUEST_ID_HEADER: rid, "Retry-After": "1"}
+                if correlation := caller_correlation_id(scope):
+                    headers[CORRELATION_ID_HEADER] = correlation
                 response = JSONResponse(
                     error_body(exc.code, exc.message, rid, exc.detail),
                     status_code=exc.status_code,
-                    headers={REQUEST_ID_HEADER: rid, "Retry-After": "1"},
+                    headers=headers,
                 )
                 await response(scope, receive, send)
                 return

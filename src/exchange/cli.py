@@ -499,6 +499,7 @@ def _existing_url(settings: Settings) -> str:
         )
     return url
 
+
 @audit_app.command("public-key")
 def audit_public_key(
     database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,

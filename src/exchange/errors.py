@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 REQUEST_ID_HEADER = "X-Request-Id"
+CORRELATION_ID_HEADER = "X-Correlation-Id"
 
 
 class ExchangeError(Exception):
@@ -136,25 +137,31 @@ class Unavailable(ExchangeError):
     code = "unavailable"
 
 
-def sane_request_id(given: str) -> str:
-    """``given`` if it can serve as a request id (1–64 ASCII characters), else ``""``."""
-    return given if 0 < len(given) <= 64 and given.isascii() else ""
+def sane_correlation_id(given: str) -> str:
+    """``given`` if it can serve as a correlation id (1–64 printable ASCII characters, so
+    nothing a log, a header or a database column could choke on), else ``""``."""
+    return given if 0 < len(given) <= 64 and given.isascii() and given.isprintable() else ""
 
 
-def caller_request_id(scope: Scope) -> str:
-    """The caller's ``X-Request-Id`` from an ASGI scope if sane, else ``""``."""
+def caller_correlation_id(scope: Scope) -> str:
+    """The caller's own ``X-Request-Id`` from an ASGI scope if sane, else ``""``.
+
+    The exchange assigns every request id itself: a caller-chosen one could reuse another
+    department's and muddle whose exchange the audit log shows. The caller's value is
+    kept as the correlation id (echoed in ``X-Correlation-Id``, stored on audit entries).
+    """
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return sane_request_id(value.decode("latin-1"))
+            return sane_correlation_id(value.decode("latin-1"))
     return ""
 
 
 def request_id_of(request: Request) -> str:
-    """The request id: the caller's ``X-Request-Id`` if sane, else one made here."""
+    """The request id the exchange assigned (one is made here if no layer did)."""
     rid = getattr(request.state, "request_id", None)
     if isinstance(rid, str):
         return rid
-    rid = sane_request_id(request.headers.get(REQUEST_ID_HEADER, "")) or uuid.uuid4().hex
+    rid = uuid.uuid4().hex
     request.state.request_id = rid
     return rid
 

@@ -28,19 +28,28 @@ def test_operator_creates_department_and_key_works(client: TestClient) -> None:
     assert "api_key" not in me.json()
 
 
-def test_a_sane_caller_request_id_is_kept_and_any_other_replaced(client: TestClient) -> None:
+def test_the_exchange_assigns_request_ids_and_keeps_the_callers_as_correlation(
+    client: TestClient,
+) -> None:
     given = client.get("/healthz", headers={"X-Request-Id": "case-2026-0001"})
-    assert given.headers["x-request-id"] == "case-2026-0001"
-    for insane in (b"r" * 65, "办件-1".encode()):
+    assert given.headers["x-request-id"] not in ("", "case-2026-0001")
+    assert given.headers["x-correlation-id"] == "case-2026-0001"
+    for insane in (b"r" * 65, "办件-1".encode(), b"a\x01b"):
         resp = client.get("/healthz", headers={"X-Request-Id": insane})
         assert resp.headers["x-request-id"] not in ("", insane.decode("latin-1"))
+        assert "x-correlation-id" not in resp.headers
     # Exchange calls take the broker's own dispatch: the same rule.
     url = "/api/v1/exchange/101001001/000001/query"
     kept = client.post(url, json={"keys": ["x"]}, headers={"X-Request-Id": "case-2026-0002"})
-    assert kept.headers["x-request-id"] == "case-2026-0002"
-    assert kept.json()["error"]["request_id"] == "case-2026-0002"
+    assert kept.headers["x-request-id"] != "case-2026-0002"
+    assert kept.headers["x-correlation-id"] == "case-2026-0002"
+    assert kept.json()["error"]["request_id"] == kept.headers["x-request-id"]
+    # Two callers sending the same id still get two request ids.
+    again = client.post(url, json={"keys": ["x"]}, headers={"X-Request-Id": "case-2026-0002"})
+    assert again.headers["x-request-id"] != kept.headers["x-request-id"]
     long = client.post(url, json={"keys": ["x"]}, headers={"X-Request-Id": "r" * 65})
     assert len(long.headers["x-request-id"]) <= 64
+    assert "x-correlation-id" not in long.headers
     assert long.json()["error"]["request_id"] == long.headers["x-request-id"]
 
 

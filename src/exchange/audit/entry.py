@@ -60,6 +60,10 @@ MAX_LENGTH = {
 }
 
 
+#: Largest value of the 32-bit integer columns (records, status, latency_us).
+INT_MAX = 2**31 - 1
+
+
 @dataclass(slots=True)
 class Entry:
     """What the broker records about one call, before it has a place in the chain."""
@@ -117,7 +121,8 @@ class Entry:
 
     def storable(self) -> Entry:
         """This entry with every value the databases can store: NUL bytes escaped (as the
-        text ``\\x00``, which PostgreSQL accepts) and strings cut to their column's length.
+        text ``\\x00``, which PostgreSQL accepts), strings cut to their column's length and
+        numbers clamped to their 32-bit columns.
 
         The writer's last resort for an entry its database refused; the broker already
         escapes what callers send, so a refused entry means a bug, not a caller.
@@ -129,6 +134,11 @@ class Entry:
                 fixed = escape_text(value)[:limit]
                 if fixed != value:
                     changes[name] = fixed
+        for name in ("records", "status", "latency_us"):
+            value = getattr(self, name)
+            fixed = min(max(value, 0), INT_MAX)
+            if fixed != value:
+                changes[name] = fixed
         items = [escape_text(i) for i in self.items]
         if items != self.items:
             changes["items"] = items

@@ -281,7 +281,10 @@ class AuditWriter:
     def _journal_write(self, pendings: list[_Pending]) -> None:
         signer = self._signer
         assert signer is not None
-        lines = b"".join(line_of(signer, p.entry) for p in pendings)
+        try:
+            lines = b"".join(line_of(signer, p.entry) for p in pendings)
+        except (TypeError, ValueError) as exc:  # a value JSON cannot hold: a bug upstream
+            raise AuditUnavailable(f"the audit entry cannot be encoded: {exc}") from exc
         # One lock around the write and the hand-over keeps the buffer in journal order,
         # which segment clean-up and recovery's committed-prefix rule rely on.
         with self._jlock:

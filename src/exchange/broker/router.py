@@ -16,7 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from exchange.authz.policy import REASONS
 from exchange.broker.schemas import QueryAnswer, QueryRequest
 from exchange.broker.service import Broker, Inbound
-from exchange.errors import REQUEST_ID_HEADER, ExchangeError, caller_request_id, error_body
+from exchange.errors import (
+    CORRELATION_ID_HEADER,
+    REQUEST_ID_HEADER,
+    ExchangeError,
+    caller_correlation_id,
+    error_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ async def export(request: Request, front: Front, seq: Seq) -> Response:
 _EXCHANGE_PATH = re.compile(r"^/api/v1/exchange/([123]\d{8})/(\d{6})/(query|export)$")
 _METHODS = {"query": "POST", "export": "GET"}
 _RID_HEADER = REQUEST_ID_HEADER.lower().encode()
+_CID_HEADER = CORRELATION_ID_HEADER.lower().encode()
 _JSON = "application/json"
 _JSON_HEADER = (b"content-type", _JSON.encode())
 
@@ -126,8 +133,13 @@ class ExchangeDispatch:
         if match is None or scope["method"] != _METHODS[match.group(3)]:
             await self.app(scope, receive, send)
             return
-        rid = caller_request_id(scope) or f"{self._prefix}{next(self._counter):012x}"
-        scope.setdefault("state", {})["request_id"] = rid
+        # The exchange assigns the request id; the caller's own is its correlation id.
+        rid = f"{self._prefix}{next(self._counter):012x}"
+        correlation = caller_correlation_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        if correlation:
+            state["correlation_id"] = correlation
         front, seq, action = match.groups()
         payload: bytes | None = None
         try:
@@ -150,10 +162,14 @@ class ExchangeDispatch:
                     (b"content-length", str(len(payload)).encode()),
                     (_RID_HEADER, rid.encode()),
                 ]
+                if correlation:
+                    headers.append((_CID_HEADER, correlation.encode()))
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": payload})
                 return
         response.raw_headers.append((_RID_HEADER, rid.encode()))
+        if correlation:
+            response.raw_headers.append((_CID_HEADER, correlation.encode()))
         await response(scope, receive, send)
 
 

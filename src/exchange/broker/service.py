@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
-from exchange.audit.entry import Entry
+from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authz.policy import Decision
 from exchange.broker.errors import (
@@ -186,6 +186,8 @@ class _Call:
     request_id: str
     kind: str
     started: float
+    #: the caller's own X-Request-Id, kept on its audit entry
+    correlation_id: str | None = None
     consumer: str = "anonymous"
     provider: str | None = None
     resource_code: str | None = None
@@ -212,12 +214,14 @@ class Inbound:
     authorization: str | None = None
     case: str | None = None
     body: bytes = b""
+    correlation_id: str | None = None
 
     @classmethod
     def of_scope(cls, scope: Scope) -> Inbound:
         """Both ways in (the broker's dispatch and FastAPI's routes, behind the request-id
         middleware) have set the request id in the scope's state."""
-        inbound = cls(str(scope.get("state", {}).get("request_id", "")))
+        state = scope.get("state", {})
+        inbound = cls(str(state.get("request_id", "")), correlation_id=state.get("correlation_id"))
         for name, value in scope["headers"]:
             if name == b"authorization":
                 inbound.authorization = value.decode("latin-1")
@@ -350,10 +354,17 @@ class Broker:
     # -- shared steps -------------------------------------------------------------------
 
     def _begin(self, inbound: Inbound, kind: str) -> _Call:
-        call = _Call(request_id=inbound.request_id, kind=kind, started=time.perf_counter())
+        call = _Call(
+            request_id=inbound.request_id,
+            kind=kind,
+            started=time.perf_counter(),
+            correlation_id=inbound.correlation_id,
+        )
         if inbound.case:
             # Headers are ASCII: a case named in Chinese arrives percent-encoded (UTF-8).
-            call.case = unquote(inbound.case)[:MAX_CASE]
+            # Decoded, it may hold a NUL (abc%00def), which PostgreSQL text cannot store:
+            # escaped here, so the entry commits like any other.
+            call.case = escape_text(unquote(inbound.case))[:MAX_CASE]
         try:
             principal = self.auth.authenticate(inbound.authorization)
         except NotAuthenticated as exc:
@@ -474,6 +485,7 @@ class Broker:
             outcome=outcome,
             status=status,
             latency_us=int(elapsed * 1_000_000),
+            correlation_id=call.correlation_id,
         )
 
     async def _fail(self, call: _Call, exc: Exception) -> ExchangeError:
@@ -543,7 +555,9 @@ class Broker:
             return payload
         except Exception as exc:
             if call is None:
-                call = _Call(inbound.request_id, kind="query", started=time.perf_counter())
+                call = _Call(
+                    inbound.request_id, "query", time.perf_counter(), inbound.correlation_id
+                )
             raise await self._fail(call, exc) from None
 
     # -- export ---------------------------------------------------------------------------
@@ -594,7 +608,9 @@ class Broker:
             resp = await upstream.__aenter__()
         except Exception as exc:
             if call is None:
-                call = _Call(inbound.request_id, kind="export", started=time.perf_counter())
+                call = _Call(
+                    inbound.request_id, "export", time.perf_counter(), inbound.correlation_id
+                )
             elif decision is not None:
                 self._release(call, decision)
             raise await self._fail(call, exc) from None
