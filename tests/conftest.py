@@ -46,6 +46,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     migrate.upgrade(f"sqlite:///{path}")
     return path
 
+
 @pytest.fixture(autouse=True)
 def audit_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The audit signing key and checkpoint mirror of this test alone.

@@ -107,7 +107,10 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path, departments: str) -
         threads = [threading.Thread(target=load, args=(w,)) for w in range(6)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        # Kill mid-load once the load is going (polled: a busy machine starts slowly).
+        deadline = time.monotonic() + 30
+        while len(acknowledged) <= 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         stop.set()
