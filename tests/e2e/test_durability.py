@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from tests.e2e.harness import (
     OPERATOR_KEY,
     apply,
@@ -28,6 +29,7 @@ from tests.e2e.harness import (
 )
 
 from exchange.app import build_context
+from exchange.audit.chain import append
 from exchange.audit.entry import Entry
 from exchange.audit.models import AuditEntry
 from exchange.audit.trust import Trust
@@ -178,3 +180,55 @@ def test_audit_verify_cli_detects_an_edited_entry(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "entry 2" in bad.stderr
     assert "edited" in bad.stderr
+
+
+def test_audit_cli_reports_forgery_and_a_broken_database_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    url_db = f"sqlite:///{tmp_path}/audit.db"
+    db = Database(url_db)
+    ensure_current(db)
+    trust = Trust.of(settings_for(url_db))
+    writer = AuditWriter(db, signer=trust.signer, mirror=trust.mirror)
+    writer.start()
+    entry = Entry(
+        "r1",
+        dt.datetime.now(dt.UTC),
+        "query",
+        "mzj",
+        "gaj",
+        "101001001/000001",
+        ["name"],
+        None,
+        1,
+        "ok",
+        200,
+        900,
+    )
+    writer.record_sync(entry)
+    writer.stop()
+    cli = [sys.executable, "-m", "exchange.cli", "audit"]
+
+    key = subprocess.run(
+        [*cli, "public-key", "--database-url", url_db], capture_output=True, timeout=60, check=True
+    )
+    assert trust.verifier is not None
+    assert key.stdout.decode() == trust.verifier.pem()
+
+    # Appended with the head moved along, after the exchange stopped cleanly.
+    append(db, [dataclasses.replace(entry, request_id="r2", records=900, cached=None)])
+    forged = subprocess.run(
+        [*cli, "verify", "--database-url", url_db], capture_output=True, text=True, timeout=60
+    )
+    assert forged.returncode == 1
+    assert "entry 2 (forged)" in forged.stderr
+
+    with db.session() as session:
+        session.execute(text("DROP TABLE audit_volume"))
+    broken = subprocess.run(
+        [*cli, "verify", "--database-url", url_db], capture_output=True, text=True, timeout=60
+    )
+    assert broken.returncode != 0
+    assert "Traceback" not in broken.stderr + broken.stdout
+    assert "cannot be read" in broken.stderr
+    db.dispose()
