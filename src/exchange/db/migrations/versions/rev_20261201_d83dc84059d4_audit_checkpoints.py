@@ -5,7 +5,7 @@ is the version of an entry's hashed form (existing entries were hashed in versio
 server default); ``audit_entry.correlation_id`` keeps the caller's own X-Request-Id.
 
 Revision ID: d83dc84059d4
-Revises: 9f1c2a7d4b10
+Revises: c8e202eeb504
 Create Date: 2026-12-01 14:21:50.102135
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d83dc84059d4"
-down_revision: str | Sequence[str] | None = "9f1c2a7d4b10"
+down_revision: str | Sequence[str] | None = "c8e202eeb504"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
