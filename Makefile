@@ -3,18 +3,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps: `make up` needs only what running needs (the runtime dependencies);
+# `make test`/`make lint` need the development tools too. Installing dev implies runtime.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: up test lint bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	@echo "make: creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing the exchange and what it needs to run into $(VENV) (first run, about a minute)"
+	@$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing the exchange with the development tools (tests, lint, Locust) into $(VENV)"
 	@$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME_STAMP)
 
 ## Run the whole exchange with mock departments on http://127.0.0.1:8000 (embedded SQLite).
-up: $(STAMP)
+up: $(RUNTIME_STAMP)
 	$(BIN)/exchange up
 
 ## Run the test suite (PostgreSQL tests run when EXCHANGE_TEST_POSTGRES_URL is set).

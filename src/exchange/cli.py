@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from exchange.config import Settings
 from exchange.loadrun import load as load_command
@@ -44,9 +44,10 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _fail(message: str, hint: str = "") -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    # Unwrapped (soft_wrap): a path, URL or command cut across lines cannot be copied.
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        console.print(f"[dim]{hint}[/]")
+        console.print(f"[dim]{escape(hint)}[/]", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -102,38 +103,6 @@ def _served_departments(settings: Settings) -> list[str]:
     return sorted(load_definitions(settings.services_dir))
 
 
-def _banner(settings: Settings, operator_key: str, generated: bool) -> None:
-    from exchange.security import demo_key
-
-    base = settings.base_url
-    table = Table.grid(padding=(0, 2))
-    table.add_row("Portal", f"[link={base}/]{base}/[/]")
-    table.add_row("API docs", f"{base}/docs")
-    table.add_row("Health", f"{base}/healthz")
-    if settings.mock_departments:
-        table.add_row("Mock departments", f"{base}/departments/<code>")
-    table.add_row("Database", settings.database_url)
-    note = " (generated, kept in .exchange/operator.key)" if generated else ""
-    table.add_row("Operator key", f"[bold]{operator_key}[/]{note}")
-    for code, label in (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局")):
-        table.add_row(f"Demo key {code}", f"{demo_key(operator_key, code)}  [dim]{label}[/]")
-    table.add_row(
-        "Provider auth",
-        "departments answer only the broker's signed calls  "
-        "[dim](a unit's credential: exchange provider-credential <code>)[/]",
-    )
-    table.add_row(
-        "Demo", "exchange demo   [dim](in another terminal: the household check story)[/]"
-    )
-    table.add_row("Load test", "exchange load   [dim](a compressed day of 37,484,000 records)[/]")
-    table.add_row(
-        "Try",
-        f'curl -H "Authorization: Bearer {demo_key(operator_key, "mzj")}" '
-        f'"{base}/api/v1/catalog/topics?q=户籍"',
-    )
-    console.print(Panel(table, title="exchange — 政务信息共享平台 simulator", expand=False))
-
-
 @app.command()
 def up(
     port: Annotated[int | None, typer.Option(help="Port to serve on (default 8000).")] = None,
@@ -147,12 +116,26 @@ def up(
     ] = None,
 ) -> None:
     """Run the whole exchange with mock departments on one port."""
+    from exchange import banner
     from exchange.app import build_context, create_app, freeze_heap
+    from exchange.catalog.generate import PROFILES
     from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
-    from exchange.serving import run
+    from exchange.serving import port_in_use, run
 
     settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
+    # Everything that can refuse is checked before the first file or row is written.
+    if settings.catalog_profile not in PROFILES:
+        raise _fail(
+            f"no catalog profile {settings.catalog_profile!r}",
+            f"choose one of: {', '.join(sorted(PROFILES))}",
+        )
+    if port_in_use(settings.host, settings.port):
+        raise _fail(
+            f"{settings.host}:{settings.port} is already in use (another exchange?)",
+            "stop what listens there, or pass --port / set EXCHANGE_PORT",
+        )
+    from_env = settings.operator_key is not None
     operator_key, generated = resolve_operator_key(settings)
     settings = settings.model_copy(update={"operator_key": operator_key})
     try:
@@ -161,7 +144,9 @@ def up(
     except SchemaNotCurrent as exc:
         raise _fail(str(exc)) from exc
     application = create_app(settings, ctx=ctx)
-    _banner(settings, operator_key, generated)
+    banner.show(
+        banner.build(settings, operator_key, generated=generated, from_env=from_env), console
+    )
     freeze_heap()
     run(application, host=settings.host, port=settings.port)
 
@@ -223,10 +208,71 @@ def provider_credential(
     typer.echo(derive_provider_secret(secret, code))
 
 
+_CLOCK_URL_HELP = (
+    "A running exchange to ask (default: the configured one, http://EXCHANGE_HOST:PORT, "
+    "when it answers)."
+)
+_CLOCK_DB_HELP = "Read and move the clock in this database directly, not through an exchange."
+
+
+def _clock_target(settings: Settings, url: str | None, database_url: str | None) -> str | None:
+    """The running exchange the clock commands go through, or None for the database.
+
+    A running exchange is asked first: it answers with the time it applies (and refreshes
+    its caches). Only without one is the database used, and it must already exist.
+    """
+    from exchange.loadrun import healthy
+
+    if database_url is not None:
+        return None
+    target = (url or settings.base_url).rstrip("/")
+    if healthy(target):
+        return target
+    if url is not None:
+        raise _fail(
+            f"no exchange answers at {target}",
+            "start it (`exchange up`), or pass --database-url to use its database directly",
+        )
+    return None
+
+
+def _clock_call(target: str, settings: Settings, method: str, path: str, **body: str) -> str:
+    import httpx
+
+    from exchange.security import read_operator_key
+
+    key = read_operator_key(settings)
+    if key is None:
+        raise _fail(
+            f"the exchange at {target} needs the operator key",
+            "set EXCHANGE_OPERATOR_KEY, or run where `exchange up` keeps .exchange/operator.key",
+        )
+    try:
+        resp = httpx.request(
+            method,
+            f"{target}{path}",
+            json=body or None,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10.0,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"the exchange at {target} did not answer: {exc}") from exc
+    if resp.status_code != 200:
+        try:
+            message = resp.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = resp.text[:200]
+        raise _fail(f"the exchange at {target} refused ({resp.status_code}): {message}")
+    data = resp.json()
+    now = dt.datetime.fromisoformat(data["now"]).isoformat(timespec="seconds")
+    return f"{now} (offset {dt.timedelta(seconds=data['offset_seconds'])})"
+
+
 @clock_app.command("advance")
 def clock_advance(
     by: Annotated[str, typer.Argument(help="How far: e.g. 10d, 36h, 90m, 2w.")],
-    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+    url: Annotated[str | None, typer.Option(help=_CLOCK_URL_HELP)] = None,
+    database_url: Annotated[str | None, typer.Option(help=_CLOCK_DB_HELP)] = None,
 ) -> None:
     """Move the platform's simulated time forward (deadlines and expiries follow)."""
     from exchange.clock import Clock, parse_duration
@@ -236,26 +282,45 @@ def clock_advance(
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     settings = _settings(database_url=database_url)
+    target = _clock_target(settings, url, database_url)
+    if target is not None:
+        now = _clock_call(target, settings, "POST", "/api/v1/clock/advance", by=by)
+        typer.echo(f"platform time is now {now}, advanced by the exchange at {target}")
+        return
     db = _open_current(settings)
     try:
-        now = Clock(db).advance(delta)
+        clock = Clock(db)
+        moved = clock.advance(delta)
+        offset = clock.offset
     finally:
         db.dispose()
-    typer.echo(f"platform time is now {now.isoformat(timespec='seconds')}")
+    typer.echo(
+        f"platform time is now {moved.isoformat(timespec='seconds')} (offset {offset}), "
+        f"advanced in {_shown(settings.database_url)}"
+    )
 
 
 @clock_app.command("show")
 def clock_show(
-    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+    url: Annotated[str | None, typer.Option(help=_CLOCK_URL_HELP)] = None,
+    database_url: Annotated[str | None, typer.Option(help=_CLOCK_DB_HELP)] = None,
 ) -> None:
     """Print the platform's simulated time and its offset from wall time."""
     from exchange.clock import Clock
 
     settings = _settings(database_url=database_url)
+    target = _clock_target(settings, url, database_url)
+    if target is not None:
+        now = _clock_call(target, settings, "GET", "/api/v1/clock")
+        typer.echo(f"{now}, from the exchange at {target}")
+        return
     db = _open_current(settings)
     try:
         clock = Clock(db)
-        typer.echo(f"{clock.now().isoformat(timespec='seconds')} (offset {clock.offset})")
+        typer.echo(
+            f"{clock.now().isoformat(timespec='seconds')} (offset {clock.offset}), "
+            f"from {_shown(settings.database_url)}"
+        )
     finally:
         db.dispose()
 

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from exchange.config import Settings
 
-__all__ = ["find_locustfile", "load"]
+__all__ = ["find_locustfile", "healthy", "load"]
 
 DAILY_RECORDS_2020 = 37_484_000
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -44,10 +44,12 @@ def find_locustfile(explicit: Path | None = None) -> Path | None:
     return next((p for p in candidates if p is not None and p.is_file()), None)
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether an exchange answers ``/healthz`` at ``url``."""
     try:
-        return httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
+        resp = httpx.get(f"{url}/healthz", timeout=2.0)
+        return resp.status_code == 200 and resp.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError, AttributeError):
         return False
 
 
@@ -72,13 +74,21 @@ def _check_operator_key(host: str, operator_key: str) -> None:
 
 
 @contextmanager
-def _exchange(host: str, operator_key: str, log: Path, console: Console) -> Iterator[None]:
-    """Use the exchange at ``host``, or start ``exchange up`` there (loopback only)."""
-    if _healthy(host):
+def _exchange(
+    host: str, operator_key: str, log: Path, console: Console, *, start: bool
+) -> Iterator[None]:
+    """Use the exchange at ``host``, or start ``exchange up`` there (loopback only) when
+    ``start``: only for the default address, never one the user named with --host."""
+    if healthy(host):
         _check_operator_key(host, operator_key)
         console.print(f"using the exchange at {host}")
         yield
         return
+    if not start:
+        raise RuntimeError(
+            f"no exchange answers at {host}: start one there (`exchange up`), or leave out "
+            "--host to let exchange load start one on this machine"
+        )
     parts = urlsplit(host)
     if parts.hostname not in _LOOPBACK:
         raise RuntimeError(f"no exchange answers at {host} (only a loopback one can be started)")
@@ -95,7 +105,7 @@ def _exchange(host: str, operator_key: str, log: Path, console: Console) -> Iter
         )
     try:
         deadline = time.monotonic() + 120
-        while not _healthy(host):
+        while not healthy(host):
             if proc.poll() is not None:
                 raise RuntimeError(f"exchange up exited with {proc.returncode}; see {log}")
             if time.monotonic() > deadline:
@@ -221,6 +231,14 @@ def load(
         raise typer.Exit(code=2)
     settings = Settings()
     target = (host or settings.base_url).rstrip("/")
+    if host is not None and not healthy(target):
+        # Said before anything is written (no key file, no results directory).
+        console.print(f"[bold red]error:[/] no exchange answers at {target}")
+        console.print(
+            "[dim]start one there (`exchange up`), or leave out --host to let exchange load "
+            "start one on this machine[/]"
+        )
+        raise typer.Exit(code=2)
     key = operator_key or resolve_operator_key(settings)[0]
     out.mkdir(parents=True, exist_ok=True)
     progress_file = out / "progress.json"
@@ -237,7 +255,7 @@ def load(
         args += ["--processes", str(processes)]
     env = {**os.environ, "EXCHANGE_OPERATOR_KEY": key}
     try:
-        with _exchange(target, key, out / "exchange.log", console):
+        with _exchange(target, key, out / "exchange.log", console, start=host is None):
             console.print(
                 f"a day of {records_per_day:,} records in {day_minutes:g} min, "
                 f"{users} users at the peak; Locust log: {out / 'locust.log'}"

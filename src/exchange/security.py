@@ -23,6 +23,15 @@ def state_dir(settings: Settings) -> Path:
     return Path(".exchange").resolve()
 
 
+def read_operator_key(settings: Settings) -> str | None:
+    """EXCHANGE_OPERATOR_KEY, else the key kept in the state dir; None (nothing written)
+    when there is neither: for commands that talk to an exchange rather than start one."""
+    if settings.operator_key:
+        return settings.operator_key
+    path = state_dir(settings) / "operator.key"
+    return path.read_text().strip() if path.exists() else None
+
+
 def resolve_operator_key(settings: Settings) -> tuple[str, bool]:
     """(key, generated): EXCHANGE_OPERATOR_KEY, else a key kept in the state dir.
 

@@ -18,6 +18,7 @@ at one connection the two were within noise of each other.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -90,6 +91,21 @@ class CoalescingProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` would fail now (something listens there).
+
+    SO_REUSEADDR as uvicorn sets it: a port left in TIME_WAIT by a stopped exchange is free.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def run(app: Any, *, host: str, port: int, **options: Any) -> None:

@@ -1,0 +1,105 @@
+"""What ``exchange up`` prints once it serves: where everything is, and keys to try it with.
+
+Built as data (``build``) and printed separately (``show``), so tests can run the very
+command and open the very link a user copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from exchange.config import Settings
+from exchange.security import demo_key, state_dir
+
+# The household-check story's departments: civil affairs asks, the other two provide.
+DEMO_DEPARTMENTS = (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局"))
+TRY_QUERY = "户籍"
+
+
+@dataclass(frozen=True)
+class Banner:
+    rows: list[tuple[str, str]]
+    # Printed outside the panel, unwrapped: a wrapped URL or command cannot be copied.
+    portal_link: str
+    try_command: str
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def operator_key_note(settings: Settings, *, generated: bool, from_env: bool) -> str:
+    """Where the operator key comes from, naming the file it is kept in (if any)."""
+    if from_env:
+        return "from EXCHANGE_OPERATOR_KEY"
+    path = _shown_path(state_dir(settings) / "operator.key")
+    return f"generated, kept in {path}" if generated else f"kept in {path}"
+
+
+def portal_link(base: str, operator_key: str) -> str:
+    """The portal signed in as the first demo department, the others one click away
+    (the portal reads ``#key=…&keys=…``, see web/README.md)."""
+    first, *others = (demo_key(operator_key, code) for code, _ in DEMO_DEPARTMENTS)
+    keys = ",".join(quote(k, safe="") for k in (operator_key, *others))
+    return f"{base}/#key={quote(first, safe='')}&keys={keys}"
+
+
+def try_command(base: str, operator_key: str) -> str:
+    # The query is percent-encoded: raw UTF-8 in a URL is refused as an invalid request.
+    key = demo_key(operator_key, DEMO_DEPARTMENTS[0][0])
+    return (
+        f'curl -H "Authorization: Bearer {key}" "{base}/api/v1/catalog/topics?q={quote(TRY_QUERY)}"'
+    )
+
+
+def build(settings: Settings, operator_key: str, *, generated: bool, from_env: bool) -> Banner:
+    base = settings.base_url
+    rows = [
+        ("Portal", f"{base}/"),
+        ("API docs", f"{base}/docs"),
+        ("Health", f"{base}/healthz"),
+    ]
+    if settings.mock_departments:
+        rows.append(("Mock departments", f"{base}/departments/<code>"))
+    rows.append(("Database", make_url(settings.database_url).render_as_string(hide_password=True)))
+    note = operator_key_note(settings, generated=generated, from_env=from_env)
+    rows.append(("Operator key", f"{operator_key} ({note})"))
+    for code, label in DEMO_DEPARTMENTS:
+        rows.append((f"Demo key {code}", f"{demo_key(operator_key, code)}  {label}"))
+    rows.append(
+        (
+            "Provider auth",
+            "departments answer only the broker's signed calls  "
+            "(a unit's credential: exchange provider-credential <code>)",
+        )
+    )
+    rows.append(("Demo", "exchange demo   (in another terminal: the household check story)"))
+    rows.append(("Load test", "exchange load   (a compressed day of 37,484,000 records)"))
+    return Banner(
+        rows=rows,
+        portal_link=portal_link(base, operator_key),
+        try_command=try_command(base, operator_key),
+    )
+
+
+def show(banner: Banner, console: Console) -> None:
+    table = Table.grid(padding=(0, 2))
+    for label, text in banner.rows:
+        table.add_row(label, text)
+    console.print(
+        Panel(table, title="exchange — 政务信息共享平台 simulator", expand=False), markup=False
+    )
+    console.print("Portal with the demo keys:", style="bold", markup=False)
+    console.print(banner.portal_link, soft_wrap=True, markup=False, highlight=False)
+    console.print("Try:", style="bold", markup=False)
+    console.print(banner.try_command, soft_wrap=True, markup=False, highlight=False)
