@@ -41,6 +41,8 @@ from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key, resolve_provider_secret
+from exchange.web.docs import VENDOR_URL, vendor_files
+from exchange.web.docs import router as docs_router
 from exchange.web.router import router as web_router
 
 DESCRIPTION = """
@@ -239,6 +241,9 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by exchange.web.docs from the package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = context
     install_error_handlers(app)
@@ -250,6 +255,8 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(authz_router)
     app.include_router(web_router)
+    app.include_router(docs_router)
+    app.mount(VENDOR_URL, vendor_files(), name="vendor")
     inner: ASGIApp = app.core
     if settings.mock_departments:
         from exchange.departments.app import create_departments_app

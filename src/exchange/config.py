@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,7 +78,19 @@ class Settings(BaseSettings):
     )
     review_days: int = Field(default=10, description="Working days a provider has to review.")
     holidays: list[str] = Field(
-        default_factory=list, description="Extra non-working days (YYYY-MM-DD)."
+        default_factory=list,
+        description="Non-working days (YYYY-MM-DD) added to the chinese-calendar schedule.",
+    )
+    workdays: list[str] = Field(
+        default_factory=list,
+        description="Make-up working days (YYYY-MM-DD, 调休) added to the official schedule.",
+    )
+    calendar_uncovered: Literal["refuse", "weekdays"] = Field(
+        default="refuse",
+        description=(
+            "A review deadline in a year the chinese-calendar package does not cover yet: "
+            "refuse it (default), or count Monday-Friday plus the configured days."
+        ),
     )
     log_level: str = "info"
     audit_key_file: Path | None = Field(

@@ -15,10 +15,14 @@ from tests.authz.conftest import (
     apply,
     check,
     outcomes,
+    today,
 )
 from tests.conftest import OPERATOR
 
 from exchange.authz.calendar import WorkingCalendar
+from exchange.authz.router import CALENDAR_PART
+from exchange.config import Settings
+from exchange.context import AppContext
 
 Depts = dict[str, dict[str, str]]
 Topics = dict[str, str]
@@ -200,12 +204,14 @@ def test_reject_requires_a_reason(client: TestClient, depts: Depts, topics: Topi
 
 
 def test_review_deadline_counts_working_days_and_flags_overdue(
-    client: TestClient, depts: Depts, topics: Topics
+    client: TestClient, depts: Depts, topics: Topics, settings: Settings
 ) -> None:
     app = apply(client, depts["rsj"], application(topics["marriage"], ["status"]))
     submitted = dt.datetime.fromisoformat(app["submitted_at"])
     deadline = dt.datetime.fromisoformat(app["review_deadline"])
-    assert deadline == WorkingCalendar().deadline(submitted, 10)
+    assert deadline == WorkingCalendar(uncovered=settings.calendar_uncovered).deadline(
+        submitted, 10
+    )
     # Ten working days are at least two calendar weeks.
     assert deadline - submitted >= dt.timedelta(days=13)
     params = {"overdue": "true"}
@@ -346,3 +352,36 @@ def test_own_topic_and_missing_ids(client: TestClient, depts: Depts, topics: Top
     assert client.get("/api/v1/disputes/999", headers=OPERATOR).status_code == 404
     resp = client.get("/api/v1/applications", params={"status": "lost"}, headers=OPERATOR)
     assert resp.status_code == 422
+
+
+def test_a_review_deadline_no_calendar_covers_is_refused_not_guessed(
+    client: TestClient, depts: Depts, topics: Topics, ctx: AppContext
+) -> None:
+    calendar = WorkingCalendar(uncovered="refuse")  # the default outside the tests
+    ctx.parts[CALENDAR_PART] = calendar
+    # Ten working days from 28 December run into the first year the package lacks.
+    edge = dt.date(calendar.years.stop - 1, 12, 28)
+    days = (edge - today(client)).days
+    if days > 0:
+        advance(client, f"{days}d")
+    before = client.get("/api/v1/applications", headers=OPERATOR).json()["total"]
+
+    resp = client.post(
+        "/api/v1/applications",
+        json=application(topics["marriage"], ["status"]),
+        headers=depts["rsj"],
+    )
+
+    assert resp.status_code == 503, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "calendar_not_covered"
+    assert f"no holiday schedule covers {calendar.years.stop}" in error["message"]
+    assert "EXCHANGE_HOLIDAYS" in error["message"]
+    assert client.get("/api/v1/applications", headers=OPERATOR).json()["total"] == before
+    # Wholly unconditional items need no review, so no deadline: still granted at once.
+    granted = client.post(
+        "/api/v1/applications",
+        json=application(topics["person"], ["name"]),
+        headers=depts["rsj"],
+    )
+    assert granted.status_code == 201, granted.text

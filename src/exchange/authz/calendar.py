@@ -1,9 +1,15 @@
 """Working days: review deadlines count days the provider's office is open.
 
 A working day is Monday to Friday, minus public holidays, plus the weekend days the State
-Council moves work to (调休 make-up days). The built-in list is the 2026 schedule; the
-configured ``Settings.holidays`` are added to it, so a deployment can extend it to later
-years (or to local closures) without code.
+Council moves work to (调休 make-up days). The official schedule comes from the
+``chinese-calendar`` package (every year it covers, make-up days included); the configured
+``Settings.holidays`` and ``Settings.workdays`` are added to it (local closures, or a year
+before the package knows it).
+
+A year the package does not cover is not guessed: counting Monday to Friday there would
+silently ignore Spring Festival. ``deadline`` raises ``CalendarNotCovered`` naming the
+year, unless the deployment chose ``calendar_uncovered = "weekdays"`` (then only its own
+additions apply there).
 
 Deadlines follow Beijing time, the platform's own day: an application submitted on day D
 with ``review_days`` = 10 is due at the end (24:00 Beijing) of the 10th working day after D.
@@ -13,49 +19,58 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from chinese_calendar import constants as _official
 
 __all__ = [
     "BEIJING",
-    "PRC_HOLIDAYS_2026",
-    "PRC_MAKEUP_WORKDAYS_2026",
+    "CalendarNotCovered",
+    "OfficialSchedule",
+    "Uncovered",
     "WorkingCalendar",
     "day_end",
     "parse_days",
 ]
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+Uncovered = Literal["refuse", "weekdays"]
 
 
-def _span(first: str, last: str) -> list[dt.date]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+class CalendarNotCovered(ValueError):
+    """A working day was asked of a year no holiday source covers."""
+
+    def __init__(self, year: int, covered: range) -> None:
+        self.year = year
+        super().__init__(
+            f"no holiday schedule covers {year} (the chinese-calendar package knows "
+            f"{covered.start}-{covered.stop - 1}): upgrade it (pip install -U "
+            f"chinese-calendar) once the State Council has published {year}'s schedule, or "
+            f"list {year}'s holidays and make-up days in EXCHANGE_HOLIDAYS and "
+            "EXCHANGE_WORKDAYS and set EXCHANGE_CALENDAR_UNCOVERED=weekdays"
+        )
 
 
-# 国务院办公厅关于2026年部分节假日安排的通知 (published 2025-11-04 by Xinhua): New Year,
-# Spring Festival, Qingming, Labour Day, Dragon Boat, Mid-Autumn and National Day. Checked
-# date by date against the published text on 2026-11-26, make-up workdays included.
-PRC_HOLIDAYS_2026: frozenset[dt.date] = frozenset(
-    [
-        *_span("2026-01-01", "2026-01-03"),
-        *_span("2026-02-15", "2026-02-23"),
-        *_span("2026-04-04", "2026-04-06"),
-        *_span("2026-05-01", "2026-05-05"),
-        *_span("2026-06-19", "2026-06-21"),
-        *_span("2026-09-25", "2026-09-27"),
-        *_span("2026-10-01", "2026-10-07"),
-    ]
-)
-PRC_MAKEUP_WORKDAYS_2026: frozenset[dt.date] = frozenset(
-    dt.date.fromisoformat(d)
-    for d in (
-        "2026-01-04",
-        "2026-02-14",
-        "2026-02-28",
-        "2026-05-09",
-        "2026-09-20",
-        "2026-10-10",
-    )
-)
+@dataclass(frozen=True)
+class OfficialSchedule:
+    """Public holidays and make-up working days for a contiguous range of years."""
+
+    holidays: frozenset[dt.date]
+    workdays: frozenset[dt.date]
+    years: range
+
+    @classmethod
+    def from_package(cls) -> OfficialSchedule:
+        """The ``chinese-calendar`` package's schedule (its holidays include the weekend
+        days inside each break; its workdays are the 调休 make-up days)."""
+        holidays = frozenset(_official.holidays)
+        workdays = frozenset(_official.workdays)
+        years = {d.year for d in holidays | workdays}
+        return cls(holidays, workdays, range(min(years), max(years) + 1))
+
+
+NO_SCHEDULE = OfficialSchedule(frozenset(), frozenset(), range(0))
 
 
 def day_end(day: dt.date) -> dt.datetime:
@@ -82,18 +97,41 @@ class WorkingCalendar:
         holidays: Iterable[dt.date] = (),
         workdays: Iterable[dt.date] = (),
         *,
-        builtin: bool = True,
+        official: OfficialSchedule | None = None,
+        uncovered: Uncovered = "refuse",
     ) -> None:
-        self.holidays = frozenset(holidays) | (PRC_HOLIDAYS_2026 if builtin else frozenset())
-        self.workdays = frozenset(workdays) | (PRC_MAKEUP_WORKDAYS_2026 if builtin else frozenset())
+        schedule = OfficialSchedule.from_package() if official is None else official
+        self.years = schedule.years
+        self.uncovered = uncovered
+        self.holidays = frozenset(holidays) | schedule.holidays
+        self.workdays = frozenset(workdays) | schedule.workdays
 
     @classmethod
-    def from_settings(cls, holidays: Iterable[str]) -> WorkingCalendar:
-        """The built-in PRC schedule plus the configured extra holidays."""
-        return cls(parse_days(holidays))
+    def from_settings(
+        cls,
+        holidays: Iterable[str],
+        workdays: Iterable[str] = (),
+        *,
+        uncovered: Uncovered = "refuse",
+    ) -> WorkingCalendar:
+        """The official schedule plus the configured extra holidays and make-up days."""
+        return cls(
+            parse_days(holidays),
+            parse_days(workdays, setting="workdays"),
+            uncovered=uncovered,
+        )
+
+    def covers(self, day: dt.date) -> bool:
+        return day.year in self.years or self.uncovered == "weekdays"
 
     def is_working_day(self, day: dt.date) -> bool:
-        """Monday–Friday and not a holiday, or a make-up working weekend day."""
+        """Monday–Friday and not a holiday, or a make-up working weekend day.
+
+        Raises ``CalendarNotCovered`` for a day of a year no source covers (unless the
+        calendar was told to count weekdays there).
+        """
+        if not self.covers(day):
+            raise CalendarNotCovered(day.year, self.years)
         if day in self.holidays:
             return False
         if day in self.workdays:

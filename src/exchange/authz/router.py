@@ -50,10 +50,15 @@ CALENDAR_PART = "authz_calendar"
 
 def install(ctx: AppContext) -> None:
     """Wire authorization into one app: the grant cache, the working-day calendar (built
-    now, so a malformed ``EXCHANGE_HOLIDAYS`` fails at start-up) and the reaction to
-    catalog events (in their transaction, wherever the catalog is written)."""
+    now, so a malformed ``EXCHANGE_HOLIDAYS`` or ``EXCHANGE_WORKDAYS`` fails at start-up)
+    and the reaction to catalog events (in their transaction, wherever the catalog is
+    written)."""
     ctx.parts["authz"] = GrantCache(ctx.db, ctx.clock)
-    ctx.parts[CALENDAR_PART] = WorkingCalendar.from_settings(ctx.settings.holidays)
+    ctx.parts[CALENDAR_PART] = WorkingCalendar.from_settings(
+        ctx.settings.holidays,
+        ctx.settings.workdays,
+        uncovered=ctx.settings.calendar_uncovered,
+    )
     ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from exchange.authz.calendar import WorkingCalendar
+from exchange.authz.calendar import CalendarNotCovered, WorkingCalendar
 from exchange.authz.models import (
     Application,
     ApplicationEvent,
@@ -46,7 +46,7 @@ from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.db.freshness import announce
-from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from exchange.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
 from exchange.members.models import Department
 from exchange.members.service import Principal
 
@@ -281,6 +281,16 @@ def submit(
         else:
             basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
             decisions[field] = {"sharing_type": kind, "outcome": "refused", "reason": basis}
+    review_deadline: dt.datetime | None = None
+    if any(d["outcome"] == "pending" for d in decisions.values()):
+        try:
+            review_deadline = calendar.deadline(now, review_days)
+        except CalendarNotCovered as exc:
+            # The platform cannot say when the review is due: refuse the submission before
+            # anything is written, until the year's schedule is supplied.
+            raise Unavailable(
+                str(exc), code="calendar_not_covered", detail={"year": exc.year}
+            ) from exc
     app = Application(
         consumer=consumer,
         provider=topic.provider,
@@ -330,7 +340,8 @@ def submit(
             session, app, PLATFORM, "refused", now, decisions[refused[0]]["reason"], items=refused
         )
     if pending:
-        app.review_deadline = calendar.deadline(now, review_days)
+        assert review_deadline is not None  # computed above for every pending item
+        app.review_deadline = review_deadline
         _event(
             session,
             app,
