@@ -369,6 +369,7 @@ def audit_verify(
     from exchange.audit.writer import recover
 
     settings = _settings(database_url=database_url)
+    _existing_url(settings)  # the wrong directory is said first, before any key is looked for
     try:
         trust = Trust.of(settings, create=False)
         verifier = Verifier.from_pem(public_key.read_bytes()) if public_key else trust.verifier
