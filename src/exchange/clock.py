@@ -1,8 +1,9 @@
 """The platform clock: real time by default, advanceable by the operator for demos and tests.
 
 The offset lives in the database so every process sharing it (several brokers on one
-PostgreSQL) sees the same simulated time; each process caches it briefly because the grant
-check calls ``now()`` on the hot path.
+PostgreSQL) sees the same simulated time; each process caches it because the grant check
+calls ``now()`` on the hot path, and reads it again after a move was announced
+(``clock``, :mod:`exchange.db.freshness`) by any process.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 
 from sqlalchemy import Float, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db.base import Base, utcnow
 from exchange.db.engine import Database
+from exchange.db.freshness import announce
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -40,23 +41,24 @@ def parse_duration(text: str) -> dt.timedelta:
 class Clock:
     """Simulated UTC time = wall time + an offset shared through the database."""
 
-    def __init__(self, db: Database | None = None, *, refresh_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database | None = None) -> None:
         self._db = db
         self._offset = 0.0
-        self._loaded_at = -1e9
-        self._refresh = refresh_seconds
+        # Generations: a load clears only the staleness it saw (see exchange.db.freshness).
+        self._wanted = 1
+        self._loaded = 0
         self._lock = threading.Lock()
+        if db is not None:
+            db.freshness.subscribe("clock", self.refresh)
 
     def _load(self) -> float:
-        if self._db is None:
-            return self._offset
-        mono = time.monotonic()
-        if mono - self._loaded_at < self._refresh:
+        if self._db is None or self._loaded == self._wanted:
             return self._offset
         with self._lock, self._db.sessions() as session:
+            wanted = self._wanted
             state = session.get(ClockState, 1)
             self._offset = state.offset_seconds if state else 0.0
-            self._loaded_at = mono
+            self._loaded = wanted
         return self._offset
 
     def offset_seconds(self) -> float:
@@ -87,8 +89,7 @@ class Clock:
                 state = ClockState(id=1, offset_seconds=0.0)
                 session.add(state)
             state.offset_seconds = (state.offset_seconds or 0.0) + delta.total_seconds()
-            self._offset = state.offset_seconds
-            self._loaded_at = time.monotonic()
+            announce(session, "clock")
         return self.now()
 
     def reset(self) -> None:
@@ -100,8 +101,8 @@ class Clock:
             state = session.get(ClockState, 1)
             if state is not None:
                 state.offset_seconds = 0.0
-            self._offset = 0.0
-            self._loaded_at = time.monotonic()
+                announce(session, "clock")
 
     def refresh(self) -> None:
-        self._loaded_at = -1e9
+        """Read the offset again before the next use (after a move was announced)."""
+        self._wanted += 1

@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 
 #: What can change, named by the domain that owns it. A new topic goes at the end (its
 #: position is its counter's slot in the SQLite file).
-TOPICS = ("authz", "catalog", "departments", "keys")
+TOPICS = ("authz", "catalog", "departments", "keys", "clock")
 
 CHANNEL = "exchange_fresh"
 ACK_CHANNEL = "exchange_fresh_ack"
