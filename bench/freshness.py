@@ -295,7 +295,10 @@ def section(
     return "\n".join(lines)
 
 
-AFTER_TEXT = "Each trial keeps calling for 0.5 s after the answer."
+AFTER_TEXT = (
+    "Each trial keeps calling for at least 0.5 s after the answer and until 30 calls have "
+    "started after it."
+)
 
 
 def write(text: str) -> None:

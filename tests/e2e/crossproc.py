@@ -30,8 +30,11 @@ SLUG = "household-registration"
 GRANTED = ["id_number", "name", "sex", "birth_date"]
 NARROWED = "sex"  # the item grant narrowing removes
 KINDS = ("key_rotation", "deactivation", "grant_revoke", "grant_narrowing", "topic_retirement")
-#: how long the consumer keeps calling after the acknowledgement
+#: the consumers keep calling after the acknowledgement for at least this long, and until
+#: this many calls have started after it (or ``AFTER_LIMIT`` seconds passed)
 AFTER = 0.5
+AFTER_CALLS = 30
+AFTER_LIMIT = 20.0
 CONSUMERS = 6
 
 
@@ -188,7 +191,7 @@ def run_trial(pair: Pair, kind: str, n: int, database: str) -> Trial:
             t.start()
         try:
             # Process 2 serves the consumer before the change (else the trial proves nothing).
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
             while not any(c.forbidden for c in calls):
                 assert time.monotonic() < deadline, f"process 2 never served {kind} before"
                 time.sleep(0.02)
@@ -196,7 +199,13 @@ def run_trial(pair: Pair, kind: str, n: int, database: str) -> Trial:
             resp = change()
             acked = time.monotonic()
             _ok(resp)
-            time.sleep(AFTER)
+            # Bounded: enough calls that started after the answer, or the limit.
+            limit = acked + AFTER_LIMIT
+            while time.monotonic() < limit and (
+                time.monotonic() < acked + AFTER
+                or sum(1 for c in calls if c.started > acked) < AFTER_CALLS
+            ):
+                time.sleep(0.02)
         finally:
             stop.set()
             for t in threads:

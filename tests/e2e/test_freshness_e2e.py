@@ -20,8 +20,8 @@ def test_no_process_serves_a_call_after_the_change_answered(
     with two_processes(tmp_path, database_url) as pair:
         for n, kind in enumerate(KINDS):
             trial = run_trial(pair, kind, n, database)
-            assert trial.before_ok > 0, trial
-            assert trial.after > 0, trial
+            assert trial.before_ok > 0, f"{kind}: nothing served before the change: {trial}"
+            assert trial.after > 0, f"{kind}: no call started after the answer: {trial}"
             assert trial.served_after == 0, (
                 f"{kind}: {trial.served_after} of {trial.after} calls that started after the "
                 f"change answered were served anyway"
