@@ -271,3 +271,21 @@ def test_public_key_verifies_checkpoints(client: TestClient, ctx: AppContext) ->
     assert first is not None  # the writer's opening checkpoint
     assert verifier.verify(first.body.encode(), first.signature)
     assert not verifier.verify(first.body.encode() + b" ", first.signature)
+
+
+def test_a_database_mirror_catches_a_deleted_log(ctx: AppContext, tmp_path: Path) -> None:
+    mirror_url = f"sqlite:///{tmp_path}/mirror.db"
+    trust = Trust.of(ctx.settings.model_copy(update={"audit_mirror": mirror_url}))
+    try:
+        assert trust.mirror is not None
+        assert trust.mirror.describe() == mirror_url
+        fill(ctx, trust)
+        assert len(trust.mirror.read()) == 5
+        with ctx.db.session() as s:
+            for table in (AuditEntry, AuditVolume, AuditCheckpoint):
+                s.execute(delete(table))
+            s.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=0, hash=GENESIS))
+        report = check(ctx, trust)
+        assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.truncated, 1)
+    finally:
+        trust.close()
