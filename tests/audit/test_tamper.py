@@ -289,3 +289,16 @@ def test_a_database_mirror_catches_a_deleted_log(ctx: AppContext, tmp_path: Path
         assert (report.ok, report.problem, report.first_bad_seq) == (False, Problem.truncated, 1)
     finally:
         trust.close()
+
+
+def test_a_value_no_entry_can_hold_is_reported_not_raised(
+    client: TestClient, ctx: AppContext
+) -> None:
+    writer: AuditWriter = ctx.parts["audit"]
+    for i in range(1, 4):
+        writer.record_sync(entry(i))
+    with ctx.db.session() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(items=5))
+    resp = client.get("/api/v1/audit/verify", headers=OPERATOR)
+    assert resp.status_code == 200
+    assert (resp.json()["problem"], resp.json()["first_bad_seq"]) == ("edited", 2)

@@ -174,9 +174,20 @@ class _Walk:
         for row in self.rows():
             if row.seq in wanted:
                 self.hashes[row.seq] = row.hash
-            entry = Entry.of(row)
+            try:
+                entry: Entry | None = Entry.of(row)
+                digest = chain_hash(row.prev_hash, entry) if entry is not None else ""
+            except (AttributeError, TypeError, ValueError):
+                # A value no entry can hold (a NULL time, items that are not a list):
+                # edited by hand; reported below, never a traceback.
+                entry, digest = None, ""
             # The statistics are checked against every stored entry, chained or not.
-            if entry.outcome == "ok" and entry.provider and entry.resource_code:
+            if (
+                entry is not None
+                and entry.outcome == "ok"
+                and entry.provider
+                and entry.resource_code
+            ):
                 key = (beijing_day(entry.at), entry.consumer, entry.provider, entry.resource_code)
                 acc = self.volume.setdefault(key, [0, 0])
                 acc[0] += 1
@@ -195,7 +206,7 @@ class _Walk:
                     message=f"entry {missing} is missing: seq jumps from {prev_seq} to {row.seq}",
                 )
                 continue
-            if chain_hash(row.prev_hash, entry) != row.hash:
+            if entry is None or digest != row.hash:
                 self.broken = Finding(
                     problem=Problem.edited,
                     first_bad_seq=row.seq,
