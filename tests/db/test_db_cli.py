@@ -4,6 +4,8 @@ that is behind, through the CLI as a user types them."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from typer.testing import CliRunner
 
 from exchange import cli, serving
 from exchange.db import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> Result:
@@ -104,6 +108,7 @@ def test_up_refuses_a_postgres_database_behind(
 def test_revision_writes_the_next_revision_after_head(tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)  # ruff's settings, as in the repository
 
     result = run("db", "revision", "-m", "nothing changed", "--directory", str(directory))
 
@@ -121,3 +126,9 @@ def test_revision_writes_the_next_revision_after_head(tmp_path: Path) -> None:
     upgrade = source.split("def upgrade() -> None:", 1)[1].split("def downgrade", 1)[0]
     assert "pass" in upgrade
     assert "op." not in upgrade
+    # Written lint-clean (the post-write hook runs the venv's ruff): `make lint` passes.
+    ruff = Path(sys.executable).with_name("ruff")
+    if ruff.exists():
+        for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+            done = subprocess.run([ruff, *args, written], capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout + done.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -305,7 +306,10 @@ def revision(
         upgrade(url, directory=directory)
         with _locked(url) as conn:
             config = alembic_config(conn, directory=directory)
-            ruff = shutil.which("ruff")
+            # Beside this interpreter first: `.venv/bin/exchange db revision` without an
+            # activated venv still finds the venv's ruff.
+            beside = Path(sys.executable).with_name("ruff")
+            ruff = str(beside) if beside.exists() else shutil.which("ruff")
             if ruff:
                 config.set_section_option("post_write_hooks", "hooks", "format, fix")
                 for name, args in (
