@@ -37,6 +37,7 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
+from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.ops import router as ops_router
@@ -249,6 +250,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(members_router)
+    app.include_router(identity_router)
     app.include_router(catalog_router)
     app.include_router(audit_router)
     app.include_router(broker_router)

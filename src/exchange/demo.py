@@ -306,12 +306,19 @@ def _find_topics(out: _Narrator, client: ExchangeClient) -> dict[str, str]:
     codes: dict[str, str] = {}
     table = Table("provider", "resource code", "topic", "type")
     for provider in sorted(_providers()):
-        page = client.search_topics(provider=provider, limit=100)
-        for topic in page.items:
-            wanted = [r for r in REQUESTS if r.provider == provider and r.slug == topic.slug]
-            if wanted and topic.slug and topic.status.value != "retired":
-                codes[topic.slug] = topic.resource_code
-                table.add_row(provider, topic.resource_code, topic.name, topic.resource_type)
+        wanted = {r.slug for r in REQUESTS if r.provider == provider}
+        # Page through the provider's topics: in the larger catalogs (platform-2020) a
+        # source department publishes hundreds, and the demo's are not on the first page.
+        offset = 0
+        while wanted - codes.keys():
+            page = client.search_topics(provider=provider, offset=offset, limit=200)
+            for topic in page.items:
+                if topic.slug in wanted and topic.status.value != "retired":
+                    codes[topic.slug] = topic.resource_code
+                    table.add_row(provider, topic.resource_code, topic.name, topic.resource_type)
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
     missing = [r.slug for r in REQUESTS if r.slug not in codes]
     if missing:
         raise LookupError(f"the catalog lacks the demo's topics: {', '.join(missing)}")

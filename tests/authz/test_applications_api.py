@@ -197,6 +197,7 @@ def test_reject_requires_a_reason(client: TestClient, depts: Depts, topics: Topi
         "field": "status",
         "sharing_type": "conditional",
         "outcome": "rejected",
+        "reason_code": "rejected",
         "reason": "申请事项与婚姻登记业务无关",
     }
     assert [e["kind"] for e in done["events"]] == ["submitted", "review_requested", "rejected"]

@@ -74,3 +74,21 @@ def test_demo_without_an_operator_key_says_how_to_get_one(tmp_path: Path) -> Non
     )
     assert done.returncode == 2
     assert "no operator key" in done.stderr
+
+
+def test_demo_runs_on_the_platform_2020_catalog(tmp_path: Path) -> None:
+    """The largest profile: each source department publishes hundreds of topics there, and
+    the demo's are not on the first page of a search by provider."""
+    with exchange_up(
+        tmp_path,
+        f"sqlite:///{tmp_path}/demo.db",
+        KEY,
+        EXCHANGE_CATALOG_PROFILE="platform-2020",
+    ) as server:
+        settings = Settings(operator_key=KEY)
+        city = City(settings.seed, settings.population, settings.enterprises)
+        report = run_demo(server.url, KEY, city, console=Console(file=io.StringIO()))
+        assert report.applications["vehicle-registration"] == "partially_approved"
+        assert report.dispute_decision == "partial"
+        assert report.found.keys() == {r.slug for r in REQUESTS}
+        assert report.chain_ok

@@ -1,7 +1,7 @@
 """What the portal assumes about the API, walked with the bodies its forms send.
 
-The page tells the operator from a department by ``/departments/me`` answering
-``department_not_found``; reads ``error.code``, ``error.message`` and ``error.request_id``
+The page tells the operator from a department by ``/whoami`` (no 404 on any switch of
+identity); reads ``error.code``, ``error.message`` and ``error.request_id``
 from every failure; gets a dispute's id from the application list; and lists the overdue
 reviews and expired grants after the clock moves. If any of that changes, the page breaks
 silently, so it is pinned here.
@@ -42,8 +42,60 @@ def _error(resp: Any, status: int, code: str) -> dict[str, Any]:
     return err
 
 
-def test_operator_is_recognised_by_department_not_found(client: TestClient) -> None:
-    _error(client.get("/api/v1/departments/me", headers=OPERATOR), 404, "department_not_found")
+def test_whoami_names_the_operator_and_departments(
+    client: TestClient,
+    depts: dict[str, dict[str, str]],  # noqa: F811
+) -> None:
+    me = client.get("/api/v1/whoami", headers=OPERATOR)
+    assert me.status_code == 200, me.text
+    assert me.json() == {"code": "operator", "name": "平台运营方", "operator": True}
+    gaj = client.get("/api/v1/whoami", headers=depts["gaj"]).json()
+    assert gaj == {"code": "gaj", "name": "广州市公安局", "operator": False}
+    _error(client.get("/api/v1/whoami", headers={"Authorization": "x"}), 401, "bad_key")
+
+
+def test_the_page_says_whether_this_is_a_demo(client: TestClient) -> None:
+    assert '<meta name="exchange-demo" content="true">' in client.get("/").text
+
+
+def test_a_reason_for_leaving_items_out_is_not_the_reason_of_the_granted_ones(
+    client: TestClient,
+    depts: dict[str, dict[str, str]],  # noqa: F811
+    topics: dict[str, str],  # noqa: F811
+) -> None:
+    until = today(client) + dt.timedelta(days=30)
+    body = _apply_form(topics["marriage"], ["id_number", "status", "registered_on"], until)
+    app = client.post("/api/v1/applications", json=body, headers=depts["rsj"]).json()
+    assert {d["reason_code"] for d in app["decisions"]} == {"conditional"}
+    done = client.post(
+        f"/api/v1/applications/{app['id']}/approve",
+        json={"items": ["id_number", "status"], "reason": "登记日期与核对无关"},
+        headers=depts["mzj"],
+    ).json()
+    by_field = {d["field"]: d for d in done["decisions"]}
+    assert by_field["registered_on"]["reason_code"] == "left_out"
+    assert by_field["registered_on"]["reason"] == "登记日期与核对无关"
+    for granted in ("id_number", "status"):
+        assert by_field[granted]["outcome"] == "granted"
+        assert by_field[granted]["reason_code"] == "approved"
+        assert by_field[granted]["reason"] is None
+
+
+def test_reason_codes_of_the_automatic_outcomes(
+    client: TestClient,
+    depts: dict[str, dict[str, str]],  # noqa: F811
+    topics: dict[str, str],  # noqa: F811
+) -> None:
+    until = today(client) + dt.timedelta(days=30)
+    body = _apply_form(topics["person"], ["name", "photo", "criminal_record"], until)
+    app = client.post("/api/v1/applications", json=body, headers=depts["rsj"]).json()
+    codes = {d["field"]: (d["reason_code"], d["reason"]) for d in app["decisions"]}
+    # Unconditional items carry no text at all: the code says it, in the reader's language.
+    assert codes["name"] == ("unconditional", None)
+    assert codes["photo"][0] == "conditional"
+    assert codes["criminal_record"] == ("not_shared", "《中华人民共和国居民身份证法》第十九条")
+    granted = next(e for e in app["events"] if e["kind"] == "granted")
+    assert granted["reason"] is None
 
 
 def test_demo_flow_as_the_portal_drives_it(

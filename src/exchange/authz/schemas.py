@@ -50,6 +50,48 @@ class ItemOutcome(StrEnum):
     rejected = "rejected"  # conditional: the provider (or the operator) said no
 
 
+class ReasonCode(StrEnum):
+    """Why an item has its outcome: a stable code the portal and the CLI render in their
+    own language; ``reason`` beside it is only the text a person (or the catalog) gave."""
+
+    unconditional = "unconditional"  # granted at once: the catalog shares it unconditionally
+    conditional = "conditional"  # waits for the provider; reason = the catalog's conditions
+    not_shared = "not_shared"  # refused at once; reason = the legal basis
+    approved = "approved"  # granted by the provider's review
+    left_out = "left_out"  # the provider approved the others; reason = the reviewer's
+    rejected = "rejected"  # the provider rejected; reason = the reviewer's
+    dispute_granted = "dispute_granted"  # granted by the operator's decision on a dispute
+    topic_retired = "topic_retired"  # the topic was retired while pending
+    removed_from_catalog = "removed_from_catalog"  # the catalog dropped the item
+
+
+# Decisions stored before reason codes existed carried these texts instead.
+_LEGACY_REASONS = {
+    "无条件共享": ReasonCode.unconditional,
+    "approved": ReasonCode.approved,
+    "topic retired": ReasonCode.topic_retired,
+    "removed from the catalog": ReasonCode.removed_from_catalog,
+}
+_BY_OUTCOME = {
+    "pending": ReasonCode.conditional,
+    "granted": ReasonCode.approved,
+    "refused": ReasonCode.not_shared,
+    "rejected": ReasonCode.rejected,
+}
+
+
+def reason_code_of(decision: dict[str, Any]) -> ReasonCode:
+    """The code of one stored item decision, inferred for decisions stored without one."""
+    if decision.get("code"):
+        return ReasonCode(decision["code"])
+    reason = decision.get("reason") or ""
+    if reason in _LEGACY_REASONS:
+        return _LEGACY_REASONS[reason]
+    if reason.startswith("dispute "):
+        return ReasonCode.dispute_granted
+    return _BY_OUTCOME[decision["outcome"]]
+
+
 class GrantStatus(StrEnum):
     active = "active"
     suspended = "suspended"
@@ -110,7 +152,10 @@ class ItemDecisionOut(BaseModel):
     field: str
     sharing_type: str
     outcome: ItemOutcome
-    reason: str | None = None
+    reason_code: ReasonCode = Field(description="Why: a stable code, rendered by clients")
+    reason: str | None = Field(
+        default=None, description="The text given: legal basis, conditions or reviewer's reason"
+    )
 
 
 class EventOut(BaseModel):

@@ -41,6 +41,8 @@ from exchange.authz.schemas import (
     ItemOutcome,
     MessageOut,
     Purpose,
+    ReasonCode,
+    reason_code_of,
 )
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
@@ -271,16 +273,27 @@ def submit(
     for field in spec.items:
         kind = catalog_items[field]["sharing_type"]
         if kind == "unconditional":
-            decisions[field] = {"sharing_type": kind, "outcome": "granted", "reason": "无条件共享"}
+            decisions[field] = {
+                "sharing_type": kind,
+                "outcome": "granted",
+                "code": ReasonCode.unconditional,
+                "reason": None,
+            }
         elif kind == "conditional":
             decisions[field] = {
                 "sharing_type": kind,
                 "outcome": "pending",
+                "code": ReasonCode.conditional,
                 "reason": sharing.get("conditions") or None,
             }
         else:
             basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
-            decisions[field] = {"sharing_type": kind, "outcome": "refused", "reason": basis}
+            decisions[field] = {
+                "sharing_type": kind,
+                "outcome": "refused",
+                "code": ReasonCode.not_shared,
+                "reason": basis,
+            }
     review_deadline: dt.datetime | None = None
     if any(d["outcome"] == "pending" for d in decisions.values()):
         try:
@@ -331,7 +344,7 @@ def submit(
             PLATFORM,
             "granted",
             now,
-            "无条件共享: automatic",
+            None,
             items=granted,
             grant_id=grant.id,
         )
@@ -459,12 +472,20 @@ def approve(
     gone = [i for i in approved if i not in in_catalog]
     approved = [i for i in approved if i in in_catalog]
     decisions = _outcomes(app)
+    # A reason given for leaving items out belongs to those items only: the granted ones
+    # carry the reviewer's reason only when the whole request was approved.
     for item in approved:
-        decisions[item].update(outcome="granted", reason=body.reason or "approved")
+        decisions[item].update(
+            outcome="granted",
+            code=ReasonCode.approved,
+            reason=None if left_out else body.reason or None,
+        )
     for item in left_out:
-        decisions[item].update(outcome="rejected", reason=body.reason)
+        decisions[item].update(outcome="rejected", code=ReasonCode.left_out, reason=body.reason)
     for item in gone:
-        decisions[item].update(outcome="rejected", reason="removed from the catalog")
+        decisions[item].update(
+            outcome="rejected", code=ReasonCode.removed_from_catalog, reason=None
+        )
     app.decisions = decisions
     app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, body.reason or None
     detail: dict[str, Any] = {"items": approved, "rejected": left_out + gone}
@@ -498,7 +519,7 @@ def reject(
     pending = _items_with(app, ItemOutcome.pending)
     decisions = _outcomes(app)
     for item in pending:
-        decisions[item].update(outcome="rejected", reason=reason)
+        decisions[item].update(outcome="rejected", code=ReasonCode.rejected, reason=reason)
     app.decisions = decisions
     app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, reason
     _event(session, app, caller.code, "rejected", now, reason, items=pending)
@@ -555,6 +576,7 @@ def application_out(
                 field=f,
                 sharing_type=app.decisions[f]["sharing_type"],
                 outcome=ItemOutcome(app.decisions[f]["outcome"]),
+                reason_code=reason_code_of(app.decisions[f]),
                 reason=app.decisions[f].get("reason"),
             )
             for f in app.items
@@ -694,7 +716,9 @@ def decide_dispute(
         granted = [i for i in granted if i in in_catalog]
     decisions = _outcomes(app)
     for item in granted:
-        decisions[item].update(outcome="granted", reason=f"dispute {dispute.id}: {body.reason}")
+        decisions[item].update(
+            outcome="granted", code=ReasonCode.dispute_granted, reason=body.reason
+        )
     app.decisions = decisions
     detail: dict[str, Any] = {"decision": body.decision.value, "items": granted}
     if granted:
@@ -860,7 +884,11 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             decisions = _outcomes(app)
             pending = _items_with(app, ItemOutcome.pending)
             for item in pending:
-                decisions[item].update(outcome="rejected", reason="topic retired")
+                decisions[item].update(
+                    outcome="rejected",
+                    code=ReasonCode.topic_retired,
+                    reason=topic.retire_reason or None,
+                )
             app.decisions = decisions
             _settle_status(app)
             _event(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
@@ -889,7 +917,9 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             if not gone:
                 continue
             for item in gone:
-                decisions[item].update(outcome="rejected", reason="removed from the catalog")
+                decisions[item].update(
+                    outcome="rejected", code=ReasonCode.removed_from_catalog, reason=None
+                )
             app.decisions = decisions
             _settle_status(app)
             _event(session, app, PLATFORM, "items_removed", now, None, items=gone)

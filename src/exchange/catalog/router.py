@@ -37,6 +37,9 @@ Front = Annotated[str, Path(description="Front part of the resource code, e.g. 1
 Seq = Annotated[str, Path(description="Sequence part of the resource code, e.g. 000001")]
 
 
+_DEPRECATED_CATEGORY = "thematic"
+
+
 def _check_code(front: str, seq: str) -> None:
     if not re.fullmatch(CATEGORY_PATTERN, front) or not re.fullmatch(SEQUENCE_PATTERN, seq):
         raise ValidationFailed(
@@ -82,9 +85,20 @@ async def search_topics(
     ] = None,
     category: Annotated[
         str | None,
-        Query(description="basic | thematic | departmental, or a resource-code prefix of digits"),
+        Query(
+            description="The platform's group: basic (基础信息) | departmental (部门信息) | "
+            "special (专项信息), or a resource-code prefix of digits. Deprecated: thematic "
+            "(the national classification 2, 主题), answered as classification=thematic "
+            "with a Deprecation header."
+        ),
     ] = None,
-    group: CatalogGroup | None = None,
+    group: Annotated[
+        CatalogGroup | None, Query(description="Same as category=basic|departmental|special")
+    ] = None,
+    classification: Annotated[
+        Classification | None,
+        Query(description="The national classification 类 (first digit of the code)"),
+    ] = None,
     provider: str | None = None,
     sharing_type: SharingType | None = None,
     status: Annotated[
@@ -95,16 +109,25 @@ async def search_topics(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
     """Search the catalog (目录检索): keywords over names, abstracts and item names."""
-    classification: str | None = None
     prefix: str | None = None
+    deprecated: str | None = None
     if category is not None:
-        if category in Classification.__members__:
-            classification = category
+        if category in CatalogGroup.__members__:
+            group = CatalogGroup(category)
+        elif category == _DEPRECATED_CATEGORY:
+            # Until 2026-12 category named the national classification (basic / thematic /
+            # departmental); basic and departmental now name the platform's groups of the
+            # same names, thematic has no group and keeps its old meaning for old callers.
+            classification = Classification.thematic
+            deprecated = (
+                "299 - \"category=thematic is deprecated: category names the platform's "
+                'groups (basic, departmental, special); use classification=thematic"'
+            )
         elif category.isdigit() and 1 <= len(category) <= 9:
             prefix = category
         else:
             raise ValidationFailed(
-                "category: use basic, thematic, departmental or a prefix of digits",
+                "category: use basic, departmental, special or a prefix of digits",
                 field="category",
                 code="invalid_category",
             )
@@ -124,7 +147,7 @@ async def search_topics(
     total, docs = index.search(
         q,
         {
-            "classification": classification,
+            "classification": classification.value if classification else None,
             "group": group.value if group else None,
             "provider": provider,
             "sharing_type": sharing_type.value if sharing_type else None,
@@ -137,7 +160,8 @@ async def search_topics(
     )
     head = orjson.dumps({"total": total, "offset": offset, "limit": limit})
     body = head[:-1] + b',"items":[' + b",".join(docs) + b"]}"
-    return Response(body, media_type="application/json")
+    headers = {"Deprecation": "true", "Warning": deprecated} if deprecated else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/topics/{front}/{seq}", response_model=TopicOut)

@@ -12,12 +12,25 @@ from exchange.members.schemas import (
     DepartmentKind,
     DepartmentOut,
     DepartmentUpdate,
+    Identity,
     KeyRotated,
     ProviderCredential,
 )
 from exchange.provider_auth import derive_provider_secret
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"])
+# Outside /departments: the operator is no department, and asking who a key is must not be
+# answered with a 404 (the portal asks on every switch of identity).
+identity_router = APIRouter(prefix="/api/v1", tags=["departments"])
+
+
+@identity_router.get("/whoami", response_model=Identity)
+def identity(session: DbSession, caller: Caller) -> Identity:
+    """Who the calling key belongs to: a department, or the platform operator."""
+    if caller.is_operator:
+        return Identity(code=caller.code, name="平台运营方", operator=True)
+    dept = service.get_department(session, caller.code)
+    return Identity(code=dept.code, name=dept.short_name or dept.name, operator=False)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentCreated)

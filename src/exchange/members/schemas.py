@@ -83,6 +83,14 @@ class ProviderCredential(BaseModel):
     window_seconds: int = Field(description="How far a call's timestamp may be from now.")
 
 
+class Identity(BaseModel):
+    """Who a key belongs to: a department, or the platform operator (not a department)."""
+
+    code: str = Field(description="The department's code, or ``operator``.")
+    name: str = Field(description="Short name for display (市公安局, 平台运营方).")
+    operator: bool
+
+
 class KeyRotated(BaseModel):
     code: str
     api_key: str
