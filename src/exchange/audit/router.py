@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from exchange.audit import service
-from exchange.audit.schemas import AuditPage, StatsOut, VerifyReport
+from exchange.audit import operations, service
+from exchange.audit.schemas import AuditPage, OperationsOut, StatsOut, VerifyReport
 from exchange.audit.trust import Trust
 from exchange.audit.verify import verify
 from exchange.audit.writer import AuditWriter
@@ -73,6 +73,20 @@ def exchange_stats(session: DbSession, ctx: Ctx, caller: Caller) -> StatsOut:
     _settle(ctx)
     return service.stats(
         session, ctx.clock.today(), department=None if caller.is_operator else caller.code
+    )
+
+
+@router.get("/operations", response_model=OperationsOut)
+def operations_now(session: DbSession, ctx: Ctx, _op: Operator) -> OperationsOut:
+    """运行监测 (operator only): today's and recent days' volume by department and catalog
+    group, the broker's calls and errors by side since it started, the slowest providers,
+    open circuit breakers, reviews due and overdue, and grants about to expire.
+
+    Counters are cumulative; a dashboard polling this derives calls per second from two
+    readings and their ``at``."""
+    _settle(ctx)
+    return operations.reading(
+        session, ctx.parts.get("broker"), now=ctx.clock.now(), today=ctx.clock.today()
     )
 
 

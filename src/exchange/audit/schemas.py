@@ -110,3 +110,75 @@ class StatsOut(BaseModel):
     day: dt.date = Field(description="The platform's day (Beijing time).")
     today: VolumeStats
     total: VolumeStats
+
+
+class DayVolume(BaseModel):
+    day: dt.date
+    calls: int
+    records: int
+
+
+class UnitVolume(BaseModel):
+    code: str
+    calls: int
+    records: int
+
+
+class BrokerNow(BaseModel):
+    """This process's broker since it started: what the dashboard turns into rates."""
+
+    started_at: dt.datetime
+    calls: int = Field(description="Broker calls answered, every outcome.")
+    records: int = Field(description="Records delivered to consumers.")
+    in_flight: int
+    by_side: dict[str, int] = Field(
+        description="Calls by the side an outcome names: ok, client, broker, provider."
+    )
+    by_outcome: dict[str, int]
+
+
+class ProviderLatency(BaseModel):
+    code: str
+    calls: int
+    errors: int = Field(description="Calls that failed on the provider's side.")
+    mean_ms: float
+    slowest_ms: float
+
+
+class BreakerOut(BaseModel):
+    provider: str
+    state: str = Field(description="open | half_open")
+    retry_after_s: float
+
+
+class ReviewsDue(BaseModel):
+    pending: int
+    due_soon: int = Field(description="Pending, deadline within the next two days.")
+    overdue: int
+
+
+class GrantsExpiring(BaseModel):
+    active: int
+    expiring: int = Field(description="Active, last day within the next 30 days.")
+    expired: int
+
+
+class OperationsOut(BaseModel):
+    """The platform's operations at a glance (运行监测), for the operator's dashboard."""
+
+    at: dt.datetime = Field(description="Wall-clock time of this reading (for rates).")
+    platform_now: dt.datetime
+    day: dt.date = Field(description="The platform's day (Beijing time).")
+    today: Volume
+    total: Volume
+    days: list[DayVolume] = Field(description="Records per platform day, last 14 days.")
+    by_provider: list[UnitVolume] = Field(description="Today's top providers by records.")
+    by_consumer: list[UnitVolume] = Field(description="Today's top consumers by records.")
+    by_group: dict[str, Volume] = Field(
+        description="Today by catalog group: basic, departmental, special."
+    )
+    broker: BrokerNow
+    slowest_providers: list[ProviderLatency]
+    open_breakers: list[BreakerOut]
+    reviews: ReviewsDue
+    grants: GrantsExpiring

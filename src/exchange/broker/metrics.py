@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
@@ -77,6 +79,16 @@ class _RuntimeCollector(Collector):
         )
 
 
+@dataclass(slots=True)
+class ProviderTally:
+    """Calls to one provider since the process started, for the operations dashboard."""
+
+    calls: int = 0
+    errors: int = 0  # outcomes other than ok on the provider's side
+    seconds: float = 0.0
+    slowest: float = 0.0
+
+
 class BrokerMetrics:
     """Counters and histograms the broker updates on every call."""
 
@@ -106,11 +118,16 @@ class BrokerMetrics:
         self.in_flight = Gauge(
             "exchange_broker_in_flight", "Broker calls being served", registry=self.registry
         )
+        # Plain tallies read by the operations dashboard (prometheus counters are read by
+        # collecting the whole family, and have no per-provider latency).
+        self.outcomes: dict[str, int] = {}
+        self.providers: dict[str, ProviderTally] = {}
+        self.started = time.time()
 
     def watch(self, audit: AuditWriter, upstream: Upstream, lookups: LookupBatcher) -> None:
         self.registry.register(_RuntimeCollector(audit, upstream, lookups))
 
-    def observe(self, kind: str, outcome: str, seconds: float) -> None:
+    def observe(self, kind: str, outcome: str, seconds: float, provider: str | None = None) -> None:
         # Labelled children are looked up once: labels() costs a lock and a tuple per call.
         pair = self._children.get((kind, outcome))
         if pair is None:
@@ -120,6 +137,16 @@ class BrokerMetrics:
             )
         pair[0].inc()
         pair[1].observe(seconds)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if provider is not None:
+            tally = self.providers.get(provider)
+            if tally is None:
+                tally = self.providers[provider] = ProviderTally()
+            tally.calls += 1
+            tally.seconds += seconds
+            tally.slowest = max(tally.slowest, seconds)
+            if outcome.startswith("provider."):
+                tally.errors += 1
 
     def delivered(self, provider: str, records: int) -> None:
         """Count records delivered to consumers from ``provider``."""

@@ -455,7 +455,9 @@ class Broker:
         try:
             await self.audit.record(self._entry(call, outcome, status))
         finally:
-            self.metrics.observe(call.kind, outcome, time.perf_counter() - call.started)
+            self.metrics.observe(
+                call.kind, outcome, time.perf_counter() - call.started, call.provider
+            )
 
     def _abandoned(self, call: _Call) -> None:
         """Audit an export the consumer walked away from mid-stream.
@@ -468,7 +470,9 @@ class Broker:
             self.audit.submit(self._entry(call, ABANDONED, ABANDONED_STATUS))
         except AuditUnavailable:
             log.error("abandoned export %s could not be audited", call.request_id)
-        self.metrics.observe(call.kind, ABANDONED, time.perf_counter() - call.started)
+        self.metrics.observe(
+            call.kind, ABANDONED, time.perf_counter() - call.started, call.provider
+        )
 
     def _entry(self, call: _Call, outcome: str, status: int) -> Entry:
         elapsed = time.perf_counter() - call.started
