@@ -92,6 +92,12 @@ class Settings(BaseSettings):
             "refuse it (default), or count Monday-Friday plus the configured days."
         ),
     )
+    portal_demo: bool = Field(
+        default=True,
+        description="Portal for demonstrations: an identity picker of the demo departments, "
+        "keys passed in the address (#key=…). Off, a department signs in with its key once "
+        "and the key is never displayed.",
+    )
     log_level: str = "info"
     audit_key_file: Path | None = Field(
         default=None,

@@ -1,15 +1,19 @@
 """Serves the portal: one static page that talks to the same public API as everyone else.
 
-The page (``/``), its script (``/portal.js``) and its style sheet (``/portal.css``) are
-plain files under ``static/``: no build step, nothing fetched from elsewhere.
+The page (``/``), its script (``/portal.js``), its style sheet (``/portal.css``), the icon and
+the vendored chart library are plain files under ``static/``: no build step, nothing fetched
+from elsewhere. The page's ``exchange-demo`` meta tag tells it whether this deployment is a
+demonstration (``Settings.portal_demo``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from exchange.context import get_ctx
 
 STATIC = Path(__file__).parent / "static"
 
@@ -18,23 +22,43 @@ router = APIRouter(include_in_schema=False)
 # Static files are tiny and change with the code: revalidate rather than cache blindly.
 _HEADERS = {"Cache-Control": "no-cache"}
 
+#: file name → content type of everything served from ``static/`` (tests check the list).
+ASSETS = {
+    "portal.js": "text/javascript; charset=utf-8",
+    "portal.css": "text/css; charset=utf-8",
+    "ui.js": "text/javascript; charset=utf-8",
+    "glossary.js": "text/javascript; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "echarts.min.js": "text/javascript; charset=utf-8",
+    "echarts.LICENSE.txt": "text/plain; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+_DEMO_META = '<meta name="exchange-demo" content="true">'
+
 
 @router.get("/")
-def portal() -> FileResponse:
-    return FileResponse(
-        STATIC / "index.html", media_type="text/html; charset=utf-8", headers=_HEADERS
-    )
+def portal(request: Request) -> HTMLResponse:
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    if not get_ctx(request).settings.portal_demo:
+        # The page reads this before anything else: no demo picker, no keys in the address.
+        page = page.replace(_DEMO_META, _DEMO_META.replace("true", "false"))
+    return HTMLResponse(page, headers=_HEADERS)
 
 
-@router.get("/portal.js")
-def portal_js() -> FileResponse:
-    return FileResponse(
-        STATIC / "portal.js", media_type="text/javascript; charset=utf-8", headers=_HEADERS
-    )
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    # Browsers ask for /favicon.ico on every load whatever the page links; answer with the icon.
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers=_HEADERS)
 
 
-@router.get("/portal.css")
-def portal_css() -> FileResponse:
-    return FileResponse(
-        STATIC / "portal.css", media_type="text/css; charset=utf-8", headers=_HEADERS
-    )
+def _asset(name: str, media_type: str) -> None:
+    def serve() -> FileResponse:
+        return FileResponse(STATIC / name, media_type=media_type, headers=_HEADERS)
+
+    router.add_api_route(f"/{name}", serve, methods=["GET"], name=f"asset:{name}")
+
+
+for _name, _type in ASSETS.items():
+    _asset(_name, _type)

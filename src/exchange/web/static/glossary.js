@@ -1,0 +1,208 @@
+// The portal's one glossary: every code the exchange returns (sharing types, outcomes,
+// statuses, reason codes, error codes, audit outcomes…) and every label of the page, in
+// Chinese first and English. The API keeps stable codes; only this file words them.
+// tests/web checks that every label the scripts pass to T() has its English here.
+
+const CODES = {
+  sharing: {unconditional: ["无条件共享", "Unconditional"], conditional: ["有条件共享", "Conditional"], not_shared: ["不予共享", "Not shared"]},
+  outcome: {pending: ["待审核", "Pending"], granted: ["已授权", "Granted"], refused: ["不予共享", "Refused"], rejected: ["未通过", "Rejected"]},
+  app_status: {pending_review: ["待审核", "Pending review"], approved: ["已通过", "Approved"], partially_approved: ["部分通过", "Partly approved"], returned: ["已退回", "Returned"], disputed: ["争议中", "Disputed"]},
+  grant_status: {active: ["有效", "Active"], suspended: ["暂停", "Suspended"], revoked: ["已撤销", "Revoked"], expired: ["已过期", "Expired"]},
+  scope: {administrative_basis: ["作为行政依据", "Administrative basis"], work_reference: ["工作参考", "Work reference"], data_verification: ["数据校核", "Data verification"], business_collaboration: ["业务协同", "Business collaboration"]},
+  delivery: {interface: ["接口查询", "Interface query"], bulk: ["批量交换", "Bulk exchange"], subscription: ["订阅", "Subscription"]},
+  method: {interface: ["系统对接（接口查询）", "System integration (interface)"], front_end_processor: ["前置机共享", "Front-end processor"], online_query: ["在线查询", "Online query"], bulk_download: ["批量下载", "Bulk download"]},
+  decision: {grant: ["全部授权", "Grant all"], partial: ["部分授权", "Grant in part"], uphold: ["维持拒绝", "Uphold the refusal"]},
+  dispute_status: {open: ["协调中", "Open"], decided: ["已决定", "Decided"]},
+  topic_status: {published: ["已发布", "Published"], retired: ["已废置", "Retired"]},
+  group: {basic: ["基础信息", "Basic information"], departmental: ["部门信息", "Departmental information"], special: ["专项信息", "Special-project information"]},
+  classification: {basic: ["基础类（1）", "Basic (1)"], thematic: ["主题类（2）", "Thematic (2)"], departmental: ["部门类（3）", "Departmental (3)"]},
+  resource_type: {interface: ["接口", "Interface"], table: ["库表", "Table"], file: ["文件", "File"]},
+  update_cycle: {irregular: ["不定时", "Irregular"], realtime: ["实时", "Real time"], daily: ["每日", "Daily"], weekly: ["每周", "Weekly"], monthly: ["每月", "Monthly"], quarterly: ["每季度", "Quarterly"], semiannual: ["每半年", "Half-yearly"], annual: ["每年", "Yearly"]},
+  kind: {municipal: ["市直部门", "Municipal department"], district: ["区级单位", "District"], utility: ["公用事业单位", "Utility"], provincial: ["省级平台", "Provincial platform"], vertical: ["垂直管理单位", "Vertical body"], institution: ["事业单位及司法机关", "Institution"], financial: ["金融机构", "Financial institution"]},
+  reason: {
+    unconditional: ["无条件共享，自动授权", "Shared unconditionally: granted at once"],
+    conditional: ["有条件共享，待提供单位审核", "Conditional: waits for the provider's review"],
+    not_shared: ["依法不予共享", "Not shared, on its legal basis"],
+    approved: ["提供单位审核通过", "Approved by the provider"],
+    left_out: ["审核时未予通过", "Left out by the provider's review"],
+    rejected: ["提供单位退回", "Rejected by the provider"],
+    dispute_granted: ["经争议协调决定授权", "Granted by the operator's dispute decision"],
+    topic_retired: ["资源已废置", "The topic was retired"],
+    removed_from_catalog: ["信息项已从目录删除", "The item was removed from the catalog"],
+  },
+  event: {
+    submitted: ["提交申请", "Submitted"], review_requested: ["送提供单位审核", "Sent for review"], granted: ["自动授权", "Granted at once"],
+    refused: ["依法不予共享", "Refused on its legal basis"], approved: ["审核通过", "Approved"], partially_approved: ["部分通过", "Partly approved"],
+    rejected: ["退回", "Rejected"], returned: ["退回", "Returned"], disputed: ["提起争议", "Disputed"], dispute_opened: ["提起争议", "Dispute opened"],
+    dispute_decided: ["协调决定", "Dispute decided"], decided: ["协调决定", "Decided"], revoked: ["撤销授权", "Grant revoked"],
+    topic_retired: ["资源废置", "Topic retired"], items_removed: ["信息项被删除", "Items removed"],
+  },
+  change_kind: {registered: ["登记", "Registered"], changed: ["变更", "Changed"], retired: ["废置", "Retired"]},
+  audit_kind: {query: ["查询", "Query"], export: ["批量导出", "Export"]},
+  side: {ok: ["成功", "Succeeded"], client: ["调用方错误", "Caller's fault"], broker: ["平台错误", "Exchange's fault"], provider: ["提供方错误", "Provider's fault"]},
+  breaker: {open: ["熔断", "Open"], half_open: ["半开（试探）", "Half-open (trial)"], closed: ["正常", "Closed"]},
+  // Authorization check reasons, and the broker's error codes without their side prefix.
+  check: {
+    granted: ["允许", "Allowed"], topic_retired: ["资源已废置", "Topic retired"], no_grant: ["无授权", "No grant"],
+    grant_revoked: ["授权已撤销", "Grant revoked"], grant_suspended: ["授权已暂停", "Grant suspended"],
+    grant_not_yet_valid: ["授权尚未生效", "Grant not yet valid"], grant_expired: ["授权已过期", "Grant expired"],
+    item_not_granted: ["含未授权的信息项", "An item is not granted"], quota_exceeded: ["超出每日限额", "Daily quota exceeded"],
+  },
+  error: {
+    ok: ["成功", "OK"], no_identity: ["请先选择身份", "Choose an identity first"], bad_key: ["key 无效", "Invalid key"], missing_key: ["缺少 key", "Missing key"],
+    operator_only: ["仅平台运营方可操作", "Operator only"], not_your_department: ["无权代其他单位操作", "Not your department"],
+    reason_required: ["必须说明理由", "A reason is required"], purpose_not_offered: ["目录未提供此使用范围", "Purpose not offered by the catalog"],
+    validity_exceeds_request: ["有效期超出申请", "Validity beyond the request"], quota_exceeds_request: ["限额超出申请", "Quota beyond the request"],
+    not_pending: ["不在待审核状态", "Not pending"], dispute_exists: ["已有争议", "Dispute exists"], dispute_closed: ["争议已结束", "Dispute closed"],
+    nothing_refused: ["没有被拒绝的信息项", "Nothing was refused"], own_topic: ["本单位提供的资源", "Your own topic"],
+    invalid_category: ["分类无效", "Invalid category"], invalid_duration: ["时长格式无效", "Invalid duration"],
+    topic_not_found: ["资源不存在", "Topic not found"], department_not_found: ["单位不存在", "Department not found"],
+    bad_input: ["请求格式错误", "Bad input"], abandoned: ["调用方中断", "Abandoned by the caller"],
+    timeout: ["提供方超时", "Provider timed out"], unavailable: ["提供方不可用", "Provider unavailable"], bad_response: ["提供方应答异常", "Bad provider answer"],
+    audit_unavailable: ["审计不可用", "Audit unavailable"], internal: ["平台内部错误", "Internal error"], validation_failed: ["请求校验失败", "Validation failed"],
+  },
+};
+
+// Labels of the page, keyed by their Chinese. A missing entry falls back to the Chinese.
+const EN = {
+  "exchange · 政务信息共享平台": "exchange · government information-sharing platform",
+  "身份": "Identity", "切换身份": "Switch identity", "API key": "API key", "粘贴 key": "Paste a key",
+  "粘贴 Bearer key（启动横幅中的 operator / demo key）": "Paste a bearer key (the banner's operator / demo key)",
+  "显示": "Show", "隐藏": "Hide", "登录": "Sign in", "退出": "Sign out", "语言": "Language",
+  "未登录：请选择身份或粘贴 key": "Not signed in: choose an identity or paste a key", "未登录：请用本单位 key 登录": "Not signed in: sign in with your department's key",
+  "key 无效": "Invalid key", "— 选择身份 —": "— choose an identity —", "最近使用": "Recent",
+  "演示部门（需粘贴 key）": "Demo departments (paste their key)", "粘贴 key…": "paste key…", "平台运营方": "Platform operator",
+  "从列表移除当前 key": "Remove the current key from the list", "（当前 key）": "(current key)",
+  "请粘贴 operator key（启动横幅 Operator key，或 .exchange/operator.key）": "Paste the operator key (the banner's Operator key, or .exchange/operator.key)",
+  "请粘贴 {name} ({code}) 的 key：启动横幅中的 Demo key，或 exchange.security.demo_key(operator_key, \"{code}\")": "Paste the key of {name} ({code}): the banner's demo key, or exchange.security.demo_key(operator_key, \"{code}\")",
+  "请先在“身份”中选择身份或粘贴 key。": "Choose an identity or paste a key first.",
+  "平台时间 {t}（北京）": "Platform time {t} (Beijing)", " · 已推进 {d} 天": " · advanced {d} days",
+  "目录检索": "Catalog", "我的申请": "My applications", "审核待办": "Reviews", "争议协调": "Disputes", "授权管理": "Grants",
+  "数据交换": "Exchange", "审计日志": "Audit", "平台时钟": "Clock", "接入单位": "Members", "目录变更": "Catalog changes", "运行监测": "Operations",
+  "关键词，如 户籍、企业、婚姻": "Keywords, e.g. 户籍 企业 婚姻", "所有分组": "All groups", "所有共享类型": "All sharing types",
+  "全部": "All", "提供部门代码 (gaj…)": "Provider code (gaj…)", "检索": "Search", "上一页": "Previous", "下一页": "Next",
+  "关键词": "Keywords", "目录分组": "Catalog group", "共享类型": "Sharing type", "状态": "Status", "提供部门": "Provider",
+  "资源代码": "Resource code", "名称": "Name", "类型": "Type", "共 {n} 条，第 {a}–{b} 条": "{n} in all, {a}–{b}", "共 0 条": "none",
+  "字段": "Field", "信息项": "Item", "数据元": "Data element", "源": "source", "转共享": "re-shared", "键": "key",
+  "分组": "Group", "分类": "Classification", "格式": "Format", "更新周期": "Update cycle", "版本": "Version",
+  "共享": "Sharing", "法律依据": "Legal basis", "使用范围": "Usage scopes", "共享方式": "Sharing methods", "废置原因": "Retired because",
+  "版本历史": "Version history", "首次登记": "first registered", "新增": "added", "删除": "removed", "修改": "changed",
+  "这是本单位提供的资源，无需申请。": "Your department provides this topic: no application needed.",
+  "申请共享": "Apply for sharing", "代为申请单位": "Apply on behalf of", "使用范围（用途）": "Purpose scope", "目录允许": "offered by the catalog",
+  "用途说明": "Purpose", "履职依据": "Legal function", "有效期": "Validity", "至": "to", "留空为今天（平台时间）": "empty: today (platform time)",
+  "每日限额": "Daily quota", "条/天，留空为不限": "records/day, empty for no limit", "交付方式": "Delivery", "提交申请": "Submit",
+  "居民家庭经济状况核对（最低生活保障审核）": "Household economic-status check (minimum living allowance)",
+  "《社会救助暂行办法》第十一条": "Interim Measures on Social Assistance, art. 11",
+  "申请 #{id} 已提交": "Application #{id} submitted", "申请 #{id} 已提交。": "Application #{id} submitted.",
+  "在“我的申请”中查看": "Open in My applications", "查看授权 #{id}": "Open grant #{id}",
+  "全部状态": "All statuses", "仅逾期": "Overdue only", "资源代码 101001001/000001": "Resource code 101001001/000001", "刷新": "Refresh",
+  "已逾期 {d} 天": "{d} days overdue", "剩 {d} 天": "{d} days left", "日历日；期限本身按工作日计算": "calendar days; the deadline counts working days",
+  "共 {n} 件": "{n} in all", "（运营方可见全部）": " (the operator sees all)", "审核期限按工作日计算，逾期以平台时钟为准。": "Deadlines count working days; overdue by the platform clock.",
+  "编号": "No.", "主题": "Topic", "申请单位": "Consumer", "提供单位": "Provider", "信息项结果": "Item outcomes", "提交时间": "Submitted",
+  "审核期限": "Review deadline", "授权 / 争议": "Grant / dispute", "授权 #{id}": "grant #{id}", "争议 #{id}": "dispute #{id}",
+  "暂无申请。可在“目录检索”中打开资源并提交申请。": "No applications yet: open a topic in the Catalog and apply.", "暂无待审核的申请。": "Nothing to review.",
+  "{n} 项已授权": "{n} granted", "{n} 项有条件共享，待 {who} 审核，期限 {t}（10 个工作日）": "{n} conditional, waiting for {who}'s review until {t} (10 working days)",
+  "{n} 项不予共享": "{n} refused", "{n} 项未通过": "{n} rejected", "已逾期": "overdue", "结果": "Outcome", "理由": "Reason", "说明 / 依据": "Text / legal basis",
+  "申请 #{id}": "Application #{id}", "申请单位 → 提供单位": "Consumer → provider", "用途": "Purpose", "每日限额 · 交付": "Quota · delivery",
+  "条/天": "records/day", "不限": "no limit", "提交 · 审核期限": "Submitted · deadline", "审核": "Reviewed", "逐项结果": "Outcome per item",
+  "查看争议 #{id}": "Open dispute #{id}", "办理记录": "History", "信息项": "Items", "授权": "Grant", "有效期至": "Valid until", "不晚于申请": "not after the request",
+  "不高于申请（{q}）": "not above the request ({q})", "部分通过（去掉信息项）时必填": "required when leaving items out", "审核通过": "Approve", "通过的信息项": "Items approved", "通过": "Approve",
+  "退回": "Reject", "退回全部待审信息项；依规定必须说明理由。": "Rejects every pending item; a reason is required.", "退回理由": "Reason for rejecting",
+  "如：申请用途不属于本资源的共享条件": "e.g. the purpose is outside the topic's sharing conditions", "提起争议协调": "Open a dispute", "争议信息项": "Items disputed",
+  "为何履职确需该数据": "Why your duties need this data", "提起争议": "Dispute",
+  "申请 #{id} 已审核：": "Application #{id} reviewed: ", "申请 #{id} 已退回：": "Application #{id} rejected: ",
+  "退回必须说明理由": "A rejection needs a reason", "争议 #{id} 已提起，双方可在协调记录中沟通，由平台运营方决定。": "Dispute #{id} opened: both sides may write in its thread; the operator decides.",
+  "争议": "Dispute", "打开": "Open", "争议编号": "Dispute no.", "提起时间": "Opened", "协调决定": "Decision",
+  "暂无争议。申请单位可在被拒绝或退回的申请详情中提起争议。": "No disputes. A consumer may dispute refused or rejected items from the application.",
+  "双方": "Parties", "（申请）": " (consumer)", "（提供）": " (provider)", "提起理由": "Reason given", "授权信息项": "Items granted",
+  "协商记录": "Thread", "暂无消息。": "No messages yet.", "发送协商消息（双方与运营方可见）": "Write to the thread (both sides and the operator see it)", "发送": "Send",
+  "运营方协调决定": "The operator's decision", "决定": "Decision", "部分授权的信息项": "Items granted in part", "（仅部分授权）": "(partial only)", "作出决定": "Decide",
+  "协商不成的，由平台运营方（主管部门）协调决定：切换到运营方身份即可作出决定。": "If the parties do not agree, the operator decides: switch to the operator to decide.",
+  "协调决定必须说明理由": "A decision needs a reason", "争议 #{id} 已决定：": "Dispute #{id} decided: ",
+  "{n} 项": "{n} items", "更新": "Updated", "共 {n} 项；“已过期”指有效期最后一天已过（按平台时钟）。": "{n} in all; expired means the last valid day has passed (platform clock).",
+  "暂无授权。": "No grants.", "用途 · 依据": "Purpose · legal function", "有效期 · 限额": "Validity · quota", "状态说明": "Status reason", "创建 · 更新": "Created · updated",
+  "用此授权交换查询": "Query with this grant", "查看相关审计": "Related audit entries", "撤销理由": "Reason for revoking",
+  "如：用途已终止 / 发现超范围使用": "e.g. the purpose ended / use beyond the grant", "撤销授权": "Revoke", "撤销必须说明理由": "A revocation needs a reason",
+  "授权 #{id} 已撤销：此后的校验与交换返回 grant_revoked。": "Grant #{id} revoked: checks and exchanges now answer grant_revoked.",
+  "授权校验": "Authorization check", "信息项，逗号分隔（空 = 全部已授权项）": "Items, comma-separated (empty: every granted item)", "记录数": "Records", "校验": "Check",
+  "允许": "Allowed", "拒绝": "Denied", "原因": "Reason", "今日剩余额度": "Quota left today",
+  "数据交换以申请单位的身份进行：请在“身份”中切换到持有授权的部门（运营方可在“审计日志”中查看全部交换）。": "Exchanges are made as a consuming department: switch to one that holds a grant (the operator sees every exchange in Audit).",
+  "（无有效授权）": "(no active grant)", "本单位暂无有效授权：先在“目录检索”中申请。": "Your department holds no active grant: apply in the Catalog first.",
+  "查询键": "Keys", "每行一个键（身份证号 / 统一社会信用代码 …），最多 1000 个": "One key a line (ID number, credit code…), at most 1,000",
+  "取样本键": "Sample keys", "（通过 broker export 取 3 条记录的键；计入限额与审计）": "(three records' keys through the broker's export; counted and audited)",
+  "业务事项": "Business case", "如：低保审核 2026-0001": "e.g. 低保审核 2026-0001", "查询": "Query",
+  "已授权": "granted", "未授权": "not granted", "未授权：勾选将被拒绝": "not granted: asking for it is denied",
+  "不勾选 = 全部已授权信息项；响应只含已授权的信息项，无论提供方返回什么。": "None ticked: every granted item. Answers carry granted items only, whatever the provider returns.",
+  "已取 {n} 个样本键": "{n} sample keys taken", "，另加 1 个校验位错误的身份证号以演示 invalid": ", plus one ID number with a wrong check digit to show invalid",
+  "交换被拒绝或失败": "Exchange denied or failed", "在审计日志中查看此请求": "Show this request in the audit log", "交换结果": "Result", "在审计日志中查看": "Show in the audit log",
+  "返回 {n} 条记录 · 未找到 {nf} · 格式错误 {iv}": "{n} records · {nf} not found · {iv} invalid", "返回的信息项": "Items returned",
+  "未返回（未授权或未请求）": "Not returned (not granted or not asked)", "未找到": "Not found", "格式错误": "Invalid",
+  "申请单位代码": "Consumer code", "提供单位代码": "Provider code", "结果（ok / client.…）": "Outcome (ok / client.…)",
+  "今日交换量": "Today's exchanges", "今日调用": "Calls today", "今日交换记录": "Records today", "累计调用": "Calls in all", "累计记录": "Records in all",
+  "按提供单位": "By provider", "按申请单位": "By consumer", "按主题": "By topic", "调用": "Calls", "记录": "Records", "无": "None",
+  "校验哈希链": "Verify the hash chain", "仅运营方可校验": "Only the operator verifies", "完整": "Intact", "共 {n} 条，最后 seq {s}": "{n} entries, last seq {s}",
+  "异常": "Broken", "第一个问题 seq {s}：{m}": "first problem at seq {s}: {m}",
+  "按哈希链顺序（seq）": "In chain order (seq)", "从 seq {s} 之后": "after seq {s}", "从头": "from the start", "{n} 条": "{n} entries", "还有更多": "more follow",
+  "时间": "Time", "类型 ": "Kind", "耗时": "Latency", "暂无审计记录：在“数据交换”中做一次查询。": "No audit entries yet: make a query in Exchange.", "已是最后一页。": "That was the last page.",
+  "平台时间": "Platform time", "北京时间 · 今天 {d}": "Beijing · today {d}", "偏移：{d} 天（{s} 秒）。审核期限、逾期标记与授权到期都以平台时钟为准。": "Offset: {d} days ({s} s). Review deadlines, overdue flags and grant expiry follow the platform clock.",
+  "推进时钟": "Advance the clock", "推进": "Advance", "仅平台运营方可推进时钟（切换到运营方身份）。": "Only the operator advances the clock (switch to the operator).",
+  "逾期未审": "Overdue reviews", "待审 {n}": "{n} pending", "申请 → 提供": "Consumer → provider", "已过期授权": "Expired grants",
+  "暂无待审核的申请。": "No pending reviews.", "暂无已过期的授权。": "No expired grants.",
+  "平台时钟已推进 {by}，现在 {t}（北京）。": "Platform clock advanced {by}: now {t} (Beijing).",
+  "接入单位（{n}）": "Member units ({n})", "代码": "Code", "类别": "Kind", "统一社会信用代码": "Credit code", "接口地址": "API address", "未接入接口": "no API registered",
+  "目录变更订阅：实时显示登记、变更与废置。": "Catalog change feed: registrations, changes and retirements as they happen.", "事件": "Event", "操作者": "By", "变更": "Changes",
+  "暂无变更。": "No changes yet.", "关闭": "Close", "错误": "Error", "详情": "Detail", "请求编号": "request id",
+  "跳到正文": "Skip to content", "主导航": "Main navigation",
+  "检索结果": "Search results", "逾期": "overdue", "仅看": "Only",
+  "今日暂无交换": "No exchanges today", "共 {n} 条": "{n} in all", "申请": "Application",
+  "基础信息": "Basic information", "部门信息": "Departmental information", "专项信息": "Special-project information",
+  "无条件共享": "Unconditional", "有条件共享": "Conditional", "不予共享": "Not shared", "已发布": "Published", "已废置": "Retired",
+  "每秒调用与记录": "Calls and records per second", "各方错误率": "Error rate by side", "近 14 日交换记录": "Records, last 14 days",
+  "今日按提供单位": "Today by provider", "今日按目录分组": "Today by catalog group", "最慢的提供单位": "Slowest providers",
+  "本进程调用": "Calls (this process)", "每秒调用": "Calls/s", "处理中": "In flight", "错误率（调用方 / 平台 / 提供方）": "Errors (caller / exchange / provider)",
+  "熔断中的提供单位": "Open circuit breakers", "待审 / 两日内到期 / 逾期": "Pending / due in 2 days / overdue",
+  "有效授权 / 30 日内到期 / 已过期": "Active grants / expiring in 30 days / expired",
+  "更新于 {t} · 平台日 {d} · 每 {s} 秒刷新": "Updated {t} · platform day {d} · every {s} s", "调用/秒": "calls/s", "记录/秒": "records/s",
+  "平均耗时": "Mean", "最慢": "Slowest", "提供方错误": "Provider errors", "本进程尚无经 broker 的调用。": "No broker calls in this process yet.",
+  "熔断器": "Circuit breakers", "恢复试探": "Trial in", "没有熔断中的提供单位。": "No open circuit breaker.", "审核与授权期限": "Review and grant deadlines",
+  "待审核申请 {n} 件，两日内到期 {d} 件，已逾期 {o} 件": "{n} applications pending review, {d} due within two days, {o} overdue",
+  "有效授权 {n} 项，30 日内到期 {e} 项，已过期 {x} 项": "{n} active grants, {e} expiring within 30 days, {x} expired",
+};
+
+let current = localStorage.getItem("exchange.lang") === "en" ? "en" : "zh";
+
+export function lang() { return current; }
+export function setLang(l) {
+  current = l === "en" ? "en" : "zh";
+  localStorage.setItem("exchange.lang", current);
+  document.documentElement.lang = current === "en" ? "en" : "zh-CN";
+}
+
+// T("共 {n} 条", {n: 3}): the label in the current language, with {name} filled in.
+export function T(zh, vars) {
+  const text = current === "en" && EN[zh] !== undefined ? EN[zh] : zh;
+  return vars ? text.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined ? m : String(vars[k]))) : text;
+}
+
+// codeText("sharing", "conditional") → 有条件共享 / Conditional; unknown codes stay as they are.
+export function codeText(kind, value) {
+  if (value === null || value === undefined || value === "") return "";
+  const table = CODES[kind] || {};
+  let entry = table[value];
+  // Broker error codes name their side first (client.item_not_granted): word the rest.
+  if (!entry && kind === "error" && String(value).includes(".")) {
+    const rest = String(value).split(".").slice(1).join(".");
+    entry = CODES.error[rest] || CODES.check[rest];
+  }
+  if (!entry) return String(value);
+  return current === "en" ? entry[1] : entry[0];
+}
+
+export function codesOf(kind) { return Object.keys(CODES[kind] || {}); }
+
+// Static labels of index.html: data-t (text), data-t-ph (placeholder), data-t-label (aria-label, title).
+export function applyStatic(root = document) {
+  for (const el of root.querySelectorAll("[data-t]")) el.textContent = T(el.dataset.t);
+  for (const el of root.querySelectorAll("[data-t-ph]")) el.placeholder = T(el.dataset.tPh);
+  for (const el of root.querySelectorAll("[data-t-label]")) { el.setAttribute("aria-label", T(el.dataset.tLabel)); el.title = T(el.dataset.tLabel); }
+}
