@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 
 from exchange.web.router import STATIC
 
-SCRIPT = (STATIC / "portal.js").read_text(encoding="utf-8")
+# The portal's own modules (the vendored chart library is not ours to check).
+MODULES = sorted(p for p in STATIC.glob("*.js") if p.name != "echarts.min.js")
+SCRIPT = "\n".join(p.read_text(encoding="utf-8") for p in MODULES)
 PAGE = (STATIC / "index.html").read_text(encoding="utf-8")
 
 _TABLE = re.search(r"const API = \{(.*?)\n\};", SCRIPT, re.S)
@@ -34,6 +36,10 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     [
         ("/", "text/html", "政务信息共享平台"),
         ("/portal.js", "text/javascript", "const API = {"),
+        ("/glossary.js", "text/javascript", "export function T("),
+        ("/dashboard.js", "text/javascript", "export async function startDashboard"),
+        ("/ui.js", "text/javascript", "export function html("),
+        ("/echarts.min.js", "text/javascript", "echarts"),
         ("/portal.css", "text/css", "--b:"),
     ],
 )
@@ -45,12 +51,15 @@ def test_assets_served(client: TestClient, path: str, content_type: str, needle:
 
 
 def test_page_loads_only_local_assets() -> None:
-    """No CDN, no build step: the page loads its own script and style sheet, nothing else."""
-    assert '<script src="/portal.js"></script>' in PAGE
+    """No CDN, no build step: the page loads its own modules and style sheet, nothing else;
+    the modules import only each other, by absolute local path."""
+    assert '<script type="module" src="/portal.js"></script>' in PAGE
     assert '<link rel="stylesheet" href="/portal.css">' in PAGE
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", PAGE)
     assert "http://" not in SCRIPT
     assert "https://" not in SCRIPT
+    imported = set(re.findall(r'^import .* from "(/[\w.]+)";$', SCRIPT, re.M))
+    assert imported == {f"/{p.name}" for p in MODULES if p.name != "portal.js"}
 
 
 def test_every_static_file_is_routed(client: TestClient) -> None:
@@ -121,3 +130,22 @@ def test_hash_parameters_are_documented() -> None:
     for param in ("key=", "keys=", "tab=", "topic=", "app=", "dispute=", "grant="):
         assert param in PAGE
         assert f'p.get("{param[:-1]}")' in SCRIPT
+
+
+def test_every_label_has_its_english() -> None:
+    """Chinese first, English on request: each T("…") the modules use is in the glossary."""
+    glossary = (STATIC / "glossary.js").read_text(encoding="utf-8")
+    block = re.search(r"const EN = \{(.*?)\n\};", glossary, re.S)
+    assert block
+    english = set(re.findall(r'"((?:[^"\\]|\\.)*)":\s*"', block.group(1)))
+    used = set(re.findall(r'\bT\("((?:[^"\\]|\\.)*)"', SCRIPT))
+    static = set(re.findall(r'data-t(?:-ph|-label)?="([^"]*)"', PAGE))
+    missing = sorted((used | static) - english)
+    assert not missing, f"labels without English: {missing}"
+    assert len(used) > 150  # the page's words really go through T()
+
+
+def test_the_favicon_is_served(client: TestClient) -> None:
+    resp = client.get("/favicon.ico")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "image/svg+xml"

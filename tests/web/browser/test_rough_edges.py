@@ -1,0 +1,205 @@
+"""Each rough edge a presenter met in front of an audience (issue 16), pinned in Chromium,
+with the keyboard, labels, layout and language of the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from tests.web.browser.conftest import Portal, http, key_of
+
+HOUSEHOLD = "101001001/000001"
+VEHICLE = "301001001/000001"
+
+
+def _apply(server: Any, code: str, topic: str, items: list[str], days: int = 200) -> int:
+    with http(server, code) as api:
+        today = dt.date.fromisoformat(api.get("/api/v1/clock").json()["today"])
+        body = {
+            "topic": topic,
+            "items": items,
+            "purpose": {"scope": "data_verification", "text": "居民家庭经济状况核对"},
+            "legal_function": "《社会救助暂行办法》第十一条",
+            "valid_until": (today + dt.timedelta(days=days)).isoformat(),
+        }
+        resp = api.post("/api/v1/applications", json=body)
+        assert resp.status_code == 201, resp.text
+        app_id: int = resp.json()["id"]
+        return app_id
+
+
+def test_searching_before_choosing_an_identity_asks_for_one(portal: Portal) -> None:
+    page = portal.open()
+    expect(page.locator("#who")).to_contain_text("未登录")
+    page.fill("#q", "户籍")
+    page.press("#q", "Enter")
+    expect(page.locator("#error")).to_contain_text("请先在“身份”中选择身份或粘贴 key")
+    assert not [u for u in portal.watch.requests if "/api/" in u], "nothing is asked of the API"
+
+
+def test_switching_identity_leaves_nothing_of_the_previous_one(portal: Portal) -> None:
+    page = portal.open("gaj", keys=("operator", "gaj", "mzj"), tab="catalog", q="户籍")
+    page.press("#q", "Enter")
+    page.click(f'#results tr[data-code="{HOUSEHOLD}"]')
+    expect(page.locator("#topic-card")).to_be_visible()
+    portal.switch("mzj")
+    for pane in ("#detail", "#notice", "#error"):
+        expect(page.locator(pane)).to_be_empty()
+    # The operator's exchange text does not stay after a bad key.
+    portal.switch("operator")
+    portal.tab("exchange")
+    expect(page.locator("#exchange-form")).to_contain_text("数据交换以申请单位的身份进行")
+    portal.watch.expect(401, "/api/v1/whoami")
+    page.fill("#key", "exk_nobody_0123")
+    page.press("#key", "Enter")
+    expect(page.locator("#who")).to_have_text("key 无效")
+    expect(page.locator("#exchange-form")).to_be_empty()
+    expect(page.locator("#error")).to_contain_text("bad_key")
+
+
+def test_a_reason_belongs_to_its_items_and_reads_in_one_language(portal: Portal) -> None:
+    app_id = _apply(portal.server, "mzj", VEHICLE, ["plate_number", "vin", "status"])
+    with http(portal.server, "gaj") as api:
+        done = api.post(
+            f"/api/v1/applications/{app_id}/approve",
+            json={"items": ["plate_number", "status"], "reason": "无需车架号"},
+        )
+        assert done.status_code == 200, done.text
+    page = portal.open("mzj", tab="applications", app=str(app_id))
+    reasons = page.locator("#apps-detail table.decisions td.reason")
+    expect(reasons).to_have_count(3)
+    row = page.locator("#apps-detail table.decisions")
+    expect(row.locator('tr[data-field="vin"] td.reason')).to_contain_text("无需车架号")
+    for granted in ("plate_number", "status"):
+        cell = row.locator(f'tr[data-field="{granted}"] td.reason')
+        expect(cell).to_have_text("提供单位审核通过")
+    # Event history in words: no raw JSON, no English left from the exchange's code paths.
+    events = page.locator("#app-events")
+    expect(events).to_contain_text("审核通过")
+    text = events.inner_text() + page.locator("#apps-detail").inner_text()
+    assert "{" not in text
+    assert "approved" not in text.replace("partially_approved", "")
+
+
+def test_topic_detail_reads_as_words(portal: Portal) -> None:
+    page = portal.open("mzj", tab="catalog", topic=HOUSEHOLD)
+    card = page.locator("#topic-card")
+    expect(card).to_contain_text("分组：基础信息")
+    expect(card).to_contain_text("分类：基础类（1）")
+    expect(page.locator("#topic-history")).to_contain_text("首次登记")
+    assert "{}" not in card.inner_text()
+    # Usage scopes are separated, not run together.
+    scopes = page.locator("#topic-scopes").inner_text()
+    assert "、" in scopes
+    assert "administrative_basis" not in scopes
+
+
+def test_the_category_filter_offers_the_platforms_three_groups(portal: Portal) -> None:
+    page = portal.open("mzj", tab="catalog")
+    options = page.locator("#category option")
+    assert options.all_inner_texts() == ["所有分组", "基础信息", "部门信息", "专项信息"]
+    page.select_option("#category", "special")
+    page.click("#search")
+    groups = page.locator("#results tr td:nth-child(4)")
+    expect(groups.first).to_be_visible()
+    assert set(groups.all_inner_texts()) == {"专项信息"}
+
+
+def test_empty_tables_say_so(portal: Portal) -> None:
+    page = portal.open("operator", tab="platform")
+    expect(page.locator("#expired-table tr.empty")).to_contain_text("暂无已过期的授权")
+    portal.tab("disputes")
+    expect(page.locator("#disputes-list tr.empty")).to_be_visible()
+
+
+def test_departments_have_a_heading_words_and_addresses(portal: Portal) -> None:
+    page = portal.open("mzj", tab="departments")
+    expect(page.locator("#depts-box h2")).to_contain_text("接入单位（151）")
+    gaj = page.locator("#depts-table tr", has=page.locator("td:first-child", has_text="gaj"))
+    expect(gaj).to_contain_text("市直部门")
+    expect(gaj).to_contain_text(f"{portal.server.url}/departments/gaj")
+    assert "municipal" not in page.locator("#depts-table").inner_text()
+
+
+def test_the_key_is_never_shown(portal: Portal) -> None:
+    page = portal.open("gaj", tab="catalog")
+    assert page.locator("#key").get_attribute("type") == "password"
+    assert key_of("gaj") not in page.locator("body").inner_text()
+    assert key_of("gaj") not in page.url  # the address bar drops it
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_the_header_holds_on_one_line_for_the_operator(portal: Portal, width: int) -> None:
+    page = portal.page
+    page.set_viewport_size({"width": width, "height": 800})
+    portal.open("operator", keys=("operator", "gaj", "mzj"), tab="ops")
+    top = page.locator("header .top").bounding_box()
+    assert top is not None
+    assert top["height"] < 48, f"the header wraps at {width} px"
+    tabs = page.locator("#tabs [role=tab]")
+    tops = {round(b["y"]) for b in (t.bounding_box() for t in tabs.all()) if b}
+    assert len(tops) == 1, f"the tabs wrap at {width} px"
+    # Nothing runs off the page sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    portal.shot(f"header-{width}")
+
+
+def test_the_operator_is_recognised_without_a_404(portal: Portal) -> None:
+    portal.open("operator", keys=("operator", "gaj"), tab="catalog")
+    portal.switch("gaj")
+    portal.switch("operator")
+    assert not [u for u in portal.watch.requests if "/departments/me" in u]
+    # /favicon.ico answered, or the watch would have failed the test on its 404.
+
+
+def test_keyboard_alone(portal: Portal) -> None:
+    page = portal.open("mzj", tab="catalog", q="户籍")
+    page.focus('#tabs [data-tab="catalog"]')
+    page.keyboard.press("ArrowRight")
+    expect(page.locator('#tabs [data-tab="applications"]')).to_be_focused()
+    expect(page.locator("#tab-applications")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.locator("#tab-catalog")).to_be_visible()
+    page.focus("#q")
+    page.keyboard.press("Enter")
+    row = page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')
+    row.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#topic-card")).to_be_visible()
+
+
+_UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.offsetParent !== null && el.type !== 'hidden')
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !el.getAttribute('aria-labelledby') && !el.title
+    && !(el.tagName === 'BUTTON' && el.textContent.trim())
+    && !el.closest('label, [role=group], [role=radiogroup]'))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def test_every_control_has_a_label(portal: Portal) -> None:
+    page = portal.open("operator", keys=("operator", "mzj"), tab="catalog", topic=HOUSEHOLD)
+    expect(page.locator("#topic-card")).to_be_visible()
+    for tab in ("catalog", "applications", "review", "grants", "audit", "platform"):
+        portal.tab(tab)
+        expect(page.locator(f"#tab-{tab}")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(_UNLABELLED) == [], tab
+
+
+def test_english_on_request(portal: Portal) -> None:
+    page = portal.open("mzj", tab="catalog", topic=HOUSEHOLD)
+    expect(page.locator("#topic-card")).to_contain_text("无条件共享")
+    page.click("#lang")
+    expect(page.locator('#tabs [data-tab="catalog"]')).to_have_text("Catalog")
+    expect(page.locator("#search")).to_have_text("Search")
+    page.fill("#q", "户籍")
+    page.press("#q", "Enter")
+    page.click(f'#results tr[data-code="{HOUSEHOLD}"]')
+    expect(page.locator("#topic-card")).to_contain_text("Unconditional")
+    expect(page.locator("#topic-card")).to_contain_text("Basic information")
+    portal.shot("english")
+    page.click("#lang")
+    expect(page.locator('#tabs [data-tab="catalog"]')).to_have_text("目录检索")
