@@ -31,9 +31,10 @@ class Server:
 
 @contextmanager
 def exchange_up(
-    tmp_path: Path, database_url: str, operator_key: str, **env: str
+    tmp_path: Path, database_url: str, operator_key: str, *, start_within: float = 60, **env: str
 ) -> Iterator[Server]:
-    """Start ``exchange up`` and stop it afterwards; fail with its log if it won't start."""
+    """Start ``exchange up`` and stop it afterwards; fail with its log if it won't start
+    within ``start_within`` seconds (seeding the largest catalog takes a while)."""
     port = free_port()
     log = tmp_path / f"exchange-{port}.log"
     environ = {
@@ -53,7 +54,7 @@ def exchange_up(
             cwd=tmp_path,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + start_within
     try:
         while True:
             if proc.poll() is not None:
@@ -64,7 +65,9 @@ def exchange_up(
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"exchange up did not start in 60 s:\n{log.read_text()}")
+                raise RuntimeError(
+                    f"exchange up did not start in {start_within:.0f} s:\n{log.read_text()}"
+                )
             time.sleep(0.1)
         yield Server(url=url, process=proc, log=log)
     finally:

@@ -154,6 +154,7 @@ const EN = {
   "暂无变更。": "No changes yet.", "关闭": "Close", "错误": "Error", "详情": "Detail", "请求编号": "request id",
   "跳到正文": "Skip to content", "主导航": "Main navigation",
   "检索结果": "Search results", "逾期": "overdue", "仅看": "Only",
+  "：": ": ", "、": ", ",
   "今日暂无交换": "No exchanges today", "共 {n} 条": "{n} in all", "申请": "Application",
   "基础信息": "Basic information", "部门信息": "Departmental information", "专项信息": "Special-project information",
   "无条件共享": "Unconditional", "有条件共享": "Conditional", "不予共享": "Not shared", "已发布": "Published", "已废置": "Retired",

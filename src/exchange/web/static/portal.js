@@ -126,7 +126,7 @@ const guard = (p) => Promise.resolve(p).then(() => undefined, showError);
 // Key/value details (event details, error details, catalog changes) as words, not JSON.
 function valueText(v) {
   if (v === null || v === undefined || v === "") return "—";
-  if (Array.isArray(v)) return v.map(valueText).join("、");
+  if (Array.isArray(v)) return v.map(valueText).join(T("、"));
   if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${k}: ${valueText(x)}`).join("；");
   return String(v);
 }
@@ -154,7 +154,7 @@ function changesText(c) {
       if (v.added) out.push(html`${T("新增")} ${v.added.map((i) => html`<code>${typeof i === "object" ? i.field : i}</code> `)}`);
       if (v.removed) out.push(html`${T("删除")} ${v.removed.map((i) => html`<code>${i}</code> `)}`);
       if (v.changed) out.push(html`${T("修改")} ${Object.entries(v.changed).map(([f, ch]) => html`<code>${f}</code>（${valueText(Object.fromEntries(Object.entries(ch).map(([a, b]) => [a, `${valueText(b.from)} → ${valueText(b.to)}`])))}） `)}`);
-      return html`<span class="kv">${T("信息项")}：${out}</span> `;
+      return html`<span class="kv">${T("信息项")}${T("：")}${out}</span> `;
     }
     if (v && typeof v === "object" && "from" in v) return html`<span class="kv"><code>${k}</code> ${valueText(v.from)} → ${valueText(v.to)}</span> `;
     return html`<span class="kv"><code>${k}</code> ${valueText(v)}</span> `;
@@ -389,14 +389,14 @@ async function detail(code) {
   const items = t.items.map((i) => html`<tr><td><code>${i.field}</code>${i.is_key ? html` <span class="tag published">${T("键")}</span>` : ""}</td><td>${i.name}</td><td>${i.data_type}</td>
     <td>${tag("sharing", i.sharing_type)}</td><td>${i.element || ""}${i.element ? ` (${T(i.is_source ? "源" : "转共享")})` : ""}</td></tr>`);
   const hist = (t.history || []).map((h) => html`<li>v${h.version} · ${fmtTime(h.changed_at)} · ${dept(h.changed_by)} · ${codeText("change_kind", h.reason)} · ${changesText(h.changes)}</li>`);
-  const scopes = (t.sharing.usage_scopes || []).map((s) => codeText("scope", s)).join("、");
-  const methods = (t.sharing.methods || []).map((m) => codeText("method", m)).join("、");
+  const scopes = (t.sharing.usage_scopes || []).map((s) => codeText("scope", s)).join(T("、"));
+  const methods = (t.sharing.methods || []).map((m) => codeText("method", m)).join(T("、"));
   put("detail", html`<div class="card" id="topic-card" data-code="${t.resource_code}"><h3>${t.name} ${tag("topic_status", t.status)}</h3>
-    <p><code>${t.resource_code}</code> · ${dept(t.provider)} · ${T("分组")}：${codeText("group", t.group)} · ${T("分类")}：${codeText("classification", t.classification)} · ${codeText("resource_type", t.resource_type)} · ${t.format} · ${T("更新周期")} ${codeText("update_cycle", t.update_cycle)} · ${T("版本")} v${t.version}</p>
+    <p><code>${t.resource_code}</code> · ${dept(t.provider)} · ${T("分组")}${T("：")}${codeText("group", t.group)} · ${T("分类")}${T("：")}${codeText("classification", t.classification)} · ${codeText("resource_type", t.resource_type)} · ${t.format} · ${T("更新周期")} ${codeText("update_cycle", t.update_cycle)} · ${T("版本")} v${t.version}</p>
     <p>${t.abstract}</p>
-    <p>${T("共享")}：${tag("sharing", t.sharing.type)} ${t.sharing.conditions || ""} ${t.sharing.legal_basis ? html`<b>${T("法律依据")}：</b>${t.sharing.legal_basis}` : ""}</p>
-    <p class="small muted">${T("使用范围")}：<span id="topic-scopes">${scopes || "—"}</span> · ${T("共享方式")}：${methods || "—"}</p>
-    ${t.retire_reason ? html`<p class="err">${T("废置原因")}：${t.retire_reason}</p>` : ""}
+    <p>${T("共享")}${T("：")}${tag("sharing", t.sharing.type)} ${t.sharing.conditions || ""} ${t.sharing.legal_basis ? html`<b>${T("法律依据")}${T("：")}</b>${t.sharing.legal_basis}` : ""}</p>
+    <p class="small muted">${T("使用范围")}${T("：")}<span id="topic-scopes">${scopes || "—"}</span> · ${T("共享方式")}${T("：")}${methods || "—"}</p>
+    ${t.retire_reason ? html`<p class="err">${T("废置原因")}${T("：")}${t.retire_reason}</p>` : ""}
     ${table([T("字段"), T("信息项"), T("类型"), T("共享类型"), T("数据元")], items, T("无"))}
     <h4>${T("版本历史")}</h4><ul class="timeline" id="topic-history">${hist}</ul>
     <div id="topic-actions" data-code="${t.resource_code}"></div><div id="topic-hook"></div></div>`);
@@ -519,7 +519,7 @@ async function openApp(id, pane) {
   const refused = app.decisions.filter((d) => d.outcome === "refused" || d.outcome === "rejected");
   const canDispute = me.code === app.consumer && refused.length && !app.dispute_id && app.status !== "pending_review";
   const events = (app.events || []).map((ev) => html`<li><span class="nowrap">${fmtTime(ev.at)}</span> · ${dept(ev.actor)} · <b>${codeText("event", ev.kind)}</b>
-    ${ev.reason ? html` · ${T("理由")}：${ev.reason}` : ""} ${Object.keys(ev.detail || {}).length ? html` · ${detailText(ev.detail)}` : ""}</li>`);
+    ${ev.reason ? html` · ${T("理由")}${T("：")}${ev.reason}` : ""} ${Object.keys(ev.detail || {}).length ? html` · ${detailText(ev.detail)}` : ""}</li>`);
   const reviewForms = canReview ? html`<div class="cols">
     <div class="card form"><h4>${T("审核通过")} <span class="en">POST …/approve</span></h4>
       <form data-form="approve" data-id="${app.id}" data-pane="${pane}"><div class="grid">
@@ -546,7 +546,7 @@ async function openApp(id, pane) {
       <span>${T("有效期")}</span><div>${app.valid_from} ${T("至")} ${app.valid_until}</div>
       <span>${T("每日限额 · 交付")}</span><div>${app.daily_quota ? html`${app.daily_quota} ${T("条/天")}` : T("不限")} · ${codeText("delivery", app.delivery)}</div>
       <span>${T("提交 · 审核期限")}</span><div>${fmtTime(app.submitted_at)} · ${deadlineCell(app)}</div>
-      ${app.reviewed_at ? html`<span>${T("审核")}</span><div>${fmtTime(app.reviewed_at)} · ${dept(app.reviewed_by)} ${app.review_reason ? html`· ${T("理由")}：${app.review_reason}` : ""}</div>` : ""}
+      ${app.reviewed_at ? html`<span>${T("审核")}</span><div>${fmtTime(app.reviewed_at)} · ${dept(app.reviewed_by)} ${app.review_reason ? html`· ${T("理由")}${T("：")}${app.review_reason}` : ""}</div>` : ""}
     </div>
     <h4>${T("逐项结果")}</h4>${outcomeSummary(app)}${decisionsTable(app, t)}
     <div class="row" style="margin-top:8px">
@@ -622,7 +622,7 @@ async function openDispute(id) {
       <span>${T("提起理由")}</span><div>${d.reason}</div>
       <span>${T("提起时间")}</span><div>${fmtTime(d.opened_at)}</div>
       ${d.decision ? html`<span>${T("协调决定")}</span><div id="dispute-decision">${decisionTag(d.decision)}
-        ${d.decided_items ? html` ${T("授权信息项")}：${d.decided_items.map((i) => html`<code>${i}</code> `)}` : ""} · ${dept(d.decided_by)} · ${fmtTime(d.decided_at)}<br>${T("理由")}：${d.decision_reason}</div>` : ""}
+        ${d.decided_items ? html` ${T("授权信息项")}${T("：")}${d.decided_items.map((i) => html`<code>${i}</code> `)}` : ""} · ${dept(d.decided_by)} · ${fmtTime(d.decided_at)}<br>${T("理由")}${T("：")}${d.decision_reason}</div>` : ""}
     </div>
     <div class="row" style="margin-top:8px"><button data-act="goto-app" data-id="${d.application_id}" data-pane="${me.code === d.provider ? "review" : "apps"}">${T("申请 #{id}", {id: d.application_id})}</button></div>
     <h4>${T("协商记录")}</h4>${thread.length ? thread : html`<p class="muted">${T("暂无消息。")}</p>`}
@@ -811,8 +811,8 @@ async function submitQuery(form) {
   put("exchange-result", html`<div class="card" id="exchange-ok"><h3>${T("交换结果")} · ${T("请求编号")} <code id="x-rid">${r.request_id}</code>
       <button data-act="goto-audit" data-rid="${r.request_id}">${T("在审计日志中查看")}</button></h3>
     <p>${T("返回 {n} 条记录 · 未找到 {nf} · 格式错误 {iv}", {n: r.records.length, nf: r.not_found.length, iv: (r.invalid || []).length})}</p>
-    <p class="small">${T("返回的信息项")}：${cols.map((c) => html`<code>${c}</code> `)}<br>
-      <span class="muted">${T("未返回（未授权或未请求）")}：${notReturned.map((i) => html`<code>${i.field}</code> `)}</span></p>
+    <p class="small">${T("返回的信息项")}${T("：")}${cols.map((c) => html`<code>${c}</code> `)}<br>
+      <span class="muted">${T("未返回（未授权或未请求）")}${T("：")}${notReturned.map((i) => html`<code>${i.field}</code> `)}</span></p>
     <div class="scroll">${table(cols.map((c) => html`<th scope="col">${itemName(t, c)}<br><code>${c}</code></th>`), r.records.map((rec) => html`<tr>${cols.map((c) => html`<td>${cell(rec[c])}</td>`)}</tr>`), T("无"))}</div>
     ${r.not_found.length ? html`<p>${T("未找到")} <span class="en">not_found</span>：${r.not_found.map((k) => html`<code>${k}</code> `)}</p>` : ""}
     ${(r.invalid || []).length ? html`<p>${T("格式错误")} <span class="en">invalid</span>：${r.invalid.map((x) => html`<code>${x.key}</code> ${x.code} ${x.message}；`)}</p>` : ""}
