@@ -1064,6 +1064,8 @@ function readHash() {
     remember(k, code, code === "operator" ? T("平台运营方") : deptName(code));
   }
   if (p.get("key")) { S.key = p.get("key"); localStorage.setItem("exchange.key", S.key); }
+  // Keys leave the address bar at once, before anything is loaded or shown.
+  if (p.get("key") || p.get("keys")) history.replaceState(null, "", "#tab=" + encodeURIComponent(p.get("tab") || "catalog"));
   return p;
 }
 
