@@ -1,0 +1,123 @@
+"""Rewrite docs/portal/*.png: each tab of the portal after the demo story, and the operations
+dashboard while queries run.
+
+    .venv/bin/python scripts/portal-screenshots.py
+
+Starts its own exchange on a free loopback port (a temporary SQLite), tells the
+``exchange demo`` story through the SDK, then drives Debian's chromium through Playwright.
+The PNGs are reduced to a 64-colour palette (Pillow) so the set stays a few hundred KB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from PIL import Image  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+from rich.console import Console  # noqa: E402
+from tests.serve import exchange_up  # noqa: E402
+from tests.web.browser.conftest import find_chromium  # noqa: E402
+
+from exchange.config import Settings  # noqa: E402
+from exchange.demo import run_demo  # noqa: E402
+from exchange.departments.city import City  # noqa: E402
+from exchange.security import demo_key  # noqa: E402
+
+OUT = ROOT / "docs" / "portal"
+OPERATOR = "exk_operator_screenshots"
+VIEW = {"width": 1280, "height": 800}
+# (file, identity, hash parameters): one per tab, as a presenter shows them.
+SHOTS = [
+    ("catalog", "mzj", "tab=catalog&q=户籍&topic=101001001/000001"),
+    ("applications", "mzj", "tab=applications&app=1"),
+    ("review", "gaj", "tab=review&app=2"),
+    ("disputes", "operator", "tab=disputes&dispute=1"),
+    ("grants", "mzj", "tab=grants&grant=1"),
+    ("exchange", "mzj", "tab=exchange"),
+    ("audit", "operator", "tab=audit"),
+    ("platform", "operator", "tab=platform"),
+    ("departments", "operator", "tab=departments"),
+    ("changes", "operator", "tab=changes"),
+]
+
+
+def key(code: str) -> str:
+    return OPERATOR if code == "operator" else demo_key(OPERATOR, code)
+
+
+def save(page: object, name: str) -> None:
+    png = page.screenshot()  # type: ignore[attr-defined]
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64, dither=Image.Dither.NONE)
+    image.save(OUT / f"{name}.png", optimize=True)
+    print(f"{name}.png {(OUT / f'{name}.png').stat().st_size // 1024} KB")  # noqa: T201
+
+
+def load(url: str, stop: threading.Event) -> None:
+    """Queries as mzj through the broker until stopped (one in eight asks too much)."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key('mzj')}"}) as api:
+        grants = api.get("/api/v1/grants", params={"consumer": "mzj", "status": "active"}).json()
+        topic = grants["items"][0]["topic"]
+        items = api.get(f"/api/v1/catalog/topics/{topic}").json()["items"]
+        field = next(i["field"] for i in items if i["is_key"])
+        export = api.get(f"/api/v1/exchange/{topic}/export", params={"limit": 20, "items": field})
+        keys = [json.loads(line)[field] for line in export.text.splitlines() if line]
+        n = 0
+        while not stop.is_set():
+            items = ["no_such_item"] if n % 8 == 7 else None
+            body: dict[str, object] = {"keys": keys[n % 16 : n % 16 + 4]}
+            if items:
+                body["items"] = items
+            api.post(f"/api/v1/exchange/{topic}/query", json=body)
+            n += 1
+
+
+def main() -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        sys.exit("no chromium: apt-get install chromium fonts-wqy-microhei")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        exchange_up(Path(tmp), f"sqlite:///{tmp}/exchange.db", OPERATOR) as server,
+    ):
+        settings = Settings(operator_key=OPERATOR)
+        city = City(settings.seed, settings.population, settings.enterprises)
+        run_demo(server.url, OPERATOR, city, console=Console(file=io.StringIO()))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport=VIEW, locale="zh-CN")
+            for name, who, params in SHOTS:
+                page.goto("about:blank")
+                page.goto(f"{server.url}/#key={key(who)}&{params}")
+                # Not "networkidle": the change feed's long poll never lets the page be idle.
+                page.wait_for_timeout(1500)
+                save(page, name)
+            stop = threading.Event()
+            threads = [threading.Thread(target=load, args=(server.url, stop)) for _ in range(4)]
+            for t in threads:
+                t.start()
+            page.goto("about:blank")
+            page.goto(f"{server.url}/#key={key('operator')}&tab=ops")
+            time.sleep(24)  # a dozen readings: the rate charts fill in
+            save(page, "dashboard-under-load")
+            page.click("#lang")
+            page.wait_for_timeout(2500)
+            save(page, "dashboard-english")
+            stop.set()
+            for t in threads:
+                t.join()
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
