@@ -182,10 +182,11 @@ _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, b
 def test_every_control_has_a_label(portal: Portal) -> None:
     page = portal.open("operator", keys=("operator", "mzj"), tab="catalog", topic=HOUSEHOLD)
     expect(page.locator("#topic-card")).to_be_visible()
-    for tab in ("catalog", "applications", "review", "grants", "audit", "platform"):
+    tabs = ("catalog", "applications", "review", "disputes", "grants", "audit", "ops")
+    for tab in (*tabs, "platform", "departments"):
         portal.tab(tab)
         expect(page.locator(f"#tab-{tab}")).to_be_visible()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(800)  # not networkidle: the dashboard polls
         assert page.evaluate(_UNLABELLED) == [], tab
 
 
