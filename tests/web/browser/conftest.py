@@ -60,8 +60,10 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Per module, not per session: Playwright's sync API keeps an event loop running in
+    this thread while it is open, and tests after it that call asyncio.run would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
