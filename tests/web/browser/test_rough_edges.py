@@ -156,6 +156,8 @@ def test_the_operator_is_recognised_without_a_404(portal: Portal) -> None:
 
 def test_keyboard_alone(portal: Portal) -> None:
     page = portal.open("mzj", tab="catalog", q="户籍")
+    # The tab list is drawn anew once the identity is known: wait for the tab's content.
+    expect(page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')).to_be_visible()
     page.focus('#tabs [data-tab="catalog"]')
     page.keyboard.press("ArrowRight")
     expect(page.locator('#tabs [data-tab="applications"]')).to_be_focused()
