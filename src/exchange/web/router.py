@@ -1,9 +1,10 @@
 """Serves the portal: one static page that talks to the same public API as everyone else.
 
-The page (``/``), its script (``/portal.js``), its style sheet (``/portal.css``), the icon and
-the vendored chart library are plain files under ``static/``: no build step, nothing fetched
-from elsewhere. The page's ``exchange-demo`` meta tag tells it whether this deployment is a
-demonstration (``Settings.portal_demo``).
+The page (``/``), its modules, its style sheet (``/portal.css``) and the icon are plain files
+under ``static/``; the chart library is under ``static/vendor/`` (served at
+``/static/vendor/``, see its README): no build step, nothing fetched from elsewhere. The
+page's ``exchange-demo`` meta tag tells it whether this deployment is a demonstration
+(``Settings.portal_demo``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ ASSETS = {
     "ui.js": "text/javascript; charset=utf-8",
     "glossary.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
-    "echarts.min.js": "text/javascript; charset=utf-8",
-    "echarts.LICENSE.txt": "text/plain; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 

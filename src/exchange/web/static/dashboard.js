@@ -1,7 +1,7 @@
 // 运行监测: the operator's live operations dashboard. It polls one operator-only endpoint
 // (GET /api/v1/audit/operations, through the portal's api()) every POLL_MS while its tab is
 // open, turns the cumulative broker counters of two readings into rates, and draws with
-// Apache ECharts, vendored in this package (echarts.min.js, loaded on first use).
+// Apache ECharts, vendored in this package (static/vendor/echarts/, loaded on first use).
 import {$, html, put, table, fmtNum, codeText} from "/ui.js";
 
 const POLL_MS = 2000;
@@ -15,7 +15,7 @@ function loadECharts() {
   if (window.echarts) return Promise.resolve(window.echarts);
   return new Promise((resolve, reject) => {
     const s = document.createElement("script");
-    s.src = "/echarts.min.js";
+    s.src = "/static/vendor/echarts/echarts.min.js";
     s.onload = () => resolve(window.echarts);
     s.onerror = () => reject(new Error("echarts.min.js did not load"));
     document.head.append(s);
