@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +69,13 @@ def audit_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
-    """A database of each backend with the migrated schema and no rows."""
-    if request.param == "sqlite":
-        shutil.copyfile(sqlite_template, tmp_path / "exchange.db")
+@contextmanager
+def fresh_database(backend: str, tmp_path: Path, template: Path | None = None) -> Iterator[str]:
+    """A database of ``backend`` ("sqlite" or "postgres") with the migrated schema and no
+    rows, for as long as the block (an empty SQLite file is upgraded when an app starts)."""
+    if backend == "sqlite":
+        if template is not None:
+            shutil.copyfile(template, tmp_path / "exchange.db")
         yield f"sqlite:///{tmp_path}/exchange.db"
         return
     if not POSTGRES_URL:
@@ -84,6 +85,15 @@ def database_url(
     migrate.upgrade(POSTGRES_URL)
     yield POSTGRES_URL
     empty_postgres(POSTGRES_URL)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A database of each backend with the migrated schema and no rows."""
+    with fresh_database(request.param, tmp_path, sqlite_template) as url:
+        yield url
 
 
 @pytest.fixture

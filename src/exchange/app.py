@@ -38,8 +38,10 @@ from exchange.errors import (
     install_error_handlers,
 )
 from exchange.members.router import identity_router
+from exchange.limits import RequestLimits
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
+from exchange.openapi import install_openapi
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key, resolve_provider_secret
 from exchange.web.docs import VENDOR_URL, vendor_files
@@ -248,6 +250,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     )
     app.state.ctx = context
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(ops_router)
     app.include_router(members_router)
     app.include_router(identity_router)
@@ -270,8 +273,13 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
             }
         )
         inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
-    # Outermost first: the broker's endpoints, then request ids for everything else.
-    app.front = FreshnessGate(
-        ExchangeDispatch(RequestIdMiddleware(inner), broker=broker), context.db.freshness
+    # Outermost first: limits on every request, the freshness gate, the broker's endpoints,
+    # then request ids for everything else.
+    app.front = RequestLimits(
+        FreshnessGate(
+            ExchangeDispatch(RequestIdMiddleware(inner), broker=broker), context.db.freshness
+        ),
+        max_body=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
     )
     return app

@@ -292,12 +292,31 @@ def clock_advance(
         clock = Clock(db)
         moved = clock.advance(delta)
         offset = clock.offset
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     finally:
         db.dispose()
     typer.echo(
         f"platform time is now {moved.isoformat(timespec='seconds')} (offset {offset}), "
         f"advanced in {_shown(settings.database_url)}"
     )
+
+
+@clock_app.command("reset")
+def clock_reset(
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Put the platform's simulated time back to wall time."""
+    from exchange.clock import Clock
+
+    settings = _settings(database_url=database_url)
+    db = _open_current(settings)
+    try:
+        clock = Clock(db)
+        clock.reset()
+        typer.echo(f"platform time is wall time again: {clock.now().isoformat(timespec='seconds')}")
+    finally:
+        db.dispose()
 
 
 @clock_app.command("show")

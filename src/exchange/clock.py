@@ -21,6 +21,10 @@ from exchange.db.freshness import announce
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: How far simulated time may run ahead of wall time: a century covers any demo or test
+#: (validity periods, review deadlines, yearly quotas) and stays far from datetime's
+#: year-9999 limit, past which every call that reads the clock would fail.
+MAX_OFFSET = dt.timedelta(days=36_525)
 
 
 class ClockState(Base):
@@ -35,7 +39,10 @@ def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 10d, 36h, 90m, 2w)")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_OFFSET.total_seconds():
+        raise ValueError(f"{text!r} is more than the clock may run ahead ({MAX_OFFSET.days} days)")
+    return dt.timedelta(seconds=seconds)
 
 
 class Clock:
@@ -77,18 +84,21 @@ class Clock:
         return (self.now() + dt.timedelta(hours=8)).date()
 
     def advance(self, delta: dt.timedelta) -> dt.datetime:
-        """Move simulated time forward (never backward: expiries already applied stay)."""
+        """Move simulated time forward (never backward: expiries already applied stay).
+
+        ValueError, and nothing stored, if the offset would pass :data:`MAX_OFFSET`.
+        """
         if delta.total_seconds() < 0:
             raise ValueError("the clock only moves forward")
         if self._db is None:
-            self._offset += delta.total_seconds()
+            self._offset = _checked(self._offset + delta.total_seconds())
             return self.now()
         with self._lock, self._db.session() as session:
             state = session.get(ClockState, 1, with_for_update=True)
             if state is None:
                 state = ClockState(id=1, offset_seconds=0.0)
                 session.add(state)
-            state.offset_seconds = (state.offset_seconds or 0.0) + delta.total_seconds()
+            state.offset_seconds = _checked((state.offset_seconds or 0.0) + delta.total_seconds())
             announce(session, "clock")
         return self.now()
 
@@ -106,3 +116,12 @@ class Clock:
     def refresh(self) -> None:
         """Read the offset again before the next use (after a move was announced)."""
         self._wanted += 1
+
+
+def _checked(offset: float) -> float:
+    if offset > MAX_OFFSET.total_seconds():
+        raise ValueError(
+            f"the clock may run at most {MAX_OFFSET.days} days ahead of wall time "
+            f"(now {offset / 86400:.0f} days): reset it first"
+        )
+    return offset

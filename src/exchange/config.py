@@ -115,6 +115,16 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         default=5.0, gt=0, description="… and at least every this many seconds of traffic."
     )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest request body any route accepts (413 past it).",
+    )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a whole request body (408 past it).",
+    )
 
     @property
     def base_url(self) -> str:

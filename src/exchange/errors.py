@@ -15,8 +15,13 @@ The tree::
     ├── NotPermitted (403, not_permitted)
     ├── NotFound (404, not_found)                  - subclasses name what was missing
     ├── Conflict (409, conflict)                   - e.g. source_conflict
+    ├── PayloadTooLarge (413, body_too_large)
     ├── TooManyRequests (429, quota_exceeded)
     └── Unavailable (503, unavailable)
+
+A database error that input slipped past validation into (a unique name taken meanwhile, a
+value the column cannot hold, a lost connection) still answers in the model: 409, 422 and
+503, never 500.
 
 Domains subclass these or pass their own ``code``; routers never build ``HTTPException``.
 """
@@ -28,17 +33,22 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 __all__ = [
     "BadRequest",
     "Conflict",
+    "ErrorBody",
     "ExchangeError",
     "NotAuthenticated",
     "NotFound",
     "NotPermitted",
+    "PayloadTooLarge",
     "TooManyRequests",
     "Unavailable",
     "ValidationFailed",
@@ -127,6 +137,11 @@ class Conflict(ExchangeError):
     code = "conflict"
 
 
+class PayloadTooLarge(ExchangeError):
+    status_code = 413
+    code = "body_too_large"
+
+
 class TooManyRequests(ExchangeError):
     status_code = 429
     code = "quota_exceeded"
@@ -135,6 +150,21 @@ class TooManyRequests(ExchangeError):
 class Unavailable(ExchangeError):
     status_code = 503
     code = "unavailable"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. topic_not_found.")
+    message: str = Field(description="What went wrong, for a person.")
+    request_id: str = Field(description="The request's id (also the X-Request-Id header).")
+    detail: dict[str, Any] | None = Field(
+        default=None, description="Structured context: the failing field, limits, side …"
+    )
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer (documented in the OpenAPI schema)."""
+
+    error: ErrorDetail
 
 
 def sane_correlation_id(given: str) -> str:
@@ -193,6 +223,23 @@ def _loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return ".".join(parts) or "body"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for a 405's ``Allow`` (HTTP requires
+    it). Starlette names only the methods of the first route that matched the path."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, including FastAPI's own, in the one error model."""
 
@@ -220,14 +267,40 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        codes = {404: "route_not_found", 405: "method_not_allowed"}
+        codes = {400: "malformed_body", 404: "route_not_found", 405: "method_not_allowed"}
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         return _render(
             request,
             ExchangeError(
                 str(exc.detail),
                 status_code=exc.status_code,
                 code=codes.get(exc.status_code, "http_error"),
+                headers=headers,
             ),
+        )
+
+    # Safety nets: validation should stop bad input before the database, but a race (two
+    # callers taking one name) or a rule the schema missed must still not answer 500.
+    async def on_integrity_error(request: Request, _exc: Exception) -> Response:
+        return _render(
+            request,
+            Conflict("the change conflicts with existing data", code="integrity_conflict"),
+        )
+
+    async def on_data_error(request: Request, _exc: Exception) -> Response:
+        return _render(
+            request,
+            ValidationFailed(
+                "a value cannot be stored (too long, out of range or invalid characters)",
+                code="unstorable_value",
+            ),
+        )
+
+    async def on_operational_error(request: Request, _exc: Exception) -> Response:
+        return _render(
+            request, Unavailable("the database is unavailable", code="database_unavailable")
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -239,4 +312,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ExchangeError, on_exchange_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DataError, on_data_error)
+    app.add_exception_handler(OperationalError, on_operational_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -15,6 +15,7 @@ from exchange.audit.verify import verify
 from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext, Caller, Ctx, DbSession, Operator
 from exchange.errors import Unavailable
+from exchange.fields import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -37,7 +38,9 @@ def list_entries(
     resource_code: Annotated[str | None, Query(description="Topic, e.g. 101001001/000001.")] = None,
     request_id: Annotated[str | None, Query(description="One exchange by its request id.")] = None,
     outcome: Annotated[str | None, Query(description="'ok' or an error code.")] = None,
-    after: Annotated[int, Query(ge=0, description="Return entries after this seq.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Return entries after this seq.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Audit entries in chain order.

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from exchange.catalog.schemas import UsageScope
+from exchange.fields import Text
 
 RESOURCE_CODE_PATTERN = r"^[123]\d{8}/\d{6}$"
 FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -17,7 +18,7 @@ UNIT_CODE_PATTERN = r"^[a-z][a-z0-9_-]{1,31}$"
 ResourceCode = Annotated[str, StringConstraints(pattern=RESOURCE_CODE_PATTERN)]
 ItemField = Annotated[str, StringConstraints(pattern=FIELD_PATTERN)]
 UnitCode = Annotated[str, StringConstraints(pattern=UNIT_CODE_PATTERN)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Reason = Annotated[Text, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
 # The declared purpose is one of the catalog's usage scopes (作为行政依据 / 工作参考 /
@@ -109,7 +110,7 @@ class Purpose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: PurposeScope
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    text: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class ApplicationCreate(BaseModel):
@@ -123,7 +124,7 @@ class ApplicationCreate(BaseModel):
     )
     purpose: Purpose
     legal_function: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+        Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ] = Field(description="The statute or duty the consumer relies on (依职能共享).")
     valid_from: dt.date | None = Field(
         default=None, description="First valid day (Beijing); defaults to today."
@@ -232,7 +233,7 @@ class DisputeCreate(BaseModel):
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    body: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
 class DisputeDecide(BaseModel):

@@ -162,7 +162,11 @@ class BrokerMetrics:
 router = APIRouter(tags=["platform"])
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=True)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 def metrics(request: Request, _op: Operator) -> Response:
     """Prometheus metrics in the text exposition format (operator key: a scraper sends it
     as a bearer token): broker calls by outcome, latency, records delivered by provider,

@@ -29,6 +29,7 @@ from exchange.catalog.schemas import (
 from exchange.catalog.search import CatalogIndex
 from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
 from exchange.errors import ValidationFailed
+from exchange.fields import INT32_MAX, INT64_MAX
 from exchange.members.models import Department
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -38,6 +39,9 @@ Seq = Annotated[str, Path(description="Sequence part of the resource code, e.g. 
 
 
 _DEPRECATED_CATEGORY = "thematic"
+
+# Past any catalog's size (platform-2020 has 3,722 topics); bounds what a page can ask.
+MAX_OFFSET = 1_000_000
 
 
 def _check_code(front: str, seq: str) -> None:
@@ -105,7 +109,7 @@ async def search_topics(
         str, Query(pattern="^(published|retired|all)$", description="published | retired | all")
     ] = "published",
     resource_type: ResourceType | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
     """Search the catalog (目录检索): keywords over names, abstracts and item names."""
@@ -176,7 +180,11 @@ def get_topic(front: Front, seq: Seq, session: DbSession, _caller: Caller) -> To
 
 @router.get("/topics/{front}/{seq}/versions/{version}", response_model=dict[str, Any])
 def get_topic_version(
-    front: Front, seq: Seq, version: int, session: DbSession, _caller: Caller
+    front: Front,
+    seq: Seq,
+    version: Annotated[int, Path(ge=1, le=INT32_MAX, description="Version number, from 1")],
+    session: DbSession,
+    _caller: Caller,
 ) -> dict[str, Any]:
     """The metadata exactly as it was at one version."""
     _check_code(front, seq)
@@ -220,7 +228,9 @@ def retire_topic(
 async def changes(
     _caller: Caller,
     ctx: Ctx,
-    after: Annotated[int, Query(ge=0, description="Cursor of the last change seen")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Cursor of the last change seen")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[
         float, Query(ge=0, le=30, description="Seconds to long-poll when nothing is new")

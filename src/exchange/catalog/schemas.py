@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from exchange.fields import Text
+
 CATEGORY_PATTERN = r"^[123]\d{8}$"
 SEQUENCE_PATTERN = r"^\d{6}$"
 RESOURCE_CODE_PATTERN = r"^[123]\d{8}/\d{6}$"
@@ -22,6 +24,12 @@ UNIT_CODE_PATTERN = r"^[a-z][a-z0-9_-]{1,31}$"
 
 UnitCode = Annotated[str, StringConstraints(pattern=UNIT_CODE_PATTERN)]
 ResourceCode = Annotated[str, StringConstraints(pattern=RESOURCE_CODE_PATTERN)]
+# Free-text attributes (conditions, legal basis): stored in the topic's JSON document.
+Clause = Annotated[Text, StringConstraints(max_length=2000)]
+Tag = Annotated[Text, StringConstraints(min_length=1, max_length=40)]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+Related = Annotated[list[ResourceCode], Field(max_length=100)]
+Format = Annotated[Text, StringConstraints(max_length=40)]
 
 
 class SharingType(StrEnum):
@@ -136,15 +144,17 @@ class DataItem(BaseModel):
     field: Annotated[str, StringConstraints(pattern=FIELD_PATTERN)] = Field(
         description="Machine name of the item in exchanged records, e.g. id_number."
     )
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)] = Field(
         description="Item name as the catalog shows it, e.g. 公民身份号码."
     )
     data_type: DataType = DataType.string
-    description: str = ""
+    description: Annotated[Text, StringConstraints(max_length=1000)] = ""
     sharing_type: SharingType
-    element: Annotated[str, StringConstraints(pattern=ELEMENT_PATTERN)] | None = Field(
-        default=None,
-        description="Standard data element carried, e.g. person.id_number (一数一源).",
+    element: Annotated[str, StringConstraints(pattern=ELEMENT_PATTERN, max_length=120)] | None = (
+        Field(
+            default=None,
+            description="Standard data element carried, e.g. person.id_number (一数一源).",
+        )
     )
     is_source: bool = Field(
         default=True,
@@ -159,13 +169,18 @@ class SharingAttributes(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: SharingType
-    conditions: str | None = Field(default=None, description="共享条件; required if conditional.")
-    legal_basis: str | None = Field(
+    conditions: Clause | None = Field(
+        default=None, description="共享条件; required if conditional."
+    )
+    legal_basis: Clause | None = Field(
         default=None, description="不予共享依据 (law, regulation or central policy)."
     )
-    methods: list[DeliveryMethod] = Field(default_factory=lambda: [DeliveryMethod.interface])
+    methods: list[DeliveryMethod] = Field(
+        default_factory=lambda: [DeliveryMethod.interface], max_length=len(DeliveryMethod)
+    )
     usage_scopes: list[UsageScope] = Field(
-        default_factory=lambda: [UsageScope.data_verification, UsageScope.work_reference]
+        max_length=len(UsageScope),
+        default_factory=lambda: [UsageScope.data_verification, UsageScope.work_reference],
     )
 
 
@@ -175,7 +190,7 @@ class OpenAttributes(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: OpenType = OpenType.closed
-    conditions: str | None = None
+    conditions: Clause | None = None
 
 
 def _check_sharing(sharing: SharingAttributes | None, items: list[DataItem] | None) -> None:
@@ -220,26 +235,26 @@ class TopicBase(BaseModel):
         description="Front part of the resource code: 类1 项2 目3 细目3, e.g. 101001001."
     )
     group: CatalogGroup = Field(description="Guangzhou catalog group.")
-    name: Annotated[str, StringConstraints(min_length=2, max_length=200)]
+    name: Annotated[Text, StringConstraints(min_length=2, max_length=200)]
     slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")] | None = Field(
         default=None, description="Stable machine name, e.g. household-registration."
     )
     provider: UnitCode = Field(description="Code of the providing (source) department.")
-    abstract: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
-    format: str = Field(default="JSON", max_length=40, description="e.g. JSON, CSV, PDF.")
+    abstract: Annotated[Text, StringConstraints(min_length=1, max_length=4000)]
+    format: Format = Field(default="JSON", description="e.g. JSON, CSV, PDF.")
     resource_type: ResourceType
     items: Annotated[list[DataItem], Field(min_length=1, max_length=500)]
     sharing: SharingAttributes
     open: OpenAttributes = Field(default_factory=OpenAttributes)
     update_cycle: UpdateCycle
     published_on: dt.date | None = Field(default=None, description="Defaults to today.")
-    related: list[ResourceCode] = Field(default_factory=list)
+    related: Related = Field(default_factory=list)
     api_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.~-]*$")] | None = Field(
         default=None,
         description="Path of the topic's API under the provider's base URL, e.g. "
         "/topics/household-registration.",
     )
-    tags: list[str] = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rules(self) -> TopicBase:
@@ -256,19 +271,21 @@ class TopicChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=2, max_length=200)] | None = None
-    abstract: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = None
-    format: str | None = None
+    name: Annotated[Text, StringConstraints(min_length=2, max_length=200)] | None = None
+    abstract: Annotated[Text, StringConstraints(min_length=1, max_length=4000)] | None = None
+    format: Format | None = None
     resource_type: ResourceType | None = None
     group: CatalogGroup | None = None
     items: Annotated[list[DataItem], Field(min_length=1, max_length=500)] | None = None
     sharing: SharingAttributes | None = None
     open: OpenAttributes | None = None
     update_cycle: UpdateCycle | None = None
-    related: list[ResourceCode] | None = None
+    related: Related | None = None
     api_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.~-]*$")] | None = None
-    tags: list[str] | None = None
-    reason: str = Field(default="", max_length=1000, description="Why the topic changed.")
+    tags: Tags | None = None
+    reason: Annotated[Text, StringConstraints(max_length=1000)] = Field(
+        default="", description="Why the topic changed."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> TopicChange:
@@ -279,7 +296,7 @@ class TopicChange(BaseModel):
 class TopicRetire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    reason: Annotated[Text, StringConstraints(min_length=1, max_length=1000)]
 
 
 class TopicVersionOut(BaseModel):

@@ -6,10 +6,13 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from exchange.fields import Text
 
 UNIT_CODE_PATTERN = r"^[a-z][a-z0-9_-]{1,31}$"
 CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00]+$", max_length=500)]
 
 
 class DepartmentKind(StrEnum):
@@ -32,25 +35,38 @@ class DepartmentCreate(BaseModel):
     code: Annotated[str, StringConstraints(pattern=UNIT_CODE_PATTERN)] = Field(
         description="Short stable code used in URLs and keys, e.g. gaj (公安局)."
     )
-    name: Annotated[str, StringConstraints(min_length=2, max_length=100)]
-    short_name: str | None = Field(default=None, max_length=40, description="e.g. 市公安局")
+    name: Annotated[Text, StringConstraints(min_length=2, max_length=100)]
+    short_name: Annotated[Text, StringConstraints(max_length=40)] | None = Field(
+        default=None, description="e.g. 市公安局"
+    )
     kind: DepartmentKind
     credit_code: Annotated[str, StringConstraints(pattern=CREDIT_CODE_PATTERN)] | None = Field(
         default=None, description="Unified social credit code: the catalog's provider code."
     )
     area_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] = "440100"
-    base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
+    base_url: BaseUrl | None = Field(
         default=None, description="Base URL of the department's API the broker routes to."
     )
 
 
 class DepartmentUpdate(BaseModel):
+    """Body of ``PATCH``: the fields to change. ``short_name`` and ``base_url`` may be
+    cleared with ``null``; ``name`` and ``active`` always hold a value."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=2, max_length=100)] | None = None
-    short_name: str | None = None
-    base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    name: Annotated[Text, StringConstraints(min_length=2, max_length=100)] | None = None
+    short_name: Annotated[Text, StringConstraints(max_length=40)] | None = None
+    base_url: BaseUrl | None = None
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> DepartmentUpdate:
+        # Omitted means "unchanged"; an explicit null would blank a NOT NULL column.
+        for name in ("name", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name}: may not be null (omit it to leave it unchanged)")
+        return self
 
 
 class DepartmentOut(BaseModel):

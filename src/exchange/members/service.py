@@ -108,9 +108,20 @@ def create_department(
 
 def update_department(session: Session, code: str, change: DepartmentUpdate) -> Department:
     dept = get_department(session, code)
-    for field, value in change.model_dump(exclude_unset=True).items():
+    fields = change.model_dump(exclude_unset=True)
+    name = fields.get("name")
+    if name is not None and session.scalar(
+        select(Department.code).where(Department.name == name, Department.code != code)
+    ):
+        raise Conflict(f"another department already has name {name!r}", code="department_exists")
+    for field, value in fields.items():
         setattr(dept, field, value)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same name taken by a concurrent change
+        raise Conflict(
+            f"department {code!r} conflicts with an existing one", code="department_exists"
+        ) from exc
     announce(session, "departments")
     return dept
 

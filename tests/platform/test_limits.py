@@ -1,0 +1,194 @@
+"""Limits every route meets: body size (413), body time (408), list sizes, NUL, 405 Allow."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import OPERATOR, OPERATOR_KEY
+from tests.e2e.harness import serve
+
+from exchange.app import build_context, create_app
+from exchange.config import Settings
+
+SMALL = 4096
+EXCHANGE_QUERY = "/api/v1/exchange/101001001/000001/query"
+
+
+@pytest.fixture
+def small_client(settings: Settings) -> Iterator[TestClient]:
+    """An exchange that accepts bodies of at most 4 KiB."""
+    limited = settings.model_copy(update={"max_body_bytes": SMALL})
+    app = create_app(limited, ctx=build_context(limited))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize("url", ["/api/v1/departments", EXCHANGE_QUERY])
+def test_a_body_declared_too_large_is_413_before_it_is_read(
+    small_client: TestClient, url: str
+) -> None:
+    resp = small_client.post(
+        url, content=b"{" + b" " * SMALL + b"}", headers=OPERATOR | {"X-Request-Id": "big-1"}
+    )
+    assert resp.status_code == 413, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "body_too_large"
+    # the exchange assigns request ids itself, even before any route
+    assert err["request_id"] == resp.headers["x-request-id"] != "big-1"
+    assert err["detail"]["limit"] == SMALL
+    assert resp.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/departments", EXCHANGE_QUERY])
+def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(
+    small_client: TestClient, url: str
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"code": "'
+        for _ in range(SMALL):
+            yield b"x"
+        yield b'"}'
+
+    resp = small_client.post(url, content=chunks(), headers=OPERATOR)
+    assert resp.status_code == 413, resp.text
+    assert resp.json()["error"]["code"] == "body_too_large"
+
+
+def test_a_body_within_the_limit_is_served(small_client: TestClient) -> None:
+    body = {"code": "ok-size", "name": "大小合适局", "kind": "municipal"}
+    assert small_client.post("/api/v1/departments", json=body, headers=OPERATOR).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allow"),
+    [
+        ("DELETE", "/api/v1/clock", "GET"),
+        ("PUT", "/api/v1/departments", "GET, POST"),
+        ("GET", EXCHANGE_QUERY, "POST"),
+        ("POST", "/api/v1/exchange/101001001/000001/export", "GET"),
+    ],
+)
+def test_a_wrong_method_is_405_with_allow(
+    client: TestClient, method: str, url: str, allow: str
+) -> None:
+    resp = client.request(method, url, headers=OPERATOR)
+    assert resp.status_code == 405, resp.text
+    assert resp.json()["error"]["code"] == "method_not_allowed"
+    assert resp.headers["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/audit/entries?limit=1001",
+        "/api/v1/catalog/topics?limit=201",
+        "/api/v1/catalog/changes?limit=1001",
+        "/api/v1/grants?limit=501",
+        "/api/v1/applications?limit=501",
+    ],
+)
+def test_pages_are_bounded(client: TestClient, url: str) -> None:
+    resp = client.get(url, headers=OPERATOR)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["detail"]["field"] == "limit"
+
+
+def test_the_openapi_schema_documents_bearer_and_every_error(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    assert schema["security"] == [{"bearerAuth": []}]
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    seen = 0
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            seen += 1
+            codes = set(op["responses"])
+            public = op.get("security") == []
+            expected = {"404", "413", "422", "503"} | (set() if public else {"401", "403"})
+            if "requestBody" in op:
+                expected |= {"400", "408"}
+            if method in {"post", "patch", "put", "delete"}:
+                expected.add("409")
+            if path.startswith("/api/v1/exchange/"):
+                expected.add("429")
+            assert expected <= codes, (method, path, expected - codes)
+            for code in expected:
+                content = op["responses"][code]["content"]["application/json"]
+                assert content["schema"] == error_ref, (method, path, code)
+    assert seen > 30
+    public = {
+        p for p, item in schema["paths"].items() for op in item.values() if op.get("security") == []
+    }
+    assert public == {"/healthz", "/metrics"}
+
+
+# --- slow bodies, over real HTTP --------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_limited(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A served exchange that gives a client 0.5 s to send a whole body."""
+    limited = settings.model_copy(update={"body_timeout": 0.5})
+    app = create_app(limited, ctx=build_context(limited))
+    with serve(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def _trickle(
+    address: tuple[str, int], path: str, *, declared: int, sent: bytes
+) -> tuple[bytes, float]:
+    """Send a head and part of a body, then wait: (everything the server sent, seconds
+    until it closed the connection)."""
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=10) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + sent)
+        received = b""
+        while chunk := sock.recv(65536):  # until the server closes (or 10 s pass: error)
+            received += chunk
+    return received, time.monotonic() - started
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", ["/api/v1/departments", EXCHANGE_QUERY])
+def test_a_client_trickling_its_body_is_cut_off(slow_limited: tuple[str, int], path: str) -> None:
+    received, seconds = _trickle(slow_limited, path, declared=1000, sent=b'{"code": "sl')
+    status_line, _, rest = received.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", received
+    assert b'"code":"body_timeout"' in rest
+    assert b"connection: close" in rest.lower()
+    # cut off at the deadline, not when the socket's own 10 s timeout would have fired
+    assert 0.4 < seconds < 5
+
+
+@pytest.mark.e2e
+def test_a_whole_body_in_time_is_served_over_http(slow_limited: tuple[str, int]) -> None:
+    body = (
+        b'{"code": "in-time", "name": "\xe5\x87\x86\xe6\x97\xb6\xe5\xb1\x80", "kind": "municipal"}'
+    )
+    with socket.create_connection(slow_limited, timeout=10) as sock:
+        head = (
+            f"POST /api/v1/departments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            f"{OPERATOR_KEY}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            "\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[:10])
+        sock.sendall(body[10:])
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 201 "), received
