@@ -129,7 +129,7 @@ def test_the_openapi_schema_documents_bearer_and_every_error(client: TestClient)
     public = {
         p for p, item in schema["paths"].items() for op in item.values() if op.get("security") == []
     }
-    assert public == {"/healthz", "/metrics"}
+    assert public == {"/healthz"}
 
 
 # --- slow bodies, over real HTTP --------------------------------------------------------------

@@ -29,7 +29,7 @@ from exchange.catalog.schemas import (
 from exchange.catalog.search import CatalogIndex
 from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
 from exchange.errors import ValidationFailed
-from exchange.fields import INT32_MAX, INT64_MAX
+from exchange.fields import INT32_MAX
 from exchange.members.models import Department
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -229,7 +229,7 @@ async def changes(
     _caller: Caller,
     ctx: Ctx,
     after: Annotated[
-        int, Query(ge=0, le=INT64_MAX, description="Cursor of the last change seen")
+        int, Query(ge=0, le=INT32_MAX, description="Cursor of the last change seen")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[
