@@ -37,8 +37,8 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
-from exchange.members.router import identity_router
 from exchange.limits import RequestLimits
+from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
 from exchange.openapi import install_openapi

@@ -34,8 +34,8 @@ from exchange.members.models import Department
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
-Front = Annotated[str, Path(description="Front part of the resource code, e.g. 101001001")]
-Seq = Annotated[str, Path(description="Sequence part of the resource code, e.g. 000001")]
+Front = Annotated[str, Path(description="Front part of the resource code", examples=["101001001"])]
+Seq = Annotated[str, Path(description="Sequence part of the resource code", examples=["000001"])]
 
 
 _DEPRECATED_CATEGORY = "thematic"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from exchange.context import Caller, Ctx, DbSession, Operator
 from exchange.members import service
@@ -31,6 +33,10 @@ def identity(session: DbSession, caller: Caller) -> Identity:
         return Identity(code=caller.code, name="平台运营方", operator=True)
     dept = service.get_department(session, caller.code)
     return Identity(code=dept.code, name=dept.short_name or dept.name, operator=False)
+
+
+# The example names a seeded unit, so generated calls (Schemathesis) reach a real one too.
+UnitCodePath = Annotated[str, Path(description="The unit's code", examples=["gaj"])]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentCreated)
@@ -62,14 +68,14 @@ def whoami(session: DbSession, caller: Caller) -> DepartmentOut:
 
 
 @router.get("/{code}", response_model=DepartmentOut)
-def get_department(code: str, session: DbSession, _caller: Caller) -> DepartmentOut:
+def get_department(code: UnitCodePath, session: DbSession, _caller: Caller) -> DepartmentOut:
     """One member unit."""
     return service.to_out(service.get_department(session, code))
 
 
 @router.patch("/{code}", response_model=DepartmentOut)
 def update_department(
-    code: str, body: DepartmentUpdate, session: DbSession, caller: Caller
+    code: UnitCodePath, body: DepartmentUpdate, session: DbSession, caller: Caller
 ) -> DepartmentOut:
     """Change a unit's name or API base URL (the unit itself or the operator).
 
@@ -83,7 +89,7 @@ def update_department(
 
 
 @router.post("/{code}/keys", response_model=KeyRotated)
-def rotate_key(code: str, session: DbSession, caller: Caller) -> KeyRotated:
+def rotate_key(code: UnitCodePath, session: DbSession, caller: Caller) -> KeyRotated:
     """Revoke the unit's keys and issue a new one (the unit itself or the operator)."""
     caller.require(code)
     key = service.rotate_key(session, code)
@@ -92,7 +98,7 @@ def rotate_key(code: str, session: DbSession, caller: Caller) -> KeyRotated:
 
 @router.post("/{code}/provider-credential", response_model=ProviderCredential)
 def provider_credential(
-    code: str, session: DbSession, _op: Operator, ctx: Ctx
+    code: UnitCodePath, session: DbSession, _op: Operator, ctx: Ctx
 ) -> ProviderCredential:
     """Hand a provider its credential again (operator only): the secret the broker signs
     every call to the unit's API with. It is derived from the exchange's master secret,
