@@ -47,6 +47,7 @@ NEVER_FETCHED = {
     "": "bare scheme prefixes in URL-parsing code (startsWith('https://'))",
     "base": "a dummy base for URL parsing (no request)",
     "example.com": "example values in schemas",
+    "www.apache.org": "the licence URL in ECharts' header comment",
     "www.facebook.com": "URL-sanitiser test lists",
     "twitter.com": "URL-sanitiser test lists",
     "instagram.com": "URL-sanitiser test lists",
@@ -146,6 +147,29 @@ def test_no_page_loads_anything_from_another_host(client: TestClient) -> None:
             assert not unexplained, f"{path} names {sorted(unexplained)}: fetched?"
         else:
             assert not hosts, f"{path} (our own) names {sorted(hosts)}"
+
+
+STATIC = Path(__file__).resolve().parents[2] / "src/exchange/web/static"
+# Our own files may name only XML namespaces (an SVG's xmlns), never a host to load from.
+OWN_ALLOWED = {"www.w3.org"}
+
+
+def test_no_served_file_names_another_host(client: TestClient) -> None:
+    """Every file under static/, also those loaded only by script (ECharts on first use),
+    and every /static/ path our scripts name is served."""
+    for file in sorted(STATIC.rglob("*")):
+        if not file.is_file() or file.suffix not in {".js", ".css", ".html", ".svg"}:
+            continue  # licences, notices and the vendor README are not loaded by any page
+        relative = file.relative_to(STATIC)
+        text = file.read_text(errors="replace")
+        hosts = foreign_hosts(text)
+        if relative.parts[0] == "vendor":
+            unexplained = hosts - set(NEVER_FETCHED)
+            assert not unexplained, f"{relative} names {sorted(unexplained)}: fetched?"
+            continue
+        assert hosts <= OWN_ALLOWED, f"{relative} (our own) names {sorted(hosts)}"
+        for path in re.findall(r"""["'`](/static/[^"'`]+)["'`]""", text):
+            assert client.get(path).status_code == 200, f"{relative} loads {path}"
 
 
 def test_the_docs_switch_off_what_the_bundles_would_fetch(client: TestClient) -> None:
