@@ -33,11 +33,12 @@ up: $(RUNTIME_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Lint and type-check.
+## Lint and type-check (the Dockerfile too: hadolint fails on any finding not ignored inline).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 ## Run the benchmarks and rewrite bench/results/.
 bench: $(STAMP)
