@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -201,40 +201,80 @@ def build_context(settings: Settings) -> AppContext:
     return ctx
 
 
-def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
-    """The whole exchange: departments registry, catalog, and the mock departments."""
-    context = ctx or build_context(settings)
+#: The parts of the exchange that ``exchange serve PART`` runs alone (the mock departments,
+#: the fifth, are their own app: :mod:`exchange.departments.app`). Each part serves
+#: ``/healthz`` and the clock besides its own routes.
+PARTS: tuple[str, ...] = ("broker", "catalog", "authz", "portal")
 
-    # The audit writer commits the broker's entries in groups from its own thread; with a
-    # SQLite file the broker's durable point is a local journal write (see audit.writer).
-    # It signs checkpoints with a key kept outside the database (see audit.checkpoint).
-    trust: Trust = context.parts.setdefault("audit_trust", Trust.of(settings))
-    audit: AuditWriter = context.parts.setdefault(
-        "audit",
-        AuditWriter(
-            context.db,
-            journal=trust.journal,
-            signer=trust.signer,
-            mirror=trust.mirror,
-            checkpoint_every=settings.audit_checkpoint_every,
-            checkpoint_seconds=settings.audit_checkpoint_seconds,
-        ),
-    )
-    broker = build_broker(context)
+_ROUTERS = {
+    # The catalog and the registry of its member units: what is offered, and by whom.
+    "catalog": (catalog_router, members_router, identity_router),
+    # Who may read what (applications, grants, disputes) and who did (the audit log).
+    "authz": (authz_router, audit_router),
+    "broker": (broker_router, metrics_router),
+    "portal": (web_router,),
+}
+
+
+def create_app(
+    settings: Settings, *, ctx: AppContext | None = None, parts: Collection[str] | None = None
+) -> FastAPI:
+    """The whole exchange (``parts=None``: every part, with the mock departments when
+    ``settings.mock_departments``), or only the named :data:`PARTS` (``exchange serve``).
+
+    Every part is built on the same context (database, clock, authenticator, grant cache),
+    so a part alone answers exactly as the same routes inside the whole exchange.
+    """
+    context = ctx or build_context(settings)
+    serving = PARTS if parts is None else tuple(p for p in PARTS if p in parts)
+    unknown = set(parts or ()) - set(PARTS)
+    if unknown or not serving:
+        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    context.parts["serving"] = serving
+    has_broker = "broker" in serving
+
+    broker = None
+    audit: AuditWriter | None = None
+    trust: Trust | None = None
+    if has_broker or "authz" in serving:
+        # The audit's signing key (kept outside the database, see audit.checkpoint): the
+        # broker signs checkpoints with it, authz verifies and publishes its public half.
+        trust = context.parts.setdefault("audit_trust", Trust.of(settings))
+    if has_broker:
+        assert trust is not None
+        # The audit writer commits the broker's entries in groups from its own thread; with
+        # a SQLite file the broker's durable point is a local journal write (audit.writer).
+        audit = context.parts.setdefault(
+            "audit",
+            AuditWriter(
+                context.db,
+                journal=trust.journal,
+                signer=trust.signer,
+                mirror=trust.mirror,
+                checkpoint_every=settings.audit_checkpoint_every,
+                checkpoint_seconds=settings.audit_checkpoint_seconds,
+            ),
+        )
+        broker = build_broker(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        audit.start()
+        if audit is not None:
+            audit.start()
         # PostgreSQL: listen for other processes' changes before serving (no-op on SQLite).
         await run_in_threadpool(context.db.freshness.start)
-        # The upstream session needs the running loop, so it opens here, not at build time.
-        await broker.upstream.start()
+        if broker is not None:
+            # The upstream session needs the running loop, so it opens here, not at build.
+            await broker.upstream.start()
         try:
             yield
         finally:
-            await broker.upstream.close()
-            audit.stop()
-            trust.close()
+            if broker is not None:
+                await broker.upstream.close()
+            if audit is not None:
+                audit.stop()
+            if trust is not None:
+                trust.close()
             if "authz" in context.parts:
                 context.parts["authz"].close()  # flush quota usage before the engine goes
             context.db.dispose()
@@ -252,18 +292,24 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(ops_router)
-    app.include_router(members_router)
-    app.include_router(identity_router)
-    app.include_router(catalog_router)
-    app.include_router(audit_router)
-    app.include_router(broker_router)
-    app.include_router(metrics_router)
-    app.include_router(authz_router)
-    app.include_router(web_router)
+    # Routers in the order the whole exchange always had them (OpenAPI lists them so).
+    for router in (
+        members_router,
+        identity_router,
+        catalog_router,
+        audit_router,
+        broker_router,
+        metrics_router,
+        authz_router,
+        web_router,
+    ):
+        if any(router in _ROUTERS[p] for p in serving):
+            app.include_router(router)
+    # Every part documents its own API, with the page assets served from the package.
     app.include_router(docs_router)
     app.mount(VENDOR_URL, vendor_files(), name="vendor")
     inner: ASGIApp = app.core
-    if settings.mock_departments:
+    if parts is None and settings.mock_departments:
         from exchange.departments.app import create_departments_app
 
         dept_settings = settings.model_copy(
@@ -273,12 +319,13 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
             }
         )
         inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
-    # Outermost first: limits on every request, the freshness gate, the broker's endpoints,
-    # then request ids for everything else.
+    # Outermost first: limits on every request, the freshness gate, the broker's endpoints
+    # (in a part that has the broker), then request ids for everything else.
+    front: ASGIApp = RequestIdMiddleware(inner)
+    if broker is not None:
+        front = ExchangeDispatch(front, broker=broker)
     app.front = RequestLimits(
-        FreshnessGate(
-            ExchangeDispatch(RequestIdMiddleware(inner), broker=broker), context.db.freshness
-        ),
+        FreshnessGate(front, context.db.freshness),
         max_body=settings.max_body_bytes,
         body_timeout=settings.body_timeout,
     )

@@ -51,17 +51,25 @@ def _fail(message: str, hint: str = "") -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _seed_with_progress(settings: Settings) -> None:
+def _seed_with_progress(settings: Settings, departments_url: str | None = None) -> None:
     from exchange.app import build_context
     from exchange.catalog.content import ContentError
     from exchange.seed import BUILTIN, adopt_builtin, is_seeded, seed
 
     ctx = build_context(settings)
     try:
-        served = _served_departments(settings)
-        if is_seeded(ctx.db):
-            adopt_builtin(ctx.db, served)
-            return
+        if departments_url is None:
+            served = _served_departments(settings)
+            if is_seeded(ctx.db):
+                adopt_builtin(ctx.db, served)
+                return
+            # Relative: resolved against whatever port this process runs on.
+            departments_url = BUILTIN if served else None
+        else:
+            # Departments elsewhere (exchange seed): every defined one, at that address.
+            served = all_departments(settings)
+            if is_seeded(ctx.db):
+                return
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -83,8 +91,7 @@ def _seed_with_progress(settings: Settings) -> None:
                     str(ctx.parts["operator_key"]),
                     ctx.clock,
                     served=served,
-                    # Relative: resolved against whatever port this process runs on.
-                    departments_url=BUILTIN if served else None,
+                    departments_url=departments_url,
                     progress=report,
                 )
             except ContentError as exc:
@@ -96,6 +103,11 @@ def _seed_with_progress(settings: Settings) -> None:
 def _served_departments(settings: Settings) -> list[str]:
     if not settings.mock_departments:
         return []
+    return all_departments(settings)
+
+
+def all_departments(settings: Settings) -> list[str]:
+    """Codes of the mock departments defined in ``settings.services_dir``."""
     try:
         from exchange.departments.definitions import load_definitions
     except ImportError:
@@ -266,6 +278,132 @@ def _clock_call(target: str, settings: Settings, method: str, path: str, **body:
     data = resp.json()
     now = dt.datetime.fromisoformat(data["now"]).isoformat(timespec="seconds")
     return f"{now} (offset {dt.timedelta(seconds=data['offset_seconds'])})"
+
+
+PortOption = Annotated[int | None, typer.Option(help="Port (default EXCHANGE_PORT, else 8000).")]
+HostOption = Annotated[
+    str | None, typer.Option(help="Interface to bind (default EXCHANGE_HOST, else 127.0.0.1).")
+]
+DatabaseOption = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (default EXCHANGE_DATABASE_URL).")
+]
+
+
+def _serve_part(
+    part: str, port: int | None, host: str | None, database_url: str | None, **front: object
+) -> None:
+    """Serve one part of :data:`exchange.app.PARTS` on its own (see ``exchange up``)."""
+    from exchange.app import build_context, create_app, freeze_heap
+    from exchange.security import resolve_operator_key
+    from exchange.serving import run
+
+    settings = _settings(port=port, host=host, database_url=database_url, mock_departments=False)
+    operator_key, _ = resolve_operator_key(settings)
+    settings = settings.model_copy(update={"operator_key": operator_key})
+    ctx = build_context(settings)
+    application: object = create_app(settings, ctx=ctx, parts=(part,))
+    if part == "portal":
+        from exchange.web.gateway import Gateway, PartUrls
+
+        urls = {name: list(v) for name, v in front.items() if isinstance(v, list | tuple)}
+        application = Gateway(application, PartUrls(urls))  # type: ignore[arg-type]
+        routes = ", ".join(f"{name} → {' '.join(v)}" for name, v in urls.items() if v)
+        console.print(f"portal on {settings.base_url}/ ; API routed to {routes or 'nothing'}")
+    else:
+        console.print(f"{part} on {settings.base_url} ({settings.database_url})")
+    freeze_heap()
+    run(application, host=settings.host, port=settings.port)
+
+
+@serve_app.command("broker")
+def serve_broker(
+    port: PortOption = None, host: HostOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Serve only the broker (/api/v1/exchange, /metrics): run several, one database."""
+    _serve_part("broker", port, host, database_url)
+
+
+@serve_app.command("catalog")
+def serve_catalog(
+    port: PortOption = None, host: HostOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Serve only the catalog and its member units (/api/v1/catalog, /api/v1/departments)."""
+    _serve_part("catalog", port, host, database_url)
+
+
+@serve_app.command("authz")
+def serve_authz(
+    port: PortOption = None, host: HostOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Serve only authorization and the audit log (applications, disputes, grants, audit)."""
+    _serve_part("authz", port, host, database_url)
+
+
+@serve_app.command("portal")
+def serve_portal(
+    port: PortOption = None,
+    host: HostOption = None,
+    database_url: DatabaseOption = None,
+    broker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--broker",
+            envvar="EXCHANGE_BROKER_URLS",
+            help="Base URL of a broker; repeat for several (env: space-separated).",
+        ),
+    ] = None,
+    catalog: Annotated[
+        list[str] | None,
+        typer.Option("--catalog", envvar="EXCHANGE_CATALOG_URLS", help="Catalog part's URL."),
+    ] = None,
+    authz: Annotated[
+        list[str] | None,
+        typer.Option("--authz", envvar="EXCHANGE_AUTHZ_URLS", help="Authz part's URL."),
+    ] = None,
+    departments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--departments", envvar="EXCHANGE_DEPARTMENTS_URLS", help="Mock departments' URL."
+        ),
+    ] = None,
+) -> None:
+    """Serve the portal page, and pass each API path to the part that owns it."""
+    _serve_part(
+        "portal",
+        port,
+        host,
+        database_url,
+        broker=broker or [],
+        catalog=catalog or [],
+        authz=authz or [],
+        departments=departments or [],
+    )
+
+
+@app.command()
+def seed(
+    departments_url: Annotated[
+        str,
+        typer.Option(
+            help="Where the broker reaches the mock departments (`exchange serve "
+            "departments`), e.g. http://departments:8100/departments."
+        ),
+    ],
+    database_url: DatabaseOption = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Catalog to seed: core, guangzhou-2017, platform-2020."),
+    ] = None,
+) -> None:
+    """Create the tables and seed the catalog, units and demo keys, once (a split
+    deployment's first step; `exchange up` does it itself). Seeding twice is a no-op."""
+    from exchange.security import resolve_operator_key
+
+    settings = _settings(database_url=database_url, catalog_profile=profile)
+    operator_key, _ = resolve_operator_key(settings)
+    settings = settings.model_copy(update={"operator_key": operator_key})
+    _seed_with_progress(settings, departments_url=departments_url.rstrip("/"))
+    typer.echo(f"seeded: {settings.database_url} (departments at {departments_url})")
 
 
 @clock_app.command("advance")

@@ -22,6 +22,9 @@ class Health(BaseModel):
     status: str
     version: str
     database: str
+    parts: list[str] = Field(
+        description="The parts of the exchange this process serves (exchange serve PART)."
+    )
 
 
 class ClockOut(BaseModel):
@@ -41,7 +44,12 @@ class ClockAdvance(BaseModel):
 @router.get("/healthz", response_model=Health, openapi_extra=PUBLIC)
 def health(ctx: Ctx) -> Health:
     """Liveness and which database backs this process (no key needed)."""
-    return Health(status="ok", version=__version__, database=ctx.db.engine.dialect.name)
+    return Health(
+        status="ok",
+        version=__version__,
+        database=ctx.db.engine.dialect.name,
+        parts=list(ctx.parts.get("serving", ())),
+    )
 
 
 @router.get("/api/v1/clock", response_model=ClockOut)

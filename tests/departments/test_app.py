@@ -388,3 +388,12 @@ def test_the_direct_key_cannot_be_the_operator_key(
     same = settings.model_copy(update={"departments_direct_key": settings.operator_key})
     with pytest.raises(ValueError, match="operator key"):
         create_departments_app(same, definitions=definitions, city=city)
+async def test_healthz_answers_standalone(client: httpx.AsyncClient) -> None:
+    # `exchange serve departments` alone: a container's health check and a load balancer
+    # ask it the same question as every other part.
+    resp = await client.get("/healthz")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert body["departments"] == 10
+    assert (await client.post("/healthz")).status_code == 405

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import ValidationError
 
+from exchange import __version__
 from exchange.config import Settings
 from exchange.departments.city import City
 from exchange.departments.definitions import (
@@ -311,6 +312,13 @@ class DepartmentsApp:
         parts = path.split("/")
         method: str = scope["method"]
         n = len(parts)
+        if path == "/healthz":
+            # Standalone (``exchange serve departments``), a container's health check and a
+            # load balancer need the same liveness answer as every other part.
+            _allow(method, "GET")
+            health = {"status": "ok", "version": __version__, "departments": len(self.definitions)}
+            await _send(send, 200, _JSON, orjson.dumps(health), rid)
+            return
         if n < 2 or parts[0] != "" or parts[1] != PREFIX:
             raise _Fail(404, "route_not_found", f"no route {path}")
         if n == 2 or (n == 3 and parts[2] == ""):
