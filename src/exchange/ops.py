@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -25,6 +26,7 @@ class Health(BaseModel):
     parts: list[str] = Field(
         description="The parts of the exchange this process serves (exchange serve PART)."
     )
+    process: int = Field(description="The answering process's id (one of --workers N).")
 
 
 class ClockOut(BaseModel):
@@ -49,6 +51,7 @@ def health(ctx: Ctx) -> Health:
         version=__version__,
         database=ctx.db.engine.dialect.name,
         parts=list(ctx.parts.get("serving", ())),
+        process=os.getpid(),
     )
 
 

@@ -128,7 +128,7 @@ def test_a_part_nobody_answers_for_is_a_503_in_the_error_shape(gateway: str) -> 
     assert error["detail"] == {"side": "gateway", "part": "authz"}
 
 
-def test_a_part_not_configured_is_a_404(gateway: str) -> None:
+def test_a_part_not_configured_stays_with_the_app(gateway: str) -> None:
     resp = httpx.get(f"{gateway}/departments/gaj")
-    assert resp.status_code == 404
-    assert resp.json()["error"]["code"] == "route_not_found"
+    assert resp.status_code == 200
+    assert resp.text == "the portal"

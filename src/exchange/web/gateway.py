@@ -2,7 +2,9 @@
 
 ``exchange serve portal`` is where people and load generators enter a split deployment
 (``compose.yaml``): the page is served here, and ``/api/v1/...`` and ``/departments/...``
-are passed to the broker, catalog, authz or departments process named for them. Several
+are passed to the broker, catalog, authz or departments process named for them (a part
+with no URL given stays with the app: ``exchange up --workers`` passes only the
+departments on). Several
 URLs for one part (brokers on several machines) are used in turn, and a URL that refuses
 the connection is skipped for the next, which is safe since nothing was sent. A deployment
 with its own load balancer (nginx, a cloud one) routes the same prefixes there instead.
@@ -79,11 +81,14 @@ class PartUrls:
         self.urls = {p: [u.rstrip("/") for u in us] for p, us in self.urls.items() if us}
         self._turns = {p: itertools.cycle(range(len(us))) for p, us in self.urls.items()}
 
-    def candidates(self, part: str) -> list[str]:
-        """Every URL of ``part``, starting with the one whose turn it is."""
+    def candidates(self, part: str, *, turn: bool = True) -> list[str]:
+        """Every URL of ``part``, starting with the one whose turn it is (``turn``: and
+        pass the turn on)."""
         urls = self.urls.get(part, ())
         if not urls:
             return []
+        if not turn:
+            return list(urls)
         start = next(self._turns[part])
         return [*urls[start:], *urls[:start]]
 
@@ -116,7 +121,8 @@ class Gateway:
             await self.app(scope, closing, send)
             return
         part = part_of(scope["path"]) if scope["type"] == "http" else None
-        if part is None:
+        if part is None or not self.parts.candidates(part, turn=False):
+            # The portal's own paths, and parts this gateway is not given: the app's.
             await self.app(scope, receive, send)
             return
         try:
@@ -148,8 +154,6 @@ class Gateway:
 
     async def _forward(self, part: str, scope: Scope, receive: Receive, send: Send) -> None:
         urls = self.parts.candidates(part)
-        if not urls:
-            raise _Fail(404, "route_not_found", f"this gateway has no {part} configured")
         body = await _read_body(receive)
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
