@@ -294,13 +294,17 @@ def _serve_part(
 ) -> None:
     """Serve one part of :data:`exchange.app.PARTS` on its own (see ``exchange up``)."""
     from exchange.app import build_context, create_app, freeze_heap
+    from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
     from exchange.serving import run
 
     settings = _settings(port=port, host=host, database_url=database_url, mock_departments=False)
     operator_key, _ = resolve_operator_key(settings)
     settings = settings.model_copy(update={"operator_key": operator_key})
-    ctx = build_context(settings)
+    try:
+        ctx = build_context(settings)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
     application: object = create_app(settings, ctx=ctx, parts=(part,))
     if part == "portal":
         from exchange.web.gateway import Gateway, PartUrls
@@ -396,13 +400,18 @@ def seed(
     ] = None,
 ) -> None:
     """Create the tables and seed the catalog, units and demo keys, once (a split
-    deployment's first step; `exchange up` does it itself). Seeding twice is a no-op."""
+    deployment's first step, after `exchange db upgrade`; `exchange up` does it itself).
+    Seeding twice is a no-op."""
+    from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
 
     settings = _settings(database_url=database_url, catalog_profile=profile)
     operator_key, _ = resolve_operator_key(settings)
     settings = settings.model_copy(update={"operator_key": operator_key})
-    _seed_with_progress(settings, departments_url=departments_url.rstrip("/"))
+    try:
+        _seed_with_progress(settings, departments_url=departments_url.rstrip("/"))
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
     typer.echo(f"seeded: {settings.database_url} (departments at {departments_url})")
 
 
