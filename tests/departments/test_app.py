@@ -388,6 +388,8 @@ def test_the_direct_key_cannot_be_the_operator_key(
     same = settings.model_copy(update={"departments_direct_key": settings.operator_key})
     with pytest.raises(ValueError, match="operator key"):
         create_departments_app(same, definitions=definitions, city=city)
+
+
 async def test_healthz_answers_standalone(client: httpx.AsyncClient) -> None:
     # `exchange serve departments` alone: a container's health check and a load balancer
     # ask it the same question as every other part.

@@ -37,7 +37,7 @@ def test_a_broker_alone_serves_the_exchange_and_not_the_catalog(part_client: Tes
     # The broker's own path is answered by the broker (a missing key, not a missing route).
     resp = part_client.post(QUERY, json={"keys": ["x"]})
     assert resp.status_code == 401, resp.text
-    assert part_client.get("/metrics").status_code == 200
+    assert part_client.get("/metrics", headers=OPERATOR).status_code == 200
 
 
 @pytest.mark.parametrize("part_client", ["catalog"], indirect=True)
