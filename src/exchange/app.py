@@ -219,8 +219,9 @@ _ROUTERS = {
 def create_app(
     settings: Settings, *, ctx: AppContext | None = None, parts: Collection[str] | None = None
 ) -> FastAPI:
-    """The whole exchange (``parts=None``: every part, with the mock departments when
-    ``settings.mock_departments``), or only the named :data:`PARTS` (``exchange serve``).
+    """The whole exchange (``parts=None``: every part, with the mock departments inside
+    when ``settings.mock_departments``), or only the named :data:`PARTS` (``exchange
+    serve``; never the mock departments, which are then a process of their own).
 
     Every part is built on the same context (database, clock, authenticator, grant cache),
     so a part alone answers exactly as the same routes inside the whole exchange.

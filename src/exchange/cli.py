@@ -126,6 +126,14 @@ def up(
         str | None,
         typer.Option(help="Catalog seeded on first start: core, guangzhou-2017, platform-2020."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Exchange processes sharing the port and the database (the mock "
+            "departments then run in a process of their own).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole exchange with mock departments on one port."""
     from exchange import banner
@@ -152,6 +160,16 @@ def up(
     settings = settings.model_copy(update={"operator_key": operator_key})
     try:
         _seed_with_progress(settings)
+        if workers > 1:
+            from exchange.workers import serve_workers
+
+            banner.show(
+                banner.build(settings, operator_key, generated=generated, from_env=from_env),
+                console,
+            )
+            console.print(f"[dim]{workers} worker processes on port {settings.port}[/]")
+            serve_workers(settings, workers)
+            return
         ctx = build_context(settings)
     except SchemaNotCurrent as exc:
         raise _fail(str(exc)) from exc

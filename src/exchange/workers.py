@@ -1,0 +1,144 @@
+"""``exchange up --workers N``: N exchange processes on one port and one database.
+
+uvicorn's supervisor binds the port once and starts N worker processes that accept on
+the same socket (the kernel hands each connection to one of them); it restarts a worker
+that dies or stops answering its pings. Each worker builds the whole exchange with
+:func:`worker_app`, from the ``EXCHANGE_*`` environment the parent sets.
+
+What one process could keep to itself, N processes must share:
+
+* the database: every worker has its own engine on the same URL;
+* caches (grants, keys, routes, the search index): each process's caches follow the
+  changes other processes make through :mod:`exchange.db.freshness`;
+* the mock departments' fault state: one process of its own serves them (``exchange serve
+  departments`` on a loopback port), and every worker passes ``/departments/...`` to it,
+  so a fault set through any worker is the fault every worker's broker meets;
+* the audit journal: see :func:`exchange.audit.service.journal_for` (one journal per
+  process; a worker that finds it held commits each entry before answering).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from exchange.config import Settings
+
+__all__ = ["DEPARTMENTS_ENV", "serve_workers", "worker_app"]
+
+#: Where the workers' mock departments run (set by the parent for its workers).
+DEPARTMENTS_ENV = "EXCHANGE_WORKERS_DEPARTMENTS_URL"
+
+
+def worker_app() -> Any:
+    """uvicorn's app factory in each worker: the whole exchange, departments passed on."""
+    from exchange.app import PARTS, build_context, create_app, freeze_heap
+    from exchange.web.gateway import Gateway, PartUrls
+
+    settings = Settings()
+    ctx = build_context(settings)
+    departments = os.environ.get(DEPARTMENTS_ENV)
+    if departments:
+        # Every part, without mock departments inside (``parts`` named): their paths go to
+        # the one departments process; the broker still reaches them at this port.
+        app: Any = Gateway(
+            create_app(settings, ctx=ctx, parts=PARTS),
+            PartUrls({"departments": [departments]}),
+        )
+    else:
+        app = create_app(settings, ctx=ctx)
+    freeze_heap()
+    return app
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _departments(settings: Settings) -> Iterator[str]:
+    """``exchange serve departments`` on a free loopback port, for as long as the workers run."""
+    port = _free_port("127.0.0.1")
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "EXCHANGE_OPERATOR_KEY": str(settings.operator_key)}
+    cmd = [sys.executable, "-m", "exchange.cli", "serve", "departments", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the mock departments exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the mock departments did not start within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """Serve the whole exchange from ``workers`` processes until stopped (Ctrl-C, SIGTERM)."""
+    import uvicorn
+
+    from exchange.security import resolve_provider_secret
+    from exchange.serving import CoalescingProtocol
+
+    provider_secret, _ = resolve_provider_secret(settings)
+    os.environ.update(
+        {
+            "EXCHANGE_DATABASE_URL": settings.database_url,
+            "EXCHANGE_OPERATOR_KEY": str(settings.operator_key),
+            # The workers' brokers sign provider calls; the departments process verifies.
+            "EXCHANGE_PROVIDER_SECRET": provider_secret,
+            "EXCHANGE_HOST": settings.host,
+            "EXCHANGE_PORT": str(settings.port),
+            "EXCHANGE_CATALOG_PROFILE": settings.catalog_profile,
+            "EXCHANGE_MOCK_DEPARTMENTS": "true" if settings.mock_departments else "false",
+        }
+    )
+    if settings.public_url:
+        os.environ["EXCHANGE_PUBLIC_URL"] = settings.public_url
+
+    def run() -> None:
+        uvicorn.run(
+            "exchange.workers:worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            loop="auto",
+            http=CoalescingProtocol,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+        )
+
+    if not settings.mock_departments:
+        run()
+        return
+    with _departments(settings) as url:
+        os.environ[DEPARTMENTS_ENV] = url
+        run()

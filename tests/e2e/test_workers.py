@@ -1,0 +1,205 @@
+"""``exchange up --workers 2``: two processes on one port and one database, each seeing what
+the other changed as soon as the change is acknowledged.
+
+A connection stays with the worker that accepted it, so the test holds one connection to
+each worker (told apart by ``/healthz``'s ``process``), changes something through one and
+asks the other at once: no polling, since the rule is that nothing forbidden is served
+once a change is acknowledged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from tests.serve import free_port
+
+from exchange.db.engine import Database
+from exchange.departments.city import City
+from exchange.security import demo_key
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+OPERATOR_KEY = "exk_operator_workers-test"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
+
+
+def _up(tmp: Path, database_url: str) -> Iterator[str]:
+    port = free_port()
+    log = tmp / "exchange.log"
+    env = {
+        **os.environ,
+        "EXCHANGE_DATABASE_URL": database_url,
+        "EXCHANGE_OPERATOR_KEY": OPERATOR_KEY,
+        "EXCHANGE_HOST": "127.0.0.1",
+        "EXCHANGE_PORT": str(port),
+        "EXCHANGE_POPULATION": "2000",
+        "EXCHANGE_ENTERPRISES": "500",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.cli", "up", "--workers", "2"],
+            env=env,
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exchange up exited {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"exchange up did not start in 120 s:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        # SIGTERM to the supervisor: it stops its workers, then the departments process.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One ``exchange up --workers 2`` per backend for the module (each start seeds)."""
+    tmp = tmp_path_factory.mktemp("workers")
+    if request.param == "sqlite":
+        yield from _up(tmp, f"sqlite:///{tmp}/exchange.db")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set EXCHANGE_TEST_POSTGRES_URL (.ci/run does)")
+    _drop(POSTGRES_URL)
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "db", "upgrade", "--database-url", POSTGRES_URL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    try:
+        yield from _up(tmp, POSTGRES_URL)
+    finally:
+        _drop(POSTGRES_URL)
+
+
+def _drop(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.dispose()
+
+
+@pytest.fixture
+def pair(workers: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    a, b = one_per_worker(workers)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def one_per_worker(url: str) -> tuple[httpx.Client, httpx.Client]:
+    """A client (one kept-alive connection) on each of the two workers."""
+    found: dict[int, httpx.Client] = {}
+    spare: list[httpx.Client] = []
+    deadline = time.monotonic() + 30
+    while len(found) < 2:
+        assert time.monotonic() < deadline, f"connections reached only processes {list(found)}"
+        client = httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=1))
+        process = client.get("/healthz").json()["process"]
+        if process in found:
+            spare.append(client)
+        else:
+            found[process] = client
+    for client in spare:
+        client.close()
+    a, b = found.values()
+    # The connection is the worker: it answers from the same process every time.
+    for client, process in zip((a, b), found, strict=True):
+        assert {client.get("/healthz").json()["process"] for _ in range(5)} == {process}
+    return a, b
+
+
+def test_a_key_rotated_through_one_worker_is_refused_by_the_other_at_once(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    a, b = pair
+    old = {"Authorization": f"Bearer {demo_key(OPERATOR_KEY, 'rsj')}"}
+    # Both workers have the key in their caches.
+    for client in (a, b):
+        assert client.get("/api/v1/departments/me", headers=old).status_code == 200
+    rotated = a.post("/api/v1/departments/rsj/keys", headers=OPERATOR)
+    assert rotated.status_code == 200, rotated.text
+    refused = b.get("/api/v1/departments/me", headers=old)
+    assert refused.status_code == 401, refused.text
+    new = {"Authorization": f"Bearer {rotated.json()['api_key']}"}
+    assert b.get("/api/v1/departments/me", headers=new).json()["code"] == "rsj"
+
+
+def test_a_grant_revoked_through_one_worker_stops_the_other_workers_broker_at_once(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    a, b = pair
+    consumer = {"Authorization": f"Bearer {demo_key(OPERATOR_KEY, 'mzj')}"}
+    topics = a.get(
+        "/api/v1/catalog/topics", params={"q": "户籍", "limit": 100}, headers=consumer
+    ).json()["items"]
+    code = next(t["resource_code"] for t in topics if t["slug"] == "household-registration")
+    applied = a.post(
+        "/api/v1/applications",
+        headers=consumer,
+        json={
+            "topic": code,
+            "items": ["id_number", "name", "sex"],  # unconditional: granted at once
+            "purpose": {"scope": "data_verification", "text": "居民家庭经济状况核对"},
+            "legal_function": "《社会救助暂行办法》第十一条",
+            "valid_until": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+        },
+    )
+    assert applied.status_code == 201, applied.text
+    grant_id = applied.json()["grant_id"]
+    assert grant_id is not None, applied.json()
+    query = f"/api/v1/exchange/{code}/query"
+    key = {"keys": [City(2020, 2_000, 500).id_number_of(1)]}
+    served = b.post(query, json=key, headers=consumer)
+    assert served.status_code == 200, served.text
+    revoked = a.post(f"/api/v1/grants/{grant_id}/revoke", headers=OPERATOR, json={"reason": "test"})
+    assert revoked.status_code == 200, revoked.text
+    refused = b.post(query, json=key, headers=consumer)
+    assert refused.status_code == 403, refused.text
+
+
+def test_a_fault_set_through_one_worker_is_met_through_the_other(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    # The mock departments keep their fault state in one process for every worker.
+    a, b = pair
+    assert b.get("/departments/gaj").status_code == 200
+    put = a.put("/departments/_faults/gaj", json={"outage": True}, headers=OPERATOR)
+    assert put.status_code == 200, put.text
+    assert b.get("/departments/gaj").status_code == 503
+    assert a.delete("/departments/_faults/gaj", headers=OPERATOR).status_code in (200, 204)
+    assert b.get("/departments/gaj").status_code == 200
