@@ -44,7 +44,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 # A fixed uid/gid, so a volume prepared on the host can be given to it (chown 10001).
 RUN groupadd --system --gid 10001 exchange \
     && useradd --system --uid 10001 --gid exchange --home-dir /data --no-create-home exchange \
-    && mkdir -p /data/loadtest \
+    && mkdir -p /data/loadtest /data/audit \
     && chown -R exchange:exchange /data
 COPY catalog /app/catalog
 COPY services /app/services

@@ -16,6 +16,7 @@ the part aborts is aborted here too (the connection is dropped, never ended as i
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import aiohttp
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.errors import caller_request_id, error_body
+from exchange.errors import REQUEST_ID_HEADER, error_body
 
 __all__ = ["ROUTES", "Gateway", "PartUrls", "part_of"]
 
@@ -128,11 +129,13 @@ class Gateway:
         try:
             await self._forward(part, scope, receive, send)
         except _Fail as fail:
-            rid = caller_request_id(scope) or ""
+            # The gateway's own answer: an id of its own, as every part assigns one.
+            rid = uuid.uuid4().hex
             body = orjson.dumps(
                 error_body(fail.code, fail.message, rid, {"side": "gateway", "part": part})
             )
             headers = [(b"content-type", b"application/json")]
+            headers.append((REQUEST_ID_HEADER.lower().encode(), rid.encode()))
             headers.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": fail.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
