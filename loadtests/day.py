@@ -172,11 +172,12 @@ class Day:
                     report.already,
                     time.monotonic() - t0,
                 )
-        from exchange.departments.city import City
+        import gevent
 
-        city = City(o.city_seed, o.population, o.enterprises)
-        self.id_numbers = city.sample_id_numbers(min(KEY_POOL, o.population), o.plan_seed)
-        self.credit_codes = city.sample_credit_codes(min(KEY_POOL, o.enterprises), o.plan_seed)
+        # Drawing the key pools is seconds of CPU on a busy machine; in gevent's thread pool
+        # the hub still runs between GIL switches, so a worker keeps sending its heartbeats
+        # (blocked for 3 s, the master counts it missing and, the last one gone, stops).
+        self.id_numbers, self.credit_codes = gevent.get_hub().threadpool.apply(_key_pools, (o,))
         self.plan = plan
 
     def start(self) -> None:
@@ -283,6 +284,17 @@ class Day:
         tmp = f"{path}.tmp"
         Path(tmp).write_text(json.dumps(data))
         os.replace(tmp, path)
+
+
+def _key_pools(o: Any) -> tuple[list[str], list[str]]:
+    """ID numbers and credit codes the day looks up: a sample of the departments' city."""
+    from exchange.departments.city import City
+
+    city = City(o.city_seed, o.population, o.enterprises)
+    return (
+        city.sample_id_numbers(min(KEY_POOL, o.population), o.plan_seed),
+        city.sample_credit_codes(min(KEY_POOL, o.enterprises), o.plan_seed),
+    )
 
 
 def graceful_stops(environment: Any) -> None:
