@@ -123,13 +123,14 @@ def test_asking_for_an_ungranted_item_is_refused(exchange: Exchange, granted: st
 
 
 def test_no_grant_is_the_callers_fault_and_audited(exchange: Exchange, granted: str) -> None:
-    resp = query(exchange, "rsj", granted, [CITY.id_number_of(1)])
+    # ybj applies for nothing anywhere in this module, whatever order its tests run in.
+    resp = query(exchange, "ybj", granted, [CITY.id_number_of(1)])
     assert resp.status_code == 403
     error = error_of(resp)
     assert error["code"] == "client.no_grant"
     assert error["detail"]["side"] == "client"
     entry = audit_of(exchange, error["request_id"])
-    assert (entry["consumer"], entry["outcome"], entry["records"]) == ("rsj", "client.no_grant", 0)
+    assert (entry["consumer"], entry["outcome"], entry["records"]) == ("ybj", "client.no_grant", 0)
 
 
 def test_bad_key_and_bad_input(exchange: Exchange, granted: str) -> None:
@@ -297,17 +298,38 @@ def test_a_topic_routes_to_the_departments_own_api(exchange: Exchange) -> None:
         assert resp.json()["records"] == [{"plate": "粤A12345", "permit": "粤A-2024"}]
 
 
-def test_stats_and_chain_after_the_run(exchange: Exchange, granted: str) -> None:
-    stats = exchange.http.get("/api/v1/audit/stats", headers=key_of("mzj")).json()
-    assert stats["today"]["by_consumer"]["mzj"]["records"] >= 2
-    assert stats["total"]["by_topic"][granted]["records"] >= 2
-    verify = exchange.http.get("/api/v1/audit/verify", headers=OPERATOR).json()
-    assert verify["ok"] is True
-    assert verify["entries"] > 10
+def _records_of(stats: dict[str, Any], period: str, by: str, name: str) -> int:
+    found: int = stats[period][by].get(name, {}).get("records", 0)
+    return found
 
 
-def test_expired_grant_is_refused(exchange: Exchange) -> None:
-    """Runs last in this module: it moves the platform clock forward."""
+def test_stats_and_chain_count_the_lookups_made(exchange: Exchange, granted: str) -> None:
+    """Counts before and after this test's own lookups: no other test's traffic is assumed
+    (the stats and the chain are settled by the API before it answers)."""
+    before = exchange.http.get("/api/v1/audit/stats", headers=key_of("mzj")).json()
+    chain_before = exchange.http.get("/api/v1/audit/verify", headers=OPERATOR).json()
+    for i in (11, 12, 13):
+        keys = [CITY.id_number_of(i), CITY.id_number_of(i + 100)]
+        assert query(exchange, "mzj", granted, keys).status_code == 200
+    after = exchange.http.get("/api/v1/audit/stats", headers=key_of("mzj")).json()
+    chain_after = exchange.http.get("/api/v1/audit/verify", headers=OPERATOR).json()
+    for period, by, name in (("today", "by_consumer", "mzj"), ("total", "by_topic", granted)):
+        added = _records_of(after, period, by, name) - _records_of(before, period, by, name)
+        assert added == 6, (period, by, name)
+    assert chain_before["ok"] is True
+    assert chain_after["ok"] is True
+    assert chain_after["entries"] == chain_before["entries"] + 3
+
+
+@pytest.fixture
+def clock_restored(exchange: Exchange) -> Iterator[None]:
+    """The platform clock back at wall time after the test, so the module's other tests
+    (quotas, "today's" statistics) see today whatever order they run in."""
+    yield
+    exchange.ctx.clock.reset()
+
+
+def test_expired_grant_is_refused(exchange: Exchange, clock_restored: None) -> None:
     code = topic_code(exchange.ctx, HUKOU)
     today = exchange.http.get("/api/v1/clock", headers=OPERATOR).json()["today"]
     apply(exchange.http, "jyj", code, ["id_number", "name"], valid_until=today)
