@@ -89,8 +89,9 @@ def add_options(parser: Any) -> None:
     group.add_argument(
         "--min-volume-ratio",
         type=float,
-        default=None,
-        help="Threshold: records achieved ÷ target for the time run (off by default).",
+        default=0.999,
+        help="Threshold: records delivered ÷ target (within the day for a whole day, else for "
+        "the time run); 0 switches it off.",
     )
     group.add_argument(
         "--records-out",

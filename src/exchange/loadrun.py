@@ -212,6 +212,12 @@ def load(
     ] = None,
     max_error_rate: Annotated[float, typer.Option(help="Threshold: failed ÷ all.")] = 0.001,
     max_p99_ms: Annotated[float, typer.Option(help="Threshold: p99 latency, ms.")] = 10_000.0,
+    min_volume_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Threshold: records delivered within the day ÷ the day's target (0 = off)."
+        ),
+    ] = 0.999,
     locustfile: Annotated[
         Path | None, typer.Option(help="Locustfile (default: loadtests/locustfile.py).")
     ] = None,
@@ -250,6 +256,7 @@ def load(
         *("--records-per-day", str(records_per_day), "--csv", str(prefix)),
         *("--html", str(out / "report.html"), "--progress-file", str(progress_file)),
         *("--max-error-rate", str(max_error_rate), "--max-p99-ms", str(max_p99_ms)),
+        *("--min-volume-ratio", str(min_volume_ratio)),
     ]
     if processes:
         args += ["--processes", str(processes)]

@@ -44,7 +44,7 @@ def test_each_threshold_can_fail_the_run() -> None:
     assert len(missed) == 3
     assert any("error rate 0.200%" in m for m in missed)
     assert any("p99 12,000 ms" in m for m in missed)
-    assert any("volume 26.7%" in m for m in missed)
+    assert any("volume 26.68% of the target for the time run" in m for m in missed)
     assert "FAILED" in render_text(bad, missed)
 
 
@@ -71,3 +71,24 @@ def test_records_within_the_day_are_shown_when_the_run_overran_it() -> None:
     late = dataclasses.replace(GOOD, elapsed_s=600.6, records_in_day=36_990_000)
     assert "within the day      36,990,000 in its 600 s" in render_text(late, [])
     assert "within the day" not in render_text(dataclasses.replace(GOOD, elapsed_s=60), [])
+
+
+def test_a_run_short_of_its_volume_by_more_than_a_thousandth_fails_by_default() -> None:
+    target = 1_000_000
+    part = dataclasses.replace(GOOD, target_run=target, elapsed_s=60)
+    assert evaluate(dataclasses.replace(part, records=999_000), Thresholds()) == []
+    missed = evaluate(dataclasses.replace(part, records=998_999), Thresholds())
+    assert missed == ["volume 99.90% of the target for the time run is below the required 99.9%"]
+
+
+def test_a_whole_day_counts_only_the_records_within_it() -> None:
+    # 95.3 % within the day, the rest a tick late: the run missed its day.
+    late = dataclasses.replace(GOOD, records=37_484_000, records_in_day=35_733_099, elapsed_s=600.4)
+    assert late.volume_ratio == 1.0
+    assert late.delivered_ratio == 35_733_099 / 37_484_000
+    assert evaluate(late, Thresholds()) == [
+        "volume 95.33% of the target within the day is below the required 99.9%"
+    ]
+    on_time = dataclasses.replace(late, records_in_day=37_450_000)
+    assert evaluate(on_time, Thresholds()) == []
+    assert to_dict(on_time, Thresholds(), [])["delivered_ratio"] == 37_450_000 / 37_484_000
