@@ -288,13 +288,15 @@ class Day:
 
 
 def _key_pools(o: Any) -> tuple[list[str], list[str]]:
-    """ID numbers and credit codes the day looks up: a sample of the departments' city."""
+    """ID numbers and credit codes the day looks up: a sample of the departments' city,
+    drawn in bulk (one at a time it took seconds of CPU on a busy machine)."""
+    from exchange.departments import bulk
     from exchange.departments.city import City
 
     city = City(o.city_seed, o.population, o.enterprises)
     return (
-        city.sample_id_numbers(min(KEY_POOL, o.population), o.plan_seed),
-        city.sample_credit_codes(min(KEY_POOL, o.enterprises), o.plan_seed),
+        bulk.sample_id_numbers(city, min(KEY_POOL, o.population), o.plan_seed),
+        bulk.sample_credit_codes(city, min(KEY_POOL, o.enterprises), o.plan_seed),
     )
 
 

@@ -13,12 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from exchange.departments import ids
+from exchange.departments import bulk, ids
 from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person
 
 __all__ = ["GENERATORS", "KEY_TYPES", "Generator", "KeyType", "key_problem"]
 
 Record = dict[str, Any]
+Rows = Iterator[tuple[int, Record]]
+# People derived per NumPy pass in an export: large enough that the per-pass cost vanishes,
+# small enough that an export page of a few rows does not derive thousands.
+PEOPLE_BLOCK = 2_048
 KeyType = Literal["id_number", "credit_code", "plate_number", "licence_number"]
 KEY_TYPES: tuple[KeyType, ...] = ("id_number", "credit_code", "plate_number", "licence_number")
 
@@ -55,8 +59,20 @@ class Generator:
     lookup: Callable[[City, str], Record | None]
     #: number of source rows an export pages over
     rows: Callable[[City], int]
-    #: records of source rows [start, stop), in order, skipping rows without a record
-    export: Callable[[City, int, int], Iterator[Record]]
+    #: (source row, record) of source rows [start, stop), in order, skipping rows without
+    #: a record (a row may have several: a person's vehicles)
+    export_rows: Callable[[City, int, int], Rows]
+
+    def export(self, city: City, start: int, stop: int) -> Iterator[Record]:
+        """Records of source rows [start, stop), in order."""
+        return (rec for _, rec in self.export_rows(city, start, stop))
+
+
+def _people_of(city: City, start: int, stop: int) -> Iterator[Person]:
+    """People in index order, derived in bulk (:mod:`exchange.departments.bulk`)."""
+    stop = min(stop, city.population)
+    for block in range(max(0, start), stop, PEOPLE_BLOCK):
+        yield from bulk.people(city, block, min(block + PEOPLE_BLOCK, stop))
 
 
 def _from_age(birth: dt.date, years: int, earliest: dt.date) -> int:
@@ -83,7 +99,7 @@ def _people(
 ) -> tuple[
     Callable[[City, str], Record | None],
     Callable[[City], int],
-    Callable[[City, int, int], Iterator[Record]],
+    Callable[[City, int, int], Rows],
 ]:
     """Lookup/rows/export for a generator whose records belong to one person each."""
 
@@ -91,11 +107,11 @@ def _people(
         p = city.person_by_id_number(key)
         return None if p is None else build(city, p)
 
-    def export(city: City, start: int, stop: int) -> Iterator[Record]:
-        for p in city.iter_people(start, stop):
+    def export(city: City, start: int, stop: int) -> Rows:
+        for p in _people_of(city, start, stop):
             rec = build(city, p)
             if rec is not None:
-                yield rec
+                yield p.index, rec
 
     return lookup, lambda city: city.population, export
 
@@ -105,7 +121,7 @@ def _firms(
 ) -> tuple[
     Callable[[City, str], Record | None],
     Callable[[City], int],
-    Callable[[City, int, int], Iterator[Record]],
+    Callable[[City, int, int], Rows],
 ]:
     """Lookup/rows/export for a generator whose records belong to one enterprise each."""
 
@@ -113,11 +129,11 @@ def _firms(
         e = city.enterprise_by_credit_code(key)
         return None if e is None else build(city, e)
 
-    def export(city: City, start: int, stop: int) -> Iterator[Record]:
+    def export(city: City, start: int, stop: int) -> Rows:
         for e in city.iter_enterprises(start, stop):
             rec = build(city, e)
             if rec is not None:
-                yield rec
+                yield e.index, rec
 
     return lookup, lambda city: city.enterprises, export
 
@@ -217,10 +233,10 @@ def _vehicle_lookup(city: City, key: str) -> Record | None:
     return None if found is None else _vehicle(city, *found)
 
 
-def _vehicle_export(city: City, start: int, stop: int) -> Iterator[Record]:
-    for p in city.iter_people(start, stop):
+def _vehicle_export(city: City, start: int, stop: int) -> Rows:
+    for p in _people_of(city, start, stop):
         for k in range(city.vehicle_count(p)):
-            yield _vehicle(city, p, k)
+            yield p.index, _vehicle(city, p, k)
 
 
 # -- market regulation --------------------------------------------------------------------
@@ -791,12 +807,12 @@ def _licence_lookup(city: City, key: str) -> Record | None:
     return _licence(city, city.enterprise(e), t)
 
 
-def _licence_export(city: City, start: int, stop: int) -> Iterator[Record]:
+def _licence_export(city: City, start: int, stop: int) -> Rows:
     for e in city.iter_enterprises(start, stop):
         for t in range(len(LICENCE_TYPES)):
             rec = _licence(city, e, t)
             if rec is not None:
-                yield rec
+                yield e.index, rec
 
 
 def licence_numbers_of(city: City, e: int) -> list[str]:

@@ -1,0 +1,512 @@
+"""The city's people derived in bulk: NumPy over an index range instead of one at a time.
+
+A cold export derives every row of a table once; one :meth:`City.person` costs ~100 µs of
+Python integer arithmetic (a Feistel permutation, a dozen splitmix64 draws, the spouse's
+slot and both partners' deaths), which held a fresh exchange to ~10 k records/s. Here the
+same arithmetic runs on arrays of unsigned 64-bit integers (NumPy wraps on overflow exactly
+as the ``& M64`` of the scalar code), and only the final strings and :class:`Person`
+objects are made one at a time.
+
+The scalar code in :mod:`exchange.departments.city` stays the definition; this module is an
+equivalent, faster path for ranges, checked against it person by person in the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from exchange.departments import ids, names
+from exchange.departments.city import (
+    _BASE_ORD,
+    _DISPLAY_TO_AREA,
+    _LUOGANG_FROM,
+    _LUOGANG_TO,
+    _NUMERIC_BODIES,
+    _RESIDENCE_TABLE,
+    _RETIRE_2005,
+    _T_COUPLE,
+    _T_DEATH,
+    _T_ENT,
+    _T_HOUSE,
+    _T_PERSON,
+    AREAS,
+    DAYS,
+    N_AREAS,
+    REFERENCE_DATE,
+    ROADS,
+    SEQ_HALVES,
+    STREETS,
+    City,
+    Feistel,
+    Person,
+)
+from exchange.departments.city import mix as city_mix
+
+__all__ = [
+    "feistel_forward",
+    "id_numbers",
+    "mix",
+    "people",
+    "sample_credit_codes",
+    "sample_id_numbers",
+    "splitmix_draws",
+]
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_M64 = (1 << 64) - 1
+
+
+def _u64(value: int | U64, n: int) -> U64:
+    if isinstance(value, int):
+        return np.full(n, value & _M64, dtype=np.uint64)
+    return value.astype(np.uint64, copy=False)
+
+
+def mix(n: int, *parts: int | U64) -> U64:
+    """:func:`exchange.departments.city.mix` over arrays of length ``n`` (ints broadcast)."""
+    h = np.full(n, _GOLDEN, dtype=np.uint64)
+    for p in parts:
+        h = (h ^ _u64(p, n)) * _C1
+        h ^= h >> np.uint64(31)
+        h = (h + _GOLDEN) * _C2
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def splitmix_draws(seeds: U64, k: int) -> U64:
+    """The first ``k`` values of :class:`Rng` seeded with each of ``seeds``: shape (k, n).
+
+    splitmix64's state only ever adds the golden gamma, so draw ``j`` is a function of
+    ``seed + j * gamma`` alone and every draw of every stream is computed at once.
+    """
+    steps = np.arange(1, k + 1, dtype=np.uint64)[:, None] * _GOLDEN
+    z = seeds[None, :] + steps
+    z = (z ^ (z >> np.uint64(30))) * _C1
+    z = (z ^ (z >> np.uint64(27))) * _C2
+    out: U64 = z ^ (z >> np.uint64(31))
+    return out
+
+
+def _below_threshold(p: float) -> np.uint64 | None:
+    """``Rng.chance(p)`` is ``draw < p * 2**64`` with an exact int/float comparison: for an
+    integer draw that is ``draw < ceil(p * 2**64)``. ``None``: always true."""
+    limit = math.ceil(p * 18446744073709551616.0)
+    return None if limit > _M64 else np.uint64(limit)
+
+
+def _chance(draw: U64, p: float) -> BOOL:
+    limit = _below_threshold(p)
+    if limit is None:
+        return np.ones(draw.shape, dtype=np.bool_)
+    return draw < limit
+
+
+def _chance_each(draw: U64, p: npt.NDArray[np.float64]) -> BOOL:
+    """:meth:`Rng.chance` with a probability per element (each below 1)."""
+    limit = np.ceil(p * 18446744073709551616.0)  # exact: an integral float below 2**64
+    return draw < limit.astype(np.uint64)
+
+
+def _between(draw: U64, lo: I64, hi: I64) -> I64:
+    """:meth:`Rng.between`: ``lo + draw % (hi - lo + 1)`` (where ``hi >= lo``)."""
+    span = np.maximum(hi - lo + 1, 1).astype(np.uint64)
+    out: I64 = lo + (draw % span).astype(np.int64)
+    return out
+
+
+def _f(x: U64, key: int, mask: np.uint64) -> U64:
+    h = (x ^ np.uint64(key)) * _GOLDEN
+    h ^= h >> np.uint64(32)
+    h = h * _C1
+    out: U64 = (h >> np.uint64(19)) & mask
+    return out
+
+
+def feistel_forward(perm: Feistel, x: U64) -> U64:
+    """:meth:`Feistel.forward` of every element (cycle walking until inside the domain)."""
+    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
+    out = x.astype(np.uint64, copy=True)
+    todo = np.arange(len(out))
+    cur = out.copy()
+    while len(todo):
+        left, right = cur >> half, cur & mask
+        for k in perm.keys:
+            left, right = right, left ^ _f(right, k, mask)
+        cur = (left << half) | right
+        inside = cur < domain
+        out[todo[inside]] = cur[inside]
+        todo, cur = todo[~inside], cur[~inside]
+    return out
+
+
+# -- calendar tables: days since 1930-01-01 as dates, years and ID-number digits ----------
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> tuple[list[dt.date], I64, I64, I64, I64]:
+    """(date, year, month, day of month, weighted ID digits of YYYYMMDD) for every day a
+    person can be born on."""
+    dates = [dt.date.fromordinal(_BASE_ORD + d) for d in range(DAYS)]
+    years = np.array([d.year for d in dates], dtype=np.int64)
+    months = np.array([d.month for d in dates], dtype=np.int64)
+    mdays = np.array([d.day for d in dates], dtype=np.int64)
+    weights = ids._ID_WEIGHTS[6:14]
+    digits = np.array(
+        [
+            sum((ord(c) - 48) * w for c, w in zip(f"{d:%Y%m%d}", weights, strict=True))
+            for d in dates
+        ],
+        dtype=np.int64,
+    )
+    return dates, years, months, mdays, digits
+
+
+def _ordinal_of(years: I64, months: I64, mdays: I64) -> I64:
+    """Proleptic Gregorian ordinals of (year, month, day) arrays."""
+    month = np.asarray((years - 1970) * 12 + (months - 1)).astype("datetime64[M]")
+    stamp = month.astype("datetime64[D]") + (mdays - 1).astype("timedelta64[D]")
+    out: I64 = stamp.astype(np.int64) + dt.date(1970, 1, 1).toordinal()
+    return out
+
+
+def _is_leap(year: I64) -> BOOL:
+    out: BOOL = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    return out
+
+
+def _anniversary(days: I64, years_after: int) -> tuple[I64, BOOL]:
+    """Ordinal of the ``years_after``-th anniversary of each day, and whether that birthday
+    falls on a 29 February that the target year lacks (``date.replace`` would raise)."""
+    _, years, months, mdays, _ = _calendar()
+    y, m, d = years[days] + years_after, months[days], mdays[days]
+    bad = (m == 2) & (d == 29) & ~_is_leap(y)
+    return _ordinal_of(y, m, np.where(bad, 28, d)), bad
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+def _slots(city: City, index: I64) -> tuple[I64, I64, I64]:
+    """(day, area index, sequence half) of each person: ``City._slot_parts`` in bulk."""
+    mslot = feistel_forward(city._people, (index >> 1).astype(np.uint64))
+    h = (mslot % np.uint64(SEQ_HALVES)).astype(np.int64)
+    rest = (mslot // np.uint64(SEQ_HALVES)).astype(np.int64)
+    area_i = rest % N_AREAS
+    day = rest // N_AREAS
+    female = (index & 1).astype(np.bool_)
+    if female.any():
+        z = mix(len(h), city._tau_key, h.astype(np.uint64))
+        shift = np.where(
+            z % np.uint64(3) == 0,
+            0,
+            1 + ((z >> np.uint64(8)) % np.uint64(N_AREAS - 1)).astype(np.int64),
+        )
+        wife_area = (area_i + shift) % N_AREAS
+        delta = (mix(len(h), z, wife_area.astype(np.uint64)) % np.uint64(11 * 365)).astype(
+            np.int64
+        ) - 3 * 365
+        area_i = np.where(female, wife_area, area_i)
+        day = np.where(female, np.mod(day + delta, DAYS), day)
+    return day, area_i, h
+
+
+def _deaths(city: City, index: I64, day: I64) -> I64:
+    """Death-day ordinals (-1: alive): ``City._death_date`` in bulk."""
+    _, years, _, _, _ = _calendar()
+    age = REFERENCE_DATE.year - years[day]
+    draws = splitmix_draws(mix(len(index), city.seed, _T_DEATH, index.astype(np.uint64)), 2)
+    old = age >= 55
+    p = np.minimum(0.6, np.maximum(age - 55, 0) / 70)
+    dies = old & _chance_each(draws[0], p)
+    first = np.maximum(day + _BASE_ORD + 55 * 365, dt.date(1995, 1, 1).toordinal())
+    last = REFERENCE_DATE.toordinal()
+    dies &= first <= last
+    when = _between(draws[1], first, np.full_like(first, last))
+    return np.where(dies, when, -1)
+
+
+def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -> tuple[I64, I64]:
+    """(married, divorced) ordinals per unit (-1: none): ``City._couple`` in bulk.
+
+    ``day``, ``area_i``, ``h`` and ``death`` have two columns: husband, wife.
+    """
+    n = len(unit)
+    wife_exists = 2 * unit + 1 < city.population
+    z = mix(n, city._tau_key, h[:, 0].astype(np.uint64))
+    delta = (mix(n, z, area_i[:, 1].astype(np.uint64)) % np.uint64(11 * 365)).astype(
+        np.int64
+    ) - 3 * 365
+    plausible = wife_exists & (day[:, 1] == day[:, 0] + delta)
+    draws = splitmix_draws(mix(n, city.seed, _T_COUPLE, unit.astype(np.uint64)), 4)
+    married_at_all = plausible & _chance(draws[0], 0.72)
+    husband_22, bad_h = _anniversary(day[:, 0], 22)
+    wife_20, bad_w = _anniversary(day[:, 1], 20)
+    # date.replace raises for a 29 February in a common year; the scalar code then takes
+    # 1 March of *both* target years.
+    bad = bad_h | bad_w
+    _, years, _, _, _ = _calendar()
+    march_h = _ordinal_of(years[day[:, 0]] + 22, np.full(n, 3), np.ones(n, dtype=np.int64))
+    march_w = _ordinal_of(years[day[:, 1]] + 20, np.full(n, 3), np.ones(n, dtype=np.int64))
+    start = np.where(bad, np.maximum(march_h, march_w), np.maximum(husband_22, wife_20))
+    start = np.maximum(start, dt.date(1950, 5, 1).toordinal())
+    ref = REFERENCE_DATE.toordinal()
+    end = np.minimum(ref, start + 15 * 365)
+    ok = married_at_all & (start <= end)
+    married = _between(draws[1], start, end)
+    for who in (0, 1):
+        died = death[:, who]
+        ok &= ~((died >= 0) & (died <= married))
+    divorces = _chance(draws[2], 0.09) & (married + 400 < ref)
+    divorced = np.where(divorces, _between(draws[3], married + 365, np.full(n, ref)), -1)
+    return np.where(ok, married, -1), np.where(ok, divorced, -1)
+
+
+@lru_cache(maxsize=1)
+def _tables() -> dict[str, Any]:
+    """Lookup tables for the per-person strings (built once per process)."""
+    id_areas = (*AREAS, *sorted(_DISPLAY_TO_AREA))
+    weights = ids._ID_WEIGHTS
+    return {
+        "id_areas": id_areas,
+        "id_area_weight": np.array(
+            [sum((ord(c) - 48) * w for c, w in zip(a, weights[:6], strict=True)) for a in id_areas],
+            dtype=np.int64,
+        ),
+        "area_pos": {a: i for i, a in enumerate(id_areas)},
+        "surname_cum": np.array(names._SURNAME_CUM, dtype=np.uint64),
+        "eth_cum": np.array(names._ETH_CUM, dtype=np.uint64),
+        "residence": np.array([AREAS.index(a) for a in _RESIDENCE_TABLE], dtype=np.int64),
+        "streets": [STREETS[a] for a in AREAS],
+        "street_counts": np.array([len(STREETS[a]) for a in AREAS], dtype=np.uint64),
+        "ymd": [f"{d:%Y%m%d}" for d in _calendar()[0][:DAYS]],
+    }
+
+
+def _id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64]:
+    """(printed area's position in the ``id_areas`` table, sequence, check-character index)
+    of each ID number: ``City.id_number_of`` in bulk."""
+    t = _tables()
+    day_digits = _calendar()[4]
+    # The ID's printed area: some older residents keep a retired district's code.
+    birth_ord = day + _BASE_ORD
+    area_codes = np.array([int(a) for a in AREAS], dtype=np.int64)[area_i]
+    old = (birth_ord < _RETIRE_2005.toordinal()) & (h % 3 == 0)
+    pos = t["area_pos"]
+    shown = np.where(old & (area_codes == 440104), pos["440102"], area_i)
+    shown = np.where(old & (area_codes == 440103), pos["440107"], shown)
+    luogang = (
+        (area_codes == 440112)
+        & (birth_ord >= _LUOGANG_FROM.toordinal())
+        & (birth_ord < _LUOGANG_TO.toordinal())
+        & (h % 2 == 0)
+    )
+    shown = np.where(luogang, pos["440116"], shown)
+    seq = np.where(female, 2 * h + 2, 2 * h + 1)
+    w = ids._ID_WEIGHTS
+    seq_digits = (seq // 100) * w[14] + (seq // 10 % 10) * w[15] + (seq % 10) * w[16]
+    check = (t["id_area_weight"][shown] + day_digits[day] + seq_digits) % 11
+    return shown, seq, check
+
+
+def id_numbers(city: City, index: I64) -> list[str]:
+    """The ID numbers of persons ``index`` (equal to ``city.id_number_of`` of each)."""
+    index = np.asarray(index, dtype=np.int64)
+    day, area_i, h = _slots(city, index)
+    shown, seq, check = _id_parts(day, area_i, h, (index & 1).astype(np.bool_))
+    t = _tables()
+    id_areas, ymd, chars = t["id_areas"], t["ymd"], ids._ID_CHECK
+    return [
+        f"{id_areas[a]}{ymd[d]}{q:03d}{chars[c]}"
+        for a, d, q, c in zip(
+            shown.tolist(), day.tolist(), seq.tolist(), check.tolist(), strict=True
+        )
+    ]
+
+
+def sample_id_numbers(city: City, n: int, seed: int = 0) -> list[str]:
+    """:meth:`City.sample_id_numbers` in bulk (a load test's key pool of 20,000 took
+    seconds of a Locust worker's only thread, long enough to miss its heartbeats)."""
+    n = min(n, city.population)
+    picker = Feistel(city_mix(city.seed, seed, 0x5A3), city.population)
+    return id_numbers(city, feistel_forward(picker, np.arange(n, dtype=np.uint64)).astype(np.int64))
+
+
+def sample_credit_codes(city: City, n: int, seed: int = 0) -> list[str]:
+    """:meth:`City.sample_credit_codes` in bulk."""
+    n = min(n, city.enterprises)
+    picker = Feistel(city_mix(city.seed, seed, 0xE5), city.enterprises)
+    e = feistel_forward(picker, np.arange(n, dtype=np.uint64))
+    slot = feistel_forward(city._orgs, e)
+    d = splitmix_draws(mix(n, city.seed, _T_ENT, e), 2)
+    modern = slot >= np.uint64(_NUMERIC_BODIES)
+    # ``modern and r.chance(0.3)``: only a modern body spends a draw on the kind.
+    kind92 = modern & _chance(d[0], 0.3)
+    district_draw = np.where(modern, d[1], d[0])
+    district = _tables()["residence"][
+        (district_draw % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)
+    ]
+    return [
+        ids.make_credit_code("92" if k else "91", AREAS[a], city._org_body(s))
+        for k, a, s in zip(kind92.tolist(), district.tolist(), slot.tolist(), strict=True)
+    ]
+
+
+def people(city: City, start: int, stop: int) -> list[Person]:
+    """Persons ``start <= index < stop`` (clipped to the population), equal to
+    ``[city.person(i) for i in range(start, stop)]``."""
+    start, stop = max(0, start), min(stop, city.population)
+    if start >= stop:
+        return []
+    t = _tables()
+    dates = _calendar()[0]
+    # Whole couples: a person's record needs both partners' slots and deaths.
+    u0, u1 = start >> 1, (stop - 1) >> 1
+    units = np.arange(u0, u1 + 1, dtype=np.int64)
+    pair = np.stack([2 * units, 2 * units + 1], axis=1)  # (units, 2)
+    flat = pair.ravel()
+    exists = flat < city.population
+    day, area_i, h = _slots(city, flat)
+    death = np.where(exists, _deaths(city, flat, day), -1)
+    shape = pair.shape
+    married, divorced = _couples(
+        city,
+        units,
+        day.reshape(shape),
+        area_i.reshape(shape),
+        h.reshape(shape),
+        death.reshape(shape),
+    )
+    lo, hi = start - 2 * u0, stop - 2 * u0
+    index = flat[lo:hi]
+    # Whether the head of a couple's household is alive: the husband's death (index 2u).
+    husband_death = death[2 * ((index >> 1) - u0)]
+    day, area_i, h, death = day[lo:hi], area_i[lo:hi], h[lo:hi], death[lo:hi]
+    unit_of = (index >> 1) - u0
+    m, dv = married[unit_of], divorced[unit_of]
+    n = len(index)
+    female = (index & 1).astype(np.bool_)
+
+    shown, seq, check = _id_parts(day, area_i, h, female)
+
+    # Names: the draws a person's Rng makes, in order; the ethnicity's draw moves by two
+    # when the given name has a second character.
+    d = splitmix_draws(mix(n, city.seed, _T_PERSON, index.astype(np.uint64)), 6)
+    surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
+    two = _chance(d[2], 0.78)
+    own_second = _chance(d[3], 0.6)
+    eth_draw = np.where(two, d[5], d[3])
+    ethnicity = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
+
+    # Household: together when married and not divorced; the head's death decides who
+    # heads it. Deaths of the husbands of this range's units:
+    together = (m >= 0) & (dv < 0)
+    head_alive = husband_death < 0
+    hh_id = np.where(together, 2 * (index >> 1), index)
+    relation_spouse = together & female & head_alive
+    hd = splitmix_draws(mix(n, city.seed, _T_HOUSE, hh_id.astype(np.uint64)), 6)
+    district = t["residence"][(hd[0] % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)]
+    street_i = (hd[1] % t["street_counts"][district]).astype(np.int64)
+    road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64)
+    no1 = 1 + (hd[3] % np.uint64(899)).astype(np.int64)
+    no2 = 1 + (hd[4] % np.uint64(30)).astype(np.int64)
+    no3 = 1 + (hd[5] % np.uint64(8)).astype(np.int64)
+
+    out: list[Person] = []
+    id_areas, ymd, streets = t["id_areas"], t["ymd"], t["streets"]
+    check_chars = ids._ID_CHECK
+    surnames, eths = names.SURNAMES, names.ETHNICITIES
+    male_c, female_c, neutral_c = names.MALE_CHARS, names.FEMALE_CHARS, names.NEUTRAL_CHARS
+    columns = zip(
+        index.tolist(),
+        female.tolist(),
+        day.tolist(),
+        shown.tolist(),
+        seq.tolist(),
+        check.tolist(),
+        surname.tolist(),
+        d[1].tolist(),
+        two.tolist(),
+        own_second.tolist(),
+        d[4].tolist(),
+        ethnicity.tolist(),
+        death.tolist(),
+        m.tolist(),
+        dv.tolist(),
+        relation_spouse.tolist(),
+        hh_id.tolist(),
+        district.tolist(),
+        street_i.tolist(),
+        road.tolist(),
+        no1.tolist(),
+        no2.tolist(),
+        no3.tolist(),
+        strict=True,
+    )
+    for (
+        i,
+        fem,
+        dy,
+        shown_i,
+        sq,
+        ck,
+        sur,
+        g1,
+        has_two,
+        own,
+        g2,
+        eth,
+        died,
+        mar,
+        div,
+        spouse_rel,
+        hh,
+        dist,
+        st,
+        rd,
+        n1,
+        n2,
+        n3,
+    ) in columns:
+        chars = female_c if fem else male_c
+        given = chars[g1 % len(chars)]
+        if has_two:
+            second = chars if own else neutral_c
+            given += second[g2 % len(second)]
+        area = AREAS[dist]
+        street = streets[dist][st]
+        out.append(
+            Person(
+                index=i,
+                id_number=f"{id_areas[shown_i]}{ymd[dy]}{sq:03d}{check_chars[ck]}",
+                name=surnames[sur][0] + given,
+                sex="女" if fem else "男",
+                birth_date=dates[dy],
+                id_area=id_areas[shown_i],
+                ethnicity=eths[eth][0],
+                household_number=f"{440100000000 + hh:012d}",
+                relation="配偶" if spouse_rel else "户主",
+                district=area,
+                street=street,
+                address=(
+                    f"广州市{ids.AREA_NAMES[area]}{street.removesuffix('街道')}"
+                    f"{ROADS[rd]}{n1}号{n2}0{n3}房"
+                ),
+                death_date=None if died < 0 else dt.date.fromordinal(died),
+                spouse_index=i ^ 1 if mar >= 0 else None,
+                married_on=None if mar < 0 else dt.date.fromordinal(mar),
+                divorced_on=None if div < 0 else dt.date.fromordinal(div),
+            )
+        )
+    return out
