@@ -41,6 +41,11 @@ KEY_POOL = 20_000
 #: Seconds a user stopped by a ramp-down may take to finish its call (Locust's
 #: ``--stop-timeout``, when the command line leaves it at 0).
 STOP_TIMEOUT = 30.0
+#: Seconds without a heartbeat before a master declares a worker missing (Locust: 3). A
+#: worker's preparation (the catalog's pages parsed, the key pools derived) is CPU work
+#: that holds its only thread; on a busy 2-core machine it took longer than 3 s and the
+#: master stopped a distributed run that had made no request.
+HEARTBEAT_LIVENESS = 15
 
 
 def add_options(parser: Any) -> None:
@@ -334,7 +339,10 @@ def _is(environment: Any, kind: str) -> bool:
 def install(events: Any) -> None:
     """Register the day's hooks on Locust's ``events`` (called by the locustfile)."""
     import gevent
+    import locust.runners
 
+    # Read by the master each time a worker connects (module-level in Locust, no option).
+    locust.runners.HEARTBEAT_LIVENESS = max(locust.runners.HEARTBEAT_LIVENESS, HEARTBEAT_LIVENESS)
     events.init_command_line_parser.add_listener(add_options)
 
     def on_init(environment: Any, **_: Any) -> None:
