@@ -75,3 +75,25 @@ def test_every_topics_export_equals_its_single_lookups(name: str) -> None:
     # Paging never changes a record: row by row gives the same as one call.
     one_by_one = [rec for row in range(start, stop) for rec in gen.export(city, row, row + 1)]
     assert one_by_one == [rec for _, rec in exported]
+
+
+@pytest.mark.parametrize(
+    ("seed", "population", "enterprises"),
+    [
+        (2020, 100_000, 20_000),  # the default city: few candidates, most reps drawn
+        (11, 60_000, 700),  # many employees per enterprise: reps found by the scan
+        (3, 3_001, 400),
+    ],
+)
+def test_enterprises_in_bulk_equal_enterprises_one_at_a_time(
+    seed: int, population: int, enterprises: int
+) -> None:
+    city = City(seed, population, enterprises)
+    got = bulk.enterprises(city, 0, 400)
+    scalar = City(seed, population, enterprises)  # no cache shared with the bulk path
+    assert got == [scalar.enterprise(e) for e in range(400)]
+    reps = [e.legal_rep_index for e in got]
+    assert any(r is not None for r in reps)
+    assert bulk.enterprises(city, enterprises - 3, enterprises + 5) == [
+        scalar.enterprise(e) for e in range(enterprises - 3, enterprises)
+    ]

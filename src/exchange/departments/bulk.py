@@ -25,6 +25,7 @@ from exchange.departments import ids, names
 from exchange.departments.city import (
     _BASE_ORD,
     _DISPLAY_TO_AREA,
+    _ENT_STATUS_TABLE,
     _LUOGANG_FROM,
     _LUOGANG_TO,
     _NUMERIC_BODIES,
@@ -35,24 +36,29 @@ from exchange.departments.city import (
     _T_ENT,
     _T_HOUSE,
     _T_PERSON,
+    _T_WORK,
     AREAS,
     DAYS,
+    ENT_STATUSES,
     N_AREAS,
     REFERENCE_DATE,
     ROADS,
     SEQ_HALVES,
     STREETS,
     City,
+    Enterprise,
     Feistel,
     Person,
 )
 from exchange.departments.city import mix as city_mix
 
 __all__ = [
+    "enterprises",
     "feistel_forward",
     "id_numbers",
     "mix",
     "people",
+    "persons",
     "sample_credit_codes",
     "sample_id_numbers",
     "splitmix_draws",
@@ -144,6 +150,23 @@ def feistel_forward(perm: Feistel, x: U64) -> U64:
         left, right = cur >> half, cur & mask
         for k in perm.keys:
             left, right = right, left ^ _f(right, k, mask)
+        cur = (left << half) | right
+        inside = cur < domain
+        out[todo[inside]] = cur[inside]
+        todo, cur = todo[~inside], cur[~inside]
+    return out
+
+
+def feistel_inverse(perm: Feistel, y: U64) -> U64:
+    """:meth:`Feistel.inverse` of every element."""
+    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
+    out = y.astype(np.uint64, copy=True)
+    todo = np.arange(len(out))
+    cur = out.copy()
+    while len(todo):
+        left, right = cur >> half, cur & mask
+        for k in reversed(perm.keys):
+            left, right = right ^ _f(left, k, mask), left
         cur = (left << half) | right
         inside = cur < domain
         out[todo[inside]] = cur[inside]
@@ -369,11 +392,19 @@ def people(city: City, start: int, stop: int) -> list[Person]:
     start, stop = max(0, start), min(stop, city.population)
     if start >= stop:
         return []
+    return persons(city, np.arange(start, stop, dtype=np.int64))
+
+
+def persons(city: City, index: I64) -> list[Person]:
+    """Persons at the given indices (each ``0 <= i < population``), in that order, equal to
+    ``[city.person(i) for i in index]``."""
+    index = np.asarray(index, dtype=np.int64)
+    if not len(index):
+        return []
     t = _tables()
     dates = _calendar()[0]
     # Whole couples: a person's record needs both partners' slots and deaths.
-    u0, u1 = start >> 1, (stop - 1) >> 1
-    units = np.arange(u0, u1 + 1, dtype=np.int64)
+    units = np.unique(index >> 1)
     pair = np.stack([2 * units, 2 * units + 1], axis=1)  # (units, 2)
     flat = pair.ravel()
     exists = flat < city.population
@@ -388,12 +419,11 @@ def people(city: City, start: int, stop: int) -> list[Person]:
         h.reshape(shape),
         death.reshape(shape),
     )
-    lo, hi = start - 2 * u0, stop - 2 * u0
-    index = flat[lo:hi]
+    unit_of = np.searchsorted(units, index >> 1)
+    at = 2 * unit_of + (index & 1)
     # Whether the head of a couple's household is alive: the husband's death (index 2u).
-    husband_death = death[2 * ((index >> 1) - u0)]
-    day, area_i, h, death = day[lo:hi], area_i[lo:hi], h[lo:hi], death[lo:hi]
-    unit_of = (index >> 1) - u0
+    husband_death = death[2 * unit_of]
+    day, area_i, h, death = day[at], area_i[at], h[at], death[at]
     m, dv = married[unit_of], divorced[unit_of]
     n = len(index)
     female = (index & 1).astype(np.bool_)
@@ -510,3 +540,86 @@ def people(city: City, start: int, stop: int) -> list[Person]:
             )
         )
     return out
+
+
+# -- enterprises -------------------------------------------------------------------------
+
+#: Candidates ``City._legal_rep`` examines: ``employees_of(e, limit=3, scan=48)``.
+_REP_SCAN, _REP_LIMIT = 48, 3
+#: Residents it draws when no employee qualifies
+_REP_DRAWS = 40
+#: Which entries of the status table are ``City.enterprise_active``'s
+_ACTIVE = np.array([s == ENT_STATUSES[0][0] for s in _ENT_STATUS_TABLE], dtype=np.bool_)
+
+
+def _legal_reps(city: City, e: I64) -> I64:
+    """``City._legal_rep`` in bulk (-1: none). First rule: the first of an enterprise's
+    first three employees (in the scan order of ``City.employees_of``) aged 22 or more.
+    Else: the first of 40 residents drawn from the enterprise's own Rng, after the draws
+    ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
+    n, n_ent = len(e), city.enterprises
+    j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
+    valid = j < city.population
+    flat = feistel_inverse(city._emp, np.where(valid, j, 0).astype(np.uint64).ravel())
+    flat = flat.astype(np.int64)
+    cand = flat.reshape(j.shape)
+    day, _, _ = _slots(city, flat)
+    _, years, _, _, _ = _calendar()
+    # Age on the reference date (31 December: every birthday of the year has passed).
+    age = REFERENCE_DATE.year - years[day]
+    female = (flat & 1).astype(np.bool_)
+    works = (age >= 18) & (age < np.where(female, 55, 60))
+    works &= mix(len(flat), city.seed, _T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
+    works &= _deaths(city, flat, day) < 0
+    status = mix(n, city.seed, _T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
+    active = _ACTIVE[status.astype(np.int64)]
+    employed = works.reshape(j.shape) & valid & active[:, None]
+    first_three = employed & (np.cumsum(employed, axis=1) <= _REP_LIMIT)
+    fit = first_three & (age.reshape(j.shape) >= 22)
+    has = fit.any(axis=1)
+    reps = np.where(has, cand[np.arange(n), np.argmax(fit, axis=1)], -1)
+    rest = np.flatnonzero(~has)
+    if len(rest):
+        reps[rest] = _drawn_reps(city, e[rest])
+    return reps
+
+
+def _drawn_reps(city: City, e: I64) -> I64:
+    """The second rule of ``City._legal_rep`` (see :func:`_legal_reps`)."""
+    n = len(e)
+    # The draws City._enterprise makes first: industry, two name characters, then one
+    # for an individual business's capital (kind 92) or two for a company's type and
+    # capital (91), then the founding date, street, road and three numbers.
+    slot = feistel_forward(city._orgs, e.astype(np.uint64))
+    head = splitmix_draws(mix(n, city.seed, _T_ENT, e.astype(np.uint64)), 1)[0]
+    kind92 = (slot >= np.uint64(_NUMERIC_BODIES)) & _chance(head, 0.3)
+    before = np.where(kind92, 10, 11)
+    draws = splitmix_draws(mix(n, city.seed, _T_ENT, e.astype(np.uint64), 2), 11 + _REP_DRAWS)
+    rows = before[None, :] + np.arange(_REP_DRAWS)[:, None]  # (40, n)
+    picked = draws[rows, np.arange(n)[None, :]]
+    cand = (picked % np.uint64(city.population)).astype(np.int64)
+    flat = cand.T.ravel()  # (n, 40) in draw order
+    day, _, _ = _slots(city, flat)
+    age = REFERENCE_DATE.year - _calendar()[1][day]
+    fit = ((age >= 22) & (age <= 75) & (_deaths(city, flat, day) < 0)).reshape(n, _REP_DRAWS)
+    has = fit.any(axis=1)
+    first = flat.reshape(n, _REP_DRAWS)[np.arange(n), np.argmax(fit, axis=1)]
+    chosen: I64 = np.where(has, first, -1)
+    return chosen
+
+
+def enterprises(city: City, start: int, stop: int) -> list[Enterprise]:
+    """Enterprises ``start <= e < stop`` (clipped), equal to ``[city.enterprise(e) ...]``:
+    the legal representatives (a scan of up to 48 employees, then up to 40 residents, most
+    of the cost) and their persons are derived in bulk, the rest by the scalar code."""
+    start, stop = max(0, start), min(stop, city.enterprises)
+    if start >= stop:
+        return []
+    e = np.arange(start, stop, dtype=np.int64)
+    reps = _legal_reps(city, e)
+    found = np.unique(reps[reps >= 0])
+    people_of = dict(zip(found.tolist(), persons(city, found), strict=True))
+    return [
+        city._enterprise(idx, people_of[rep] if rep >= 0 else None)
+        for idx, rep in zip(e.tolist(), reps.tolist(), strict=True)
+    ]

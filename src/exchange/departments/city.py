@@ -18,6 +18,7 @@ agree in both directions.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -290,6 +291,12 @@ class Enterprise:
     legal_rep_name: str | None
     legal_rep_id_number: str | None
     business_scope: str
+
+
+class Derive(enum.Enum):
+    """A fact the callee derives itself (not passed in by a caller that has it)."""
+
+    HERE = 0
 
 
 def _day_to_date(day: int) -> dt.date:
@@ -637,7 +644,11 @@ class City:
             return None
         return e
 
-    def _enterprise(self, e: int) -> Enterprise:
+    def _enterprise(
+        self, e: int, legal_rep: Person | Derive | None = Derive.HERE
+    ) -> Enterprise:
+        """Enterprise ``e``; ``legal_rep``: its legal representative (:meth:`_legal_rep`)
+        when the caller derived it already (in bulk), else derived here."""
         if not 0 <= e < self.enterprises:
             raise IndexError(f"enterprise index {e} is outside 0..{self.enterprises - 1}")
         code, kind, district, modern = self._enterprise_head(e)
@@ -663,8 +674,12 @@ class City:
             f"广州市{district_name}{street.removesuffix('街道')}{r.pick(ROADS)}"
             f"{r.between(1, 999)}号{r.between(1, 20)}0{r.between(1, 9)}室"
         )
-        rep = self._legal_rep(e, r)
-        rep_person = None if rep is None else self.person(rep)
+        if isinstance(legal_rep, Derive):
+            rep = self._legal_rep(e, r)
+            rep_person = None if rep is None else self.person(rep)
+        else:
+            rep_person = legal_rep
+            rep = None if rep_person is None else rep_person.index
         return Enterprise(
             index=e,
             credit_code=code,

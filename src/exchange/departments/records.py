@@ -68,6 +68,13 @@ class Generator:
         return (rec for _, rec in self.export_rows(city, start, stop))
 
 
+def _firms_of(city: City, start: int, stop: int) -> Iterator[Enterprise]:
+    """Enterprises in index order, their legal representatives derived in bulk."""
+    stop = min(stop, city.enterprises)
+    for block in range(max(0, start), stop, PEOPLE_BLOCK):
+        yield from bulk.enterprises(city, block, min(block + PEOPLE_BLOCK, stop))
+
+
 def _people_of(city: City, start: int, stop: int) -> Iterator[Person]:
     """People in index order, derived in bulk (:mod:`exchange.departments.bulk`)."""
     stop = min(stop, city.population)
@@ -130,7 +137,7 @@ def _firms(
         return None if e is None else build(city, e)
 
     def export(city: City, start: int, stop: int) -> Rows:
-        for e in city.iter_enterprises(start, stop):
+        for e in _firms_of(city, start, stop):
             rec = build(city, e)
             if rec is not None:
                 yield e.index, rec
@@ -808,7 +815,7 @@ def _licence_lookup(city: City, key: str) -> Record | None:
 
 
 def _licence_export(city: City, start: int, stop: int) -> Rows:
-    for e in city.iter_enterprises(start, stop):
+    for e in _firms_of(city, start, stop):
         for t in range(len(LICENCE_TYPES)):
             rec = _licence(city, e, t)
             if rec is not None:
