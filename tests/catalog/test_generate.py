@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -328,13 +327,6 @@ def test_progress_is_reported_up_to_the_total(units: list[DepartmentCreate]) -> 
     assert seen[0] == (len(CORE) + 1, 1999)
     assert seen[-1] == (1999, 1999)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
-
-
-def test_platform_2020_generates_quickly(units: list[DepartmentCreate]) -> None:
-    # The budget is 2 s; a shared CI machine gets some slack before this fails.
-    start = time.perf_counter()
-    generate_catalog("platform-2020", units, CORE, SEED + 2)
-    assert time.perf_counter() - start < 3.0
 
 
 @pytest.mark.skipif(

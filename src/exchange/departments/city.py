@@ -644,9 +644,7 @@ class City:
             return None
         return e
 
-    def _enterprise(
-        self, e: int, legal_rep: Person | Derive | None = Derive.HERE
-    ) -> Enterprise:
+    def _enterprise(self, e: int, legal_rep: Person | Derive | None = Derive.HERE) -> Enterprise:
         """Enterprise ``e``; ``legal_rep``: its legal representative (:meth:`_legal_rep`)
         when the caller derived it already (in bulk), else derived here."""
         if not 0 <= e < self.enterprises:
