@@ -560,8 +560,8 @@ def _legal_reps(city: City, e: I64) -> I64:
     n, n_ent = len(e), city.enterprises
     j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
     valid = j < city.population
-    flat = feistel_inverse(city._emp, np.where(valid, j, 0).astype(np.uint64).ravel())
-    flat = flat.astype(np.int64)
+    inverse = feistel_inverse(city._emp, np.where(valid, j, 0).astype(np.uint64).ravel())
+    flat: I64 = inverse.astype(np.int64)
     cand = flat.reshape(j.shape)
     day, _, _ = _slots(city, flat)
     _, years, _, _, _ = _calendar()
