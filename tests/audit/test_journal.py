@@ -15,9 +15,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from exchange.audit import keys
+from exchange.audit import writer as writer_mod
 from exchange.audit.entry import Entry
 from exchange.audit.journal import journal_for
 from exchange.audit.models import AuditEntry
@@ -153,4 +155,69 @@ def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
             second.stop()
     finally:
         owner.stop()
+        db.dispose()
+
+
+def test_the_backlog_is_bounded_callers_wait_for_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_BACKLOG uncommitted entries, record() waits for the writer (which it wakes)
+    instead of the backlog, held in memory, growing without end."""
+    monkeypatch.setattr(writer_mod, "MAX_BACKLOG", 5)
+    url = f"sqlite:///{tmp_path}/b.db"
+    db = Database(url)
+    ensure_current(db)
+    journal = journal_for(url)
+    assert journal is not None
+    # A long linger: without the bound nothing would be committed for 30 s.
+    writer = AuditWriter(db, journal=journal, signer=signer(tmp_path), linger=30.0)
+    writer.start()
+    seen: list[int] = []
+    try:
+
+        async def run() -> None:
+            for i in range(40):
+                await writer.record(entry(i))
+                seen.append(writer.backlog)
+
+        asyncio.run(run())
+        assert max(seen) <= 5
+        assert writer.flush(5.0)
+        assert writer.backlog == 0
+        assert stored(db) == [f"req-{i}" for i in range(40)]
+    finally:
+        writer.stop()
+        db.dispose()
+
+
+def test_a_writer_that_cannot_commit_fails_callers_past_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_mod, "MAX_BACKLOG", 3)
+    monkeypatch.setattr(writer_mod, "BACKLOG_WAIT", 0.3)
+    url = f"sqlite:///{tmp_path}/c.db"
+    db = Database(url)
+    ensure_current(db)
+    journal = journal_for(url)
+    assert journal is not None
+
+    def broken(*_: object) -> list[int]:
+        raise OSError("disk unplugged")
+
+    monkeypatch.setattr(writer_mod.chain, "append", broken)
+    writer = AuditWriter(db, journal=journal, signer=signer(tmp_path), linger=0.01)
+    writer.start()
+    try:
+
+        async def run() -> None:
+            for i in range(3):
+                await writer.record(entry(i))
+            with pytest.raises(writer_mod.AuditUnavailable, match="3 entries behind"):
+                await writer.record(entry(3))
+
+        asyncio.run(run())
+        assert writer.backlog == 3  # the journaled three stay, to be committed later
+    finally:
+        monkeypatch.undo()
+        writer.stop()
         db.dispose()

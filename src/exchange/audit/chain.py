@@ -94,7 +94,8 @@ def append(
     """Chain and commit ``entries`` in one transaction (with a checkpoint at the new head
     when ``sign`` is given); return their seqs and the checkpoint."""
     values = getter(STORED)
-    with db.sessions() as session:
+    # A turn beside the other background writers (the usage flush; see Database.writing)
+    with db.writing(), db.sessions() as session:
         seq, prev = _lock_head(session)
         first = seq + 1
         rows: list[tuple[Any, ...]] = []

@@ -61,6 +61,14 @@ log = logging.getLogger(__name__)
 #: How long the journaled writer lets entries gather before a commit: nobody waits for it,
 #: and fewer, larger commits leave the event loop more of the GIL.
 JOURNAL_LINGER = 0.05
+#: Journaled entries not yet committed that a writer keeps in memory (~1 KB each): when
+#: the writer falls behind (a busy machine, a slow or locked database), its backlog grew
+#: with every call (98 → 658 MB in 5 min under steady lookups). Past the bound, callers
+#: wait for the writer (their answers slow down) instead of the heap growing.
+MAX_BACKLOG = 20_000
+#: How long a caller waits for the backlog to fall below the bound before its call fails
+#: as the audit being unavailable (nothing journaled for it).
+BACKLOG_WAIT = 10.0
 
 
 class AuditUnavailable(Unavailable):
@@ -173,6 +181,8 @@ class AuditWriter:
         self._stopping = False
         #: a journaled group whose commit failed, tried again first
         self._retry: list[_Pending] = []
+        #: journaled entries not yet committed (bounded by MAX_BACKLOG through record)
+        self._backlog = 0
         # Checkpoint cadence: entries committed since the last one, and when it was made.
         self._unsigned = 0
         self._signed_at = 0.0
@@ -276,7 +286,24 @@ class AuditWriter:
         if self._journal is None or not self.running:
             await asyncio.wrap_future(self.submit(entry))
             return
+        if self._backlog >= MAX_BACKLOG:
+            await self._wait_for_room()
         self._journal_write([_Pending(entry)])
+
+    @property
+    def backlog(self) -> int:
+        """Journaled entries not yet committed (held in memory until they are)."""
+        return self._backlog
+
+    async def _wait_for_room(self) -> None:
+        deadline = time.monotonic() + BACKLOG_WAIT
+        self._wake.set()
+        while self._backlog >= MAX_BACKLOG:
+            if time.monotonic() > deadline or not self.running:
+                raise AuditUnavailable(
+                    f"the audit writer is {self._backlog:,} entries behind its journal"
+                )
+            await asyncio.sleep(0.01)
 
     def _journal_write(self, pendings: list[_Pending]) -> None:
         signer = self._signer
@@ -301,6 +328,7 @@ class AuditWriter:
             for pending in pendings:
                 pending.segment = segment
             self._buffer.extend(pendings)
+            self._backlog += len(pendings)
             full = len(self._buffer) >= self._max_group
         if full:
             self._wake.set()
@@ -487,6 +515,10 @@ class AuditWriter:
             self._signed(made)
         for pending, seq in zip(group, seqs, strict=True):
             _resolve(pending.future, seq)
+        journaled = sum(1 for pending in group if pending.segment)
+        if journaled:
+            with self._jlock:
+                self._backlog -= journaled
         journal = self._journal
         if journal is not None:
             # Everything before the last committed entry's segment is committed, and no

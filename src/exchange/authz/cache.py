@@ -256,7 +256,9 @@ class GrantCache:
         if not pending:
             return
         try:
-            with self._db.session() as session:
+            # A turn beside the audit writer: polling for SQLite's lock, the flush was
+            # starved by its back-to-back group commits.
+            with self._db.writing(), self._db.session() as session:
                 insert: Any = sqlite_insert if self._db.is_sqlite else pg_insert
                 for (grant_id, day), records in pending.items():
                     stmt = insert(GrantUsage).values(grant_id=grant_id, day=day, records=records)

@@ -53,6 +53,11 @@ class _RuntimeCollector(Collector):
             "Time spent committing audit groups",
             value=stats.commit_seconds,
         )
+        yield GaugeMetricFamily(
+            "exchange_audit_backlog",
+            "Audit entries journaled (acknowledged) but not yet committed",
+            value=self._audit.backlog,
+        )
         breakers = GaugeMetricFamily(
             "exchange_upstream_circuit_open",
             "1 while the broker's circuit to a provider is open or half-open",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.db.freshness import Freshness
 from exchange.db.reactions import Reactions
+from exchange.db.turns import WriteTurns
 
 
 def prepare_sqlite_path(url: str) -> None:
@@ -61,10 +62,21 @@ class Database:
         self.freshness = Freshness(self.engine, self.sessions)
         #: in-transaction reactions of one domain to another's events
         self.reactions = Reactions(self.sessions)
+        self._turns = WriteTurns()
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """A background writer's turn at a SQLite database (see :mod:`exchange.db.turns`);
+        nothing on PostgreSQL, whose writers lock rows, not the database."""
+        if not self.is_sqlite:
+            yield
+            return
+        with self._turns.turn():
+            yield
 
     @contextmanager
     def session(self) -> Iterator[Session]:
