@@ -1,0 +1,323 @@
+"""The exchange under test for the broker and soak benchmarks: the mock departments and the
+exchange, each in its own process on loopback, and the lookup workloads that drive them.
+
+Workloads:
+
+* ``single``: one consumer (mzj) looks up one topic (household registration) with one key
+  per request, cycling over 2,000 existing ID numbers: the broker's best case, where
+  concurrent lookups share one provider call;
+* ``spread``: three consumers look up the exchangeable topics of every served department
+  (≥ 10 topics, ≥ 5 providers), each request a topic, a consumer and a key drawn at
+  random (keys from a pool of existing ID numbers or credit codes per topic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from _common import free_port, wait_up
+
+from exchange.departments import bulk
+from exchange.departments.city import City
+from exchange.security import demo_key
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "exk_operator_bench"
+#: the exchange's master secret, given to both processes: the broker signs its calls to the
+#: departments with credentials derived from it, the departments check them
+SECRET = "exms_bench"
+#: the direct path's explicit credential (wrk and nginx cannot sign): without it the
+#: departments refuse every call the exchange did not sign
+DIRECT_KEY = "bench-direct-access"
+DIRECT = {"Authorization": f"Bearer {DIRECT_KEY}"}
+POPULATION = 100_000
+ENTERPRISES = 2_000
+SERVED = ("gaj", "ghzyj", "gjj", "mzj", "rsj", "scjgj", "swj", "wjw", "ybj", "zsj")
+SINGLE_SLUG = "household-registration"
+SINGLE_ITEMS = ("id_number", "name", "sex", "birth_date")  # of the topic's 13 items
+SPREAD_CONSUMERS = ("sfj", "jyj", "czj")
+KEYS_PER_TOPIC = 2_000
+
+EXCHANGE = """
+import os, signal, sys
+if os.environ.get("BENCH_TRACEMALLOC"):
+    # For bench/soak.py --tracemalloc: the first SIGUSR1 starts tracing (25 frames per
+    # allocation; not from the start, which slows seeding tenfold), each later one dumps a
+    # snapshot.
+    import tracemalloc
+    _n = [0]
+    def _signal(*_):
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(25)
+            return
+        _n[0] += 1
+        tracemalloc.take_snapshot().dump(f"{os.environ['BENCH_TRACEMALLOC']}.{_n[0]}")
+    signal.signal(signal.SIGUSR1, _signal)
+from exchange.app import build_context, create_app, freeze_heap
+from exchange.serving import run
+from exchange.config import Settings
+from exchange.seed import seed
+s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
+             population=int(sys.argv[4]), enterprises=int(sys.argv[6]), log_level="warning",
+             provider_secret=sys.argv[8])
+ctx = build_context(s)
+seed(ctx.db, s, sys.argv[2], ctx.clock, served=sys.argv[7].split(","),
+     departments_url=sys.argv[5] + "/departments")
+app = create_app(s, ctx=ctx)
+freeze_heap()
+run(app, host="127.0.0.1", port=int(sys.argv[3]))
+"""
+
+DEPARTMENTS = """
+import sys
+from exchange.config import Settings
+from exchange.departments.cli import serve_departments
+serve_departments(Settings(operator_key=sys.argv[1], population=int(sys.argv[3]),
+                  enterprises=int(sys.argv[4]), log_level="warning",
+                  provider_secret=sys.argv[5], departments_direct_key=sys.argv[6]),
+                  "127.0.0.1", int(sys.argv[2]))
+"""
+
+
+@dataclass
+class Stack:
+    """The two server processes and their base URLs."""
+
+    dept_url: str
+    ex_url: str
+    department: subprocess.Popen[bytes]
+    exchange: subprocess.Popen[bytes]
+
+    @property
+    def servers(self) -> dict[str, int]:
+        return {"department": self.department.pid, "exchange": self.exchange.pid}
+
+
+@contextmanager
+def stack(
+    work: Path, database_url: str | None = None, tracemalloc: Path | None = None
+) -> Iterator[Stack]:
+    """Start the departments and a seeded exchange (SQLite in ``work`` unless a database
+    URL is given); stop both afterwards. Every served department's latency and error
+    faults are switched off: the figures are the exchange's, not a sleep's. The
+    exchange's log goes to ``work/exchange.log``."""
+    dport, xport = free_port(), free_port()
+    dept_url, ex_url = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{xport}"
+    # The checkout's own src/ first: a baseline checkout measures its own code.
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (work / "exchange.log").open("ab")
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport)),
+                    *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY),
+                ],
+                env=env,
+            )
+        )
+        wait_up(f"{dept_url}/departments/gaj", procs[0], timeout=300)
+        for code in SERVED:
+            httpx.put(
+                f"{dept_url}/departments/_faults/{code}",
+                json={"latency_ms": 0, "jitter_ms": 0, "error_rate": 0.0},
+                headers={"Authorization": f"Bearer {KEY}"},
+            ).raise_for_status()
+        xenv = dict(env)
+        if tracemalloc is not None:
+            xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
+        procs.append(
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-c", EXCHANGE),
+                    database_url or f"sqlite:///{work}/exchange.db",
+                    *(KEY, str(xport), str(POPULATION), dept_url, str(ENTERPRISES)),
+                    ",".join(SERVED),
+                    SECRET,
+                ],
+                env=xenv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_up(f"{ex_url}/healthz", procs[1], timeout=600)
+        yield Stack(dept_url, ex_url, procs[0], procs[1])
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.close()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One topic of a workload: where to look it up, through the broker and directly."""
+
+    code: str
+    provider: str
+    broker_path: str
+    direct_path: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    targets: tuple[Target, ...]
+    #: consumer code → its key
+    consumers: dict[str, str]
+
+    @property
+    def providers(self) -> set[str]:
+        return {t.provider for t in self.targets}
+
+
+def _valid_until(http: httpx.Client, auth: dict[str, str]) -> str:
+    today = http.get("/api/v1/clock", headers=auth).json()["today"]
+    return (dt.date.fromisoformat(today) + dt.timedelta(days=365)).isoformat()
+
+
+def single_workload(st: Stack) -> Workload:
+    """mzj looking up household registration (4 of its items), one key per request."""
+    mzj = demo_key(KEY, "mzj")
+    auth = {"Authorization": f"Bearer {mzj}"}
+    with httpx.Client(base_url=st.ex_url, timeout=30) as http:
+        topics = http.get(
+            "/api/v1/catalog/topics", params={"provider": "gaj", "limit": 50}, headers=auth
+        ).json()["items"]
+        code = next(t["resource_code"] for t in topics if t.get("slug") == SINGLE_SLUG)
+        made = http.post(
+            "/api/v1/applications",
+            json={
+                "topic": code,
+                "items": list(SINGLE_ITEMS),
+                "purpose": {"scope": "data_verification", "text": "benchmark"},
+                "legal_function": "benchmark",
+                "valid_until": _valid_until(http, auth),
+            },
+            headers=auth,
+        )
+        assert made.status_code == 201, made.text
+        _await_grants(http, {"mzj": [code]})
+    city = City(2020, POPULATION, ENTERPRISES)
+    keys = tuple(city.id_number_of(i) for i in range(0, 20_000, 10))
+    target = Target(
+        code,
+        "gaj",
+        f"/api/v1/exchange/{code}/query",
+        f"/departments/gaj/topics/{SINGLE_SLUG}/query",
+        keys,
+    )
+    return Workload("single", (target,), {"mzj": mzj})
+
+
+def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload:
+    """Three consumers granted every exchangeable lookup topic (keyed by ID number or
+    credit code) of the served departments, through the load test's own setup."""
+    if str(ROOT) not in sys.path:  # the load test's package, from the repository root
+        sys.path.insert(0, str(ROOT))
+    from loadtests.setup import Plan, discover, ensure_grants
+
+    op = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=st.ex_url, headers=op, timeout=60) as http:
+        units, topics = discover(http)
+        chosen = sorted(
+            (
+                t
+                for t in topics.values()
+                if t.exchangeable and t.key_type in ("id_number", "credit_code")
+            ),
+            key=lambda t: (t.provider, t.code),
+        )
+        grants = {c: tuple(t.code for t in chosen) for c in SPREAD_CONSUMERS}
+        plan = Plan(departments={}, grants=grants, topics=topics, popularity={})
+        ensure_grants(http, plan, lambda code: demo_key(KEY, code))
+        _await_grants(http, grants)
+        raw = {
+            t["resource_code"]: t
+            for page in range(0, 5000, 200)
+            for t in http.get(
+                "/api/v1/catalog/topics", params={"offset": page, "limit": 200}
+            ).json()["items"]
+            if t.get("provider") in SERVED
+        }
+    del units
+    city = City(2020, POPULATION, ENTERPRISES)
+    people = tuple(bulk.sample_id_numbers(city, keys_per_topic, 7))
+    firms = tuple(bulk.sample_credit_codes(city, keys_per_topic, 7))
+    targets = []
+    for t in chosen:
+        data = raw[t.code]
+        api_path = data.get("api_path") or f"/topics/{data.get('slug')}"
+        targets.append(
+            Target(
+                t.code,
+                t.provider,
+                f"{t.path}/query",
+                f"/departments/{t.provider}{api_path}/query",
+                people if t.key_type == "id_number" else firms,
+            )
+        )
+    return Workload("spread", tuple(targets), {c: demo_key(KEY, c) for c in SPREAD_CONSUMERS})
+
+
+def _await_grants(http: httpx.Client, grants: dict[str, tuple[str, ...] | list[str]]) -> None:
+    """Until the broker's grant cache sees every grant (polled, to a deadline)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    for consumer, codes in grants.items():
+        for code in codes:
+            while True:
+                resp = http.post(
+                    "/api/v1/authz/check",
+                    json={"consumer": consumer, "topic": code},
+                    headers={"Authorization": f"Bearer {KEY}"},
+                )
+                if resp.status_code == 200 and resp.json().get("allowed"):
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"grant {consumer} → {code} not visible: {resp.text}")
+                time.sleep(0.05)
+
+
+def lua(workload: Workload, direct: bool) -> str:
+    """A wrk script: each request a random target, consumer and key (``direct``: to the
+    department with the direct-access key). Seeded, so runs draw the same sequence."""
+    targets = workload.targets
+    paths = ",".join(json.dumps(t.direct_path if direct else t.broker_path) for t in targets)
+    # Targets share their key pools (ID numbers, credit codes): each pool is written once.
+    unique: dict[tuple[str, ...], int] = {}
+    for t in targets:
+        unique.setdefault(t.keys, len(unique) + 1)
+    pools = ",".join("{" + ",".join(json.dumps(k) for k in keys) + "}" for keys in unique)
+    pool_of = ",".join(str(unique[t.keys]) for t in targets)
+    keys = [DIRECT_KEY] if direct else list(workload.consumers.values())
+    auths = ",".join(json.dumps(f"Bearer {k}") for k in keys)
+    head = 'wrk.headers["Authorization"] = auths[math.random(#auths)]\n  '
+    return (
+        f"local paths = {{{paths}}}\nlocal pools = {{{pools}}}\n"
+        f"local pool_of = {{{pool_of}}}\nlocal auths = {{{auths}}}\n"
+        "math.randomseed(2020)\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n"
+        "  local t = math.random(#paths)\n  local keys = pools[pool_of[t]]\n  "
+        f"{head}"
+        "return wrk.format(nil, paths[t], nil, "
+        "'{\"keys\":[\"' .. keys[math.random(#keys)] .. '\"]}')\n"
+        "end\n"
+    )
