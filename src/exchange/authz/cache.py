@@ -260,14 +260,22 @@ class GrantCache:
             # starved by its back-to-back group commits.
             with self._db.writing(), self._db.session() as session:
                 insert: Any = sqlite_insert if self._db.is_sqlite else pg_insert
-                for (grant_id, day), records in pending.items():
-                    stmt = insert(GrantUsage).values(grant_id=grant_id, day=day, records=records)
-                    session.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=["grant_id", "day"],
-                            set_={"records": GrantUsage.records + stmt.excluded.records},
-                        )
-                    )
+                # One statement for every pending count, executed many (one compiled
+                # statement, no ORM): one statement each, built and compiled through the
+                # ORM, made this thread a fifth of the broker's samples under spread lookups.
+                table = GrantUsage.__table__
+                stmt = insert(table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["grant_id", "day"],
+                    set_={"records": table.c.records + stmt.excluded.records},
+                )
+                session.connection().execute(
+                    stmt,
+                    [
+                        {"grant_id": grant_id, "day": day, "records": records}
+                        for (grant_id, day), records in pending.items()
+                    ],
+                )
                 ids = sorted({g for g, d in pending if d == self._day})
                 totals = {
                     r.grant_id: r.records
