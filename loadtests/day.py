@@ -384,8 +384,9 @@ def install(events: Any) -> None:
         if not day.started:
             return
         if _is(environment, "MasterRunner"):
-            # Workers send a last report when they stop; give it a moment to arrive.
-            gevent.sleep(1.0)
+            # Workers send a last report when they stop; give it a moment to arrive (1 s
+            # was too short for a busy machine: a run's records went uncounted).
+            gevent.sleep(3.0)
         figures = day.figures(environment.stats)
         missed = summary_mod.evaluate(figures, day.thresholds())
         path = day.write_outputs(figures, missed)

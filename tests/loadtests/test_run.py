@@ -212,12 +212,13 @@ def test_master_and_two_workers_on_loopback(server: Server, tmp_path: Path) -> N
         server.url,
         "-u",
         "6",
-        # 18 s: a worker prepares for seconds on a busy machine before its users start,
-        # and an export call can take seconds more (8 s once ended before any request).
+        # 30 s: a worker prepares for seconds on a busy machine before its users start,
+        # and an export call can take seconds more (8 s, and at load 15 even 18 s, once
+        # ended before any request was reported).
         "--day-minutes",
-        "0.3",
+        "0.5",
         "-t",
-        "20s",
+        "32s",
         "--plan-seed",
         PLAN_SEED,
         *NO_THRESHOLDS,

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from exchange import __version__
 from exchange.config import Settings
+from exchange.departments import bulk
 from exchange.departments.city import City
 from exchange.departments.definitions import (
     DepartmentDefinition,
@@ -167,6 +168,7 @@ class DepartmentsApp:
         self.topics: dict[tuple[str, str], _Topic] = {}
         self.random = random.Random()
         self._chunks = _ChunkCache(EXPORT_CACHE_BYTES)
+        bulk.warm()
         self._summaries: dict[str, bytes] = {}
         for code, dept in definitions.items():
             for t in dept.topics:

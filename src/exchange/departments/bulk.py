@@ -62,6 +62,7 @@ __all__ = [
     "sample_credit_codes",
     "sample_id_numbers",
     "splitmix_draws",
+    "warm",
 ]
 
 U64 = npt.NDArray[np.uint64]
@@ -384,6 +385,13 @@ def sample_credit_codes(city: City, n: int, seed: int = 0) -> list[str]:
         ids.make_credit_code("92" if k else "91", AREAS[a], city._org_body(s))
         for k, a, s in zip(kind92.tolist(), district.tolist(), slot.tolist(), strict=True)
     ]
+
+
+def warm() -> None:
+    """Build the lookup tables (every birth day's date and ID digits, ~34,000 entries) now,
+    at a department's start, not inside its first export (on a busy machine that first
+    export then overran a short provider timeout)."""
+    _tables()
 
 
 def people(city: City, start: int, stop: int) -> list[Person]:
