@@ -232,9 +232,21 @@ def provider_credential(
     """Print the credential a provider verifies the exchange's calls with (operator only:
     it reads the exchange's master secret). Hand it to the department, like its API key."""
     from exchange.provider_auth import derive_provider_secret
-    from exchange.security import resolve_provider_secret
+    from exchange.security import provider_secret_path, resolve_provider_secret
 
-    secret, _ = resolve_provider_secret(_settings(database_url=database_url))
+    settings = _settings(database_url=database_url)
+    if not settings.provider_secret:
+        # Asking must not create: a new secret here would hand out a credential that the
+        # running exchange (which kept its own) never signs with.
+        _existing_url(settings)
+        path = provider_secret_path(settings)
+        if not path.exists():
+            raise _fail(
+                f"no provider secret at {path}",
+                "the exchange creates it on its first start: run this where `exchange up` "
+                "keeps its state, or set EXCHANGE_PROVIDER_SECRET",
+            )
+    secret, _ = resolve_provider_secret(settings)
     typer.echo(derive_provider_secret(secret, code))
 
 

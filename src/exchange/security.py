@@ -60,7 +60,7 @@ def resolve_provider_secret(settings: Settings) -> tuple[str, bool]:
     """
     if settings.provider_secret:
         return settings.provider_secret, False
-    path = state_dir(settings) / "provider.secret"
+    path = provider_secret_path(settings)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -75,6 +75,11 @@ def resolve_provider_secret(settings: Settings) -> tuple[str, bool]:
     while not (secret := path.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.01)  # another process created the file and is writing it
     return secret, False
+
+
+def provider_secret_path(settings: Settings) -> Path:
+    """Where the providers' master secret is kept when EXCHANGE_PROVIDER_SECRET is unset."""
+    return state_dir(settings) / "provider.secret"
 
 
 def audit_key_path(settings: Settings) -> Path:

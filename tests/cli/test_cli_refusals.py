@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from exchange import banner, cli, serving
 from exchange.config import Settings
 from exchange.db import migrate
+from exchange.provider_auth import derive_provider_secret
 from exchange.security import resolve_operator_key
 
 
@@ -42,7 +43,13 @@ def run(*args: str, **env: str) -> Result:
 
 @pytest.mark.parametrize(
     "args",
-    [["audit", "verify"], ["clock", "advance", "10d"], ["clock", "show"], ["db", "current"]],
+    [
+        ["audit", "verify"],
+        ["clock", "advance", "10d"],
+        ["clock", "show"],
+        ["db", "current"],
+        ["provider-credential", "swj"],
+    ],
 )
 def test_state_commands_refuse_a_missing_database_and_name_it(
     elsewhere: Path, args: list[str]
@@ -53,6 +60,25 @@ def test_state_commands_refuse_a_missing_database_and_name_it(
     assert f"no exchange database at {elsewhere / '.exchange' / 'exchange.db'}" in said(result)
     assert "ok:" not in result.output
     assert not (elsewhere / ".exchange").exists()  # nothing created by asking
+
+
+def test_provider_credential_never_makes_a_secret_of_its_own(elsewhere: Path) -> None:
+    url = f"sqlite:///{elsewhere}/state/exchange.db"
+    migrate.upgrade(url)
+    secret_file = elsewhere / "state" / "provider.secret"
+
+    refused = run("provider-credential", "swj", "--database-url", url)
+
+    assert refused.exit_code == 2, refused.output
+    assert f"no provider secret at {secret_file}" in said(refused)
+    assert not secret_file.exists()
+
+    kept = "exms_kept-by-the-running-exchange"
+    secret_file.write_text(f"{kept}\n")
+    given = run("provider-credential", "swj", "--database-url", url)
+
+    assert given.exit_code == 0, given.output
+    assert given.output.strip() == derive_provider_secret(kept, "swj")
 
 
 def test_clock_without_a_running_exchange_uses_the_existing_database(elsewhere: Path) -> None:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from exchange.cli import app as cli
 from exchange.context import AppContext
+from exchange.db import migrate
 from exchange.provider_auth import ProviderSigner, ProviderVerifier, derive_provider_secret
 
 
@@ -52,10 +53,11 @@ def test_the_cli_prints_the_same_credential(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["provider-credential", "swj"], env=env)
     assert out.exit_code == 0, out.output
     assert out.output.strip() == derive_provider_secret("exms_cli-test", "swj")
-    # Without a given secret, the one kept beside the operator key (made on first use).
+    # Without a given secret, the one the exchange keeps beside its database (never a new
+    # one: tests/cli/test_cli_refusals.py).
     database = f"sqlite:///{tmp_path}/x.db"
-    first = CliRunner().invoke(cli, ["provider-credential", "swj", "--database-url", database])
-    kept = (tmp_path / "provider.secret").read_text().strip()
-    assert first.output.strip() == derive_provider_secret(kept, "swj")
-    second = CliRunner().invoke(cli, ["provider-credential", "swj", "--database-url", database])
-    assert second.output == first.output
+    migrate.upgrade(database)
+    (tmp_path / "provider.secret").write_text("exms_kept\n")
+    kept = CliRunner().invoke(cli, ["provider-credential", "swj", "--database-url", database])
+    assert kept.exit_code == 0, kept.output
+    assert kept.output.strip() == derive_provider_secret("exms_kept", "swj")
