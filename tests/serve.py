@@ -31,10 +31,17 @@ class Server:
 
 @contextmanager
 def exchange_up(
-    tmp_path: Path, database_url: str, operator_key: str, *, start_within: float = 60, **env: str
+    tmp_path: Path,
+    database_url: str,
+    operator_key: str,
+    *,
+    args: tuple[str, ...] = (),
+    start_within: float = 60,
+    stop_within: float = 10,
+    **env: str,
 ) -> Iterator[Server]:
-    """Start ``exchange up`` and stop it afterwards; fail with its log if it won't start
-    within ``start_within`` seconds (seeding the largest catalog takes a while)."""
+    """Start ``exchange up [args]`` and stop it afterwards; fail with its log if it won't
+    start within ``start_within`` seconds (seeding the largest catalog takes a while)."""
     port = free_port()
     log = tmp_path / f"exchange-{port}.log"
     environ = {
@@ -47,7 +54,7 @@ def exchange_up(
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "up"],
+            [sys.executable, "-m", "exchange.cli", "up", *args],
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -73,7 +80,7 @@ def exchange_up(
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=stop_within)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from tests.serve import free_port
+from tests.serve import exchange_up
 
 from exchange.db.engine import Database
 from exchange.departments.city import City
@@ -35,48 +34,18 @@ POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 
 
 def _up(tmp: Path, database_url: str) -> Iterator[str]:
-    port = free_port()
-    log = tmp / "exchange.log"
-    env = {
-        **os.environ,
-        "EXCHANGE_DATABASE_URL": database_url,
-        "EXCHANGE_OPERATOR_KEY": OPERATOR_KEY,
-        "EXCHANGE_HOST": "127.0.0.1",
-        "EXCHANGE_PORT": str(port),
-        "EXCHANGE_POPULATION": "2000",
-        "EXCHANGE_ENTERPRISES": "500",
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "up", "--workers", "2"],
-            env=env,
-            cwd=tmp,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"exchange up exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"exchange up did not start in 120 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        # SIGTERM to the supervisor: it stops its workers, then the departments process.
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # The supervisor stops its workers, then the departments process, on SIGTERM.
+    with exchange_up(
+        tmp,
+        database_url,
+        OPERATOR_KEY,
+        args=("--workers", "2"),
+        start_within=120,
+        stop_within=30,
+        EXCHANGE_POPULATION="2000",
+        EXCHANGE_ENTERPRISES="500",
+    ) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
