@@ -32,11 +32,10 @@ OPERATOR_KEY = "exk_operator_test-key"
 POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 
 # Tests run at the machine's real date. From mid-December a ten-working-day deadline runs
-# into a year the chinese-calendar package may not cover yet, which the exchange refuses
-# by default; tests that are not about the calendar count Monday-Friday there instead.
-# Set in the environment so exchanges the tests start as processes do the same. The
-# refusal itself is tested with the setting explicit (tests/authz).
-os.environ.setdefault("EXCHANGE_CALENDAR_UNCOVERED", "weekdays")
+# into a year the chinese-calendar package may not cover yet: the exchange's default
+# (count Monday-Friday there) is what the tests use; a developer's environment asking to
+# refuse must not leak in. The refusal itself is tested with the setting explicit.
+os.environ["EXCHANGE_CALENDAR_UNCOVERED"] = "weekdays"
 
 
 def empty_postgres(url: str) -> None:

@@ -6,6 +6,7 @@ command and open the very link a user copies.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -15,12 +16,16 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from exchange.authz.calendar import BEIJING, OfficialSchedule
 from exchange.config import Settings
 from exchange.security import demo_key, state_dir
 
 # The household-check story's departments: civil affairs asks, the other two provide.
 DEMO_DEPARTMENTS = (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局"))
 TRY_QUERY = "户籍"
+# How long before the official holiday schedule runs out the banner starts saying so: a
+# ten-working-day review deadline reaches about a month ahead, a demo is planned further.
+CALENDAR_NOTICE_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,31 @@ def try_command(base: str, operator_key: str) -> str:
     )
 
 
+def calendar_notice(
+    settings: Settings, today: dt.date, schedule: OfficialSchedule | None = None
+) -> str | None:
+    """What review deadlines will do once the official holiday schedule runs out, when that
+    is near (or past); None while it is far."""
+    years = (schedule or OfficialSchedule.from_package()).years
+    last = dt.date(years.stop - 1, 12, 31)
+    if today + dt.timedelta(days=CALENDAR_NOTICE_DAYS) <= last:
+        return None
+    year = years.stop
+    fix = (
+        f"upgrade chinese-calendar once {year}'s schedule is published, "
+        "or list its days in EXCHANGE_HOLIDAYS/EXCHANGE_WORKDAYS"
+    )
+    if settings.calendar_uncovered == "weekdays":
+        return (
+            f"holidays known to {last}; later deadlines count Monday-Friday plus "
+            f"EXCHANGE_HOLIDAYS ({year}'s Spring Festival unknown): {fix}"
+        )
+    return (
+        f"holidays known to {last}; later review deadlines are refused "
+        f"(503 calendar_not_covered): {fix}"
+    )
+
+
 def build(settings: Settings, operator_key: str, *, generated: bool, from_env: bool) -> Banner:
     base = settings.base_url
     rows = [
@@ -83,6 +113,9 @@ def build(settings: Settings, operator_key: str, *, generated: bool, from_env: b
             "(a unit's credential: exchange provider-credential <code>)",
         )
     )
+    notice = calendar_notice(settings, dt.datetime.now(BEIJING).date())
+    if notice:
+        rows.append(("Working days", notice))
     rows.append(("Demo", "exchange demo   (in another terminal: the household check story)"))
     rows.append(("Load test", "exchange load   (a compressed day of 37,484,000 records)"))
     return Banner(

@@ -85,11 +85,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Make-up working days (YYYY-MM-DD, 调休) added to the official schedule.",
     )
+    # Weekdays by default: a simulator whose core flow (apply, review) stops every December
+    # until a package release is worse than a deadline that may miss next year's Spring
+    # Festival; the startup banner says when this applies. A deployment that must never
+    # estimate sets "refuse".
     calendar_uncovered: Literal["refuse", "weekdays"] = Field(
-        default="refuse",
+        default="weekdays",
         description=(
             "A review deadline in a year the chinese-calendar package does not cover yet: "
-            "refuse it (default), or count Monday-Friday plus the configured days."
+            "count Monday-Friday plus the configured days (default; the banner says so), "
+            "or refuse it (503 calendar_not_covered)."
         ),
     )
     portal_demo: bool = Field(

@@ -358,7 +358,7 @@ def test_own_topic_and_missing_ids(client: TestClient, depts: Depts, topics: Top
 def test_a_review_deadline_no_calendar_covers_is_refused_not_guessed(
     client: TestClient, depts: Depts, topics: Topics, ctx: AppContext
 ) -> None:
-    calendar = WorkingCalendar(uncovered="refuse")  # the default outside the tests
+    calendar = WorkingCalendar(uncovered="refuse")  # what a deployment that never estimates sets
     ctx.parts[CALENDAR_PART] = calendar
     # Ten working days from 28 December run into the first year the package lacks.
     edge = dt.date(calendar.years.stop - 1, 12, 28)

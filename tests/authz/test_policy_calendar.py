@@ -10,6 +10,7 @@ from exchange.authz.calendar import (
     BEIJING,
     NO_SCHEDULE,
     CalendarNotCovered,
+    OfficialSchedule,
     WorkingCalendar,
     day_end,
     parse_days,
@@ -196,3 +197,28 @@ def test_a_year_no_source_covers_is_refused_not_guessed() -> None:
     lenient = WorkingCalendar([dt.date(beyond, 1, 1)], uncovered="weekdays")
     assert not lenient.is_working_day(dt.date(beyond, 1, 1))
     assert lenient.deadline(late, 10) > late
+
+
+def test_the_banner_warns_before_the_official_schedule_runs_out() -> None:
+    from exchange.banner import CALENDAR_NOTICE_DAYS, calendar_notice
+    from exchange.config import Settings
+
+    known = OfficialSchedule(frozenset({dt.date(2026, 10, 1)}), frozenset(), range(2026, 2027))
+    last = dt.date(2026, 12, 31)
+    far = last - dt.timedelta(days=CALENDAR_NOTICE_DAYS)
+    estimating = Settings(calendar_uncovered="weekdays")
+    refusing = Settings(calendar_uncovered="refuse")
+
+    assert calendar_notice(estimating, far, known) is None
+    near = calendar_notice(estimating, far + dt.timedelta(days=1), known)
+    assert near is not None
+    assert "known to 2026-12-31" in near
+    assert "Monday-Friday" in near
+    assert "2027" in near
+    past = calendar_notice(refusing, dt.date(2027, 2, 1), known)
+    assert past is not None
+    assert "calendar_not_covered" in past
+    assert "EXCHANGE_HOLIDAYS" in past
+    # The deployment default estimates rather than stopping the review flow (read from the
+    # field: the tests' environment sets the value explicitly).
+    assert Settings.model_fields["calendar_uncovered"].default == "weekdays"

@@ -6,10 +6,10 @@ Council moves work to (调休 make-up days). The official schedule comes from th
 ``Settings.holidays`` and ``Settings.workdays`` are added to it (local closures, or a year
 before the package knows it).
 
-A year the package does not cover is not guessed: counting Monday to Friday there would
-silently ignore Spring Festival. ``deadline`` raises ``CalendarNotCovered`` naming the
-year, unless the deployment chose ``calendar_uncovered = "weekdays"`` (then only its own
-additions apply there).
+A year the package does not cover is counted Monday to Friday plus the configured
+additions when ``calendar_uncovered = "weekdays"`` (the default: the startup banner warns,
+since that ignores the year's Spring Festival); with ``"refuse"`` ``deadline`` raises
+``CalendarNotCovered`` naming the year instead.
 
 Deadlines follow Beijing time, the platform's own day: an application submitted on day D
 with ``review_days`` = 10 is due at the end (24:00 Beijing) of the 10th working day after D.
