@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
+from tests.audit.entries import T0, sample_entry
 from tests.conftest import OPERATOR, make_department
 
 from exchange.audit import service
@@ -21,18 +22,11 @@ from exchange.audit.verify import verify
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.context import AppContext
 
-T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
-
 
 def entry(i: int, *, consumer: str = "mzj", outcome: str = "ok", records: int = 1) -> Entry:
-    return Entry(
-        request_id=f"req-{i}",
-        at=T0 + dt.timedelta(seconds=i),
-        kind="query",
+    return sample_entry(
+        i,
         consumer=consumer,
-        provider="gaj",
-        resource_code="101001001/000001",
-        items=["id_number", "name"],
         case="低保核对 2024-001",
         records=records,
         outcome=outcome,

@@ -4,11 +4,11 @@ verify beside entries that carry it."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 
 import orjson
 from sqlalchemy import select
+from tests.audit.entries import sample_entry
 
 from exchange.audit.chain import append, ensure_head
 from exchange.audit.entry import GENESIS, HASHED_FIELDS, STORED, VERSION, Entry, chain_hash
@@ -16,22 +16,12 @@ from exchange.audit.models import AuditEntry
 from exchange.audit.verify import verify
 from exchange.context import AppContext
 
-T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
-
 
 def entry(i: int, version: int = VERSION) -> Entry:
-    return Entry(
-        request_id=f"req-{i}",
-        at=T0 + dt.timedelta(seconds=i),
-        kind="query",
-        consumer="mzj",
-        provider="gaj",
-        resource_code="101001001/000001",
+    return sample_entry(
+        i,
         items=["id_number"],
         case=None,
-        records=1,
-        outcome="ok",
-        status=200,
         latency_us=900,
         correlation_id="mine-1" if version > 1 else None,
         version=version,

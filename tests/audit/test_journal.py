@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.audit.entries import T0, sample_entry
 
 from exchange.audit import keys
 from exchange.audit import writer as writer_mod
@@ -28,24 +29,10 @@ from exchange.audit.writer import AuditWriter, recover
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
 
-T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
-
 
 def entry(i: int) -> Entry:
-    return Entry(
-        request_id=f"req-{i}",
-        at=T0 + dt.timedelta(milliseconds=i),
-        kind="query",
-        consumer="mzj",
-        provider="gaj",
-        resource_code="101001001/000001",
-        items=["id_number", "name"],
-        case="低保核对",
-        records=1,
-        outcome="ok",
-        status=200,
-        latency_us=900 + i,
-    )
+    # Milliseconds apart: many entries inside one second, as the broker writes them.
+    return sample_entry(i, at=T0 + dt.timedelta(milliseconds=i))
 
 
 def stored(db: Database) -> list[str]:
@@ -96,7 +83,7 @@ from pathlib import Path
 from exchange.audit import keys
 from exchange.audit.writer import AuditWriter
 from exchange.db.engine import Database
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{tests!r}, {root!r}]  # the test module, and the repository for tests.*
 from test_journal import entry
 from exchange.db.migrate import ensure_current
 db = Database({url!r}); ensure_current(db)
@@ -119,7 +106,11 @@ def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> N
     assert journal is not None
     key = tmp_path / "audit-signing.key"
     script = _CRASH.format(
-        tests=str(Path(__file__).parent), url=url, journal=str(journal), key=str(key)
+        tests=str(Path(__file__).parent),
+        root=str(Path(__file__).parents[2]),
+        url=url,
+        journal=str(journal),
+        key=str(key),
     )
     subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
+from tests.audit.entries import T0, sample_entry
 from tests.conftest import OPERATOR
 
 from exchange.audit.chain import add_volume, beijing_day
@@ -29,25 +30,9 @@ from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext
 from exchange.db.engine import Database
 
-T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
-
 
 def entry(i: int, records: int = 1) -> Entry:
-    return Entry(
-        request_id=f"req-{i}",
-        at=T0 + dt.timedelta(seconds=i),
-        kind="query",
-        consumer="mzj",
-        provider="gaj",
-        resource_code="101001001/000001",
-        items=["id_number", "name"],
-        case="低保核对",
-        records=records,
-        outcome="ok",
-        status=200,
-        latency_us=1000 + i,
-        correlation_id=f"mzj-{i}",
-    )
+    return sample_entry(i, records=records, latency_us=1000 + i, correlation_id=f"mzj-{i}")
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.audit.entries import sample_entry
 
 from exchange.audit.entry import Entry
 from exchange.audit.keys import load_or_create
@@ -19,24 +19,9 @@ from exchange.audit.verify import verify
 from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext
 
-T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
-
 
 def entry(i: int) -> Entry:
-    return Entry(
-        request_id=f"req-{i}",
-        at=T0 + dt.timedelta(seconds=i),
-        kind="query",
-        consumer="mzj",
-        provider="gaj",
-        resource_code="101001001/000001",
-        items=["id_number"],
-        case="低保核对",
-        records=1,
-        outcome="ok",
-        status=200,
-        latency_us=900,
-    )
+    return sample_entry(i, items=["id_number"], latency_us=900)
 
 
 def bad(i: int) -> Entry:
