@@ -30,6 +30,7 @@ from exchange.context import AppContext
 from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
+from exchange.distribution.router import changes_router
 from exchange.errors import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -211,7 +212,7 @@ _ROUTERS = {
     "catalog": (catalog_router, members_router, identity_router),
     # Who may read what (applications, grants, disputes) and who did (the audit log).
     "authz": (authz_router, audit_router),
-    "broker": (broker_router, metrics_router),
+    "broker": (broker_router, changes_router, metrics_router),
     "portal": (web_router,),
 }
 
@@ -300,6 +301,7 @@ def create_app(
         catalog_router,
         audit_router,
         broker_router,
+        changes_router,
         metrics_router,
         authz_router,
         web_router,

@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "exchange.catalog.models",
     "exchange.authz.models",
     "exchange.audit.models",
+    "exchange.distribution.models",
 )
 
 

@@ -1,0 +1,1 @@
+"""Automatic distribution (自动分发): providers' change events, subscriptions, delivery."""
