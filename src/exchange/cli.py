@@ -799,6 +799,7 @@ def demo(
     from exchange.client import ExchangeError
     from exchange.demo import run_demo
     from exchange.departments.city import City
+    from exchange.glossary import word
     from exchange.security import state_dir
 
     settings = _settings(operator_key=operator_key)
@@ -817,7 +818,7 @@ def demo(
     city = City(settings.seed, settings.population, settings.enterprises)
     out = Console()
     try:
-        report = run_demo(url.rstrip("/"), key, city, console=out, pause=pause)
+        report = run_demo(url.rstrip("/"), key, city, console=out, pause=pause, lang=settings.lang)
     except ExchangeError as exc:
         raise _fail(f"the exchange at {url} refused the demo: {exc}") from exc
     except LookupError as exc:
@@ -827,7 +828,8 @@ def demo(
     out.rule("[bold]done")
     out.print(
         f"{len(report.applications)} applications, dispute decided "
-        f"[bold]{report.dispute_decision}[/], {sum(report.found.values())} records from "
+        f"[bold]{word('decision', report.dispute_decision, settings.lang)}[/], "
+        f"{sum(report.found.values())} records from "
         f"{len(report.found)} topics, {report.audited} audit entries, chain "
         + ("[green]intact[/]" if report.chain_ok else "[red]NOT intact[/]")
     )

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
             "or refuse it (503 calendar_not_covered)."
         ),
     )
+    lang: Literal["zh", "en"] = Field(
+        default="zh",
+        description="Language the CLI words the exchange's codes in (statuses, outcomes, "
+        "decisions), from the glossary the portal uses; the portal has its own toggle.",
+    )
     portal_demo: bool = Field(
         default=True,
         description="Portal for demonstrations: an identity picker of the demo departments, "

@@ -37,6 +37,7 @@ from exchange.client import (
     PermissionDenied,
 )
 from exchange.departments.city import City
+from exchange.glossary import Lang, word
 from exchange.security import demo_key
 
 __all__ = ["Applicant", "DemoReport", "Request", "pick_applicant", "run_demo"]
@@ -168,10 +169,21 @@ def pick_applicant(city: City, *, tries: int = 5_000) -> Applicant:
 
 
 class _Narrator:
-    def __init__(self, console: Console, pause: float) -> None:
+    def __init__(self, console: Console, pause: float, lang: Lang = "zh") -> None:
         self.console = console
         self.pause = pause
+        self.lang: Lang = lang
         self.step = 0
+
+    def status(self, status: str) -> str:
+        colour = {
+            "approved": "green",
+            "partially_approved": "green",
+            "pending_review": "yellow",
+            "returned": "red",
+            "disputed": "magenta",
+        }.get(status, "white")
+        return f"[{colour}]{word('app_status', status, self.lang)}[/]"
 
     def chapter(self, title: str, text: str) -> None:
         self.step += 1
@@ -191,9 +203,11 @@ def run_demo(
     *,
     console: Console | None = None,
     pause: float = 0.0,
+    lang: Lang = "zh",
 ) -> DemoReport:
-    """Tell the story against the exchange at ``base_url``; see the module docstring."""
-    out = _Narrator(console or Console(), pause)
+    """Tell the story against the exchange at ``base_url``; see the module docstring.
+    Codes the exchange answers with are worded in ``lang`` from the glossary."""
+    out = _Narrator(console or Console(), pause, lang)
     report = DemoReport()
     keys = {code: demo_key(operator_key, code) for code in {CONSUMER, *_providers()}}
     with (
@@ -236,7 +250,7 @@ def run_demo(
                 req.provider,
                 req.label,
                 str(len(req.items)),
-                _status(made.status.value),
+                out.status(made.status.value),
                 f"#{made.grant_id}" if made.grant_id else "—",
             )
             if made.grant_id is not None:
@@ -267,7 +281,7 @@ def run_demo(
             report.granted[req.slug] = granted
             left_out = sorted(set(req.items) - set(granted))
             out.say(
-                f"  {req.provider:6} {req.label:28} → {_status(done.status.value)}"
+                f"  {req.provider:6} {req.label:28} → {out.status(done.status.value)}"
                 + (f"  [dim](left out: {', '.join(left_out)})[/]" if left_out else "")
             )
 
@@ -369,7 +383,7 @@ def _dispute(
     for message in decided.messages:
         out.say(f"  [dim]{message.author}:[/] {message.body}")
     out.say(
-        f"  operator decides [bold]{report.dispute_decision}[/]: "
+        f"  operator decides [bold]{word('decision', report.dispute_decision, out.lang)}[/]: "
         f"{', '.join(report.granted[req.slug])} (grant #{application.grant_id})"
     )
 
@@ -440,7 +454,7 @@ def _show_audit(out: _Narrator, operator: ExchangeClient, report: DemoReport) ->
             f"{entry.consumer} → {entry.provider}",
             entry.resource_code or "",
             str(entry.records),
-            entry.outcome,
+            word("error", entry.outcome, out.lang),
             entry.hash[:10] + "…",
         )
     report.audited = len(entries)
@@ -455,17 +469,6 @@ def _show_audit(out: _Narrator, operator: ExchangeClient, report: DemoReport) ->
     report.chain_ok = verified.ok
     mark = "[green]intact[/]" if verified.ok else f"[red]broken: {verified.message}[/]"
     out.say(f"  hash chain of {verified.entries} entries: {mark}")
-
-
-def _status(status: str) -> str:
-    colour = {
-        "approved": "green",
-        "partially_approved": "green",
-        "pending_review": "yellow",
-        "returned": "red",
-        "disputed": "magenta",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/]"
 
 
 def _mask(id_number: str) -> str:

@@ -25,6 +25,9 @@ def test_demo_tells_the_story_twice(tmp_path: Path) -> None:
         told = io.StringIO()
         report = run_demo(server.url, KEY, city, console=Console(file=told, width=120))
         assert "Step 7 · the audit trail" in told.getvalue()
+        # Codes the exchange answers with are worded from the glossary, Chinese by default.
+        assert "部分通过" in told.getvalue()
+        assert "partially_approved" not in told.getvalue()
 
         by_slug = {r.slug: r for r in REQUESTS}
         assert report.applications["household-registration"] == "approved"  # at once
@@ -43,7 +46,7 @@ def test_demo_tells_the_story_twice(tmp_path: Path) -> None:
         assert report.chain_ok
 
         # The command, run a second time on the same exchange, tells it again.
-        env = {**os.environ, "EXCHANGE_OPERATOR_KEY": KEY}
+        env = {**os.environ, "EXCHANGE_OPERATOR_KEY": KEY, "EXCHANGE_LANG": "en"}
         done = subprocess.run(
             [sys.executable, "-m", "exchange.cli", "demo", "--url", server.url, "--pause", "0"],
             env=env,
@@ -54,7 +57,8 @@ def test_demo_tells_the_story_twice(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         text = " ".join(done.stdout.split())
-        assert "dispute decided partial" in text
+        assert "dispute decided Grant in part" in text
+        assert "Partly approved" in text
         assert f"{len(REQUESTS)} records from {len(REQUESTS)} topics" in text
         assert "chain intact" in text
         assert "居民家庭经济状况核对" in text

@@ -50,6 +50,17 @@ def test_assets_served(client: TestClient, path: str, content_type: str, needle:
     assert needle in resp.text
 
 
+def test_the_glossary_of_codes_is_served_as_the_json_module_glossary_js_imports(
+    client: TestClient,
+) -> None:
+    # A JSON module loads only when served as JSON; the words are the CLI's too.
+    resp = client.get("/codes.json")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.json()["app_status"]["approved"] == ["已通过", "Approved"]
+    assert 'from "./codes.json" with { type: "json" }' in client.get("/glossary.js").text
+
+
 def test_page_loads_only_local_assets() -> None:
     """No CDN, no build step: the page loads its own modules and style sheet, nothing else;
     the modules import only each other, by absolute local path."""

@@ -1,67 +1,10 @@
-// The portal's one glossary: every code the exchange returns (sharing types, outcomes,
-// statuses, reason codes, error codes, audit outcomes…) and every label of the page, in
-// Chinese first and English. The API keeps stable codes; only this file words them.
+// The portal's words. Every code the exchange returns (sharing types, outcomes, statuses,
+// reason codes, error codes, audit outcomes…) is worded in codes.json, the glossary the CLI
+// reads too (exchange.glossary); the labels of the page are here, keyed by their Chinese.
+// The API keeps stable codes; only these two files word them.
 // tests/web checks that every label the scripts pass to T() has its English here.
 
-const CODES = {
-  sharing: {unconditional: ["无条件共享", "Unconditional"], conditional: ["有条件共享", "Conditional"], not_shared: ["不予共享", "Not shared"]},
-  outcome: {pending: ["待审核", "Pending"], granted: ["已授权", "Granted"], refused: ["不予共享", "Refused"], rejected: ["未通过", "Rejected"]},
-  app_status: {pending_review: ["待审核", "Pending review"], approved: ["已通过", "Approved"], partially_approved: ["部分通过", "Partly approved"], returned: ["已退回", "Returned"], disputed: ["争议中", "Disputed"]},
-  grant_status: {active: ["有效", "Active"], suspended: ["暂停", "Suspended"], revoked: ["已撤销", "Revoked"], expired: ["已过期", "Expired"]},
-  scope: {administrative_basis: ["作为行政依据", "Administrative basis"], work_reference: ["工作参考", "Work reference"], data_verification: ["数据校核", "Data verification"], business_collaboration: ["业务协同", "Business collaboration"]},
-  delivery: {interface: ["接口查询", "Interface query"], bulk: ["批量交换", "Bulk exchange"], subscription: ["订阅", "Subscription"]},
-  method: {interface: ["系统对接（接口查询）", "System integration (interface)"], front_end_processor: ["前置机共享", "Front-end processor"], online_query: ["在线查询", "Online query"], bulk_download: ["批量下载", "Bulk download"]},
-  decision: {grant: ["全部授权", "Grant all"], partial: ["部分授权", "Grant in part"], uphold: ["维持拒绝", "Uphold the refusal"]},
-  dispute_status: {open: ["协调中", "Open"], decided: ["已决定", "Decided"]},
-  topic_status: {published: ["已发布", "Published"], retired: ["已废置", "Retired"]},
-  group: {basic: ["基础信息", "Basic information"], departmental: ["部门信息", "Departmental information"], special: ["专项信息", "Special-project information"]},
-  classification: {basic: ["基础类（1）", "Basic (1)"], thematic: ["主题类（2）", "Thematic (2)"], departmental: ["部门类（3）", "Departmental (3)"]},
-  resource_type: {interface: ["接口", "Interface"], table: ["库表", "Table"], file: ["文件", "File"]},
-  update_cycle: {irregular: ["不定时", "Irregular"], realtime: ["实时", "Real time"], daily: ["每日", "Daily"], weekly: ["每周", "Weekly"], monthly: ["每月", "Monthly"], quarterly: ["每季度", "Quarterly"], semiannual: ["每半年", "Half-yearly"], annual: ["每年", "Yearly"]},
-  kind: {municipal: ["市直部门", "Municipal department"], district: ["区级单位", "District"], utility: ["公用事业单位", "Utility"], provincial: ["省级平台", "Provincial platform"], vertical: ["垂直管理单位", "Vertical body"], institution: ["事业单位及司法机关", "Institution"], financial: ["金融机构", "Financial institution"]},
-  reason: {
-    unconditional: ["无条件共享，自动授权", "Shared unconditionally: granted at once"],
-    conditional: ["有条件共享，待提供单位审核", "Conditional: waits for the provider's review"],
-    not_shared: ["依法不予共享", "Not shared, on its legal basis"],
-    approved: ["提供单位审核通过", "Approved by the provider"],
-    left_out: ["审核时未予通过", "Left out by the provider's review"],
-    rejected: ["提供单位退回", "Rejected by the provider"],
-    dispute_granted: ["经争议协调决定授权", "Granted by the operator's dispute decision"],
-    topic_retired: ["资源已废置", "The topic was retired"],
-    removed_from_catalog: ["信息项已从目录删除", "The item was removed from the catalog"],
-  },
-  event: {
-    submitted: ["提交申请", "Submitted"], review_requested: ["送提供单位审核", "Sent for review"], granted: ["自动授权", "Granted at once"],
-    refused: ["依法不予共享", "Refused on its legal basis"], approved: ["审核通过", "Approved"], partially_approved: ["部分通过", "Partly approved"],
-    rejected: ["退回", "Rejected"], returned: ["退回", "Returned"], disputed: ["提起争议", "Disputed"], dispute_opened: ["提起争议", "Dispute opened"],
-    dispute_decided: ["协调决定", "Dispute decided"], decided: ["协调决定", "Decided"], revoked: ["撤销授权", "Grant revoked"],
-    topic_retired: ["资源废置", "Topic retired"], items_removed: ["信息项被删除", "Items removed"],
-  },
-  change_kind: {registered: ["登记", "Registered"], changed: ["变更", "Changed"], retired: ["废置", "Retired"]},
-  audit_kind: {query: ["查询", "Query"], export: ["批量导出", "Export"]},
-  side: {ok: ["成功", "Succeeded"], client: ["调用方错误", "Caller's fault"], broker: ["平台错误", "Exchange's fault"], provider: ["提供方错误", "Provider's fault"]},
-  breaker: {open: ["熔断", "Open"], half_open: ["半开（试探）", "Half-open (trial)"], closed: ["正常", "Closed"]},
-  // Authorization check reasons, and the broker's error codes without their side prefix.
-  check: {
-    granted: ["允许", "Allowed"], topic_retired: ["资源已废置", "Topic retired"], no_grant: ["无授权", "No grant"],
-    grant_revoked: ["授权已撤销", "Grant revoked"], grant_suspended: ["授权已暂停", "Grant suspended"],
-    grant_not_yet_valid: ["授权尚未生效", "Grant not yet valid"], grant_expired: ["授权已过期", "Grant expired"],
-    item_not_granted: ["含未授权的信息项", "An item is not granted"], quota_exceeded: ["超出每日限额", "Daily quota exceeded"],
-  },
-  error: {
-    ok: ["成功", "OK"], no_identity: ["请先选择身份", "Choose an identity first"], bad_key: ["key 无效", "Invalid key"], missing_key: ["缺少 key", "Missing key"],
-    operator_only: ["仅平台运营方可操作", "Operator only"], not_your_department: ["无权代其他单位操作", "Not your department"],
-    reason_required: ["必须说明理由", "A reason is required"], purpose_not_offered: ["目录未提供此使用范围", "Purpose not offered by the catalog"],
-    validity_exceeds_request: ["有效期超出申请", "Validity beyond the request"], quota_exceeds_request: ["限额超出申请", "Quota beyond the request"],
-    not_pending: ["不在待审核状态", "Not pending"], dispute_exists: ["已有争议", "Dispute exists"], dispute_closed: ["争议已结束", "Dispute closed"],
-    nothing_refused: ["没有被拒绝的信息项", "Nothing was refused"], own_topic: ["本单位提供的资源", "Your own topic"],
-    invalid_category: ["分类无效", "Invalid category"], invalid_duration: ["时长格式无效", "Invalid duration"],
-    topic_not_found: ["资源不存在", "Topic not found"], department_not_found: ["单位不存在", "Department not found"],
-    bad_input: ["请求格式错误", "Bad input"], abandoned: ["调用方中断", "Abandoned by the caller"],
-    timeout: ["提供方超时", "Provider timed out"], unavailable: ["提供方不可用", "Provider unavailable"], bad_response: ["提供方应答异常", "Bad provider answer"],
-    audit_unavailable: ["审计不可用", "Audit unavailable"], internal: ["平台内部错误", "Internal error"], validation_failed: ["请求校验失败", "Validation failed"],
-  },
-};
+import CODES from "./codes.json" with { type: "json" };
 
 // Labels of the page, keyed by their Chinese. A missing entry falls back to the Chinese.
 const EN = {
