@@ -22,6 +22,12 @@ from exchange.security import demo_key, state_dir
 
 # The household-check story's departments: civil affairs asks, the other two provide.
 DEMO_DEPARTMENTS = (("mzj", "市民政局"), ("gaj", "市公安局"), ("scjgj", "市市场监管局"))
+# The provincial platform's: market regulation asks (the cross-level story), two provide.
+PROVINCE_DEMO_DEPARTMENTS = (
+    ("gd-scjgj", "省市场监管局"),
+    ("gd-gat", "省公安厅"),
+    ("gd-mzt", "省民政厅"),
+)
 TRY_QUERY = "户籍"
 # How long before the official holiday schedule runs out the banner starts saying so: a
 # ten-working-day review deadline reaches about a month ahead, a demo is planned further.
@@ -51,17 +57,26 @@ def operator_key_note(settings: Settings, *, generated: bool, from_env: bool) ->
     return f"generated, kept in {path}" if generated else f"kept in {path}"
 
 
-def portal_link(base: str, operator_key: str) -> str:
+def demo_departments(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The departments whose keys the banner shows: the city's or the province's."""
+    return PROVINCE_DEMO_DEPARTMENTS if settings.level == "province" else DEMO_DEPARTMENTS
+
+
+def portal_link(
+    base: str, operator_key: str, departments: tuple[tuple[str, str], ...] = DEMO_DEPARTMENTS
+) -> str:
     """The portal signed in as the first demo department, the others one click away
     (the portal reads ``#key=…&keys=…``, see web/README.md)."""
-    first, *others = (demo_key(operator_key, code) for code, _ in DEMO_DEPARTMENTS)
+    first, *others = (demo_key(operator_key, code) for code, _ in departments)
     keys = ",".join(quote(k, safe="") for k in (operator_key, *others))
     return f"{base}/#key={quote(first, safe='')}&keys={keys}"
 
 
-def try_command(base: str, operator_key: str) -> str:
+def try_command(
+    base: str, operator_key: str, departments: tuple[tuple[str, str], ...] = DEMO_DEPARTMENTS
+) -> str:
     # The query is percent-encoded: raw UTF-8 in a URL is refused as an invalid request.
-    key = demo_key(operator_key, DEMO_DEPARTMENTS[0][0])
+    key = demo_key(operator_key, departments[0][0])
     return (
         f'curl -H "Authorization: Bearer {key}" "{base}/api/v1/catalog/topics?q={quote(TRY_QUERY)}"'
     )
@@ -92,9 +107,29 @@ def calendar_notice(
     )
 
 
-def build(settings: Settings, operator_key: str, *, generated: bool, from_env: bool) -> Banner:
+@dataclass(frozen=True)
+class Peer:
+    """The other level's platform, when both run together (``exchange up --federation``)."""
+
+    settings: Settings
+    operator_key: str
+
+
+def build(
+    settings: Settings,
+    operator_key: str,
+    *,
+    generated: bool,
+    from_env: bool,
+    peer: Peer | None = None,
+) -> Banner:
     base = settings.base_url
+    departments = demo_departments(settings)
     rows = [
+        (
+            "Platform",
+            "provincial platform (省级)" if settings.level == "province" else "city (市级)",
+        ),
         ("Portal", f"{base}/"),
         ("API docs", f"{base}/docs"),
         ("Health", f"{base}/healthz"),
@@ -104,8 +139,19 @@ def build(settings: Settings, operator_key: str, *, generated: bool, from_env: b
     rows.append(("Database", make_url(settings.database_url).render_as_string(hide_password=True)))
     note = operator_key_note(settings, generated=generated, from_env=from_env)
     rows.append(("Operator key", f"{operator_key} ({note})"))
-    for code, label in DEMO_DEPARTMENTS:
+    for code, label in departments:
         rows.append((f"Demo key {code}", f"{demo_key(operator_key, code)}  {label}"))
+    if settings.peer_url:
+        rows.append(("Federated with", f"{settings.peer_url}  (signed calls both ways)"))
+    if peer is not None:
+        other = peer.settings
+        rows.append(("Province portal", f"{other.base_url}/"))
+        rows.append(
+            ("Province database", make_url(other.database_url).render_as_string(hide_password=True))
+        )
+        rows.append(("Province operator", peer.operator_key))
+        for code, label in demo_departments(other):
+            rows.append((f"Demo key {code}", f"{demo_key(peer.operator_key, code)}  {label}"))
     rows.append(
         (
             "Provider auth",
@@ -120,8 +166,8 @@ def build(settings: Settings, operator_key: str, *, generated: bool, from_env: b
     rows.append(("Load test", "exchange load   (a compressed day of 37,484,000 records)"))
     return Banner(
         rows=rows,
-        portal_link=portal_link(base, operator_key),
-        try_command=try_command(base, operator_key),
+        portal_link=portal_link(base, operator_key, departments),
+        try_command=try_command(base, operator_key, departments),
     )
 
 

@@ -34,6 +34,8 @@ app.add_typer(audit_app, name="audit")
 app.command("load")(load_command)
 db_app = typer.Typer(help="The database's schema: upgrade it, see where it stands.")
 app.add_typer(db_app, name="db")
+federation_app = typer.Typer(help="The connection between the city and the provincial platform.")
+app.add_typer(federation_app, name="federation")
 
 console = Console(stderr=True)
 
@@ -134,8 +136,30 @@ def up(
             "departments then run in a process of their own).",
         ),
     ] = 1,
+    level: Annotated[
+        str | None,
+        typer.Option(help="city (default) or province: which platform this exchange is."),
+    ] = None,
+    federation: Annotated[
+        bool,
+        typer.Option(
+            "--federation",
+            help="Also run the provincial platform (its own port and database, its mock "
+            "departments), connected to this city exchange.",
+        ),
+    ] = False,
+    province_port: Annotated[
+        int | None, typer.Option(help="--federation: the province's port (default port+200).")
+    ] = None,
+    province_database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="--federation: the province's database (default: SQLite in .exchange/province/)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole exchange with mock departments on one port."""
+    """Run the whole exchange with mock departments on one port (with --federation: and
+    the provincial platform beside it, on a second port)."""
     from exchange import banner
     from exchange.app import build_context, create_app, freeze_heap
     from exchange.catalog.generate import PROFILES
@@ -143,8 +167,14 @@ def up(
     from exchange.security import resolve_operator_key
     from exchange.serving import port_in_use, run
 
-    settings = _settings(port=port, host=host, database_url=database_url, catalog_profile=profile)
+    settings = _settings(
+        port=port, host=host, database_url=database_url, catalog_profile=profile, level=level
+    )
     # Everything that can refuse is checked before the first file or row is written.
+    if settings.level not in ("city", "province"):
+        raise _fail(f"no platform level {settings.level!r}", "choose city or province")
+    if federation and (settings.level != "city" or workers > 1):
+        raise _fail("--federation starts a city exchange (one process) and its province")
     if settings.catalog_profile not in PROFILES:
         raise _fail(
             f"no catalog profile {settings.catalog_profile!r}",
@@ -158,6 +188,9 @@ def up(
     from_env = settings.operator_key is not None
     operator_key, generated = resolve_operator_key(settings)
     settings = settings.model_copy(update={"operator_key": operator_key})
+    if federation:
+        _up_federated(settings, province_port, province_database_url, generated, from_env)
+        return
     try:
         _seed_with_progress(settings)
         if workers > 1:
@@ -179,6 +212,63 @@ def up(
     )
     freeze_heap()
     run(application, host=settings.host, port=settings.port)
+
+
+def _up_federated(
+    city: Settings,
+    province_port: int | None,
+    province_database_url: str | None,
+    generated: bool,
+    from_env: bool,
+) -> None:
+    """The city exchange in this process, the provincial platform in a child process."""
+    from exchange import banner
+    from exchange.app import build_context, create_app, freeze_heap
+    from exchange.db.migrate import SchemaNotCurrent
+    from exchange.federation.launch import pair_settings, province_process
+    from exchange.security import resolve_operator_key
+    from exchange.serving import port_in_use, run
+
+    # Explicit values only: the city's EXCHANGE_* environment must not leak into the
+    # province (its own database, keys and state directory).
+    province = Settings(
+        level="province",
+        host=city.host,
+        port=province_port or city.port + 200,
+        database_url=province_database_url or "sqlite:///./.exchange/province/exchange.db",
+        operator_key=None,
+        provider_secret=None,
+        seed=city.seed,
+        population=city.population,
+        enterprises=city.enterprises,
+    )
+    if port_in_use(province.host, province.port):
+        raise _fail(
+            f"{province.host}:{province.port} is already in use",
+            "pass --province-port for the provincial platform",
+        )
+    province_key, _ = resolve_operator_key(province)
+    pair = pair_settings(city, province.model_copy(update={"operator_key": province_key}))
+    try:
+        _seed_with_progress(pair.city)
+        ctx = build_context(pair.city)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    console.print("[dim]starting the provincial platform …[/]")
+    with province_process(pair.province):
+        application = create_app(pair.city, ctx=ctx)
+        banner.show(
+            banner.build(
+                pair.city,
+                city.operator_key or "",
+                generated=generated,
+                from_env=from_env,
+                peer=banner.Peer(pair.province, province_key),
+            ),
+            console,
+        )
+        freeze_heap()
+        run(application, host=pair.city.host, port=pair.city.port)
 
 
 @serve_app.command("departments")
@@ -248,6 +338,28 @@ def provider_credential(
             )
     secret, _ = resolve_provider_secret(settings)
     typer.echo(derive_provider_secret(secret, code))
+
+
+@federation_app.command("credential")
+def federation_credential(
+    level: Annotated[str | None, typer.Option(help="city or province (EXCHANGE_LEVEL).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database of the exchange.")] = None,
+) -> None:
+    """Print the credential this platform issues to its peer (operator only: it reads the
+    master secret). Hand it to the peer's operator once; the peer sets it as
+    EXCHANGE_PEER_CREDENTIAL and signs its calls here with it."""
+    from exchange.federation.trust import issued_credential
+    from exchange.security import provider_secret_path, resolve_provider_secret
+
+    settings = _settings(database_url=database_url, level=level)
+    if not settings.provider_secret and not provider_secret_path(settings).exists():
+        raise _fail(
+            f"no provider secret at {provider_secret_path(settings)}",
+            "the exchange creates it on its first start: run this where `exchange up` keeps "
+            "its state, or set EXCHANGE_PROVIDER_SECRET",
+        )
+    secret, _ = resolve_provider_secret(settings)
+    typer.echo(issued_credential(secret, settings.peer_code))
 
 
 _CLOCK_URL_HELP = (

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +57,29 @@ class Settings(BaseSettings):
     upstream_ca: Path | None = Field(
         default=None,
         description="CA bundle (PEM) the broker trusts for https providers (default: system).",
+    )
+    level: Literal["city", "province"] = Field(
+        default="city",
+        description="Which platform this exchange is: a city's (the default) or the "
+        "province's. A province reads its own units, catalog and mock departments "
+        "(catalog/province, services/province) and keeps its state apart "
+        "(.exchange/province/) unless those are set.",
+    )
+    platform_code: str | None = Field(
+        default=None,
+        description="This platform's unit code in its peer's registry (default: gz for a "
+        "city, gdzsj for the province).",
+    )
+    peer_url: str | None = Field(
+        default=None,
+        description="Base URL of the other level's exchange (the province for a city, the "
+        "city for the province); unset, this exchange is not federated.",
+    )
+    peer_credential: str | None = Field(
+        default=None,
+        description="The credential the peer's operator issued to this platform (`exchange "
+        "federation credential` on the peer): this platform signs its calls to the peer "
+        "with it, and checks the peer's answers.",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -135,6 +158,32 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a client has to send a whole request body (408 past it).",
     )
+
+    @model_validator(mode="after")
+    def _province_defaults(self) -> Settings:
+        # A province is the same program on other content and its own state: defaults
+        # that would otherwise point at the city's files are moved, explicit ones kept.
+        if self.level == "province":
+            given = self.model_fields_set
+            if "catalog_dir" not in given:
+                self.catalog_dir = _default_project_dir("catalog") / "province"
+            if "services_dir" not in given:
+                self.services_dir = _default_project_dir("services") / "province"
+            if "database_url" not in given:
+                self.database_url = "sqlite:///./.exchange/province/exchange.db"
+            if "port" not in given:
+                self.port = 8200
+        return self
+
+    @property
+    def own_code(self) -> str:
+        """This platform's unit code as its peer registers it."""
+        return self.platform_code or ("gdzsj" if self.level == "province" else "gz")
+
+    @property
+    def peer_code(self) -> str:
+        """The peer platform's unit code in this platform's own registry."""
+        return "gz" if self.level == "province" else "gdzsj"
 
     @property
     def base_url(self) -> str:

@@ -262,7 +262,11 @@ def test_the_compose_topology_serves_a_short_load_day(clean_postgres: str, tmp_p
         tmp_path,
         {"EXCHANGE_OPERATOR_KEY": OPERATOR_KEY, "EXCHANGE_PROVIDER_SECRET": PROVIDER_SECRET},
     )
-    exchange = [n for n in top.order() if n != "postgres" and not n.startswith("locust")]
+    exchange = [
+        n
+        for n in top.order()
+        if n != "postgres" and not n.startswith("locust") and not top.services[n].get("profiles")
+    ]
     load = [n for n in top.order() if n.startswith("locust")]
     running = Running()
     try:

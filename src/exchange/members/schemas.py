@@ -25,6 +25,9 @@ class DepartmentKind(StrEnum):
     vertical = "vertical"  # central/provincial vertical bodies in the city (税务, 海关 …)
     institution = "institution"  # public institutions (事业单位), courts, procuratorate
     financial = "financial"  # banks and insurers connected for verification
+    # Member units of a province-level exchange (EXCHANGE_LEVEL=province):
+    provincial_dept = "provincial_dept"  # 省直部门, e.g. 广东省市场监督管理局
+    city_platform = "city_platform"  # a city's sharing platform, provider of its catalogs
 
 
 class DepartmentCreate(BaseModel):
