@@ -27,6 +27,7 @@ from exchange.catalog.router import router as catalog_router
 from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
+from exchange.credit.router import router as credit_router
 from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
@@ -212,7 +213,8 @@ _ROUTERS = {
     "catalog": (catalog_router, members_router, identity_router),
     # Who may read what (applications, grants, disputes) and who did (the audit log).
     "authz": (authz_router, audit_router),
-    "broker": (broker_router, changes_router, metrics_router),
+    # The platform's own services (credit) are audited by the broker's writer.
+    "broker": (broker_router, changes_router, metrics_router, credit_router),
     "portal": (web_router,),
 }
 
@@ -304,6 +306,7 @@ def create_app(
         changes_router,
         metrics_router,
         authz_router,
+        credit_router,
         web_router,
     ):
         if any(router in _ROUTERS[p] for p in serving):

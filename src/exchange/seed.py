@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
@@ -59,6 +60,23 @@ def is_seeded(db: Database) -> bool:
         return bool(session.scalar(select(func.count(Department.code))))
 
 
+def _seed_credit(session: Session, settings: Settings, clock: Clock) -> None:
+    """Double publicity's starting state: the profile's counts and the list users' grants."""
+    from exchange.authz.calendar import WorkingCalendar
+    from exchange.credit import baseline
+
+    baseline.seed_counts(session, settings.seed)
+    baseline.seed_list_grants(
+        session,
+        now=clock.now(),
+        today=clock.today(),
+        calendar=WorkingCalendar.from_settings(
+            settings.holidays, settings.workdays, uncovered=settings.calendar_uncovered
+        ),
+        review_days=settings.review_days,
+    )
+
+
 def seed(
     db: Database,
     settings: Settings,
@@ -104,4 +122,6 @@ def seed(
             catalog_service.register(session, spec, operator, now, check_related=False)
             if i % 50 == 0 or i == len(topics):
                 progress("topics", i, len(topics))
+        session.flush()
+        _seed_credit(session, settings, clock)
     return SeedReport(departments=len(units), topics=len(topics), seeded=True)

@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "exchange.authz.models",
     "exchange.audit.models",
     "exchange.distribution.models",
+    "exchange.credit.models",
 )
 
 

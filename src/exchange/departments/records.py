@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from exchange.departments import bulk, ids
-from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person
+from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person, Rng
 
 __all__ = ["GENERATORS", "KEY_TYPES", "Generator", "KeyType", "key_problem"]
 
@@ -630,17 +630,28 @@ TAX_FIELDS = (
 )
 
 
+def _tax_draws(city: City, index: int, kind: str) -> tuple[Rng, bool, str]:
+    r = city.rng("tax", index)
+    general = kind == "91" and r.chance(0.35)
+    return r, general, r.pick(("A", "B", "B", "M", "C", "D"))
+
+
+def tax_rating(city: City, index: int, kind: str) -> str:
+    """纳税信用等级 of enterprise ``index`` (``kind``: its credit code's type, 91 or 92),
+    without deriving the whole enterprise: the credit lists ask it of 1,000 codes at once."""
+    return _tax_draws(city, index, kind)[2]
+
+
 def tax_registration(city: City, e: Enterprise) -> Record:
     """税务登记信息: every market entity registers with its district tax bureau."""
-    r = city.rng("tax", e.index)
-    general = e.kind == "91" and r.chance(0.35)
+    r, general, rating = _tax_draws(city, e.index, e.kind)
     return {
         "credit_code": e.credit_code,
         "taxpayer_name": e.name,
         "registration_type": "个体经营" if e.kind == "92" else "私营有限责任公司",
         "taxpayer_qualification": "增值税一般纳税人" if general else "小规模纳税人",
         "tax_authority": f"国家税务总局广州市{ids.AREA_NAMES[e.district]}税务局",
-        "credit_rating": r.pick(("A", "B", "B", "M", "C", "D")),
+        "credit_rating": rating,
         "registered_on": (e.founded_on + dt.timedelta(days=r.between(3, 30))).isoformat(),
         "status": "正常" if e.status.startswith("存续") else "非正常",
     }

@@ -31,6 +31,7 @@ __all__ = ["ROUTES", "Gateway", "PartUrls", "part_of"]
 #: Path prefixes and the part that answers them (longest first is not needed: disjoint).
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/exchange", "broker"),
+    ("/api/v1/credit", "broker"),
     ("/api/v1/catalog", "catalog"),
     ("/api/v1/departments", "catalog"),
     ("/api/v1/whoami", "catalog"),
