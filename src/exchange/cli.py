@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from exchange.config import Settings
+from exchange.credit import cli as credit_cli
 from exchange.loadrun import load as load_command
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ db_app = typer.Typer(help="The database's schema: upgrade it, see where it stand
 app.add_typer(db_app, name="db")
 federation_app = typer.Typer(help="The connection between the city and the provincial platform.")
 app.add_typer(federation_app, name="federation")
+app.add_typer(credit_cli.app, name="credit")
 
 console = Console(stderr=True)
 

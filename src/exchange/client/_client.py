@@ -28,6 +28,17 @@ from exchange.authz.schemas import (
 from exchange.broker.schemas import QueryAnswer
 from exchange.catalog.schemas import TopicChange, TopicCreate, TopicOut, TopicPage
 from exchange.client._errors import ExportInterrupted, TransportError, error_from
+from exchange.credit.schemas import (
+    ListAnswer,
+    ListBatch,
+    NoticeAnswer,
+    NoticeIn,
+    PenaltyIn,
+    PermitIn,
+    PublicPage,
+    SubmitAnswer,
+)
+from exchange.credit.schemas import StatsOut as CreditStats
 
 __all__ = ["DEFAULT_URL", "AsyncExchangeClient", "ExchangeClient", "PlatformClock"]
 
@@ -334,6 +345,52 @@ class _Calls:
     def clock() -> _Call[PlatformClock]:
         return _Call("GET", "/api/v1/clock", PlatformClock)
 
+    # -- credit (双公示) ---------------------------------------------------------------------
+
+    @staticmethod
+    def submit_credit_records(
+        records: Sequence[PermitIn | PenaltyIn | Mapping[str, Any]],
+    ) -> _Call[SubmitAnswer]:
+        # Whole records: the ``kind`` default is what tells a permit from a penalty.
+        body = {
+            "records": [
+                r.model_dump(mode="json") if isinstance(r, BaseModel) else dict(r) for r in records
+            ]
+        }
+        return _Call("POST", "/api/v1/credit/records", SubmitAnswer, body=body)
+
+    @staticmethod
+    def announce_credit_decisions(
+        notices: Sequence[NoticeIn | Mapping[str, Any]],
+    ) -> _Call[NoticeAnswer]:
+        body = {"notices": [_body(n) for n in notices]}
+        return _Call("POST", "/api/v1/credit/notices", NoticeAnswer, body=body)
+
+    @staticmethod
+    def search_credit_records(
+        *,
+        credit_code: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> _Call[PublicPage]:
+        params = _params(credit_code=credit_code, name=name, kind=kind, offset=offset, limit=limit)
+        return _Call("GET", "/api/v1/credit/records", PublicPage, params)
+
+    @staticmethod
+    def credit_lists(credit_codes: Sequence[str]) -> _Call[ListBatch]:
+        body = {"credit_codes": list(credit_codes)}
+        return _Call("POST", "/api/v1/credit/lists/query", ListBatch, body=body)
+
+    @staticmethod
+    def credit_list(credit_code: str) -> _Call[ListAnswer]:
+        return _Call("GET", f"/api/v1/credit/lists/{quote(credit_code, safe='')}", ListAnswer)
+
+    @staticmethod
+    def credit_stats() -> _Call[CreditStats]:
+        return _Call("GET", "/api/v1/credit/stats", CreditStats)
+
 
 _CALLS = _Calls()
 
@@ -540,6 +597,39 @@ class ExchangeClient:
         """The platform's simulated time and day (validity dates count from it)."""
         return self._send(_CALLS.clock())
 
+    # -- credit (双公示) ----------------------------------------------------------------------
+
+    def submit_credit_records(
+        self, records: Sequence[PermitIn | PenaltyIn | Mapping[str, Any]]
+    ) -> SubmitAnswer:
+        """Publish up to 1,000 permit or penalty decisions of the calling unit (双公示);
+        a decision number already published answers ``duplicate``."""
+        return self._send(_CALLS.submit_credit_records(records))
+
+    def announce_credit_decisions(
+        self, notices: Sequence[NoticeIn | Mapping[str, Any]]
+    ) -> NoticeAnswer:
+        """Announce decisions made (what must be published, 应公示清单)."""
+        return self._send(_CALLS.announce_credit_decisions(notices))
+
+    def search_credit_records(self, **filters: Any) -> PublicPage:
+        """The public view of published decisions: ``credit_code`` or ``name``, and
+        ``kind``, ``offset``, ``limit``."""
+        return self._send(_CALLS.search_credit_records(**filters))
+
+    def credit_lists(self, credit_codes: Sequence[str]) -> ListBatch:
+        """Red and black list membership of up to 1,000 credit codes, with the reasons
+        and source records (needs a grant on the credit lists topic)."""
+        return self._send(_CALLS.credit_lists(credit_codes))
+
+    def credit_list(self, credit_code: str) -> ListAnswer:
+        """List membership of one credit code (e.g. the customs before clearance)."""
+        return self._send(_CALLS.credit_list(credit_code))
+
+    def credit_stats(self) -> CreditStats:
+        """Publication rate per unit (your own; the operator every unit's) and overall."""
+        return self._send(_CALLS.credit_stats())
+
 
 class AsyncExchangeClient:
     """:class:`ExchangeClient` for asyncio: the same methods, awaited (``export`` is an
@@ -692,3 +782,25 @@ class AsyncExchangeClient:
 
     async def clock(self) -> PlatformClock:
         return await self._send(_CALLS.clock())
+
+    async def submit_credit_records(
+        self, records: Sequence[PermitIn | PenaltyIn | Mapping[str, Any]]
+    ) -> SubmitAnswer:
+        return await self._send(_CALLS.submit_credit_records(records))
+
+    async def announce_credit_decisions(
+        self, notices: Sequence[NoticeIn | Mapping[str, Any]]
+    ) -> NoticeAnswer:
+        return await self._send(_CALLS.announce_credit_decisions(notices))
+
+    async def search_credit_records(self, **filters: Any) -> PublicPage:
+        return await self._send(_CALLS.search_credit_records(**filters))
+
+    async def credit_lists(self, credit_codes: Sequence[str]) -> ListBatch:
+        return await self._send(_CALLS.credit_lists(credit_codes))
+
+    async def credit_list(self, credit_code: str) -> ListAnswer:
+        return await self._send(_CALLS.credit_list(credit_code))
+
+    async def credit_stats(self) -> CreditStats:
+        return await self._send(_CALLS.credit_stats())
