@@ -40,6 +40,7 @@ from exchange.errors import (
     install_error_handlers,
 )
 from exchange.limits import RequestLimits
+from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
@@ -212,7 +213,7 @@ _ROUTERS = {
     # The catalog and the registry of its member units: what is offered, and by whom.
     "catalog": (catalog_router, members_router, identity_router),
     # Who may read what (applications, grants, disputes) and who did (the audit log).
-    "authz": (authz_router, audit_router),
+    "authz": (authz_router, audit_router, loadruns_router),
     # The platform's own services (credit) are audited by the broker's writer.
     "broker": (broker_router, changes_router, metrics_router, credit_router),
     "portal": (web_router,),
@@ -307,6 +308,7 @@ def create_app(
         metrics_router,
         authz_router,
         credit_router,
+        loadruns_router,
         web_router,
     ):
         if any(router in _ROUTERS[p] for p in serving):

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,8 +130,66 @@ def _progress(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _watch(proc: subprocess.Popen[bytes], progress_file: Path, console: Console) -> int:
-    """Show the simulated day until Locust exits; returns its exit code."""
+#: What a progress reading tells the exchange (``PUT /api/v1/load-runs/{id}``).
+REPORTED = (
+    "sim_hour",
+    "elapsed_s",
+    "day_seconds",
+    "records",
+    "target_so_far",
+    "records_per_s",
+    "target_rate",
+)
+
+
+class Reporter:
+    """Tells the exchange how the run goes, so its operations dashboard shows the day.
+
+    Best effort: the load test never stops because the exchange did not take a report;
+    the first failure is said once, then the run goes on quietly.
+    """
+
+    def __init__(self, base_url: str, operator_key: str, console: Console) -> None:
+        self.run_id = uuid.uuid4().hex
+        self.console = console
+        self.last: dict[str, float] | None = None
+        self.failed = False
+        self.client = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {operator_key}"},
+            timeout=2.0,
+        )
+
+    def send(self, data: dict[str, Any] | None, state: str = "running") -> None:
+        if data is not None:
+            self.last = {k: float(data[k]) for k in REPORTED if k in data}
+        if self.last is None or len(self.last) < len(REPORTED):
+            return
+        try:
+            resp = self.client.put(
+                f"/api/v1/load-runs/{self.run_id}", json={"state": state, "progress": self.last}
+            )
+            resp.raise_for_status()
+        except (httpx.HTTPError, ValueError) as exc:
+            if not self.failed:
+                self.failed = True
+                self.console.print(
+                    f"[yellow]the exchange's dashboard will not show this run: {exc}[/]"
+                )
+
+    def close(self, returncode: int) -> None:
+        self.send(None, "finished" if returncode == 0 else "failed")
+        self.client.close()
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    progress_file: Path,
+    console: Console,
+    reporter: Reporter | None = None,
+) -> int:
+    """Show the simulated day until Locust exits (and report it to the exchange);
+    returns Locust's exit code."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -139,9 +198,13 @@ def _watch(proc: subprocess.Popen[bytes], progress_file: Path, console: Console)
         console=console,
     ) as bar:
         task = bar.add_task("setting up grants", total=1.0, detail="")
+        seen: dict[str, Any] | None = None
         while proc.poll() is None:
             data = _progress(progress_file)
-            if data:
+            if data and data != seen:
+                seen = data
+                if reporter is not None:
+                    reporter.send(data)
                 hour = data["sim_hour"]
                 bar.update(
                     task,
@@ -153,6 +216,9 @@ def _watch(proc: subprocess.Popen[bytes], progress_file: Path, console: Console)
                     ),
                 )
             time.sleep(0.5)
+        if reporter is not None:
+            reporter.send(_progress(progress_file))
+            reporter.close(proc.returncode)
         return proc.returncode
 
 
@@ -270,7 +336,7 @@ def load(
             with (out / "locust.log").open("wb") as log:
                 proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
                 try:
-                    code = _watch(proc, progress_file, console)
+                    code = _watch(proc, progress_file, console, Reporter(target, key, console))
                 except KeyboardInterrupt:
                     proc.terminate()
                     proc.wait()

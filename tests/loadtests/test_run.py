@@ -13,6 +13,7 @@ exactly the failures a slow provider causes (its timeout, then its open circuit)
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -246,3 +247,51 @@ def test_master_and_two_workers_on_loopback(server: Server, tmp_path: Path) -> N
     assert _own_failures(summary["errors"]) == {}, summary["errors"]
     # Records came from the workers' ledgers: the master runs no users itself.
     assert sum(summary["departments"].values()) == summary["records"]
+
+
+def test_exchange_load_reports_the_day_to_the_exchanges_dashboard(
+    server: Server, tmp_path: Path
+) -> None:
+    """``exchange load`` watches the progress file Locust writes and reports each new
+    reading, then the outcome, to the exchange (``PUT /api/v1/load-runs/{id}``)."""
+    from rich.console import Console
+
+    from exchange.loadrun import REPORTED, Reporter, _watch
+
+    progress_file = tmp_path / "progress.json"
+    readings = [
+        {k: float(i + 1) for k in REPORTED} | {"sim_hour": 6.0 * (i + 1), "day_seconds": 60.0}
+        for i in range(3)
+    ]
+    # A stand-in for Locust: writes three readings a little apart, then exits with 1.
+    script = (
+        "import json, sys, time\n"
+        f"for r in {readings!r}:\n"
+        f"    open({str(progress_file)!r}, 'w').write(json.dumps(r)); time.sleep(0.7)\n"
+        "sys.exit(1)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    reporter = Reporter(server.url, OPERATOR_KEY, Console(file=io.StringIO()))
+
+    assert _watch(proc, progress_file, Console(file=io.StringIO()), reporter) == 1
+
+    runs = httpx.get(
+        f"{server.url}/api/v1/load-runs",
+        headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
+    ).json()["runs"]
+    mine = next(r for r in runs if r["id"] == reporter.run_id)
+    assert mine["state"] == "failed"  # Locust's exit code 1: a threshold missed
+    assert mine["progress"] == readings[-1]
+
+
+def test_a_report_the_exchange_refuses_never_stops_the_load_test(server: Server) -> None:
+    from rich.console import Console
+
+    from exchange.loadrun import REPORTED, Reporter
+
+    said = io.StringIO()
+    reporter = Reporter(server.url, "exk_wrong", Console(file=said, width=200))
+    for _ in range(3):
+        reporter.send(dict.fromkeys(REPORTED, 1.0))
+    reporter.close(0)
+    assert said.getvalue().count("dashboard will not show this run") == 1

@@ -29,6 +29,8 @@ from exchange.audit.schemas import (
 )
 from exchange.authz.models import Application, Grant
 from exchange.catalog.models import Topic
+from exchange.loadruns import service as loadruns
+from exchange.loadruns.schemas import LoadRunOut
 
 if TYPE_CHECKING:
     from exchange.broker.service import Broker
@@ -37,6 +39,7 @@ DAYS = 14
 TOP = 10
 DUE_SOON = dt.timedelta(days=2)
 EXPIRING = dt.timedelta(days=30)
+LOAD_RUN_SHOWN = dt.timedelta(days=1)
 
 
 def side_of(outcome: str) -> str:
@@ -63,7 +66,16 @@ def reading(
         open_breakers=_breakers(broker),
         reviews=_reviews(session, now),
         grants=_grants(session, today),
+        load_run=_load_run(session),
     )
+
+
+def _load_run(session: Session) -> LoadRunOut | None:
+    wall = dt.datetime.now(dt.UTC)
+    runs = loadruns.latest(session, wall, limit=1)
+    if runs and wall - runs[0].updated_at <= LOAD_RUN_SHOWN:
+        return runs[0]
+    return None
 
 
 def _total(session: Session, day: dt.date | None) -> Volume:

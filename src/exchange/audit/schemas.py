@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from exchange.loadruns.schemas import LoadRunOut
+
 
 class AuditEntryOut(BaseModel):
     """One recorded exchange or denial."""
@@ -182,3 +184,7 @@ class OperationsOut(BaseModel):
     open_breakers: list[BreakerOut]
     reviews: ReviewsDue
     grants: GrantsExpiring
+    load_run: LoadRunOut | None = Field(
+        default=None,
+        description="The load run `exchange load` reported last, if within the last day.",
+    )

@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "exchange.audit.models",
     "exchange.distribution.models",
     "exchange.credit.models",
+    "exchange.loadruns.models",
 )
 
 

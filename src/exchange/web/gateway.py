@@ -40,6 +40,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/grants", "authz"),
     ("/api/v1/authz", "authz"),
     ("/api/v1/audit", "authz"),
+    ("/api/v1/load-runs", "authz"),
     ("/api/v1/clock", "authz"),
     ("/departments", "departments"),
 )

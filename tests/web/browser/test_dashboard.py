@@ -9,6 +9,7 @@ import time
 
 import httpx
 from playwright.sync_api import expect
+from tests.ops.test_load_runs import PROGRESS
 from tests.serve import Server
 from tests.web.browser.conftest import Portal, http
 
@@ -90,3 +91,25 @@ def test_the_dashboard_moves_under_load(portal: Portal) -> None:
         load.stop.set()
         load.join(10)
     assert load.sent > 20
+
+
+def test_a_load_run_reported_by_exchange_load_shows_its_day(portal: Portal) -> None:
+    page = portal.open("operator", tab="ops")
+    panel = page.locator("#ops-load")
+    # Before any run, the panel says how to start one.
+    expect(panel).to_contain_text("exchange load")
+    progress = PROGRESS  # 09:30 of a ten-minute day, 14 M records in
+    run = f"browser-{time.monotonic_ns()}"
+    with http(portal.server, "operator") as api:
+        resp = api.put(f"/api/v1/load-runs/{run}", json={"progress": progress})
+        assert resp.status_code == 200, resp.text
+        expect(panel).to_have_attribute("data-run", run)
+        expect(panel).to_have_attribute("data-state", "running")
+        expect(panel).to_contain_text("模拟时刻 09:30")
+        expect(panel).to_contain_text("14,000,000")
+        expect(page.locator("#load-progress")).to_have_attribute("value", "0.3958")
+        resp = api.put(f"/api/v1/load-runs/{run}", json={"state": "finished", "progress": progress})
+        assert resp.status_code == 200, resp.text
+    expect(panel).to_have_attribute("data-state", "finished")
+    expect(panel).to_contain_text("已完成")
+    portal.shot("load-run")

@@ -2,7 +2,7 @@
 // (GET /api/v1/audit/operations, through the portal's api()) every POLL_MS while its tab is
 // open, turns the cumulative broker counters of two readings into rates, and draws with
 // Apache ECharts, vendored in this package (static/vendor/echarts/, loaded on first use).
-import {$, html, put, table, fmtNum, codeText} from "/ui.js";
+import {$, html, put, table, tag, fmtNum, codeText} from "/ui.js";
 
 const POLL_MS = 2000;
 const WINDOW = 150;  // samples kept for the live charts: five minutes at one every two seconds
@@ -38,6 +38,7 @@ export async function startDashboard(context) {
   const T = ctx.T;
   put("ops-box", html`<div class="ops-head"><h2>${T("运行监测")}</h2><span class="muted small" id="ops-updated" role="status"></span></div>
     <div class="stats" id="ops-stats"></div>
+    <div id="ops-load" class="load-run" role="status"></div>
     <div class="charts">
       <figure><figcaption>${T("每秒调用与记录")}</figcaption><div class="chart" id="ch-rate" role="img" aria-label="${T("每秒调用与记录")}"></div></figure>
       <figure><figcaption>${T("各方错误率")}</figcaption><div class="chart" id="ch-errors" role="img" aria-label="${T("各方错误率")}"></div></figure>
@@ -118,6 +119,8 @@ function render(r) {
     series: [{name: T("今日按目录分组"), type: "pie", radius: ["35%", "65%"], center: ["50%", "45%"],
       data: groups}]});
 
+  renderLoadRun(r.load_run);
+
   put("ops-slow", table([T("提供单位"), T("调用"), T("平均耗时"), T("最慢"), T("提供方错误")],
     r.slowest_providers.map((p) => html`<tr><td>${ctx.deptName(p.code)} <code>${p.code}</code></td><td class="num">${fmtNum(p.calls)}</td>
       <td class="num">${p.mean_ms.toFixed(1)} ms</td><td class="num">${p.slowest_ms.toFixed(0)} ms</td><td class="num">${p.errors}</td></tr>`),
@@ -129,4 +132,24 @@ function render(r) {
     <li>${T("待审核申请 {n} 件，两日内到期 {d} 件，已逾期 {o} 件", {n: r.reviews.pending, d: r.reviews.due_soon, o: r.reviews.overdue})}</li>
     <li>${T("有效授权 {n} 项，30 日内到期 {e} 项，已过期 {x} 项", {n: r.grants.active, e: r.grants.expiring, x: r.grants.expired})}</li></ul>`);
   for (const c of Object.values(charts)) c.resize();
+}
+
+// The load test `exchange load` reports (PUT /api/v1/load-runs/{id}): the simulated day's
+// progress beside the live rates it drives.
+function renderLoadRun(run) {
+  const T = ctx.T;
+  if (!run) {
+    put("ops-load", html`<h4>${T("负载测试")}</h4><p class="muted small">${T("在终端运行 exchange load（模拟一天的交换量），进度会显示在这里。")}</p>`);
+    return;
+  }
+  const p = run.progress;
+  const done = Math.min(1, p.elapsed_s / p.day_seconds);
+  const hh = String(Math.floor(p.sim_hour)).padStart(2, "0"), mm = String(Math.floor((p.sim_hour % 1) * 60)).padStart(2, "0");
+  const state = run.stale ? html`<span class="tag bad">${T("无进度报告")}</span>` : tag("load_state", run.state, {running: "pending", finished: "ok", failed: "bad"}[run.state]);
+  put("ops-load", html`<h4>${T("负载测试")} ${state}</h4>
+    <div class="load-bar"><progress id="load-progress" max="1" value="${done.toFixed(4)}" aria-label="${T("模拟日进度")}"></progress>
+      <span>${T("模拟时刻 {t}", {t: `${hh}:${mm}`})}</span></div>
+    <p class="small" id="load-detail">${T("{r} / {g} 条记录 · {rate} 条/秒（目标 {target} 条/秒）", {r: fmtNum(Math.round(p.records)), g: fmtNum(Math.round(p.target_so_far)), rate: fmtNum(Math.round(p.records_per_s)), target: fmtNum(Math.round(p.target_rate))})}</p>`);
+  $("ops-load").dataset.run = run.id;
+  $("ops-load").dataset.state = run.stale ? "stale" : run.state;
 }

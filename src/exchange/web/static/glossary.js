@@ -111,6 +111,9 @@ const EN = {
   "熔断器": "Circuit breakers", "恢复试探": "Trial in", "没有熔断中的提供单位。": "No open circuit breaker.", "审核与授权期限": "Review and grant deadlines",
   "待审核申请 {n} 件，两日内到期 {d} 件，已逾期 {o} 件": "{n} applications pending review, {d} due within two days, {o} overdue",
   "有效授权 {n} 项，30 日内到期 {e} 项，已过期 {x} 项": "{n} active grants, {e} expiring within 30 days, {x} expired",
+  "负载测试": "Load test", "无进度报告": "No report lately", "模拟日进度": "Progress of the simulated day", "模拟时刻 {t}": "Simulated time {t}",
+  "在终端运行 exchange load（模拟一天的交换量），进度会显示在这里。": "Run exchange load in a terminal (a simulated day's volume): its progress shows here.",
+  "{r} / {g} 条记录 · {rate} 条/秒（目标 {target} 条/秒）": "{r} / {g} records · {rate} records/s (target {target}/s)",
 };
 
 let current = localStorage.getItem("exchange.lang") === "en" ? "en" : "zh";

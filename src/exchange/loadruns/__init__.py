@@ -1,0 +1,1 @@
+"""Load runs reported to the exchange, so the operations dashboard shows a day in progress."""
