@@ -271,9 +271,14 @@ def create_app(
         if broker is not None:
             # The upstream session needs the running loop, so it opens here, not at build.
             await broker.upstream.start()
+        departments = context.parts.get("departments")
+        if departments is not None:
+            await departments.start()
         try:
             yield
         finally:
+            if departments is not None:
+                await departments.stop()
             if broker is not None:
                 await broker.upstream.close()
             if audit is not None:
@@ -326,7 +331,10 @@ def create_app(
                 "provider_secret": str(context.parts["provider_secret"]),
             }
         )
-        inner = DepartmentsDispatch(inner, departments=create_departments_app(dept_settings))
+        # The city changes on the platform clock, so a demo's `clock advance` ages it too.
+        departments = create_departments_app(dept_settings, now=context.clock.now)
+        context.parts["departments"] = departments
+        inner = DepartmentsDispatch(inner, departments=departments)
     # Outermost first: limits on every request, the freshness gate, the broker's endpoints
     # (in a part that has the broker), then request ids for everything else.
     front: ASGIApp = RequestIdMiddleware(inner)

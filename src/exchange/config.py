@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     seed: int = Field(default=2020, description="Seed of the synthetic city and catalog.")
     population: int = Field(default=100_000, description="People in the synthetic city.")
     enterprises: int = Field(default=20_000, description="Enterprises in the synthetic city.")
+    city_change_scale: float = Field(
+        default=1.0,
+        ge=0,
+        le=1_000_000,
+        description="Multiplies every rate of change in the mock departments' city (births, "
+        "tax payments …; per department in services/); 0 keeps the city still.",
+    )
+    city_change_max_keys: int = Field(
+        default=200_000,
+        ge=1,
+        description="Changed records the mock departments hold; at the bound the city stops "
+        "changing rather than forget a change.",
+    )
+    city_change_log: int = Field(
+        default=100_000,
+        ge=1,
+        description="Change events each mock department keeps for its feed and publisher.",
+    )
     mock_departments: bool = Field(
         default=True, description="Serve the mock department APIs inside this process."
     )

@@ -24,7 +24,9 @@ more than the lookup itself. Error bodies still follow :mod:`exchange.errors` ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import logging
 import random
 import secrets
 import uuid
@@ -40,7 +42,9 @@ from pydantic import ValidationError
 
 from exchange import __version__
 from exchange.config import Settings
+from exchange.db.base import utcnow
 from exchange.departments import bulk
+from exchange.departments.changes import ChangeEngine, Now
 from exchange.departments.city import City
 from exchange.departments.definitions import (
     DepartmentDefinition,
@@ -48,6 +52,7 @@ from exchange.departments.definitions import (
     load_definitions,
 )
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
+from exchange.departments.overlay import DELETED, splice
 from exchange.departments.records import GENERATORS, Generator, key_problem
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
@@ -68,6 +73,12 @@ EXPORT_CHUNK = 2048
 EXPORT_SEND_BYTES = 256 << 10
 EXPORT_CACHE_BYTES = 256 << 20
 OVERSHARE_FIELD = "internal_remark"
+#: Seconds between two passes of the change engine over the platform clock.
+CHANGE_TICK = 0.5
+#: Most events one pass applies (the rest wait for the next: the loop keeps answering).
+CHANGE_BUDGET = 500
+MAX_FEED_LIMIT = 1_000
+_log = logging.getLogger(__name__)
 _JSON = b"application/json"
 _NDJSON = b"application/x-ndjson"
 
@@ -143,10 +154,23 @@ class DepartmentsApp:
         settings: Settings,
         definitions: dict[str, DepartmentDefinition],
         city: City,
+        now: Now = utcnow,
     ) -> None:
         self.settings = settings
         self.city = city
         self.definitions = definitions
+        #: the platform clock (inside ``exchange up``) or wall time (standalone)
+        self.now = now
+        self.changes = ChangeEngine(
+            city,
+            definitions,
+            start=now(),
+            chunk=EXPORT_CHUNK,
+            scale=settings.city_change_scale,
+            max_keys=settings.city_change_max_keys,
+            retain=settings.city_change_log,
+        )
+        self._ticker: asyncio.Task[None] | None = None
         #: the key the fault endpoints require; generated when the settings have none
         self.operator_key = settings.operator_key or secrets.token_urlsafe(24)
         #: what the departments' credentials derive from; random (nobody can call) when unset
@@ -184,7 +208,7 @@ class DepartmentsApp:
 
         # Cached per key: repeated lookups (the common case under load) cost a dict hit.
         @lru_cache(maxsize=65_536)
-        def lookup(key: str) -> tuple[str, bytes | str | None]:
+        def derived(key: str) -> tuple[str, bytes | str | None]:
             problem = key_problem(gen.key_type, key)
             if problem is not None:
                 return "invalid", problem
@@ -192,6 +216,18 @@ class DepartmentsApp:
             if rec is None:
                 return "missing", None
             return "ok", orjson.dumps(_project(rec, fields))
+
+        # A changed record wins over the derived one (the cache keeps the derived answer).
+        changed = self.changes.overlay.layer_keys(gen.name)
+
+        def lookup(key: str) -> tuple[str, bytes | str | None]:
+            if changed:
+                rec = changed.get(key)
+                if rec is not None:
+                    if rec is DELETED:
+                        return "missing", None
+                    return "ok", orjson.dumps(_project(rec, fields))
+            return derived(key)
 
         return lookup
 
@@ -305,10 +341,35 @@ class DepartmentsApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    # -- the living city ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Let the city change on the clock (a no-op when every rate is 0)."""
+        if self._ticker is None and any(self.changes.yearly.values()):
+            self._ticker = asyncio.create_task(self._tick(), name="city-changes")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(CHANGE_TICK)
+            try:
+                # In a thread: a pass derives people and enterprises, which takes a while.
+                await asyncio.to_thread(self.changes.advance, self.now(), CHANGE_BUDGET)
+            except Exception:  # a bug in one event must not stop the city for good
+                _log.exception("the change engine failed; trying again on the next tick")
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, path: str, rid: str) -> None:
         parts = path.split("/")
@@ -332,6 +393,9 @@ class DepartmentsApp:
         if code == "_faults":
             await self._faults(scope, receive, send, parts[3:], rid)
             return
+        if code == "_changes":
+            await self._change_control(scope, send, parts[3:], rid)
+            return
         dept = self.definitions.get(code)
         if dept is None:
             raise _Fail(404, "department_not_found", f"no mock department {code!r}")
@@ -346,6 +410,10 @@ class DepartmentsApp:
         # Data from here on: only the exchange's signed calls (the body is signed too).
         body = await _read_body(receive) if method == "POST" else b""
         self._authenticate(scope, code, body)
+        if n == 4 and parts[3] == "changes":
+            _allow(method, "GET")
+            await self._feed(code, scope, send, rid)
+            return
         if n < 6 or parts[3] != "topics":
             raise _Fail(404, "route_not_found", f"no route {path}")
         topic = self.topics.get((code, parts[4]))
@@ -523,7 +591,73 @@ class DepartmentsApp:
             # Deriving a cold chunk takes a while; a thread keeps the event loop answering.
             hit = await asyncio.to_thread(self._build_chunk, topic, start)
             self._chunks.put(key, hit)
+        # The cache holds the derived chunk; rows changed since are spliced in on the way out.
+        changed = self.changes.overlay.changed_rows(topic.gen.name, start)
+        if changed:
+            dumps, fields = orjson.dumps, topic.fields
+            rows, lines = splice(
+                hit[0], hit[1], changed, lambda rec: dumps(_project(rec, fields)) + b"\n"
+            )
+            return rows, lines, b"".join(lines)
         return hit
+
+    # -- change feed and control -------------------------------------------------------
+
+    async def _feed(self, code: str, scope: Scope, send: Send, rid: str) -> None:
+        """``GET /departments/{code}/changes?after=&limit=``: the department's change log."""
+        self._outage_check(code)
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        after = _int_param(params, "after", 0, 0, None)
+        limit = _int_param(params, "limit", 100, 1, MAX_FEED_LIMIT)
+        log = self.changes.log
+        oldest = log.oldest(code)
+        if after + 1 < oldest:
+            raise _Fail(
+                410,
+                "cursor_expired",
+                f"events before {oldest} are no longer held; start from after={oldest - 1}",
+                {"oldest": oldest},
+            )
+        events = log.after(code, after, limit)
+        body = {
+            "events": [e.as_json() for e in events],
+            "next": events[-1].seq if events else after,
+            "last": log.last(code),
+        }
+        await _send(send, 200, _JSON, orjson.dumps(body), rid)
+
+    async def _change_control(self, scope: Scope, send: Send, rest: list[str], rid: str) -> None:
+        """``GET /departments/_changes``: the engine's state; ``POST …/_changes/{kind}``:
+        make one event happen now (operator key, like fault control)."""
+        self._authorise(scope)
+        method: str = scope["method"]
+        rest = [p for p in rest if p]
+        if not rest:
+            _allow(method, "GET")
+            body = orjson.dumps(self.changes.status(self.now()))
+            await _send(send, 200, _JSON, body, rid)
+            return
+        if len(rest) != 1:
+            raise _Fail(404, "route_not_found", "no route under /departments/_changes")
+        kind = rest[0]
+        if kind not in self.changes.rates:
+            raise _Fail(
+                404,
+                "change_kind_not_found",
+                f"no kind of change {kind!r} here; one of {', '.join(self.changes.rates)}",
+                {"kind": kind},
+            )
+        _allow(method, "POST")
+        events = await asyncio.to_thread(self.changes.trigger, kind, self.now())
+        if not events:
+            raise _Fail(
+                409,
+                "no_subject",
+                f"nobody in the city fits a {kind} now (the city may be too small)",
+                {"kind": kind},
+            )
+        body = orjson.dumps({"kind": kind, "events": [e.as_json() for e in events]})
+        await _send(send, 201, _JSON, body, rid)
 
     async def _export(
         self, topic: _Topic, scope: Scope, receive: Receive, send: Send, rid: str
@@ -538,7 +672,7 @@ class DepartmentsApp:
         malformed = False
         if topic.profile.active:
             malformed = await self._apply_faults(topic, receive)
-        total = topic.gen.rows(self.city)
+        total = self.changes.overlay.rows(topic.gen.name)
         stop = min(total, offset + limit)
         headers = [
             (b"content-type", _NDJSON),
@@ -702,14 +836,16 @@ def create_departments_app(
     *,
     definitions: dict[str, DepartmentDefinition] | None = None,
     city: City | None = None,
+    now: Now = utcnow,
 ) -> DepartmentsApp:
     """The mock departments as one ASGI app under ``/departments/{code}``.
 
     ``definitions`` default to the files in ``settings.services_dir``; ``city`` to a city of
-    ``settings.seed``, ``settings.population`` and ``settings.enterprises``.
+    ``settings.seed``, ``settings.population`` and ``settings.enterprises``. ``now`` is the
+    clock the city changes on (the platform clock inside ``exchange up``).
     """
     if definitions is None:
         definitions = load_definitions(settings.services_dir)
     if city is None:
         city = City(settings.seed, settings.population, settings.enterprises)
-    return DepartmentsApp(settings, definitions, city)
+    return DepartmentsApp(settings, definitions, city, now)

@@ -519,6 +519,15 @@ class City:
             divorced_on=divorced,
         )
 
+    def surname_of(self, index: int) -> str:
+        """The surname of person ``index`` (a newborn takes a parent's)."""
+        return names.pick_surname(Rng(mix(self.seed, _T_PERSON, index)).next())
+
+    @staticmethod
+    def residence_district(draw: int) -> str:
+        """A district code drawn with the city's residence weights."""
+        return _RESIDENCE_TABLE[draw % len(_RESIDENCE_TABLE)]
+
     def person(self, index: int) -> Person:
         """Person ``index`` (0-based); raises ``IndexError`` outside the population."""
         return self._person(index)
@@ -627,6 +636,17 @@ class City:
         kind = "92" if modern and r.chance(0.3) else "91"
         district = _RESIDENCE_TABLE[r.below(len(_RESIDENCE_TABLE))]
         return ids.make_credit_code(kind, district, body), kind, district, modern
+
+    def unused_credit_code(self, kind: str, district: str, draw: int) -> str:
+        """A well-formed credit code that no enterprise of the derived city holds, for a
+        registration made since the start (post-2015 ``MA`` organisation codes, as every new
+        registration gets); ``draw`` picks which."""
+        while True:
+            body = self._org_body(_NUMERIC_BODIES + draw % _MA_BODIES)
+            code = ids.make_credit_code(kind, district, body)
+            if self.index_of_credit_code(code) is None:
+                return code
+            draw = mix(draw, 1)
 
     def credit_code_of(self, e: int) -> str:
         """The unified social credit code of enterprise ``e``."""

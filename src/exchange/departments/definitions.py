@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from exchange.departments.faults import FaultPatch, FaultProfile
+from exchange.departments.lifeevents import KINDS
 from exchange.departments.records import GENERATORS, KeyType
 
 __all__ = [
@@ -69,6 +70,11 @@ class DepartmentDefinition(BaseModel):
     description: str = ""
     faults: FaultProfile = Field(default_factory=FaultProfile)
     topics: tuple[TopicDefinition, ...] = Field(min_length=1)
+    changes: dict[str, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=dict,
+        description="Rates of the events this department registers, per 1,000 residents "
+        "or enterprises a year (exchange.departments.lifeevents.KINDS has the defaults).",
+    )
 
     def topic(self, slug: str) -> TopicDefinition | None:
         """The topic with this slug, if served."""
@@ -80,6 +86,17 @@ def _loc(loc: Iterable[int | str]) -> str:
 
 
 def _check(defn: DepartmentDefinition, file: str) -> None:
+    for name in defn.changes:
+        kind = KINDS.get(name)
+        if kind is None:
+            known = ", ".join(k for k, v in KINDS.items() if v.owner == defn.code) or "none"
+            raise DefinitionError(
+                file, f"changes.{name}", f"unknown kind of change; {defn.code} registers {known}"
+            )
+        if kind.owner != defn.code:
+            raise DefinitionError(
+                file, f"changes.{name}", f"{name} is registered by {kind.owner}, not {defn.code}"
+            )
     seen: set[str] = set()
     for i, topic in enumerate(defn.topics):
         where = f"topics.{i}"

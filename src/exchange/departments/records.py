@@ -833,6 +833,12 @@ def _licence_export(city: City, start: int, stop: int) -> Rows:
                 yield e.index, rec
 
 
+def licences_of(city: City, e: int) -> list[Record]:
+    """The e-licence records enterprise ``e`` holds, in type order."""
+    ent = city.enterprise(e)
+    return [rec for t in range(len(LICENCE_TYPES)) if (rec := _licence(city, ent, t)) is not None]
+
+
 def licence_numbers_of(city: City, e: int) -> list[str]:
     """Licence numbers an enterprise holds (for tests and demos)."""
     ent = city.enterprise(e)
