@@ -65,6 +65,7 @@ def audit_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "audit-state"
     monkeypatch.setenv("EXCHANGE_AUDIT_KEY_FILE", str(state / "audit-signing.key"))
     monkeypatch.setenv("EXCHANGE_AUDIT_MIRROR", str(state / "audit-checkpoints.ndjson"))
+    monkeypatch.setenv("EXCHANGE_LICENCE_KEY_FILE", str(state / "licence-signing.key"))
     return state
 
 

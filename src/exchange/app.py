@@ -39,6 +39,8 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
+from exchange.licences.router import install as install_licences
+from exchange.licences.router import router as licences_router
 from exchange.limits import RequestLimits
 from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
@@ -214,8 +216,8 @@ _ROUTERS = {
     "catalog": (catalog_router, members_router, identity_router),
     # Who may read what (applications, grants, disputes) and who did (the audit log).
     "authz": (authz_router, audit_router, loadruns_router),
-    # The platform's own services (credit) are audited by the broker's writer.
-    "broker": (broker_router, changes_router, metrics_router, credit_router),
+    # The platform's own services (credit, licences) are audited by the broker's writer.
+    "broker": (broker_router, changes_router, metrics_router, credit_router, licences_router),
     "portal": (web_router,),
 }
 
@@ -261,6 +263,7 @@ def create_app(
             ),
         )
         broker = build_broker(context)
+        install_licences(context)  # the licence signing key and its grant/audit gate
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -314,6 +317,7 @@ def create_app(
         authz_router,
         credit_router,
         loadruns_router,
+        licences_router,
         web_router,
     ):
         if any(router in _ROUTERS[p] for p in serving):

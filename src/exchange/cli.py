@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from exchange.config import Settings
 from exchange.credit import cli as credit_cli
+from exchange.licences.cli import licence_app
 from exchange.loadrun import load as load_command
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 federation_app = typer.Typer(help="The connection between the city and the provincial platform.")
 app.add_typer(federation_app, name="federation")
 app.add_typer(credit_cli.app, name="credit")
+app.add_typer(licence_app, name="licence")
 
 console = Console(stderr=True)
 

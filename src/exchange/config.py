@@ -155,6 +155,17 @@ class Settings(BaseSettings):
         description="The audit signing key (Ed25519, PEM); default: audit-signing.key beside "
         "the operator key, generated on first start. Keep it out of the database's reach.",
     )
+    licence_key_file: Path | None = Field(
+        default=None,
+        description="The electronic licences' signing key (Ed25519, PEM); default: "
+        "licence-signing.key beside the operator key, generated on first start.",
+    )
+    licence_status_max_age: int = Field(
+        default=3600,
+        ge=60,
+        description="Seconds an offline verifier may rely on a copy of the licence status "
+        "list (revocations) before it should fetch a new one.",
+    )
     audit_mirror: str | None = Field(
         default=None,
         description="Where signed audit checkpoints are also appended: a file path or a "

@@ -259,6 +259,7 @@ def test_public_names() -> None:
             "ExchangeSignatureMiddleware",
             "ExportInterrupted",
             "Gone",
+            "LicenceVerifier",
             "NotFound",
             "PermissionDenied",
             "PlatformClock",
@@ -270,6 +271,11 @@ def test_public_names() -> None:
             "ServerError",
             "SignatureError",
             "SignedCall",
+            "StatusList",
             "TransportError",
+            "Verification",
+            "fetch_licence_verifier",
+            "load_licence_verifier",
+            "verify_many",
         ]
     )

@@ -6,6 +6,9 @@
         page = ex.search_topics("户籍")
         answer = ex.query("101001001/000001", ["440104199001011234"], case="低保核对")
 
+    verifier = fetch_licence_verifier("http://127.0.0.1:8000", cache="trust.json")
+    verifier.verify(number, code)         # offline: valid / revoked / expired / altered …
+
 A department's own API accepts the exchange's calls and nothing else with
 :class:`ProviderVerifier` (any framework) or :class:`ExchangeSignatureMiddleware` (ASGI);
 see the README's "Your own API".
@@ -36,7 +39,13 @@ from exchange.client._errors import (
     ServerError,
     TransportError,
 )
+from exchange.client._licences import (
+    fetch_licence_verifier,
+    load_licence_verifier,
+    verify_many,
+)
 from exchange.client._provider import ExchangeSignatureMiddleware
+from exchange.licences.token import LicenceVerifier, StatusList, Verification
 from exchange.provider_auth import ProviderSigner, ProviderVerifier, SignatureError, SignedCall
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "ExchangeSignatureMiddleware",
     "ExportInterrupted",
     "Gone",
+    "LicenceVerifier",
     "NotFound",
     "PermissionDenied",
     "PlatformClock",
@@ -62,5 +72,10 @@ __all__ = [
     "ServerError",
     "SignatureError",
     "SignedCall",
+    "StatusList",
     "TransportError",
+    "Verification",
+    "fetch_licence_verifier",
+    "load_licence_verifier",
+    "verify_many",
 ]

@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "exchange.distribution.models",
     "exchange.credit.models",
     "exchange.loadruns.models",
+    "exchange.licences.models",
 )
 
 

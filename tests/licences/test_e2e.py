@@ -1,0 +1,89 @@
+"""Over real HTTP on loopback: a department issues, a verifier fetches the key and status
+list once, then verifies offline (SDK and CLI), with the exchange gone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from exchange.app import build_context, create_app
+from exchange.cli import app as cli
+from exchange.client import (
+    TransportError,
+    fetch_licence_verifier,
+    load_licence_verifier,
+    verify_many,
+)
+from exchange.seed import seed
+from tests.conftest import OPERATOR_KEY
+from tests.e2e.harness import serve, settings_for
+from tests.licences.conftest import key_of, marriage
+
+
+def test_issue_revoke_and_verify_offline_with_the_exchange_gone(tmp_path: Path) -> None:
+    settings = settings_for(f"sqlite:///{tmp_path}/exchange.db")
+    ctx = build_context(settings)
+    seed(ctx.db, settings, OPERATOR_KEY, ctx.clock)
+    cache = tmp_path / "trust.json"
+    try:
+        with serve(create_app(settings, ctx=ctx)) as url, httpx.Client(base_url=url) as http:
+            issued = []
+            for ref in ("A1", "A2", "A3"):
+                resp = http.post(
+                    "/api/v1/licences", json=marriage(external_ref=ref), headers=key_of("mzj")
+                )
+                assert resp.status_code == 201, resp.text
+                issued.append(resp.json())
+            revoked = issued[0]["number"]
+            resp = http.post(
+                f"/api/v1/licences/{revoked}/revoke",
+                json={"reason": "撤销登记"},
+                headers=key_of("mzj"),
+            )
+            assert resp.status_code == 200
+            verifier = fetch_licence_verifier(url, cache=cache)
+            result = CliRunner().invoke(
+                cli,
+                ["licence", "verify", issued[1]["number"], issued[1]["code"], "--url", url,
+                 "--cache", str(cache)],
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            assert "VALID" in result.output
+    finally:
+        ctx.db.dispose()
+
+    # The exchange is gone: the verifier and the kept copy still answer.
+    pairs = [(lic["number"], lic["code"]) for lic in issued]
+    assert [r.reason for r in (verifier.verify(n, c) for n, c in pairs)] == [
+        "revoked",
+        "valid",
+        "valid",
+    ]
+    kept = load_licence_verifier(cache)
+    assert kept.verify(*pairs[0]).reason == "revoked"
+    assert fetch_licence_verifier(url, cache=cache).verify(*pairs[1]).ok  # fell back to it
+    with pytest.raises(TransportError):
+        fetch_licence_verifier(url)
+    runner = CliRunner()
+    revoked_cli = runner.invoke(
+        cli, ["licence", "verify", *pairs[0], "--offline", "--cache", str(cache), "--json"]
+    )
+    assert revoked_cli.exit_code == 1
+    assert json.loads(revoked_cli.stdout)["revocation"]["reason"] == "撤销登记"
+    number, code = pairs[1]
+    altered = code[:-6] + ("A" if code[-6] != "A" else "B") + code[-5:]
+    bad = runner.invoke(
+        cli, ["licence", "verify", number, altered, "--offline", "--cache", str(cache)]
+    )
+    assert bad.exit_code == 1
+    assert "ALTERED" in bad.stdout or "MALFORMED" in bad.stdout
+    no_copy = runner.invoke(
+        cli, ["licence", "verify", number, code, "--offline", "--cache", str(tmp_path / "none")]
+    )
+    assert no_copy.exit_code == 2
+    # A batch over two processes answers as one process does.
+    assert verify_many(kept, pairs * 50, processes=2, chunk=40) == verify_many(kept, pairs * 50)
