@@ -8,6 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import OPERATOR_KEY
+from tests.e2e.harness import serve, settings_for
+from tests.licences.conftest import key_of, marriage
 from typer.testing import CliRunner
 
 from exchange.app import build_context, create_app
@@ -19,9 +22,6 @@ from exchange.client import (
     verify_many,
 )
 from exchange.seed import seed
-from tests.conftest import OPERATOR_KEY
-from tests.e2e.harness import serve, settings_for
-from tests.licences.conftest import key_of, marriage
 
 
 def test_issue_revoke_and_verify_offline_with_the_exchange_gone(tmp_path: Path) -> None:
