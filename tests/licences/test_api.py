@@ -267,3 +267,44 @@ def test_the_public_endpoints_need_no_key_and_bad_input_is_a_4xx(seeded: TestCli
     assert bad.json()["reason"] == "malformed"
     assert seeded.post("/api/v1/licences/verify", json={"number": 1}).status_code == 422
     assert seeded.get("/api/v1/licences/holders/short", headers=key_of("gjj")).status_code == 422
+
+
+def test_the_mock_departments_feed_issues_in_step_with_the_platform_days(
+    seeded: TestClient, ctx: AppContext
+) -> None:
+    from exchange.departments.city import City
+    from exchange.licences.feed import run
+
+    city = City(ctx.settings.seed, ctx.settings.population, ctx.settings.enterprises)
+    rates = {"JHZ": 300.0, "YYZZ": 200.0, "ZYZG": 300.0}
+
+    def post(issuer: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        resp = seeded.post("/api/v1/licences", json=body, headers=key_of(issuer))
+        return resp.status_code, resp.json()
+
+    today = ctx.clock.today()
+    first = run(post, city, today, days=3, rates=rates)
+    assert first.refused == 0, first.errors
+    assert first.issued > 0
+    assert set(first.per_type) == {"JHZ", "YYZZ", "ZYZG"}
+    assert first.per_type["JHZ"] % 2 == 0  # one certificate for each spouse
+    again = run(post, city, today, days=3, rates=rates)
+    assert (again.issued, again.already) == (0, first.issued)
+    ctx.clock.advance(dt.timedelta(days=1))
+    later = run(post, city, ctx.clock.today(), days=3, rates=rates)
+    assert later.issued > 0
+    # The two days both runs cover are answered as issued already, not issued twice.
+    assert later.already == first.issued - _issued_on(seeded, today - dt.timedelta(days=2))
+    stats = seeded.get("/api/v1/licences/stats", headers=key_of("mzj")).json()
+    assert stats["issued"] == first.issued + later.issued
+    jhz = next(t for t in stats["by_type"] if t["code"] == "JHZ")
+    assert jhz["total"] == 2_940_000 + jhz["issued"]
+
+
+def _issued_on(client: TestClient, day: dt.date) -> int:
+    """Licences the feed issued on ``day`` (all three issuers)."""
+    total = 0
+    for issuer in ("mzj", "scjgj", "rsj"):
+        page = client.get("/api/v1/licences", params={"limit": 500}, headers=key_of(issuer))
+        total += sum(1 for lic in page.json()["items"] if lic["issued_on"] == day.isoformat())
+    return total

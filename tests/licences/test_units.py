@@ -184,3 +184,28 @@ def test_the_catalog_refuses_an_issuer_that_is_not_listed(tmp_path: object) -> N
     raw["types"][0]["issuer"] = "nobody"
     with pytest.raises(ValueError, match="not in issuers"):
         content.LicenceCatalog.model_validate(raw)
+
+
+def test_a_remembered_signature_still_gets_every_other_check() -> None:
+    key = Ed25519PrivateKey.generate()
+    claims = _claims(key, valid_until=dt.date(2030, 1, 1))
+    code = _code(key, claims)
+    verifier = LicenceVerifier([key.public_key()], memo=10)
+    assert verifier.verify(claims.number, code).ok
+    assert verifier.verify(claims.number, code).ok  # from the memo
+    assert verifier.verify(make_number("JHZ", CREDIT, 9), code).reason == "number_mismatch"
+    assert verifier.verify(claims.number, code, content={"x": "y"}).reason == "content_altered"
+    assert verifier.verify(claims.number, code, today=dt.date(2031, 1, 1)).reason == "expired"
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    verifier.use_status(_status(key, [(claims.number, "吊销", at)]))
+    assert verifier.verify(claims.number, code).reason == "revoked"
+    # A failed code is never remembered; the memo is bounded.
+    prefix, payload, sig = code.split(".")
+    flipped = "B" if sig[10] == "A" else "A"
+    bad = f"{prefix}.{payload}.{sig[:10]}{flipped}{sig[11:]}"
+    assert verifier.verify(claims.number, bad).reason == "altered"
+    assert verifier.verify(claims.number, bad).reason == "altered"
+    for i in range(25):
+        other = _claims(key, number=make_number("JHZ", CREDIT, 100 + i))
+        verifier.verify(other.number, _code(key, other))
+    assert len(verifier._verified) <= 10

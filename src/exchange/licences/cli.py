@@ -93,3 +93,63 @@ def verify(
     sys.stdout.flush()
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+@licence_app.command("feed")
+def feed(
+    url: Annotated[str, typer.Option(help="Base URL of a running exchange.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    operator_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/operator.key)."
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Platform days to cover.")] = 7,
+) -> None:
+    """Issue, as the mock departments (民政局, 市场监管局, 人社局), the licences the synthetic
+    city's events call for over the last DAYS platform days: marriage certificates,
+    business licences, professional qualifications (idempotent: run it after each
+    `exchange clock advance`)."""
+    import httpx
+
+    from exchange.config import Settings
+    from exchange.departments.city import City
+    from exchange.licences.feed import run
+    from exchange.security import demo_key, read_operator_key
+
+    settings = Settings() if operator_key is None else Settings(operator_key=operator_key)
+    key = read_operator_key(settings)
+    if not key:
+        raise _fail("no operator key", "pass --operator-key or set EXCHANGE_OPERATOR_KEY")
+    op_key: str = key
+    city = City(settings.seed, settings.population, settings.enterprises)
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=60) as http:
+            clock = http.get("/api/v1/clock", headers={"Authorization": f"Bearer {op_key}"})
+            if clock.status_code != 200:
+                raise _fail(f"GET /api/v1/clock: {clock.status_code} {clock.text[:200]}")
+            today = dt.date.fromisoformat(clock.json()["today"])
+
+            def post(issuer: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+                resp = http.post(
+                    "/api/v1/licences",
+                    json=body,
+                    headers={"Authorization": f"Bearer {demo_key(op_key, issuer)}"},
+                )
+                answer: dict[str, object] = resp.json()
+                return resp.status_code, answer
+
+            report = run(post, city, today, days=days, seed=settings.seed)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {url}: {exc}") from exc
+    per_type = ", ".join(f"{k} {v}" for k, v in sorted(report.per_type.items())) or "none"
+    typer.echo(
+        f"{today}: {report.issued} licences issued ({per_type}), {report.already} already "
+        f"issued, {report.refused} refused"
+    )
+    for line in report.errors[:10]:
+        _console.print(f"[red]{escape(line)}[/]")
+    if report.refused:
+        raise typer.Exit(code=1)

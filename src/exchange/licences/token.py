@@ -292,11 +292,24 @@ class LicenceVerifier:
     ``keys`` maps key ids to public keys (more than one while a key is being rotated).
     Without a status list, revocation cannot be checked (``status_as_of`` is None) and the
     platform's day is taken as the local day.
+
+    A code whose signature verified is remembered (up to ``memo`` codes, by the exact code
+    string): verifying it again skips the Ed25519 check, nearly all of the cost, while the
+    number, the items, revocation and expiry are still checked every time. A counter or a
+    department's system sees the same licences again and again; ``memo=0`` turns it off.
     """
 
-    def __init__(self, keys: Iterable[Ed25519PublicKey], status: StatusList | None = None) -> None:
+    def __init__(
+        self,
+        keys: Iterable[Ed25519PublicKey],
+        status: StatusList | None = None,
+        *,
+        memo: int = 100_000,
+    ) -> None:
         self.keys = {key_id_of(k): k for k in keys}
         self.status = status
+        self.memo = memo
+        self._verified: dict[str, Claims] = {}
 
     @classmethod
     def from_pem(cls, *pems: bytes | str) -> LicenceVerifier:
@@ -320,21 +333,16 @@ class LicenceVerifier:
         ``today`` overrides the platform's day (default: from the status list's clock
         offset, else the local day).
         """
-        parts = code.split(".")
-        if len(parts) != 3 or parts[0] != CODE_PREFIX:
-            return Verification(False, "malformed")
-        try:
-            payload, signature = _unb64(parts[1]), _unb64(parts[2])
-            claims = Claims.from_payload(payload)
-        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-            return Verification(False, "malformed")
-        key = self.keys.get(claims.key_id)
-        if key is None:
-            return Verification(False, "unknown_key", claims)
-        try:
-            key.verify(signature, CODE_CONTEXT + payload)
-        except InvalidSignature:
-            return Verification(False, "altered")
+        claims = self._verified.get(code)
+        if claims is None:
+            found = self._check_signature(code)
+            if isinstance(found, Verification):
+                return found
+            claims = found
+            if self.memo:
+                if len(self._verified) >= self.memo:
+                    self._verified.clear()  # a bound, not an LRU: refilling is cheap enough
+                self._verified[code] = claims
         if claims.number != number:
             return Verification(False, "number_mismatch", claims)
         status = self.status
@@ -353,3 +361,22 @@ class LicenceVerifier:
             if day > claims.valid_until:
                 return Verification(False, "expired", claims, None, as_of, stale)
         return Verification(True, "valid", claims, None, as_of, stale)
+
+    def _check_signature(self, code: str) -> Claims | Verification:
+        """The code's claims if the platform signed them, else the failed verification."""
+        parts = code.split(".")
+        if len(parts) != 3 or parts[0] != CODE_PREFIX:
+            return Verification(False, "malformed")
+        try:
+            payload, signature = _unb64(parts[1]), _unb64(parts[2])
+            claims = Claims.from_payload(payload)
+        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+            return Verification(False, "malformed")
+        key = self.keys.get(claims.key_id)
+        if key is None:
+            return Verification(False, "unknown_key", claims)
+        try:
+            key.verify(signature, CODE_CONTEXT + payload)
+        except InvalidSignature:
+            return Verification(False, "altered")
+        return claims
