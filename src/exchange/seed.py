@@ -125,14 +125,11 @@ def seed(
             catalog_service.register(session, spec, operator, now, check_related=False)
             if i % 50 == 0 or i == len(topics):
                 progress("topics", i, len(topics))
-<<<<<<< HEAD
         session.flush()
         _seed_credit(session, settings, clock)
-=======
         # The electronic licence system's type catalog (its issuers are units above).
         licence_types = licences_service.load_types(
             session, expand_licence_types(load_licence_catalog(settings.catalog_dir))
         )
         progress("licence types", licence_types, licence_types)
->>>>>>> 4bf6e65 (licences: the electronic licence system (电子证照) — type catalog, signed issuing, revocation, use under a grant, offline verification)
     return SeedReport(departments=len(units), topics=len(topics), seeded=True)
