@@ -333,6 +333,9 @@ def create_app(
             update={
                 "operator_key": str(context.parts["operator_key"]),
                 "provider_secret": str(context.parts["provider_secret"]),
+                # The departments publish their changes to this very exchange, over HTTP
+                # and with their keys, exactly as a department's own system would.
+                "city_publish_url": settings.city_publish_url or settings.self_url,
             }
         )
         # The city changes on the platform clock, so a demo's `clock advance` ages it too.

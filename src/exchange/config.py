@@ -114,6 +114,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Change events each mock department keeps for its feed and publisher.",
     )
+    city_publish: bool = Field(
+        default=True,
+        description="The mock departments publish their change events to the exchange "
+        "(POST …/changes with each department's key), so subscribers see a living city.",
+    )
+    city_publish_url: str | None = Field(
+        default=None,
+        description="The exchange the mock departments publish to and read the platform "
+        "clock from when they run alone (exchange serve departments); inside exchange up, "
+        "the process itself.",
+    )
     mock_departments: bool = Field(
         default=True, description="Serve the mock department APIs inside this process."
     )

@@ -72,7 +72,12 @@ def _departments(settings: Settings) -> Iterator[str]:
     """``exchange serve departments`` on a free loopback port, for as long as the workers run."""
     port = _free_port("127.0.0.1")
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "EXCHANGE_OPERATOR_KEY": str(settings.operator_key)}
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": str(settings.operator_key),
+        # Its city changes on the platform clock and is published to the workers.
+        "EXCHANGE_CITY_PUBLISH_URL": settings.city_publish_url or settings.self_url,
+    }
     cmd = [sys.executable, "-m", "exchange.cli", "serve", "departments", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     try:

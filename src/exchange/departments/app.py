@@ -53,9 +53,11 @@ from exchange.departments.definitions import (
 )
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.overlay import DELETED, splice
+from exchange.departments.publisher import Publisher, RemoteClock
 from exchange.departments.records import GENERATORS, Generator, key_problem
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
+from exchange.security import demo_key
 
 __all__ = ["DepartmentsApp", "create_departments_app"]
 
@@ -155,6 +157,7 @@ class DepartmentsApp:
         definitions: dict[str, DepartmentDefinition],
         city: City,
         now: Now = utcnow,
+        remote_clock: RemoteClock | None = None,
     ) -> None:
         self.settings = settings
         self.city = city
@@ -171,6 +174,9 @@ class DepartmentsApp:
             retain=settings.city_change_log,
         )
         self._ticker: asyncio.Task[None] | None = None
+        self.remote_clock = remote_clock
+        self.publisher: Publisher | None = None
+        self._publishing: asyncio.Task[None] | None = None
         #: the key the fault endpoints require; generated when the settings have none
         self.operator_key = settings.operator_key or secrets.token_urlsafe(24)
         #: what the departments' credentials derive from; random (nobody can call) when unset
@@ -351,16 +357,31 @@ class DepartmentsApp:
     # -- the living city ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Let the city change on the clock (a no-op when every rate is 0)."""
+        """Let the city change on the clock (a no-op when every rate is 0), and publish the
+        changes to the exchange when ``city_publish_url`` names one."""
         if self._ticker is None and any(self.changes.yearly.values()):
             self._ticker = asyncio.create_task(self._tick(), name="city-changes")
+        url = self.settings.city_publish_url
+        if self._publishing is None and self.settings.city_publish and url:
+            if self.publisher is None:
+                # The keys every seeded department starts with (exchange.security.demo_key).
+                keys = {c: demo_key(self.operator_key, c) for c in self.definitions}
+                self.publisher = Publisher(
+                    self.changes.log,
+                    self.definitions,
+                    base_url=url,
+                    keys=keys,
+                    clock=self.remote_clock,
+                )
+            self._publishing = asyncio.create_task(self.publisher.run(), name="city-publisher")
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        for task in (self._ticker, self._publishing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._publishing = None
 
     async def _tick(self) -> None:
         while True:
@@ -634,7 +655,9 @@ class DepartmentsApp:
         rest = [p for p in rest if p]
         if not rest:
             _allow(method, "GET")
-            body = orjson.dumps(self.changes.status(self.now()))
+            status = self.changes.status(self.now())
+            status["publisher"] = None if self.publisher is None else self.publisher.status()
+            body = orjson.dumps(status)
             await _send(send, 200, _JSON, body, rid)
             return
         if len(rest) != 1:
@@ -836,16 +859,24 @@ def create_departments_app(
     *,
     definitions: dict[str, DepartmentDefinition] | None = None,
     city: City | None = None,
-    now: Now = utcnow,
+    now: Now | None = None,
 ) -> DepartmentsApp:
     """The mock departments as one ASGI app under ``/departments/{code}``.
 
     ``definitions`` default to the files in ``settings.services_dir``; ``city`` to a city of
     ``settings.seed``, ``settings.population`` and ``settings.enterprises``. ``now`` is the
-    clock the city changes on (the platform clock inside ``exchange up``).
+    clock the city changes on: given inside ``exchange up`` (the platform clock); alone,
+    the exchange's clock read over HTTP when ``settings.city_publish_url`` names one, else
+    wall time.
     """
     if definitions is None:
         definitions = load_definitions(settings.services_dir)
     if city is None:
         city = City(settings.seed, settings.population, settings.enterprises)
-    return DepartmentsApp(settings, definitions, city, now)
+    remote = None
+    if now is None:
+        if settings.city_publish and settings.city_publish_url:
+            now = remote = RemoteClock()
+        else:
+            now = utcnow
+    return DepartmentsApp(settings, definitions, city, now, remote)
