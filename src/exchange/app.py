@@ -27,6 +27,7 @@ from exchange.catalog.router import router as catalog_router
 from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
+from exchange.credit.router import install as install_credit
 from exchange.credit.router import router as credit_router
 from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
@@ -264,6 +265,7 @@ def create_app(
         )
         broker = build_broker(context)
         install_licences(context)  # the licence signing key and its grant/audit gate
+        install_credit(context)  # the tax ratings behind the red list, rated in the background
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

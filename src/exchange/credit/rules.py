@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from exchange.authz.calendar import WorkingCalendar, day_end
 
@@ -58,6 +59,7 @@ def due_at(calendar: WorkingCalendar, decision_date: dt.date) -> dt.datetime:
     return day_end(calendar.add_working_days(decision_date, SUBMIT_DAYS))
 
 
+@lru_cache(maxsize=4096)
 def years_after(day: dt.date, years: int) -> dt.date:
     """The same calendar day ``years`` later (29 February → 28 February)."""
     try:
@@ -101,6 +103,8 @@ class Hit:
 def black_list(penalties: Sequence[Penalty], today: dt.date) -> list[Hit]:
     """The black-list rules that hold on ``today`` (empty: not on the list)."""
     hits: list[Hit] = []
+    if not penalties:
+        return hits
     recent = sorted(
         (p for p in penalties if p.decision_date <= today), key=lambda p: p.decision_date
     )
