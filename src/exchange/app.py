@@ -33,6 +33,9 @@ from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
 from exchange.distribution.router import changes_router
+from exchange.distribution.router import router as subscriptions_router
+from exchange.distribution.runtime import Runtime as DistributionRuntime
+from exchange.distribution.runtime import install as install_distribution
 from exchange.errors import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -217,8 +220,16 @@ _ROUTERS = {
     "catalog": (catalog_router, members_router, identity_router),
     # Who may read what (applications, grants, disputes) and who did (the audit log).
     "authz": (authz_router, audit_router, loadruns_router),
-    # The platform's own services (credit, licences) are audited by the broker's writer.
-    "broker": (broker_router, changes_router, metrics_router, credit_router, licences_router),
+    # The platform's own services (credit, licences) are audited by the broker's writer;
+    # distribution sits beside the broker too (its audit writer and /metrics live here).
+    "broker": (
+        broker_router,
+        changes_router,
+        subscriptions_router,
+        metrics_router,
+        credit_router,
+        licences_router,
+    ),
     "portal": (web_router,),
 }
 
@@ -242,6 +253,7 @@ def create_app(
     has_broker = "broker" in serving
 
     broker = None
+    distribution: DistributionRuntime | None = None
     audit: AuditWriter | None = None
     trust: Trust | None = None
     if has_broker or "authz" in serving:
@@ -266,6 +278,9 @@ def create_app(
         broker = build_broker(context)
         install_licences(context)  # the licence signing key and its grant/audit gate
         install_credit(context)  # the tax ratings behind the red list, rated in the background
+        distribution = install_distribution(
+            context, audit=audit, registry=context.parts["metrics"].registry
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -279,9 +294,13 @@ def create_app(
         departments = context.parts.get("departments")
         if departments is not None:
             await departments.start()
+        if distribution is not None:
+            await distribution.start()  # push delivery runs in this process
         try:
             yield
         finally:
+            if distribution is not None:
+                await distribution.stop()
             if departments is not None:
                 await departments.stop()
             if broker is not None:
@@ -315,6 +334,7 @@ def create_app(
         audit_router,
         broker_router,
         changes_router,
+        subscriptions_router,
         metrics_router,
         authz_router,
         credit_router,

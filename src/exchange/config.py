@@ -224,6 +224,45 @@ class Settings(BaseSettings):
     def peer_code(self) -> str:
         """The peer platform's unit code in this platform's own registry."""
         return "gz" if self.level == "province" else "gdzsj"
+    # Distribution (subscriptions): push delivery's retries, dead letters and sharing.
+    distribution_push_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds a push endpoint has to acknowledge."
+    )
+    distribution_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Push attempts of an event before its dead letter."
+    )
+    distribution_max_age: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Seconds after its first failed push that an event goes to the "
+        "dead-letter list whatever its attempts.",
+    )
+    distribution_backoff: float = Field(
+        default=0.5, gt=0, description="First retry delay (s); doubles per attempt, jittered."
+    )
+    distribution_backoff_max: float = Field(
+        default=300.0, gt=0, description="Longest retry delay (s)."
+    )
+    distribution_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Most events in one push."
+    )
+    distribution_lease: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a process holds a subscription it delivers (renewed per push); "
+        "another process takes it over when a holder dies.",
+    )
+    distribution_concurrency: int = Field(
+        default=256, ge=1, description="Subscriptions one process pushes to at once."
+    )
+    distribution_poll: float = Field(
+        default=0.5,
+        gt=0,
+        description="Seconds between looks for work committed by other processes.",
+    )
+    distribution_workers: bool = Field(
+        default=True, description="Run push delivery in this process (with the broker)."
+    )
 
     @property
     def base_url(self) -> str:

@@ -267,6 +267,7 @@ def test_public_names() -> None:
             "ProviderSigner",
             "ProviderTimeout",
             "ProviderVerifier",
+            "PushReceiver",
             "QuotaExceeded",
             "ServerError",
             "SignatureError",

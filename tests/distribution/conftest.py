@@ -4,11 +4,19 @@ holding subscription grants (wjw, ybj), and one without a grant (swj)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import make_department
+
+from exchange.client import PushReceiver
+from exchange.config import Settings
+from exchange.provider_auth import derive_provider_secret
 
 HOUSEHOLD: dict[str, Any] = {
     "category": "101001001",
@@ -40,7 +48,10 @@ HOUSEHOLD: dict[str, Any] = {
         },
         {"field": "photo", "name": "相片", "sharing_type": "conditional"},
     ],
-    "sharing": {"type": "unconditional"},
+    "sharing": {
+        "type": "unconditional",
+        "usage_scopes": ["business_collaboration", "data_verification"],
+    },
     "update_cycle": "realtime",
 }
 
@@ -119,3 +130,66 @@ def publish(
     assert resp.status_code == 202, resp.text
     ids: list[int] = resp.json()["event_ids"]
     return ids
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Quick retries and short leases, so failure paths finish while a test waits."""
+    return settings.model_copy(
+        update={
+            "distribution_push_timeout": 1.0,
+            "distribution_max_attempts": 3,
+            "distribution_backoff": 0.05,
+            "distribution_backoff_max": 0.2,
+            "distribution_lease": 5.0,
+            "distribution_poll": 0.1,
+        }
+    )
+
+
+def credential(consumer: str) -> str:
+    """The consumer's credential: pushes to it are signed with it (tests' master secret)."""
+    return derive_provider_secret("exms_test", consumer)
+
+
+class Inbox:
+    """What a consumer's endpoint received, in order (a PushReceiver's handler)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.arrived: list[float] = []
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            self.events.append(event)
+            self.arrived.append(time.monotonic())
+
+    def ids(self) -> list[int]:
+        with self.lock:
+            return [int(e["id"]) for e in self.events]
+
+
+@contextmanager
+def endpoint(consumer: str) -> Iterator[tuple[str, Inbox, PushReceiver]]:
+    """A consumer endpoint on loopback: the SDK's receiver with an inbox behind it."""
+    inbox = Inbox()
+    receiver = PushReceiver(inbox, secret=credential(consumer), audience=consumer)
+    with receiver.serve("127.0.0.1", 0) as url:
+        yield f"{url}/exchange/push", inbox, receiver
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``predicate`` until true (a deadline, not a guessed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def subscribe(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    resp = client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert resp.status_code == 201, resp.text
+    out: dict[str, Any] = resp.json()
+    return out

@@ -46,6 +46,7 @@ from exchange.client._licences import (
 )
 from exchange.client._provider import ExchangeSignatureMiddleware
 from exchange.licences.token import LicenceVerifier, StatusList, Verification
+from exchange.client._receiver import PushReceiver
 from exchange.provider_auth import ProviderSigner, ProviderVerifier, SignatureError, SignedCall
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "ProviderSigner",
     "ProviderTimeout",
     "ProviderVerifier",
+    "PushReceiver",
     "QuotaExceeded",
     "ServerError",
     "SignatureError",

@@ -242,3 +242,16 @@ class DeadLetterOut(BaseModel):
 class DeadLetterPage(BaseModel):
     total: int
     items: list[DeadLetterOut]
+
+
+class DeadLetterSelection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=10_000)] | None = (
+        Field(default=None, description="Dead-letter ids (default: every one).")
+    )
+
+
+class DeadLetterCount(BaseModel):
+    subscription: int
+    count: int

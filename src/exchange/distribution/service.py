@@ -11,13 +11,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.authz.models import Grant
 from exchange.catalog.models import Change, Topic
 from exchange.catalog.schemas import DataType, TopicStatus
 from exchange.catalog.service import TopicNotFound, TopicRetired, get_topic_by_code
+from exchange.db.base import utcnow
 from exchange.distribution.models import ChangeEventRow, DeadLetter, Subscription
 from exchange.distribution.schemas import (
     ChangeEvent,
@@ -29,7 +30,7 @@ from exchange.distribution.schemas import (
     SubscriptionStats,
     SubscriptionStatus,
 )
-from exchange.errors import BadRequest, NotFound, NotPermitted, ValidationFailed
+from exchange.errors import BadRequest, Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.members.service import Principal
 
 __all__ = [
@@ -408,3 +409,58 @@ def subscription_out(
             blocked=blocked,
         ),
     )
+
+
+def set_status(sub: Subscription, status: str) -> None:
+    """Suspend or resume. A resumed subscription is due at once: what accumulated while it
+    was suspended is delivered from its cursor."""
+    sub.status = status
+    sub.updated_at = utcnow()
+    if status == "active":
+        sub.next_attempt_at = sub.updated_at
+        sub.attempts = 0
+        sub.first_failed_at = None
+
+
+def replay(session: Session, sub: Subscription, cursor: int) -> None:
+    """Deliver again every event after ``cursor`` (not past the newest event)."""
+    sub.cursor = min(cursor, _head(session, sub.source, sub.resource_code))
+    sub.updated_at = utcnow()
+    sub.next_attempt_at = sub.updated_at
+    sub.attempts = 0
+    sub.first_failed_at = None
+
+
+def dead_letters(
+    session: Session, sub: Subscription, *, offset: int, limit: int
+) -> tuple[int, list[DeadLetter]]:
+    stmt = select(DeadLetter).where(DeadLetter.subscription_id == sub.id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(DeadLetter.event_id).offset(offset).limit(limit)).all()
+    return int(total), list(rows)
+
+
+def retry_dead_letters(session: Session, sub: Subscription, ids: Sequence[int] | None) -> int:
+    """Queue dead letters (all, or those named) for another push; how many were queued."""
+    if sub.delivery != DeliveryMode.push:
+        raise Conflict("a pull subscription has no dead letters", code="not_push")
+    stmt = (
+        update(DeadLetter)
+        .where(DeadLetter.subscription_id == sub.id, DeadLetter.status == "dead")
+        .values(status="retry")
+    )
+    if ids is not None:
+        stmt = stmt.where(DeadLetter.id.in_(ids))
+    queued = int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    if queued:
+        sub.next_attempt_at = min(sub.next_attempt_at, utcnow())
+        session.info[CHANGED] = True
+    return queued
+
+
+def discard_dead_letters(session: Session, sub: Subscription, ids: Sequence[int] | None) -> int:
+    """Drop dead letters (all, or those named) for good; how many were dropped."""
+    stmt = delete(DeadLetter).where(DeadLetter.subscription_id == sub.id)
+    if ids is not None:
+        stmt = stmt.where(DeadLetter.id.in_(ids))
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,220 @@
+"""Reading a subscription's feed: the events after a cursor, filtered and cut down to the
+items the subscriber may receive *now*.
+
+Push delivery and the pull feed read through here, so both give the same events in the
+same shape. Events are projected at read time, never at acceptance: a grant narrowed
+after an event was accepted narrows what is delivered of it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.catalog.models import Change, Topic
+from exchange.distribution.models import ChangeEventRow, Subscription
+from exchange.distribution.schemas import Source
+
+__all__ = ["Batch", "Rule", "read", "read_ids"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A subscription's filter, prepared for matching many events."""
+
+    keys: frozenset[str] | None
+    prefixes: tuple[str, ...] | None
+    where: dict[str, frozenset[Any]]
+    kinds: frozenset[str] | None
+    topics: frozenset[str] | None
+    providers: frozenset[str] | None
+
+    @classmethod
+    def of(cls, spec: dict[str, Any]) -> Rule:
+        def opt(name: str) -> frozenset[str] | None:
+            value = spec.get(name)
+            return None if value is None else frozenset(value)
+
+        return cls(
+            keys=opt("keys"),
+            prefixes=tuple(spec["key_prefixes"]) if spec.get("key_prefixes") else None,
+            where={
+                k: frozenset(_hashable(v) for v in vs)
+                for k, vs in (spec.get("where") or {}).items()
+            },
+            kinds=opt("kinds"),
+            topics=opt("topics"),
+            providers=opt("providers"),
+        )
+
+    def matches(self, key: str, kind: str, record: dict[str, Any] | None) -> bool:
+        if self.keys is not None and key not in self.keys:
+            return False
+        if self.prefixes is not None and not key.startswith(self.prefixes):
+            return False
+        if self.kinds is not None and kind not in self.kinds:
+            return False
+        for item, allowed in self.where.items():
+            if record is None or _hashable(record.get(item)) not in allowed:
+                return False
+        return True
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | None) else repr(value)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events after a cursor, as one subscriber receives them."""
+
+    #: the delivered events (plain dicts, see ``schemas.DeliveredEvent``)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: the cursor after this batch: the last event *scanned* (filtered-out ones included)
+    last: int = 0
+    #: True when the scan stopped at its limit (more may wait)
+    more: bool = False
+    #: source change times of the delivered events (for the lag)
+    changed: list[dt.datetime] = field(default_factory=list)
+
+
+def _project(record: dict[str, Any] | None, items: frozenset[str]) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {k: v for k, v in record.items() if k in items}
+
+
+def read(
+    session: Session, sub: Subscription, after: int, limit: int, items: frozenset[str]
+) -> Batch:
+    """Up to ``limit`` events after ``after`` (scanned), those matching the filter kept,
+    each record cut to ``items`` (the subscription's items ∩ the grant's, now)."""
+    if sub.source == Source.catalog:
+        return _read_catalog(session, sub, after, limit)
+    rows = session.execute(
+        select(
+            ChangeEventRow.id,
+            ChangeEventRow.key,
+            ChangeEventRow.kind,
+            ChangeEventRow.changed_at,
+            ChangeEventRow.record,
+        )
+        .where(ChangeEventRow.resource_code == sub.resource_code, ChangeEventRow.id > after)
+        .order_by(ChangeEventRow.id)
+        .limit(limit)
+    ).all()
+    return _batch(sub, rows, after, limit, items)
+
+
+def read_ids(
+    session: Session, sub: Subscription, ids: Iterable[int], items: frozenset[str]
+) -> Batch:
+    """The given events (dead letters being retried), projected like :func:`read`; no
+    filter (they passed it when they first failed)."""
+    wanted = sorted(set(ids))
+    if sub.source == Source.catalog:
+        rows = session.execute(_catalog_select().where(Change.cursor.in_(wanted))).all()
+        return _catalog_batch(rows, 0, len(wanted) + 1, None)
+    rows = session.execute(
+        select(
+            ChangeEventRow.id,
+            ChangeEventRow.key,
+            ChangeEventRow.kind,
+            ChangeEventRow.changed_at,
+            ChangeEventRow.record,
+        )
+        .where(ChangeEventRow.id.in_(wanted))
+        .order_by(ChangeEventRow.id)
+    ).all()
+    return _batch(sub, rows, 0, len(wanted) + 1, items, use_filter=False)
+
+
+def _batch(
+    sub: Subscription,
+    rows: Any,
+    after: int,
+    limit: int,
+    items: frozenset[str],
+    *,
+    use_filter: bool = True,
+) -> Batch:
+    rule = Rule.of(sub.filter) if use_filter and sub.filter else None
+    batch = Batch(last=after, more=len(rows) >= limit)
+    topic = sub.resource_code or ""
+    for row in rows:
+        batch.last = row.id
+        if rule is not None and not rule.matches(row.key, row.kind, row.record):
+            continue
+        batch.events.append(
+            {
+                "id": row.id,
+                "topic": topic,
+                "key": row.key,
+                "kind": row.kind,
+                "changed_at": row.changed_at,
+                "record": _project(row.record, items),
+            }
+        )
+        batch.changed.append(row.changed_at)
+    return batch
+
+
+def _catalog_select() -> Any:
+    return (
+        select(
+            Change.cursor,
+            Change.at,
+            Change.kind,
+            Change.resource_code,
+            Change.version,
+            Change.by,
+            Change.changes,
+            Topic.provider,
+            Topic.name,
+        )
+        .join(Topic, Topic.id == Change.topic_id, isouter=True)
+        .order_by(Change.cursor)
+    )
+
+
+def _read_catalog(session: Session, sub: Subscription, after: int, limit: int) -> Batch:
+    rows = session.execute(_catalog_select().where(Change.cursor > after).limit(limit)).all()
+    return _catalog_batch(rows, after, limit, Rule.of(sub.filter) if sub.filter else None)
+
+
+def _catalog_batch(rows: Any, after: int, limit: int, rule: Rule | None) -> Batch:
+    """Catalog changes as events: the key is the resource code, the kind registered /
+    changed / retired, the record what changed (the catalog is open to every
+    department, so nothing is cut)."""
+    batch = Batch(last=after, more=len(rows) >= limit)
+    for row in rows:
+        batch.last = row.cursor
+        if rule is not None and (
+            (rule.topics is not None and row.resource_code not in rule.topics)
+            or (rule.providers is not None and row.provider not in rule.providers)
+            or (rule.kinds is not None and row.kind not in rule.kinds)
+        ):
+            continue
+        batch.events.append(
+            {
+                "id": row.cursor,
+                "topic": row.resource_code,
+                "key": row.resource_code,
+                "kind": row.kind,
+                "changed_at": row.at,
+                "record": {
+                    "name": row.name,
+                    "provider": row.provider,
+                    "version": row.version,
+                    "by": row.by,
+                    "changes": row.changes,
+                },
+            }
+        )
+        batch.changed.append(row.at)
+    return batch
