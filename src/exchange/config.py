@@ -224,6 +224,7 @@ class Settings(BaseSettings):
     def peer_code(self) -> str:
         """The peer platform's unit code in this platform's own registry."""
         return "gz" if self.level == "province" else "gdzsj"
+
     # Distribution (subscriptions): push delivery's retries, dead letters and sharing.
     distribution_push_timeout: float = Field(
         default=5.0, gt=0, le=300, description="Seconds a push endpoint has to acknowledge."

@@ -45,8 +45,8 @@ from exchange.client._licences import (
     verify_many,
 )
 from exchange.client._provider import ExchangeSignatureMiddleware
-from exchange.licences.token import LicenceVerifier, StatusList, Verification
 from exchange.client._receiver import PushReceiver
+from exchange.licences.token import LicenceVerifier, StatusList, Verification
 from exchange.provider_auth import ProviderSigner, ProviderVerifier, SignatureError, SignedCall
 
 __all__ = [
