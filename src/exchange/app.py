@@ -45,6 +45,11 @@ from exchange.errors import (
 )
 from exchange.licences.router import install as install_licences
 from exchange.licences.router import router as licences_router
+from exchange.libraries.gather import Gatherer
+from exchange.libraries.router import LibraryDispatch
+from exchange.libraries.router import install as install_libraries
+from exchange.libraries.router import router as libraries_router
+from exchange.libraries.service import LibraryService
 from exchange.limits import RequestLimits
 from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
@@ -229,6 +234,7 @@ _ROUTERS = {
         metrics_router,
         credit_router,
         licences_router,
+        libraries_router,
     ),
     "portal": (web_router,),
 }
@@ -254,6 +260,8 @@ def create_app(
 
     broker = None
     distribution: DistributionRuntime | None = None
+    libraries: Gatherer | None = None
+    library_service: LibraryService | None = None
     audit: AuditWriter | None = None
     trust: Trust | None = None
     if has_broker or "authz" in serving:
@@ -281,6 +289,8 @@ def create_app(
         distribution = install_distribution(
             context, audit=audit, registry=context.parts["metrics"].registry
         )
+        # The base information libraries gather through this broker and serve beside it.
+        libraries, library_service = install_libraries(context, broker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -291,6 +301,8 @@ def create_app(
         if broker is not None:
             # The upstream session needs the running loop, so it opens here, not at build.
             await broker.upstream.start()
+            if libraries is not None and settings.library_gather_seconds > 0:
+                libraries.start(settings.library_gather_seconds)
         departments = context.parts.get("departments")
         if departments is not None:
             await departments.start()
@@ -299,6 +311,9 @@ def create_app(
         try:
             yield
         finally:
+            if libraries is not None and library_service is not None:
+                await libraries.stop()
+                library_service.close()
             if distribution is not None:
                 await distribution.stop()
             if departments is not None:
@@ -336,6 +351,7 @@ def create_app(
         changes_router,
         subscriptions_router,
         metrics_router,
+        libraries_router,
         authz_router,
         credit_router,
         loadruns_router,
@@ -368,6 +384,7 @@ def create_app(
     # (in a part that has the broker), then request ids for everything else.
     front: ASGIApp = RequestIdMiddleware(inner)
     if broker is not None:
+        front = LibraryDispatch(front, context)
         front = ExchangeDispatch(front, broker=broker)
     app.front = RequestLimits(
         FreshnessGate(front, context.db.freshness),

@@ -160,6 +160,28 @@ class Settings(BaseSettings):
         "keys passed in the address (#key=…). Off, a department signs in with its key once "
         "and the key is never displayed.",
     )
+    library_unit: str = Field(
+        default="zsj",
+        description="The member unit the base information libraries gather as (its grants "
+        "on the source topics decide what they may gather).",
+    )
+    library_key: str | None = Field(
+        default=None,
+        description="The library unit's API key; default: its seeded key (derived from the "
+        "operator key).",
+    )
+    library_gather_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Run an incremental gathering pass of the base information libraries "
+        "every so many seconds (0: only when the operator asks).",
+    )
+    library_page: int = Field(
+        default=100_000,
+        ge=1,
+        le=1_000_000,
+        description="Records per export call when the libraries gather (one audit entry each).",
+    )
     log_level: str = "info"
     audit_key_file: Path | None = Field(
         default=None,

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "exchange.credit.models",
     "exchange.loadruns.models",
     "exchange.licences.models",
+    "exchange.libraries.models",
 )
 
 

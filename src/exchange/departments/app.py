@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from exchange import __version__
 from exchange.config import Settings
 from exchange.db.base import utcnow
-from exchange.departments import bulk
+from exchange.departments import bulk, noise
 from exchange.departments.changes import ChangeEngine, Now
 from exchange.departments.city import City
 from exchange.departments.definitions import (
@@ -141,6 +141,11 @@ class _ChunkCache:
             _, old = self.items.popitem(last=False)
             self.used -= len(old[2]) * 2
 
+    def drop(self, code: str, slug: str) -> None:
+        """Forget every chunk of one topic (its records changed: noise was set)."""
+        for key in [k for k in self.items if k[0] == code and k[1] == slug]:
+            self.used -= len(self.items.pop(key)[2]) * 2
+
 
 def _project(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     if len(record) == len(fields):
@@ -211,6 +216,8 @@ class DepartmentsApp:
 
     def _make_lookup(self, topic: _Topic) -> Callable[[str], tuple[str, bytes | str | None]]:
         gen, city, fields = topic.gen, self.city, topic.fields
+        rate = topic.profile.noise_rate
+        salt = noise.salt_of(topic.dept.code, topic.defn.slug)
 
         # Cached per key: repeated lookups (the common case under load) cost a dict hit.
         @lru_cache(maxsize=65_536)
@@ -221,6 +228,8 @@ class DepartmentsApp:
             rec = gen.lookup(city, key)
             if rec is None:
                 return "missing", None
+            if rate:
+                rec = noise.apply(gen.name, rec, key, salt, rate)
             return "ok", orjson.dumps(_project(rec, fields))
 
         # A changed record wins over the derived one (the cache keeps the derived answer).
@@ -241,9 +250,14 @@ class DepartmentsApp:
         dept = self.definitions[code]
         for t in dept.topics:
             topic = self.topics[(code, t.slug)]
+            old_noise = topic.profile.noise_rate
             topic.profile = merge(
                 dept.faults, self.dept_overrides.get(code), t.faults, topic.override
             )
+            if topic.profile.noise_rate != old_noise:
+                # Noise changes the records themselves: cached answers are stale.
+                topic.lookup = self._make_lookup(topic)
+                self._chunks.drop(code, t.slug)
         self._summaries.pop(code, None)
 
     def summary(self, code: str) -> dict[str, Any]:
@@ -599,8 +613,12 @@ class DepartmentsApp:
         rows: list[int] = []
         lines: list[bytes] = []
         dumps, fields = orjson.dumps, topic.fields
+        rate, gen = topic.profile.noise_rate, topic.gen
+        salt = noise.salt_of(topic.dept.code, topic.defn.slug)
         # The whole chunk in one call: people are derived in bulk, not row by row.
-        for row, rec in topic.gen.export_rows(self.city, start, start + EXPORT_CHUNK):
+        for row, rec in gen.export_rows(self.city, start, start + EXPORT_CHUNK):
+            if rate:
+                rec = noise.apply(gen.name, rec, rec[gen.key_field], salt, rate)
             rows.append(row)
             lines.append(dumps(_project(rec, fields)) + b"\n")
         return rows, lines, b"".join(lines)

@@ -43,6 +43,13 @@ class FaultProfile(BaseModel):
     overshare: bool = Field(
         default=False, description="Add an undeclared field to every record (tests filtering)."
     )
+    noise_rate: Rate = Field(
+        default=0.0,
+        description=(
+            "Share of records served with a data-quality defect (a name spelled "
+            "differently, a death recorded in error): exchange.departments.noise."
+        ),
+    )
 
     @property
     def active(self) -> bool:
@@ -67,6 +74,7 @@ class FaultPatch(BaseModel):
     outage: bool | None = None
     malformed_rate: Rate | None = None
     overshare: bool | None = None
+    noise_rate: Rate | None = None
 
     def given(self) -> dict[str, Any]:
         """The fields this patch sets."""

@@ -32,6 +32,7 @@ __all__ = ["ROUTES", "Gateway", "PartUrls", "part_of"]
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/exchange", "broker"),
     ("/api/v1/credit", "broker"),
+    ("/api/v1/libraries", "broker"),
     ("/api/v1/catalog", "catalog"),
     ("/api/v1/departments", "catalog"),
     ("/api/v1/whoami", "catalog"),

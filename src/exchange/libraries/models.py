@@ -1,0 +1,92 @@
+"""Library tables: what each library gathers from where, the gathered records, conflicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db.base import Base
+
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LibrarySource(Base):
+    """One topic a library gathers from, with its watermark and counts.
+
+    ``watermark`` is the next export offset: it moves in the same transaction as the rows
+    of the page it ends, so a gathering stopped anywhere resumes at the first page whose
+    rows were not committed (a page re-read after a crash is upserted, not doubled).
+    """
+
+    __tablename__ = "library_source"
+    __table_args__ = (UniqueConstraint("library", "resource_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    library: Mapped[str] = mapped_column(String(16))
+    resource_code: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    topic_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(8))
+    key_field: Mapped[str] = mapped_column(String(64))
+    #: [[field, element, is_source, sharing_type], ...] in the order ``vals`` stores them
+    fields: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    watermark: Mapped[int] = mapped_column(_BIG, default=0)
+    total_rows: Mapped[int | None] = mapped_column(_BIG, default=None)
+    #: records received from this source, every pass added up
+    gathered: Mapped[int] = mapped_column(_BIG, default=0)
+    #: records received in the current (or last) pass
+    pass_gathered: Mapped[int] = mapped_column(_BIG, default=0)
+    passes: Mapped[int] = mapped_column(Integer, default=0)
+    application_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    pass_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    refreshed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: how far the quality check has looked at this source's rows (``refreshed`` epoch s)
+    checked_until: Mapped[int] = mapped_column(_BIG, default=0)
+
+
+class LibraryRecord(Base):
+    """One subject's record from one source: the gathered items' values as a JSON array in
+    the source's ``fields`` order (names are not repeated per row), and when it was last
+    refreshed (epoch seconds). Keyed (source, subject): a subject's record is a few
+    index seeks, and rows of one source are contiguous for the quality check's joins."""
+
+    __tablename__ = "library_record"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    subject: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vals: Mapped[str] = mapped_column(Text)
+    refreshed: Mapped[int] = mapped_column(_BIG)
+
+
+class LibraryConflict(Base):
+    """Two sources disagree about one subject (校核纠错): open until resolved."""
+
+    __tablename__ = "library_conflict"
+    __table_args__ = (
+        UniqueConstraint("library", "subject", "kind", "element", "other_source_id"),
+        Index("ix_library_conflict_status", "library", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    library: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    element: Mapped[str] = mapped_column(String(120))
+    source_id: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text)
+    other_source_id: Mapped[int] = mapped_column(Integer)
+    other_provider: Mapped[str] = mapped_column(String(32))
+    other_value: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    found_at: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    resolution: Mapped[str | None] = mapped_column(String(32), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

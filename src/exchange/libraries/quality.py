@@ -1,0 +1,214 @@
+"""Quality checks (校核纠错): where two sources disagree about one subject, flag it.
+
+Two rules, both over records the library gathered (never over a list written by hand):
+
+- ``mismatch``: a witness item (an element a topic re-shares, ``is_source: false``)
+  differs from the element's source for the same subject: a name spelled differently by
+  social insurance than by the household register. Values are compared after Unicode
+  NFKC normalisation and trimming, so full-width and half-width forms agree.
+- ``deceased_insured``: the household register records the person as deregistered on
+  death (``person.household_status`` = 死亡注销) while a social or medical insurance source
+  still reports an enrolment (``social_insurance.*``, ``medical_insurance.*``).
+
+A pair of sources is checked again whenever either was refreshed since its last check;
+a conflict no longer seen then is closed as ``cleared`` (the source was corrected). Each
+conflict is kept once per (subject, kind, element, other source): a re-check does not
+duplicate it, and a resolved one stays resolved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from exchange.db.engine import Database
+from exchange.libraries.models import LibraryConflict, LibrarySource
+
+__all__ = ["DECEASED", "INSURANCE_PREFIXES", "Check", "checks_of", "normalise", "run_checks"]
+
+DECEASED = "死亡注销"
+STATUS_ELEMENT = "person.household_status"
+INSURANCE_PREFIXES = ("social_insurance.", "medical_insurance.")
+#: rows read per round trip while scanning a pair
+_FETCH = 20_000
+
+
+def normalise(value: Any) -> str | None:
+    if value is None:
+        return None
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One comparison between an authoritative source and another source."""
+
+    kind: str
+    element: str
+    source: LibrarySource
+    position: int
+    other: LibrarySource
+    other_position: int
+    other_element: str
+
+
+def checks_of(sources: list[LibrarySource]) -> list[Check]:
+    """Every comparison the rules make among one library's sources."""
+    live = [s for s in sources if s.state != "withdrawn"]
+    source_of: dict[str, tuple[LibrarySource, int]] = {}
+    for s in live:
+        for i, (_field, element, is_source, _sharing) in enumerate(s.fields):
+            if is_source:
+                source_of[element] = (s, i)
+    checks: list[Check] = []
+    for s in live:
+        for i, (_field, element, is_source, _sharing) in enumerate(s.fields):
+            if not is_source and element in source_of:
+                src, pos = source_of[element]
+                if src.id != s.id:
+                    checks.append(Check("mismatch", element, src, pos, s, i, element))
+    status = source_of.get(STATUS_ELEMENT)
+    if status is not None:
+        for s in live:
+            if s.id == status[0].id:
+                continue
+            for i, (_field, element, is_source, _sharing) in enumerate(s.fields):
+                if is_source and element.startswith(INSURANCE_PREFIXES):
+                    checks.append(
+                        Check(
+                            "deceased_insured", STATUS_ELEMENT, status[0], status[1], s, i, element
+                        )
+                    )
+                    break
+    return checks
+
+
+def _pairs(db: Database, check: Check) -> Iterator[tuple[str, Any, Any]]:
+    """(subject, authoritative value, other value) of every subject both sources hold."""
+    sql = (
+        "SELECT o.subject, s.vals, o.vals FROM library_record o JOIN library_record s "
+        "ON s.source_id = {p} AND s.subject = o.subject WHERE o.source_id = {p}"
+    ).format(p="?" if db.is_sqlite else "%s")
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(sql, (check.source.id, check.other.id))
+        loads = orjson.loads
+        while True:
+            batch = cur.fetchmany(_FETCH)
+            if not batch:
+                break
+            for subject, svals, ovals in batch:
+                yield subject, loads(svals)[check.position], loads(ovals)[check.other_position]
+        cur.close()
+    finally:
+        raw.close()
+
+
+def _found(check: Check, value: Any, other: Any) -> bool:
+    if check.kind == "mismatch":
+        a, b = normalise(value), normalise(other)
+        return a is not None and b is not None and a != b
+    return value == DECEASED and other is not None
+
+
+def _scan(db: Database, check: Check, now: dt.datetime, library: str) -> tuple[int, int]:
+    """Check one pair; returns (conflicts found now, conflicts cleared)."""
+    table = LibraryConflict.__table__
+    assert isinstance(table, Table)
+    insert = sqlite.insert if db.is_sqlite else postgresql.insert
+    stmt = insert(table).on_conflict_do_nothing(
+        index_elements=["library", "subject", "kind", "element", "other_source_id"]
+    )
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if rows:
+            with db.writing(), db.session() as session:
+                session.execute(stmt, rows)
+            rows.clear()
+
+    for subject, value, other in _pairs(db, check):
+        if not _found(check, value, other):
+            continue
+        seen.add(subject)
+        shown = other if check.kind == "mismatch" else f"{check.other_element}={other}"
+        rows.append(
+            {
+                "library": library,
+                "subject": subject,
+                "kind": check.kind,
+                "element": check.element,
+                "source_id": check.source.id,
+                "provider": check.source.provider,
+                "value": None if value is None else str(value),
+                "other_source_id": check.other.id,
+                "other_provider": check.other.provider,
+                "other_value": None if shown is None else str(shown),
+                "status": "open",
+                "found_at": now,
+            }
+        )
+        if len(rows) >= 5_000:
+            flush()
+    flush()
+    cleared = 0
+    with db.writing(), db.session() as session:
+        open_ = session.execute(
+            select(LibraryConflict.id, LibraryConflict.subject).where(
+                and_(
+                    LibraryConflict.library == library,
+                    LibraryConflict.kind == check.kind,
+                    LibraryConflict.element == check.element,
+                    LibraryConflict.other_source_id == check.other.id,
+                    LibraryConflict.status == "open",
+                )
+            )
+        ).all()
+        gone = [cid for cid, subject in open_ if subject not in seen]
+        for start in range(0, len(gone), 1000):
+            session.execute(
+                update(LibraryConflict)
+                .where(LibraryConflict.id.in_(gone[start : start + 1000]))
+                .values(
+                    status="resolved",
+                    resolution="cleared",
+                    resolved_by="library",
+                    resolved_at=now,
+                    note="the sources agree again",
+                )
+            )
+        cleared = len(gone)
+    return len(seen), cleared
+
+
+def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = False) -> int:
+    """Check every pair of ``library`` refreshed since its last check; conflicts seen."""
+    with db.sessions() as session:
+        sources = list(
+            session.scalars(select(LibrarySource).where(LibrarySource.library == library))
+        )
+    stamp = {s.id: _epoch(s.refreshed_at) for s in sources}
+    found = 0
+    for check in checks_of(sources):
+        a, b = check.source, check.other
+        if not force and stamp[a.id] <= a.checked_until and stamp[b.id] <= b.checked_until:
+            continue
+        n, _ = _scan(db, check, now, library)
+        found += n
+    with db.session() as session:
+        for s in session.scalars(select(LibrarySource).where(LibrarySource.library == library)):
+            s.checked_until = stamp.get(s.id, 0)
+    return found
+
+
+def _epoch(at: dt.datetime | None) -> int:
+    return 0 if at is None else int(at.timestamp() * 1000)

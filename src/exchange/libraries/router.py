@@ -1,0 +1,330 @@
+"""``/api/v1/libraries``: lookups, gathering progress and control, conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request, status
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from exchange.broker.service import Broker, Inbound
+from exchange.context import AppContext, Caller, Ctx, Operator
+from exchange.errors import (
+    CORRELATION_ID_HEADER,
+    REQUEST_ID_HEADER,
+    Conflict,
+    ExchangeError,
+    ValidationFailed,
+    caller_correlation_id,
+    error_body,
+)
+from exchange.libraries.gather import Gatherer, PassReport
+from exchange.libraries.metrics import LibraryCollector
+from exchange.libraries.schemas import (
+    ConflictOut,
+    ConflictPage,
+    GatherRequest,
+    GatherStatus,
+    LibraryCode,
+    LibraryOut,
+    LookupAnswer,
+    LookupRequest,
+    PassOut,
+    ResolveRequest,
+)
+from exchange.libraries.service import LibraryService
+
+router = APIRouter(prefix="/api/v1/libraries", tags=["libraries"])
+
+_JSON = "application/json"
+_LOOKUP_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {_JSON: {"schema": LookupRequest.model_json_schema()}},
+    }
+}
+
+
+def service_of(ctx: AppContext) -> LibraryService:
+    found: LibraryService = ctx.parts["library_service"]
+    return found
+
+
+def gatherer_of(ctx: AppContext) -> Gatherer:
+    found: Gatherer = ctx.parts["libraries"]
+    return found
+
+
+async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str] | None) -> bytes:
+    """Authenticate, assemble, audit; the JSON answer (errors raised, audited too)."""
+    svc = service_of(ctx)
+    started = time.perf_counter()
+    consumer = "anonymous"
+    answer: dict[str, Any] | None = None
+    try:
+        principal = ctx.auth.authenticate(inbound.authorization)
+        consumer = principal.code
+        if keys is None:
+            try:
+                body = LookupRequest.model_validate_json(inbound.body)
+            except ValidationError as exc:
+                raise ValidationFailed(
+                    'the body is {"keys": [...]}: 1 to 100 ID numbers or credit codes',
+                    field="keys",
+                    code="bad_input",
+                    errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+                ) from None
+            keys = body.keys
+        answer = svc.lookup(principal, library, keys)
+    except ExchangeError as exc:
+        await svc.audit(
+            svc.audit_entry(
+                inbound.request_id, consumer, library, None, exc.code, exc.status_code, started
+            )
+        )
+        raise
+    answer = {"request_id": inbound.request_id, **answer}
+    await svc.audit(
+        svc.audit_entry(inbound.request_id, consumer, library, answer, "ok", 200, started)
+    )
+    return orjson.dumps(answer)
+
+
+@router.get("", response_model=list[LibraryOut])
+def libraries(ctx: Ctx, _caller: Caller) -> list[dict[str, Any]]:
+    """Both libraries (人口基础信息库, 法人基础信息库): their sources with each one's
+    gathering state, watermark and records gathered, the totals, and conflicts by kind."""
+    return service_of(ctx).overview()
+
+
+@router.post(
+    "/{library}/query",
+    response_model=LookupAnswer,
+    openapi_extra=_LOOKUP_BODY,
+    responses={401: {}, 403: {}, 404: {}, 422: {}},
+)
+async def query(request: Request, library: LibraryCode) -> Response:
+    """Assembled records of up to 100 people (ID numbers) or enterprises (credit codes).
+
+    Each element comes with its source department and topic (一数一源) and when that
+    source's record was last gathered. Unconditional elements are served to every
+    department; a conditional one only with a current grant on its source topic for that
+    item (quota counted there). ``withheld`` names the elements left out. Every call is
+    audited (kind ``library``). Keys the library does not hold are in ``not_found``,
+    malformed ones in ``invalid``. Department keys only (403 ``not_a_department``).
+    """
+    inbound = Inbound.of_scope(request.scope)
+    await inbound.read_body(request.receive)
+    payload = await lookup(request.app.state.ctx, inbound, library.value, None)
+    return Response(payload, media_type=_JSON)
+
+
+@router.get(
+    "/{library}/records/{key}",
+    response_model=LookupAnswer,
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def record(
+    request: Request,
+    library: LibraryCode,
+    key: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$")],
+) -> Response:
+    """One person or enterprise: the same answer as ``query`` with one key."""
+    inbound = Inbound.of_scope(request.scope)
+    payload = await lookup(request.app.state.ctx, inbound, library.value, [key])
+    return Response(payload, media_type=_JSON)
+
+
+def _pass_out(report: PassReport | None) -> PassOut | None:
+    if report is None:
+        return None
+    return PassOut(
+        full=report.full,
+        started_at=report.started_at,
+        finished_at=report.finished_at,
+        gathered=dict(report.gathered),
+        total=report.total,
+        skipped=dict(report.skipped),
+        errors=dict(report.errors),
+        conflicts=dict(report.conflicts),
+        seconds=report.seconds,
+    )
+
+
+def _status(ctx: AppContext) -> GatherStatus:
+    gatherer = gatherer_of(ctx)
+    return GatherStatus(
+        running=gatherer.running,
+        current=_pass_out(gatherer.current),
+        last=_pass_out(gatherer.last),
+        libraries=[LibraryOut.model_validate(lib) for lib in service_of(ctx).overview()],
+    )
+
+
+@router.get("/gather", response_model=GatherStatus)
+def gather_status(ctx: Ctx, _op: Operator) -> GatherStatus:
+    """Gathering progress (operator): the pass under way, the last one, every source."""
+    return _status(ctx)
+
+
+@router.post("/gather", response_model=GatherStatus, status_code=status.HTTP_202_ACCEPTED)
+async def gather(body: GatherRequest, ctx: Ctx, _op: Operator) -> GatherStatus:
+    """Start a gathering pass (operator): incremental from each source's watermark, or
+    ``full`` from the start. It runs in the background; poll ``GET .../gather``. A source
+    the library unit holds no grant for is applied for and skipped until granted.
+    409 ``gathering_running`` while a pass is under way."""
+    gatherer = gatherer_of(ctx)
+    if gatherer.running:
+        raise Conflict("a gathering pass is already running", code="gathering_running")
+    started = asyncio.Event()
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        started.set()
+        try:
+            await gatherer.gather(
+                None if body.library is None else body.library.value, full=body.full
+            )
+        finally:
+            service_of(ctx).invalidate()
+
+    task = asyncio.get_running_loop().create_task(run())
+    gatherer.tasks.add(task)
+    task.add_done_callback(gatherer.tasks.discard)
+    await started.wait()
+    await asyncio.sleep(0)  # let the pass take its lock before answering
+    return _status(ctx)
+
+
+@router.get("/{library}/conflicts", response_model=ConflictPage)
+def conflicts(
+    ctx: Ctx,
+    caller: Caller,
+    library: LibraryCode,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(mismatch|deceased_insured)$")] = None,
+    subject: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z]+$")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ConflictPage:
+    """Conflicts the quality check found (校核纠错): the operator sees all, a department
+    those where it is one of the two sources."""
+    items, total = service_of(ctx).conflicts(
+        caller,
+        library.value,
+        status=status_,
+        kind=kind,
+        subject=subject,
+        offset=offset,
+        limit=limit,
+    )
+    return ConflictPage(
+        items=[ConflictOut.model_validate(c) for c in items],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.post("/conflicts/{conflict_id}/resolve", response_model=ConflictOut)
+async def resolve(
+    request: Request,
+    conflict_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: ResolveRequest,
+    ctx: Ctx,
+    caller: Caller,
+) -> ConflictOut:
+    """Close a conflict (the operator, or either of its two source departments), saying
+    how: ``corrected``, ``source_confirmed`` or ``dismissed``. 404 for a conflict that is
+    not the caller's; 409 ``conflict_closed`` when already resolved. Audited."""
+    svc = service_of(ctx)
+    started = time.perf_counter()
+    row = svc.resolve(caller, conflict_id, body.resolution.value, body.note)
+    rid = str(request.scope.get("state", {}).get("request_id", ""))
+    entry = svc.audit_entry(rid, caller.code, row.library, None, "resolved", 200, started)
+    entry.kind = "library.resolve"
+    entry.items = [row.element]
+    entry.records = 1
+    await svc.audit(entry)
+    return ConflictOut.model_validate(row)
+
+
+_PATH = re.compile(r"^/api/v1/libraries/(person|enterprise)/(query|records/([0-9A-Za-z]{1,64}))$")
+_RID = REQUEST_ID_HEADER.lower().encode()
+_CID = CORRELATION_ID_HEADER.lower().encode()
+
+
+class LibraryDispatch:
+    """Serve the two lookup endpoints straight from the ASGI scope, ahead of FastAPI (as
+    :class:`exchange.broker.router.ExchangeDispatch` does for the broker): routing and
+    dependency solving would cost more than the lookup. Anything else, including a
+    malformed path or method, falls through to FastAPI, which documents both routes."""
+
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        self._prefix = uuid.uuid4().hex[:20]
+        self._counter = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        match = _PATH.match(path) if path.startswith("/api/v1/libraries/") else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        library, action, key = match.groups()
+        method = "POST" if action == "query" else "GET"
+        if scope["method"] != method:
+            await self.app(scope, receive, send)
+            return
+        rid = f"{self._prefix}{next(self._counter):012x}"
+        correlation = caller_correlation_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        if correlation:
+            state["correlation_id"] = correlation
+        status_code = 200
+        try:
+            inbound = Inbound.of_scope(scope)
+            if key is None:
+                await inbound.read_body(receive)
+            payload = await lookup(self.ctx, inbound, library, None if key is None else [key])
+        except ExchangeError as exc:
+            status_code = exc.status_code
+            payload = orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail))
+            extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        else:
+            extra = []
+        headers = [
+            (b"content-type", _JSON.encode()),
+            (b"content-length", str(len(payload)).encode()),
+            (_RID, rid.encode()),
+            *extra,
+        ]
+        if correlation:
+            headers.append((_CID, correlation.encode()))
+        await send({"type": "http.response.start", "status": status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def install(ctx: AppContext, broker: Broker) -> tuple[Gatherer, LibraryService]:
+    """The libraries' runtime parts for an app that runs the broker: the gatherer
+    (``ctx.parts["libraries"]``) and the lookup service (``ctx.parts["library_service"]``)."""
+    gatherer = Gatherer(ctx, broker)
+    svc = LibraryService(ctx)
+    ctx.parts["libraries"] = gatherer
+    ctx.parts["library_service"] = svc
+    broker.metrics.registry.register(LibraryCollector(svc, gatherer))
+    return gatherer, svc
+
+
+__all__ = ["LibraryDispatch", "install", "router"]

@@ -1,0 +1,162 @@
+"""Request and answer bodies of ``/api/v1/libraries`` (pydantic only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from exchange.fields import Text
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$")]
+
+
+class LibraryCode(StrEnum):
+    person = "person"
+    enterprise = "enterprise"
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keys: Annotated[list[Key], Field(min_length=1, max_length=100)] = Field(
+        description="ID numbers (person) or unified social credit codes (enterprise)."
+    )
+
+
+class ElementOut(BaseModel):
+    value: Any = Field(description="The element's value as its source holds it.")
+    provider: str = Field(description="The source department (一数一源).")
+    resource_code: str = Field(description="The source topic.")
+    topic: str
+    refreshed_at: dt.datetime = Field(description="When the source's record was last gathered.")
+
+
+class RecordOut(BaseModel):
+    key: str
+    elements: dict[str, ElementOut]
+
+
+class InvalidKey(BaseModel):
+    key: str
+    message: str
+
+
+class LookupAnswer(BaseModel):
+    request_id: str
+    library: LibraryCode
+    records: list[RecordOut]
+    not_found: list[str]
+    invalid: list[InvalidKey]
+    withheld: list[str] = Field(
+        description="Conditional elements this department holds no grant for: apply to "
+        "their source topic to receive them."
+    )
+
+
+class SourceOut(BaseModel):
+    id: int
+    resource_code: str
+    provider: str
+    topic: str
+    role: str = Field(description="source: serves elements; witness: only checked against")
+    state: str = Field(
+        description="new, gathering, done, awaiting_grant, error or withdrawn (no longer in "
+        "the catalog)"
+    )
+    elements: list[str]
+    checked_elements: list[str]
+    watermark: int = Field(description="Next export offset: where the next pass starts.")
+    total_rows: int | None
+    gathered: int = Field(description="Records gathered from this source, all passes.")
+    pass_gathered: int
+    passes: int
+    application_id: int | None
+    last_error: str | None
+    refreshed_at: dt.datetime | None
+
+
+class ConflictCounts(BaseModel):
+    open: int
+    resolved: int
+    by_kind: dict[str, dict[str, int]]
+
+
+class LibraryOut(BaseModel):
+    library: LibraryCode
+    name: str
+    key: str
+    sources: list[SourceOut]
+    gathered: int
+    conflicts: ConflictCounts
+
+
+class PassOut(BaseModel):
+    full: bool
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    gathered: dict[str, int]
+    total: int
+    skipped: dict[str, str]
+    errors: dict[str, str]
+    conflicts: dict[str, int]
+    seconds: float
+
+
+class GatherStatus(BaseModel):
+    running: bool
+    current: PassOut | None
+    last: PassOut | None
+    libraries: list[LibraryOut]
+
+
+class GatherRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    library: LibraryCode | None = Field(default=None, description="Omit for both libraries.")
+    full: bool = Field(default=False, description="true: read every source again from the start.")
+
+
+class ConflictOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    library: str
+    subject: str
+    kind: str = Field(description="mismatch or deceased_insured")
+    element: str
+    provider: str = Field(description="The element's source department.")
+    value: str | None
+    other_provider: str
+    other_value: str | None
+    status: str
+    found_at: dt.datetime
+    resolved_at: dt.datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    note: str | None
+
+
+class ConflictPage(BaseModel):
+    items: list[ConflictOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class Resolution(StrEnum):
+    corrected = "corrected"
+    source_confirmed = "source_confirmed"
+    dismissed = "dismissed"
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: Resolution = Field(
+        description="corrected: the wrong record was fixed at its source; source_confirmed: "
+        "the source's value stands; dismissed: not an error."
+    )
+    note: Annotated[Text, StringConstraints(max_length=2000)] | None = None

@@ -1,0 +1,109 @@
+"""Bulk writes of gathered records: executemany on SQLite, COPY on PostgreSQL.
+
+Gathering writes millions of rows; the ORM would spend ~50 µs a row building objects. Rows
+go straight to the driver instead, in the same transaction as the source's watermark, so a
+page is either wholly in the library with its watermark moved, or not at all.
+
+- SQLite: ``INSERT … ON CONFLICT DO UPDATE`` through ``executemany`` (the sqlite3 module
+  steps the prepared statement per row without returning to Python between rows).
+- PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT … SELECT … ON
+  CONFLICT DO UPDATE`` from it (COPY alone cannot upsert).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from exchange.db.engine import Database
+
+__all__ = ["Row", "write_page"]
+
+#: (source_id, subject, vals JSON, refreshed epoch seconds)
+Row = tuple[int, str, str, int]
+
+_UPSERT = (
+    "INSERT INTO library_record (source_id, subject, vals, refreshed) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
+    "refreshed = excluded.refreshed"
+)
+_CACHE = "PRAGMA cache_size=-131072"  # KiB: 128 MiB for this connection
+_STAGE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS library_stage "
+    "(source_id integer, subject varchar(32), vals text, refreshed bigint)"
+)
+_MERGE = (
+    "INSERT INTO library_record (source_id, subject, vals, refreshed) "
+    "SELECT DISTINCT ON (source_id, subject) source_id, subject, vals, refreshed "
+    "FROM library_stage ON CONFLICT (source_id, subject) DO UPDATE SET "
+    "vals = excluded.vals, refreshed = excluded.refreshed"
+)
+_SOURCE = (
+    "UPDATE library_source SET gathered = gathered + {p}, pass_gathered = pass_gathered + {p}, "
+    "watermark = {p}, total_rows = {p}, refreshed_at = {p} WHERE id = {p}"
+)
+
+
+def _subject(row: Row) -> str:
+    return row[1]
+
+
+def _sqlite_time(at: dt.datetime) -> str:
+    # The form SQLAlchemy's SQLite DateTime stores (UTC, no offset), so the ORM reads it.
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def write_page(
+    db: Database,
+    source_id: int,
+    rows: Sequence[Row],
+    *,
+    watermark: int,
+    total_rows: int | None,
+    refreshed_at: dt.datetime,
+) -> None:
+    """Upsert ``rows`` and move the source's watermark and counts, in one transaction."""
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if db.is_sqlite:
+            # Keys arrive in the source's order, random in the key space: sorted, the
+            # B-tree inserts walk its pages in order (2-4x the rate measured), and a
+            # larger page cache keeps the walk in memory.
+            ordered = sorted(rows, key=_subject)
+            cur.execute(_CACHE)
+            with db.writing():
+                cur.executemany(_UPSERT, ordered)
+                cur.execute(
+                    _SOURCE.format(p="?"),
+                    (
+                        len(rows),
+                        len(rows),
+                        watermark,
+                        total_rows,
+                        _sqlite_time(refreshed_at),
+                        source_id,
+                    ),
+                )
+                raw.commit()
+        else:
+            cur.execute(_STAGE)
+            cur.execute("TRUNCATE library_stage")
+            if rows:
+                with cur.copy(
+                    "COPY library_stage (source_id, subject, vals, refreshed) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(_MERGE)
+            cur.execute(
+                _SOURCE.format(p="%s"),
+                (len(rows), len(rows), watermark, total_rows, refreshed_at, source_id),
+            )
+            raw.commit()
+        cur.close()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()

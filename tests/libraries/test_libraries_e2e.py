@@ -1,0 +1,210 @@
+"""The libraries over real HTTP: gathering through the broker, lookups, statistics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from tests.e2e.harness import OPERATOR, apply, key_of, topic_code
+from tests.libraries.conftest import Site
+
+from exchange.audit.models import AuditEntry
+from exchange.departments.city import City
+from exchange.libraries.models import LibraryRecord, LibrarySource
+
+CITY = City(seed=2020, population=3_000, enterprises=600)
+
+
+def _sources(site: Site) -> dict[str, dict[str, Any]]:
+    libs = site.http.get("/api/v1/libraries", headers=OPERATOR).json()
+    return {
+        s["resource_code"]: s | {"library": lib["library"]} for lib in libs for s in lib["sources"]
+    }
+
+
+def _held(site: Site, source_id: int) -> int:
+    with site.ctx.db.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(LibraryRecord)
+                .where(LibraryRecord.source_id == source_id)
+            )
+            or 0
+        )
+
+
+def test_full_load_gathers_every_granted_source_with_counts(gathered: Site) -> None:
+    sources = _sources(gathered)
+    household = sources[topic_code(gathered.ctx, "household-registration")]
+    assert household["state"] == "done"
+    assert household["provider"] == "gaj"
+    assert household["total_rows"] == household["watermark"] == CITY.population
+    assert _held(gathered, household["id"]) == CITY.population
+    enterprise = sources[topic_code(gathered.ctx, "enterprise-registration")]
+    assert _held(gathered, enterprise["id"]) == CITY.enterprises
+    # Every source granted and read to its end; what each holds is what it gathered
+    # (records, not rows: a source has no record for some rows).
+    for s in sources.values():
+        assert s["state"] == "done", s
+        assert s["watermark"] == s["total_rows"]
+        assert _held(gathered, s["id"]) == s["pass_gathered"] > 0
+    libs = gathered.http.get("/api/v1/libraries", headers=key_of("gjj")).json()
+    person = next(lib for lib in libs if lib["library"] == "person")
+    assert person["gathered"] == sum(
+        s["gathered"] for s in sources.values() if s["library"] == "person"
+    )
+    # The clean city is consistent: no conflicts without noise.
+    assert person["conflicts"]["open"] == 0
+    metrics = gathered.http.get("/metrics", headers=OPERATOR).text
+    assert (
+        f'exchange_library_gathered_total{{library="person"}} {float(person["gathered"])}'
+        in metrics
+    )
+    assert "exchange_library_records_gathered_total" in metrics
+
+
+def test_gathering_goes_through_the_broker_and_is_audited(gathered: Site) -> None:
+    with gathered.ctx.db.sessions() as session:
+        exports = session.scalars(
+            select(AuditEntry).where(AuditEntry.consumer == "zsj", AuditEntry.kind == "export")
+        ).all()
+    assert exports
+    assert {e.case for e in exports} == {"基础信息库汇集"}
+    household = topic_code(gathered.ctx, "household-registration")
+    assert sum(e.records for e in exports if e.resource_code == household) >= CITY.population
+
+
+def test_incremental_pass_reads_nothing_new_from_a_static_city(gathered: Site) -> None:
+    before = _sources(gathered)
+    status = gathered.gather()
+    assert status["last"]["total"] == 0
+    after = _sources(gathered)
+    for code, s in after.items():
+        assert s["watermark"] == before[code]["watermark"]
+        assert s["gathered"] == before[code]["gathered"]
+
+
+def test_lookup_assembles_granted_elements_with_source_and_time(gathered: Site) -> None:
+    person = CITY.person(CITY.sample_indices(1, seed=5)[0])
+    resp = gathered.http.post(
+        "/api/v1/libraries/person/query",
+        json={"keys": [person.id_number]},
+        headers=key_of("gjj"),
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    [record] = body["records"]
+    name = record["elements"]["person.name"]
+    assert name["value"] == person.name
+    assert name["provider"] == "gaj"
+    assert name["resource_code"] == topic_code(gathered.ctx, "household-registration")
+    assert name["refreshed_at"]
+    # gjj holds no grant on the conditional sources: their elements are withheld.
+    assert "marriage.registration_type" in body["withheld"]
+    assert not any(e.startswith("marriage.") for e in record["elements"])
+    # The source itself sees its own conditional elements.
+    married = next(
+        p for p in map(CITY.person, range(0, CITY.population, 2)) if p.married_on is not None
+    )
+    own = gathered.http.get(
+        f"/api/v1/libraries/person/records/{married.id_number}", headers=key_of("mzj")
+    ).json()
+    assert "marriage.registration_type" in own["records"][0]["elements"]
+    assert "marriage.registration_type" not in own["withheld"]
+
+
+def test_a_grant_on_the_source_topic_opens_its_conditional_elements(gathered: Site) -> None:
+    code = topic_code(gathered.ctx, "social-insurance-enrolment")
+    employed = next(
+        p for p in map(CITY.person, range(CITY.population)) if CITY.employer_of(p) is not None
+    )
+    url = f"/api/v1/libraries/person/records/{employed.id_number}"
+    before = gathered.http.get(url, headers=key_of("ybj")).json()
+    assert "social_insurance.status" in before["withheld"]
+    app = apply(gathered.http, "ybj", code, ["id_number", "status"])
+    resp = gathered.http.post(
+        f"/api/v1/applications/{app['id']}/approve", json={}, headers=key_of("rsj")
+    )
+    assert resp.status_code == 200, resp.text
+    deadline = time.monotonic() + 5
+    while True:
+        after = gathered.http.get(url, headers=key_of("ybj")).json()
+        if "social_insurance.status" in after["records"][0]["elements"]:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert after["records"][0]["elements"]["social_insurance.status"]["provider"] == "rsj"
+    # Only the granted item: the contribution base stays withheld.
+    assert "social_insurance.contribution_base" in after["withheld"]
+
+
+def test_enterprise_lookup_and_missing_and_malformed_keys(gathered: Site) -> None:
+    code = CITY.sample_credit_codes(1, seed=2)[0]
+    resp = gathered.http.post(
+        "/api/v1/libraries/enterprise/query",
+        json={"keys": [code, "91110108551385082Q", "91110108551385082A"]},
+        headers=key_of("swj"),
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert [r["key"] for r in body["records"]] == [code]
+    ent = CITY.enterprise_by_credit_code(code)
+    assert ent is not None
+    assert body["records"][0]["elements"]["enterprise.name"]["value"] == ent.name
+    assert body["not_found"] == ["91110108551385082Q"]
+    assert [i["key"] for i in body["invalid"]] == ["91110108551385082A"]
+    # The legal representative's ID number is conditional at its source.
+    assert "enterprise.legal_representative_id_number" in body["withheld"]
+
+
+def test_lookup_refusals_are_errors_and_audited(gathered: Site) -> None:
+    http = gathered.http
+    pid = CITY.id_number_of(7)
+    url = "/api/v1/libraries/person/query"
+    assert http.post(url, json={"keys": [pid]}).status_code == 401
+    resp = http.post(url, json={"keys": [pid]}, headers=OPERATOR)
+    assert resp.status_code == 403
+    assert resp.json()["error"]["code"] == "not_a_department"
+    for body in ({"keys": []}, {"keys": [pid] * 101}, {"ids": [pid]}, {"keys": ["a b"]}):
+        resp = http.post(url, json=body, headers=key_of("gjj"))
+        assert resp.status_code == 422, (body, resp.text)
+    resp = http.post(url, content=b"{not json", headers=key_of("gjj"))
+    assert resp.status_code == 422
+    assert http.post(
+        "/api/v1/libraries/nobody/query", json={"keys": [pid]}, headers=key_of("gjj")
+    ).status_code in (404, 422)
+    assert http.get("/api/v1/libraries/person/query", headers=key_of("gjj")).status_code == 405
+    rid = http.post(url, json={"keys": [pid]}, headers=key_of("gjj")).json()["request_id"]
+    with gathered.ctx.db.sessions() as session:
+        deadline = time.monotonic() + 5
+        while True:
+            entries = session.scalars(
+                select(AuditEntry).where(AuditEntry.kind == "library", AuditEntry.consumer == "gjj")
+            ).all()
+            if any(e.request_id == rid for e in entries):
+                break
+            assert time.monotonic() < deadline, "lookup not audited"
+            time.sleep(0.05)
+            session.expire_all()
+    outcomes = {e.outcome for e in entries}
+    assert {"ok", "bad_input"} <= outcomes
+    entry = next(e for e in entries if e.request_id == rid)
+    assert entry.resource_code == "lib/person"
+    assert "person.name" in entry.items
+    assert entry.records == 1
+
+
+def test_gather_control_is_the_operators(gathered: Site) -> None:
+    http = gathered.http
+    assert http.get("/api/v1/libraries/gather", headers=key_of("gjj")).status_code == 403
+    assert http.post("/api/v1/libraries/gather", json={}, headers=key_of("gjj")).status_code == 403
+    assert (
+        http.post("/api/v1/libraries/gather", json={"library": "x"}, headers=OPERATOR).status_code
+        == 422
+    )
+    with gathered.ctx.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LibrarySource)) == len(
+            _sources(gathered)
+        )

@@ -1,0 +1,197 @@
+"""Bulk writes, quality checks and lookups on both databases (no broker needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from exchange.context import AppContext
+from exchange.errors import NotFound, NotPermitted, ValidationFailed
+from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
+from exchange.libraries.quality import checks_of, normalise, run_checks
+from exchange.libraries.service import LibraryService
+from exchange.libraries.store import write_page
+from exchange.members.service import Principal
+
+A = "440105199001010017"  # valid ID numbers (GB 11643 check characters)
+B = "440105199001010033"
+C = "11010519491231002X"
+
+
+def _source(ctx: AppContext, code: str, provider: str, fields: list[list[object]]) -> int:
+    with ctx.db.session() as session:
+        row = LibrarySource(
+            library="person",
+            resource_code=code,
+            provider=provider,
+            topic_name=f"{provider} topic",
+            role="source" if any(f[2] for f in fields) else "witness",
+            key_field="id_number",
+            fields=fields,
+            state="done",
+            watermark=0,
+            gathered=0,
+            pass_gathered=0,
+            passes=1,
+            checked_until=0,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _rows(sid: int, values: dict[str, list[object]]) -> list[tuple[int, str, str, int]]:
+    return [(sid, k, orjson.dumps(v).decode(), 1_764_547_200) for k, v in values.items()]
+
+
+@pytest.fixture
+def library(ctx: AppContext) -> tuple[int, int, int]:
+    now = dt.datetime.now(dt.UTC)
+    gaj = _source(
+        ctx,
+        "101001001/000001",
+        "gaj",
+        [
+            ["name", "person.name", True, "unconditional"],
+            ["status", "person.household_status", True, "unconditional"],
+        ],
+    )
+    rsj = _source(
+        ctx,
+        "201002001/000001",
+        "rsj",
+        [
+            ["name", "person.name", False, "conditional"],
+            ["status", "social_insurance.status", True, "conditional"],
+        ],
+    )
+    gjj = _source(ctx, "201004001/000001", "gjj", [["name", "person.name", False, "conditional"]])
+    write_page(
+        ctx.db,
+        gaj,
+        _rows(gaj, {A: ["张伟", "正常"], B: ["李娜", "死亡注销"], C: ["王芳", "正常"]}),
+        watermark=3,
+        total_rows=3,
+        refreshed_at=now,
+    )
+    write_page(
+        ctx.db,
+        rsj,
+        _rows(rsj, {A: ["张玮", "参保缴费"], B: ["李娜", "参保缴费"]}),
+        watermark=10,
+        total_rows=10,
+        refreshed_at=now,
+    )
+    write_page(ctx.db, gjj, _rows(gjj, {C: ["王芳"]}), watermark=5, total_rows=5, refreshed_at=now)
+    return gaj, rsj, gjj
+
+
+def test_pages_upsert_and_move_the_watermark(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    gaj, _, _ = library
+    now = dt.datetime.now(dt.UTC)
+    # The same page again (a page re-read after a restart) replaces, never doubles.
+    write_page(
+        ctx.db,
+        gaj,
+        _rows(gaj, {A: ["张伟", "正常"], C: ["王芳芳", "正常"]}),
+        watermark=3,
+        total_rows=3,
+        refreshed_at=now,
+    )
+    with ctx.db.sessions() as session:
+        held = session.scalar(
+            select(func.count()).select_from(LibraryRecord).where(LibraryRecord.source_id == gaj)
+        )
+        assert held == 3
+        src = session.get(LibrarySource, gaj)
+        assert src is not None
+        assert (src.watermark, src.total_rows, src.gathered) == (3, 3, 5)
+        assert src.refreshed_at is not None
+        vals = session.scalar(
+            select(LibraryRecord.vals).where(
+                LibraryRecord.source_id == gaj, LibraryRecord.subject == C
+            )
+        )
+        assert orjson.loads(vals or "null") == ["王芳芳", "正常"]
+
+
+def test_checks_find_mismatches_and_the_insured_dead(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    gaj, rsj, _ = library
+    with ctx.db.sessions() as session:
+        sources = list(session.scalars(select(LibrarySource)))
+    kinds = sorted((c.kind, c.other.provider) for c in checks_of(sources))
+    assert kinds == [("deceased_insured", "rsj"), ("mismatch", "gjj"), ("mismatch", "rsj")]
+    now = dt.datetime.now(dt.UTC)
+    assert run_checks(ctx.db, "person", now) == 2
+    with ctx.db.sessions() as session:
+        found = {(c.kind, c.subject): c for c in session.scalars(select(LibraryConflict))}
+    assert set(found) == {("mismatch", A), ("deceased_insured", B)}
+    mismatch = found[("mismatch", A)]
+    assert (mismatch.provider, mismatch.value, mismatch.other_provider, mismatch.other_value) == (
+        "gaj",
+        "张伟",
+        "rsj",
+        "张玮",
+    )
+    assert found[("deceased_insured", B)].other_value == "social_insurance.status=参保缴费"
+    # Nothing refreshed since: no re-check; forced, the same conflicts, not doubled.
+    assert run_checks(ctx.db, "person", now) == 0
+    assert run_checks(ctx.db, "person", now, force=True) == 2
+    with ctx.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LibraryConflict)) == 2
+    # The source corrected: the mismatch clears at the next check.
+    write_page(
+        ctx.db,
+        rsj,
+        _rows(rsj, {A: ["张伟", "参保缴费"]}),
+        watermark=10,
+        total_rows=10,
+        refreshed_at=now + dt.timedelta(seconds=5),
+    )
+    run_checks(ctx.db, "person", now)
+    with ctx.db.sessions() as session:
+        row = session.scalar(select(LibraryConflict).where(LibraryConflict.kind == "mismatch"))
+        assert row is not None
+        assert (row.status, row.resolution) == ("resolved", "cleared")
+    assert gaj != rsj
+
+
+def test_normalise_folds_width_and_space() -> None:
+    assert normalise(" ＡＢＣ１ ") == "ABC1"
+    assert normalise(None) is None
+    assert normalise(12) == "12"
+
+
+def test_lookup_scopes_elements_by_sharing_type(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    svc = LibraryService(ctx)
+    try:
+        answer = svc.lookup(Principal("gjj"), "person", [A, C, "44010519900101005X", "123"])
+        assert [r["key"] for r in answer["records"]] == [A, C]
+        first = answer["records"][0]["elements"]
+        assert first["person.name"]["value"] == "张伟"
+        assert first["person.name"]["provider"] == "gaj"
+        assert first["person.name"]["refreshed_at"].startswith("2025-12-01")
+        assert "social_insurance.status" not in first
+        assert answer["withheld"] == ["social_insurance.status"]
+        assert answer["not_found"] == ["44010519900101005X"]
+        assert [i["key"] for i in answer["invalid"]] == ["123"]
+        own = svc.lookup(Principal("rsj"), "person", [A])
+        assert own["records"][0]["elements"]["social_insurance.status"]["value"] == "参保缴费"
+        assert own["withheld"] == []
+        with pytest.raises(NotPermitted):
+            svc.lookup(Principal("operator"), "person", [A])
+        with pytest.raises(NotFound):
+            svc.lookup(Principal("gjj"), "people", [A])
+        with pytest.raises(ValidationFailed):
+            svc.lookup(Principal("gjj"), "person", [A] * 101)
+    finally:
+        svc.close()
