@@ -43,13 +43,13 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
-from exchange.licences.router import install as install_licences
-from exchange.licences.router import router as licences_router
 from exchange.libraries.gather import Gatherer
 from exchange.libraries.router import LibraryDispatch
 from exchange.libraries.router import install as install_libraries
 from exchange.libraries.router import router as libraries_router
 from exchange.libraries.service import LibraryService
+from exchange.licences.router import install as install_licences
+from exchange.licences.router import router as licences_router
 from exchange.limits import RequestLimits
 from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
