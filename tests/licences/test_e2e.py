@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from exchange.app import build_context, create_app
 from exchange.cli import app as cli
 from exchange.client import (
+    PermissionDenied,
     TransportError,
     fetch_licence_verifier,
     load_licence_verifier,
@@ -87,3 +88,36 @@ def test_issue_revoke_and_verify_offline_with_the_exchange_gone(tmp_path: Path) 
     assert no_copy.exit_code == 2
     # A batch over two processes answers as one process does.
     assert verify_many(kept, pairs * 50, processes=2, chunk=40) == verify_many(kept, pairs * 50)
+
+
+def test_the_enterprise_story_issues_and_verifies_a_business_licence(tmp_path: Path) -> None:
+    from exchange.client import ExchangeClient
+    from exchange.departments.city import City
+    from exchange.licences.story import issue_business_licence, verify_business_licence
+    from exchange.security import demo_key
+
+    settings = settings_for(f"sqlite:///{tmp_path}/exchange.db")
+    ctx = build_context(settings)
+    seed(ctx.db, settings, OPERATOR_KEY, ctx.clock)
+    city = City(settings.seed, settings.population, settings.enterprises)
+    firm = next(e for e in city.iter_enterprises() if e.status.startswith("存续"))
+    try:
+        with (
+            serve(create_app(settings, ctx=ctx)) as url,
+            ExchangeClient(url, demo_key(OPERATOR_KEY, "scjgj")) as regulator,
+        ):
+            first = issue_business_licence(regulator, firm)
+            again = issue_business_licence(regulator, firm)
+            assert first.created
+            assert not again.created
+            assert again.licence.number == first.licence.number
+            assert first.licence.holder_id == firm.credit_code
+            result = verify_business_licence(url, first.licence)
+            assert result.ok, result
+            with (
+                ExchangeClient(url, demo_key(OPERATOR_KEY, "gaj")) as other,
+                pytest.raises(PermissionDenied),
+            ):
+                issue_business_licence(other, firm)
+    finally:
+        ctx.db.dispose()

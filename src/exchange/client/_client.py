@@ -39,6 +39,7 @@ from exchange.credit.schemas import (
     SubmitAnswer,
 )
 from exchange.credit.schemas import StatsOut as CreditStats
+from exchange.licences.schemas import HolderLicences, LicenceOut, LicenceStats
 
 __all__ = ["DEFAULT_URL", "AsyncExchangeClient", "ExchangeClient", "PlatformClock"]
 
@@ -391,6 +392,48 @@ class _Calls:
     def credit_stats() -> _Call[CreditStats]:
         return _Call("GET", "/api/v1/credit/stats", CreditStats)
 
+    # -- electronic licences (电子证照) -------------------------------------------------------
+
+    @staticmethod
+    def issue_licence(
+        type_code: str,
+        holder_id: str,
+        holder_name: str,
+        content: Mapping[str, str | int],
+        *,
+        issued_on: dt.date | str | None = None,
+        external_ref: str | None = None,
+    ) -> _Call[LicenceOut]:
+        body: dict[str, Any] = {
+            "type_code": type_code,
+            "holder_id": holder_id,
+            "holder_name": holder_name,
+            "content": dict(content),
+        }
+        body.update(_params(issued_on=_iso(issued_on), external_ref=external_ref))
+        return _Call("POST", "/api/v1/licences", LicenceOut, body=body, expect=201)
+
+    @staticmethod
+    def revoke_licence(number: str, reason: str) -> _Call[LicenceOut]:
+        path = f"/api/v1/licences/{quote(number, safe='')}/revoke"
+        return _Call("POST", path, LicenceOut, body={"reason": reason})
+
+    @staticmethod
+    def holder_licences(
+        holder_id: str, *, type_code: str | None = None, case: str | None = None
+    ) -> _Call[HolderLicences]:
+        path = f"/api/v1/licences/holders/{quote(holder_id, safe='')}"
+        return _Call("GET", path, HolderLicences, _params(type_code=type_code), headers=_case(case))
+
+    @staticmethod
+    def use_licence(number: str, purpose: str) -> _Call[LicenceOut]:
+        path = f"/api/v1/licences/{quote(number, safe='')}/use"
+        return _Call("POST", path, LicenceOut, body={"purpose": purpose})
+
+    @staticmethod
+    def licence_stats() -> _Call[LicenceStats]:
+        return _Call("GET", "/api/v1/licences/stats", LicenceStats)
+
 
 _CALLS = _Calls()
 
@@ -630,6 +673,40 @@ class ExchangeClient:
         """Publication rate per unit (your own; the operator every unit's) and overall."""
         return self._send(_CALLS.credit_stats())
 
+    # -- electronic licences (电子证照) -------------------------------------------------------
+
+    def issue_licence(
+        self,
+        type_code: str,
+        holder_id: str,
+        holder_name: str,
+        content: Mapping[str, str | int],
+        **options: Any,
+    ) -> LicenceOut:
+        """Issue a licence as its issuing department (``issued_on``, ``external_ref``: a
+        reference already used returns the licence issued then)."""
+        return self._send(
+            _CALLS.issue_licence(type_code, holder_id, holder_name, content, **options)
+        )
+
+    def revoke_licence(self, number: str, reason: str) -> LicenceOut:
+        """Revoke a licence the calling department issued."""
+        return self._send(_CALLS.revoke_licence(number, reason))
+
+    def holder_licences(
+        self, holder_id: str, *, type_code: str | None = None, case: str | None = None
+    ) -> HolderLicences:
+        """A holder's licences with the e-licence topic's granted items (needs a grant)."""
+        return self._send(_CALLS.holder_licences(holder_id, type_code=type_code, case=case))
+
+    def use_licence(self, number: str, purpose: str) -> LicenceOut:
+        """Use a licence (用证): the whole licence and its code (needs every item granted)."""
+        return self._send(_CALLS.use_licence(number, purpose))
+
+    def licence_stats(self) -> LicenceStats:
+        """Licences per type: the profile's starting state plus those issued since."""
+        return self._send(_CALLS.licence_stats())
+
 
 class AsyncExchangeClient:
     """:class:`ExchangeClient` for asyncio: the same methods, awaited (``export`` is an
@@ -804,3 +881,37 @@ class AsyncExchangeClient:
 
     async def credit_stats(self) -> CreditStats:
         return await self._send(_CALLS.credit_stats())
+
+    # -- electronic licences (电子证照) -------------------------------------------------------
+
+    async def issue_licence(
+        self,
+        type_code: str,
+        holder_id: str,
+        holder_name: str,
+        content: Mapping[str, str | int],
+        **options: Any,
+    ) -> LicenceOut:
+        """Issue a licence as its issuing department (``issued_on``, ``external_ref``: a
+        reference already used returns the licence issued then)."""
+        return await self._send(
+            _CALLS.issue_licence(type_code, holder_id, holder_name, content, **options)
+        )
+
+    async def revoke_licence(self, number: str, reason: str) -> LicenceOut:
+        """Revoke a licence the calling department issued."""
+        return await self._send(_CALLS.revoke_licence(number, reason))
+
+    async def holder_licences(
+        self, holder_id: str, *, type_code: str | None = None, case: str | None = None
+    ) -> HolderLicences:
+        """A holder's licences with the e-licence topic's granted items (needs a grant)."""
+        return await self._send(_CALLS.holder_licences(holder_id, type_code=type_code, case=case))
+
+    async def use_licence(self, number: str, purpose: str) -> LicenceOut:
+        """Use a licence (用证): the whole licence and its code (needs every item granted)."""
+        return await self._send(_CALLS.use_licence(number, purpose))
+
+    async def licence_stats(self) -> LicenceStats:
+        """Licences per type: the profile's starting state plus those issued since."""
+        return await self._send(_CALLS.licence_stats())
