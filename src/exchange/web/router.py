@@ -30,6 +30,7 @@ ASSETS = {
     "ui.js": "text/javascript; charset=utf-8",
     "glossary.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
+    "licences.js": "text/javascript; charset=utf-8",
     # The glossary of codes: a JSON module of glossary.js, and what the CLI words codes with.
     "codes.json": "application/json",
     "favicon.svg": "image/svg+xml",

@@ -8,6 +8,22 @@ import CODES from "./codes.json" with { type: "json" };
 
 // Labels of the page, keyed by their Chinese. A missing entry falls back to the Chinese.
 const EN = {
+  "电子证照": "E-licences", "证照核验": "Licence verification",
+  "输入证照编号和核验码（证照二维码中的内容），按平台公钥核验签名、注销状态和有效期。": "Enter a licence number and its verification code (what its QR code carries): the signature, revocation and validity are checked against the platform's public key.",
+  "证照编号": "Licence number", "核验码": "Verification code", "核验": "Verify", "核验通过": "Valid", "核验未通过": "Not valid",
+  "证照类型": "Licence type", "持证主体": "Holder", "发证机关": "Issued by", "发证日期": "Issued on", "长期": "long-term",
+  "注销于 {t}：{why}": "Revoked {t}: {why}", "注销状态依据 {t} 的签名状态列表": "Revocations as of the signed status list of {t}",
+  "有效：平台签发、未被篡改、未注销且在有效期内": "Valid: issued by the platform, unaltered, not revoked and within its validity",
+  "核验码格式不正确（不完整、输错或不是核验码）": "Not a verification code (truncated, mistyped or another format)",
+  "核验码由未知的密钥签名": "Signed with a key the platform does not know",
+  "签名与核验码内容不符：已被篡改": "The signature does not match the code's content: it was altered",
+  "核验码属于另一个证照编号": "The code belongs to another licence number",
+  "出示的照面信息与签发时不一致": "The items presented differ from those issued",
+  "发证部门已注销该证照": "The issuing department revoked the licence",
+  "证照已过有效期（按平台日期）": "The licence has expired (platform date)",
+  "证照总量": "Licences issued",
+  "{types} 类证照，{issuers} 个发证部门，{online} 类已上线；截至 {d} 存量 {start} 张，此后经平台签发 {n} 张，合计 {total} 张。": "{types} licence types, {issuers} issuing departments, {online} online; {start} issued by {d}, {n} issued through the platform since, {total} in all.",
+  "发证部门": "Issuer", "存量": "By the profile date", "平台签发": "Issued since", "已注销": "Revoked", "合计": "Total",
   "exchange · 政务信息共享平台": "exchange · government information-sharing platform",
   "身份": "Identity", "切换身份": "Switch identity", "API key": "API key", "粘贴 key": "Paste a key",
   "粘贴 Bearer key（启动横幅中的 operator / demo key）": "Paste a bearer key (the banner's operator / demo key)",

@@ -6,6 +6,7 @@
 import {$, toHTML, html, put, tag, label, table, fmtTime, addDays, fmtNum, T, codeText} from "/ui.js";
 import {codesOf, lang, setLang, applyStatic} from "/glossary.js";
 import {startDashboard, stopDashboard} from "/dashboard.js";
+import {loadLicences, verifyLicence} from "/licences.js";
 
 // --- state, API and errors -------------------------------------------------------------------
 
@@ -66,6 +67,8 @@ const API = {
   auditStats: "GET /api/v1/audit/stats",
   auditVerify: "GET /api/v1/audit/verify",
   operations: "GET /api/v1/audit/operations",
+  licenceStats: "GET /api/v1/licences/stats",
+  licenceVerify: "POST /api/v1/licences/verify",
 };
 // "101001001/000001" → the {front}/{seq} path parameters.
 function rc(code) { const [front, seq] = String(code).split("/"); return {front, seq}; }
@@ -331,6 +334,7 @@ const TABS = [
   ["exchange", "数据交换", () => loadExchange()],
   ["audit", "审计日志", () => loadAudit()],
   ["ops", "运行监测", () => startDashboard({api, T, deptName}), true],
+  ["licences", "电子证照", () => loadLicences({api, T, deptName})],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
   ["changes", "目录变更", () => startFeed()],
@@ -1013,6 +1017,7 @@ const FORMS = {
   "open-dispute": (form) => openDispute(form.elements.id.value), "sign-in": signIn,
   "identity": (form) => { if (form.elements.key.value.trim() !== S.key) setKey(form.elements.key.value.trim()); },
   "search": () => { offset = 0; return search(); },
+  "lic-verify": (form) => verifyLicence({api, T}, form),
 };
 
 function act(el, ev) {
