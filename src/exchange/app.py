@@ -43,6 +43,9 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
+from exchange.federation.router import router as federation_router
+from exchange.federation.runtime import Federation
+from exchange.federation.runtime import install as install_federation
 from exchange.libraries.gather import Gatherer
 from exchange.libraries.router import LibraryDispatch
 from exchange.libraries.router import install as install_libraries
@@ -226,7 +229,8 @@ _ROUTERS = {
     # Who may read what (applications, grants, disputes) and who did (the audit log).
     "authz": (authz_router, audit_router, loadruns_router),
     # The platform's own services (credit, licences) are audited by the broker's writer;
-    # distribution sits beside the broker too (its audit writer and /metrics live here).
+    # distribution sits beside the broker too (its audit writer and /metrics live here);
+    # the federation's endpoints answer the peer platform with the broker's lookups.
     "broker": (
         broker_router,
         changes_router,
@@ -235,6 +239,7 @@ _ROUTERS = {
         credit_router,
         licences_router,
         libraries_router,
+        federation_router,
     ),
     "portal": (web_router,),
 }
@@ -262,6 +267,7 @@ def create_app(
     distribution: DistributionRuntime | None = None
     libraries: Gatherer | None = None
     library_service: LibraryService | None = None
+    federation: Federation | None = None
     audit: AuditWriter | None = None
     trust: Trust | None = None
     if has_broker or "authz" in serving:
@@ -291,6 +297,8 @@ def create_app(
         )
         # The base information libraries gather through this broker and serve beside it.
         libraries, library_service = install_libraries(context, broker)
+        # The peer platform's way in and this platform's client of it (city ⇄ province).
+        federation = install_federation(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -308,12 +316,16 @@ def create_app(
             await departments.start()
         if distribution is not None:
             await distribution.start()  # push delivery runs in this process
+        if federation is not None:
+            await federation.start()
         try:
             yield
         finally:
             if libraries is not None and library_service is not None:
                 await libraries.stop()
                 library_service.close()
+            if federation is not None:
+                await federation.stop()
             if distribution is not None:
                 await distribution.stop()
             if departments is not None:
@@ -352,6 +364,7 @@ def create_app(
         subscriptions_router,
         metrics_router,
         libraries_router,
+        federation_router,
         authz_router,
         credit_router,
         loadruns_router,

@@ -61,9 +61,10 @@ def test_the_province_has_departments_a_catalog_and_the_city_platform() -> None:
         assert list(served[(topic.provider, topic.slug)].fields) == [i.field for i in topic.items]
 
 
-def test_the_two_platforms_credentials_differ_from_any_provider_credential() -> None:
+def test_the_credential_issued_to_the_peer_is_its_units_provider_credential() -> None:
     master = "exms_test"
     issued = issued_credential(master, "gdzsj")
-    assert issued != derive_provider_secret(master, "gdzsj")
-    assert issued == issued_credential(master, "gdzsj")  # re-derivable: nothing stored
+    # What the broker signs its calls to the peer's unit with: one credential per direction.
+    assert issued == derive_provider_secret(master, "gdzsj")
+    assert issued != issued_credential(master, "gz")
     assert issued != issued_credential("exms_other", "gdzsj")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -48,6 +49,7 @@ from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.db.freshness import announce
+from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
 from exchange.members.models import Department
 from exchange.members.service import Principal
@@ -859,7 +861,15 @@ def revoke(
     grant.changed_by = caller.code
     grants_changed(session)
     session.flush()
+    emit(session, GrantRevoked(grant))
     return grant
+
+
+@dataclass(frozen=True)
+class GrantRevoked:
+    """A grant was revoked (other domains react in the revocation's transaction)."""
+
+    grant: Grant
 
 
 # --- catalog events -------------------------------------------------------------------------

@@ -52,6 +52,8 @@ from exchange.provider_auth import derive_provider_secret
 
 log = logging.getLogger(__name__)
 
+#: unit kinds that are the peer platform (their mounted topics are asked of the peer)
+FEDERATED_KINDS = frozenset({"city_platform", "provincial"})
 CASE_HEADER = "x-exchange-case"
 CASE_HEADER_RAW = CASE_HEADER.encode()
 MAX_CASE = 200
@@ -89,6 +91,8 @@ class Route:
     #: the topic's one ``is_key`` item (None with none or several): what lets concurrent
     #: lookups share a provider call (:class:`LookupBatcher`)
     key_item: str | None = None
+    #: provided by the peer platform (a mounted topic): asked through the federation
+    federated: bool = False
 
     def url(self, action: str) -> str:
         assert self.base_url is not None
@@ -152,13 +156,13 @@ class RouteCache:
     def _load(self, front: str, seq: str) -> Route | None:
         with self._db.sessions() as session:
             row = session.execute(
-                select(Topic, Department.base_url)
+                select(Topic, Department.base_url, Department.kind)
                 .join(Department, Department.code == Topic.provider)
                 .where(Topic.category == front, Topic.sequence == seq)
             ).first()
         if row is None:
             return None
-        topic, base_url = row
+        topic, base_url, kind = row
         if base_url and base_url.startswith("/"):
             # A built-in mock department: it lives in this process, on the port it runs on
             # now (a stored absolute URL kept the port of the first start).
@@ -176,6 +180,7 @@ class RouteCache:
                 urljoin(base_url.rstrip("/") + "/", api_path.lstrip("/")) if base_url else ""
             ),
             key_item=keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None,
+            federated=kind in FEDERATED_KINDS and api_path.startswith("/topics/"),
         )
 
 
@@ -530,9 +535,23 @@ class Broker:
             self._endpoint(route)
             self._hold(call, decision, len(keys))
             try:
-                answer = await self.lookups.lookup(
-                    route.provider, route.url("/query"), keys, call.request_id, route.key_item
-                )
+                if route.federated and "federation" in self._parts:
+                    # The peer platform is the provider: it is told who asks, under which
+                    # grant and for which items, and checks its own side of the chain.
+                    answer = await self._parts["federation"].forward(
+                        request_id=call.request_id,
+                        consumer=call.consumer,
+                        grant_id=decision.grant_id,
+                        items=call.items,
+                        case=call.case,
+                        provider=route.provider,
+                        api_path=route.api_path,
+                        keys=keys,
+                    )
+                else:
+                    answer = await self.lookups.lookup(
+                        route.provider, route.url("/query"), keys, call.request_id, route.key_item
+                    )
             finally:
                 self._release(call, decision)
             try:

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "exchange.loadruns.models",
     "exchange.licences.models",
     "exchange.libraries.models",
+    "exchange.federation.models",
 )
 
 

@@ -22,10 +22,11 @@ ANSWER = "ANSWER"
 def issued_credential(master: str, peer_code: str) -> str:
     """The credential a platform (holding ``master``) issues to its peer ``peer_code``.
 
-    Derived in a namespace of its own (``federation-``) so it never equals the provider
-    credential of a unit with the same code.
+    It is the provider credential of the peer's unit in this platform's registry: the
+    broker signs its lookups of mounted topics with it like any provider call, and the
+    federation signs the rest of its calls (feed, revocations, audit) the same way.
     """
-    return derive_provider_secret(master, f"federation-{peer_code}")
+    return derive_provider_secret(master, peer_code)
 
 
 def signer_for(credential: str, audience: str) -> ProviderSigner:

@@ -1,0 +1,82 @@
+"""Federation tables: what this platform publishes to its peer, what it mounted from the
+peer, where it stands in the peer's feeds, and revocations passed across."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db.base import Base, utcnow
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Publication(Base):
+    """A local topic published to the peer platform (the operator's flag)."""
+
+    __tablename__ = "federation_publication"
+
+    resource_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    by: Mapped[str] = mapped_column(String(32))
+    #: records provided to the peer from this topic (bulk provision and lookups), cumulative
+    records_provided: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FeedEntry(Base):
+    """The feed the peer follows: every publication, change, withdrawal and retirement of a
+    published topic, in order, each with the topic's whole document at that point (so a
+    peer that missed entries converges by applying the newest)."""
+
+    __tablename__ = "federation_feed"
+
+    cursor: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # published | changed | withdrawn | retired
+    resource_code: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Mount(Base):
+    """A peer topic mounted in this platform's catalog under a code of this catalog."""
+
+    __tablename__ = "federation_mount"
+
+    peer_resource_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource_code: Mapped[str] = mapped_column(String(16), unique=True)
+    peer_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # published | retired
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Cursor(Base):
+    """Where this platform stands in one of the peer's sequences (its feed, a topic's
+    provision watermark), committed with what was applied up to it."""
+
+    __tablename__ = "federation_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: records received under this cursor, cumulative (bulk provision)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Revocation(Base):
+    """A grant on a mounted topic, revoked here (``outgoing``, delivered to the peer once)
+    or revoked at the peer and received (``incoming``): the providing platform then
+    refuses that grant's calls, whatever the peer's broker says."""
+
+    __tablename__ = "federation_revocation"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    direction: Mapped[str] = mapped_column(String(8))  # outgoing | incoming
+    grant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    consumer: Mapped[str] = mapped_column(String(32))
+    resource_code: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -1,0 +1,109 @@
+"""Calls to the peer platform: signed going out, the answer's signature checked coming back.
+
+Both directions use :mod:`exchange.provider_auth` (see :mod:`exchange.federation.trust`):
+this platform signs with the credential it issued the peer (derived from its own master
+secret, the very credential its broker signs provider calls to the peer's unit with), and
+the peer signs its answer with the same credential for this platform's code. An answer
+that is not signed, signed for another call or altered is refused as the peer's fault.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiohttp
+
+from exchange.federation.trust import ANSWER, signer_for, verifier_for
+from exchange.provider_auth import SIGNATURE_HEADER, SignatureError
+
+__all__ = ["PeerAnswer", "PeerClient", "PeerUnreachable"]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class PeerUnreachable(Exception):
+    """The peer did not answer (connection refused, timeout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAnswer:
+    status: int
+    body: bytes
+    request_id: str
+
+
+class PeerClient:
+    """One platform's client of its peer. ``credential`` is the one this platform issued
+    the peer (``derive_provider_secret(own master, peer code)``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credential: str,
+        own_code: str,
+        peer_code: str,
+        window: float,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.peer_code = peer_code
+        self._signer = signer_for(credential, peer_code)
+        self._answers = verifier_for(credential, own_code, window=window)
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 3.0))
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                timeout=self._timeout,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        params: dict[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> PeerAnswer:
+        """One signed call; returns the verified answer (any status), raises
+        :class:`PeerUnreachable` or :class:`~exchange.provider_auth.SignatureError`."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        rid = request_id or uuid.uuid4().hex
+        target = path + (f"?{urlencode(params)}" if params else "")
+        headers = {
+            REQUEST_ID_HEADER: rid,
+            SIGNATURE_HEADER: self._signer.sign(method, target.encode(), body, rid),
+        }
+        if body:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                method, self.base_url + target, data=body or None, headers=headers
+            ) as resp:
+                payload = await resp.read()
+                status = resp.status
+                signature = resp.headers.get(SIGNATURE_HEADER)
+                answered_for = resp.headers.get("X-Exchange-Answer-To")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PeerUnreachable(f"{type(exc).__name__}: {exc}") from None
+        if answered_for != rid:
+            raise SignatureError(
+                401, "answer_unsigned", "the peer's answer is not for this call (no signed answer)"
+            )
+        self._answers.verify_values(
+            ANSWER, target, payload, signature=signature, request_id=answered_for
+        )
+        return PeerAnswer(status, payload, rid)

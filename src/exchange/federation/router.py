@@ -1,0 +1,440 @@
+"""``/api/v1/federation``: the peer platform's way in (signed calls, signed answers) and the
+operator's controls (publish, withdraw, sync, status, one exchange seen from both sides).
+
+Every call of the peer is verified (:meth:`Federation.verify`); a refused one is audited
+(kind ``federation``, outcome ``client.signature_*``) and answered 401 unsigned. Every
+answer to a verified call is signed for the peer, errors included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import func, or_, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from exchange.audit.models import AuditEntry
+from exchange.audit.writer import AuditUnavailable
+from exchange.broker.errors import client_error
+from exchange.broker.service import _filter
+from exchange.context import AppContext, Ctx, DbSession, Operator
+from exchange.errors import ExchangeError, NotFound, error_body
+from exchange.federation import service
+from exchange.federation.models import Mount, Publication
+from exchange.federation.peer import PeerUnreachable
+from exchange.federation.runtime import PREFIX, Federation
+from exchange.federation.schemas import (
+    ExchangeRecord,
+    FederationStatus,
+    PublicationOut,
+    PublicationPage,
+    PublicationRequest,
+    PublicationResult,
+    SyncResult,
+    WithdrawResult,
+)
+from exchange.openapi import PUBLIC
+from exchange.provider_auth import SignatureError
+
+router = APIRouter(prefix=PREFIX, tags=["federation"])
+
+_SIGNED = {
+    **PUBLIC,
+    "description": "Called by the peer platform only: signed with `X-Exchange-Signature` "
+    "(exchange.provider_auth, the credential this platform issued the peer); the answer is "
+    "signed back for the peer.",
+}
+_PEER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not a verified call of the peer platform (`client.signature_*`)."},
+    403: {"description": "The grant chain does not allow it (`client.*`)."},
+    410: {"description": "The topic is retired."},
+    429: {"description": "The quota of this platform's grant to the peer is used up."},
+    502: {"description": "The provider department failed (`provider.*`)."},
+    504: {"description": "The provider department did not answer in time."},
+}
+Front = Annotated[str, Path(pattern=r"^[1-3]\d{8}$", examples=["101001001"])]
+Seq = Annotated[str, Path(pattern=r"^\d{6}$", examples=["000001"])]
+
+
+def _federation(ctx: AppContext) -> Federation:
+    found: Federation | None = ctx.parts.get("federation")
+    if found is None:
+        raise ExchangeError("the federation is not running", code="not_federated", status_code=503)
+    return found
+
+
+def _target(request: Request) -> bytes:
+    scope = request.scope
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return raw + b"?" + query if query else raw
+
+
+class _Peer:
+    """One verified call of the peer: its request id, and how to answer it signed."""
+
+    def __init__(self, fed: Federation, request: Request, target: bytes, peer_rid: str) -> None:
+        self.fed = fed
+        self.request = request
+        self.target = target
+        self.peer_rid = peer_rid
+        self.rid = str(request.state.request_id)
+
+    def answer(self, payload: bytes, status: int = 200) -> Response:
+        signature = self.fed.sign_answer(self.target, payload, self.peer_rid)
+        return Response(
+            payload,
+            status_code=status,
+            media_type="application/json",
+            headers={"X-Exchange-Signature": signature, "X-Exchange-Answer-To": self.peer_rid},
+        )
+
+    def error(self, exc: ExchangeError) -> Response:
+        body = orjson.dumps(error_body(exc.code, exc.message, self.rid, exc.detail))
+        return self.answer(body, exc.status_code)
+
+
+async def _verified(ctx: AppContext, request: Request, resource: str | None) -> tuple[_Peer, bytes]:
+    """The peer's call, verified; a forged one is audited and refused (401, unsigned)."""
+    fed = _federation(ctx)
+    body = await request.body()
+    target = _target(request)
+    started = time.perf_counter()
+    try:
+        call = fed.verify(request.method, target, body, request.headers)
+    except SignatureError as exc:
+        entry = fed.audit_entry(
+            request_id=str(request.state.request_id),
+            correlation_id=(request.headers.get("x-request-id") or "")[:64] or None,
+            consumer="anonymous",
+            provider=None,
+            resource_code=resource,
+            items=[],
+            case=f"refused call to {request.url.path}"[:200],
+            records=0,
+            outcome=f"client.{exc.code}",
+            status=exc.status,
+            started=started,
+        )
+        audit = ctx.parts.get("audit")
+        if audit is not None:
+            with contextlib.suppress(AuditUnavailable):
+                await audit.record(entry)
+        raise ExchangeError(
+            exc.message,
+            code=f"client.{exc.code}",
+            status_code=exc.status,
+            detail={"side": "client"},
+        ) from None
+    return _Peer(fed, request, target, call.request_id), body
+
+
+@router.get("/feed", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def feed(
+    request: Request,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Response:
+    """The feed of topics published to the peer, after a cursor (the peer pulls it)."""
+    peer, _ = await _verified(ctx, request, None)
+
+    def read() -> bytes:
+        with ctx.db.sessions() as session:
+            entries, cursor = service.feed_after(session, after, limit)
+        return orjson.dumps({"entries": entries, "cursor": cursor})
+
+    return peer.answer(await run_in_threadpool(read))
+
+
+@router.post("/revocations", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def revocations(request: Request, ctx: Ctx) -> Response:
+    """Grants the peer revoked on topics of this platform: refused here from now on."""
+    peer, body = await _verified(ctx, request, None)
+    try:
+        items = orjson.loads(body)["revocations"]
+        if not isinstance(items, list):
+            raise TypeError
+        added = await run_in_threadpool(peer.fed.receive_revocations, items)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return peer.error(client_error("bad_input", 'the body is {"revocations": [...]}', 422))
+    return peer.answer(orjson.dumps({"received": added}))
+
+
+@router.get("/audit", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def audit_of(
+    request: Request,
+    ctx: Ctx,
+    correlation_id: Annotated[str, Query(min_length=1, max_length=64)],
+) -> Response:
+    """This platform's audit entries of one cross-level exchange (for the peer to show)."""
+    peer, _ = await _verified(ctx, request, None)
+    entries = await run_in_threadpool(_entries_of, ctx, correlation_id)
+    return peer.answer(orjson.dumps({"entries": entries}))
+
+
+def _entries_of(ctx: AppContext, rid: str) -> list[dict[str, Any]]:
+    with ctx.db.sessions() as session:
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(or_(AuditEntry.request_id == rid, AuditEntry.correlation_id == rid))
+            .order_by(AuditEntry.seq)
+            .limit(100)
+        ).all()
+        return [
+            {
+                "seq": r.seq,
+                "request_id": r.request_id,
+                "correlation_id": r.correlation_id,
+                "at": r.at.isoformat(),
+                "kind": r.kind,
+                "consumer": r.consumer,
+                "provider": r.provider,
+                "resource_code": r.resource_code,
+                "items": r.items,
+                "case": r.case,
+                "records": r.records,
+                "outcome": r.outcome,
+                "status": r.status,
+                "hash": r.hash,
+            }
+            for r in rows
+        ]
+
+
+@router.post("/topics/{front}/{seq}/query", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Response:
+    """A lookup by a consumer of the peer platform, routed here by the peer's broker.
+
+    Checked here again, whatever the peer checked: the topic is published to the peer,
+    this platform's grant to the peer covers the items, the peer's grant was not revoked;
+    then the provider is asked and only the granted items leave.
+    """
+    code = f"{front}/{seq}"
+    peer, body = await _verified(ctx, request, code)
+    fed = peer.fed
+    started = time.perf_counter()
+    consumer_there = "?"
+    items: list[str] = []
+    provider: str | None = None
+    broker = ctx.parts["broker"]
+    records = 0
+    case: str | None = None
+    try:
+        try:
+            req = orjson.loads(body)
+            keys = [str(k) for k in req["keys"]][:1000]
+            wanted = req.get("items")
+            consumer_there = str(req.get("consumer") or "?")[:32]
+            grant_there = req.get("grant_id")
+            case = f"{fed.peer_code}:{consumer_there}" + (
+                f" {req['case']}" if req.get("case") else ""
+            )
+            if not keys:
+                raise ValueError
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise client_error(
+                "bad_input", 'the body is {"keys": [...], "items": [...], ...}', 422
+            ) from None
+        if isinstance(grant_there, int) and grant_there in fed.revoked:
+            raise client_error(
+                "grant_revoked",
+                f"the {fed.peer_level} platform revoked grant {grant_there} of {consumer_there}",
+                403,
+                {"reason": "grant_revoked", "platform": fed.level},
+            )
+        published = await run_in_threadpool(_is_published, ctx, code)
+        if not published:
+            raise client_error(
+                "not_published", f"{code} is not published to the {fed.peer_level} platform", 404
+            )
+        route = await broker.routes.get(front, seq)
+        if route is None:
+            raise client_error("topic_not_found", f"no topic {code}", 404)
+        provider = route.provider
+        if route.status == "retired":
+            raise client_error("topic_retired", f"topic {code} is retired (废置)", 410)
+        grants = broker.grants
+        decision = await run_in_threadpool(
+            grants.check,
+            fed.peer_code,
+            code,
+            wanted if isinstance(wanted, list) else None,
+            records=len(keys),
+        )
+        if not decision.allowed:
+            raise client_error(
+                decision.reason,
+                f"the {fed.peer_level} platform may not receive {code}: {decision.reason}",
+                429 if decision.reason == "quota_exceeded" else 403,
+                {"reason": decision.reason, "platform": fed.level},
+            )
+        items = sorted(decision.items)
+        broker._endpoint(route)
+        answer = await broker.lookups.lookup(
+            route.provider, route.url("/query"), keys, peer.rid, route.key_item
+        )
+        out_records = _filter(answer.records, decision.items)
+        records = len(out_records)
+        if records and decision.grant_id is not None:
+            grants.consume(decision.grant_id, records)
+        broker.metrics.delivered(route.provider, records)
+        payload: dict[str, Any] = {"records": out_records, "not_found": answer.not_found}
+        if answer.invalid:
+            payload["invalid"] = answer.invalid
+        await broker.audit.record(
+            fed.audit_entry(
+                request_id=peer.rid,
+                correlation_id=peer.peer_rid,
+                consumer=fed.peer_code,
+                provider=provider,
+                resource_code=code,
+                items=items,
+                case=case,
+                records=records,
+                outcome="ok",
+                status=200,
+                started=started,
+            )
+        )
+        fed.provided(code, records)
+        return peer.answer(orjson.dumps(payload))
+    except ExchangeError as exc:
+        with contextlib.suppress(AuditUnavailable):
+            await broker.audit.record(
+                fed.audit_entry(
+                    request_id=peer.rid,
+                    correlation_id=peer.peer_rid,
+                    consumer=fed.peer_code,
+                    provider=provider,
+                    resource_code=code,
+                    items=items,
+                    case=case,
+                    records=0,
+                    outcome=exc.code,
+                    status=exc.status_code,
+                    started=started,
+                )
+            )
+        return peer.error(exc)
+
+
+def _is_published(ctx: AppContext, code: str) -> bool:
+    with ctx.db.sessions() as session:
+        return session.get(Publication, code) is not None
+
+
+# -- the operator's side ------------------------------------------------------------------
+
+
+@router.post("/publications", response_model=PublicationResult)
+def publish(
+    body: PublicationRequest, session: DbSession, caller: Operator, ctx: Ctx
+) -> PublicationResult:
+    """Publish topics to the peer platform, one or thousands at once (operator). The peer
+    mounts them from the feed; publishing one twice changes nothing."""
+    new, already = service.publish(session, body.resource_codes, caller, ctx.clock.now())
+    session.commit()
+    return PublicationResult(published=new, already=already)
+
+
+@router.post("/publications/withdraw", response_model=WithdrawResult)
+def withdraw(
+    body: PublicationRequest, session: DbSession, caller: Operator, ctx: Ctx
+) -> WithdrawResult:
+    """Withdraw publications (operator): the peer retires its mounted copies."""
+    out = service.withdraw(session, body.resource_codes, caller, ctx.clock.now())
+    session.commit()
+    return WithdrawResult(withdrawn=out)
+
+
+@router.get("/publications", response_model=PublicationPage)
+def publications(
+    session: DbSession,
+    _caller: Operator,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> PublicationPage:
+    """Topics published to the peer, with the records provided from each (operator)."""
+    total = session.scalar(select(func.count()).select_from(Publication)) or 0
+    rows = session.scalars(
+        select(Publication).order_by(Publication.resource_code).offset(offset).limit(limit)
+    ).all()
+    return PublicationPage(total=total, items=[PublicationOut.model_validate(r) for r in rows])
+
+
+@router.get("/status", response_model=FederationStatus)
+def federation_status(session: DbSession, _caller: Operator, ctx: Ctx) -> FederationStatus:
+    """Where this platform stands with its peer (operator)."""
+    fed = _federation(ctx)
+    return FederationStatus(
+        level=fed.level,
+        own_code=fed.own_code,
+        peer_code=fed.peer_code,
+        peer_url=fed.peer_url or None,
+        feed_cursor=service.cursor_value(session, service.FEED_CURSOR),
+        published=session.scalar(select(func.count()).select_from(Publication)) or 0,
+        mounted=session.scalar(
+            select(func.count()).select_from(Mount).where(Mount.status == "published")
+        )
+        or 0,
+        revoked_incoming=len(fed.revoked),
+        last_sync_error=fed.last_sync_error,
+    )
+
+
+@router.post("/sync", response_model=SyncResult)
+async def sync(_caller: Operator, ctx: Ctx) -> SyncResult:
+    """Pull the peer's feed to its end now (operator); the background task does it every
+    few seconds anyway."""
+    fed = _federation(ctx)
+    if not fed.connected:
+        raise ExchangeError("no peer platform is configured", code="not_federated", status_code=409)
+    try:
+        applied = await fed.sync_once()
+    except PeerUnreachable as exc:
+        raise ExchangeError(
+            f"the {fed.peer_level} platform is unreachable: {exc}",
+            code="provider.unavailable",
+            status_code=502,
+            detail={"side": "provider", "platform": fed.peer_level},
+        ) from None
+    return SyncResult(applied=applied)
+
+
+@router.get("/exchanges/{request_id}", response_model=ExchangeRecord)
+async def exchange_record(
+    request_id: Annotated[str, Path(min_length=1, max_length=64)], _caller: Operator, ctx: Ctx
+) -> ExchangeRecord:
+    """One cross-level exchange in both audit trails (operator): this platform's entries
+    with that request or correlation id, and the peer's, asked for over the signed link."""
+    fed = _federation(ctx)
+    here = await run_in_threadpool(_entries_of, ctx, request_id)
+    if not here:
+        raise NotFound(f"no audit entry with request or correlation id {request_id}")
+    peer_entries: list[dict[str, Any]] | None = None
+    peer_error = None
+    ids = {e["request_id"] for e in here} | {
+        e["correlation_id"] for e in here if e["correlation_id"]
+    }
+    if fed.connected:
+        try:
+            peer_entries = []
+            for rid in sorted(ids):
+                answer = await fed.client.call(
+                    "GET", PREFIX + "/audit", params={"correlation_id": rid}
+                )
+                if answer.status == 200:
+                    for e in orjson.loads(answer.body)["entries"]:
+                        if e not in peer_entries:
+                            peer_entries.append(e)
+        except (PeerUnreachable, SignatureError) as exc:
+            peer_entries, peer_error = None, str(exc)
+    return ExchangeRecord(
+        request_id=request_id, here=here, peer=peer_entries, peer_error=peer_error
+    )

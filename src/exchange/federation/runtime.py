@@ -1,0 +1,410 @@
+"""The federation at run time, one per app (``ctx.parts["federation"]``).
+
+Outgoing: the peer's feed is pulled from the stored cursor by a background task (every
+``SYNC_SECONDS`` and at once when kicked), revocations of grants on mounted topics are
+delivered to the peer, and the broker hands it the lookups of mounted topics
+(:meth:`Federation.forward`). Incoming: the router checks every call with
+:meth:`Federation.verify` and signs every answer with :meth:`Federation.sign_answer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from exchange.audit.entry import Entry
+from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable
+from exchange.broker.upstream import LookupAnswer
+from exchange.catalog.service import CatalogEvent
+from exchange.context import AppContext
+from exchange.errors import ExchangeError
+from exchange.federation import service
+from exchange.federation.models import Publication, Revocation
+from exchange.federation.peer import PeerClient, PeerUnreachable
+from exchange.federation.trust import ANSWER, signer_for, verifier_for
+from exchange.members.models import Department
+from exchange.provider_auth import SignatureError, SignedCall, derive_provider_secret
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PREFIX", "Federation", "install"]
+
+#: where a platform answers its peer
+PREFIX = "/api/v1/federation"
+SYNC_SECONDS = 2.0
+FEED_PAGE = 500
+
+
+class Federation:
+    """This platform's side of the connection to its peer."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.db = ctx.db
+        self.level = settings.level
+        self.own_code = settings.own_code
+        self.peer_code = settings.peer_code
+        self.peer_url = (settings.peer_url or "").rstrip("/")
+        self.peer_level = "city" if settings.level == "province" else "province"
+        master: str = ctx.parts["provider_secret"]
+        #: what this platform signs its calls to the peer with (it issued it to the peer)
+        self.client = PeerClient(
+            self.peer_url or "http://unset.invalid",
+            credential=derive_provider_secret(master, self.peer_code),
+            own_code=self.own_code,
+            peer_code=self.peer_code,
+            window=settings.provider_window,
+        )
+        credential = settings.peer_credential
+        self._inbound = (
+            verifier_for(credential, self.own_code, window=settings.provider_window)
+            if credential
+            else None
+        )
+        self._answers = signer_for(credential, self.peer_code) if credential else None
+        #: grants the peer revoked on this platform's topics (their calls are refused)
+        self.revoked: set[int] = set()
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.last_sync_error: str | None = None
+        self.synced_at: float | None = None
+        #: records provided to the peer per published topic, not yet added to the table
+        self._provided: dict[str, int] = {}
+        #: records provided to the peer since this process started, cumulative (/metrics)
+        self.provided_total = 0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.peer_url)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.revoked = await run_in_threadpool(self._load_revoked)
+        if not self.connected:
+            return
+        await run_in_threadpool(self._route_peer)
+        await self.client.start()
+        self._task = asyncio.create_task(self._run(), name="federation-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await run_in_threadpool(self._flush_provided)
+        await self.client.close()
+
+    def kick(self) -> None:
+        """Sync now rather than at the next tick (thread-safe)."""
+        loop = self._task.get_loop() if self._task is not None else None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._kick.set)
+
+    def _load_revoked(self) -> set[int]:
+        with self.db.sessions() as session:
+            return set(
+                session.scalars(
+                    select(Revocation.grant_id).where(Revocation.direction == "incoming")
+                )
+            )
+
+    def _route_peer(self) -> None:
+        """The peer's unit routes to the peer's federation API (the broker's lookups of
+        mounted topics go there)."""
+        url = self.peer_url + PREFIX
+        with self.db.session() as session:
+            dept = session.get(Department, self.peer_code)
+            if dept is not None and dept.base_url != url:
+                dept.base_url = url
+                from exchange.db.freshness import announce
+
+                announce(session, "departments")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+                self.last_sync_error = None
+            except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
+                # The peer is down or refusing: keep the cursor, try again next tick.
+                self.last_sync_error = f"{type(exc).__name__}: {exc}"
+            except Exception:
+                log.exception("federation sync failed")
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), SYNC_SECONDS)
+
+    def provided(self, resource_code: str, records: int) -> None:
+        """Count records provided to the peer (added to the publication by the sync task)."""
+        if records > 0:
+            self._provided[resource_code] = self._provided.get(resource_code, 0) + records
+            self.provided_total += records
+
+    def _flush_provided(self) -> None:
+        pending, self._provided = self._provided, {}
+        if not pending:
+            return
+        with self.db.session() as session:
+            for code, n in pending.items():
+                pub = session.get(Publication, code)
+                if pub is not None:
+                    pub.records_provided += n
+
+    # -- outgoing ----------------------------------------------------------------------
+
+    async def sync_once(self) -> dict[str, int]:
+        """Deliver pending revocations, then pull the peer's feed to its end."""
+        done: dict[str, int] = {}
+        await run_in_threadpool(self._flush_provided)
+        await self._deliver_revocations()
+        while True:
+            cursor = await run_in_threadpool(self._cursor)
+            answer = await self.client.call(
+                "GET", PREFIX + "/feed", params={"after": str(cursor), "limit": str(FEED_PAGE)}
+            )
+            if answer.status != 200:
+                raise ValueError(f"the peer's feed answered HTTP {answer.status}")
+            page = orjson.loads(answer.body)
+            entries, after = page["entries"], int(page["cursor"])
+            if not entries:
+                break
+            applied = await run_in_threadpool(self._apply, entries, after)
+            for k, v in applied.items():
+                done[k] = done.get(k, 0) + v
+            if len(entries) < FEED_PAGE:
+                break
+        self.synced_at = time.time()
+        return done
+
+    def _cursor(self) -> int:
+        with self.db.sessions() as session:
+            return service.cursor_value(session, service.FEED_CURSOR)
+
+    def _apply(self, entries: list[dict[str, Any]], after: int) -> dict[str, int]:
+        with self.db.session() as session:
+            return service.apply_entries(
+                session, entries, self.peer_code, self.ctx.clock.now(), cursor=after
+            )
+
+    async def _deliver_revocations(self) -> None:
+        pending = await run_in_threadpool(self._pending_revocations)
+        if not pending:
+            return
+        answer = await self.client.call(
+            "POST", PREFIX + "/revocations", body=orjson.dumps({"revocations": pending})
+        )
+        if answer.status != 200:
+            raise ValueError(f"the peer refused the revocations: HTTP {answer.status}")
+        await run_in_threadpool(self._mark_delivered, [p["id"] for p in pending])
+
+    def _pending_revocations(self) -> list[dict[str, Any]]:
+        with self.db.sessions() as session:
+            rows = session.scalars(
+                select(Revocation).where(
+                    Revocation.direction == "outgoing", Revocation.delivered_at.is_(None)
+                )
+            ).all()
+            return [
+                {
+                    "id": r.id,
+                    "grant_id": r.grant_id,
+                    "consumer": r.consumer,
+                    "resource_code": r.resource_code,
+                }
+                for r in rows
+            ]
+
+    def _mark_delivered(self, ids: list[int]) -> None:
+        now = self.ctx.clock.now()
+        with self.db.session() as session:
+            for row in session.scalars(select(Revocation).where(Revocation.id.in_(ids))):
+                row.delivered_at = now
+
+    async def forward(
+        self,
+        *,
+        request_id: str,
+        consumer: str,
+        grant_id: int | None,
+        items: list[str],
+        case: str | None,
+        provider: str,
+        api_path: str,
+        keys: list[str],
+    ) -> LookupAnswer:
+        """A lookup of a mounted topic, asked of the peer platform (the broker's provider
+        call for the peer's unit). The peer checks its own grant to this platform, the
+        revocations it heard of, asks its department and filters; its refusals come back
+        as errors on the provider side that say which platform and which side there."""
+        code = api_path.removeprefix("/topics/")
+        body = orjson.dumps(
+            {"keys": keys, "items": items, "consumer": consumer, "grant_id": grant_id, "case": case}
+        )
+        try:
+            answer = await self.client.call(
+                "POST", f"{PREFIX}/topics/{code}/query", body=body, request_id=request_id
+            )
+        except PeerUnreachable as exc:
+            raise ProviderUnavailable(
+                provider,
+                f"the {self.peer_level} platform ({provider}) is unreachable: {exc}",
+                platform=self.peer_level,
+            ) from None
+        except SignatureError as exc:
+            raise ProviderBadResponse(
+                provider,
+                f"the {self.peer_level} platform's answer failed its signature check: "
+                f"{exc.message}",
+                platform=self.peer_level,
+                reason=exc.code,
+            ) from None
+        if answer.status == 200:
+            data = orjson.loads(answer.body)
+            return LookupAnswer(data["records"], data.get("not_found", []), data.get("invalid"))
+        raise self._peer_error(provider, answer.status, answer.body)
+
+    def _peer_error(self, provider: str, status: int, body: bytes) -> ExchangeError:
+        try:
+            error = orjson.loads(body)["error"]
+            peer_code = str(error["code"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return ProviderBadResponse(
+                provider,
+                f"the {self.peer_level} platform answered HTTP {status} outside the error model",
+                platform=self.peer_level,
+            )
+        # Provider-side here whatever it was there (the peer platform is this call's
+        # provider); the peer's own code, side and request id travel in the detail.
+        code = peer_code if peer_code.startswith("provider.") else "provider.peer_refused"
+        return ExchangeError(
+            f"the {self.peer_level} platform refused: {error.get('message', '')}",
+            code=code,
+            status_code=status if status < 500 else 502,
+            detail={
+                "side": "provider",
+                "provider": provider,
+                "platform": self.peer_level,
+                "peer": {
+                    "code": peer_code,
+                    "side": (error.get("detail") or {}).get("side"),
+                    "request_id": error.get("request_id"),
+                    "detail": error.get("detail"),
+                },
+            },
+        )
+
+    # -- incoming ----------------------------------------------------------------------
+
+    def verify(self, method: str, target: bytes, body: bytes, headers: Any) -> SignedCall:
+        """The peer's call, or :class:`SignatureError` (a call from anyone else)."""
+        if self._inbound is None:
+            raise SignatureError(
+                401, "not_federated", "this platform holds no credential of a peer platform"
+            )
+        return self._inbound.verify(method, target, body, headers)
+
+    def sign_answer(self, target: bytes, body: bytes, request_id: str) -> str:
+        assert self._answers is not None
+        return self._answers.sign(ANSWER, target, body, request_id)
+
+    def audit_entry(
+        self,
+        *,
+        request_id: str,
+        correlation_id: str | None,
+        consumer: str,
+        provider: str | None,
+        resource_code: str | None,
+        items: list[str],
+        case: str | None,
+        records: int,
+        outcome: str,
+        status: int,
+        started: float,
+    ) -> Entry:
+        return Entry(
+            request_id=request_id,
+            at=self.ctx.clock.now(),
+            kind="federation",
+            consumer=consumer,
+            provider=provider,
+            resource_code=resource_code,
+            items=items,
+            case=case[:200] if case else None,
+            records=records,
+            outcome=outcome,
+            status=status,
+            latency_us=int((time.perf_counter() - started) * 1_000_000),
+            correlation_id=correlation_id,
+        )
+
+    def receive_revocations(self, revocations: list[dict[str, Any]]) -> int:
+        now = self.ctx.clock.now()
+        added = 0
+        with self.db.session() as session:
+            known = set(
+                session.scalars(
+                    select(Revocation.grant_id).where(Revocation.direction == "incoming")
+                )
+            )
+            for r in revocations:
+                gid = int(r["grant_id"])
+                if gid in known:
+                    continue
+                known.add(gid)
+                session.add(
+                    Revocation(
+                        direction="incoming",
+                        grant_id=gid,
+                        consumer=str(r["consumer"])[:32],
+                        resource_code=str(r["resource_code"])[:16],
+                        at=now,
+                        delivered_at=now,
+                    )
+                )
+                added += 1
+        self.revoked |= known
+        return added
+
+
+def on_grant_revoked(session: Any, event: Any) -> None:
+    """A grant on a mounted topic was revoked here: the providing platform must hear of it
+    (delivered by the sync task; the revocation commits with its outbox row)."""
+    grant = event.grant
+    mount = service.mount_of(session, grant.resource_code)
+    if mount is None:
+        return
+    session.add(
+        Revocation(
+            direction="outgoing",
+            grant_id=grant.id,
+            consumer=grant.consumer,
+            resource_code=mount.peer_resource_code,
+            at=dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+def install(ctx: AppContext) -> Federation:
+    """The federation of one app; its catalog and grant reactions registered on the db."""
+    from exchange.authz.service import GrantRevoked
+
+    found: Federation | None = ctx.parts.get("federation")
+    if found is not None:
+        return found
+    federation = Federation(ctx)
+    ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
+    ctx.db.reactions.on(GrantRevoked, on_grant_revoked)
+    ctx.parts["federation"] = federation
+    return federation
