@@ -127,9 +127,11 @@ def seed(
                 progress("topics", i, len(topics))
         session.flush()
         _seed_credit(session, settings, clock)
-        # The electronic licence system's type catalog (its issuers are units above).
-        licence_types = licences_service.load_types(
-            session, expand_licence_types(load_licence_catalog(settings.catalog_dir))
-        )
-        progress("licence types", licence_types, licence_types)
+        if settings.level == "city":
+            # The city's electronic licence system's type catalog (its issuers are units
+            # above); the provincial platform of this simulator keeps no licence library.
+            licence_types = licences_service.load_types(
+                session, expand_licence_types(load_licence_catalog(settings.catalog_dir))
+            )
+            progress("licence types", licence_types, licence_types)
     return SeedReport(departments=len(units), topics=len(topics), seeded=True)
