@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -909,14 +909,26 @@ def demo(
         ),
     ] = None,
     pause: Annotated[float, typer.Option(help="Seconds to pause at each step.")] = 0.8,
+    story: Annotated[
+        str,
+        typer.Option(
+            help="household: household economic-status verification (居民家庭经济状况核对); "
+            'newborn: a birth reaches three departments by subscription (新生儿出生"一件事").'
+        ),
+    ] = "household",
 ) -> None:
-    """Tell the household economic-status verification story against a running exchange:
-    applications, reviews, a dispute, one check fanned out through the broker, the audit."""
+    """Tell a story against a running exchange. household (the default): applications,
+    reviews, a dispute, one check fanned out through the broker, the audit. newborn: a birth
+    registered at public security reaches health, medical security and civil affairs by
+    subscription within seconds."""
     from exchange.client import ExchangeError
     from exchange.demo import run_demo
     from exchange.departments.city import City
     from exchange.glossary import word
     from exchange.security import state_dir
+
+    if story not in STORIES:
+        raise _fail(f"no story {story!r}", f"choose one of {', '.join(STORIES)}")
 
     settings = _settings(operator_key=operator_key)
     key = settings.operator_key
@@ -929,10 +941,13 @@ def demo(
                 "the demo where `exchange up` keeps .exchange/operator.key",
             )
         key = path.read_text().strip()
+    out = Console()
+    if story == "newborn":
+        _newborn(url.rstrip("/"), key, out, pause, settings.lang)
+        return
     # The demo's applicant comes from the same synthetic city the departments serve: the
     # seed, population and enterprises settings must be the running exchange's.
     city = City(settings.seed, settings.population, settings.enterprises)
-    out = Console()
     try:
         report = run_demo(url.rstrip("/"), key, city, console=out, pause=pause, lang=settings.lang)
     except ExchangeError as exc:
@@ -950,6 +965,32 @@ def demo(
         + ("[green]intact[/]" if report.chain_ok else "[red]NOT intact[/]")
     )
     if not report.chain_ok:
+        raise typer.Exit(code=1)
+
+
+#: The stories ``exchange demo --story`` tells (the first is the default).
+STORIES = ("household", "newborn")
+
+
+def _newborn(url: str, key: str, out: Console, pause: float, lang: Literal["zh", "en"]) -> None:
+    from exchange.client import ExchangeError
+    from exchange.demo_newborn import CONSUMERS, run_newborn
+
+    try:
+        report = run_newborn(url, key, console=out, pause=pause, lang=lang)
+    except ExchangeError as exc:
+        raise _fail(f"the exchange at {url} refused the story: {exc}") from exc
+    except (LookupError, RuntimeError) as exc:
+        raise _fail(
+            str(exc), "tell it against `exchange up` (the mock departments and subscriptions)"
+        ) from exc
+    out.rule("[bold]done")
+    arrived = ", ".join(f"{c} {a.seconds:.2f} s" for c, a in report.arrivals.items())
+    out.print(
+        f"birth delivered to {len(report.arrivals)} of {len(CONSUMERS)} departments "
+        f"({arrived}), chain " + ("[green]intact[/]" if report.chain_ok else "[red]NOT intact[/]")
+    )
+    if len(report.arrivals) < len(CONSUMERS) or not report.chain_ok:
         raise typer.Exit(code=1)
 
 

@@ -1,0 +1,392 @@
+"""``exchange demo --story newborn``: 新生儿出生"一件事", narrated.
+
+A birth is registered once, at public security (市公安局, ``gaj``: 出生登记), and reaches
+the departments that act on it by subscription, within seconds, without anyone asking:
+
+* the health commission (市卫健委, ``wjw``: the child's health record and vaccinations),
+  pushed to an endpoint it runs;
+* the medical-security bureau (市医保局, ``ybj``: the newborn's medical insurance, 新生儿
+  参保), pushed to an endpoint it runs;
+* civil affairs (市民政局, ``mzj``: household-based benefits), which has no endpoint the
+  exchange could reach and reads a pull feed with long-poll instead.
+
+Against a running exchange with the mock departments (``exchange up``), through its public
+API: each department applies for the household-registration items it needs with delivery
+``subscription`` (unconditional items: granted at once), subscribes to births only, the
+mock public-security bureau registers a birth (``POST /departments/_changes/birth``, the
+operator's control of the living city), and the story times each arrival, shows what each
+department received (only its granted items), the subscriptions' lag and the audit of the
+deliveries. The story's subscriptions are deleted at the end, so it can be told again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from exchange.client import ExchangeClient, PushReceiver
+from exchange.demo import _mask, _Narrator
+from exchange.glossary import Lang
+from exchange.security import demo_key
+
+__all__ = ["CONSUMERS", "NewbornReport", "run_newborn"]
+
+TOPIC = "household-registration"
+PROVIDER = "gaj"
+
+
+@dataclass(frozen=True)
+class Consumer:
+    code: str
+    label: str
+    delivery: str  # push | pull
+    items: tuple[str, ...]
+    purpose: str
+    legal_function: str
+
+
+CONSUMERS: tuple[Consumer, ...] = (
+    Consumer(
+        "wjw",
+        "市卫健委 health commission",
+        "push",
+        ("id_number", "name", "sex", "birth_date", "registered_address"),
+        "新生儿健康档案建立与预防接种通知",
+        "《母婴保健法》第二十四条、《疫苗管理法》第四十七条",
+    ),
+    Consumer(
+        "ybj",
+        "市医保局 medical security",
+        "push",
+        ("id_number", "name", "sex", "birth_date", "household_number"),
+        "新生儿参加城乡居民基本医疗保险",
+        "《社会保险法》第二十五条",
+    ),
+    Consumer(
+        "mzj",
+        "市民政局 civil affairs",
+        "pull",
+        ("id_number", "name", "birth_date", "household_number", "relation_to_head"),
+        "家庭人口变动后的救助待遇核定",
+        "《社会救助暂行办法》第十一条",
+    ),
+)
+
+
+@dataclass
+class Arrival:
+    """One department's receipt of the birth."""
+
+    seconds: float
+    event: dict[str, Any]
+
+
+@dataclass
+class NewbornReport:
+    """What the story did, for callers and tests."""
+
+    child: str | None = None
+    granted: dict[str, list[str]] = field(default_factory=dict)  # consumer → items
+    subscriptions: dict[str, int] = field(default_factory=dict)  # consumer → id
+    arrivals: dict[str, Arrival] = field(default_factory=dict)  # consumer → arrival
+    lag_ms: dict[str, int | None] = field(default_factory=dict)
+    audited: int = 0
+    chain_ok: bool = False
+
+
+class _Inbox:
+    """What the push receivers hand over, from their server threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+
+    def handler(self, code: str) -> Any:
+        def on_event(event: dict[str, Any]) -> None:
+            with self.lock:
+                self.events.setdefault(code, []).append((time.monotonic(), event))
+
+        return on_event
+
+    def find(self, code: str, key: str) -> tuple[float, dict[str, Any]] | None:
+        with self.lock:
+            return next((x for x in self.events.get(code, ()) if x[1]["key"] == key), None)
+
+
+def run_newborn(
+    base_url: str,
+    operator_key: str,
+    *,
+    console: Console | None = None,
+    pause: float = 0.0,
+    lang: Lang = "zh",
+    timeout: float = 30.0,
+    receiver_host: str = "127.0.0.1",
+) -> NewbornReport:
+    """Tell the story against the exchange at ``base_url``; see the module docstring."""
+    out = _Narrator(console or Console(), pause, lang)
+    report = NewbornReport()
+    keys = {c.code: demo_key(operator_key, c.code) for c in CONSUMERS}
+    op_headers = {"Authorization": f"Bearer {operator_key}"}
+    inbox = _Inbox()
+    with ExitStack() as stack:
+        operator = stack.enter_context(ExchangeClient(base_url, operator_key))
+        http = stack.enter_context(httpx.Client(base_url=base_url, timeout=40.0))
+        out.chapter(
+            "the case",
+            '[bold]新生儿出生"一件事"[/] — a birth as one thing.\n'
+            "Parents register their newborn once, at public security (市公安局, [cyan]gaj[/], "
+            "the source of household registration: 一数一源). The departments that act on a "
+            "birth subscribe to the registrations instead of asking the parents for papers: "
+            + ", ".join(f"[cyan]{c.code}[/] {c.label}" for c in CONSUMERS)
+            + ".",
+        )
+        today = operator.clock().today
+        code = _topic_code(operator)
+        out.say(f"  topic 户籍登记信息 {code} (provider gaj)")
+
+        out.chapter(
+            "each department applies for delivery by subscription",
+            "Household-registration items are shared [green]unconditionally[/]: the grant is "
+            "made at once, with delivery 订阅 (subscription), for the items each needs.",
+        )
+        table = Table("department", "items", "grant")
+        for c in CONSUMERS:
+            with ExchangeClient(base_url, keys[c.code]) as client:
+                made = client.apply(
+                    code,
+                    list(c.items),
+                    purpose=c.purpose,
+                    legal_function=c.legal_function,
+                    valid_until=today + dt.timedelta(days=365),
+                    scope="business_collaboration",
+                    delivery="subscription",
+                )
+            granted = sorted(d.field for d in made.decisions if d.outcome.value == "granted")
+            report.granted[c.code] = granted
+            table.add_row(c.code, ", ".join(granted), f"#{made.grant_id}")
+        out.console.print(table)
+
+        out.chapter(
+            "they subscribe to births",
+            "A subscription names the topic, the granted items to receive and a filter (here: "
+            "kind [bold]birth[/] only). wjw and ybj run endpoints the exchange pushes to, "
+            "signed with their provider credential; mzj has no reachable endpoint and reads "
+            "a pull feed with long-poll.",
+        )
+        for c in CONSUMERS:
+            body: dict[str, Any] = {
+                "topic": code,
+                "items": list(c.items),
+                "filter": {"kinds": ["birth"]},
+                "delivery": c.delivery,
+            }
+            if c.delivery == "push":
+                credential = http.post(
+                    f"/api/v1/departments/{c.code}/provider-credential", headers=op_headers
+                )
+                _ok(credential)
+                receiver = PushReceiver(
+                    inbox.handler(c.code),
+                    secret=credential.json()["credential"],
+                    audience=c.code,
+                )
+                endpoint = stack.enter_context(_serving(receiver, receiver_host))
+                body["endpoint"] = endpoint
+            made_sub = http.post("/api/v1/subscriptions", json=body, headers=_auth(keys[c.code]))
+            _ok(made_sub)
+            sub_id = int(made_sub.json()["id"])
+            report.subscriptions[c.code] = sub_id
+            stack.callback(
+                http.delete, f"/api/v1/subscriptions/{sub_id}", headers=_auth(keys[c.code])
+            )
+            out.say(
+                f"  {c.code}: subscription #{sub_id}, {c.delivery}"
+                + (f" → {body['endpoint']}" if c.delivery == "push" else " (long-poll)")
+            )
+
+        out.chapter(
+            "a birth is registered at public security",
+            "The hospital issues the birth medical certificate (出生医学证明); the parents "
+            "register the child at their police station (出生登记).",
+        )
+        born = http.post("/departments/_changes/birth", headers=op_headers)
+        _ok(born)
+        started = time.monotonic()
+        events = {e["topic"]: e for e in born.json()["events"]}
+        registration = events[TOPIC]
+        child = str(registration["key"])
+        report.child = child
+        rec = registration["record"]
+        cert = events.get("birth-medical-certificates", {}).get("record") or {}
+        out.say(
+            f"  [bold]{rec['name']}[/] ({rec['sex']}), {_mask(child)}, born {rec['birth_date']}"
+            + (f" at {cert['birth_place']}" if cert.get("birth_place") else "")
+            + (
+                f"; mother {cert['mother_name']}, father {cert['father_name']}"
+                if cert.get("mother_name")
+                else ""
+            )
+        )
+        out.say(f"  registered in household {rec['household_number']}, {rec['registered_address']}")
+
+        out.chapter(
+            "it reaches each department by subscription",
+            "Nobody asks: the exchange pushes the change (or hands it to the long-poll), each "
+            "department receiving only the items it was granted.",
+        )
+        _wait_for(http, inbox, report, keys, child, started, timeout)
+        table = Table("department", "delivery", "arrived after", "event id", "items received")
+        for c in CONSUMERS:
+            arrival = report.arrivals.get(c.code)
+            if arrival is None:
+                table.add_row(c.code, c.delivery, "[red]not within the timeout[/]", "", "")
+                continue
+            table.add_row(
+                c.code,
+                c.delivery,
+                f"{arrival.seconds:.2f} s",
+                str(arrival.event["id"]),
+                ", ".join(sorted(arrival.event["record"] or {})),
+            )
+        out.console.print(table)
+
+        for c in CONSUMERS:
+            sub = http.get(
+                f"/api/v1/subscriptions/{report.subscriptions[c.code]}", headers=_auth(keys[c.code])
+            )
+            if sub.status_code == 200:
+                report.lag_ms[c.code] = sub.json()["stats"]["last_lag_ms"]
+        lags = [f"{c}: {ms} ms" for c, ms in report.lag_ms.items() if ms is not None]
+        if lags:
+            out.say("  lag from the source's change to delivery — " + ", ".join(lags))
+
+        out.chapter(
+            "the audit trail",
+            "Every delivery is audited like an exchange (consumer, provider, topic, items, "
+            "records, outcome) in the same hash chain.",
+        )
+        _show_deliveries(out, operator, report, code)
+    return report
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _ok(resp: httpx.Response) -> None:
+    if resp.status_code >= 400:
+        try:
+            error = resp.json()["error"]
+            text = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            text = resp.text[:200]
+        raise RuntimeError(
+            f"{resp.request.method} {resp.request.url.path} → {resp.status_code} {text}"
+        )
+
+
+def _topic_code(client: ExchangeClient) -> str:
+    offset = 0
+    while True:
+        page = client.search_topics(provider=PROVIDER, offset=offset, limit=200)
+        for topic in page.items:
+            if topic.slug == TOPIC and topic.status.value != "retired":
+                return topic.resource_code
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            raise LookupError(f"the catalog has no {PROVIDER} topic {TOPIC!r}")
+
+
+@contextmanager
+def _serving(receiver: PushReceiver, host: str) -> Iterator[str]:
+    with receiver.serve(host, 0) as address:
+        yield address
+
+
+def _wait_for(
+    http: httpx.Client,
+    inbox: _Inbox,
+    report: NewbornReport,
+    keys: dict[str, str],
+    child: str,
+    started: float,
+    timeout: float,
+) -> None:
+    """Until every department has the child's registration, or ``timeout`` seconds."""
+    deadline = started + timeout
+    pull = [c for c in CONSUMERS if c.delivery == "pull"]
+    cursors: dict[str, int | None] = {c.code: None for c in pull}
+    while len(report.arrivals) < len(CONSUMERS) and time.monotonic() < deadline:
+        for c in CONSUMERS:
+            if c.code in report.arrivals or c.delivery != "push":
+                continue
+            found = inbox.find(c.code, child)
+            if found is not None:
+                report.arrivals[c.code] = Arrival(found[0] - started, found[1])
+        for c in pull:
+            if c.code in report.arrivals:
+                continue
+            params: dict[str, Any] = {"wait": min(5.0, max(0.0, deadline - time.monotonic()))}
+            if cursors[c.code] is not None:
+                params["cursor"] = cursors[c.code]
+            page = http.get(
+                f"/api/v1/subscriptions/{report.subscriptions[c.code]}/events",
+                params=params,
+                headers=_auth(keys[c.code]),
+            )
+            _ok(page)
+            body = page.json()
+            cursors[c.code] = body["next_cursor"]
+            for event in body["events"]:
+                if event["key"] == child:
+                    report.arrivals[c.code] = Arrival(time.monotonic() - started, event)
+        if len(report.arrivals) < len(CONSUMERS) and not pull:
+            time.sleep(0.05)
+
+
+def _show_deliveries(
+    out: _Narrator, operator: ExchangeClient, report: NewbornReport, code: str
+) -> None:
+    table = Table("seq", "kind", "consumer ← provider", "topic", "records", "outcome")
+    shown = 0
+    for c in CONSUMERS:
+        latest = None
+        after = 0
+        # Oldest first: page to the consumer's newest delivery of the topic (bounded).
+        for _ in range(100):
+            page = operator.audit_entries(
+                consumer=c.code, resource_code=code, after=after, limit=1000
+            )
+            for entry in page.entries:
+                if entry.kind in ("push", "pull") and entry.records:
+                    latest = entry
+            if page.next_after is None:
+                break
+            after = page.next_after
+        if latest is None:
+            continue
+        table.add_row(
+            str(latest.seq),
+            latest.kind,
+            f"{latest.consumer} ← {latest.provider}",
+            latest.resource_code or "",
+            str(latest.records),
+            latest.outcome,
+        )
+        shown += 1
+    report.audited = shown
+    out.console.print(table)
+    verified = operator.verify_audit()
+    report.chain_ok = verified.ok
+    mark = "[green]intact[/]" if verified.ok else f"[red]broken: {verified.message}[/]"
+    out.say(f"  hash chain of {verified.entries} entries: {mark}")
