@@ -358,7 +358,7 @@ def _show_deliveries(
     out: _Narrator, operator: ExchangeClient, report: NewbornReport, code: str
 ) -> None:
     table = Table("seq", "kind", "consumer ← provider", "topic", "records", "outcome")
-    shown = 0
+    found = []
     for c in CONSUMERS:
         latest = None
         after = 0
@@ -373,18 +373,18 @@ def _show_deliveries(
             if page.next_after is None:
                 break
             after = page.next_after
-        if latest is None:
-            continue
+        if latest is not None:
+            found.append(latest)
+    for entry in sorted(found, key=lambda e: e.seq):
         table.add_row(
-            str(latest.seq),
-            latest.kind,
-            f"{latest.consumer} ← {latest.provider}",
-            latest.resource_code or "",
-            str(latest.records),
-            latest.outcome,
+            str(entry.seq),
+            entry.kind,
+            f"{entry.consumer} ← {entry.provider}",
+            entry.resource_code or "",
+            str(entry.records),
+            entry.outcome,
         )
-        shown += 1
-    report.audited = shown
+    report.audited = len(found)
     out.console.print(table)
     verified = operator.verify_audit()
     report.chain_ok = verified.ok
