@@ -30,6 +30,7 @@ from loadtests import summary as summary_mod
 from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix, Pacer
 from loadtests.records import Ledger, attach
 from loadtests.setup import Plan, discover, ensure_grants, make_plan
+from loadtests.subscriptions import SubscriptionDay
 
 __all__ = ["STOP_TIMEOUT", "Day", "add_options", "day_of", "graceful_stops", "install"]
 
@@ -78,6 +79,13 @@ def add_options(parser: Any) -> None:
         help="Source rows exports page over (the day's incremental window).",
     )
     group.add_argument("--export-page", type=int, default=10_000, help="Rows per export call.")
+    group.add_argument(
+        "--subscription-share",
+        type=float,
+        default=0.02,
+        help="Share of the day's records delivered by subscription (a source publishes, "
+        "subscribers on loopback receive); 0 switches subscriptions off.",
+    )
     group.add_argument(
         "--max-lag",
         type=float,
@@ -135,6 +143,8 @@ class Day:
     credit_codes: list[str] = field(default_factory=list)
     export_totals: dict[str, int] = field(default_factory=dict)
     pacer: Pacer | None = None
+    #: the subscription share of the day (local runner and master only)
+    subs: SubscriptionDay | None = None
     started: float = 0.0
     started_mono: float = 0.0
     ended: float = 0.0
@@ -178,6 +188,11 @@ class Day:
                     report.already,
                     time.monotonic() - t0,
                 )
+                share = _subscription_share(o)
+                if share > 0 and self.subs is None:
+                    subs = SubscriptionDay(share=share, plan=_subscription_plan(o))
+                    subs.setup(client, set(units), self.key_of, self._book_delivery)
+                    self.subs = subs
         import gevent
 
         # Drawing the key pools is seconds of CPU on a busy machine; in gevent's thread pool
@@ -185,6 +200,24 @@ class Day:
         # (blocked for 3 s, the master counts it missing and, the last one gone, stops).
         self.id_numbers, self.credit_codes = gevent.get_hub().threadpool.apply(_key_pools, (o,))
         self.plan = plan
+
+    def _book_delivery(self, consumer: str, topic: str) -> None:
+        self.ledger.book(
+            1, department=consumer, group="subscription", topic=topic, action="subscription"
+        )
+
+    def target_by(self, elapsed: float) -> float:
+        """Records owed by ``elapsed``: the users' part and the subscriptions' part."""
+        total = self.day.records_by(elapsed)
+        if self.subs is not None:
+            total += self.subs.plan.records_by(elapsed)
+        return total
+
+    def target_rate(self, elapsed: float) -> float:
+        rate = self.day.rate_at(elapsed)
+        if self.subs is not None:
+            rate += self.subs.plan.rate_at(elapsed)
+        return rate
 
     def start(self) -> None:
         self.started = time.time()
@@ -217,10 +250,12 @@ class Day:
             errors[str(err.error)] = errors.get(str(err.error), 0) + err.occurrences
         series = self.ledger.series(self.started, end) if self.started else []
         peak = max((n for _, n in series), default=0)
+        subs = self.subs
+        lag = subs.lag_percentiles() if subs is not None else (0.0, 0.0, 0.0)
         return summary_mod.RunFigures(
             records=self.ledger.total,
-            target_day=self.day.records_per_day,
-            target_run=self.day.records_by(elapsed),
+            target_day=self.options.records_per_day,
+            target_run=self.target_by(elapsed),
             elapsed_s=elapsed,
             day_seconds=self.day.day_seconds,
             requests=total.num_requests,
@@ -234,6 +269,12 @@ class Day:
             actions=dict(self.ledger.actions),
             peak_records_per_s=float(peak),
             records_in_day=sum(n for sec, n in series if sec < self.day.day_seconds),
+            published=subs.published if subs is not None else 0,
+            delivered=subs.delivered if subs is not None else 0,
+            subscribers=len(subs.subscriptions) if subs is not None else 0,
+            lag_p50_ms=lag[0],
+            lag_p95_ms=lag[1],
+            lag_p99_ms=lag[2],
         )
 
     def thresholds(self) -> summary_mod.Thresholds:
@@ -252,7 +293,7 @@ class Day:
         rows = ["second,sim_hour,records,target_records"]
         for sec, n in self.ledger.series(self.started, end):
             mid = sec + 0.5
-            rows.append(f"{sec},{self.day.hour_at(mid):.3f},{n},{self.day.rate_at(mid):.1f}")
+            rows.append(f"{sec},{self.day.hour_at(mid):.3f},{n},{self.target_rate(mid):.1f}")
         Path(f"{prefix}_records_history.csv").write_text("\n".join(rows) + "\n")
         for name, counts in (
             ("departments", self.ledger.departments),
@@ -282,14 +323,20 @@ class Day:
             "day_seconds": self.day.day_seconds,
             "sim_hour": self.day.hour_at(elapsed),
             "records": self.ledger.total,
-            "target_so_far": self.day.records_by(elapsed),
-            "target_day": self.day.records_per_day,
+            "target_so_far": self.target_by(elapsed),
+            "target_day": self.options.records_per_day,
             "records_per_s": self.ledger.rate(),
-            "target_rate": self.day.rate_at(elapsed),
+            "target_rate": self.target_rate(elapsed),
         }
         tmp = f"{path}.tmp"
         Path(tmp).write_text(json.dumps(data))
         os.replace(tmp, path)
+
+
+def _city(o: Any) -> Any:
+    from exchange.departments.city import City
+
+    return City(o.city_seed, o.population, o.enterprises)
 
 
 def _key_pools(o: Any) -> tuple[list[str], list[str]]:
@@ -316,10 +363,26 @@ def graceful_stops(environment: Any) -> None:
         environment.stop_timeout = STOP_TIMEOUT
 
 
+def _subscription_share(o: Any) -> float:
+    # Without setup nobody subscribes: the users carry the whole day.
+    if getattr(o, "skip_setup", False):
+        return 0.0
+    return min(max(float(getattr(o, "subscription_share", 0.0) or 0.0), 0.0), 0.9)
+
+
+def _subscription_plan(o: Any) -> DayPlan:
+    """The part of the day delivered by subscription (same shape, its share of records)."""
+    return DayPlan(
+        records_per_day=max(1, round(o.records_per_day * _subscription_share(o))),
+        day_seconds=o.day_minutes * 60.0,
+    )
+
+
 def _day_plan(o: Any) -> DayPlan:
+    """The users' part of the day: everything not delivered by subscription."""
     peak = o.day_users or o.num_users or 40
     return DayPlan(
-        records_per_day=o.records_per_day,
+        records_per_day=max(1, round(o.records_per_day * (1.0 - _subscription_share(o)))),
         day_seconds=o.day_minutes * 60.0,
         peak_users=peak,
         min_users=min(o.min_users, peak),
@@ -373,6 +436,17 @@ def install(events: Any) -> None:
         day.start()
         if not worker:
             gevent.spawn(_progress_loop, day, day.options.progress_file)
+            if day.subs is not None:
+                gevent.spawn(
+                    day.subs.publish_loop,
+                    environment.host,
+                    day.key_of("gaj"),
+                    day.id_numbers,
+                    _city(o),
+                    day.elapsed,
+                    lambda: bool(day.started and not day.ended),
+                    environment.events.request.fire,
+                )
 
     def on_test_stop(environment: Any, **_: Any) -> None:
         day_of(environment).ended = time.time()
@@ -383,6 +457,9 @@ def install(events: Any) -> None:
         day = day_of(environment)
         if not day.started:
             return
+        if day.subs is not None:
+            with day.operator_client(environment.host) as client:
+                day.subs.teardown(client, day.key_of)
         if _is(environment, "MasterRunner"):
             # Workers send a last report when they stop; give it a moment to arrive (1 s
             # was too short for a busy machine: a run's records went uncounted).

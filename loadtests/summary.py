@@ -48,6 +48,19 @@ class RunFigures:
     peak_records_per_s: float = 0.0
     #: records that arrived within the day's wall time (the run may end a tick later)
     records_in_day: int | None = None
+    #: the subscription share: events the source published, events the subscribers
+    #: received (each published event goes to every subscriber), and the lag from the
+    #: source's change to receipt
+    published: int = 0
+    delivered: int = 0
+    subscribers: int = 0
+    lag_p50_ms: float = 0.0
+    lag_p95_ms: float = 0.0
+    lag_p99_ms: float = 0.0
+
+    @property
+    def delivered_per_s(self) -> float:
+        return self.delivered / self.elapsed_s if self.elapsed_s else 0.0
 
     @property
     def error_rate(self) -> float:
@@ -106,6 +119,7 @@ def to_dict(figures: RunFigures, thresholds: Thresholds, missed: list[str]) -> d
         "volume_ratio": figures.volume_ratio,
         "delivered_ratio": figures.delivered_ratio,
         "records_per_s": figures.records_per_s,
+        "delivered_per_s": figures.delivered_per_s,
         "thresholds": asdict(thresholds),
         "missed": missed,
         "passed": not missed,
@@ -134,6 +148,16 @@ def render_text(figures: RunFigures, missed: list[str]) -> str:
         f"(day: {f.target_day:,}); achieved {f.volume_ratio:.1%}",
         f"requests            {f.requests:,}, failed {f.failures:,} ({f.error_rate:.3%})",
         f"latency ms          p50 {f.p50_ms:,.0f}  p95 {f.p95_ms:,.0f}  p99 {f.p99_ms:,.0f}",
+        *(
+            [
+                f"by subscription     {f.published:,} events published to {f.subscribers} "
+                f"subscribers, {f.delivered:,} delivered ({f.delivered_per_s:,.0f} events/s); "
+                f"lag ms p50 {f.lag_p50_ms:,.0f}  p95 {f.lag_p95_ms:,.0f}  "
+                f"p99 {f.lag_p99_ms:,.0f}"
+            ]
+            if f.published or f.delivered
+            else []
+        ),
         f"records by action   {_top(f.actions, 8)}",
         f"records by group    {_top(f.groups, 8)}",
         f"top departments     {_top(f.departments, 8)}",
