@@ -162,6 +162,14 @@ def test_a_short_day_exchanges_records_without_failures(server: Server, tmp_path
     assert summary["passed"] is True, summary["missed"]
     assert set(summary["actions"]) & {"export", "batch"}
     assert sum(summary["actions"].values()) == summary["records"]
+    # Part of the day came by subscription: gaj published, four departments received
+    # every event on loopback, each receipt a record of the day with its lag measured.
+    assert summary["subscribers"] == 4
+    assert summary["published"] > 0
+    assert summary["delivered"] == summary["actions"]["subscription"] > 0
+    assert summary["delivered"] <= summary["published"] * 4
+    assert 0 < summary["lag_p50_ms"] <= summary["lag_p99_ms"]
+    assert "by subscription" in out
     assert "=== exchange day: summary ===" in out
     for name in ("stats.csv", "records_history.csv", "records_departments.csv", "volume.png"):
         assert (tmp_path / f"run_{name}").stat().st_size > 0
