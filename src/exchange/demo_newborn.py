@@ -10,6 +10,10 @@ the departments that act on it by subscription, within seconds, without anyone a
 * civil affairs (市民政局, ``mzj``: household-based benefits), which has no endpoint the
   exchange could reach and reads a pull feed with long-poll instead.
 
+Then a bank (工商银行广州分行, ``icbc``) opening the child's account verifies the address
+the father declared (核验): the exchange answers ``match`` or ``mismatch`` and never the
+address, under the catalog's ``verifiable`` flag on 户籍地址, without a grant.
+
 Against a running exchange with the mock departments (``exchange up``), through its public
 API: each department applies for the household-registration items it needs with delivery
 ``subscription`` (unconditional items: granted at once), subscribes to births only, the
@@ -42,6 +46,7 @@ __all__ = ["CONSUMERS", "NewbornReport", "run_newborn"]
 
 TOPIC = "household-registration"
 PROVIDER = "gaj"
+BANK = "icbc"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class NewbornReport:
     lag_ms: dict[str, int | None] = field(default_factory=dict)
     audited: int = 0
     chain_ok: bool = False
+    #: the bank's verifications: declared address → outcome (None: the exchange has none)
+    verified: dict[str, str] | None = None
 
 
 class _Inbox:
@@ -270,6 +277,10 @@ def run_newborn(
         if lags:
             out.say("  lag from the source's change to delivery — " + ", ".join(lags))
 
+        father = cert.get("father_id_number")
+        if father:
+            _bank_verifies(out, http, code, str(father), rec, report, operator_key)
+
         out.chapter(
             "the audit trail",
             "Every delivery is audited like an exchange (consumer, provider, topic, items, "
@@ -277,6 +288,47 @@ def run_newborn(
         )
         _show_deliveries(out, operator, report, code)
     return report
+
+
+def _bank_verifies(
+    out: _Narrator,
+    http: httpx.Client,
+    code: str,
+    father: str,
+    child: dict[str, Any],
+    report: NewbornReport,
+    operator_key: str,
+) -> None:
+    out.chapter(
+        "a bank verifies the declared address (核验)",
+        "The father opens a savings account for the child at 工商银行 ([cyan]icbc[/]) and "
+        "declares his registered address. The bank may not receive household data, but 户籍"
+        "地址 is marked verifiable in the catalog: the exchange compares at the source and "
+        "answers match or mismatch, never the address.",
+    )
+    declared = str(child["registered_address"])
+    # A slip of the pen: the room number off by one digit.
+    wrong = declared[:-2] + ("1" if declared[-2] != "1" else "2") + declared[-1]
+    bank = _auth(demo_key(operator_key, BANK))
+    table = Table("declared address", "answer")
+    report.verified = {}
+    for claim in (declared, wrong):
+        resp = http.post(
+            f"/api/v1/exchange/{code}/verify",
+            json={"key": father, "claims": {"registered_address": claim}},
+            headers=bank,
+        )
+        if resp.status_code in (404, 405) and resp.json()["error"]["code"] == "route_not_found":
+            out.say("  [dim]this exchange offers no verification (核验) yet[/]")
+            report.verified = None
+            return
+        _ok(resp)
+        outcome = str(resp.json()["outcomes"]["registered_address"])
+        report.verified[claim] = outcome
+        colour = "green" if outcome == "match" else "red"
+        table.add_row(claim, f"[{colour}]{outcome}[/]")
+    out.console.print(table)
+    out.say("  the bank's answer holds outcomes only; the audit records items and outcomes")
 
 
 def _auth(key: str) -> dict[str, str]:

@@ -32,6 +32,9 @@ def test_newborn_story_delivers_the_birth_to_every_department(tmp_path: Path) ->
             assert event["kind"] == "birth"
             # Only the items that department asked for and was granted.
             assert set(event["record"]) == set(c.items) == set(report.granted[c.code])
+        # The bank verified the father's address: the true one matches, a slip does not.
+        assert report.verified is not None
+        assert list(report.verified.values()) == ["match", "mismatch"]
         assert report.audited == len(CONSUMERS)
         assert report.chain_ok
 
