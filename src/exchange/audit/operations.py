@@ -139,7 +139,7 @@ def _broker(broker: Broker | None) -> BrokerNow:
     by_side: dict[str, int] = {}
     for outcome, n in outcomes.items():
         by_side[side_of(outcome)] = by_side.get(side_of(outcome), 0) + n
-    delivered = sum(s.value for m in metrics.records.collect() for s in m.samples)
+    delivered = sum(list(metrics.records.values()))
     in_flight = sum(s.value for m in metrics.in_flight.collect() for s in m.samples)
     return BrokerNow(
         started_at=dt.datetime.fromtimestamp(metrics.started, dt.UTC),
