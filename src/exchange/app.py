@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import uuid
 from collections.abc import AsyncIterator, Collection
@@ -53,7 +54,7 @@ from exchange.libraries.router import router as libraries_router
 from exchange.libraries.service import LibraryService
 from exchange.licences.router import install as install_licences
 from exchange.licences.router import router as licences_router
-from exchange.limits import RequestLimits
+from exchange.limits import RequestLimits, answer
 from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
@@ -108,33 +109,77 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class FreshnessGate:
-    """The outermost layer: before a call reads any cache, apply the changes other
-    processes announced (:mod:`exchange.db.freshness`), or answer 503 while this process
-    cannot know whether its caches are current."""
+class Front:
+    """What every HTTP request meets first, in one coroutine: the request limits
+    (:mod:`exchange.limits`), then the freshness check (before a call reads any cache,
+    apply the changes other processes announced, or answer 503 while this process cannot
+    know whether its caches are current: :mod:`exchange.db.freshness`), then the broker's
+    endpoints (in a part that has the broker), then everything else behind the request-id
+    middleware.
 
-    def __init__(self, app: ASGIApp, freshness: Freshness) -> None:
-        self.app = app
+    One layer rather than a stack of pure-ASGI layers: each layer was a coroutine and a
+    pass over the headers per call, and the limits' guard wrapped ``receive``; on the
+    broker's lookups (profiled) that was ~5 µs of the exchange's CPU per call. The rules
+    each part keeps stay in its own module.
+    """
+
+    def __init__(
+        self,
+        rest: ASGIApp,
+        *,
+        limits: RequestLimits,
+        freshness: Freshness,
+        exchange: ExchangeDispatch | None = None,
+    ) -> None:
+        self.rest = rest
+        self.limits = limits
         self.check = freshness.check
+        self.exchange = exchange
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            try:
-                self.check()
-            except Resyncing as exc:
-                # The exchange's own request id; the caller's is its correlation id.
-                rid = uuid.uuid4().hex
-                headers = {REQUEST_ID_HEADER: rid, "Retry-After": "1"}
-                if correlation := caller_correlation_id(scope):
-                    headers[CORRELATION_ID_HEADER] = correlation
-                response = JSONResponse(
-                    error_body(exc.code, exc.message, rid, exc.detail),
-                    status_code=exc.status_code,
-                    headers=headers,
+        if scope["type"] != "http":
+            await self.rest(scope, receive, send)
+            return
+        limits = self.limits
+        refused, has_body = limits.inspect(scope)
+        if refused is not None:
+            await answer(send, refused)
+            return
+        try:
+            self.check()
+        except Resyncing as exc:
+            await _resyncing(scope, receive, send, exc)
+            return
+        exchange = self.exchange
+        if exchange is not None and (target := exchange.match(scope)) is not None:
+            if target[2] == "query" or not has_body:
+                # A lookup reads its own body under the limits (no wrapped receive).
+                await exchange.serve(scope, receive, send, target, limits)
+            else:
+                await limits.guarded(
+                    functools.partial(exchange.serve, target=target, limits=limits),
+                    scope,
+                    receive,
+                    send,
                 )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        elif has_body:
+            await limits.guarded(self.rest, scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+async def _resyncing(scope: Scope, receive: Receive, send: Send, exc: Resyncing) -> None:
+    # The exchange's own request id; the caller's is its correlation id.
+    rid = uuid.uuid4().hex
+    headers = {REQUEST_ID_HEADER: rid, "Retry-After": "1"}
+    if correlation := caller_correlation_id(scope):
+        headers[CORRELATION_ID_HEADER] = correlation
+    response = JSONResponse(
+        error_body(exc.code, exc.message, rid, exc.detail),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+    await response(scope, receive, send)
 
 
 class DepartmentsDispatch:
@@ -393,15 +438,18 @@ def create_app(
         departments = create_departments_app(dept_settings, now=context.clock.now)
         context.parts["departments"] = departments
         inner = DepartmentsDispatch(inner, departments=departments)
-    # Outermost first: limits on every request, the freshness gate, the broker's endpoints
-    # (in a part that has the broker), then request ids for everything else.
-    front: ASGIApp = RequestIdMiddleware(inner)
+    # Limits on every request, the freshness gate, the broker's endpoints (in a part that
+    # has the broker), the libraries' (likewise), then request ids for everything else:
+    # see Front.
+    rest: ASGIApp = RequestIdMiddleware(inner)
     if broker is not None:
-        front = LibraryDispatch(front, context)
-        front = ExchangeDispatch(front, broker=broker)
-    app.front = RequestLimits(
-        FreshnessGate(front, context.db.freshness),
-        max_body=settings.max_body_bytes,
-        body_timeout=settings.body_timeout,
+        rest = LibraryDispatch(rest, context)
+    app.front = Front(
+        rest,
+        limits=RequestLimits(
+            None, max_body=settings.max_body_bytes, body_timeout=settings.body_timeout
+        ),
+        freshness=context.db.freshness,
+        exchange=None if broker is None else ExchangeDispatch(broker),
     )
     return app

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.errors import ExchangeError, error_body
 
-__all__ = ["BodyRefused", "RequestLimits"]
+__all__ = ["BodyRefused", "ClientGone", "RequestLimits", "answer"]
 
 _CLOSE = {"Connection": "close"}
 
@@ -74,20 +76,30 @@ TICK = 0.1
 
 
 class _Cohort:
-    """The guards of the requests that started within one tick, and their one timer."""
+    """The requests whose bodies started within one tick, and their one timer: guards
+    (:meth:`RequestLimits.guarded`) and tasks reading a body themselves
+    (:meth:`RequestLimits.read_body`)."""
 
-    __slots__ = ("guards", "loop", "opened")
+    __slots__ = ("fired", "guards", "loop", "opened", "tasks")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, opened: float, timeout: float) -> None:
         self.loop = loop
         self.opened = opened
+        self.fired = False
         self.guards: set[_BodyGuard] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         loop.call_at(opened + TICK + timeout, self._expire)
 
     def _expire(self) -> None:
+        self.fired = True
         for guard in self.guards:
             guard.expire()
         self.guards.clear()
+        # A task still in the set is waiting for body bytes (it leaves the set as soon as
+        # its body is whole): cancel that wait; read_body turns it into a 408.
+        for task in self.tasks:
+            task.cancel()
+        self.tasks.clear()
 
 
 class _BodyGuard:
@@ -152,9 +164,15 @@ class _BodyGuard:
 
 
 class RequestLimits:
-    """The outermost layer: see the module docstring."""
+    """The outermost rules: see the module docstring.
 
-    def __init__(self, app: ASGIApp, *, max_body: int, body_timeout: float) -> None:
+    Usable as an ASGI layer (``RequestLimits(app, …)``), and in pieces by the exchange's
+    front (:class:`exchange.app.Front`), which applies them without a layer of its own:
+    :meth:`inspect` on the head, then either :meth:`read_body` (the broker's lookups read
+    their body in the request's own task, with no wrapped ``receive``) or :meth:`guarded`.
+    """
+
+    def __init__(self, app: ASGIApp | None, *, max_body: int, body_timeout: float) -> None:
         self.app = app
         self.max_body = max_body
         self.body_timeout = body_timeout
@@ -168,10 +186,9 @@ class RequestLimits:
             cohort = self._cohort = _Cohort(loop, now, self.body_timeout)
         return cohort
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def inspect(self, scope: Scope) -> tuple[ExchangeError | None, bool]:
+        """(the error refusing the request from its head alone, or None; whether a body
+        follows)."""
         length = 0
         chunked = False
         for name, value in scope["headers"]:
@@ -188,22 +205,78 @@ class RequestLimits:
                 status_code=422,
                 headers=dict(_CLOSE) if has_body else None,
             )
-            await _answer(send, refused)
-            return
+            return refused, has_body
         if length > self.max_body:
-            await _answer(send, too_large(self.max_body))
-            return
-        if not has_body:
-            await self.app(scope, receive, send)
-            return
+            return too_large(self.max_body), has_body
+        return None, has_body
+
+    async def guarded(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call ``app`` with a ``receive`` that enforces the body's size and deadline."""
         guard = _BodyGuard(receive, self.max_body, self.body_timeout, self._current_cohort())
         try:
-            await self.app(scope, guard.receive, send)
+            await app(scope, guard.receive, send)
         finally:
             guard.close()
 
+    async def read_body(
+        self, receive: Receive, cap: int, over_cap: Callable[[], Exception]
+    ) -> bytes:
+        """The whole body, read in the calling task under the same rules as
+        :meth:`guarded` (413 past ``max_body``, 408 past the deadline), and ``over_cap()``
+        raised once it passes the route's own ``cap``.
 
-async def _answer(send: Send, exc: ExchangeError) -> None:
+        The deadline: the task joins the current cohort while it waits for body bytes,
+        and the cohort's timer cancels it if it is still waiting then. Cheaper than a
+        guard object wrapping ``receive`` (the broker reads every lookup's body here).
+        """
+        cohort = self._current_cohort()
+        task = asyncio.current_task()
+        assert task is not None
+        cohort.tasks.add(task)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    raise too_large(self.max_body)
+                if size > cap:
+                    raise over_cap()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            # Ours if the deadline fired and nobody else cancelled the task too.
+            if cohort.fired and task.uncancel() == 0:
+                raise too_slow(self.body_timeout) from None
+            raise
+        finally:
+            cohort.tasks.discard(task)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused, has_body = self.inspect(scope)
+        if refused is not None:
+            await answer(send, refused)
+        elif has_body:
+            await self.guarded(self.app, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class ClientGone(Exception):
+    """The client went away before its whole body arrived (:meth:`RequestLimits.read_body`)."""
+
+
+async def answer(send: Send, exc: ExchangeError) -> None:
     """Answer in the error model without calling the app."""
     rid = uuid.uuid4().hex  # the exchange assigns request ids (a caller's is correlation)
     body = orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail))

@@ -192,3 +192,67 @@ def test_a_whole_body_in_time_is_served_over_http(slow_limited: tuple[str, int])
         while chunk := sock.recv(65536):
             received += chunk
     assert received.startswith(b"HTTP/1.1 201 "), received
+
+
+@pytest.mark.e2e
+def test_a_lookup_body_sent_in_parts_is_read_whole(slow_limited: tuple[str, int]) -> None:
+    """The broker's lookups read their body in their own task (no wrapped receive): a body
+    arriving in two segments within the deadline is read whole and the call goes on (here
+    to the operator-key refusal, which needs the parsed call), never a 408."""
+    body = b'{"keys": ["440112198801253075"]}'
+    with socket.create_connection(slow_limited, timeout=10) as sock:
+        head = (
+            f"POST {EXCHANGE_QUERY} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            f"{OPERATOR_KEY}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            "\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[:7])
+        sock.sendall(body[7:])
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 403 "), received
+    assert b'"code":"client.not_a_department"' in received
+
+
+def test_read_body_turns_its_own_deadline_into_408_and_lets_other_cancels_through() -> None:
+    """``RequestLimits.read_body`` (the broker's lookups): the cohort's timer cancelling a
+    wait for body bytes becomes 408 ``body_timeout``; anybody else's cancellation (a
+    server shutting down) stays a cancellation; a whole body is returned joined."""
+    import asyncio
+
+    from exchange.errors import ExchangeError
+    from exchange.limits import RequestLimits
+
+    limits = RequestLimits(None, max_body=SMALL, body_timeout=0.05)
+
+    async def never() -> dict[str, object]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def over_cap() -> Exception:
+        return ValueError("over the route's cap")
+
+    async def scenario() -> None:
+        with pytest.raises(ExchangeError) as refused:
+            await limits.read_body(never, 1000, over_cap)
+        assert (refused.value.status_code, refused.value.code) == (408, "body_timeout")
+
+        reader = asyncio.ensure_future(limits.read_body(never, 1000, over_cap))
+        await asyncio.sleep(0)  # let it start waiting
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+
+        parts = iter([b'{"keys"', b': ["1"]}'])
+
+        async def two() -> dict[str, object]:
+            chunk = next(parts)
+            return {"type": "http.request", "body": chunk, "more_body": chunk != b': ["1"]}'}
+
+        assert await limits.read_body(two, 1000, over_cap) == b'{"keys": ["1"]}'
+        parts = iter([b"x" * 600, b"x" * 600])
+        with pytest.raises(ValueError, match="cap"):
+            await limits.read_body(two, 1000, over_cap)
+
+    asyncio.run(scenario())

@@ -11,18 +11,19 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from exchange.authz.policy import REASONS
-from exchange.broker.schemas import QueryAnswer, QueryRequest
-from exchange.broker.service import Broker, Inbound
+from exchange.broker.errors import client_error
+from exchange.broker.schemas import MAX_KEYS, QueryAnswer, QueryRequest
+from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
 from exchange.errors import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
     ExchangeError,
-    caller_correlation_id,
     error_body,
 )
+from exchange.limits import ClientGone, RequestLimits
 
 log = logging.getLogger(__name__)
 
@@ -111,43 +112,65 @@ class ExchangeDispatch:
 
     FastAPI's middleware stack, route matching over every router and dependency solving
     cost about as much CPU per lookup as the whole broker pipeline (profiled), so the hot
-    path skips them and does the request-id middleware's job itself. The FastAPI routes
+    path skips them and does the request-id middleware's job itself. The app's front
+    (:class:`exchange.app.Front`) asks :meth:`match` and hands matching calls to
+    :meth:`serve`, after the request limits and the freshness check. The FastAPI routes
     above stay registered: they document the endpoints in OpenAPI and answer anything this
     does not take (a malformed resource code gets FastAPI's 422, a wrong method its 405),
     so callers see one API. Errors render in the same model as the error handlers'.
     """
 
-    def __init__(self, app: ASGIApp, broker: Broker) -> None:
-        self.app = app
+    def __init__(self, broker: Broker) -> None:
         self.broker = broker
         # Request ids: a random per-process prefix and a counter are unique like uuid4
         # hex, without an os.urandom call per request.
         self._prefix = uuid.uuid4().hex[:20]
         self._counter = itertools.count(1)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/exchange/"):
-            await self.app(scope, receive, send)
-            return
-        match = _EXCHANGE_PATH.match(scope["path"])
+    @staticmethod
+    def match(scope: Scope) -> tuple[str, str, str] | None:
+        """(front, seq, "query" or "export") when this serves the request, else None."""
+        path: str = scope["path"]
+        if not path.startswith("/api/v1/exchange/"):
+            return None
+        match = _EXCHANGE_PATH.match(path)
         if match is None or scope["method"] != _METHODS[match.group(3)]:
-            await self.app(scope, receive, send)
-            return
-        # The exchange assigns the request id; the caller's own is its correlation id.
-        rid = f"{self._prefix}{next(self._counter):012x}"
-        correlation = caller_correlation_id(scope)
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid
-        if correlation:
-            state["correlation_id"] = correlation
+            return None
         front, seq, action = match.groups()
+        return front, seq, action
+
+    def request_id(self) -> str:
+        return f"{self._prefix}{next(self._counter):012x}"
+
+    async def serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: tuple[str, str, str],
+        limits: RequestLimits,
+    ) -> None:
+        """Answer one call :meth:`match` took; a lookup's body is read under ``limits``."""
+        # The exchange assigns the request id; the caller's own is its correlation id.
+        rid = self.request_id()
+        front, seq, action = target
+        inbound = Inbound.of_headers(scope["headers"], rid)
+        correlation = inbound.correlation_id
         payload: bytes | None = None
         try:
             if action == "query":
-                inbound = Inbound.of_scope(scope)
-                await inbound.read_body(receive)
+                try:
+                    inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, _too_many_keys)
+                except ClientGone:
+                    raise client_error(
+                        "bad_input", "the client went away before its body arrived"
+                    ) from None
                 payload = await self.broker.query(inbound, front, seq)
             else:
+                state = scope.setdefault("state", {})
+                state["request_id"] = rid
+                if correlation:
+                    state["correlation_id"] = correlation
                 response = await self.broker.export(Request(scope, receive), front, seq)
         except ExchangeError as exc:
             response = _error(rid, exc)
@@ -159,7 +182,7 @@ class ExchangeDispatch:
                 # A lookup's answer goes out as two raw ASGI messages: no Response object.
                 headers = [
                     _JSON_HEADER,
-                    (b"content-length", str(len(payload)).encode()),
+                    (b"content-length", b"%d" % len(payload)),
                     (_RID_HEADER, rid.encode()),
                 ]
                 if correlation:
@@ -171,6 +194,16 @@ class ExchangeDispatch:
         if correlation:
             response.raw_headers.append((_CID_HEADER, correlation.encode()))
         await response(scope, receive, send)
+
+
+def _too_many_keys() -> Exception:
+    return client_error(
+        "bad_input",
+        f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_KEYS:,} keys "
+        "per call",
+        413,
+        {"limit_bytes": MAX_QUERY_BODY},
+    )
 
 
 def _error(rid: str, exc: ExchangeError) -> Response:
