@@ -309,7 +309,10 @@ class AuditWriter:
         signer = self._signer
         assert signer is not None
         try:
-            lines = b"".join(line_of(signer, p.entry) for p in pendings)
+            if len(pendings) == 1:  # every answered call: no generator, no join
+                lines = line_of(signer, pendings[0].entry)
+            else:
+                lines = b"".join([line_of(signer, p.entry) for p in pendings])
         except (TypeError, ValueError) as exc:  # a value JSON cannot hold: a bug upstream
             raise AuditUnavailable(f"the audit entry cannot be encoded: {exc}") from exc
         # One lock around the write and the hand-over keeps the buffer in journal order,
