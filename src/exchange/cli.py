@@ -19,6 +19,7 @@ from exchange.loadrun import load as load_command
 
 if TYPE_CHECKING:
     from exchange.db.engine import Database
+    from exchange.departments.city import City
 
 app = typer.Typer(
     help="exchange: a simulator of a municipal government information-sharing exchange.",
@@ -913,14 +914,16 @@ def demo(
         str,
         typer.Option(
             help="household: household economic-status verification (居民家庭经济状况核对); "
-            'newborn: a birth reaches three departments by subscription (新生儿出生"一件事").'
+            'newborn: a birth reaches three departments by subscription (新生儿出生"一件事"); '
+            "enterprise: opening a business as one thing (企业开办一件事)."
         ),
     ] = "household",
 ) -> None:
     """Tell a story against a running exchange. household (the default): applications,
     reviews, a dispute, one check fanned out through the broker, the audit. newborn: a birth
     registered at public security reaches health, medical security and civil affairs by
-    subscription within seconds."""
+    subscription within seconds. enterprise: the legal-person library, a business licence
+    issued and verified offline, the customs' credit-list check."""
     from exchange.client import ExchangeError
     from exchange.demo import run_demo
     from exchange.departments.city import City
@@ -948,6 +951,9 @@ def demo(
     # The demo's applicant comes from the same synthetic city the departments serve: the
     # seed, population and enterprises settings must be the running exchange's.
     city = City(settings.seed, settings.population, settings.enterprises)
+    if story == "enterprise":
+        _enterprise_story(url.rstrip("/"), key, city, out, pause)
+        return
     try:
         report = run_demo(url.rstrip("/"), key, city, console=out, pause=pause, lang=settings.lang)
     except ExchangeError as exc:
@@ -969,7 +975,7 @@ def demo(
 
 
 #: The stories ``exchange demo --story`` tells (the first is the default).
-STORIES = ("household", "newborn")
+STORIES = ("household", "newborn", "enterprise")
 
 
 def _newborn(url: str, key: str, out: Console, pause: float, lang: Literal["zh", "en"]) -> None:
@@ -991,6 +997,28 @@ def _newborn(url: str, key: str, out: Console, pause: float, lang: Literal["zh",
         f"({arrived}), chain " + ("[green]intact[/]" if report.chain_ok else "[red]NOT intact[/]")
     )
     if len(report.arrivals) < len(CONSUMERS) or not report.chain_ok:
+        raise typer.Exit(code=1)
+
+
+def _enterprise_story(url: str, key: str, city: City, out: Console, pause: float) -> None:
+    import httpx
+
+    from exchange.client import ExchangeError
+    from exchange.demo_enterprise import run_enterprise_story
+
+    try:
+        report = run_enterprise_story(url, key, city, console=out, pause=pause)
+    except (ExchangeError, httpx.HTTPError) as exc:
+        raise _fail(f"the exchange at {url} refused the story: {exc}") from exc
+    except LookupError as exc:
+        raise _fail(str(exc)) from exc
+    out.rule("[bold]done")
+    out.print(
+        f"{report.name}: {len(report.sources)} elements from the legal-person library, "
+        f"business licence {report.licence_number} verified [bold]{report.verification}[/], "
+        f"lists: {', '.join(report.lists) or 'neither'}"
+    )
+    if report.verification != "valid" or not report.sources:
         raise typer.Exit(code=1)
 
 
