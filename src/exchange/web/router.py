@@ -31,6 +31,7 @@ ASSETS = {
     "glossary.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "licences.js": "text/javascript; charset=utf-8",
+    "subscriptions.js": "text/javascript; charset=utf-8",
     # The glossary of codes: a JSON module of glossary.js, and what the CLI words codes with.
     "codes.json": "application/json",
     "favicon.svg": "image/svg+xml",

@@ -7,6 +7,7 @@ import {$, toHTML, html, put, tag, label, table, fmtTime, addDays, fmtNum, T, co
 import {codesOf, lang, setLang, applyStatic} from "/glossary.js";
 import {startDashboard, stopDashboard} from "/dashboard.js";
 import {loadLicences, verifyLicence} from "/licences.js";
+import {loadSubscriptions, loadDeadLetters, settleDeadLetters} from "/subscriptions.js";
 
 // --- state, API and errors -------------------------------------------------------------------
 
@@ -69,6 +70,10 @@ const API = {
   operations: "GET /api/v1/audit/operations",
   licenceStats: "GET /api/v1/licences/stats",
   licenceVerify: "POST /api/v1/licences/verify",
+  subscriptions: "GET /api/v1/subscriptions",
+  deadLetters: "GET /api/v1/subscriptions/{sub_id}/dead-letters",
+  retryDeadLetters: "POST /api/v1/subscriptions/{sub_id}/dead-letters/retry",
+  discardDeadLetters: "POST /api/v1/subscriptions/{sub_id}/dead-letters/discard",
 };
 // "101001001/000001" → the {front}/{seq} path parameters.
 function rc(code) { const [front, seq] = String(code).split("/"); return {front, seq}; }
@@ -335,6 +340,7 @@ const TABS = [
   ["audit", "审计日志", () => loadAudit()],
   ["ops", "运行监测", () => startDashboard({api, T, deptName}), true],
   ["licences", "电子证照", () => loadLicences({api, T, deptName})],
+  ["subs", "订阅分发", () => loadSubscriptions(subsCtx())],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
   ["changes", "目录变更", () => startFeed()],
@@ -984,8 +990,15 @@ async function toggleLang() {
   if (key()) await activate(S.tab);
 }
 
+// What the subscriptions view (subscriptions.js) needs of the page.
+const subsCtx = () => ({api, T, deptName, notice});
+
 const ACTIONS = {
   "tab": (el) => activate(el.dataset.tab),
+  "sub-reload": () => loadSubscriptions(subsCtx()),
+  "sub-dead": (el) => loadDeadLetters(subsCtx(), el.dataset.id),
+  "sub-retry": (el) => settleDeadLetters(subsCtx(), el.dataset.id, "retry"),
+  "sub-discard": (el) => settleDeadLetters(subsCtx(), el.dataset.id, "discard"),
   "close-error": () => showError(),
   "topic": (el) => detail(el.dataset.code),
   "open-app": (el) => openApp(el.dataset.id, el.dataset.pane),
