@@ -73,7 +73,9 @@ class PassReport:
     errors: dict[str, str] = field(default_factory=dict)
     #: conflicts seen by the quality check after the pass, by library
     conflicts: dict[str, int] = field(default_factory=dict)
+    #: the whole pass, and of it the quality check after the gathering
     seconds: float = 0.0
+    check_seconds: float = 0.0
 
     @property
     def total(self) -> int:
@@ -228,10 +230,12 @@ class Gatherer:
                         continue
                     touched.add(source.library)
                     await self._gather_source(source, report, full=full, max_pages=max_pages)
+                checking = time.perf_counter()
                 for code in sorted(touched):
                     report.conflicts[code] = await run_in_threadpool(
                         run_checks, self.db, code, self.ctx.clock.now(), force=full
                     )
+                report.check_seconds = time.perf_counter() - checking
             finally:
                 report.seconds = time.perf_counter() - started
                 report.finished_at = self.ctx.clock.now()

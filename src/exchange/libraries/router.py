@@ -156,6 +156,7 @@ def _pass_out(report: PassReport | None) -> PassOut | None:
         errors=dict(report.errors),
         conflicts=dict(report.conflicts),
         seconds=report.seconds,
+        check_seconds=report.check_seconds,
     )
 
 

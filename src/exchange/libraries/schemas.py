@@ -103,6 +103,7 @@ class PassOut(BaseModel):
     errors: dict[str, str]
     conflicts: dict[str, int]
     seconds: float
+    check_seconds: float = Field(description="Of seconds, the quality check after gathering.")
 
 
 class GatherStatus(BaseModel):

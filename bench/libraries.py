@@ -1,0 +1,244 @@
+"""Benchmark of the base information libraries: gathering and lookups, on SQLite.
+
+One invocation, on loopback, the mock departments and the exchange each in their own
+process (``bench/_stack.py``; every served department's latency and error faults off):
+
+1. **Gathering** of a city (``--population``, enterprises a fifth of it): a full pass of
+   both libraries through the broker's bulk export as the library unit (zsj) after every
+   source's application is approved by its provider; records/s = records gathered ÷ the
+   pass's duration. Round 1 is **cold** (the departments derive every record), later
+   rounds **warm** (the departments' export chunks cached: what the library side costs).
+   Baseline in the same run: the same topics read through the broker's export over HTTP
+   by a plain client that writes nothing (the read path alone).
+2. **Lookups** of an assembled person record (one ID number per request, over 2,000
+   people, consumer mzj) with wrk at 64 connections, against the baseline of the broker's
+   own single-topic lookup (household registration, 4 items) in the same run, rounds
+   alternating which goes first; medians.
+3. **Full gathering of a large city** (``--big``, e.g. 1,000,000 people): one cold full pass
+   from a fresh departments process and exchange; its wall time.
+
+    .venv/bin/python bench/libraries.py [--population 100000] [--rounds 3] [--seconds 5]
+                                        [--big 1000000]
+
+Results are printed and written to ``bench/results/libraries.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import _stack
+import httpx
+from _stack import KEY, ROOT, single_workload, stack
+
+from broker import wrk
+from exchange.departments.city import City
+from exchange.security import demo_key
+
+OPERATOR = {"Authorization": f"Bearer {KEY}"}
+
+
+def _gather(http: httpx.Client, full: bool) -> dict[str, object]:
+    resp = http.post("/api/v1/libraries/gather", json={"full": full}, headers=OPERATOR)
+    assert resp.status_code == 202, resp.text
+    while True:
+        status = http.get("/api/v1/libraries/gather", headers=OPERATOR).json()
+        if not status["running"]:
+            last: dict[str, object] = status["last"]
+            return last
+        time.sleep(0.5)
+
+
+def _prepare(http: httpx.Client) -> None:
+    """A first pass files the library unit's applications; the providers approve them."""
+    _gather(http, full=False)
+    zsj = {"Authorization": f"Bearer {demo_key(KEY, 'zsj')}"}
+    apps = http.get(
+        "/api/v1/applications",
+        params={"role": "consumer", "status": "pending_review", "limit": 100},
+        headers=zsj,
+    ).json()["items"]
+    for app in apps:
+        owner = {"Authorization": f"Bearer {demo_key(KEY, app['provider'])}"}
+        http.post(f"/api/v1/applications/{app['id']}/approve", json={}, headers=owner)
+    time.sleep(2)  # the grant cache reloads on the commit's announcement
+
+
+def _read_rate(http: httpx.Client) -> tuple[float, int]:
+    """Every library source read through the broker's export over HTTP, nothing written."""
+    zsj = {"Authorization": f"Bearer {demo_key(KEY, 'zsj')}"}
+    libs = http.get("/api/v1/libraries", headers=OPERATOR).json()
+    records = 0
+    started = time.perf_counter()
+    for lib in libs:
+        for src in lib["sources"]:
+            items = ",".join(["id_number" if lib["library"] == "person" else "credit_code"])
+            offset = 0
+            while True:
+                with http.stream(
+                    "GET",
+                    f"/api/v1/exchange/{src['resource_code']}/export",
+                    params={"offset": offset, "limit": 100_000, "items": items},
+                    headers=zsj,
+                ) as resp:
+                    assert resp.status_code == 200, resp.read()
+                    for chunk in resp.iter_bytes():
+                        records += chunk.count(b"\n")
+                    nxt = int(resp.headers["x-next-offset"])
+                    total = int(resp.headers["x-total-rows"])
+                if nxt >= total or nxt == offset:
+                    break
+                offset = nxt
+    return records / (time.perf_counter() - started), records
+
+
+def _lookup_lua(keys: list[str], key: str) -> str:
+    pool = ",".join(f'"{k}"' for k in keys)
+    return (
+        f"local keys = {{{pool}}}\nmath.randomseed(2020)\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        "request = function()\n  return wrk.format(nil, "
+        '"/api/v1/libraries/person/query", nil, '
+        "'{\"keys\":[\"' .. keys[math.random(#keys)] .. '\"]}')\nend\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--population", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--big", type=int, default=0, help="also a cold full pass of this city")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    lines: list[str] = []
+    _stack.POPULATION, _stack.ENTERPRISES = args.population, args.population // 5
+    work = Path(tempfile.mkdtemp(prefix="bench-libraries-"))
+    gathers: list[dict[str, object]] = []
+    reads: list[float] = []
+    lookups: dict[str, list[dict[str, float]]] = {"library": [], "broker": []}
+    with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=600) as http:
+        _prepare(http)
+        for r in range(args.rounds):
+            last = _gather(http, full=True)
+            gathers.append(last)
+            print(f"gather round {r + 1}: {last['total']:,} records in {last['seconds']:.1f} s")
+            rate, n = _read_rate(http)
+            reads.append(rate)
+            print(f"  baseline read through the broker: {n:,} records, {rate:,.0f}/s")
+        workload = single_workload(st)
+        city = City(2020, args.population, args.population // 5)
+        keys = [city.id_number_of(i) for i in range(0, min(args.population, 20_000), 10)]
+        scripts = {
+            "library": work / "library.lua",
+            "broker": work / "broker.lua",
+        }
+        scripts["library"].write_text(_lookup_lua(keys, demo_key(KEY, "mzj")))
+        scripts["broker"].write_text(_stack.lua(workload, direct=False))
+        servers = {"exchange": [st.exchange.pid], "department": [st.department.pid]}
+        for r in range(args.rounds):
+            order = ("library", "broker") if r % 2 == 0 else ("broker", "library")
+            for name in order:
+                got = wrk(st.ex_url, scripts[name], args.seconds, 64, servers)
+                lookups[name].append(got)
+                print(f"lookups {name}: {got['rps']:,.0f} req/s p99 {got['p99']:.1f} ms")
+    big: dict[str, object] | None = None
+    if args.big:
+        _stack.POPULATION, _stack.ENTERPRISES = args.big, args.big // 5
+        work = Path(tempfile.mkdtemp(prefix="bench-libraries-big-"))
+        with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=600) as http:
+            _prepare(http)
+            started = time.perf_counter()
+            big = _gather(http, full=True)
+            big["wall"] = time.perf_counter() - started
+            print(f"big city: {big['total']:,} records in {big['wall']:.0f} s")
+    load_after = os.getloadavg()
+
+    def rate(g: dict[str, object]) -> float:
+        # The records gathered over the time spent gathering them; the quality check that
+        # ends a pass is reported beside it.
+        spent = float(g["seconds"]) - float(g["check_seconds"])  # type: ignore[arg-type]
+        return float(g["total"]) / spent  # type: ignore[arg-type]
+
+    cold = rate(gathers[0])
+    warm = [rate(g) for g in gathers[1:]] or [cold]
+    lib_rps = statistics.median(x["rps"] for x in lookups["library"])
+    brk_rps = statistics.median(x["rps"] for x in lookups["broker"])
+    lib_p99 = statistics.median(x["p99"] for x in lookups["library"])
+    brk_p99 = statistics.median(x["p99"] for x in lookups["broker"])
+    total = gathers[0]["total"]
+    lines += [
+        "# Base information libraries: gathering and lookups",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. SQLite (WAL), one exchange "
+        "process and one departments process on loopback, wrk 1 thread. Script: "
+        "`bench/libraries.py`.",
+        "",
+        f"## Gathering, a city of {args.population:,} people and {args.population // 5:,} "
+        "enterprises",
+        "",
+        f"A full pass of both libraries through the broker ({total:,} records from "
+        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "  # type: ignore[arg-type]
+        "(the departments derive every record), later rounds warm (their export chunks cached).",
+        "",
+        "| case | records/s | detail |",
+        "|---|---:|---|",
+        f"| gathering, cold sources | {cold:,.0f} | pass {gathers[0]['seconds']:.1f} s, of "
+        f"which quality check {gathers[0]['check_seconds']:.1f} s |",
+        f"| gathering, warm sources (median) | {statistics.median(warm):,.0f} | rounds: "
+        + ", ".join(f"{x:,.0f}" for x in warm)
+        + "; quality check "
+        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])  # type: ignore[arg-type]
+        + " |",
+        f"| baseline: the same sources read through the broker's export over HTTP, nothing "
+        f"written (median) | {statistics.median(reads):,.0f} | rounds: "
+        + ", ".join(f"{x:,.0f}" for x in reads)
+        + " |",
+        "",
+        f"Target ≥ 200,000 records/s into the libraries on SQLite: **"
+        f"{'met' if statistics.median(warm) >= 200_000 else 'NOT met'}** (warm sources).",
+        "",
+        "## Lookups of an assembled person record through the broker",
+        "",
+        f"64 connections, {args.seconds} s per run, {args.rounds} rounds, medians. library: "
+        "`POST /api/v1/libraries/person/query` with one ID number (every source's elements "
+        "mzj may see, from the library's tables, audited); baseline broker: "
+        "`POST /api/v1/exchange/{household}/query`, one key, 4 items, forwarded to the "
+        "department (its best case).",
+        "",
+        "| case | req/s | p99 ms |",
+        "|---|---:|---:|",
+        f"| library lookup | {lib_rps:,.0f} | {lib_p99:.1f} |",
+        f"| baseline: broker single-topic lookup | {brk_rps:,.0f} | {brk_p99:.1f} |",
+        "",
+        f"Target ≥ 5,000 req/s: **{'met' if lib_rps >= 5_000 else 'NOT met'}** "
+        f"(library ÷ broker {lib_rps / brk_rps:.2f}).",
+        "",
+    ]
+    if big is not None:
+        lines += [
+            f"## Full gathering of a city of {args.big:,} people",
+            "",
+            f"One cold full pass from fresh processes ({args.big // 5:,} enterprises): "
+            f"{big['total']:,} records in **{float(big['wall']) / 60:.1f} minutes** "  # type: ignore[arg-type]
+            f"({rate(big):,.0f} records/s gathering; quality check {float(big['check_seconds']):.0f} s). "  # type: ignore[arg-type]
+            "Per source: "
+            + ", ".join(f"{k} {v:,}" for k, v in big["gathered"].items())  # type: ignore[attr-defined]
+            + ".",
+            "",
+        ]
+    out = ROOT / "bench" / "results" / "libraries.md"
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
