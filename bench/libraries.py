@@ -229,7 +229,8 @@ def main() -> None:
             "",
             f"One cold full pass from fresh processes ({args.big // 5:,} enterprises): "
             f"{big['total']:,} records in **{float(big['wall']) / 60:.1f} minutes** "  # type: ignore[arg-type]
-            f"({rate(big):,.0f} records/s gathering; quality check {float(big['check_seconds']):.0f} s). "  # type: ignore[arg-type]
+            f"({rate(big):,.0f} records/s gathering; quality check "
+            f"{float(big['check_seconds']):.0f} s). "  # type: ignore[arg-type]
             "Per source: "
             + ", ".join(f"{k} {v:,}" for k, v in big["gathered"].items())  # type: ignore[attr-defined]
             + ".",

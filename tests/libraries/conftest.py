@@ -82,7 +82,14 @@ def sites(tmp: Path, **overrides: Any) -> Iterator[Callable[..., AbstractContext
     """A departments process, and a way to start (and restart) an exchange beside it on one
     database: a small city, small export pages so a pass spans several."""
     settings = settings_for(f"sqlite:///{tmp}/exchange.db").model_copy(
-        update={"population": 3_000, "enterprises": 600, "library_page": 500, **overrides}
+        update={
+            "population": 3_000,
+            "enterprises": 600,
+            "library_page": 500,
+            # A still city: the tests publish the changes they need themselves.
+            "city_change_scale": 0.0,
+            **overrides,
+        }
     )
     seeded = False
     with serve(create_departments_app(settings)) as dept_url:

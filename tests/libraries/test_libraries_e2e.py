@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
-from tests.e2e.harness import OPERATOR, apply, key_of, topic_code
+from tests.e2e.harness import OPERATOR, OPERATOR_KEY, apply, key_of, topic_code
 from tests.libraries.conftest import Site
 
 from exchange.audit.models import AuditEntry
+from exchange.client import AsyncExchangeClient, ExchangeClient
+from exchange.client._errors import ExchangeAPIError
 from exchange.departments.city import City
 from exchange.libraries.models import LibraryRecord, LibrarySource
+from exchange.security import demo_key
 
 CITY = City(seed=2020, population=3_000, enterprises=600)
 
@@ -208,3 +213,78 @@ def test_gather_control_is_the_operators(gathered: Site) -> None:
         assert session.scalar(select(func.count()).select_from(LibrarySource)) == len(
             _sources(gathered)
         )
+
+
+def test_the_sdk_reads_the_libraries(gathered: Site) -> None:
+    code = CITY.sample_credit_codes(1, seed=9)[0]
+    with ExchangeClient(gathered.url, demo_key(OPERATOR_KEY, "swj")) as swj:
+        answer = swj.enterprise(code)
+        assert answer.records[0].elements["enterprise.name"].provider == "scjgj"
+        person = swj.person(CITY.id_number_of(11))
+        assert person.records[0].key == CITY.id_number_of(11)
+        batch = swj.library_query("person", [CITY.id_number_of(1), CITY.id_number_of(2)])
+        assert len(batch.records) == 2
+        assert swj.library_conflicts("person").total == 0
+        with pytest.raises(ExchangeAPIError) as caught:
+            swj.resolve_library_conflict(424242, "dismissed")
+        assert caught.value.status == 404
+
+    async def run() -> None:
+        async with AsyncExchangeClient(gathered.url, demo_key(OPERATOR_KEY, "gjj")) as gjj:
+            got = await gjj.enterprise(code)
+            assert (
+                got.records[0].elements["enterprise.name"].value
+                == answer.records[0].elements["enterprise.name"].value
+            )
+
+    asyncio.run(run())
+
+
+def test_change_events_refresh_the_library_incrementally(gathered: Site) -> None:
+    code = topic_code(gathered.ctx, "household-registration")
+    source = _sources(gathered)[code]
+    assert source["subscription_id"] is not None
+    person = CITY.person(42)
+    lookup = f"/api/v1/libraries/person/records/{person.id_number}"
+    before = gathered.http.get(lookup, headers=key_of("gjj")).json()["records"][0]["elements"]
+    moved = {
+        "id_number": person.id_number,
+        "name": person.name,
+        "sex": person.sex,
+        "birth_date": person.birth_date.isoformat(),
+        "ethnicity": person.ethnicity,
+        "household_number": "440100999999",
+        "relation_to_head": "户主",
+        "registered_address": "广州市海珠区新港西路135号",
+        "registered_street": "新港街道",
+        "status": "正常",
+    }
+    resp = gathered.http.post(
+        f"/api/v1/exchange/{code}/changes",
+        json={
+            "events": [
+                {
+                    "key": person.id_number,
+                    "kind": "household_move",
+                    "changed_at": "2026-12-01T08:00:00+08:00",
+                    "record": moved,
+                }
+            ]
+        },
+        headers=key_of("gaj"),
+    )
+    assert resp.status_code in (200, 201, 202), resp.text
+    status = gathered.gather()
+    assert status["last"]["events"][code] == 1
+    assert status["last"]["total"] == 0  # no export rows read: only the event
+    after = gathered.http.get(lookup, headers=key_of("gjj")).json()["records"][0]["elements"]
+    assert after["person.registered_address"]["value"] == "广州市海珠区新港西路135号"
+    assert after["person.registered_street"]["value"] == "新港街道"
+    assert after["person.name"] == before["person.name"] | {
+        "refreshed_at": after["person.name"]["refreshed_at"]
+    }
+    again = _sources(gathered)[code]
+    assert again["events_applied"] == source["events_applied"] + 1
+    assert again["event_cursor"] > source["event_cursor"]
+    # Applied once: the next pass has nothing to do.
+    assert gathered.gather()["last"]["events"].get(code, 0) == 0

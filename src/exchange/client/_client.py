@@ -39,6 +39,7 @@ from exchange.credit.schemas import (
     SubmitAnswer,
 )
 from exchange.credit.schemas import StatsOut as CreditStats
+from exchange.libraries.schemas import ConflictOut, ConflictPage, LookupAnswer
 from exchange.licences.schemas import HolderLicences, LicenceOut, LicenceStats
 
 __all__ = ["DEFAULT_URL", "AsyncExchangeClient", "ExchangeClient", "PlatformClock"]
@@ -434,6 +435,37 @@ class _Calls:
     def licence_stats() -> _Call[LicenceStats]:
         return _Call("GET", "/api/v1/licences/stats", LicenceStats)
 
+    # -- base information libraries (基础信息库) ------------------------------------------
+
+    @staticmethod
+    def library_query(library: str, keys: Sequence[str]) -> _Call[LookupAnswer]:
+        path = f"/api/v1/libraries/{quote(library, safe='')}/query"
+        return _Call("POST", path, LookupAnswer, body={"keys": list(keys)})
+
+    @staticmethod
+    def library_conflicts(
+        library: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> _Call[ConflictPage]:
+        params = _params(status=status, kind=kind, subject=subject, offset=offset, limit=limit)
+        path = f"/api/v1/libraries/{quote(library, safe='')}/conflicts"
+        return _Call("GET", path, ConflictPage, params)
+
+    @staticmethod
+    def resolve_library_conflict(
+        conflict_id: int, resolution: str, note: str | None = None
+    ) -> _Call[ConflictOut]:
+        body: dict[str, Any] = {"resolution": resolution}
+        if note is not None:
+            body["note"] = note
+        path = f"/api/v1/libraries/conflicts/{conflict_id}/resolve"
+        return _Call("POST", path, ConflictOut, body=body)
+
 
 _CALLS = _Calls()
 
@@ -707,6 +739,33 @@ class ExchangeClient:
         """Licences per type: the profile's starting state plus those issued since."""
         return self._send(_CALLS.licence_stats())
 
+    # -- base information libraries (基础信息库) ------------------------------------------
+
+    def library_query(self, library: str, keys: Sequence[str]) -> LookupAnswer:
+        """Assembled records of up to 100 people (``library="person"``, ID numbers) or
+        enterprises (``"enterprise"``, credit codes): each element with its source and
+        refresh time; conditional elements you hold no grant for are in ``withheld``."""
+        return self._send(_CALLS.library_query(library, keys))
+
+    def enterprise(self, credit_code: str) -> LookupAnswer:
+        """One enterprise from the legal-person library (法人基础信息库)."""
+        return self._send(_CALLS.library_query("enterprise", [credit_code]))
+
+    def person(self, id_number: str) -> LookupAnswer:
+        """One person from the population library (人口基础信息库)."""
+        return self._send(_CALLS.library_query("person", [id_number]))
+
+    def library_conflicts(self, library: str, **filters: Any) -> ConflictPage:
+        """Conflicts between sources (the operator's all, a department's its own):
+        ``status``, ``kind``, ``subject``, ``offset``, ``limit``."""
+        return self._send(_CALLS.library_conflicts(library, **filters))
+
+    def resolve_library_conflict(
+        self, conflict_id: int, resolution: str, note: str | None = None
+    ) -> ConflictOut:
+        """Close a conflict: ``corrected``, ``source_confirmed`` or ``dismissed``."""
+        return self._send(_CALLS.resolve_library_conflict(conflict_id, resolution, note))
+
 
 class AsyncExchangeClient:
     """:class:`ExchangeClient` for asyncio: the same methods, awaited (``export`` is an
@@ -915,3 +974,21 @@ class AsyncExchangeClient:
     async def licence_stats(self) -> LicenceStats:
         """Licences per type: the profile's starting state plus those issued since."""
         return await self._send(_CALLS.licence_stats())
+
+    async def library_query(self, library: str, keys: Sequence[str]) -> LookupAnswer:
+        """See :meth:`ExchangeClient.library_query`."""
+        return await self._send(_CALLS.library_query(library, keys))
+
+    async def enterprise(self, credit_code: str) -> LookupAnswer:
+        return await self._send(_CALLS.library_query("enterprise", [credit_code]))
+
+    async def person(self, id_number: str) -> LookupAnswer:
+        return await self._send(_CALLS.library_query("person", [id_number]))
+
+    async def library_conflicts(self, library: str, **filters: Any) -> ConflictPage:
+        return await self._send(_CALLS.library_conflicts(library, **filters))
+
+    async def resolve_library_conflict(
+        self, conflict_id: int, resolution: str, note: str | None = None
+    ) -> ConflictOut:
+        return await self._send(_CALLS.resolve_library_conflict(conflict_id, resolution, note))

@@ -29,10 +29,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import msgspec
+import orjson
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from exchange.audit.writer import AuditWriter
 from exchange.authz import service as authz_service
 from exchange.authz.cache import GrantCache
 from exchange.authz.models import Application
@@ -40,11 +42,15 @@ from exchange.authz.schemas import ApplicationCreate
 from exchange.broker.service import Broker
 from exchange.catalog.models import Topic
 from exchange.context import AppContext
+from exchange.distribution import audit as distribution_audit
+from exchange.distribution import pull
+from exchange.distribution import service as distribution_service
+from exchange.distribution.schemas import SubscriptionCreate
 from exchange.errors import ExchangeError
 from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import SourcePlan, plan_sources
 from exchange.libraries.quality import run_checks
-from exchange.libraries.store import Row, write_page
+from exchange.libraries.store import Row, write_events, write_page
 from exchange.members.service import Principal
 from exchange.security import demo_key
 
@@ -57,6 +63,8 @@ CASE = "基础信息库汇集"
 _PURPOSE = "基础信息库汇集:人口、法人基础信息按一数一源从责任部门汇集,供各部门无条件共享"
 _LEGAL = "《广州市政务数据管理条例》:市政务服务数据管理部门统筹建设人口、法人等基础数据库"
 _SCOPES = ("data_verification", "business_collaboration", "administrative_basis", "work_reference")
+#: change events read per feed page
+EVENT_PAGE = 5_000
 # Headers are ASCII: the case goes percent-encoded, as any client sends Chinese text.
 _CASE_HEADER = quote(CASE).encode()
 
@@ -71,6 +79,8 @@ class PassReport:
     gathered: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: change events applied, by source (incremental passes)
+    events: dict[str, int] = field(default_factory=dict)
     #: conflicts seen by the quality check after the pass, by library
     conflicts: dict[str, int] = field(default_factory=dict)
     #: the whole pass, and of it the quality check after the gathering
@@ -179,7 +189,9 @@ class Gatherer:
                 "purpose": {"scope": scope, "text": _PURPOSE},
                 "legal_function": _LEGAL,
                 "valid_until": (today + dt.timedelta(days=5 * 365)).isoformat(),
-                "delivery": "bulk",
+                # One grant covers both ways in: the full load by bulk export, then the
+                # source's change events by subscription.
+                "delivery": "subscription",
             }
         )
         with self.db.session() as session:
@@ -264,6 +276,12 @@ class Gatherer:
                 )
                 return
         items = [source.key_field, *(f[0] for f in source.fields if f[0] in granted)]
+        if source.subscription_id is None:
+            # Subscribed before the full load: changes made while it runs are applied
+            # after it (an event for a record the load already has is a harmless upsert).
+            source.subscription_id = await run_in_threadpool(self._subscribe, source, items)
+        elif not full and source.state == "done":
+            await self._apply_events(source, report)
         if full or (source.watermark == 0 and source.state != "gathering"):
             source.watermark = 0
             await run_in_threadpool(self._start_pass, source.id)
@@ -363,6 +381,104 @@ class Gatherer:
                     vals[i] = rec[i + 1]
                 append((sid, rec[0], encode(vals).decode(), refreshed))
         return rows, next_offset, total
+
+    # -- change events -------------------------------------------------------------------
+
+    def _subscribe(self, source: LibrarySource, items: list[str]) -> int | None:
+        """The library unit's pull subscription to the source's change events (None when
+        the exchange runs no distribution or the grant's delivery is not subscription:
+        the source is then refreshed by export passes only)."""
+        if "distribution" not in self.ctx.parts:
+            return None
+        body = SubscriptionCreate.model_validate(
+            {"topic": source.resource_code, "items": items, "delivery": "pull"}
+        )
+        try:
+            with self.db.session() as session:
+                sub = distribution_service.create_subscription(
+                    session, body, Principal(self.unit), today=self.ctx.clock.today()
+                )
+                cursor = sub.cursor
+                sub_id = sub.id
+                row = session.get(LibrarySource, source.id)
+                if row is not None:
+                    row.subscription_id, row.event_cursor = sub_id, cursor
+        except ExchangeError as exc:
+            log.warning("library source %s: no subscription (%s)", source.resource_code, exc)
+            return None
+        source.event_cursor = cursor
+        return sub_id
+
+    async def _apply_events(self, source: LibrarySource, report: PassReport) -> None:
+        """Apply the source's change events after the stored cursor, page by page, each
+        page with its cursor in one transaction; audited as the feed's pull reads are."""
+        assert source.subscription_id is not None
+        writer: AuditWriter = self.ctx.parts["audit"]
+        principal = Principal(self.unit)
+        fields = [f[0] for f in source.fields]
+        code = source.resource_code
+        while True:
+            started = time.perf_counter()
+            try:
+                page, _ = await pull.read_page(
+                    self.ctx,
+                    source.subscription_id,
+                    principal,
+                    cursor=source.event_cursor,
+                    limit=EVENT_PAGE,
+                    wait=0,
+                )
+            except ExchangeError as exc:
+                report.errors[code] = f"change events: {exc.code}: {exc.message}"
+                return
+            body = orjson.loads(page.body)
+            events: list[dict[str, Any]] = body["events"]
+            refreshed = int(time.time())
+            upserts: list[Row] = []
+            deletes: list[str] = []
+            for event in events:
+                record = event.get("record")
+                if not record or set(record) <= {source.key_field}:
+                    deletes.append(event["key"])
+                    continue
+                vals = [record.get(f) for f in fields]
+                upserts.append((source.id, event["key"], _ENCODER.encode(vals).decode(), refreshed))
+            nxt = int(body["next_cursor"])
+            if events or nxt != source.event_cursor:
+                await run_in_threadpool(
+                    write_events,
+                    self.db,
+                    source.id,
+                    upserts,
+                    deletes,
+                    cursor=nxt,
+                    refreshed_at=self.ctx.clock.now(),
+                )
+            if events:
+                await writer.record(
+                    distribution_audit.entry(
+                        kind=distribution_audit.PULL,
+                        at=self.ctx.clock.now(),
+                        request_id=uuid.uuid4().hex,
+                        consumer=self.unit,
+                        provider=source.provider,
+                        resource_code=code,
+                        items=sorted(page.items),
+                        records=page.records,
+                        outcome="ok",
+                        status=200,
+                        started=started,
+                        ended=time.perf_counter(),
+                        subscription=source.subscription_id,
+                    )
+                )
+            report.events[code] = report.events.get(code, 0) + len(events)
+            self.counters[(source.library, code)] = self.counters.get(
+                (source.library, code), 0
+            ) + len(events)
+            source.event_cursor = nxt
+            if not body["more"]:
+                return
 
     # -- bookkeeping (threads) -----------------------------------------------------------
 

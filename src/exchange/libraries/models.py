@@ -45,8 +45,13 @@ class LibrarySource(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     pass_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     refreshed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    #: how far the quality check has looked at this source's rows (``refreshed`` epoch s)
+    #: how far the quality check has looked at this source's rows (``refreshed`` epoch ms)
     checked_until: Mapped[int] = mapped_column(_BIG, default=0)
+    #: the library unit's pull subscription to the source's change events, and the last
+    #: event applied (the feed's cursor): incremental passes apply events after it
+    subscription_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    event_cursor: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
+    events_applied: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
 
 
 class LibraryRecord(Base):

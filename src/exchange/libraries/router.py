@@ -154,6 +154,7 @@ def _pass_out(report: PassReport | None) -> PassOut | None:
         total=report.total,
         skipped=dict(report.skipped),
         errors=dict(report.errors),
+        events=dict(report.events),
         conflicts=dict(report.conflicts),
         seconds=report.seconds,
         check_seconds=report.check_seconds,

@@ -76,6 +76,11 @@ class SourceOut(BaseModel):
     application_id: int | None
     last_error: str | None
     refreshed_at: dt.datetime | None
+    subscription_id: int | None = Field(
+        description="The library unit's subscription to the source's change events."
+    )
+    event_cursor: int = Field(description="The last change event applied.")
+    events_applied: int
 
 
 class ConflictCounts(BaseModel):
@@ -101,6 +106,7 @@ class PassOut(BaseModel):
     total: int
     skipped: dict[str, str]
     errors: dict[str, str]
+    events: dict[str, int] = Field(description="Change events applied, by source.")
     conflicts: dict[str, int]
     seconds: float
     check_seconds: float = Field(description="Of seconds, the quality check after gathering.")

@@ -391,4 +391,7 @@ def source_out(s: LibrarySource) -> dict[str, Any]:
         "application_id": s.application_id,
         "last_error": s.last_error,
         "refreshed_at": s.refreshed_at,
+        "subscription_id": s.subscription_id,
+        "event_cursor": s.event_cursor,
+        "events_applied": s.events_applied,
     }

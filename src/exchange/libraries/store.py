@@ -107,3 +107,48 @@ def write_page(
         raise
     finally:
         raw.close()
+
+
+_DELETE = "DELETE FROM library_record WHERE source_id = {p} AND subject = {p}"
+_EVENTS = (
+    "UPDATE library_source SET gathered = gathered + {p}, events_applied = events_applied "
+    "+ {p}, event_cursor = {p}, refreshed_at = {p} WHERE id = {p}"
+)
+
+
+def write_events(
+    db: Database,
+    source_id: int,
+    upserts: Sequence[Row],
+    deletes: Sequence[str],
+    *,
+    cursor: int,
+    refreshed_at: dt.datetime,
+) -> None:
+    """Apply one page of change events (records changed, records gone) and move the
+    source's event cursor, in one transaction: a page is applied wholly or not at all, and
+    applying it twice (a restart before the cursor moved) gives the same records."""
+    raw = db.engine.raw_connection()
+    sqlite = db.is_sqlite
+    p = "?" if sqlite else "%s"
+    at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
+    n = len(upserts) + len(deletes)
+    try:
+        cur = raw.cursor()
+        with db.writing():
+            if upserts:
+                # The last change of a key in the page wins (events are in feed order).
+                latest = {row[1]: row for row in upserts}
+                cur.executemany(
+                    _UPSERT if sqlite else _UPSERT.replace("?", "%s"), list(latest.values())
+                )
+            if deletes:
+                cur.executemany(_DELETE.format(p=p), [(source_id, k) for k in deletes])
+            cur.execute(_EVENTS.format(p=p), (n, n, cursor, at, source_id))
+            raw.commit()
+        cur.close()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
