@@ -37,6 +37,7 @@ import httpx
 from exchange.db.base import utcnow
 from exchange.departments.changes import ChangeEvent, ChangeLog
 from exchange.departments.definitions import DepartmentDefinition
+from exchange.licences.events import licence_for
 
 __all__ = ["MAX_EVENTS", "Publisher", "RemoteClock"]
 
@@ -102,6 +103,8 @@ class Publisher:
         self.state = {code: _State() for code in definitions}
         self.random = random.Random()
         self._clock_read = 0.0
+        #: licences the departments' systems issued for their changes (exchange.licences)
+        self.licences = 0
         log.pin()
 
     # -- the loop ---------------------------------------------------------------------
@@ -167,6 +170,10 @@ class Publisher:
         )
         state.calls += 1
         if resp.status_code == 202:
+            # The department's system issues the licences its changes call for (a marriage,
+            # an enterprise registered) before the run counts as handed over: a failure
+            # retries the run, and the licences' references keep the retry from doubling.
+            await self._issue_licences(client, code, key, run)
             self.log.ack(code, run[-1].seq)
             state.published += len(run)
             state.backoff, state.retry_at, state.last_error = 0.0, 0.0, None
@@ -176,6 +183,23 @@ class Publisher:
             self._skip(code, state, run, message)
             return 0
         raise _Refused(message)
+
+    async def _issue_licences(
+        self, client: httpx.AsyncClient, code: str, key: str, run: list[ChangeEvent]
+    ) -> None:
+        for event in run:
+            body = licence_for(code, event.topic, event.kind, event.key, event.record)
+            if body is None:
+                continue
+            resp = await client.post(
+                "/api/v1/licences", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            if resp.status_code in (200, 201):
+                self.licences += resp.status_code == 201
+            elif resp.status_code in _FINAL or resp.status_code == 403:
+                _log.warning("%s: licence for %s not issued: %s", code, event.key, _message(resp))
+            else:
+                raise _Refused(_message(resp))
 
     async def _resolve(self, client: httpx.AsyncClient, code: str, key: str) -> dict[str, str]:
         """The resource codes of the department's topics in the exchange's catalog, by slug."""
@@ -217,6 +241,7 @@ class Publisher:
         """Per department: published, skipped, calls, failures, backlog, last error."""
         return {
             "exchange": self.base_url,
+            "licences_issued": self.licences,
             "departments": {
                 code: {
                     "published": s.published,

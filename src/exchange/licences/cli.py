@@ -107,16 +107,24 @@ def feed(
         ),
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Platform days to cover.")] = 7,
+    all_types: Annotated[
+        bool,
+        typer.Option(
+            "--all-types",
+            help="Also derive marriage certificates and business licences (for departments "
+            "that do not publish the city's changes, which issue those).",
+        ),
+    ] = False,
 ) -> None:
-    """Issue, as the mock departments (民政局, 市场监管局, 人社局), the licences the synthetic
-    city's events call for over the last DAYS platform days: marriage certificates,
-    business licences, professional qualifications (idempotent: run it after each
-    `exchange clock advance`)."""
+    """Issue, as the mock departments, the licences derived from the synthetic city over
+    the last DAYS platform days: professional qualifications (人社局), and with --all-types
+    marriage certificates (民政局) and business licences (市场监管局) (idempotent: run it
+    after each `exchange clock advance`)."""
     import httpx
 
     from exchange.config import Settings
     from exchange.departments.city import City
-    from exchange.licences.feed import run
+    from exchange.licences.feed import DERIVED_RATES, run
     from exchange.security import demo_key, read_operator_key
 
     settings = Settings() if operator_key is None else Settings(operator_key=operator_key)
@@ -141,7 +149,8 @@ def feed(
                 answer: dict[str, object] = resp.json()
                 return resp.status_code, answer
 
-            report = run(post, city, today, days=days, seed=settings.seed)
+            rates = DERIVED_RATES if all_types else None
+            report = run(post, city, today, days=days, rates=rates, seed=settings.seed)
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach {url}: {exc}") from exc
     per_type = ", ".join(f"{k} {v}" for k, v in sorted(report.per_type.items())) or "none"

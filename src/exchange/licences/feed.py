@@ -1,8 +1,11 @@
-"""The mock departments' licence issuing, in step with the synthetic city.
+"""The mock departments' licence issuing derived from the synthetic city, day by day.
 
-The mock departments have no change events yet (marriages registered, enterprises set up),
-so the issuing events are derived from the city itself, day by platform day, the same for
-the same seed and day:
+Marriages and enterprise registrations are change events of the living city: the
+departments' systems issue their certificates and business licences as they publish them
+(:mod:`exchange.licences.events`). What has no event is derived here from the city itself,
+per platform day, the same for the same seed and day: by default professional
+qualifications; with ``rates`` naming them, marriage certificates and business licences
+too, for an exchange whose departments do not publish their changes:
 
 * **结婚证** (``JHZ``, 民政局 ``mzj``): couples of the city who are not married in it — a
   man and the woman the city pairs him with (:mod:`exchange.departments.city`: index
@@ -38,7 +41,9 @@ Post = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
 _TAG = 0x6C69_6365  # "lice"
 #: Licences per day and 100,000 residents (20,000 enterprises for business licences):
 #: the source's stock over the platform's ~15 years, scaled to the synthetic city.
-DEFAULT_RATES: dict[str, float] = {"JHZ": 4.0, "YYZZ": 4.0, "ZYZG": 6.0}
+DEFAULT_RATES: dict[str, float] = {"ZYZG": 6.0}
+#: what the city's change events do not issue, at their rates (``--all-types``)
+DERIVED_RATES: dict[str, float] = {"JHZ": 4.0, "YYZZ": 4.0, "ZYZG": 6.0}
 ISSUERS = {"JHZ": "mzj", "YYZZ": "scjgj", "ZYZG": "rsj"}
 #: candidates a day looks at per type (people and firms that do not qualify are skipped)
 SLOTS = 256
@@ -155,10 +160,12 @@ def licences_on(
     city: City, day: dt.date, *, rates: dict[str, float] | None = None, seed: int = 2020
 ) -> list[tuple[str, dict[str, Any]]]:
     """(issuer, issue body) of every licence the city's departments issue on ``day``."""
-    rates = {**DEFAULT_RATES, **(rates or {})}
+    rates = rates or DEFAULT_RATES
     scale = city.population / 100_000
     out: list[tuple[str, dict[str, Any]]] = []
     for type_code in ("JHZ", "YYZZ", "ZYZG"):
+        if type_code not in rates:
+            continue
         r = Rng(mix(seed, _TAG, day.toordinal(), sum(map(ord, type_code))))
         if type_code == "YYZZ":
             mean = rates[type_code] * city.enterprises / 20_000
