@@ -136,7 +136,10 @@ class PushReceiver:
                 if length > receiver.max_body:
                     self._answer(413, _error("body_too_large", "push too large"))
                     return
-                body = self.rfile.read(length)
+                try:
+                    body = self.rfile.read(length)
+                except (ConnectionResetError, BrokenPipeError):
+                    return  # the exchange went away mid-push; it will push again
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
                     status, payload = receiver.handle("POST", self.path, body, headers)
