@@ -205,9 +205,10 @@ class Distributor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.distribution_poll)
 
-    def _done(self, sub_id: int, _task: asyncio.Task[None]) -> None:
+    def _done(self, sub_id: int, task: asyncio.Task[None]) -> None:
         full = len(self._tasks) >= self.settings.distribution_concurrency
-        self._tasks.pop(sub_id, None)
+        if self._tasks.get(sub_id) is task:
+            del self._tasks[sub_id]
         if full and not self._stopping:
             self.notify()  # a slot is free for a subscription that waits
 
@@ -291,9 +292,16 @@ class Distributor:
         except Exception:
             log.exception("push to subscription %s failed", sub_id)
         finally:
+            # Out of the task table *before* the lease is given back: a claim that follows
+            # the release must start a new task, not find this finishing one and leave the
+            # lease it took unserved until it lapses.
+            if self._tasks.get(sub_id) is asyncio.current_task():
+                del self._tasks[sub_id]
             if not self._stopping:
-                with contextlib.suppress(Exception):
+                try:
                     await run_in_threadpool(self._release, sub_id)
+                except Exception:
+                    log.warning("could not release subscription %s (its lease lapses)", sub_id)
 
     def _release(self, sub_id: int) -> None:
         with self.db.session() as session:

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from exchange.catalog.models import Change, Topic
@@ -97,18 +98,38 @@ def read(
     if sub.source == Source.catalog:
         return _read_catalog(session, sub, after, limit)
     rows = session.execute(
-        select(
-            ChangeEventRow.id,
-            ChangeEventRow.key,
-            ChangeEventRow.kind,
-            ChangeEventRow.changed_at,
-            ChangeEventRow.record,
-        )
+        select(*_RAW)
         .where(ChangeEventRow.resource_code == sub.resource_code, ChangeEventRow.id > after)
         .order_by(ChangeEventRow.id)
         .limit(limit)
     ).all()
     return _batch(sub, rows, after, limit, items)
+
+
+# The feed reads the time and the record without SQLAlchemy's per-row type processing
+# (measured: the tz-aware datetime decorator and json.loads were 80 % of a 5,000-event
+# page) and decodes them itself: orjson, and fromisoformat for SQLite's text timestamps.
+_RAW = (
+    ChangeEventRow.id,
+    ChangeEventRow.key,
+    ChangeEventRow.kind,
+    type_coerce(ChangeEventRow.changed_at, Text).label("changed_at"),
+    type_coerce(ChangeEventRow.record, Text).label("record"),
+)
+
+
+def _time(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+    return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def _record(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str | bytes):
+        value = orjson.loads(value)
+    return value  # type: ignore[no-any-return]
 
 
 def read_ids(
@@ -121,15 +142,7 @@ def read_ids(
         rows = session.execute(_catalog_select().where(Change.cursor.in_(wanted))).all()
         return _catalog_batch(rows, 0, len(wanted) + 1, None)
     rows = session.execute(
-        select(
-            ChangeEventRow.id,
-            ChangeEventRow.key,
-            ChangeEventRow.kind,
-            ChangeEventRow.changed_at,
-            ChangeEventRow.record,
-        )
-        .where(ChangeEventRow.id.in_(wanted))
-        .order_by(ChangeEventRow.id)
+        select(*_RAW).where(ChangeEventRow.id.in_(wanted)).order_by(ChangeEventRow.id)
     ).all()
     return _batch(sub, rows, 0, len(wanted) + 1, items, use_filter=False)
 
@@ -148,19 +161,21 @@ def _batch(
     topic = sub.resource_code or ""
     for row in rows:
         batch.last = row.id
-        if rule is not None and not rule.matches(row.key, row.kind, row.record):
+        record = _record(row.record)
+        if rule is not None and not rule.matches(row.key, row.kind, record):
             continue
+        changed = _time(row.changed_at)
         batch.events.append(
             {
                 "id": row.id,
                 "topic": topic,
                 "key": row.key,
                 "kind": row.kind,
-                "changed_at": row.changed_at,
-                "record": _project(row.record, items),
+                "changed_at": changed,
+                "record": _project(record, items),
             }
         )
-        batch.changed.append(row.changed_at)
+        batch.changed.append(changed)
     return batch
 
 
