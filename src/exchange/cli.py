@@ -915,15 +915,25 @@ def demo(
         typer.Option(
             help="household: household economic-status verification (居民家庭经济状况核对); "
             'newborn: a birth reaches three departments by subscription (新生儿出生"一件事"); '
-            "enterprise: opening a business as one thing (企业开办一件事)."
+            "enterprise: opening a business as one thing (企业开办一件事); "
+            "federation: a provincial department's check through the province and the city "
+            "(`exchange up --federation`)."
         ),
     ] = "household",
+    province_url: Annotated[
+        str, typer.Option(help="--story federation: the provincial platform.")
+    ] = "http://127.0.0.1:8200",
+    province_operator_key: Annotated[
+        str | None,
+        typer.Option(help="--story federation: its operator key (default: .exchange/province/)."),
+    ] = None,
 ) -> None:
     """Tell a story against a running exchange. household (the default): applications,
     reviews, a dispute, one check fanned out through the broker, the audit. newborn: a birth
     registered at public security reaches health, medical security and civil affairs by
     subscription within seconds. enterprise: the legal-person library, a business licence
-    issued and verified offline, the customs' credit-list check."""
+    issued and verified offline, the customs' credit-list check. federation: the provincial
+    market regulator checks a Guangzhou enterprise through both exchanges."""
     from exchange.client import ExchangeError
     from exchange.demo import run_demo
     from exchange.departments.city import City
@@ -954,6 +964,9 @@ def demo(
     if story == "enterprise":
         _enterprise_story(url.rstrip("/"), key, city, out, pause)
         return
+    if story == "federation":
+        _federation_story(url, key, province_url, province_operator_key, city, out, pause)
+        return
     try:
         report = run_demo(url.rstrip("/"), key, city, console=out, pause=pause, lang=settings.lang)
     except ExchangeError as exc:
@@ -975,7 +988,7 @@ def demo(
 
 
 #: The stories ``exchange demo --story`` tells (the first is the default).
-STORIES = ("household", "newborn", "enterprise")
+STORIES = ("household", "newborn", "enterprise", "federation")
 
 
 def _newborn(url: str, key: str, out: Console, pause: float, lang: Literal["zh", "en"]) -> None:
@@ -1019,6 +1032,42 @@ def _enterprise_story(url: str, key: str, city: City, out: Console, pause: float
         f"lists: {', '.join(report.lists) or 'neither'}"
     )
     if report.verification != "valid" or not report.sources:
+        raise typer.Exit(code=1)
+
+
+def _federation_story(
+    url: str,
+    key: str,
+    province_url: str,
+    province_key: str | None,
+    city: City,
+    out: Console,
+    pause: float,
+) -> None:
+    from exchange.demo_federation import run_federation_demo
+    from exchange.security import read_operator_key
+
+    if not province_key:
+        province_key = read_operator_key(Settings(level="province", operator_key=None))
+    if not province_key:
+        raise _fail(
+            "no operator key of the province",
+            "pass --province-operator-key, or run where `exchange up --federation` keeps "
+            ".exchange/province/operator.key",
+        )
+    try:
+        report = run_federation_demo(
+            url, key, province_url, province_key, city, console=out, pause=pause
+        )
+    except (RuntimeError, LookupError) as exc:
+        raise _fail(str(exc), "start both platforms with `exchange up --federation`") from exc
+    out.rule("[bold]done")
+    out.print(
+        f"{sum(len(r) for r in report.records.values())} records across levels for "
+        f"{report.enterprise}; both audit trails share the correlation id: "
+        + ("[green]yes[/]" if report.same_correlation else "[red]NO[/]")
+    )
+    if not report.same_correlation:
         raise typer.Exit(code=1)
 
 
