@@ -137,7 +137,16 @@ def run_federation_demo(
     pause: float = 0.8,
 ) -> FederationReport:
     city, province = _Platform(city_url, city_key), _Platform(province_url, province_key)
-    out = console
+    try:
+        return _tell(city, province, city_data, console, pause)
+    finally:
+        city.http.close()
+        province.http.close()
+
+
+def _tell(
+    city: _Platform, province: _Platform, city_data: City, out: Console, pause: float
+) -> FederationReport:
     step = 0
 
     def chapter(title: str, text: str) -> None:
