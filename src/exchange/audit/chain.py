@@ -115,7 +115,7 @@ def append(
             # Straight to the driver, values converted by the columns' own bind
             # processors: SQLAlchemy's per-row parameter handling cost the writer thread
             # (and so the event loop, through the GIL) several times more Python per entry.
-            at_bind, items_bind = _binders(conn.dialect)
+            at_bind, items_bind, verdicts_bind = _binders(conn.dialect)
             conn.exec_driver_sql(
                 _insert_sql(conn.dialect.paramstyle),
                 [
@@ -124,7 +124,9 @@ def append(
                         at_bind(r[_AT]),
                         *r[_AT + 1 : _ITEMS],
                         items_bind(r[_ITEMS]),
-                        *r[_ITEMS + 1 :],
+                        *r[_ITEMS + 1 : _VERDICTS],
+                        None if r[_VERDICTS] is None else verdicts_bind(r[_VERDICTS]),
+                        *r[_VERDICTS + 1 :],
                     )
                     for r in rows
                 ],
@@ -147,6 +149,8 @@ def append(
 COLUMNS = ("seq", *STORED, "prev_hash", "hash")
 _AT = COLUMNS.index("at")
 _ITEMS = COLUMNS.index("items")
+_VERDICTS = COLUMNS.index("verdicts")
+assert _AT < _ITEMS < _VERDICTS
 
 
 def _insert_sql(paramstyle: str) -> str:
@@ -159,19 +163,20 @@ def _insert_sql(paramstyle: str) -> str:
 
 
 _Bind = Callable[[Any], Any]
-_BINDERS: dict[str, tuple[_Bind, _Bind]] = {}
+_BINDERS: dict[str, tuple[_Bind, _Bind, _Bind]] = {}
 
 
-def _binders(dialect: Dialect) -> tuple[_Bind, _Bind]:
-    """The bind processors of the ``at`` and ``items`` columns for this dialect."""
+def _binders(dialect: Dialect) -> tuple[_Bind, _Bind, _Bind]:
+    """The bind processors of the ``at``, ``items`` and ``verdicts`` columns for this
+    dialect (a NULL ``verdicts`` is passed as None, not as JSON ``null``)."""
     found = _BINDERS.get(dialect.name)
     if found is None:
         table = AuditEntry.__table__
-        pair = []
-        for name in ("at", "items"):
+        made = []
+        for name in ("at", "items", "verdicts"):
             processor = table.c[name].type.bind_processor(dialect)
-            pair.append(processor if processor is not None else _same)
-        found = _BINDERS[dialect.name] = (pair[0], pair[1])
+            made.append(processor if processor is not None else _same)
+        found = _BINDERS[dialect.name] = (made[0], made[1], made[2])
     return found
 
 

@@ -44,6 +44,8 @@ HASHED_FIELDS: dict[int, tuple[str, ...]] = {
 # Version 2: the caller's own X-Request-Id, kept as a correlation id (the exchange assigns
 # the request id itself).
 HASHED_FIELDS[2] = (*HASHED_FIELDS[1], "correlation_id")
+# Version 3: a verification's outcomes (核验), item → {outcome: count}; never the values.
+HASHED_FIELDS[3] = (*HASHED_FIELDS[2], "verdicts")
 VERSION = max(HASHED_FIELDS)
 
 #: Longest value each string column stores (the models' ``String(n)``): PostgreSQL refuses
@@ -81,6 +83,9 @@ class Entry:
     status: int
     latency_us: int
     correlation_id: str | None = None
+    #: a verification's outcomes by item, e.g. ``{"name": {"match": 2, "unknown": 1}}``
+    #: (None for every other kind of call)
+    verdicts: dict[str, dict[str, int]] | None = None
     #: version of the hashed form (see the module docstring)
     version: int = VERSION
     #: :meth:`canonical`, once computed (the journal line and the hash share it)
@@ -113,6 +118,8 @@ class Entry:
         if self.version > 1:
             body["correlation_id"] = self.correlation_id
             body["v"] = self.version
+            if self.version > 2:
+                body["verdicts"] = self.verdicts
         return canonical_json(body)
 
     @classmethod

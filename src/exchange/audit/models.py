@@ -35,6 +35,10 @@ class AuditEntry(Base):
     latency_us: Mapped[int] = mapped_column(Integer)
     #: the caller's own X-Request-Id (the exchange assigns ``request_id``)
     correlation_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: a verification's outcomes by item and outcome (counts), never the values
+    verdicts: Mapped[dict[str, dict[str, int]] | None] = mapped_column(
+        JSON(none_as_null=True), default=None
+    )
     #: version of the hashed form (``audit.entry``); 1 for entries written before versions
     version: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -16,7 +16,7 @@ class AuditEntryOut(BaseModel):
     seq: int = Field(description="Position in the hash chain (gapless).")
     request_id: str
     at: dt.datetime
-    kind: str = Field(description="query | export")
+    kind: str = Field(description="query | export | verify")
     consumer: str = Field(description="Calling department ('anonymous' if the key was bad).")
     provider: str | None
     resource_code: str | None
@@ -28,6 +28,11 @@ class AuditEntryOut(BaseModel):
     latency_ms: float
     correlation_id: str | None = Field(
         default=None, description="The caller's own X-Request-Id, if it sent one."
+    )
+    verdicts: dict[str, dict[str, int]] | None = Field(
+        default=None,
+        description="A verification's outcomes (核验): per claimed item, how many keys "
+        "answered match / mismatch / unknown. Never the values.",
     )
     hash: str
 

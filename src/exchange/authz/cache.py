@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from exchange.authz.calendar import BEIJING, day_end
 from exchange.authz.models import Grant, GrantUsage
-from exchange.authz.policy import Decision, GrantState, decide
+from exchange.authz.policy import Decision, GrantState, decide, decide_verification
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.clock import Clock
@@ -116,6 +116,7 @@ class GrantCache:
                 Grant.valid_from,
                 Grant.valid_until,
                 Grant.daily_quota,
+                Grant.purpose_scope,
             ).order_by(Grant.id)
         )
         for row in rows:
@@ -127,6 +128,7 @@ class GrantCache:
                 valid_from=_day_start_ts(row.valid_from),
                 valid_until=day_end(row.valid_until).timestamp(),
                 daily_quota=row.daily_quota,
+                purpose=row.purpose_scope,
             )
             count += 1
         retired = frozenset(
@@ -175,6 +177,38 @@ class GrantCache:
         if grant is not None and grant.daily_quota is not None:
             used = self._used.get(grant.id, 0)
         return decide(
+            grant,
+            items,
+            now=now,
+            used=used,
+            records=records,
+            topic_retired=resource_code in snap.retired,
+        )
+
+    def check_verification(
+        self,
+        consumer: str,
+        resource_code: str,
+        items: Iterable[str],
+        *,
+        records: int = 1,
+    ) -> Decision:
+        """May ``consumer`` verify ``items`` of the topic now, under its grant (purpose
+        ``data_verification``)? As :meth:`check` otherwise."""
+        if records < 0:
+            raise ValueError("records must be >= 0")
+        if self._loaded != self._wanted:
+            self._refresh()
+        snap = self._snap
+        now = time.time() + self._offset()
+        if now >= self._day_end:
+            self._roll(now)
+        by_topic = snap.grants.get(consumer)
+        grant = by_topic.get(resource_code) if by_topic is not None else None
+        used = 0
+        if grant is not None and grant.daily_quota is not None:
+            used = self._used.get(grant.id, 0)
+        return decide_verification(
             grant,
             items,
             now=now,

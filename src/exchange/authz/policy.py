@@ -25,6 +25,12 @@ Reason codes (``Decision.reason``), checked in this order:
     At least one requested item is not in the grant (or not in the topic at all).
 ``quota_exceeded``
     Today's records used plus this call's records would pass the grant's daily quota.
+
+Verification (核验, :func:`decide_verification`) adds one:
+
+``purpose_not_verification``
+    The grant holds the items but for another purpose than ``data_verification``: data
+    is used only for the declared purpose, verification included.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "Decision",
     "GrantState",
     "decide",
+    "decide_verification",
     "denied",
 ]
 
@@ -50,6 +57,9 @@ GRANT_NOT_YET_VALID = "grant_not_yet_valid"
 GRANT_EXPIRED = "grant_expired"
 ITEM_NOT_GRANTED = "item_not_granted"
 QUOTA_EXCEEDED = "quota_exceeded"
+PURPOSE_NOT_VERIFICATION = "purpose_not_verification"
+#: the usage scope (数据校核) a grant needs to verify the items it holds
+VERIFICATION_SCOPE = "data_verification"
 
 #: Every reason code with its meaning, for documentation and the OpenAPI text.
 REASONS: dict[str, str] = {
@@ -62,6 +72,9 @@ REASONS: dict[str, str] = {
     GRANT_EXPIRED: "the grant's validity has ended (simulated clock)",
     ITEM_NOT_GRANTED: "a requested item is not in the grant",
     QUOTA_EXCEEDED: "today's records plus this call's would pass the daily quota",
+    PURPOSE_NOT_VERIFICATION: (
+        "verification only: the grant's purpose is not data_verification (数据校核)"
+    ),
 }
 
 _EMPTY: frozenset[str] = frozenset()
@@ -121,6 +134,8 @@ class GrantState:
     valid_from: float
     valid_until: float
     daily_quota: int | None
+    #: the grant's usage scope (purpose), e.g. data_verification
+    purpose: str = VERIFICATION_SCOPE
     # Decisions that do not depend on the call, built once so the hot path allocates
     # nothing for the commonest answers.
     allow_all: Decision = field(init=False, compare=False, repr=False)
@@ -197,3 +212,25 @@ def decide(
     if left < 0:
         return denied(QUOTA_EXCEEDED, grant.id)
     return _granted(grant.id, wanted, left)
+
+
+def decide_verification(
+    grant: GrantState | None,
+    items: Iterable[str],
+    *,
+    now: float,
+    used: int = 0,
+    records: int = 1,
+    topic_retired: bool = False,
+) -> Decision:
+    """May the consumer verify (not receive) ``items`` under its grant?
+
+    As :func:`decide`, and the grant's purpose must be ``data_verification``. Items the
+    provider's catalog marks verifiable need no grant; the caller leaves them out.
+    """
+    decision = decide(
+        grant, items, now=now, used=used, records=records, topic_retired=topic_retired
+    )
+    if decision.allowed and grant is not None and grant.purpose != VERIFICATION_SCOPE:
+        return denied(PURPOSE_NOT_VERIFICATION, grant.id)
+    return decision

@@ -15,7 +15,16 @@ from starlette.types import Receive, Scope, Send
 
 from exchange.authz.policy import REASONS
 from exchange.broker.errors import client_error
-from exchange.broker.schemas import MAX_KEYS, QueryAnswer, QueryRequest
+from exchange.broker.schemas import (
+    MAX_CHECKS,
+    MAX_KEYS,
+    QueryAnswer,
+    QueryRequest,
+    VerifyAnswer,
+    VerifyBatchAnswer,
+    VerifyBatchRequest,
+    VerifyRequest,
+)
 from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
 from exchange.errors import (
     CORRELATION_ID_HEADER,
@@ -81,6 +90,54 @@ async def query(request: Request, front: Front, seq: Seq) -> Response:
     return Response(await _broker(request).query(inbound, front, seq), media_type=_JSON)
 
 
+def _verify_body() -> dict[str, Any]:
+    """The verify body's schema, inline like the lookup's: one check or a batch."""
+    single = VerifyRequest.model_json_schema()
+    batch = VerifyBatchRequest.model_json_schema()
+    batch.pop("$defs", None)
+    batch["properties"]["checks"]["items"] = single
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [single, batch]}}},
+        }
+    }
+
+
+@router.post(
+    "/{front}/{seq}/verify",
+    response_model=VerifyAnswer | VerifyBatchAnswer,
+    openapi_extra=_verify_body(),
+    description=(
+        "Verification without disclosure (核验): does the source hold these values? "
+        "Answers `match`, `mismatch` or `unknown` per claimed item, **never the value**.\n\n"
+        'One key: `{"key": "…", "claims": {"name": "张三", "registered_address": "…"}}`; '
+        'a batch: `{"checks": [{"key": …, "claims": {…}}, …]}` (1 to 1,000 checks, '
+        "each 1 to 100 claims). A claim on an integer, decimal, date or datetime item may be "
+        'a range `{"min": …, "max": …}` (inclusive; either bound optional).\n\n'
+        "An item may be verified under a current grant for it whose purpose is "
+        "`data_verification` (one record of its daily quota per key verified), or without "
+        "any grant when the provider's catalog marks the item `verifiable`. Anything else "
+        "is refused: `client.no_grant`, `client.item_not_granted`, "
+        "`client.purpose_not_verification` (403), the grant's own denials, "
+        "`client.quota_exceeded` (429). An item not in the topic, or a claim that cannot be "
+        "a value of its item, is `client.bad_input` (422), naming the item only.\n\n"
+        "Comparison: strings after Unicode NFKC (full-width → ordinary), case folding and "
+        "whitespace normalisation (spaces inside Chinese text ignored); numbers "
+        "numerically; dates as days (`2024-03-01` = `2024年3月1日`); datetimes as instants "
+        "(Beijing time unless an offset is given). A key with several records matches an "
+        "item when any record holds the value. `unknown`: no record for the key, or none "
+        "with a value for the item. The audit records the items and how many keys answered "
+        "each outcome, never a value.\n" + _ERRORS
+    ),
+)
+async def verify(request: Request, front: Front, seq: Seq) -> Response:
+    """Verification without disclosure."""
+    inbound = Inbound.of_scope(request.scope)
+    await inbound.read_body(request.receive)
+    return Response(await _broker(request).verify(inbound, front, seq), media_type=_JSON)
+
+
 @router.get(
     "/{front}/{seq}/export",
     response_class=Response,
@@ -99,8 +156,8 @@ async def export(request: Request, front: Front, seq: Seq) -> Response:
     return await _broker(request).export(request, front, seq)
 
 
-_EXCHANGE_PATH = re.compile(r"^/api/v1/exchange/([123]\d{8})/(\d{6})/(query|export)$")
-_METHODS = {"query": "POST", "export": "GET"}
+_EXCHANGE_PATH = re.compile(r"^/api/v1/exchange/([123]\d{8})/(\d{6})/(query|export|verify)$")
+_METHODS = {"query": "POST", "export": "GET", "verify": "POST"}
 _RID_HEADER = REQUEST_ID_HEADER.lower().encode()
 _CID_HEADER = CORRELATION_ID_HEADER.lower().encode()
 _JSON = "application/json"
@@ -108,7 +165,7 @@ _JSON_HEADER = (b"content-type", _JSON.encode())
 
 
 class ExchangeDispatch:
-    """Serve the two exchange endpoints straight from the ASGI scope, ahead of FastAPI.
+    """Serve the exchange endpoints straight from the ASGI scope, ahead of FastAPI.
 
     FastAPI's middleware stack, route matching over every router and dependency solving
     cost about as much CPU per lookup as the whole broker pipeline (profiled), so the hot
@@ -129,7 +186,7 @@ class ExchangeDispatch:
 
     @staticmethod
     def match(scope: Scope) -> tuple[str, str, str] | None:
-        """(front, seq, "query" or "export") when this serves the request, else None."""
+        """(front, seq, "query", "verify" or "export") when this serves the request."""
         path: str = scope["path"]
         if not path.startswith("/api/v1/exchange/"):
             return None
@@ -158,14 +215,18 @@ class ExchangeDispatch:
         correlation = inbound.correlation_id
         payload: bytes | None = None
         try:
-            if action == "query":
+            if action in ("query", "verify"):
+                too_large = _too_many_keys if action == "query" else _too_many_checks
                 try:
-                    inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, _too_many_keys)
+                    inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, too_large)
                 except ClientGone:
                     raise client_error(
                         "bad_input", "the client went away before its body arrived"
                     ) from None
-                payload = await self.broker.query(inbound, front, seq)
+                if action == "query":
+                    payload = await self.broker.query(inbound, front, seq)
+                else:
+                    payload = await self.broker.verify(inbound, front, seq)
             else:
                 state = scope.setdefault("state", {})
                 state["request_id"] = rid
@@ -201,6 +262,16 @@ def _too_many_keys() -> Exception:
         "bad_input",
         f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_KEYS:,} keys "
         "per call",
+        413,
+        {"limit_bytes": MAX_QUERY_BODY},
+    )
+
+
+def _too_many_checks() -> Exception:
+    return client_error(
+        "bad_input",
+        f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_CHECKS:,} "
+        "checks per call, fewer when claims are long",
         413,
         {"limit_bytes": MAX_QUERY_BODY},
     )

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +68,10 @@ class GrantChecker(Protocol):
         self, consumer: str, resource_code: str, items: Iterable[str] | None, *, records: int = 1
     ) -> Decision: ...
 
+    def check_verification(
+        self, consumer: str, resource_code: str, items: Iterable[str], *, records: int = 1
+    ) -> Decision: ...
+
     def consume(self, grant_id: int, records: int) -> None: ...
 
     @property
@@ -93,6 +97,10 @@ class Route:
     key_item: str | None = None
     #: provided by the peer platform (a mounted topic): asked through the federation
     federated: bool = False
+    #: item → data type, the topic's items as the catalog lists them (for verification)
+    item_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: items the provider lets any member verify without a grant (``verifiable``)
+    verifiable: frozenset[str] = frozenset()
 
     def url(self, action: str) -> str:
         assert self.base_url is not None
@@ -181,6 +189,16 @@ class RouteCache:
             ),
             key_item=keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None,
             federated=kind in FEDERATED_KINDS and api_path.startswith("/topics/"),
+            item_types={
+                i["field"]: str(i.get("data_type") or "string")
+                for i in topic.data.get("items", [])
+                if isinstance(i.get("field"), str)
+            },
+            verifiable=frozenset(
+                i["field"]
+                for i in topic.data.get("items", [])
+                if i.get("verifiable") and isinstance(i.get("field"), str)
+            ),
         )
 
 
@@ -201,6 +219,8 @@ class _Call:
     records: int = 0
     #: quota records reserved for this call while it is in flight
     held: int = 0
+    #: a verification's outcomes by item (audited; never the values)
+    verdicts: dict[str, dict[str, int]] | None = None
 
 
 #: Largest lookup body read (1,000 keys of 64 characters take ~70 KB).
@@ -512,6 +532,7 @@ class Broker:
             status=status,
             latency_us=int(elapsed * 1_000_000),
             correlation_id=call.correlation_id,
+            verdicts=call.verdicts,
         )
 
     async def _fail(self, call: _Call, exc: Exception) -> ExchangeError:
@@ -599,6 +620,14 @@ class Broker:
                     inbound.request_id, "query", time.perf_counter(), inbound.correlation_id
                 )
             raise await self._fail(call, exc) from None
+
+    # -- verify (核验) ----------------------------------------------------------------------
+
+    async def verify(self, inbound: Inbound, front: str, seq: str) -> bytes:
+        """Verification without disclosure; see :mod:`exchange.broker.verification`."""
+        from exchange.broker.verification import verify
+
+        return await verify(self, inbound, front, seq)
 
     # -- export ---------------------------------------------------------------------------
 

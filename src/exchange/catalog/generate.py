@@ -957,6 +957,11 @@ class _Generator:
                 item["is_source"] = True
             if spec.key and (spec.field in _RESHARED_FIELDS or spec in action.items):
                 item["is_key"] = True
+            elif item["sharing_type"] == "not_shared":
+                # A detail withheld by law can still be confirmed (核验): the provider lets
+                # members verify a declared value without disclosing it. Decided without
+                # the generator's random stream, so the rest of the catalog stays as it was.
+                item["verifiable"] = True
             items.append(item)
         return items
 

@@ -161,6 +161,12 @@ class DataItem(BaseModel):
         description="True when this topic is the element's source; False to re-share it.",
     )
     is_key: bool = Field(default=False, description="Records are looked up by this item.")
+    verifiable: bool = Field(
+        default=False,
+        description="The provider lets any member unit verify a claimed value of this item "
+        "(核验: the exchange answers match / mismatch / unknown, never the value), even "
+        "without a grant for it: typically an item it does not share.",
+    )
 
 
 class SharingAttributes(BaseModel):

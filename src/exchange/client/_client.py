@@ -8,7 +8,7 @@ differs.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote
@@ -25,7 +25,7 @@ from exchange.authz.schemas import (
     GrantOut,
     GrantPage,
 )
-from exchange.broker.schemas import QueryAnswer
+from exchange.broker.schemas import QueryAnswer, VerifyAnswer, VerifyBatchAnswer
 from exchange.catalog.schemas import TopicChange, TopicCreate, TopicOut, TopicPage
 from exchange.client._errors import ExportInterrupted, TransportError, error_from
 from exchange.credit.schemas import (
@@ -88,6 +88,18 @@ def _body(value: BaseModel | Mapping[str, Any]) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_unset=True)
     return dict(value)
+
+
+#: One check of :meth:`ExchangeClient.verify_many`: ``(key, claims)`` or
+#: ``{"key": …, "claims": {…}}``.
+Check = tuple[str, Mapping[str, Any]] | Mapping[str, Any]
+
+
+def _check_body(check: Check) -> dict[str, Any]:
+    if isinstance(check, tuple):
+        key, claims = check
+        return {"key": key, "claims": dict(claims)}
+    return {"key": check["key"], "claims": dict(check["claims"])}
 
 
 def _iso(day: dt.date | str | None) -> str | None:
@@ -305,6 +317,28 @@ class _Calls:
             body["items"] = list(items)
         return _Call(
             "POST", f"/api/v1/exchange/{topic}/query", QueryAnswer, body=body, headers=_case(case)
+        )
+
+    @staticmethod
+    def verify(
+        topic: str, key: str, claims: Mapping[str, Any], *, case: str | None = None
+    ) -> _Call[VerifyAnswer]:
+        body = {"key": key, "claims": dict(claims)}
+        return _Call(
+            "POST", f"/api/v1/exchange/{topic}/verify", VerifyAnswer, body=body, headers=_case(case)
+        )
+
+    @staticmethod
+    def verify_many(
+        topic: str, checks: Iterable[Check], *, case: str | None = None
+    ) -> _Call[VerifyBatchAnswer]:
+        body = {"checks": [_check_body(c) for c in checks]}
+        return _Call(
+            "POST",
+            f"/api/v1/exchange/{topic}/verify",
+            VerifyBatchAnswer,
+            body=body,
+            headers=_case(case),
         )
 
     @staticmethod
@@ -618,6 +652,24 @@ class ExchangeClient:
         case in the audit log."""
         return self._send(_CALLS.query(topic, keys, items=items, case=case))
 
+    def verify(
+        self, topic: str, key: str, claims: Mapping[str, Any], *, case: str | None = None
+    ) -> VerifyAnswer:
+        """Verification without disclosure (核验): does the source hold these values for
+        ``key``? ``claims`` maps items to claimed values (or ``{"min": …, "max": …}``
+        ranges); the answer says ``match`` / ``mismatch`` / ``unknown`` per item, never
+        the value. Allowed for items of a ``data_verification`` grant and items the
+        provider marks ``verifiable``; anything else raises
+        :class:`~exchange.client.PermissionDenied`."""
+        return self._send(_CALLS.verify(topic, key, claims, case=case))
+
+    def verify_many(
+        self, topic: str, checks: Iterable[Check], *, case: str | None = None
+    ) -> VerifyBatchAnswer:
+        """Up to 1,000 verifications in one call: ``checks`` are ``(key, claims)`` pairs
+        (or ``{"key", "claims"}`` dicts); results come back in the same order."""
+        return self._send(_CALLS.verify_many(topic, checks, case=case))
+
     def export(
         self,
         topic: str,
@@ -873,6 +925,18 @@ class AsyncExchangeClient:
     ) -> QueryAnswer:
         """See :meth:`ExchangeClient.query`."""
         return await self._send(_CALLS.query(topic, keys, items=items, case=case))
+
+    async def verify(
+        self, topic: str, key: str, claims: Mapping[str, Any], *, case: str | None = None
+    ) -> VerifyAnswer:
+        """See :meth:`ExchangeClient.verify`."""
+        return await self._send(_CALLS.verify(topic, key, claims, case=case))
+
+    async def verify_many(
+        self, topic: str, checks: Iterable[Check], *, case: str | None = None
+    ) -> VerifyBatchAnswer:
+        """See :meth:`ExchangeClient.verify_many`."""
+        return await self._send(_CALLS.verify_many(topic, checks, case=case))
 
     async def export(
         self,
