@@ -15,7 +15,7 @@ from exchange.authz.calendar import (
     day_end,
     parse_days,
 )
-from exchange.authz.policy import REASONS, Decision, GrantState, decide
+from exchange.authz.policy import REASONS, Decision, GrantState, decide, decide_verification
 
 NOW = 1_800_000_000.0
 DAY = 86_400.0
@@ -42,6 +42,28 @@ def test_allowed_returns_requested_items_or_all() -> None:
     assert decide(g, None, now=NOW).items == {"a", "b"}
     assert decide(g, [], now=NOW).items == {"a", "b"}
     assert decide(g, frozenset({"b"}), now=NOW).items == {"b"}
+
+
+def test_verification_needs_the_data_verification_purpose() -> None:
+    mine = grant(purpose="data_verification")
+    assert decide_verification(mine, ["a"], now=NOW).allowed
+    other = grant(purpose="administrative_basis")
+    assert decide(other, ["a"], now=NOW).allowed  # it serves lookups …
+    refused = decide_verification(other, ["a"], now=NOW)  # … but not verification
+    assert (refused.allowed, refused.reason, refused.grant_id) == (
+        False,
+        "purpose_not_verification",
+        7,
+    )
+    assert "purpose_not_verification" in REASONS
+    # Otherwise the grant's own rules apply, checked first.
+    assert decide_verification(None, ["a"], now=NOW).reason == "no_grant"
+    assert decide_verification(mine, ["c"], now=NOW).reason == "item_not_granted"
+    assert decide_verification(other, ["c"], now=NOW).reason == "item_not_granted"
+    assert (
+        decide_verification(grant(daily_quota=2), ["a"], now=NOW, used=1, records=2).reason
+        == "quota_exceeded"
+    )
 
 
 @pytest.mark.parametrize(

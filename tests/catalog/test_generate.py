@@ -341,3 +341,24 @@ def test_real_core_content_expands_to_each_profile(
     assert len(topics) == {"guangzhou-2017": 1999, "platform-2020": 3722}[profile]
     assert topics[: len(core)] == core
     assert find_source_conflicts(topics) == []
+
+
+def test_withheld_details_can_be_verified(p2020: list[TopicCreate]) -> None:
+    """A not-shared detail of a generated topic is verifiable (核验): confirmed, never
+    disclosed; a key and anything shared are not flagged."""
+    generated = p2020[len(CORE) :]
+    flagged = [(t, i) for t in generated for i in t.items if i.verifiable]
+    assert flagged
+    assert all(i.sharing_type == "not_shared" and not i.is_key for _, i in flagged)
+    withheld = [i for t in generated for i in t.items if i.sharing_type == "not_shared"]
+    assert all(i.verifiable for i in withheld if not i.is_key)
+
+
+def test_core_content_marks_the_items_banks_verify(units: list[DepartmentCreate]) -> None:
+    core = {t.slug: t for t in load_core_topics(CATALOG, units)}
+    verifiable = {
+        slug: {i.field for i in t.items if i.verifiable} for slug, t in core.items() if slug
+    }
+    assert {"name", "registered_address"} <= verifiable["household-registration"]
+    assert {"total_paid", "arrears"} <= verifiable["tax-paid"]
+    assert "contribution_base" in verifiable["social-insurance-enrolment"]
