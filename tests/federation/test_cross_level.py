@@ -149,6 +149,21 @@ def test_a_provincial_department_queries_a_city_topic_through_both_exchanges(pai
     assert [e["request_id"] for e in city_side["peer"]] == [rid]
 
 
+def test_a_mounted_topic_offers_no_verification(pair: Pair) -> None:
+    """Verification (核验) is the providing platform's own service: a mounted copy says so
+    rather than pretend, whoever asks and whatever the items."""
+    mounted = _published(pair, ENTERPRISE)
+    code = City(2020, 100_000, 20_000).sample_credit_codes(1, seed=3)[0]
+    resp = pair.province.post(
+        f"/api/v1/exchange/{mounted[ENTERPRISE]}/verify",
+        {"key": code, "claims": {"name": "某某有限公司"}},
+        pair.province.key("gd-scjgj"),
+    )
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error"]["code"] == "client.not_verifiable"
+    assert "某某有限公司" not in resp.text
+
+
 def test_a_refusal_at_the_city_says_which_platform_and_side(pair: Pair) -> None:
     mounted = _published(pair, TAX)
     # The province grants its department, but the city never granted the province.

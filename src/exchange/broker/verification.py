@@ -172,6 +172,15 @@ async def verify(broker: Broker, inbound: Inbound, front: str, seq: str) -> byte
         except orjson.JSONDecodeError:
             raise client_error("bad_input", "the body is not valid JSON", 400) from None
         route = await broker._route(call, front, seq)
+        if route.federated:
+            # The peer platform answers lookups under its own grants and filters the items
+            # itself; it offers no verification, so none is pretended here.
+            raise client_error(
+                "not_verifiable",
+                f"{route.resource_code} is provided by the peer platform (a mounted topic): "
+                "verification is offered only for this platform's own topics",
+                409,
+            )
         single, checks = parse_body(body, route)
         claimed = sorted({item for check in checks for item in check.claims})
         call.items = claimed
