@@ -9,7 +9,7 @@ The catalog's per-item ``verifiable`` flag needs no revision: items live in the 
 JSON document, and an item without the flag is not verifiable.
 
 Revision ID: 5e7a1c9b3d20
-Revises: 01d2fa601d59
+Revises: 7e0f59e971b2
 Create Date: 2026-12-01 17:20:00.000000
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5e7a1c9b3d20"
-down_revision: str | Sequence[str] | None = "01d2fa601d59"
+down_revision: str | Sequence[str] | None = "7e0f59e971b2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
