@@ -79,3 +79,52 @@ def feed(
         f"{report.published} published ({report.late} late), {report.duplicates} already "
         f"published, in {report.calls} calls"
     )
+
+
+@app.command("ingest")
+def ingest(
+    url: Annotated[str, typer.Option(help="Base URL of a running exchange.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    operator_key: Annotated[
+        str | None,
+        typer.Option(help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/…)."),
+    ] = None,
+) -> None:
+    """Gather the living city's permit and penalty events from the distribution outbox into
+    double publicity, as the market regulator's decisions (idempotent)."""
+    import httpx
+
+    key = _operator_key(operator_key)
+    after, published, events = 0, 0, 0
+    with httpx.Client(base_url=url.rstrip("/"), timeout=120) as http:
+        while True:
+            resp = http.post(
+                "/api/v1/credit/ingest",
+                params={"after": after},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            if resp.status_code != 200:
+                typer.echo(f"error: {resp.status_code} {resp.text[:300]}", err=True)
+                raise typer.Exit(1)
+            answer = resp.json()
+            if not answer["events"]:
+                break
+            events += answer["events"]
+            published += answer["published"]
+            after = answer["cursor"]
+    typer.echo(f"{events} change events read, {published} decisions published")
+
+
+def _operator_key(given: str | None) -> str:
+    from exchange.config import Settings
+    from exchange.security import state_dir
+
+    settings = Settings() if given is None else Settings(operator_key=given)
+    if settings.operator_key:
+        return settings.operator_key
+    path = state_dir(settings) / "operator.key"
+    if not path.exists():
+        typer.echo("error: no operator key (pass --operator-key)", err=True)
+        raise typer.Exit(2)
+    return path.read_text().strip()

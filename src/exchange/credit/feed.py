@@ -1,7 +1,10 @@
 """The mock departments' double-publicity submissions, in step with the synthetic city.
 
-No change events for permit and penalty decisions exist among the mock departments yet,
-so the decisions are derived: each platform day, every submitting unit (the 37
+The living city's own permit and penalty events (:mod:`exchange.departments.lifeevents`)
+carry only what the data bureau's summary topic holds (a count, the latest penalty) and
+only for market regulation; they are gathered by :mod:`exchange.credit.ingest`. This feed
+gives the other units their decisions with every field of the standard, derived: each
+platform day, every submitting unit (the 37
 departments and 11 districts of :mod:`exchange.credit.baseline`) decides about
 enterprises (and, for penalties, some residents) of the city, the same decisions for the
 same seed and day. A unit's business system announces each decision on its day

@@ -24,9 +24,10 @@ from exchange.authz.calendar import WorkingCalendar
 from exchange.authz.router import CALENDAR_PART, cache_of
 from exchange.catalog.models import Topic
 from exchange.context import AppContext, Caller, Ctx, DbSession
-from exchange.credit import lists, service
+from exchange.credit import ingest, lists, service
 from exchange.credit.schemas import (
     CREDIT_CODE,
+    IngestAnswer,
     ListAnswer,
     ListBatch,
     ListQuery,
@@ -379,3 +380,29 @@ def upward_feed(
                 "only the provincial platform reads the upward feed", code="not_provincial"
             )
     return [service.submitted_out(r) for r in service.published_after(session, after, limit)]
+
+
+@router.post("/ingest", response_model=IngestAnswer)
+async def ingest_city_events(
+    request: Request,
+    caller: Caller,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0, le=2**62, description="last event id read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 5_000,
+) -> IngestAnswer:
+    """Gather (归集) the living city's permit and penalty events from the distribution
+    outbox as the market regulator's decisions (operator only; see
+    :mod:`exchange.credit.ingest`). Idempotent; continue from the returned ``cursor``."""
+    caller.require_operator()
+    now = ctx.clock.now()
+    deadlines = _deadlines(ctx)
+    city = _ratings(ctx).city
+
+    def work() -> IngestAnswer:
+        with ctx.db.session() as session:
+            done = ingest.ingest(
+                session, city=city, after=after, limit=limit, now=now, deadlines=deadlines
+            )
+        return IngestAnswer(**vars(done))
+
+    return await _audited(request, ctx, caller, "credit_ingest", work, lambda a: a.published)

@@ -339,3 +339,13 @@ class ListQuery(BaseModel):
 class ListBatch(BaseModel):
     as_of: dt.date = Field(description="The platform day the rules were applied on.")
     results: list[ListAnswer]
+
+
+class IngestAnswer(BaseModel):
+    """What one gathering pass over the distribution outbox did."""
+
+    events: int = Field(description="Outbox events read after the cursor.")
+    published: int
+    duplicates: int
+    skipped: int = Field(description="Events of other kinds, or not a valid decision.")
+    cursor: int = Field(description="Pass as after= to continue.")
