@@ -14,6 +14,7 @@ from tests.e2e.harness import OPERATOR, OPERATOR_KEY, key_of
 
 from exchange.client import ExchangeClient, PermissionDenied
 from exchange.credit import feed
+from exchange.credit.story import CUSTOMS, check_at_customs
 from exchange.departments.city import City
 from exchange.security import demo_key
 
@@ -52,3 +53,37 @@ def test_feed_lists_search_and_upward(exchange: Exchange) -> None:
     upward = http.get("/api/v1/credit/feed", params={"limit": 2}, headers=key_of("gdzsj"))
     assert [r["id"] for r in upward.json()] == [r["id"] for r in published[:2]]
     assert http.get("/api/v1/audit/verify", headers=OPERATOR).json()["ok"] is True
+
+
+def test_enterprise_story_customs_step(exchange: Exchange) -> None:
+    settings = exchange.ctx.settings
+    city = City(settings.seed, settings.population, settings.enterprises)
+    code = city.sample_credit_codes(1, seed=77)[0]
+    today = dt.date.fromisoformat(
+        exchange.http.get("/api/v1/clock", headers=OPERATOR).json()["today"]
+    )
+    major = {
+        "kind": "penalty",
+        "decision_number": "穗市监处罚〔2026〕story号",
+        "party_kind": "legal_person",
+        "party_name": "广州故事有限公司",
+        "credit_code": code,
+        "legal_representative": "赵六",
+        "legal_basis": "《中华人民共和国食品安全法》第一百三十五条",
+        "content": "吊销食品经营许可证",
+        "violation_facts": "被吊销许可证后继续经营",
+        "categories": ["吊销许可证件"],
+        "decision_date": today.isoformat(),
+        "authority": "广州市市场监督管理局",
+        "authority_code": "114401009713466374",
+    }
+    with ExchangeClient(exchange.url, demo_key(OPERATOR_KEY, "scjgj")) as regulator:
+        assert regulator.submit_credit_records([major]).results[0].outcome in (
+            "published",
+            "duplicate",
+        )
+    with ExchangeClient(exchange.url, demo_key(OPERATOR_KEY, CUSTOMS)) as customs:
+        check = check_at_customs(customs, code)
+    assert check.black
+    assert not check.red
+    assert any("穗市监处罚〔2026〕story号" in line for line in check.reasons())
