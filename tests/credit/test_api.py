@@ -130,6 +130,7 @@ def test_stats_count_late_missing_and_the_baseline(
     assert resp.json() == {"recorded": 4, "already_known": 0}
     submit(seeded, "swj", penalty(code, "税罚0", day), penalty(code, "税罚1", day))
     mine = seeded.get("/api/v1/credit/stats", headers=key("swj")).json()
+    assert mine["submitting_units"] == 49  # the 48 of the seed and swj: a public figure
     assert [(u["unit"], u["published"], u["missing"], u["pending"]) for u in mine["units"]] == [
         ("swj", 2, 0, 2)
     ]

@@ -281,10 +281,9 @@ def publication_stats(session: DbSession, caller: Caller, ctx: Ctx) -> StatsOut:
     """Publication rate per unit and overall: published, late, missing (announced, past
     due, unpublished), pending; the profile's starting counts included. A department sees
     its own row and the overall total; the operator every unit's."""
-    rows, total = service.stats(
+    rows, total, submitting = service.stats(
         session, now=ctx.clock.now(), unit=None if caller.is_operator else caller.code
     )
-    submitting = sum(1 for r in rows if r.published or r.missing)
     return StatsOut(units=rows, total=total, submitting_units=submitting)
 
 

@@ -463,9 +463,10 @@ def _stats(
 
 def stats(
     session: Session, *, now: dt.datetime, unit: str | None = None
-) -> tuple[list[UnitStats], UnitStats]:
-    """Per-unit figures (the profile's baseline counts added) and their total. ``unit``:
-    that unit's row only; the total is every unit's all the same (a public figure)."""
+) -> tuple[list[UnitStats], UnitStats, int]:
+    """Per-unit figures (the profile's baseline counts added), their total and how many
+    units submit. ``unit``: that unit's row only; the total and the number of units are
+    every unit's all the same (public figures)."""
     counts: dict[str, list[int]] = {}
 
     def slot(u: str) -> list[int]:
@@ -503,9 +504,10 @@ def stats(
         s[4] += int(pending or 0)
     rows = [_stats(u, *v) for u, v in sorted(counts.items())]
     total = _stats("*", *(sum(v[i] for v in counts.values()) for i in range(5)))
+    submitting = sum(1 for r in rows if r.published or r.missing)
     if unit is not None:
         rows = [r for r in rows if r.unit == unit] or [_stats(unit, 0, 0, 0, 0, 0)]
-    return rows, total
+    return rows, total, submitting
 
 
 def penalties_of(session: Session, codes: Sequence[str], since: dt.date) -> list[CreditRecord]:

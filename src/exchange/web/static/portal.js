@@ -8,6 +8,7 @@ import {codesOf, lang, setLang, applyStatic} from "/glossary.js";
 import {startDashboard, stopDashboard} from "/dashboard.js";
 import {loadLicences, verifyLicence} from "/licences.js";
 import {loadSubscriptions, loadDeadLetters, settleDeadLetters} from "/subscriptions.js";
+import {loadCredit, searchCredit, checkLists} from "/credit.js";
 
 // --- state, API and errors -------------------------------------------------------------------
 
@@ -74,6 +75,9 @@ const API = {
   deadLetters: "GET /api/v1/subscriptions/{sub_id}/dead-letters",
   retryDeadLetters: "POST /api/v1/subscriptions/{sub_id}/dead-letters/retry",
   discardDeadLetters: "POST /api/v1/subscriptions/{sub_id}/dead-letters/discard",
+  creditRecords: "GET /api/v1/credit/records",
+  creditStats: "GET /api/v1/credit/stats",
+  creditList: "GET /api/v1/credit/lists/{credit_code}",
 };
 // "101001001/000001" → the {front}/{seq} path parameters.
 function rc(code) { const [front, seq] = String(code).split("/"); return {front, seq}; }
@@ -341,6 +345,7 @@ const TABS = [
   ["ops", "运行监测", () => startDashboard({api, T, deptName}), true],
   ["licences", "电子证照", () => loadLicences({api, T, deptName})],
   ["subs", "订阅分发", () => loadSubscriptions(subsCtx())],
+  ["credit", "信用双公示", () => loadCredit({api, T, deptName})],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
   ["changes", "目录变更", () => startFeed()],
@@ -994,6 +999,7 @@ async function toggleLang() {
 const subsCtx = () => ({api, T, deptName, notice});
 
 const ACTIONS = {
+  "credit-lists": () => checkLists({api, T}),
   "tab": (el) => activate(el.dataset.tab),
   "sub-reload": () => loadSubscriptions(subsCtx()),
   "sub-dead": (el) => loadDeadLetters(subsCtx(), el.dataset.id),
@@ -1024,6 +1030,7 @@ const ACTIONS = {
   "next": () => { offset += limit; return search(); },
 };
 const FORMS = {
+  "credit-search": (form) => searchCredit({api, T}, form),
   "apply": submitApply, "approve": submitApprove, "reject": submitReject, "dispute": submitDispute,
   "message": submitMessage, "decide": submitDecide, "revoke": submitRevoke, "check": submitCheck,
   "query": submitQuery, "advance": (form) => advance(form.elements.by.value.trim()),
