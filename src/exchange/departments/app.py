@@ -42,9 +42,8 @@ from pydantic import ValidationError
 
 from exchange import __version__
 from exchange.config import Settings
-from exchange.db.base import utcnow
 from exchange.departments import bulk, noise
-from exchange.departments.changes import ChangeEngine, Now
+from exchange.departments.changes import ChangeEngine, Now, wall_now
 from exchange.departments.city import City
 from exchange.departments.definitions import (
     DepartmentDefinition,
@@ -57,7 +56,6 @@ from exchange.departments.publisher import Publisher, RemoteClock
 from exchange.departments.records import GENERATORS, Generator, key_problem
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
-from exchange.security import demo_key
 
 __all__ = ["DepartmentsApp", "create_departments_app"]
 
@@ -121,17 +119,19 @@ class _ChunkCache:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
-        self.items: OrderedDict[tuple[str, str, int], tuple[list[int], list[bytes], bytes]] = (
+        self.items: OrderedDict[tuple[str, str, int, int], tuple[list[int], list[bytes], bytes]] = (
             OrderedDict()
         )
 
-    def get(self, key: tuple[str, str, int]) -> tuple[list[int], list[bytes], bytes] | None:
+    def get(self, key: tuple[str, str, int, int]) -> tuple[list[int], list[bytes], bytes] | None:
         hit = self.items.get(key)
         if hit is not None:
             self.items.move_to_end(key)
         return hit
 
-    def put(self, key: tuple[str, str, int], value: tuple[list[int], list[bytes], bytes]) -> None:
+    def put(
+        self, key: tuple[str, str, int, int], value: tuple[list[int], list[bytes], bytes]
+    ) -> None:
         size = len(value[2]) * 2
         if size > self.budget:
             return
@@ -161,7 +161,7 @@ class DepartmentsApp:
         settings: Settings,
         definitions: dict[str, DepartmentDefinition],
         city: City,
-        now: Now = utcnow,
+        now: Now = wall_now,
         remote_clock: RemoteClock | None = None,
     ) -> None:
         self.settings = settings
@@ -232,8 +232,10 @@ class DepartmentsApp:
                 rec = noise.apply(gen.name, rec, key, salt, rate)
             return "ok", orjson.dumps(_project(rec, fields))
 
-        # A changed record wins over the derived one (the cache keeps the derived answer).
+        # A changed record wins over the derived one (the cache keeps the derived answer);
+        # its serialised form is kept while the record stays the same object.
         changed = self.changes.overlay.layer_keys(gen.name)
+        served: dict[str, tuple[dict[str, Any], bytes]] = {}
 
         def lookup(key: str) -> tuple[str, bytes | str | None]:
             if changed:
@@ -241,7 +243,10 @@ class DepartmentsApp:
                 if rec is not None:
                     if rec is DELETED:
                         return "missing", None
-                    return "ok", orjson.dumps(_project(rec, fields))
+                    hit = served.get(key)
+                    if hit is None or hit[0] is not rec:
+                        hit = served[key] = (rec, orjson.dumps(_project(rec, fields)))
+                    return "ok", hit[1]
             return derived(key)
 
         return lookup
@@ -378,7 +383,10 @@ class DepartmentsApp:
         url = self.settings.city_publish_url
         if self._publishing is None and self.settings.city_publish and url:
             if self.publisher is None:
-                # The keys every seeded department starts with (exchange.security.demo_key).
+                # Imported here: the departments alone do not load what it needs (SQLAlchemy).
+                from exchange.security import demo_key
+
+                # The keys every seeded department starts with.
                 keys = {c: demo_key(self.operator_key, c) for c in self.definitions}
                 self.publisher = Publisher(
                     self.changes.log,
@@ -624,21 +632,30 @@ class DepartmentsApp:
         return rows, lines, b"".join(lines)
 
     async def _chunk(self, topic: _Topic, start: int) -> tuple[list[int], list[bytes], bytes]:
-        key = (topic.dept.code, topic.defn.slug, start)
-        hit = self._chunks.get(key)
-        if hit is None:
+        code, slug, overlay = topic.dept.code, topic.defn.slug, self.changes.overlay
+        # Version 0 is the chunk as derived; each change to one of its rows makes a new
+        # version, spliced once from the derived chunk and cached like it (older versions
+        # age out of the cache).
+        version = overlay.chunk_version(topic.gen.name, start)
+        if version:
+            hit = self._chunks.get((code, slug, start, version))
+            if hit is not None:
+                return hit
+        base = self._chunks.get((code, slug, start, 0))
+        if base is None:
             # Deriving a cold chunk takes a while; a thread keeps the event loop answering.
-            hit = await asyncio.to_thread(self._build_chunk, topic, start)
-            self._chunks.put(key, hit)
-        # The cache holds the derived chunk; rows changed since are spliced in on the way out.
-        changed = self.changes.overlay.changed_rows(topic.gen.name, start)
-        if changed:
-            dumps, fields = orjson.dumps, topic.fields
-            rows, lines = splice(
-                hit[0], hit[1], changed, lambda rec: dumps(_project(rec, fields)) + b"\n"
-            )
-            return rows, lines, b"".join(lines)
-        return hit
+            base = await asyncio.to_thread(self._build_chunk, topic, start)
+            self._chunks.put((code, slug, start, 0), base)
+        if not version:
+            return base
+        changed = overlay.changed_rows(topic.gen.name, start) or {}
+        dumps, fields = orjson.dumps, topic.fields
+        rows, lines = splice(
+            base[0], base[1], changed, lambda rec: dumps(_project(rec, fields)) + b"\n"
+        )
+        spliced = (rows, lines, b"".join(lines))
+        self._chunks.put((code, slug, start, version), spliced)
+        return spliced
 
     # -- change feed and control -------------------------------------------------------
 
@@ -896,5 +913,5 @@ def create_departments_app(
         if settings.city_publish and settings.city_publish_url:
             now = remote = RemoteClock()
         else:
-            now = utcnow
+            now = wall_now
     return DepartmentsApp(settings, definitions, city, now, remote)

@@ -31,7 +31,15 @@ from exchange.departments.definitions import DepartmentDefinition
 from exchange.departments.lifeevents import KINDS, Change, World, beijing_day
 from exchange.departments.overlay import Overlay, Record
 
-__all__ = ["ChangeEngine", "ChangeEvent", "ChangeLog", "default_rates", "poisson"]
+__all__ = [
+    "ChangeEngine",
+    "ChangeEvent",
+    "ChangeLog",
+    "Now",
+    "default_rates",
+    "poisson",
+    "wall_now",
+]
 
 _DAY = dt.timedelta(days=1)
 _BEIJING = dt.timedelta(hours=8)
@@ -351,3 +359,9 @@ class ChangeEngine:
 
 #: Signature of the platform clock's ``now`` the departments read.
 Now = Callable[[], dt.datetime]
+
+
+def wall_now() -> dt.datetime:
+    """Wall-clock UTC (the departments alone, with no exchange to follow). Not
+    ``exchange.db.base.utcnow``: the departments process does not load SQLAlchemy."""
+    return dt.datetime.now(dt.UTC)

@@ -36,7 +36,7 @@ _PEOPLE_ROWS = frozenset(
 class _Layer:
     """The changes of one generator."""
 
-    __slots__ = ("by_key", "by_row", "chunks")
+    __slots__ = ("by_key", "by_row", "chunks", "versions")
 
     def __init__(self) -> None:
         self.by_key: dict[str, Record] = {}
@@ -44,6 +44,8 @@ class _Layer:
         self.by_row: dict[int, list[Record]] = {}
         #: chunk start -> rows of that chunk that changed
         self.chunks: dict[int, set[int]] = {}
+        #: chunk start -> how many changes it has seen (keys a cache of spliced chunks)
+        self.versions: dict[int, int] = {}
 
 
 class Overlay:
@@ -99,6 +101,11 @@ class Overlay:
         added = self.people_added if generator in _PEOPLE_ROWS else self.enterprises_added
         return gen.rows(self.city) + added
 
+    def chunk_version(self, generator: str, start: int) -> int:
+        """How many changes the export chunk at ``start`` has seen (0: none)."""
+        layer = self._layers.get(generator)
+        return 0 if layer is None else layer.versions.get(start, 0)
+
     def changed_rows(self, generator: str, start: int) -> dict[int, list[Record]] | None:
         """Changed rows of the export chunk starting at ``start`` (``None`` when none)."""
         layer = self._layers.get(generator)
@@ -107,7 +114,8 @@ class Overlay:
         rows = layer.chunks.get(start)
         if not rows:
             return None
-        return {r: layer.by_row[r] for r in rows}
+        # A copy of the set first: the change engine may add to it from its thread.
+        return {r: layer.by_row[r] for r in tuple(rows)}
 
     # -- writing --------------------------------------------------------------------------
 
@@ -119,9 +127,13 @@ class Overlay:
             self.keys += 1
         layer.by_key[key] = DELETED if record is None else record
         records = layer.by_row.get(row)
+        start = row - row % self.chunk
         if records is None:
             records = list(_derived_row(gen, self.city, row))
-            layer.chunks.setdefault(row - row % self.chunk, set()).add(row)
+            layer.chunks.setdefault(start, set()).add(row)
+        else:
+            # A new list, swapped in whole: an export reading the old one is not disturbed.
+            records = list(records)
         field = gen.key_field
         at = next((i for i, r in enumerate(records) if r[field] == key), None)
         if at is None:
@@ -132,6 +144,7 @@ class Overlay:
         else:
             records[at] = record
         layer.by_row[row] = records
+        layer.versions[start] = layer.versions.get(start, 0) + 1
 
     def _layer(self, generator: str) -> _Layer:
         layer = self._layers.get(generator)

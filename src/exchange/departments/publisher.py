@@ -34,8 +34,7 @@ from typing import Any
 
 import httpx
 
-from exchange.db.base import utcnow
-from exchange.departments.changes import ChangeEvent, ChangeLog
+from exchange.departments.changes import ChangeEvent, ChangeLog, wall_now
 from exchange.departments.definitions import DepartmentDefinition
 from exchange.licences.events import licence_for
 
@@ -59,7 +58,7 @@ class RemoteClock:
         self.offset = dt.timedelta(0)
 
     def __call__(self) -> dt.datetime:
-        return utcnow() + self.offset
+        return wall_now() + self.offset
 
     async def refresh(self, client: httpx.AsyncClient, key: str) -> None:
         resp = await client.get("/api/v1/clock", headers={"Authorization": f"Bearer {key}"})
