@@ -79,10 +79,16 @@ MAX_CLAIM_CHARS = 4000
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 _RANGED = frozenset({"integer", "decimal", "date", "datetime"})
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_DOTS = str.maketrans(dict.fromkeys("•‧・･∙⋅", "·"))
-_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−﹣", "-"))
-_SPACES = re.compile(r"\s+")
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_DOTS = "•‧・･∙⋅"
+_DASHES = "‐‑‒–—―−﹣"
+# One table, applied only to text holding one of its characters: str.translate with a
+# table walks every character through a dict lookup (~14 µs for a short address,
+# measured), most of a comparison's cost, while the search is a compiled scan.
+_TABLE = str.maketrans(
+    {**dict.fromkeys(_ZERO_WIDTH, None), **dict.fromkeys(_DOTS, "·"), **dict.fromkeys(_DASHES, "-")}
+)
+_ODD = re.compile(f"[{_ZERO_WIDTH}{_DOTS}{_DASHES}]")
 # A space is kept only between two word characters of scripts that separate words by
 # spaces: next to punctuation (\W) or CJK text (Han, kana, Hangul, their punctuation) it
 # is dropped.
@@ -104,9 +110,10 @@ class ClaimError(ValueError):
 
 def normalise_text(value: str) -> str:
     """The form two strings are compared in (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", value).translate(_ZERO_WIDTH)
-    text = text.translate(_DOTS).translate(_DASHES).casefold()
-    text = _SPACES.sub(" ", text).strip()
+    text = unicodedata.normalize("NFKC", value)
+    if _ODD.search(text) is not None:
+        text = text.translate(_TABLE)
+    text = " ".join(text.casefold().split())
     return _LOOSE_SPACE.sub("", text) if " " in text else text
 
 
