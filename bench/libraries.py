@@ -66,8 +66,24 @@ def _prepare(http: httpx.Client) -> None:
     ).json()["items"]
     for app in apps:
         owner = {"Authorization": f"Bearer {demo_key(KEY, app['provider'])}"}
-        http.post(f"/api/v1/applications/{app['id']}/approve", json={}, headers=owner)
-    time.sleep(2)  # the grant cache reloads on the commit's announcement
+        resp = http.post(f"/api/v1/applications/{app['id']}/approve", json={}, headers=owner)
+        assert resp.status_code == 200, resp.text
+    # Until the exchange's grant cache holds every grant of the library unit: a pass that
+    # starts before would find the sources not granted yet.
+    libs = http.get("/api/v1/libraries", headers=OPERATOR).json()
+    codes = [s["resource_code"] for lib in libs for s in lib["sources"]]
+    deadline = time.monotonic() + 120
+    while True:
+        checks = [
+            http.post(
+                "/api/v1/authz/check", json={"consumer": "zsj", "topic": c}, headers=OPERATOR
+            ).json()
+            for c in codes
+        ]
+        if all(c.get("allowed") for c in checks):
+            return
+        assert time.monotonic() < deadline, "the library unit's grants never took effect"
+        time.sleep(0.5)
 
 
 def _read_rate(http: httpx.Client) -> tuple[float, int]:

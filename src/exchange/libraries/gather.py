@@ -207,11 +207,18 @@ class Gatherer:
             return app.id
 
     def _pending_application(self, app_id: int | None) -> bool:
+        """Whether the library's last application still stands: under review or disputed,
+        or granted already (the grant cache has not yet caught up with it). Only a
+        returned application, or none, is filed again."""
         if app_id is None:
             return False
         with self.db.sessions() as session:
             app = session.get(Application, app_id)
-            return app is not None and app.status == "pending_review"
+            if app is None:
+                return False
+            if app.status in ("pending_review", "disputed"):
+                return True
+            return app.status in ("approved", "partially_approved") and app.grant_id is not None
 
     async def _granted_items(self, source: LibrarySource) -> frozenset[str] | None:
         """The items the library may gather from ``source`` now, or None (no grant)."""
@@ -270,7 +277,7 @@ class Gatherer:
                     return
                 granted = await self._granted_items(source)
             if granted is None:
-                report.skipped[code] = "awaiting the provider's review of the application"
+                report.skipped[code] = "awaiting the grant (the provider's review)"
                 await run_in_threadpool(
                     self._set_state, source.id, "awaiting_grant", None, source.application_id
                 )
