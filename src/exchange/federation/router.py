@@ -248,8 +248,7 @@ async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Resp
                 403,
                 {"reason": "grant_revoked", "platform": fed.level},
             )
-        published = await run_in_threadpool(_is_published, ctx, code)
-        if not published:
+        if not await fed.is_published(code):
             raise client_error(
                 "not_published", f"{code} is not published to the {fed.peer_level} platform", 404
             )
@@ -260,13 +259,14 @@ async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Resp
         if route.status == "retired":
             raise client_error("topic_retired", f"topic {code} is retired (废置)", 410)
         grants = broker.grants
-        decision = await run_in_threadpool(
-            grants.check,
-            fed.peer_code,
-            code,
-            wanted if isinstance(wanted, list) else None,
-            records=len(keys),
-        )
+        asked = wanted if isinstance(wanted, list) else None
+        if grants.fresh:  # from memory, as the broker does; a due reload reads the database
+            decision = grants.check(fed.peer_code, code, asked, records=len(keys))
+        else:
+            decision = await run_in_threadpool(
+                grants.check, fed.peer_code, code, asked, records=len(keys)
+            )
+
         if not decision.allowed:
             raise client_error(
                 decision.reason,
@@ -322,11 +322,6 @@ async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Resp
                 )
             )
         return peer.error(exc)
-
-
-def _is_published(ctx: AppContext, code: str) -> bool:
-    with ctx.db.sessions() as session:
-        return session.get(Publication, code) is not None
 
 
 # -- the operator's side ------------------------------------------------------------------

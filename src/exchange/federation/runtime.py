@@ -77,6 +77,10 @@ class Federation:
         self._task: asyncio.Task[None] | None = None
         self.last_sync_error: str | None = None
         self.synced_at: float | None = None
+        #: resource codes published to the peer (None: to be loaded); dropped whenever the
+        #: catalog announces a change, which publishing and withdrawing do
+        self._published: frozenset[str] | None = None
+        ctx.db.freshness.subscribe("catalog", self._forget_published)
         #: records provided to the peer per published topic, not yet added to the table
         self._provided: dict[str, int] = {}
         #: records provided to the peer since this process started, cumulative (/metrics)
@@ -144,6 +148,20 @@ class Federation:
             self._kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), SYNC_SECONDS)
+
+    def _forget_published(self) -> None:
+        self._published = None
+
+    async def is_published(self, resource_code: str) -> bool:
+        """Whether a topic is published to the peer (from memory; loaded once per change)."""
+        published = self._published
+        if published is None:
+            published = self._published = await run_in_threadpool(self._load_published)
+        return resource_code in published
+
+    def _load_published(self) -> frozenset[str]:
+        with self.db.sessions() as session:
+            return frozenset(session.scalars(select(Publication.resource_code)))
 
     def provided(self, resource_code: str, records: int) -> None:
         """Count records provided to the peer (added to the publication by the sync task)."""

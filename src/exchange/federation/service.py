@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicChange, TopicCreate
+from exchange.db.freshness import announce
 from exchange.errors import Conflict, NotFound, ValidationFailed
 from exchange.federation.models import Cursor, FeedEntry, Mount, Publication
 from exchange.members.models import Department
@@ -116,6 +117,7 @@ def publish(
         _append(session, "published", topics[code], now)
         new.append(code)
     session.flush()
+    announce(session, "catalog")  # every process's view of what is published
     return new, sorted(already)
 
 
@@ -132,6 +134,7 @@ def withdraw(session: Session, codes: Sequence[str], by: Principal, now: dt.date
         session.delete(pub)
         out.append(pub.resource_code)
     session.flush()
+    announce(session, "catalog")
     return sorted(out)
 
 

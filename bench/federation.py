@@ -1,0 +1,231 @@
+"""Lookups across both levels: a provincial department through the province's exchange and
+the city's, against a city consumer through the city's exchange alone, in the same run.
+
+Starts a city and a province (`exchange up`, SQLite each, their mock departments inside),
+publishes the city's enterprise-registration topic to the province, grants the chain, then
+drives both paths with wrk, alternating: throughput at 16 connections and latency at one.
+The added latency of the hop is the difference of the medians at one connection. Rewrites
+bench/results/federation.md.
+
+    .venv/bin/python bench/federation.py [--seconds 10] [--rounds 2] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, wait_up
+
+from exchange.departments.city import City
+from exchange.provider_auth import derive_provider_secret
+from exchange.security import demo_key
+
+RESULTS = Path(__file__).resolve().parent / "results" / "federation.md"
+CITY_SECRET, PROVINCE_SECRET = "exms_bench-city", "exms_bench-province"
+CITY_OP, PROVINCE_OP = "exk_operator_bench-city", "exk_operator_bench-province"
+ITEMS = ["credit_code", "name", "status"]
+
+
+def start(level: str, port: int, peer_port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    province = level == "province"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
+    env.update(
+        EXCHANGE_PORT=str(port),
+        EXCHANGE_OPERATOR_KEY=PROVINCE_OP if province else CITY_OP,
+        EXCHANGE_PROVIDER_SECRET=PROVINCE_SECRET if province else CITY_SECRET,
+        EXCHANGE_PEER_URL=f"http://127.0.0.1:{peer_port}",
+        EXCHANGE_PEER_CREDENTIAL=derive_provider_secret(
+            CITY_SECRET if province else PROVINCE_SECRET, "gdzsj" if province else "gz"
+        ),
+        EXCHANGE_LOG_LEVEL="warning",
+    )
+    if province:
+        env["EXCHANGE_LEVEL"] = "province"
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = (workdir / "log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exchange.cli", "up"],
+        env=env,
+        cwd=workdir,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    wait_up(f"http://127.0.0.1:{port}/healthz", proc, timeout=300)
+    return proc
+
+
+def apply(http: httpx.Client, url: str, key: str, topic: str) -> None:
+    resp = http.post(
+        f"{url}/api/v1/applications",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "topic": topic,
+            "items": ITEMS,
+            "purpose": {"scope": "data_verification", "text": "benchmark"},
+            "legal_function": "benchmark",
+            "valid_until": "2029-12-31",
+        },
+    )
+    if resp.status_code not in (200, 201) or resp.json()["status"] != "approved":
+        raise SystemExit(f"the grant was not approved: {resp.text}")
+
+
+def lua(path: str, key: str, codes: list[str]) -> str:
+    pool = ",".join(f'"{c}"' for c in codes)
+    return (
+        f"local pool = {{{pool}}}\nmath.randomseed(2020)\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        "request = function()\n"
+        f'  return wrk.format(nil, "{path}", nil, '
+        '\'{"keys":["\' .. pool[math.random(#pool)] .. \'"],"items":["credit_code","name"]}\')\n'
+        "end\n"
+    )
+
+
+def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, float, int]:
+    """(requests/s, median latency ms, non-2xx) of one wrk run."""
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "1" if connections == 1 else "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    assert m is not None, out
+    median = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, median, int(bad.group(1)) if bad else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    city_port, province_port = free_port(), free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-federation-"))
+    procs = [start("province", province_port, city_port, tmp / "province")]
+    procs.append(start("city", city_port, province_port, tmp / "city"))
+    city, province = f"http://127.0.0.1:{city_port}", f"http://127.0.0.1:{province_port}"
+    try:
+        http = httpx.Client(timeout=60)
+        op = {"Authorization": f"Bearer {CITY_OP}"}
+        topics = http.get(f"{city}/api/v1/catalog/topics", params={"limit": 100}, headers=op)
+        code = next(
+            t["resource_code"]
+            for t in topics.json()["items"]
+            if t.get("slug") == "enterprise-registration"
+        )
+        http.post(
+            f"{city}/api/v1/federation/publications", json={"resource_codes": [code]}, headers=op
+        ).raise_for_status()
+        pop = {"Authorization": f"Bearer {PROVINCE_OP}"}
+        mounted = None
+        for _ in range(300):
+            http.post(f"{province}/api/v1/federation/sync", headers=pop)
+            found = http.get(
+                f"{province}/api/v1/catalog/topics",
+                params={"provider": "gz", "limit": 100},
+                headers=pop,
+            ).json()["items"]
+            mounted = next(
+                (t["resource_code"] for t in found if f"源目录 {code}" in t["tags"]), None
+            )
+            if mounted:
+                break
+            time.sleep(0.2)
+        assert mounted, "the province did not mount the topic"
+        apply(http, city, demo_key(CITY_OP, "gdzsj"), code)
+        apply(http, province, demo_key(PROVINCE_OP, "gd-scjgj"), mounted)
+        codes = City(2020, 100_000, 20_000).sample_credit_codes(500, seed=11)
+        single = tmp / "single.lua"
+        single.write_text(lua(f"/api/v1/exchange/{code}/query", demo_key(CITY_OP, "gdzsj"), codes))
+        cross = tmp / "cross.lua"
+        cross.write_text(
+            lua(f"/api/v1/exchange/{mounted}/query", demo_key(PROVINCE_OP, "gd-scjgj"), codes)
+        )
+        # Warm both paths (connections, caches, the provider's first answers).
+        wrk(city, single, 4, 3)
+        wrk(province, cross, 4, 3)
+        runs: dict[str, list[tuple[float, float, int]]] = {
+            k: [] for k in ("s16", "c16", "s1", "c1")
+        }
+        for _ in range(args.rounds):
+            runs["s16"].append(wrk(city, single, args.connections, args.seconds))
+            runs["c16"].append(wrk(province, cross, args.connections, args.seconds))
+            runs["s1"].append(wrk(city, single, 1, args.seconds))
+            runs["c1"].append(wrk(province, cross, 1, args.seconds))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    med = {
+        k: (
+            statistics.median(r[0] for r in v),
+            statistics.median(r[1] for r in v),
+            sum(r[2] for r in v),
+        )
+        for k, v in runs.items()
+    }
+    ratio = med["c16"][0] / med["s16"][0]
+    added = med["c1"][1] - med["s1"][1]
+    load = os.getloadavg()
+    lines = [
+        "# Lookups across levels: province → city, beside the city alone",
+        "",
+        "`bench/federation.py`: a city and a province (`exchange up` each, SQLite, mock",
+        "departments inside, one process each) on this 2-core machine; the city's",
+        "enterprise-registration topic published to the province and mounted there. Single:",
+        "the province's unit at the city (`gdzsj`) asks the city's broker. Crossing: the",
+        "provincial market regulator (`gd-scjgj`) asks the province's broker, which asks the",
+        "city's federation endpoint (signed call, grant chain, the department, signed answer).",
+        "One random key of 500 enterprises per lookup, two items; wrk, runs alternating,",
+        f"{args.rounds} rounds of {args.seconds} s each, warm; medians.",
+        f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
+        "",
+        "| case | single (city) | crossing (province → city) | ratio / added |",
+        "|---|---|---|---|",
+        f"| throughput, {args.connections} connections | {med['s16'][0]:,.0f} req/s "
+        f"| {med['c16'][0]:,.0f} req/s | {ratio:.0%} (target ≥ 40 %) |",
+        f"| median latency, 1 connection | {med['s1'][1]:.2f} ms | {med['c1'][1]:.2f} ms "
+        f"| +{added:.2f} ms for the one added hop (target ≤ 0.5 ms) |",
+        f"| non-2xx answers | {med['s16'][2] + med['s1'][2]} | {med['c16'][2] + med['c1'][2]} | |",
+        "",
+        "Incremental bulk provision upward (≥ 200,000 records/s) is not measured: bulk",
+        "provision with a watermark is not built yet (see issue 12's report).",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
