@@ -338,6 +338,14 @@ Events/s for push is source events accepted → acknowledged by every subscribed
 from the first publish to the last acknowledgement (publishing included: the
 producer, the exchange and the consumers share the 2 cores). Targets (issue 11): push
 ≥ 5,000 events/s, p99 lag ≤ 1 s at half that rate, pull ≥ 50,000 events/s.
+
+Reading the figures: push end to end cannot exceed ingest (the events it delivers are
+published in the same run, through the same process); ingest is the ceiling, and its
+cost is the HTTP body's parse and pydantic validation of 1,000 events a call plus the
+outbox INSERT, on SQLite's one writer shared with the audit writer and the pushes' cursor
+updates. The pull feed's gap to its baseline is what a page costs beyond reading rows:
+cutting records to the granted items, serialising, the audit entry and the cursor write,
+and the consumer parsing the page.
 """
     )
     print(f"written to {RESULTS}")
