@@ -4,7 +4,8 @@ dashboard while queries run.
     .venv/bin/python scripts/portal-screenshots.py
 
 Starts its own exchange on a free loopback port (a temporary SQLite), tells the
-``exchange demo`` story through the SDK, then drives Debian's chromium through Playwright.
+``exchange demo`` stories through the SDK (household, newborn, enterprise), reports a load
+run as ``exchange load`` would, then drives Debian's chromium through Playwright.
 The PNGs are reduced to a 64-colour palette (Pillow) so the set stays a few hundred KB.
 """
 
@@ -30,6 +31,8 @@ from tests.web.browser.conftest import find_chromium  # noqa: E402
 
 from exchange.config import Settings  # noqa: E402
 from exchange.demo import run_demo  # noqa: E402
+from exchange.demo_enterprise import run_enterprise_story  # noqa: E402
+from exchange.demo_newborn import run_newborn  # noqa: E402
 from exchange.departments.city import City  # noqa: E402
 from exchange.security import demo_key  # noqa: E402
 
@@ -48,7 +51,19 @@ SHOTS = [
     ("platform", "operator", "tab=platform"),
     ("departments", "operator", "tab=departments"),
     ("changes", "operator", "tab=changes"),
+    ("licences", "operator", "tab=licences"),
+    ("credit", "operator", "tab=credit"),
 ]
+# A load run as `exchange load` reports it, so the dashboard shows its simulated day.
+LOAD_RUN = {
+    "sim_hour": 10.25,
+    "elapsed_s": 256.0,
+    "day_seconds": 600.0,
+    "records": 15_300_000.0,
+    "target_so_far": 15_420_000.0,
+    "records_per_s": 63_100.0,
+    "target_rate": 62_800.0,
+}
 
 
 def key(code: str) -> str:
@@ -92,7 +107,15 @@ def main() -> None:
     ):
         settings = Settings(operator_key=OPERATOR)
         city = City(settings.seed, settings.population, settings.enterprises)
-        run_demo(server.url, OPERATOR, city, console=Console(file=io.StringIO()))
+        quiet = Console(file=io.StringIO())
+        run_demo(server.url, OPERATOR, city, console=quiet)
+        run_newborn(server.url, OPERATOR, console=quiet)
+        run_enterprise_story(server.url, OPERATOR, city, console=quiet)
+        httpx.put(
+            f"{server.url}/api/v1/load-runs/screenshots",
+            json={"progress": LOAD_RUN},
+            headers={"Authorization": f"Bearer {OPERATOR}"},
+        ).raise_for_status()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport=VIEW, locale="zh-CN")
