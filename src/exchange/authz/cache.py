@@ -163,6 +163,22 @@ class GrantCache:
 
         Never touches the database, except to reload after a change was announced.
         """
+        grant, now, used, retired = self._state(consumer, resource_code, records)
+        return decide(
+            grant,
+            items,
+            now=now,
+            used=used,
+            records=records,
+            topic_retired=retired,
+        )
+
+    def _state(
+        self, consumer: str, resource_code: str, records: int
+    ) -> tuple[GrantState | None, float, int, bool]:
+        """What a check decides on: the current grant, the platform time, the records used
+        today under it, and whether the topic is retired (reloading after an announced
+        change, rolling the quota day when it ended)."""
         if records < 0:
             raise ValueError("records must be >= 0")
         if self._loaded != self._wanted:
@@ -176,14 +192,7 @@ class GrantCache:
         used = 0
         if grant is not None and grant.daily_quota is not None:
             used = self._used.get(grant.id, 0)
-        return decide(
-            grant,
-            items,
-            now=now,
-            used=used,
-            records=records,
-            topic_retired=resource_code in snap.retired,
-        )
+        return grant, now, used, resource_code in snap.retired
 
     def check_verification(
         self,
@@ -195,26 +204,14 @@ class GrantCache:
     ) -> Decision:
         """May ``consumer`` verify ``items`` of the topic now, under its grant (purpose
         ``data_verification``)? As :meth:`check` otherwise."""
-        if records < 0:
-            raise ValueError("records must be >= 0")
-        if self._loaded != self._wanted:
-            self._refresh()
-        snap = self._snap
-        now = time.time() + self._offset()
-        if now >= self._day_end:
-            self._roll(now)
-        by_topic = snap.grants.get(consumer)
-        grant = by_topic.get(resource_code) if by_topic is not None else None
-        used = 0
-        if grant is not None and grant.daily_quota is not None:
-            used = self._used.get(grant.id, 0)
+        grant, now, used, retired = self._state(consumer, resource_code, records)
         return decide_verification(
             grant,
             items,
             now=now,
             used=used,
             records=records,
-            topic_retired=resource_code in snap.retired,
+            topic_retired=retired,
         )
 
     @property
