@@ -32,6 +32,8 @@ from tests.web.browser.conftest import find_chromium  # noqa: E402
 from exchange.config import Settings  # noqa: E402
 from exchange.demo import run_demo  # noqa: E402
 from exchange.demo_enterprise import run_enterprise_story  # noqa: E402
+from exchange.demo_newborn import CONSUMERS as NEWBORN_CONSUMERS  # noqa: E402
+from exchange.demo_newborn import TOPIC as NEWBORN_TOPIC  # noqa: E402
 from exchange.demo_newborn import run_newborn  # noqa: E402
 from exchange.departments.city import City  # noqa: E402
 from exchange.security import demo_key  # noqa: E402
@@ -53,6 +55,7 @@ SHOTS = [
     ("changes", "operator", "tab=changes"),
     ("licences", "operator", "tab=licences"),
     ("credit", "operator", "tab=credit"),
+    ("subscriptions", "operator", "tab=subs"),
 ]
 # A load run as `exchange load` reports it, so the dashboard shows its simulated day.
 LOAD_RUN = {
@@ -75,6 +78,51 @@ def save(page: object, name: str) -> None:
     image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64, dither=Image.Dither.NONE)
     image.save(OUT / f"{name}.png", optimize=True)
     print(f"{name}.png {(OUT / f'{name}.png').stat().st_size // 1024} KB")  # noqa: T201
+
+
+def subscribe(url: str) -> None:
+    """Pull subscriptions that outlive the stories, so the 订阅分发 tab has something to show.
+
+    The newborn story deletes its own subscriptions when it ends (so it can be told again):
+    here its three consumers subscribe to births on its topic again (by pull), three births are
+    registered, and 民政局 reads its feed (delivered, no backlog) while the others have not yet
+    (a backlog).
+    """
+    op = {"Authorization": f"Bearer {OPERATOR}"}
+    with httpx.Client(base_url=url, timeout=30) as api:
+        topics = api.get(
+            "/api/v1/catalog/topics", params={"provider": "gaj", "limit": 200}, headers=op
+        ).json()
+        topic = next(t["resource_code"] for t in topics["items"] if t["slug"] == NEWBORN_TOPIC)
+        subs: dict[str, int] = {}
+        for consumer in NEWBORN_CONSUMERS:
+            made = api.post(
+                "/api/v1/subscriptions",
+                json={
+                    "topic": topic,
+                    "items": list(consumer.items),
+                    "filter": {"kinds": ["birth"]},
+                    "delivery": "pull",
+                },
+                headers={"Authorization": f"Bearer {key(consumer.code)}"},
+            )
+            if made.status_code == 201:
+                subs[consumer.code] = int(made.json()["id"])
+        for _ in range(3):
+            api.post("/departments/_changes/birth", headers=op).raise_for_status()
+        # 民政局 reads its feed once the three births are in it, then acknowledges the page by
+        # asking from its next cursor. The departments push their events asynchronously.
+        mzj = {"Authorization": f"Bearer {key('mzj')}"}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sub = api.get(f"/api/v1/subscriptions/{subs['mzj']}", headers=mzj).json()
+            if sub["stats"]["backlog"] >= 3:
+                break
+            time.sleep(0.2)
+        feed = f"/api/v1/subscriptions/{subs['mzj']}/events"
+        page = api.get(feed, headers=mzj)
+        page.raise_for_status()
+        api.get(feed, params={"cursor": page.json()["next_cursor"]}, headers=mzj)
 
 
 def load(url: str, stop: threading.Event) -> None:
@@ -111,6 +159,7 @@ def main() -> None:
         run_demo(server.url, OPERATOR, city, console=quiet)
         run_newborn(server.url, OPERATOR, console=quiet)
         run_enterprise_story(server.url, OPERATOR, city, console=quiet)
+        subscribe(server.url)
         httpx.put(
             f"{server.url}/api/v1/load-runs/screenshots",
             json={"progress": LOAD_RUN},
