@@ -289,11 +289,13 @@ def test_the_compose_topology_serves_a_short_load_day(clean_postgres: str, tmp_p
         start(top, load, running, {"locust-master": SHORT_DAY})
         master = running.procs["locust-master"][0]
         try:
-            master.wait(timeout=150)
+            # Deadlines for "finishes at all", generous for a busy machine (a worker once took
+            # more than 30 s to stop at load 15); speed is the benchmarks' business.
+            master.wait(timeout=300)
         except subprocess.TimeoutExpired:
             pytest.fail(f"Locust did not finish:\n{running.tail('locust-master')}")
         for worker in running.procs["locust-worker"]:
-            worker.wait(timeout=30)
+            worker.wait(timeout=120)
         out = running.tail("locust-master")
         assert master.returncode == 0, out
         summary = json.loads((tmp_path / "data" / "loadtest" / "day_summary.json").read_text())

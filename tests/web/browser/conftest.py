@@ -64,8 +64,11 @@ def chromium() -> str:
 def browser(chromium: str) -> Iterator[Any]:
     """Per module, not per session: Playwright's sync API keeps an event loop running in
     this thread while it is open, and tests after it that call asyncio.run would fail."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Deadlines for "it shows up at all": at load 15+ on 2 cores the default 5 s of expect()
+    # was not always enough for a tab to be drawn. Speed is the benchmarks' business.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
         launched = pw.chromium.launch(
             executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
@@ -181,7 +184,7 @@ class Portal:
 @pytest.fixture
 def portal(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[Portal]:
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     page = context.new_page()
     watch = Watch()
     page.on("response", watch.on_response)
