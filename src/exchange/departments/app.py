@@ -54,6 +54,7 @@ from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.overlay import DELETED, splice
 from exchange.departments.publisher import Publisher, RemoteClock
 from exchange.departments.records import GENERATORS, Generator, key_problem
+from exchange.departments.tables import TABLES
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
 
@@ -622,9 +623,19 @@ class DepartmentsApp:
         lines: list[bytes] = []
         dumps, fields = orjson.dumps, topic.fields
         rate, gen = topic.profile.noise_rate, topic.gen
+        table = TABLES.get(gen.name)
+        if table is not None:
+            # Derived as columns (:mod:`exchange.departments.tables`): tens of times faster
+            # than record by record, so a fresh exchange exports near its warm rate.
+            built = table(self.city, start, start + EXPORT_CHUNK)
+            if not rate:
+                lines = built.lines(fields)
+                return built.rows, lines, b"".join(lines)
+            source = built.records()
+        else:
+            source = gen.export_rows(self.city, start, start + EXPORT_CHUNK)
         salt = noise.salt_of(topic.dept.code, topic.defn.slug)
-        # The whole chunk in one call: people are derived in bulk, not row by row.
-        for row, rec in gen.export_rows(self.city, start, start + EXPORT_CHUNK):
+        for row, rec in source:
             if rate:
                 rec = noise.apply(gen.name, rec, rec[gen.key_field], salt, rate)
             rows.append(row)

@@ -1,0 +1,170 @@
+"""The column-built export (:mod:`exchange.departments.tables`) agrees with the scalar
+definition record by record: with the single lookups, with the record-at-a-time export,
+byte for byte in NDJSON, and with the living city's changes spliced in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
+from tests.signing import ExchangeSigned
+
+from exchange.config import Settings
+from exchange.departments.app import DepartmentsApp, _project, create_departments_app
+from exchange.departments.city import City
+from exchange.departments.definitions import DepartmentDefinition
+from exchange.departments.faults import FaultProfile
+from exchange.departments.lifeevents import KINDS
+from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
+from exchange.departments.tables import TABLES
+
+BLOCK = PEOPLE_BLOCK
+
+
+def _whole(city: City, name: str) -> list[tuple[int, dict[str, object]]]:
+    """Every record of a generator's table, built block by block as an export does."""
+    out: list[tuple[int, dict[str, object]]] = []
+    for start in range(0, GENERATORS[name].rows(city), BLOCK):
+        out.extend(TABLES[name](city, start, start + BLOCK).records())
+    return out
+
+
+def test_every_exportable_topic_has_a_table(definitions: dict[str, DepartmentDefinition]) -> None:
+    exported = {t.generator for d in definitions.values() for t in d.topics if t.export}
+    assert exported <= set(TABLES)
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+@pytest.mark.parametrize(
+    ("seed", "population", "enterprises"),
+    [
+        (11, 6_000, 700),  # many employees per firm: legal reps found among them
+        (7, 3_001, 400),  # odd population: the last man has no wife
+    ],
+    ids=["dense", "odd"],
+)
+def test_the_whole_table_equals_the_scalar_export_and_the_lookups(
+    name: str, seed: int, population: int, enterprises: int
+) -> None:
+    gen = GENERATORS[name]
+    city = City(seed, population, enterprises)
+    got = _whole(city, name)
+    scalar = City(seed, population, enterprises)  # no cache shared with the bulk path
+    expected = list(gen.export_rows(scalar, 0, gen.rows(scalar)))
+    assert got == expected
+    # The same field order too: the NDJSON of an unprojected record follows it.
+    assert all(list(a) == list(b) for (_, a), (_, b) in zip(got, expected, strict=True))
+    for _, record in got:
+        assert gen.lookup(scalar, str(record[gen.key_field])) == record
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_a_slice_of_the_default_city_equals_its_lookups(name: str, city: City) -> None:
+    """The default city (100,000 people, 20,000 enterprises), a block from its middle."""
+    gen = GENERATORS[name]
+    start = 40_001 if gen.key_type in ("id_number", "plate_number") else 9_001
+    table = TABLES[name](city, start, start + 700)
+    assert len(table) > 0
+    assert all(start <= row < start + 700 for row in table.rows)
+    fresh = City(city.seed, city.population, city.enterprises)
+    for _, record in table.records():
+        assert gen.lookup(fresh, str(record[gen.key_field])) == record
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_lines_are_the_bytes_a_lookup_serialises(name: str) -> None:
+    gen = GENERATORS[name]
+    city = City(3, 3_000, 300)
+    table = TABLES[name](city, 500, 900)
+    some = tuple(reversed(gen.fields[:3]))  # a grant of fewer items, in another order
+    for fields in (gen.fields, some):
+        lines = table.lines(fields)
+        assert len(lines) == len(table)
+        for line, (_, record) in zip(lines, table.records(), strict=True):
+            looked_up = gen.lookup(city, str(record[gen.key_field]))
+            assert looked_up is not None
+            assert line == orjson.dumps(_project(looked_up, fields)) + b"\n"
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_ranges_are_clipped_to_the_city(name: str) -> None:
+    city = City(7, 3_001, 400)
+    gen = GENERATORS[name]
+    rows = gen.rows(city)
+    assert len(TABLES[name](city, rows, rows + BLOCK)) == 0
+    assert len(TABLES[name](city, rows + 5, rows + 9)) == 0
+    assert len(TABLES[name](city, 10, 10)) == 0
+    tail = TABLES[name](city, rows - 3, rows + 50)
+    assert list(tail.records()) == list(gen.export_rows(city, rows - 3, rows))
+    odd = TABLES[name](city, 1, 8)  # starts at a wife: her husband is derived too
+    assert list(odd.records()) == list(gen.export_rows(city, 1, 8))
+
+
+# -- with the living city's changes ---------------------------------------------------------
+
+
+class _Clock:
+    def __call__(self) -> dt.datetime:
+        return dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def small_living(
+    settings: Settings, definitions: dict[str, DepartmentDefinition]
+) -> DepartmentsApp:
+    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
+    return create_departments_app(
+        settings, definitions=clean, city=City(11, 6_000, 700), now=_Clock()
+    )
+
+
+@pytest.fixture
+async def small_client(small_living: DepartmentsApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=small_living),
+        base_url="http://dept.test",
+        auth=ExchangeSigned(PROVIDER_SECRET),
+    ) as c:
+        yield c
+
+
+@pytest.mark.anyio
+async def test_exports_after_changes_equal_the_scalar_city_with_its_overlay(
+    small_living: DepartmentsApp,
+    small_client: httpx.AsyncClient,
+    definitions: dict[str, DepartmentDefinition],
+) -> None:
+    """Every kind of life event a few times, then every exportable topic's whole export
+    (chunks derived as columns, changed rows spliced in) against the scalar city read row
+    by row through the overlay (changed rows as changed, the rest derived one by one)."""
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    # One export first, so some chunks are cached before the changes (spliced later).
+    hh = "/departments/gaj/topics/household-registration/export"
+    assert (await small_client.get(hh, params={"limit": 100_000})).status_code == 200
+    for _ in range(3):
+        for kind in KINDS:
+            resp = await small_client.post(
+                f"/departments/_changes/{kind}", headers=operator, auth=None
+            )
+            assert resp.status_code in (201, 409), resp.text
+    overlay = small_living.changes.overlay
+    assert overlay.keys > 0
+    for code, dept in sorted(definitions.items()):
+        for topic in dept.topics:
+            if not topic.export:
+                continue
+            resp = await small_client.get(
+                f"/departments/{code}/topics/{topic.slug}/export", params={"limit": 100_000}
+            )
+            assert resp.status_code == 200
+            got = resp.content.splitlines()
+            expected = [
+                orjson.dumps(_project(record, topic.fields))
+                for row in range(overlay.rows(topic.generator))
+                for record in overlay.row_records(topic.generator, row)
+            ]
+            assert got == expected, topic.slug
