@@ -399,3 +399,61 @@ async def test_healthz_answers_standalone(client: httpx.AsyncClient) -> None:
     assert body["status"] == "ok"
     assert body["departments"] == 10
     assert (await client.post("/healthz")).status_code == 405
+
+
+async def test_callers_of_one_cold_page_share_one_derivation(
+    app: DepartmentsApp, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a fresh exchange a load test's users ask for the same page at once: each chunk
+    is derived once for all of them, and every caller gets the whole page."""
+    import anyio
+
+    built: list[int] = []
+    build = app._build_chunk
+
+    def counting(topic: object, start: int) -> object:
+        built.append(start)
+        time.sleep(0.05)  # long enough that the other callers arrive while it derives
+        return build(topic, start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "_build_chunk", counting)
+    bodies: list[bytes] = []
+
+    async def fetch() -> None:
+        resp = await client.get(f"{HH}/export", params={"offset": 0, "limit": 5000})
+        assert resp.status_code == 200
+        bodies.append(resp.content)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(fetch)
+    assert sorted(built) == [0, 2048, 4096]  # three chunks cover 5,000 rows, once each
+    assert len(bodies) == 6
+    assert len(set(bodies)) == 1
+    assert len(bodies[0].splitlines()) == 5000
+    assert not app._deriving
+    again = await client.get(f"{HH}/export", params={"offset": 0, "limit": 5000})
+    assert again.content == bodies[0]
+    assert len(built) == 3  # served from the cache
+
+
+async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
+    app: DepartmentsApp, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = app._build_chunk
+    calls = 0
+
+    def failing_once(topic: object, start: int) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("derivation failed")
+        return build(topic, start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "_build_chunk", failing_once)
+    with pytest.raises(RuntimeError, match="derivation failed"):
+        await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
+    assert not app._deriving
+    resp = await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
+    assert resp.status_code == 200
+    assert len(resp.content.splitlines()) == 100

@@ -73,6 +73,8 @@ DEFAULT_EXPORT_LIMIT = 10_000
 EXPORT_CHUNK = 2048
 EXPORT_SEND_BYTES = 256 << 10
 EXPORT_CACHE_BYTES = 256 << 20
+#: One serialised export chunk: its source rows, their NDJSON lines, the lines joined.
+_Chunk = tuple[list[int], list[bytes], bytes]
 OVERSHARE_FIELD = "internal_remark"
 #: Seconds between two passes of the change engine over the platform clock.
 CHANGE_TICK = 0.5
@@ -204,6 +206,9 @@ class DepartmentsApp:
         self.topics: dict[tuple[str, str], _Topic] = {}
         self.random = random.Random()
         self._chunks = _ChunkCache(EXPORT_CACHE_BYTES)
+        #: cold chunks being derived, by (department, topic, first row): callers that
+        #: want one meanwhile wait for that derivation instead of starting their own
+        self._deriving: dict[tuple[str, str, int], asyncio.Future[_Chunk]] = {}
         bulk.warm()
         self._summaries: dict[str, bytes] = {}
         for code, dept in definitions.items():
@@ -264,6 +269,9 @@ class DepartmentsApp:
                 # Noise changes the records themselves: cached answers are stale.
                 topic.lookup = self._make_lookup(topic)
                 self._chunks.drop(code, t.slug)
+                for key in [k for k in self._deriving if k[:2] == (code, t.slug)]:
+                    # Derived with the old noise: finishes for its waiters, never cached.
+                    del self._deriving[key]
         self._summaries.pop(code, None)
 
     def summary(self, code: str) -> dict[str, Any]:
@@ -654,9 +662,7 @@ class DepartmentsApp:
                 return hit
         base = self._chunks.get((code, slug, start, 0))
         if base is None:
-            # Deriving a cold chunk takes a while; a thread keeps the event loop answering.
-            base = await asyncio.to_thread(self._build_chunk, topic, start)
-            self._chunks.put((code, slug, start, 0), base)
+            base = await self._derive(topic, start)
         if not version:
             return base
         changed = overlay.changed_rows(topic.gen.name, start) or {}
@@ -667,6 +673,33 @@ class DepartmentsApp:
         spliced = (rows, lines, b"".join(lines))
         self._chunks.put((code, slug, start, version), spliced)
         return spliced
+
+    async def _derive(self, topic: _Topic, start: int) -> _Chunk:
+        """A cold chunk, derived once however many callers want it at the same time.
+
+        From a fresh exchange a load test's users ask for the same popular pages at once;
+        each derived the chunk itself, so N callers cost N derivations (all holding the
+        GIL) and every one of them answered N times later. Deriving takes a while: a thread
+        keeps the event loop answering. A caller that goes away does not cancel the
+        derivation the others wait for (``shield``).
+        """
+        key = (topic.dept.code, topic.defn.slug, start)
+        pending = self._deriving.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._build_chunk, topic, start))
+            self._deriving[key] = pending
+            pending.add_done_callback(lambda done: self._derived(key, done))
+        return await asyncio.shield(pending)
+
+    def _derived(self, key: tuple[str, str, int], done: asyncio.Future[_Chunk]) -> None:
+        if self._deriving.get(key) is not done:
+            return  # forgotten meanwhile (the topic's noise changed): not cached
+        del self._deriving[key]
+        # Retrieved here, so a failure nobody waited for is not logged as never retrieved
+        # (the waiters, if any, raise it themselves).
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._chunks.put((*key, 0), done.result())
 
     # -- change feed and control -------------------------------------------------------
 
