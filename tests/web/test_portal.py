@@ -156,6 +156,16 @@ def test_every_label_has_its_english() -> None:
     assert len(used) > 150  # the page's words really go through T()
 
 
+def test_each_label_has_one_english() -> None:
+    """A label written twice in the glossary's object literal silently takes the last one."""
+    glossary = (STATIC / "glossary.js").read_text(encoding="utf-8")
+    block = re.search(r"const EN = \{(.*?)\n\};", glossary, re.S)
+    assert block
+    labels = re.findall(r'"((?:[^"\\]|\\.)*)":\s*"', block.group(1))
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    assert not twice, f"labels with two English entries: {twice}"
+
+
 def test_the_favicon_is_served(client: TestClient) -> None:
     resp = client.get("/favicon.ico")
     assert resp.status_code == 200
