@@ -102,65 +102,97 @@ class Stack:
         return {"department": self.department.pid, "exchange": self.exchange.pid}
 
 
-@contextmanager
-def stack(
-    work: Path, database_url: str | None = None, tracemalloc: Path | None = None
-) -> Iterator[Stack]:
-    """Start the departments and a seeded exchange (SQLite in ``work`` unless a database
-    URL is given); stop both afterwards. Every served department's latency and error
-    faults are switched off: the figures are the exchange's, not a sleep's. The
-    exchange's log goes to ``work/exchange.log``."""
-    dport, xport = free_port(), free_port()
-    dept_url, ex_url = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{xport}"
+def _env() -> dict[str, str]:
     # The checkout's own src/ first: a baseline checkout measures its own code.
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    procs: list[subprocess.Popen[bytes]] = []
-    log = (work / "exchange.log").open("ab")
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport)),
-                    *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY),
-                ],
-                env=env,
-            )
-        )
-        wait_up(f"{dept_url}/departments/gaj", procs[0], timeout=300)
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def departments() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The mock departments (URL, process), every served department's latency and error
+    faults switched off: the figures are the exchange's, not a sleep's."""
+    dport = free_port()
+    dept_url = f"http://127.0.0.1:{dport}"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport)),
+            *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY),
+        ],
+        env=_env(),
+    )
+    try:
+        wait_up(f"{dept_url}/departments/gaj", proc, timeout=300)
         for code in SERVED:
             httpx.put(
                 f"{dept_url}/departments/_faults/{code}",
                 json={"latency_ms": 0, "jitter_ms": 0, "error_rate": 0.0},
                 headers={"Authorization": f"Bearer {KEY}"},
             ).raise_for_status()
-        xenv = dict(env)
-        if tracemalloc is not None:
-            xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
-        procs.append(
-            subprocess.Popen(
-                [
-                    *(sys.executable, "-c", EXCHANGE),
-                    database_url or f"sqlite:///{work}/exchange.db",
-                    *(KEY, str(xport), str(POPULATION), dept_url, str(ENTERPRISES)),
-                    ",".join(SERVED),
-                    SECRET,
-                ],
-                env=xenv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        wait_up(f"{ex_url}/healthz", procs[1], timeout=600)
-        yield Stack(dept_url, ex_url, procs[0], procs[1])
+        yield dept_url, proc
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        log.close()
+        _stop(proc)
+
+
+@contextmanager
+def exchanges(
+    dept_url: str, homes: dict[str, tuple[Path, str | None]], tracemalloc: Path | None = None
+) -> Iterator[dict[str, tuple[str, subprocess.Popen[bytes]]]]:
+    """Seeded exchanges in front of ``dept_url``, started together (each seeds for several
+    seconds): name → (URL, process). Each keeps its state (SQLite file unless a database
+    URL is given, audit key, checkpoint mirror, ``exchange.log``) in its home directory,
+    so several exchanges in one run keep their audit trails apart."""
+    xenv = _env()
+    if tracemalloc is not None:
+        xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
+    started: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+    try:
+        for name, (home, database_url) in homes.items():
+            home.mkdir(parents=True, exist_ok=True)
+            xport = free_port()
+            with (home / "exchange.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    [
+                        *(sys.executable, "-c", EXCHANGE),
+                        database_url or f"sqlite:///{home}/exchange.db",
+                        *(KEY, str(xport), str(POPULATION), dept_url, str(ENTERPRISES)),
+                        ",".join(SERVED),
+                        SECRET,
+                    ],
+                    env=xenv,
+                    cwd=home,  # a PostgreSQL exchange keeps its state in ./.exchange
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            started[name] = (f"http://127.0.0.1:{xport}", proc)
+        for url, proc in started.values():
+            wait_up(f"{url}/healthz", proc, timeout=600)
+        yield started
+    finally:
+        for _, proc in started.values():
+            _stop(proc)
+
+
+@contextmanager
+def stack(
+    work: Path, database_url: str | None = None, tracemalloc: Path | None = None
+) -> Iterator[Stack]:
+    """Start the departments and a seeded exchange (SQLite in ``work`` unless a database
+    URL is given); stop both afterwards. The exchange's log goes to ``work/exchange.log``."""
+    with (
+        departments() as (dept_url, dept),
+        exchanges(dept_url, {"exchange": (work, database_url)}, tracemalloc) as started,
+    ):
+        ex_url, ex = started["exchange"]
+        yield Stack(dept_url, ex_url, dept, ex)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,17 @@ back, rotating which goes first; the figures are medians of the rounds.
 
 Results are printed and written to ``bench/results/broker.md`` (single) or
 ``bench/results/broker-spread.md`` (spread).
+
+PostgreSQL (``--database both``): a SQLite and a PostgreSQL exchange in front of the same
+departments, direct, SQLite and PostgreSQL back to back in each round, on a PostgreSQL
+server of the run's own (``scripts/pg-start``, its own PGDATA and port) or on the one
+``--postgres-url`` names (the run creates a database beside it and drops it after); each
+audit log is checked with ``exchange audit verify`` after the run. Results: the workload's
+section of ``bench/results/broker-postgres.md``. ``--smoke`` (CI) is one short round of that,
+exiting 1 on any non-2xx answer, socket error or audit log that does not verify:
+
+    .venv/bin/python bench/broker.py --database both --workload spread --rounds 3
+    .venv/bin/python bench/broker.py --smoke --postgres-url postgresql+psycopg://…
 """
 
 from __future__ import annotations
@@ -36,14 +47,16 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 from _common import free_port
+from _postgres import Server, fresh_database, own_server, server_pids
 from _stack import (
     DIRECT,
     POPULATION,
@@ -52,6 +65,8 @@ from _stack import (
     SINGLE_SLUG,
     Stack,
     Workload,
+    departments,
+    exchanges,
     lua,
     single_workload,
     spread_workload,
@@ -198,15 +213,26 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _cpu(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, IndexError):  # a PostgreSQL backend that has ended meanwhile
+            continue
+    return total
+
+
+Pids = list[int] | Callable[[], list[int]]
 
 
 def wrk(
-    base: str, script: Path, seconds: int, connections: int, servers: dict[str, list[int]]
+    base: str, script: Path, seconds: int, connections: int, servers: dict[str, Pids]
 ) -> dict[str, float]:
-    """One wrk run: req/s, p50/p99 ms, non-2xx count, and CPU µs per request spent by wrk
-    and by each of ``servers`` (name → its pids) during the run."""
-    before = {name: _cpu(pids) for name, pids in servers.items()}
+    """One wrk run: req/s, p50/p99 ms, non-2xx answers and socket errors, and CPU µs per
+    request spent by wrk and by each of ``servers`` (name → its pids, or a function naming
+    them when the run starts) during the run."""
+    named = {name: pids() if callable(pids) else pids for name, pids in servers.items()}
+    before = {name: _cpu(pids) for name, pids in named.items()}
     proc = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
         stdout=subprocess.PIPE,
@@ -218,7 +244,7 @@ def wrk(
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"wrk failed ({proc.returncode}): {out}")
-    spent = {name: _cpu(pids) - before[name] for name, pids in servers.items()}
+    spent = {name: _cpu(pids) - before[name] for name, pids in named.items()}
     spent["wrk"] = usage.ru_utime + usage.ru_stime
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     done = re.search(r"(\d+) requests in", out)
@@ -229,7 +255,9 @@ def wrk(
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     cpu = {f"cpu_{name}": secs / count * 1e6 for name, secs in spent.items()}
     non2xx = float(bad.group(1)) if bad else 0.0
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx, **cpu}
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = float(sum(int(n) for n in failed.groups())) if failed else 0.0
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx, "errors": errors, **cpu}
 
 
 def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tuple[float, int]:
@@ -248,7 +276,16 @@ def profile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
     """py-spy's collapsed stacks of ``pid`` while ``load`` runs, and the top frames."""
     spy = subprocess.Popen(
         [
-            *("py-spy", "record", "--pid", str(pid), "--rate", "500", "--duration", "5"),
+            *(
+                shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "500",
+                "--duration",
+                "5",
+            ),
             *("--format", "raw", "--nonblocking", "--threads", "-o", str(out)),
         ],
         stdout=subprocess.DEVNULL,
@@ -257,7 +294,8 @@ def profile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
     time.sleep(0.5)  # py-spy attaches
     result = load()
     spy.wait(30)
-    print(f"broker {result['rps']:.0f} req/s, {result['cpu_exchange']:.0f} µs CPU per request")
+    cpu = next(v for k, v in result.items() if k.startswith("cpu_exchange"))
+    print(f"broker {result['rps']:.0f} req/s, {cpu:.0f} µs CPU per request")
     own: dict[str, int] = {}
     total = 0
     for line in out.read_text().splitlines():
@@ -287,12 +325,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite",
+        help="The exchange's database: sqlite (results in broker.md / broker-spread.md), "
+        "postgres (printed only), or both: a SQLite and a PostgreSQL exchange in front of the "
+        "same departments, measured side by side (results in broker-postgres.md).",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        help="A PostgreSQL server to use (any database on it: the run creates its own beside "
+        "it and drops it after); default: a server of the run's own (scripts/pg-start, its "
+        "own PGDATA and port).",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="Seconds, not minutes (CI): one short round of --database both, exit 1 unless "
+        "every answer was 2xx, no socket error and both audit logs verify; writes no results.",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="Only profile: sample the exchange with py-spy (collapsed stacks into this file) "
         "during one broker run at 64 connections, then stop.",
     )
     args = parser.parse_args()
+    if args.smoke:
+        args.database, args.rounds, args.seconds = "both", 1, 2
+    if args.database != "sqlite":
+        raise SystemExit(with_postgres(args))
     work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     load_before = os.getloadavg()
     with stack(work) as st, nginx(work, st.dept_url) as (nginx_url, nginx_pids):
@@ -333,6 +395,203 @@ def main() -> None:
     out = RESULTS[args.workload]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+
+
+@contextmanager
+def postgres_database(args: argparse.Namespace) -> Iterator[tuple[Server, str]]:
+    """The run's PostgreSQL server and a fresh database on it (migrated; dropped after)."""
+    with ExitStack() as held:
+        if args.postgres_url:
+            server = Server(args.postgres_url)
+        else:
+            server = held.enter_context(own_server())
+        yield server, held.enter_context(fresh_database(server))
+
+
+def audit_verify(home: Path, database_url: str) -> tuple[bool, str]:
+    """``exchange audit verify`` on an exchange's database, run where its state lives."""
+    done = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "audit", "verify", "--database-url", database_url],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    said = (done.stdout + done.stderr).strip().splitlines()
+    return done.returncode == 0, said[-1] if said else f"exit {done.returncode}"
+
+
+def with_postgres(args: argparse.Namespace) -> int:
+    """``--database postgres`` or ``both``; the exit status (``--smoke``: 1 on any error)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
+    load_before = os.getloadavg()
+    homes = {"sqlite": work / "sqlite", "postgres": work / "postgres"}
+    kinds = ("sqlite", "postgres") if args.database == "both" else ("postgres",)
+    with postgres_database(args) as (server, pg_url):
+        urls = {"sqlite": f"sqlite:///{homes['sqlite']}/exchange.db", "postgres": pg_url}
+        with ExitStack() as running:
+            dept_url, dept = running.enter_context(departments())
+            started = running.enter_context(
+                exchanges(dept_url, {kind: (homes[kind], urls[kind]) for kind in kinds})
+            )
+            stacks = {k: Stack(dept_url, started[k][0], dept, started[k][1]) for k in kinds}
+            make = single_workload if args.workload == "single" else spread_workload
+            workloads = {kind: make(st) for kind, st in stacks.items()}
+            workload = workloads["postgres"]
+            scripts = {"direct": work / "direct.lua"}
+            scripts["direct"].write_text(lua(workload, direct=True))
+            bases = {"direct": dept_url}
+            for kind in kinds:
+                scripts[kind] = work / f"{kind}.lua"
+                scripts[kind].write_text(lua(workloads[kind], direct=False))
+                bases[kind] = stacks[kind].ex_url
+            servers: dict[str, Pids] = {"department": [dept.pid]}
+            servers.update({f"exchange_{k}": [st.exchange.pid] for k, st in stacks.items()})
+            servers["postgres"] = server_pids(server, pg_url)
+
+            def run(kind: str, seconds: int, connections: int) -> dict[str, float]:
+                return wrk(bases[kind], scripts[kind], seconds, connections, servers)
+
+            for kind in bases:  # warm every path
+                run(kind, 1 if args.smoke else 2, 64)
+            if args.profile is not None:
+                pid = stacks["postgres"].exchange.pid
+                profile(args.profile, pid, lambda: run("postgres", 6, 64))
+                return 0
+            paths = ("direct", *kinds)
+            rounds: list[dict[str, dict[str, float]]] = []
+            for r in range(args.rounds):
+                row: dict[str, dict[str, float]] = {}
+                order = paths[r % len(paths) :] + paths[: r % len(paths)]
+                for connections, suffix in ((64, ""), (1, "1")):
+                    for kind in order:
+                        row[kind + suffix] = run(kind, args.seconds, connections)
+                rounds.append(row)
+                said = ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in row.items())
+                print(f"round {r + 1}: {said}")
+            load_after = os.getloadavg()
+        # The exchanges have stopped (their writers committed and signed a close): the
+        # audit trail of each run must verify.
+        verified = {kind: audit_verify(homes[kind], urls[kind]) for kind in kinds}
+    for kind, (ok, said) in verified.items():
+        print(f"audit verify ({kind}): {'ok' if ok else 'FAILED'}: {said}")
+    errors = {
+        kind: (v["non2xx"], v["errors"])
+        for r in rounds
+        for kind, v in r.items()
+        if v["non2xx"] or v["errors"]
+    }
+    if args.smoke:
+        failed = bool(errors) or not all(ok for ok, _ in verified.values())
+        print(
+            f"smoke: {'FAILED' if failed else 'ok'}; "
+            f"non-2xx and socket errors by path: {errors or 'none'}"
+        )
+        return 1 if failed else 0
+    if args.database == "both":
+        text = compare_report(args, workload, rounds, verified, server, load_before, load_after)
+        print(text)
+        write_section(RESULTS_POSTGRES, workload.name, text)
+    return 0
+
+
+RESULTS_POSTGRES = ROOT / "bench" / "results" / "broker-postgres.md"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace the workload's section of a results file holding one per workload."""
+    begin, end = f"<!-- workload {name} -->", f"<!-- end workload {name} -->"
+    old = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{text.strip()}\n{end}"
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else POSTGRES_HEAD) + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
+POSTGRES_HEAD = """# Broker benchmark: PostgreSQL beside SQLite
+
+Each section below is one run of `bench/broker.py --database both --workload NAME`: the mock
+departments, wrk (1 thread), one exchange on SQLite (its audit journaled, group-committed
+behind) and one on PostgreSQL (`scripts/pg-start`'s server of the run's own: `fsync=off`,
+so a commit does not wait for the disk, like SQLite's `synchronous=NORMAL` in WAL mode), all
+on this 2-core machine. Both exchanges serve the same departments with the same seeded
+catalogue and grants; each round runs direct, SQLite and PostgreSQL back to back (rotating
+which goes first), and the figures are medians of the rounds. Target (issue 17): the
+broker's throughput on PostgreSQL at least 80 % of SQLite's, on both workloads.
+
+"""
+
+
+def compare_report(
+    args: argparse.Namespace,
+    workload: Workload,
+    rounds: list[dict[str, dict[str, float]]],
+    verified: dict[str, tuple[bool, str]],
+    server: Server,
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> str:
+    def med(kind: str, field: str) -> float:
+        return statistics.median(r[kind].get(field, 0.0) for r in rounds)
+
+    paths = ("direct", "sqlite", "postgres")
+    share = med("postgres", "rps") / med("sqlite", "rps")
+    share_by_round = [r["postgres"]["rps"] / r["sqlite"]["rps"] for r in rounds]
+    where = "a server of the run's own (scripts/pg-start)" if server.pgdata else "a named server"
+    verdict = "**met**" if share >= 0.8 else "**not met**"
+    checked = "; ".join(
+        f"{kind}: {'ok' if ok else 'FAILED'} ({said})" for kind, (ok, said) in verified.items()
+    )
+    lines = [
+        f"## {workload.name} workload",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M')}; {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; PostgreSQL on {where}. Medians of "
+        f"{args.rounds} rounds of {args.seconds} s, warm (every path ran 2 s before). Load "
+        f"average {', '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{', '.join(f'{x:.2f}' for x in load_after)} after.",
+        "",
+        "| measure | direct to department | broker, SQLite | broker, PostgreSQL | "
+        "PostgreSQL ÷ SQLite |",
+        "|---|---|---|---|---|",
+        "| req/s, 64 connections | "
+        + " | ".join(f"{med(k, 'rps'):,.0f}" for k in paths)
+        + f" | **{share:.0%}** (target ≥ 80 %: {verdict}) |",
+        "| p99 ms, 64 connections | " + " | ".join(f"{med(k, 'p99'):.1f}" for k in paths) + " | |",
+        "| median ms, 1 connection | "
+        + " | ".join(f"{med(k + '1', 'p50'):.3f}" for k in paths)
+        + " | |",
+        "| req/s, 1 connection | "
+        + " | ".join(f"{med(k + '1', 'rps'):,.0f}" for k in paths)
+        + f" | {med('postgres1', 'rps') / med('sqlite1', 'rps'):.0%} |",
+        "| non-2xx answers, socket errors | "
+        + " | ".join(f"{med(k, 'non2xx'):.0f}, {med(k, 'errors'):.0f}" for k in paths)
+        + " | |",
+        *(
+            f"| CPU µs per lookup in {label}, 64 connections | "
+            + " | ".join(f"{med(k, 'cpu_' + who):.0f}" for k in paths)
+            + " | |"
+            for who, label in (
+                ("department", "the department"),
+                ("exchange_sqlite", "the SQLite exchange"),
+                ("exchange_postgres", "the PostgreSQL exchange"),
+                ("postgres", "PostgreSQL's server processes"),
+                ("wrk", "wrk"),
+            )
+        ),
+        "",
+        "PostgreSQL ÷ SQLite per round: " + ", ".join(f"{x:.0%}" for x in share_by_round),
+        "",
+        "Per round, req/s (64 connections, then 1): "
+        + "; ".join(", ".join(f"{k} {v['rps']:.0f}" for k, v in r.items()) for r in rounds),
+        "",
+        f"`exchange audit verify` after the run: {checked}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 Exports = tuple[list[float], list[tuple[float, int]], list[bool]]
