@@ -53,6 +53,7 @@ from exchange.audit.entry import Entry
 from exchange.audit.journal import Journal, Refused, line_of, read_entries
 from exchange.audit.keys import Signer
 from exchange.audit.models import AuditEntry
+from exchange.audit.pgchain import PgChain
 from exchange.db.engine import Database
 from exchange.errors import Unavailable
 
@@ -150,6 +151,8 @@ class AuditWriter:
         if journal is not None and signer is None:
             raise ValueError("a journaled audit writer needs the signing key (journal MACs)")
         self._db = db
+        # PostgreSQL: groups go through psycopg in one round trip (audit.pgchain).
+        self._pg = None if db.is_sqlite else PgChain(db)
         self._journal_dir = journal
         self._journal: Journal | None = None
         self._signer = signer
@@ -241,6 +244,8 @@ class AuditWriter:
         self._thread = None
         if drained and not self._retry:
             self._sign_head(CLOSE)
+        if drained and self._pg is not None:
+            self._pg.close()
         self._fail_waiting(AuditUnavailable("the audit writer stopped"))
         if self._journal is not None:
             with self._jlock:
@@ -458,7 +463,7 @@ class AuditWriter:
             return []
         started = time.perf_counter()
         try:
-            seqs, made = chain.append(self._db, [p.entry for p in group], self._cadence(len(group)))
+            seqs, made = self._append([p.entry for p in group], self._cadence(len(group)))
         except Exception as exc:
             log.warning(
                 "audit group of %d entries failed to commit (%s); trying one by one",
@@ -473,13 +478,13 @@ class AuditWriter:
         for i, pending in enumerate(group):
             started = time.perf_counter()
             try:
-                seqs, made = chain.append(self._db, [pending.entry], self._cadence(1))
+                seqs, made = self._append([pending.entry], self._cadence(1))
             except Exception as exc:
                 storable = pending.entry.storable()
                 try:
                     if storable is pending.entry:
                         raise exc
-                    seqs, made = chain.append(self._db, [storable], self._cadence(1))
+                    seqs, made = self._append([storable], self._cadence(1))
                     log.error(
                         "audit entry %s stored with its values escaped: %s",
                         pending.entry.request_id,
@@ -505,6 +510,13 @@ class AuditWriter:
                     continue
             self._committed([pending], seqs, made, time.perf_counter() - started)
         return []
+
+    def _append(
+        self, entries: list[Entry], sign: chain.Sign | None
+    ) -> tuple[list[int], Checkpoint | None]:
+        if self._pg is not None:
+            return self._pg.append(entries, sign)
+        return chain.append(self._db, entries, sign)
 
     def _committed(
         self, group: list[_Pending], seqs: list[int], made: Checkpoint | None, elapsed: float
