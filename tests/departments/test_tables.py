@@ -19,6 +19,7 @@ from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
+from exchange.departments.ndjson import Table
 from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
 from exchange.departments.tables import TABLES
 
@@ -168,3 +169,25 @@ async def test_exports_after_changes_equal_the_scalar_city_with_its_overlay(
                 for record in overlay.row_records(topic.generator, row)
             ]
             assert got == expected, topic.slug
+
+
+def test_lines_are_orjson_for_every_kind_of_value() -> None:
+    """Strings orjson escapes, None among strings and numbers, floats, empty strings,
+    a column of None only, CJK text; all fields in the table's order, some in theirs."""
+    columns: dict[str, list[object]] = {
+        "plain": ["陈大文", "", "x/y", "广州市天河区"],
+        "escaped": ['say "hi"', "back\\slash", "tab\there", "ok"],
+        "control": ["unit\x1fseparator", "b", "c", "d"],
+        "nullable": ["a", None, "b", None],
+        "ints": [0, -5, 10**15, 7],
+        "floats": [0.0, 1234.5, 0.1 + 0.2, 1e16],
+        "mixed": [1, None, 2.5, None],
+        "nothing": [None, None, None, None],
+        "last": ["end", "结束", "", "z"],
+    }
+    table = Table([1, 2, 3, 4], columns)
+    records = [record for _, record in table.records()]
+    assert table.lines(tuple(columns)) == [orjson.dumps(r) + b"\n" for r in records]
+    some = ("last", "floats", "escaped")
+    assert table.lines(some) == [orjson.dumps({f: r[f] for f in some}) + b"\n" for r in records]
+    assert Table([], {"a": []}).lines(("a",)) == []

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from functools import cached_property, lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
 from exchange.departments import bulk, ids, names
 from exchange.departments.bulk import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
@@ -41,7 +42,7 @@ from exchange.departments.city import (
     City,
 )
 
-__all__ = ["Firms", "People", "draws", "from_age", "iso_dates", "tag_of"]
+__all__ = ["Firms", "People", "credit_codes", "draws", "from_age", "iso_dates", "tag_of"]
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 REF_ORD = REFERENCE_DATE.toordinal()
@@ -102,6 +103,80 @@ def _street_tables() -> tuple[list[list[str]], list[list[str]]]:
     streets = [list(STREETS[a]) for a in AREAS]
     bare = [[s.removesuffix("街道") for s in row] for row in streets]
     return streets, bare
+
+
+_CREDIT_BYTES = np.frombuffer(ids.CREDIT_ALPHABET.encode(), dtype=np.uint8)
+# Value of each ASCII character: GB 32100's (its alphabet's index) and GB 11714's (A=10).
+_CREDIT_VALUE = np.zeros(128, dtype=np.int64)
+_CREDIT_VALUE[_CREDIT_BYTES] = np.arange(len(_CREDIT_BYTES))
+_ORG_VALUE = np.zeros(128, dtype=np.int64)
+_ORG_VALUE[48:58] = np.arange(10)
+_ORG_VALUE[65:91] = np.arange(10, 36)
+_AREA_BYTES = np.array([list(a.encode()) for a in AREAS], dtype=np.uint8)
+
+
+def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
+    """``ids.make_credit_code(kind, area, City._org_body(slot))`` of each enterprise, the
+    check characters computed over arrays (per code in Python it was most of an
+    enterprise table's cost)."""
+    n = len(slot)
+    chars = np.empty((n, 18), dtype=np.uint8)
+    chars[:, 0] = ord("9")
+    chars[:, 1] = np.where(kind92, ord("2"), ord("1"))
+    chars[:, 2:8] = _AREA_BYTES[area_i]
+    # The organisation-code body: 8 digits, or "MA" and 6 characters of the alphabet.
+    modern = slot >= np.uint64(_NUMERIC_BODIES)
+    v = np.where(modern, slot - np.uint64(_NUMERIC_BODIES), slot).astype(np.int64)
+    base = np.where(modern, len(_CREDIT_BYTES), 10)
+    for i in range(15, 7, -1):
+        v, d = np.divmod(v, base)
+        chars[:, i] = np.where(modern, _CREDIT_BYTES[np.minimum(d, len(_CREDIT_BYTES) - 1)], 48 + d)
+    chars[modern, 8] = ord("M")
+    chars[modern, 9] = ord("A")
+    org = (_ORG_VALUE[chars[:, 8:16]] * np.array(ids._ORG_WEIGHTS)).sum(axis=1)
+    check = 11 - org % 11
+    chars[:, 16] = np.where(check == 10, ord("X"), np.where(check == 11, ord("0"), 48 + check))
+    total = (_CREDIT_VALUE[chars[:, :17]] * np.array(ids._CREDIT_WEIGHTS)).sum(axis=1)
+    chars[:, 17] = _CREDIT_BYTES[(31 - total % 31) % 31]
+    out: list[str] = chars.view("S18").ravel().astype(str).tolist()
+    return out
+
+
+@lru_cache(maxsize=1)
+def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """ASCII of the ID numbers' parts: each printed area code, each birth day's YYYYMMDD
+    (by day index) and each check character."""
+    t = bulk._tables()
+    areas = np.array([list(a.encode()) for a in t["id_areas"]], dtype=np.uint8)
+    days = np.frombuffer("".join(t["ymd"]).encode(), dtype=np.uint8).reshape(-1, 8)
+    return areas, days, np.frombuffer(ids._ID_CHECK.encode(), dtype=np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _name_tables() -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    I64,
+]:
+    """Code points of the given-name characters (male, female, neutral), of each surname
+    (two columns, 0 after a one-character surname) and each surname's length."""
+
+    def points(chars: str) -> npt.NDArray[np.uint32]:
+        return np.array([ord(c) for c in chars], dtype=np.uint32)
+
+    sur = np.zeros((len(names.SURNAMES), 2), dtype=np.uint32)
+    for i, (s, _) in enumerate(names.SURNAMES):
+        sur[i, : len(s)] = [ord(c) for c in s]
+    lengths = np.array([len(s) for s, _ in names.SURNAMES], dtype=np.int64)
+    return (
+        points(names.MALE_CHARS),
+        points(names.FEMALE_CHARS),
+        points(names.NEUTRAL_CHARS),
+        sur,
+        lengths,
+    )
 
 
 class People:
@@ -217,36 +292,46 @@ class People:
     @cached_property
     def id_number(self) -> list[str]:
         shown, seq, check = bulk._id_parts(self.day, self.area_i, self.h, self.female)
-        t = bulk._tables()
-        id_areas, ymd, chars = t["id_areas"], t["ymd"], ids._ID_CHECK
-        return [
-            f"{id_areas[a]}{ymd[d]}{q:03d}{chars[c]}"
-            for a, d, q, c in zip(
-                shown.tolist(), self.day.tolist(), seq.tolist(), check.tolist(), strict=True
-            )
-        ]
+        areas, days, checks = _id_tables()
+        chars = np.empty((self.n, 18), dtype=np.uint8)
+        chars[:, :6] = areas[shown]
+        chars[:, 6:14] = days[self.day]
+        chars[:, 14] = 48 + seq // 100
+        chars[:, 15] = 48 + seq // 10 % 10
+        chars[:, 16] = 48 + seq % 10
+        chars[:, 17] = checks[check]
+        out: list[str] = chars.view("S18").ravel().astype(str).tolist()
+        return out
 
     @cached_property
     def name(self) -> list[str]:
+        """Surname and one or two given characters, as code points in a (n, 4) array whose
+        rows NumPy reads back as strings (the zeros after a short name drop off)."""
         t = bulk._tables()
         d = splitmix_draws(mix(self.n, self.city.seed, _T_PERSON, self.index.astype(np.uint64)), 6)
-        surname = np.searchsorted(
-            t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right"
-        ).tolist()
-        two = bulk._chance(d[2], 0.78).tolist()
-        own = bulk._chance(d[3], 0.6).tolist()
-        male_c, female_c, neutral_c = names.MALE_CHARS, names.FEMALE_CHARS, names.NEUTRAL_CHARS
-        sur = names.SURNAMES
-        out: list[str] = []
-        for fem, s, g1, has_two, own_second, g2 in zip(
-            self.female.tolist(), surname, d[1].tolist(), two, own, d[4].tolist(), strict=True
-        ):
-            chars = female_c if fem else male_c
-            given = chars[g1 % len(chars)]
-            if has_two:
-                second = chars if own_second else neutral_c
-                given += second[g2 % len(second)]
-            out.append(sur[s][0] + given)
+        surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
+        two = bulk._chance(d[2], 0.78)
+        own = bulk._chance(d[3], 0.6)
+        male, female, neutral, sur_cp, sur_len = _name_tables()
+        fem = self.female
+        first = np.where(
+            fem,
+            female[(d[1] % np.uint64(len(female))).astype(np.int64)],
+            male[(d[1] % np.uint64(len(male))).astype(np.int64)],
+        )
+        own_set = np.where(
+            fem,
+            female[(d[4] % np.uint64(len(female))).astype(np.int64)],
+            male[(d[4] % np.uint64(len(male))).astype(np.int64)],
+        )
+        second = np.where(own, own_set, neutral[(d[4] % np.uint64(len(neutral))).astype(np.int64)])
+        cp = np.zeros((self.n, 4), dtype=np.uint32)
+        cp[:, :2] = sur_cp[surname]
+        rows = np.arange(self.n)
+        at = sur_len[surname]
+        cp[rows, at] = first
+        cp[rows, at + 1] = np.where(two, second, 0)
+        out: list[str] = cp.view("<U4").ravel().tolist()
         return out
 
     @cached_property
@@ -356,13 +441,7 @@ class Firms:
 
     @cached_property
     def credit_code(self) -> list[str]:
-        body = self.city._org_body
-        return [
-            ids.make_credit_code("92" if k else "91", AREAS[a], body(s))
-            for k, a, s in zip(
-                self.kind92.tolist(), self.district.tolist(), self.slot.tolist(), strict=True
-            )
-        ]
+        return credit_codes(self.kind92, self.district, self.slot)
 
     @cached_property
     def industry_i(self) -> I64:

@@ -16,17 +16,15 @@ lookups of its keys, for every exportable topic.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import orjson
 
-from exchange.departments import bulk, ids, records
-from exchange.departments.bulk import BOOL, I64, U64, feistel_forward, mix
-from exchange.departments.city import _BASE_ORD, _T_VEH, AREAS, DAYS, INDUSTRIES, PLATE_CHARS, City
+from exchange.departments import bulk, firm_tables, ids, records
+from exchange.departments.bulk import I64, U64, feistel_forward, mix
+from exchange.departments.city import _BASE_ORD, _T_VEH, AREAS, DAYS, PLATE_CHARS, City
 from exchange.departments.columns import (
     REF_ORD,
     Firms,
@@ -38,38 +36,13 @@ from exchange.departments.columns import (
     pick,
     years_of,
 )
+from exchange.departments.ndjson import Table
 
 __all__ = ["TABLES", "Table"]
 
 Record = dict[str, Any]
 _AREA_NAMES = [ids.AREA_NAMES[a] for a in AREAS]
 _NONE = np.int64(-1)
-
-
-@dataclass(slots=True)
-class Table:
-    """Records of a range of source rows, one list per field (in the generator's order)."""
-
-    rows: list[int]
-    columns: dict[str, list[Any]]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def records(self) -> Iterator[tuple[int, Record]]:
-        """(source row, record) of each record, in order: what ``export_rows`` yields."""
-        names = tuple(self.columns)
-        for row, values in zip(self.rows, zip(*self.columns.values(), strict=True), strict=True):
-            yield row, dict(zip(names, values, strict=True))
-
-    def lines(self, fields: tuple[str, ...]) -> list[bytes]:
-        """Each record projected to ``fields`` as one NDJSON line, byte for byte what the
-        single lookup serialises (all fields: the generator's order; fewer: ``fields``')."""
-        if len(fields) == len(self.columns):
-            fields = tuple(self.columns)
-        dumps = orjson.dumps
-        cols = [self.columns[f] for f in fields]
-        return [dumps(dict(zip(fields, v, strict=True))) + b"\n" for v in zip(*cols, strict=True)]
 
 
 # -- shared pieces ------------------------------------------------------------------------
@@ -346,6 +319,8 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
 
 # Candidate mothers a birth certificate's Rng draws (``records.birth_certificate``).
 _MOTHER_DRAWS = 24
+# Draws examined together: wider later, for the few children still without a mother.
+_MOTHER_BATCHES = ((0, 6), (6, 14), (14, _MOTHER_DRAWS))
 _BIRTH_CERTS_FROM = records._BIRTH_CERTS_FROM.toordinal()
 
 
@@ -360,21 +335,27 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     married = np.full(n, -1, dtype=np.int64)
     spent = np.full(n, _MOTHER_DRAWS, dtype=np.int64)  # draws used before the hospital's
     open_ = np.arange(n)
-    # Candidates one draw at a time, for the children still without a mother: most find
-    # one in a few draws, so this derives a few couples per child, not 24.
-    for k in range(_MOTHER_DRAWS):
+    # Candidates a few draws at a time, for the children still without a mother: most
+    # find one in the first draws, so this derives a few couples per child, not 24.
+    for lo, hi in _MOTHER_BATCHES:
         if not len(open_):
             break
-        u = (r[k][open_] % np.uint64(city.units)).astype(np.int64)
+        u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
         wife = 2 * u + 1
         exists = wife < city.population
-        cand = People(city, np.where(exists, wife, 1))
-        wy, wmd = years[cand.day], months[cand.day] * 100 + mdays[cand.day]
-        age = child_y[open_] - wy - (child_md[open_] < wmd)
-        fit = exists & (cand.married >= 0) & (age >= 20) & (age <= 42)
-        hit = open_[fit]
-        unit[hit], married[hit], spent[hit] = u[fit], cand.married[fit], k + 1
-        open_ = open_[~fit]
+        cand = People(city, np.where(exists, wife, 1).ravel())
+        wy = years[cand.day].reshape(u.shape)
+        wmd = (months[cand.day] * 100 + mdays[cand.day]).reshape(u.shape)
+        age = child_y[open_, None] - wy - (child_md[open_, None] < wmd)
+        wed = cand.married.reshape(u.shape)
+        fit = exists & (wed >= 0) & (age >= 20) & (age <= 42)
+        found = fit.any(axis=1)
+        first = np.argmax(fit, axis=1)[found]
+        hit = open_[found]
+        unit[hit] = u[found, first]
+        married[hit] = wed[found, first]
+        spent[hit] = lo + first + 1
+        open_ = open_[~found]
     has_mother = unit >= 0
     has_father = has_mother & (married <= p.birth)
     parents = np.unique(np.concatenate([2 * unit[has_mother], 2 * unit[has_mother] + 1]))
@@ -471,200 +452,18 @@ def provident_fund(city: City, start: int, stop: int) -> Table:
     )
 
 
-# -- enterprises -----------------------------------------------------------------------------
-
-
-def _firms(city: City, start: int, stop: int) -> Firms:
-    return Firms(city, _span(start, stop, city.enterprises))
-
-
-def enterprise_registration(city: City, start: int, stop: int) -> Table:
-    f = _firms(city, start, stop)
-    rep_names, rep_ids = f.legal_rep
-    return Table(
-        f.e.tolist(),
-        {
-            "credit_code": f.credit_code,
-            "name": f.name,
-            "entity_type": f.entity_type,
-            "legal_representative": rep_names,
-            "legal_representative_id_number": rep_ids,
-            "industry": f.industry,
-            "address": f.address,
-            "registered_capital": f.capital,
-            "founded_on": _iso(f.founded),
-            "registration_authority": [
-                f"广州市{_AREA_NAMES[a]}市场监督管理局" for a in f.district.tolist()
-            ],
-            "status": f.status,
-            "business_scope": f.business_scope,
-        },
-    )
-
-
-def tax_registration(city: City, start: int, stop: int) -> Table:
-    f = _firms(city, start, stop)
-    r = draws(city, "tax", 3, f.e)
-    company = ~f.kind92
-    # Only a company (91) spends a draw on whether it is a general taxpayer.
-    general = company & bulk._chance(r[0], 0.35)
-    rating = np.where(company, r[1], r[0])
-    delay = np.where(company, r[2], r[1]) % np.uint64(28)
-    registered = f.founded + 3 + delay.astype(np.int64)
-    return Table(
-        f.e.tolist(),
-        {
-            "credit_code": f.credit_code,
-            "taxpayer_name": f.name,
-            "registration_type": [
-                "个体经营" if k else "私营有限责任公司" for k in f.kind92.tolist()
-            ],
-            "taxpayer_qualification": [
-                "增值税一般纳税人" if g else "小规模纳税人" for g in general.tolist()
-            ],
-            "tax_authority": [
-                f"国家税务总局广州市{_AREA_NAMES[a]}税务局" for a in f.district.tolist()
-            ],
-            "credit_rating": pick(("A", "B", "B", "M", "C", "D"), rating),
-            "registered_on": _iso(registered),
-            "status": ["正常" if o else "非正常" for o in f.operating.tolist()],
-        },
-    )
-
-
-def _holds(f: Firms) -> list[BOOL]:
-    """Per licence type, whether each enterprise holds one (its industry qualifies)."""
-    out = []
-    for _, _, _, industry in records.LICENCE_TYPES:
-        ok = np.array([i[0].startswith(industry) for i in INDUSTRIES], dtype=np.bool_)
-        out.append(ok[f.industry_i])
-    return out
-
-
-def _luhn(serial: I64) -> I64:
-    """``ids.luhn_digit`` of each 12-digit serial."""
-    total = np.zeros(len(serial), dtype=np.int64)
-    v = serial.copy()
-    for i in range(12):
-        v, d = np.divmod(v, 10)
-        if i % 2 == 0:
-            d = 2 * d
-            d = np.where(d > 9, d - 9, d)
-        total += d
-    out: I64 = (10 - total % 10) % 10
-    return out
-
-
-def e_licence(city: City, start: int, stop: int) -> Table:
-    f = _firms(city, start, stop)
-    parts: list[tuple[I64, int, I64, I64]] = []  # (positions, type, serials, issued)
-    for t, held in enumerate(_holds(f)):
-        pos = np.flatnonzero(held)
-        e = f.e[pos]
-        serial = feistel_forward(city.licence_feistel(t), e.astype(np.uint64)).astype(np.int64)
-        issued = f.founded[pos]
-        if t:
-            d = draws(city, "licence", 1, e, t)[0]
-            issued = issued + (d % np.uint64(61)).astype(np.int64)
-        parts.append((pos, t, serial, issued))
-    # Records in enterprise order, a firm's licences in type order.
-    pos = np.concatenate([p[0] for p in parts])
-    types = np.concatenate([np.full(len(p[0]), p[1]) for p in parts])
-    serial = np.concatenate([p[2] for p in parts])
-    issued = np.concatenate([p[3] for p in parts])
-    order = np.lexsort((types, pos))
-    pos, types, serial, issued = pos[order], types[order], serial[order], issued[order]
-    check = _luhn(serial).tolist()
-    valid = issued + 5 * 365
-    expired = (types > 0) & (valid < REF_ORD)
-    operating = f.operating[pos]
-    valid_iso = _iso(valid)
-    names, codes, district = f.name, f.credit_code, f.district.tolist()
-    lt = records.LICENCE_TYPES
-    return Table(
-        f.e[pos].tolist(),
-        {
-            "licence_number": [
-                f"{lt[t][0]}{s:012d}{c}"
-                for t, s, c in zip(types.tolist(), serial.tolist(), check, strict=True)
-            ],
-            "licence_type": [lt[t][1] for t in types.tolist()],
-            "holder_name": [names[i] for i in pos.tolist()],
-            "holder_credit_code": [codes[i] for i in pos.tolist()],
-            "issuing_authority": [
-                f"广州市{lt[t][2]}" if t else f"广州市{_AREA_NAMES[district[i]]}{lt[t][2]}"
-                for t, i in zip(types.tolist(), pos.tolist(), strict=True)
-            ],
-            "issued_on": _iso(issued),
-            "valid_until": [
-                v if t else "长期" for t, v in zip(types.tolist(), valid_iso, strict=True)
-            ],
-            "status": [
-                "有效" if o and not x else "注销" if not o else "过期"
-                for o, x in zip(operating.tolist(), expired.tolist(), strict=True)
-            ],
-        },
-    )
-
-
-def credit_publicity(city: City, start: int, stop: int) -> Table:
-    f = _firms(city, start, stop)
-    n = f.n
-    cols = np.arange(n)
-    r = draws(city, "credit", 7, f.e)
-    penalised = ~bulk._chance(r[0], 0.85)
-    penalties = np.where(penalised, 1 + (r[1] % np.uint64(4)).astype(np.int64), 0)
-    # Draw positions after the branches: a penalised firm draws its count and its latest
-    # penalty's date; an unpenalised one whether it is on the red list.
-    latest = bulk._between(r[2], f.founded, np.full(n, REF_ORD))
-    red = ~penalised & bulk._chance(r[1], 0.03)
-    after = np.where(penalised, 3, 2)
-    extra = (r[after, cols] % np.uint64(4)).astype(np.int64)
-    licences = sum(h.astype(np.int64) for h in _holds(f))
-    number = 1 + (r[4] % np.uint64(9999)).astype(np.int64)
-    reason = pick(records._PENALTY_REASONS, r[5])
-    amount = (1 + (r[6] % np.uint64(200)).astype(np.int64)) * 500
-    revoked = np.array([s.startswith("吊销") for s in f.status], dtype=np.bool_)
-    black = (penalties >= 3) | revoked
-    latest_iso = _iso(latest)
-    latest_year = years_of(latest).tolist()
-    pen = penalised.tolist()
-    return Table(
-        f.e.tolist(),
-        {
-            "credit_code": f.credit_code,
-            "name": f.name,
-            "licensing_count": (licences + extra).tolist(),
-            "penalty_count": penalties.tolist(),
-            "latest_penalty_number": [
-                f"穗市监处罚〔{y}〕{x}号" if p else None
-                for p, y, x in zip(pen, latest_year, number.tolist(), strict=True)
-            ],
-            "latest_penalty_reason": [x if p else None for p, x in zip(pen, reason, strict=True)],
-            "latest_penalty_date": [x if p else None for p, x in zip(pen, latest_iso, strict=True)],
-            "latest_penalty_amount": [
-                x if p else None for p, x in zip(pen, amount.tolist(), strict=True)
-            ],
-            "list_status": [
-                "黑名单" if b else "红名单" if x else "无"
-                for b, x in zip(black.tolist(), red.tolist(), strict=True)
-            ],
-        },
-    )
-
-
 #: Bulk twins of the exportable generators, by generator name.
 TABLES: dict[str, Callable[[City, int, int], Table]] = {
     "household_registration": household_registration,
     "vehicle_registration": vehicle_registration,
-    "enterprise_registration": enterprise_registration,
+    "enterprise_registration": firm_tables.enterprise_registration,
     "marriage_registration": marriage_registration,
     "social_insurance_enrolment": social_insurance_enrolment,
     "provident_fund": provident_fund,
     "real_estate": real_estate,
-    "tax_registration": tax_registration,
+    "tax_registration": firm_tables.tax_registration,
     "birth_certificate": birth_certificate,
     "medical_insurance": medical_insurance,
-    "e_licence": e_licence,
-    "credit_publicity": credit_publicity,
+    "e_licence": firm_tables.e_licence,
+    "credit_publicity": firm_tables.credit_publicity,
 }
