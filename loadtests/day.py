@@ -32,7 +32,15 @@ from loadtests.records import Ledger, attach
 from loadtests.setup import Plan, discover, ensure_grants, make_plan
 from loadtests.subscriptions import SubscriptionDay
 
-__all__ = ["STOP_TIMEOUT", "Day", "add_options", "day_of", "graceful_stops", "install"]
+__all__ = [
+    "STOP_TIMEOUT",
+    "Day",
+    "add_options",
+    "day_of",
+    "defaults_once",
+    "graceful_stops",
+    "install",
+]
 
 log = logging.getLogger("exchange.load")
 
@@ -399,6 +407,25 @@ def _is(environment: Any, kind: str) -> bool:
     return type(environment.runner).__name__ == kind
 
 
+def defaults_once() -> None:
+    """Build Locust's table of its own options' defaults once per process, not per option.
+
+    A worker takes the master's custom options from every spawn message by testing each
+    option against ``locust.argument_parser.default_args_dict()``, and that call builds a
+    whole argument parser and parses an empty command line each time: ~130 parsers per
+    message. The day's shape changes the user count every second or two, so a worker spent
+    most of its CPU there (78 % of its samples, profiled on a loaded 2-core machine), sent
+    no heartbeat for 15 s and was declared missing before its users had made a call. The
+    defaults cannot change within a process; the callers only test membership.
+    """
+    import functools
+
+    import locust.argument_parser as parser
+
+    if not hasattr(parser.default_args_dict, "cache_info"):
+        parser.default_args_dict = functools.cache(parser.default_args_dict)
+
+
 def install(events: Any) -> None:
     """Register the day's hooks on Locust's ``events`` (called by the locustfile)."""
     import gevent
@@ -406,6 +433,7 @@ def install(events: Any) -> None:
 
     # Read by the master each time a worker connects (module-level in Locust, no option).
     locust.runners.HEARTBEAT_LIVENESS = max(locust.runners.HEARTBEAT_LIVENESS, HEARTBEAT_LIVENESS)
+    defaults_once()
     events.init_command_line_parser.add_listener(add_options)
 
     def on_init(environment: Any, **_: Any) -> None:

@@ -27,11 +27,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from exchange import proctree
 from exchange.config import Settings
 
 __all__ = ["find_locustfile", "healthy", "load"]
 
 DAILY_RECORDS_2020 = 37_484_000
+#: The started exchange's worker processes and Locust's worker processes (beside its
+#: master): together with the mock departments' own process they spread the day over
+#: both cores of a small machine, where one ``exchange up`` process used one.
+WORKERS = 2
+PROCESSES = 1
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -76,14 +82,16 @@ def _check_operator_key(host: str, operator_key: str) -> None:
 
 @contextmanager
 def _exchange(
-    host: str, operator_key: str, log: Path, console: Console, *, start: bool
-) -> Iterator[None]:
+    host: str, operator_key: str, log: Path, console: Console, *, start: bool, workers: int = 1
+) -> Iterator[int | None]:
     """Use the exchange at ``host``, or start ``exchange up`` there (loopback only) when
-    ``start``: only for the default address, never one the user named with --host."""
+    ``start``: only for the default address, never one the user named with --host.
+
+    Yields the started exchange's process id (``None`` for one found running)."""
     if healthy(host):
         _check_operator_key(host, operator_key)
         console.print(f"using the exchange at {host}")
-        yield
+        yield None
         return
     if not start:
         raise RuntimeError(
@@ -93,7 +101,10 @@ def _exchange(
     parts = urlsplit(host)
     if parts.hostname not in _LOOPBACK:
         raise RuntimeError(f"no exchange answers at {host} (only a loopback one can be started)")
-    console.print(f"no exchange at {host}: starting one (log: {log})")
+    console.print(
+        f"no exchange at {host}: starting one, {workers} worker process"
+        f"{'es and the mock departments in their own' if workers > 1 else ''} (log: {log})"
+    )
     env = {
         **os.environ,
         "EXCHANGE_OPERATOR_KEY": operator_key,
@@ -102,7 +113,10 @@ def _exchange(
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "up"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "exchange.cli", "up", "--workers", str(workers)],
+            env=env,
+            stdout=out,
+            stderr=out,
         )
     try:
         deadline = time.monotonic() + 120
@@ -112,7 +126,7 @@ def _exchange(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"exchange up did not answer within 120 s; see {log}")
             time.sleep(0.2)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -182,11 +196,54 @@ class Reporter:
         self.client.close()
 
 
+class Resources:
+    """The started exchange's memory and CPU at the day's start and end, and Locust's CPU.
+
+    The exchange is every process of ``exchange up`` (with workers: the supervisor, the
+    worker processes and the mock departments), sampled when the first progress reading
+    shows the day started (after the grants setup) and after Locust exits, before the
+    exchange is stopped. Locust's CPU is what its process tree used in all, setup included
+    (the children's rusage, taken before it starts and after it is reaped).
+    """
+
+    def __init__(self, exchange_pid: int | None) -> None:
+        self.exchange_pid = exchange_pid
+        self.start: proctree.TreeFigures | None = None
+        self.end: proctree.TreeFigures | None = None
+        self._children_before = _children_cpu()
+        self.locust_cpu_s: float | None = None
+
+    def day_started(self) -> None:
+        if self.exchange_pid is not None and self.start is None:
+            self.start = proctree.sample(self.exchange_pid)
+
+    def locust_ended(self) -> None:
+        self.locust_cpu_s = _children_cpu() - self._children_before
+        if self.exchange_pid is not None:
+            self.end = proctree.sample(self.exchange_pid)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"locust_cpu_s": self.locust_cpu_s}
+        if self.start is not None and self.end is not None:
+            out["exchange_start"] = self.start.as_json()
+            out["exchange_end"] = self.end.as_json()
+            out["exchange_cpu_s"] = round(self.end.cpu_s - self.start.cpu_s, 1)
+        return out
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _watch(
     proc: subprocess.Popen[bytes],
     progress_file: Path,
     console: Console,
     reporter: Reporter | None = None,
+    resources: Resources | None = None,
 ) -> int:
     """Show the simulated day until Locust exits (and report it to the exchange);
     returns Locust's exit code."""
@@ -203,6 +260,8 @@ def _watch(
             data = _progress(progress_file)
             if data and data != seen:
                 seen = data
+                if resources is not None:
+                    resources.day_started()
                 if reporter is not None:
                     reporter.send(data)
                 hour = data["sim_hour"]
@@ -216,6 +275,8 @@ def _watch(
                     ),
                 )
             time.sleep(0.5)
+        if resources is not None:
+            resources.locust_ended()
         if reporter is not None:
             reporter.send(_progress(progress_file))
             reporter.close(proc.returncode)
@@ -251,6 +312,21 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     )
     for code, n in sorted(summary["errors"].items(), key=lambda kv: -kv[1]):
         table.add_row("error", f"{code}: {n:,}")
+    res = summary.get("resources") or {}
+    if res.get("exchange_start") and res.get("exchange_end"):
+        start, end = res["exchange_start"], res["exchange_end"]
+        table.add_row(
+            "exchange memory",
+            f"RSS {start['rss_mb']:,.0f} MB at the start of the day, {end['rss_mb']:,.0f} MB "
+            f"at its end ({len(end['processes'])} processes)",
+        )
+        day_s = max(summary["elapsed_s"], 1e-9)
+        table.add_row(
+            "CPU",
+            f"exchange {res['exchange_cpu_s']:,.0f} s "
+            f"({res['exchange_cpu_s'] / day_s:.2f} cores over the run), "
+            f"Locust {res['locust_cpu_s']:,.0f} s (setup included)",
+        )
     verdict = "[green]passed[/]" if summary["passed"] else "[red]" + "; ".join(summary["missed"])
     table.add_row("thresholds", verdict)
     console.print(table)
@@ -267,8 +343,20 @@ def load(
     ] = DAILY_RECORDS_2020,
     users: Annotated[int, typer.Option(help="Locust users at the day's peak.")] = 40,
     processes: Annotated[
-        int, typer.Option(help="Locust worker processes on this machine (-1: one per core).")
-    ] = 0,
+        int,
+        typer.Option(
+            help="Locust worker processes beside its master (-1: one per core; 0: Locust in "
+            "one process)."
+        ),
+    ] = PROCESSES,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes of the exchange exchange load starts (with more than "
+            "one, the mock departments run in a process of their own).",
+        ),
+    ] = WORKERS,
     out: Annotated[Path, typer.Option(help="Directory for the report, CSVs and chart.")] = Path(
         "loadtest-results"
     ),
@@ -328,15 +416,20 @@ def load(
         args += ["--processes", str(processes)]
     env = {**os.environ, "EXCHANGE_OPERATOR_KEY": key}
     try:
-        with _exchange(target, key, out / "exchange.log", console, start=host is None):
+        with _exchange(
+            target, key, out / "exchange.log", console, start=host is None, workers=workers
+        ) as exchange_pid:
             console.print(
                 f"a day of {records_per_day:,} records in {day_minutes:g} min, "
                 f"{users} users at the peak; Locust log: {out / 'locust.log'}"
             )
+            resources = Resources(exchange_pid)
             with (out / "locust.log").open("wb") as log:
                 proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
                 try:
-                    code = _watch(proc, progress_file, console, Reporter(target, key, console))
+                    code = _watch(
+                        proc, progress_file, console, Reporter(target, key, console), resources
+                    )
                 except KeyboardInterrupt:
                     proc.terminate()
                     proc.wait()
@@ -349,6 +442,9 @@ def load(
         tail = (out / "locust.log").read_text(errors="replace")[-3000:]
         console.print(f"[bold red]Locust ended ({code}) without a summary:[/]\n{tail}")
         raise typer.Exit(code=code or 2)
-    _print_summary(json.loads(summary_file.read_text()), console)
+    summary = json.loads(summary_file.read_text())
+    summary["resources"] = resources.as_json()
+    summary_file.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    _print_summary(summary, console)
     console.print(f"report {out / 'report.html'}, chart {prefix}_volume.png, CSVs {prefix}_*.csv")
     raise typer.Exit(code=code)

@@ -303,3 +303,53 @@ def test_a_report_the_exchange_refuses_never_stops_the_load_test(server: Server)
         reporter.send(dict.fromkeys(REPORTED, 1.0))
     reporter.close(0)
     assert said.getvalue().count("dashboard will not show this run") == 1
+
+
+@pytest.mark.slow
+def test_exchange_load_starts_a_multi_process_exchange_and_fails_a_short_day(
+    tmp_path: Path,
+) -> None:
+    """``exchange load`` as a user runs it: no exchange answers, so it starts one (two
+    worker processes and the mock departments in their own), runs the day, records the
+    exchange's memory at the day's start and end, and exits 1 because the day fell short
+    of its volume (ten times the target: missed on any machine). Stopped afterwards."""
+    from exchange.serving import port_in_use
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "EXCHANGE_PORT": str(port),
+        "EXCHANGE_OPERATOR_KEY": OPERATOR_KEY,
+        "EXCHANGE_DATABASE_URL": f"sqlite:///{tmp_path}/exchange.db",
+    }
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "exchange.cli", "load", "--day-minutes", "0.05"),
+            *("--records-per-day", "20000", "--users", "2", "--min-volume-ratio", "10"),
+            *("--max-error-rate", "1", "--max-p99-ms", "1e12", "--out", str(out)),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 1, said + (out / "locust.log").read_text()[-3000:]
+    assert "2 worker processes and the mock departments in their own" in said
+    summary = json.loads((out / "day_summary.json").read_text())
+    assert summary["passed"] is False
+    assert any("is below the required 1000.0%" in m for m in summary["missed"])
+    resources = summary["resources"]
+    start, end = resources["exchange_start"], resources["exchange_end"]
+    # The `exchange up` supervisor, its two workers and the mock departments (and
+    # multiprocessing's resource tracker): each of the first four holds the code.
+    assert len(end["processes"]) >= 4
+    assert sum(p["rss_mb"] > 30 for p in end["processes"]) >= 4
+    assert start["rss_mb"] > 0
+    assert end["rss_mb"] > 0
+    assert resources["exchange_cpu_s"] >= 0
+    assert resources["locust_cpu_s"] > 0
+    assert "exchange memory" in said
+    assert not port_in_use("127.0.0.1", port)  # the exchange it started is stopped
