@@ -41,6 +41,7 @@ from exchange.departments import bulk
 from exchange.departments.city import City
 from exchange.departments.definitions import load_definitions
 from exchange.departments.records import GENERATORS
+from exchange.departments.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "departments.md"
@@ -192,6 +193,22 @@ def people_rates(city: City, n: int, rounds: int) -> tuple[list[float], list[flo
     return scalar, vector
 
 
+def derive_rates(city: City) -> list[tuple[str, float]]:
+    """Records per CPU second of each exportable topic's whole table, in process."""
+    out = []
+    for code, slug, generator in exportable_topics():
+        build = TABLES[generator]
+        rows = GENERATORS[generator].rows(city)
+        fields = GENERATORS[generator].fields
+        started = time.process_time()
+        n = 0
+        for start in range(0, rows, 2048):
+            lines = build(city, start, start + 2048).lines(fields)
+            n += len(b"".join(lines).splitlines())
+        out.append((f"{code} {slug}", n / (time.process_time() - started)))
+    return out
+
+
 def fmt(values: list[float]) -> str:
     """Rounds of a measurement, for the report."""
     return ", ".join(f"{x:,.0f}" for x in values)
@@ -261,15 +278,15 @@ def main() -> None:
             # export, then its second.
             cold_topics: list[tuple[str, int, float, float]] = []
             for code, slug, generator in exportable_topics():
-                if (code, slug) == ("gaj", "household-registration"):
-                    continue  # measured below with httpx, as before
                 path = f"/departments/{code}/topics/{slug}"
                 rows = GENERATORS[generator].rows(city)
                 first, n = curl_export(base, path, rows, work / "cold.ndjson")
                 second, _ = curl_export(base, path, rows, work / "warm.ndjson")
                 cold_topics.append((f"{code} {slug}", n, first, second))
                 print(f"{code} {slug}: cold {first:,.0f}/s, warm {second:,.0f}/s ({n:,})")
-            cold_rate, cold_n, cold_bytes = export_rate(base, args.population)
+            # Household registration is warm now (its row above): the whole table by
+            # Python httpx and by curl, read again.
+            _, cold_n, cold_bytes = export_rate(base, args.population)
             warm_rates = [curl_rate(base, args.population, cold_n) for _ in range(args.rounds)]
             client_rates = [export_rate(base, args.population)[0] for _ in range(args.rounds)]
             encode = encode_rate(city, min(args.population, 50_000))
@@ -286,9 +303,13 @@ def main() -> None:
     med_client = statistics.median(client_rates)
     mb = cold_bytes / 1e6
     cold_rows = "\n".join(
-        f"| {name} | {n:,} | {first:,.0f} | {second:,.0f} | {first / second:.0%} |"
+        f"| {name} | {n:,} | {first:,.0f} | {second:,.0f} | {first / second:.0%} "
+        f"| {'yes' if first >= second / 2 else '**no**'} |"
         for name, n, first, second in cold_topics
     )
+    met = sum(first >= second / 2 for _, _, first, second in cold_topics)
+    hh_cold = next(rate for name, _, rate, _ in cold_topics if name == "gaj household-registration")
+    derive_rows = "; ".join(f"{name} {rate:,.0f}" for name, rate in derive_rates(city))
     med_scalar, med_bulk = statistics.median(scalar_people), statistics.median(bulk_people)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     report = f"""# Mock departments benchmark
@@ -316,26 +337,31 @@ req/s: **{"met" if med_lookup >= 8000 else "NOT met"}**. Non-2xx responses: {err
 
 | what | records/s | detail |
 |---|---:|---|
-| cold: derived on demand, first export | {cold_rate:,.0f} | {cold_n:,} records, {mb:.1f} MB |
+| cold: first export, read by curl | {hh_cold:,.0f} | {cold_n:,} records, {mb:.1f} MB |
 | warm: chunks cached, read by curl, median | **{med_warm:,.0f}** | {fmt(warm_rates)} |
 | warm, read and line-counted by Python httpx | {med_client:,.0f} | {fmt(client_rates)} |
 | orjson encoding of derived records, in process | {encode:,.0f} | NDJSON lines |
 
 Target ≥ 1,000,000 records/s serialised: **{"met" if med_warm >= 1_000_000 else "NOT met"}**
-for warm exports. Cold: {cold_rate / med_warm:.0%} of the warm curl rate and
-{cold_rate / med_client:.0%} of the warm httpx rate. A cold export is bound by deriving the
-records (the city stores no rows), not by serialisation; its chunks are then kept (256 MB
-budget) so later exports and pages stream at the warm rate.
+for warm exports. Cold: {hh_cold / med_warm:.0%} of the warm curl rate and
+{hh_cold / med_client:.0%} of the warm httpx rate. A cold export is bound by deriving the
+records (the city stores no rows); its chunks are then kept (256 MB budget) so later
+exports and pages stream at the warm rate.
 
 ## Cold start: every exportable topic from the fresh department
 
 Each topic's whole table exported twice, read by curl: first from the fresh process
-(**cold**: derived on demand; people in bulk with NumPy, each record built in Python), then
-again (**warm**: the serialised chunks cached). Target: cold ≥ 50 % of warm.
+(**cold**: derived on demand, a chunk of 2,048 source rows at a time as columns over NumPy
+arrays, `exchange.departments.tables`), then again (**warm**: the serialised chunks
+cached). Target: cold ≥ 50 % of warm; met for {met} of {len(cold_topics)} topics.
 
-| topic | records | cold records/s | warm records/s | cold ÷ warm |
-|---|---:|---:|---:|---:|
+| topic | records | cold records/s | warm records/s | cold ÷ warm | ≥ 50 % |
+|---|---:|---:|---:|---:|---|
 {cold_rows}
+
+In process, one core, each topic's whole table derived and serialised as a cold export
+does it (records per CPU second, `time.process_time`, so the machine's load counts less):
+{derive_rows}
 
 People derived in process, {args.rounds} rounds of 5,000 (medians): one at a time
 (`City.person`, the single-lookup path) {med_scalar:,.0f}/s ({fmt(scalar_people)}); in bulk

@@ -567,10 +567,12 @@ def _legal_reps(city: City, e: I64) -> I64:
     ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
     n, n_ent = len(e), city.enterprises
     j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
-    valid = j < city.population
-    inverse = feistel_inverse(city._emp, np.where(valid, j, 0).astype(np.uint64).ravel())
-    flat: I64 = inverse.astype(np.int64)
-    cand = flat.reshape(j.shape)
+    status = mix(n, city.seed, _T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
+    active = _ACTIVE[status.astype(np.int64)]
+    # Only candidates inside the population, of operating enterprises, are derived: in a
+    # city of five residents per enterprise that is 5 of the 48.
+    at = np.flatnonzero(((j < city.population) & active[:, None]).ravel())
+    flat: I64 = feistel_inverse(city._emp, j.ravel()[at].astype(np.uint64)).astype(np.int64)
     day, _, _ = _slots(city, flat)
     _, years, _, _, _ = _calendar()
     # Age on the reference date (31 December: every birthday of the year has passed).
@@ -579,11 +581,16 @@ def _legal_reps(city: City, e: I64) -> I64:
     works = (age >= 18) & (age < np.where(female, 55, 60))
     works &= mix(len(flat), city.seed, _T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
     works &= _deaths(city, flat, day) < 0
-    status = mix(n, city.seed, _T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
-    active = _ACTIVE[status.astype(np.int64)]
-    employed = works.reshape(j.shape) & valid & active[:, None]
+    employed = np.zeros(j.size, dtype=np.bool_)
+    employed[at] = works
+    employed = employed.reshape(j.shape)
+    adult = np.zeros(j.size, dtype=np.bool_)
+    adult[at] = age >= 22
+    cand = np.zeros(j.size, dtype=np.int64)
+    cand[at] = flat
+    cand = cand.reshape(j.shape)
     first_three = employed & (np.cumsum(employed, axis=1) <= _REP_LIMIT)
-    fit = first_three & (age.reshape(j.shape) >= 22)
+    fit = first_three & adult.reshape(j.shape)
     has = fit.any(axis=1)
     reps = np.where(has, cand[np.arange(n), np.argmax(fit, axis=1)], -1)
     rest = np.flatnonzero(~has)
@@ -603,16 +610,23 @@ def _drawn_reps(city: City, e: I64) -> I64:
     kind92 = (slot >= np.uint64(_NUMERIC_BODIES)) & _chance(head, 0.3)
     before = np.where(kind92, 10, 11)
     draws = splitmix_draws(mix(n, city.seed, _T_ENT, e.astype(np.uint64), 2), 11 + _REP_DRAWS)
-    rows = before[None, :] + np.arange(_REP_DRAWS)[:, None]  # (40, n)
-    picked = draws[rows, np.arange(n)[None, :]]
-    cand = (picked % np.uint64(city.population)).astype(np.int64)
-    flat = cand.T.ravel()  # (n, 40) in draw order
-    day, _, _ = _slots(city, flat)
-    age = REFERENCE_DATE.year - _calendar()[1][day]
-    fit = ((age >= 22) & (age <= 75) & (_deaths(city, flat, day) < 0)).reshape(n, _REP_DRAWS)
-    has = fit.any(axis=1)
-    first = flat.reshape(n, _REP_DRAWS)[np.arange(n), np.argmax(fit, axis=1)]
-    chosen: I64 = np.where(has, first, -1)
+    chosen: I64 = np.full(n, -1, dtype=np.int64)
+    open_ = np.arange(n)
+    # A few draws at a time, for the enterprises still without one: most find an adult
+    # in the first draws.
+    for lo, hi in ((0, 6), (6, _REP_DRAWS)):
+        if not len(open_):
+            break
+        rows = before[None, open_] + np.arange(lo, hi)[:, None]  # (draws, open)
+        picked = draws[rows, open_[None, :]]
+        flat = (picked % np.uint64(city.population)).astype(np.int64).T.ravel()
+        day, _, _ = _slots(city, flat)
+        age = REFERENCE_DATE.year - _calendar()[1][day]
+        fit = ((age >= 22) & (age <= 75) & (_deaths(city, flat, day) < 0)).reshape(-1, hi - lo)
+        has = fit.any(axis=1)
+        first = flat.reshape(-1, hi - lo)[np.arange(len(open_)), np.argmax(fit, axis=1)]
+        chosen[open_[has]] = first[has]
+        open_ = open_[~has]
     return chosen
 
 
