@@ -581,14 +581,14 @@ def _legal_reps(city: City, e: I64) -> I64:
     works = (age >= 18) & (age < np.where(female, 55, 60))
     works &= mix(len(flat), city.seed, _T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
     works &= _deaths(city, flat, day) < 0
-    employed = np.zeros(j.size, dtype=np.bool_)
-    employed[at] = works
-    employed = employed.reshape(j.shape)
+    scanned = np.zeros(j.size, dtype=np.bool_)
+    scanned[at] = works
+    employed = scanned.reshape(j.shape)
     adult = np.zeros(j.size, dtype=np.bool_)
     adult[at] = age >= 22
-    cand = np.zeros(j.size, dtype=np.int64)
-    cand[at] = flat
-    cand = cand.reshape(j.shape)
+    who = np.zeros(j.size, dtype=np.int64)
+    who[at] = flat
+    cand = who.reshape(j.shape)
     first_three = employed & (np.cumsum(employed, axis=1) <= _REP_LIMIT)
     fit = first_three & adult.reshape(j.shape)
     has = fit.any(axis=1)
