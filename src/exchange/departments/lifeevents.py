@@ -3,9 +3,10 @@
 An event reads the city as it is now (the derived records with the :class:`Overlay`'s
 changes on top), picks its subject with its own PRNG, and returns the record changes it
 makes, department by department: a death deregisters the person at public security, adds a
-cremation record at civil affairs and ends medical insurance, social insurance and the
-provident-fund account; a marriage adds both spouses' registrations and moves the wife into
-her husband's household. Changes are written by the caller (:mod:`.changes`), so an event
+cremation record at civil affairs, ends medical insurance, social insurance, subsistence
+assistance and the provident-fund account, and passes real estate and vehicles on to a
+surviving spouse (or locks the vehicles until the heirs transfer them); a marriage adds both
+spouses' registrations and moves the wife into her husband's household. Changes are written by the caller (:mod:`.changes`), so an event
 that finds no subject (after a bounded number of draws) changes nothing.
 
 Each kind is registered by one department (its ``owner``): its rate is set in that
@@ -200,7 +201,8 @@ def birth(w: World, r: Rng, when: dt.datetime) -> list[Change]:
 
 def death(w: World, r: Rng, when: dt.datetime) -> list[Change]:
     """死亡注销: deregistered at public security after the cremation (civil affairs); medical
-    and social insurance end, the provident-fund account is closed."""
+    and social insurance end, the provident-fund account is closed, subsistence assistance
+    stops, and what the person owned passes on (see :func:`died`)."""
     day = beijing_day(when)
     for _ in range(_TRIES):
         i, key = w.person_key(r)
@@ -214,8 +216,42 @@ def death(w: World, r: Rng, when: dt.datetime) -> list[Change]:
             break
     else:
         return []
-    died = day - dt.timedelta(days=r.between(5, 12))
-    cremated = died + dt.timedelta(days=r.between(2, 4))
+    return died(w, r, i, key, rec, day)
+
+
+#: Vehicle status while a deceased owner's heirs have not yet had it transferred: the
+#: registration is locked (锁定) so it cannot be sold or re-registered in the dead's name.
+VEHICLE_LOCKED = "锁定"
+#: Subsistence assistance stopped (停保): it is paid to the living only.
+ASSISTANCE_STOPPED = "停保"
+#: Estate record of a deceased owner whose property passed to heirs (继承转移登记).
+ESTATE_INHERITED = "继承转移"
+
+
+def _surviving_spouse(w: World, i: int, key: str) -> tuple[int, str, Record] | None:
+    """The person's spouse (index, ID number, household record), when married and alive.
+    Couples of the city are the neighbours ``2u`` and ``2u + 1``."""
+    if not _married(w.current("marriage_registration", key)):
+        return None
+    j = i ^ 1
+    if j >= w.city.population:
+        return None
+    spouse = w.city.id_number_of(j)
+    rec = w.current("household_registration", spouse)
+    return (j, spouse, rec) if _alive(rec) else None
+
+
+def died(w: World, r: Rng, i: int, key: str, rec: Record, day: dt.date) -> list[Change]:
+    """Every record change of resident ``i``'s death, registered on ``day``.
+
+    Beyond the registers of the person (household, cremation, insurance, provident fund):
+    subsistence assistance (低保) in their name stops; their real estate passes by
+    inheritance (继承转移登记): a surviving spouse becomes sole owner of the jointly held
+    home and the deceased's record holds no property any more; their vehicles are
+    transferred to a surviving spouse, or locked until the heirs have them transferred.
+    """
+    died_on = day - dt.timedelta(days=r.between(5, 12))
+    cremated = died_on + dt.timedelta(days=r.between(2, 4))
     changes = [
         Change(
             "cremation",
@@ -225,10 +261,10 @@ def death(w: World, r: Rng, when: dt.datetime) -> list[Change]:
                 "id_number": key,
                 "name": rec["name"],
                 "sex": rec["sex"],
-                "death_date": died.isoformat(),
+                "death_date": died_on.isoformat(),
                 "cremated_on": cremated.isoformat(),
                 "funeral_home": r.pick(_FUNERAL_HOMES),
-                "certificate_number": f"HH{died.year}{r.between(1, 999999):06d}",
+                "certificate_number": f"HH{died_on.year}{r.between(1, 999999):06d}",
             },
             "cremation",
         ),
@@ -237,6 +273,7 @@ def death(w: World, r: Rng, when: dt.datetime) -> list[Change]:
     for generator, status in (
         ("medical_insurance", "终止参保"),
         ("social_insurance_enrolment", "终止参保"),
+        ("social_assistance", ASSISTANCE_STOPPED),
     ):
         current = w.current(generator, key)
         if current is not None and current["status"] != status:
@@ -247,6 +284,52 @@ def death(w: World, r: Rng, when: dt.datetime) -> list[Change]:
         changes.append(
             Change("provident_fund", i, key, _with(fund, status="销户", balance=0.0), "death")
         )
+    spouse = _surviving_spouse(w, i, key)
+    estate = w.current("real_estate", key)
+    if estate is not None and estate["property_count"]:
+        changes.append(
+            Change(
+                "real_estate",
+                i,
+                key,
+                _with(estate, property_count=0, co_ownership=ESTATE_INHERITED),
+                "death",
+            )
+        )
+        if spouse is not None:
+            j, spouse_key, _ = spouse
+            theirs = w.current("real_estate", spouse_key)
+            if theirs is not None and theirs["co_ownership"] == "共同共有":
+                changes.append(
+                    Change(
+                        "real_estate",
+                        j,
+                        spouse_key,
+                        _with(theirs, co_ownership="单独所有", registered_on=day.isoformat()),
+                        "inheritance",
+                    )
+                )
+    person = w.city.person(i)
+    for k in range(w.city.vehicle_count(person)):
+        plate = w.city.plate_of(i, k)
+        vehicle = w.current("vehicle_registration", plate)
+        if vehicle is None or vehicle["owner_id_number"] != key:
+            continue
+        if spouse is not None:
+            _, spouse_key, spouse_rec = spouse
+            after = _with(
+                vehicle,
+                owner_name=spouse_rec["name"],
+                owner_id_number=spouse_key,
+                registered_on=day.isoformat(),
+            )
+            changes.append(Change("vehicle_registration", i, plate, after, "inheritance"))
+        elif vehicle["status"] != VEHICLE_LOCKED:
+            changes.append(
+                Change(
+                    "vehicle_registration", i, plate, _with(vehicle, status=VEHICLE_LOCKED), "death"
+                )
+            )
     return changes
 
 
