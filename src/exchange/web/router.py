@@ -32,6 +32,7 @@ ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "licences.js": "text/javascript; charset=utf-8",
     "subscriptions.js": "text/javascript; charset=utf-8",
+    "verify.js": "text/javascript; charset=utf-8",
     "credit.js": "text/javascript; charset=utf-8",
     # The glossary of codes: a JSON module of glossary.js, and what the CLI words codes with.
     "codes.json": "application/json",

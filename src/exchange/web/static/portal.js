@@ -8,6 +8,7 @@ import {codesOf, lang, setLang, applyStatic} from "/glossary.js";
 import {startDashboard, stopDashboard} from "/dashboard.js";
 import {loadLicences, verifyLicence} from "/licences.js";
 import {loadSubscriptions, loadDeadLetters, settleDeadLetters} from "/subscriptions.js";
+import {renderVerifyForm, verifyClaims} from "/verify.js";
 import {loadCredit, searchCredit, checkLists} from "/credit.js";
 
 // --- state, API and errors -------------------------------------------------------------------
@@ -65,6 +66,7 @@ const API = {
   check: "POST /api/v1/authz/check",
   query: "POST /api/v1/exchange/{front}/{seq}/query",
   export: "GET /api/v1/exchange/{front}/{seq}/export",
+  verify: "POST /api/v1/exchange/{front}/{seq}/verify",
   auditEntries: "GET /api/v1/audit/entries",
   auditStats: "GET /api/v1/audit/stats",
   auditVerify: "GET /api/v1/audit/verify",
@@ -344,7 +346,7 @@ const TABS = [
   ["audit", "审计日志", () => loadAudit()],
   ["ops", "运行监测", () => startDashboard({api, T, deptName}), true],
   ["licences", "电子证照", () => loadLicences({api, T, deptName})],
-  ["subs", "订阅分发", () => loadSubscriptions(subsCtx())],
+  ["subs", "订阅分发", () => { renderVerifyForm(subsCtx()); return loadSubscriptions(subsCtx()); }],
   ["credit", "信用双公示", () => loadCredit({api, T, deptName})],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
@@ -1038,6 +1040,7 @@ const FORMS = {
   "identity": (form) => { if (form.elements.key.value.trim() !== S.key) setKey(form.elements.key.value.trim()); },
   "search": () => { offset = 0; return search(); },
   "lic-verify": (form) => verifyLicence({api, T}, form),
+  "verify-claims": (form) => verifyClaims(subsCtx(), form),
 };
 
 function act(el, ev) {
