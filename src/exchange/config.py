@@ -286,6 +286,22 @@ class Settings(BaseSettings):
     distribution_workers: bool = Field(
         default=True, description="Run push delivery in this process (with the broker)."
     )
+    distribution_retention: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=0,
+        description="Seconds an accepted change event is kept after every subscription of "
+        "its topic has acknowledged it; older ones are pruned (0: keep every event). This "
+        "is the replay window: a cursor older than what was pruned cannot be replayed.",
+    )
+    distribution_prune_every: float = Field(
+        default=60.0, gt=0, description="Seconds between pruning passes."
+    )
+    distribution_prune_scan: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="Event ids one pruning pass looks at (its work is bounded by this).",
+    )
 
     @property
     def base_url(self) -> str:

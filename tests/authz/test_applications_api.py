@@ -17,7 +17,7 @@ from tests.authz.conftest import (
     outcomes,
     today,
 )
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, make_department
 
 from exchange.authz.calendar import WorkingCalendar
 from exchange.authz.router import CALENDAR_PART
@@ -50,6 +50,31 @@ def test_unconditional_items_are_granted_at_once(
     assert check(client, "rsj", topics["person"])["items"] == ["id_number", "name"]
     # Another consumer holds nothing.
     assert check(client, "swj", topics["person"])["reason"] == "no_grant"
+
+
+@pytest.mark.parametrize(("kind", "name"), [("financial", "广州银行"), ("utility", "广州市自来水")])
+def test_unconditional_items_are_for_government_departments_only(
+    client: TestClient, depts: Depts, topics: Topics, kind: str, name: str
+) -> None:
+    """无条件共享: "any government department may use it". A bank or a utility is a member
+    unit, not a department: its application for unconditional items waits for the
+    provider's review, as a conditional one does."""
+    headers = make_department(client, "unit", f"{name}有限公司", kind=kind)
+    app = apply(client, headers, application(topics["person"], ["id_number", "name"]))
+    assert app["status"] == "pending_review"
+    assert app["grant_id"] is None
+    assert {d["reason_code"] for d in app["decisions"]} == {"not_government"}
+    assert app["review_deadline"] is not None
+    assert check(client, "unit", topics["person"])["reason"] == "no_grant"
+    resp = client.post(f"/api/v1/applications/{app['id']}/approve", json={}, headers=depts["gaj"])
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "approved"
+    assert check(client, "unit", topics["person"])["items"] == ["id_number", "name"]
+    # Every government kind is still granted at once.
+    for n, gov in enumerate(("district", "vertical", "institution", "provincial")):
+        gov_headers = make_department(client, f"gov{n}", f"政务单位{n}", kind=gov)
+        granted = apply(client, gov_headers, application(topics["person"], ["id_number"]))
+        assert granted["status"] == "approved", gov
 
 
 def test_not_shared_items_are_refused_citing_the_legal_basis(

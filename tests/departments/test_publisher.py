@@ -90,6 +90,7 @@ async def test_runs_of_one_topic_in_order_acknowledged_when_accepted(
     ]
     first = fake.posts[0][1][0]
     assert first == {
+        "event_id": f"mzj.{pub.run_id}.1",
         "key": "a",
         "kind": "marriage",
         "changed_at": AT.isoformat(),
@@ -121,6 +122,10 @@ async def test_an_outage_is_retried_and_nothing_is_lost(
                 break
     assert log.backlog("mzj") == 0
     assert [evs[0]["key"] for _, evs in fake.posts] == ["a", "a", "a"]
+    # Every attempt carries the same event id, the exchange's idempotency key: a call that
+    # committed but answered late is not written twice.
+    sent = {evs[0]["event_id"] for _, evs in fake.posts}
+    assert sent == {f"mzj.{pub.run_id}.1"}
 
 
 async def test_a_final_refusal_is_skipped_and_counted(

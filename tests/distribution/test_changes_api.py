@@ -144,14 +144,104 @@ def test_accept_changes_writes_in_the_callers_transaction(
 ) -> None:
     events = [ChangeEvent.model_validate(change(person(n))) for n in range(5)]
     with ctx.db.sessions() as session:
-        ids = service.accept_changes(session, provider="gaj", resource_code=topic, events=events)
+        ids = service.accept_changes(
+            session, provider="gaj", resource_code=topic, events=events
+        ).ids
         assert len(ids) == 5
         session.rollback()  # the caller's transaction decides
     assert _count(ctx) == 0
     with ctx.db.session() as session:
-        ids = service.accept_changes(session, provider="gaj", resource_code=topic, events=events)
+        ids = service.accept_changes(
+            session, provider="gaj", resource_code=topic, events=events
+        ).ids
     assert _count(ctx) == 5
     assert ids == sorted(ids)
     with ctx.db.sessions() as session, pytest.raises(ExchangeError) as caught:
         service.accept_changes(session, provider="wjw", resource_code=topic, events=events)
     assert caught.value.code == "not_the_source"
+
+
+def test_a_retried_publish_answers_the_same_ids(
+    client: TestClient, ctx: AppContext, depts: Depts, topic: str
+) -> None:
+    """The source's event id is the idempotency key: a call retried after a timeout (the
+    first one committed, its answer lost) writes nothing new and answers the same ids."""
+    events = [{**change(person(n)), "event_id": f"gaj-2026-{n:06d}"} for n in range(3)]
+    first = client.post(
+        f"/api/v1/exchange/{topic}/changes", json={"events": events}, headers=depts["gaj"]
+    )
+    assert first.status_code == 202, first.text
+    assert first.json()["duplicates"] == 0
+    again = client.post(
+        f"/api/v1/exchange/{topic}/changes", json={"events": events}, headers=depts["gaj"]
+    )
+    assert again.status_code == 202, again.text
+    assert again.json()["event_ids"] == first.json()["event_ids"]
+    assert again.json()["duplicates"] == 3
+    assert _count(ctx) == 3
+    # A retry that carries one more change writes only that one, answered in its place.
+    extra = {**change(person(9)), "event_id": "gaj-2026-000009"}
+    mixed = client.post(
+        f"/api/v1/exchange/{topic}/changes",
+        json={"events": [events[1], extra, events[2]]},
+        headers=depts["gaj"],
+    ).json()
+    ids = first.json()["event_ids"]
+    assert mixed["event_ids"][0] == ids[1]
+    assert mixed["event_ids"][2] == ids[2]
+    assert mixed["event_ids"][1] > ids[2]
+    assert mixed["duplicates"] == 2
+    assert _count(ctx) == 4
+    # Events without an id are not deduplicated (the caller asked for no idempotency).
+    plain = change(person(20))
+    publish(client, depts["gaj"], topic, [plain])
+    publish(client, depts["gaj"], topic, [plain])
+    assert _count(ctx) == 6
+
+
+def test_an_event_id_reused_for_another_change_is_refused(
+    client: TestClient, ctx: AppContext, depts: Depts, topic: str
+) -> None:
+    event = {**change(person(1)), "event_id": "gaj-1"}
+    publish(client, depts["gaj"], topic, [event])
+    other = {**change(person(2)), "event_id": "gaj-1"}
+    resp = client.post(
+        f"/api/v1/exchange/{topic}/changes", json={"events": [other]}, headers=depts["gaj"]
+    )
+    assert resp.status_code == 409
+    assert resp.json()["error"]["code"] == "event_id_reused"
+    assert resp.json()["error"]["detail"]["index"] == 0
+    twice = client.post(
+        f"/api/v1/exchange/{topic}/changes",
+        json={"events": [{**change(person(3)), "event_id": "x"}] * 2},
+        headers=depts["gaj"],
+    )
+    assert twice.status_code == 422
+    assert twice.json()["error"]["code"] == "duplicate_event_id"
+    assert _count(ctx) == 1
+
+
+def test_concurrent_retries_of_one_event_write_it_once(
+    client: TestClient, ctx: AppContext, depts: Depts, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two calls carrying the same new event id at once: both look it up before either
+    commits, the unique index refuses the later insert, and that call's retry finds the
+    event held and answers its id. The race is staged: the first lookup misses."""
+    event = {**change(person(1)), "event_id": "gaj-race"}
+    ids = publish(client, depts["gaj"], topic, [event])
+    real = service._held
+    calls: list[int] = []
+
+    def racing(session: Any, resource_code: str, events: Any) -> dict[str, int]:
+        calls.append(1)
+        return {} if len(calls) == 1 else real(session, resource_code, events)
+
+    monkeypatch.setattr(service, "_held", racing)
+    resp = client.post(
+        f"/api/v1/exchange/{topic}/changes", json={"events": [event]}, headers=depts["gaj"]
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["event_ids"] == ids
+    assert resp.json()["duplicates"] == 1
+    assert len(calls) == 2
+    assert _count(ctx) == 1

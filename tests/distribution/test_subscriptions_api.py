@@ -3,6 +3,7 @@ feed (cursor, replay, filter, long-poll, items cut to the grant), suspend/resume
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -240,3 +241,49 @@ def test_catalog_subscription(client: TestClient, depts: Depts, topic: str) -> N
         headers=depts["wjw"],
     )
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "bad_filter")
+
+
+def test_a_subscriber_of_every_item_gets_the_records_as_published(
+    client: TestClient, depts: Depts, topic: str
+) -> None:
+    """Records go out as stored when the subscriber holds every item the topic ever had
+    (no decode and re-encode); once the catalog removed an item, earlier events are cut
+    again, so the removed item is never delivered."""
+    every = [i["field"] for i in HOUSEHOLD["items"]]
+    resp = client.post(
+        "/api/v1/applications",
+        json={
+            "topic": topic,
+            "items": every,
+            "purpose": {"scope": "business_collaboration", "text": "出生一件事"},
+            "legal_function": "《母婴保健法》",
+            "valid_until": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+            "delivery": "subscription",
+        },
+        headers=depts["ybj"],
+    )
+    assert resp.status_code == 201, resp.text
+    if resp.json()["status"] == "pending_review":  # the photo is conditional
+        approved = client.post(
+            f"/api/v1/applications/{resp.json()['id']}/approve", json={}, headers=depts["gaj"]
+        )
+        assert approved.status_code == 200, approved.text
+    sub = subscribe(client, depts["ybj"], topic=topic, delivery="pull")
+    record = person(1, photo="gaj-photo/440104/000000001.jpg")
+    deletion = {
+        "key": person(2)["id_number"],
+        "kind": "deleted",
+        "changed_at": change(record)["changed_at"],
+    }
+    publish(client, depts["gaj"], topic, [change(record), deletion])
+    page = feed(client, depts["ybj"], sub["id"])
+    assert [e["record"] for e in page["events"]] == [record, None]
+    kept = [i for i in HOUSEHOLD["items"] if i["field"] != "photo"]
+    resp = client.patch(
+        f"/api/v1/catalog/topics/{topic}",
+        json={"items": kept, "reason": "相片改由证照系统提供"},
+        headers=depts["gaj"],
+    )
+    assert resp.status_code == 200, resp.text
+    again = feed(client, depts["ybj"], sub["id"], cursor=0)
+    assert again["events"][0]["record"] == {k: v for k, v in record.items() if k != "photo"}

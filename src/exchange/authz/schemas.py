@@ -64,6 +64,9 @@ class ReasonCode(StrEnum):
     dispute_granted = "dispute_granted"  # granted by the operator's decision on a dispute
     topic_retired = "topic_retired"  # the topic was retired while pending
     removed_from_catalog = "removed_from_catalog"  # the catalog dropped the item
+    #: an unconditional item applied for by a unit that is not a government department
+    #: (a bank, a utility): unconditional sharing is for departments; the provider reviews
+    not_government = "not_government"
 
 
 # Decisions stored before reason codes existed carried these texts instead.

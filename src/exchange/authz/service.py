@@ -52,6 +52,7 @@ from exchange.db.freshness import announce
 from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
 from exchange.members.models import Department
+from exchange.members.schemas import GOVERNMENT_KINDS
 from exchange.members.service import Principal
 
 PLATFORM = "platform"
@@ -79,10 +80,18 @@ def _reason_required(what: str) -> ValidationFailed:
 # --- announcing -----------------------------------------------------------------------------
 
 
-def grants_changed(session: Session) -> None:
+def grants_changed(session: Session, *, narrowed: bool = False) -> None:
     """Grants change in this transaction: every process's grant cache reloads once it
-    commits (and the change is acknowledged only then, see :mod:`exchange.db.freshness`)."""
+    commits (and the change is acknowledged only then, see :mod:`exchange.db.freshness`).
+
+    ``narrowed``: the change takes something away (revoked, suspended, items removed,
+    validity shortened, delivery or purpose changed). Only then do deliveries checked
+    against the old grant have to finish before the change is acknowledged; a widening
+    (a new grant, more items) does not wait for them.
+    """
     announce(session, "authz")
+    if narrowed:
+        announce(session, "narrowed")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -152,6 +161,20 @@ def _grant_items(
     """Put ``items`` into the pair's current grant (opening one if there is none usable)."""
     grant = current_grant(session, app.consumer, app.resource_code)
     usable = grant is not None and grant.status == "active" and grant.valid_until >= today
+    narrowed = False
+    if grant is not None and usable:
+        # The grant in force takes the application's terms: anything they take away
+        # (shorter validity, a lower quota, another delivery or purpose) is a narrowing.
+        narrowed = (
+            valid_until < grant.valid_until
+            or (
+                daily_quota is not None
+                and (grant.daily_quota is None or daily_quota < grant.daily_quota)
+            )
+            or app.delivery != grant.delivery
+            or app.purpose_scope != grant.purpose_scope
+            or app.valid_from > grant.valid_from
+        )
     if grant is None or not usable:
         grant = Grant(
             consumer=app.consumer,
@@ -175,7 +198,7 @@ def _grant_items(
     grant.changed_by = actor
     session.flush()
     app.grant_id = grant.id
-    grants_changed(session)
+    grants_changed(session, narrowed=narrowed)
     return grant
 
 
@@ -271,10 +294,21 @@ def submit(
             field="purpose.scope",
             code="purpose_not_offered",
         )
+    # 无条件共享 is "any government department may use it": a bank's or a utility's
+    # application for unconditional items goes to the provider's review instead.
+    unit = session.get(Department, consumer)
+    government = unit is not None and unit.kind in GOVERNMENT_KINDS
     decisions: dict[str, dict[str, Any]] = {}
     for field in spec.items:
         kind = catalog_items[field]["sharing_type"]
-        if kind == "unconditional":
+        if kind == "unconditional" and not government:
+            decisions[field] = {
+                "sharing_type": kind,
+                "outcome": "pending",
+                "code": ReasonCode.not_government,
+                "reason": None,
+            }
+        elif kind == "unconditional":
             decisions[field] = {
                 "sharing_type": kind,
                 "outcome": "granted",
@@ -859,7 +893,7 @@ def revoke(
     grant.status_reason = reason
     grant.updated_at = now
     grant.changed_by = caller.code
-    grants_changed(session)
+    grants_changed(session, narrowed=True)
     session.flush()
     emit(session, GrantRevoked(grant))
     return grant
@@ -903,7 +937,7 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             _settle_status(app)
             _event(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
         # The catalog announces the retirement itself; the grants suspended here are ours.
-        grants_changed(session)
+        grants_changed(session, narrowed=True)
     elif event.kind == "changed" and event.removed_items:
         removed = event.removed_items
         touched = False
@@ -934,7 +968,7 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             _settle_status(app)
             _event(session, app, PLATFORM, "items_removed", now, None, items=gone)
         if touched:
-            grants_changed(session)
+            grants_changed(session, narrowed=True)
     session.flush()
 
 

@@ -76,8 +76,12 @@ __all__ = ["TOPICS", "Freshness", "Resyncing", "announce"]
 log = logging.getLogger(__name__)
 
 #: What can change, named by the domain that owns it. A new topic goes at the end (its
-#: position is its counter's slot in the SQLite file).
-TOPICS = ("authz", "catalog", "departments", "keys", "clock")
+#: position is its counter's slot in the SQLite file). ``narrowed`` is announced beside a
+#: domain's own topic when the change takes access away (a grant revoked, narrowed or
+#: suspended, a subscription suspended or deleted): what must be waited out, not only
+#: reloaded (distribution's revocation gate). It is announced after the domain's topic,
+#: so caches reload before the gate waits.
+TOPICS = ("authz", "catalog", "departments", "keys", "clock", "narrowed")
 
 CHANNEL = "exchange_fresh"
 ACK_CHANNEL = "exchange_fresh_ack"

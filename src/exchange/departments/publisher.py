@@ -14,8 +14,10 @@ exchange is down (the log holds the events; the city waits when a department's
 unpublished events reach the log's size). A run the exchange refuses for good (the topic
 is not in this catalog or retired, a record it rejects) is counted and skipped rather than
 stall the department; an outage, a 5xx or a refused key is retried with exponential
-backoff and jitter. Delivery to the exchange is at least once: a call that timed out
-after the exchange committed it is posted again.
+backoff and jitter. Delivery to the exchange is at least once, and exactly once into the
+outbox: every event carries its own id (``event_id``: department, this log's run and the
+event's number), so a call that timed out after the exchange committed it is posted again
+and answered with the ids already given, not written twice.
 
 The publisher also keeps the departments in step with the platform clock when they run
 as a process of their own (:class:`RemoteClock`).
@@ -28,6 +30,7 @@ import datetime as dt
 import logging
 import random
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +104,8 @@ class Publisher:
         self.transport = transport
         self.state = {code: _State() for code in definitions}
         self.random = random.Random()
+        #: names this log's numbering in event ids (a restarted city numbers from 1 again)
+        self.run_id = uuid.uuid4().hex[:12]
         self._clock_read = 0.0
         #: licences the departments' systems issued for their changes (exchange.licences)
         self.licences = 0
@@ -164,7 +169,7 @@ class Publisher:
             return 0
         resp = await client.post(
             f"/api/v1/exchange/{resource}/changes",
-            json={"events": [_wire(e) for e in run]},
+            json={"events": [_wire(e, self.run_id) for e in run]},
             headers={"Authorization": f"Bearer {key}"},
         )
         state.calls += 1
@@ -268,8 +273,9 @@ def _prefix(events: list[ChangeEvent], topic: str) -> list[ChangeEvent]:
     return out
 
 
-def _wire(e: ChangeEvent) -> dict[str, Any]:
+def _wire(e: ChangeEvent, run_id: str) -> dict[str, Any]:
     return {
+        "event_id": f"{e.department}.{run_id}.{e.seq}",
         "key": e.key,
         "kind": e.kind,
         "changed_at": e.changed_at.isoformat(),

@@ -70,6 +70,10 @@ SUBSCRIPTION_HEADER = "X-Exchange-Subscription"
 BLOCKED_RECHECK = 5.0
 #: bytes of an endpoint's answer read (and ignored) at most
 MAX_ANSWER = 64 * 1024
+#: Announcements the revocation gate waits on: access taken away (a grant revoked,
+#: narrowed or suspended, a subscription suspended or deleted) and clock moves (which can
+#: expire grants). A new grant, more items or a catalog registration does not wait.
+GATE_TOPICS = ("narrowed", "clock")
 
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -140,7 +144,7 @@ class Distributor:
         self._rng = random.Random()
         #: subscription id → why its grant blocks delivery now (shown in the API)
         self.blocked: dict[int, str] = {}
-        for topic in ("authz", "catalog"):
+        for topic in GATE_TOPICS:
             db.freshness.subscribe(topic, self.gate.changed)
 
     # --- life ---------------------------------------------------------------------------
@@ -168,7 +172,7 @@ class Distributor:
             await run_in_threadpool(self._release_all)
         except Exception:
             log.warning("could not release distribution leases", exc_info=True)
-        for topic in ("authz", "catalog"):
+        for topic in GATE_TOPICS:
             self.db.freshness.unsubscribe(topic, self.gate.changed)
 
     def notify(self) -> None:
@@ -275,6 +279,13 @@ class Distributor:
         """Push batches to one leased subscription until it has nothing due."""
         try:
             while not self._stopping:
+                # Other processes' changes are applied *before* entering the gate: a
+                # narrowing found here moves the gate, and waiting there on this very push
+                # (entered, not yet prepared) would stall it until the gate's timeout.
+                try:
+                    await run_in_threadpool(self.db.freshness.check)
+                except ExchangeError:
+                    return
                 generation = self.gate.enter()
                 try:
                     step = await run_in_threadpool(self._prepare, sub_id)
@@ -314,10 +325,6 @@ class Distributor:
     def _prepare(self, sub_id: int) -> Step | None:
         """The next batch of a subscription this process holds, checked against the grant
         now; None when there is nothing to push (or it may not be pushed)."""
-        try:
-            self.db.freshness.check()  # other processes' grant changes, before the check
-        except ExchangeError:
-            return None
         with self.db.session() as session:
             sub = session.get(Subscription, sub_id)
             now = utcnow()

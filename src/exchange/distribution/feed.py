@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
-from exchange.catalog.models import Change, Topic
+from exchange.catalog.models import Change, Topic, TopicVersion
 from exchange.distribution.models import ChangeEventRow, Subscription
 from exchange.distribution.schemas import Source
 
@@ -103,7 +103,25 @@ def read(
         .order_by(ChangeEventRow.id)
         .limit(limit)
     ).all()
-    return _batch(sub, rows, after, limit, items)
+    return _batch(sub, rows, after, limit, items, whole=_whole(session, sub, items))
+
+
+def _whole(session: Session, sub: Subscription, items: frozenset[str]) -> bool:
+    """True when ``items`` cover every item the topic has ever had: its stored records
+    hold nothing else, so they go out as stored. (Every version counts: a record
+    accepted before the catalog removed an item still holds that item.)"""
+    found = session.execute(
+        select(Topic.id, Topic.version, Topic.data).where(Topic.resource_code == sub.resource_code)
+    ).first()
+    if found is None:
+        return False
+    snapshots = [found.data]
+    if found.version > 1:
+        snapshots += session.scalars(
+            select(TopicVersion.snapshot).where(TopicVersion.topic_id == found.id)
+        ).all()
+    fields = {str(i["field"]) for snap in snapshots for i in (snap or {}).get("items", [])}
+    return bool(fields) and fields <= items
 
 
 # The feed reads the time and the record without SQLAlchemy's per-row type processing
@@ -155,15 +173,31 @@ def _batch(
     items: frozenset[str],
     *,
     use_filter: bool = True,
+    whole: bool = False,
 ) -> Batch:
+    """The delivered events of ``rows``.
+
+    When the subscriber receives every item of the topic (``whole``) and no filter looks
+    into the records, a record goes out as the JSON text the outbox stored (an
+    ``orjson.Fragment`` spliced into the page or push body): no decode, no projection,
+    no re-encode per event. Measured, that was most of a pull page's cost.
+    """
     rule = Rule.of(sub.filter) if use_filter and sub.filter else None
+    verbatim = whole and (rule is None or not rule.where)
     batch = Batch(last=after, more=len(rows) >= limit)
     topic = sub.resource_code or ""
     for row in rows:
         batch.last = row.id
-        record = _record(row.record)
-        if rule is not None and not rule.matches(row.key, row.kind, record):
-            continue
+        raw = row.record
+        if verbatim and isinstance(raw, str | bytes):
+            if rule is not None and not rule.matches(row.key, row.kind, None):
+                continue
+            record: Any = None if raw in ("null", b"null") else orjson.Fragment(raw)
+        else:
+            decoded = _record(raw)
+            if rule is not None and not rule.matches(row.key, row.kind, decoded):
+                continue
+            record = _project(decoded, items)
         changed = _time(row.changed_at)
         batch.events.append(
             {
@@ -172,7 +206,7 @@ def _batch(
                 "key": row.key,
                 "kind": row.kind,
                 "changed_at": changed,
-                "record": _project(record, items),
+                "record": record,
             }
         )
         batch.changed.append(changed)

@@ -3,12 +3,15 @@ old grant is still on its way.
 
 A push checks the grant (through the authz cache) and then sends; a revoke acknowledged
 between the two would otherwise be followed by a delivery. Each push holds the gate from
-before its check until its send is answered; a grant change (the ``authz`` and
-``catalog`` announcements of :mod:`exchange.db.freshness`) moves the gate to a new
-generation and, before it lets the acknowledgement go, waits for the pushes of older
-generations to finish (at most ``timeout``: a hung endpoint cannot hold a revoke
-forever). Pushes that start after the change check a cache the same announcement has
-already invalidated (the grant cache subscribes first), so they see the revoke.
+before its check until its send is answered; a change that takes access away (the
+``narrowed`` announcement of :mod:`exchange.db.freshness`: a grant revoked, narrowed or
+suspended, a subscription suspended or deleted; and clock moves, which can expire grants)
+moves the gate to a new generation and, before it lets the acknowledgement go, waits for
+the pushes of older generations to finish (at most ``timeout``: a hung endpoint cannot
+hold a revoke forever). Changes that only add (a new grant, more items, a topic
+registered) do not wait: nothing delivered under the old state is wrong under the new.
+Pushes that start after the change check a cache the same transaction's ``authz``
+announcement has already invalidated (it is dispatched first), so they see the revoke.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ class RevocationGate:
             self._cond.wait_for(
                 lambda: all(g >= current for g in self._in_flight), timeout=self.timeout
             )
+
+    @property
+    def generation(self) -> int:
+        """Changes that took access away so far (each moved the gate once)."""
+        with self._cond:
+            return self._generation
 
     @property
     def in_flight(self) -> int:

@@ -42,6 +42,12 @@ class DistributionMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+        self.pruned = Counter(
+            "exchange_distribution_pruned_events",
+            "Outbox events this process pruned (acknowledged by every subscription, past "
+            "the retention)",
+            registry=registry,
+        )
         registry.register(_Subscriptions(db))
 
 

@@ -24,7 +24,12 @@ class ChangeEventRow(Base):
     """One record-level change of one topic, as its source department published it."""
 
     __tablename__ = "distribution_event"
-    __table_args__ = (Index("ix_distribution_event_topic_id", "resource_code", "id"),)
+    __table_args__ = (
+        Index("ix_distribution_event_topic_id", "resource_code", "id"),
+        # The source's own event id is its idempotency key: a publish retried after a
+        # timeout answers the ids already given instead of writing the events again.
+        Index("uq_distribution_event_source_id", "resource_code", "source_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     resource_code: Mapped[str] = mapped_column(String(16))
@@ -38,6 +43,8 @@ class ChangeEventRow(Base):
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     #: the exchange's request id of the call that published it
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: the source's own id of the event (optional; unique per topic while the event is held)
+    source_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class Subscription(Base):
@@ -98,3 +105,17 @@ class DeadLetter(Base):
     dead_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: dead | retry (queued for another delivery by the consumer)
     status: Mapped[str] = mapped_column(String(8), default="dead")
+
+
+class PruneMark(Base):
+    """How far a topic's events were pruned: a cursor older than ``through`` cannot be
+    replayed whole (the replay window starts there)."""
+
+    __tablename__ = "distribution_pruned"
+
+    resource_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: the newest event id pruned (every pruned event of the topic is at or below it)
+    through: Mapped[int] = mapped_column(BigId, default=0)
+    #: events of the topic pruned so far
+    events: Mapped[int] = mapped_column(BigId, default=0)
+    pruned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ from exchange.authz.cache import GrantCache
 from exchange.authz.policy import REASONS
 from exchange.context import AppContext
 from exchange.db.base import utcnow
-from exchange.distribution import feed, service
+from exchange.distribution import feed, retention, service
 from exchange.distribution.models import Subscription
 from exchange.distribution.runtime import runtime_of
 from exchange.distribution.schemas import DeliveryMode, Source
@@ -71,6 +71,8 @@ def _read(
                 )
             items = frozenset(sub.items) & decision.items
             grant_id = decision.grant_id
+        if cursor is not None and sub.source == Source.topic:
+            retention.check_cursor(session, sub.resource_code, cursor)
         after = sub.cursor if cursor is None else cursor
         batch = feed.read(session, sub, after, limit, items)
         for _ in range(MAX_SCANS):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, status
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -67,9 +68,14 @@ async def publish_changes(
     the durable outbox in one transaction and audited before the answer; subscribers
     receive them from then on, each only its granted items.
 
+    Give each event your own ``event_id`` to make the call idempotent: an event whose id
+    the topic already holds is answered with its earlier exchange id and not written again
+    (``duplicates`` counts them), so a call retried after a timeout creates no duplicate.
+
     Errors: 401, 403 ``not_the_source`` / ``not_a_department``, 404 ``topic_not_found``,
-    409 ``topic_retired``, 422 ``unknown_item`` / ``bad_item_value`` / ``key_mismatch`` /
-    ``record_required`` and schema errors, 503 ``broker.audit_unavailable``.
+    409 ``topic_retired`` / ``event_id_reused`` (the id names another change), 422
+    ``unknown_item`` / ``bad_item_value`` / ``key_mismatch`` / ``record_required`` /
+    ``duplicate_event_id`` and schema errors, 503 ``broker.audit_unavailable``.
     """
     started = time.perf_counter()
     writer = _writer(ctx)
@@ -77,20 +83,28 @@ async def publish_changes(
     rid = request_id_of(request)
     items = sorted({k for e in body.events if e.record for k in e.record})
 
-    def write() -> list[int]:
+    def write() -> service.Accepted:
         if caller.is_operator:
             raise NotPermitted(
                 "the operator key cannot publish changes: call with the provider's key",
                 code="not_a_department",
             )
-        with ctx.db.session() as session:
-            return service.accept_changes(
-                session,
-                provider=caller.code,
-                resource_code=code,
-                events=body.events,
-                request_id=rid,
-            )
+        for attempt in range(2):
+            try:
+                with ctx.db.session() as session:
+                    return service.accept_changes(
+                        session,
+                        provider=caller.code,
+                        resource_code=code,
+                        events=body.events,
+                        request_id=rid,
+                    )
+            except IntegrityError:
+                # A concurrent call committed one of these event ids first: once more,
+                # and it is found held (its id answered) instead of written twice.
+                if attempt or not any(e.event_id for e in body.events):
+                    raise
+        raise AssertionError("unreachable")
 
     def record(outcome: str, status_code: int, records: int, provider: str | None) -> audit.Entry:
         return audit.entry(
@@ -109,13 +123,20 @@ async def publish_changes(
         )
 
     try:
-        ids = await run_in_threadpool(write)
+        done = await run_in_threadpool(write)
     except ExchangeError as exc:
         # Refusals are audited like the broker's denials, then answered.
         await writer.record(record(exc.code, exc.status_code, 0, None))
         raise
-    await writer.record(record("ok", status.HTTP_202_ACCEPTED, len(ids), caller.code))
-    return ChangesAccepted(resource_code=code, accepted=len(ids), event_ids=ids)
+    # The audit counts the records written by this call (duplicates were counted before).
+    written = len(done.ids) - done.duplicates
+    await writer.record(record("ok", status.HTTP_202_ACCEPTED, written, caller.code))
+    return ChangesAccepted(
+        resource_code=code,
+        accepted=len(done.ids),
+        event_ids=done.ids,
+        duplicates=done.duplicates,
+    )
 
 
 # --- subscriptions ----------------------------------------------------------------------------
@@ -130,7 +151,8 @@ MANAGE = "subscription"
 _SUB_ERRORS = """
 Errors: 401; 403 `no_grant` / `delivery_not_granted` (the grant's delivery is not
 `subscription`) / `item_not_granted` / `filter_item_not_granted` / `not_a_department`;
-404 `topic_not_found`; 409 `topic_retired`; 422 `unknown_item` / `unknown_filter_item` /
+404 `topic_not_found`; 409 `topic_retired` / `cursor_pruned` (`from_cursor` older than the
+replay window); 422 `unknown_item` / `unknown_filter_item` /
 `bad_endpoint` (not http(s)) / `endpoint_required` / `bad_filter` and schema errors.
 """
 
@@ -265,7 +287,7 @@ def _status_change(new: str) -> Callable[..., Any]:
     async def change(request: Request, sub_id: SubId, caller: Caller, ctx: Ctx) -> SubscriptionOut:
         def work(session: Session) -> SubscriptionOut:
             sub = _mark(session, service.get_subscription(session, sub_id, caller))
-            service.set_status(sub, new)
+            service.set_status(session, sub, new)
             session.flush()
             return _out(ctx, session, sub)
 
@@ -305,7 +327,7 @@ async def delete_subscription(
 
     def work(session: Session) -> None:
         sub = _mark(session, service.get_subscription(session, sub_id, caller))
-        session.delete(sub)
+        service.delete_subscription(session, sub)
 
     await _manage(request, ctx, caller, "deleted", work, status_code=204)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -315,8 +337,12 @@ async def delete_subscription(
 async def replay(
     request: Request, sub_id: SubId, body: Replay, caller: Caller, ctx: Ctx
 ) -> SubscriptionOut:
-    """Move the cursor back (or forward): every event after `cursor` that is still held
-    is delivered again (push) or served again (pull)."""
+    """Move the cursor back (or forward): every event after `cursor` is delivered again
+    (push) or served again (pull).
+
+    The replay window: events every subscription acknowledged are pruned after the
+    operator's retention; a cursor below the subscription's `replay_from` gets 409
+    `cursor_pruned` (its events are no longer held whole)."""
 
     def work(session: Session) -> SubscriptionOut:
         sub = _mark(session, service.get_subscription(session, sub_id, caller))
@@ -410,7 +436,8 @@ async def read_feed(
     answer waits up to that many seconds for new events.
 
     Errors: 403 with the grant's denial reason (`grant_revoked`, `grant_expired`, …),
-    404 `subscription_not_found`, 409 `not_pull` / `subscription_suspended`.
+    404 `subscription_not_found`, 409 `not_pull` / `subscription_suspended` /
+    `cursor_pruned` (a cursor older than the replay window).
     """
     started = time.perf_counter()
     writer = _writer(ctx)

@@ -1,5 +1,6 @@
 """Distribution's running parts in one exchange process: the push worker, the long-poll
-signal, the metrics, and the after-commit hook that wakes them.
+signal, the metrics, the outbox's pruning passes, and the after-commit hook that wakes
+them.
 
 Built by ``create_app`` in the part that serves the broker (the audit writer and
 ``/metrics`` live there) and started and stopped in the app's lifespan.
@@ -8,14 +9,19 @@ Built by ``create_app`` in the part that serves the broker (the audit writer and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import logging
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.writer import AuditWriter
 from exchange.authz.cache import GrantCache
 from exchange.context import AppContext
+from exchange.distribution import retention
 from exchange.distribution.delivery import Distributor
 from exchange.distribution.metrics import DistributionMetrics
 from exchange.distribution.service import CHANGED
@@ -24,6 +30,7 @@ from exchange.distribution.signal import ChangeSignal
 __all__ = ["PART", "Runtime", "install", "runtime_of"]
 
 PART = "distribution"
+log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -43,6 +50,9 @@ class Runtime:
                 master_secret=str(ctx.parts["provider_secret"]),
                 metrics=self.metrics,
             )
+        self._pruner: asyncio.Task[None] | None = None
+        #: where the next pruning pass starts (each process sweeps on its own)
+        self._prune_after = 0
         event.listen(ctx.db.sessions, "after_commit", self._after_commit)
         # Catalog subscriptions: a registration, change or retirement is something to push.
         ctx.db.freshness.subscribe("catalog", self.wake)
@@ -60,12 +70,47 @@ class Runtime:
     def blocked(self, sub_id: int) -> str | None:
         return None if self.distributor is None else self.distributor.blocked.get(sub_id)
 
+    def prune_once(self) -> retention.Pass:
+        """One pruning pass (in a worker thread): events past the retention that every
+        subscription acknowledged, at most ``distribution_prune_scan`` ids looked at."""
+        settings = self.ctx.settings
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.distribution_retention)
+        with self.ctx.db.session() as session:
+            done = retention.prune(
+                session,
+                after=self._prune_after,
+                scan=settings.distribution_prune_scan,
+                before=before,
+            )
+        self._prune_after = done.next_after
+        self.metrics.pruned.inc(done.pruned)
+        return done
+
+    async def _prune_loop(self) -> None:
+        every = self.ctx.settings.distribution_prune_every
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await run_in_threadpool(self.prune_once)
+            except Exception:
+                # Another process pruning the same range at once, a busy database: the
+                # next pass tries again; nothing is lost by pruning late.
+                log.warning(
+                    "pruning the distribution outbox failed; next pass retries", exc_info=True
+                )
+
     async def start(self) -> None:
         self.signal.bind(asyncio.get_running_loop())
         if self.distributor is not None:
             await self.distributor.start()
+        if self.ctx.settings.distribution_retention > 0:
+            self._pruner = asyncio.create_task(self._prune_loop(), name="distribution-prune")
 
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         if self.distributor is not None:
             await self.distributor.stop()
         event.remove(self.ctx.db.sessions, "after_commit", self._after_commit)

@@ -19,6 +19,10 @@ RESOURCE_CODE_PATTERN = r"^[123]\d{8}/\d{6}$"
 FIELD_NAME = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+#: The source's own event id: printable ASCII without spaces (a UUID, ``gaj-2026-000123`` …).
+SourceEventId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
 Kind = Annotated[str, StringConstraints(pattern=KIND_PATTERN)]
 
 
@@ -48,6 +52,13 @@ class ChangeEvent(BaseModel):
         description="The record after the change, items of the topic only (may be omitted "
         "for a deletion).",
     )
+    event_id: SourceEventId | None = Field(
+        default=None,
+        description="Your own id of this change, the idempotency key of a publish: an "
+        "event whose id the topic already holds is not written again, its exchange id is "
+        "answered (a call retried after a timeout creates no duplicate). Ids are "
+        "remembered while the event is held (see the distribution retention).",
+    )
 
     @field_validator("changed_at")
     @classmethod
@@ -67,9 +78,13 @@ class ChangesIn(BaseModel):
 
 class ChangesAccepted(BaseModel):
     resource_code: str
+    #: events acknowledged (new and already held alike)
     accepted: int
     #: ids of the accepted events, in the order sent (the consumer's idempotency keys)
     event_ids: list[int]
+    #: events whose ``event_id`` the topic already held: answered with their earlier ids,
+    #: not written again
+    duplicates: int = 0
 
 
 # --- subscriptions -------------------------------------------------------------------------
@@ -179,6 +194,11 @@ class SubscriptionStats(BaseModel):
     )
     blocked: str | None = Field(
         default=None, description="Why nothing is delivered now (a grant denial reason)."
+    )
+    replay_from: int = Field(
+        default=0,
+        description="The replay window: the oldest cursor a replay can start from (events "
+        "at or below it were pruned after the retention; 0: none were).",
     )
 
 

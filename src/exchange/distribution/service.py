@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -19,6 +20,8 @@ from exchange.catalog.models import Change, Topic
 from exchange.catalog.schemas import DataType, TopicStatus
 from exchange.catalog.service import TopicNotFound, TopicRetired, get_topic_by_code
 from exchange.db.base import utcnow
+from exchange.db.freshness import announce
+from exchange.distribution import retention
 from exchange.distribution.models import ChangeEventRow, DeadLetter, Subscription
 from exchange.distribution.schemas import (
     ChangeEvent,
@@ -35,6 +38,7 @@ from exchange.members.service import Principal
 
 __all__ = [
     "CHANGED",
+    "Accepted",
     "NotTheSource",
     "SubscriptionNotFound",
     "accept_changes",
@@ -126,6 +130,70 @@ def _check_record(index: int, event: ChangeEvent, types: dict[str, str], key: st
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What :func:`accept_changes` acknowledged."""
+
+    #: the exchange's event ids, in the order sent (held ones' earlier ids included)
+    ids: list[int]
+    #: events whose source ``event_id`` the topic already held (not written again)
+    duplicates: int
+
+
+def _held(session: Session, resource_code: str, events: Sequence[ChangeEvent]) -> dict[str, int]:
+    """Source event id → exchange id of the events of this call the topic already holds.
+
+    The same source id sent again must be the same change (key, kind, time, record): a
+    source that reuses an id for another change gets 409 ``event_id_reused`` instead of
+    having its change silently dropped.
+    """
+    wanted: dict[str, int] = {}
+    for index, e in enumerate(events):
+        if e.event_id is None:
+            continue
+        if e.event_id in wanted:
+            raise _invalid(
+                f"events[{index}]: event_id {e.event_id!r} appears twice in the call",
+                code="duplicate_event_id",
+                detail={"index": index, "event_id": e.event_id},
+            )
+        wanted[e.event_id] = index
+    held: dict[str, int] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        rows = session.execute(
+            select(
+                ChangeEventRow.id,
+                ChangeEventRow.source_id,
+                ChangeEventRow.key,
+                ChangeEventRow.kind,
+                ChangeEventRow.changed_at,
+                ChangeEventRow.record,
+            ).where(
+                ChangeEventRow.resource_code == resource_code,
+                ChangeEventRow.source_id.in_(ids[start : start + 500]),
+            )
+        ).all()
+        for row in rows:
+            index = wanted[row.source_id]
+            e = events[index]
+            same = (
+                row.key == e.key
+                and row.kind == e.kind
+                and row.changed_at == e.changed_at
+                and row.record == e.record
+            )
+            if not same:
+                raise Conflict(
+                    f"events[{index}]: event_id {row.source_id!r} was already used for "
+                    f"another change of {resource_code} (event {row.id})",
+                    code="event_id_reused",
+                    detail={"index": index, "event_id": row.source_id, "held_event": row.id},
+                )
+            held[row.source_id] = int(row.id)
+    return held
+
+
 def accept_changes(
     session: Session,
     *,
@@ -134,14 +202,21 @@ def accept_changes(
     events: Sequence[ChangeEvent],
     request_id: str | None = None,
     now: dt.datetime | None = None,
-) -> list[int]:
+) -> Accepted:
     """Write ``events`` of topic ``resource_code`` to the outbox in the caller's
     transaction and return their ids (in order; the consumers' idempotency keys).
+
+    An event with a source ``event_id`` the topic already holds is not written again: its
+    earlier id is answered (a publish retried after a timeout creates no duplicate).
 
     Refuses (nothing written): an unknown topic (404 ``topic_not_found``), a retired one
     (409 ``topic_retired``), a ``provider`` that is not the topic's (403
     ``not_the_source``: one datum, one source), a record with items the topic does not
-    have or of the wrong type (422). Delivery starts once the transaction commits.
+    have or of the wrong type (422), an ``event_id`` twice in the call (422
+    ``duplicate_event_id``) or already used for another change (409 ``event_id_reused``).
+    Delivery starts once the transaction commits. Two calls inserting the same new
+    ``event_id`` at once: the later commit fails on the unique index (the caller retries,
+    and then finds it held).
     """
     try:
         topic = get_topic_by_code(session, resource_code)
@@ -156,11 +231,13 @@ def accept_changes(
             detail={"provider": topic.provider},
         )
     if not events:
-        return []
+        return Accepted([], 0)
     types = _item_types(topic)
     key = _key_item(topic)
     for index, event in enumerate(events):
         _check_record(index, event, types, key)
+    held = _held(session, topic.resource_code, events)
+    fresh = [e for e in events if e.event_id is None or e.event_id not in held]
     accepted = now or dt.datetime.now(dt.UTC)
     rows: list[dict[str, Any]] = [
         {
@@ -172,18 +249,26 @@ def accept_changes(
             "accepted_at": accepted,
             "record": e.record,
             "request_id": request_id,
+            "source_id": e.event_id,
         }
+        for e in fresh
+    ]
+    new_ids: list[int] = []
+    if rows:
+        table = ChangeEventRow.__table__
+        assert isinstance(table, Table)
+        # One multi-row INSERT … RETURNING (SQLAlchemy's "insertmanyvalues"), ids in order.
+        result = session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        )
+        new_ids = [int(r[0]) for r in result]
+        session.info[CHANGED] = True
+    written = iter(new_ids)
+    ids = [
+        held[e.event_id] if e.event_id is not None and e.event_id in held else next(written)
         for e in events
     ]
-    table = ChangeEventRow.__table__
-    assert isinstance(table, Table)
-    # One multi-row INSERT … RETURNING (SQLAlchemy's "insertmanyvalues"), ids in input order.
-    result = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    ids = [int(r[0]) for r in result]
-    session.info[CHANGED] = True
-    return ids
+    return Accepted(ids, len(events) - len(fresh))
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -241,6 +326,8 @@ def create_subscription(
     else:
         sub = _topic_subscription(session, body, caller, today=today)
     head = _head(session, sub.source, sub.resource_code)
+    if body.from_cursor is not None and sub.source == Source.topic:
+        retention.check_cursor(session, sub.resource_code, body.from_cursor)
     sub.cursor = head if body.from_cursor is None else min(body.from_cursor, head)
     session.add(sub)
     session.flush()
@@ -342,6 +429,12 @@ def _topic_subscription(
     )
 
 
+def delete_subscription(session: Session, sub: Subscription) -> None:
+    """Delete it and its dead letters; acknowledged once no push to it is on its way."""
+    announce(session, "narrowed")
+    session.delete(sub)
+
+
 def get_subscription(session: Session, sub_id: int, caller: Principal) -> Subscription:
     """The subscription, if the caller owns it (the operator sees all); 404 otherwise."""
     sub = session.get(Subscription, sub_id)
@@ -407,13 +500,17 @@ def subscription_out(
             last_delivered_at=sub.last_delivered_at,
             last_lag_ms=sub.last_lag_ms,
             blocked=blocked,
+            replay_from=retention.replay_from(session, sub.resource_code),
         ),
     )
 
 
-def set_status(sub: Subscription, status: str) -> None:
+def set_status(session: Session, sub: Subscription, status: str) -> None:
     """Suspend or resume. A resumed subscription is due at once: what accumulated while it
-    was suspended is delivered from its cursor."""
+    was suspended is delivered from its cursor. A suspension is acknowledged only after the
+    pushes already on their way to it have finished (the revocation gate)."""
+    if status != "active" and sub.status == "active":
+        announce(session, "narrowed")
     sub.status = status
     sub.updated_at = utcnow()
     if status == "active":
@@ -424,6 +521,8 @@ def set_status(sub: Subscription, status: str) -> None:
 
 def replay(session: Session, sub: Subscription, cursor: int) -> None:
     """Deliver again every event after ``cursor`` (not past the newest event)."""
+    if sub.source == Source.topic:
+        retention.check_cursor(session, sub.resource_code, cursor)
     sub.cursor = min(cursor, _head(session, sub.source, sub.resource_code))
     sub.updated_at = utcnow()
     sub.next_attempt_at = sub.updated_at

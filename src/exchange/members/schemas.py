@@ -30,6 +30,24 @@ class DepartmentKind(StrEnum):
     city_platform = "city_platform"  # a city's sharing platform, provider of its catalogs
 
 
+#: Member units that are government departments (政务部门: government bodies, and public
+#: institutions and bodies exercising public functions by law). Unconditional sharing
+#: (无条件共享) is for them: "any government department may use it". Banks, insurers and
+#: utilities are connected members but not departments; the provider reviews what they
+#: apply for, as it reviews conditional items.
+GOVERNMENT_KINDS = frozenset(
+    {
+        DepartmentKind.municipal,
+        DepartmentKind.district,
+        DepartmentKind.provincial,
+        DepartmentKind.vertical,
+        DepartmentKind.institution,
+        DepartmentKind.provincial_dept,
+        DepartmentKind.city_platform,
+    }
+)
+
+
 class DepartmentCreate(BaseModel):
     """Body of ``POST /api/v1/departments`` and one entry of ``catalog/units.yaml``."""
 
