@@ -6,8 +6,9 @@ makes, department by department: a death deregisters the person at public securi
 cremation record at civil affairs, ends medical insurance, social insurance, subsistence
 assistance and the provident-fund account, and passes real estate and vehicles on to a
 surviving spouse (or locks the vehicles until the heirs transfer them); a marriage adds both
-spouses' registrations and moves the wife into her husband's household. Changes are written by the caller (:mod:`.changes`), so an event
-that finds no subject (after a bounded number of draws) changes nothing.
+spouses' registrations and moves the wife into her husband's household. Changes are written
+by the caller (:mod:`.changes`), so an event that finds no subject (after a bounded number
+of draws) changes nothing.
 
 Each kind is registered by one department (its ``owner``): its rate is set in that
 department's ``services/`` definition. Rates are per 1,000 of the base (residents or
