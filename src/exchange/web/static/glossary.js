@@ -31,7 +31,7 @@ const EN = {
   "一致": "match", "不一致": "mismatch", "无法核验": "unknown",
   "源头有该记录": "The source holds a record for the key", "源头无该记录": "The source holds no record for the key",
   "提供单位认为该键值格式不正确": "The provider rejected the key as malformed",
-  "全部一致": "Everything matches", "并非全部一致": "Not everything matches", "信息项": "Item", "核验结果": "Outcome",
+  "全部一致": "Everything matches", "并非全部一致": "Not everything matches", "核验结果": "Outcome",
   "核验只回答是否一致，不返回源头数据；审计记录核验了哪些信息项及结果，不记录声明值。": "Verification answers only whether the claims match, never the source's data; the audit records which items were verified and the outcomes, not the values.",
   "按授权订阅的变更自动分发：积压、延迟（源头变更到送达）、送达与重试次数、死信。": "Changes distributed automatically to the subscriptions grants allow: backlog, lag (source change to delivery), deliveries and retries, dead letters.",
   "推送": "push", "拉取": "pull", "生效": "active", "暂停": "suspended", "受阻：{why}": "blocked: {why}",
