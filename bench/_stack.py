@@ -327,9 +327,41 @@ def _await_grants(http: httpx.Client, grants: dict[str, tuple[str, ...] | list[s
                 time.sleep(0.05)
 
 
-def lua(workload: Workload, direct: bool) -> str:
+#: wrk's ``delay()`` hook, holding the requests of all connections to a fixed schedule:
+#: every request takes the next slot of ``1000 / rate`` ms (LuaJIT's FFI reads the monotonic
+#: clock; wrk's timers have millisecond resolution, the slots do not drift). A schedule
+#: behind by more than a second is restarted from now: missed slots are dropped, not sent
+#: in a burst, so a stalled exchange is not then flooded. With 1 wrk thread all
+#: connections share one Lua state, hence one schedule.
+PACED = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local interval = 1000 / %(rate)s
+local slot = nil
+delay = function()
+  local now = now_ms()
+  if slot == nil or slot < now - 1000 then slot = now end
+  slot = slot + interval
+  local wait = slot - now
+  if wait < 0 then return 0 end
+  return math.floor(wait)
+end
+"""
+
+
+def lua(workload: Workload, direct: bool, rate: float | None = None) -> str:
     """A wrk script: each request a random target, consumer and key (``direct``: to the
-    department with the direct-access key). Seeded, so runs draw the same sequence."""
+    department with the direct-access key). Seeded, so runs draw the same sequence.
+    ``rate``: requests per second for the whole wrk run (1 thread; see :data:`PACED`),
+    else as fast as the connections go."""
     targets = workload.targets
     paths = ",".join(json.dumps(t.direct_path if direct else t.broker_path) for t in targets)
     # Targets share their key pools (ID numbers, credit codes): each pool is written once.
@@ -351,5 +383,5 @@ def lua(workload: Workload, direct: bool) -> str:
         f"{head}"
         "return wrk.format(nil, paths[t], nil, "
         "'{\"keys\":[\"' .. keys[math.random(#keys)] .. '\"]}')\n"
-        "end\n"
+        "end\n" + (PACED % {"rate": repr(float(rate))} if rate else "")
     )

@@ -19,6 +19,7 @@ from exchange.audit.trust import Trust
 from exchange.audit.writer import AuditWriter
 from exchange.authz.router import install as install_authz
 from exchange.authz.router import router as authz_router
+from exchange.bounds import declare as declare_bounds
 from exchange.broker.metrics import router as metrics_router
 from exchange.broker.router import ExchangeDispatch
 from exchange.broker.router import router as broker_router
@@ -59,6 +60,7 @@ from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
 from exchange.members.service import Authenticator
+from exchange.memory import MemoryCollector
 from exchange.openapi import install_openapi
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key, resolve_provider_secret
@@ -438,6 +440,10 @@ def create_app(
         departments = create_departments_app(dept_settings, now=context.clock.now)
         context.parts["departments"] = departments
         inner = DepartmentsDispatch(inner, departments=departments)
+    # What this process keeps with a bound, beside its resident memory in /metrics.
+    bounds = declare_bounds(context)
+    if broker is not None:
+        context.parts["metrics"].registry.register(MemoryCollector(bounds))
     # Limits on every request, the freshness gate, the broker's endpoints (in a part that
     # has the broker), the libraries' (likewise), then request ids for everything else:
     # see Front.

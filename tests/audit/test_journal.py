@@ -22,7 +22,7 @@ from tests.audit.entries import T0, sample_entry
 from exchange.audit import keys
 from exchange.audit import writer as writer_mod
 from exchange.audit.entry import Entry
-from exchange.audit.journal import journal_for
+from exchange.audit.journal import RESIDENT_BYTES, SEGMENT_BYTES, Journal, journal_for
 from exchange.audit.models import AuditEntry
 from exchange.audit.verify import verify
 from exchange.audit.writer import AuditWriter, recover
@@ -75,6 +75,36 @@ def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None
     assert list(journal.glob("seg-*.ndjson")) == []  # a clean stop empties the journal
     assert verify(db).ok
     db.dispose()
+
+
+def _mapped_rss(path: Path) -> int:
+    """Bytes of ``path``'s mapping resident in this process (/proc/self/smaps)."""
+    rss, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+            inside = line.endswith(str(path))
+        elif inside and head[0] == "Rss:":
+            rss += int(head[1]) * 1024
+    return rss
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux /proc only")
+def test_a_segment_stays_mostly_unmapped_and_keeps_every_line(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    try:
+        lines = [b"%08d " % i + b"x" * 1000 + b"\n" for i in range(3_000)]  # ~3 MB
+        for line in lines:
+            journal.write(line)
+        assert journal.segment == 1
+        assert journal.size < SEGMENT_BYTES
+        path = tmp_path / "j" / "seg-00000001.ndjson"
+        # Filled pages leave the process; what it still maps is under the bound.
+        assert 0 < _mapped_rss(path) <= RESIDENT_BYTES
+        # The unmapped pages reached the file (through the page cache) all the same.
+        assert Journal.read(path) == b"".join(lines)
+    finally:
+        journal.close()
 
 
 _CRASH = """

@@ -300,6 +300,16 @@ class AuditWriter:
         """Journaled entries not yet committed (held in memory until they are)."""
         return self._backlog
 
+    @property
+    def journal_mapped(self) -> int:
+        """Bytes of the journal segment written and still mapped into the process."""
+        return 0 if self._journal is None else self._journal.mapped
+
+    @property
+    def has_journal(self) -> bool:
+        """Whether this writer journals (once started): its ``journal`` directory."""
+        return self._journal_dir is not None
+
     async def _wait_for_room(self) -> None:
         deadline = time.monotonic() + BACKLOG_WAIT
         self._wake.set()

@@ -107,6 +107,11 @@ class Route:
         return self.endpoint + action
 
 
+#: Routes a :class:`RouteCache` holds: past it, the cache starts again empty (the catalog
+#: has ~3,722 topics; only codes that do not exist could fill it).
+ROUTE_CACHE = 50_000
+
+
 class RouteCache:
     """resource code → :class:`Route`, held until the catalog or a department changes.
 
@@ -135,6 +140,9 @@ class RouteCache:
         self._routes = {}
         self._loading = {}
 
+    def __len__(self) -> int:
+        return len(self._routes)
+
     async def get(self, front: str, seq: str) -> Route | None:
         code = f"{front}/{seq}"
         routes = self._routes
@@ -156,7 +164,7 @@ class RouteCache:
             if self._loading.get(code) is me:
                 del self._loading[code]
         if generation == self._generation:
-            if len(self._routes) > 50_000:
+            if len(self._routes) >= ROUTE_CACHE:
                 self._routes = {}
             self._routes[code] = route
         return route

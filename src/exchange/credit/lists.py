@@ -42,6 +42,9 @@ class Ratings:
         self._cache: OrderedDict[str, str | None] = OrderedDict()
         self._lock = Lock()
 
+    def __len__(self) -> int:
+        return len(self._cache)
+
     def preload(self) -> int:
         """Rate the city's first enterprises up to the cache's size (the whole default
         city), so list queries find them rated; returns how many. Run in a background
