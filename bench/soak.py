@@ -5,9 +5,9 @@ own process, and wrk (1 thread, a fixed number of connections) sending spread lo
 (three consumers, every exchangeable lookup topic of ten departments, keys at random; see
 ``bench/_stack.py``) at a steady rate for the whole run (``--rate``: requests are held to a
 fixed schedule, not sent as fast as possible, so the soak leaves the shared machine's other
-work its share and the memory figures belong to a known load). Every 10 s the exchange's RSS (``VmRSS``) and its
-count of answered lookups (``/metrics``) are sampled. The verdict: after the first 2
-minutes RSS grows less than 5 % and stays under 300 MB.
+work its share and the memory figures belong to a known load). Every 10 s the exchange's
+RSS (``VmRSS``) and its count of answered lookups (``/metrics``) are sampled. The verdict:
+after the first 2 minutes RSS grows less than 5 % and stays under 300 MB.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 400] [--connections 8]
     .venv/bin/python bench/soak.py --minutes 5 --tracemalloc   # where the memory goes
