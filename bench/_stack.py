@@ -62,6 +62,21 @@ if os.environ.get("BENCH_TRACEMALLOC"):
         _n[0] += 1
         tracemalloc.take_snapshot().dump(f"{os.environ['BENCH_TRACEMALLOC']}.{_n[0]}")
     signal.signal(signal.SIGUSR1, _signal)
+if os.environ.get("BENCH_CPROFILE"):
+    # For bench/broker.py --cprofile: the first SIGUSR2 starts a cProfile of the event
+    # loop's thread timed by that thread's CPU clock (other threads and waits for the GIL
+    # do not count), the second stops it and writes its stats.
+    import cProfile, time
+    _prof = [None]
+    def _cprofile(*_):
+        if _prof[0] is None:
+            _prof[0] = cProfile.Profile(time.thread_time)
+            _prof[0].enable()
+            return
+        _prof[0].disable()
+        _prof[0].dump_stats(os.environ["BENCH_CPROFILE"])
+        _prof[0] = None
+    signal.signal(signal.SIGUSR2, _cprofile)
 from exchange.app import build_context, create_app, freeze_heap
 from exchange.serving import run
 from exchange.config import Settings
@@ -144,7 +159,10 @@ def departments() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 @contextmanager
 def exchanges(
-    dept_url: str, homes: dict[str, tuple[Path, str | None]], tracemalloc: Path | None = None
+    dept_url: str,
+    homes: dict[str, tuple[Path, str | None]],
+    tracemalloc: Path | None = None,
+    cprofile: Path | None = None,
 ) -> Iterator[dict[str, tuple[str, subprocess.Popen[bytes]]]]:
     """Seeded exchanges in front of ``dept_url``, started together (each seeds for several
     seconds): name → (URL, process). Each keeps its state (SQLite file unless a database
@@ -153,6 +171,8 @@ def exchanges(
     xenv = _env()
     if tracemalloc is not None:
         xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
+    if cprofile is not None:
+        xenv["BENCH_CPROFILE"] = str(cprofile)
     started: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     try:
         for name, (home, database_url) in homes.items():
@@ -183,13 +203,16 @@ def exchanges(
 
 @contextmanager
 def stack(
-    work: Path, database_url: str | None = None, tracemalloc: Path | None = None
+    work: Path,
+    database_url: str | None = None,
+    tracemalloc: Path | None = None,
+    cprofile: Path | None = None,
 ) -> Iterator[Stack]:
     """Start the departments and a seeded exchange (SQLite in ``work`` unless a database
     URL is given); stop both afterwards. The exchange's log goes to ``work/exchange.log``."""
     with (
         departments() as (dept_url, dept),
-        exchanges(dept_url, {"exchange": (work, database_url)}, tracemalloc) as started,
+        exchanges(dept_url, {"exchange": (work, database_url)}, tracemalloc, cprofile) as started,
     ):
         ex_url, ex = started["exchange"]
         yield Stack(dept_url, ex_url, dept, ex)

@@ -212,6 +212,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a running process, by thread id."""
+    spent = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        spent[int(tid)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return spent
+
+
 def _cpu(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -257,7 +269,15 @@ def wrk(
     non2xx = float(bad.group(1)) if bad else 0.0
     failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = float(sum(int(n) for n in failed.groups())) if failed else 0.0
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx, "errors": errors, **cpu}
+    return {
+        "requests": count,
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": non2xx,
+        "errors": errors,
+        **cpu,
+    }
 
 
 def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tuple[float, int]:
@@ -282,9 +302,9 @@ def profile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
                 "--pid",
                 str(pid),
                 "--rate",
-                "500",
+                "250",
                 "--duration",
-                "5",
+                "10",
             ),
             *("--format", "raw", "--nonblocking", "--threads", "-o", str(out)),
         ],
@@ -292,20 +312,61 @@ def profile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
         stderr=subprocess.DEVNULL,
     )
     time.sleep(0.5)  # py-spy attaches
+    before = thread_cpu(pid)
     result = load()
+    spent = {tid: secs - before.get(tid, 0.0) for tid, secs in thread_cpu(pid).items()}
     spy.wait(30)
     cpu = next(v for k, v in result.items() if k.startswith("cpu_exchange"))
     print(f"broker {result['rps']:.0f} req/s, {cpu:.0f} µs CPU per request")
     own: dict[str, int] = {}
+    names: dict[int, str] = {pid: "MainThread"}
     total = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         total += int(count)
+        if thread := re.match(r"thread \((\d+)\): (.*?);", stack):
+            names[int(thread.group(1))] = thread.group(2)
         for frame in set(stack.split(";")):
             own[frame] = own.get(frame, 0) + int(count)
+    print("CPU µs per request by thread (from /proc; the samples below are wall-clock):")
+    for tid, secs in sorted(spent.items(), key=lambda kv: -kv[1]):
+        if secs > 0:
+            print(f"{secs / result['requests'] * 1e6:8.1f}  {names.get(tid, '?')} ({tid})")
     print(f"{total} samples; frames by inclusive share:")
     for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:60]:
         print(f"{n / total:6.1%}  {frame}")
+
+
+def cprofile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
+    """cProfile of the exchange's event-loop thread, timed by its CPU clock, while ``load``
+    runs; prints the functions by own and by cumulative CPU per request (inflated by the
+    profiler's own cost per call: read the shares, not the sums)."""
+    import pstats
+    import signal
+
+    out.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR2)  # start
+    result = load()
+    os.kill(pid, signal.SIGUSR2)  # stop and dump
+    deadline = time.monotonic() + 30
+    while not out.exists() or out.stat().st_size == 0:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the exchange wrote no profile to {out}")
+        time.sleep(0.1)
+    time.sleep(0.5)  # the dump is written in one go; let it finish
+    requests = result["requests"]
+    print(f"broker {result['rps']:.0f} req/s, {result['cpu_exchange']:.0f} µs CPU per request")
+    stats = pstats.Stats(str(out))
+    total = stats.total_tt  # type: ignore[attr-defined]
+    print(f"event loop thread: {total / requests * 1e6:.0f} µs CPU per request (profiled)")
+    rows = stats.stats  # type: ignore[attr-defined]
+    for title, index in (("own", 2), ("cumulative", 3)):
+        print(f"\nby {title} CPU, µs per request (calls per request):")
+        ranked = sorted(rows.items(), key=lambda kv: -kv[1][index])[:45]
+        for (path, line, name), (_, calls, tt, ct, _) in ranked:
+            where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else path
+            value = tt if index == 2 else ct
+            print(f"{value / requests * 1e6:8.1f} {calls / requests:6.2f}  {name}  {where}")
 
 
 def leaked(path: Path, allowed: set[str]) -> bool:
@@ -345,6 +406,13 @@ def main() -> None:
         "every answer was 2xx, no socket error and both audit logs verify; writes no results.",
     )
     parser.add_argument(
+        "--cprofile",
+        type=Path,
+        help="Only profile (SQLite): cProfile the exchange's event-loop thread on its CPU "
+        "clock (stats into this file) during one broker run at --connections, then stop.",
+    )
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
         "--profile",
         type=Path,
         help="Only profile: sample the exchange with py-spy (collapsed stacks into this file) "
@@ -357,7 +425,10 @@ def main() -> None:
         raise SystemExit(with_postgres(args))
     work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     load_before = os.getloadavg()
-    with stack(work) as st, nginx(work, st.dept_url) as (nginx_url, nginx_pids):
+    with (
+        stack(work, cprofile=args.cprofile) as st,
+        nginx(work, st.dept_url) as (nginx_url, nginx_pids),
+    ):
         workload = single_workload(st) if args.workload == "single" else spread_workload(st)
         scripts = {"direct": work / "direct.lua", "broker": work / "broker.lua"}
         scripts["direct"].write_text(lua(workload, direct=True))
@@ -375,8 +446,11 @@ def main() -> None:
 
         for kind in PATHS:  # warm every path (the broker's routes, grants, connections)
             run(kind, 2, 64)
+        if args.cprofile is not None:
+            cprofile(args.cprofile, st.exchange.pid, lambda: run("broker", 6, args.connections))
+            return
         if args.profile is not None:
-            profile(args.profile, st.exchange.pid, lambda: run("broker", 6, 64))
+            profile(args.profile, st.exchange.pid, lambda: run("broker", 11, 64))
             return
         rounds: list[dict[str, dict[str, float]]] = []
         for r in range(args.rounds):
@@ -457,7 +531,7 @@ def with_postgres(args: argparse.Namespace) -> int:
                 run(kind, 1 if args.smoke else 2, 64)
             if args.profile is not None:
                 pid = stacks["postgres"].exchange.pid
-                profile(args.profile, pid, lambda: run("postgres", 6, 64))
+                profile(args.profile, pid, lambda: run("postgres", 11, 64))
                 return 0
             paths = ("direct", *kinds)
             rounds: list[dict[str, dict[str, float]]] = []
