@@ -54,6 +54,14 @@ def beijing_day(at: dt.datetime) -> dt.date:
 def _lock_head(session: Session) -> tuple[int, str]:
     # Taking the write lock first (a no-op UPDATE) serialises writers on both backends
     # and spares SQLite the read-then-upgrade failure of a deferred transaction.
+    if session.get_bind().dialect.name == "sqlite":
+        # The group commit's statements go straight to the driver on SQLite: through the
+        # ORM (statement construction, cache keys, bulk-update evaluation) they cost the
+        # writer thread more Python than the rows they write (see append).
+        conn = session.connection()
+        conn.exec_driver_sql("UPDATE audit_head SET id = 1 WHERE id = 1")
+        row = conn.exec_driver_sql("SELECT seq, hash FROM audit_head WHERE id = 1").one()
+        return int(row[0]), str(row[1])
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(id=1))
     head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
     return int(head.seq), str(head.hash)
@@ -139,7 +147,12 @@ def append(
                 [dict(zip(COLUMNS, r, strict=True)) for r in rows],
             )
         add_volume(session, volume)
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev)
+            )
+        else:
+            session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
         made = _add_checkpoint(session, sign, seq, prev) if sign is not None else None
         session.commit()
     return list(range(first, seq + 1)), made
@@ -184,10 +197,36 @@ def _same(value: Any) -> Any:
     return value
 
 
+#: The daily volume's upsert on SQLite, through the driver (qmark parameters).
+_SQLITE_VOLUME = (
+    "INSERT INTO audit_volume (day, consumer, provider, resource_code, calls, records) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, consumer, provider, resource_code) "
+    "DO UPDATE SET calls = audit_volume.calls + excluded.calls, "
+    "records = audit_volume.records + excluded.records"
+)
+
+
 def add_volume(session: Session, volume: dict[tuple[dt.date, str, str, str], list[int]]) -> None:
+    """Add calls and records to the daily volume rows (one per day, consumer, provider
+    and topic), creating the rows that do not exist yet."""
     if not volume:
         return
     dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # A group holds a row per consumer and topic called in it: under lookups spread
+        # over many topics, dozens per commit, and the ORM's bulk upsert cost the writer
+        # thread ~15 % of its time (profiled). The day goes through the column's own
+        # bind processor, so the stored text is what the ORM would have stored.
+        conn = session.connection()
+        day_bind = AuditVolume.__table__.c.day.type.bind_processor(conn.dialect) or _same
+        conn.exec_driver_sql(
+            _SQLITE_VOLUME,
+            [
+                (day_bind(day), consumer, provider, code, calls, records)
+                for (day, consumer, provider, code), (calls, records) in sorted(volume.items())
+            ],
+        )
+        return
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:

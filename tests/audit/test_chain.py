@@ -1,0 +1,63 @@
+"""Appending to the chain: the head, the entries and the daily volume in one transaction
+(SQLite writes them through the driver, PostgreSQL through SQLAlchemy: both checked)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+from tests.audit.entries import T0, sample_entry
+
+from exchange.audit import chain
+from exchange.audit.entry import GENESIS, chain_hash
+from exchange.audit.models import AuditEntry, AuditHead, AuditVolume
+from exchange.context import AppContext
+
+
+def test_append_moves_the_head_and_adds_up_the_volume_across_groups(ctx: AppContext) -> None:
+    chain.ensure_head(ctx.db)
+    with ctx.db.sessions() as s:
+        start = s.get(AuditHead, 1)
+        assert start is not None
+        base_seq, base_hash = start.seq, start.hash
+    first = [sample_entry(i, records=2) for i in range(3)]
+    # The second group: the same pair again, another topic, a denial (no volume), and a
+    # call a day later in Beijing time (T0 is 10:00 there).
+    second = [
+        sample_entry(3, records=5),
+        sample_entry(4, resource_code="101001001/000002"),
+        sample_entry(5, outcome="client.no_grant", status=403, records=0),
+        sample_entry(6, at=T0 + dt.timedelta(hours=15)),
+    ]
+    seqs1, made1 = chain.append(ctx.db, first)
+    seqs2, made2 = chain.append(ctx.db, second)
+    assert made1 is None
+    assert made2 is None
+    assert seqs1 == [base_seq + 1, base_seq + 2, base_seq + 3]
+    assert seqs2 == list(range(base_seq + 4, base_seq + 8))
+
+    with ctx.db.sessions() as s:
+        rows = s.execute(
+            select(AuditEntry.seq, AuditEntry.prev_hash, AuditEntry.hash)
+            .where(AuditEntry.seq > base_seq)
+            .order_by(AuditEntry.seq)
+        ).all()
+        prev = base_hash if base_seq else GENESIS
+        for (_, prev_hash, hash_), entry in zip(rows, first + second, strict=True):
+            assert prev_hash == prev
+            assert hash_ == chain_hash(prev, dataclasses.replace(entry, cached=None))
+            prev = hash_
+        head = s.get(AuditHead, 1)
+        assert head is not None
+        assert (head.seq, head.hash) == (base_seq + 7, prev)
+        volume = {
+            (v.day, v.consumer, v.provider, v.resource_code): (v.calls, v.records)
+            for v in s.scalars(select(AuditVolume))
+        }
+    day = chain.beijing_day(T0)
+    assert volume == {
+        (day, "mzj", "gaj", "101001001/000001"): (4, 11),
+        (day, "mzj", "gaj", "101001001/000002"): (1, 1),
+        (day + dt.timedelta(days=1), "mzj", "gaj", "101001001/000001"): (1, 1),
+    }
