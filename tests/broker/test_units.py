@@ -179,6 +179,33 @@ def test_timeouts_and_refusals_raise() -> None:
     asyncio.run(run())
 
 
+def test_a_call_waiting_for_a_busy_pool_times_out_and_the_pool_recovers() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader):
+            await asyncio.sleep(0.5)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def run() -> None:
+        pool = H1Pool(1)  # one connection: the second call waits for the first's
+        async with server(slow) as url:
+            target = pool.target(url)
+            assert target is not None
+            first = asyncio.ensure_future(pool.post(target, b"{}", b"", budget=5, connect_budget=1))
+            await asyncio.sleep(0.05)
+            with pytest.raises(TimeoutError):
+                await pool.post(target, b"{}", b"", budget=0.2, connect_budget=0.2)
+            assert await first == (200, b"ok")
+            # The slot came back: a call with time enough gets the kept connection.
+            assert await pool.post(target, b"{}", b"", budget=5, connect_budget=1) == (
+                200,
+                b"ok",
+            )
+        pool.close()
+
+    asyncio.run(run())
+
+
 def test_only_plain_http_targets() -> None:
     pool = H1Pool(1)
     assert pool.target("https://example.org/x") is None
