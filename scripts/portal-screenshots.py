@@ -56,7 +56,10 @@ SHOTS = [
     ("licences", "operator", "tab=licences"),
     ("credit", "operator", "tab=credit"),
     ("subscriptions", "operator", "tab=subs"),
+    ("libraries", "operator", "tab=libraries"),
 ]
+# Sources made noisy before the libraries' full pass, so the conflict list has entries.
+NOISY = (("rsj", "social-insurance-enrolment", 0.02), ("gaj", "household-registration", 0.005))
 # A load run as `exchange load` reports it, so the dashboard shows its simulated day.
 LOAD_RUN = {
     "sim_hour": 10.25,
@@ -144,6 +147,48 @@ def load(url: str, stop: threading.Event) -> None:
             n += 1
 
 
+def gather_libraries(url: str) -> None:
+    """Both libraries gathered in full, the library unit's applications approved by their
+    providers first, with two noisy sources: the 基础信息库 tab's progress and conflicts."""
+    op = {"Authorization": f"Bearer {OPERATOR}"}
+    with httpx.Client(base_url=url, timeout=60) as api:
+
+        def run(full: bool) -> None:
+            api.post("/api/v1/libraries/gather", json={"full": full}, headers=op).raise_for_status()
+            while api.get("/api/v1/libraries/gather", headers=op).json()["running"]:
+                time.sleep(0.5)
+
+        run(False)  # files the library unit's applications
+        apps = api.get(
+            "/api/v1/applications",
+            params={"role": "consumer", "status": "pending_review", "limit": 100},
+            headers={"Authorization": f"Bearer {key('zsj')}"},
+        ).json()["items"]
+        for app in apps:
+            api.post(
+                f"/api/v1/applications/{app['id']}/approve",
+                json={},
+                headers={"Authorization": f"Bearer {key(app['provider'])}"},
+            ).raise_for_status()
+        codes = [s["resource_code"] for lib in api.get("/api/v1/libraries", headers=op).json()
+                 for s in lib["sources"]]  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not all(
+            api.post(
+                "/api/v1/authz/check", json={"consumer": "zsj", "topic": c}, headers=op
+            ).json()["allowed"]
+            for c in codes
+        ):
+            if time.monotonic() > deadline:
+                sys.exit("the library unit's grants never took effect")
+            time.sleep(0.2)
+        for code, slug, rate in NOISY:
+            api.put(
+                f"/departments/_faults/{code}/{slug}", json={"noise_rate": rate}, headers=op
+            ).raise_for_status()
+        run(True)
+
+
 def main() -> None:
     chromium = find_chromium()
     if chromium is None:
@@ -160,6 +205,7 @@ def main() -> None:
         run_newborn(server.url, OPERATOR, console=quiet)
         run_enterprise_story(server.url, OPERATOR, city, console=quiet)
         subscribe(server.url)
+        gather_libraries(server.url)
         httpx.put(
             f"{server.url}/api/v1/load-runs/screenshots",
             json={"progress": LOAD_RUN},

@@ -34,6 +34,7 @@ ASSETS = {
     "subscriptions.js": "text/javascript; charset=utf-8",
     "verify.js": "text/javascript; charset=utf-8",
     "credit.js": "text/javascript; charset=utf-8",
+    "libraries.js": "text/javascript; charset=utf-8",
     # The glossary of codes: a JSON module of glossary.js, and what the CLI words codes with.
     "codes.json": "application/json",
     "favicon.svg": "image/svg+xml",

@@ -10,6 +10,7 @@ import {loadLicences, verifyLicence} from "/licences.js";
 import {loadSubscriptions, loadDeadLetters, settleDeadLetters} from "/subscriptions.js";
 import {renderVerifyForm, verifyClaims} from "/verify.js";
 import {loadCredit, searchCredit, checkLists} from "/credit.js";
+import {loadLibraries, startGathering, filterConflicts, pageConflicts, openResolve, resolveConflict} from "/libraries.js";
 
 // --- state, API and errors -------------------------------------------------------------------
 
@@ -80,6 +81,11 @@ const API = {
   creditRecords: "GET /api/v1/credit/records",
   creditStats: "GET /api/v1/credit/stats",
   creditList: "GET /api/v1/credit/lists/{credit_code}",
+  libraries: "GET /api/v1/libraries",
+  libraryGather: "GET /api/v1/libraries/gather",
+  libraryGatherStart: "POST /api/v1/libraries/gather",
+  libraryConflicts: "GET /api/v1/libraries/{library}/conflicts",
+  libraryResolve: "POST /api/v1/libraries/conflicts/{conflict_id}/resolve",
 };
 // "101001001/000001" → the {front}/{seq} path parameters.
 function rc(code) { const [front, seq] = String(code).split("/"); return {front, seq}; }
@@ -348,6 +354,7 @@ const TABS = [
   ["licences", "电子证照", () => loadLicences({api, T, deptName})],
   ["subs", "订阅分发", () => { renderVerifyForm(subsCtx()); return loadSubscriptions(subsCtx()); }],
   ["credit", "信用双公示", () => loadCredit({api, T, deptName})],
+  ["libraries", "基础信息库", () => loadLibraries(libsCtx())],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
   ["changes", "目录变更", () => startFeed()],
@@ -999,9 +1006,14 @@ async function toggleLang() {
 
 // What the subscriptions view (subscriptions.js) needs of the page.
 const subsCtx = () => ({api, T, deptName, notice});
+// What the libraries view (libraries.js) needs of the page.
+const libsCtx = () => ({api, T, deptName, notice, operator: () => Boolean(S.me && S.me.operator)});
 
 const ACTIONS = {
   "credit-lists": () => checkLists({api, T}),
+  "lib-gather": (el) => startGathering(libsCtx(), el),
+  "lib-page": (el) => pageConflicts(libsCtx(), el),
+  "lib-resolve": (el) => openResolve(libsCtx(), el),
   "tab": (el) => activate(el.dataset.tab),
   "sub-reload": () => loadSubscriptions(subsCtx()),
   "sub-dead": (el) => loadDeadLetters(subsCtx(), el.dataset.id),
@@ -1033,6 +1045,8 @@ const ACTIONS = {
 };
 const FORMS = {
   "credit-search": (form) => searchCredit({api, T}, form),
+  "lib-conflicts": (form) => filterConflicts(libsCtx(), form),
+  "lib-resolve": (form) => resolveConflict(libsCtx(), form),
   "apply": submitApply, "approve": submitApprove, "reject": submitReject, "dispute": submitDispute,
   "message": submitMessage, "decide": submitDecide, "revoke": submitRevoke, "check": submitCheck,
   "query": submitQuery, "advance": (form) => advance(form.elements.by.value.trim()),
