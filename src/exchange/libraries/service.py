@@ -64,6 +64,38 @@ class _Source:
     elements: tuple[_Element, ...]
 
 
+@dataclass(slots=True)
+class _Guarded:
+    """A source with elements a consumer sees only under its grant on the source topic:
+    which of them it sees for a grant's item set, worked out once per item set."""
+
+    source: _Source
+    conditional: tuple[_Element, ...]
+    #: elements shown whatever the grant says (unconditional ones)
+    free: tuple[_Element, ...]
+    #: granted item set → (elements shown, elements withheld)
+    splits: dict[frozenset[str], tuple[tuple[_Element, ...], tuple[str, ...]]]
+
+    def split(self, items: frozenset[str]) -> tuple[tuple[_Element, ...], tuple[str, ...]]:
+        found = self.splits.get(items)
+        if found is None:
+            shown = self.free + tuple(e for e in self.conditional if e.field in items)
+            withheld = tuple(e.element for e in self.conditional if e.field not in items)
+            found = self.splits[items] = (shown, withheld)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What one consumer may see of one library's sources, before its grants are checked:
+    built once per consumer and plan, so a lookup does no per-element work to know it."""
+
+    #: sources whose elements the consumer sees without a grant (unconditional, or its own)
+    free: dict[int, tuple[_Element, ...]]
+    #: sources with conditional elements: each is checked against the consumer's grant
+    guarded: tuple[_Guarded, ...]
+
+
 def _key_problem(library: str, key: str) -> str | None:
     if library == "person":
         return ids.id_number_problem(key)
@@ -74,6 +106,10 @@ def _iso(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
+#: refreshed epoch → ISO text: a pass stamps a whole page with one time, so few are live
+_ISO_CACHE = 4096
+
+
 class LibraryService:
     """Lookups and views over the libraries, one per app (``ctx.parts["library_service"]``)."""
 
@@ -82,11 +118,14 @@ class LibraryService:
         self.db = ctx.db
         self.unit = ctx.settings.library_unit
         self._plans: dict[str, tuple[_Source, ...]] = {}
+        self._views: dict[tuple[str, str], _View] = {}
+        self._meta: dict[int, dict[str, str]] = {}
+        self._isos: dict[int, str] = {}
         self._loaded = 0.0
         self._local = threading.local()
         self._sql = (
-            "SELECT source_id, vals, refreshed FROM library_record "
-            "WHERE subject = {p} AND source_id IN ({ids})"
+            "SELECT subject, source_id, vals, refreshed FROM library_record "
+            "WHERE subject IN ({keys}) AND source_id IN ({ids})"
         )
 
     # -- the served plan -----------------------------------------------------------------
@@ -120,7 +159,20 @@ class LibraryService:
                         elements,
                     )
                 )
-            self._plans = {k: tuple(v) for k, v in plans.items()}
+            fresh = {k: tuple(v) for k, v in plans.items()}
+            if fresh != self._plans:
+                # Views and answer fragments are derived from the plan: rebuilt with it.
+                self._plans = fresh
+                self._views = {}
+                self._meta = {
+                    s.id: {
+                        "provider": s.provider,
+                        "resource_code": s.resource_code,
+                        "topic": s.topic_name,
+                    }
+                    for srcs in fresh.values()
+                    for s in srcs
+                }
             self._loaded = now
         return self._plans.get(library, ())
 
@@ -141,37 +193,71 @@ class LibraryService:
 
     # -- lookups -------------------------------------------------------------------------
 
+    def _view(self, library: str, consumer: str, sources: tuple[_Source, ...]) -> _View:
+        view = self._views.get((library, consumer))
+        if view is None:
+            free: dict[int, tuple[_Element, ...]] = {}
+            guarded: list[_Guarded] = []
+            for src in sources:
+                if src.provider == consumer or all(e.unconditional for e in src.elements):
+                    free[src.id] = src.elements
+                    continue
+                guarded.append(
+                    _Guarded(
+                        src,
+                        tuple(e for e in src.elements if not e.unconditional),
+                        tuple(e for e in src.elements if e.unconditional),
+                        {},
+                    )
+                )
+            view = self._views[(library, consumer)] = _View(free, tuple(guarded))
+        return view
+
     def _visible(
-        self, consumer: str, sources: tuple[_Source, ...]
-    ) -> tuple[dict[int, list[_Element]], list[str], dict[int, int]]:
+        self, library: str, consumer: str, sources: tuple[_Source, ...]
+    ) -> tuple[dict[int, tuple[_Element, ...]], list[str], dict[int, int]]:
         """Per source the elements ``consumer`` may see, the elements withheld, and the
-        grants whose quota the answer counts against (grant id by source id)."""
+        grants whose quota the answer counts against (grant id by source id). Only the
+        sources with conditional elements are checked, each once, against the grant cache
+        (validity, quota and retirement are of this moment, so never remembered)."""
+        view = self._view(library, consumer, sources)
+        if not view.guarded:
+            return view.free, [], {}
         cache: GrantCache = self.ctx.parts["authz"]
-        visible: dict[int, list[_Element]] = {}
+        visible = dict(view.free)
         withheld: list[str] = []
         grants: dict[int, int] = {}
-        for src in sources:
-            own = src.provider == consumer
-            decision = None
-            shown: list[_Element] = []
-            for el in src.elements:
-                if el.unconditional or own:
-                    shown.append(el)
-                    continue
-                if decision is None:
-                    decision = cache.check(consumer, src.resource_code, None)
-                if decision.allowed and el.field in decision.items:
-                    shown.append(el)
-                    if decision.grant_id is not None and decision.remaining_quota is not None:
-                        grants[src.id] = decision.grant_id
-                else:
-                    withheld.append(el.element)
+        for g in view.guarded:
+            src = g.source
+            decision = cache.check(consumer, src.resource_code, None)
+            if decision.allowed:
+                shown, held = g.split(decision.items)
+                gid = decision.grant_id
+                quota = decision.remaining_quota is not None
+                if gid is not None and quota and len(shown) > len(g.free):
+                    grants[src.id] = gid  # a granted element is served: count it
+            else:
+                shown, held = g.free, tuple(e.element for e in g.conditional)
             if shown:
                 visible[src.id] = shown
+            withheld.extend(held)
         return visible, withheld, grants
 
+    def _refreshed_at(self, epoch: int) -> str:
+        iso = self._isos.get(epoch)
+        if iso is None:
+            if len(self._isos) >= _ISO_CACHE:
+                self._isos.clear()
+            iso = self._isos[epoch] = _iso(epoch)
+        return iso
+
     def lookup(self, principal: Principal, library: str, keys: list[str]) -> dict[str, Any]:
-        """The assembled records of ``keys``; see the module docstring."""
+        """The assembled records of ``keys``; see the module docstring.
+
+        One query for the whole batch (every key, every visible source); a key is checked
+        for form only when the library does not hold it, to tell a malformed key from an
+        unknown one (a key the library holds came from its source as a well-formed one).
+        """
         if principal.is_operator:
             raise NotPermitted(
                 "the operator key cannot read the libraries: call with a department's key",
@@ -184,51 +270,58 @@ class LibraryService:
                 f"keys: between 1 and {MAX_KEYS} keys per call", field="keys", code="batch_size"
             )
         sources = self._sources(library)
-        by_id = {s.id: s for s in sources}
-        visible, withheld, grants = self._visible(principal.code, sources)
+        visible, withheld, grants = self._visible(library, principal.code, sources)
+        asked = list(dict.fromkeys(keys))
+        held: dict[str, list[tuple[int, str, int]]] = {}
+        if visible:
+            p = "?" if self.db.is_sqlite else "%s"
+            sql = self._sql.format(
+                keys=",".join([p] * len(asked)), ids=",".join(str(i) for i in visible)
+            )
+            conn = self._connection()
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, asked)
+                for subject, source_id, vals, refreshed in cur.fetchall():
+                    held.setdefault(subject, []).append((source_id, vals, refreshed))
+            finally:
+                cur.close()
+                if not self.db.is_sqlite:
+                    conn.rollback()  # end the read transaction: the next sees new gathering
         records: list[dict[str, Any]] = []
         not_found: list[str] = []
         invalid: list[dict[str, str]] = []
-        ids_sql = ",".join(str(i) for i in visible) or "NULL"
-        sql = self._sql.format(p="?" if self.db.is_sqlite else "%s", ids=ids_sql)
-        conn = self._connection()
         counted: dict[int, int] = {}
-        cur = conn.cursor()
-        try:
-            for key in keys:
+        metas = self._meta
+        loads = orjson.loads
+        for key in keys:
+            rows = held.get(key)
+            if not rows:
                 problem = _key_problem(library, key)
                 if problem is not None:
                     invalid.append({"key": key, "message": problem})
-                    continue
-                cur.execute(sql, (key,))
-                rows = cur.fetchall()
-                if not rows:
+                else:
                     not_found.append(key)
+                continue
+            rows.sort()  # in source order, as the plan lists them
+            elements: dict[str, Any] = {}
+            for source_id, vals, refreshed in rows:
+                shown = visible.get(source_id)
+                if shown is None:
                     continue
-                elements: dict[str, Any] = {}
-                for source_id, vals, refreshed in rows:
-                    src = by_id.get(source_id)
-                    if src is None:
-                        continue
-                    values = orjson.loads(vals)
-                    meta = {
-                        "provider": src.provider,
-                        "resource_code": src.resource_code,
-                        "topic": src.topic_name,
-                        "refreshed_at": _iso(refreshed),
-                    }
-                    for el in visible.get(source_id, ()):
-                        elements[el.element] = {"value": values[el.position], **meta}
-                    if source_id in grants:
-                        counted[source_id] = counted.get(source_id, 0) + 1
-                records.append({"key": key, "elements": elements})
-        finally:
-            cur.close()
-            if not self.db.is_sqlite:
-                conn.rollback()  # end the read transaction: the next sees new gathering
-        cache: GrantCache = self.ctx.parts["authz"]
-        for source_id, n in counted.items():
-            cache.consume(grants[source_id], n)
+                values = loads(vals)
+                at = self._refreshed_at(refreshed)
+                meta = metas[source_id]
+                for el in shown:
+                    value = values[el.position]
+                    elements[el.element] = {"value": value, **meta, "refreshed_at": at}
+                if source_id in grants:
+                    counted[source_id] = counted.get(source_id, 0) + 1
+            records.append({"key": key, "elements": elements})
+        if counted:
+            cache: GrantCache = self.ctx.parts["authz"]
+            for source_id, n in counted.items():
+                cache.consume(grants[source_id], n)
         return {
             "library": library,
             "records": records,
