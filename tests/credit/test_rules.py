@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from exchange.authz.calendar import NO_SCHEDULE, WorkingCalendar
 from exchange.credit import baseline, rules
+from exchange.credit.lists import yuan
 from exchange.credit.service import Deadlines, mask_id
 from exchange.errors import Unavailable
 
@@ -107,3 +109,9 @@ def test_baseline_allocation_reproduces_the_seed_totals() -> None:
     assert sum(p + x for p, x in alloc.values()) == baseline.TOTAL_RECORDS == 23_670_000
     assert all(p > 0 and x > 0 for p, x in alloc.values())
     assert alloc == baseline.allocation()
+
+
+def test_fine_amounts_read_as_the_decimal_division_would_write_them() -> None:
+    # The list answer formats each source record's fine without Decimals: the same text.
+    for fen in [*range(2_000), 100_000_00, 123_456_78, 999_999_999, -5, -150]:
+        assert yuan(fen) == str(Decimal(fen) / 100), fen

@@ -19,11 +19,12 @@ from decimal import Decimal
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import BigInteger, Boolean, Date, Integer, String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from exchange.credit import rules, service
-from exchange.credit.models import CreditRecord
 from exchange.departments.city import City
 from exchange.departments.records import tax_rating
 
@@ -74,17 +75,53 @@ class Ratings:
 
 
 _COLUMNS = (
-    CreditRecord.credit_code,
-    CreditRecord.id,
-    CreditRecord.submitter,
-    CreditRecord.decision_number,
-    CreditRecord.decision_date,
-    CreditRecord.category,
-    CreditRecord.authority,
-    CreditRecord.fine_fen,
-    CreditRecord.confiscated_fen,
-    CreditRecord.major,
+    "credit_code, id, submitter, decision_number, decision_date, category, authority, "
+    "fine_fen, confiscated_fen, major"
 )
+_TYPES: dict[str, Any] = {
+    "credit_code": String,
+    "id": Integer,
+    "submitter": String,
+    "decision_number": String,
+    "decision_date": Date,
+    "category": String,
+    "authority": String,
+    "fine_fen": BigInteger,
+    "confiscated_fen": BigInteger,
+    "major": Boolean,
+}
+# The codes go as one parameter (a JSON array on SQLite, an array on PostgreSQL), so the
+# statement is the same text for every batch: an ``IN`` of 1,000 bound values would be
+# rendered and compiled again for each batch (a quarter of a batch's time, measured).
+_PENALTIES_SQLITE = (
+    text(
+        f"SELECT {_COLUMNS} FROM credit_record WHERE credit_code IN "
+        "(SELECT value FROM json_each(:codes)) AND kind = 'penalty' AND decision_date >= :since"
+    )
+    .bindparams(bindparam("since", type_=Date()))
+    .columns(**_TYPES)
+)
+_PENALTIES_PG = (
+    text(
+        f"SELECT {_COLUMNS} FROM credit_record WHERE credit_code = ANY(:codes) "
+        "AND kind = 'penalty' AND decision_date >= :since"
+    )
+    .bindparams(bindparam("codes", type_=ARRAY(String())), bindparam("since", type_=Date()))
+    .columns(**_TYPES)
+)
+
+
+def yuan(fen: int) -> str:
+    """Fen as the yuan text ``str(Decimal(fen) / 100)`` gives (``"1500"``, ``"0.5"``,
+    ``"12.05"``), without building Decimals: the answer of a batch formats thousands."""
+    if fen < 0:
+        return str(Decimal(fen) / 100)
+    whole, cents = divmod(fen, 100)
+    if cents == 0:
+        return str(whole)
+    if cents % 10 == 0:
+        return f"{whole}.{cents // 10}"
+    return f"{whole}.{cents:02d}"
 
 
 def _source(row: Any) -> dict[str, Any]:
@@ -97,7 +134,7 @@ def _source(row: Any) -> dict[str, Any]:
         "decision_date": row.decision_date.isoformat(),
         "category": row.category,
         "authority": row.authority,
-        "fine_amount": None if row.fine_fen is None else str(Decimal(row.fine_fen) / 100),
+        "fine_amount": None if row.fine_fen is None else yuan(row.fine_fen),
         "major": row.major,
     }
 
@@ -118,13 +155,13 @@ def _penalties_by_code(
     session: Session, codes: Sequence[str], since: dt.date
 ) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
-    for row in session.execute(
-        select(*_COLUMNS).where(
-            CreditRecord.credit_code.in_(codes),
-            CreditRecord.kind == "penalty",
-            CreditRecord.decision_date >= since,
+    if session.get_bind().dialect.name == "sqlite":
+        rows = session.execute(
+            _PENALTIES_SQLITE, {"codes": orjson.dumps(codes).decode(), "since": since}
         )
-    ):
+    else:
+        rows = session.execute(_PENALTIES_PG, {"codes": list(codes), "since": since})
+    for row in rows:
         found.setdefault(row.credit_code, []).append(row)
     return found
 
