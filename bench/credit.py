@@ -270,6 +270,8 @@ def main() -> None:
     if args.no_write:
         return
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite (file, WAL)"
+    slowest = max(statistics.median(cold), statistics.median(warm))
+    verdict = "met" if slowest <= 50 else "NOT met"
     RESULTS.write_text(
         "# Credit double publicity: list queries and submissions\n\n"
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `bench/credit.py` on "
@@ -295,7 +297,8 @@ def main() -> None:
         "wall time does: it is the server's own cost of an answer.\n"
         + f"\nSubmissions: **{per_s:,.0f} records/s** (median batch; the all-duplicate "
         f"baseline {dup_s:,.0f} records/s). Issue 13's bound for a batch list query of "
-        "1,000 codes is 50 ms: compare the two *list query, 1,000 codes* rows.\n"
+        f"1,000 codes is 50 ms: **{verdict}** in this run (medians {statistics.median(cold):.1f} "
+        f"ms first time asked, {statistics.median(warm):.1f} ms asked again).\n"
     )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
