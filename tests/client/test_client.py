@@ -275,6 +275,7 @@ def test_public_names() -> None:
             "StatusList",
             "TransportError",
             "Verification",
+            "VerifierPool",
             "fetch_licence_verifier",
             "load_licence_verifier",
             "verify_many",

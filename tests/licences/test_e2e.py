@@ -18,6 +18,7 @@ from exchange.cli import app as cli
 from exchange.client import (
     PermissionDenied,
     TransportError,
+    VerifierPool,
     fetch_licence_verifier,
     load_licence_verifier,
     verify_many,
@@ -86,8 +87,14 @@ def test_issue_revoke_and_verify_offline_with_the_exchange_gone(tmp_path: Path) 
         cli, ["licence", "verify", number, code, "--offline", "--cache", str(tmp_path / "none")]
     )
     assert no_copy.exit_code == 2
-    # A batch over two processes answers as one process does.
-    assert verify_many(kept, pairs * 50, processes=2, chunk=40) == verify_many(kept, pairs * 50)
+    # A batch over two processes answers as one process does, and so does a pool kept for
+    # several batches (chunks cut to fit, whatever the batch's size).
+    alone = verify_many(kept, pairs * 50)
+    assert verify_many(kept, pairs * 50, processes=2, chunk=40) == alone
+    with VerifierPool(kept, processes=2) as pool:
+        assert pool.verify_many(pairs * 50) == alone
+        assert pool.verify_many(pairs[:1]) == alone[:1]
+        assert pool.verify_many([]) == []
 
 
 def test_the_enterprise_story_issues_and_verifies_a_business_licence(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from exchange.client._errors import (
     TransportError,
 )
 from exchange.client._licences import (
+    VerifierPool,
     fetch_licence_verifier,
     load_licence_verifier,
     verify_many,
@@ -77,6 +78,7 @@ __all__ = [
     "StatusList",
     "TransportError",
     "Verification",
+    "VerifierPool",
     "fetch_licence_verifier",
     "load_licence_verifier",
     "verify_many",

@@ -15,7 +15,12 @@ whether it is past the list's ``max_age`` (``stale``). Signatures and expiry are
 locally; no licence data leaves the verifier.
 
 :func:`verify_many` spreads a large batch over processes (Ed25519 verification is CPU-bound
-and each process verifies independently).
+and each process verifies independently); :class:`VerifierPool` keeps those processes for
+every batch a long-running verifier checks, so their start-up is paid once:
+
+    with VerifierPool(verifier, processes=2) as pool:
+        for batch in batches:
+            results = pool.verify_many(batch)    # [(ok, reason), …] in order
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ from typing import Any
 import httpx
 
 from exchange.client._errors import TransportError, error_from
-from exchange.licences.token import LicenceVerifier, StatusList
+from exchange.licences.token import LicenceVerifier, StatusList, public_key_from_pem
 
-__all__ = ["fetch_licence_verifier", "load_licence_verifier", "verify_many"]
+__all__ = ["VerifierPool", "fetch_licence_verifier", "load_licence_verifier", "verify_many"]
 
 PUBLIC_KEY_PATH = "/api/v1/licences/public-key"
 STATUS_PATH = "/api/v1/licences/status-list"
@@ -102,9 +107,9 @@ def fetch_licence_verifier(
 _WORKER: LicenceVerifier | None = None
 
 
-def _init_worker(pems: list[str], status: dict[str, str] | None) -> None:
+def _init_worker(pems: list[str], status: dict[str, str] | None, memo: int) -> None:
     global _WORKER
-    _WORKER = LicenceVerifier.from_pem(*pems)
+    _WORKER = LicenceVerifier([public_key_from_pem(p) for p in pems], memo=memo)
     if status is not None:
         _WORKER.use_status(status)
 
@@ -115,31 +120,69 @@ def _verify_chunk(chunk: Sequence[tuple[str, str]]) -> list[tuple[bool, str]]:
     return [(r.ok, r.reason) for r in (verify(n, c) for n, c in chunk)]
 
 
+class VerifierPool:
+    """Worker processes, each with a copy of a verifier's keys and status list, started
+    once and used for every batch until :meth:`close` (or the ``with`` block ends).
+
+    Each worker remembers verified codes as ``verifier`` does (its ``memo``). The copies
+    are those of the moment the pool starts: after fetching a new status list,
+    start a new pool. Batches are cut in a few chunks per process, so the processes end
+    together whatever the batch's size.
+    """
+
+    def __init__(self, verifier: LicenceVerifier, processes: int = 2) -> None:
+        if processes < 1:
+            raise ValueError("processes must be >= 1")
+        status: StatusList | None = verifier.status
+        self.processes = processes
+        self._pool = ProcessPoolExecutor(
+            processes,
+            initializer=_init_worker,
+            initargs=(
+                [_pem(k) for k in verifier.keys.values()],
+                status.document if status is not None else None,
+                verifier.memo,
+            ),
+        )
+
+    def verify_many(
+        self, licences: Iterable[tuple[str, str]], *, chunk: int | None = None
+    ) -> list[tuple[bool, str]]:
+        """(ok, reason) for each (number, code), in order."""
+        pairs = list(licences)
+        size = chunk or max(1, -(-len(pairs) // (4 * self.processes)))
+        chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+        out: list[tuple[bool, str]] = []
+        for part in self._pool.map(_verify_chunk, chunks):
+            out.extend(part)
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def __enter__(self) -> VerifierPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def verify_many(
     verifier: LicenceVerifier,
     licences: Iterable[tuple[str, str]],
     *,
     processes: int = 1,
-    chunk: int = 2000,
+    chunk: int | None = None,
 ) -> list[tuple[bool, str]]:
     """(ok, reason) for each (number, code), in order; ``processes`` > 1 verifies chunks in
-    that many worker processes, each with a copy of the verifier's keys and status list."""
+    that many worker processes started for this batch (see :class:`VerifierPool` to keep
+    them for the next)."""
     pairs = list(licences)
     if processes <= 1:
         verify = verifier.verify
         return [(r.ok, r.reason) for r in (verify(n, c) for n, c in pairs)]
-    pems = [_pem(k) for k in verifier.keys.values()]
-    status: StatusList | None = verifier.status
-    chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-    with ProcessPoolExecutor(
-        processes,
-        initializer=_init_worker,
-        initargs=(pems, status.document if status is not None else None),
-    ) as pool:
-        out: list[tuple[bool, str]] = []
-        for part in pool.map(_verify_chunk, chunks):
-            out.extend(part)
-    return out
+    with VerifierPool(verifier, processes) as pool:
+        return pool.verify_many(pairs, chunk=chunk)
 
 
 def _pem(key: Any) -> str:
