@@ -25,7 +25,7 @@ const EN = {
   "订阅分发": "Subscriptions",
   "信息核验": "Verification (核验)",
   "核验申请人声明的信息与源头是否一致（如地址、收入区间），平台只回答一致、不一致或无法核验，不返回源头数据。": "Check whether what an applicant declared (an address, an income bracket) matches the source: the platform answers match, mismatch or unknown, never the source's data.",
-  "资源代码": "Resource code", "记录键值": "Record key", "如公民身份号码": "e.g. an ID number", "声明内容": "Claims",
+  "记录键值": "Record key", "如公民身份号码": "e.g. an ID number", "声明内容": "Claims",
   "每行一项：信息项=声明值；数值范围写作 最小..最大。": "One per line: item=value; a numeric range as min..max.",
   "声明内容格式不正确：{line}": "Claims not understood: {line}",
   "一致": "match", "不一致": "mismatch", "无法核验": "unknown",
