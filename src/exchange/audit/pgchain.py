@@ -31,35 +31,34 @@ import psycopg
 from exchange.audit import checkpoint
 from exchange.audit.chain import BEIJING, Sign
 from exchange.audit.checkpoint import Checkpoint
-from exchange.audit.entry import Entry, chain_hash
+from exchange.audit.entry import VERSION, Entry, chain_hash
 from exchange.db.engine import Database
 
 __all__ = ["APPLICATION_NAME", "PgChain"]
 
 APPLICATION_NAME = "exchange-audit-writer"
 
-#: The entry columns and the array type each travels as (JSON goes as text, cast back).
-_ENTRY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("seq", "bigint"),
+#: The stored fields of an entry as the canonical JSON names them (``v`` is the version),
+#: and their SQL types: each group travels as the JSON array of its entries' canonical
+#: forms, already made for the hash (one join, where a column array per field cost the
+#: writer thread a Python call per value), and PostgreSQL takes it apart.
+_FIELDS: tuple[tuple[str, str], ...] = (
     ("request_id", "text"),
     ("at", "timestamptz"),
     ("kind", "text"),
     ("consumer", "text"),
     ("provider", "text"),
     ("resource_code", "text"),
-    ("items", "text"),
+    ("items", "json"),
     ("case", "text"),
     ("records", "bigint"),
     ("outcome", "text"),
     ("status", "bigint"),
     ("latency_us", "bigint"),
     ("correlation_id", "text"),
-    ("verdicts", "text"),
-    ("version", "bigint"),
-    ("prev_hash", "text"),
-    ("hash", "text"),
+    ("verdicts", "json"),
+    ("v", "bigint"),
 )
-_JSON = {"items", "verdicts"}
 _VOLUME_COLUMNS = (
     ("day", "date"),
     ("consumer", "text"),
@@ -75,20 +74,26 @@ def _quoted(names: Sequence[str]) -> str:
 
 
 def _append_sql() -> str:
-    entry_names = [n for n, _ in _ENTRY_COLUMNS]
+    fields = [n for n, _ in _FIELDS]
+    record = ", ".join(f'"{n}" {t}' for n, t in _FIELDS)
+    stored = [*(n for n in fields if n != "v"), "version"]
+    picked = ", ".join(f'e."{n}"' for n in fields if n != "v")
     volume_names = [n for n, _ in _VOLUME_COLUMNS]
-    entry_arrays = ", ".join(f"%s::{t}[]" for _, t in _ENTRY_COLUMNS)
     volume_arrays = ", ".join(f"%s::{t}[]" for _, t in _VOLUME_COLUMNS)
-    picked = ", ".join(f'e."{n}"::json' if n in _JSON else f'e."{n}"' for n in entry_names)
+    # Version 1 entries name no version in their hashed form.
     return f"""
 WITH head AS (
     UPDATE audit_head SET seq = %s, hash = %s
     WHERE id = 1 AND seq = %s AND hash = %s
-    RETURNING id
+    RETURNING seq
 ), entries AS (
-    INSERT INTO audit_entry ({_quoted(entry_names)})
-    SELECT {picked}
-    FROM unnest({entry_arrays}) AS e({_quoted(entry_names)})
+    INSERT INTO audit_entry ("seq", {_quoted(stored)}, "prev_hash", "hash")
+    SELECT (SELECT seq FROM head) - %s + e.n, {picked}, coalesce(e."v", 1), e.prev, e.hash
+    FROM ROWS FROM (
+        json_to_recordset(%s::json) AS ({record}),
+        unnest(string_to_array(%s, ',')),
+        unnest(string_to_array(%s, ','))
+    ) WITH ORDINALITY AS e({_quoted(fields)}, prev, hash, n)
     WHERE EXISTS (SELECT FROM head)
 ), volume AS (
     INSERT INTO audit_volume AS v ({_quoted(volume_names)})
@@ -101,8 +106,7 @@ SELECT count(*) FROM head
 """
 
 
-#: One statement text for every group (arrays, not a VALUES list per size), so the server
-#: prepares it once per connection.
+#: One statement text for every group, so the server prepares it once per connection.
 APPEND = _append_sql().encode()
 
 
@@ -192,62 +196,32 @@ def _params(
     the new head."""
     seq, prev = head
     first = seq + 1
-    columns: list[list[Any]] = [[] for _ in _ENTRY_COLUMNS]
-    (
-        c_seq,
-        c_request_id,
-        c_at,
-        c_kind,
-        c_consumer,
-        c_provider,
-        c_resource_code,
-        c_items,
-        c_case,
-        c_records,
-        c_outcome,
-        c_status,
-        c_latency_us,
-        c_correlation_id,
-        c_verdicts,
-        c_version,
-        c_prev_hash,
-        c_hash,
-    ) = columns
+    bodies: list[bytes] = []
+    prevs: list[str] = []
+    hashes: list[str] = []
     volume: dict[tuple[dt.date, str, str, str], list[int]] = {}
     for entry in entries:
-        seq += 1
+        body = entry.canonical() if entry.version == VERSION else _full(entry)
         digest = chain_hash(prev, entry)
-        c_seq.append(seq)
-        c_request_id.append(entry.request_id)
-        c_at.append(entry.at)
-        c_kind.append(entry.kind)
-        c_consumer.append(entry.consumer)
-        c_provider.append(entry.provider)
-        c_resource_code.append(entry.resource_code)
-        c_items.append(orjson.dumps(entry.items).decode())
-        c_case.append(entry.case)
-        c_records.append(entry.records)
-        c_outcome.append(entry.outcome)
-        c_status.append(entry.status)
-        c_latency_us.append(entry.latency_us)
-        c_correlation_id.append(entry.correlation_id)
-        c_verdicts.append(None if entry.verdicts is None else orjson.dumps(entry.verdicts).decode())
-        c_version.append(entry.version)
-        c_prev_hash.append(prev)
-        c_hash.append(digest)
+        bodies.append(body)
+        prevs.append(prev)
+        hashes.append(digest)
         prev = digest
         if entry.outcome == "ok" and entry.provider and entry.resource_code:
-            key = (
-                entry.at.astimezone(BEIJING).date(),
-                entry.consumer,
-                entry.provider,
-                entry.resource_code,
+            day = entry.at.astimezone(BEIJING).date()
+            acc = volume.setdefault(
+                (day, entry.consumer, entry.provider, entry.resource_code), [0, 0]
             )
-            acc = volume.setdefault(key, [0, 0])
             acc[0] += 1
             acc[1] += entry.records
+    seq += len(entries)
     rows = sorted(volume.items())
-    volume_columns: list[list[Any]] = [
+    params: list[Any] = [
+        *(seq, prev, head[0], head[1]),
+        len(entries),
+        (b"[" + b",".join(bodies) + b"]").decode(),
+        ",".join(prevs),
+        ",".join(hashes),
         [k[0] for k, _ in rows],
         [k[1] for k, _ in rows],
         [k[2] for k, _ in rows],
@@ -255,8 +229,19 @@ def _params(
         [v[0] for _, v in rows],
         [v[1] for _, v in rows],
     ]
-    params: list[Any] = [seq, prev, head[0], head[1], *columns, *volume_columns]
     return params, list(range(first, seq + 1)), (seq, prev)
+
+
+def _full(entry: Entry) -> bytes:
+    """Every stored field of an entry of an older version (its canonical form leaves out
+    the fields its version does not hash, but the row keeps them)."""
+    return orjson.dumps(
+        {
+            **{name: getattr(entry, name) for name, _ in _FIELDS if name != "v"},
+            "at": entry.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "v": entry.version,
+        }
+    )
 
 
 def _checkpoint(conn: psycopg.Connection[Any], sign: Sign, seq: int, hash_: str) -> Checkpoint:
