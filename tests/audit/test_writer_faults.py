@@ -95,3 +95,42 @@ def test_one_bad_entry_never_fails_its_group(
         assert row.latency_us == 2**31 - 1
         assert row.items == ["a\\x00b"]
     assert verify(ctx.db, signer.verifier).ok
+
+
+def test_waiters_of_a_group_are_answered_on_their_own_loops(ctx: AppContext) -> None:
+    """Commit-wait ``record()``: callers on two event loops (two threads) share groups;
+    each gets its answer on its own loop, a refused entry fails only its caller, and a
+    cancelled caller does not keep the others waiting."""
+    writer = AuditWriter(ctx.db, linger=0.2)  # gathers each loop's burst into one group
+    writer.start()
+    outcomes: dict[int, list[str]] = {}
+
+    async def burst(base: int) -> list[str]:
+        cancelled = asyncio.ensure_future(writer.record(entry(base + 99)))
+        calls = [
+            writer.record(bad(i) if i == base + 3 else entry(i)) for i in range(base, base + 30)
+        ]
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        return ["ok" if r is None else type(r).__name__ for r in results]
+
+    def run(base: int) -> None:
+        outcomes[base] = asyncio.run(burst(base))
+
+    try:
+        threads = [threading.Thread(target=run, args=(base,)) for base in (0, 1000)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert writer.running
+    finally:
+        writer.stop()
+    expected = ["ok"] * 30
+    for base in (0, 1000):
+        # PostgreSQL refuses the bad entry (stored escaped instead); SQLite stores it.
+        assert outcomes[base][:3] + outcomes[base][4:] == expected[1:]
+        assert outcomes[base][3] in {"ok", "AuditUnavailable"}
+    assert writer.stats.entries == 62  # the cancelled callers' entries are kept too
+    assert verify(ctx.db).ok

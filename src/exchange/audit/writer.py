@@ -41,6 +41,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,9 @@ class _Pending:
     future: concurrent.futures.Future[int] | None = None
     #: journal segment holding the entry (0: not journaled)
     segment: int = 0
+    #: :meth:`AuditWriter.record`'s waiter on its event loop (commit-wait mode), settled
+    #: with the rest of its group in one call onto that loop
+    waiter: asyncio.Future[int] | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +113,38 @@ def _reject(future: concurrent.futures.Future[int] | None, error: Exception) -> 
     if future is not None and not future.done():
         with contextlib.suppress(concurrent.futures.InvalidStateError):
             future.set_exception(error)
+
+
+_Outcome = int | Exception
+
+
+def _settle(results: list[tuple[asyncio.Future[int], _Outcome]]) -> None:
+    """On the waiters' loop: give each its seq or its error."""
+    for waiter, outcome in results:
+        if waiter.done():  # its caller went away (the request was cancelled)
+            continue
+        if isinstance(outcome, Exception):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+
+def _hand_over(outcomes: Iterable[tuple[_Pending, _Outcome]]) -> None:
+    """Answer each pending entry's caller: futures one by one, and the event loop's
+    waiters of a group in one call onto their loop. A future per waiter cost a wake-up
+    of the loop (a write to its self-pipe) per entry; a group of 64 cost 64."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], _Outcome]]] = {}
+    for pending, outcome in outcomes:
+        waiter = pending.waiter
+        if waiter is not None:
+            by_loop.setdefault(waiter.get_loop(), []).append((waiter, outcome))
+        elif isinstance(outcome, Exception):
+            _reject(pending.future, outcome)
+        else:
+            _resolve(pending.future, outcome)
+    for loop, results in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+            loop.call_soon_threadsafe(_settle, results)
 
 
 @dataclass(slots=True)
@@ -262,7 +298,7 @@ class AuditWriter:
             except queue.Empty:
                 break
             if isinstance(item, _Pending):
-                _reject(item.future, error)
+                _hand_over([(item, error)])
             elif isinstance(item, _Flush):
                 item.done.set()
         with self._jlock:
@@ -288,8 +324,12 @@ class AuditWriter:
         """Make the entry durable (the broker's answer waits for this): the journal write
         (a ~1 µs copy into a shared memory map, in the caller's thread), or the commit when
         there is no journal."""
-        if self._journal is None or not self.running:
-            await asyncio.wrap_future(self.submit(entry))
+        if not self.running:
+            raise AuditUnavailable("the audit writer is not running")
+        if self._journal is None:
+            waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._queue.put(_Pending(entry, waiter=waiter))
+            await waiter
             return
         if self._backlog >= MAX_BACKLOG:
             await self._wait_for_room()
@@ -449,10 +489,8 @@ class AuditWriter:
                 self._commit(group)
             except Exception as exc:  # never let the thread die
                 log.exception("audit writer: unexpected failure")
-                for pending in group:
-                    _reject(
-                        pending.future, AuditUnavailable(f"audit failure: {type(exc).__name__}")
-                    )
+                failure = AuditUnavailable(f"audit failure: {type(exc).__name__}")
+                _hand_over((pending, failure) for pending in group)
             for marker in flushes:
                 marker.done.set()
 
@@ -511,12 +549,10 @@ class AuditWriter:
                         pending.entry.request_id,
                         type(again).__name__,
                     )
-                    _reject(
-                        pending.future,
-                        AuditUnavailable(
-                            f"the audit log could not be written: {type(again).__name__}"
-                        ),
+                    refusal = AuditUnavailable(
+                        f"the audit log could not be written: {type(again).__name__}"
                     )
+                    _hand_over([(pending, refusal)])
                     continue
             self._committed([pending], seqs, made, time.perf_counter() - started)
         return []
@@ -538,8 +574,7 @@ class AuditWriter:
         self._unsigned += len(group)
         if made is not None:
             self._signed(made)
-        for pending, seq in zip(group, seqs, strict=True):
-            _resolve(pending.future, seq)
+        _hand_over(zip(group, seqs, strict=True))
         journaled = sum(1 for pending in group if pending.segment)
         if journaled:
             with self._jlock:
