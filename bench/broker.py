@@ -191,6 +191,26 @@ The added latency at one connection sits at the target (per-round differences ra
 ±0.05 ms around it): the extra hop itself (two more process wake-ups on loopback)
 measured ~0.18 ms with a bare forwarding proxy on this machine, and an idle broker sends
 a lookup at once rather than waiting a turn for others to share its provider call.
+
+Spread lookups (issue 17), profiled with `--profile`'s per-thread split and `--cprofile`:
+a spread lookup does not cost the exchange twice a single-topic one when the two are
+measured side by side (at load ~16: 197-293 vs 169-207 µs in the event loop's thread,
+36-95 vs 44-55 µs in the audit writer's). What differs is sharing: single-topic lookups
+share provider calls (the department spends 22-36 µs per broker lookup against 58-96
+direct), lookups spread over 14 topics almost never do (68-123 against 65-134), so
+nearly every lookup pays a whole provider call (signing, request, parse). Two costs
+grew with the spread and were cut:
+
+* the audit writer's group commit on SQLite goes straight to the driver: a group holds a
+  daily-volume row per consumer and topic (dozens under spread lookups, one under the
+  single workload), and the ORM's bulk upsert and head update were a quarter of the
+  writer thread's samples (32-36 µs per lookup after, 39-95 before, not quiet);
+* a provider call's budget is one loop timer on the answer's future: `asyncio.timeout`
+  cost ~17 µs a call against ~3.6 µs under uvloop (loaded machine; the ratio holds).
+
+The one-connection figure of 1.06 ms added on spread (load 9-15, rounds 0.88-1.81 ms)
+was mostly the machine: after the two changes above, at load ~7, 0.38 ms added (the
+broker's rounds 0.44-0.48 ms), against 0.09 ms for nginx.
 """
 
 
