@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from typing import Any
 
@@ -288,3 +290,26 @@ def test_change_events_refresh_the_library_incrementally(gathered: Site) -> None
     assert again["event_cursor"] > source["event_cursor"]
     # Applied once: the next pass has nothing to do.
     assert gathered.gather()["last"]["events"].get(code, 0) == 0
+
+
+def test_lookups_let_go_of_their_snapshot_when_they_stop(gathered: Site) -> None:
+    # On SQLite lookups read one snapshot for a moment; once they stop it is let go, so the
+    # WAL can be checkpointed to its end (a snapshot kept would hold it back for good).
+    for i in range(5):
+        resp = gathered.http.post(
+            "/api/v1/libraries/person/query",
+            json={"keys": [CITY.id_number_of(i)]},
+            headers=key_of("mzj"),
+        )
+        assert resp.status_code == 200, resp.text
+    path = gathered.ctx.db.engine.url.database
+    assert path
+    deadline = time.monotonic() + 30
+    while True:
+        # A connection of its own (a short busy timeout must not stay on a pooled one).
+        with contextlib.closing(sqlite3.connect(path, timeout=0.1)) as conn:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy == 0:
+            return
+        assert time.monotonic() < deadline, "a reader still holds the WAL back"
+        time.sleep(0.05)

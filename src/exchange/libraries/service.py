@@ -16,6 +16,7 @@ Every lookup, answered or refused, is an audit entry like any exchange.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
@@ -202,6 +203,8 @@ class LibraryService:
             self._local.conn = conn
             self._local.began = -SNAPSHOT_SECONDS
             self._local.generation = -1
+            self._local.open = False
+            self._local.token = None
         return conn
 
     def _snapshot(self, conn: Any) -> None:
@@ -209,18 +212,40 @@ class LibraryService:
         transaction every query starts one, and finds the database changed by the audit
         writer's latest commit (one per few lookups), which drops the connection's page
         cache: the query then read its B-tree pages again through the OS, several times
-        the cost of the query itself. Within one, the pages stay cached."""
+        the cost of the query itself. Within one, the pages stay cached. A timer on the
+        event loop ends the snapshot when lookups stop, so it never holds back the WAL's
+        checkpoints (off the loop, none is kept)."""
         local = self._local
         now = time.monotonic()
-        if now - local.began < SNAPSHOT_SECONDS and local.generation == self._generation:
+        fresh = now - local.began < SNAPSHOT_SECONDS and local.generation == self._generation
+        if local.open and fresh:
             return
         conn.rollback()
+        local.open = False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
         cur = conn.cursor()
         try:
             cur.execute("BEGIN")
         finally:
             cur.close()
-        local.began, local.generation = now, self._generation
+        token = object()
+        local.open, local.began, local.generation, local.token = (
+            True,
+            now,
+            self._generation,
+            token,
+        )
+        loop.call_later(SNAPSHOT_SECONDS, self._release, conn, token)
+
+    def _release(self, conn: Any, token: object) -> None:
+        local = self._local
+        held: Any = getattr(local, "conn", None)
+        if held is not None and held is conn and local.open and local.token is token:
+            held.rollback()  # lookups stopped: let the WAL be checkpointed past us
+            local.open = False
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
