@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from rich.table import Table
 from exchange import proctree
 from exchange.config import Settings
 
-__all__ = ["find_locustfile", "healthy", "load"]
+__all__ = ["find_locustfile", "healthy", "load", "peak_users"]
 
 DAILY_RECORDS_2020 = 37_484_000
 #: The started exchange's worker processes and Locust's worker processes (beside its
@@ -38,7 +39,24 @@ DAILY_RECORDS_2020 = 37_484_000
 #: both cores of a small machine, where one ``exchange up`` process used one.
 WORKERS = 2
 PROCESSES = 1
+#: Users at the peak of the 2020 day in 10 minutes (see :func:`peak_users`).
+BASE_USERS = 40
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def peak_users(records_per_day: int, day_minutes: float) -> int:
+    """Users at the peak for a day's rate: 40 for the 2020 day in 10 minutes (the runs
+    that delivered all of it), in proportion for a faster day, never fewer than 40.
+
+    A user makes one call at a time, so the calls a second the users can make are the
+    users over the time a call takes (Little's law). The 2020 day in 5 minutes needs ~250
+    calls/s at its peak; with calls of ~0.24 s, 40 users made at most ~170 and delivered
+    62.5 % of the day with the exchange using 0.8 of 2 cores (bench/results/load-day.md).
+    """
+    if day_minutes <= 0:
+        return BASE_USERS
+    rate = records_per_day / DAILY_RECORDS_2020 * (10.0 / day_minutes)
+    return max(BASE_USERS, math.ceil(BASE_USERS * rate - 1e-9))
 
 
 def find_locustfile(explicit: Path | None = None) -> Path | None:
@@ -341,7 +359,13 @@ def load(
     records_per_day: Annotated[
         int, typer.Option(help="The day's volume (2020 average: 37,484,000).")
     ] = DAILY_RECORDS_2020,
-    users: Annotated[int, typer.Option(help="Locust users at the day's peak.")] = 40,
+    users: Annotated[
+        int | None,
+        typer.Option(
+            help="Locust users at the day's peak (default: 40 for the 2020 day in 10 "
+            "minutes, more in proportion for a faster rate)."
+        ),
+    ] = None,
     processes: Annotated[
         int,
         typer.Option(
@@ -400,6 +424,8 @@ def load(
         )
         raise typer.Exit(code=2)
     key = operator_key or resolve_operator_key(settings)[0]
+    if users is None:
+        users = peak_users(records_per_day, day_minutes)
     out.mkdir(parents=True, exist_ok=True)
     progress_file = out / "progress.json"
     progress_file.unlink(missing_ok=True)

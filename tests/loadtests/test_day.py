@@ -54,3 +54,16 @@ def test_a_worker_builds_locusts_option_defaults_once() -> None:
         check=True,
     )
     assert out.stdout.split() == ["1"]
+
+
+def test_peak_users_follow_the_days_rate() -> None:
+    """40 users for the 2020 day in 10 minutes; twice the rate, twice the users (one call
+    at a time each); a slower or smaller day keeps 40."""
+    from exchange.loadrun import DAILY_RECORDS_2020, peak_users
+
+    assert peak_users(DAILY_RECORDS_2020, 10) == 40
+    assert peak_users(DAILY_RECORDS_2020, 5) == 80
+    assert peak_users(DAILY_RECORDS_2020, 2.5) == 160
+    assert peak_users(DAILY_RECORDS_2020 // 2, 5) == 40
+    assert peak_users(DAILY_RECORDS_2020, 30) == 40
+    assert peak_users(1_000_000, 0.05) == 214  # 1 M in 3 s: 5.3 times the 10-minute day
