@@ -68,6 +68,26 @@ def answered(http: httpx.Client) -> tuple[int, int]:
     return done, int(float(backlog.group(1))) if backlog else -1
 
 
+def bounds(http: httpx.Client) -> list[tuple[str, str, float, float, float]]:
+    """The exchange's declared structures from /metrics (``exchange.bounds``): name, unit,
+    size now, bound and budget in bytes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, dict[str, float]] = {}
+    units: dict[str, str] = {}
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            name = sample.labels.get("structure")
+            if name is None or not sample.name.startswith("exchange_bounded_"):
+                continue
+            found.setdefault(name, {})[sample.name.removeprefix("exchange_bounded_")] = sample.value
+            units.setdefault(name, sample.labels.get("unit", ""))
+    return [
+        (name, units[name], v.get("size", 0), v.get("limit", 0), v.get("budget_bytes", 0))
+        for name, v in sorted(found.items())
+    ]
+
+
 def compare(first: Path, last: Path) -> None:
     """Allocation sites whose live memory grew most between two tracemalloc snapshots."""
     import tracemalloc
@@ -131,6 +151,8 @@ def main() -> None:
     snaps = work / "snapshot" if args.tracemalloc else None
     seconds = int(args.minutes * 60)
     samples: list[tuple[float, float, int]] = []
+    #: (anonymous, file-backed) RSS, MB, beside each sample
+    parts: list[tuple[float, float]] = []
     load_before = os.getloadavg()
     with stack(work, tracemalloc=snaps) as st:
         workload = spread_workload(st, args.keys)
@@ -155,11 +177,12 @@ def main() -> None:
                 elapsed = time.monotonic() - started
                 done, backlog = answered(http)
                 samples.append((elapsed, rss_mb(pid), done - base))
+                parts.append((rss_mb(pid, "RssAnon"), rss_mb(pid, "RssFile")))
                 backlogs.append(backlog)
                 t, r, n = samples[-1]
                 print(
-                    f"{t:6.0f} s  RSS {r:6.1f} MB (anonymous {rss_mb(pid, 'RssAnon'):6.1f}, "
-                    f"file {rss_mb(pid, 'RssFile'):6.1f})  {n:>10,} lookups, audit backlog "
+                    f"{t:6.0f} s  RSS {r:6.1f} MB (anonymous {parts[-1][0]:6.1f}, "
+                    f"file {parts[-1][1]:6.1f})  {n:>10,} lookups, audit backlog "
                     f"{backlogs[-1]:,}"
                 )
                 if snaps is not None and len(samples) in (3, int(SETTLE_S / SAMPLE_S) + 1):
@@ -169,6 +192,8 @@ def main() -> None:
                     time.sleep(0.2)
             out = wrk.communicate()[0]
             samples.append((time.monotonic() - started, rss_mb(pid), answered(http)[0] - base))
+            parts.append((rss_mb(pid, "RssAnon"), rss_mb(pid, "RssFile")))
+            declared = bounds(http)
             if snaps is not None:
                 os.kill(pid, signal.SIGUSR1)
                 time.sleep(3)  # the snapshot is written by the exchange
@@ -188,6 +213,9 @@ def main() -> None:
     at_settle = settled[0][1]
     end = samples[-1][1]
     peak = max(r for _, r, _ in samples)
+    first = samples.index(settled[0])
+    anon_settle, file_settle = parts[first]
+    anon_after = [a for a, _ in parts[first:]]
     growth = (max(r for _, r, _ in settled) - at_settle) / at_settle
     flush_failures = errors.count("usage flush failed")
     total = samples[-1][2]
@@ -202,14 +230,16 @@ def main() -> None:
         "",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}. One run of "
-        f"`bench/soak.py --minutes {args.minutes:g} --connections {args.connections} "
-        f"--keys {args.keys}`: wrk "
-        f"(1 thread, {args.connections} connections, the whole run), the mock departments "
-        "and the exchange (one process, **SQLite**, started fresh) on the same machine. "
-        "Load average (1, 5, 15 min) "
+        f"`bench/soak.py --minutes {args.minutes:g} --rate {args.rate:g} --connections "
+        f"{args.connections} --keys {args.keys}`: wrk "
+        f"(1 thread, {args.connections} connections, the whole run) holding the lookups to "
+        f"a steady schedule of **{args.rate:g}/s** (missed slots are dropped, not sent in a "
+        "burst), the mock departments and the exchange (one process each, **SQLite**, "
+        "started fresh) on the same machine, under `/work/quiet run` beside other people's "
+        "work: load average (1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load_before)} before, "
-        f"{', '.join(f'{x:.2f}' for x in load_after)} after: the machine is shared and "
-        "busy, so the request rate is what it allowed, not a target.",
+        f"{', '.join(f'{x:.2f}' for x in load_after)} after. Memory figures do not need an "
+        "idle machine; the achieved rate is below.",
         "",
         f"Workload **spread** (warm after its first seconds): {len(workload.targets)} topics "
         f"of {len(workload.providers)} providers, {len(workload.consumers)} consumers, "
@@ -221,8 +251,12 @@ def main() -> None:
         f"| lookups answered | {total:,} in {samples[-1][0] / 60:.1f} min ({rate:,.0f}/s) | | |",
         f"| non-2xx answers | {int(non2xx.group(1)) if non2xx else 0:,} | 0 | |",
         f"| RSS before the load | {samples[0][1]:.1f} MB | | |",
-        f"| RSS at 2 min | {at_settle:.1f} MB | | |",
-        f"| RSS at the end | {end:.1f} MB | | |",
+        f"| RSS at 2 min | {at_settle:.1f} MB (anonymous {anon_settle:.1f}, file "
+        f"{file_settle:.1f}) | | |",
+        f"| RSS at the end | {end:.1f} MB (anonymous {parts[-1][0]:.1f}, file "
+        f"{parts[-1][1]:.1f}) | | |",
+        f"| anonymous RSS after 2 min, lowest – highest | {min(anon_after):.1f} – "
+        f"{max(anon_after):.1f} MB | | |",
         f"| highest RSS | {peak:.1f} MB | < 300 MB | {verdict(peak < MAX_RSS_MB)} |",
         f"| growth after 2 min (highest ÷ at 2 min − 1) | {growth:+.1%} | < 5 % | "
         f"{verdict(growth < MAX_GROWTH)} |",
@@ -231,6 +265,18 @@ def main() -> None:
         f'| "usage flush failed" in the exchange log | {flush_failures} | 0 | |',
         "",
         f"![RSS over the run]({CHART.name})",
+        "",
+        "What the exchange keeps with a bound, from its `/metrics` at the end of the run "
+        "(`src/exchange/bounds.py`; budget = the bound times the bytes per entry measured "
+        "with tracemalloc):",
+        "",
+        "| structure | size at the end | bound | budget |",
+        "|---|---|---|---|",
+        *(
+            f"| `{name}` | {size:,.0f} {unit} | {limit:,.0f} {unit} | {budget / 1e6:,.1f} MB |"
+            for name, unit, size, limit, budget in declared
+        ),
+        f"| together | | | {sum(b[4] for b in declared) / 1e6:,.1f} MB |",
         "",
         "Samples every minute (s, RSS MB, lookups answered): "
         + "; ".join(f"{t:.0f} {r:.1f} {n:,}" for t, r, n in samples[:: int(60 / SAMPLE_S)]),
