@@ -1,0 +1,174 @@
+"""A load day's memory: ``exchange load`` from a fresh exchange, as a user starts it, with
+the exchange's processes sampled every 10 s, judged by issue 17's rule: each exchange
+process ends the day within twice its start memory plus its declared caches (the
+``exchange_memory_declared_bytes`` of its ``/metrics``, see ``src/exchange/bounds.py``).
+
+    .venv/bin/python bench/day_memory.py [--day-minutes 5] [-- extra exchange load options]
+
+The exchange is started by ``exchange load`` on a free loopback port in a new directory
+(a fresh SQLite database). The start of the day is ``exchange load``'s own reading (when
+its first progress shows the day began, after the grants are set up), the end is after
+Locust exits; both are in its ``day_summary.json``. Results are printed and written to
+``bench/results/day-memory.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from _common import free_port
+
+from exchange import proctree
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "day-memory.md"
+KEY = "exk_operator_day_memory"
+SAMPLE_S = 10.0
+
+
+def declared(url: str) -> float | None:
+    """The answering process's declared budget, bytes (None when it does not answer)."""
+    try:
+        text = httpx.get(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+        ).text
+    except httpx.HTTPError:
+        return None
+    found = re.search(r"^exchange_memory_declared_bytes ([\d.e+]+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def role(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+    if "departments" in cmd:
+        return "mock departments"
+    if "multiprocessing" in cmd or "spawn_main" in cmd:
+        return "exchange worker"
+    if "exchange.cli up" in cmd or " up " in cmd:
+        return "exchange up (supervisor)"
+    return cmd[:60]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--day-minutes", type=float, default=5.0)
+    parser.add_argument("extra", nargs="*", help="more `exchange load` options")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-day-memory-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": KEY,
+        "EXCHANGE_HOST": "127.0.0.1",
+        "EXCHANGE_PORT": str(port),
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+    }
+    out = work / "out"
+    command = [
+        *(sys.executable, "-m", "exchange.cli", "load"),
+        *("--day-minutes", str(args.day_minutes), "--out", str(out)),
+        *args.extra,
+    ]
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=work, env=env)
+    roles: dict[int, str] = {}
+    budgets: list[float] = []
+    peaks: dict[int, float] = {}
+    while proc.poll() is None:
+        time.sleep(SAMPLE_S)
+        up = [p for p in proctree.descendants(proc.pid) if role(p).startswith("exchange up")]
+        if not up:
+            continue
+        tree = proctree.sample(up[0])
+        if tree is None:
+            continue
+        for p in tree.processes:
+            roles.setdefault(p.pid, role(p.pid))
+            peaks[p.pid] = max(peaks.get(p.pid, 0.0), p.rss_bytes / 2**20)
+        budget = declared(url)
+        if budget is not None:
+            budgets.append(budget)
+        print(
+            f"{time.monotonic() - started:6.0f} s  "
+            + ", ".join(f"{roles[p.pid]} {p.rss_bytes / 2**20:.0f} MB" for p in tree.processes)
+        )
+    load_after = os.getloadavg()
+    summary = json.loads((out / "day_summary.json").read_text())
+    resources = summary.get("resources") or {}
+    start = {p["pid"]: p for p in resources.get("exchange_start", {}).get("processes", [])}
+    end = {p["pid"]: p for p in resources.get("exchange_end", {}).get("processes", [])}
+    budget_mb = max(budgets, default=0.0) / 2**20
+    log = out / "exchange.log"
+    flushes = log.read_text(errors="replace").count("usage flush failed") if log.exists() else 0
+    rows, verdicts = [], []
+    for pid, first in start.items():
+        last = end.get(pid)
+        if last is None:
+            continue
+        name = roles.get(pid, first["name"])
+        allowed = 2 * first["rss_mb"] + (budget_mb if name == "exchange worker" else 0.0)
+        ok = last["rss_mb"] <= allowed
+        if name == "exchange worker":
+            verdicts.append(ok)
+        judged = f"{allowed:,.1f} | {'**met**' if ok else '**not met**'} |"
+        rows.append(
+            f"| {name} ({pid}) | {first['rss_mb']:,.1f} | {last['rss_mb']:,.1f} | "
+            f"{peaks.get(pid, 0.0):,.1f} | "
+            + (judged if name == "exchange worker" else f"({allowed:,.1f}) | |")
+        )
+    text = "\n".join(
+        [
+            "# A load day's memory",
+            "",
+            f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}. One run of "
+            f"`bench/day_memory.py --day-minutes {args.day_minutes:g}`: `exchange load "
+            f"--day-minutes {args.day_minutes:g} {' '.join(args.extra)}` starting a fresh "
+            "exchange (SQLite, its defaults: worker processes and the mock departments in "
+            "their own) on this machine, beside other people's work: load average "
+            f"{', '.join(f'{x:.2f}' for x in load_before)} before, "
+            f"{', '.join(f'{x:.2f}' for x in load_after)} after. Start and end are "
+            "`exchange load`'s own readings (`day_summary.json`); the peak is the highest "
+            f"of the samples taken every {SAMPLE_S:.0f} s.",
+            "",
+            "Rule (issue 17): an exchange process ends the day within 2 × its start memory "
+            f"plus its declared caches ({budget_mb:,.1f} MB per worker, "
+            "`exchange_memory_declared_bytes`; the bounded structures are listed in the "
+            "README, *Memory over hours*). The mock departments are the departments' "
+            "process, not the exchange: shown with 2 × start for reference.",
+            "",
+            f'"usage flush failed" (database is locked) in the exchange log: {flushes}.',
+            "",
+            "| process | RSS at the day's start (MB) | at its end | peak sampled | allowed | |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"The day: {summary.get('records_in_day', 0):,} records within its "
+            f"{summary.get('day_seconds', 0):,.0f} s of {summary.get('target_day', 0):,} "
+            f"({summary.get('volume_ratio', 0):.1%} of the run's target), "
+            f"{summary.get('requests', 0):,} requests, {summary.get('failures', 0):,} failed.",
+            "",
+        ]
+    )
+    print(text)
+    print("verdict:", "met" if verdicts and all(verdicts) else "not met")
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
