@@ -55,6 +55,8 @@ def role(pid: int) -> str:
         return "?"
     if "departments" in cmd:
         return "mock departments"
+    if "resource_tracker" in cmd:
+        return "resource tracker"
     if "multiprocessing" in cmd or "spawn_main" in cmd:
         return "exchange worker"
     if "exchange.cli up" in cmd or " up " in cmd:
@@ -131,6 +133,19 @@ def main() -> None:
             f"{peaks.get(pid, 0.0):,.1f} | "
             + (judged if name == "exchange worker" else f"({allowed:,.1f}) | |")
         )
+    # The whole exchange (every process but the departments'): its sum against twice its
+    # start plus every worker's declared caches.
+    mine = [pid for pid in start if pid in end and roles.get(pid) != "mock departments"]
+    workers = sum(roles.get(pid) == "exchange worker" for pid in mine)
+    first_mb = sum(start[pid]["rss_mb"] for pid in mine)
+    last_mb = sum(end[pid]["rss_mb"] for pid in mine)
+    allowed_mb = 2 * first_mb + workers * budget_mb
+    verdicts.append(last_mb <= allowed_mb)
+    rows.append(
+        f"| **the exchange** ({len(mine)} processes, {workers} workers) | {first_mb:,.1f} | "
+        f"{last_mb:,.1f} | | {allowed_mb:,.1f} | "
+        f"{'**met**' if last_mb <= allowed_mb else '**not met**'} |"
+    )
     text = "\n".join(
         [
             "# A load day's memory",
