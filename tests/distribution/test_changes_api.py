@@ -245,3 +245,33 @@ def test_concurrent_retries_of_one_event_write_it_once(
     assert resp.json()["duplicates"] == 1
     assert len(calls) == 2
     assert _count(ctx) == 1
+
+
+def test_a_body_that_is_not_the_schema_is_a_422_naming_the_field(
+    client: TestClient, depts: Depts, topic: str
+) -> None:
+    """The route parses its body itself (pydantic-core's JSON parser): errors still come
+    in the one error shape, with the field's place in the body."""
+    url = f"/api/v1/exchange/{topic}/changes"
+    headers = {**depts["gaj"], "Content-Type": "application/json"}
+    for content, field in (
+        (b"{not json", ""),
+        (b'{"events": []}', "events"),
+        (
+            b'{"events": [{"key": "k", "kind": "Birth!", "changed_at": "2026-12-01T08:00:00Z"}]}',
+            "events.0.kind",
+        ),
+        (
+            b'{"events": [{"key": "k", "kind": "birth", "changed_at": "2026-12-01T08:00:00"}]}',
+            "events.0.changed_at",
+        ),
+    ):
+        resp = client.post(url, content=content, headers=headers)
+        assert resp.status_code == 422, (content, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["detail"]["field"].startswith(field), (content, error)
+    assert (
+        client.post(url, content=b"{}", headers={"Content-Type": "application/json"}).status_code
+        == 401
+    )
