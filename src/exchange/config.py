@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         "federation credential` on the peer): this platform signs its calls to the peer "
         "with it, and checks the peer's answers.",
     )
+    federation_page: int = Field(
+        default=20_000,
+        ge=100,
+        le=100_000,
+        description="Export rows asked per page when this platform pulls a peer topic's "
+        "records in bulk (provision): larger pages amortise the signed call and the commit.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(

@@ -675,13 +675,20 @@ class Broker:
                     limit, decision.remaining_quota + 1 - self._held.get(decision.grant_id, 0)
                 )
                 self._hold(call, decision, max(limit, 1))
-            self._endpoint(route)
-            upstream = self.upstream.stream(
-                route.provider,
-                route.url("/export"),
-                {"offset": str(offset), "limit": str(limit)},
-                call.request_id,
-            )
+            if route.federated and "federation" in self._parts:
+                # The peer platform's topic: exported from what it provided in bulk and
+                # this platform stored (回流), filtered and audited like any export.
+                upstream = self._parts["federation"].stored_export(
+                    route.resource_code, route.key_item, offset, limit
+                )
+            else:
+                self._endpoint(route)
+                upstream = self.upstream.stream(
+                    route.provider,
+                    route.url("/export"),
+                    {"offset": str(offset), "limit": str(limit)},
+                    call.request_id,
+                )
             resp = await upstream.__aenter__()
         except Exception as exc:
             if call is None:

@@ -1,12 +1,13 @@
 """Federation tables: what this platform publishes to its peer, what it mounted from the
-peer, where it stands in the peer's feeds, and revocations passed across."""
+peer, where it stands in the peer's feeds, the records the peer provided in bulk, and
+revocations passed across."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db.base import Base, utcnow
@@ -80,3 +81,30 @@ class Revocation(Base):
     resource_code: Mapped[str] = mapped_column(String(16))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class ProvisionBatch(Base):
+    """One page of a peer topic's records provided in bulk (see
+    :mod:`exchange.federation.provision`), stored in the transaction that moves the
+    provision's cursors past it: each page is held exactly once."""
+
+    __tablename__ = "federation_provision_batch"
+    __table_args__ = (Index("ix_federation_provision_batch_peer_id", "peer_resource_code", "id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    peer_resource_code: Mapped[str] = mapped_column(String(16))
+    #: the mounted topic's code in this catalog
+    resource_code: Mapped[str] = mapped_column(String(16))
+    #: the page's span of the provider's export rows and of the peer's change outbox
+    rows_from: Mapped[int] = mapped_column(BigInteger)
+    rows_to: Mapped[int] = mapped_column(BigInteger)
+    changes_from: Mapped[int] = mapped_column(BigInteger)
+    changes_to: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    #: the records, NDJSON (zlib); the change events, NDJSON (zlib, empty when none)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    changes: Mapped[bytes] = mapped_column(LargeBinary)
+    #: this platform's request id of the call that brought it (the peer audits it too)
+    request_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -20,17 +20,20 @@ from starlette.responses import Response
 
 from exchange.audit.models import AuditEntry
 from exchange.audit.writer import AuditUnavailable
-from exchange.broker.errors import client_error
+from exchange.broker.errors import broker_error, client_error
 from exchange.broker.service import _filter
 from exchange.context import AppContext, Ctx, DbSession, Operator
 from exchange.errors import ExchangeError, NotFound, error_body
-from exchange.federation import service
-from exchange.federation.models import Mount, Publication
+from exchange.federation import provision, service
+from exchange.federation.models import Cursor, Mount, Publication
 from exchange.federation.peer import PeerUnreachable
-from exchange.federation.runtime import PREFIX, Federation
+from exchange.federation.runtime import DEFAULT_PAGE, MAX_PAGE, PREFIX, Federation
 from exchange.federation.schemas import (
     ExchangeRecord,
     FederationStatus,
+    ProvisionOut,
+    ProvisionPage,
+    ProvisionResult,
     PublicationOut,
     PublicationPage,
     PublicationRequest,
@@ -324,6 +327,69 @@ async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Resp
         return peer.error(exc)
 
 
+@router.get("/topics/{front}/{seq}/records", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def peer_records(
+    request: Request,
+    ctx: Ctx,
+    front: Front,
+    seq: Seq,
+    rows: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    changes: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+) -> Response:
+    """A page of a published table topic's records, for the peer platform's bulk
+    provision (see :mod:`exchange.federation.provision`): the provider's export rows from
+    ``rows``, then the change events after ``changes`` (absent on the first page, which
+    pins it at the outbox's end), cut to the items this platform granted the peer.
+    Audited (kind ``federation``, the peer's request id as correlation id) and counted."""
+    code = f"{front}/{seq}"
+    peer, _ = await _verified(ctx, request, code)
+    fed = peer.fed
+    started = time.perf_counter()
+    try:
+        page = await fed.provide(peer.rid, code, rows, changes, limit)
+    except ExchangeError as exc:
+        with contextlib.suppress(AuditUnavailable):
+            await ctx.parts["broker"].audit.record(
+                fed.audit_entry(
+                    request_id=peer.rid,
+                    correlation_id=peer.peer_rid,
+                    consumer=fed.peer_code,
+                    provider=None,
+                    resource_code=code,
+                    items=[],
+                    case=f"provision rows {rows}+",
+                    records=0,
+                    outcome=exc.code,
+                    status=exc.status_code,
+                    started=started,
+                )
+            )
+        return peer.error(exc)
+    if page.empty:  # a poll that found nothing new: answered, not audited (every tick)
+        return peer.answer(page.body)
+    try:
+        await ctx.parts["broker"].audit.record(
+            fed.audit_entry(
+                request_id=peer.rid,
+                correlation_id=peer.peer_rid,
+                consumer=fed.peer_code,
+                provider=page.provider,
+                resource_code=code,
+                items=page.items,
+                case=page.span,
+                records=page.count,
+                outcome="ok",
+                status=200,
+                started=started,
+            )
+        )
+    except AuditUnavailable as exc:
+        return peer.error(broker_error("audit_unavailable", str(exc), 503))
+    fed.provided(code, page.count)
+    return peer.answer(page.body)
+
+
 # -- the operator's side ------------------------------------------------------------------
 
 
@@ -380,7 +446,67 @@ def federation_status(session: DbSession, _caller: Operator, ctx: Ctx) -> Federa
         or 0,
         revoked_incoming=len(fed.revoked),
         last_sync_error=fed.last_sync_error,
+        # What the table holds and what this process counted since its last flush.
+        records_provided=(session.scalar(select(func.sum(Publication.records_provided))) or 0)
+        + fed.pending_provided,
+        records_received=session.scalar(
+            select(func.sum(Cursor.records)).where(Cursor.name.like("provision:%"))
+        )
+        or 0,
     )
+
+
+@router.post("/provisions", response_model=ProvisionResult)
+def enable_provisions(
+    body: PublicationRequest, session: DbSession, caller: Operator, ctx: Ctx
+) -> ProvisionResult:
+    """Pull mounted topics' records from the peer in bulk, incrementally (operator): the
+    first pull takes the whole table, later ones what was added or changed since the
+    watermark. Needs this platform's grant at the peer; enabling twice changes nothing."""
+    fed = _federation(ctx)
+    caller.require_operator()
+    _mounts, missing = provision.mounts_of(session, body.resource_codes)
+    if missing:
+        raise NotFound(
+            f"{missing[0]} is not a topic mounted from the {fed.peer_level} platform",
+            code="not_mounted",
+            detail={"missing": missing[:20]},
+        )
+    new, already = provision.enable(session, body.resource_codes, ctx.clock.now())
+    session.commit()
+    fed.kick()
+    return ProvisionResult(enabled=new, already=already)
+
+
+@router.get("/provisions", response_model=ProvisionPage)
+def list_provisions(session: DbSession, _caller: Operator, ctx: Ctx) -> ProvisionPage:
+    """The bulk provisions this platform pulls, with their watermarks and counts
+    (operator)."""
+    fed = _federation(ctx)
+    return ProvisionPage(
+        items=[
+            ProvisionOut(
+                resource_code=st.resource_code,
+                peer_resource_code=st.peer_resource_code,
+                rows=st.rows,
+                changes=st.changes,
+                records=st.records,
+                batches=st.batches,
+                last_error=fed.provision_errors.get(st.resource_code),
+            )
+            for st in provision.states(session)
+        ]
+    )
+
+
+@router.post("/provisions/pull", response_model=SyncResult)
+async def pull_provisions(_caller: Operator, ctx: Ctx) -> SyncResult:
+    """Pull every enabled provision now, until caught up or a few seconds pass (operator);
+    the background task does it every few seconds anyway. ``applied``: records stored."""
+    fed = _federation(ctx)
+    if not fed.connected:
+        raise ExchangeError("no peer platform is configured", code="not_federated", status_code=409)
+    return SyncResult(applied=await fed.provision_all())
 
 
 @router.post("/sync", response_model=SyncResult)

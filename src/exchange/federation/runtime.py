@@ -14,6 +14,9 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,13 +24,14 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry
-from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable
+from exchange.audit.writer import AuditUnavailable
+from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable, client_error
 from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext
 from exchange.errors import ExchangeError
-from exchange.federation import service
-from exchange.federation.models import Publication, Revocation
+from exchange.federation import delivery, provision, service
+from exchange.federation.models import Cursor, Mount, Publication, Revocation
 from exchange.federation.peer import PeerClient, PeerUnreachable
 from exchange.federation.trust import ANSWER, signer_for, verifier_for
 from exchange.members.models import Department
@@ -41,6 +45,24 @@ __all__ = ["PREFIX", "Federation", "install"]
 PREFIX = "/api/v1/federation"
 SYNC_SECONDS = 2.0
 FEED_PAGE = 500
+#: export rows per provision page: large pages amortise the signed call and the commit
+DEFAULT_PAGE = 20_000
+MAX_PAGE = 100_000
+#: how long one provision keeps pulling in a tick before the others (and the feed) go
+PROVISION_SLICE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidedPage:
+    """A page of bulk provision as the providing platform sends it."""
+
+    body: bytes
+    count: int
+    items: list[str]
+    provider: str
+    span: str
+    #: nothing new and no watermark moved (a caught-up poll)
+    empty: bool = False
 
 
 class Federation:
@@ -55,6 +77,8 @@ class Federation:
         self.peer_code = settings.peer_code
         self.peer_url = (settings.peer_url or "").rstrip("/")
         self.peer_level = "city" if settings.level == "province" else "province"
+        #: export rows asked per page of bulk provision
+        self.page_size = min(settings.federation_page, MAX_PAGE)
         master: str = ctx.parts["provider_secret"]
         #: what this platform signs its calls to the peer with (it issued it to the peer)
         self.client = PeerClient(
@@ -74,6 +98,7 @@ class Federation:
         #: grants the peer revoked on this platform's topics (their calls are refused)
         self.revoked: set[int] = set()
         self._kick = asyncio.Event()
+        self._pulling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.last_sync_error: str | None = None
         self.synced_at: float | None = None
@@ -83,8 +108,13 @@ class Federation:
         ctx.db.freshness.subscribe("catalog", self._forget_published)
         #: records provided to the peer per published topic, not yet added to the table
         self._provided: dict[str, int] = {}
+        self._flushing: dict[str, int] = {}
         #: records provided to the peer since this process started, cumulative (/metrics)
         self.provided_total = 0
+        #: records the peer provided in bulk and this process stored (/metrics)
+        self.received_total = 0
+        #: the last failure of each provision (local resource code), None once it works
+        self.provision_errors: dict[str, str | None] = {}
 
     @property
     def connected(self) -> bool:
@@ -106,7 +136,7 @@ class Federation:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await run_in_threadpool(self._flush_provided)
+        await self._flush_provided()
         await self.client.close()
 
     def kick(self) -> None:
@@ -145,6 +175,10 @@ class Federation:
                 self.last_sync_error = f"{type(exc).__name__}: {exc}"
             except Exception:
                 log.exception("federation sync failed")
+            try:
+                await self.provision_all()
+            except Exception:
+                log.exception("federation provision failed")
             self._kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), SYNC_SECONDS)
@@ -169,10 +203,28 @@ class Federation:
             self._provided[resource_code] = self._provided.get(resource_code, 0) + records
             self.provided_total += records
 
-    def _flush_provided(self) -> None:
+    @property
+    def pending_provided(self) -> int:
+        """Records provided and counted here, not yet in the publications' table."""
+        return sum(self._provided.values()) + sum(self._flushing.values())
+
+    async def _flush_provided(self) -> None:
+        """Add the records counted since the last flush to the publications. The counts
+        change hands on the event loop (where :meth:`provided` counts), so none is lost."""
         pending, self._provided = self._provided, {}
         if not pending:
             return
+        self._flushing = pending
+        try:
+            await run_in_threadpool(self._write_provided, pending)
+        except BaseException:
+            for code, n in pending.items():
+                self._provided[code] = self._provided.get(code, 0) + n
+            raise
+        finally:
+            self._flushing = {}
+
+    def _write_provided(self, pending: dict[str, int]) -> None:
         with self.db.session() as session:
             for code, n in pending.items():
                 pub = session.get(Publication, code)
@@ -184,7 +236,7 @@ class Federation:
     async def sync_once(self) -> dict[str, int]:
         """Deliver pending revocations, then pull the peer's feed to its end."""
         done: dict[str, int] = {}
-        await run_in_threadpool(self._flush_provided)
+        await self._flush_provided()
         await self._deliver_revocations()
         while True:
             cursor = await run_in_threadpool(self._cursor)
@@ -321,6 +373,206 @@ class Federation:
                 },
             },
         )
+
+    # -- bulk provision: the providing side ----------------------------------------------
+
+    async def provide(
+        self, request_id: str, code: str, rows: int, changes: int | None, limit: int
+    ) -> ProvidedPage:
+        """One page of a published table topic for the peer (see
+        :mod:`exchange.federation.provision`); refusals raise :class:`ExchangeError`."""
+        from exchange.broker.service import _filter_lines
+
+        broker = self.ctx.parts["broker"]
+        if not await self.is_published(code):
+            raise client_error(
+                "not_published", f"{code} is not published to the {self.peer_level} platform", 404
+            )
+        front, seq = code.split("/")
+        route = await broker.routes.get(front, seq)
+        if route is None:
+            raise client_error("topic_not_found", f"no topic {code}", 404)
+        if route.status == "retired":
+            raise client_error("topic_retired", f"topic {code} is retired (废置)", 410)
+        if route.resource_type != "table":
+            raise client_error(
+                "not_exportable",
+                f"{code} is an {route.resource_type} topic; only table topics are provided in bulk",
+                409,
+            )
+        grants = broker.grants
+        decision = await run_in_threadpool(grants.check, self.peer_code, code, None, records=1)
+        if not decision.allowed:
+            raise client_error(
+                decision.reason,
+                f"the {self.peer_level} platform may not receive {code}: {decision.reason}",
+                429 if decision.reason == "quota_exceeded" else 403,
+                {"reason": decision.reason, "platform": self.level},
+            )
+        if decision.remaining_quota is not None:
+            limit = max(1, min(limit, decision.remaining_quota + 1))
+        wanted = tuple(sorted(decision.items))
+        broker._endpoint(route)
+        # Pinned before the export is read: a change after this point comes as an event.
+        pinned = None
+        if changes is None:
+            pinned = await run_in_threadpool(self._outbox_end, code)
+        async with broker.upstream.stream(
+            route.provider,
+            route.url("/export"),
+            {"offset": str(rows), "limit": str(limit)},
+            request_id,
+        ) as resp:
+            data = await resp.read()
+            total = int(resp.headers.get("X-Total-Rows", rows))
+            rows_to = max(rows, int(resp.headers.get("X-Next-Offset", rows)))
+        records, n = await run_in_threadpool(_filter_lines, route.provider, data, wanted)
+        events: list[bytes] = []
+        changes_to: int = changes if changes is not None else (pinned or 0)
+        if changes is not None and rows_to >= total and n < limit:
+            events, changes_to = await run_in_threadpool(
+                self._changes_after, code, changes, limit - n, decision.items
+            )
+        header = provision.PageHeader(
+            rows_from=rows,
+            rows_to=rows_to,
+            rows_total=total,
+            changes_from=changes,
+            changes_to=changes_to,
+            records=n,
+            events=len(events),
+        )
+        count = n + len(events)
+        if count and decision.grant_id is not None:
+            grants.consume(decision.grant_id, count)
+        broker.metrics.delivered(route.provider, count)
+        return ProvidedPage(
+            body=provision.encode_page(header, records, events),
+            count=count,
+            items=sorted(decision.items),
+            provider=route.provider,
+            span=f"provision rows {rows}-{rows_to} of {total}, changes {changes}-{changes_to}",
+            empty=not count and (rows_to, changes_to) == (rows, changes),
+        )
+
+    def _outbox_end(self, code: str) -> int:
+        with self.db.sessions() as session:
+            return provision.outbox_end(session, code)
+
+    def _changes_after(
+        self, code: str, after: int, limit: int, items: frozenset[str]
+    ) -> tuple[list[bytes], int]:
+        with self.db.sessions() as session:
+            return provision.changes_after(session, code, after, limit, items)
+
+    # -- bulk provision: the receiving side ----------------------------------------------
+
+    def _provisions(self) -> list[tuple[Mount, int, int | None]]:
+        with self.db.sessions() as session:
+            out = []
+            for st in provision.states(session):
+                mount = session.get(Mount, st.peer_resource_code)
+                if mount is not None and mount.status == "published":
+                    session.expunge(mount)
+                    out.append((mount, st.rows, st.changes))
+            return out
+
+    async def provision_all(self) -> dict[str, int]:
+        """Pull every enabled provision until it is caught up (or its time slice ends);
+        records stored, by local resource code. A failing one keeps its watermark and is
+        retried next tick; the others go on."""
+        done: dict[str, int] = {}
+        # One puller per process: the tick and an operator's pull would fetch the same
+        # pages (one of which the store refuses, but the peer would send both).
+        async with self._pulling:
+            for mount, _, _ in await run_in_threadpool(self._provisions):
+                code = mount.resource_code
+                try:
+                    done[code] = await self.pull(mount)
+                    self.provision_errors[code] = None
+                except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
+                    self.provision_errors[code] = f"{type(exc).__name__}: {exc}"
+        return done
+
+    async def pull(self, mount: Mount, *, budget: float = PROVISION_SLICE) -> int:
+        """Pull pages of one mounted topic from the stored watermark until a page brings
+        nothing new or ``budget`` seconds pass; returns the records stored."""
+        deadline = time.monotonic() + budget
+        stored = 0
+        while True:
+            rows, changes = await run_in_threadpool(self._watermark, mount)
+            params = {"rows": str(rows), "limit": str(self.page_size)}
+            if changes is not None:
+                params["changes"] = str(changes)
+            started = time.perf_counter()
+            rid = uuid.uuid4().hex
+            path = f"{PREFIX}/topics/{mount.peer_resource_code}/records"
+            answer = await self.client.call("GET", path, params=params, request_id=rid)
+            if answer.status != 200:
+                await self._audit_pull(
+                    mount, rid, 0, self._peer_code_of(answer.body), answer.status, started
+                )
+                raise self._peer_error(self.peer_code, answer.status, answer.body)
+            page = await run_in_threadpool(provision.parse_page, answer.body)
+            if page.header.rows_from != rows or page.header.changes_from != changes:
+                raise ValueError("the peer answered a page from another watermark")
+            kept = await run_in_threadpool(self._store, mount, page, rid)
+            count = page.header.records + page.header.events
+            moved = (page.header.rows_to, page.header.changes_to) != (rows, changes)
+            if kept and (count or moved):  # a poll that found nothing new is not audited
+                stored += count
+                self.received_total += count
+                await self._audit_pull(mount, rid, count, "ok", 200, started)
+            if not kept or not (moved or count) or time.monotonic() > deadline:
+                return stored
+
+    def _watermark(self, mount: Mount) -> tuple[int, int | None]:
+        with self.db.sessions() as session:
+            rows = session.get(Cursor, provision.rows_cursor(mount.peer_resource_code))
+            changes = session.get(Cursor, provision.changes_cursor(mount.peer_resource_code))
+            return (0 if rows is None else rows.value), (None if changes is None else changes.value)
+
+    def _store(self, mount: Mount, page: provision.Page, rid: str) -> bool:
+        with self.db.writing(), self.db.session() as session:
+            return provision.store_page(session, mount, page, rid, self.ctx.clock.now())
+
+    @staticmethod
+    def _peer_code_of(body: bytes) -> str:
+        try:
+            return str(orjson.loads(body)["error"]["code"])[:64]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return "provider.bad_response"
+
+    async def _audit_pull(
+        self, mount: Mount, rid: str, records: int, outcome: str, status: int, started: float
+    ) -> None:
+        """This platform's record of one page pulled (the peer's carries ``rid`` as its
+        correlation id): so both trails show the same exchange."""
+        audit = self.ctx.parts.get("audit")
+        if audit is None:
+            return
+        entry = self.audit_entry(
+            request_id=rid,
+            correlation_id=None,
+            consumer=self.own_code,
+            provider=self.peer_code,
+            resource_code=mount.resource_code,
+            items=[],
+            case=f"provision of {mount.peer_resource_code} from the {self.peer_level} platform",
+            records=records,
+            outcome=outcome,
+            status=status,
+            started=started,
+        )
+        with contextlib.suppress(AuditUnavailable):
+            await audit.record(entry)
+
+    def stored_export(
+        self, resource_code: str, key_item: str | None, offset: int, limit: int
+    ) -> AbstractAsyncContextManager[Any]:
+        """A mounted topic's export from the pages the peer provided (the broker's
+        export of a mounted topic; see :mod:`exchange.federation.delivery`)."""
+        return delivery.stored_export(self.db, resource_code, key_item, offset, limit)
 
     # -- incoming ----------------------------------------------------------------------
 

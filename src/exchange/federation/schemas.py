@@ -49,6 +49,37 @@ class FederationStatus(BaseModel):
     mounted: int = Field(description="Peer topics in this catalog (live).")
     revoked_incoming: int = Field(description="Grants the peer revoked, refused here.")
     last_sync_error: str | None
+    records_provided: int = Field(
+        description="Records this platform provided to the peer (lookups and bulk "
+        "provision), cumulative since the topics were published."
+    )
+    records_received: int = Field(
+        description="Records the peer provided in bulk and this platform stored, cumulative."
+    )
+
+
+class ProvisionOut(BaseModel):
+    """A mounted topic whose records this platform pulls from the peer in bulk."""
+
+    resource_code: str = Field(description="The mounted topic's code here.")
+    peer_resource_code: str = Field(description="Its code at the peer.")
+    rows: int = Field(description="Watermark: the peer's export rows received so far.")
+    changes: int | None = Field(
+        description="Watermark: the peer's change events received so far (null before the "
+        "first page pins it)."
+    )
+    records: int = Field(description="Records (and change events) stored, cumulative.")
+    batches: int = Field(description="Pages stored.")
+    last_error: str | None = None
+
+
+class ProvisionPage(BaseModel):
+    items: list[ProvisionOut]
+
+
+class ProvisionResult(BaseModel):
+    enabled: list[str] = Field(description="Newly enabled by this call.")
+    already: list[str] = Field(description="Enabled before (left as they were).")
 
 
 class SyncResult(BaseModel):
