@@ -279,7 +279,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "libraries.md"
     old = out.read_text() if out.exists() else ""
     old_small, found, old_big = old.partition(BIG_HEADER)
-    small = "\n".join(_small(args)) if args.population else old_small.rstrip("\n") + "\n\n"
+    small = "\n".join(_small(args)) + "\n" if args.population else old_small.rstrip("\n") + "\n\n"
     big = "\n".join(_big(args)) if args.big else (found + old_big if found else "")
     out.write_text(small + big)
     print(small + big)
