@@ -9,8 +9,8 @@ upsert, move the head, commit) and SQLAlchemy's per-row parameter handling; on a
 broker ran at a quarter of its SQLite throughput.
 
 Here the writer thread holds one connection of its own (autocommit, never pinged) and
-sends each group as **one statement**, prepared once: the head's move, the entries and
-the day's volume, as data-modifying CTEs over ``unnest`` of column arrays. The head moves
+sends each group as **one statement**, prepared once: the head's move, the entries (the
+JSON array of their canonical forms) and the day's volume, as data-modifying CTEs. The head moves
 only if it is still where this writer last left it (``seq`` and ``hash`` compared), and
 the inserts happen only if it moved, so the statement is its own optimistic lock: a head
 another process moved (several brokers on one database) leaves the statement without
