@@ -496,35 +496,64 @@ class Federation:
 
     async def pull(self, mount: Mount, *, budget: float = PROVISION_SLICE) -> int:
         """Pull pages of one mounted topic from the stored watermark until a page brings
-        nothing new or ``budget`` seconds pass; returns the records stored."""
+        nothing new or ``budget`` seconds pass; returns the records stored.
+
+        The next page is asked for while the current one is stored (it starts where the
+        current one ends): the peer builds a page while this side commits the last, so the
+        two platforms work at once instead of in turn. A page that is not stored (another
+        process stored it first) ends the pull and drops the page asked ahead."""
         deadline = time.monotonic() + budget
         stored = 0
-        while True:
-            rows, changes = await run_in_threadpool(self._watermark, mount)
-            params = {"rows": str(rows), "limit": str(self.page_size)}
-            if changes is not None:
-                params["changes"] = str(changes)
-            started = time.perf_counter()
-            rid = uuid.uuid4().hex
-            path = f"{PREFIX}/topics/{mount.peer_resource_code}/records"
-            answer = await self.client.call("GET", path, params=params, request_id=rid)
-            if answer.status != 200:
-                await self._audit_pull(
-                    mount, rid, 0, self._peer_code_of(answer.body), answer.status, started
+        rows, changes = await run_in_threadpool(self._watermark, mount)
+        current = await self._fetch(mount, rows, changes)
+        ahead: asyncio.Task[tuple[str, float, provision.Page]] | None = None
+        try:
+            while True:
+                rid, started, page = current
+                header = page.header
+                count = header.records + header.events
+                moved = (header.rows_to, header.changes_to) != (
+                    header.rows_from,
+                    header.changes_from,
                 )
-                raise self._peer_error(self.peer_code, answer.status, answer.body)
-            page = await run_in_threadpool(provision.parse_page, answer.body)
-            if page.header.rows_from != rows or page.header.changes_from != changes:
-                raise ValueError("the peer answered a page from another watermark")
-            kept = await run_in_threadpool(self._store, mount, page, rid)
-            count = page.header.records + page.header.events
-            moved = (page.header.rows_to, page.header.changes_to) != (rows, changes)
-            if kept and (count or moved):  # a poll that found nothing new is not audited
-                stored += count
-                self.received_total += count
-                await self._audit_pull(mount, rid, count, "ok", 200, started)
-            if not kept or not (moved or count) or time.monotonic() > deadline:
-                return stored
+                if (moved or count) and time.monotonic() < deadline:
+                    ahead = asyncio.create_task(
+                        self._fetch(mount, header.rows_to, header.changes_to)
+                    )
+                kept = await run_in_threadpool(self._store, mount, page, rid)
+                if kept and (count or moved):  # a poll that found nothing new is not audited
+                    stored += count
+                    self.received_total += count
+                    await self._audit_pull(mount, rid, count, "ok", 200, started)
+                if not kept or ahead is None:
+                    return stored
+                current, ahead = await ahead, None
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+
+    async def _fetch(
+        self, mount: Mount, rows: int, changes: int | None
+    ) -> tuple[str, float, provision.Page]:
+        """One page from the peer, from the given watermark: (request id, start, page)."""
+        params = {"rows": str(rows), "limit": str(self.page_size)}
+        if changes is not None:
+            params["changes"] = str(changes)
+        started = time.perf_counter()
+        rid = uuid.uuid4().hex
+        path = f"{PREFIX}/topics/{mount.peer_resource_code}/records"
+        answer = await self.client.call("GET", path, params=params, request_id=rid)
+        if answer.status != 200:
+            await self._audit_pull(
+                mount, rid, 0, self._peer_code_of(answer.body), answer.status, started
+            )
+            raise self._peer_error(self.peer_code, answer.status, answer.body)
+        page = await run_in_threadpool(provision.parse_page, answer.body)
+        if page.header.rows_from != rows or page.header.changes_from != changes:
+            raise ValueError("the peer answered a page from another watermark")
+        return rid, started, page
 
     def _watermark(self, mount: Mount) -> tuple[int, int | None]:
         with self.db.sessions() as session:
