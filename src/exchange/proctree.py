@@ -16,18 +16,22 @@ from pathlib import Path
 __all__ = ["ProcessFigures", "TreeFigures", "descendants", "sample"]
 
 PROC = Path("/proc")
+#: how much of a process's command line the figures keep
+COMMAND_CHARS = 160
 #: clock ticks per second, the unit of utime and stime in /proc/<pid>/stat
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessFigures:
-    """One process: its command (``comm``, 15 characters), RSS in bytes, CPU seconds."""
+    """One process: its name (``comm``, 15 characters), RSS in bytes, CPU seconds, and
+    the start of its command line (which says which part of the exchange it is)."""
 
     pid: int
     name: str
     rss_bytes: int
     cpu_s: float
+    command: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class TreeFigures:
                     "name": p.name,
                     "rss_mb": round(p.rss_bytes / 2**20, 1),
                     "cpu_s": round(p.cpu_s, 1),
+                    "command": p.command,
                 }
                 for p in self.processes
             ],
@@ -96,7 +101,12 @@ def _one(pid: int, proc: Path) -> ProcessFigures | None:
     fields = stat[stat.rfind(")") + 2 :].split()
     # utime and stime are fields 14 and 15 of stat; fields[0] here is field 3 (state).
     cpu = (int(fields[11]) + int(fields[12])) / _TICKS
-    return ProcessFigures(pid, name, rss, cpu)
+    try:
+        argv = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        argv = []
+    command = " ".join(a.decode(errors="replace") for a in argv if a)[:COMMAND_CHARS]
+    return ProcessFigures(pid, name, rss, cpu, command)
 
 
 def sample(pid: int, proc: Path = PROC) -> TreeFigures | None:

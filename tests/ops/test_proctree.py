@@ -53,6 +53,7 @@ def test_a_tree_is_its_root_and_descendants_with_their_memory(
     child = figures.processes[1]
     assert child.rss_bytes >= 64 << 20  # the block it holds, written, so resident
     assert child.name.startswith("python")
+    assert "bytearray(64 << 20)" in child.command
     assert figures.rss_bytes == sum(p.rss_bytes for p in figures.processes)
     out = figures.as_json()
     assert out["rss_mb"] == round(figures.rss_bytes / 2**20, 1)
