@@ -136,6 +136,7 @@ def test_the_openapi_schema_documents_bearer_and_every_error(client: TestClient)
         "/api/v1/federation/audit",
         "/api/v1/federation/revocations",
         "/api/v1/federation/topics/{front}/{seq}/query",
+        "/api/v1/federation/topics/{front}/{seq}/records",
     }
     assert public == {"/healthz"} | signed
     for path in signed:

@@ -46,4 +46,4 @@ def test_a_bank_verifies_a_declared_name_and_address(portal: Portal) -> None:
     # A line that is not item=value is explained, not sent.
     page.fill("#verify-lines", "just a sentence")
     page.click('form[data-form="verify-claims"] button[type="submit"]')
-    expect(page.locator("#verify-result")).to_contain_text("声明内容格式不正确")
+    expect(page.locator("#claims-result")).to_contain_text("声明内容格式不正确")

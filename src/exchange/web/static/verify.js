@@ -49,7 +49,7 @@ export async function verifyClaims(ctx, form) {
   try {
     claims = parseClaims(form.elements.claims.value);
   } catch (e) {
-    put("verify-result", html`<div class="card bad" role="status"><p>${T("声明内容格式不正确：{line}", {line: e.message})}</p></div>`);
+    put("claims-result", html`<div class="card bad" role="status"><p>${T("声明内容格式不正确：{line}", {line: e.message})}</p></div>`);
     return;
   }
   const body = {key: form.elements.key.value.trim(), claims};
@@ -60,7 +60,7 @@ export async function verifyClaims(ctx, form) {
   });
   const all = Object.values(r.outcomes);
   const ok = r.status === "found" && all.every((o) => o === "match");
-  put("verify-result", html`<div class="card ${ok ? "ok" : "bad"}" role="status" id="verify-card">
+  put("claims-result", html`<div class="card ${ok ? "ok" : "bad"}" role="status" id="verify-card">
     <h3>${ok ? T("全部一致") : T("并非全部一致")}</h3>
     <p>${T(STATUS[r.status] || r.status)} · <code>${r.key}</code></p>
     ${table([T("信息项"), T("核验结果")], rows, T("无"), 'id="verify-table"')}
