@@ -71,8 +71,15 @@ def _add_checkpoint(session: Session, sign: Sign, seq: int, hash_: str) -> Check
     last = session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.n.desc()).limit(1)
     ).first()
-    prev = checkpoint.of_row(last) if last is not None else None
-    made = checkpoint.make(
+    made = following(sign, checkpoint.of_row(last) if last is not None else None, seq, hash_)
+    session.add(AuditCheckpoint(**checkpoint.to_row(made)))
+    return made
+
+
+def following(sign: Sign, prev: Checkpoint | None, seq: int, hash_: str) -> Checkpoint:
+    """The checkpoint ``sign`` makes at ``seq``/``hash_`` after ``prev`` (the last one
+    stored, None for the first): both writers' paths (this module, ``audit.pgchain``)."""
+    return checkpoint.make(
         sign.signer,
         n=prev.n + 1 if prev is not None else 1,
         kind=sign.kind,
@@ -83,8 +90,6 @@ def _add_checkpoint(session: Session, sign: Sign, seq: int, hash_: str) -> Check
         at=sign.at,
         replayed=sign.replayed,
     )
-    session.add(AuditCheckpoint(**checkpoint.to_row(made)))
-    return made
 
 
 def sign_head(db: Database, sign: Sign) -> Checkpoint:

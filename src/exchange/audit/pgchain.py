@@ -28,8 +28,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from exchange.audit import checkpoint
-from exchange.audit.chain import BEIJING, Sign
+from exchange.audit.chain import BEIJING, Sign, following
 from exchange.audit.checkpoint import Checkpoint
 from exchange.audit.entry import VERSION, Entry, chain_hash
 from exchange.db.engine import Database
@@ -255,17 +254,7 @@ def _checkpoint(conn: psycopg.Connection[Any], sign: Sign, seq: int, hash_: str)
         if last is not None
         else None
     )
-    made = checkpoint.make(
-        sign.signer,
-        n=prev.n + 1 if prev is not None else 1,
-        kind=sign.kind,
-        writer=sign.writer,
-        seq=seq,
-        hash=hash_,
-        prev=prev,
-        at=sign.at,
-        replayed=sign.replayed,
-    )
+    made = following(sign, prev, seq, hash_)
     conn.execute(
         "INSERT INTO audit_checkpoint (n, seq, body, signature) VALUES (%s, %s, %s, %s)",
         (made.n, made.seq, made.body, made.signature),
