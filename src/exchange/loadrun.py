@@ -29,6 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from exchange import proctree
+from exchange.children import end_with_parent
 from exchange.config import Settings
 
 __all__ = ["find_locustfile", "healthy", "load", "peak_users"]
@@ -135,6 +136,7 @@ def _exchange(
             env=env,
             stdout=out,
             stderr=out,
+            preexec_fn=end_with_parent(),
         )
     try:
         deadline = time.monotonic() + 120
@@ -451,7 +453,13 @@ def load(
             )
             resources = Resources(exchange_pid)
             with (out / "locust.log").open("wb") as log:
-                proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    args,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=end_with_parent(),
+                )
                 try:
                     code = _watch(
                         proc, progress_file, console, Reporter(target, key, console), resources

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from exchange.children import end_with_parent, follow_parent
 from exchange.config import Settings
 
 __all__ = ["DEPARTMENTS_ENV", "serve_workers", "worker_app"]
@@ -42,6 +43,9 @@ def worker_app() -> Any:
     from exchange.app import PARTS, build_context, create_app, freeze_heap
     from exchange.web.gateway import Gateway, PartUrls
 
+    # uvicorn's supervisor stops its workers on SIGTERM; killed, it cannot, and the
+    # workers would keep serving the port with nobody to stop them.
+    follow_parent(os.getppid())
     settings = Settings()
     ctx = build_context(settings)
     departments = os.environ.get(DEPARTMENTS_ENV)
@@ -79,7 +83,7 @@ def _departments(settings: Settings) -> Iterator[str]:
         "EXCHANGE_CITY_PUBLISH_URL": settings.city_publish_url or settings.self_url,
     }
     cmd = [sys.executable, "-m", "exchange.cli", "serve", "departments", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, preexec_fn=end_with_parent())
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -172,3 +172,38 @@ def test_a_fault_set_through_one_worker_is_met_through_the_other(
     assert b.get("/departments/gaj").status_code == 503
     assert a.delete("/departments/_faults/gaj", headers=OPERATOR).status_code in (200, 204)
     assert b.get("/departments/gaj").status_code == 200
+
+
+def test_a_killed_supervisor_takes_its_workers_and_departments_with_it(tmp_path: Path) -> None:
+    # SIGKILL runs no cleanup: the workers and the departments process must end by
+    # themselves, or they keep the port and the next ``exchange up`` cannot start.
+    from exchange import proctree
+
+    with exchange_up(
+        tmp_path,
+        f"sqlite:///{tmp_path}/exchange.db",
+        OPERATOR_KEY,
+        args=("--workers", "2"),
+        start_within=120,
+        EXCHANGE_POPULATION="2000",
+        EXCHANGE_ENTERPRISES="500",
+    ) as server:
+        tree = proctree.descendants(server.process.pid)
+        # the supervisor, two workers, the departments (and multiprocessing's tracker)
+        assert len(tree) >= 4, tree
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 30
+        while left := [pid for pid in tree[1:] if _running(pid)]:
+            assert time.monotonic() < deadline, f"still running after the supervisor: {left}"
+            time.sleep(0.1)
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url + "/healthz", timeout=2)
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

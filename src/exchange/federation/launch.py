@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from exchange.children import end_with_parent
 from exchange.config import Settings
 from exchange.federation.trust import issued_credential
 from exchange.security import resolve_provider_secret
@@ -95,6 +96,7 @@ def province_process(
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT if out is not None else None,
+        preexec_fn=end_with_parent(),
     )
     try:
         deadline = time.monotonic() + start_within
