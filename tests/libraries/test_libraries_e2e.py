@@ -147,6 +147,40 @@ def test_a_grant_on_the_source_topic_opens_its_conditional_elements(gathered: Si
     assert "social_insurance.contribution_base" in after["withheld"]
 
 
+def test_a_bank_sees_basic_elements_only_under_a_reviewed_grant(gathered: Site) -> None:
+    """Basic elements are unconditional for government departments only: a bank gets
+    none without a grant, applies (the provider reviews: ``not_government``), and once
+    household registration grants it the name it sees that element, and only that."""
+    person = CITY.person(CITY.sample_indices(1, seed=11)[0])
+    url = f"/api/v1/libraries/person/records/{person.id_number}"
+    before = gathered.http.get(url, headers=key_of("icbc")).json()
+    assert before["records"] == []
+    assert before["withheld_reasons"]["person.name"] == "not_government"
+    assert before["withheld_reasons"]["marriage.registration_type"] == "conditional"
+    code = topic_code(gathered.ctx, "household-registration")
+    app = apply(gathered.http, "icbc", code, ["id_number", "name"])
+    assert {d["reason_code"] for d in app["decisions"]} == {"not_government"}
+    resp = gathered.http.post(
+        f"/api/v1/applications/{app['id']}/approve", json={}, headers=key_of("gaj")
+    )
+    assert resp.status_code == 200, resp.text
+    deadline = time.monotonic() + 5
+    while True:
+        after = gathered.http.get(url, headers=key_of("icbc")).json()
+        if after["records"]:
+            break
+        assert time.monotonic() < deadline, "the bank's grant never opened the name"
+        time.sleep(0.05)
+    elements = after["records"][0]["elements"]
+    assert set(elements) == {"person.name"}
+    assert elements["person.name"]["value"] == person.name
+    assert after["withheld_reasons"]["person.sex"] == "not_government"
+    # A department sees the same record's basic elements without applying.
+    dept = gathered.http.get(url, headers=key_of("gjj")).json()
+    assert {"person.name", "person.sex"} <= set(dept["records"][0]["elements"])
+    assert "person.sex" not in dept["withheld"]
+
+
 def test_enterprise_lookup_and_missing_and_malformed_keys(gathered: Site) -> None:
     code = CITY.sample_credit_codes(1, seed=2)[0]
     resp = gathered.http.post(

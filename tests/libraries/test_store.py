@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import orjson
 import pytest
 from sqlalchemy import func, select
 
 from exchange.context import AppContext
+from exchange.db.freshness import announce
 from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 from exchange.libraries.quality import checks_of, normalise, run_checks
 from exchange.libraries.service import LibraryService
 from exchange.libraries.store import write_page
+from exchange.members.models import Department
 from exchange.members.service import Principal
 
 A = "440105199001010017"  # valid ID numbers (GB 11643 check characters)
@@ -47,9 +50,18 @@ def _rows(sid: int, values: dict[str, list[object]]) -> list[tuple[int, str, str
     return [(sid, k, orjson.dumps(v).decode(), 1_764_547_200) for k, v in values.items()]
 
 
+def _units(ctx: AppContext) -> None:
+    """Three municipal departments and a bank (what a unit is decides what it sees)."""
+    with ctx.db.session() as session:
+        for code, kind in (("gaj", "municipal"), ("rsj", "municipal"), ("gjj", "institution")):
+            session.add(Department(code=code, name=f"部门{code}", kind=kind))
+        session.add(Department(code="icbc", name="工商银行广州分行", kind="financial"))
+
+
 @pytest.fixture
 def library(ctx: AppContext) -> tuple[int, int, int]:
     now = dt.datetime.now(dt.UTC)
+    _units(ctx)
     gaj = _source(
         ctx,
         "101001001/000001",
@@ -182,16 +194,55 @@ def test_lookup_scopes_elements_by_sharing_type(
         assert first["person.name"]["refreshed_at"].startswith("2025-12-01")
         assert "social_insurance.status" not in first
         assert answer["withheld"] == ["social_insurance.status"]
+        assert answer["withheld_reasons"] == {"social_insurance.status": "conditional"}
         assert answer["not_found"] == ["44010519900101005X"]
         assert [i["key"] for i in answer["invalid"]] == ["123"]
         own = svc.lookup(Principal("rsj"), "person", [A])
         assert own["records"][0]["elements"]["social_insurance.status"]["value"] == "参保缴费"
         assert own["withheld"] == []
+        assert own["withheld_reasons"] == {}
         with pytest.raises(NotPermitted):
             svc.lookup(Principal("operator"), "person", [A])
         with pytest.raises(NotFound):
             svc.lookup(Principal("gjj"), "people", [A])
         with pytest.raises(ValidationFailed):
             svc.lookup(Principal("gjj"), "person", [A] * 101)
+    finally:
+        svc.close()
+
+
+def test_unconditional_elements_are_for_government_departments_only(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """无条件共享 is "any government department may use it": a bank holding no grant sees
+    none of a person's elements, unconditional ones included, and is told why."""
+    svc = LibraryService(ctx)
+    try:
+        bank = svc.lookup(Principal("icbc"), "person", [A])
+        # Nothing to see, and not even whether the library holds the person.
+        assert bank["records"] == bank["not_found"] == []
+        assert bank["withheld_reasons"] == {
+            "person.household_status": "not_government",
+            "person.name": "not_government",
+            "social_insurance.status": "conditional",
+        }
+        assert bank["withheld"] == sorted(bank["withheld_reasons"])
+        # A department sees the same record's unconditional elements.
+        dept = svc.lookup(Principal("gjj"), "person", [A])
+        assert set(dept["records"][0]["elements"]) == {"person.name", "person.household_status"}
+        # A unit that becomes a government department sees them at its next lookup (the
+        # views follow the departments' changes).
+        with ctx.db.session() as session:
+            unit = session.get(Department, "icbc")
+            assert unit is not None
+            unit.kind = "institution"
+            announce(session, "departments")
+        deadline = time.monotonic() + 5
+        while (
+            "person.name"
+            not in svc.lookup(Principal("icbc"), "person", [A])["records"][0]["elements"]
+        ):
+            assert time.monotonic() < deadline, "the view did not follow the unit's kind"
+            time.sleep(0.02)
     finally:
         svc.close()

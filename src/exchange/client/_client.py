@@ -796,7 +796,9 @@ class ExchangeClient:
     def library_query(self, library: str, keys: Sequence[str]) -> LookupAnswer:
         """Assembled records of up to 100 people (``library="person"``, ID numbers) or
         enterprises (``"enterprise"``, credit codes): each element with its source and
-        refresh time; conditional elements you hold no grant for are in ``withheld``."""
+        refresh time; elements you hold no grant for are in ``withheld`` (why each, in
+        ``withheld_reasons``: ``conditional``, or ``not_government`` for a unit that is not
+        a government department)."""
         return self._send(_CALLS.library_query(library, keys))
 
     def enterprise(self, credit_code: str) -> LookupAnswer:

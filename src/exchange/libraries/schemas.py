@@ -51,8 +51,15 @@ class LookupAnswer(BaseModel):
     not_found: list[str]
     invalid: list[InvalidKey]
     withheld: list[str] = Field(
-        description="Conditional elements this department holds no grant for: apply to "
-        "their source topic to receive them."
+        description="Elements this unit holds no grant for: apply to their source topic to "
+        "receive them."
+    )
+    withheld_reasons: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why each withheld element is: conditional (有条件共享: the provider "
+        "grants it on application), or not_government (an unconditional element, shared "
+        "without application with government departments only: a bank, an insurer or a "
+        "utility applies, and the provider reviews).",
     )
 
 

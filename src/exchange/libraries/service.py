@@ -6,11 +6,16 @@ record was last refreshed. What it may see is what the sources' catalog entries 
 own grants say (the library never widens a source's sharing):
 
 - an element whose source item is unconditional (无条件共享: the basic elements) is served
-  to every department;
+  to every government department (政务部门, :data:`~exchange.members.schemas.GOVERNMENT_KINDS`);
 - a conditional element only to a department holding a current grant on the source topic
-  for that item (its daily quota counted as for the topic itself), or to the source itself.
+  for that item (its daily quota counted as for the topic itself), or to the source itself;
+- a member unit that is not a government department (a bank, an insurer, a utility) sees
+  no element without a grant, unconditional ones included: unconditional sharing is "any
+  government department may use it", and its applications for them wait for the
+  provider's review (``not_government``, as :mod:`exchange.authz.service` decides).
 
-Elements withheld are named in the answer, so the department knows what to apply for.
+Elements withheld are named in the answer with the reason (``conditional`` or
+``not_government``), so the unit knows what to apply for.
 Every lookup, answered or refused, is an audit entry like any exchange.
 """
 
@@ -35,6 +40,8 @@ from exchange.departments import ids
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
 from exchange.libraries.plan import LIBRARIES
+from exchange.members.models import Department
+from exchange.members.schemas import GOVERNMENT_KINDS
 from exchange.members.service import Principal
 
 __all__ = ["MAX_KEYS", "LibraryService", "Resolution"]
@@ -48,6 +55,9 @@ SNAPSHOT_SECONDS = 0.1
 Resolution = str
 RESOLUTIONS = ("corrected", "source_confirmed", "dismissed")
 AUDIT_KIND = "library"
+#: why an element is withheld (the answer's ``withheld_reasons``)
+CONDITIONAL = "conditional"
+NOT_GOVERNMENT = "not_government"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +84,10 @@ class _Guarded:
     which of them it sees for a grant's item set, worked out once per item set."""
 
     source: _Source
+    #: elements shown only under a grant: conditional ones (for a unit that is not a
+    #: government department, every element)
     conditional: tuple[_Element, ...]
-    #: elements shown whatever the grant says (unconditional ones)
+    #: elements shown whatever the grant says (unconditional ones, to a department)
     free: tuple[_Element, ...]
     #: granted item set → (elements shown, elements withheld)
     splits: dict[frozenset[str], tuple[tuple[_Element, ...], tuple[str, ...]]]
@@ -98,6 +110,8 @@ class _View:
     free: dict[int, tuple[_Element, ...]]
     #: sources with conditional elements: each is checked against the consumer's grant
     guarded: tuple[_Guarded, ...]
+    #: element → why it is withheld without a grant (``conditional``, ``not_government``)
+    reasons: dict[str, str]
 
 
 def _key_problem(library: str, key: str) -> str | None:
@@ -128,6 +142,8 @@ class LibraryService:
         self._loaded = 0.0
         self._generation = 0
         self._local = threading.local()
+        # A unit's kind decides what it sees without a grant: views follow its changes.
+        self.db.freshness.subscribe("departments", self._departments_changed)
         if self.db.is_sqlite:
             # The rows come back as one JSON array in one row: the sqlite3 module lets go
             # of the GIL at every step of a cursor, and each time it does, the audit
@@ -248,6 +264,7 @@ class LibraryService:
             local.open = False
 
     def close(self) -> None:
+        self.db.freshness.unsubscribe("departments", self._departments_changed)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -258,33 +275,45 @@ class LibraryService:
     def _view(self, library: str, consumer: str, sources: tuple[_Source, ...]) -> _View:
         view = self._views.get((library, consumer))
         if view is None:
+            government = self._government(consumer)
             free: dict[int, tuple[_Element, ...]] = {}
             guarded: list[_Guarded] = []
+            reasons: dict[str, str] = {}
             for src in sources:
-                if src.provider == consumer or all(e.unconditional for e in src.elements):
+                if src.provider == consumer or (
+                    government and all(e.unconditional for e in src.elements)
+                ):
                     free[src.id] = src.elements
                     continue
-                guarded.append(
-                    _Guarded(
-                        src,
-                        tuple(e for e in src.elements if not e.unconditional),
-                        tuple(e for e in src.elements if e.unconditional),
-                        {},
-                    )
-                )
-            view = self._views[(library, consumer)] = _View(free, tuple(guarded))
+                shown = tuple(e for e in src.elements if e.unconditional and government)
+                held = tuple(e for e in src.elements if e not in shown)
+                for e in held:
+                    reasons[e.element] = NOT_GOVERNMENT if e.unconditional else CONDITIONAL
+                guarded.append(_Guarded(src, held, shown, {}))
+            view = self._views[(library, consumer)] = _View(free, tuple(guarded), reasons)
         return view
+
+    def _government(self, consumer: str) -> bool:
+        """Whether ``consumer`` is a government department (its kind, read once per view:
+        a change of departments drops the views)."""
+        with self.db.sessions() as session:
+            kind = session.scalar(select(Department.kind).where(Department.code == consumer))
+        return kind in GOVERNMENT_KINDS
+
+    def _departments_changed(self) -> None:
+        self._views = {}
 
     def _visible(
         self, library: str, consumer: str, sources: tuple[_Source, ...]
-    ) -> tuple[dict[int, tuple[_Element, ...]], list[str], dict[int, int]]:
-        """Per source the elements ``consumer`` may see, the elements withheld, and the
-        grants whose quota the answer counts against (grant id by source id). Only the
+    ) -> tuple[dict[int, tuple[_Element, ...]], list[str], dict[int, int], dict[str, str]]:
+        """Per source the elements ``consumer`` may see, the elements withheld, the grants
+        whose quota the answer counts against (grant id by source id), and why an element
+        is withheld (element → reason). Only the
         sources with conditional elements are checked, each once, against the grant cache
         (validity, quota and retirement are of this moment, so never remembered)."""
         view = self._view(library, consumer, sources)
         if not view.guarded:
-            return view.free, [], {}
+            return view.free, [], {}, view.reasons
         cache: GrantCache = self.ctx.parts["authz"]
         visible = dict(view.free)
         withheld: list[str] = []
@@ -303,7 +332,7 @@ class LibraryService:
             if shown:
                 visible[src.id] = shown
             withheld.extend(held)
-        return visible, withheld, grants
+        return visible, withheld, grants, view.reasons
 
     def _refreshed_at(self, epoch: int) -> str:
         iso = self._isos.get(epoch)
@@ -332,7 +361,7 @@ class LibraryService:
                 f"keys: between 1 and {MAX_KEYS} keys per call", field="keys", code="batch_size"
             )
         sources = self._sources(library)
-        visible, withheld, grants = self._visible(library, principal.code, sources)
+        visible, withheld, grants, reasons = self._visible(library, principal.code, sources)
         asked = list(dict.fromkeys(keys))
         held: dict[str, list[tuple[int, list[Any], int]]] = {}
         if visible:
@@ -368,7 +397,8 @@ class LibraryService:
                 problem = _key_problem(library, key)
                 if problem is not None:
                     invalid.append({"key": key, "message": problem})
-                else:
+                elif visible:
+                    # (A unit that may see no element is not told whom the library holds.)
                     not_found.append(key)
                 continue
             rows.sort()  # in source order, as the plan lists them
@@ -389,12 +419,14 @@ class LibraryService:
             cache: GrantCache = self.ctx.parts["authz"]
             for source_id, n in counted.items():
                 cache.consume(grants[source_id], n)
+        withheld_out = sorted(set(withheld))
         return {
             "library": library,
             "records": records,
             "not_found": not_found,
             "invalid": invalid,
-            "withheld": sorted(set(withheld)),
+            "withheld": withheld_out,
+            "withheld_reasons": {e: reasons[e] for e in withheld_out},
         }
 
     def audit_entry(
