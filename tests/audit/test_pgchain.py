@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +174,62 @@ def test_the_writer_survives_its_connection_being_killed(db: Database) -> None:
         assert killed == [(True,)]
         assert writer.record_sync(varied(1)) == 2
         assert writer.stats.refused == 0
+    finally:
+        writer.stop()
+    assert verify(db).ok
+
+
+def writer_connections(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = %s",
+                (APPLICATION_NAME,),
+            ).scalar_one()
+        )
+
+
+def waiting_for_a_lock(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = %s AND wait_event_type = 'Lock'",
+                (APPLICATION_NAME,),
+            ).scalar_one()
+        )
+
+
+def test_a_stop_that_gives_up_waiting_still_closes_the_connection(db: Database) -> None:
+    """The writer's thread closes its own connection when it ends, however late: a stop
+    whose join timed out left it open for the garbage collector (psycopg's "connection
+    deleted while still open")."""
+    writer = AuditWriter(db)
+    writer.start()
+    assert writer.record_sync(varied(0)) == 1
+    blocker = psycopg.connect(db.url.replace("postgresql+psycopg", "postgresql"))
+    try:
+        # Hold the head's row lock: the writer's next group waits for it.
+        blocker.execute("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+        late = writer.submit(varied(1))
+        deadline = time.monotonic() + 30
+        while not waiting_for_a_lock(db) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        writer.stop(timeout=0.2)
+        assert not late.done()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert late.result(timeout=30) == 2  # the thread committed the group, then ended
+    deadline = time.monotonic() + 30
+    while writer_connections(db) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer_connections(db) == 0
+    # A start after the late end runs a new thread on a new connection.
+    writer.start()
+    try:
+        assert writer.record_sync(varied(2)) == 3
     finally:
         writer.stop()
     assert verify(db).ok

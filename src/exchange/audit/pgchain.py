@@ -32,6 +32,7 @@ from exchange.audit.chain import BEIJING, Sign, following
 from exchange.audit.checkpoint import Checkpoint
 from exchange.audit.entry import VERSION, Entry, chain_hash
 from exchange.db.engine import Database
+from exchange.db.held import HeldConnection
 
 __all__ = ["APPLICATION_NAME", "PgChain"]
 
@@ -118,30 +119,22 @@ class PgChain:
     def __init__(self, db: Database) -> None:
         if db.is_sqlite:
             raise ValueError("PgChain is the PostgreSQL path; SQLite uses chain.append")
-        self._db = db
-        self._conn: psycopg.Connection[Any] | None = None
+        # The writer's own connection (autocommit, never pinged; see exchange.db.held).
+        self._held = HeldConnection(db.engine, APPLICATION_NAME)
         #: the head as this writer last committed it (None: read it under the lock)
         self._head: tuple[int, str] | None = None
         #: groups sent optimistically, and those that found the head moved
         self.optimistic = 0
         self.moved = 0
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        conn = self._conn
-        if conn is None or conn.closed:
-            # The engine's own connect arguments (URL, options), but not its pool: the
-            # pool's pre-ping was a round trip per commit, and this connection is held.
-            cargs, cparams = self._db.engine.dialect.create_connect_args(self._db.engine.url)
-            # Named, so an operator sees the writer in pg_stat_activity.
-            cparams.setdefault("application_name", APPLICATION_NAME)
-            conn = psycopg.connect(*cargs, **cparams, autocommit=True)
-            self._conn = conn
-        return conn
+    @property
+    def connected(self) -> bool:
+        """Whether the writer's connection is open (closed by :meth:`close`)."""
+        return self._held.opened
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the connection (by the writer's thread, or once it has ended)."""
+        self._held.close()
         self._head = None
 
     def append(
@@ -156,36 +149,39 @@ class PgChain:
             if entry.at.tzinfo is None:  # as the column type refuses one (UTCDateTime)
                 raise ValueError("naive datetime given to a UTCDateTime column")
         try:
-            conn = self._connection()
-            head = self._head
-            if sign is None and head is not None:
-                params, seqs, new_head = _params(head, entries)
-                self.optimistic += 1
-                row = conn.execute(APPEND, params, prepare=True).fetchone()
-                if row is not None and row[0] == 1:
-                    self._head = new_head
-                    return seqs, None
-                self.moved += 1  # another process appended: chain again from its head
-            with conn.transaction():
-                found = conn.execute(
-                    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-                ).fetchone()
-                if found is None:
-                    raise RuntimeError("the audit chain has no head (ensure_head first)")
-                params, seqs, new_head = _params((int(found[0]), str(found[1])), entries)
-                row = conn.execute(APPEND, params, prepare=True).fetchone()
-                if row is None or row[0] != 1:  # cannot happen under the row lock
-                    raise RuntimeError("the audit head moved under its row lock")
-                made = _checkpoint(conn, sign, *new_head) if sign is not None else None
-            self._head = new_head
-            return seqs, made
+            with self._held.using() as conn:  # closed if the server went away
+                return self._append(conn, entries, sign)
         except BaseException:
             # Whether the server committed is unknown after a lost connection: read the
             # head again next time rather than trust the one remembered.
             self._head = None
-            if self._conn is not None and self._conn.broken:
-                self.close()
             raise
+
+    def _append(
+        self, conn: psycopg.Connection[Any], entries: Sequence[Entry], sign: Sign | None
+    ) -> tuple[list[int], Checkpoint | None]:
+        head = self._head
+        if sign is None and head is not None:
+            params, seqs, new_head = _params(head, entries)
+            self.optimistic += 1
+            row = conn.execute(APPEND, params, prepare=True).fetchone()
+            if row is not None and row[0] == 1:
+                self._head = new_head
+                return seqs, None
+            self.moved += 1  # another process appended: chain again from its head
+        with conn.transaction():
+            found = conn.execute(
+                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+            ).fetchone()
+            if found is None:
+                raise RuntimeError("the audit chain has no head (ensure_head first)")
+            params, seqs, new_head = _params((int(found[0]), str(found[1])), entries)
+            row = conn.execute(APPEND, params, prepare=True).fetchone()
+            if row is None or row[0] != 1:  # cannot happen under the row lock
+                raise RuntimeError("the audit head moved under its row lock")
+            made = _checkpoint(conn, sign, *new_head) if sign is not None else None
+        self._head = new_head
+        return seqs, made
 
 
 def _params(

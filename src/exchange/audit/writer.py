@@ -41,7 +41,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +200,8 @@ class AuditWriter:
         self._every = checkpoint_every
         self._seconds = checkpoint_seconds
         self._thread: threading.Thread | None = None
+        #: a thread :meth:`stop` stopped waiting for (it ends on its own)
+        self._ending: threading.Thread | None = None
         self._name = name
         #: identifies this writer's checkpoints (open … close)
         self.writer_id = ""
@@ -244,6 +246,17 @@ class AuditWriter:
         """
         if self.running:
             return
+        ending = self._ending
+        if ending is not None:
+            # A stop that gave up waiting: the old thread still owns the PostgreSQL
+            # connection and the queue until it ends.
+            ending.join(self._seconds)
+            if ending.is_alive():
+                raise RuntimeError("the previous audit writer thread has not ended yet")
+            self._ending = None
+            # Nothing is queued while stopped (calls are refused), but the stop marker
+            # stop() queued again may still be there if the thread had taken the first.
+            self._queue = queue.SimpleQueue()
         chain.ensure_head(self._db)
         if self._journal_dir is not None and self._journal is None:
             try:
@@ -262,8 +275,20 @@ class AuditWriter:
         self._sign_head(OPEN)
         self._stopping = False
         target = self._run_journaled if self._journal is not None else self._run
-        self._thread = threading.Thread(target=target, name=self._name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, args=(target,), name=self._name, daemon=True
+        )
         self._thread.start()
+
+    def _main(self, loop: Callable[[], None]) -> None:
+        """The thread: its loop, then its PostgreSQL connection closed by the thread that
+        used it, however long the loop took to end (a stop whose join timed out left the
+        connection to the garbage collector, open)."""
+        try:
+            loop()
+        finally:
+            if self._pg is not None:
+                self._pg.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Commit what is queued, sign a ``close`` checkpoint, then end the thread (and
@@ -277,12 +302,17 @@ class AuditWriter:
             self._wake.set()
         self._thread.join(timeout)
         drained = not self._thread.is_alive()
+        if not drained:
+            log.warning("audit writer: its thread did not end within %.0f s", timeout)
+            self._ending = self._thread
         self._thread = None
         if drained and not self._retry:
             self._sign_head(CLOSE)
-        if drained and self._pg is not None:
-            self._pg.close()
         self._fail_waiting(AuditUnavailable("the audit writer stopped"))
+        if not drained and self._journal is None:
+            # _fail_waiting emptied the queue, the stop marker too: the thread still
+            # running must find one when it comes back to the queue, or it never ends.
+            self._queue.put(_STOP)
         if self._journal is not None:
             with self._jlock:
                 if drained and not self._retry and not self._buffer:

@@ -6,8 +6,9 @@ Freshness: the cache subscribes to the ``authz`` and ``catalog`` announcements o
 this process or any other, the next check reloads; a check never polls the database.
 
 Quotas: :meth:`GrantCache.consume` counts records in memory; a background thread adds the
-counts to ``authz_usage`` every ``flush_interval`` seconds and reads back the totals, so
-quotas survive restarts and are shared, approximately, by every process.
+counts to ``authz_usage`` every ``flush_interval`` seconds and takes back the totals
+(:mod:`exchange.authz.usage`: one statement, on PostgreSQL through a connection the thread
+holds), so quotas survive restarts and are shared, approximately, by every process.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from exchange.authz.calendar import BEIJING, day_end
 from exchange.authz.models import Grant, GrantUsage
 from exchange.authz.policy import Decision, GrantState, decide, decide_verification
+from exchange.authz.usage import UsageCounts
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.clock import Clock
@@ -80,6 +79,10 @@ class GrantCache:
         self._pending: dict[tuple[int, dt.date], int] = {}
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._counts = UsageCounts(db)
+        # One flush at a time (the flusher's, or a caller's, or close's last): the
+        # counts' PostgreSQL connection serves one thread at a time.
+        self._flush_lock = threading.Lock()
         self.reloads = 0
         # Clock.now() builds three datetime objects, a third of a check's budget; the clock
         # keeps its offset as a float (refreshed from the database once a second), so read
@@ -275,47 +278,27 @@ class GrantCache:
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._flush_every):
             try:
-                self.flush()
+                with self._flush_lock:
+                    if self._stop.is_set():
+                        return  # close took the last flush (and closed the connection)
+                    self._flush()
             except Exception:
                 # A database hiccup must not kill the thread; the counts stay pending.
                 log.warning("authz usage flush failed; retrying", exc_info=True)
 
     def flush(self) -> None:
         """Add pending counts to ``authz_usage`` and take back the shared totals."""
+        with self._flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._usage_lock:
             pending, self._pending = self._pending, {}
         if not pending:
             return
         try:
-            # A turn beside the audit writer: polling for SQLite's lock, the flush was
-            # starved by its back-to-back group commits.
-            with self._db.writing(), self._db.session() as session:
-                insert: Any = sqlite_insert if self._db.is_sqlite else pg_insert
-                # One statement for every pending count, executed many (one compiled
-                # statement, no ORM): one statement each, built and compiled through the
-                # ORM, made this thread a fifth of the broker's samples under spread lookups.
-                table = GrantUsage.__table__
-                stmt = insert(table)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["grant_id", "day"],
-                    set_={"records": table.c.records + stmt.excluded.records},
-                )
-                session.connection().execute(
-                    stmt,
-                    [
-                        {"grant_id": grant_id, "day": day, "records": records}
-                        for (grant_id, day), records in pending.items()
-                    ],
-                )
-                ids = sorted({g for g, d in pending if d == self._day})
-                totals = {
-                    r.grant_id: r.records
-                    for r in session.execute(
-                        select(GrantUsage.grant_id, GrantUsage.records).where(
-                            GrantUsage.day == self._day, GrantUsage.grant_id.in_(ids)
-                        )
-                    )
-                }
+            # Every key written, with the shared total after the write (one statement).
+            stored = self._counts.add(pending)
         except BaseException:
             with self._usage_lock:
                 for key, records in pending.items():
@@ -324,8 +307,10 @@ class GrantCache:
         with self._usage_lock:
             # The shared total (every process's flushed counts) plus what this process
             # counted since the swap above.
+            today = self._day
+            totals = {g: r for (g, d), r in stored.items() if d == today}
             merged = self._merge_pending(totals)
-            for grant_id in ids:
+            for grant_id in totals:
                 self._used[grant_id] = merged.get(grant_id, 0)
 
     def close(self) -> None:
@@ -333,6 +318,12 @@ class GrantCache:
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
-        self.flush()
+        with self._flush_lock:
+            try:
+                self._flush()
+            finally:
+                # Under the lock, so a flusher that outlived its join is not mid-call,
+                # and it returns without flushing once it has the lock.
+                self._counts.close()
         for topic in ("authz", "catalog"):
             self._db.freshness.unsubscribe(topic, self.invalidate)
