@@ -40,9 +40,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-## Run the benchmarks and rewrite bench/results/.
+## Run every benchmark (a couple of hours) and rewrite bench/results/; BENCH="broker soak" runs some.
 bench: $(STAMP)
-	$(BIN)/python bench/catalog.py
+	$(BIN)/python bench/all.py $(if $(BENCH),--only $(BENCH))
 
 clean:
 	rm -rf $(VENV) .exchange .pytest_cache .mypy_cache .ruff_cache

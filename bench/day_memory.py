@@ -9,7 +9,8 @@ The exchange is started by ``exchange load`` on a free loopback port in a new di
 (a fresh SQLite database). The start of the day is ``exchange load``'s own reading (when
 its first progress shows the day began, after the grants are set up), the end is after
 Locust exits; both are in its ``day_summary.json``. Results are printed and written to
-``bench/results/day-memory.md``.
+``bench/results/day-memory.md``; the day's volume, hour by hour, and its chart to
+``bench/results/load-day.md`` (``bench/_day_report.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _day_report
 import httpx
 from _common import free_port
 
@@ -110,7 +112,19 @@ def main() -> None:
             + ", ".join(f"{roles[p.pid]} {p.rss_bytes / 2**20:.0f} MB" for p in tree.processes)
         )
     load_after = os.getloadavg()
-    summary = json.loads((out / "day_summary.json").read_text())
+    summary_file = out / "day_summary.json"
+    if not summary_file.exists():
+        raise SystemExit(f"exchange load exited {proc.returncode} without a summary; see {out}")
+    summary = json.loads(summary_file.read_text())
+    print(
+        _day_report.write(
+            summary,
+            out,
+            command=" ".join(["exchange load --day-minutes", f"{args.day_minutes:g}", *args.extra]),
+            exit_code=proc.returncode,
+            load=(load_before, load_after),
+        )
+    )
     resources = summary.get("resources") or {}
     start = {p["pid"]: p for p in resources.get("exchange_start", {}).get("processes", [])}
     end = {p["pid"]: p for p in resources.get("exchange_end", {}).get("processes", [])}
