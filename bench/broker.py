@@ -698,7 +698,10 @@ def _exports(st: Stack, workload: Workload, work: Path, rounds: int) -> Exports:
     direct_export = f"{st.dept_url}/departments/gaj/topics/{SLUG}/export"
     broker_export = f"{st.ex_url}/api/v1/exchange/{code}/export"
     saved = work / "export.ndjson"
-    export_rate(direct_export, DIRECT, POPULATION, saved)  # warm the department's cache
+    # Warm both: the department's cache holds the whole chunks (direct) and, once the
+    # broker has asked for the granted items, those cut to them (through the broker).
+    export_rate(direct_export, DIRECT, POPULATION, saved)
+    export_rate(broker_export, auth, POPULATION, saved)
     direct_exports: list[float] = []
     exports: list[tuple[float, int]] = []
     leaks: list[bool] = []

@@ -18,7 +18,14 @@ from exchange.authz.policy import Decision
 from exchange.broker._h1 import ConnectionFailed, H1Pool
 from exchange.broker.errors import ProviderBadResponse
 from exchange.broker.metrics import BrokerMetrics
-from exchange.broker.service import ABANDONED, Broker, Route, _Call, _filter_lines
+from exchange.broker.service import (
+    ABANDONED,
+    Broker,
+    Route,
+    _Call,
+    _checked_lines,
+    _filter_lines,
+)
 
 WANTED = ("id_number", "name")
 
@@ -54,6 +61,36 @@ def test_filter_refuses_anything_but_objects(body: bytes) -> None:
 def test_filter_handles_item_names_that_are_not_identifiers() -> None:
     out, count = _filter_lines("x", b'{"class":1,"a-b":2,"c":3}', ("a-b", "class"))
     assert (out, count) == (b'{"a-b":2,"class":1}\n', 1)
+
+
+def test_lines_of_granted_items_only_are_forwarded_as_they_came() -> None:
+    # What a department sends when asked for the granted fields: any order, any spacing,
+    # an item missing; the bytes go on untouched (with their last newline) and are counted.
+    data = (
+        b'{"name":"\xe5\x88\x98","id_number":"1"}\n'
+        b"\n"
+        b'{ "id_number" : "2" }\n'
+        b'{"id_number":"3","name":"c\\n\\"quoted\\", \\"ethnicity\\": 1"}\n'
+    )
+    out, count = _checked_lines("gaj", data, len(data) - 1, WANTED)
+    assert (out, count) == (data, 3)
+    # A batch cut short of its buffer's end: only the checked lines leave.
+    tail = data + b'{"id_number":"4"'
+    assert _checked_lines("gaj", tail, len(data) - 1, WANTED) == (data, 3)
+
+
+def test_a_line_with_an_item_outside_the_grant_is_filtered_not_forwarded() -> None:
+    # A provider that ignored ``fields`` or overshares: the batch goes through the filter.
+    data = b'{"id_number":"1","name":"a"}\n{"id_number":"2","internal_remark":"x"}\n'
+    out, count = _checked_lines("gaj", data, len(data) - 1, WANTED)
+    assert count == 2
+    assert out == b'{"id_number":"1","name":"a"}\n{"id_number":"2"}\n'
+
+
+@pytest.mark.parametrize("body", [b"[1,2]", b'{"id_number":"1"', b"not json", b"{}, 5"])
+def test_checked_lines_refuse_anything_but_objects(body: bytes) -> None:
+    with pytest.raises(ProviderBadResponse):
+        _checked_lines("gaj", body + b"\n", len(body), WANTED)
 
 
 # -- the lean HTTP/1.1 client ------------------------------------------------------------

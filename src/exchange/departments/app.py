@@ -6,7 +6,7 @@ Routes (``{code}`` a department, ``{slug}`` one of its topics)::
     GET    /departments/{code}                            a department's definition summary
     GET    /departments/{code}/topics/{slug}/records/{key}  one record
     POST   /departments/{code}/topics/{slug}/query        {"keys": [...]} → records, not_found
-    GET    /departments/{code}/topics/{slug}/export?offset=&limit=   NDJSON stream
+    GET    /departments/{code}/topics/{slug}/export?offset=&limit=&fields=   NDJSON stream
     GET|PUT|DELETE /departments/_faults/{code}[/{slug}]   fault control (operator key)
 
 Records, queries and exports answer only calls the exchange signed for that department
@@ -75,6 +75,8 @@ EXPORT_SEND_BYTES = 256 << 10
 EXPORT_CACHE_BYTES = 256 << 20
 #: One serialised export chunk: its source rows, their NDJSON lines, the lines joined.
 _Chunk = tuple[list[int], list[bytes], bytes]
+#: (department, topic, first row, overlay version, fields: () for all of the topic's)
+_ChunkKey = tuple[str, str, int, int, tuple[str, ...]]
 OVERSHARE_FIELD = "internal_remark"
 #: Seconds between two passes of the change engine over the platform clock.
 CHANGE_TICK = 0.5
@@ -122,19 +124,15 @@ class _ChunkCache:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
-        self.items: OrderedDict[tuple[str, str, int, int], tuple[list[int], list[bytes], bytes]] = (
-            OrderedDict()
-        )
+        self.items: OrderedDict[_ChunkKey, _Chunk] = OrderedDict()
 
-    def get(self, key: tuple[str, str, int, int]) -> tuple[list[int], list[bytes], bytes] | None:
+    def get(self, key: _ChunkKey) -> _Chunk | None:
         hit = self.items.get(key)
         if hit is not None:
             self.items.move_to_end(key)
         return hit
 
-    def put(
-        self, key: tuple[str, str, int, int], value: tuple[list[int], list[bytes], bytes]
-    ) -> None:
+    def put(self, key: _ChunkKey, value: _Chunk) -> None:
         size = len(value[2]) * 2
         if size > self.budget:
             return
@@ -650,6 +648,26 @@ class DepartmentsApp:
             lines.append(dumps(_project(rec, fields)) + b"\n")
         return rows, lines, b"".join(lines)
 
+    async def _projected(self, topic: _Topic, start: int, fields: tuple[str, ...]) -> _Chunk:
+        """A chunk with each record cut to ``fields`` (an export's ``fields`` parameter).
+
+        Made once from the whole chunk's lines and cached beside it: the exchange asks for
+        the granted items of a topic the same way every time, so later exports of that
+        grant stream the cut chunk as they would the whole one.
+        """
+        whole = await self._chunk(topic, start)
+        code, slug = topic.dept.code, topic.defn.slug
+        version = self.changes.overlay.chunk_version(topic.gen.name, start)
+        key = (code, slug, start, version, fields)
+        hit = self._chunks.get(key)
+        if hit is not None:
+            return hit
+        loads, dumps = orjson.loads, orjson.dumps
+        lines = [dumps(_project(loads(ln), fields)) + b"\n" for ln in whole[1]]
+        cut = (whole[0], lines, b"".join(lines))
+        self._chunks.put(key, cut)
+        return cut
+
     async def _chunk(self, topic: _Topic, start: int) -> tuple[list[int], list[bytes], bytes]:
         code, slug, overlay = topic.dept.code, topic.defn.slug, self.changes.overlay
         # Version 0 is the chunk as derived; each change to one of its rows makes a new
@@ -657,10 +675,10 @@ class DepartmentsApp:
         # age out of the cache).
         version = overlay.chunk_version(topic.gen.name, start)
         if version:
-            hit = self._chunks.get((code, slug, start, version))
+            hit = self._chunks.get((code, slug, start, version, ()))
             if hit is not None:
                 return hit
-        base = self._chunks.get((code, slug, start, 0))
+        base = self._chunks.get((code, slug, start, 0, ()))
         if base is None:
             base = await self._derive(topic, start)
         if not version:
@@ -671,7 +689,7 @@ class DepartmentsApp:
             base[0], base[1], changed, lambda rec: dumps(_project(rec, fields)) + b"\n"
         )
         spliced = (rows, lines, b"".join(lines))
-        self._chunks.put((code, slug, start, version), spliced)
+        self._chunks.put((code, slug, start, version, ()), spliced)
         return spliced
 
     async def _derive(self, topic: _Topic, start: int) -> _Chunk:
@@ -699,7 +717,7 @@ class DepartmentsApp:
         # (the waiters, if any, raise it themselves).
         if done.cancelled() or done.exception() is not None:
             return
-        self._chunks.put((*key, 0), done.result())
+        self._chunks.put((*key, 0, ()), done.result())
 
     # -- change feed and control -------------------------------------------------------
 
@@ -771,6 +789,7 @@ class DepartmentsApp:
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         offset = _int_param(params, "offset", 0, 0, None)
         limit = _int_param(params, "limit", DEFAULT_EXPORT_LIMIT, 1, MAX_EXPORT_LIMIT)
+        fields = _fields_param(params, topic.fields)
         malformed = False
         if topic.profile.active:
             malformed = await self._apply_faults(topic, receive)
@@ -788,7 +807,10 @@ class DepartmentsApp:
         overshare = topic.profile.overshare
         start = offset - offset % EXPORT_CHUNK
         while start < stop:
-            rows, lines, blob = await self._chunk(topic, start)
+            if fields:
+                rows, lines, blob = await self._projected(topic, start, fields)
+            else:
+                rows, lines, blob = await self._chunk(topic, start)
             if start >= offset and start + EXPORT_CHUNK <= stop:
                 piece = blob
             else:
@@ -879,6 +901,25 @@ def _int_param(params: dict[str, str], name: str, default: int, lo: int, hi: int
         bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise _Fail(422, "validation_failed", f"{name}: must be {bound}", {"field": name})
     return value
+
+
+def _fields_param(params: dict[str, str], served: tuple[str, ...]) -> tuple[str, ...]:
+    """An export's ``fields=a,b``: the topic's fields among those, in the topic's order;
+    () for all of them (no parameter, or every field named).
+
+    The exchange names the items a grant allows (the parameter is in the path it signs),
+    so the department sends no more than the consumer may see and the broker checks and
+    forwards the lines instead of cutting every record itself. Names the topic does not
+    serve are left out, as the broker's own filter leaves out items a record lacks.
+    """
+    raw = params.get("fields")
+    if raw is None:
+        return ()
+    if len(raw) > 4096:
+        raise _Fail(422, "validation_failed", "fields: too long", {"field": "fields"})
+    wanted = set(raw.split(","))
+    fields = tuple(f for f in served if f in wanted)
+    return () if len(fields) == len(served) else fields
 
 
 def _overshare_lines(piece: bytes) -> bytes:
