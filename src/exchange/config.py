@@ -103,6 +103,14 @@ class Settings(BaseSettings):
     seed: int = Field(default=2020, description="Seed of the synthetic city and catalog.")
     population: int = Field(default=100_000, description="People in the synthetic city.")
     enterprises: int = Field(default=20_000, description="Enterprises in the synthetic city.")
+    departments_export_workers: int = Field(
+        default=2,
+        ge=0,
+        le=32,
+        description="Processes the mock departments derive cold export chunks in, ahead of "
+        "the page being sent (each holds a copy of the city, ~100 MB); 0 derives them in a "
+        "thread of the serving process.",
+    )
     city_change_scale: float = Field(
         default=1.0,
         ge=0,

@@ -14,6 +14,7 @@ from exchange.config import Settings
 from exchange.departments.app import OVERSHARE_FIELD, DepartmentsApp, create_departments_app
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
+from exchange.departments.faults import FaultProfile
 from exchange.departments.records import licence_numbers_of
 
 pytestmark = pytest.mark.anyio
@@ -495,3 +496,46 @@ async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
     resp = await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
     assert resp.status_code == 200
     assert len(resp.content.splitlines()) == 100
+
+
+async def test_worker_processes_derive_the_same_chunks(
+    settings: Settings,
+    definitions: dict[str, DepartmentDefinition],
+    city: City,
+    client: httpx.AsyncClient,
+    operator: dict[str, str],
+) -> None:
+    """Cold chunks derived ahead in a worker process (the departments' own process keeps
+    sending) are byte for byte those derived in a thread: whole, cut to fields, noisy."""
+    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
+    pooled = create_departments_app(
+        settings.model_copy(update={"departments_export_workers": 1}),
+        definitions=clean,
+        city=city,
+    )
+    await pooled.start()
+    try:
+        assert pooled.workers.running
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=pooled),
+            base_url="http://dept.test",
+            auth=ExchangeSigned(PROVIDER_SECRET),
+        ) as workers:
+            for page in (
+                f"{ENT}/export?offset=500&limit=9000",
+                f"{HH}/export?offset=100&limit=7000&fields=name,id_number",
+                "/departments/wjw/topics/birth-medical-certificates/export?limit=5000",
+            ):
+                here, there = await client.get(page), await workers.get(page)
+                assert there.status_code == 200
+                assert there.content == here.content
+            for c in (client, workers):
+                resp = await c.put(
+                    f"{FAULTS}/household-registration", json={"noise_rate": 0.3}, headers=operator
+                )
+                assert resp.status_code == 200
+            page = f"{HH}/export?offset=40000&limit=5000"
+            assert (await workers.get(page)).content == (await client.get(page)).content
+    finally:
+        await pooled.stop()
+    assert not pooled.workers.running

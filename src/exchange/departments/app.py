@@ -32,6 +32,7 @@ import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -50,11 +51,11 @@ from exchange.departments.definitions import (
     TopicDefinition,
     load_definitions,
 )
+from exchange.departments.exporter import ExportWorkers, build_chunk, project
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.overlay import DELETED, splice
 from exchange.departments.publisher import Publisher, RemoteClock
 from exchange.departments.records import GENERATORS, Generator, key_problem
-from exchange.departments.tables import TABLES
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
 
@@ -148,12 +149,6 @@ class _ChunkCache:
             self.used -= len(self.items.pop(key)[2]) * 2
 
 
-def _project(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    if len(record) == len(fields):
-        return record
-    return {f: record[f] for f in fields}
-
-
 class DepartmentsApp:
     """The ASGI application; build it with :func:`create_departments_app`."""
 
@@ -207,6 +202,8 @@ class DepartmentsApp:
         #: cold chunks being derived, by (department, topic, first row): callers that
         #: want one meanwhile wait for that derivation instead of starting their own
         self._deriving: dict[tuple[str, str, int], asyncio.Future[_Chunk]] = {}
+        #: processes deriving cold chunks (started with the departments, if any)
+        self.workers = ExportWorkers(city, settings.departments_export_workers)
         bulk.warm()
         self._summaries: dict[str, bytes] = {}
         for code, dept in definitions.items():
@@ -234,7 +231,7 @@ class DepartmentsApp:
                 return "missing", None
             if rate:
                 rec = noise.apply(gen.name, rec, key, salt, rate)
-            return "ok", orjson.dumps(_project(rec, fields))
+            return "ok", orjson.dumps(project(rec, fields))
 
         # A changed record wins over the derived one (the cache keeps the derived answer);
         # its serialised form is kept while the record stays the same object.
@@ -249,7 +246,7 @@ class DepartmentsApp:
                         return "missing", None
                     hit = served.get(key)
                     if hit is None or hit[0] is not rec:
-                        hit = served[key] = (rec, orjson.dumps(_project(rec, fields)))
+                        hit = served[key] = (rec, orjson.dumps(project(rec, fields)))
                     return "ok", hit[1]
             return derived(key)
 
@@ -383,8 +380,10 @@ class DepartmentsApp:
     # -- the living city ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Let the city change on the clock (a no-op when every rate is 0), and publish the
-        changes to the exchange when ``city_publish_url`` names one."""
+        """Start the export worker processes; let the city change on the clock (a no-op
+        when every rate is 0), and publish the changes to the exchange when
+        ``city_publish_url`` names one."""
+        await self.workers.start()
         if self._ticker is None and any(self.changes.yearly.values()):
             self._ticker = asyncio.create_task(self._tick(), name="city-changes")
         url = self.settings.city_publish_url
@@ -411,6 +410,7 @@ class DepartmentsApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._ticker = self._publishing = None
+        await asyncio.to_thread(self.workers.stop)
 
     async def _tick(self) -> None:
         while True:
@@ -623,29 +623,35 @@ class DepartmentsApp:
 
     # -- export ------------------------------------------------------------------------
 
-    def _build_chunk(self, topic: _Topic, start: int) -> tuple[list[int], list[bytes], bytes]:
-        """Derive and serialise source rows [start, start + EXPORT_CHUNK) of a topic."""
-        rows: list[int] = []
-        lines: list[bytes] = []
-        dumps, fields = orjson.dumps, topic.fields
-        rate, gen = topic.profile.noise_rate, topic.gen
-        table = TABLES.get(gen.name)
-        if table is not None:
-            # Derived as columns (:mod:`exchange.departments.tables`): tens of times faster
-            # than record by record, so a fresh exchange exports near its warm rate.
-            built = table(self.city, start, start + EXPORT_CHUNK)
-            if not rate:
-                lines = built.lines(fields)
-                return built.rows, lines, b"".join(lines)
-            source = built.records()
-        else:
-            source = gen.export_rows(self.city, start, start + EXPORT_CHUNK)
-        salt = noise.salt_of(topic.dept.code, topic.defn.slug)
-        for row, rec in source:
-            if rate:
-                rec = noise.apply(gen.name, rec, rec[gen.key_field], salt, rate)
-            rows.append(row)
-            lines.append(dumps(_project(rec, fields)) + b"\n")
+    def _build_chunk(self, topic: _Topic, start: int) -> _Chunk:
+        """Derive and serialise source rows [start, start + EXPORT_CHUNK) of a topic here."""
+        rows, lines = build_chunk(
+            self.city,
+            topic.gen.name,
+            topic.fields,
+            topic.profile.noise_rate,
+            noise.salt_of(topic.dept.code, topic.defn.slug),
+            start,
+            start + EXPORT_CHUNK,
+        )
+        return rows, lines, b"".join(lines)
+
+    async def _build_elsewhere(self, topic: _Topic, start: int) -> _Chunk:
+        """The same chunk derived by a worker process (when they run)."""
+        try:
+            rows, lines = await self.workers.build(
+                topic.gen.name,
+                topic.fields,
+                topic.profile.noise_rate,
+                noise.salt_of(topic.dept.code, topic.defn.slug),
+                start,
+                start + EXPORT_CHUNK,
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the exports go on without them.
+            _log.error("an export worker process died; cold chunks are derived here from now on")
+            self.workers.abandon()
+            return await asyncio.to_thread(self._build_chunk, topic, start)
         return rows, lines, b"".join(lines)
 
     async def _projected(self, topic: _Topic, start: int, fields: tuple[str, ...]) -> _Chunk:
@@ -663,7 +669,7 @@ class DepartmentsApp:
         if hit is not None:
             return hit
         loads, dumps = orjson.loads, orjson.dumps
-        lines = [dumps(_project(loads(ln), fields)) + b"\n" for ln in whole[1]]
+        lines = [dumps(project(loads(ln), fields)) + b"\n" for ln in whole[1]]
         cut = (whole[0], lines, b"".join(lines))
         self._chunks.put(key, cut)
         return cut
@@ -686,7 +692,7 @@ class DepartmentsApp:
         changed = overlay.changed_rows(topic.gen.name, start) or {}
         dumps, fields = orjson.dumps, topic.fields
         rows, lines = splice(
-            base[0], base[1], changed, lambda rec: dumps(_project(rec, fields)) + b"\n"
+            base[0], base[1], changed, lambda rec: dumps(project(rec, fields)) + b"\n"
         )
         spliced = (rows, lines, b"".join(lines))
         self._chunks.put((code, slug, start, version, ()), spliced)
@@ -701,13 +707,30 @@ class DepartmentsApp:
         keeps the event loop answering. A caller that goes away does not cancel the
         derivation the others wait for (``shield``).
         """
+        return await asyncio.shield(self._deriving_of(topic, start))
+
+    def _deriving_of(self, topic: _Topic, start: int) -> asyncio.Future[_Chunk]:
+        """The derivation of a cold chunk under way, started now if none is."""
         key = (topic.dept.code, topic.defn.slug, start)
         pending = self._deriving.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.to_thread(self._build_chunk, topic, start))
+            if self.workers.running:
+                pending = asyncio.ensure_future(self._build_elsewhere(topic, start))
+            else:
+                pending = asyncio.ensure_future(asyncio.to_thread(self._build_chunk, topic, start))
             self._deriving[key] = pending
             pending.add_done_callback(lambda done: self._derived(key, done))
-        return await asyncio.shield(pending)
+        return pending
+
+    def _derive_ahead(self, topic: _Topic, start: int, stop: int) -> None:
+        """Start deriving the cold chunks of ``[start, stop)`` that nobody derives yet, so
+        worker processes make them while the current one is sent."""
+        code, slug = topic.dept.code, topic.defn.slug
+        for at in range(start, stop, EXPORT_CHUNK):
+            if (code, slug, at) not in self._deriving and (
+                self._chunks.get((code, slug, at, 0, ())) is None
+            ):
+                self._deriving_of(topic, at)
 
     def _derived(self, key: tuple[str, str, int], done: asyncio.Future[_Chunk]) -> None:
         if self._deriving.get(key) is not done:
@@ -806,7 +829,11 @@ class DepartmentsApp:
         size = 0
         overshare = topic.profile.overshare
         start = offset - offset % EXPORT_CHUNK
+        # With worker processes, up to two chunks a worker are derived ahead of the page.
+        ahead = 2 * self.workers.count * EXPORT_CHUNK if self.workers.running else 0
         while start < stop:
+            if ahead:
+                self._derive_ahead(topic, start, min(stop, start + ahead))
             if fields:
                 rows, lines, blob = await self._projected(topic, start, fields)
             else:

@@ -1,0 +1,166 @@
+"""Export chunks derived from the city, in this process or in worker processes.
+
+A cold export is bound by deriving its chunks (NumPy over the rows, then one line per
+record), all of it holding the GIL: in a thread it used one core of the machine while the
+export's pages waited for each chunk in turn. :class:`ExportWorkers` derives chunks in
+processes of their own (each holds the same city, made from its seed), so an export's
+next chunks are derived on the other cores while the department sends the current one.
+
+The chunk is the same whichever derives it: :func:`build_chunk` is the one function both
+run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import orjson
+
+from exchange.departments import bulk, noise
+from exchange.departments.city import City
+from exchange.departments.ndjson import Record
+from exchange.departments.records import GENERATORS
+from exchange.departments.tables import TABLES
+
+__all__ = ["ExportWorkers", "build_chunk", "project"]
+
+#: A chunk's source rows and one NDJSON line per record.
+Lines = tuple[list[int], list[bytes]]
+
+
+def project(record: Record, fields: tuple[str, ...]) -> Record:
+    """The record cut to ``fields`` (itself when it has just those)."""
+    if len(record) == len(fields):
+        return record
+    return {f: record[f] for f in fields}
+
+
+def build_chunk(
+    city: City,
+    generator: str,
+    fields: tuple[str, ...],
+    noise_rate: float,
+    salt: int,
+    start: int,
+    stop: int,
+) -> Lines:
+    """Derive and serialise the source rows ``[start, stop)`` of a topic."""
+    gen = GENERATORS[generator]
+    table = TABLES.get(gen.name)
+    if table is not None:
+        # Derived as columns (:mod:`exchange.departments.tables`): tens of times faster
+        # than record by record, so a fresh exchange exports near its warm rate.
+        built = table(city, start, stop)
+        if not noise_rate:
+            return built.rows, built.lines(fields)
+        source = built.records()
+    else:
+        source = gen.export_rows(city, start, stop)
+    rows: list[int] = []
+    lines: list[bytes] = []
+    dumps = orjson.dumps
+    for row, rec in source:
+        if noise_rate:
+            rec = noise.apply(gen.name, rec, rec[gen.key_field], salt, noise_rate)
+        rows.append(row)
+        lines.append(dumps(project(rec, fields)) + b"\n")
+    return rows, lines
+
+
+# -- inside a worker process -----------------------------------------------------------------
+
+#: The worker process's city, made once by :func:`_start_worker` (never set in the server).
+_city: City | None = None
+
+
+def _start_worker(seed: int, population: int, enterprises: int) -> None:
+    global _city  # the worker process's one city, made at its start
+    _city = City(seed, population, enterprises)
+    bulk.warm()
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _build_in_worker(
+    generator: str,
+    fields: tuple[str, ...],
+    noise_rate: float,
+    salt: int,
+    start: int,
+    stop: int,
+) -> Lines:
+    if _city is None:
+        raise RuntimeError("export worker started without its city")
+    return build_chunk(_city, generator, fields, noise_rate, salt, start, stop)
+
+
+# -- in the server ---------------------------------------------------------------------------
+
+
+class ExportWorkers:
+    """``count`` worker processes deriving export chunks from a city like ``city``.
+
+    Started (and waited for) with the departments: a fresh process's first export then
+    finds them ready. Processes are spawned, not forked: the server has an event loop and
+    threads running, which a fork would copy half-way.
+    """
+
+    def __init__(self, city: City, count: int) -> None:
+        self.city = city
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
+
+    async def start(self) -> None:
+        if self._pool is not None or self.count < 1:
+            return
+        pool = ProcessPoolExecutor(
+            self.count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.city.seed, self.city.population, self.city.enterprises),
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            # As many calls as workers, submitted together: the pool starts one process
+            # for each (it starts them on demand), and each answers once its city is made.
+            await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.count)))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._pool = pool
+
+    async def build(
+        self,
+        generator: str,
+        fields: tuple[str, ...],
+        noise_rate: float,
+        salt: int,
+        start: int,
+        stop: int,
+    ) -> Lines:
+        if self._pool is None:
+            raise RuntimeError("export workers are not running")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, _build_in_worker, generator, fields, noise_rate, salt, start, stop
+        )
+
+    def abandon(self) -> None:
+        """Stop using the workers at once (one died: the pool is broken)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
