@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exchange.catalog.content import ContentError, load_core_topics, load_units
-from exchange.departments.ids import (
+from exchange.ids import (
     CURRENT_AREAS,
     credit_code_problem,
     make_credit_code,

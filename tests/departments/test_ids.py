@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.departments import ids
+from exchange import ids
 from exchange.departments.city import City
 from exchange.departments.records import GENERATORS, key_problem, licence_numbers_of, vin_with_check
 

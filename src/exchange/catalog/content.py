@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from exchange.catalog.schemas import TopicCreate
-from exchange.departments.ids import credit_code_problem
+from exchange.ids import credit_code_problem
 from exchange.members.schemas import DepartmentCreate
 
 __all__ = [

@@ -30,8 +30,8 @@ from exchange.catalog.models import Topic
 from exchange.credit import service
 from exchange.credit.schemas import RecordIn, SubmitBatch
 from exchange.departments.city import City
-from exchange.departments.ids import credit_code_problem
 from exchange.distribution.models import ChangeEventRow
+from exchange.ids import credit_code_problem
 from exchange.members.models import Department
 
 SOURCE_SLUG = "credit-publicity"

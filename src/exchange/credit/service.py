@@ -33,8 +33,8 @@ from exchange.credit.schemas import (
     SubmittedRecord,
     UnitStats,
 )
-from exchange.departments.ids import credit_code_problem, id_number_problem
 from exchange.errors import NotPermitted, Unavailable, ValidationFailed
+from exchange.ids import credit_code_problem, id_number_problem
 from exchange.members.models import Department
 
 #: Kinds of member unit that take administrative decisions (banks, utilities and the

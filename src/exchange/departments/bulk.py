@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from exchange.departments import ids, names
+from exchange import ids
+from exchange.departments import names
 from exchange.departments.city import (
     _BASE_ORD,
     _DISPLAY_TO_AREA,

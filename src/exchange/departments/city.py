@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from exchange.departments import ids, names
+from exchange import ids
+from exchange.departments import names
 
 __all__ = [
     "REFERENCE_DATE",

@@ -21,7 +21,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from exchange.departments import bulk, ids, names
+from exchange import ids
+from exchange.departments import bulk, names
 from exchange.departments.bulk import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
 from exchange.departments.city import (
     _BASE_ORD,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.departments import bulk, ids, records
+from exchange import ids
+from exchange.departments import bulk, records
 from exchange.departments.bulk import BOOL, I64, feistel_forward
 from exchange.departments.city import AREAS, INDUSTRIES, City
 from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, pick, years_of

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeGuard
 
-from exchange.departments import ids, names
+from exchange import ids
+from exchange.departments import names
 from exchange.departments.city import ENT_WORDS, INDUSTRIES, ROADS, STREETS, City, Rng
 from exchange.departments.overlay import Overlay, Record
 from exchange.departments.records import LICENCE_TYPES

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from exchange.departments import bulk, ids
+from exchange import ids
+from exchange.departments import bulk
 from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person, Rng
 
 __all__ = ["GENERATORS", "KEY_TYPES", "Generator", "KeyType", "key_problem"]

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from exchange.departments import bulk, firm_tables, ids, records
+from exchange import ids
+from exchange.departments import bulk, firm_tables, records
 from exchange.departments.bulk import I64, U64, feistel_forward, mix
 from exchange.departments.city import _BASE_ORD, _T_VEH, AREAS, DAYS, PLATE_CHARS, City
 from exchange.departments.columns import (

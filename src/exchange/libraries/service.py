@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
+from exchange import ids
 from exchange.audit.entry import Entry
 from exchange.audit.writer import AuditWriter
 from exchange.authz.cache import GrantCache
 from exchange.context import AppContext
-from exchange.departments import ids
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
 from exchange.libraries.plan import LIBRARIES

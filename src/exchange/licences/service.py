@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from exchange.departments import ids
+from exchange import ids
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.licences.content import LicenceTypeSpec
 from exchange.licences.models import Licence, LicenceType

@@ -1,5 +1,9 @@
 """Identifier maths: resident ID numbers, credit codes, organisation codes, plates, licences.
 
+The national standards (GB 11643, GB 32100) every part of the exchange checks keys against:
+the catalog, the libraries, credit and licences as much as the mock departments, so the
+rules live beside them rather than inside the departments' package.
+
 Everything here is pure and allocation-light because the lookup hot path validates a key on
 every request. Validators return a reason string (``None`` when valid) instead of raising, so
 callers choose the error they report.
