@@ -6,6 +6,9 @@ Two kinds of file are read:
 - ``catalog/topics/*.yaml``: ``topics: [ {TopicCreate fields}, ... ]``, the hand-written core
   topics, read in file-name order so the resulting list is stable.
 
+:func:`load_document` reads any other YAML file into a pydantic model the same way (the
+generator's vocabulary in :mod:`exchange.catalog.vocabulary` is one).
+
 A file that fails validation is refused with a :class:`ContentError` naming the file, the dotted
 path of the offending field (``topics.3.items.2.sharing_type``) and the reason. Beyond the
 schemas, the loader refuses what only shows across entries: duplicate unit codes, duplicate topic
@@ -34,6 +37,7 @@ __all__ = [
     "SourceConflict",
     "find_source_conflicts",
     "load_core_topics",
+    "load_document",
     "load_units",
 ]
 
@@ -98,8 +102,8 @@ def find_source_conflicts(topics: Sequence[TopicCreate]) -> list[SourceConflict]
     return conflicts
 
 
-def _read_list(file: Path, key: str) -> list[Any]:
-    """The list under ``key`` in a YAML mapping file, or a ContentError saying why not."""
+def _read_yaml(file: Path) -> Any:
+    """The parsed YAML document of ``file``, or a ContentError saying why not."""
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -107,12 +111,25 @@ def _read_list(file: Path, key: str) -> list[Any]:
     except UnicodeDecodeError as exc:
         raise ContentError(file, "", f"the file is not UTF-8: {exc.reason}") from exc
     try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader is always a safe loader
+        return yaml.load(text, Loader=_Loader)  # _Loader is always a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ContentError(file, "", f"not valid YAML{at}: {problem}") from exc
+
+
+def load_document(file: Path, model: type[_M]) -> _M:
+    """The whole YAML document of ``file`` validated as ``model`` (a ContentError if not)."""
+    data = _read_yaml(file)
+    if not isinstance(data, dict):
+        raise ContentError(file, "", "the file must be a mapping")
+    return _validate(model, file, "", data)
+
+
+def _read_list(file: Path, key: str) -> list[Any]:
+    """The list under ``key`` in a YAML mapping file, or a ContentError saying why not."""
+    data = _read_yaml(file)
     if not isinstance(data, dict) or key not in data:
         raise ContentError(file, key, f"the file must be a mapping with a {key!r} list")
     extra = sorted(str(k) for k in data if k != key)
@@ -130,7 +147,7 @@ def _validate(model: type[_M], file: Path, path: str, raw: Any) -> _M:
         return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        parts = [path, *(str(p) for p in err["loc"])]
+        parts = [*([path] if path else []), *(str(p) for p in err["loc"])]
         reason = str(err["msg"])
         if err["type"] == "value_error":
             # Model-level rules raise "Value error, items.2.field: reason": move the path
