@@ -18,6 +18,9 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_entry_consumer_seq", "consumer", "seq"),
         Index("ix_audit_entry_provider_seq", "provider", "seq"),
+        # The log filtered by outcome (the denials, the provider failures) in chain order:
+        # without it a rare outcome is found by reading the whole chain.
+        Index("ix_audit_entry_outcome_seq", "outcome", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

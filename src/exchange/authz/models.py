@@ -8,7 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange.db.base import Base, utcnow
+from exchange.authz.schemas import ApplicationStatus, DisputeDecision, GrantStatus
+from exchange.db.base import Base, one_of, utcnow
+
+# What a grant row stores; "expired" is read from valid_until, never written.
+STORED_GRANT_STATUSES = tuple(s.value for s in GrantStatus if s is not GrantStatus.expired)
+DISPUTE_STATUSES = ("open", "decided")
 
 
 class Application(Base):
@@ -18,6 +23,7 @@ class Application(Base):
     __table_args__ = (
         Index("ix_authz_application_consumer_status", "consumer", "status"),
         Index("ix_authz_application_provider_status", "provider", "status"),
+        one_of("status", ApplicationStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -65,6 +71,10 @@ class Dispute(Base):
     """争议协调: negotiation between the two sides, then the operator's decision."""
 
     __tablename__ = "authz_dispute"
+    __table_args__ = (
+        one_of("status", DISPUTE_STATUSES),
+        one_of("decision", DisputeDecision, nullable=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     application_id: Mapped[int] = mapped_column(
@@ -104,7 +114,10 @@ class Grant(Base):
     """
 
     __tablename__ = "authz_grant"
-    __table_args__ = (Index("ix_authz_grant_consumer_topic", "consumer", "resource_code"),)
+    __table_args__ = (
+        Index("ix_authz_grant_consumer_topic", "consumer", "resource_code"),
+        one_of("status", STORED_GRANT_STATUSES),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     consumer: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
@@ -130,6 +143,8 @@ class GrantUsage(Base):
     """Records exchanged per grant per platform day, flushed from each process's cache."""
 
     __tablename__ = "authz_usage"
+    # The day's usage is read for every grant at once (warming the quota counters).
+    __table_args__ = (Index("ix_authz_usage_day", "day"),)
 
     grant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)

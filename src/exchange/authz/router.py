@@ -172,7 +172,7 @@ def approve_application(
     ``not_pending``; 422 ``item_not_pending``, ``validity_exceeds_request``,
     ``quota_exceeds_request``, ``reason_required``.
     """
-    app = service.get_application(session, app_id, caller)
+    app = service.get_application(session, app_id, caller, for_update=True)
     service.approve(session, app, body, caller, now=ctx.clock.now(), today=ctx.clock.today())
     session.flush()
     return _detail(session, app_id, ctx, caller)
@@ -184,7 +184,7 @@ def reject_application(
 ) -> ApplicationOut:
     """The provider rejects every pending item (退回). A refusal must give its reason:
     422 ``reason_required`` without one."""
-    app = service.get_application(session, app_id, caller)
+    app = service.get_application(session, app_id, caller, for_update=True)
     service.reject(session, app, body.reason, caller, now=ctx.clock.now())
     return _detail(session, app_id, ctx, caller)
 
@@ -203,7 +203,7 @@ def open_dispute(
     Errors: 409 ``nothing_refused`` (nothing refused, or still pending), ``dispute_exists``;
     422 ``reason_required``, ``item_not_refused``.
     """
-    app = service.get_application(session, app_id, caller)
+    app = service.get_application(session, app_id, caller, for_update=True)
     dispute = service.open_dispute(session, app, body, caller, now=ctx.clock.now())
     return service.dispute_out(session, dispute)
 
@@ -242,7 +242,7 @@ def decide_dispute(
     Errors: 403 ``operator_only``; 409 ``dispute_closed``; 422 ``reason_required``,
     ``items_required``, ``item_not_disputed``.
     """
-    dispute = service.get_dispute(session, dispute_id, caller)
+    dispute = service.get_dispute(session, dispute_id, caller, for_update=True)
     service.decide_dispute(
         session, dispute, body, caller, now=ctx.clock.now(), today=ctx.clock.today()
     )
@@ -293,7 +293,7 @@ def revoke_grant(
 ) -> GrantOut:
     """The provider or the operator revokes a grant, with a ``reason`` (422
     ``reason_required``); checks answer ``grant_revoked`` from then on."""
-    grant = service.get_grant(session, grant_id, caller)
+    grant = service.get_grant(session, grant_id, caller, for_update=True)
     service.revoke(session, grant, body.reason, caller, now=ctx.clock.now())
     return service.grant_out(grant, ctx.clock.today())
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -137,14 +137,33 @@ def _settle_status(app: Application) -> None:
         app.status = ApplicationStatus.returned.value
 
 
-def current_grant(session: Session, consumer: str, resource_code: str) -> Grant | None:
-    """The newest grant of the pair, the one the check reads."""
-    return session.scalar(
+_Row = TypeVar("_Row", Application, Dispute, Grant)
+
+
+def _get(session: Session, model: type[_Row], key: int, for_update: bool) -> _Row | None:
+    """``session.get``, with a row lock (SELECT … FOR UPDATE) when asked.
+
+    Lock order, the same on every path so that two transactions cannot wait for each
+    other: dispute, then application, then grant.
+    """
+    if not for_update:
+        return session.get(model, key)
+    return session.get(model, key, with_for_update=True, populate_existing=True)
+
+
+def current_grant(
+    session: Session, consumer: str, resource_code: str, *, for_update: bool = False
+) -> Grant | None:
+    """The newest grant of the pair, the one the check reads (locked with ``for_update``)."""
+    stmt = (
         select(Grant)
         .where(Grant.consumer == consumer, Grant.resource_code == resource_code)
         .order_by(Grant.id.desc())
         .limit(1)
     )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(stmt)
 
 
 def _grant_items(
@@ -159,7 +178,9 @@ def _grant_items(
     today: dt.date,
 ) -> Grant:
     """Put ``items`` into the pair's current grant (opening one if there is none usable)."""
-    grant = current_grant(session, app.consumer, app.resource_code)
+    # Locked: a revocation committed between this read and the write below would leave
+    # the approved items in a revoked grant (PostgreSQL; SQLite serialises writers anyway).
+    grant = current_grant(session, app.consumer, app.resource_code, for_update=True)
     usable = grant is not None and grant.status == "active" and grant.valid_until >= today
     narrowed = False
     if grant is not None and usable:
@@ -406,9 +427,15 @@ def submit(
     return app
 
 
-def get_application(session: Session, app_id: int, caller: Principal) -> Application:
-    """An application its consumer, its provider or the operator may see; 403 otherwise."""
-    app = session.get(Application, app_id)
+def get_application(
+    session: Session, app_id: int, caller: Principal, *, for_update: bool = False
+) -> Application:
+    """An application its consumer, its provider or the operator may see; 403 otherwise.
+
+    ``for_update`` locks the row until the transaction ends, for a change decided on what
+    was read (two reviewers at once: the second sees the first's outcome).
+    """
+    app = _get(session, Application, app_id, for_update)
     if app is None:
         raise ApplicationNotFound(f"no application {app_id}")
     if not caller.is_operator and caller.code not in (app.consumer, app.provider):
@@ -685,9 +712,12 @@ def open_dispute(
     return dispute
 
 
-def get_dispute(session: Session, dispute_id: int, caller: Principal) -> Dispute:
-    """A dispute both sides and the operator may see; 403 otherwise."""
-    dispute = session.get(Dispute, dispute_id)
+def get_dispute(
+    session: Session, dispute_id: int, caller: Principal, *, for_update: bool = False
+) -> Dispute:
+    """A dispute both sides and the operator may see; 403 otherwise (``for_update``: as
+    :func:`get_application`)."""
+    dispute = _get(session, Dispute, dispute_id, for_update)
     if dispute is None:
         raise DisputeNotFound(f"no dispute {dispute_id}")
     if not caller.is_operator and caller.code not in (dispute.consumer, dispute.provider):
@@ -744,7 +774,8 @@ def decide_dispute(
         granted = list(body.items)
     else:
         granted = []
-    app = session.get(Application, dispute.application_id)
+    # Locked after the dispute (the order every path takes: dispute, application, grant).
+    app = _get(session, Application, dispute.application_id, for_update=True)
     assert app is not None  # the foreign key guarantees it
     if granted:
         topic = _live_topic(session, app)
@@ -833,8 +864,12 @@ def grant_out(grant: Grant, today: dt.date) -> GrantOut:
     )
 
 
-def get_grant(session: Session, grant_id: int, caller: Principal) -> Grant:
-    grant = session.get(Grant, grant_id)
+def get_grant(
+    session: Session, grant_id: int, caller: Principal, *, for_update: bool = False
+) -> Grant:
+    """A grant its consumer, its provider or the operator may see; 403 otherwise
+    (``for_update``: as :func:`get_application`)."""
+    grant = _get(session, Grant, grant_id, for_update)
     if grant is None:
         raise GrantNotFound(f"no grant {grant_id}")
     if not caller.is_operator and caller.code not in (grant.consumer, grant.provider):

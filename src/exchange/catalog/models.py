@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange.db.base import Base, utcnow
+from exchange.catalog.schemas import TopicStatus
+from exchange.db.base import Base, one_of, utcnow
 
 
 class Topic(Base):
@@ -18,6 +19,7 @@ class Topic(Base):
     __table_args__ = (
         UniqueConstraint("category", "sequence", name="uq_catalog_topic_code"),
         Index("ix_catalog_topic_provider_status", "provider", "status"),
+        one_of("status", TopicStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -62,7 +64,10 @@ class ElementSource(Base):
     __tablename__ = "catalog_element_source"
 
     element: Mapped[str] = mapped_column(String(120), primary_key=True)
-    topic_id: Mapped[int] = mapped_column(ForeignKey("catalog_topic.id", ondelete="CASCADE"))
+    # Indexed: a topic's change or retirement finds its sources by topic.
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_topic.id", ondelete="CASCADE"), index=True
+    )
     provider: Mapped[str] = mapped_column(String(32))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import CheckConstraint, DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -15,6 +16,19 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: Iterable[str], *, nullable: bool = False) -> CheckConstraint:
+    """CHECK that a status column holds only the values the code's enum knows.
+
+    Named after the column (``ck_<table>_<column>`` by the convention). SQLite databases
+    migrated from before these checks enforce them with triggers instead (see the revision
+    that added them): SQLite cannot add a CHECK to an existing table without rebuilding it.
+    """
+    condition = f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=column)
 
 
 def utcnow() -> dt.datetime:

@@ -1,0 +1,169 @@
+"""Two reviewers, or a reviewer and a revocation, at once on PostgreSQL end in one state a
+serial order could have produced: the decision read under a row lock (SELECT … FOR UPDATE).
+
+Each test holds the first transaction open in a session of its own (the service call made,
+not committed), starts the second through the API in a thread, waits until PostgreSQL shows
+that second transaction waiting for a lock, commits the first and checks the outcome. Without
+the locks the second read the old row (pending, active) and overwrote the first's result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from tests.authz.conftest import MARRIAGE, application, apply
+from tests.conftest import make_department
+
+from exchange.app import AppContext
+from exchange.authz import service
+from exchange.authz.models import ApplicationEvent, Grant
+from exchange.authz.schemas import Approve
+from exchange.members.service import Principal
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+MZJ = Principal("mzj")
+
+
+class Second(threading.Thread):
+    """The second transaction: one API call, its response kept."""
+
+    def __init__(self, call: Callable[[], httpx.Response]) -> None:
+        super().__init__(daemon=True)
+        self.call = call
+        self.response: httpx.Response | None = None
+
+    def run(self) -> None:
+        self.response = self.call()
+
+
+def wait_until_blocked(ctx: AppContext, deadline: float = 30.0) -> None:
+    """Until another backend of this database waits for a lock (polled, not slept)."""
+    end = time.monotonic() + deadline
+    with ctx.db.engine.connect() as conn:
+        while time.monotonic() < end:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            if waiting:
+                return
+            conn.rollback()  # a fresh snapshot of pg_stat_activity on the next poll
+            time.sleep(0.02)
+    raise AssertionError("the second transaction never waited for the first's lock")
+
+
+@pytest.fixture
+def setup(client: TestClient) -> dict[str, Any]:
+    """mzj provides the marriage topic (every item conditional: reviewed); rsj holds a
+    grant for id_number and has a second application, for status, pending review."""
+    mzj = make_department(client, "mzj", "广州市民政局")
+    rsj = make_department(client, "rsj", "广州市人力资源和社会保障局")
+    resp = client.post("/api/v1/catalog/topics", json=MARRIAGE, headers=mzj)
+    assert resp.status_code == 201, resp.text
+    topic = resp.json()["resource_code"]
+    first = apply(client, rsj, application(topic, ["id_number"]))
+    resp = client.post(f"/api/v1/applications/{first['id']}/approve", json={}, headers=mzj)
+    assert resp.status_code == 200, resp.text
+    grant_id = resp.json()["grant_id"]
+    pending = apply(client, rsj, application(topic, ["status"]))
+    assert pending["status"] == "pending_review"
+    return {"mzj": mzj, "topic": topic, "grant": grant_id, "pending": pending["id"]}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def test_two_reviewers_approve_once(client: TestClient, ctx: AppContext, setup: Any) -> None:
+    app_id = setup["pending"]
+    with ctx.db.sessions() as first:
+        app = service.get_application(first, app_id, MZJ, for_update=True)
+        service.approve(first, app, Approve(), MZJ, now=now(), today=dt.date.today())
+        second = Second(
+            lambda: client.post(
+                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+            )
+        )
+        second.start()
+        wait_until_blocked(ctx)
+        first.commit()
+    second.join(timeout=60)
+
+    assert second.response is not None
+    assert second.response.status_code == 409, second.response.text
+    assert second.response.json()["error"]["code"] == "not_pending"
+    with ctx.db.sessions() as s:
+        kinds = s.scalars(
+            select(ApplicationEvent.kind).where(ApplicationEvent.application_id == app_id)
+        ).all()
+    assert kinds.count("approved") == 1
+
+
+def test_an_approval_after_a_revocation_opens_a_new_grant(
+    client: TestClient, ctx: AppContext, setup: Any
+) -> None:
+    revoked_id, app_id = setup["grant"], setup["pending"]
+    with ctx.db.sessions() as first:
+        grant = service.get_grant(first, revoked_id, MZJ, for_update=True)
+        service.revoke(first, grant, "核查发现超范围使用", MZJ, now=now())
+        second = Second(
+            lambda: client.post(
+                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+            )
+        )
+        second.start()
+        wait_until_blocked(ctx)
+        first.commit()
+    second.join(timeout=60)
+
+    assert second.response is not None
+    assert second.response.status_code == 200, second.response.text
+    approved = second.response.json()
+    # Serially: the revoked grant stays revoked with its items; the approval is in force.
+    assert approved["grant_id"] != revoked_id
+    with ctx.db.sessions() as s:
+        old = s.get(Grant, revoked_id)
+        new = s.get(Grant, approved["grant_id"])
+        assert old is not None
+        assert new is not None
+        assert (old.status, old.items) == ("revoked", ["id_number"])
+        assert (new.status, new.items) == ("active", ["status"])
+    check = client.get(f"/api/v1/grants/{approved['grant_id']}", headers=setup["mzj"])
+    assert check.json()["status"] == "active"
+
+
+def test_two_revocations_revoke_once(client: TestClient, ctx: AppContext, setup: Any) -> None:
+    grant_id = setup["grant"]
+    with ctx.db.sessions() as first:
+        grant = service.get_grant(first, grant_id, MZJ, for_update=True)
+        service.revoke(first, grant, "核查发现超范围使用", MZJ, now=now())
+        second = Second(
+            lambda: client.post(
+                f"/api/v1/grants/{grant_id}/revoke",
+                json={"reason": "另一审核人同时撤销"},
+                headers=setup["mzj"],
+            )
+        )
+        second.start()
+        wait_until_blocked(ctx)
+        first.commit()
+    second.join(timeout=60)
+
+    assert second.response is not None
+    assert second.response.status_code == 409, second.response.text
+    assert second.response.json()["error"]["code"] == "grant_revoked"
+    with ctx.db.sessions() as s:
+        kept = s.get(Grant, grant_id)
+        assert kept is not None
+        assert (kept.status, kept.status_reason) == ("revoked", "核查发现超范围使用")
