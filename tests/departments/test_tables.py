@@ -14,9 +14,10 @@ from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments.app import DepartmentsApp, _project, create_departments_app
+from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
+from exchange.departments.exporter import project
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.ndjson import Table
@@ -88,7 +89,7 @@ def test_lines_are_the_bytes_a_lookup_serialises(name: str) -> None:
         for line, (_, record) in zip(lines, table.records(), strict=True):
             looked_up = gen.lookup(city, str(record[gen.key_field]))
             assert looked_up is not None
-            assert line == orjson.dumps(_project(looked_up, fields)) + b"\n"
+            assert line == orjson.dumps(project(looked_up, fields)) + b"\n"
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -164,7 +165,7 @@ async def test_exports_after_changes_equal_the_scalar_city_with_its_overlay(
             assert resp.status_code == 200
             got = resp.content.splitlines()
             expected = [
-                orjson.dumps(_project(record, topic.fields))
+                orjson.dumps(project(record, topic.fields))
                 for row in range(overlay.rows(topic.generator))
                 for record in overlay.row_records(topic.generator, row)
             ]
