@@ -326,8 +326,11 @@ _BIRTH_CERTS_FROM = records._BIRTH_CERTS_FROM.toordinal()
 
 
 def birth_certificate(city: City, start: int, stop: int) -> Table:
-    p = _people(city, start, stop)
-    p = p.take(p.birth >= _BIRTH_CERTS_FROM)
+    # Birth days first (a permutation and a few draws): only the children born late
+    # enough to hold a certificate, about a third, are derived whole (couples, deaths).
+    index = _span(start, stop, city.population)
+    day, _, _ = bulk._slots(city, index)
+    p = People(city, index[day + _BASE_ORD >= _BIRTH_CERTS_FROM])
     n = p.n
     r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
     _, years, months, mdays, _ = bulk._calendar()
@@ -344,12 +347,18 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
         u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
         wife = 2 * u + 1
         exists = wife < city.population
-        cand = People(city, np.where(exists, wife, 1).ravel())
-        wy = years[cand.day].reshape(u.shape)
-        wmd = (months[cand.day] * 100 + mdays[cand.day]).reshape(u.shape)
+        cand = np.where(exists, wife, 1).ravel()
+        cday, _, _ = bulk._slots(city, cand)
+        wy = years[cday].reshape(u.shape)
+        wmd = (months[cday] * 100 + mdays[cday]).reshape(u.shape)
         age = child_y[open_, None] - wy - (child_md[open_, None] < wmd)
-        wed = cand.married.reshape(u.shape)
-        fit = exists & (wed >= 0) & (age >= 20) & (age <= 42)
+        # Only candidates of an age to be the mother are derived whole, for their marriage.
+        aged = (exists & (age >= 20) & (age <= 42)).ravel()
+        wed_flat = np.full(len(cand), -1, dtype=np.int64)
+        if aged.any():
+            wed_flat[aged] = People(city, cand[aged]).married
+        wed = wed_flat.reshape(u.shape)
+        fit = wed >= 0
         found = fit.any(axis=1)
         first = np.argmax(fit, axis=1)[found]
         hit = open_[found]
