@@ -13,8 +13,8 @@ What one process could keep to itself, N processes must share:
 * the mock departments' fault state: one process of its own serves them (``exchange serve
   departments`` on a loopback port), and every worker passes ``/departments/...`` to it,
   so a fault set through any worker is the fault every worker's broker meets;
-* the audit journal: see :func:`exchange.audit.service.journal_for` (one journal per
-  process; a worker that finds it held commits each entry before answering).
+* the audit journal: each process claims a journal of its own
+  (:func:`exchange.audit.journal.claim`), and a starting one replays what a killed one left.
 """
 
 from __future__ import annotations

@@ -157,7 +157,9 @@ def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> N
         db.dispose()
 
 
-def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
+def test_a_second_process_writes_its_own_journal(tmp_path: Path) -> None:
+    # exchange up --workers 2: the second worker journals too (no commit per call), in
+    # the next journal of the database; recovery leaves both to their live owners.
     url = f"sqlite:///{tmp_path}/c.db"
     db = Database(url)
     ensure_current(db)
@@ -166,16 +168,73 @@ def test_a_held_journal_is_left_to_its_owner(tmp_path: Path) -> None:
     owner = AuditWriter(db, journal=journal, signer=signer(tmp_path))
     owner.start()
     try:
-        assert recover(db, journal, signer(tmp_path)).replayed is None
         second = AuditWriter(db, journal=journal, signer=signer(tmp_path))
         second.start()
         try:
-            assert not second.journaled  # falls back to waiting for each commit
-            assert second.record_sync(entry(1)) == 1
+            assert owner.journaled
+            assert second.journaled
+            assert (tmp_path / "c.db.journal.1").is_dir()
+            held = recover(db, journal, signer(tmp_path))
+            assert held.replayed is None
+            assert held.held == 2
+
+            async def both() -> None:
+                for i in range(0, 10, 2):
+                    await owner.record(entry(i))
+                    await second.record(entry(i + 1))
+
+            asyncio.run(both())
+            owner.flush()
+            second.flush()
         finally:
             second.stop()
     finally:
         owner.stop()
+    try:
+        assert sorted(stored(db)) == sorted(f"req-{i}" for i in range(10))
+        report = verify(db)
+        assert report.ok, report.message
+    finally:
+        db.dispose()
+
+
+def test_a_killed_second_process_journal_is_replayed_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/d.db"
+    journal = journal_for(url)
+    assert journal is not None
+    key = tmp_path / "audit-signing.key"
+    script = _CRASH.format(
+        tests=str(Path(__file__).parent),
+        root=str(Path(__file__).parents[2]),
+        url=url,
+        journal=str(journal),
+        key=str(key),
+    )
+    # A live first process holds the first journal: the one that dies writes the second.
+    first = Journal(journal)
+    try:
+        subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
+    finally:
+        first.close()
+    assert (tmp_path / "d.db.journal.1").is_dir()
+    db = Database(url)
+    try:
+        assert stored(db) == [f"req-{i}" for i in range(5)]
+        # The next writer takes the first journal and commits what the dead one left.
+        writer = AuditWriter(db, journal=journal, signer=signer(tmp_path))
+        writer.start()
+        try:
+            assert writer.recovered == 7
+        finally:
+            writer.stop()
+        assert stored(db) == [f"req-{i}" for i in range(12)]
+        assert recover(db, journal, signer(tmp_path)).replayed == 0  # nothing twice
+        report = verify(db)
+        assert report.ok, report.message
+        assert report.entries == 12
+    finally:
         db.dispose()
 
 

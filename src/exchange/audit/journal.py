@@ -53,6 +53,33 @@ def journal_for(database_url: str) -> Path | None:
     return Path(database).expanduser().with_name(Path(database).name + ".journal")
 
 
+#: Journals one database can have: one per live exchange process (``exchange up --workers``).
+MAX_SLOTS = 32
+
+
+def slots(base: Path) -> list[Path]:
+    """The journal directories of one database that exist: ``base`` (the first process's,
+    ``<file>.journal``) and ``<file>.journal.1``, ``.2`` … (more processes')."""
+    found = [base] if base.is_dir() else []
+    for k in range(1, MAX_SLOTS):
+        path = base.with_name(f"{base.name}.{k}")
+        if path.is_dir():
+            found.append(path)
+    return found
+
+
+def claim(base: Path) -> Journal:
+    """The first journal of ``base``'s database no live process holds (``base`` first):
+    each exchange process writes its own journal, so a second worker needs no commit per
+    call. Raises ``BlockingIOError`` when all :data:`MAX_SLOTS` are held."""
+    for k in range(MAX_SLOTS):
+        try:
+            return Journal(base if k == 0 else base.with_name(f"{base.name}.{k}"))
+        except BlockingIOError:
+            continue
+    raise BlockingIOError(f"every audit journal of {base} is held")
+
+
 def line_of(signer: Signer, entry: Entry) -> bytes:
     body = entry.canonical()
     return signer.mac(body) + b" " + body + b"\n"
@@ -203,10 +230,13 @@ def keep_refused(directory: Path, refused: list[Refused]) -> None:
 
 
 def refused_count(directory: Path | None) -> int:
-    """Lines recovery refused so far (until the operator removes ``refused.ndjson``)."""
+    """Lines recovery refused so far (until the operator removes ``refused.ndjson``), in
+    every journal of the database whose first journal is ``directory``."""
     if directory is None:
         return 0
-    path = directory / REFUSED
-    if not path.exists():
-        return 0
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+    total = 0
+    for slot in slots(directory):
+        path = slot / REFUSED
+        if path.exists():
+            total += sum(1 for line in path.read_bytes().splitlines() if line.strip())
+    return total

@@ -95,7 +95,7 @@ def verify(
                 problem=Problem.journal,
                 message=(
                     f"{refused} journal line(s) failed authentication and were refused "
-                    f"(forged or damaged): see {journal / REFUSED if journal else REFUSED}"
+                    f"(forged or damaged): see {f'{journal}*/{REFUSED}' if journal else REFUSED}"
                 ),
             )
         )

@@ -51,7 +51,7 @@ from sqlalchemy import select
 from exchange.audit import chain
 from exchange.audit.checkpoint import CLOSE, OPEN, RUN, Checkpoint, Mirror
 from exchange.audit.entry import Entry
-from exchange.audit.journal import Journal, Refused, line_of, read_entries
+from exchange.audit.journal import Journal, Refused, claim, line_of, read_entries, slots
 from exchange.audit.keys import Signer
 from exchange.audit.models import AuditEntry
 from exchange.audit.pgchain import PgChain
@@ -260,16 +260,20 @@ class AuditWriter:
         chain.ensure_head(self._db)
         if self._journal_dir is not None and self._journal is None:
             try:
-                self._journal = Journal(self._journal_dir)
+                self._journal = claim(self._journal_dir)
             except BlockingIOError:
                 log.warning(
-                    "audit journal %s is held by another process; committing each entry "
-                    "before answering instead",
+                    "every audit journal of %s is held by another process; committing each "
+                    "entry before answering instead",
                     self._journal_dir,
                 )
             else:
                 assert self._signer is not None
                 self.recovered, self.refused = replay(self._db, self._journal, self._signer)
+                # What dead processes left in the other journals (no live one holds them).
+                others = recover(self._db, self._journal_dir, self._signer)
+                self.recovered += others.replayed or 0
+                self.refused += others.refused
                 self._journal.open_next()
         self.writer_id = uuid.uuid4().hex[:16]
         self._sign_head(OPEN)
@@ -698,23 +702,33 @@ def replay(db: Database, journal: Journal, signer: Signer) -> tuple[int, list[Re
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What :func:`recover` did: entries replayed, lines refused (None: a live broker
-    holds the journal and commits its entries itself)."""
+    holds every journal and commits its entries itself); ``held``: journals a live
+    process holds, left to it."""
 
     replayed: int | None
     refused: list[Refused] = field(default_factory=list)
+    held: int = 0
 
 
 def recover(db: Database, directory: Path, signer: Signer) -> Recovery:
-    """Replay a journal left by a dead broker (``exchange audit verify`` runs this first)."""
-    if not directory.exists():
+    """Replay the journals dead brokers left (``exchange audit verify`` runs this first):
+    every journal of the database whose first journal is ``directory`` that no live
+    process holds."""
+    found = slots(directory)
+    if not found:
         return Recovery(0)
     chain.ensure_head(db)
-    try:
-        journal = Journal(directory)
-    except BlockingIOError:
-        return Recovery(None)
-    try:
-        replayed, refused = replay(db, journal, signer)
-    finally:
-        journal.close()
-    return Recovery(replayed, refused)
+    replayed, refused, held = 0, [], 0
+    for path in found:
+        try:
+            journal = Journal(path)
+        except BlockingIOError:
+            held += 1
+            continue
+        try:
+            n, bad = replay(db, journal, signer)
+        finally:
+            journal.close()
+        replayed += n
+        refused += bad
+    return Recovery(None if held == len(found) else replayed, refused, held)
