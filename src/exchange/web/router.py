@@ -26,6 +26,15 @@ _HEADERS = {"Cache-Control": "no-cache"}
 #: file name → content type of everything served from ``static/`` (tests check the list).
 ASSETS = {
     "portal.js": "text/javascript; charset=utf-8",
+    "core.js": "text/javascript; charset=utf-8",
+    "catalog.js": "text/javascript; charset=utf-8",
+    "applications.js": "text/javascript; charset=utf-8",
+    "disputes.js": "text/javascript; charset=utf-8",
+    "grants.js": "text/javascript; charset=utf-8",
+    "exchange.js": "text/javascript; charset=utf-8",
+    "audit.js": "text/javascript; charset=utf-8",
+    "platform.js": "text/javascript; charset=utf-8",
+    "members.js": "text/javascript; charset=utf-8",
     "portal.css": "text/css; charset=utf-8",
     "ui.js": "text/javascript; charset=utf-8",
     "glossary.js": "text/javascript; charset=utf-8",
