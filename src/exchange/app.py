@@ -45,6 +45,7 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
+from exchange.federation.review_router import router as federation_review_router
 from exchange.federation.router import router as federation_router
 from exchange.federation.runtime import Federation
 from exchange.federation.runtime import install as install_federation
@@ -287,6 +288,7 @@ _ROUTERS = {
         licences_router,
         libraries_router,
         federation_router,
+        federation_review_router,
     ),
     "portal": (web_router,),
 }
@@ -412,6 +414,7 @@ def create_app(
         metrics_router,
         libraries_router,
         federation_router,
+        federation_review_router,
         authz_router,
         credit_router,
         loadruns_router,

@@ -7,9 +7,10 @@ their public APIs, the story
 
 1. publishes the city's enterprise-registration and tax-registration topics to the
    province (the city operator) and lets the province mount them from the feed;
-2. grants the chain: the province (unit ``gdzsj`` at the city) applies at the city, where
-   the tax bureau reviews the conditional credit rating; the provincial department applies
-   at the province, where the city platform (unit ``gz`` there) reviews the same item;
+2. grants the chain: the provincial department applies at the province; unconditional
+   items are granted there and the province's unit ``gdzsj`` applies at the city for them;
+   the conditional credit rating is forwarded to the city, reviewed by the tax bureau in
+   its own queue, and the decision flows back to the province's grant;
 3. checks one enterprise: the province's broker asks the city's, which asks its
    departments and filters;
 4. shows the exchange in both audit trails, under the same correlation id.
@@ -117,6 +118,21 @@ def _review(platform: _Platform, app: dict[str, Any], reviewer: str) -> Any:
     )
 
 
+def _forwarded(city: _Platform, reviewer: str, on_behalf_of: str) -> Any:
+    """The forwarded application, once it is in the city reviewer's queue."""
+
+    def queued() -> Any:
+        page = city.call(
+            "GET",
+            "/api/v1/applications",
+            reviewer,
+            params={"role": "provider", "status": "pending_review", "limit": 500},
+        )
+        return next((a for a in page["items"] if a["on_behalf_of"] == on_behalf_of), None)
+
+    return _wait("the forwarded application at the city", queued)
+
+
 def _wait(what: str, check: Any, within: float = 30) -> Any:
     deadline = time.monotonic() + within
     while not (found := check()):
@@ -192,18 +208,39 @@ def _tell(
 
     chapter(
         "授权链 · the grant chain",
-        "The province applies at the city as unit gdzsj (the tax bureau reviews the "
-        "conditional credit rating); 省市场监管局 applies at the province, where the city "
-        "platform reviews the same item.",
+        f"{CONSUMER} applies at the province. Unconditional items are granted there at "
+        "once, and the province's unit gdzsj holds the city's grant for them; an item that "
+        "needs review (the conditional credit rating) is forwarded to the city, where the "
+        "tax bureau reviews it in its own queue, and its decision flows back.",
     )
     for (_slug, label, items), code in zip(TOPICS, codes, strict=True):
         provider = by_slug[_slug]["provider"]
-        up = _review(city, _apply(city, "gdzsj", code, items), provider)
-        there = _review(province, _apply(province, CONSUMER, report.mounted[code], items), "gz")
-        out.print(
-            f"  {label}: city → province [green]{up['status']}[/], "
-            f"province → {CONSUMER} [green]{there['status']}[/]"
-        )
+        there = _apply(province, CONSUMER, report.mounted[code], items)
+        if there.get("forwarded_to"):
+            forwarded = _forwarded(city, provider, CONSUMER)
+            out.print(
+                f"  {label}: forwarded to the city, in {provider}'s queue as application "
+                f"{forwarded['id']} (gdzsj for {CONSUMER}), due {forwarded['review_deadline']}"
+            )
+            _review(city, forwarded, provider)
+            there = _wait(
+                "the city's decision at the province",
+                lambda app=there: (
+                    (a := province.call("GET", f"/api/v1/applications/{app['id']}"))["status"]
+                    != "pending_review"
+                    and a
+                ),
+            )
+            out.print(
+                f"  {label}: reviewed by {there['reviewed_by']}, province → {CONSUMER} "
+                f"[green]{there['status']}[/]"
+            )
+        else:
+            up = _review(city, _apply(city, "gdzsj", code, items), provider)
+            out.print(
+                f"  {label}: city → province [green]{up['status']}[/], "
+                f"province → {CONSUMER} [green]{there['status']}[/]"
+            )
 
     chapter(
         "跨层级核验 · one check through both exchanges",

@@ -49,6 +49,12 @@ class Application(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(32), default=None)
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
     grant_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: the peer platform whose provider department reviews it (a topic mounted from the
+    #: peer): the review here is refused, the peer's decision is mirrored
+    forwarded_to: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: the peer platform's department this application was forwarded for (the consumer
+    #: is then the peer platform's unit)
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ApplicationEvent(Base):

@@ -194,6 +194,16 @@ class ApplicationOut(BaseModel):
     reviewed_by: str | None
     review_reason: str | None
     grant_id: int | None
+    forwarded_to: str | None = Field(
+        default=None,
+        description="The peer platform (city or province) whose provider department "
+        "reviews this application: a topic mounted from there. Its decision is mirrored.",
+    )
+    on_behalf_of: str | None = Field(
+        default=None,
+        description="The peer platform's department this application was forwarded for "
+        "(the consumer is then the peer platform's unit).",
+    )
     dispute_id: int | None = None
     events: list[EventOut] | None = None
 

@@ -424,6 +424,7 @@ def submit(
         )
     _settle_status(app)
     session.flush()
+    emit(session, ApplicationSubmitted(app))
     return app
 
 
@@ -490,6 +491,16 @@ def _require_pending(app: Application) -> None:
         )
 
 
+def _require_reviewed_here(app: Application) -> None:
+    if app.forwarded_to is not None:
+        raise Conflict(
+            f"application {app.id} is reviewed by the provider department at the "
+            f"{app.forwarded_to} platform; its decision is mirrored here",
+            code="reviewed_at_peer",
+            detail={"platform": app.forwarded_to},
+        )
+
+
 def _live_topic(session: Session, app: Application) -> Topic:
     topic = catalog_service.get_topic_by_code(session, app.resource_code)
     if topic.status == TopicStatus.retired.value:
@@ -509,6 +520,7 @@ def approve(
     """The provider approves pending items, possibly fewer, shorter or with a lower quota."""
     caller.require(app.provider)
     _require_pending(app)
+    _require_reviewed_here(app)
     pending = _items_with(app, ItemOutcome.pending)
     approved = list(body.items) if body.items is not None else pending
     _check_items_in(approved, pending, "item_not_pending", "pending review")
@@ -568,6 +580,7 @@ def approve(
     _event(session, app, caller.code, "approved", now, body.reason or None, **detail)
     _settle_status(app)
     session.flush()
+    emit(session, ApplicationDecided(app))
     return app
 
 
@@ -579,6 +592,7 @@ def reject(
     if not reason:
         raise _reason_required("a rejection")
     _require_pending(app)
+    _require_reviewed_here(app)
     pending = _items_with(app, ItemOutcome.pending)
     decisions = _outcomes(app)
     for item in pending:
@@ -588,7 +602,66 @@ def reject(
     _event(session, app, caller.code, "rejected", now, reason, items=pending)
     _settle_status(app)
     session.flush()
+    emit(session, ApplicationDecided(app))
     return app
+
+
+def mirror_review(
+    session: Session,
+    app: Application,
+    outcomes: dict[str, dict[str, Any]],
+    *,
+    reviewer: str,
+    reason: str | None,
+    valid_until: dt.date,
+    daily_quota: int | None,
+    platform: str,
+    now: dt.datetime,
+    today: dt.date,
+) -> list[str]:
+    """A forwarded application's pending items take the outcomes the peer platform's
+    provider decided (``outcomes``: item → ``{"outcome", "code", "reason"}``); the granted
+    ones join the consumer's grant here on the peer's terms, never wider than requested.
+    Items the peer has not decided stay pending. Returns the items decided now."""
+    pending = _items_with(app, ItemOutcome.pending)
+    final = {ItemOutcome.granted.value, ItemOutcome.refused.value, ItemOutcome.rejected.value}
+    decided = [i for i in pending if (outcomes.get(i) or {}).get("outcome") in final]
+    if not decided:
+        return []
+    decisions = _outcomes(app)
+    for item in decided:
+        peer = outcomes[item]
+        code = peer.get("code")
+        decisions[item].update(
+            outcome=peer["outcome"],
+            code=code if code in ReasonCode.__members__ else None,
+            reason=peer.get("reason"),
+        )
+    app.decisions = decisions
+    app.reviewed_at, app.reviewed_by, app.review_reason = now, reviewer[:32], reason
+    granted = [i for i in decided if decisions[i]["outcome"] == ItemOutcome.granted.value]
+    rejected = [i for i in decided if i not in granted]
+    detail: dict[str, Any] = {"items": granted, "rejected": rejected, "platform": platform}
+    if granted:
+        grant = _grant_items(
+            session,
+            app,
+            _items_with(app, ItemOutcome.granted),
+            valid_until=min(valid_until, app.valid_until),
+            daily_quota=daily_quota
+            if app.daily_quota is None or daily_quota is None
+            else min(daily_quota, app.daily_quota),
+            actor=reviewer[:32],
+            now=now,
+            today=today,
+        )
+        detail["grant_id"] = grant.id
+    _event(
+        session, app, reviewer[:32], "approved" if granted else "rejected", now, reason, **detail
+    )
+    _settle_status(app)
+    session.flush()
+    return decided
 
 
 def is_overdue(app: Application, now: dt.datetime) -> bool:
@@ -658,6 +731,8 @@ def application_out(
         reviewed_by=app.reviewed_by,
         review_reason=app.review_reason,
         grant_id=app.grant_id,
+        forwarded_to=app.forwarded_to,
+        on_behalf_of=app.on_behalf_of,
         dispute_id=dispute_id,
         events=events,
     )
@@ -807,6 +882,7 @@ def decide_dispute(
     _settle_status(app)
     _event(session, app, caller.code, "dispute_decided", now, body.reason, **detail)
     session.flush()
+    emit(session, ApplicationDecided(app))
     return dispute
 
 
@@ -935,6 +1011,20 @@ def revoke(
 
 
 @dataclass(frozen=True)
+class ApplicationSubmitted:
+    """An application was submitted (other domains react in its transaction)."""
+
+    application: Application
+
+
+@dataclass(frozen=True)
+class ApplicationDecided:
+    """A provider (or the platform) decided items of an application."""
+
+    application: Application
+
+
+@dataclass(frozen=True)
 class GrantRevoked:
     """A grant was revoked (other domains react in the revocation's transaction)."""
 
@@ -971,6 +1061,7 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             app.decisions = decisions
             _settle_status(app)
             _event(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
+            emit(session, ApplicationDecided(app))
         # The catalog announces the retirement itself; the grants suspended here are ours.
         grants_changed(session, narrowed=True)
     elif event.kind == "changed" and event.removed_items:
@@ -1002,6 +1093,7 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             app.decisions = decisions
             _settle_status(app)
             _event(session, app, PLATFORM, "items_removed", now, None, items=gone)
+            emit(session, ApplicationDecided(app))
         if touched:
             grants_changed(session, narrowed=True)
     session.flush()

@@ -108,3 +108,38 @@ class ProvisionBatch(Base):
     #: this platform's request id of the call that brought it (the peer audits it too)
     request_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Forward(Base):
+    """An application forwarded across levels, kept on both platforms.
+
+    ``origin``: the consumer's platform (an application for a topic mounted from the peer,
+    forwarded there for review); ``review``: the provider's platform (the application the
+    forward became, in its provider department's normal review queue). The review side
+    bumps ``version`` whenever the application or its grant changes, and the origin
+    applies each state once, in order: ``sent_version`` is what the peer acknowledged.
+    """
+
+    __tablename__ = "federation_forward"
+    __table_args__ = (
+        Index("ix_federation_forward_role_peer", "role", "peer_application_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(8))  # origin | review
+    #: this platform's application
+    application_id: Mapped[int] = mapped_column(Integer, index=True)
+    #: the peer's application (known at the origin once the peer took the forward)
+    peer_application_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: the one id both audit trails file this application's exchanges under
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the origin platform's department that applied
+    consumer: Mapped[str] = mapped_column(String(32))
+    #: the topic in this catalog
+    resource_code: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    sent_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: the newest state of the peer's application applied here (origin)
+    peer_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry
@@ -30,7 +31,7 @@ from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext
 from exchange.errors import ExchangeError
-from exchange.federation import delivery, provision, service
+from exchange.federation import delivery, forwarding, provision, relay, service
 from exchange.federation.models import Cursor, Mount, Publication, Revocation
 from exchange.federation.peer import PeerClient, PeerUnreachable
 from exchange.federation.trust import ANSWER, signer_for, verifier_for
@@ -238,6 +239,7 @@ class Federation:
         done: dict[str, int] = {}
         await self._flush_provided()
         await self._deliver_revocations()
+        await relay.deliver(self)
         while True:
             cursor = await run_in_threadpool(self._cursor)
             answer = await self.client.call(
@@ -695,8 +697,38 @@ def on_grant_revoked(session: Any, event: Any) -> None:
     )
 
 
+def _forwarding_reactions(fed: Federation) -> None:
+    """Applications across levels (:mod:`exchange.federation.forwarding`): a forward to
+    queue or a state owed to the peer wakes the delivery once the transaction commits."""
+    from exchange.authz.service import ApplicationDecided, ApplicationSubmitted, GrantRevoked
+
+    def wake(session: Session, due: bool) -> None:
+        if due and fed.connected:
+            event.listen(session, "after_commit", lambda _s: fed.kick(), once=True)
+
+    def submitted(session: Session, ev: ApplicationSubmitted) -> None:
+        wake(
+            session,
+            forwarding.on_submitted(session, ev.application, fed.peer_level, fed.ctx.clock.now()),
+        )
+
+    def decided(session: Session, ev: ApplicationDecided) -> None:
+        wake(session, forwarding.on_decided(session, ev.application, fed.ctx.clock.now()))
+
+    def revoked(session: Session, ev: GrantRevoked) -> None:
+        wake(
+            session,
+            forwarding.on_grant_revoked(session, ev.grant, fed.peer_code, fed.ctx.clock.now()),
+        )
+
+    fed.ctx.db.reactions.on(ApplicationSubmitted, submitted)
+    fed.ctx.db.reactions.on(ApplicationDecided, decided)
+    fed.ctx.db.reactions.on(GrantRevoked, revoked)
+
+
 def install(ctx: AppContext) -> Federation:
-    """The federation of one app; its catalog and grant reactions registered on the db."""
+    """The federation of one app; its catalog, grant and application reactions registered
+    on the db."""
     from exchange.authz.service import GrantRevoked
 
     found: Federation | None = ctx.parts.get("federation")
@@ -705,5 +737,6 @@ def install(ctx: AppContext) -> Federation:
     federation = Federation(ctx)
     ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
     ctx.db.reactions.on(GrantRevoked, on_grant_revoked)
+    _forwarding_reactions(federation)
     ctx.parts["federation"] = federation
     return federation

@@ -1,0 +1,287 @@
+"""Forwarded applications through the two platforms' APIs, in process: the province's
+forward filed at the city in the provider's queue (once, however often it is sent), the
+city's states applied at the province (once, in order), the review refused at the
+province, forged and malformed calls refused. The relay between them is done here by
+hand with the platforms' own signatures, so each side's route is what is tested."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import OPERATOR, auth
+
+from exchange.app import build_context, create_app
+from exchange.config import Settings
+from exchange.context import AppContext
+from exchange.federation import forwarding, service
+from exchange.federation.models import Forward, Mount
+from exchange.provider_auth import ProviderSigner, derive_provider_secret
+from exchange.security import demo_key
+from exchange.seed import seed
+
+CITY_MASTER, PROVINCE_MASTER = "exms_test-city", "exms_test-province"
+PROVINCE_OPERATOR = "exk_operator_test-province"
+ITEMS = ["credit_code", "taxpayer_name", "credit_rating"]
+
+
+def _settings(url: str, **extra: Any) -> Settings:
+    return Settings(
+        database_url=url,
+        catalog_profile="core",
+        mock_departments=False,
+        population=2_000,
+        enterprises=500,
+        **extra,
+    )
+
+
+@pytest.fixture
+def city_ctx(database_url: str) -> Iterator[AppContext]:
+    settings = _settings(
+        database_url,
+        operator_key="exk_operator_test-key",
+        provider_secret=CITY_MASTER,
+        peer_credential=derive_provider_secret(PROVINCE_MASTER, "gz"),
+    )
+    ctx = build_context(settings)
+    seed(ctx.db, settings, settings.operator_key, ctx.clock)
+    yield ctx
+    ctx.db.dispose()
+
+
+@pytest.fixture
+def city(city_ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(city_ctx.settings, ctx=city_ctx)) as client:
+        yield client
+
+
+@pytest.fixture
+def province_ctx(tmp_path: Path, sqlite_template: Path) -> Iterator[AppContext]:
+    path = tmp_path / "province.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    settings = _settings(
+        f"sqlite:///{path}",
+        level="province",
+        operator_key=PROVINCE_OPERATOR,
+        provider_secret=PROVINCE_MASTER,
+        peer_credential=derive_provider_secret(CITY_MASTER, "gdzsj"),
+    )
+    ctx = build_context(settings)
+    seed(ctx.db, settings, settings.operator_key, ctx.clock)
+    yield ctx
+    ctx.db.dispose()
+
+
+@pytest.fixture
+def province(province_ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(province_ctx.settings, ctx=province_ctx)) as client:
+        yield client
+
+
+def _signed(
+    client: TestClient, credential: str, audience: str, path: str, body: Any
+) -> tuple[int, dict[str, Any], Any]:
+    """A signed POST as the peer platform: (status, body, headers)."""
+    raw = orjson.dumps(body)
+    rid = uuid.uuid4().hex
+    signer = ProviderSigner(credential, audience)
+    resp = client.post(
+        path,
+        content=raw,
+        headers={
+            "X-Request-Id": rid,
+            "X-Exchange-Signature": signer.sign("POST", path.encode(), raw, rid),
+            "Content-Type": "application/json",
+        },
+    )
+    return resp.status_code, resp.json(), resp.headers
+
+
+def _as_province(city: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any], Any]:
+    return _signed(city, derive_provider_secret(PROVINCE_MASTER, "gz"), "gz", path, body)
+
+
+def _as_city(province: TestClient, path: str, body: Any) -> tuple[int, dict[str, Any], Any]:
+    return _signed(province, derive_provider_secret(CITY_MASTER, "gdzsj"), "gdzsj", path, body)
+
+
+def _tax_code(city: TestClient) -> str:
+    topics = city.get(
+        "/api/v1/catalog/topics", params={"provider": "swj", "limit": 100}, headers=OPERATOR
+    ).json()
+    return next(t["resource_code"] for t in topics["items"] if t["slug"] == "tax-registration")
+
+
+def _mount(city: TestClient, city_ctx: AppContext, province_ctx: AppContext) -> tuple[str, str]:
+    """Publish the tax topic at the city and mount it at the province from the feed."""
+    code = _tax_code(city)
+    resp = city.post(
+        "/api/v1/federation/publications", json={"resource_codes": [code]}, headers=OPERATOR
+    )
+    assert resp.status_code == 200, resp.text
+    with city_ctx.db.sessions() as session:
+        entries, cursor = service.feed_after(session, 0, 100)
+    with province_ctx.db.session() as session:
+        service.apply_entries(session, entries, "gz", province_ctx.clock.now(), cursor=cursor)
+        mount = session.get(Mount, code)
+        assert mount is not None
+        return code, mount.resource_code
+
+
+def _province_key(who: str) -> dict[str, str]:
+    return auth(demo_key(PROVINCE_OPERATOR, who))
+
+
+def _apply(province: TestClient, topic: str, who: str = "gd-scjgj") -> dict[str, Any]:
+    resp = province.post(
+        "/api/v1/applications",
+        json={
+            "topic": topic,
+            "items": ITEMS,
+            "purpose": {"scope": "data_verification", "text": "企业纳税信用核验"},
+            "legal_function": "《广东省市场监督管理条例》",
+            "valid_until": "2029-12-31",
+        },
+        headers=_province_key(who),
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def _forward_body(province_ctx: AppContext) -> dict[str, Any]:
+    with province_ctx.db.sessions() as session:
+        pending = forwarding.pending_forwards(session)
+    assert len(pending) == 1
+    return pending[0][2]
+
+
+def _states(city_ctx: AppContext) -> list[dict[str, Any]]:
+    with city_ctx.db.sessions() as session:
+        return [state for _, _, state, _ in forwarding.pending_states(session)]
+
+
+def test_a_forward_is_reviewed_at_the_city_and_mirrored_at_the_province(
+    city: TestClient, city_ctx: AppContext, province: TestClient, province_ctx: AppContext
+) -> None:
+    city_code, mounted = _mount(city, city_ctx, province_ctx)
+    app = _apply(province, mounted)
+    assert app["forwarded_to"] == "city"
+    assert {d["field"]: d["outcome"] for d in app["decisions"]}["credit_rating"] == "pending"
+    refused = province.post(
+        f"/api/v1/applications/{app['id']}/reject",
+        json={"reason": "不同意"},
+        headers=_province_key("gz"),
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "reviewed_at_peer"
+
+    # The forward, filed at the city in the tax bureau's queue; sent twice, filed once.
+    body = _forward_body(province_ctx)
+    assert body["topic"] == city_code
+    assert body["consumer"] == "gd-scjgj"
+    status, answer, headers = _as_province(city, "/api/v1/federation/applications", body)
+    assert status == 200, answer
+    assert headers["X-Exchange-Answer-To"]
+    assert headers["X-Exchange-Signature"]
+    state = answer["state"]
+    again = _as_province(city, "/api/v1/federation/applications", body)[1]["state"]
+    assert again["application_id"] == state["application_id"]
+    queue = city.get(
+        "/api/v1/applications",
+        params={"role": "provider", "status": "pending_review"},
+        headers=auth(demo_key("exk_operator_test-key", "swj")),
+    ).json()["items"]
+    filed = [a for a in queue if a["on_behalf_of"] == "gd-scjgj"]
+    assert [a["id"] for a in filed] == [state["application_id"]]
+    assert filed[0]["consumer"] == "gdzsj"
+    assert filed[0]["review_deadline"] is not None
+    # The first state (deadline, nothing decided yet) at the province.
+    code, applied, _ = _as_city(
+        province, "/api/v1/federation/applications/states", {"states": [state]}
+    )
+    assert code == 200
+    assert applied == {"applied": {"unchanged": 1}}
+    with province_ctx.db.sessions() as session:
+        assert forwarding.pending_forwards(session) == []
+
+    # The bureau approves; the state it owes the province is applied once.
+    swj = auth(demo_key("exk_operator_test-key", "swj"))
+    resp = city.post(
+        f"/api/v1/applications/{state['application_id']}/approve",
+        json={"reason": "同意共享"},
+        headers=swj,
+    )
+    assert resp.status_code == 200, resp.text
+    states = _states(city_ctx)
+    assert [s["version"] for s in states] == [2]
+    path = "/api/v1/federation/applications/states"
+    assert _as_city(province, path, {"states": states})[1] == {"applied": {"decided": 1}}
+    assert _as_city(province, path, {"states": states})[1] == {"applied": {"unchanged": 1}}
+    done = province.get(f"/api/v1/applications/{app['id']}", headers=OPERATOR_P).json()
+    assert done["status"] == "approved"
+    assert done["reviewed_by"] == "gz:swj"
+    grant = province.get(f"/api/v1/grants/{done['grant_id']}", headers=OPERATOR_P).json()
+    assert sorted(grant["items"]) == sorted(ITEMS)
+    assert grant["status"] == "active"
+
+    # The bureau revokes the grant the forward rests on: the province's follows.
+    city_app = city.get(f"/api/v1/applications/{state['application_id']}", headers=swj).json()
+    resp = city.post(
+        f"/api/v1/grants/{city_app['grant_id']}/revoke", json={"reason": "停止共享"}, headers=swj
+    )
+    assert resp.status_code == 200, resp.text
+    states = _states(city_ctx)
+    assert [s["grant"]["status"] for s in states] == ["revoked"]
+    assert _as_city(province, path, {"states": states})[1] == {"applied": {"revoked": 1}}
+    grant = province.get(f"/api/v1/grants/{done['grant_id']}", headers=OPERATOR_P).json()
+    assert grant["status"] == "revoked"
+
+    # Every call of it is in the city's audit trail under the one correlation id.
+    audit = city.get("/api/v1/audit/entries", params={"limit": 1000}, headers=OPERATOR)
+    entries = audit.json()["entries"]
+    mine = [e for e in entries if e.get("correlation_id") == body["correlation_id"]]
+    assert len(mine) >= 2
+    assert {e["kind"] for e in mine} == {"federation"}
+
+
+def test_forged_malformed_and_unpublished_forwards_are_refused(
+    city: TestClient, city_ctx: AppContext, province_ctx: AppContext
+) -> None:
+    city_code = _tax_code(city)
+    body = {
+        "origin_application_id": 7,
+        "correlation_id": uuid.uuid4().hex,
+        "consumer": "gd-scjgj",
+        "topic": city_code,
+        "items": ["credit_code"],
+        "purpose": {"scope": "data_verification", "text": "核验"},
+        "legal_function": "《条例》",
+        "valid_from": "2026-01-01",
+        "valid_until": "2029-12-31",
+    }
+    path = "/api/v1/federation/applications"
+    # Not published to the province: refused, nothing filed.
+    status, answer, _ = _as_province(city, path, body)
+    assert status == 404, answer
+    assert answer["error"]["code"] == "not_published"
+    # Signed with another credential: refused before anything is read.
+    forged = _signed(city, "exps_gz_not-the-credential", "gz", path, body)
+    assert forged[0] == 401
+    assert forged[1]["error"]["code"].startswith("client.signature")
+    status, answer, _ = _as_province(city, path, {"consumer": "gd-scjgj"})
+    assert status == 422
+    assert answer["error"]["code"] == "client.bad_input"
+    status, answer, _ = _as_city(city, "/api/v1/federation/applications/states", {"x": 1})
+    assert status == 401
+    with city_ctx.db.sessions() as session:
+        assert session.query(Forward).count() == 0
+
+
+OPERATOR_P = auth(PROVINCE_OPERATOR)
