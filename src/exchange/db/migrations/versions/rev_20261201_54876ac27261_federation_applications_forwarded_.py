@@ -1,7 +1,7 @@
 """federation: applications forwarded across levels
 
 Revision ID: 54876ac27261
-Revises: b7d4e1a2c9f0
+Revises: 4c1d7a9e2b63
 Create Date: 2026-12-01 23:35:21.835561
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "54876ac27261"
-down_revision: str | Sequence[str] | None = "b7d4e1a2c9f0"
+down_revision: str | Sequence[str] | None = "4c1d7a9e2b63"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
