@@ -17,7 +17,7 @@ from exchange.config import Settings
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
-from exchange.departments.exporter import project
+from exchange.departments.exporter import build_chunk, build_span, project
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.ndjson import Table
@@ -90,6 +90,26 @@ def test_lines_are_the_bytes_a_lookup_serialises(name: str) -> None:
             looked_up = gen.lookup(city, str(record[gen.key_field]))
             assert looked_up is not None
             assert line == orjson.dumps(project(looked_up, fields)) + b"\n"
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_a_span_derived_at_once_is_its_chunks_derived_alone(name: str) -> None:
+    """What an export worker derives in one call, cut at the chunks' first rows, is each
+    chunk as derived alone (whole records, and cut to a grant's fields); past the city's
+    end the chunks are empty."""
+    gen = GENERATORS[name]
+    city = City(7, 3_001, 400)
+    chunk = 300
+    start = gen.rows(city) - 2 * chunk - 17  # the span runs off the end of the table
+    for fields in (gen.fields, tuple(reversed(gen.fields[:3]))):
+        span = build_span(city, name, fields, 0.0, 0, start, 4, chunk)
+        alone = [
+            build_chunk(city, name, fields, 0.0, 0, at, at + chunk)
+            for at in range(start, start + 4 * chunk, chunk)
+        ]
+        assert span == alone
+        assert span[-1] == ([], [])
+        assert sum(len(rows) for rows, _ in span) > 0
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -51,7 +51,7 @@ from exchange.departments.definitions import (
     TopicDefinition,
     load_definitions,
 )
-from exchange.departments.exporter import ExportWorkers, build_chunk, project
+from exchange.departments.exporter import SPAN_CHUNKS, ExportWorkers, build_chunk, project, span_of
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.overlay import DELETED, splice
 from exchange.departments.publisher import Publisher, RemoteClock
@@ -636,23 +636,24 @@ class DepartmentsApp:
         )
         return rows, lines, b"".join(lines)
 
-    async def _build_elsewhere(self, topic: _Topic, start: int) -> _Chunk:
-        """The same chunk derived by a worker process (when they run)."""
+    async def _build_elsewhere(self, topic: _Topic, starts: list[int]) -> list[_Chunk]:
+        """Consecutive chunks derived at once by a worker process (when they run)."""
         try:
-            rows, lines = await self.workers.build(
+            built = await self.workers.build(
                 topic.gen.name,
                 topic.fields,
                 topic.profile.noise_rate,
                 noise.salt_of(topic.dept.code, topic.defn.slug),
-                start,
-                start + EXPORT_CHUNK,
+                starts[0],
+                len(starts),
+                EXPORT_CHUNK,
             )
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the exports go on without them.
             _log.error("an export worker process died; cold chunks are derived here from now on")
             self.workers.abandon()
-            return await asyncio.to_thread(self._build_chunk, topic, start)
-        return rows, lines, b"".join(lines)
+            return await asyncio.to_thread(lambda: [self._build_chunk(topic, s) for s in starts])
+        return [(rows, lines, b"".join(lines)) for rows, lines in built]
 
     async def _projected(self, topic: _Topic, start: int, fields: tuple[str, ...]) -> _Chunk:
         """A chunk with each record cut to ``fields`` (an export's ``fields`` parameter).
@@ -715,22 +716,58 @@ class DepartmentsApp:
         pending = self._deriving.get(key)
         if pending is None:
             if self.workers.running:
-                pending = asyncio.ensure_future(self._build_elsewhere(topic, start))
-            else:
-                pending = asyncio.ensure_future(asyncio.to_thread(self._build_chunk, topic, start))
+                self._derive_span(topic, [start])
+                return self._deriving[key]
+            pending = asyncio.ensure_future(asyncio.to_thread(self._build_chunk, topic, start))
             self._deriving[key] = pending
             pending.add_done_callback(lambda done: self._derived(key, done))
         return pending
 
     def _derive_ahead(self, topic: _Topic, start: int, stop: int) -> None:
         """Start deriving the cold chunks of ``[start, stop)`` that nobody derives yet, so
-        worker processes make them while the current one is sent."""
+        worker processes make them while the current one is sent: consecutive ones
+        together, up to :func:`span_of` the topic's table a worker call."""
         code, slug = topic.dept.code, topic.defn.slug
+        span = span_of(topic.gen.name)
+        group: list[int] = []
         for at in range(start, stop, EXPORT_CHUNK):
-            if (code, slug, at) not in self._deriving and (
-                self._chunks.get((code, slug, at, 0, ())) is None
+            if (code, slug, at) in self._deriving or (
+                self._chunks.get((code, slug, at, 0, ())) is not None
             ):
-                self._deriving_of(topic, at)
+                continue
+            if group and (at != group[-1] + EXPORT_CHUNK or len(group) == span):
+                self._derive_span(topic, group)
+                group = []
+            group.append(at)
+        if group:
+            self._derive_span(topic, group)
+
+    def _derive_span(self, topic: _Topic, starts: list[int]) -> None:
+        """One worker call for consecutive cold chunks; each chunk's own future (what its
+        callers wait for, and what caches it) settles when the call ends."""
+        code, slug = topic.dept.code, topic.defn.slug
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[_Chunk]] = []
+        for at in starts:
+            key = (code, slug, at)
+            future: asyncio.Future[_Chunk] = loop.create_future()
+            self._deriving[key] = future
+            future.add_done_callback(partial(self._derived, key))
+            waiting.append(future)
+
+        def settle(done: asyncio.Future[list[_Chunk]]) -> None:
+            failed = None if done.cancelled() else done.exception()
+            for k, future in enumerate(waiting):
+                if future.done():
+                    continue
+                if done.cancelled():
+                    future.cancel()
+                elif failed is not None:
+                    future.set_exception(failed)
+                else:
+                    future.set_result(done.result()[k])
+
+        asyncio.ensure_future(self._build_elsewhere(topic, starts)).add_done_callback(settle)
 
     def _derived(self, key: tuple[str, str, int], done: asyncio.Future[_Chunk]) -> None:
         if self._deriving.get(key) is not done:
@@ -829,8 +866,8 @@ class DepartmentsApp:
         size = 0
         overshare = topic.profile.overshare
         start = offset - offset % EXPORT_CHUNK
-        # With worker processes, up to two chunks a worker are derived ahead of the page.
-        ahead = 2 * self.workers.count * EXPORT_CHUNK if self.workers.running else 0
+        # With worker processes, up to two spans a worker are derived ahead of the page.
+        ahead = 2 * self.workers.count * SPAN_CHUNKS * EXPORT_CHUNK if self.workers.running else 0
         while start < stop:
             if ahead:
                 self._derive_ahead(topic, start, min(stop, start + ahead))
