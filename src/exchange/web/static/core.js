@@ -30,6 +30,7 @@ export class NoIdentity extends Error { constructor() { super(T("请先在“身
 export class Stale extends Error {}
 
 export const key = () => S.key;
+export const isOperator = () => Boolean(S.me && S.me.operator);
 
 // Every endpoint the portal calls, spelled as in the OpenAPI schema (tests/web checks each
 // one is there, so renaming a route breaks a test rather than the page). Nothing else in

@@ -2,14 +2,15 @@
 // (GET /api/v1/audit/operations, through the portal's api()) every POLL_MS while its tab is
 // open, turns the cumulative broker counters of two readings into rates, and draws with
 // Apache ECharts, vendored in this package (static/vendor/echarts/, loaded on first use).
-import {$, html, put, table, tag, fmtNum, codeText} from "/ui.js";
+import {$, html, put, table, tag, fmtNum, codeText, T} from "/ui.js";
+import {api, deptName} from "/core.js";
 
 const POLL_MS = 2000;
 const WINDOW = 150;  // samples kept for the live charts: five minutes at one every two seconds
 const SIDES = ["client", "broker", "provider"];
 const GROUPS = ["basic", "departmental", "special"];
 
-let timer = 0, running = 0, charts = {}, series = [], last = null, ctx = null;
+let timer = 0, running = 0, charts = {}, series = [], last = null;
 
 function loadECharts() {
   if (window.echarts) return Promise.resolve(window.echarts);
@@ -31,11 +32,9 @@ export function stopDashboard() {
   last = null;
 }
 
-export async function startDashboard(context) {
+export async function startDashboard() {
   stopDashboard();
-  ctx = context;
   const run = running;
-  const T = ctx.T;
   put("ops-box", html`<div class="ops-head"><h2>${T("运行监测")}</h2><span class="muted small" id="ops-updated" role="status"></span></div>
     <div class="stats" id="ops-stats"></div>
     <div id="ops-load" class="load-run" role="status"></div>
@@ -58,7 +57,7 @@ async function poll(run) {
   if (run !== running) return;
   let r;
   try {
-    r = await ctx.api("operations");
+    r = await api("operations");
   } catch (e) {
     if (run === running) put("ops-updated", String(e.message || e));
     r = null;
@@ -69,7 +68,6 @@ async function poll(run) {
 }
 
 function render(r) {
-  const T = ctx.T;
   const at = Date.parse(r.at);
   if (last && at > Date.parse(last.at)) {
     const dt = (at - Date.parse(last.at)) / 1000;
@@ -112,7 +110,7 @@ function render(r) {
   const empty = (none) => ({title: {show: none, text: T("今日暂无交换"), left: "center", top: "middle", textStyle: {fontSize: 13, color: "#888", fontWeight: "normal"}}});
   const prov = r.by_provider.slice().reverse();
   charts.providers.setOption({...base, ...empty(!prov.length), grid: {left: 110, right: 16, top: 10, bottom: 24}, legend: {show: false}, tooltip: {trigger: "axis"},
-    xAxis: {type: "value"}, yAxis: {type: "category", data: prov.map((p) => ctx.deptName(p.code))},
+    xAxis: {type: "value"}, yAxis: {type: "category", data: prov.map((p) => deptName(p.code))},
     series: [{name: T("记录"), type: "bar", data: prov.map((p) => p.records)}]});
   const groups = GROUPS.map((g) => ({name: codeText("group", g), value: (r.by_group[g] || {records: 0}).records})).filter((g) => g.value);
   charts.groups.setOption({...empty(!groups.length), animation: false, tooltip: {trigger: "item"}, legend: {bottom: 0},
@@ -122,11 +120,11 @@ function render(r) {
   renderLoadRun(r.load_run);
 
   put("ops-slow", table([T("提供单位"), T("调用"), T("平均耗时"), T("最慢"), T("提供方错误")],
-    r.slowest_providers.map((p) => html`<tr><td>${ctx.deptName(p.code)} <code>${p.code}</code></td><td class="num">${fmtNum(p.calls)}</td>
+    r.slowest_providers.map((p) => html`<tr><td>${deptName(p.code)} <code>${p.code}</code></td><td class="num">${fmtNum(p.calls)}</td>
       <td class="num">${p.mean_ms.toFixed(1)} ms</td><td class="num">${p.slowest_ms.toFixed(0)} ms</td><td class="num">${p.errors}</td></tr>`),
     T("本进程尚无经 broker 的调用。")));
   put("ops-breakers", html`<h4>${T("熔断器")}</h4>${table([T("提供单位"), T("状态"), T("恢复试探")],
-    r.open_breakers.map((b) => html`<tr><td>${ctx.deptName(b.provider)} <code>${b.provider}</code></td><td><span class="tag bad">${codeText("breaker", b.state)}</span></td><td class="num">${b.retry_after_s} s</td></tr>`),
+    r.open_breakers.map((b) => html`<tr><td>${deptName(b.provider)} <code>${b.provider}</code></td><td><span class="tag bad">${codeText("breaker", b.state)}</span></td><td class="num">${b.retry_after_s} s</td></tr>`),
     T("没有熔断中的提供单位。"))}`);
   put("ops-due", html`<h4>${T("审核与授权期限")}</h4><ul>
     <li>${T("待审核申请 {n} 件，两日内到期 {d} 件，已逾期 {o} 件", {n: r.reviews.pending, d: r.reviews.due_soon, o: r.reviews.overdue})}</li>
@@ -137,7 +135,6 @@ function render(r) {
 // The load test `exchange load` reports (PUT /api/v1/load-runs/{id}): the simulated day's
 // progress beside the live rates it drives.
 function renderLoadRun(run) {
-  const T = ctx.T;
   if (!run) {
     put("ops-load", html`<h4>${T("负载测试")}</h4><p class="muted small">${T("在终端运行 exchange load（模拟一天的交换量），进度会显示在这里。")}</p>`);
     return;

@@ -3,7 +3,8 @@
 // /api/v1/libraries/gather, and starts one), and the conflict list (校核纠错) the quality
 // check fills: the operator reads every conflict, a department those where it is one of the
 // two sources, and either closes one with how it was settled.
-import {html, put, table, fmtNum, fmtTime} from "/ui.js";
+import {html, put, table, fmtNum, fmtTime, T} from "/ui.js";
+import {api, deptName, notice, isOperator} from "/core.js";
 
 const STATES = {new: "待汇集", gathering: "汇集中", done: "已完成", awaiting_grant: "等待授权", error: "出错", withdrawn: "已撤出目录"};
 const STATE_CLASS = {new: "pending", gathering: "open", done: "ok", awaiting_grant: "pending", error: "bad", withdrawn: "retired"};
@@ -24,10 +25,9 @@ function progress(T, s) {
   return html`<progress max="100" value="${pct}" aria-label="${T("进度")}"></progress> <span class="small">${pct}% · ${fmtNum(done)} / ${fmtNum(s.total_rows)}</span>`;
 }
 
-function sourcesTable(ctx, lib) {
-  const T = ctx.T;
+function sourcesTable(lib) {
   const rows = lib.sources.map((s) => html`<tr data-source="${s.resource_code}"><td>${s.topic} <code>${s.resource_code}</code></td>
-    <td>${ctx.deptName(s.provider)}</td><td>${T(ROLES[s.role] || s.role)}</td>
+    <td>${deptName(s.provider)}</td><td>${T(ROLES[s.role] || s.role)}</td>
     <td>${stateTag(T, s.state)}${s.last_error ? html`<div class="err small">${s.last_error}</div>` : ""}</td>
     <td>${progress(T, s)}</td><td class="num">${fmtNum(s.pass_gathered)}</td><td class="num">${fmtNum(s.gathered)}</td>
     <td class="num">${fmtNum(s.events_applied)}</td><td>${fmtTime(s.refreshed_at)}</td></tr>`);
@@ -48,40 +48,38 @@ function passBlock(T, status) {
     ${errors.length ? html`<ul class="small">${errors}</ul>` : ""}`;
 }
 
-export async function loadLibraries(ctx) {
-  const T = ctx.T;
-  const libs = await ctx.api("libraries");
+export async function loadLibraries() {
+  const libs = await api("libraries");
   let status = null;
-  if (ctx.operator()) status = await ctx.api("libraryGather");
+  if (isOperator()) status = await api("libraryGather");
   const total = libs.reduce((n, l) => n + l.gathered, 0);
   const open = libs.reduce((n, l) => n + l.conflicts.open, 0);
   const cards = libs.map((l) => html`<div class="card" id="lib-${l.library}"><h3>${l.name} <span class="muted small">${T("按{key}", {key: l.key === "id_number" ? T("身份证号码") : T("统一社会信用代码")})}</span></h3>
     <p>${T("{n} 个来源，累计汇集 {g} 条；冲突 {o} 条待处理、{r} 条已处理。", {n: l.sources.length, g: fmtNum(l.gathered), o: fmtNum(l.conflicts.open), r: fmtNum(l.conflicts.resolved)})}</p>
-    ${sourcesTable(ctx, l)}</div>`);
+    ${sourcesTable(l)}</div>`);
   const controls = status ? html`<div class="row"><button type="button" class="primary" data-act="lib-gather" data-full="false" ${status.running ? "disabled" : ""}>${T("增量汇集")}</button>
     <button type="button" data-act="lib-gather" data-full="true" ${status.running ? "disabled" : ""}>${T("全量汇集")}</button></div>${passBlock(T, status)}` : "";
   put("lib-summary", html`<p id="lib-total">${T("两库累计汇集 {g} 条，待处理冲突 {o} 条。", {g: fmtNum(total), o: fmtNum(open)})}</p>${controls}`);
   put("lib-sources", cards);
-  if (status && status.running) schedule(ctx);
-  await loadConflicts(ctx);
+  if (status && status.running) schedule();
+  await loadConflicts();
 }
 
 // While a pass runs, the view follows it (once a second) as long as the tab stays open.
-function schedule(ctx) {
+function schedule() {
   clearTimeout(polling);
   polling = setTimeout(() => {
     const tab = document.getElementById("tab-libraries");
     if (!tab || !tab.classList.contains("on")) return;
-    loadLibraries(ctx).catch(() => undefined);
+    loadLibraries().catch(() => undefined);
   }, 1000);
 }
 
-export async function startGathering(ctx, el) {
-  const T = ctx.T;
+export async function startGathering(el) {
   const full = el.dataset.full === "true";
-  await ctx.api("libraryGatherStart", {json: {full}});
-  await loadLibraries(ctx);
-  ctx.notice(full ? T("全量汇集已开始。") : T("增量汇集已开始。"));
+  await api("libraryGatherStart", {json: {full}});
+  await loadLibraries();
+  notice(full ? T("全量汇集已开始。") : T("增量汇集已开始。"));
 }
 
 function conflictFilter(T) {
@@ -92,12 +90,11 @@ function conflictFilter(T) {
     <button type="submit">${T("检索")}</button></form>`;
 }
 
-export async function loadConflicts(ctx) {
-  const T = ctx.T;
-  const page = await ctx.api("libraryConflicts", {p: {library: V.library}, q: {status: V.status, offset: V.offset, limit: LIMIT}});
+export async function loadConflicts() {
+  const page = await api("libraryConflicts", {p: {library: V.library}, q: {status: V.status, offset: V.offset, limit: LIMIT}});
   V.items = Object.fromEntries(page.items.map((c) => [String(c.id), c]));
   const rows = page.items.map((c) => html`<tr><td class="num">${c.id}</td><td><code>${c.subject}</code></td><td>${T(KINDS[c.kind] || c.kind)}</td><td><code>${c.element}</code></td>
-    <td>${c.value ?? "—"} <span class="muted small">${ctx.deptName(c.provider)}</span></td><td>${c.other_value ?? "—"} <span class="muted small">${ctx.deptName(c.other_provider)}</span></td>
+    <td>${c.value ?? "—"} <span class="muted small">${deptName(c.provider)}</span></td><td>${c.other_value ?? "—"} <span class="muted small">${deptName(c.other_provider)}</span></td>
     <td>${c.status === "open" ? html`<span class="tag open">${T("待处理")}</span>` : html`<span class="tag ok">${T(RESOLUTIONS[c.resolution] || c.resolution)}</span> <span class="small muted">${c.resolved_by} · ${fmtTime(c.resolved_at)}</span>`}</td>
     <td>${fmtTime(c.found_at)}</td><td>${c.status === "open" ? html`<button type="button" data-act="lib-resolve" data-id="${c.id}">${T("处理")}</button>` : (c.note || "")}</td></tr>`);
   const last = Math.min(page.offset + page.items.length, page.total);
@@ -111,20 +108,19 @@ export async function loadConflicts(ctx) {
   put("lib-resolve", "");
 }
 
-export function filterConflicts(ctx, form) {
+export function filterConflicts(form) {
   V.library = form.elements.library.value;
   V.status = form.elements.status.value;
   V.offset = 0;
-  return loadConflicts(ctx);
+  return loadConflicts();
 }
 
-export function pageConflicts(ctx, el) {
+export function pageConflicts(el) {
   V.offset = Math.max(0, V.offset + Number(el.dataset.by) * LIMIT);
-  return loadConflicts(ctx);
+  return loadConflicts();
 }
 
-export function openResolve(ctx, el) {
-  const T = ctx.T;
+export function openResolve(el) {
   const c = V.items[el.dataset.id];
   if (!c) return;
   put("lib-resolve", html`<form data-form="lib-resolve" class="card form grid" data-id="${c.id}">
@@ -136,13 +132,12 @@ export function openResolve(ctx, el) {
   document.getElementById("lib-r-resolution").focus();
 }
 
-export async function resolveConflict(ctx, form) {
-  const T = ctx.T;
+export async function resolveConflict(form) {
   const note = form.elements.note.value.trim();
   const body = {resolution: form.elements.resolution.value};
   if (note) body.note = note;
-  const out = await ctx.api("libraryResolve", {p: {conflict_id: form.dataset.id}, json: body});
+  const out = await api("libraryResolve", {p: {conflict_id: form.dataset.id}, json: body});
   // The view is redrawn first, so what the notice says is already on the page.
-  await loadLibraries(ctx);
-  ctx.notice(T("冲突 #{id} 已处理：{how}", {id: out.id, how: T(RESOLUTIONS[out.resolution] || out.resolution)}));
+  await loadLibraries();
+  notice(T("冲突 #{id} 已处理：{how}", {id: out.id, how: T(RESOLUTIONS[out.resolution] || out.resolution)}));
 }

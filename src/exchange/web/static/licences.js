@@ -2,7 +2,8 @@
 // POST /api/v1/licences/verify, which checks the number and code exactly as the offline
 // verifier of the SDK and `exchange licence verify` do (signature, number, items, the signed
 // status list, expiry on the platform's day).
-import {html, put, table, fmtNum, fmtTime} from "/ui.js";
+import {html, put, table, fmtNum, fmtTime, T} from "/ui.js";
+import {api, deptName} from "/core.js";
 
 // Every verification reason, in the order they are checked (token.REASONS).
 const REASONS = {
@@ -16,18 +17,16 @@ const REASONS = {
   expired: "证照已过有效期（按平台日期）",
 };
 
-export function renderLicenceForm(ctx) {
-  const T = ctx.T;
+export function renderLicenceForm() {
   put("lic-form", html`<form data-form="lic-verify" class="grid">
     <label for="lic-number">${T("证照编号")}</label><input id="lic-number" name="number" required maxlength="64" autocomplete="off">
     <label for="lic-code">${T("核验码")}</label><textarea id="lic-code" name="code" rows="3" required maxlength="4000" placeholder="LV1.…"></textarea>
     <div></div><div><button type="submit">${T("核验")}</button></div></form>`);
 }
 
-export async function verifyLicence(ctx, form) {
-  const T = ctx.T;
+export async function verifyLicence(form) {
   const body = {number: form.elements.number.value.trim(), code: form.elements.code.value.trim()};
-  const r = await ctx.api("licenceVerify", {json: body});
+  const r = await api("licenceVerify", {json: body});
   const lic = r.licence;
   const facts = lic ? html`<table class="kv"><tbody>
     <tr><th>${T("证照类型")}</th><td>${lic.type_name} <code>${lic.type_code}</code></td></tr>
@@ -42,11 +41,10 @@ export async function verifyLicence(ctx, form) {
     <p class="muted small">${T("注销状态依据 {t} 的签名状态列表", {t: fmtTime(r.status_as_of)})}</p></div>`);
 }
 
-export async function loadLicences(ctx) {
-  const T = ctx.T;
-  renderLicenceForm(ctx);
-  const s = await ctx.api("licenceStats");
-  const rows = s.by_type.map((t) => html`<tr><td><code>${t.code}</code></td><td>${t.name}</td><td>${ctx.deptName(t.issuer)}</td>
+export async function loadLicences() {
+  renderLicenceForm();
+  const s = await api("licenceStats");
+  const rows = s.by_type.map((t) => html`<tr><td><code>${t.code}</code></td><td>${t.name}</td><td>${deptName(t.issuer)}</td>
     <td class="num">${fmtNum(t.starting)}</td><td class="num">${fmtNum(t.issued)}</td><td class="num">${fmtNum(t.revoked)}</td><td class="num">${fmtNum(t.total)}</td></tr>`);
   put("lic-stats", html`<h3>${T("证照总量")}</h3>
     <p>${T("{types} 类证照，{issuers} 个发证部门，{online} 类已上线；截至 {d} 存量 {start} 张，此后经平台签发 {n} 张，合计 {total} 张。", {

@@ -145,11 +145,11 @@ const TABS = [
   ["grants", "授权管理", () => loadGrants()],
   ["exchange", "数据交换", () => loadExchange()],
   ["audit", "审计日志", () => loadAudit()],
-  ["ops", "运行监测", () => startDashboard({api, T, deptName}), true],
-  ["licences", "电子证照", () => loadLicences({api, T, deptName})],
-  ["subs", "订阅分发", () => { renderVerifyForm(subsCtx()); return loadSubscriptions(subsCtx()); }],
-  ["credit", "信用双公示", () => loadCredit({api, T, deptName})],
-  ["libraries", "基础信息库", () => loadLibraries(libsCtx())],
+  ["ops", "运行监测", () => startDashboard(), true],
+  ["licences", "电子证照", () => loadLicences()],
+  ["subs", "订阅分发", () => { renderVerifyForm(); return loadSubscriptions(); }],
+  ["credit", "信用双公示", () => loadCredit()],
+  ["libraries", "基础信息库", () => loadLibraries()],
   ["platform", "平台时钟", () => loadPlatform()],
   ["departments", "接入单位", () => loadDepartments()],
   ["changes", "目录变更", () => startFeed()],
@@ -221,21 +221,17 @@ async function toggleLang() {
   if (key()) await activate(S.tab);
 }
 
-// What the subscriptions view (subscriptions.js) needs of the page.
-const subsCtx = () => ({api, T, deptName, notice});
-// What the libraries view (libraries.js) needs of the page.
-const libsCtx = () => ({api, T, deptName, notice, operator: () => Boolean(S.me && S.me.operator)});
 
 const ACTIONS = {
-  "credit-lists": () => checkLists({api, T}),
-  "lib-gather": (el) => startGathering(libsCtx(), el),
-  "lib-page": (el) => pageConflicts(libsCtx(), el),
-  "lib-resolve": (el) => openResolve(libsCtx(), el),
+  "credit-lists": () => checkLists(),
+  "lib-gather": (el) => startGathering(el),
+  "lib-page": (el) => pageConflicts(el),
+  "lib-resolve": (el) => openResolve(el),
   "tab": (el) => activate(el.dataset.tab),
-  "sub-reload": () => loadSubscriptions(subsCtx()),
-  "sub-dead": (el) => loadDeadLetters(subsCtx(), el.dataset.id),
-  "sub-retry": (el) => settleDeadLetters(subsCtx(), el.dataset.id, "retry"),
-  "sub-discard": (el) => settleDeadLetters(subsCtx(), el.dataset.id, "discard"),
+  "sub-reload": () => loadSubscriptions(),
+  "sub-dead": (el) => loadDeadLetters(el.dataset.id),
+  "sub-retry": (el) => settleDeadLetters(el.dataset.id, "retry"),
+  "sub-discard": (el) => settleDeadLetters(el.dataset.id, "discard"),
   "close-error": () => showError(),
   "topic": (el) => detail(el.dataset.code),
   "open-app": (el) => openApp(el.dataset.id, el.dataset.pane),
@@ -261,9 +257,9 @@ const ACTIONS = {
   "next": () => searchFrom("next"),
 };
 const FORMS = {
-  "credit-search": (form) => searchCredit({api, T}, form),
-  "lib-conflicts": (form) => filterConflicts(libsCtx(), form),
-  "lib-resolve": (form) => resolveConflict(libsCtx(), form),
+  "credit-search": (form) => searchCredit(form),
+  "lib-conflicts": (form) => filterConflicts(form),
+  "lib-resolve": (form) => resolveConflict(form),
   "apply": submitApply, "approve": submitApprove, "reject": submitReject,
   "dispute": async (form) => {
     const d = await submitDispute(form);
@@ -275,8 +271,8 @@ const FORMS = {
   "open-dispute": (form) => openDispute(form.elements.id.value), "sign-in": signIn,
   "identity": (form) => { if (form.elements.key.value.trim() !== S.key) setKey(form.elements.key.value.trim()); },
   "search": () => searchFrom("first"),
-  "lic-verify": (form) => verifyLicence({api, T}, form),
-  "verify-claims": (form) => verifyClaims(subsCtx(), form),
+  "lic-verify": (form) => verifyLicence(form),
+  "verify-claims": (form) => verifyClaims(form),
 };
 
 function act(el, ev) {

@@ -2,22 +2,22 @@
 // source's change to delivery, delivered / retried / dead-lettered counts, why delivery is
 // blocked — and its dead letters, which the consumer retries or discards
 // (GET /api/v1/subscriptions, …/{id}/dead-letters, …/dead-letters/retry|discard).
-import {html, put, table, fmtNum, fmtTime} from "/ui.js";
+import {html, put, table, fmtNum, fmtTime, T} from "/ui.js";
+import {api, deptName, notice} from "/core.js";
 
 function lag(ms) {
   if (ms === null || ms === undefined) return "—";
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-export async function loadSubscriptions(ctx) {
-  const T = ctx.T;
-  const page = await ctx.api("subscriptions", {q: {limit: 100}});
+export async function loadSubscriptions() {
+  const page = await api("subscriptions", {q: {limit: 100}});
   const rows = page.items.map((s) => {
     const st = s.stats;
     const trouble = st.blocked || st.last_error;
     return html`<tr data-sub="${s.id}">
-      <td>#${s.id}</td><td>${s.source === "catalog" ? T("目录变更") : html`<code>${s.topic}</code> ${ctx.deptName(s.provider)}`}</td>
-      <td>${ctx.deptName(s.consumer)}</td><td>${s.delivery === "push" ? T("推送") : T("拉取")}</td>
+      <td>#${s.id}</td><td>${s.source === "catalog" ? T("目录变更") : html`<code>${s.topic}</code> ${deptName(s.provider)}`}</td>
+      <td>${deptName(s.consumer)}</td><td>${s.delivery === "push" ? T("推送") : T("拉取")}</td>
       <td><span class="tag ${s.status === "active" ? "approved" : "pending_review"}">${s.status === "active" ? T("生效") : T("暂停")}</span></td>
       <td class="num" data-col="backlog">${fmtNum(st.backlog)}</td><td class="num" data-col="lag">${lag(st.last_lag_ms)}</td>
       <td class="num" data-col="delivered">${fmtNum(st.delivered)}</td><td class="num" data-col="retried">${fmtNum(st.retried)}</td>
@@ -30,9 +30,8 @@ export async function loadSubscriptions(ctx) {
   put("subs-dead", "");
 }
 
-export async function loadDeadLetters(ctx, subId) {
-  const T = ctx.T;
-  const page = await ctx.api("deadLetters", {p: {sub_id: subId}, q: {limit: 100}});
+export async function loadDeadLetters(subId) {
+  const page = await api("deadLetters", {p: {sub_id: subId}, q: {limit: 100}});
   const rows = page.items.map((d) => html`<tr><td>#${d.id}</td><td>${d.event_id}</td><td class="num">${d.attempts}</td>
     <td class="small">${d.error}</td><td class="small">${fmtTime(d.dead_at)}</td></tr>`);
   put("subs-dead", html`<div class="card" id="dead-card" data-sub="${subId}"><h3>${T("订阅 #{id} 的死信", {id: subId})}</h3>
@@ -42,10 +41,9 @@ export async function loadDeadLetters(ctx, subId) {
       <button class="danger" data-act="sub-discard" data-id="${subId}">${T("全部丢弃")}</button></div>` : ""}</div>`);
 }
 
-export async function settleDeadLetters(ctx, subId, how) {
-  const T = ctx.T;
+export async function settleDeadLetters(subId, how) {
   const opts = {p: {sub_id: subId}, json: {}};
-  const done = how === "retry" ? await ctx.api("retryDeadLetters", opts) : await ctx.api("discardDeadLetters", opts);
-  await loadSubscriptions(ctx);
-  ctx.notice(how === "retry" ? T("已重新投递 {n} 条", {n: done.count}) : T("已丢弃 {n} 条", {n: done.count}));
+  const done = how === "retry" ? await api("retryDeadLetters", opts) : await api("discardDeadLetters", opts);
+  await loadSubscriptions();
+  notice(how === "retry" ? T("已重新投递 {n} 条", {n: done.count}) : T("已丢弃 {n} 条", {n: done.count}));
 }

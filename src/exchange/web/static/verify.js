@@ -3,7 +3,8 @@
 // asks the provider and answers per item match / mismatch / unknown, never the value
 // (POST /api/v1/exchange/{front}/{seq}/verify). Allowed under a grant with the
 // data_verification scope, or for items the catalog marks verifiable (a bank, for one).
-import {html, put, table} from "/ui.js";
+import {html, put, table, T} from "/ui.js";
+import {api} from "/core.js";
 
 const OUTCOMES = {
   match: ["一致", "approved"],
@@ -17,8 +18,7 @@ const STATUS = {
 };
 const RANGE = /^\s*(-?\d+(?:\.\d+)?)\s*\.\.\s*(-?\d+(?:\.\d+)?)\s*$/;
 
-export function renderVerifyForm(ctx) {
-  const T = ctx.T;
+export function renderVerifyForm() {
   put("verify-form", html`<form data-form="verify-claims" class="grid" id="verify-claims">
     <label for="verify-topic">${T("资源代码")}</label><input id="verify-topic" name="topic" required pattern="[123]\\d{8}/\\d{6}" placeholder="101001001/000001" autocomplete="off">
     <label for="verify-key">${T("记录键值")}</label><input id="verify-key" name="key" required maxlength="200" placeholder="${T("如公民身份号码")}" autocomplete="off">
@@ -42,8 +42,7 @@ export function parseClaims(text) {
   return claims;
 }
 
-export async function verifyClaims(ctx, form) {
-  const T = ctx.T;
+export async function verifyClaims(form) {
   const [front, seq] = form.elements.topic.value.trim().split("/");
   let claims;
   try {
@@ -53,7 +52,7 @@ export async function verifyClaims(ctx, form) {
     return;
   }
   const body = {key: form.elements.key.value.trim(), claims};
-  const r = await ctx.api("verify", {p: {front, seq}, json: body});
+  const r = await api("verify", {p: {front, seq}, json: body});
   const rows = Object.entries(r.outcomes).map(([item, outcome]) => {
     const [word, tag] = OUTCOMES[outcome] || [outcome, ""];
     return html`<tr data-item="${item}"><td><code>${item}</code></td><td><span class="tag ${tag}" data-outcome="${outcome}">${T(word)}</span></td></tr>`;
