@@ -130,19 +130,25 @@ os._exit(0)  # dies like a SIGKILL: no stop(), no flush
 """
 
 
-def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/b.db"
+def crash_a_writer(tmp_path: Path, url: str) -> Path:
+    """Run a writer in a process of its own that commits 5 entries, journals 7 more and
+    dies; return the database's (first) journal directory."""
     journal = journal_for(url)
     assert journal is not None
-    key = tmp_path / "audit-signing.key"
     script = _CRASH.format(
         tests=str(Path(__file__).parent),
         root=str(Path(__file__).parents[2]),
         url=url,
         journal=str(journal),
-        key=str(key),
+        key=str(tmp_path / "audit-signing.key"),
     )
     subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
+    return journal
+
+
+def test_recover_commits_the_tail_a_killed_writer_left_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/b.db"
+    journal = crash_a_writer(tmp_path, url)
 
     db = Database(url)
     try:
@@ -202,20 +208,10 @@ def test_a_killed_second_process_journal_is_replayed_by_the_next_writer(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path}/d.db"
-    journal = journal_for(url)
-    assert journal is not None
-    key = tmp_path / "audit-signing.key"
-    script = _CRASH.format(
-        tests=str(Path(__file__).parent),
-        root=str(Path(__file__).parents[2]),
-        url=url,
-        journal=str(journal),
-        key=str(key),
-    )
     # A live first process holds the first journal: the one that dies writes the second.
-    first = Journal(journal)
+    first = Journal(tmp_path / "d.db.journal")
     try:
-        subprocess.run([sys.executable, "-c", textwrap.dedent(script)], check=True, env=os.environ)
+        journal = crash_a_writer(tmp_path, url)
     finally:
         first.close()
     assert (tmp_path / "d.db.journal.1").is_dir()
