@@ -1,6 +1,7 @@
-"""The status columns hold only the values the code's enums know, on both backends: a row
-written around the code (a hand-made UPDATE, a bad import) is refused by the database
-(CHECK constraints on PostgreSQL, the revision's triggers on SQLite)."""
+"""The status columns hold only the values the code's enums know, and a grant names a unit
+and a topic that exist, on both backends: a row written around the code (a hand-made UPDATE,
+a bad import) is refused by the database (CHECK constraints and foreign keys; on SQLite the
+status checks are the revision's triggers)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,14 @@ def test_a_value_the_code_does_not_know_is_refused(
             {"id": rows[table]},
         ).scalar_one()
     assert kept == valid
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("provider", "nobody"), ("resource_code", "999999999/999999")]
+)
+def test_a_grant_naming_a_unit_or_topic_that_does_not_exist_is_refused(
+    ctx: AppContext, rows: dict[str, int], column: str, value: str
+) -> None:
+    update = text(f"UPDATE authz_grant SET {column} = :value WHERE id = :id")
+    with pytest.raises(IntegrityError), ctx.db.engine.begin() as conn:
+        conn.execute(update, {"value": value, "id": rows["authz_grant"]})

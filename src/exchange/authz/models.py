@@ -127,8 +127,10 @@ class Grant(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     consumer: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
-    provider: Mapped[str] = mapped_column(String(32), index=True)
-    resource_code: Mapped[str] = mapped_column(String(16), index=True)
+    provider: Mapped[str] = mapped_column(ForeignKey("member_department.code"), index=True)
+    resource_code: Mapped[str] = mapped_column(
+        ForeignKey("catalog_topic.resource_code"), index=True
+    )
     items: Mapped[list[str]] = mapped_column(JSON)
     purpose_scope: Mapped[str] = mapped_column(String(32))
     purpose_text: Mapped[str] = mapped_column(Text)
