@@ -65,6 +65,7 @@ from exchange.memory import MemoryCollector
 from exchange.openapi import install_openapi
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key, resolve_provider_secret
+from exchange.serving import LeanAnswer, LeanHandler
 from exchange.web.docs import VENDOR_URL, vendor_files
 from exchange.web.docs import router as docs_router
 from exchange.web.router import router as web_router
@@ -170,6 +171,32 @@ class Front:
         else:
             await self.rest(scope, receive, send)
 
+    def lean_route(self, scope: Scope) -> LeanHandler | None:
+        """The lean handler of a broker lookup or verification (served by
+        :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or None."""
+        exchange = self.exchange
+        if exchange is None:
+            return None
+        target = exchange.match(scope)
+        if target is None or target[2] == "export":
+            return None
+        return functools.partial(self._lean, target)
+
+    async def _lean(
+        self, target: tuple[str, str, str], scope: Scope, body: bytes
+    ) -> LeanAnswer | None:
+        """The same rules as :meth:`__call__`, in the same order, for a request whose body
+        has arrived whole; anything they refuse goes the ordinary way (None), which
+        refuses it in the one place that words such answers."""
+        assert self.exchange is not None
+        if self.limits.inspect(scope)[0] is not None or len(body) > self.limits.max_body:
+            return None
+        try:
+            self.check()
+        except Resyncing:
+            return None
+        return await self.exchange.lean(scope, body, target)
+
 
 async def _resyncing(scope: Scope, receive: Receive, send: Send, exc: Resyncing) -> None:
     # The exchange's own request id; the caller's is its correlation id.
@@ -215,6 +242,12 @@ class ExchangeApp(FastAPI):
     """
 
     front: ASGIApp | None = None
+
+    def lean_route(self, scope: Scope) -> LeanHandler | None:
+        """A handler answering this request without ASGI messages (see
+        :class:`exchange.serving.CoalescingProtocol`), or None."""
+        front = self.front
+        return front.lean_route(scope) if isinstance(front, Front) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.front is not None and scope["type"] == "http":

@@ -18,12 +18,34 @@ at one connection the two were within noise of each other.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
-__all__ = ["LARGE_WRITE", "CoalescingProtocol", "CoalescingTransport", "run"]
+__all__ = [
+    "LARGE_WRITE",
+    "CoalescingProtocol",
+    "CoalescingTransport",
+    "LeanAnswer",
+    "LeanHandler",
+    "run",
+]
+
+log = logging.getLogger("uvicorn.error")
+
+#: A lean handler's answer: status, headers (``content-length`` included) and body.
+LeanAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+#: Answers one request from its scope and whole body; None hands the request back to the
+#: ordinary ASGI path (which then reads the same body).
+LeanHandler = Callable[[Scope, bytes], Awaitable[LeanAnswer | None]]
 
 #: Writes at least this large go out at once (after what is gathered): copying them
 #: into a joined buffer would cost more than the system call it saves.
@@ -86,11 +108,110 @@ class CoalescingTransport:
 
 
 class CoalescingProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a :class:`CoalescingTransport`."""
+    """uvicorn's httptools protocol over a :class:`CoalescingTransport`, with lean routes.
+
+    Lean routes: an app with a ``lean_route(scope)`` method (:class:`exchange.app.ExchangeApp`)
+    may claim a request once its head is parsed, with a :data:`LeanHandler` that gets the
+    scope and the whole body and returns the answer as bytes. No ASGI ``receive`` or
+    ``send`` runs for it: on the broker's lookups (profiled) uvicorn's ``send`` alone, which
+    validates every header with two regular expressions and writes head and body
+    separately, cost about as much as the provider call's client side, and the ASGI
+    layers above it (the request's messages, the front's coroutine, the body reader)
+    as much again. Everything else about the request stays uvicorn's: parsing, the cycle
+    object (keep-alive, pipelining, disconnects, flow control) and its bookkeeping when
+    the answer is written. A request the lean path does not take whole (its body not yet
+    all read, ``Expect: 100-continue``) or that its handler hands back goes the ordinary
+    way, through the same cycle.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Off with reset_contextvars: that option's tasks run in a fresh context, which
+        # the lean path's task does not set up.
+        lean = None if self.config.reset_contextvars else getattr(self.app, "lean_route", None)
+        self._lean: Callable[[Scope], LeanHandler | None] | None = lean
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # uvicorn calls this for every request it starts, at once or after a pipelined
+        # predecessor; ``app`` is not ours when uvicorn answers 503 (concurrency limit).
+        lean = self._lean
+        if lean is not None and app is self.app:
+            handler = lean(cast(Scope, cycle.scope))
+            if handler is not None:
+                task = self.loop.create_task(serve_lean(cycle, app, handler))
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)
+                return
+        super()._start_asgi_task(cycle, app)
+
+
+def _no_response() -> None:
+    """What a finished cycle's ``on_response`` becomes (as uvicorn's ``run_asgi`` does)."""
+
+
+async def serve_lean(cycle: RequestResponseCycle, app: Any, handler: LeanHandler) -> None:
+    """Answer ``cycle``'s request with ``handler``, or the ordinary way when it cannot.
+
+    Errors are treated as uvicorn's ``run_asgi`` treats an app's: logged, then a 500 if
+    nothing was sent yet, else the connection closed.
+    """
+    try:
+        answer = None
+        if not (cycle.more_body or cycle.waiting_for_100_continue or cycle.disconnected):
+            answer = await handler(cast(Scope, cycle.scope), bytes(cycle.body))
+        if answer is None:
+            await cycle.run_asgi(app)
+            return
+        cycle.body = bytearray()
+        # What uvicorn's receive and send would do: reading may have paused on a large
+        # body, and writing waits while the client is not reading.
+        cycle.flow.resume_reading()
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        write_answer(cycle, *answer)
+    except BaseException as exc:
+        log.error("Exception in ASGI application\n", exc_info=exc)
+        if not cycle.response_started:
+            await cycle.send_500_response()
+        else:
+            cycle.transport.close()
+    finally:
+        cycle.on_response = _no_response
+
+
+def write_answer(
+    cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """Write a whole answer in one piece and complete the cycle, as uvicorn's ``send``
+    does for a response with a ``content-length`` (the headers are the handler's own,
+    not a caller's: they are not validated again)."""
+    if cycle.disconnected:
+        return
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    out = [STATUS_LINE[status]]
+    for name, value in cycle.default_headers:
+        out += (name, b": ", value, b"\r\n")
+    close = False
+    for name, value in headers:
+        if name == b"connection" and b"close" in value.lower():
+            close = True
+        out += (name, b": ", value, b"\r\n")
+    if close:
+        cycle.keep_alive = False
+    elif not cycle.keep_alive:
+        out.append(b"connection: close\r\n")
+    out += (b"\r\n", body)
+    cycle.transport.write(b"".join(out))
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
 
 
 def port_in_use(host: str, port: int) -> bool:

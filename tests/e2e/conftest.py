@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,8 @@ class Exchange:
     departments_url: str
     ctx: AppContext
     http: httpx.Client
+    #: the served app (its front holds the broker's dispatch)
+    app: Any = None
 
     @property
     def broker(self) -> Broker:
@@ -53,5 +56,5 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         app = create_app(settings, ctx=ctx)
         seed_exchange(ctx, f"{dept_url}/departments")
         with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
-            yield Exchange(url, dept_url, ctx, http)
+            yield Exchange(url, dept_url, ctx, http, app)
         ctx.db.dispose()

@@ -16,6 +16,7 @@ import uvicorn
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.security import demo_key
+from exchange.serving import CoalescingProtocol
 
 OPERATOR_KEY = "exk_operator_e2e-key"
 #: the exchange's master secret: the broker signs with, the departments check, credentials
@@ -40,8 +41,17 @@ class _ThreadServer(uvicorn.Server):
 def serve(app: Any, port: int | None = None) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a thread; yield its base URL."""
     port = port or free_port()
+    # Served as `exchange up` serves (exchange.serving.run): its protocol (one write per
+    # loop turn, the broker's lean path) and no proxy-headers layer.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=CoalescingProtocol,
+        proxy_headers=False,
     )
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, daemon=True)

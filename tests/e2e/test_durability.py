@@ -45,13 +45,13 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 _SERVER = """
-import sys, uvicorn
+import sys
 from exchange.app import build_context, create_app
+from exchange.serving import run
 from tests.e2e.harness import settings_for
 settings = settings_for(sys.argv[1])
 ctx = build_context(settings)
-uvicorn.run(create_app(settings, ctx=ctx), host="127.0.0.1", port=int(sys.argv[2]),
-            log_level="warning", access_log=False)
+run(create_app(settings, ctx=ctx), host="127.0.0.1", port=int(sys.argv[2]))
 """
 
 

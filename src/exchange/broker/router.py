@@ -33,6 +33,7 @@ from exchange.errors import (
     error_body,
 )
 from exchange.limits import ClientGone, RequestLimits
+from exchange.serving import LeanAnswer
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ class ExchangeDispatch:
         # hex, without an os.urandom call per request.
         self._prefix = uuid.uuid4().hex[:20]
         self._counter = itertools.count(1)
+        #: calls answered by the lean path (:meth:`lean`)
+        self.lean_served = 0
 
     @staticmethod
     def match(scope: Scope) -> tuple[str, str, str] | None:
@@ -213,52 +216,78 @@ class ExchangeDispatch:
         rid = self.request_id()
         front, seq, action = target
         inbound = Inbound.of_headers(scope["headers"], rid)
-        correlation = inbound.correlation_id
-        payload: bytes | None = None
-        try:
-            if action in ("query", "verify"):
-                too_large = _too_many_keys if action == "query" else _too_many_checks
-                try:
-                    inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, too_large)
-                except ClientGone:
-                    raise client_error(
-                        "bad_input", "the client went away before its body arrived"
-                    ) from None
-                if action == "query":
-                    payload = await self.broker.query(inbound, front, seq)
-                else:
-                    payload = await self.broker.verify(inbound, front, seq)
+        if action != "export":
+            too_large = _too_many_keys if action == "query" else _too_many_checks
+            try:
+                inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, too_large)
+            except ClientGone:
+                error = client_error("bad_input", "the client went away before its body arrived")
+                status, headers, body = _error(rid, inbound.correlation_id, error)
+            except ExchangeError as exc:
+                status, headers, body = _error(rid, inbound.correlation_id, exc)
             else:
-                state = scope.setdefault("state", {})
-                state["request_id"] = rid
-                if correlation:
-                    state["correlation_id"] = correlation
-                response = await self.broker.export(Request(scope, receive), front, seq)
+                status, headers, body = await self._answer(inbound, front, seq, action)
+            # A lookup's answer goes out as two raw ASGI messages: no Response object.
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        correlation = inbound.correlation_id
+        if correlation:
+            state["correlation_id"] = correlation
+        try:
+            response = await self.broker.export(Request(scope, receive), front, seq)
         except ExchangeError as exc:
-            response = _error(rid, exc)
+            response = _error_response(rid, exc)
         except Exception as exc:  # the broker converts its failures; this is a bug
             log.exception("exchange dispatch failed on %s", rid)
-            response = _error(rid, ExchangeError(f"internal error: {type(exc).__name__}"))
-        else:
-            if payload is not None:
-                # A lookup's answer goes out as two raw ASGI messages: no Response object.
-                headers = [
-                    _JSON_HEADER,
-                    (b"content-length", b"%d" % len(payload)),
-                    (_RID_HEADER, rid.encode()),
-                ]
-                if correlation:
-                    headers.append((_CID_HEADER, correlation.encode()))
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": payload})
-                return
+            response = _error_response(rid, ExchangeError(f"internal error: {type(exc).__name__}"))
         response.raw_headers.append((_RID_HEADER, rid.encode()))
         if correlation:
             response.raw_headers.append((_CID_HEADER, correlation.encode()))
         await response(scope, receive, send)
 
+    async def lean(self, scope: Scope, body: bytes, target: tuple[str, str, str]) -> LeanAnswer:
+        """A lookup or verification whose body has arrived whole, answered as bytes
+        (:class:`exchange.serving.CoalescingProtocol`'s lean path: same answers, same
+        request ids, same errors as :meth:`serve`)."""
+        rid = self.request_id()
+        front, seq, action = target
+        inbound = Inbound.of_headers(scope["headers"], rid)
+        if len(body) > MAX_QUERY_BODY:
+            too_large = _too_many_keys if action == "query" else _too_many_checks
+            return _error(rid, inbound.correlation_id, too_large())
+        inbound.body = body
+        self.lean_served += 1
+        return await self._answer(inbound, front, seq, action)
 
-def _too_many_keys() -> Exception:
+    async def _answer(self, inbound: Inbound, front: str, seq: str, action: str) -> LeanAnswer:
+        """The broker's answer to a lookup or verification with its body read: status,
+        headers, body."""
+        rid = inbound.request_id
+        try:
+            if action == "query":
+                payload = await self.broker.query(inbound, front, seq)
+            else:
+                payload = await self.broker.verify(inbound, front, seq)
+        except ExchangeError as exc:
+            return _error(rid, inbound.correlation_id, exc)
+        except Exception as exc:  # the broker converts its failures; this is a bug
+            log.exception("exchange dispatch failed on %s", rid)
+            error = ExchangeError(f"internal error: {type(exc).__name__}")
+            return _error(rid, inbound.correlation_id, error)
+        headers = [
+            _JSON_HEADER,
+            (b"content-length", b"%d" % len(payload)),
+            (_RID_HEADER, rid.encode()),
+        ]
+        if inbound.correlation_id:
+            headers.append((_CID_HEADER, inbound.correlation_id.encode()))
+        return 200, headers, payload
+
+
+def _too_many_keys() -> ExchangeError:
     return client_error(
         "bad_input",
         f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_KEYS:,} keys "
@@ -268,7 +297,7 @@ def _too_many_keys() -> Exception:
     )
 
 
-def _too_many_checks() -> Exception:
+def _too_many_checks() -> ExchangeError:
     return client_error(
         "bad_input",
         f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_CHECKS:,} "
@@ -278,7 +307,17 @@ def _too_many_checks() -> Exception:
     )
 
 
-def _error(rid: str, exc: ExchangeError) -> Response:
+def _error(rid: str, correlation: str | None, exc: ExchangeError) -> LeanAnswer:
+    """An error answer in the one model, as status, headers and body."""
+    body = orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail))
+    headers = [_JSON_HEADER, (b"content-length", b"%d" % len(body)), (_RID_HEADER, rid.encode())]
+    if correlation:
+        headers.append((_CID_HEADER, correlation.encode()))
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    return exc.status_code, headers, body
+
+
+def _error_response(rid: str, exc: ExchangeError) -> Response:
     return Response(
         orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail)),
         status_code=exc.status_code,
