@@ -355,7 +355,8 @@ Each topic's whole table exported twice, read by curl: first from the fresh proc
 by the department's export worker processes, 2 by default, up to 4 chunks of 2,048 source
 rows a call for a people table, ahead of the page being sent; the workers start before
 the department answers, and nothing is derived before the first call), then again
-(**warm**: the serialised chunks cached). Target: cold ≥ 50 % of warm; met for {met} of {len(cold_topics)} topics.
+(**warm**: the serialised chunks cached). Target: cold ≥ 50 % of warm; met for {met} of
+{len(cold_topics)} topics.
 
 | topic | records | cold records/s | warm records/s | cold ÷ warm | ≥ 50 % |
 |---|---:|---:|---:|---:|---|

@@ -96,3 +96,52 @@ def test_lookup_export_and_faults_over_http(server: str) -> None:
         c.delete("/departments/_faults/gaj/household-registration", headers=op)
         again = c.get(f"/departments/gaj/topics/household-registration/records/{key}")
         assert again.status_code == 200
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_export_workers_end_with_a_killed_departments_process() -> None:
+    """SIGKILL runs no shutdown: the export worker processes (and multiprocessing's
+    resource tracker) must end with their parent anyway, not live on holding a city."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": KEY,
+        "EXCHANGE_PROVIDER_SECRET": SECRET,
+        "EXCHANGE_SERVICES_DIR": str(ROOT / "services"),
+        "EXCHANGE_LOG_LEVEL": "warning",
+        "EXCHANGE_POPULATION": "5000",
+        "EXCHANGE_DEPARTMENTS_EXPORT_WORKERS": "2",
+    }
+    code = (
+        "from exchange.config import Settings\n"
+        "from exchange.departments.cli import serve_departments\n"
+        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, "the departments process exited"
+                assert time.monotonic() < deadline, "the departments process did not start"
+                time.sleep(0.1)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) >= 2  # the two workers (and the resource tracker)
+    finally:
+        proc.kill()
+        proc.wait()
+
+    def running(pid: str) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(running(pid) for pid in children):
+        assert time.monotonic() < deadline, "export workers outlived the killed process"
+        time.sleep(0.1)

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import orjson
 
+from exchange.children import follow_parent
 from exchange.departments import bulk, firm_tables, noise
 from exchange.departments.city import City
 from exchange.departments.ndjson import Record
@@ -119,8 +120,11 @@ def build_span(
 _city: City | None = None
 
 
-def _start_worker(seed: int, population: int, enterprises: int) -> None:
+def _start_worker(parent: int, seed: int, population: int, enterprises: int) -> None:
     global _city  # the worker process's one city, made at its start
+    # A departments process killed outright (SIGKILL, OOM) runs no shutdown: its workers
+    # would live on, idle, holding a city each; the kernel ends them with it instead.
+    follow_parent(parent)
     _city = City(seed, population, enterprises)
     bulk.warm()
 
@@ -170,7 +174,7 @@ class ExportWorkers:
             self.count,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.city.seed, self.city.population, self.city.enterprises),
+            initargs=(os.getpid(), self.city.seed, self.city.population, self.city.enterprises),
         )
         loop = asyncio.get_running_loop()
         try:
