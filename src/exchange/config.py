@@ -88,6 +88,22 @@ class Settings(BaseSettings):
         description="Export rows asked per page when this platform pulls a peer topic's "
         "records in bulk (provision): larger pages amortise the signed call and the commit.",
     )
+    federation_retention: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=0,
+        description="Seconds a stored page of bulk provision is kept as it came; older "
+        "pages both sides acknowledged (every one but a topic's newest) are folded into "
+        "one, their changes applied (0: keep every page as it came).",
+    )
+    federation_prune_pages: int = Field(
+        default=50,
+        ge=2,
+        le=10_000,
+        description="Pages one pruning pass reads and folds per provided topic at most.",
+    )
+    federation_prune_every: float = Field(
+        default=60.0, gt=0, description="Seconds between pruning passes over stored pages."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(

@@ -28,6 +28,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         # A still city (no changes of its own): what the tests change is all that changes.
         platform.env["EXCHANGE_CITY_CHANGE_SCALE"] = "0"
         platform.env["EXCHANGE_ENTERPRISES"] = "5000"
+        # Pages both sides acknowledged are folded after a second: every copy compared
+        # below is read over pruned pages too.
+        platform.env["EXCHANGE_FEDERATION_RETENTION"] = "1"
+        platform.env["EXCHANGE_FEDERATION_PRUNE_EVERY"] = "1"
     try:
         pair.province.start()
         pair.city.start()
@@ -165,6 +169,13 @@ def test_the_province_pulls_a_city_topic_and_converges_after_outages(pair: Pair)
 
     final = wait_for("the change in the province's copy", has_change, within=120)
     assert len({r["credit_code"] for r in final}) == len(final) == len(after_outage)
+    # The pages stored along the way are pruned (folded into one beside the newest), and
+    # the copy read over them is the same, record for record, in the same order.
+    wait_for(
+        "the stored pages pruned",
+        lambda: (p := _provision(pair.province, mounted)) is not None and p["batches"] <= 2,
+    )
+    assert _export(pair.province, "gd-scjgj", mounted) == final
 
     # Counted on both sides: what the province stored, what the city provided.
     province = pair.province.get("/api/v1/federation/status")

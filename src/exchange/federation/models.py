@@ -108,6 +108,9 @@ class ProvisionBatch(Base):
     #: this platform's request id of the call that brought it (the peer audits it too)
     request_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: folded into a newer page by pruning (:mod:`exchange.federation.retention`): no
+    #: longer listed, deleted once a reader that listed it before has had time to finish
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Forward(Base):

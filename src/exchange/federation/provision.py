@@ -35,6 +35,7 @@ from exchange.distribution.models import ChangeEventRow
 from exchange.federation.models import Cursor, Mount, ProvisionBatch
 
 __all__ = [
+    "PAGE_ORDER",
     "Page",
     "PageHeader",
     "ProvisionState",
@@ -222,7 +223,10 @@ def state(session: Session, mount: Mount) -> ProvisionState | None:
     batches = session.scalar(
         select(func.count())
         .select_from(ProvisionBatch)
-        .where(ProvisionBatch.peer_resource_code == mount.peer_resource_code)
+        .where(
+            ProvisionBatch.peer_resource_code == mount.peer_resource_code,
+            ProvisionBatch.superseded_at.is_(None),
+        )
     )
     return ProvisionState(
         resource_code=mount.resource_code,
@@ -299,6 +303,11 @@ def store_page(
     return True
 
 
+#: the order pages are read in: the order they were stored (both watermarks only move
+#: forward), which also puts a page folded by pruning in the place of those it replaced
+PAGE_ORDER = (ProvisionBatch.rows_to, ProvisionBatch.changes_to, ProvisionBatch.id)
+
+
 def _key_decoder(key_item: str) -> msgspec.json.Decoder[Any]:
     struct = msgspec.defstruct("KeyOnly", [("k", Any, None)], rename={"k": key_item})
     return msgspec.json.Decoder(struct)
@@ -321,8 +330,9 @@ def materialize(
                 .where(
                     ProvisionBatch.peer_resource_code == peer_resource_code,
                     ProvisionBatch.events > 0,
+                    ProvisionBatch.superseded_at.is_(None),
                 )
-                .order_by(ProvisionBatch.id)
+                .order_by(*PAGE_ORDER)
             ):
                 for line in zlib.decompress(blob).splitlines():
                     event = orjson.loads(line)
@@ -333,8 +343,9 @@ def materialize(
                 .where(
                     ProvisionBatch.peer_resource_code == peer_resource_code,
                     ProvisionBatch.records > 0,
+                    ProvisionBatch.superseded_at.is_(None),
                 )
-                .order_by(ProvisionBatch.id)
+                .order_by(*PAGE_ORDER)
             )
         )
     decoder = _key_decoder(key_item) if key_item is not None and latest else None

@@ -31,7 +31,7 @@ from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext
 from exchange.errors import ExchangeError
-from exchange.federation import delivery, forwarding, provision, relay, service
+from exchange.federation import delivery, forwarding, provision, relay, retention, service
 from exchange.federation.models import Cursor, Mount, Publication, Revocation
 from exchange.federation.peer import PeerClient, PeerUnreachable
 from exchange.federation.trust import ANSWER, signer_for, verifier_for
@@ -116,6 +116,11 @@ class Federation:
         self.received_total = 0
         #: the last failure of each provision (local resource code), None once it works
         self.provision_errors: dict[str, str | None] = {}
+        #: stored provision pages older than this (seconds) are folded (0: never)
+        self.retention = settings.federation_retention
+        self.prune_pages = settings.federation_prune_pages
+        self.prune_every = settings.federation_prune_every
+        self._next_prune = 0.0
 
     @property
     def connected(self) -> bool:
@@ -180,6 +185,12 @@ class Federation:
                 await self.provision_all()
             except Exception:
                 log.exception("federation provision failed")
+            if self.retention > 0 and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self.prune_every
+                try:
+                    await run_in_threadpool(self.prune_once)
+                except Exception:
+                    log.exception("federation pruning failed")
             self._kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), SYNC_SECONDS)
@@ -456,6 +467,25 @@ class Federation:
             span=f"provision rows {rows}-{rows_to} of {total}, changes {changes}-{changes_to}",
             empty=not count and (rows_to, changes_to) == (rows, changes),
         )
+
+    def prune_once(self) -> int:
+        """One pruning pass over every provided topic (see
+        :mod:`exchange.federation.retention`), one bounded transaction each; pages folded."""
+        now = self.ctx.clock.now()
+        before = now - dt.timedelta(seconds=self.retention)
+        folded = 0
+        for mount, _, _ in self._provisions():
+            with self.db.writing(), self.db.session() as session:
+                key_item = retention.key_item_of(session, mount.resource_code)
+                folded += retention.prune_topic(
+                    session,
+                    mount.peer_resource_code,
+                    key_item,
+                    before=before,
+                    now=now,
+                    pages=self.prune_pages,
+                ).pages
+        return folded
 
     def _outbox_end(self, code: str) -> int:
         with self.db.sessions() as session:
