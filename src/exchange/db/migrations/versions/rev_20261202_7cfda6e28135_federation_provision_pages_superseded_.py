@@ -1,7 +1,7 @@
 """federation: provision pages superseded by pruning
 
 Revision ID: 7cfda6e28135
-Revises: 54876ac27261
+Revises: 8a3f5c2d1e47
 Create Date: 2026-12-02 00:23:58.561360
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7cfda6e28135"
-down_revision: str | Sequence[str] | None = "54876ac27261"
+down_revision: str | Sequence[str] | None = "8a3f5c2d1e47"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
