@@ -118,8 +118,8 @@ class Front:
     (:mod:`exchange.limits`), then the freshness check (before a call reads any cache,
     apply the changes other processes announced, or answer 503 while this process cannot
     know whether its caches are current: :mod:`exchange.db.freshness`), then the broker's
-    endpoints (in a part that has the broker), then everything else behind the request-id
-    middleware.
+    endpoints and the libraries' lookups (in a part that has the broker), then everything
+    else behind the request-id middleware.
 
     One layer rather than a stack of pure-ASGI layers: each layer was a coroutine and a
     pass over the headers per call, and the limits' guard wrapped ``receive``; on the
@@ -134,11 +134,13 @@ class Front:
         limits: RequestLimits,
         freshness: Freshness,
         exchange: ExchangeDispatch | None = None,
+        libraries: LibraryDispatch | None = None,
     ) -> None:
         self.rest = rest
         self.limits = limits
         self.check = freshness.check
         self.exchange = exchange
+        self.libraries = libraries
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,6 +168,8 @@ class Front:
                     receive,
                     send,
                 )
+        elif self.libraries is not None and (lib := self.libraries.match(scope)) is not None:
+            await self.libraries.serve(scope, receive, send, lib, limits)
         elif has_body:
             await limits.guarded(self.rest, scope, receive, send)
         else:
@@ -484,8 +488,6 @@ def create_app(
     # has the broker), the libraries' (likewise), then request ids for everything else:
     # see Front.
     rest: ASGIApp = RequestIdMiddleware(inner)
-    if broker is not None:
-        rest = LibraryDispatch(rest, context)
     app.front = Front(
         rest,
         limits=RequestLimits(
@@ -493,5 +495,6 @@ def create_app(
         ),
         freshness=context.db.freshness,
         exchange=None if broker is None else ExchangeDispatch(broker),
+        libraries=None if broker is None else LibraryDispatch(context),
     )
     return app

@@ -15,7 +15,7 @@ from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 from exchange.libraries.quality import checks_of, normalise, run_checks
 from exchange.libraries.service import LibraryService
-from exchange.libraries.store import write_page
+from exchange.libraries.store import Page, write_page
 from exchange.members.models import Department
 from exchange.members.service import Principal
 
@@ -130,6 +130,52 @@ def test_pages_upsert_and_move_the_watermark(
             )
         )
         assert orjson.loads(vals or "null") == ["王芳芳", "正常"]
+
+
+def test_an_export_page_is_stored_as_its_records_decoded_would_be(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """A page written from its NDJSON (SQLite: in one statement, no decoding in Python)
+    holds what its records decoded would: each value with its JSON type, null for a
+    field the record lacks and for one outside the grant, a key given twice upserted."""
+    gaj, _, _ = library
+    now = dt.datetime.now(dt.UTC)
+    records = [
+        {"id_number": B, "name": "李娜", "status": "死亡注销", "extra": 1},
+        {"id_number": A, "name": 'Zoë "Z" \\ 张', "flag": True, "n": 1.5, "doc": {"a": [1]}},
+        {"id_number": C, "name": None},
+        {"id_number": A, "name": "张伟", "flag": False, "n": 2, "doc": [None, "x"]},
+    ]
+    body = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    fields = ("name", None, "flag", "n", "doc")  # status not granted: null in its place
+    page = Page(gaj, body, "id_number", fields, 1_764_547_300)
+    assert page.records == 4
+    wrote = write_page(ctx.db, gaj, page, watermark=7, total_rows=9, refreshed_at=now)
+    assert wrote == 4
+    with ctx.db.sessions() as session:
+        stored = {
+            r.subject: (orjson.loads(r.vals), r.refreshed)
+            for r in session.scalars(select(LibraryRecord).where(LibraryRecord.source_id == gaj))
+        }
+        src = session.get(LibrarySource, gaj)
+        assert src is not None
+        assert (src.watermark, src.total_rows, src.gathered) == (7, 9, 7)
+    assert stored[A] == (["张伟", None, False, 2, [None, "x"]], 1_764_547_300)
+    assert stored[B] == (["李娜", None, None, None, None], 1_764_547_300)
+    assert stored[C] == ([None, None, None, None, None], 1_764_547_300)
+    # The same records decoded in Python (PostgreSQL's path) make the same rows.
+    decoded = {row[1]: orjson.loads(row[2]) for row in page.rows()}
+    assert decoded == {k: v[0] for k, v in stored.items()}
+    # A record given once keeps every value's JSON type.
+    one = Page(gaj, orjson.dumps(records[1]) + b"\n", "id_number", fields, 1)
+    write_page(ctx.db, gaj, one, watermark=8, total_rows=9, refreshed_at=now)
+    with ctx.db.sessions() as session:
+        vals = session.scalar(
+            select(LibraryRecord.vals).where(
+                LibraryRecord.source_id == gaj, LibraryRecord.subject == A
+            )
+        )
+    assert orjson.loads(vals or "null") == [records[1]["name"], None, True, 1.5, {"a": [1]}]
 
 
 def test_checks_find_mismatches_and_the_insured_dead(

@@ -50,7 +50,7 @@ from exchange.errors import ExchangeError
 from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import SourcePlan, plan_sources
 from exchange.libraries.quality import run_checks
-from exchange.libraries.store import Row, write_events, write_page
+from exchange.libraries.store import Page, Row, write_events, write_page
 from exchange.members.service import Principal
 from exchange.security import demo_key
 
@@ -294,18 +294,17 @@ class Gatherer:
             await run_in_threadpool(self._start_pass, source.id)
         elif source.state != "gathering":
             await run_in_threadpool(self._set_state, source.id, "gathering", None)
-        decode = _decoder([f[0] for f in source.fields], source.key_field)
-        positions = [i for i, f in enumerate(source.fields) if f[0] in granted]
-        width = len(source.fields)
+        # Items outside the grant are stored as missing (null), in their place.
+        layout = tuple(f[0] if f[0] in granted else None for f in source.fields)
         pages = 0
         got = 0
         # Pages are pipelined: page n is written (in a thread, where SQLite and psycopg
         # release the GIL) while page n + 1 is read through the broker. Writes still
         # commit in page order, each with its own watermark.
-        writing: asyncio.Future[None] | None = None
+        writing: asyncio.Future[int] | None = None
         try:
             while True:
-                rows, next_offset, total = await self._page(source, items, decode, positions, width)
+                page, next_offset, total = await self._page(source, items, layout)
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
@@ -313,15 +312,15 @@ class Gatherer:
                         write_page,
                         self.db,
                         source.id,
-                        rows,
+                        page,
                         watermark=next_offset,
                         total_rows=total,
                         refreshed_at=self.ctx.clock.now(),
                     )
                 )
-                got += len(rows)
+                got += page.records
                 key = (source.library, code)
-                self.counters[key] = self.counters.get(key, 0) + len(rows)
+                self.counters[key] = self.counters.get(key, 0) + page.records
                 moved = next_offset > source.watermark
                 source.watermark = next_offset
                 pages += 1
@@ -341,14 +340,10 @@ class Gatherer:
             report.gathered[code] = report.gathered.get(code, 0) + got
 
     async def _page(
-        self,
-        source: LibrarySource,
-        items: list[str],
-        decode: _RowDecoder,
-        positions: list[int],
-        width: int,
-    ) -> tuple[list[Row], int, int]:
-        """Read one export page through the broker: (rows, next offset, total rows)."""
+        self, source: LibrarySource, items: list[str], layout: tuple[str | None, ...]
+    ) -> tuple[Page, int, int]:
+        """Read one export page through the broker: (the page, next offset, total rows).
+        Its records stay NDJSON: :func:`write_page` stores them without decoding them."""
         front, seq = source.resource_code.split("/")
         query = urlencode(
             {"offset": source.watermark, "limit": self.page, "items": ",".join(items)}
@@ -371,23 +366,8 @@ class Gatherer:
             chunks.append(chunk if isinstance(chunk, bytes) else chunk.encode())
         total = int(response.headers.get("x-total-rows", "0"))
         next_offset = int(response.headers.get("x-next-offset", str(source.watermark)))
-        records = decode.decode_lines(b"".join(chunks))
-        refreshed = int(time.time())
-        sid = source.id
-        encode = _ENCODER.encode
-        rows: list[Row] = []
-        append = rows.append
-        if len(positions) == width:
-            for rec in records:
-                append((sid, rec[0], encode(rec[1:]).decode(), refreshed))
-        else:
-            # Items outside the grant are stored as missing (null), in their place.
-            for rec in records:
-                vals: list[Any] = [None] * width
-                for i in positions:
-                    vals[i] = rec[i + 1]
-                append((sid, rec[0], encode(vals).decode(), refreshed))
-        return rows, next_offset, total
+        page = Page(source.id, b"".join(chunks), source.key_field, layout, int(time.time()))
+        return page, next_offset, total
 
     # -- change events -------------------------------------------------------------------
 
@@ -547,23 +527,3 @@ class Gatherer:
 
 
 _ENCODER = msgspec.json.Encoder()
-
-
-def _decoder(fields: list[str], key_field: str) -> _RowDecoder:
-    """NDJSON records → (key, *fields) tuples; a field a record lacks decodes as None."""
-    names = [key_field, *fields]
-    struct = msgspec.defstruct(
-        "LibraryRow",
-        [(f"f{i}", Any, None) for i in range(len(names))],
-        rename={f"f{i}": name for i, name in enumerate(names)},
-    )
-    return _RowDecoder(msgspec.json.Decoder(struct))
-
-
-class _RowDecoder:
-    def __init__(self, inner: msgspec.json.Decoder[Any]) -> None:
-        self.inner = inner
-
-    def decode_lines(self, body: bytes) -> list[tuple[Any, ...]]:
-        astuple = msgspec.structs.astuple
-        return [astuple(r) for r in self.inner.decode_lines(body)]

@@ -13,9 +13,9 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from exchange.broker.service import Broker, Inbound
+from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
 from exchange.context import AppContext, Caller, Ctx, Operator
 from exchange.errors import (
     CORRELATION_ID_HEADER,
@@ -23,7 +23,6 @@ from exchange.errors import (
     Conflict,
     ExchangeError,
     ValidationFailed,
-    caller_correlation_id,
     error_body,
 )
 from exchange.libraries.gather import Gatherer, PassReport
@@ -40,7 +39,8 @@ from exchange.libraries.schemas import (
     PassOut,
     ResolveRequest,
 )
-from exchange.libraries.service import LibraryService
+from exchange.libraries.service import MAX_KEYS, LibraryService
+from exchange.limits import ClientGone, RequestLimits
 
 router = APIRouter(prefix="/api/v1/libraries", tags=["libraries"])
 
@@ -63,6 +63,36 @@ def gatherer_of(ctx: AppContext) -> Gatherer:
     return found
 
 
+_KEY = re.compile(r"[0-9A-Za-z]{1,64}")
+
+
+def _keys_of(body: bytes) -> list[str]:
+    """The keys of a ``{"keys": [...]}`` body. The common, well-formed body is checked
+    here (orjson and a regular expression: a fifth of pydantic's cost per call); anything
+    else goes to :class:`LookupRequest`, whose errors the answer details."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and len(data) == 1:
+        keys = data.get("keys")
+        if (
+            isinstance(keys, list)
+            and 1 <= len(keys) <= MAX_KEYS
+            and all(isinstance(k, str) and _KEY.fullmatch(k) for k in keys)
+        ):
+            return keys
+    try:
+        return LookupRequest.model_validate_json(body).keys
+    except ValidationError as exc:
+        raise ValidationFailed(
+            'the body is {"keys": [...]}: 1 to 100 ID numbers or credit codes',
+            field="keys",
+            code="bad_input",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+        ) from None
+
+
 async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str] | None) -> bytes:
     """Authenticate, assemble, audit; the JSON answer (errors raised, audited too)."""
     svc = service_of(ctx)
@@ -73,16 +103,7 @@ async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str
         principal = ctx.auth.authenticate(inbound.authorization)
         consumer = principal.code
         if keys is None:
-            try:
-                body = LookupRequest.model_validate_json(inbound.body)
-            except ValidationError as exc:
-                raise ValidationFailed(
-                    'the body is {"keys": [...]}: 1 to 100 ID numbers or credit codes',
-                    field="keys",
-                    code="bad_input",
-                    errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
-                ) from None
-            keys = body.keys
+            keys = _keys_of(inbound.body)
         answer = svc.lookup(principal, library, keys)
     except ExchangeError as exc:
         await svc.audit(
@@ -265,40 +286,64 @@ _RID = REQUEST_ID_HEADER.lower().encode()
 _CID = CORRELATION_ID_HEADER.lower().encode()
 
 
+def _too_many_keys() -> Exception:
+    return ValidationFailed(
+        f"the body is larger than {MAX_QUERY_BODY:,} bytes: send at most {MAX_KEYS} keys",
+        field="keys",
+        code="bad_input",
+    )
+
+
 class LibraryDispatch:
     """Serve the two lookup endpoints straight from the ASGI scope, ahead of FastAPI (as
     :class:`exchange.broker.router.ExchangeDispatch` does for the broker): routing and
-    dependency solving would cost more than the lookup. Anything else, including a
-    malformed path or method, falls through to FastAPI, which documents both routes."""
+    dependency solving would cost more than the lookup. The app's front
+    (:class:`exchange.app.Front`) asks :meth:`match` and hands matching calls to
+    :meth:`serve` after the request limits and the freshness check; the body is read under
+    the limits in the request's own task (no wrapped ``receive``). Anything else,
+    including a malformed path or method, goes on to FastAPI, which documents both
+    routes."""
 
-    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
-        self.app = app
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self._prefix = uuid.uuid4().hex[:20]
         self._counter = itertools.count(1)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    def match(scope: Scope) -> tuple[str, str | None] | None:
+        """(library, key or None for a query) when this serves the request."""
         path: str = scope["path"]
-        match = _PATH.match(path) if path.startswith("/api/v1/libraries/") else None
+        if not path.startswith("/api/v1/libraries/"):
+            return None
+        match = _PATH.match(path)
         if match is None:
-            await self.app(scope, receive, send)
-            return
+            return None
         library, action, key = match.groups()
-        method = "POST" if action == "query" else "GET"
-        if scope["method"] != method:
-            await self.app(scope, receive, send)
-            return
+        if scope["method"] != ("POST" if action == "query" else "GET"):
+            return None
+        return library, key
+
+    async def serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: tuple[str, str | None],
+        limits: RequestLimits,
+    ) -> None:
+        library, key = target
         rid = f"{self._prefix}{next(self._counter):012x}"
-        correlation = caller_correlation_id(scope)
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid
-        if correlation:
-            state["correlation_id"] = correlation
+        inbound = Inbound.of_headers(scope["headers"], rid)
+        correlation = inbound.correlation_id
         status_code = 200
         try:
-            inbound = Inbound.of_scope(scope)
             if key is None:
-                await inbound.read_body(receive)
+                try:
+                    inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, _too_many_keys)
+                except ClientGone:
+                    raise ValidationFailed(
+                        "the client went away before its body arrived", code="bad_input"
+                    ) from None
             payload = await lookup(self.ctx, inbound, library, None if key is None else [key])
         except ExchangeError as exc:
             status_code = exc.status_code

@@ -5,7 +5,8 @@ go straight to the driver instead, in the same transaction as the source's water
 page is either wholly in the library with its watermark moved, or not at all.
 
 - SQLite: ``INSERT … ON CONFLICT DO UPDATE`` through ``executemany`` (the sqlite3 module
-  steps the prepared statement per row without returning to Python between rows).
+  steps the prepared statement per row without returning to Python between rows), the
+  rows in key order.
 - PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT … SELECT … ON
   CONFLICT DO UPDATE`` from it (COPY alone cannot upsert).
 """
@@ -14,13 +15,58 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from exchange.db.engine import Database
 
-__all__ = ["Row", "write_page"]
+__all__ = ["Page", "Row", "write_events", "write_page"]
 
 #: (source_id, subject, vals JSON, refreshed epoch seconds)
 Row = tuple[int, str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One export page of a source as the broker answered it: NDJSON records (one object
+    a line, as the broker re-encodes them), stored as rows of (key, ``fields`` in order)
+    with ``None`` in place of a field the library is not granted (stored as null)."""
+
+    source_id: int
+    body: bytes
+    key_field: str
+    #: the source's fields in ``vals`` order; None: not granted, stored as null
+    fields: tuple[str | None, ...]
+    refreshed: int
+
+    @property
+    def records(self) -> int:
+        return self.body.count(b"\n")
+
+    def rows(self) -> list[Row]:
+        """The page as rows: each record decoded (only the granted fields and the key are
+        built) and its values encoded as one JSON array."""
+        names = [self.key_field, *(f for f in self.fields if f is not None)]
+        struct = msgspec.defstruct(
+            "LibraryRow",
+            [(f"f{i}", Any, None) for i in range(len(names))],
+            rename={f"f{i}": name for i, name in enumerate(names)},
+        )
+        decoder = msgspec.json.Decoder(struct)
+        encode = _ENCODER.encode
+        astuple = msgspec.structs.astuple
+        out: list[Row] = []
+        for rec in decoder.decode_lines(self.body):
+            values = astuple(rec)
+            it = iter(values[1:])
+            vals = [None if f is None else next(it) for f in self.fields]
+            out.append((self.source_id, values[0], encode(vals).decode(), self.refreshed))
+        return out
+
+
+_ENCODER = msgspec.json.Encoder()
 
 _UPSERT = (
     "INSERT INTO library_record (source_id, subject, vals, refreshed) VALUES (?, ?, ?, ?) "
@@ -56,37 +102,37 @@ def _sqlite_time(at: dt.datetime) -> str:
 def write_page(
     db: Database,
     source_id: int,
-    rows: Sequence[Row],
+    rows: Sequence[Row] | Page,
     *,
     watermark: int,
     total_rows: int | None,
     refreshed_at: dt.datetime,
-) -> None:
-    """Upsert ``rows`` and move the source's watermark and counts, in one transaction."""
+) -> int:
+    """Upsert ``rows`` (or an export page's records) and move the source's watermark and
+    counts, in one transaction; the records written."""
+    n = rows.records if isinstance(rows, Page) else len(rows)
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
         if db.is_sqlite:
-            # Keys arrive in the source's order, random in the key space: sorted, the
-            # B-tree inserts walk its pages in order (2-4x the rate measured), and a
-            # larger page cache keeps the walk in memory.
-            ordered = sorted(rows, key=_subject)
+            # A larger page cache keeps the B-tree walk in memory.
             cur.execute(_CACHE)
+            # Keys arrive in the source's order, random in the key space: sorted, the
+            # B-tree inserts walk its pages in order (2-4x the rate measured).
+            ordered = sorted(rows.rows() if isinstance(rows, Page) else rows, key=_subject)
             with db.writing():
                 cur.executemany(_UPSERT, ordered)
                 cur.execute(
                     _SOURCE.format(p="?"),
-                    (
-                        len(rows),
-                        len(rows),
-                        watermark,
-                        total_rows,
-                        _sqlite_time(refreshed_at),
-                        source_id,
-                    ),
+                    (n, n, watermark, total_rows, _sqlite_time(refreshed_at), source_id),
                 )
                 raw.commit()
         else:
+            if isinstance(rows, Page):
+                rows = rows.rows()
+            # A key twice in one page: the later record wins, as on SQLite (the merge's
+            # DISTINCT ON would keep either).
+            rows = list({row[1]: row for row in rows}.values())
             cur.execute(_STAGE)
             cur.execute("TRUNCATE library_stage")
             if rows:
@@ -97,8 +143,7 @@ def write_page(
                         copy.write_row(row)
                 cur.execute(_MERGE)
             cur.execute(
-                _SOURCE.format(p="%s"),
-                (len(rows), len(rows), watermark, total_rows, refreshed_at, source_id),
+                _SOURCE.format(p="%s"), (n, n, watermark, total_rows, refreshed_at, source_id)
             )
             raw.commit()
         cur.close()
@@ -107,6 +152,7 @@ def write_page(
         raise
     finally:
         raw.close()
+    return n
 
 
 _DELETE = "DELETE FROM library_record WHERE source_id = {p} AND subject = {p}"
