@@ -120,6 +120,32 @@ def test_expiry_follows_the_platform_day() -> None:
     assert verifier.verify(claims.number, code).reason == "expired"
 
 
+def test_the_platform_day_and_staleness_move_with_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The verifier works the platform's day out once per day: a licence valid on its
+    last day fails the next morning, and a list goes stale past its max age, in one
+    verifier that keeps running."""
+    key = Ed25519PrivateKey.generate()
+    claims = _claims(key, valid_until=dt.date(2030, 12, 31))
+    code = _code(key, claims)
+    issued = dt.datetime(2030, 12, 31, 8, tzinfo=dt.UTC)  # 16:00 in Beijing
+    status = _status(key, [], issued_at=issued, max_age=6 * 3600)
+    verifier = LicenceVerifier([key.public_key()])
+    verifier.use_status(status)
+    clock = [issued.timestamp() + 3600]  # 17:00 on the last day
+    monkeypatch.setattr("exchange.licences.token.time.time", lambda: clock[0])
+    first = verifier.verify(claims.number, code)
+    assert first.ok
+    assert not first.stale
+    clock[0] += 6.5 * 3600  # 23:30: still valid, the list now past its 6 hours
+    late = verifier.verify(claims.number, code)
+    assert late.ok
+    assert late.stale
+    clock[0] += 3600  # 00:30 the next day in Beijing
+    assert verifier.verify(claims.number, code).reason == "expired"
+
+
 def test_revocation_comes_from_a_signed_status_list() -> None:
     key = Ed25519PrivateKey.generate()
     claims = _claims(key)

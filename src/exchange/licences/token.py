@@ -319,6 +319,13 @@ class LicenceVerifier:
         self.status = status
         self.memo = memo
         self._verified: dict[str, Claims] = {}
+        # The platform's day and the list's staleness, worked out once per status list
+        # and day rather than per verification (two datetimes built per call, where the
+        # Python around the signature check is what a verification can still save).
+        self._clock_of: StatusList | bool | None = False
+        self._day: dt.date = dt.date.min
+        self._day_ends = 0.0
+        self._stale_at = 0.0
 
     @classmethod
     def from_pem(cls, *pems: bytes | str) -> LicenceVerifier:
@@ -355,8 +362,11 @@ class LicenceVerifier:
         if claims.number != number:
             return Verification(False, "number_mismatch", claims)
         status = self.status
+        now = time.time()
+        if status is not self._clock_of or now >= self._day_ends:
+            self._set_clock(status, now)
         as_of = status.issued_at if status is not None else None
-        stale = status.stale() if status is not None else False
+        stale = status is not None and now > self._stale_at
         if content is not None and content_digest(content) != claims.digest:
             return Verification(False, "content_altered", claims, None, as_of, stale)
         if status is not None:
@@ -364,12 +374,22 @@ class LicenceVerifier:
             if revoked is not None:
                 return Verification(False, "revoked", claims, revoked, as_of, stale)
         if claims.valid_until is not None:
-            day = today or (
-                status.platform_today() if status is not None else dt.datetime.now(BEIJING).date()
-            )
+            day = today or self._day
             if day > claims.valid_until:
                 return Verification(False, "expired", claims, None, as_of, stale)
         return Verification(True, "valid", claims, None, as_of, stale)
+
+    def _set_clock(self, status: StatusList | None, now: float) -> None:
+        """The platform's day at ``now`` (from the status list's clock offset, else the
+        local day in Beijing), when that day ends (local epoch), and when the list goes
+        stale (see :meth:`StatusList.stale`)."""
+        offset = status.clock_offset_s if status is not None else 0.0
+        day = dt.datetime.fromtimestamp(now + offset, BEIJING).date()
+        midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BEIJING)
+        self._day, self._day_ends = day, midnight.timestamp() - offset
+        if status is not None:
+            self._stale_at = status.issued_at.timestamp() - offset + status.max_age_s
+        self._clock_of = status
 
     def _check_signature(self, code: str) -> Claims | Verification:
         """The code's claims if the platform signed them, else the failed verification."""
