@@ -59,6 +59,7 @@ from _common import free_port
 from _postgres import Server, fresh_database, own_server, server_pids
 from _stack import (
     DIRECT,
+    KEY,
     POPULATION,
     ROOT,
     SINGLE_ITEMS,
@@ -298,6 +299,42 @@ def wrk(
         "errors": errors,
         **cpu,
     }
+
+
+AUDIT_COUNTERS = {
+    "exchange_audit_entries_total": "audit_entries",
+    "exchange_audit_groups_total": "audit_groups",
+    "exchange_audit_commit_seconds_total": "audit_commit_s",
+}
+
+
+def audit_counters(ex_url: str) -> dict[str, float]:
+    """The exchange's audit writer counters (``/metrics``): entries and group commits so
+    far, and the writer thread's time spent committing them."""
+    text = httpx.get(
+        f"{ex_url}/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+    ).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in AUDIT_COUNTERS:
+            found[AUDIT_COUNTERS[name]] = float(value)
+    return found
+
+
+def with_audit(ex_url: str, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``measure``'s figures and what the exchange's audit writer did meanwhile: entries
+    per group commit, and ms per group commit (on PostgreSQL each answer waits for one)."""
+    before = audit_counters(ex_url)
+    result = measure()
+    after = audit_counters(ex_url)
+    groups = after.get("audit_groups", 0.0) - before.get("audit_groups", 0.0)
+    if groups > 0:
+        entries = after["audit_entries"] - before["audit_entries"]
+        spent = after["audit_commit_s"] - before["audit_commit_s"]
+        result["audit_group"] = entries / groups
+        result["audit_commit_ms"] = spent / groups * 1e3
+    return result
 
 
 def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tuple[float, int]:
@@ -545,7 +582,10 @@ def with_postgres(args: argparse.Namespace) -> int:
             servers["postgres"] = server_pids(server, pg_url)
 
             def run(kind: str, seconds: int, connections: int) -> dict[str, float]:
-                return wrk(bases[kind], scripts[kind], seconds, connections, servers)
+                def measure() -> dict[str, float]:
+                    return wrk(bases[kind], scripts[kind], seconds, connections, servers)
+
+                return measure() if kind == "direct" else with_audit(bases[kind], measure)
 
             for kind in bases:  # warm every path
                 run(kind, 1 if args.smoke else 2, 64)
@@ -675,6 +715,16 @@ def compare_report(
                 ("exchange_postgres", "the PostgreSQL exchange"),
                 ("postgres", "PostgreSQL's server processes"),
                 ("wrk", "wrk"),
+            )
+        ),
+        *(
+            f"| audit {label}, {n} connection{'s' if n > 1 else ''} | – | "
+            + " | ".join(f"{med(k + suffix, field):{fmt}}" for k in paths[1:])
+            + " | |"
+            for n, suffix in ((64, ""), (1, "1"))
+            for field, label, fmt in (
+                ("audit_group", "entries per group commit", ".1f"),
+                ("audit_commit_ms", "ms per group commit (writer thread)", ".2f"),
             )
         ),
         "",
