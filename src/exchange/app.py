@@ -65,7 +65,7 @@ from exchange.memory import MemoryCollector
 from exchange.openapi import install_openapi
 from exchange.ops import router as ops_router
 from exchange.security import resolve_operator_key, resolve_provider_secret
-from exchange.serving import LeanAnswer, LeanHandler
+from exchange.serving import LeanHandler
 from exchange.web.docs import VENDOR_URL, vendor_files
 from exchange.web.docs import router as docs_router
 from exchange.web.router import router as web_router
@@ -184,22 +184,19 @@ class Front:
         target = exchange.match(scope)
         if target is None or target[2] == "export":
             return None
-        return functools.partial(self._lean, target)
+        return functools.partial(exchange.lean, target, self.admits)
 
-    async def _lean(
-        self, target: tuple[str, str, str], scope: Scope, body: bytes
-    ) -> LeanAnswer | None:
-        """The same rules as :meth:`__call__`, in the same order, for a request whose body
-        has arrived whole; anything they refuse goes the ordinary way (None), which
-        refuses it in the one place that words such answers."""
-        assert self.exchange is not None
-        if self.limits.inspect(scope)[0] is not None or len(body) > self.limits.max_body:
-            return None
+    def admits(self, scope: Scope, size: int) -> bool:
+        """Whether the rules of :meth:`__call__` let a request whose ``size``-byte body has
+        arrived whole through; what they refuse goes the ordinary way, which words the
+        refusal in the one place that does."""
+        if self.limits.inspect(scope)[0] is not None or size > self.limits.max_body:
+            return False
         try:
             self.check()
         except Resyncing:
-            return None
-        return await self.exchange.lean(scope, body, target)
+            return False
+        return True
 
 
 async def _resyncing(scope: Scope, receive: Receive, send: Send, exc: Resyncing) -> None:

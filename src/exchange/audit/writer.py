@@ -369,6 +369,15 @@ class AuditWriter:
             await self._wait_for_room()
         self._journal_write([_Pending(entry)])
 
+    def record_now(self, entry: Entry) -> bool:
+        """:meth:`record` without awaiting, when it needs no wait: True once the entry is
+        journaled (durable), False when the caller is to ``await record(entry)`` (no
+        journal, a full backlog, a stopped writer). Spares the broker's answer a coroutine."""
+        if self._journal is None or self._backlog >= MAX_BACKLOG or not self.running:
+            return False
+        self._journal_write([_Pending(entry)])
+        return True
+
     @property
     def backlog(self) -> int:
         """Journaled entries not yet committed (held in memory until they are)."""

@@ -198,8 +198,10 @@ class H1Pool:
                     conn = await self._connect(
                         target, min(connect_budget, max(deadline - loop.time(), 0.0))
                     )
+                waiter = conn.send(request)
+                timer = loop.call_at(deadline, _expire, waiter)
                 try:
-                    answer = await self._exchange(conn, request, deadline)
+                    answer = await waiter  # inline _exchange: one coroutine less per call
                 except ConnectionFailed:
                     # A kept-alive connection the peer closed while it sat idle fails on
                     # first use, before any answer: once more, on a new connection.
@@ -209,6 +211,8 @@ class H1Pool:
                         target, min(connect_budget, max(deadline - loop.time(), 0.0))
                     )
                     answer = await self._exchange(conn, request, deadline)
+                finally:
+                    timer.cancel()
             except BaseException:
                 if conn is not None:
                     conn.close()  # a timeout or cancellation leaves the answer unread

@@ -6,6 +6,7 @@ import itertools
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -248,10 +249,23 @@ class ExchangeDispatch:
             response.raw_headers.append((_CID_HEADER, correlation.encode()))
         await response(scope, receive, send)
 
-    async def lean(self, scope: Scope, body: bytes, target: tuple[str, str, str]) -> LeanAnswer:
+    async def lean(
+        self,
+        target: tuple[str, str, str],
+        admits: Callable[[Scope, int], bool],
+        scope: Scope,
+        body: bytes,
+    ) -> LeanAnswer | None:
         """A lookup or verification whose body has arrived whole, answered as bytes
         (:class:`exchange.serving.CoalescingProtocol`'s lean path: same answers, same
-        request ids, same errors as :meth:`serve`)."""
+        request ids, same errors as :meth:`serve`), or None when the front's rules
+        (``admits``) refuse it: the ordinary path then refuses it in their words.
+
+        One coroutine from the protocol's task to the broker's (each level of awaiting
+        is paid again at every resumption of the call).
+        """
+        if not admits(scope, len(body)):
+            return None
         rid = self.request_id()
         front, seq, action = target
         inbound = Inbound.of_headers(scope["headers"], rid)
@@ -260,7 +274,35 @@ class ExchangeDispatch:
             return _error(rid, inbound.correlation_id, too_large())
         inbound.body = body
         self.lean_served += 1
-        return await self._answer(inbound, front, seq, action)
+        try:
+            if action == "query":
+                payload = await self.broker.query(inbound, front, seq)
+            else:
+                payload = await self.broker.verify(inbound, front, seq)
+        except ExchangeError as exc:
+            return _error(rid, inbound.correlation_id, exc)
+        except Exception as exc:  # the broker converts its failures; this is a bug
+            log.exception("exchange dispatch failed on %s", rid)
+            error = ExchangeError(f"internal error: {type(exc).__name__}")
+            return _error(rid, inbound.correlation_id, error)
+        rid_bytes = rid.encode()
+        correlation = inbound.correlation_id
+        if correlation:
+            return (
+                200,
+                [
+                    _JSON_HEADER,
+                    (b"content-length", b"%d" % len(payload)),
+                    (_RID_HEADER, rid_bytes),
+                    (_CID_HEADER, correlation.encode()),
+                ],
+                payload,
+            )
+        return (
+            200,
+            [_JSON_HEADER, (b"content-length", b"%d" % len(payload)), (_RID_HEADER, rid_bytes)],
+            payload,
+        )
 
     async def _answer(self, inbound: Inbound, front: str, seq: str, action: str) -> LeanAnswer:
         """The broker's answer to a lookup or verification with its body read: status,

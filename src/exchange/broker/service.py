@@ -107,6 +107,9 @@ class Route:
         return self.endpoint + action
 
 
+#: "not in the route cache" (None there means "no such topic")
+_UNKNOWN: Any = object()
+
 #: Routes a :class:`RouteCache` holds: past it, the cache starts again empty (the catalog
 #: has ~3,722 topics; only codes that do not exist could fill it).
 ROUTE_CACHE = 50_000
@@ -142,6 +145,11 @@ class RouteCache:
 
     def __len__(self) -> int:
         return len(self._routes)
+
+    def cached(self, code: str, default: Any) -> Any:
+        """The route held for ``code`` (None: no such topic), or ``default`` when none is
+        held: then :meth:`get` loads it."""
+        return self._routes.get(code, default)
 
     async def get(self, front: str, seq: str) -> Route | None:
         code = f"{front}/{seq}"
@@ -460,8 +468,12 @@ class Broker:
         return call
 
     async def _route(self, call: _Call, front: str, seq: str) -> Route:
-        call.resource_code = f"{front}/{seq}"
-        route = await self.routes.get(front, seq)
+        code = call.resource_code = f"{front}/{seq}"
+        routes = self.routes
+        # A cached route without a coroutine of its own (the common case).
+        route: Route | None = routes.cached(code, _UNKNOWN)
+        if route is _UNKNOWN:
+            route = await routes.get(front, seq)
         if route is None:
             raise client_error("topic_not_found", f"no topic with resource code {front}/{seq}", 404)
         call.provider = route.provider
@@ -535,7 +547,9 @@ class Broker:
     async def _finish(self, call: _Call, outcome: str, status: int) -> None:
         """Commit the call's audit entry; returns only once it is durable."""
         try:
-            await self.audit.record(self._entry(call, outcome, status))
+            entry = self._entry(call, outcome, status)
+            if not self.audit.record_now(entry):
+                await self.audit.record(entry)
         finally:
             self.metrics.observe(
                 call.kind, outcome, time.perf_counter() - call.started, call.provider

@@ -547,22 +547,26 @@ class LookupBatcher:
         """The provider's answer for ``keys`` (this call's share of it when shared)."""
         self._active += 1
         try:
-            return await self._lookup(provider, url, keys, request_id, key_item)
+            if (
+                key_item is None
+                or len(keys) > self.max_call_keys
+                # An idle broker sends at once: waiting a turn for company that is unlikely
+                # to come would only add latency.
+                or self._active == 1
+                or self._cooling(url)
+            ):
+                # Inline rather than through _alone: one coroutine less on every lookup.
+                raw = await self.upstream.post_json(
+                    provider, url, orjson.dumps({"keys": keys}), request_id
+                )
+                return parse_lookup(provider, raw)
+            return await self._shared(provider, url, keys, request_id, key_item)
         finally:
             self._active -= 1
 
-    async def _lookup(
-        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
+    async def _shared(
+        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str
     ) -> LookupAnswer:
-        if (
-            key_item is None
-            or len(keys) > self.max_call_keys
-            # An idle broker sends at once: waiting a turn for company that is unlikely
-            # to come would only add latency.
-            or self._active == 1
-            or self._cooling(url)
-        ):
-            return await self._alone(provider, url, keys, request_id)
         batch = self._open.get(url)
         if batch is not None and len(batch.keys) + len(keys) <= self.max_keys:
             future: asyncio.Future[LookupAnswer | None] = asyncio.get_running_loop().create_future()
