@@ -50,6 +50,14 @@ def declared(url: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def role(pid: int) -> str:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -57,10 +65,13 @@ def role(pid: int) -> str:
         return "?"
     if "departments" in cmd:
         return "mock departments"
+    # The departments' export workers and their tracker are spawned like uvicorn's
+    # workers: their parent tells them apart.
+    below_departments = role(_parent(pid)) == "mock departments"
     if "resource_tracker" in cmd:
-        return "resource tracker"
+        return "departments' resource tracker" if below_departments else "resource tracker"
     if "multiprocessing" in cmd or "spawn_main" in cmd:
-        return "exchange worker"
+        return "departments' export worker" if below_departments else "exchange worker"
     if "exchange.cli up" in cmd or " up " in cmd:
         return "exchange up (supervisor)"
     return cmd[:60]
@@ -149,7 +160,8 @@ def main() -> None:
         )
     # The whole exchange (every process but the departments'): its sum against twice its
     # start plus every worker's declared caches.
-    mine = [pid for pid in start if pid in end and roles.get(pid) != "mock departments"]
+    departments = ("mock departments", "departments'")
+    mine = [pid for pid in start if pid in end and not roles.get(pid, "").startswith(departments)]
     workers = sum(roles.get(pid) == "exchange worker" for pid in mine)
     first_mb = sum(start[pid]["rss_mb"] for pid in mine)
     last_mb = sum(end[pid]["rss_mb"] for pid in mine)
@@ -179,7 +191,8 @@ def main() -> None:
             f"plus its declared caches ({budget_mb:,.1f} MB per worker, "
             "`exchange_memory_declared_bytes`; the bounded structures are listed in the "
             "README, *Memory over hours*). The mock departments are the departments' "
-            "process, not the exchange: shown with 2 × start for reference.",
+            "process and its export workers, not the exchange: shown with 2 × start for "
+            "reference.",
             "",
             f'"usage flush failed" (database is locked) in the exchange log: {flushes}.',
             "",
