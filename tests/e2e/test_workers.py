@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import text
 from tests.serve import exchange_up
@@ -207,3 +208,41 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_an_export_through_the_broker_reaches_the_departments_process(workers: str) -> None:
+    # The broker's signed export call (fields= in the signed query) goes through the
+    # worker's gateway to the departments process: the gateway must not requote it.
+    consumer = {"Authorization": f"Bearer {demo_key(OPERATOR_KEY, 'czj')}"}
+    topics = httpx.get(
+        f"{workers}/api/v1/catalog/topics",
+        params={"q": "商事主体", "limit": 100},
+        headers=consumer,
+        timeout=30,
+    ).json()["items"]
+    code = next(t["resource_code"] for t in topics if t["slug"] == "enterprise-registration")
+    granted = ["credit_code", "name", "status"]  # unconditional: granted at once
+    applied = httpx.post(
+        f"{workers}/api/v1/applications",
+        headers=consumer,
+        timeout=30,
+        json={
+            "topic": code,
+            "items": granted,
+            "purpose": {"scope": "administrative_basis", "text": "企业信息核对"},
+            "legal_function": "《优化营商环境条例》",
+            "valid_until": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+            "delivery": "bulk",
+        },
+    )
+    assert applied.status_code == 201, applied.text
+    exported = httpx.get(
+        f"{workers}/api/v1/exchange/{code}/export",
+        params={"limit": 50, "offset": 3},
+        headers=consumer,
+        timeout=30,
+    )
+    assert exported.status_code == 200, exported.text
+    records = [orjson.loads(line) for line in exported.content.splitlines() if line]
+    assert len(records) == 50
+    assert all(set(r) == set(granted) for r in records), records[0]

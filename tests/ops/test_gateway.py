@@ -99,6 +99,15 @@ def test_paths_go_to_their_part_with_method_query_body_and_headers(gateway: str)
     assert httpx.get(f"{gateway}/").text == "the portal"
 
 
+def test_the_target_is_forwarded_byte_for_byte(gateway: str) -> None:
+    # The broker signs the path and query of its calls to a department: a gateway that
+    # requoted them (%2C → ",") broke every signed export with fields= under --workers.
+    target = "/api/v1/catalog/topics?fields=name%2Ccredit_code&q=a%2Fb&x=%7E"
+    resp = httpx.get(f"{gateway}{target}")
+    assert resp.status_code == 201
+    assert resp.json()["query"] == "fields=name%2Ccredit_code&q=a%2Fb&x=%7E"
+
+
 def test_brokers_take_calls_in_turn_and_a_refused_one_is_skipped(gateway: str) -> None:
     with httpx.Client(base_url=gateway) as client:
         served = [

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
+import yarl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.errors import REQUEST_ID_HEADER, error_body
@@ -178,7 +179,10 @@ class Gateway:
             try:
                 resp = await session.request(
                     scope["method"],
-                    base + target,
+                    # Byte for byte: yarl would requote the target (%2C → ","), and a
+                    # signed call (the broker's to a department) would no longer match
+                    # its signature.
+                    yarl.URL(base + target, encoded=True),
                     headers=headers,
                     data=body or None,
                     allow_redirects=False,
