@@ -196,10 +196,21 @@ def test_a_killed_supervisor_takes_its_workers_and_departments_with_it(tmp_path:
         server.process.wait()
         deadline = time.monotonic() + 30
         while left := [pid for pid in tree[1:] if _running(pid)]:
-            assert time.monotonic() < deadline, f"still running after the supervisor: {left}"
+            assert time.monotonic() < deadline, f"outlived the supervisor: {_named(left)}"
             time.sleep(0.1)
         with pytest.raises(httpx.HTTPError):
             httpx.get(server.url + "/healthz", timeout=2)
+
+
+def _named(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            command = "?"
+        out.append(f"{pid} {command[:120]}")
+    return out
 
 
 def _running(pid: int) -> bool:
