@@ -274,35 +274,7 @@ class ExchangeDispatch:
             return _error(rid, inbound.correlation_id, too_large())
         inbound.body = body
         self.lean_served += 1
-        try:
-            if action == "query":
-                payload = await self.broker.query(inbound, front, seq)
-            else:
-                payload = await self.broker.verify(inbound, front, seq)
-        except ExchangeError as exc:
-            return _error(rid, inbound.correlation_id, exc)
-        except Exception as exc:  # the broker converts its failures; this is a bug
-            log.exception("exchange dispatch failed on %s", rid)
-            error = ExchangeError(f"internal error: {type(exc).__name__}")
-            return _error(rid, inbound.correlation_id, error)
-        rid_bytes = rid.encode()
-        correlation = inbound.correlation_id
-        if correlation:
-            return (
-                200,
-                [
-                    _JSON_HEADER,
-                    (b"content-length", b"%d" % len(payload)),
-                    (_RID_HEADER, rid_bytes),
-                    (_CID_HEADER, correlation.encode()),
-                ],
-                payload,
-            )
-        return (
-            200,
-            [_JSON_HEADER, (b"content-length", b"%d" % len(payload)), (_RID_HEADER, rid_bytes)],
-            payload,
-        )
+        return await self._answer(inbound, front, seq, action)
 
     async def _answer(self, inbound: Inbound, front: str, seq: str, action: str) -> LeanAnswer:
         """The broker's answer to a lookup or verification with its body read: status,
