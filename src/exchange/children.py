@@ -28,18 +28,18 @@ __all__ = ["end_with_parent", "follow_parent"]
 _PR_SET_PDEATHSIG = 1
 
 
-def follow_parent(parent: int, signum: int = signal.SIGTERM) -> bool:
-    """Ask the kernel to send this process ``signum`` when its parent dies; if ``parent``
-    has already died (this process was reparented meanwhile), send it now. ``False`` where
-    the kernel cannot (not Linux): the caller's children then outlive a killed parent."""
+def follow_parent(parent: int) -> bool:
+    """Ask the kernel to send this process SIGTERM when its parent dies; if ``parent`` has
+    already died (this process was reparented meanwhile), send it now. ``False`` where the
+    kernel cannot (not Linux): the caller's children then outlive a killed parent."""
     if not sys.platform.startswith("linux"):
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         return False
     # The parent may have died before prctl: then nobody would send the signal.
     if os.getppid() != parent:
-        os.kill(os.getpid(), signum)
+        os.kill(os.getpid(), signal.SIGTERM)
     return True
 
 
