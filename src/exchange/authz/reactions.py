@@ -1,0 +1,90 @@
+"""Following the catalog: retirement suspends a topic's grants and closes its pending
+reviews; removing items narrows the grants that held them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.authz.events import ApplicationDecided, grants_changed
+from exchange.authz.models import Application, Grant
+from exchange.authz.outcomes import PLATFORM, items_with, outcomes_copy, record, settle_status
+from exchange.authz.schemas import ApplicationStatus, ItemOutcome, ReasonCode
+from exchange.catalog import service as catalog_service
+from exchange.db.reactions import emit
+
+
+def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> None:
+    """Follow the catalog inside its transaction: retirement suspends the topic's grants and
+    closes its pending reviews; removing items narrows the grants that held them."""
+    topic = event.topic
+    now = topic.updated_at
+    if event.kind == "retired":
+        for grant in session.scalars(
+            select(Grant).where(
+                Grant.resource_code == topic.resource_code, Grant.status == "active"
+            )
+        ):
+            grant.status = "suspended"
+            grant.status_reason = f"topic retired: {topic.retire_reason or ''}".strip()
+            grant.updated_at = now
+            grant.changed_by = PLATFORM
+        for app in _pending_for(session, topic.resource_code):
+            decisions = outcomes_copy(app)
+            pending = items_with(app, ItemOutcome.pending)
+            for item in pending:
+                decisions[item].update(
+                    outcome="rejected",
+                    code=ReasonCode.topic_retired,
+                    reason=topic.retire_reason or None,
+                )
+            app.decisions = decisions
+            settle_status(app)
+            record(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
+            emit(session, ApplicationDecided(app))
+        # The catalog announces the retirement itself; the grants suspended here are ours.
+        grants_changed(session, narrowed=True)
+    elif event.kind == "changed" and event.removed_items:
+        removed = event.removed_items
+        touched = False
+        for grant in session.scalars(
+            select(Grant).where(
+                Grant.resource_code == topic.resource_code, Grant.status != "revoked"
+            )
+        ):
+            if removed.isdisjoint(grant.items):
+                continue
+            grant.items = [i for i in grant.items if i not in removed]
+            if not grant.items:
+                grant.status = "revoked"
+                grant.status_reason = "the catalog removed every item of the grant"
+            grant.updated_at = now
+            grant.changed_by = PLATFORM
+            touched = True
+        for app in _pending_for(session, topic.resource_code):
+            decisions = outcomes_copy(app)
+            gone = [i for i in items_with(app, ItemOutcome.pending) if i in removed]
+            if not gone:
+                continue
+            for item in gone:
+                decisions[item].update(
+                    outcome="rejected", code=ReasonCode.removed_from_catalog, reason=None
+                )
+            app.decisions = decisions
+            settle_status(app)
+            record(session, app, PLATFORM, "items_removed", now, None, items=gone)
+            emit(session, ApplicationDecided(app))
+        if touched:
+            grants_changed(session, narrowed=True)
+    session.flush()
+
+
+def _pending_for(session: Session, resource_code: str) -> Sequence[Application]:
+    return session.scalars(
+        select(Application).where(
+            Application.resource_code == resource_code,
+            Application.status == ApplicationStatus.pending_review.value,
+        )
+    ).all()
