@@ -8,7 +8,7 @@ touched (every process's flushed counts), in one statement on each backend:
   ``RETURNING`` gives the totals, prepared once, autocommit. Through the pool it took a
   checkout with a pre-ping, the executemany, a read-back and a commit: four round trips
   each second in every process, each one waiting for a server process on a busy machine.
-* **SQLite**: the same upsert through SQLAlchemy (one writer at a time in any case), in
+* **SQLite**: the same upsert through the driver (one writer at a time in any case), in
   the process's write turn beside the audit writer (:mod:`exchange.db.turns`).
 
 Rows are written in key order, so two processes flushing the same grants lock their rows
@@ -18,8 +18,7 @@ in the same order and cannot deadlock.
 from __future__ import annotations
 
 import datetime as dt
-
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from typing import Any
 
 from exchange.authz.models import GrantUsage
 from exchange.db.engine import Database
@@ -42,6 +41,26 @@ Counts = dict[tuple[int, dt.date], int]
 
 #: Rows per SQLite statement: three variables each, under SQLite's 32,766 per statement.
 _SQLITE_ROWS = 2000
+
+
+def _sqlite_upsert(rows: int) -> str:
+    """The upsert of ``rows`` keys on SQLite (qmark parameters), with its totals."""
+    return (
+        "INSERT INTO authz_usage (grant_id, day, records) VALUES "
+        + ", ".join(["(?, ?, ?)"] * rows)
+        + " ON CONFLICT (grant_id, day) DO UPDATE SET records = authz_usage.records + "
+        "excluded.records RETURNING grant_id, day, records"
+    )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _date(value: Any) -> dt.date:
+    if not isinstance(value, dt.date):
+        raise TypeError(f"authz_usage.day read back as {value!r}")
+    return value
 
 
 class UsageCounts:
@@ -78,20 +97,22 @@ class UsageCounts:
         return {(int(g), d): int(r) for g, d, r in rows}
 
     def _add_sqlite(self, keys: list[tuple[int, dt.date]], counts: Counts) -> Counts:
-        table = GrantUsage.__table__
+        # Straight to the driver, as the audit writer's group commit: the ORM's bulk
+        # upsert with RETURNING built ORM rows for every key, ~6 µs of CPU per lookup
+        # under lookups spread over 42 grants (py-spy, 719 req/s, loaded machine). The
+        # day goes through the column's own processors, so the stored text and the
+        # returned dates are what the ORM stored and returned.
         totals: Counts = {}
         with self._db.writing(), self._db.session() as session:
+            conn = session.connection()
+            day_type = GrantUsage.__table__.c.day.type.dialect_impl(conn.dialect)
+            to_db = day_type.bind_processor(conn.dialect) or _same
+            of_db = day_type.result_processor(conn.dialect, None) or _same
             for i in range(0, len(keys), _SQLITE_ROWS):
-                rows = [
-                    {"grant_id": g, "day": d, "records": counts[g, d]}
-                    for g, d in keys[i : i + _SQLITE_ROWS]
-                ]
-                upsert = sqlite_insert(GrantUsage).values(rows)
-                stmt = upsert.on_conflict_do_update(
-                    index_elements=["grant_id", "day"],
-                    set_={"records": table.c.records + upsert.excluded.records},
-                ).returning(GrantUsage.grant_id, GrantUsage.day, GrantUsage.records)
-                totals.update(((g, d), r) for g, d, r in session.execute(stmt))
+                chunk = keys[i : i + _SQLITE_ROWS]
+                params = [v for g, d in chunk for v in (g, to_db(d), counts[g, d])]
+                rows = conn.exec_driver_sql(_sqlite_upsert(len(chunk)), tuple(params))
+                totals.update(((int(g), _date(of_db(d))), int(r)) for g, d, r in rows)
         return totals
 
     def close(self) -> None:
