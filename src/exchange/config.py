@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     mock_departments: bool = Field(
         default=True, description="Serve the mock department APIs inside this process."
     )
+    builtin_departments_url: str | None = Field(
+        default=None,
+        description="Where the broker reaches the built-in mock departments (default: this "
+        "process's own address); exchange up --workers sets it to the departments' own "
+        "process, so a provider call is not relayed through a second worker.",
+    )
     review_days: int = Field(default=10, description="Working days a provider has to review.")
     holidays: list[str] = Field(
         default_factory=list,

@@ -36,6 +36,8 @@ __all__ = ["DEPARTMENTS_ENV", "serve_workers", "worker_app"]
 
 #: Where the workers' mock departments run (set by the parent for its workers).
 DEPARTMENTS_ENV = "EXCHANGE_WORKERS_DEPARTMENTS_URL"
+#: Where the workers' brokers reach the mock departments (``Settings.builtin_departments_url``).
+BUILTIN_DEPARTMENTS_ENV = "EXCHANGE_BUILTIN_DEPARTMENTS_URL"
 #: The supervisor's pid (set by it for its workers, which end when it dies).
 SUPERVISOR_ENV = "EXCHANGE_WORKERS_SUPERVISOR_PID"
 
@@ -156,4 +158,8 @@ def serve_workers(settings: Settings, workers: int) -> None:
         return
     with _departments(settings) as url:
         os.environ[DEPARTMENTS_ENV] = url
+        # The workers' brokers call the departments' process directly: through the
+        # exchange's own port, every provider call (a 10,000-record export's megabytes
+        # included) crossed a second worker's gateway on its way there.
+        os.environ[BUILTIN_DEPARTMENTS_ENV] = url
         run()

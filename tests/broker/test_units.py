@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, OPERATOR_KEY
 
 from exchange.audit.entry import Entry
 from exchange.authz.policy import Decision
@@ -356,3 +356,46 @@ def test_requests_the_fast_path_does_not_take_get_fastapis_answers(client: TestC
         "detail": {"side": "client"},
     }
     assert "/api/v1/exchange/{front}/{seq}/query" in client.get("/openapi.json").json()["paths"]
+
+
+# -- where the built-in departments are reached ---------------------------------------------
+
+
+@pytest.mark.parametrize("departments_url", [None, "http://127.0.0.1:9"])
+def test_built_in_departments_are_called_where_the_settings_say(
+    database_url: str, departments_url: str | None
+) -> None:
+    # Under ``exchange up --workers`` the departments run in a process of their own: the
+    # broker calls it directly (builtin_departments_url) instead of its own port, whose
+    # gateway would relay every provider call through a second worker.
+    from sqlalchemy import select
+
+    from exchange.app import build_context, create_app
+    from exchange.catalog.models import Topic
+    from exchange.config import Settings
+    from exchange.seed import BUILTIN, seed
+
+    settings = Settings(
+        database_url=database_url,
+        operator_key=OPERATOR_KEY,
+        provider_secret="exms_test",
+        catalog_profile="core",
+        population=2_000,
+        enterprises=500,
+        port=8123,
+        builtin_departments_url=departments_url,
+    )
+    ctx = build_context(settings)
+    try:
+        seed(ctx.db, settings, OPERATOR_KEY, ctx.clock, served=("gaj",), departments_url=BUILTIN)
+        with ctx.db.sessions() as session:
+            topic = session.scalars(select(Topic).where(Topic.provider == "gaj")).first()
+        assert topic is not None
+        create_app(settings, ctx=ctx)
+        broker: Broker = ctx.parts["broker"]
+        route = asyncio.run(broker.routes.get(topic.category, topic.sequence))
+        assert route is not None
+        expected = departments_url or "http://127.0.0.1:8123"
+        assert route.base_url == f"{expected}/departments/gaj"
+    finally:
+        ctx.db.dispose()

@@ -871,7 +871,9 @@ def build_broker(ctx: AppContext) -> Broker:
         upstream=upstream,
         audit=audit,
         metrics=metrics,
-        self_url=settings.self_url if settings.mock_departments else None,
+        self_url=(settings.builtin_departments_url or settings.self_url)
+        if settings.mock_departments
+        else None,
     )
     metrics.watch(audit, upstream, broker.lookups)
     ctx.parts["metrics"] = metrics
