@@ -17,7 +17,7 @@ from exchange.config import Settings
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
-from exchange.departments.exporter import build_chunk, build_span, project
+from exchange.departments.exporter import build_chunk, build_span, project, project_lines
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.ndjson import Table
@@ -212,3 +212,45 @@ def test_lines_are_orjson_for_every_kind_of_value() -> None:
     some = ("last", "floats", "escaped")
     assert table.lines(some) == [orjson.dumps({f: r[f] for f in some}) + b"\n" for r in records]
     assert Table([], {"a": []}).lines(("a",)) == []
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_a_chunk_cut_to_a_grants_items_in_bulk_is_each_record_cut_alone(name: str) -> None:
+    """What an export with ``fields=`` streams (:func:`project_lines`, all lines at once)
+    is, record by record, the record cut on its own and serialised like a lookup."""
+    gen = GENERATORS[name]
+    city = City(3, 3_000, 300)
+    table = TABLES[name](city, 0, 700)
+    lines = table.lines(gen.fields)
+    blob = b"".join(lines)
+    for fields in (gen.fields[::2], tuple(reversed(gen.fields[1:4])), gen.fields[-1:]):
+        cut, joined = project_lines(lines, blob, fields)
+        expected = [orjson.dumps(project(orjson.loads(ln), fields)) + b"\n" for ln in lines]
+        assert cut == expected
+        assert joined == b"".join(expected)
+        for line, (_, record) in zip(cut, table.records(), strict=True):
+            looked_up = gen.lookup(city, str(record[gen.key_field]))
+            assert looked_up is not None
+            assert line == orjson.dumps(project(looked_up, fields)) + b"\n"
+
+
+def test_cutting_lines_keeps_every_kind_of_value_and_refuses_a_missing_item() -> None:
+    columns: dict[str, list[object]] = {
+        "plain": ["陈大文", "", "x/y", "广州市天河区"],
+        "escaped": ['say "hi"', "back\\slash", "tab\there", "unit\x1fseparator"],
+        "floats": [0.0, 1234.5, 0.1 + 0.2, 1e16],
+        "mixed": [1, None, 2.5, -(10**15)],
+        "nested": [{"a": [1, 2]}, [], None, "x"],
+        "item-name": ["a", "b", "c", "d"],  # not a Python identifier
+    }
+    table = Table([1, 2, 3, 4], columns)
+    lines = table.lines(tuple(columns))
+    records = [record for _, record in table.records()]
+    for fields in (("item-name", "floats", "escaped"), ("nested", "mixed"), tuple(columns)):
+        cut, joined = project_lines(lines, b"".join(lines), fields)
+        assert cut == [orjson.dumps({f: r[f] for f in fields}) + b"\n" for r in records]
+        assert joined == b"".join(cut)
+    assert project_lines([], b"", ("plain",)) == ([], b"")
+    # A record without the item: the per-line way, which raises as it always did.
+    with pytest.raises(KeyError):
+        project_lines(lines, b"".join(lines), ("plain", "absent"))

@@ -51,7 +51,14 @@ from exchange.departments.definitions import (
     TopicDefinition,
     load_definitions,
 )
-from exchange.departments.exporter import SPAN_CHUNKS, ExportWorkers, build_chunk, project, span_of
+from exchange.departments.exporter import (
+    SPAN_CHUNKS,
+    ExportWorkers,
+    build_chunk,
+    project,
+    project_lines,
+    span_of,
+)
 from exchange.departments.faults import FaultPatch, FaultProfile, decide, merge
 from exchange.departments.overlay import DELETED, splice
 from exchange.departments.publisher import Publisher, RemoteClock
@@ -669,9 +676,8 @@ class DepartmentsApp:
         hit = self._chunks.get(key)
         if hit is not None:
             return hit
-        loads, dumps = orjson.loads, orjson.dumps
-        lines = [dumps(project(loads(ln), fields)) + b"\n" for ln in whole[1]]
-        cut = (whole[0], lines, b"".join(lines))
+        lines, blob = project_lines(whole[1], whole[2], fields)
+        cut = (whole[0], lines, blob)
         self._chunks.put(key, cut)
         return cut
 
