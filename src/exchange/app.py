@@ -176,13 +176,18 @@ class Front:
             await self.rest(scope, receive, send)
 
     def lean_route(self, scope: Scope) -> LeanHandler | None:
-        """The lean handler of a broker lookup or verification (served by
-        :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or None."""
+        """The lean handler of a broker lookup or verification or of a library lookup
+        (served by :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or
+        None."""
         exchange = self.exchange
         if exchange is None:
             return None
         target = exchange.match(scope)
-        if target is None or target[2] == "export":
+        if target is None:
+            if self.libraries is not None and (lib := self.libraries.match(scope)) is not None:
+                return functools.partial(self.libraries.lean, lib, self.admits)
+            return None
+        if target[2] == "export":
             return None
         return functools.partial(exchange.lean, target, self.admits)
 

@@ -24,6 +24,7 @@ class Site:
     departments_url: str
     ctx: AppContext
     http: httpx.Client
+    app: Any
 
     def gather(self, *, full: bool = False, library: str | None = None) -> dict[str, Any]:
         """Start a pass and wait for it to end; the status after it."""
@@ -103,7 +104,7 @@ def sites(tmp: Path, **overrides: Any) -> Iterator[Callable[..., AbstractContext
                 seeded = True
             app = create_app(ctx.settings, ctx=ctx)
             with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
-                yield Site(url, dept_url, ctx, http)
+                yield Site(url, dept_url, ctx, http, app)
             ctx.db.dispose()
 
         yield start

@@ -8,9 +8,11 @@ import sqlite3
 import time
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 from tests.e2e.harness import OPERATOR, OPERATOR_KEY, apply, key_of, topic_code
+from tests.e2e.test_lean_e2e import _raw
 from tests.libraries.conftest import Site
 
 from exchange.audit.models import AuditEntry
@@ -198,6 +200,63 @@ def test_enterprise_lookup_and_missing_and_malformed_keys(gathered: Site) -> Non
     assert [i["key"] for i in body["invalid"]] == ["91110108551385082A"]
     # The legal representative's ID number is conditional at its source.
     assert "enterprise.legal_representative_id_number" in body["withheld"]
+
+
+def _lean_served(site: Site) -> int:
+    served: int = site.app.front.libraries.lean_served
+    return served
+
+
+def test_lean_and_ordinary_paths_answer_alike(gathered: Site) -> None:
+    """A lookup whose body arrives with its head is answered on the HTTP protocol's lean
+    path; one whose body comes later goes the ASGI way: the same answer, headers, errors
+    and audit either way."""
+    body = orjson.dumps({"keys": [CITY.id_number_of(11), CITY.id_number_of(12)]})
+    headers = {**key_of("gjj"), "X-Request-Id": "caller-9", "Content-Type": "application/json"}
+    path = "/api/v1/libraries/person/query"
+    served = _lean_served(gathered)
+    lean = _raw(gathered, path, body, headers, split=False)
+    assert _lean_served(gathered) == served + 1
+    ordinary = _raw(gathered, path, body, headers, split=True)
+    assert _lean_served(gathered) == served + 1  # the split body went the ASGI way
+    for status, found, answer in (lean, ordinary):
+        assert status == 200, answer
+        assert found["content-type"] == "application/json"
+        assert found["x-request-id"] == answer["request_id"]
+        assert found["x-correlation-id"] == "caller-9"
+        assert [r["key"] for r in answer["records"]] == [
+            CITY.id_number_of(11),
+            CITY.id_number_of(12),
+        ]
+        with gathered.ctx.db.sessions() as session:
+            deadline = time.monotonic() + 5
+            while (
+                entry := session.scalar(
+                    select(AuditEntry).where(AuditEntry.request_id == answer["request_id"])
+                )
+            ) is None:
+                assert time.monotonic() < deadline, "lookup not audited"
+                time.sleep(0.05)
+        assert (entry.kind, entry.consumer, entry.records) == ("library", "gjj", 2)
+    assert lean[2]["request_id"] != ordinary[2]["request_id"]
+    assert {k: v for k, v in lean[2].items() if k != "request_id"} == {
+        k: v for k, v in ordinary[2].items() if k != "request_id"
+    }
+    # Errors keep the one model on the lean path; a GET by key is served there too.
+    status, found, answer = _raw(gathered, path, body, OPERATOR, split=False)
+    assert status == 403
+    assert answer["error"]["code"] == "not_a_department"
+    assert answer["error"]["request_id"] == found["x-request-id"]
+    status, _, answer = _raw(gathered, path, b"{not json", key_of("gjj"), split=False)
+    assert status == 422
+    assert answer["error"]["code"] == "bad_input"
+    assert _lean_served(gathered) == served + 3
+    one = gathered.http.get(
+        f"/api/v1/libraries/person/records/{CITY.id_number_of(11)}", headers=key_of("gjj")
+    )
+    assert one.status_code == 200
+    assert one.json()["records"] == lean[2]["records"][:1]
+    assert _lean_served(gathered) == served + 4
 
 
 def test_lookup_refusals_are_errors_and_audited(gathered: Site) -> None:
