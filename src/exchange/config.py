@@ -219,6 +219,14 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Records per export call when the libraries gather (one audit entry each).",
     )
+    library_cache_subjects: int = Field(
+        default=20_000,
+        ge=0,
+        le=10_000_000,
+        description="People and enterprises whose gathered records each process keeps in "
+        "memory for lookups (the most recently read; 0: every lookup reads the database). "
+        "Dropped whenever the libraries change, in every process.",
+    )
     log_level: str = "info"
     audit_key_file: Path | None = Field(
         default=None,

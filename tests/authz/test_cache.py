@@ -44,8 +44,10 @@ def test_other_process_sees_each_change_as_soon_as_it_has_answered(
     # No waiting: what a call that starts after the answer sees (the app's outermost
     # layer runs freshness.check() first).
     assert other.check("rsj", topics["person"], None).reason == "no_grant"
+    assert not other.holds("rsj", topics["person"])
     app = apply(client, depts["rsj"], application(topics["person"], ["name"]))
     other_db.freshness.check()
+    assert other.holds("rsj", topics["person"])
     assert other.check("rsj", topics["person"], None).allowed is True
     resp = client.post(
         f"/api/v1/grants/{app['grant_id']}/revoke", json={"reason": "x"}, headers=depts["gaj"]
@@ -53,6 +55,8 @@ def test_other_process_sees_each_change_as_soon_as_it_has_answered(
     assert resp.status_code == 200, resp.text
     other_db.freshness.check()
     assert other.check("rsj", topics["person"], None).reason == "grant_revoked"
+    # A grant revoked is still held: only check() says what it allows now.
+    assert other.holds("rsj", topics["person"])
 
 
 def test_hits_do_not_touch_the_database(

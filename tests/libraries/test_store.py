@@ -9,6 +9,8 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from exchange.app import build_context
+from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db.freshness import announce
 from exchange.errors import NotFound, NotPermitted, ValidationFailed
@@ -292,3 +294,55 @@ def test_unconditional_elements_are_for_government_departments_only(
             time.sleep(0.02)
     finally:
         svc.close()
+
+
+def _name_of(svc: LibraryService, key: str) -> object:
+    answer = svc.lookup(Principal("gjj"), "person", [key])
+    return answer["records"][0]["elements"]["person.name"]["value"]
+
+
+def test_lookups_see_records_another_process_gathers(
+    settings: Settings, ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """A person's records are kept in memory once read; records gathered by another
+    process (its own database connection and announcements) drop them in this one before
+    its next call reads them."""
+    gaj, _, _ = library
+    svc = LibraryService(ctx)
+    other = build_context(settings)
+    try:
+        assert _name_of(svc, A) == "张伟"
+        assert _name_of(svc, A) == "张伟"  # now from memory
+        now = dt.datetime.now(dt.UTC)
+        rows = _rows(gaj, {A: ["张卫", "正常"]})
+        write_page(other.db, gaj, rows, watermark=3, total_rows=3, refreshed_at=now)
+        deadline = time.monotonic() + 5
+        while True:
+            ctx.db.freshness.check()  # what the app's front does at the start of every call
+            if _name_of(svc, A) == "张卫":
+                break
+            assert time.monotonic() < deadline, "the lookup kept the records from before"
+            time.sleep(0.02)
+    finally:
+        svc.close()
+        other.db.dispose()
+
+
+@pytest.mark.parametrize("held", [0, 1])
+def test_lookups_with_no_or_a_tiny_memory_answer_alike(
+    settings: Settings, ctx: AppContext, library: tuple[int, int, int], held: int
+) -> None:
+    full = LibraryService(ctx)
+    small_ctx = build_context(settings.model_copy(update={"library_cache_subjects": held}))
+    small = LibraryService(small_ctx)
+    try:
+        keys = [A, B, C, A, "44010519900101005X", "123"]
+        for principal in ("gjj", "rsj", "icbc"):
+            expected = full.lookup(Principal(principal), "person", keys)
+            for _ in range(2):  # the second time, what a memory of one subject kept
+                assert small.lookup(Principal(principal), "person", keys) == expected
+        assert sum(len(v) for v in small._rows.values()) <= held
+    finally:
+        full.close()
+        small.close()
+        small_ctx.db.dispose()

@@ -217,6 +217,15 @@ class GrantCache:
             topic_retired=retired,
         )
 
+    def holds(self, consumer: str, resource_code: str) -> bool:
+        """Whether ``consumer`` holds a grant on the topic at all (current or not): when it
+        does not, :meth:`check` refuses whatever else holds, so a caller asking about many
+        topics checks only those. Reloads after an announced change, as :meth:`check`."""
+        if self._loaded != self._wanted:
+            self._refresh()
+        by_topic = self._snap.grants.get(consumer)
+        return by_topic is not None and resource_code in by_topic
+
     @property
     def fresh(self) -> bool:
         """True when the next check will not read the database (no reload due); async

@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 #: suspended, a subscription suspended or deleted): what must be waited out, not only
 #: reloaded (distribution's revocation gate). It is announced after the domain's topic,
 #: so caches reload before the gate waits.
-TOPICS = ("authz", "catalog", "departments", "keys", "clock", "narrowed")
+TOPICS = ("authz", "catalog", "departments", "keys", "clock", "narrowed", "libraries")
 
 CHANNEL = "exchange_fresh"
 ACK_CHANNEL = "exchange_fresh_ack"

@@ -26,6 +26,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ from exchange.context import AppContext
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
 from exchange.libraries.plan import LIBRARIES
+from exchange.libraries.store import CHANGED
 from exchange.members.models import Department
 from exchange.members.schemas import GOVERNMENT_KINDS
 from exchange.members.service import Principal
@@ -52,6 +54,8 @@ PLAN_TTL = 2.0
 #: SQLite: how long lookups read one snapshot of the library before taking a new one (a
 #: pass ending in this process takes a new one at once)
 SNAPSHOT_SECONDS = 0.1
+#: one source's record of a subject: (source id, values in the source's order, refreshed)
+_Held = tuple[int, list[Any], int]
 Resolution = str
 RESOLUTIONS = ("corrected", "source_confirmed", "dismissed")
 AUDIT_KIND = "library"
@@ -142,6 +146,11 @@ class LibraryService:
         self._loaded = 0.0
         self._generation = 0
         self._local = threading.local()
+        #: library → subject → its records from every source (source order), the most
+        #: recently read subjects first out; dropped whenever records change anywhere
+        self._rows: dict[str, dict[str, tuple[_Held, ...]]] = {}
+        self._cache_size = ctx.settings.library_cache_subjects
+        self.db.freshness.subscribe(CHANGED, self._records_changed)
         # A unit's kind decides what it sees without a grant: views follow its changes.
         self.db.freshness.subscribe("departments", self._departments_changed)
         if self.db.is_sqlite:
@@ -165,7 +174,13 @@ class LibraryService:
     def invalidate(self) -> None:
         """Read the plan and (SQLite) a new snapshot of the records at the next lookup."""
         self._loaded = 0.0
+        self._records_changed()
+
+    def _records_changed(self) -> None:
+        """Records were gathered (in any process): forget the ones held in memory, and let
+        no read that began before this store what it read (the generation moves)."""
         self._generation += 1
+        self._rows = {}
 
     def _sources(self, library: str) -> tuple[_Source, ...]:
         now = time.monotonic()
@@ -198,6 +213,7 @@ class LibraryService:
                 # Views and answer fragments are derived from the plan: rebuilt with it.
                 self._plans = fresh
                 self._views = {}
+                self._rows = {}
                 self._meta = {
                     s.id: {
                         "provider": s.provider,
@@ -265,6 +281,7 @@ class LibraryService:
 
     def close(self) -> None:
         self.db.freshness.unsubscribe("departments", self._departments_changed)
+        self.db.freshness.unsubscribe(CHANGED, self._records_changed)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -320,8 +337,14 @@ class LibraryService:
         grants: dict[int, int] = {}
         for g in view.guarded:
             src = g.source
-            decision = cache.check(consumer, src.resource_code, None)
-            if decision.allowed:
+            # Most guarded sources are ones the consumer never applied for: refused
+            # without working out the time, the quota and the decision.
+            decision = (
+                cache.check(consumer, src.resource_code, None)
+                if cache.holds(consumer, src.resource_code)
+                else None
+            )
+            if decision is not None and decision.allowed:
                 shown, held = g.split(decision.items)
                 gid = decision.grant_id
                 quota = decision.remaining_quota is not None
@@ -342,11 +365,39 @@ class LibraryService:
             iso = self._isos[epoch] = _iso(epoch)
         return iso
 
+    def _read(self, keys: list[str], source_ids: Iterable[int]) -> dict[str, tuple[_Held, ...]]:
+        """The records of ``keys`` from the sources ``source_ids``, by key in source order:
+        one indexed query."""
+        sqlite = self.db.is_sqlite
+        p = "?" if sqlite else "%s"
+        sql = self._sql.format(
+            keys=",".join([p] * len(keys)), ids=",".join(str(i) for i in source_ids)
+        )
+        conn = self._connection()
+        if sqlite:
+            self._snapshot(conn)
+        cur = conn.cursor()
+        held: dict[str, list[_Held]] = {}
+        try:
+            cur.execute(sql, keys)
+            if sqlite:
+                found = orjson.loads(cur.fetchone()[0])
+            else:
+                found = [(k, i, orjson.loads(v), r) for k, i, v, r in cur.fetchall()]
+            for subject, source_id, values, refreshed in found:
+                held.setdefault(subject, []).append((source_id, values, refreshed))
+        finally:
+            cur.close()
+            if not sqlite:
+                conn.rollback()  # end the read transaction: the next sees new gathering
+        return {k: tuple(sorted(v)) for k, v in held.items()}
+
     def lookup(self, principal: Principal, library: str, keys: list[str]) -> dict[str, Any]:
         """The assembled records of ``keys``; see the module docstring.
 
-        One query for the whole batch (every key, every visible source); a key is checked
-        for form only when the library does not hold it, to tell a malformed key from an
+        The records of a subject read lately are in memory (``library_cache_subjects``);
+        the others are read in one query for the whole batch. A key is checked for form
+        only when no source the consumer sees holds it, to tell a malformed key from an
         unknown one (a key the library holds came from its source as a well-formed one).
         """
         if principal.is_operator:
@@ -363,50 +414,42 @@ class LibraryService:
         sources = self._sources(library)
         visible, withheld, grants, reasons = self._visible(library, principal.code, sources)
         asked = list(dict.fromkeys(keys))
-        held: dict[str, list[tuple[int, list[Any], int]]] = {}
+        held: dict[str, tuple[_Held, ...]] = {}
         if visible:
-            sqlite = self.db.is_sqlite
-            p = "?" if sqlite else "%s"
-            sql = self._sql.format(
-                keys=",".join([p] * len(asked)), ids=",".join(str(i) for i in visible)
-            )
-            conn = self._connection()
-            if sqlite:
-                self._snapshot(conn)
-            cur = conn.cursor()
-            try:
-                cur.execute(sql, asked)
-                if sqlite:
-                    found = orjson.loads(cur.fetchone()[0])
-                else:
-                    found = [(k, i, orjson.loads(v), r) for k, i, v, r in cur.fetchall()]
-                for subject, source_id, values, refreshed in found:
-                    held.setdefault(subject, []).append((source_id, values, refreshed))
-            finally:
-                cur.close()
-                if not sqlite:
-                    conn.rollback()  # end the read transaction: the next sees new gathering
+            cached = self._rows.setdefault(library, {}) if self._cache_size else None
+            missing = asked
+            if cached is not None:
+                missing = []
+                for key in asked:
+                    rows = cached.get(key)
+                    if rows is None:
+                        missing.append(key)
+                    else:
+                        held[key] = rows
+            if missing:
+                generation = self._generation
+                # What is kept in memory holds every source, whoever asked first.
+                ids = visible if cached is None else [s.id for s in sources]
+                found = self._read(missing, ids)
+                held.update(found)
+                if cached is not None and generation == self._generation:
+                    for key in missing:
+                        cached[key] = found.get(key, ())
+                    for _ in range(len(cached) - self._cache_size):
+                        del cached[next(iter(cached))]
         records: list[dict[str, Any]] = []
         not_found: list[str] = []
         invalid: list[dict[str, str]] = []
         counted: dict[int, int] = {}
         metas = self._meta
         for key in keys:
-            rows = held.get(key)
-            if not rows:
-                problem = _key_problem(library, key)
-                if problem is not None:
-                    invalid.append({"key": key, "message": problem})
-                elif visible:
-                    # (A unit that may see no element is not told whom the library holds.)
-                    not_found.append(key)
-                continue
-            rows.sort()  # in source order, as the plan lists them
             elements: dict[str, Any] = {}
-            for source_id, values, refreshed in rows:
+            seen = False
+            for source_id, values, refreshed in held.get(key, ()):
                 shown = visible.get(source_id)
                 if shown is None:
                     continue
+                seen = True
                 at = self._refreshed_at(refreshed)
                 meta = metas[source_id]
                 for el in shown:
@@ -414,7 +457,16 @@ class LibraryService:
                     elements[el.element] = {"value": value, **meta, "refreshed_at": at}
                 if source_id in grants:
                     counted[source_id] = counted.get(source_id, 0) + 1
-            records.append({"key": key, "elements": elements})
+            if seen:
+                records.append({"key": key, "elements": elements})
+                continue
+            # No source the consumer may see holds the key.
+            problem = _key_problem(library, key)
+            if problem is not None:
+                invalid.append({"key": key, "message": problem})
+            elif visible:
+                # (A unit that may see no element is not told whom the library holds.)
+                not_found.append(key)
         if counted:
             cache: GrantCache = self.ctx.parts["authz"]
             for source_id, n in counted.items():

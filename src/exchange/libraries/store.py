@@ -21,8 +21,12 @@ from typing import Any
 import msgspec
 
 from exchange.db.engine import Database
+from exchange.db.freshness import announce
 
-__all__ = ["Page", "Row", "write_events", "write_page"]
+__all__ = ["CHANGED", "Page", "Row", "write_events", "write_page"]
+
+#: the freshness topic of the gathered records: every process's lookup cache drops them
+CHANGED = "libraries"
 
 #: (source_id, subject, vals JSON, refreshed epoch seconds)
 Row = tuple[int, str, str, int]
@@ -152,7 +156,15 @@ def write_page(
         raise
     finally:
         raw.close()
+    _announce(db)
     return n
+
+
+def _announce(db: Database) -> None:
+    """Tell the lookup caches of every process that records changed, once they are
+    committed (announced before, a lookup in between would cache the old rows again)."""
+    with db.session() as session:
+        announce(session, CHANGED)
 
 
 _DELETE = "DELETE FROM library_record WHERE source_id = {p} AND subject = {p}"
@@ -198,3 +210,4 @@ def write_events(
         raise
     finally:
         raw.close()
+    _announce(db)
