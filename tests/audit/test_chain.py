@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 from tests.audit.entries import T0, sample_entry
 
@@ -61,3 +62,19 @@ def test_append_moves_the_head_and_adds_up_the_volume_across_groups(ctx: AppCont
         (day, "mzj", "gaj", "101001001/000002"): (1, 1),
         (day + dt.timedelta(days=1), "mzj", "gaj", "101001001/000001"): (1, 1),
     }
+
+
+def test_each_entry_stores_its_own_items_past_the_memo_bound(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer remembers the stored JSON of item lists: a group of entries under a few
+    lists, and more lists than the memo holds, each store their own items."""
+    monkeypatch.setattr(chain, "ITEMS_MEMO", 3)
+    lists = [["a"], ["a", "b"], ["b"], ["c", "d"], ["a", "b"], [], ["d"], ["a"]]
+    chain.ensure_head(ctx.db)
+    chain.append(ctx.db, [sample_entry(i, items=items) for i, items in enumerate(lists)])
+    chain.append(ctx.db, [sample_entry(10 + i, items=items) for i, items in enumerate(lists)])
+    with ctx.db.sessions() as session:
+        stored = session.scalars(select(AuditEntry.items).order_by(AuditEntry.seq)).all()
+    assert stored == lists + lists
+    assert all(len(memo) <= 3 for memo in chain._ITEMS_TEXT.values())
