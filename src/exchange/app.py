@@ -45,6 +45,7 @@ from exchange.errors import (
     error_body,
     install_error_handlers,
 )
+from exchange.federation.lookup import FederationDispatch
 from exchange.federation.review_router import router as federation_review_router
 from exchange.federation.router import router as federation_router
 from exchange.federation.runtime import Federation
@@ -135,12 +136,14 @@ class Front:
         freshness: Freshness,
         exchange: ExchangeDispatch | None = None,
         libraries: LibraryDispatch | None = None,
+        federation: FederationDispatch | None = None,
     ) -> None:
         self.rest = rest
         self.limits = limits
         self.check = freshness.check
         self.exchange = exchange
         self.libraries = libraries
+        self.federation = federation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,8 +179,8 @@ class Front:
             await self.rest(scope, receive, send)
 
     def lean_route(self, scope: Scope) -> LeanHandler | None:
-        """The lean handler of a broker lookup or verification or of a library lookup
-        (served by :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or
+        """The lean handler of a broker lookup or verification, of a library lookup or of
+        the peer platform's lookup (served by :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or
         None."""
         exchange = self.exchange
         if exchange is None:
@@ -186,6 +189,10 @@ class Front:
         if target is None:
             if self.libraries is not None and (lib := self.libraries.match(scope)) is not None:
                 return functools.partial(self.libraries.lean, lib, self.admits)
+            # The peer platform's lookups (city ⇄ province) take the same lean path.
+            federation = self.federation
+            if federation is not None and (code := federation.match(scope)) is not None:
+                return functools.partial(federation.lean, code, self.admits)
             return None
         if target[2] == "export":
             return None
@@ -498,5 +505,6 @@ def create_app(
         freshness=context.db.freshness,
         exchange=None if broker is None else ExchangeDispatch(broker),
         libraries=None if broker is None else LibraryDispatch(context),
+        federation=None if federation is None else FederationDispatch(context),
     )
     return app

@@ -15,7 +15,7 @@ from tests.conftest import OPERATOR, OPERATOR_KEY
 
 from exchange.audit.entry import Entry
 from exchange.authz.policy import Decision
-from exchange.broker._h1 import ConnectionFailed, H1Pool
+from exchange.broker._h1 import ConnectionFailed, H1Pool, KeepingConn
 from exchange.broker.errors import ProviderBadResponse
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.service import (
@@ -173,6 +173,42 @@ def test_posts_reuse_a_kept_alive_connection() -> None:
     assert seen[0].startswith(b"POST /departments/gaj/topics/t/query HTTP/1.1\r\nHost: 127.0.0.1:")
     assert b"X-Request-Id: r\r\n" in seen[0]
     assert seen[0].endswith(b'\r\n\r\n{"keys":["1"]}')
+
+
+def test_a_keeping_pool_hands_back_each_answers_exchange_headers() -> None:
+    """The federation's peer calls read a signed answer's headers: each call gets its own
+    answer's, never the previous one's on the same kept-alive connection."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\nX-Exchange-Signature: s1\r\nX-Exchange-Answer-To: r1\r\n"
+        b"X-Other: no\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n{}",
+    ]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for answer in answers:
+            await read_request(reader)
+            writer.write(answer)
+            await writer.drain()
+
+    async def run() -> list[tuple[int, dict[str, str]]]:
+        async with server(handler) as url:
+            pool = H1Pool(1, KeepingConn)
+            target = pool.target(url)
+            assert target is not None
+            out = []
+            for _ in answers:
+                kept: dict[str, str] = {}
+                status, _ = await pool.post(
+                    target, b"{}", b"", budget=2, connect_budget=1, kept=kept
+                )
+                out.append((status, kept))
+            pool.close()
+            return out
+
+    assert asyncio.run(run()) == [
+        (200, {"x-exchange-signature": "s1", "x-exchange-answer-to": "r1"}),
+        (403, {}),
+    ]
 
 
 def test_a_connection_closed_while_idle_is_replaced_once() -> None:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-__all__ = ["ConnectionFailed", "H1Pool"]
+__all__ = ["ConnectionFailed", "H1Pool", "KeepingConn"]
 
 
 class ConnectionFailed(Exception):
@@ -113,6 +113,23 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
+class KeepingConn(_Conn):
+    """A connection that also keeps the answer's ``X-Exchange-*`` headers (a signed
+    answer's signature and the request it answers: the federation's peer calls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, str] = {}
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name[:11].lower() == b"x-exchange-":
+            self.kept[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        self.kept = {}
+        return super().send(request)
+
+
 def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -121,8 +138,9 @@ def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
 class H1Pool:
     """Kept-alive connections per (host, port), at most ``size`` per host in use at once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, conn: type[_Conn] = _Conn) -> None:
         self._size = size
+        self._conn = conn
         self._idle: dict[tuple[str, int], deque[_Conn]] = {}
         self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._targets: dict[str, _Target] = {}
@@ -151,9 +169,11 @@ class H1Pool:
         *,
         budget: float,
         connect_budget: float,
+        kept: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """POST ``body``; ``headers`` are extra ``Name: value\\r\\n`` lines. Returns
-        (status, body) within ``budget`` seconds (connecting within ``connect_budget``).
+        (status, body) within ``budget`` seconds (connecting within ``connect_budget``);
+        with a pool of :class:`KeepingConn`, the answer's kept headers go into ``kept``.
         Raises :class:`ConnectionFailed` or :class:`TimeoutError`."""
         request = b"".join(
             (
@@ -217,6 +237,8 @@ class H1Pool:
                 if conn is not None:
                     conn.close()  # a timeout or cancellation leaves the answer unread
                 raise
+            if kept is not None and isinstance(conn, KeepingConn):
+                kept.update(conn.kept)
             if not conn.closed and len(idle) < self._size:
                 idle.append(conn)
             return answer
@@ -238,7 +260,7 @@ class H1Pool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(budget):
-                _, conn = await loop.create_connection(_Conn, target.host, target.port)
+                _, conn = await loop.create_connection(self._conn, target.host, target.port)
         except OSError as exc:
             raise ConnectionFailed(f"cannot connect: {exc}") from None
         return conn

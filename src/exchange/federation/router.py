@@ -21,10 +21,10 @@ from starlette.responses import Response
 from exchange.audit.models import AuditEntry
 from exchange.audit.writer import AuditUnavailable
 from exchange.broker.errors import broker_error, client_error
-from exchange.broker.service import _filter
 from exchange.context import AppContext, Ctx, DbSession, Operator
 from exchange.errors import ExchangeError, NotFound, error_body
 from exchange.federation import provision, service
+from exchange.federation.lookup import answer_query, verified_call
 from exchange.federation.models import Cursor, Mount, Publication
 from exchange.federation.peer import PeerUnreachable
 from exchange.federation.runtime import DEFAULT_PAGE, MAX_PAGE, PREFIX, Federation
@@ -107,33 +107,17 @@ async def _verified(ctx: AppContext, request: Request, resource: str | None) -> 
     fed = _federation(ctx)
     body = await request.body()
     target = _target(request)
-    started = time.perf_counter()
-    try:
-        call = fed.verify(request.method, target, body, request.headers)
-    except SignatureError as exc:
-        entry = fed.audit_entry(
-            request_id=str(request.state.request_id),
-            correlation_id=(request.headers.get("x-request-id") or "")[:64] or None,
-            consumer="anonymous",
-            provider=None,
-            resource_code=resource,
-            items=[],
-            case=f"refused call to {request.url.path}"[:200],
-            records=0,
-            outcome=f"client.{exc.code}",
-            status=exc.status,
-            started=started,
-        )
-        audit = ctx.parts.get("audit")
-        if audit is not None:
-            with contextlib.suppress(AuditUnavailable):
-                await audit.record(entry)
-        raise ExchangeError(
-            exc.message,
-            code=f"client.{exc.code}",
-            status_code=exc.status,
-            detail={"side": "client"},
-        ) from None
+    call = await verified_call(
+        ctx,
+        fed,
+        rid=str(request.state.request_id),
+        method=request.method,
+        target=target,
+        body=body,
+        headers=request.headers,
+        resource=resource,
+        path=request.url.path,
+    )
     return _Peer(fed, request, target, call.request_id), body
 
 
@@ -216,115 +200,13 @@ async def peer_query(request: Request, ctx: Ctx, front: Front, seq: Seq) -> Resp
 
     Checked here again, whatever the peer checked: the topic is published to the peer,
     this platform's grant to the peer covers the items, the peer's grant was not revoked;
-    then the provider is asked and only the granted items leave.
+    then the provider is asked and only the granted items leave. (Under ``exchange up``
+    the lean path answers it: :mod:`exchange.federation.lookup`.)
     """
     code = f"{front}/{seq}"
     peer, body = await _verified(ctx, request, code)
-    fed = peer.fed
-    started = time.perf_counter()
-    consumer_there = "?"
-    items: list[str] = []
-    provider: str | None = None
-    broker = ctx.parts["broker"]
-    records = 0
-    case: str | None = None
-    try:
-        try:
-            req = orjson.loads(body)
-            keys = [str(k) for k in req["keys"]][:1000]
-            wanted = req.get("items")
-            consumer_there = str(req.get("consumer") or "?")[:32]
-            grant_there = req.get("grant_id")
-            case = f"{fed.peer_code}:{consumer_there}" + (
-                f" {req['case']}" if req.get("case") else ""
-            )
-            if not keys:
-                raise ValueError
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise client_error(
-                "bad_input", 'the body is {"keys": [...], "items": [...], ...}', 422
-            ) from None
-        if isinstance(grant_there, int) and grant_there in fed.revoked:
-            raise client_error(
-                "grant_revoked",
-                f"the {fed.peer_level} platform revoked grant {grant_there} of {consumer_there}",
-                403,
-                {"reason": "grant_revoked", "platform": fed.level},
-            )
-        if not await fed.is_published(code):
-            raise client_error(
-                "not_published", f"{code} is not published to the {fed.peer_level} platform", 404
-            )
-        route = await broker.routes.get(front, seq)
-        if route is None:
-            raise client_error("topic_not_found", f"no topic {code}", 404)
-        provider = route.provider
-        if route.status == "retired":
-            raise client_error("topic_retired", f"topic {code} is retired (废置)", 410)
-        grants = broker.grants
-        asked = wanted if isinstance(wanted, list) else None
-        if grants.fresh:  # from memory, as the broker does; a due reload reads the database
-            decision = grants.check(fed.peer_code, code, asked, records=len(keys))
-        else:
-            decision = await run_in_threadpool(
-                grants.check, fed.peer_code, code, asked, records=len(keys)
-            )
-
-        if not decision.allowed:
-            raise client_error(
-                decision.reason,
-                f"the {fed.peer_level} platform may not receive {code}: {decision.reason}",
-                429 if decision.reason == "quota_exceeded" else 403,
-                {"reason": decision.reason, "platform": fed.level},
-            )
-        items = sorted(decision.items)
-        broker._endpoint(route)
-        answer = await broker.lookups.lookup(
-            route.provider, route.url("/query"), keys, peer.rid, route.key_item
-        )
-        out_records = _filter(answer.records, decision.items)
-        records = len(out_records)
-        if records and decision.grant_id is not None:
-            grants.consume(decision.grant_id, records)
-        broker.metrics.delivered(route.provider, records)
-        payload: dict[str, Any] = {"records": out_records, "not_found": answer.not_found}
-        if answer.invalid:
-            payload["invalid"] = answer.invalid
-        await broker.audit.record(
-            fed.audit_entry(
-                request_id=peer.rid,
-                correlation_id=peer.peer_rid,
-                consumer=fed.peer_code,
-                provider=provider,
-                resource_code=code,
-                items=items,
-                case=case,
-                records=records,
-                outcome="ok",
-                status=200,
-                started=started,
-            )
-        )
-        fed.provided(code, records)
-        return peer.answer(orjson.dumps(payload))
-    except ExchangeError as exc:
-        with contextlib.suppress(AuditUnavailable):
-            await broker.audit.record(
-                fed.audit_entry(
-                    request_id=peer.rid,
-                    correlation_id=peer.peer_rid,
-                    consumer=fed.peer_code,
-                    provider=provider,
-                    resource_code=code,
-                    items=items,
-                    case=case,
-                    records=0,
-                    outcome=exc.code,
-                    status=exc.status_code,
-                    started=started,
-                )
-            )
-        return peer.error(exc)
+    status, payload = await answer_query(ctx, peer.fed, peer.rid, peer.peer_rid, code, body)
+    return peer.answer(payload, status)
 
 
 @router.get("/topics/{front}/{seq}/records", openapi_extra=_SIGNED, responses=_PEER_ERRORS)
