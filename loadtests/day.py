@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from loadtests import province as province_mod
 from loadtests import summary as summary_mod
 from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix, Pacer
 from loadtests.records import Ledger, attach
@@ -94,6 +95,7 @@ def add_options(parser: Any) -> None:
         help="Share of the day's records delivered by subscription (a source publishes, "
         "subscribers on loopback receive); 0 switches subscriptions off.",
     )
+    province_mod.add_options(group)
     group.add_argument(
         "--max-lag",
         type=float,
@@ -153,6 +155,9 @@ class Day:
     pacer: Pacer | None = None
     #: the subscription share of the day (local runner and master only)
     subs: SubscriptionDay | None = None
+    #: the provincial consumers' share of the users' records (with --province-host)
+    province: province_mod.ProvinceDay | None = None
+    province_keys: dict[str, str] = field(default_factory=dict)
     started: float = 0.0
     started_mono: float = 0.0
     ended: float = 0.0
@@ -164,6 +169,12 @@ class Day:
         if code not in self.keys:
             self.keys[code] = _demo_key(self.options.operator_key, code)
         return self.keys[code]
+
+    def province_key_of(self, code: str) -> str:
+        """A provincial unit's key (derived from the province's operator key)."""
+        if code not in self.province_keys:
+            self.province_keys[code] = _demo_key(self.options.province_operator_key, code)
+        return self.province_keys[code]
 
     def operator_client(self, host: str) -> httpx.Client:
         return httpx.Client(
@@ -201,6 +212,19 @@ class Day:
                     subs = SubscriptionDay(share=share, plan=_subscription_plan(o))
                     subs.setup(client, set(units), self.key_of, self._book_delivery)
                     self.subs = subs
+            if province_mod.share_of(o) > 0 and self.province is None:
+                t0 = time.monotonic()
+                self.province = province_mod.prepare(
+                    o, client, plan, self.key_of, self.province_key_of, create=create
+                )
+                log.info(
+                    "province: %d departments on %d mounted topics, %.0f %% of the users' "
+                    "records, %.1f s",
+                    len(self.province.plan.departments),
+                    len(self.province.plan.topics),
+                    self.province.share * 100,
+                    time.monotonic() - t0,
+                )
         import gevent
 
         # Drawing the key pools is seconds of CPU on a busy machine; in gevent's thread pool
@@ -462,6 +486,10 @@ def install(events: Any) -> None:
         if not (_is(environment, "MasterRunner") and o.skip_setup):
             day.prepare(environment.host, create=not worker and not o.skip_setup)
         day.start()
+        if day.province is not None and not getattr(environment, "province_attached", False):
+            # Each process keeps its own users' share (a worker's ledger is drained).
+            environment.events.request.add_listener(day.province.on_request)
+            environment.province_attached = True
         if not worker:
             gevent.spawn(_progress_loop, day, day.options.progress_file)
             if day.subs is not None:

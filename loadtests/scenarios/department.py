@@ -22,6 +22,7 @@ from typing import Any
 from locust import FastHttpUser, task
 
 from loadtests.day import Day, day_of, pick
+from loadtests.province import GROUP, ProvinceDay
 from loadtests.setup import Topic
 
 __all__ = ["DepartmentUser"]
@@ -83,6 +84,10 @@ class DepartmentUser(FastHttpUser):
         """One action of one unit."""
         plan = self.day.plan
         assert plan is not None, "the day was not prepared"
+        province = self.day.province
+        if province is not None and province.due():
+            self._provincial(province)
+            return
         dept = pick(self.rng, plan.departments)
         held = plan.grants[dept]
         topic = plan.topics[self.rng.choices(held, [plan.popularity[c] for c in held])[0]]
@@ -105,18 +110,29 @@ class DepartmentUser(FastHttpUser):
     def _context(self, dept: str, topic: Topic, action: str) -> dict[str, Any]:
         return {"department": dept, "group": topic.group, "topic": topic.code, "action": action}
 
-    def _query(self, dept: str, topic: Topic, n: int, action: str) -> None:
+    def _query(
+        self, dept: str, topic: Topic, n: int, action: str, province: ProvinceDay | None = None
+    ) -> None:
+        """A lookup of ``n`` keys; with ``province``, by a provincial department through
+        the provincial platform (a city topic mounted there)."""
         pool = self.day.id_numbers if topic.key_type == "id_number" else self.day.credit_codes
         keys = self.rng.sample(pool, min(n, len(pool)))
         assert self.day.pacer is not None
+        if province is None:
+            url, key, name = topic.path + "/query", self.day.key_of(dept), action
+            context = self._context(dept, topic, action)
+        else:
+            url, key = province.host + topic.path + "/query", self.day.province_key_of(dept)
+            name = f"{GROUP} {action}"
+            context = {"department": dept, "group": GROUP, "topic": topic.code, "action": GROUP}
         with (
             self.day.pacer.reserve(len(keys)) as booking,
             self.client.post(
-                topic.path + "/query",
+                url,
                 json={"keys": keys},
-                headers={"Authorization": f"Bearer {self.day.key_of(dept)}"},
-                name=f"{action} · {topic.group}",
-                context=self._context(dept, topic, action),
+                headers={"Authorization": f"Bearer {key}"},
+                name=f"{name} · {topic.group}",
+                context=context,
                 catch_response=True,
             ) as resp,
         ):
@@ -126,6 +142,20 @@ class DepartmentUser(FastHttpUser):
                 booking.records = len(resp.json()["records"])
                 # Locust fires the request event with this same dict when the block exits.
                 resp.request_meta["context"]["records"] = booking.records
+
+    def _provincial(self, province: ProvinceDay) -> None:
+        """A provincial department's lookup (single or batch, in the mix's proportions)."""
+        plan = province.plan
+        dept = pick(self.rng, plan.departments)
+        held = plan.grants[dept]
+        topic = plan.topics[self.rng.choices(held, [plan.popularity[c] for c in held])[0]]
+        mix = self.day.mix
+        if self.rng.random() * (mix.single + mix.batch) < mix.single:
+            self._query(dept, topic, 1, "single", province)
+        else:
+            self._query(
+                dept, topic, self.rng.randint(mix.batch_min, mix.batch_max), "batch", province
+            )
 
     def _export(self, dept: str, topic: Topic) -> None:
         page = self.day.mix.export_page

@@ -401,6 +401,26 @@ def load(
     locustfile: Annotated[
         Path | None, typer.Option(help="Locustfile (default: loadtests/locustfile.py).")
     ] = None,
+    province_host: Annotated[
+        str | None,
+        typer.Option(
+            help="The provincial platform federated with the exchange (`exchange up "
+            "--federation` runs both): its departments then take --province-share of the "
+            "users' records through it, of city topics mounted there."
+        ),
+    ] = None,
+    province_operator_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The provincial platform's operator key (default: EXCHANGE_PROVINCE_OPERATOR_KEY)."
+        ),
+    ] = None,
+    province_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.9, help="Share of the users' records asked through the province."
+        ),
+    ] = 0.1,
 ) -> None:
     """Replay a day of the Guangzhou exchange with Locust, headless, and print the summary."""
     from exchange.security import resolve_operator_key
@@ -443,6 +463,13 @@ def load(
     if processes:
         args += ["--processes", str(processes)]
     env = {**os.environ, "EXCHANGE_OPERATOR_KEY": key}
+    if province_host:
+        if not healthy(province_host.rstrip("/")):
+            console.print(f"[bold red]error:[/] no provincial platform answers at {province_host}")
+            raise typer.Exit(code=2)
+        args += ["--province-host", province_host, "--province-share", str(province_share)]
+        if province_operator_key:
+            env["EXCHANGE_PROVINCE_OPERATOR_KEY"] = province_operator_key
     try:
         with _exchange(
             target, key, out / "exchange.log", console, start=host is None, workers=workers
