@@ -179,9 +179,9 @@ class Front:
             await self.rest(scope, receive, send)
 
     def lean_route(self, scope: Scope) -> LeanHandler | None:
-        """The lean handler of a broker lookup or verification, of a library lookup or of
-        the peer platform's lookup (served by :class:`exchange.serving.CoalescingProtocol` without ASGI messages), or
-        None."""
+        """The lean handler of a broker lookup or verification, a library lookup or the
+        peer platform's lookup (served by :class:`exchange.serving.CoalescingProtocol`
+        without ASGI messages), or None."""
         exchange = self.exchange
         if exchange is None:
             return None
