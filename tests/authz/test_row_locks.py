@@ -1,5 +1,6 @@
-"""Two reviewers, or a reviewer and a revocation, at once on PostgreSQL end in one state a
-serial order could have produced: the decision read under a row lock (SELECT … FOR UPDATE).
+"""Two reviewers, a reviewer and a revocation, or a reviewer and the topic's retirement, at
+once on PostgreSQL end in one state a serial order could have produced: the decision read
+under a row lock (SELECT … FOR UPDATE), the locks taken in one order on every path.
 
 Each test holds the first transaction open in a session of its own (the service call made,
 not committed), starts the second through the API in a thread, waits until PostgreSQL shows
@@ -24,8 +25,9 @@ from tests.conftest import make_department
 
 from exchange.app import AppContext
 from exchange.authz import service
-from exchange.authz.models import ApplicationEvent, Grant
+from exchange.authz.models import Application, ApplicationEvent, Grant
 from exchange.authz.schemas import Approve
+from exchange.catalog import service as catalog_service
 from exchange.members.service import Principal
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -167,3 +169,81 @@ def test_two_revocations_revoke_once(client: TestClient, ctx: AppContext, setup:
         kept = s.get(Grant, grant_id)
         assert kept is not None
         assert (kept.status, kept.status_reason) == ("revoked", "核查发现超范围使用")
+
+
+def test_a_retirement_meeting_an_approval_midway_waits_and_suspends_what_it_granted(
+    client: TestClient, ctx: AppContext, setup: Any
+) -> None:
+    """The approval holds the application and has yet to take the grant; the retirement
+    arrives. Taking the grant first and the application second, the retirement would
+    deadlock with it (PostgreSQL aborts one); taking them in the approval's order, it waits
+    for the application, and then suspends the grant with the items just approved."""
+    app_id, grant_id, topic = setup["pending"], setup["grant"], setup["topic"]
+    with ctx.db.sessions() as first:
+        app = service.get_application(first, app_id, MZJ, for_update=True)
+        second = Second(
+            lambda: client.post(
+                f"/api/v1/catalog/topics/{topic}/retire",
+                json={"reason": "由新版婚姻登记目录替代"},
+                headers=setup["mzj"],
+            )
+        )
+        second.start()
+        wait_until_blocked(ctx)
+        service.approve(first, app, Approve(), MZJ, now=now(), today=dt.date.today())
+        first.commit()
+    second.join(timeout=60)
+
+    assert second.response is not None
+    assert second.response.status_code == 200, second.response.text
+    assert second.response.json()["status"] == "retired"
+    with ctx.db.sessions() as s:
+        approved = s.get(Application, app_id)
+        grant = s.get(Grant, grant_id)
+        assert approved is not None
+        assert grant is not None
+        # Serially: approved first (its item joined the grant), then everything suspended.
+        assert (approved.status, approved.grant_id) == ("approved", grant_id)
+        assert grant.status == "suspended"
+        assert sorted(grant.items) == ["id_number", "status"]
+        kinds = s.scalars(
+            select(ApplicationEvent.kind).where(ApplicationEvent.application_id == app_id)
+        ).all()
+    assert "topic_retired" not in kinds
+    check = client.get(f"/api/v1/grants/{grant_id}", headers=setup["mzj"])
+    assert check.json()["status"] == "suspended"
+
+
+def test_an_approval_after_a_retirement_finds_nothing_pending(
+    client: TestClient, ctx: AppContext, setup: Any
+) -> None:
+    app_id, grant_id, topic = setup["pending"], setup["grant"], setup["topic"]
+    with ctx.db.sessions() as first:
+        catalog_service.retire(
+            first,
+            catalog_service.get_topic_by_code(first, topic),
+            "由新版婚姻登记目录替代",
+            MZJ,
+            now(),
+        )
+        second = Second(
+            lambda: client.post(
+                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+            )
+        )
+        second.start()
+        wait_until_blocked(ctx)
+        first.commit()
+    second.join(timeout=60)
+
+    assert second.response is not None
+    assert second.response.status_code == 409, second.response.text
+    assert second.response.json()["error"]["code"] == "not_pending"
+    with ctx.db.sessions() as s:
+        closed = s.get(Application, app_id)
+        grant = s.get(Grant, grant_id)
+        assert closed is not None
+        assert grant is not None
+        assert closed.status == "returned"
+        assert closed.decisions["status"]["outcome"] == "rejected"
+        assert (grant.status, grant.items) == ("suspended", ["id_number"])

@@ -19,7 +19,13 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 from tests.conftest import OPERATOR_KEY, POSTGRES_URL, empty_postgres
 
 from exchange.app import build_context
-from exchange.authz.models import Grant
+from exchange.authz.models import (
+    Application,
+    ApplicationEvent,
+    Dispute,
+    DisputeMessage,
+    Grant,
+)
 from exchange.catalog.models import Topic
 from exchange.config import Settings
 from exchange.db import migrate
@@ -55,6 +61,32 @@ BASELINE_ROWS = [
        VALUES ('tst1', 'tst2', '440100001000001', '["name", "hukou_address"]', 'assistance',
          '低保核对', '《社会救助暂行办法》', 'query', '2026-01-05', '2027-01-04', 1000,
          'active', NULL, '2026-01-05 08:00:00+00:00', '2026-01-05 08:00:00+00:00', NULL)""",
+    # An application whose refused item is disputed: the revision that makes the
+    # application's provider, topic and grant foreign keys rebuilds its table on SQLite,
+    # under the rows that refer to it ON DELETE CASCADE.
+    """INSERT INTO authz_application (id, consumer, provider, resource_code, topic_name, items,
+         decisions, purpose_scope, purpose_text, legal_function, valid_from, valid_until,
+         daily_quota, delivery, status, submitted_at, review_deadline, reviewed_at,
+         reviewed_by, review_reason, grant_id)
+       VALUES (1, 'tst1', 'tst2', '440100001000001', '户籍人口信息',
+         '["name", "hukou_address", "religion"]',
+         '{"name": {"sharing_type": "conditional", "outcome": "granted", "reason": null},
+           "hukou_address": {"sharing_type": "conditional", "outcome": "granted",
+             "reason": null},
+           "religion": {"sharing_type": "not_shared", "outcome": "refused",
+             "reason": "不予共享"}}',
+         'assistance', '低保核对', '《社会救助暂行办法》', '2026-01-05', '2027-01-04', 1000,
+         'query', 'disputed', '2026-01-05 08:00:00+00:00', NULL,
+         '2026-01-05 08:00:00+00:00', 'tst2', NULL, 1)""",
+    """INSERT INTO authz_application_event (application_id, at, actor, kind, reason, detail)
+       VALUES (1, '2026-01-05 08:00:00+00:00', 'tst1', 'submitted', NULL,
+         '{"items": ["name", "hukou_address", "religion"]}')""",
+    """INSERT INTO authz_dispute (id, application_id, consumer, provider, items, status,
+         opened_at, reason, decision, decided_items, decided_at, decided_by, decision_reason)
+       VALUES (1, 1, 'tst1', 'tst2', '["religion"]', 'open', '2026-01-06 08:00:00+00:00',
+         '民族宗教事务需要', NULL, NULL, NULL, NULL, NULL)""",
+    """INSERT INTO authz_dispute_message (dispute_id, at, author, body)
+       VALUES (1, '2026-01-06 09:00:00+00:00', 'tst2', '请说明法定职责')""",
     "INSERT INTO platform_clock (id, offset_seconds) VALUES (1, 86400.0)",
 ]
 
@@ -119,6 +151,13 @@ def test_a_baseline_database_with_data_upgrades_to_head(empty_url: str) -> None:
             assert (topic.provider, topic.data) == ("tst2", {"items": []})
             grant = session.query(Grant).one()
             assert (grant.consumer, grant.items) == ("tst1", ["name", "hukou_address"])
+            application = session.query(Application).one()
+            assert (application.provider, application.grant_id) == ("tst2", grant.id)
+            assert application.decisions["religion"]["outcome"] == "refused"
+            assert [e.kind for e in session.query(ApplicationEvent)] == ["submitted"]
+            dispute = session.query(Dispute).one()
+            assert (dispute.application_id, dispute.items) == (application.id, ["religion"])
+            assert [m.body for m in session.query(DisputeMessage)] == ["请说明法定职责"]
         assert ctx.auth.authenticate(f"Bearer {DEMO_KEY}").code == "tst1"
         assert ctx.clock.offset == dt.timedelta(days=1)
     finally:

@@ -28,8 +28,10 @@ class Application(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     consumer: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
-    provider: Mapped[str] = mapped_column(String(32))
-    resource_code: Mapped[str] = mapped_column(String(16), index=True)
+    provider: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
+    resource_code: Mapped[str] = mapped_column(
+        ForeignKey("catalog_topic.resource_code"), index=True
+    )
     topic_name: Mapped[str] = mapped_column(String(200))
     items: Mapped[list[str]] = mapped_column(JSON)
     # field → {"sharing_type", "outcome", "reason"}; outcome pending | granted | refused |
@@ -48,7 +50,7 @@ class Application(Base):
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     reviewed_by: Mapped[str | None] = mapped_column(String(32), default=None)
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    grant_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("authz_grant.id"), default=None)
     #: the peer platform whose provider department reviews it (a topic mounted from the
     #: peer): the review here is refused, the peer's decision is mirrored
     forwarded_to: Mapped[str | None] = mapped_column(String(16), default=None)
