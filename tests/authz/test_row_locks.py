@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 from tests.authz.conftest import MARRIAGE, application, apply
 from tests.conftest import make_department
 
@@ -65,6 +66,28 @@ def wait_until_blocked(ctx: AppContext, deadline: float = 30.0) -> None:
     raise AssertionError("the second transaction never waited for the first's lock")
 
 
+def race(
+    ctx: AppContext,
+    first: Callable[[Session], object],
+    second: Callable[[], httpx.Response],
+    *,
+    then: Callable[[Session], object] = lambda _session: None,
+) -> httpx.Response:
+    """``first`` runs in a transaction held open; ``second`` (an API call) starts in a
+    thread and waits for a lock ``first`` holds; ``then`` goes on in the first transaction,
+    which commits; the second's response once it ends."""
+    with ctx.db.sessions() as session:
+        first(session)
+        thread = Second(second)
+        thread.start()
+        wait_until_blocked(ctx)
+        then(session)
+        session.commit()
+    thread.join(timeout=60)
+    assert thread.response is not None
+    return thread.response
+
+
 @pytest.fixture
 def setup(client: TestClient) -> dict[str, Any]:
     """mzj provides the marriage topic (every item conditional: reviewed); rsj holds a
@@ -87,24 +110,28 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def approve(session: Session, app_id: int) -> None:
+    app = service.get_application(session, app_id, MZJ, for_update=True)
+    service.approve(session, app, Approve(), MZJ, now=now(), today=dt.date.today())
+
+
+def revoke(session: Session, grant_id: int) -> None:
+    grant = service.get_grant(session, grant_id, MZJ, for_update=True)
+    service.revoke(session, grant, "核查发现超范围使用", MZJ, now=now())
+
+
 def test_two_reviewers_approve_once(client: TestClient, ctx: AppContext, setup: Any) -> None:
     app_id = setup["pending"]
-    with ctx.db.sessions() as first:
-        app = service.get_application(first, app_id, MZJ, for_update=True)
-        service.approve(first, app, Approve(), MZJ, now=now(), today=dt.date.today())
-        second = Second(
-            lambda: client.post(
-                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
-            )
-        )
-        second.start()
-        wait_until_blocked(ctx)
-        first.commit()
-    second.join(timeout=60)
+    response = race(
+        ctx,
+        lambda s: approve(s, app_id),
+        lambda: client.post(
+            f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+        ),
+    )
 
-    assert second.response is not None
-    assert second.response.status_code == 409, second.response.text
-    assert second.response.json()["error"]["code"] == "not_pending"
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "not_pending"
     with ctx.db.sessions() as s:
         kinds = s.scalars(
             select(ApplicationEvent.kind).where(ApplicationEvent.application_id == app_id)
@@ -116,22 +143,16 @@ def test_an_approval_after_a_revocation_opens_a_new_grant(
     client: TestClient, ctx: AppContext, setup: Any
 ) -> None:
     revoked_id, app_id = setup["grant"], setup["pending"]
-    with ctx.db.sessions() as first:
-        grant = service.get_grant(first, revoked_id, MZJ, for_update=True)
-        service.revoke(first, grant, "核查发现超范围使用", MZJ, now=now())
-        second = Second(
-            lambda: client.post(
-                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
-            )
-        )
-        second.start()
-        wait_until_blocked(ctx)
-        first.commit()
-    second.join(timeout=60)
+    response = race(
+        ctx,
+        lambda s: revoke(s, revoked_id),
+        lambda: client.post(
+            f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+        ),
+    )
 
-    assert second.response is not None
-    assert second.response.status_code == 200, second.response.text
-    approved = second.response.json()
+    assert response.status_code == 200, response.text
+    approved = response.json()
     # Serially: the revoked grant stays revoked with its items; the approval is in force.
     assert approved["grant_id"] != revoked_id
     with ctx.db.sessions() as s:
@@ -147,24 +168,18 @@ def test_an_approval_after_a_revocation_opens_a_new_grant(
 
 def test_two_revocations_revoke_once(client: TestClient, ctx: AppContext, setup: Any) -> None:
     grant_id = setup["grant"]
-    with ctx.db.sessions() as first:
-        grant = service.get_grant(first, grant_id, MZJ, for_update=True)
-        service.revoke(first, grant, "核查发现超范围使用", MZJ, now=now())
-        second = Second(
-            lambda: client.post(
-                f"/api/v1/grants/{grant_id}/revoke",
-                json={"reason": "另一审核人同时撤销"},
-                headers=setup["mzj"],
-            )
-        )
-        second.start()
-        wait_until_blocked(ctx)
-        first.commit()
-    second.join(timeout=60)
+    response = race(
+        ctx,
+        lambda s: revoke(s, grant_id),
+        lambda: client.post(
+            f"/api/v1/grants/{grant_id}/revoke",
+            json={"reason": "另一审核人同时撤销"},
+            headers=setup["mzj"],
+        ),
+    )
 
-    assert second.response is not None
-    assert second.response.status_code == 409, second.response.text
-    assert second.response.json()["error"]["code"] == "grant_revoked"
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "grant_revoked"
     with ctx.db.sessions() as s:
         kept = s.get(Grant, grant_id)
         assert kept is not None
@@ -179,24 +194,27 @@ def test_a_retirement_meeting_an_approval_midway_waits_and_suspends_what_it_gran
     deadlock with it (PostgreSQL aborts one); taking them in the approval's order, it waits
     for the application, and then suspends the grant with the items just approved."""
     app_id, grant_id, topic = setup["pending"], setup["grant"], setup["topic"]
-    with ctx.db.sessions() as first:
-        app = service.get_application(first, app_id, MZJ, for_update=True)
-        second = Second(
-            lambda: client.post(
-                f"/api/v1/catalog/topics/{topic}/retire",
-                json={"reason": "由新版婚姻登记目录替代"},
-                headers=setup["mzj"],
-            )
-        )
-        second.start()
-        wait_until_blocked(ctx)
-        service.approve(first, app, Approve(), MZJ, now=now(), today=dt.date.today())
-        first.commit()
-    second.join(timeout=60)
+    held: dict[str, Application] = {}
 
-    assert second.response is not None
-    assert second.response.status_code == 200, second.response.text
-    assert second.response.json()["status"] == "retired"
+    def lock(session: Session) -> None:
+        held["app"] = service.get_application(session, app_id, MZJ, for_update=True)
+
+    def finish(session: Session) -> None:
+        service.approve(session, held["app"], Approve(), MZJ, now=now(), today=dt.date.today())
+
+    response = race(
+        ctx,
+        lock,
+        lambda: client.post(
+            f"/api/v1/catalog/topics/{topic}/retire",
+            json={"reason": "由新版婚姻登记目录替代"},
+            headers=setup["mzj"],
+        ),
+        then=finish,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "retired"
     with ctx.db.sessions() as s:
         approved = s.get(Application, app_id)
         grant = s.get(Grant, grant_id)
@@ -218,27 +236,21 @@ def test_an_approval_after_a_retirement_finds_nothing_pending(
     client: TestClient, ctx: AppContext, setup: Any
 ) -> None:
     app_id, grant_id, topic = setup["pending"], setup["grant"], setup["topic"]
-    with ctx.db.sessions() as first:
-        catalog_service.retire(
-            first,
-            catalog_service.get_topic_by_code(first, topic),
-            "由新版婚姻登记目录替代",
-            MZJ,
-            now(),
-        )
-        second = Second(
-            lambda: client.post(
-                f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
-            )
-        )
-        second.start()
-        wait_until_blocked(ctx)
-        first.commit()
-    second.join(timeout=60)
 
-    assert second.response is not None
-    assert second.response.status_code == 409, second.response.text
-    assert second.response.json()["error"]["code"] == "not_pending"
+    def retire(session: Session) -> None:
+        found = catalog_service.get_topic_by_code(session, topic)
+        catalog_service.retire(session, found, "由新版婚姻登记目录替代", MZJ, now())
+
+    response = race(
+        ctx,
+        retire,
+        lambda: client.post(
+            f"/api/v1/applications/{app_id}/approve", json={}, headers=setup["mzj"]
+        ),
+    )
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "not_pending"
     with ctx.db.sessions() as s:
         closed = s.get(Application, app_id)
         grant = s.get(Grant, grant_id)

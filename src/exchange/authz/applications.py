@@ -117,42 +117,12 @@ def submit(
             field="purpose.scope",
             code="purpose_not_offered",
         )
-    # 无条件共享 is "any government department may use it": a bank's or a utility's
-    # application for unconditional items goes to the provider's review instead.
     unit = session.get(Department, consumer)
     government = unit is not None and unit.kind in GOVERNMENT_KINDS
-    decisions: dict[str, dict[str, Any]] = {}
-    for field in spec.items:
-        kind = catalog_items[field]["sharing_type"]
-        if kind == "unconditional" and not government:
-            decisions[field] = {
-                "sharing_type": kind,
-                "outcome": "pending",
-                "code": ReasonCode.not_government,
-                "reason": None,
-            }
-        elif kind == "unconditional":
-            decisions[field] = {
-                "sharing_type": kind,
-                "outcome": "granted",
-                "code": ReasonCode.unconditional,
-                "reason": None,
-            }
-        elif kind == "conditional":
-            decisions[field] = {
-                "sharing_type": kind,
-                "outcome": "pending",
-                "code": ReasonCode.conditional,
-                "reason": sharing.get("conditions") or None,
-            }
-        else:
-            basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
-            decisions[field] = {
-                "sharing_type": kind,
-                "outcome": "refused",
-                "code": ReasonCode.not_shared,
-                "reason": basis,
-            }
+    decisions = {
+        field: _first_decision(catalog_items[field]["sharing_type"], government, sharing)
+        for field in spec.items
+    }
     review_deadline: dt.datetime | None = None
     if any(d["outcome"] == "pending" for d in decisions.values()):
         try:
@@ -228,6 +198,22 @@ def submit(
     session.flush()
     emit(session, ApplicationSubmitted(app))
     return app
+
+
+def _first_decision(kind: str, government: bool, sharing: dict[str, Any]) -> dict[str, Any]:
+    """An item's outcome at submission, by its sharing type (see :mod:`outcomes`)."""
+    if kind == "unconditional" and government:
+        outcome, code, reason = "granted", ReasonCode.unconditional, None
+    elif kind == "unconditional":
+        # 无条件共享 is "any government department may use it": a bank's or a utility's
+        # application for unconditional items goes to the provider's review instead.
+        outcome, code, reason = "pending", ReasonCode.not_government, None
+    elif kind == "conditional":
+        outcome, code, reason = "pending", ReasonCode.conditional, sharing.get("conditions")
+    else:
+        basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
+        outcome, code, reason = "refused", ReasonCode.not_shared, basis
+    return {"sharing_type": kind, "outcome": outcome, "code": code, "reason": reason or None}
 
 
 def get_application(

@@ -1,6 +1,6 @@
 """Every call the SDK makes, described once (no I/O here).
 
-A builder of :class:`Calls` takes the call's typed arguments and returns a :class:`Call`:
+A builder of :class:`Calls` takes the call's typed arguments and returns a :class:`ApiCall`:
 method, path, parameters, body and the model of the answer. Both clients derive their
 methods from these builders (signature and docstring included), so the two surfaces cannot
 drift apart and neither repeats a signature; only sending differs.
@@ -59,7 +59,7 @@ Params = dict[str, str | int | bool]
 
 
 @dataclass(frozen=True)
-class Call(Generic[M]):
+class ApiCall(Generic[M]):
     """One API call: what to send and which model the answer is."""
 
     method: str
@@ -114,7 +114,7 @@ def check_response(response: httpx.Response) -> None:
 
 
 class Calls:
-    """Every call the SDK makes, as :class:`Call` descriptions; each builder's docstring
+    """Every call the SDK makes, as :class:`ApiCall` descriptions; each builder's docstring
     is the client method's."""
 
     # -- catalog (目录检索、注册、变更、废置) -----------------------------------------------
@@ -131,7 +131,7 @@ class Calls:
         resource_type: str | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> Call[TopicPage]:
+    ) -> ApiCall[TopicPage]:
         """Search the catalog (目录检索): ``q`` full text, filters ``provider``,
         ``category``, ``group``, ``sharing_type``, ``status``, ``resource_type``,
         ``offset``, ``limit``."""
@@ -146,27 +146,27 @@ class Calls:
             offset=offset,
             limit=limit,
         )
-        return Call("GET", "/api/v1/catalog/topics", TopicPage, params)
+        return ApiCall("GET", "/api/v1/catalog/topics", TopicPage, params)
 
     @staticmethod
-    def get_topic(code: str) -> Call[TopicOut]:
+    def get_topic(code: str) -> ApiCall[TopicOut]:
         """One topic by resource code (e.g. ``101001001/000001``), with its history."""
-        return Call("GET", f"/api/v1/catalog/topics/{code}", TopicOut)
+        return ApiCall("GET", f"/api/v1/catalog/topics/{code}", TopicOut)
 
     @staticmethod
-    def register_topic(topic: TopicCreate | Mapping[str, Any]) -> Call[TopicOut]:
+    def register_topic(topic: TopicCreate | Mapping[str, Any]) -> ApiCall[TopicOut]:
         """Register a topic (注册) as its provider."""
-        return Call("POST", "/api/v1/catalog/topics", TopicOut, body=_body(topic), expect=201)
+        return ApiCall("POST", "/api/v1/catalog/topics", TopicOut, body=_body(topic), expect=201)
 
     @staticmethod
-    def change_topic(code: str, change: TopicChange | Mapping[str, Any]) -> Call[TopicOut]:
+    def change_topic(code: str, change: TopicChange | Mapping[str, Any]) -> ApiCall[TopicOut]:
         """Change a topic (变更); unset fields stay as they are."""
-        return Call("PATCH", f"/api/v1/catalog/topics/{code}", TopicOut, body=_body(change))
+        return ApiCall("PATCH", f"/api/v1/catalog/topics/{code}", TopicOut, body=_body(change))
 
     @staticmethod
-    def retire_topic(code: str, reason: str) -> Call[TopicOut]:
+    def retire_topic(code: str, reason: str) -> ApiCall[TopicOut]:
         """Retire a topic (废置); its grants stop working."""
-        return Call(
+        return ApiCall(
             "POST", f"/api/v1/catalog/topics/{code}/retire", TopicOut, body={"reason": reason}
         )
 
@@ -185,7 +185,7 @@ class Calls:
         daily_quota: int | None = None,
         delivery: str | None = None,
         consumer: str | None = None,
-    ) -> Call[ApplicationOut]:
+    ) -> ApiCall[ApplicationOut]:
         """Apply for ``items`` of ``topic``: ``purpose``, ``legal_function`` and
         ``valid_until`` are required; ``scope``, ``valid_from``, ``daily_quota``,
         ``delivery`` and (operator only) ``consumer`` optional."""
@@ -204,7 +204,7 @@ class Calls:
                 consumer=consumer,
             )
         )
-        return Call("POST", "/api/v1/applications", ApplicationOut, body=body, expect=201)
+        return ApiCall("POST", "/api/v1/applications", ApplicationOut, body=body, expect=201)
 
     @staticmethod
     def list_applications(
@@ -215,18 +215,18 @@ class Calls:
         topic: str | None = None,
         offset: int = 0,
         limit: int = 50,
-    ) -> Call[ApplicationPage]:
+    ) -> ApiCall[ApplicationPage]:
         """Applications the caller made (``role="consumer"``) or must review
         (``role="provider"``), filtered by ``status``, ``overdue``, ``topic``."""
         params = _params(
             role=role, status=status, overdue=overdue, topic=topic, offset=offset, limit=limit
         )
-        return Call("GET", "/api/v1/applications", ApplicationPage, params)
+        return ApiCall("GET", "/api/v1/applications", ApplicationPage, params)
 
     @staticmethod
-    def get_application(app_id: int) -> Call[ApplicationOut]:
+    def get_application(app_id: int) -> ApiCall[ApplicationOut]:
         """One application with its per-item outcomes and its timeline."""
-        return Call("GET", f"/api/v1/applications/{app_id}", ApplicationOut)
+        return ApiCall("GET", f"/api/v1/applications/{app_id}", ApplicationOut)
 
     @staticmethod
     def approve(
@@ -236,7 +236,7 @@ class Calls:
         valid_until: dt.date | str | None = None,
         daily_quota: int | None = None,
         reason: str = "",
-    ) -> Call[ApplicationOut]:
+    ) -> ApiCall[ApplicationOut]:
         """Approve as the provider; ``items``, ``valid_until``, ``daily_quota`` narrow the
         request (a ``reason`` is then required)."""
         body: dict[str, Any] = {"reason": reason}
@@ -247,49 +247,49 @@ class Calls:
                 daily_quota=daily_quota,
             )
         )
-        return Call("POST", f"/api/v1/applications/{app_id}/approve", ApplicationOut, body=body)
+        return ApiCall("POST", f"/api/v1/applications/{app_id}/approve", ApplicationOut, body=body)
 
     @staticmethod
-    def reject(app_id: int, reason: str) -> Call[ApplicationOut]:
+    def reject(app_id: int, reason: str) -> ApiCall[ApplicationOut]:
         """Refuse as the provider; the reason is mandatory."""
-        return Call(
+        return ApiCall(
             "POST", f"/api/v1/applications/{app_id}/reject", ApplicationOut, body={"reason": reason}
         )
 
     @staticmethod
     def dispute(
         app_id: int, reason: str, *, items: Sequence[str] | None = None
-    ) -> Call[DisputeOut]:
+    ) -> ApiCall[DisputeOut]:
         """Dispute refused items as the consumer (the operator coordinates)."""
         body: dict[str, Any] = {"reason": reason}
         if items is not None:
             body["items"] = list(items)
-        return Call(
+        return ApiCall(
             "POST", f"/api/v1/applications/{app_id}/dispute", DisputeOut, body=body, expect=201
         )
 
     @staticmethod
-    def get_dispute(dispute_id: int) -> Call[DisputeOut]:
+    def get_dispute(dispute_id: int) -> ApiCall[DisputeOut]:
         """One dispute with its negotiation thread."""
-        return Call("GET", f"/api/v1/disputes/{dispute_id}", DisputeOut)
+        return ApiCall("GET", f"/api/v1/disputes/{dispute_id}", DisputeOut)
 
     @staticmethod
-    def post_message(dispute_id: int, body: str) -> Call[DisputeOut]:
+    def post_message(dispute_id: int, body: str) -> ApiCall[DisputeOut]:
         """Add to a dispute's negotiation thread."""
-        return Call(
+        return ApiCall(
             "POST", f"/api/v1/disputes/{dispute_id}/messages", DisputeOut, body={"body": body}
         )
 
     @staticmethod
     def decide(
         dispute_id: int, decision: str, reason: str, *, items: Sequence[str] | None = None
-    ) -> Call[DisputeOut]:
+    ) -> ApiCall[DisputeOut]:
         """Settle a dispute as the operator: ``grant``, ``partial`` (with ``items``) or
         ``uphold``."""
         body: dict[str, Any] = {"decision": decision, "reason": reason}
         if items is not None:
             body["items"] = list(items)
-        return Call("POST", f"/api/v1/disputes/{dispute_id}/decide", DisputeOut, body=body)
+        return ApiCall("POST", f"/api/v1/disputes/{dispute_id}/decide", DisputeOut, body=body)
 
     # -- grants ------------------------------------------------------------------------------
 
@@ -302,7 +302,7 @@ class Calls:
         status: str | None = None,
         offset: int = 0,
         limit: int = 50,
-    ) -> Call[GrantPage]:
+    ) -> ApiCall[GrantPage]:
         """Grants by ``consumer``, ``provider``, ``topic``, ``status``."""
         params = _params(
             consumer=consumer,
@@ -312,17 +312,19 @@ class Calls:
             offset=offset,
             limit=limit,
         )
-        return Call("GET", "/api/v1/grants", GrantPage, params)
+        return ApiCall("GET", "/api/v1/grants", GrantPage, params)
 
     @staticmethod
-    def get_grant(grant_id: int) -> Call[GrantOut]:
+    def get_grant(grant_id: int) -> ApiCall[GrantOut]:
         """One grant (its consumer, its provider or the operator may read it)."""
-        return Call("GET", f"/api/v1/grants/{grant_id}", GrantOut)
+        return ApiCall("GET", f"/api/v1/grants/{grant_id}", GrantOut)
 
     @staticmethod
-    def revoke_grant(grant_id: int, reason: str) -> Call[GrantOut]:
+    def revoke_grant(grant_id: int, reason: str) -> ApiCall[GrantOut]:
         """Revoke a grant as its provider (or the operator); the reason is mandatory."""
-        return Call("POST", f"/api/v1/grants/{grant_id}/revoke", GrantOut, body={"reason": reason})
+        return ApiCall(
+            "POST", f"/api/v1/grants/{grant_id}/revoke", GrantOut, body={"reason": reason}
+        )
 
     # -- exchange --------------------------------------------------------------------------
 
@@ -333,13 +335,13 @@ class Calls:
         *,
         items: Sequence[str] | None = None,
         case: str | None = None,
-    ) -> Call[QueryAnswer]:
+    ) -> ApiCall[QueryAnswer]:
         """Look up to 1,000 records by key through the broker; ``case`` names the business
         case in the audit log."""
         body: dict[str, Any] = {"keys": list(keys)}
         if items is not None:
             body["items"] = list(items)
-        return Call(
+        return ApiCall(
             "POST",
             f"/api/v1/exchange/{topic}/query",
             QueryAnswer,
@@ -350,7 +352,7 @@ class Calls:
     @staticmethod
     def verify(
         topic: str, key: str, claims: Mapping[str, Any], *, case: str | None = None
-    ) -> Call[VerifyAnswer]:
+    ) -> ApiCall[VerifyAnswer]:
         """Verification without disclosure (核验): does the source hold these values for
         ``key``? ``claims`` maps items to claimed values (or ``{"min": …, "max": …}``
         ranges); the answer says ``match`` / ``mismatch`` / ``unknown`` per item, never
@@ -358,7 +360,7 @@ class Calls:
         provider marks ``verifiable``; anything else raises
         :class:`~exchange.client.PermissionDenied`."""
         body = {"key": key, "claims": dict(claims)}
-        return Call(
+        return ApiCall(
             "POST",
             f"/api/v1/exchange/{topic}/verify",
             VerifyAnswer,
@@ -369,11 +371,11 @@ class Calls:
     @staticmethod
     def verify_many(
         topic: str, checks: Iterable[Check], *, case: str | None = None
-    ) -> Call[VerifyBatchAnswer]:
+    ) -> ApiCall[VerifyBatchAnswer]:
         """Up to 1,000 verifications in one call: ``checks`` are ``(key, claims)`` pairs
         (or ``{"key", "claims"}`` dicts); results come back in the same order."""
         body = {"checks": [_check_body(c) for c in checks]}
-        return Call(
+        return ApiCall(
             "POST",
             f"/api/v1/exchange/{topic}/verify",
             VerifyBatchAnswer,
@@ -397,7 +399,7 @@ class Calls:
         outcome: str | None = None,
         after: int = 0,
         limit: int = 100,
-    ) -> Call[AuditPage]:
+    ) -> ApiCall[AuditPage]:
         """Audit entries in chain order (the operator sees all; a department its own)."""
         params = _params(
             consumer=consumer,
@@ -408,29 +410,29 @@ class Calls:
             after=after,
             limit=limit,
         )
-        return Call("GET", "/api/v1/audit/entries", AuditPage, params)
+        return ApiCall("GET", "/api/v1/audit/entries", AuditPage, params)
 
     @staticmethod
-    def audit_stats() -> Call[StatsOut]:
+    def audit_stats() -> ApiCall[StatsOut]:
         """Records exchanged today and in total, by department and topic."""
-        return Call("GET", "/api/v1/audit/stats", StatsOut)
+        return ApiCall("GET", "/api/v1/audit/stats", StatsOut)
 
     @staticmethod
-    def verify_audit() -> Call[VerifyReport]:
+    def verify_audit() -> ApiCall[VerifyReport]:
         """Walk the audit hash chain (operator only)."""
-        return Call("GET", "/api/v1/audit/verify", VerifyReport)
+        return ApiCall("GET", "/api/v1/audit/verify", VerifyReport)
 
     @staticmethod
-    def clock() -> Call[PlatformClock]:
+    def clock() -> ApiCall[PlatformClock]:
         """The platform's simulated time and day (validity dates count from it)."""
-        return Call("GET", "/api/v1/clock", PlatformClock)
+        return ApiCall("GET", "/api/v1/clock", PlatformClock)
 
     # -- credit (双公示) ---------------------------------------------------------------------
 
     @staticmethod
     def submit_credit_records(
         records: Sequence[PermitIn | PenaltyIn | Mapping[str, Any]],
-    ) -> Call[SubmitAnswer]:
+    ) -> ApiCall[SubmitAnswer]:
         # Whole records: the ``kind`` default is what tells a permit from a penalty.
         """Publish up to 1,000 permit or penalty decisions of the calling unit (双公示);
         a decision number already published answers ``duplicate``."""
@@ -439,15 +441,15 @@ class Calls:
                 r.model_dump(mode="json") if isinstance(r, BaseModel) else dict(r) for r in records
             ]
         }
-        return Call("POST", "/api/v1/credit/records", SubmitAnswer, body=body)
+        return ApiCall("POST", "/api/v1/credit/records", SubmitAnswer, body=body)
 
     @staticmethod
     def announce_credit_decisions(
         notices: Sequence[NoticeIn | Mapping[str, Any]],
-    ) -> Call[NoticeAnswer]:
+    ) -> ApiCall[NoticeAnswer]:
         """Announce decisions made (what must be published, 应公示清单)."""
         body = {"notices": [_body(n) for n in notices]}
-        return Call("POST", "/api/v1/credit/notices", NoticeAnswer, body=body)
+        return ApiCall("POST", "/api/v1/credit/notices", NoticeAnswer, body=body)
 
     @staticmethod
     def search_credit_records(
@@ -457,28 +459,28 @@ class Calls:
         kind: str | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> Call[PublicPage]:
+    ) -> ApiCall[PublicPage]:
         """The public view of published decisions: ``credit_code`` or ``name``, and
         ``kind``, ``offset``, ``limit``."""
         params = _params(credit_code=credit_code, name=name, kind=kind, offset=offset, limit=limit)
-        return Call("GET", "/api/v1/credit/records", PublicPage, params)
+        return ApiCall("GET", "/api/v1/credit/records", PublicPage, params)
 
     @staticmethod
-    def credit_lists(credit_codes: Sequence[str]) -> Call[ListBatch]:
+    def credit_lists(credit_codes: Sequence[str]) -> ApiCall[ListBatch]:
         """Red and black list membership of up to 1,000 credit codes, with the reasons
         and source records (needs a grant on the credit lists topic)."""
         body = {"credit_codes": list(credit_codes)}
-        return Call("POST", "/api/v1/credit/lists/query", ListBatch, body=body)
+        return ApiCall("POST", "/api/v1/credit/lists/query", ListBatch, body=body)
 
     @staticmethod
-    def credit_list(credit_code: str) -> Call[ListAnswer]:
+    def credit_list(credit_code: str) -> ApiCall[ListAnswer]:
         """List membership of one credit code (e.g. the customs before clearance)."""
-        return Call("GET", f"/api/v1/credit/lists/{quote(credit_code, safe='')}", ListAnswer)
+        return ApiCall("GET", f"/api/v1/credit/lists/{quote(credit_code, safe='')}", ListAnswer)
 
     @staticmethod
-    def credit_stats() -> Call[CreditStats]:
+    def credit_stats() -> ApiCall[CreditStats]:
         """Publication rate per unit (your own; the operator every unit's) and overall."""
-        return Call("GET", "/api/v1/credit/stats", CreditStats)
+        return ApiCall("GET", "/api/v1/credit/stats", CreditStats)
 
     # -- electronic licences (电子证照) -------------------------------------------------------
 
@@ -491,7 +493,7 @@ class Calls:
         *,
         issued_on: dt.date | str | None = None,
         external_ref: str | None = None,
-    ) -> Call[LicenceOut]:
+    ) -> ApiCall[LicenceOut]:
         """Issue a licence as its issuing department (``issued_on``, ``external_ref``: a
         reference already used returns the licence issued then)."""
         body: dict[str, Any] = {
@@ -501,46 +503,46 @@ class Calls:
             "content": dict(content),
         }
         body.update(_params(issued_on=_iso(issued_on), external_ref=external_ref))
-        return Call("POST", "/api/v1/licences", LicenceOut, body=body, expect=201)
+        return ApiCall("POST", "/api/v1/licences", LicenceOut, body=body, expect=201)
 
     @staticmethod
-    def revoke_licence(number: str, reason: str) -> Call[LicenceOut]:
+    def revoke_licence(number: str, reason: str) -> ApiCall[LicenceOut]:
         """Revoke a licence the calling department issued."""
         path = f"/api/v1/licences/{quote(number, safe='')}/revoke"
-        return Call("POST", path, LicenceOut, body={"reason": reason})
+        return ApiCall("POST", path, LicenceOut, body={"reason": reason})
 
     @staticmethod
     def holder_licences(
         holder_id: str, *, type_code: str | None = None, case: str | None = None
-    ) -> Call[HolderLicences]:
+    ) -> ApiCall[HolderLicences]:
         """A holder's licences with the e-licence topic's granted items (needs a grant)."""
         path = f"/api/v1/licences/holders/{quote(holder_id, safe='')}"
-        return Call(
+        return ApiCall(
             "GET", path, HolderLicences, _params(type_code=type_code), headers=case_headers(case)
         )
 
     @staticmethod
-    def use_licence(number: str, purpose: str) -> Call[LicenceOut]:
+    def use_licence(number: str, purpose: str) -> ApiCall[LicenceOut]:
         """Use a licence (用证): the whole licence and its code (needs every item granted)."""
         path = f"/api/v1/licences/{quote(number, safe='')}/use"
-        return Call("POST", path, LicenceOut, body={"purpose": purpose})
+        return ApiCall("POST", path, LicenceOut, body={"purpose": purpose})
 
     @staticmethod
-    def licence_stats() -> Call[LicenceStats]:
+    def licence_stats() -> ApiCall[LicenceStats]:
         """Licences per type: the profile's starting state plus those issued since."""
-        return Call("GET", "/api/v1/licences/stats", LicenceStats)
+        return ApiCall("GET", "/api/v1/licences/stats", LicenceStats)
 
     # -- base information libraries (基础信息库) ------------------------------------------
 
     @staticmethod
-    def library_query(library: str, keys: Sequence[str]) -> Call[LookupAnswer]:
+    def library_query(library: str, keys: Sequence[str]) -> ApiCall[LookupAnswer]:
         """Assembled records of up to 100 people (``library="person"``, ID numbers) or
         enterprises (``"enterprise"``, credit codes): each element with its source and
         refresh time; elements you hold no grant for are in ``withheld`` (why each, in
         ``withheld_reasons``: ``conditional``, or ``not_government`` for a unit that is not
         a government department)."""
         path = f"/api/v1/libraries/{quote(library, safe='')}/query"
-        return Call("POST", path, LookupAnswer, body={"keys": list(keys)})
+        return ApiCall("POST", path, LookupAnswer, body={"keys": list(keys)})
 
     @staticmethod
     def library_conflicts(
@@ -551,20 +553,20 @@ class Calls:
         subject: str | None = None,
         offset: int = 0,
         limit: int = 50,
-    ) -> Call[ConflictPage]:
+    ) -> ApiCall[ConflictPage]:
         """Conflicts between sources (the operator's all, a department's its own):
         ``status``, ``kind``, ``subject``, ``offset``, ``limit``."""
         params = _params(status=status, kind=kind, subject=subject, offset=offset, limit=limit)
         path = f"/api/v1/libraries/{quote(library, safe='')}/conflicts"
-        return Call("GET", path, ConflictPage, params)
+        return ApiCall("GET", path, ConflictPage, params)
 
     @staticmethod
     def resolve_library_conflict(
         conflict_id: int, resolution: str, note: str | None = None
-    ) -> Call[ConflictOut]:
+    ) -> ApiCall[ConflictOut]:
         """Close a conflict: ``corrected``, ``source_confirmed`` or ``dismissed``."""
         body: dict[str, Any] = {"resolution": resolution}
         if note is not None:
             body["note"] = note
         path = f"/api/v1/libraries/conflicts/{conflict_id}/resolve"
-        return Call("POST", path, ConflictOut, body=body)
+        return ApiCall("POST", path, ConflictOut, body=body)

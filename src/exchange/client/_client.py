@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel
 
 from exchange.client._calls import (
-    Call,
+    ApiCall,
     Calls,
     PlatformClock,
     case_headers,
@@ -35,7 +35,7 @@ M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
 
 
-def _describe(method: Callable[..., Any], build: Callable[..., Call[Any]], owner: str) -> None:
+def _describe(method: Callable[..., Any], build: Callable[..., ApiCall[Any]], owner: str) -> None:
     """Give a derived method its builder's name, docstring and signature (with ``self``
     and the answer's model), so ``help()`` and ``inspect`` show what mypy sees."""
     method.__name__ = build.__name__
@@ -49,7 +49,7 @@ def _describe(method: Callable[..., Any], build: Callable[..., Call[Any]], owner
     )
 
 
-def _blocking(build: Callable[P, Call[M]]) -> Callable[Concatenate[ExchangeClient, P], M]:
+def _blocking(build: Callable[P, ApiCall[M]]) -> Callable[Concatenate[ExchangeClient, P], M]:
     """The :class:`ExchangeClient` method that sends what ``build`` describes."""
 
     def method(self: ExchangeClient, /, *args: P.args, **kwargs: P.kwargs) -> M:
@@ -60,7 +60,7 @@ def _blocking(build: Callable[P, Call[M]]) -> Callable[Concatenate[ExchangeClien
 
 
 def _awaited(
-    build: Callable[P, Call[M]],
+    build: Callable[P, ApiCall[M]],
 ) -> Callable[Concatenate[AsyncExchangeClient, P], Coroutine[Any, Any, M]]:
     """The :class:`AsyncExchangeClient` method that sends what ``build`` describes."""
 
@@ -79,7 +79,7 @@ def _client_args(base_url: str, key: str | None, timeout: float, transport: Any)
     return args
 
 
-def _request(call: Call[Any]) -> dict[str, Any]:
+def _request(call: ApiCall[Any]) -> dict[str, Any]:
     """The arguments of ``httpx`` ``request()`` for one call (the same for both clients)."""
     return {
         "method": call.method,
@@ -92,7 +92,7 @@ def _request(call: Call[Any]) -> dict[str, Any]:
     }
 
 
-def _answer(call: Call[M], response: httpx.Response) -> M:
+def _answer(call: ApiCall[M], response: httpx.Response) -> M:
     check_response(response)
     return call.model.model_validate_json(response.content)
 
@@ -162,7 +162,7 @@ class ExchangeClient:
     def close(self) -> None:
         self.http.close()
 
-    def _send(self, call: Call[M]) -> M:
+    def _send(self, call: ApiCall[M]) -> M:
         try:
             response = self.http.request(**_request(call))
         except httpx.TransportError as exc:
@@ -273,7 +273,7 @@ class AsyncExchangeClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def _send(self, call: Call[M]) -> M:
+    async def _send(self, call: ApiCall[M]) -> M:
         try:
             response = await self.http.request(**_request(call))
         except httpx.TransportError as exc:
