@@ -178,6 +178,17 @@ def test_an_export_page_is_stored_as_its_records_decoded_would_be(
             )
         )
     assert orjson.loads(vals or "null") == [records[1]["name"], None, True, 1.5, {"a": [1]}]
+    # Values are kept as the source wrote them (escapes, spaces): they read back the same.
+    raw = f'{{ "flag" : true, "id_number": "{C}", "name": "\\u5f20\\u4f1f" , "n": -0.5e1 }}\n'
+    spaced = Page(gaj, raw.encode(), "id_number", fields, 1)
+    write_page(ctx.db, gaj, spaced, watermark=9, total_rows=9, refreshed_at=now)
+    with ctx.db.sessions() as session:
+        vals = session.scalar(
+            select(LibraryRecord.vals).where(
+                LibraryRecord.source_id == gaj, LibraryRecord.subject == C
+            )
+        )
+    assert orjson.loads(vals or "null") == ["张伟", None, True, -5.0, None]
 
 
 def test_checks_find_mismatches_and_the_insured_dead(
