@@ -57,3 +57,42 @@ def test_parties_see_a_row_strangers_are_refused_and_a_missing_one_is_named(
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == missing
     assert resp.json()["error"]["message"] == f"no {kind[:-1]} {rows[kind] + 1000}"
+
+
+@pytest.mark.parametrize("kind", ["applications", "grants"])
+def test_a_list_pages_in_id_order_and_counts_only_the_caller_s_rows(
+    client: TestClient, depts: Depts, topics: Topics, kind: str
+) -> None:
+    """Three of rsj's rows and one of swj's: rsj pages through its three, two at a time."""
+    for topic in ("person", "marriage", "secret"):
+        apply(
+            client,
+            depts["rsj"],
+            application(topics[topic], ["id_number"] if topic != "secret" else ["case_no"]),
+        )
+    apply(client, depts["swj"], application(topics["person"], ["name"]))
+    if kind == "grants":
+        # Grants open at once only for unconditional items: approve the marriage one.
+        pending = client.get(
+            "/api/v1/applications", params={"role": "provider"}, headers=depts["mzj"]
+        ).json()["items"]
+        for app in pending:
+            resp = client.post(
+                f"/api/v1/applications/{app['id']}/approve", json={}, headers=depts["mzj"]
+            )
+            assert resp.status_code == 200, resp.text
+    everything = client.get(f"/api/v1/{kind}", headers=OPERATOR).json()
+    mine = [r["id"] for r in everything["items"] if r["consumer"] == "rsj"]
+    assert len(mine) == (3 if kind == "applications" else 2)
+
+    pages = [
+        client.get(f"/api/v1/{kind}", params={"offset": o, "limit": 2}, headers=depts["rsj"])
+        for o in (0, 2)
+    ]
+    assert all(p.status_code == 200 for p in pages)
+    bodies = [p.json() for p in pages]
+    assert {b["total"] for b in bodies} == {len(mine)}
+    ids = [r["id"] for b in bodies for r in b["items"]]
+    assert ids == sorted(mine)
+    assert len(bodies[0]["items"]) == 2
+    assert everything["total"] == len(everything["items"]) == len(mine) + 1

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from exchange.authz.access import ApplicationNotFound, fetch_as_party
@@ -30,6 +30,7 @@ from exchange.authz.schemas import (
 )
 from exchange.catalog import service as catalog_service
 from exchange.catalog.schemas import TopicStatus
+from exchange.db.pagination import page
 from exchange.db.reactions import emit
 from exchange.errors import NotPermitted, Unavailable, ValidationFailed
 from exchange.members.models import Department
@@ -265,12 +266,7 @@ def list_applications(
         conds.append(late)
     elif overdue is False:
         conds.append(~late)
-    where = and_(*conds) if conds else and_(Application.id.is_not(None))
-    total = session.scalar(select(func.count(Application.id)).where(where)) or 0
-    rows = session.scalars(
-        select(Application).where(where).order_by(Application.id).offset(offset).limit(limit)
-    ).all()
-    return total, rows
+    return page(session, Application, Application.id, conds, offset=offset, limit=limit)
 
 
 def events_of(session: Session, app: Application) -> list[EventOut]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.authz.access import GrantNotFound, fetch_as_party
@@ -18,6 +18,7 @@ from exchange.authz.events import GrantRevoked, grants_changed
 from exchange.authz.models import Application, Grant
 from exchange.authz.outcomes import reason_required
 from exchange.authz.schemas import GrantOut, GrantStatus, Purpose
+from exchange.db.pagination import page
 from exchange.db.reactions import emit
 from exchange.errors import Conflict
 from exchange.members.service import Principal
@@ -167,12 +168,7 @@ def list_grants(
         conds.append(and_(Grant.status == "active", Grant.valid_until >= today))
     elif status is not None:
         conds.append(Grant.status == status.value)
-    where = and_(*conds) if conds else and_(Grant.id.is_not(None))
-    total = session.scalar(select(func.count(Grant.id)).where(where)) or 0
-    rows = session.scalars(
-        select(Grant).where(where).order_by(Grant.id).offset(offset).limit(limit)
-    ).all()
-    return total, rows
+    return page(session, Grant, Grant.id, conds, offset=offset, limit=limit)
 
 
 def revoke(
