@@ -28,6 +28,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         # A still city (no changes of its own): what the tests change is all that changes.
         platform.env["EXCHANGE_CITY_CHANGE_SCALE"] = "0"
         platform.env["EXCHANGE_ENTERPRISES"] = "5000"
+        # Small pages: a pull takes several, asked ahead of the one being stored.
+        platform.env["EXCHANGE_FEDERATION_PAGE"] = "700"
         # Pages both sides acknowledged are folded after a second: every copy compared
         # below is read over pruned pages too.
         platform.env["EXCHANGE_FEDERATION_RETENTION"] = "1"
@@ -116,7 +118,6 @@ def test_the_province_pulls_a_city_topic_and_converges_after_outages(pair: Pair)
     )
     assert early.status_code == 409, early.text
     assert early.json()["error"]["code"] == "client.not_provided"
-    # Small pages, so the pull takes several pages and watermarks.
     enable = pair.province.post("/api/v1/federation/provisions", {"resource_codes": [mounted]})
     assert enable.status_code == 200, enable.text
     assert enable.json() == {"enabled": [mounted], "already": []}

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections import deque
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +50,20 @@ FEED_PAGE = 500
 #: export rows per provision page: large pages amortise the signed call and the commit
 DEFAULT_PAGE = 20_000
 MAX_PAGE = 100_000
+#: provision pages asked for ahead of the one being stored (see :meth:`Federation.pull`)
+PAGES_AHEAD = 3
 #: how long one provision keeps pulling in a tick before the others (and the feed) go
 PROVISION_SLICE = 5.0
+
+
+#: a page as fetched: (request id, when it was asked, the page)
+_Fetched = tuple[str, float, provision.Page]
+
+
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Cancel a page asked ahead that cannot follow; its outcome is never needed."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,45 +552,66 @@ class Federation:
         """Pull pages of one mounted topic from the stored watermark until a page brings
         nothing new or ``budget`` seconds pass; returns the records stored.
 
-        The next page is asked for while the current one is stored (it starts where the
-        current one ends): the peer builds a page while this side commits the last, so the
-        two platforms work at once instead of in turn. A page that is not stored (another
-        process stored it first) ends the pull and drops the page asked ahead."""
+        Up to :data:`PAGES_AHEAD` pages are asked for ahead of the one being stored (each
+        starts where the one before it will end): the peer builds the next pages, and its
+        department derives their rows, while this side verifies and commits the current
+        one, so neither platform waits for the other. With one page ahead, the peer sat
+        idle while each page crossed the wire and was checked here. A page asked ahead
+        that does not start where the stored one ends (the peer cut a page short) is
+        dropped and asked again; once ``budget`` is spent no new page is asked, and those
+        already asked are stored (the peer counted and audited them as provided). A page
+        that is not stored (another process stored it first) ends the pull."""
         deadline = time.monotonic() + budget
         stored = 0
         rows, changes = await run_in_threadpool(self._watermark, mount)
         current = await self._fetch(mount, rows, changes)
-        ahead: asyncio.Task[tuple[str, float, provision.Page]] | None = None
+        ahead: deque[tuple[int, int | None, asyncio.Task[_Fetched]]] = deque()
         try:
             while True:
                 rid, started, page = current
                 header = page.header
                 count = header.records + header.events
-                moved = (header.rows_to, header.changes_to) != (
-                    header.rows_from,
-                    header.changes_from,
-                )
+                end = (header.rows_to, header.changes_to)
+                moved = end != (header.rows_from, header.changes_from)
+                # Only pages that start where this one ends can follow it.
+                while ahead and ahead[0][:2] != end:
+                    _drop(ahead.popleft()[2])
                 if (moved or count) and time.monotonic() < deadline:
-                    ahead = asyncio.create_task(
-                        self._fetch(mount, header.rows_to, header.changes_to)
-                    )
+                    self._ask_ahead(mount, header, ahead)
                 kept = await run_in_threadpool(self._store, mount, page, rid)
                 if kept and (count or moved):  # a poll that found nothing new is not audited
                     stored += count
                     self.received_total += count
                     await self._audit_pull(mount, rid, count, "ok", 200, started)
-                if not kept or ahead is None:
+                if not kept or not ahead:
                     return stored
-                current, ahead = await ahead, None
+                current = await ahead.popleft()[2]
         finally:
-            if ahead is not None:
-                ahead.cancel()
-                with contextlib.suppress(BaseException):
-                    await ahead
+            for *_, task in ahead:
+                task.cancel()
+            await asyncio.gather(*(task for *_, task in ahead), return_exceptions=True)
 
-    async def _fetch(
-        self, mount: Mount, rows: int, changes: int | None
-    ) -> tuple[str, float, provision.Page]:
+    def _ask_ahead(
+        self,
+        mount: Mount,
+        header: provision.PageHeader,
+        ahead: deque[tuple[int, int | None, asyncio.Task[_Fetched]]],
+    ) -> None:
+        """Top ``ahead`` up to :data:`PAGES_AHEAD` pages following ``header``'s page. Past
+        the next one, only export pages are guessed (``rows`` moves by a page, the change
+        watermark stays); the page that reaches the export's end may bring change events
+        and move it, so nothing is guessed beyond that."""
+        if not ahead:
+            nxt = (header.rows_to, header.changes_to)
+            ahead.append((*nxt, asyncio.create_task(self._fetch(mount, *nxt))))
+        while len(ahead) < PAGES_AHEAD:
+            rows = ahead[-1][0] + self.page_size
+            if rows >= header.rows_total or ahead[-1][1] != header.changes_to:
+                return
+            fetch = self._fetch(mount, rows, header.changes_to)
+            ahead.append((rows, header.changes_to, asyncio.create_task(fetch)))
+
+    async def _fetch(self, mount: Mount, rows: int, changes: int | None) -> _Fetched:
         """One page from the peer, from the given watermark: (request id, start, page)."""
         params = {"rows": str(rows), "limit": str(self.page_size)}
         if changes is not None:
