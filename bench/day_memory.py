@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import _day_report
@@ -74,7 +75,81 @@ def role(pid: int) -> str:
         return "departments' export worker" if below_departments else "exchange worker"
     if "exchange.cli up" in cmd or " up " in cmd:
         return "exchange up (supervisor)"
+    if "locust" in cmd:
+        # Locust's --processes forks its workers: the same command line, the master above.
+        return "Locust worker" if role(_parent(pid)).startswith("Locust") else "Locust master"
+    if "exchange.cli load" in cmd:
+        return "exchange load"
     return cmd[:60]
+
+
+#: The day's busy hours (simulated, Beijing time): where a 5-minute day fell short.
+PEAK_HOURS = (9.0, 17.0)
+
+
+def _sim_hour(progress: Path) -> float | None:
+    """The simulated hour ``exchange load``'s progress file shows now (None before the day)."""
+    try:
+        return float(json.loads(progress.read_text())["sim_hour"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class CpuByHour:
+    """Each process's CPU between samples, kept for the whole day and for its busy hours:
+    which process used how much of the machine's cores when the day was at its peak."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, tuple[float, float]] = {}
+        self.day: dict[int, float] = {}
+        self.peak: dict[int, float] = {}
+        self.peak_best: dict[int, float] = {}
+        self.day_s = 0.0
+        self.peak_s = 0.0
+
+    def add(self, hour: float | None, processes: Iterable[proctree.ProcessFigures]) -> None:
+        now = time.monotonic()
+        in_day = hour is not None and 0.0 < hour < 24.0
+        in_peak = hour is not None and PEAK_HOURS[0] <= hour < PEAK_HOURS[1]
+        span = 0.0
+        for p in processes:
+            before = self.last.get(p.pid)
+            self.last[p.pid] = (now, p.cpu_s)
+            if before is None:
+                continue
+            span = now - before[0]
+            used = p.cpu_s - before[1]
+            if in_day:
+                self.day[p.pid] = self.day.get(p.pid, 0.0) + used
+            if in_peak:
+                self.peak[p.pid] = self.peak.get(p.pid, 0.0) + used
+                self.peak_best[p.pid] = max(self.peak_best.get(p.pid, 0.0), used / span)
+        if in_day:
+            self.day_s += span
+        if in_peak:
+            self.peak_s += span
+
+    def table(self, roles: dict[int, str]) -> list[str]:
+        """Markdown rows: cores each process used over the day and over its busy hours."""
+        rows = [
+            "| process | cores over the day | over its busy hours | busiest sample |",
+            "|---|---:|---:|---:|",
+        ]
+        total_day = sum(self.day.values())
+        total_peak = sum(self.peak.values())
+        for pid in sorted(self.day, key=lambda p: -self.peak.get(p, 0.0)):
+            if self.day[pid] < 0.5:
+                continue  # idle helpers (resource trackers, the load command itself)
+            rows.append(
+                f"| {roles.get(pid, '?')} ({pid}) | {self.day[pid] / max(self.day_s, 1e-9):.2f} "
+                f"| {self.peak.get(pid, 0.0) / max(self.peak_s, 1e-9):.2f} "
+                f"| {self.peak_best.get(pid, 0.0):.2f} |"
+            )
+        rows.append(
+            f"| **every process** | {total_day / max(self.day_s, 1e-9):.2f} | "
+            f"{total_peak / max(self.peak_s, 1e-9):.2f} | |"
+        )
+        return rows
 
 
 def main() -> None:
@@ -104,8 +179,14 @@ def main() -> None:
     roles: dict[int, str] = {}
     budgets: list[float] = []
     peaks: dict[int, float] = {}
+    cpu = CpuByHour()
     while proc.poll() is None:
         time.sleep(SAMPLE_S)
+        everything = proctree.sample(proc.pid)
+        if everything is not None:
+            for p in everything.processes:
+                roles.setdefault(p.pid, role(p.pid))
+            cpu.add(_sim_hour(out / "progress.json"), everything.processes)
         up = [p for p in proctree.descendants(proc.pid) if role(p).startswith("exchange up")]
         if not up:
             continue
@@ -113,7 +194,6 @@ def main() -> None:
         if tree is None:
             continue
         for p in tree.processes:
-            roles.setdefault(p.pid, role(p.pid))
             peaks[p.pid] = max(peaks.get(p.pid, 0.0), p.rss_bytes / 2**20)
         budget = declared(url)
         if budget is not None:
@@ -199,6 +279,17 @@ def main() -> None:
             "| process | RSS at the day's start (MB) | at its end | peak sampled | allowed | |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "## CPU by process",
+            "",
+            f"Each process's CPU between the samples (every {SAMPLE_S:.0f} s), over the "
+            "simulated day and over its busy hours "
+            f"({PEAK_HOURS[0]:02.0f}:00–{PEAK_HOURS[1]:02.0f}:00, where a short day falls "
+            "behind), in cores of the machine's "
+            f"{os.cpu_count()}; the busiest sample is the highest 10-second share in those "
+            "hours. A process near 1.00 is one core's worth: the one that limits the day.",
+            "",
+            *cpu.table(roles),
             "",
             f"The day: {summary.get('records_in_day', 0):,} records within its "
             f"{summary.get('day_seconds', 0):,.0f} s of {summary.get('target_day', 0):,} "
