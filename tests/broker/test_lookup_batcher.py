@@ -191,3 +191,94 @@ def test_split_never_hands_a_record_to_a_call_that_did_not_ask_for_it() -> None:
     # A record for a key nobody asked for: nothing can be attributed.
     stray = LookupAnswer(records=[PEOPLE["C"]], not_found=["A"])
     assert split_lookup(stray, KEY, [["A"]]) is None
+
+
+class HeldProvider(FakeProvider):
+    """A provider whose calls for key "H" answer only when the test releases them."""
+
+    def __init__(self, known: dict[str, dict[str, Any]]) -> None:
+        super().__init__(known)
+        self.release = asyncio.Event()
+
+    async def post_json(self, provider: str, url: str, body: bytes, request_id: str) -> bytes:
+        if "H" in orjson.loads(body)["keys"]:
+            self.calls.append(orjson.loads(body)["keys"])
+            await self.release.wait()
+            return b'{"records": [], "not_found": ["H"]}'
+        return await super().post_json(provider, url, body, request_id)
+
+
+async def _turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_lookups_arriving_while_the_endpoint_is_called_share_the_next_call() -> None:
+    """Lookups of different loop turns gather while a call of their endpoint is under
+    way, and go as one call when it ends; each gets its own share."""
+    provider = HeldProvider(PEOPLE)
+    batcher = _batcher(provider, max_wait=60)
+
+    async def run() -> list[Any]:
+        held = asyncio.ensure_future(batcher.lookup("gaj", URL, ["H"], "r0", KEY))
+        await _turns(2)  # an idle broker sends at once: the call is under way
+        calls = []
+        for i, key in enumerate(["A", "B", "C"]):  # each in a loop turn of its own
+            calls.append(asyncio.ensure_future(batcher.lookup("gaj", URL, [key], f"r{i}", KEY)))
+            await _turns(3)
+        assert provider.calls == [["H"]]  # the others wait for the endpoint's call
+        provider.release.set()
+        return await asyncio.gather(held, *calls)
+
+    answers = asyncio.run(run())
+    assert provider.calls == [["H"], ["A", "B", "C"]]
+    assert [[r[KEY] for r in a.records] for a in answers] == [[], ["A"], ["B"], ["C"]]
+    assert (batcher.stats.shared, batcher.stats.coalesced) == (1, 3)
+    assert not batcher._inflight  # nothing left behind
+    assert not batcher._slots
+
+
+def test_a_call_that_does_not_end_holds_the_others_only_max_wait() -> None:
+    provider = HeldProvider(PEOPLE)
+    batcher = _batcher(provider, max_wait=0.001)
+
+    async def run() -> list[Any]:
+        held = asyncio.ensure_future(batcher.lookup("gaj", URL, ["H"], "r0", KEY))
+        await _turns(2)
+        answers = await asyncio.gather(
+            batcher.lookup("gaj", URL, ["A"], "r1", KEY),
+            batcher.lookup("gaj", URL, ["B"], "r2", KEY),
+        )
+        assert not held.done()  # answered while the held call is still under way
+        provider.release.set()
+        await held
+        return list(answers)
+
+    answers = asyncio.run(run())
+    assert provider.calls == [["H"], ["A", "B"]]
+    assert [[r[KEY] for r in a.records] for a in answers] == [["A"], ["B"]]
+    assert not batcher._slots
+
+
+def test_a_leader_cancelled_while_waiting_for_its_endpoint_lets_the_others_ask_alone() -> None:
+    provider = HeldProvider(PEOPLE)
+    batcher = _batcher(provider, max_wait=60)
+
+    async def run() -> list[Any]:
+        held = asyncio.ensure_future(batcher.lookup("gaj", URL, ["H"], "r0", KEY))
+        await _turns(2)
+        leader = asyncio.ensure_future(batcher.lookup("gaj", URL, ["A"], "r1", KEY))
+        await _turns(2)  # waiting for the held call to end
+        other = asyncio.ensure_future(batcher.lookup("gaj", URL, ["B"], "r2", KEY))
+        await _turns(2)  # joined the leader's batch
+        leader.cancel()
+        answer = await other  # asked alone, while the held call is still under way
+        provider.release.set()
+        await held
+        return [leader, answer]
+
+    leader, answer = asyncio.run(run())
+    assert leader.cancelled()
+    assert [r[KEY] for r in answer.records] == ["B"]
+    assert provider.calls == [["H"], ["B"]]
+    assert not batcher._slots

@@ -24,6 +24,7 @@ import logging
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -471,8 +472,13 @@ def split_lookup(
     return shares
 
 
+def _wake(leader: asyncio.Future[None]) -> None:
+    if not leader.done():
+        leader.set_result(None)
+
+
 class _Batch:
-    """Lookups of one endpoint gathered in one loop turn; the first call leads."""
+    """Lookups of one endpoint gathered while its first call waits; that call leads."""
 
     __slots__ = ("calls", "futures", "keys", "seen")
 
@@ -506,7 +512,12 @@ class LookupBatcher:
     Under load many consumers look up single records of the same topic at once (the
     platform's counter services). While other lookups are in flight, the first call of a
     loop turn waits one turn; the calls that arrive for the same endpoint meanwhile join
-    it, and one provider call carries their keys (at most ``max_keys``). Each call gets
+    it, and one provider call carries their keys (at most ``max_keys``). While
+    ``max_inflight`` provider calls of the endpoint are already under way, the batch stays
+    open until one of them ends (at most ``max_wait`` seconds): lookups spread over many
+    topics rarely meet in one turn, but they do within a provider's round trip (under
+    lookups spread over 14 topics almost every provider call carried one lookup, and the
+    department spent as much per broker lookup as per direct one). Each call gets
     its share of the answer (:func:`split_lookup`) and is checked, filtered, counted and
     audited on its own as before. A provider call costs the broker a request, a socket
     write and read and a parse, and costs the provider about as much, whatever the number
@@ -526,19 +537,70 @@ class LookupBatcher:
         max_keys: int = 1000,
         max_call_keys: int = 100,
         cooldown: float = 600.0,
+        max_inflight: int = 1,
+        max_wait: float = 0.005,
     ) -> None:
         self.upstream = upstream
         self.max_keys = max_keys
         self.max_call_keys = max_call_keys
         self.cooldown = cooldown
+        self.max_inflight = max_inflight
+        self.max_wait = max_wait
         self.stats = BatcherStats()
         self._open: dict[str, _Batch] = {}
         self._unshared: dict[str, float] = {}
         #: lookups in this batcher now (waiting for a turn, a share or a provider)
         self._active = 0
+        #: endpoint → provider calls under way (every one: alone, led or shared); an
+        #: entry exists only while its count is above zero, so the dict stays as small
+        #: as the endpoints being called at once
+        self._inflight: dict[str, int] = {}
+        #: endpoint → leaders of open batches waiting for one of those calls to end
+        self._slots: dict[str, deque[asyncio.Future[None]]] = {}
+
+    def _sending(self, url: str) -> None:
+        inflight = self._inflight
+        inflight[url] = inflight.get(url, 0) + 1
+
+    def _sent(self, url: str) -> None:
+        """A provider call of ``url`` ended: wake the first leader waiting for it."""
+        inflight = self._inflight
+        left = inflight[url] - 1
+        if left:
+            inflight[url] = left
+        else:
+            del inflight[url]
+        waiting = self._slots.get(url)
+        if waiting:
+            leader = waiting.popleft()
+            if not waiting:
+                del self._slots[url]
+            if not leader.done():
+                leader.set_result(None)
+
+    async def _slot(self, url: str) -> None:
+        """Wait until a provider call of ``url`` ends, or ``max_wait`` seconds."""
+        loop = asyncio.get_running_loop()
+        leader: asyncio.Future[None] = loop.create_future()
+        self._slots.setdefault(url, deque()).append(leader)
+        timer = loop.call_later(self.max_wait, _wake, leader)
+        try:
+            await leader
+        finally:
+            timer.cancel()
+            # Woken by the timer or cancelled: no longer waiting for a call to end.
+            waiting = self._slots.get(url)
+            if waiting is not None and leader in waiting:
+                waiting.remove(leader)
+                if not waiting:
+                    del self._slots[url]
 
     async def _alone(self, provider: str, url: str, keys: list[str], rid: str) -> LookupAnswer:
-        raw = await self.upstream.post_json(provider, url, orjson.dumps({"keys": keys}), rid)
+        self._sending(url)
+        try:
+            raw = await self.upstream.post_json(provider, url, orjson.dumps({"keys": keys}), rid)
+        finally:
+            self._sent(url)
         return parse_lookup(provider, raw)
 
     async def lookup(
@@ -556,9 +618,13 @@ class LookupBatcher:
                 or self._cooling(url)
             ):
                 # Inline rather than through _alone: one coroutine less on every lookup.
-                raw = await self.upstream.post_json(
-                    provider, url, orjson.dumps({"keys": keys}), request_id
-                )
+                self._sending(url)
+                try:
+                    raw = await self.upstream.post_json(
+                        provider, url, orjson.dumps({"keys": keys}), request_id
+                    )
+                finally:
+                    self._sent(url)
                 return parse_lookup(provider, raw)
             return await self._shared(provider, url, keys, request_id, key_item)
         finally:
@@ -580,6 +646,15 @@ class LookupBatcher:
         batch.add(keys)
         try:
             await asyncio.sleep(0)  # one loop turn: the calls read with this one join it
+            if self._inflight.get(url, 0) >= self.max_inflight:
+                # Open until a call of this endpoint ends: lookups arriving meanwhile join.
+                await self._slot(url)
+        except BaseException:
+            # Cancelled while gathering: those that joined ask alone.
+            for future in batch.futures:
+                if not future.done():
+                    future.set_result(None)
+            raise
         finally:
             if self._open.get(url) is batch:
                 del self._open[url]
@@ -592,9 +667,13 @@ class LookupBatcher:
     ) -> LookupAnswer:
         followers = batch.futures
         try:
-            raw = await self.upstream.post_json(
-                provider, url, orjson.dumps({"keys": batch.keys}), request_id
-            )
+            self._sending(url)
+            try:
+                raw = await self.upstream.post_json(
+                    provider, url, orjson.dumps({"keys": batch.keys}), request_id
+                )
+            finally:
+                self._sent(url)
             answer = parse_lookup(provider, raw)
         except Exception as exc:
             # The provider's failure is every call's: each reports and audits it.
