@@ -5,8 +5,14 @@ it); without it they skip and say so.
 
 Every test's database has the migrated schema (the Alembic revisions, not ``create_all``):
 on SQLite the revisions run once per session into a template file each test copies
-(measured: upgrading an empty file costs ~27 ms, a copy ~1 ms); on PostgreSQL each test
-upgrades its emptied schema (~70 ms, ~30 ms more than create_all did).
+(measured: upgrading an empty file costs ~27 ms, a copy ~1 ms); on PostgreSQL the schema is
+upgraded once and each test starts by emptying the tables the one before wrote to
+(``tests.databases.reset_postgres``; a changed schema is rebuilt).
+
+Under pytest-xdist (``-n 2``) each worker has its own PostgreSQL
+database, ``<name>_gw0`` …, and ``EXCHANGE_TEST_POSTGRES_URL`` is rewritten to it here, so
+test modules and the exchanges they start as subprocesses use the worker's database too.
+SQLite files, ports and state directories are per test already (``tmp_path``, free ports).
 """
 
 from __future__ import annotations
@@ -20,16 +26,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from tests.databases import empty_postgres, reset_postgres, worker_postgres_url
 
 from exchange.app import build_context, create_app
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db import migrate
-from exchange.db.engine import Database
 
 OPERATOR_KEY = "exk_operator_test-key"
-POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
+POSTGRES_URL = worker_postgres_url(os.environ.get("EXCHANGE_TEST_POSTGRES_URL"))
+if POSTGRES_URL:
+    os.environ["EXCHANGE_TEST_POSTGRES_URL"] = POSTGRES_URL
 
 # Tests run at the machine's real date. From mid-December a ten-working-day deadline runs
 # into a year the chinese-calendar package may not cover yet: the exchange's default
@@ -38,12 +45,7 @@ POSTGRES_URL = os.environ.get("EXCHANGE_TEST_POSTGRES_URL")
 os.environ["EXCHANGE_CALENDAR_UNCOVERED"] = "weekdays"
 
 
-def empty_postgres(url: str) -> None:
-    """Drop every table (and Alembic's version table) of the test database."""
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.dispose()
+__all__ = ["POSTGRES_URL", "empty_postgres", "fresh_database", "make_department"]
 
 
 @pytest.fixture(scope="session")
@@ -80,11 +82,10 @@ def fresh_database(backend: str, tmp_path: Path, template: Path | None = None) -
         return
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set EXCHANGE_TEST_POSTGRES_URL (.ci/run does)")
-    # Also drops the leftovers of an earlier, interrupted run.
-    empty_postgres(POSTGRES_URL)
-    migrate.upgrade(POSTGRES_URL)
+    # Emptied before, not after: the leftovers of an interrupted run go too, and a test
+    # that uses the database directly (tests/db, the compose topology) empties it itself.
+    reset_postgres(POSTGRES_URL)
     yield POSTGRES_URL
-    empty_postgres(POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
