@@ -30,8 +30,12 @@ up: $(RUNTIME_STAMP)
 	$(BIN)/exchange up
 
 ## Run the test suite (PostgreSQL tests run when EXCHANGE_TEST_POSTGRES_URL is set).
+# Two pytest-xdist workers, one per core of the 2-core CI machine; a test file runs whole in
+# one worker (its module fixtures, such as a served exchange, are started once).
+# TEST_WORKERS=0 runs in this process alone.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 ## Lint and type-check (the Dockerfile too: hadolint fails on any finding not ignored inline).
 lint: $(STAMP)
