@@ -297,6 +297,9 @@ def application_out(
     dispute_id: int | None = None,
     events: list[EventOut] | None = None,
 ) -> ApplicationOut:
+    """Written out, not ``model_validate(..., from_attributes=True)``: the fields differ from
+    the row's (``topic`` is ``resource_code``, ``purpose`` joins two columns, ``decisions`` is
+    read from a JSON map) and ``overdue`` depends on ``now``."""
     return ApplicationOut(
         id=app.id,
         consumer=app.consumer,

@@ -27,6 +27,7 @@ from exchange.authz.schemas import (
     DisputeDecide,
     DisputeDecision,
     DisputeOut,
+    DisputeRecord,
     ItemOutcome,
     MessageOut,
     ReasonCode,
@@ -183,24 +184,15 @@ def decide_dispute(
 
 
 def dispute_out(session: Session, dispute: Dispute) -> DisputeOut:
+    """The row's columns are the schema's fields, read by attribute; only the messages, kept
+    in their own table, are fetched here."""
     messages = session.scalars(
         select(DisputeMessage)
         .where(DisputeMessage.dispute_id == dispute.id)
         .order_by(DisputeMessage.id)
     )
+    record = DisputeRecord.model_validate(dispute, from_attributes=True)
     return DisputeOut(
-        id=dispute.id,
-        application_id=dispute.application_id,
-        consumer=dispute.consumer,
-        provider=dispute.provider,
-        items=list(dispute.items),
-        status=dispute.status,
-        opened_at=dispute.opened_at,
-        reason=dispute.reason,
-        decision=DisputeDecision(dispute.decision) if dispute.decision else None,
-        decided_items=dispute.decided_items,
-        decided_at=dispute.decided_at,
-        decided_by=dispute.decided_by,
-        decision_reason=dispute.decision_reason,
-        messages=[MessageOut(at=m.at, author=m.author, body=m.body) for m in messages],
+        **dict(record),
+        messages=[MessageOut.model_validate(m, from_attributes=True) for m in messages],
     )

@@ -104,6 +104,9 @@ def grant_status(grant: Grant, today: dt.date) -> GrantStatus:
 
 
 def grant_out(grant: Grant, today: dt.date) -> GrantOut:
+    """Written out, not ``model_validate(..., from_attributes=True)``: the fields differ from
+    the row's (``topic`` is ``resource_code``, ``purpose`` joins two columns) and ``status``
+    depends on ``today``."""
     return GrantOut(
         id=grant.id,
         consumer=grant.consumer,

@@ -265,7 +265,9 @@ class MessageOut(BaseModel):
     body: str
 
 
-class DisputeOut(BaseModel):
+class DisputeRecord(BaseModel):
+    """A dispute's own columns, named as on its row: read with ``from_attributes``."""
+
     id: int
     application_id: int
     consumer: str
@@ -279,6 +281,9 @@ class DisputeOut(BaseModel):
     decided_at: dt.datetime | None
     decided_by: str | None
     decision_reason: str | None
+
+
+class DisputeOut(DisputeRecord):
     messages: list[MessageOut]
 
 
