@@ -54,8 +54,9 @@ def _interp(weights: Sequence[float], hour: float) -> float:
     """Weight at ``hour`` (0–24): linear between hour midpoints, cyclic over the day."""
     n = len(weights)
     x = (hour - 0.5) % n
-    i = int(x)
-    frac = x - i
+    # A hair below a midpoint, ``% n`` can round up to ``n`` itself (-1e-17 % 24 == 24.0).
+    i = int(x) % n
+    frac = x - int(x)
     return weights[i] * (1.0 - frac) + weights[(i + 1) % n] * frac
 
 

@@ -29,5 +29,7 @@ class DayShape(LoadTestShape):
         t = day.elapsed()
         if t >= plan.day_seconds:
             return None
+        # Before the spawn message this tick causes, which carries the options to workers.
+        day.forward_workers(self.runner)
         # Spawn fast: a step of the profile should take effect within a tick, not ramp.
         return plan.users_at(t), max(10.0, float(plan.peak_users))

@@ -67,6 +67,16 @@ def test_users_follow_the_rate() -> None:
     assert users[100:262] == sorted(users[100:262])  # rising from 04:00 to the morning peak
 
 
+def test_rate_a_hair_below_an_hours_midpoint() -> None:
+    """``(hour - 0.5) % 24`` rounds up to 24.0 just below 00:30: the rate is the night's,
+    not an IndexError out of a user's wait_time."""
+    from loadtests.profile import _interp
+
+    hour = math.nextafter(0.5, 0.0)
+    assert (hour - 0.5) % 24 == 24.0
+    assert _interp(HOURLY_WEIGHTS, hour) == pytest.approx(HOURLY_WEIGHTS[0])
+
+
 def test_day_plan_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="records_per_day"):
         DayPlan(records_per_day=0)
