@@ -77,7 +77,7 @@ if os.environ.get("BENCH_CPROFILE"):
         _prof[0].dump_stats(os.environ["BENCH_CPROFILE"])
         _prof[0] = None
     signal.signal(signal.SIGUSR2, _cprofile)
-from exchange.app import build_context, create_app, freeze_heap
+from exchange.app import build_context, create_app, tune_gc
 from exchange.serving import run
 from exchange.config import Settings
 from exchange.seed import seed
@@ -88,7 +88,7 @@ ctx = build_context(s)
 seed(ctx.db, s, sys.argv[2], ctx.clock, served=sys.argv[7].split(","),
      departments_url=sys.argv[5] + "/departments")
 app = create_app(s, ctx=ctx)
-freeze_heap()
+tune_gc(s)
 run(app, host="127.0.0.1", port=int(sys.argv[3]))
 """
 

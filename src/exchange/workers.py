@@ -44,7 +44,7 @@ SUPERVISOR_ENV = "EXCHANGE_WORKERS_SUPERVISOR_PID"
 
 def worker_app() -> Any:
     """uvicorn's app factory in each worker: the whole exchange, departments passed on."""
-    from exchange.app import PARTS, build_context, create_app, freeze_heap
+    from exchange.app import PARTS, build_context, create_app, tune_gc
     from exchange.web.gateway import Gateway, PartUrls
 
     # uvicorn's supervisor stops its workers on SIGTERM; killed, it cannot, and the
@@ -65,7 +65,7 @@ def worker_app() -> Any:
         )
     else:
         app = create_app(settings, ctx=ctx)
-    freeze_heap()
+    tune_gc(settings)
     return app
 
 

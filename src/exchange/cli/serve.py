@@ -59,7 +59,7 @@ def _serve_part(
     part: str, port: int | None, host: str | None, database_url: str | None, **front: object
 ) -> None:
     """Serve one part of :data:`exchange.app.PARTS` on its own (see ``exchange up``)."""
-    from exchange.app import build_context, create_app, freeze_heap
+    from exchange.app import build_context, create_app, tune_gc
     from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
     from exchange.serving import run
@@ -83,7 +83,7 @@ def _serve_part(
         console.print(f"portal on {settings.base_url}/ ; API routed to {routes or 'nothing'}")
     else:
         console.print(f"{part} on {settings.base_url} ({settings.database_url})")
-    freeze_heap()
+    tune_gc(settings)
     run(application, host=settings.host, port=settings.port)
 
 

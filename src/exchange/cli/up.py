@@ -119,7 +119,7 @@ def up(
     """Run the whole exchange with mock departments on one port (with --federation: and
     the provincial platform beside it, on a second port)."""
     from exchange import banner
-    from exchange.app import build_context, create_app, freeze_heap
+    from exchange.app import build_context, create_app, tune_gc
     from exchange.catalog.generate import PROFILES
     from exchange.db.migrate import SchemaNotCurrent
     from exchange.security import resolve_operator_key
@@ -168,7 +168,7 @@ def up(
     banner.show(
         banner.build(settings, operator_key, generated=generated, from_env=from_env), console
     )
-    freeze_heap()
+    tune_gc(settings)
     run(application, host=settings.host, port=settings.port)
 
 
@@ -181,7 +181,7 @@ def _up_federated(
 ) -> None:
     """The city exchange in this process, the provincial platform in a child process."""
     from exchange import banner
-    from exchange.app import build_context, create_app, freeze_heap
+    from exchange.app import build_context, create_app, tune_gc
     from exchange.db.migrate import SchemaNotCurrent
     from exchange.federation.launch import pair_settings, province_process
     from exchange.security import resolve_operator_key
@@ -225,7 +225,7 @@ def _up_federated(
             ),
             console,
         )
-        freeze_heap()
+        tune_gc(pair.city)
         run(application, host=pair.city.host, port=pair.city.port)
 
 
