@@ -27,10 +27,16 @@ def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         gc.set_threshold(*saved)
 
 
-def test_defaults_raise_gen0_and_freeze(collector: list[str]) -> None:
+def test_defaults_freeze_and_keep_the_interpreters_thresholds(collector: list[str]) -> None:
     tune_gc(Settings())
-    assert gc.get_threshold() == (50_000, 10, 10)
+    assert gc.get_threshold() == (700, 10, 10)
     # Collected first, so the garbage of start-up is not frozen with the live heap.
+    assert collector == ["collect", "freeze"]
+
+
+def test_on_raises_gen0_only(collector: list[str]) -> None:
+    tune_gc(Settings(gc_gen0_threshold=50_000))
+    assert gc.get_threshold() == (50_000, 10, 10)
     assert collector == ["collect", "freeze"]
 
 
