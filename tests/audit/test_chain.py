@@ -70,6 +70,9 @@ def test_each_entry_stores_its_own_items_past_the_memo_bound(
     """The writer remembers the stored JSON of item lists: a group of entries under a few
     lists, and more lists than the memo holds, each store their own items."""
     monkeypatch.setattr(chain, "ITEMS_MEMO", 3)
+    # A memo of its own: the module's is per dialect and process, and earlier tests on the
+    # same dialect may have filled it with these very lists past the patched bound.
+    monkeypatch.setattr(chain, "_ITEMS_TEXT", {})
     lists = [["a"], ["a", "b"], ["b"], ["c", "d"], ["a", "b"], [], ["d"], ["a"]]
     chain.ensure_head(ctx.db)
     chain.append(ctx.db, [sample_entry(i, items=items) for i, items in enumerate(lists)])
