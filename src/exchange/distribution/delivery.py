@@ -44,7 +44,6 @@ import orjson
 import yarl
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authz.cache import GrantCache
@@ -53,6 +52,7 @@ from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.db.base import utcnow
 from exchange.db.engine import Database
+from exchange.db.threads import run_joined
 from exchange.distribution import audit, feed
 from exchange.distribution.gate import RevocationGate
 from exchange.distribution.metrics import DistributionMetrics
@@ -169,7 +169,7 @@ class Distributor:
         if self._http is not None:
             await self._http.close()
         try:
-            await run_in_threadpool(self._release_all)
+            await run_joined(self._release_all)
         except Exception:
             log.warning("could not release distribution leases", exc_info=True)
         for topic in GATE_TOPICS:
@@ -198,7 +198,7 @@ class Distributor:
             claimed: list[int] = []
             if free > 0:
                 try:
-                    claimed = await run_in_threadpool(self._claim, free)
+                    claimed = await run_joined(self._claim, free)
                 except Exception:
                     log.warning("claiming subscriptions failed; trying again", exc_info=True)
             for sub_id in claimed:
@@ -283,19 +283,19 @@ class Distributor:
                 # narrowing found here moves the gate, and waiting there on this very push
                 # (entered, not yet prepared) would stall it until the gate's timeout.
                 try:
-                    await run_in_threadpool(self.db.freshness.check)
+                    await run_joined(self.db.freshness.check)
                 except ExchangeError:
                     return
                 generation = self.gate.enter()
                 try:
-                    step = await run_in_threadpool(self._prepare, sub_id)
+                    step = await run_joined(self._prepare, sub_id)
                     if step is None:
                         return
                     outcome = await self._push(step)
                 finally:
                     self.gate.leave(generation)
                 await self._audit(step, outcome)
-                await run_in_threadpool(self._settle, step, outcome)
+                await run_joined(self._settle, step, outcome)
                 if not outcome.ok:
                     return
         except asyncio.CancelledError:
@@ -310,7 +310,7 @@ class Distributor:
                 del self._tasks[sub_id]
             if not self._stopping:
                 try:
-                    await run_in_threadpool(self._release, sub_id)
+                    await run_joined(self._release, sub_id)
                 except Exception:
                     log.warning("could not release subscription %s (its lease lapses)", sub_id)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.writer import AuditWriter
 from exchange.authz.cache import GrantCache
 from exchange.context import AppContext
+from exchange.db.threads import run_joined
 from exchange.distribution import retention
 from exchange.distribution.delivery import Distributor
 from exchange.distribution.metrics import DistributionMetrics
@@ -91,7 +91,7 @@ class Runtime:
         while True:
             await asyncio.sleep(every)
             try:
-                await run_in_threadpool(self.prune_once)
+                await run_joined(self.prune_once)
             except Exception:
                 # Another process pruning the same range at once, a busy database: the
                 # next pass tries again; nothing is lost by pruning late.

@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry
 from exchange.audit.writer import AuditUnavailable
@@ -31,6 +30,7 @@ from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable, cli
 from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext
+from exchange.db.threads import run_joined
 from exchange.errors import ExchangeError
 from exchange.federation import delivery, forwarding, provision, relay, retention, service
 from exchange.federation.models import Cursor, Mount, Publication, Revocation
@@ -142,10 +142,10 @@ class Federation:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.revoked = await run_in_threadpool(self._load_revoked)
+        self.revoked = await run_joined(self._load_revoked)
         if not self.connected:
             return
-        await run_in_threadpool(self._route_peer)
+        await run_joined(self._route_peer)
         await self.client.start()
         self._task = asyncio.create_task(self._run(), name="federation-sync")
 
@@ -201,7 +201,7 @@ class Federation:
             if self.retention > 0 and time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + self.prune_every
                 try:
-                    await run_in_threadpool(self.prune_once)
+                    await run_joined(self.prune_once)
                 except Exception:
                     log.exception("federation pruning failed")
             self._kick.clear()
@@ -215,7 +215,7 @@ class Federation:
         """Whether a topic is published to the peer (from memory; loaded once per change)."""
         published = self._published
         if published is None:
-            published = self._published = await run_in_threadpool(self._load_published)
+            published = self._published = await run_joined(self._load_published)
         return resource_code in published
 
     def _load_published(self) -> frozenset[str]:
@@ -241,7 +241,7 @@ class Federation:
             return
         self._flushing = pending
         try:
-            await run_in_threadpool(self._write_provided, pending)
+            await run_joined(self._write_provided, pending)
         except BaseException:
             for code, n in pending.items():
                 self._provided[code] = self._provided.get(code, 0) + n
@@ -265,7 +265,7 @@ class Federation:
         await self._deliver_revocations()
         await relay.deliver(self)
         while True:
-            cursor = await run_in_threadpool(self._cursor)
+            cursor = await run_joined(self._cursor)
             answer = await self.client.call(
                 "GET", PREFIX + "/feed", params={"after": str(cursor), "limit": str(FEED_PAGE)}
             )
@@ -275,7 +275,7 @@ class Federation:
             entries, after = page["entries"], int(page["cursor"])
             if not entries:
                 break
-            applied = await run_in_threadpool(self._apply, entries, after)
+            applied = await run_joined(self._apply, entries, after)
             for k, v in applied.items():
                 done[k] = done.get(k, 0) + v
             if len(entries) < FEED_PAGE:
@@ -294,7 +294,7 @@ class Federation:
             )
 
     async def _deliver_revocations(self) -> None:
-        pending = await run_in_threadpool(self._pending_revocations)
+        pending = await run_joined(self._pending_revocations)
         if not pending:
             return
         answer = await self.client.call(
@@ -302,7 +302,7 @@ class Federation:
         )
         if answer.status != 200:
             raise ValueError(f"the peer refused the revocations: HTTP {answer.status}")
-        await run_in_threadpool(self._mark_delivered, [p["id"] for p in pending])
+        await run_joined(self._mark_delivered, [p["id"] for p in pending])
 
     def _pending_revocations(self) -> list[dict[str, Any]]:
         with self.db.sessions() as session:
@@ -427,7 +427,7 @@ class Federation:
                 409,
             )
         grants = broker.grants
-        decision = await run_in_threadpool(grants.check, self.peer_code, code, None, records=1)
+        decision = await run_joined(grants.check, self.peer_code, code, None, records=1)
         if not decision.allowed:
             raise client_error(
                 decision.reason,
@@ -442,7 +442,7 @@ class Federation:
         # Pinned before the export is read: a change after this point comes as an event.
         pinned = None
         if changes is None:
-            pinned = await run_in_threadpool(self._outbox_end, code)
+            pinned = await run_joined(self._outbox_end, code)
         # The granted items go to the department (in the signed path), which projects
         # them: each line is then only checked, and forwarded as it came (decoding and
         # re-encoding every record was most of a page's cost here).
@@ -457,7 +457,7 @@ class Federation:
             rows_to = max(rows, int(resp.headers.get("X-Next-Offset", rows)))
         records, n = b"", 0
         if (cut := data.rfind(b"\n")) >= 0:
-            records, n = await run_in_threadpool(_checked_lines, route.provider, data, cut, wanted)
+            records, n = await run_joined(_checked_lines, route.provider, data, cut, wanted)
         if data[cut + 1 :].strip():
             raise ProviderBadResponse(
                 route.provider, "the provider's export ended in the middle of a record"
@@ -465,7 +465,7 @@ class Federation:
         events: list[bytes] = []
         changes_to: int = changes if changes is not None else (pinned or 0)
         if changes is not None and rows_to >= total and n < limit:
-            events, changes_to = await run_in_threadpool(
+            events, changes_to = await run_joined(
                 self._changes_after, code, changes, limit - n, decision.items
             )
         header = provision.PageHeader(
@@ -539,7 +539,7 @@ class Federation:
         # One puller per process: the tick and an operator's pull would fetch the same
         # pages (one of which the store refuses, but the peer would send both).
         async with self._pulling:
-            for mount, _, _ in await run_in_threadpool(self._provisions):
+            for mount, _, _ in await run_joined(self._provisions):
                 code = mount.resource_code
                 try:
                     done[code] = await self.pull(mount)
@@ -563,7 +563,7 @@ class Federation:
         that is not stored (another process stored it first) ends the pull."""
         deadline = time.monotonic() + budget
         stored = 0
-        rows, changes = await run_in_threadpool(self._watermark, mount)
+        rows, changes = await run_joined(self._watermark, mount)
         current = await self._fetch(mount, rows, changes)
         ahead: deque[tuple[int, int | None, asyncio.Task[_Fetched]]] = deque()
         try:
@@ -578,7 +578,7 @@ class Federation:
                     _drop(ahead.popleft()[2])
                 if (moved or count) and time.monotonic() < deadline:
                     self._ask_ahead(mount, header, ahead)
-                kept = await run_in_threadpool(self._store, mount, page, rid)
+                kept = await run_joined(self._store, mount, page, rid)
                 if kept and (count or moved):  # a poll that found nothing new is not audited
                     stored += count
                     self.received_total += count
@@ -625,7 +625,7 @@ class Federation:
                 mount, rid, 0, self._peer_code_of(answer.body), answer.status, started
             )
             raise self._peer_error(self.peer_code, answer.status, answer.body)
-        page = await run_in_threadpool(provision.parse_page, answer.body)
+        page = await run_joined(provision.parse_page, answer.body)
         if page.header.rows_from != rows or page.header.changes_from != changes:
             raise ValueError("the peer answered a page from another watermark")
         return rid, started, page

@@ -42,6 +42,7 @@ from exchange.authz.schemas import ApplicationCreate
 from exchange.broker.service import Broker
 from exchange.catalog.models import Topic
 from exchange.context import AppContext
+from exchange.db.threads import run_joined
 from exchange.distribution import audit as distribution_audit
 from exchange.distribution import pull
 from exchange.distribution import service as distribution_service
@@ -223,7 +224,7 @@ class Gatherer:
     async def _granted_items(self, source: LibrarySource) -> frozenset[str] | None:
         """The items the library may gather from ``source`` now, or None (no grant)."""
         cache: GrantCache = self.ctx.parts["authz"]
-        decision = await run_in_threadpool(cache.check, self.unit, source.resource_code, None)
+        decision = await run_joined(cache.check, self.unit, source.resource_code, None)
         if decision.allowed and source.key_field in decision.items:
             return decision.items
         return None
@@ -240,7 +241,7 @@ class Gatherer:
             self.current = report
             started = time.perf_counter()
             try:
-                sources = await run_in_threadpool(self.sync_plan)
+                sources = await run_joined(self.sync_plan)
                 touched: set[str] = set()
                 for source in sources:
                     if library is not None and source.library != library:
@@ -251,7 +252,7 @@ class Gatherer:
                     await self._gather_source(source, report, full=full, max_pages=max_pages)
                 checking = time.perf_counter()
                 for code in sorted(touched):
-                    report.conflicts[code] = await run_in_threadpool(
+                    report.conflicts[code] = await run_joined(
                         run_checks, self.db, code, self.ctx.clock.now(), force=full
                     )
                 report.check_seconds = time.perf_counter() - checking
@@ -268,17 +269,17 @@ class Gatherer:
         code = source.resource_code
         granted = await self._granted_items(source)
         if granted is None:
-            if not await run_in_threadpool(self._pending_application, source.application_id):
+            if not await run_joined(self._pending_application, source.application_id):
                 try:
-                    source.application_id = await run_in_threadpool(self._apply, source)
+                    source.application_id = await run_joined(self._apply, source)
                 except ExchangeError as exc:
                     report.skipped[code] = f"application refused: {exc.message}"
-                    await run_in_threadpool(self._set_state, source.id, "error", exc.message)
+                    await run_joined(self._set_state, source.id, "error", exc.message)
                     return
                 granted = await self._granted_items(source)
             if granted is None:
                 report.skipped[code] = "awaiting the grant (the provider's review)"
-                await run_in_threadpool(
+                await run_joined(
                     self._set_state, source.id, "awaiting_grant", None, source.application_id
                 )
                 return
@@ -286,14 +287,14 @@ class Gatherer:
         if source.subscription_id is None:
             # Subscribed before the full load: changes made while it runs are applied
             # after it (an event for a record the load already has is a harmless upsert).
-            source.subscription_id = await run_in_threadpool(self._subscribe, source, items)
+            source.subscription_id = await run_joined(self._subscribe, source, items)
         elif not full and source.state == "done":
             await self._apply_events(source, report)
         if full or (source.watermark == 0 and source.state != "gathering"):
             source.watermark = 0
-            await run_in_threadpool(self._start_pass, source.id)
+            await run_joined(self._start_pass, source.id)
         elif source.state != "gathering":
-            await run_in_threadpool(self._set_state, source.id, "gathering", None)
+            await run_joined(self._set_state, source.id, "gathering", None)
         # Items outside the grant are stored as missing (null), in their place.
         layout = tuple(f[0] if f[0] in granted else None for f in source.fields)
         pages = 0
@@ -327,13 +328,13 @@ class Gatherer:
                 if next_offset >= total or not moved:
                     await writing
                     writing = None
-                    await run_in_threadpool(self._finish, source.id)
+                    await run_joined(self._finish, source.id)
                     break
                 if max_pages is not None and pages >= max_pages:
                     break
         except ExchangeError as exc:
             report.errors[code] = f"{exc.code}: {exc.message}"
-            await run_in_threadpool(self._set_state, source.id, "error", exc.message)
+            await run_joined(self._set_state, source.id, "error", exc.message)
         finally:
             if writing is not None:
                 await writing
@@ -432,7 +433,7 @@ class Gatherer:
                 upserts.append((source.id, event["key"], _ENCODER.encode(vals).decode(), refreshed))
             nxt = int(body["next_cursor"])
             if events or nxt != source.event_cursor:
-                await run_in_threadpool(
+                await run_joined(
                     write_events,
                     self.db,
                     source.id,
