@@ -123,3 +123,24 @@ def test_another_process_reads_the_moved_clock_at_once(one: Database, two: Datab
     mine.reset()
     two.freshness.check()
     assert theirs.offset_seconds() == 0.0
+
+
+def test_closing_ends_the_listener_without_waiting_out_its_heartbeat(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the listener thread is PostgreSQL's")
+    db = Database(database_url)
+    # A heartbeat longer than the wait below: only close()'s own note can end it in time
+    # (and when that note is lost, the cleanup still ends within a heartbeat).
+    fresh = Freshness(db.engine, db.sessions, heartbeat=120)
+    try:
+        fresh.start()
+        thread = fresh._thread
+        assert thread is not None
+        assert thread.is_alive()
+        fresh._stop.set()
+        fresh._wake()
+        thread.join(60)
+        assert not thread.is_alive(), "the listener still waits for notifications"
+    finally:
+        fresh.close()
+        db.dispose()

@@ -127,6 +127,9 @@ class Freshness:
         self._lease = lease
         self._heartbeat = heartbeat
         self.peer = uuid.uuid4().hex[:16]
+        # This listener's own channel: close() notifies it so the listener's wait for
+        # notifications (up to a heartbeat) ends at once rather than being waited out.
+        self._wake_channel = f"{CHANNEL}_stop_{self.peer}"
         self._subscribers: dict[str, list[Callback]] = {t: [] for t in TOPICS}
         self._lock = threading.Lock()
         self._closed = False
@@ -331,6 +334,7 @@ class Freshness:
                 conn = self._connect()
                 conn.execute(f"LISTEN {CHANNEL}")
                 conn.execute(f"LISTEN {ACK_CHANNEL}")
+                conn.execute(f"LISTEN {self._wake_channel}")
                 # Anything may have been announced while this process was not listening.
                 self._dispatch_all()
                 backoff = 0.1
@@ -341,6 +345,9 @@ class Freshness:
                     self._apply(conn, list(conn.notifies(timeout=0)))
                     self._valid_until = started + self._lease
                     self._listening.set()
+                    if self._stop.is_set():
+                        # close() may have woken us already: its note went in notifies() above.
+                        break
                     self._apply(conn, list(conn.notifies(timeout=self._heartbeat, stop_after=1)))
             except Exception:
                 if self._stop.is_set():
@@ -415,11 +422,25 @@ class Freshness:
                 for change in changes:
                     self._acks.pop(change, None)
 
+    def _wake(self) -> None:
+        """End the listener's wait for notifications (``_stop`` is set first)."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(
+                    text("SELECT pg_notify(:channel, '')"), {"channel": self._wake_channel}
+                )
+                conn.commit()
+        except Exception:
+            # The database is gone: the listener's wait ends by its heartbeat.
+            log.debug("could not wake the freshness listener", exc_info=True)
+
     def close(self) -> None:
         """Stop listening and unmap the counters."""
         self._closed = True
         self._stop.set()
         if self._thread is not None:
+            if self._thread.is_alive():
+                self._wake()
             self._thread.join(timeout=self._heartbeat + 5)
         if self._mm is not None:
             self._mm.close()
