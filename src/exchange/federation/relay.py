@@ -15,9 +15,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.writer import AuditUnavailable
+from exchange.db.threads import run_joined
 from exchange.federation import forwarding
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ async def deliver(fed: Federation) -> dict[str, int]:
     from exchange.federation.runtime import PREFIX
 
     done = {"forwarded": 0, "states": 0}
-    for row_id, correlation, body in await run_in_threadpool(_read, fed, _pending_forwards):
+    for row_id, correlation, body in await run_joined(_read, fed, _pending_forwards):
         started = time.perf_counter()
         rid = uuid.uuid4().hex
         answer = await fed.client.call(
@@ -43,19 +43,19 @@ async def deliver(fed: Federation) -> dict[str, int]:
         outcome, status = "forwarded", answer.status
         if answer.status == 200:
             state = orjson.loads(answer.body)["state"]
-            await run_in_threadpool(_apply_state, fed, state)
+            await run_joined(_apply_state, fed, state)
             done["forwarded"] += 1
         elif 400 <= answer.status < 500 and answer.status not in (401, 429):
             # Refused by the peer's own rules: final, the application settles here.
             code, message = _error_of(answer.body)
             outcome = code
-            await run_in_threadpool(_refused, fed, row_id, code, message)
+            await run_joined(_refused, fed, row_id, code, message)
         else:
             code, _ = _error_of(answer.body)
             await _audit(fed, rid, correlation, body, code, status, started)
             raise ValueError(f"the peer did not take forward {correlation}: HTTP {status}")
         await _audit(fed, rid, correlation, body, outcome, status, started)
-    pending = await run_in_threadpool(_read, fed, _pending_states)
+    pending = await run_joined(_read, fed, _pending_states)
     if pending:
         started = time.perf_counter()
         rid = uuid.uuid4().hex
@@ -67,7 +67,7 @@ async def deliver(fed: Federation) -> dict[str, int]:
             await _audit_state(fed, rid, state, app, answer.status, started)
         if answer.status != 200:
             raise ValueError(f"the peer refused the applications' states: HTTP {answer.status}")
-        await run_in_threadpool(_mark_sent, fed, [(r, v) for r, v, _, _ in pending])
+        await run_joined(_mark_sent, fed, [(r, v) for r, v, _, _ in pending])
         done["states"] = len(pending)
     return done
 

@@ -31,7 +31,6 @@ from urllib.parse import quote, urlencode
 import msgspec
 import orjson
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from exchange.audit.writer import AuditWriter
@@ -309,7 +308,7 @@ class Gatherer:
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
-                    run_in_threadpool(
+                    run_joined(
                         write_page,
                         self.db,
                         source.id,
