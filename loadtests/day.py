@@ -278,9 +278,9 @@ class Day:
         users lag the shape (the shape ticks once a second and a ramp takes time), and
         ``users_at`` steps up between ticks, so all morning the shares summed to less than
         1 and the records not accrued were never owed again (a ramp-down, capped at 1,
-        gave nothing back): a 5-minute day delivered 99.4 %, its cumulative ratio at
-        0.97-0.99 all day. That ratio is kept only for a master that does not say how many
-        workers it has.
+        gave nothing back): a simulated day with one worker delivered 99.0 %
+        (``tests/loadtests/test_day.py``). That ratio is kept only for a master that does
+        not say how many workers it has.
         """
         if type(runner).__name__ != "WorkerRunner":
             return 1.0
