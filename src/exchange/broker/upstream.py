@@ -575,8 +575,7 @@ class LookupBatcher:
             leader = waiting.popleft()
             if not waiting:
                 del self._slots[url]
-            if not leader.done():
-                leader.set_result(None)
+            _wake(leader)
 
     async def _slot(self, url: str) -> None:
         """Wait until a provider call of ``url`` ends, or ``max_wait`` seconds."""
