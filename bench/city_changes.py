@@ -45,7 +45,7 @@ async def _export(app: object, topic: object, total: int) -> float:
     t0 = time.perf_counter()
     rows = 0
     for start in range(0, total, EXPORT_CHUNK):
-        r, _, _ = await app._chunk(topic, start)  # type: ignore[attr-defined]
+        r, _, _ = await app.exports.chunk(topic, start)  # type: ignore[attr-defined]
         rows += len(r)
     return rows / (time.perf_counter() - t0)
 

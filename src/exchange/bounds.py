@@ -102,8 +102,7 @@ def _declare_departments(bounds: MemoryBounds, departments: DepartmentsApp) -> N
         ("departments.city.enterprises", firms, ENTERPRISE_BYTES),
     ):
         _declare_lru(bounds, name, cached, per)
-    # The departments' own attribute: their app is theirs to shape, this only reads it.
-    chunks = departments._chunks
+    chunks = departments.exports.cache
     bounds.declare(
         "departments.export_chunks",
         "serialised export chunks (least recently used dropped past the byte budget)",

@@ -11,7 +11,8 @@ from tests.departments.conftest import PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments.app import OVERSHARE_FIELD, DepartmentsApp, create_departments_app
+from exchange.departments.answers import OVERSHARE_FIELD
+from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
 from exchange.departments.faults import FaultProfile
@@ -448,14 +449,14 @@ async def test_callers_of_one_cold_page_share_one_derivation(
     import anyio
 
     built: list[int] = []
-    build = app._build_chunk
+    build = app.exports.build_chunk
 
     def counting(topic: object, start: int) -> object:
         built.append(start)
         time.sleep(0.05)  # long enough that the other callers arrive while it derives
         return build(topic, start)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app, "_build_chunk", counting)
+    monkeypatch.setattr(app.exports, "build_chunk", counting)
     bodies: list[bytes] = []
 
     async def fetch() -> None:
@@ -470,7 +471,7 @@ async def test_callers_of_one_cold_page_share_one_derivation(
     assert len(bodies) == 6
     assert len(set(bodies)) == 1
     assert len(bodies[0].splitlines()) == 5000
-    assert not app._deriving
+    assert not app.exports.deriving
     again = await client.get(f"{HH}/export", params={"offset": 0, "limit": 5000})
     assert again.content == bodies[0]
     assert len(built) == 3  # served from the cache
@@ -479,7 +480,7 @@ async def test_callers_of_one_cold_page_share_one_derivation(
 async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
     app: DepartmentsApp, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build = app._build_chunk
+    build = app.exports.build_chunk
     calls = 0
 
     def failing_once(topic: object, start: int) -> object:
@@ -489,10 +490,10 @@ async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
             raise RuntimeError("derivation failed")
         return build(topic, start)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app, "_build_chunk", failing_once)
+    monkeypatch.setattr(app.exports, "build_chunk", failing_once)
     with pytest.raises(RuntimeError, match="derivation failed"):
         await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
-    assert not app._deriving
+    assert not app.exports.deriving
     resp = await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
     assert resp.status_code == 200
     assert len(resp.content.splitlines()) == 100

@@ -1,0 +1,250 @@
+"""Export chunks as an export streams them: cached, derived once however many callers
+want one, spliced with the city's changes, cut to the fields a grant allows.
+
+An export is served in chunks of :data:`EXPORT_CHUNK` source rows, each serialised once
+(NDJSON lines and the lines joined) and kept in a :class:`ChunkCache` under a byte budget.
+:class:`ExportChunks` decides where a cold chunk is derived (a thread here, or the worker
+processes of :mod:`exchange.departments.exporter` ahead of the page being sent) and
+shares each derivation between every caller that wants it meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+import orjson
+
+from exchange.departments import noise
+from exchange.departments.city import City
+from exchange.departments.exporter import (
+    ExportWorkers,
+    build_chunk,
+    project,
+    project_lines,
+    span_of,
+)
+from exchange.departments.overlay import Overlay, splice
+from exchange.departments.served import Topic
+
+__all__ = ["EXPORT_CACHE_BYTES", "EXPORT_CHUNK", "Chunk", "ChunkCache", "ExportChunks"]
+
+EXPORT_CHUNK = 2048
+EXPORT_CACHE_BYTES = 256 << 20
+#: One serialised export chunk: its source rows, their NDJSON lines, the lines joined.
+Chunk = tuple[list[int], list[bytes], bytes]
+#: (department, topic, first row, overlay version, fields: () for all of the topic's)
+ChunkKey = tuple[str, str, int, int, tuple[str, ...]]
+_log = logging.getLogger(__name__)
+
+
+class ChunkCache:
+    """Serialized export chunks, least recently used evicted past a byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[ChunkKey, Chunk] = OrderedDict()
+
+    def get(self, key: ChunkKey) -> Chunk | None:
+        hit = self.items.get(key)
+        if hit is not None:
+            self.items.move_to_end(key)
+        return hit
+
+    def put(self, key: ChunkKey, value: Chunk) -> None:
+        size = len(value[2]) * 2
+        if size > self.budget:
+            return
+        self.items[key] = value
+        self.used += size
+        while self.used > self.budget:
+            _, old = self.items.popitem(last=False)
+            self.used -= len(old[2]) * 2
+
+    def drop(self, code: str, slug: str) -> None:
+        """Forget every chunk of one topic (its records changed: noise was set)."""
+        for key in [k for k in self.items if k[0] == code and k[1] == slug]:
+            self.used -= len(self.items.pop(key)[2]) * 2
+
+
+class ExportChunks:
+    """The chunks of every served topic: cached, derived on demand, spliced, projected."""
+
+    def __init__(
+        self, city: City, overlay: Overlay, workers: ExportWorkers, budget: int = EXPORT_CACHE_BYTES
+    ) -> None:
+        self.city = city
+        self.overlay = overlay
+        #: processes deriving cold chunks (started with the departments, if any)
+        self.workers = workers
+        self.cache = ChunkCache(budget)
+        #: cold chunks being derived, by (department, topic, first row): callers that
+        #: want one meanwhile wait for that derivation instead of starting their own
+        self.deriving: dict[tuple[str, str, int], asyncio.Future[Chunk]] = {}
+
+    def forget(self, code: str, slug: str) -> None:
+        """Drop a topic's chunks: its records changed (its noise was set)."""
+        self.cache.drop(code, slug)
+        for key in [k for k in self.deriving if k[:2] == (code, slug)]:
+            # Derived with the old noise: finishes for its waiters, never cached.
+            del self.deriving[key]
+
+    def build_chunk(self, topic: Topic, start: int) -> Chunk:
+        """Derive and serialise source rows [start, start + EXPORT_CHUNK) of a topic here."""
+        rows, lines = build_chunk(
+            self.city,
+            topic.gen.name,
+            topic.fields,
+            topic.profile.noise_rate,
+            noise.salt_of(topic.dept.code, topic.defn.slug),
+            start,
+            start + EXPORT_CHUNK,
+        )
+        return rows, lines, b"".join(lines)
+
+    async def _build_elsewhere(self, topic: Topic, starts: list[int]) -> list[Chunk]:
+        """Consecutive chunks derived at once by a worker process (when they run)."""
+        try:
+            built = await self.workers.build(
+                topic.gen.name,
+                topic.fields,
+                topic.profile.noise_rate,
+                noise.salt_of(topic.dept.code, topic.defn.slug),
+                starts[0],
+                len(starts),
+                EXPORT_CHUNK,
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the exports go on without them.
+            _log.error("an export worker process died; cold chunks are derived here from now on")
+            self.workers.abandon()
+            return await asyncio.to_thread(lambda: [self.build_chunk(topic, s) for s in starts])
+        return [(rows, lines, b"".join(lines)) for rows, lines in built]
+
+    async def projected(self, topic: Topic, start: int, fields: tuple[str, ...]) -> Chunk:
+        """A chunk with each record cut to ``fields`` (an export's ``fields`` parameter).
+
+        Made once from the whole chunk's lines and cached beside it: the exchange asks for
+        the granted items of a topic the same way every time, so later exports of that
+        grant stream the cut chunk as they would the whole one.
+        """
+        whole = await self.chunk(topic, start)
+        code, slug = topic.dept.code, topic.defn.slug
+        version = self.overlay.chunk_version(topic.gen.name, start)
+        key = (code, slug, start, version, fields)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        lines, blob = project_lines(whole[1], whole[2], fields)
+        cut = (whole[0], lines, blob)
+        self.cache.put(key, cut)
+        return cut
+
+    async def chunk(self, topic: Topic, start: int) -> Chunk:
+        """The chunk of ``topic`` from source row ``start``, with the city's changes."""
+        code, slug, overlay = topic.dept.code, topic.defn.slug, self.overlay
+        # Version 0 is the chunk as derived; each change to one of its rows makes a new
+        # version, spliced once from the derived chunk and cached like it (older versions
+        # age out of the cache).
+        version = overlay.chunk_version(topic.gen.name, start)
+        if version:
+            hit = self.cache.get((code, slug, start, version, ()))
+            if hit is not None:
+                return hit
+        base = self.cache.get((code, slug, start, 0, ()))
+        if base is None:
+            base = await self._derive(topic, start)
+        if not version:
+            return base
+        changed = overlay.changed_rows(topic.gen.name, start) or {}
+        dumps, fields = orjson.dumps, topic.fields
+        rows, lines = splice(
+            base[0], base[1], changed, lambda rec: dumps(project(rec, fields)) + b"\n"
+        )
+        spliced = (rows, lines, b"".join(lines))
+        self.cache.put((code, slug, start, version, ()), spliced)
+        return spliced
+
+    async def _derive(self, topic: Topic, start: int) -> Chunk:
+        """A cold chunk, derived once however many callers want it at the same time.
+
+        From a fresh exchange a load test's users ask for the same popular pages at once;
+        each derived the chunk itself, so N callers cost N derivations (all holding the
+        GIL) and every one of them answered N times later. Deriving takes a while: a thread
+        keeps the event loop answering. A caller that goes away does not cancel the
+        derivation the others wait for (``shield``).
+        """
+        return await asyncio.shield(self._deriving_of(topic, start))
+
+    def _deriving_of(self, topic: Topic, start: int) -> asyncio.Future[Chunk]:
+        """The derivation of a cold chunk under way, started now if none is."""
+        key = (topic.dept.code, topic.defn.slug, start)
+        pending = self.deriving.get(key)
+        if pending is None:
+            if self.workers.running:
+                self._derive_span(topic, [start])
+                return self.deriving[key]
+            pending = asyncio.ensure_future(asyncio.to_thread(self.build_chunk, topic, start))
+            self.deriving[key] = pending
+            pending.add_done_callback(lambda done: self._derived(key, done))
+        return pending
+
+    def derive_ahead(self, topic: Topic, start: int, stop: int) -> None:
+        """Start deriving the cold chunks of ``[start, stop)`` that nobody derives yet, so
+        worker processes make them while the current one is sent: consecutive ones
+        together, up to :func:`span_of` the topic's table a worker call."""
+        code, slug = topic.dept.code, topic.defn.slug
+        span = span_of(topic.gen.name)
+        group: list[int] = []
+        for at in range(start, stop, EXPORT_CHUNK):
+            if (code, slug, at) in self.deriving or (
+                self.cache.get((code, slug, at, 0, ())) is not None
+            ):
+                continue
+            if group and (at != group[-1] + EXPORT_CHUNK or len(group) == span):
+                self._derive_span(topic, group)
+                group = []
+            group.append(at)
+        if group:
+            self._derive_span(topic, group)
+
+    def _derive_span(self, topic: Topic, starts: list[int]) -> None:
+        """One worker call for consecutive cold chunks; each chunk's own future (what its
+        callers wait for, and what caches it) settles when the call ends."""
+        code, slug = topic.dept.code, topic.defn.slug
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[Chunk]] = []
+        for at in starts:
+            key = (code, slug, at)
+            future: asyncio.Future[Chunk] = loop.create_future()
+            self.deriving[key] = future
+            future.add_done_callback(partial(self._derived, key))
+            waiting.append(future)
+
+        def settle(done: asyncio.Future[list[Chunk]]) -> None:
+            failed = None if done.cancelled() else done.exception()
+            for k, future in enumerate(waiting):
+                if future.done():
+                    continue
+                if done.cancelled():
+                    future.cancel()
+                elif failed is not None:
+                    future.set_exception(failed)
+                else:
+                    future.set_result(done.result()[k])
+
+        asyncio.ensure_future(self._build_elsewhere(topic, starts)).add_done_callback(settle)
+
+    def _derived(self, key: tuple[str, str, int], done: asyncio.Future[Chunk]) -> None:
+        if self.deriving.get(key) is not done:
+            return  # forgotten meanwhile (the topic's noise changed): not cached
+        del self.deriving[key]
+        # Retrieved here, so a failure nobody waited for is not logged as never retrieved
+        # (the waiters, if any, raise it themselves).
+        if done.cancelled() or done.exception() is not None:
+            return
+        self.cache.put((*key, 0, ()), done.result())
