@@ -257,5 +257,5 @@ def test_an_approval_after_a_retirement_finds_nothing_pending(
         assert closed is not None
         assert grant is not None
         assert closed.status == "returned"
-        assert closed.decisions["status"]["outcome"] == "rejected"
+        assert closed.outcomes["status"].outcome == "rejected"
         assert (grant.status, grant.items) == ("suspended", ["id_number"])

@@ -153,7 +153,15 @@ def test_a_baseline_database_with_data_upgrades_to_head(empty_url: str) -> None:
             assert (grant.consumer, grant.items) == ("tst1", ["name", "hukou_address"])
             application = session.query(Application).one()
             assert (application.provider, application.grant_id) == ("tst2", grant.id)
-            assert application.decisions["religion"]["outcome"] == "refused"
+            # The JSON map became rows, codes inferred for a map stored without them.
+            assert {
+                item: (row.outcome, row.code, row.reason)
+                for item, row in application.outcomes.items()
+            } == {
+                "name": ("granted", "approved", None),
+                "hukou_address": ("granted", "approved", None),
+                "religion": ("refused", "not_shared", "不予共享"),
+            }
             assert [e.kind for e in session.query(ApplicationEvent)] == ["submitted"]
             dispute = session.query(Dispute).one()
             assert (dispute.application_id, dispute.items) == (application.id, ["religion"])

@@ -14,7 +14,7 @@ from exchange.authz.access import ApplicationNotFound, fetch_as_party
 from exchange.authz.calendar import CalendarNotCovered, WorkingCalendar
 from exchange.authz.events import ApplicationSubmitted
 from exchange.authz.grants import grant_items
-from exchange.authz.models import Application, ApplicationEvent, Dispute
+from exchange.authz.models import Application, ApplicationEvent, ApplicationItem, Dispute
 from exchange.authz.outcomes import PLATFORM, check_items_in, items_with, record, settle_status
 from exchange.authz.reviews import is_overdue
 from exchange.authz.schemas import (
@@ -26,7 +26,6 @@ from exchange.authz.schemas import (
     ItemOutcome,
     Purpose,
     ReasonCode,
-    reason_code_of,
 )
 from exchange.catalog import service as catalog_service
 from exchange.catalog.schemas import TopicStatus
@@ -120,12 +119,12 @@ def submit(
         )
     unit = session.get(Department, consumer)
     government = unit is not None and unit.kind in GOVERNMENT_KINDS
-    decisions = {
-        field: _first_decision(catalog_items[field]["sharing_type"], government, sharing)
+    outcomes = {
+        field: _first_outcome(field, catalog_items[field]["sharing_type"], government, sharing)
         for field in spec.items
     }
     review_deadline: dt.datetime | None = None
-    if any(d["outcome"] == "pending" for d in decisions.values()):
+    if any(o.outcome == ItemOutcome.pending.value for o in outcomes.values()):
         try:
             review_deadline = calendar.deadline(now, review_days)
         except CalendarNotCovered as exc:
@@ -140,7 +139,7 @@ def submit(
         resource_code=topic.resource_code,
         topic_name=topic.name,
         items=list(spec.items),
-        decisions=decisions,
+        outcomes=outcomes,
         purpose_scope=spec.purpose.scope.value,
         purpose_text=spec.purpose.text,
         legal_function=spec.legal_function,
@@ -179,9 +178,7 @@ def submit(
             grant_id=grant.id,
         )
     if refused:
-        record(
-            session, app, PLATFORM, "refused", now, decisions[refused[0]]["reason"], items=refused
-        )
+        record(session, app, PLATFORM, "refused", now, outcomes[refused[0]].reason, items=refused)
     if pending:
         assert review_deadline is not None  # computed above for every pending item
         app.review_deadline = review_deadline
@@ -201,20 +198,25 @@ def submit(
     return app
 
 
-def _first_decision(kind: str, government: bool, sharing: dict[str, Any]) -> dict[str, Any]:
+def _first_outcome(
+    field: str, kind: str, government: bool, sharing: dict[str, Any]
+) -> ApplicationItem:
     """An item's outcome at submission, by its sharing type (see :mod:`outcomes`)."""
     if kind == "unconditional" and government:
-        outcome, code, reason = "granted", ReasonCode.unconditional, None
+        outcome, code, reason = ItemOutcome.granted, ReasonCode.unconditional, None
     elif kind == "unconditional":
         # 无条件共享 is "any government department may use it": a bank's or a utility's
         # application for unconditional items goes to the provider's review instead.
-        outcome, code, reason = "pending", ReasonCode.not_government, None
+        outcome, code, reason = ItemOutcome.pending, ReasonCode.not_government, None
     elif kind == "conditional":
-        outcome, code, reason = "pending", ReasonCode.conditional, sharing.get("conditions")
+        outcome, code = ItemOutcome.pending, ReasonCode.conditional
+        reason = sharing.get("conditions")
     else:
         basis = sharing.get("legal_basis") or "the catalog marks this item 不予共享"
-        outcome, code, reason = "refused", ReasonCode.not_shared, basis
-    return {"sharing_type": kind, "outcome": outcome, "code": code, "reason": reason or None}
+        outcome, code, reason = ItemOutcome.refused, ReasonCode.not_shared, basis
+    row = ApplicationItem(item=field, sharing_type=kind)
+    row.settle(outcome, code, reason or None)
+    return row
 
 
 def get_application(
@@ -298,8 +300,8 @@ def application_out(
     events: list[EventOut] | None = None,
 ) -> ApplicationOut:
     """Written out, not ``model_validate(..., from_attributes=True)``: the fields differ from
-    the row's (``topic`` is ``resource_code``, ``purpose`` joins two columns, ``decisions`` is
-    read from a JSON map) and ``overdue`` depends on ``now``."""
+    the row's (``topic`` is ``resource_code``, ``purpose`` joins two columns, ``decisions`` are
+    the item rows in the order asked) and ``overdue`` depends on ``now``."""
     return ApplicationOut(
         id=app.id,
         consumer=app.consumer,
@@ -310,10 +312,10 @@ def application_out(
         decisions=[
             ItemDecisionOut(
                 field=f,
-                sharing_type=app.decisions[f]["sharing_type"],
-                outcome=ItemOutcome(app.decisions[f]["outcome"]),
-                reason_code=reason_code_of(app.decisions[f]),
-                reason=app.decisions[f].get("reason"),
+                sharing_type=app.outcomes[f].sharing_type,
+                outcome=ItemOutcome(app.outcomes[f].outcome),
+                reason_code=ReasonCode(app.outcomes[f].code),
+                reason=app.outcomes[f].reason,
             )
             for f in app.items
         ],

@@ -15,7 +15,6 @@ from exchange.authz.models import Application, Dispute, DisputeMessage
 from exchange.authz.outcomes import (
     check_items_in,
     items_with,
-    outcomes_copy,
     reason_required,
     record,
     settle_status,
@@ -153,12 +152,8 @@ def decide_dispute(
         topic = live_topic(session, app)
         in_catalog = {it["field"] for it in topic.data["items"]}
         granted = [i for i in granted if i in in_catalog]
-    decisions = outcomes_copy(app)
     for item in granted:
-        decisions[item].update(
-            outcome="granted", code=ReasonCode.dispute_granted, reason=body.reason
-        )
-    app.decisions = decisions
+        app.outcomes[item].settle(ItemOutcome.granted, ReasonCode.dispute_granted, body.reason)
     detail: dict[str, Any] = {"decision": body.decision.value, "items": granted}
     if granted:
         grant = grant_items(

@@ -1,4 +1,5 @@
-"""Authorization tables: applications and their history, disputes, grants, usage, epoch."""
+"""Authorization tables: applications, their items' outcomes and history, disputes, grants,
+usage, epoch."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relationship
 
-from exchange.authz.schemas import ApplicationStatus, DisputeDecision, GrantStatus
+from exchange.authz.schemas import (
+    ApplicationStatus,
+    DisputeDecision,
+    GrantStatus,
+    ItemOutcome,
+    ReasonCode,
+)
 from exchange.db.base import Base, one_of, utcnow
 
 # What a grant row stores; "expired" is read from valid_until, never written.
@@ -33,10 +40,15 @@ class Application(Base):
         ForeignKey("catalog_topic.resource_code"), index=True
     )
     topic_name: Mapped[str] = mapped_column(String(200))
+    #: the items asked for, in the order asked (each has its row in ``outcomes``)
     items: Mapped[list[str]] = mapped_column(JSON)
-    # field → {"sharing_type", "outcome", "reason"}; outcome pending | granted | refused |
-    # rejected.
-    decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: item → its outcome; loaded with the application, changed in place
+    outcomes: Mapped[dict[str, ApplicationItem]] = relationship(
+        collection_class=attribute_keyed_dict("item"),
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
     purpose_scope: Mapped[str] = mapped_column(String(32))
     purpose_text: Mapped[str] = mapped_column(Text)
     legal_function: Mapped[str] = mapped_column(Text)
@@ -57,6 +69,26 @@ class Application(Base):
     #: the peer platform's department this application was forwarded for (the consumer
     #: is then the peer platform's unit)
     on_behalf_of: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ApplicationItem(Base):
+    """One item of an application and its outcome: pending until reviewed, then granted,
+    refused (不予共享, at once) or rejected, with the code and reason of the decision."""
+
+    __tablename__ = "authz_application_item"
+    __table_args__ = (one_of("outcome", ItemOutcome), one_of("code", ReasonCode))
+
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("authz_application.id", ondelete="CASCADE"), primary_key=True
+    )
+    item: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sharing_type: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+    def settle(self, outcome: ItemOutcome, code: ReasonCode, reason: str | None) -> None:
+        self.outcome, self.code, self.reason = outcome.value, code.value, reason
 
 
 class ApplicationEvent(Base):

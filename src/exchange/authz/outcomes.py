@@ -1,6 +1,7 @@
 """An application's per-item outcomes and its timeline, the vocabulary every decision uses.
 
-One application carries an outcome per item (pending, granted, refused, rejected); its
+One application carries an outcome per item (pending, granted, refused, rejected: rows
+of ``authz_application_item``, changed in place through ``ApplicationItem.settle``); its
 status follows from them (:func:`settle_status`), and every step is one timeline event
 (:func:`record`)."""
 
@@ -41,19 +42,14 @@ def record(
     )
 
 
-def outcomes_copy(app: Application) -> dict[str, dict[str, Any]]:
-    # A copy: JSON columns do not track in-place mutation.
-    return {k: dict(v) for k, v in app.decisions.items()}
-
-
 def items_with(app: Application, *outcomes: ItemOutcome) -> list[str]:
     wanted = {o.value for o in outcomes}
-    return [f for f in app.items if app.decisions[f]["outcome"] in wanted]
+    return [f for f in app.items if app.outcomes[f].outcome in wanted]
 
 
 def settle_status(app: Application) -> None:
     """Status from the per-item outcomes (a dispute in progress overrides it)."""
-    outcomes = [app.decisions[f]["outcome"] for f in app.items]
+    outcomes = [app.outcomes[f].outcome for f in app.items]
     granted = outcomes.count(ItemOutcome.granted.value)
     if ItemOutcome.pending.value in outcomes:
         app.status = ApplicationStatus.pending_review.value

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from exchange.authz.events import ApplicationDecided, grants_changed
 from exchange.authz.models import Application, Grant
-from exchange.authz.outcomes import PLATFORM, items_with, outcomes_copy, record, settle_status
+from exchange.authz.outcomes import PLATFORM, items_with, record, settle_status
 from exchange.authz.schemas import ApplicationStatus, ItemOutcome, ReasonCode
 from exchange.catalog import service as catalog_service
 from exchange.db.reactions import emit
@@ -35,15 +35,11 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             grant.updated_at = now
             grant.changed_by = PLATFORM
         for app in pending_apps:
-            decisions = outcomes_copy(app)
             pending = items_with(app, ItemOutcome.pending)
             for item in pending:
-                decisions[item].update(
-                    outcome="rejected",
-                    code=ReasonCode.topic_retired,
-                    reason=topic.retire_reason or None,
+                app.outcomes[item].settle(
+                    ItemOutcome.rejected, ReasonCode.topic_retired, topic.retire_reason or None
                 )
-            app.decisions = decisions
             settle_status(app)
             record(session, app, PLATFORM, "topic_retired", now, topic.retire_reason, items=pending)
             emit(session, ApplicationDecided(app))
@@ -64,15 +60,13 @@ def on_catalog_event(session: Session, event: catalog_service.CatalogEvent) -> N
             grant.changed_by = PLATFORM
             touched = True
         for app in pending_apps:
-            decisions = outcomes_copy(app)
             gone = [i for i in items_with(app, ItemOutcome.pending) if i in removed]
             if not gone:
                 continue
             for item in gone:
-                decisions[item].update(
-                    outcome="rejected", code=ReasonCode.removed_from_catalog, reason=None
+                app.outcomes[item].settle(
+                    ItemOutcome.rejected, ReasonCode.removed_from_catalog, None
                 )
-            app.decisions = decisions
             settle_status(app)
             record(session, app, PLATFORM, "items_removed", now, None, items=gone)
             emit(session, ApplicationDecided(app))

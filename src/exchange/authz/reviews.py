@@ -14,12 +14,17 @@ from exchange.authz.models import Application
 from exchange.authz.outcomes import (
     check_items_in,
     items_with,
-    outcomes_copy,
     reason_required,
     record,
     settle_status,
 )
-from exchange.authz.schemas import ApplicationStatus, Approve, ItemOutcome, ReasonCode
+from exchange.authz.schemas import (
+    PLAIN_CODE,
+    ApplicationStatus,
+    Approve,
+    ItemOutcome,
+    ReasonCode,
+)
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
@@ -90,22 +95,16 @@ def approve(
     in_catalog = {it["field"] for it in topic.data["items"]}
     gone = [i for i in approved if i not in in_catalog]
     approved = [i for i in approved if i in in_catalog]
-    decisions = outcomes_copy(app)
     # A reason given for leaving items out belongs to those items only: the granted ones
     # carry the reviewer's reason only when the whole request was approved.
     for item in approved:
-        decisions[item].update(
-            outcome="granted",
-            code=ReasonCode.approved,
-            reason=None if left_out else body.reason or None,
+        app.outcomes[item].settle(
+            ItemOutcome.granted, ReasonCode.approved, None if left_out else body.reason or None
         )
     for item in left_out:
-        decisions[item].update(outcome="rejected", code=ReasonCode.left_out, reason=body.reason)
+        app.outcomes[item].settle(ItemOutcome.rejected, ReasonCode.left_out, body.reason)
     for item in gone:
-        decisions[item].update(
-            outcome="rejected", code=ReasonCode.removed_from_catalog, reason=None
-        )
-    app.decisions = decisions
+        app.outcomes[item].settle(ItemOutcome.rejected, ReasonCode.removed_from_catalog, None)
     app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, body.reason or None
     detail: dict[str, Any] = {"items": approved, "rejected": left_out + gone}
     if approved:
@@ -138,10 +137,8 @@ def reject(
     _require_pending(app)
     _require_reviewed_here(app)
     pending = items_with(app, ItemOutcome.pending)
-    decisions = outcomes_copy(app)
     for item in pending:
-        decisions[item].update(outcome="rejected", code=ReasonCode.rejected, reason=reason)
-    app.decisions = decisions
+        app.outcomes[item].settle(ItemOutcome.rejected, ReasonCode.rejected, reason)
     app.reviewed_at, app.reviewed_by, app.review_reason = now, caller.code, reason
     record(session, app, caller.code, "rejected", now, reason, items=pending)
     settle_status(app)
@@ -172,18 +169,20 @@ def mirror_review(
     decided = [i for i in pending if (outcomes.get(i) or {}).get("outcome") in final]
     if not decided:
         return []
-    decisions = outcomes_copy(app)
     for item in decided:
         peer = outcomes[item]
+        outcome = ItemOutcome(peer["outcome"])
         code = peer.get("code")
-        decisions[item].update(
-            outcome=peer["outcome"],
-            code=code if code in ReasonCode.__members__ else None,
-            reason=peer.get("reason"),
+        app.outcomes[item].settle(
+            outcome,
+            # A code this platform does not know reads as the outcome's plain one.
+            ReasonCode(code)
+            if isinstance(code, str) and code in ReasonCode.__members__
+            else PLAIN_CODE[outcome],
+            peer.get("reason"),
         )
-    app.decisions = decisions
     app.reviewed_at, app.reviewed_by, app.review_reason = now, reviewer[:32], reason
-    granted = [i for i in decided if decisions[i]["outcome"] == ItemOutcome.granted.value]
+    granted = [i for i in decided if app.outcomes[i].outcome == ItemOutcome.granted.value]
     rejected = [i for i in decided if i not in granted]
     detail: dict[str, Any] = {"items": granted, "rejected": rejected, "platform": platform}
     if granted:

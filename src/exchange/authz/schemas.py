@@ -69,31 +69,14 @@ class ReasonCode(StrEnum):
     not_government = "not_government"
 
 
-# Decisions stored before reason codes existed carried these texts instead.
-_LEGACY_REASONS = {
-    "无条件共享": ReasonCode.unconditional,
-    "approved": ReasonCode.approved,
-    "topic retired": ReasonCode.topic_retired,
-    "removed from the catalog": ReasonCode.removed_from_catalog,
+#: the code an outcome reads as when nothing more precise is known (a peer platform's
+#: decision naming a code this platform does not know)
+PLAIN_CODE = {
+    ItemOutcome.pending: ReasonCode.conditional,
+    ItemOutcome.granted: ReasonCode.approved,
+    ItemOutcome.refused: ReasonCode.not_shared,
+    ItemOutcome.rejected: ReasonCode.rejected,
 }
-_BY_OUTCOME = {
-    "pending": ReasonCode.conditional,
-    "granted": ReasonCode.approved,
-    "refused": ReasonCode.not_shared,
-    "rejected": ReasonCode.rejected,
-}
-
-
-def reason_code_of(decision: dict[str, Any]) -> ReasonCode:
-    """The code of one stored item decision, inferred for decisions stored without one."""
-    if decision.get("code"):
-        return ReasonCode(decision["code"])
-    reason = decision.get("reason") or ""
-    if reason in _LEGACY_REASONS:
-        return _LEGACY_REASONS[reason]
-    if reason.startswith("dispute "):
-        return ReasonCode.dispute_granted
-    return _BY_OUTCOME[decision["outcome"]]
 
 
 class GrantStatus(StrEnum):

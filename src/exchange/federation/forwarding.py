@@ -70,7 +70,7 @@ def on_submitted(session: Session, app: Application, peer_level: str, now: dt.da
     mount = session.scalar(select(Mount).where(Mount.resource_code == app.resource_code))
     if mount is None or mount.status != "published":
         return False
-    if not any(app.decisions[f]["outcome"] == ItemOutcome.pending.value for f in app.items):
+    if not any(app.outcomes[f].outcome == ItemOutcome.pending.value for f in app.items):
         return False
     app.forwarded_to = peer_level
     row = Forward(
@@ -130,7 +130,7 @@ def forward_payload(session: Session, row: Forward) -> dict[str, Any]:
         "topic": mount.peer_resource_code,
         # Refused items stay refused here (不予共享): the peer is asked for the others, so
         # its grant to this platform also carries the unconditional ones granted here.
-        "items": [f for f in app.items if app.decisions[f]["outcome"] != "refused"],
+        "items": [f for f in app.items if app.outcomes[f].outcome != ItemOutcome.refused.value],
         "purpose": {"scope": app.purpose_scope, "text": app.purpose_text},
         "legal_function": app.legal_function,
         "valid_from": app.valid_from.isoformat(),
@@ -321,9 +321,9 @@ def state_of(session: Session, row: Forward) -> dict[str, Any]:
         "provider": app.provider,
         "decisions": {
             f: {
-                "outcome": app.decisions[f]["outcome"],
-                "code": app.decisions[f].get("code"),
-                "reason": app.decisions[f].get("reason"),
+                "outcome": app.outcomes[f].outcome,
+                "code": app.outcomes[f].code,
+                "reason": app.outcomes[f].reason,
             }
             for f in app.items
         },
