@@ -23,35 +23,30 @@ import numpy.typing as npt
 
 from exchange import ids
 from exchange.departments import names
-from exchange.departments.city import (
-    _BASE_ORD,
-    _DISPLAY_TO_AREA,
-    _ENT_STATUS_TABLE,
-    _LUOGANG_FROM,
-    _LUOGANG_TO,
-    _NUMERIC_BODIES,
-    _RESIDENCE_TABLE,
-    _RETIRE_2005,
-    _T_COUPLE,
-    _T_DEATH,
-    _T_ENT,
-    _T_HOUSE,
-    _T_PERSON,
-    _T_WORK,
+from exchange.departments.city import City
+from exchange.departments.enterprises import NUMERIC_BODIES, Enterprise
+from exchange.departments.people import (
     AREAS,
+    BASE_ORD,
     DAYS,
-    ENT_STATUSES,
+    DISPLAY_TO_AREA,
+    LUOGANG_FROM,
+    LUOGANG_TO,
     N_AREAS,
     REFERENCE_DATE,
-    ROADS,
+    RETIRE_2005,
     SEQ_HALVES,
-    STREETS,
-    City,
-    Enterprise,
-    Feistel,
     Person,
 )
-from exchange.departments.city import mix as city_mix
+from exchange.departments.prng import T_COUPLE, T_DEATH, T_ENT, T_HOUSE, T_PERSON, T_WORK, Feistel
+from exchange.departments.prng import mix as city_mix
+from exchange.departments.vocabulary import (
+    ENT_STATUS_TABLE,
+    ENT_STATUSES,
+    RESIDENCE_TABLE,
+    ROADS,
+    STREETS,
+)
 
 __all__ = [
     "enterprises",
@@ -183,7 +178,7 @@ def feistel_inverse(perm: Feistel, y: U64) -> U64:
 def _calendar() -> tuple[list[dt.date], I64, I64, I64, I64]:
     """(date, year, month, day of month, weighted ID digits of YYYYMMDD) for every day a
     person can be born on."""
-    dates = [dt.date.fromordinal(_BASE_ORD + d) for d in range(DAYS)]
+    dates = [dt.date.fromordinal(BASE_ORD + d) for d in range(DAYS)]
     years = np.array([d.year for d in dates], dtype=np.int64)
     months = np.array([d.month for d in dates], dtype=np.int64)
     mdays = np.array([d.day for d in dates], dtype=np.int64)
@@ -251,11 +246,11 @@ def _deaths(city: City, index: I64, day: I64) -> I64:
     """Death-day ordinals (-1: alive): ``City._death_date`` in bulk."""
     _, years, _, _, _ = _calendar()
     age = REFERENCE_DATE.year - years[day]
-    draws = splitmix_draws(mix(len(index), city.seed, _T_DEATH, index.astype(np.uint64)), 2)
+    draws = splitmix_draws(mix(len(index), city.seed, T_DEATH, index.astype(np.uint64)), 2)
     old = age >= 55
     p = np.minimum(0.6, np.maximum(age - 55, 0) / 70)
     dies = old & _chance_each(draws[0], p)
-    first = np.maximum(day + _BASE_ORD + 55 * 365, dt.date(1995, 1, 1).toordinal())
+    first = np.maximum(day + BASE_ORD + 55 * 365, dt.date(1995, 1, 1).toordinal())
     last = REFERENCE_DATE.toordinal()
     dies &= first <= last
     when = _between(draws[1], first, np.full_like(first, last))
@@ -274,7 +269,7 @@ def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -
         np.int64
     ) - 3 * 365
     plausible = wife_exists & (day[:, 1] == day[:, 0] + delta)
-    draws = splitmix_draws(mix(n, city.seed, _T_COUPLE, unit.astype(np.uint64)), 4)
+    draws = splitmix_draws(mix(n, city.seed, T_COUPLE, unit.astype(np.uint64)), 4)
     married_at_all = plausible & _chance(draws[0], 0.72)
     husband_22, bad_h = _anniversary(day[:, 0], 22)
     wife_20, bad_w = _anniversary(day[:, 1], 20)
@@ -301,7 +296,7 @@ def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -
 @lru_cache(maxsize=1)
 def _tables() -> dict[str, Any]:
     """Lookup tables for the per-person strings (built once per process)."""
-    id_areas = (*AREAS, *sorted(_DISPLAY_TO_AREA))
+    id_areas = (*AREAS, *sorted(DISPLAY_TO_AREA))
     weights = ids._ID_WEIGHTS
     return {
         "id_areas": id_areas,
@@ -312,7 +307,7 @@ def _tables() -> dict[str, Any]:
         "area_pos": {a: i for i, a in enumerate(id_areas)},
         "surname_cum": np.array(names._SURNAME_CUM, dtype=np.uint64),
         "eth_cum": np.array(names._ETH_CUM, dtype=np.uint64),
-        "residence": np.array([AREAS.index(a) for a in _RESIDENCE_TABLE], dtype=np.int64),
+        "residence": np.array([AREAS.index(a) for a in RESIDENCE_TABLE], dtype=np.int64),
         "streets": [STREETS[a] for a in AREAS],
         "street_counts": np.array([len(STREETS[a]) for a in AREAS], dtype=np.uint64),
         "ymd": [f"{d:%Y%m%d}" for d in _calendar()[0][:DAYS]],
@@ -325,16 +320,16 @@ def _id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I6
     t = _tables()
     day_digits = _calendar()[4]
     # The ID's printed area: some older residents keep a retired district's code.
-    birth_ord = day + _BASE_ORD
+    birth_ord = day + BASE_ORD
     area_codes = np.array([int(a) for a in AREAS], dtype=np.int64)[area_i]
-    old = (birth_ord < _RETIRE_2005.toordinal()) & (h % 3 == 0)
+    old = (birth_ord < RETIRE_2005.toordinal()) & (h % 3 == 0)
     pos = t["area_pos"]
     shown = np.where(old & (area_codes == 440104), pos["440102"], area_i)
     shown = np.where(old & (area_codes == 440103), pos["440107"], shown)
     luogang = (
         (area_codes == 440112)
-        & (birth_ord >= _LUOGANG_FROM.toordinal())
-        & (birth_ord < _LUOGANG_TO.toordinal())
+        & (birth_ord >= LUOGANG_FROM.toordinal())
+        & (birth_ord < LUOGANG_TO.toordinal())
         & (h % 2 == 0)
     )
     shown = np.where(luogang, pos["440116"], shown)
@@ -374,13 +369,13 @@ def sample_credit_codes(city: City, n: int, seed: int = 0) -> list[str]:
     picker = Feistel(city_mix(city.seed, seed, 0xE5), city.enterprises)
     e = feistel_forward(picker, np.arange(n, dtype=np.uint64))
     slot = feistel_forward(city._orgs, e)
-    d = splitmix_draws(mix(n, city.seed, _T_ENT, e), 2)
-    modern = slot >= np.uint64(_NUMERIC_BODIES)
+    d = splitmix_draws(mix(n, city.seed, T_ENT, e), 2)
+    modern = slot >= np.uint64(NUMERIC_BODIES)
     # ``modern and r.chance(0.3)``: only a modern body spends a draw on the kind.
     kind92 = modern & _chance(d[0], 0.3)
     district_draw = np.where(modern, d[1], d[0])
     district = _tables()["residence"][
-        (district_draw % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)
+        (district_draw % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)
     ]
     return [
         ids.make_credit_code("92" if k else "91", AREAS[a], city._org_body(s))
@@ -441,7 +436,7 @@ def persons(city: City, index: I64) -> list[Person]:
 
     # Names: the draws a person's Rng makes, in order; the ethnicity's draw moves by two
     # when the given name has a second character.
-    d = splitmix_draws(mix(n, city.seed, _T_PERSON, index.astype(np.uint64)), 6)
+    d = splitmix_draws(mix(n, city.seed, T_PERSON, index.astype(np.uint64)), 6)
     surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
     two = _chance(d[2], 0.78)
     own_second = _chance(d[3], 0.6)
@@ -454,8 +449,8 @@ def persons(city: City, index: I64) -> list[Person]:
     head_alive = husband_death < 0
     hh_id = np.where(together, 2 * (index >> 1), index)
     relation_spouse = together & female & head_alive
-    hd = splitmix_draws(mix(n, city.seed, _T_HOUSE, hh_id.astype(np.uint64)), 6)
-    district = t["residence"][(hd[0] % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)]
+    hd = splitmix_draws(mix(n, city.seed, T_HOUSE, hh_id.astype(np.uint64)), 6)
+    district = t["residence"][(hd[0] % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)]
     street_i = (hd[1] % t["street_counts"][district]).astype(np.int64)
     road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64)
     no1 = 1 + (hd[3] % np.uint64(899)).astype(np.int64)
@@ -558,7 +553,7 @@ _REP_SCAN, _REP_LIMIT = 48, 3
 #: Residents it draws when no employee qualifies
 _REP_DRAWS = 40
 #: Which entries of the status table are ``City.enterprise_active``'s
-_ACTIVE = np.array([s == ENT_STATUSES[0][0] for s in _ENT_STATUS_TABLE], dtype=np.bool_)
+_ACTIVE = np.array([s == ENT_STATUSES[0][0] for s in ENT_STATUS_TABLE], dtype=np.bool_)
 
 
 def _legal_reps(city: City, e: I64) -> I64:
@@ -568,7 +563,7 @@ def _legal_reps(city: City, e: I64) -> I64:
     ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
     n, n_ent = len(e), city.enterprises
     j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
-    status = mix(n, city.seed, _T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
+    status = mix(n, city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
     active = _ACTIVE[status.astype(np.int64)]
     # Only candidates inside the population, of operating enterprises, are derived: in a
     # city of five residents per enterprise that is 5 of the 48.
@@ -580,7 +575,7 @@ def _legal_reps(city: City, e: I64) -> I64:
     age = REFERENCE_DATE.year - years[day]
     female = (flat & 1).astype(np.bool_)
     works = (age >= 18) & (age < np.where(female, 55, 60))
-    works &= mix(len(flat), city.seed, _T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
+    works &= mix(len(flat), city.seed, T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
     works &= _deaths(city, flat, day) < 0
     scanned = np.zeros(j.size, dtype=np.bool_)
     scanned[at] = works
@@ -607,10 +602,10 @@ def _drawn_reps(city: City, e: I64) -> I64:
     # for an individual business's capital (kind 92) or two for a company's type and
     # capital (91), then the founding date, street, road and three numbers.
     slot = feistel_forward(city._orgs, e.astype(np.uint64))
-    head = splitmix_draws(mix(n, city.seed, _T_ENT, e.astype(np.uint64)), 1)[0]
-    kind92 = (slot >= np.uint64(_NUMERIC_BODIES)) & _chance(head, 0.3)
+    head = splitmix_draws(mix(n, city.seed, T_ENT, e.astype(np.uint64)), 1)[0]
+    kind92 = (slot >= np.uint64(NUMERIC_BODIES)) & _chance(head, 0.3)
     before = np.where(kind92, 10, 11)
-    draws = splitmix_draws(mix(n, city.seed, _T_ENT, e.astype(np.uint64), 2), 11 + _REP_DRAWS)
+    draws = splitmix_draws(mix(n, city.seed, T_ENT, e.astype(np.uint64), 2), 11 + _REP_DRAWS)
     chosen: I64 = np.full(n, -1, dtype=np.int64)
     open_ = np.arange(n)
     # A few draws at a time, for the enterprises still without one: most find an adult

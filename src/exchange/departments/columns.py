@@ -24,23 +24,18 @@ import numpy.typing as npt
 from exchange import ids
 from exchange.departments import bulk, names
 from exchange.departments.bulk import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
-from exchange.departments.city import (
-    _BASE_ORD,
-    _ENT_STATUS_TABLE,
-    _NUMERIC_BODIES,
-    _RESIDENCE_TABLE,
-    _T_ENT,
-    _T_HOUSE,
-    _T_PERSON,
-    _T_WORK,
-    AREAS,
+from exchange.departments.city import City
+from exchange.departments.enterprises import NUMERIC_BODIES
+from exchange.departments.people import AREAS, BASE_ORD, REFERENCE_DATE
+from exchange.departments.prng import T_ENT, T_HOUSE, T_PERSON, T_WORK
+from exchange.departments.vocabulary import (
     COMPANY_TYPES,
+    ENT_STATUS_TABLE,
     ENT_WORDS,
     INDUSTRIES,
-    REFERENCE_DATE,
+    RESIDENCE_TABLE,
     ROADS,
     STREETS,
-    City,
 )
 
 __all__ = ["Firms", "People", "credit_codes", "draws", "from_age", "iso_dates", "tag_of"]
@@ -126,8 +121,8 @@ def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
     chars[:, 1] = np.where(kind92, ord("2"), ord("1"))
     chars[:, 2:8] = _AREA_BYTES[area_i]
     # The organisation-code body: 8 digits, or "MA" and 6 characters of the alphabet.
-    modern = slot >= np.uint64(_NUMERIC_BODIES)
-    v = np.where(modern, slot - np.uint64(_NUMERIC_BODIES), slot).astype(np.int64)
+    modern = slot >= np.uint64(NUMERIC_BODIES)
+    v = np.where(modern, slot - np.uint64(NUMERIC_BODIES), slot).astype(np.int64)
     base = np.where(modern, len(_CREDIT_BYTES), 10)
     for i in range(15, 7, -1):
         v, d = np.divmod(v, base)
@@ -248,7 +243,7 @@ class People:
     @cached_property
     def birth(self) -> I64:
         """Birth-day ordinals."""
-        out: I64 = self.day + _BASE_ORD
+        out: I64 = self.day + BASE_ORD
         return out
 
     @cached_property
@@ -274,7 +269,7 @@ class People:
         city = self.city
         age, female = self.age, self.female
         works = (age >= 18) & (age < np.where(female, 55, 60)) & self.alive
-        works &= mix(self.n, city.seed, _T_WORK, self.index.astype(np.uint64)) % np.uint64(
+        works &= mix(self.n, city.seed, T_WORK, self.index.astype(np.uint64)) % np.uint64(
             100
         ) < np.uint64(74)
         out = np.full(self.n, -1, dtype=np.int64)
@@ -282,7 +277,7 @@ class People:
         if len(who):
             perm = feistel_forward(city._emp, self.index[who].astype(np.uint64))
             e = (perm % np.uint64(city.enterprises)).astype(np.int64)
-            status = mix(len(e), city.seed, _T_ENT, e.astype(np.uint64), 1) % np.uint64(
+            status = mix(len(e), city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(
                 len(bulk._ACTIVE)
             )
             out[who] = np.where(bulk._ACTIVE[status.astype(np.int64)], e, -1)
@@ -309,7 +304,7 @@ class People:
         """Surname and one or two given characters, as code points in a (n, 4) array whose
         rows NumPy reads back as strings (the zeros after a short name drop off)."""
         t = bulk._tables()
-        d = splitmix_draws(mix(self.n, self.city.seed, _T_PERSON, self.index.astype(np.uint64)), 6)
+        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
         two = bulk._chance(d[2], 0.78)
         own = bulk._chance(d[3], 0.6)
@@ -342,7 +337,7 @@ class People:
     @cached_property
     def ethnicity(self) -> list[str]:
         t = bulk._tables()
-        d = splitmix_draws(mix(self.n, self.city.seed, _T_PERSON, self.index.astype(np.uint64)), 6)
+        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         eth_draw = np.where(bulk._chance(d[2], 0.78), d[5], d[3])
         eth = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
         table = names.ETHNICITIES
@@ -355,8 +350,8 @@ class People:
         """(household id, district area index, street index, road, and three numbers)."""
         t = bulk._tables()
         hh_id = np.where(self.together, 2 * (self.index >> 1), self.index)
-        hd = splitmix_draws(mix(self.n, self.city.seed, _T_HOUSE, hh_id.astype(np.uint64)), 6)
-        district = t["residence"][(hd[0] % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)]
+        hd = splitmix_draws(mix(self.n, self.city.seed, T_HOUSE, hh_id.astype(np.uint64)), 6)
+        district = t["residence"][(hd[0] % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)]
         street = (hd[1] % t["street_counts"][district]).astype(np.int64)
         road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64).tolist()
         no1 = (1 + (hd[3] % np.uint64(899)).astype(np.int64)).tolist()
@@ -408,20 +403,20 @@ class Firms:
         self.n = n = len(e)
         ue = e.astype(np.uint64)
         self.slot: U64 = feistel_forward(city._orgs, ue) if n else np.zeros(0, np.uint64)
-        self.modern: BOOL = self.slot >= np.uint64(_NUMERIC_BODIES)
-        head = splitmix_draws(mix(n, city.seed, _T_ENT, ue), 2)
+        self.modern: BOOL = self.slot >= np.uint64(NUMERIC_BODIES)
+        head = splitmix_draws(mix(n, city.seed, T_ENT, ue), 2)
         # ``modern and r.chance(0.3)``: only a modern body spends a draw on the kind.
         self.kind92: BOOL = self.modern & bulk._chance(head[0], 0.3)
         drawn = np.where(self.modern, head[1], head[0])
         self.district: I64 = bulk._tables()["residence"][
-            (drawn % np.uint64(len(_RESIDENCE_TABLE))).astype(np.int64)
+            (drawn % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)
         ]
         # The body's draws: industry, two name characters, then one for an individual
         # business's capital or two for a company's type and capital, then the founding
         # date, street, road and three numbers.
-        self._d = splitmix_draws(mix(n, city.seed, _T_ENT, ue, 2), 11)
+        self._d = splitmix_draws(mix(n, city.seed, T_ENT, ue, 2), 11)
         self._after = np.where(self.kind92, 4, 5)
-        status = mix(n, city.seed, _T_ENT, ue, 1) % np.uint64(len(_ENT_STATUS_TABLE))
+        status = mix(n, city.seed, T_ENT, ue, 1) % np.uint64(len(ENT_STATUS_TABLE))
         self.status_i: I64 = status.astype(np.int64)
 
     def _at(self, offset: int) -> U64:
@@ -431,12 +426,12 @@ class Firms:
 
     @cached_property
     def status(self) -> list[str]:
-        return [_ENT_STATUS_TABLE[s] for s in self.status_i.tolist()]
+        return [ENT_STATUS_TABLE[s] for s in self.status_i.tolist()]
 
     @cached_property
     def operating(self) -> BOOL:
         """Whether the status starts with 存续 (the licences and taxes follow it)."""
-        flags = np.array([s.startswith("存续") for s in _ENT_STATUS_TABLE], dtype=np.bool_)
+        flags = np.array([s.startswith("存续") for s in ENT_STATUS_TABLE], dtype=np.bool_)
         out: BOOL = flags[self.status_i]
         return out
 

@@ -9,9 +9,11 @@ import numpy as np
 from exchange import ids
 from exchange.departments import bulk, records
 from exchange.departments.bulk import BOOL, I64, feistel_forward
-from exchange.departments.city import AREAS, INDUSTRIES, City
+from exchange.departments.city import City
 from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, pick, years_of
 from exchange.departments.ndjson import Table
+from exchange.departments.people import AREAS
+from exchange.departments.vocabulary import INDUSTRIES
 
 __all__ = ["credit_publicity", "e_licence", "enterprise_registration", "tax_registration"]
 

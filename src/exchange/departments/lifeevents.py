@@ -24,9 +24,11 @@ from typing import Literal, TypeGuard
 
 from exchange import ids
 from exchange.departments import names
-from exchange.departments.city import ENT_WORDS, INDUSTRIES, ROADS, STREETS, City, Rng
+from exchange.departments.city import City
 from exchange.departments.overlay import Overlay, Record
+from exchange.departments.prng import Rng
 from exchange.departments.records import LICENCE_TYPES
+from exchange.departments.vocabulary import ENT_WORDS, INDUSTRIES, ROADS, STREETS
 
 __all__ = ["KINDS", "Change", "Kind", "World"]
 

@@ -25,7 +25,7 @@ import numpy as np
 from exchange import ids
 from exchange.departments import bulk, firm_tables, records
 from exchange.departments.bulk import I64, U64, feistel_forward, mix
-from exchange.departments.city import _BASE_ORD, _T_VEH, AREAS, DAYS, PLATE_CHARS, City
+from exchange.departments.city import City
 from exchange.departments.columns import (
     REF_ORD,
     Firms,
@@ -38,6 +38,9 @@ from exchange.departments.columns import (
     years_of,
 )
 from exchange.departments.ndjson import Table
+from exchange.departments.people import AREAS, BASE_ORD, DAYS
+from exchange.departments.prng import T_VEH
+from exchange.departments.vehicles import PLATE_CHARS
 
 __all__ = ["TABLES", "Table"]
 
@@ -52,7 +55,7 @@ _NONE = np.int64(-1)
 @lru_cache(maxsize=1)
 def _birth_iso() -> list[str]:
     """ISO date of every day a person can be born on (by day index)."""
-    return iso_dates(np.arange(DAYS, dtype=np.int64) + _BASE_ORD)
+    return iso_dates(np.arange(DAYS, dtype=np.int64) + BASE_ORD)
 
 
 def _iso(ordinals: I64) -> list[str]:
@@ -289,7 +292,7 @@ def _plates(city: City, slot: I64) -> list[str]:
 
 def vehicle_registration(city: City, start: int, stop: int) -> Table:
     p = _people(city, start, stop)
-    z = mix(p.n, city.seed, _T_VEH, p.index.astype(np.uint64)) % np.uint64(100)
+    z = mix(p.n, city.seed, T_VEH, p.index.astype(np.uint64)) % np.uint64(100)
     count = np.where(z < 66, 0, np.where(z < 92, 1, 2))
     count = np.where(p.alive & (p.age >= 18), count, 0)
     # One record per vehicle, a person's vehicles in order.
@@ -330,7 +333,7 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     # enough to hold a certificate, about a third, are derived whole (couples, deaths).
     index = _span(start, stop, city.population)
     day, _, _ = bulk._slots(city, index)
-    p = People(city, index[day + _BASE_ORD >= _BIRTH_CERTS_FROM])
+    p = People(city, index[day + BASE_ORD >= _BIRTH_CERTS_FROM])
     n = p.n
     r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
     _, years, months, mdays, _ = bulk._calendar()
