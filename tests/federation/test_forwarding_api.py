@@ -138,12 +138,14 @@ def _province_key(who: str) -> dict[str, str]:
     return auth(demo_key(PROVINCE_OPERATOR, who))
 
 
-def _apply(province: TestClient, topic: str, who: str = "gd-scjgj") -> dict[str, Any]:
+def _apply(
+    province: TestClient, topic: str, who: str = "gd-scjgj", items: list[str] = ITEMS
+) -> dict[str, Any]:
     resp = province.post(
         "/api/v1/applications",
         json={
             "topic": topic,
-            "items": ITEMS,
+            "items": items,
             "purpose": {"scope": "data_verification", "text": "企业纳税信用核验"},
             "legal_function": "《广东省市场监督管理条例》",
             "valid_until": "2029-12-31",
@@ -249,6 +251,41 @@ def test_a_forward_is_reviewed_at_the_city_and_mirrored_at_the_province(
     mine = [e for e in entries if e.get("correlation_id") == body["correlation_id"]]
     assert len(mine) >= 2
     assert {e["kind"] for e in mine} == {"federation"}
+
+
+def test_an_unconditional_only_application_is_granted_at_once_and_not_forwarded(
+    city: TestClient, city_ctx: AppContext, province: TestClient, province_ctx: AppContext
+) -> None:
+    """无条件共享 items of a mounted topic need no review by the city: the province grants
+    them itself, at submission, and nothing crosses to the city."""
+    _city_code, mounted = _mount(city, city_ctx, province_ctx)
+    unconditional = ["credit_code", "taxpayer_name", "status"]
+    app = _apply(province, mounted, items=unconditional)
+    assert app["status"] == "approved"
+    assert app["forwarded_to"] is None
+    assert {d["field"]: d["outcome"] for d in app["decisions"]} == dict.fromkeys(
+        unconditional, "granted"
+    )
+    grant = province.get(f"/api/v1/grants/{app['grant_id']}", headers=OPERATOR_P).json()
+    assert (grant["status"], sorted(grant["items"])) == ("active", sorted(unconditional))
+    # Nothing to forward, no forward kept, nothing in the city's queue.
+    with province_ctx.db.sessions() as session:
+        assert forwarding.pending_forwards(session) == []
+        assert session.query(Forward).count() == 0
+    got = province.get(f"/api/v1/applications/{app['id']}", headers=OPERATOR_P).json()
+    kinds = {e["kind"] for e in got["events"]}
+    assert kinds
+    assert "forwarded" not in kinds
+    queue = city.get(
+        "/api/v1/applications", params={"status": "pending_review"}, headers=OPERATOR
+    ).json()
+    assert queue["items"] == []
+    with city_ctx.db.sessions() as session:
+        assert session.query(Forward).count() == 0
+    # The same department's conditional item on the same topic is forwarded (the
+    # contrast that shows the unconditional one was not merely missed).
+    other = _apply(province, mounted, items=["credit_code", "credit_rating"])
+    assert other["forwarded_to"] == "city"
 
 
 def test_forged_malformed_and_unpublished_forwards_are_refused(
