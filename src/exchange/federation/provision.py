@@ -36,6 +36,7 @@ from exchange.federation.models import Cursor, Mount, ProvisionBatch
 
 __all__ = [
     "PAGE_ORDER",
+    "ROWS_PREFIX",
     "Page",
     "PageHeader",
     "ProvisionState",
@@ -55,8 +56,12 @@ __all__ = [
 _LEVEL = 1
 
 
+#: the rows cursor of a provision is this prefix and the peer's resource code
+ROWS_PREFIX = "provision:"
+
+
 def rows_cursor(peer_resource_code: str) -> str:
-    return f"provision:{peer_resource_code}"
+    return ROWS_PREFIX + peer_resource_code
 
 
 def changes_cursor(peer_resource_code: str) -> str:

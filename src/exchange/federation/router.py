@@ -9,17 +9,20 @@ answer to a verified call is signed for the peer, errors included.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import func, or_, select
+from sqlalchemy import distinct, func, literal, or_, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from exchange.audit.models import AuditEntry
 from exchange.audit.writer import AuditUnavailable
+from exchange.authz.models import Grant
 from exchange.broker.errors import broker_error, client_error
 from exchange.context import AppContext, Ctx, DbSession, Operator
 from exchange.errors import ExchangeError, NotFound, error_body
@@ -327,6 +330,14 @@ def federation_status(session: DbSession, _caller: Operator, ctx: Ctx) -> Federa
         )
         or 0,
         revoked_incoming=len(fed.revoked),
+        provided_to_peer=_provided_to_peer(session, fed.peer_code, ctx.clock.today()),
+        provided_by_peer=session.scalar(
+            select(func.count())
+            .select_from(Cursor)
+            .join(Mount, Cursor.name == literal(provision.ROWS_PREFIX) + Mount.peer_resource_code)
+            .where(Mount.status == "published")
+        )
+        or 0,
         last_sync_error=fed.last_sync_error,
         # What the table holds and what this process counted since its last flush.
         records_provided=(session.scalar(select(func.sum(Publication.records_provided))) or 0)
@@ -335,6 +346,21 @@ def federation_status(session: DbSession, _caller: Operator, ctx: Ctx) -> Federa
             select(func.sum(Cursor.records)).where(Cursor.name.like("provision:%"))
         )
         or 0,
+    )
+
+
+def _provided_to_peer(session: Session, peer: str, today: dt.date) -> int:
+    """Published topics the peer's unit holds a live grant on (it may pull them)."""
+    return (
+        session.scalar(
+            select(func.count(distinct(Grant.resource_code))).where(
+                Grant.consumer == peer,
+                Grant.status == "active",
+                Grant.valid_until >= today,
+                Grant.resource_code.in_(select(Publication.resource_code)),
+            )
+        )
+        or 0
     )
 
 
@@ -388,7 +414,7 @@ async def pull_provisions(_caller: Operator, ctx: Ctx) -> SyncResult:
     fed = _federation(ctx)
     if not fed.connected:
         raise ExchangeError("no peer platform is configured", code="not_federated", status_code=409)
-    return SyncResult(applied=await fed.provision_all())
+    return SyncResult(applied=await fed.provision_all(now=True))
 
 
 @router.post("/sync", response_model=SyncResult)

@@ -54,6 +54,8 @@ MAX_PAGE = 100_000
 PAGES_AHEAD = 3
 #: how long one provision keeps pulling in a tick before the others (and the feed) go
 PROVISION_SLICE = 5.0
+#: the longest a failing provision waits before the background task asks again (seconds)
+RETRY_CEILING = 60.0
 
 
 #: a page as fetched: (request id, when it was asked, the page)
@@ -129,6 +131,8 @@ class Federation:
         self.received_total = 0
         #: the last failure of each provision (local resource code), None once it works
         self.provision_errors: dict[str, str | None] = {}
+        #: failing provisions (local resource code): (failures in a row, next try, monotonic)
+        self._retry: dict[str, tuple[int, float]] = {}
         #: stored provision pages older than this (seconds) are folded (0: never)
         self.retention = settings.federation_retention
         self.prune_pages = settings.federation_prune_pages
@@ -531,21 +535,32 @@ class Federation:
                     out.append((mount, st.rows, st.changes))
             return out
 
-    async def provision_all(self) -> dict[str, int]:
+    async def provision_all(self, *, now: bool = False) -> dict[str, int]:
         """Pull every enabled provision until it is caught up (or its time slice ends);
         records stored, by local resource code. A failing one keeps its watermark and is
-        retried next tick; the others go on."""
+        retried: next tick if the peer was unreachable, but after a refusal or a provider's
+        failure (the topic's own) only once a wait doubling from one tick up to
+        :data:`RETRY_CEILING` has passed (a topic whose department serves no export would
+        otherwise cost both platforms a signed call and an audited refusal every tick);
+        ``now`` (the operator's pull) tries every one at once. The others go on."""
         done: dict[str, int] = {}
         # One puller per process: the tick and an operator's pull would fetch the same
         # pages (one of which the store refuses, but the peer would send both).
         async with self._pulling:
             for mount, _, _ in await run_joined(self._provisions):
                 code = mount.resource_code
+                failures, due = self._retry.get(code, (0, 0.0))
+                if not now and time.monotonic() < due:
+                    continue
                 try:
                     done[code] = await self.pull(mount)
                     self.provision_errors[code] = None
+                    self._retry.pop(code, None)
                 except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
                     self.provision_errors[code] = f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, ExchangeError):
+                        wait = min(RETRY_CEILING, SYNC_SECONDS * 2**failures)
+                        self._retry[code] = (failures + 1, time.monotonic() + wait)
         return done
 
     async def pull(self, mount: Mount, *, budget: float = PROVISION_SLICE) -> int:

@@ -49,6 +49,14 @@ class FederationStatus(BaseModel):
     mounted: int = Field(description="Peer topics in this catalog (live).")
     revoked_incoming: int = Field(description="Grants the peer revoked, refused here.")
     last_sync_error: str | None
+    provided_to_peer: int = Field(
+        description="Topics provided to the peer as data: published topics its unit holds "
+        "a live grant on here (what it may pull in bulk)."
+    )
+    provided_by_peer: int = Field(
+        description="Topics the peer provides as data: mounted topics whose records this "
+        "platform pulls from it in bulk."
+    )
     records_provided: int = Field(
         description="Records this platform provided to the peer (lookups and bulk "
         "provision), cumulative since the topics were published."
