@@ -160,3 +160,44 @@ def test_seed_2020_run_shows_741_and_199_on_both_sides(pair: Pair) -> None:
     assert (again.published, again.provided) == (report.published, report.provided)
     assert (again.city_status["published"], again.province_status["mounted"]) == (741, 741)
     assert again.province_status["provided_by_peer"] == 199
+
+
+def test_the_cli_refuses_an_unknown_profile_and_a_platform_that_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.serve import free_port
+    from typer.testing import CliRunner
+
+    from exchange import cli
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli.app, ["federation", "profile", "seed-1999"])
+    assert result.exit_code == 2, result.output
+    assert "no federation profile 'seed-1999'" in result.output
+    assert "seed-2020" in result.output
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(
+        cli.app,
+        ["federation", "profile", "seed-2020", "--url", nowhere, "--province-url", nowhere],
+        env={"EXCHANGE_OPERATOR_KEY": CITY_OPERATOR},
+    )
+    assert result.exit_code == 2, result.output
+    assert "no operator key of the province" in " ".join(result.output.split())
+    result = runner.invoke(
+        cli.app,
+        [
+            "federation",
+            "profile",
+            "seed-2020",
+            "--url",
+            nowhere,
+            "--province-url",
+            nowhere,
+            "--province-operator-key",
+            PROVINCE_OPERATOR,
+        ],
+        env={"EXCHANGE_OPERATOR_KEY": CITY_OPERATOR},
+    )
+    assert result.exit_code == 2, result.output
+    assert "start both platforms" in " ".join(result.output.split())

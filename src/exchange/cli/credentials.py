@@ -82,6 +82,8 @@ def federation_profile(
     (seed-2020: 741 published, 199 provided; which ones follows a rule over the city's
     catalog, see exchange.federation.profile). Against both running platforms, through
     their APIs; running it again changes nothing."""
+    import httpx
+
     from exchange.config import Settings
     from exchange.federation.profile import profiles, run_profile
     from exchange.security import read_operator_key
@@ -108,7 +110,7 @@ def federation_profile(
             province_operator_key=province_key,
             say=typer.echo,
         )
-    except (RuntimeError, ValueError, TimeoutError) as exc:
+    except (RuntimeError, ValueError, TimeoutError, httpx.HTTPError) as exc:
         raise fail(str(exc), "start both platforms with `exchange up --federation`") from exc
     city, province = report.city_status, report.province_status
     typer.echo(
