@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from exchange import ids
-from exchange.departments import bulk, records
+from exchange.departments import bulk
 from exchange.departments.bulk import BOOL, I64, feistel_forward
 from exchange.departments.city import City
 from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, pick, years_of
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS
+from exchange.departments.records import e_licences
 from exchange.departments.vocabulary import INDUSTRIES
 
 __all__ = ["credit_publicity", "e_licence", "enterprise_registration", "tax_registration"]
@@ -89,7 +90,7 @@ def tax_registration(city: City, start: int, stop: int) -> Table:
 def _holds(f: Firms) -> list[BOOL]:
     """Per licence type, whether each enterprise holds one (its industry qualifies)."""
     out = []
-    for _, _, _, industry in records.LICENCE_TYPES:
+    for _, _, _, industry in e_licences.LICENCE_TYPES:
         ok = np.array([i[0].startswith(industry) for i in INDUSTRIES], dtype=np.bool_)
         out.append(ok[f.industry_i])
     return out
@@ -134,7 +135,7 @@ def e_licence(city: City, start: int, stop: int) -> Table:
     operating = f.operating[pos]
     valid_iso = _iso(valid)
     names, codes, district = f.name, f.credit_code, f.district.tolist()
-    lt = records.LICENCE_TYPES
+    lt = e_licences.LICENCE_TYPES
     return Table(
         f.e[pos].tolist(),
         {
@@ -176,7 +177,7 @@ def credit_publicity(city: City, start: int, stop: int) -> Table:
     extra = (r[after, cols] % np.uint64(4)).astype(np.int64)
     licences = sum(h.astype(np.int64) for h in _holds(f))
     number = 1 + (r[4] % np.uint64(9999)).astype(np.int64)
-    reason = pick(records._PENALTY_REASONS, r[5])
+    reason = pick(e_licences.PENALTY_REASONS, r[5])
     amount = (1 + (r[6] % np.uint64(200)).astype(np.int64)) * 500
     revoked = np.array([s.startswith("吊销") for s in f.status], dtype=np.bool_)
     black = (penalties >= 3) | revoked

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from exchange import ids
-from exchange.departments import bulk, firm_tables, records
+from exchange.departments import bulk, firm_tables
 from exchange.departments.bulk import I64, U64, feistel_forward, mix
 from exchange.departments.city import City
 from exchange.departments.columns import (
@@ -40,6 +40,7 @@ from exchange.departments.columns import (
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS, BASE_ORD, DAYS
 from exchange.departments.prng import T_VEH
+from exchange.departments.records import health, public_security
 from exchange.departments.vehicles import PLATE_CHARS
 
 __all__ = ["TABLES", "Table"]
@@ -83,7 +84,8 @@ def _employers(p: People) -> tuple[People, Firms, I64]:
 
 
 def _enrolled(city: City, p: People, founded: I64) -> I64:
-    """``records._enrolled_on`` in bulk (ordinals), from each employer's founding day."""
+    """``records.social_security.enrolled_on`` in bulk (ordinals), from each employer's
+    founding day."""
     first = from_age(p.day, 18, founded)
     d = draws(city, "enrol", 1, p.index)[0]
     return bulk._between(d, first, np.full(p.n, REF_ORD))
@@ -258,9 +260,9 @@ def marriage_registration(city: City, start: int, stop: int) -> Table:
 
 
 _VIN_LUT = np.zeros(128, dtype=np.int64)
-for _c, _v in records._VIN_VALUES.items():
+for _c, _v in public_security.VIN_VALUES.items():
     _VIN_LUT[ord(_c)] = _v
-_VIN_BYTES = np.frombuffer(records._VIN_CHARS.encode(), dtype=np.uint8)
+_VIN_BYTES = np.frombuffer(public_security.VIN_CHARS.encode(), dtype=np.uint8)
 _WMI = ("LVG", "LHG", "LGX", "LNB", "LGB", "L1N", "LFV", "LB3")
 _WMI_BYTES = np.array([list(w.encode()) for w in _WMI], dtype=np.uint8)
 _PLATE_BYTES = np.frombuffer(PLATE_CHARS.encode(), dtype=np.uint8)
@@ -272,7 +274,7 @@ def _vins(brand: I64, body_draws: U64) -> list[str]:
     chars = np.empty((n, 17), dtype=np.uint8)
     chars[:, :3] = _WMI_BYTES[brand]
     chars[:, 3:] = _VIN_BYTES[(body_draws % np.uint64(len(_VIN_BYTES))).astype(np.int64).T]
-    weights = np.array(records._VIN_WEIGHTS, dtype=np.int64)
+    weights = np.array(public_security.VIN_WEIGHTS, dtype=np.int64)
     check = (_VIN_LUT[chars] * weights).sum(axis=1) % 11
     chars[:, 8] = np.where(check == 10, ord("X"), ord("0") + check)
     out: list[str] = chars.view("S17").ravel().astype(str).tolist()
@@ -300,7 +302,7 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
     k = np.arange(len(owners)) - np.repeat(np.cumsum(count) - count, count)
     o = p.take(owners)
     r = draws(city, "vehicle", 18, o.index, k)
-    brand = (r[0] % np.uint64(len(records._BRANDS))).astype(np.int64)
+    brand = (r[0] % np.uint64(len(public_security.BRANDS))).astype(np.int64)
     first = from_age(o.day, 18, dt.date(1995, 1, 1).toordinal())
     registered = bulk._between(r[16], first, np.full(o.n, REF_ORD))
     return Table(
@@ -311,7 +313,7 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
             "vehicle_type": [
                 "小型普通客车" if c else "小型越野客车" for c in bulk._chance(r[15], 0.85).tolist()
             ],
-            "brand": [records._BRANDS[b] for b in brand.tolist()],
+            "brand": [public_security.BRANDS[b] for b in brand.tolist()],
             "vin": _vins(brand, r[1:15]),
             "owner_name": o.name,
             "owner_id_number": o.id_number,
@@ -321,11 +323,11 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
     )
 
 
-# Candidate mothers a birth certificate's Rng draws (``records.birth_certificate``).
+# Candidate mothers a birth certificate's Rng draws (``records.health.birth_certificate``).
 _MOTHER_DRAWS = 24
 # Draws examined together: wider later, for the few children still without a mother.
 _MOTHER_BATCHES = ((0, 6), (6, 14), (14, _MOTHER_DRAWS))
-_BIRTH_CERTS_FROM = records._BIRTH_CERTS_FROM.toordinal()
+_BIRTH_CERTS_FROM = health.BIRTH_CERTS_FROM.toordinal()
 
 
 def birth_certificate(city: City, start: int, stop: int) -> Table:
@@ -396,7 +398,7 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
             "child_name": p.name,
             "sex": p.sex,
             "birth_date": [iso[d] for d in p.day.tolist()],
-            "birth_place": pick(records._HOSPITALS, place),
+            "birth_place": pick(health.HOSPITALS, place),
             "mother_name": [m[0] for m in mothers],
             "mother_id_number": [m[1] for m in mothers],
             "father_name": [f[0] for f in fathers],
