@@ -191,6 +191,48 @@ def test_an_export_page_is_stored_as_its_records_decoded_would_be(
     assert orjson.loads(vals or "null") == ["张伟", None, True, -5.0, None]
 
 
+def test_a_page_with_blank_lines_or_one_field_is_stored_like_any_other(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """The pieces of the one-statement write that are not the common case: a page whose
+    NDJSON has blank lines (not one JSON array once joined: written row by row), one
+    whose layout has a single slot (granted or not) or a slot not granted."""
+    gaj, _, _ = library
+    now = dt.datetime.now(dt.UTC)
+
+    def stored() -> dict[str, list[object]]:
+        with ctx.db.sessions() as session:
+            rows = session.scalars(select(LibraryRecord).where(LibraryRecord.source_id == gaj))
+            return {r.subject: orjson.loads(r.vals) for r in rows}
+
+    blank = (
+        orjson.dumps({"id_number": A, "name": "张伟", "status": "正常"})
+        + b"\n\n  \n"
+        + orjson.dumps({"id_number": B, "name": "李娜"})
+        + b"\n"
+    )
+    write_page(
+        ctx.db,
+        gaj,
+        Page(gaj, blank, "id_number", ("name", "status"), 1),
+        watermark=2,
+        total_rows=2,
+        refreshed_at=now,
+    )
+    got = stored()
+    assert (got[A], got[B]) == (["张伟", "正常"], ["李娜", None])
+    body = orjson.dumps({"id_number": A, "name": "王芳", "status": "迁出"}) + b"\n"
+    for fields, expected in (
+        (("name",), ["王芳"]),
+        ((None,), [None]),
+        (("status", None), ["迁出", None]),
+    ):
+        page = Page(gaj, body, "id_number", fields, 2)
+        write_page(ctx.db, gaj, page, watermark=2, total_rows=2, refreshed_at=now)
+        assert stored()[A] == expected, fields
+        assert [orjson.loads(r[2]) for r in page.rows()] == [expected]
+
+
 def test_checks_find_mismatches_and_the_insured_dead(
     ctx: AppContext, library: tuple[int, int, int]
 ) -> None:

@@ -114,6 +114,9 @@ class Gatherer:
         #: records gathered by this process since it started, by library and source
         self.counters: dict[tuple[str, str], int] = {}
         self._task: asyncio.Task[None] | None = None
+        #: the last page write of the source gathered before, still running while the
+        #: next source's first page is read (see :meth:`_gather_source`)
+        self._tail: asyncio.Future[None] | None = None
         #: passes started through the API (held so they are not collected mid-run)
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -249,6 +252,7 @@ class Gatherer:
                         continue
                     touched.add(source.library)
                     await self._gather_source(source, report, full=full, max_pages=max_pages)
+                await self._settle()
                 checking = time.perf_counter()
                 for code in sorted(touched):
                     report.conflicts[code] = await run_joined(
@@ -256,6 +260,7 @@ class Gatherer:
                     )
                 report.check_seconds = time.perf_counter() - checking
             finally:
+                await self._settle()
                 report.seconds = time.perf_counter() - started
                 report.finished_at = self.ctx.clock.now()
                 self.current = None
@@ -289,22 +294,32 @@ class Gatherer:
             source.subscription_id = await run_joined(self._subscribe, source, items)
         elif not full and source.state == "done":
             await self._apply_events(source, report)
+        # The source's pass is marked begun once its first page is read and the previous
+        # source's last write ended (a write of this one beside it would wait on
+        # SQLite's lock).
+        begin: tuple[Any, ...] | None = None
         if full or (source.watermark == 0 and source.state != "gathering"):
             source.watermark = 0
-            await run_joined(self._start_pass, source.id)
+            begin = (self._start_pass, source.id)
         elif source.state != "gathering":
-            await run_joined(self._set_state, source.id, "gathering", None)
+            begin = (self._set_state, source.id, "gathering", None)
         # Items outside the grant are stored as missing (null), in their place.
         layout = tuple(f[0] if f[0] in granted else None for f in source.fields)
         pages = 0
         got = 0
         # Pages are pipelined: page n is written (in a thread, where SQLite and psycopg
         # release the GIL) while page n + 1 is read through the broker. Writes still
-        # commit in page order, each with its own watermark.
+        # commit in page order, each with its own watermark. A source's last write runs
+        # on while the next source's first page is read (most sources of a city of
+        # 100,000 are one page: without it, nothing overlapped).
         writing: asyncio.Future[int] | None = None
         try:
             while True:
                 page, next_offset, total = await self._page(source, items, layout)
+                await self._settle()
+                if begin is not None:
+                    await run_joined(*begin)
+                    begin = None
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
@@ -325,19 +340,32 @@ class Gatherer:
                 source.watermark = next_offset
                 pages += 1
                 if next_offset >= total or not moved:
-                    await writing
+                    self._tail = asyncio.ensure_future(self._finish_after(writing, source.id))
                     writing = None
-                    await run_joined(self._finish, source.id)
                     break
                 if max_pages is not None and pages >= max_pages:
                     break
         except ExchangeError as exc:
             report.errors[code] = f"{exc.code}: {exc.message}"
+            await self._settle()
+            if begin is not None:
+                await run_joined(*begin)
             await run_joined(self._set_state, source.id, "error", exc.message)
         finally:
             if writing is not None:
                 await writing
             report.gathered[code] = report.gathered.get(code, 0) + got
+
+    async def _finish_after(self, writing: asyncio.Future[int], source_id: int) -> None:
+        """A source's last page written, its pass is done."""
+        await writing
+        await run_joined(self._finish, source_id)
+
+    async def _settle(self) -> None:
+        """Wait for the last write of the source gathered before (its errors raised)."""
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            await tail
 
     async def _page(
         self, source: LibrarySource, items: list[str], layout: tuple[str | None, ...]
