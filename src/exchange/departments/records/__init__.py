@@ -40,22 +40,10 @@ from exchange.departments.records.generator import (
     key_problem,
     person_generator,
 )
-from exchange.departments.records.health import (
-    BIRTH_FIELDS,
-    birth_certificate,
-)
-from exchange.departments.records.market import (
-    ENTERPRISE_FIELDS,
-    enterprise_registration,
-)
-from exchange.departments.records.medical import (
-    MEDICAL_FIELDS,
-    medical_insurance,
-)
-from exchange.departments.records.provident_fund import (
-    FUND_FIELDS,
-    provident_fund,
-)
+from exchange.departments.records.health import BIRTH_FIELDS, birth_certificate
+from exchange.departments.records.market import ENTERPRISE_FIELDS, enterprise_registration
+from exchange.departments.records.medical import MEDICAL_FIELDS, medical_insurance
+from exchange.departments.records.provident_fund import FUND_FIELDS, provident_fund
 from exchange.departments.records.public_security import (
     HOUSEHOLD_FIELDS,
     VEHICLE_FIELDS,
@@ -64,10 +52,7 @@ from exchange.departments.records.public_security import (
     vehicle_lookup,
     vin_with_check,
 )
-from exchange.departments.records.real_estate import (
-    ESTATE_FIELDS,
-    real_estate,
-)
+from exchange.departments.records.real_estate import ESTATE_FIELDS, real_estate
 from exchange.departments.records.social_security import (
     INSURANCE_FIELDS,
     PAYMENT_FIELDS,

@@ -6,12 +6,7 @@ import datetime as dt
 
 from exchange import ids
 from exchange.departments.city import REFERENCE_DATE, City, Enterprise
-from exchange.departments.records.generator import (
-    Record,
-    Rows,
-    firms_of,
-    iso,
-)
+from exchange.departments.records.generator import Record, Rows, firms_of, iso
 
 LICENCE_FIELDS = (
     "licence_number",

@@ -6,12 +6,7 @@ import datetime as dt
 
 from exchange import ids
 from exchange.departments.city import REFERENCE_DATE, City, Person
-from exchange.departments.records.generator import (
-    Record,
-    Rows,
-    from_age,
-    people_of,
-)
+from exchange.departments.records.generator import Record, Rows, from_age, people_of
 
 HOUSEHOLD_FIELDS = (
     "id_number",

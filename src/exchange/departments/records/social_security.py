@@ -6,10 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person
-from exchange.departments.records.generator import (
-    Record,
-    from_age,
-)
+from exchange.departments.records.generator import Record, from_age
 
 INSURANCE_FIELDS = (
     "id_number",
