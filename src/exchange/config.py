@@ -327,7 +327,17 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Longest retry delay (s)."
     )
     distribution_batch: int = Field(
-        default=500, ge=1, le=10_000, description="Most events in one push."
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most events in a subscription's first push (and whenever it is caught up).",
+    )
+    distribution_batch_max: int = Field(
+        default=8_000,
+        ge=1,
+        le=50_000,
+        description="Most events in one push to a subscription that is behind: from "
+        "distribution_batch, each push doubles while the one before it found a full batch.",
     )
     distribution_lease: float = Field(
         default=15.0,

@@ -99,6 +99,8 @@ def test_sigkill_during_delivery_loses_nothing(
         # A killed process's lease lapses quickly, so its successor takes over.
         "EXCHANGE_DISTRIBUTION_LEASE": "1",
         "EXCHANGE_DISTRIBUTION_BATCH": "20",
+        # Fixed batches of 20 (no growth while behind): many batches to share or kill mid-way.
+        "EXCHANGE_DISTRIBUTION_BATCH_MAX": "20",
         "EXCHANGE_DISTRIBUTION_BACKOFF": "0.05",
         "EXCHANGE_DISTRIBUTION_POLL": "0.1",
     }

@@ -29,6 +29,8 @@ def test_two_processes_share_delivery_without_double_work(
         "EXCHANGE_MOCK_DEPARTMENTS": "false",
         "EXCHANGE_PROVIDER_SECRET": "exms_test",
         "EXCHANGE_DISTRIBUTION_BATCH": "20",
+        # Fixed batches of 20 (no growth while behind): many batches to share or kill mid-way.
+        "EXCHANGE_DISTRIBUTION_BATCH_MAX": "20",
         "EXCHANGE_DISTRIBUTION_POLL": "0.1",
     }
     wjw = {"Authorization": f"Bearer {demo_key(OPERATOR_KEY, 'wjw')}"}
