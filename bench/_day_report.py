@@ -33,6 +33,29 @@ def hours(history: Path) -> list[tuple[int, float, float]]:
     return [(h, target[h], achieved.get(h, 0.0)) for h in sorted(target)]
 
 
+def _subscription_rows(s: dict[str, Any]) -> list[str]:
+    """The subscription part: what was owed, what arrived (and how late), the lag."""
+    owed = int(s.get("owed_deliveries") or s.get("published", 0) * s.get("subscribers", 0))
+    if not owed:
+        return []
+    delivered = int(s.get("delivered", 0))
+    late = int(s.get("delivered_late", 0))
+    stages = s.get("stages") or {}
+    left = sum(max(0, int(st.get("backlog", 0))) for st in stages.values())
+    dead = sum(max(0, int(st.get("dead_lettered", 0))) for st in stages.values())
+    return [
+        f"| subscriptions: deliveries owed (published × subscribers) | "
+        f"{s.get('published', 0):,} × {s.get('subscribers', 0)} = {owed:,} | |",
+        f"| subscriptions: arrived at the receivers, of them after the day's end | "
+        f"**{delivered:,} ({delivered / owed:.2%})**, {late:,} | ≥ 99.9% |",
+        f"| subscriptions: left on the exchange at the end (backlog), dead-lettered | "
+        f"{left:,}, {dead:,} | 0, 0 |",
+        f"| subscriptions: lag p50 / p95 / p99 (uniform sample of the run) | "
+        f"{s.get('lag_p50_ms', 0):,.0f} / {s.get('lag_p95_ms', 0):,.0f} / "
+        f"{s.get('lag_p99_ms', 0):,.0f} ms | |",
+    ]
+
+
 def write(
     summary: dict[str, Any],
     out: Path,
@@ -87,6 +110,7 @@ def write(
         f"| Locust CPU (setup included) | {res.get('locust_cpu_s') or 0:,.0f} s | |",
         f"| exchange RSS at the day's start, end | {start.get('rss_mb', 0):,.0f} MB, "
         f"{end.get('rss_mb', 0):,.0f} MB | `day-memory.md` |",
+        *_subscription_rows(s),
         f"| thresholds, exit code | {verdict}, exit {exit_code} | |",
         "",
         f"Verdict: {'**met**' if met else '**not met**'} (≥ {TARGET_RATIO:.1%} within the "

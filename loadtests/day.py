@@ -265,6 +265,8 @@ class Day:
         self.ended = 0.0
         self.ledger.clear()
         self.pacer = Pacer(self.day, max_lag=self.options.max_lag)
+        if self.subs is not None:
+            self.subs.day_ends = self.started_mono + self.day.day_seconds
 
     def share(self, runner: Any, elapsed: float | None = None) -> float:
         """This process's share of the day's records.
@@ -334,10 +336,12 @@ class Day:
             records_in_day=sum(n for sec, n in series if sec < self.day.day_seconds),
             published=subs.published if subs is not None else 0,
             delivered=subs.delivered if subs is not None else 0,
+            delivered_late=subs.late if subs is not None else 0,
             subscribers=len(subs.subscriptions) if subs is not None else 0,
             lag_p50_ms=lag[0],
             lag_p95_ms=lag[1],
             lag_p99_ms=lag[2],
+            stages=dict(subs.stages) if subs is not None else {},
         )
 
     def thresholds(self) -> summary_mod.Thresholds:
@@ -595,6 +599,14 @@ def _progress_loop(day: Day, path: str) -> None:
                 int(day.day.hour_at(elapsed) % 1 * 60),
                 groups or "-",
             )
+            if day.subs is not None:
+                subs = day.subs
+                log.info(
+                    "subscriptions: %s events published × %d subscribers, %s received",
+                    f"{subs.published:,}",
+                    subs.consumers,
+                    f"{subs.delivered:,}",
+                )
         tick += 1
         gevent.sleep(1.0)
 

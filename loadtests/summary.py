@@ -53,10 +53,25 @@ class RunFigures:
     #: source's change to receipt
     published: int = 0
     delivered: int = 0
+    #: of ``delivered``, those that arrived after the day's end
+    delivered_late: int = 0
     subscribers: int = 0
     lag_p50_ms: float = 0.0
     lag_p95_ms: float = 0.0
     lag_p99_ms: float = 0.0
+    #: subscriber → its events at each stage at the end (``SubscriptionDay.stages_of``)
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def owed_deliveries(self) -> int:
+        """Every published event to every subscriber."""
+        return self.published * self.subscribers
+
+    @property
+    def deliveries_ratio(self) -> float:
+        """Deliveries that reached the subscribers ÷ those owed (1.0 when none were)."""
+        owed = self.owed_deliveries
+        return self.delivered / owed if owed else 1.0
 
     @property
     def delivered_per_s(self) -> float:
@@ -108,6 +123,14 @@ def evaluate(figures: RunFigures, thresholds: Thresholds) -> list[str]:
             f"volume {figures.delivered_ratio:.2%} of the target {within} is below "
             f"the required {t.min_volume_ratio:.1%}"
         )
+    # Judged on its own too: a short subscription part can hide in the volume when the
+    # users' part runs over, and a delivery that never arrives is lost, not late.
+    if t.min_volume_ratio is not None and figures.deliveries_ratio < t.min_volume_ratio:
+        missed.append(
+            f"subscriptions: {figures.delivered:,} of {figures.owed_deliveries:,} deliveries "
+            f"({figures.deliveries_ratio:.2%}) reached the subscribers, below the required "
+            f"{t.min_volume_ratio:.1%}"
+        )
     return missed
 
 
@@ -120,6 +143,8 @@ def to_dict(figures: RunFigures, thresholds: Thresholds, missed: list[str]) -> d
         "delivered_ratio": figures.delivered_ratio,
         "records_per_s": figures.records_per_s,
         "delivered_per_s": figures.delivered_per_s,
+        "owed_deliveries": figures.owed_deliveries,
+        "deliveries_ratio": figures.deliveries_ratio,
         "thresholds": asdict(thresholds),
         "missed": missed,
         "passed": not missed,
@@ -151,11 +176,26 @@ def render_text(figures: RunFigures, missed: list[str]) -> str:
         *(
             [
                 f"by subscription     {f.published:,} events published to {f.subscribers} "
-                f"subscribers, {f.delivered:,} delivered ({f.delivered_per_s:,.0f} events/s); "
+                f"subscribers, {f.delivered:,} delivered ({f.delivered_per_s:,.0f} events/s, "
+                f"{f.delivered_late:,} after the day's end); "
                 f"lag ms p50 {f.lag_p50_ms:,.0f}  p95 {f.lag_p95_ms:,.0f}  "
                 f"p99 {f.lag_p99_ms:,.0f}"
             ]
             if f.published or f.delivered
+            else []
+        ),
+        *(
+            [
+                "subscribers         "
+                + "; ".join(
+                    f"{who} {st.get('received', 0):,} received, "
+                    f"{st.get('acknowledged', -1):,} acknowledged, "
+                    f"backlog {st.get('backlog', -1):,}, "
+                    f"dead-lettered {st.get('dead_lettered', -1):,}"
+                    for who, st in sorted(f.stages.items())
+                )
+            ]
+            if f.stages
             else []
         ),
         f"records by action   {_top(f.actions, 8)}",

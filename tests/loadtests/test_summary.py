@@ -92,3 +92,26 @@ def test_a_whole_day_counts_only_the_records_within_it() -> None:
     on_time = dataclasses.replace(late, records_in_day=37_450_000)
     assert evaluate(on_time, Thresholds()) == []
     assert to_dict(on_time, Thresholds(), [])["delivered_ratio"] == 37_450_000 / 37_484_000
+
+
+def test_lost_subscription_deliveries_fail_the_run_even_when_the_volume_is_met() -> None:
+    """The 5-minute day's users ran 0.16 % over their part while a third of the
+    subscription deliveries never arrived: judged apart, that fails the run."""
+    stages = {"wjw": {"received": 100, "acknowledged": 100, "backlog": 400, "dead_lettered": 0}}
+    short = dataclasses.replace(
+        GOOD, published=500, subscribers=4, delivered=1_990, delivered_late=7, stages=stages
+    )
+    assert short.owed_deliveries == 2_000
+    assert evaluate(short, Thresholds(min_volume_ratio=0.98)) == []  # 99.5 % ≥ 98 %
+    missed = evaluate(short, Thresholds(min_volume_ratio=0.999))
+    assert any("1,990 of 2,000 deliveries (99.50%)" in m for m in missed)
+    text = render_text(short, missed)
+    assert "7 after the day's end" in text
+    assert "wjw 100 received, 100 acknowledged, backlog 400" in text
+    out = to_dict(short, Thresholds(), missed)
+    assert (out["owed_deliveries"], out["deliveries_ratio"]) == (2_000, 0.995)
+    assert out["passed"] is False
+    # Every delivery arrived: nothing to say, and a run without subscriptions owes none.
+    whole = dataclasses.replace(short, delivered=2_000)
+    assert not any("subscriptions" in m for m in evaluate(whole, Thresholds()))
+    assert dataclasses.replace(GOOD).deliveries_ratio == 1.0
