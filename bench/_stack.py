@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 from _common import free_port, wait_up
 
-from exchange.departments import bulk
+from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import City
 from exchange.security import demo_key
 
@@ -313,7 +313,7 @@ def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload
     del units
     city = City(2020, POPULATION, ENTERPRISES)
     people = tuple(bulk.sample_id_numbers(city, keys_per_topic, 7))
-    firms = tuple(bulk.sample_credit_codes(city, keys_per_topic, 7))
+    firms = tuple(bulk_enterprises.sample_credit_codes(city, keys_per_topic, 7))
     targets = []
     for t in chosen:
         data = raw[t.code]

@@ -409,13 +409,13 @@ def _city(o: Any) -> Any:
 def _key_pools(o: Any) -> tuple[list[str], list[str]]:
     """ID numbers and credit codes the day looks up: a sample of the departments' city,
     drawn in bulk (one at a time it took seconds of CPU on a busy machine)."""
-    from exchange.departments import bulk
+    from exchange.departments import bulk, bulk_enterprises
     from exchange.departments.city import City
 
     city = City(o.city_seed, o.population, o.enterprises)
     return (
         bulk.sample_id_numbers(city, min(KEY_POOL, o.population), o.plan_seed),
-        bulk.sample_credit_codes(city, min(KEY_POOL, o.enterprises), o.plan_seed),
+        bulk_enterprises.sample_credit_codes(city, min(KEY_POOL, o.enterprises), o.plan_seed),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.departments import bulk
+from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import City
 from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
 
@@ -54,7 +54,9 @@ def test_out_of_range_requests_are_clipped() -> None:
 def test_key_pools_in_bulk_equal_the_scalar_samples() -> None:
     city = City(2020, 100_000, 20_000)
     assert bulk.sample_id_numbers(city, 3_000, 2021) == city.sample_id_numbers(3_000, 2021)
-    assert bulk.sample_credit_codes(city, 3_000, 2021) == city.sample_credit_codes(3_000, 2021)
+    assert bulk_enterprises.sample_credit_codes(city, 3_000, 2021) == city.sample_credit_codes(
+        3_000, 2021
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -89,11 +91,11 @@ def test_enterprises_in_bulk_equal_enterprises_one_at_a_time(
     seed: int, population: int, enterprises: int
 ) -> None:
     city = City(seed, population, enterprises)
-    got = bulk.enterprises(city, 0, 400)
+    got = bulk_enterprises.enterprises(city, 0, 400)
     scalar = City(seed, population, enterprises)  # no cache shared with the bulk path
     assert got == [scalar.enterprise(e) for e in range(400)]
     reps = [e.legal_rep_index for e in got]
     assert any(r is not None for r in reps)
-    assert bulk.enterprises(city, enterprises - 3, enterprises + 5) == [
+    assert bulk_enterprises.enterprises(city, enterprises - 3, enterprises + 5) == [
         scalar.enterprise(e) for e in range(enterprises - 3, enterprises)
     ]

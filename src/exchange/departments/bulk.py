@@ -9,22 +9,21 @@ objects are made one at a time.
 
 The scalar code in :mod:`exchange.departments.city` stays the definition; this module is an
 equivalent, faster path for ranges, checked against it person by person in the tests.
+The randomness over arrays is :mod:`~.prng_arrays`; enterprises in bulk are
+:mod:`~.bulk_enterprises`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from exchange import ids
 from exchange.departments import names
 from exchange.departments.city import City
-from exchange.departments.enterprises import NUMERIC_BODIES, Enterprise
 from exchange.departments.people import (
     AREAS,
     BASE_ORD,
@@ -38,144 +37,44 @@ from exchange.departments.people import (
     SEQ_HALVES,
     Person,
 )
-from exchange.departments.prng import T_COUPLE, T_DEATH, T_ENT, T_HOUSE, T_PERSON, T_WORK, Feistel
+from exchange.departments.prng import T_COUPLE, T_DEATH, T_HOUSE, T_PERSON, Feistel
 from exchange.departments.prng import mix as city_mix
+from exchange.departments.prng_arrays import (
+    BOOL,
+    I64,
+    between,
+    chance,
+    chance_each,
+    feistel_forward,
+    mix,
+    splitmix_draws,
+)
 from exchange.departments.vocabulary import (
-    ENT_STATUS_TABLE,
-    ENT_STATUSES,
     RESIDENCE_TABLE,
     ROADS,
     STREETS,
 )
 
 __all__ = [
-    "enterprises",
-    "feistel_forward",
+    "anniversary",
+    "calendar_tables",
+    "couples",
+    "deaths",
     "id_numbers",
-    "mix",
+    "id_parts",
+    "lookup_tables",
     "people",
     "persons",
-    "sample_credit_codes",
     "sample_id_numbers",
-    "splitmix_draws",
+    "slots",
     "warm",
 ]
-
-U64 = npt.NDArray[np.uint64]
-I64 = npt.NDArray[np.int64]
-BOOL = npt.NDArray[np.bool_]
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
-_M64 = (1 << 64) - 1
-
-
-def _u64(value: int | U64, n: int) -> U64:
-    if isinstance(value, int):
-        return np.full(n, value & _M64, dtype=np.uint64)
-    return value.astype(np.uint64, copy=False)
-
-
-def mix(n: int, *parts: int | U64) -> U64:
-    """:func:`exchange.departments.city.mix` over arrays of length ``n`` (ints broadcast)."""
-    h = np.full(n, _GOLDEN, dtype=np.uint64)
-    for p in parts:
-        h = (h ^ _u64(p, n)) * _C1
-        h ^= h >> np.uint64(31)
-        h = (h + _GOLDEN) * _C2
-        h ^= h >> np.uint64(29)
-    return h
-
-
-def splitmix_draws(seeds: U64, k: int) -> U64:
-    """The first ``k`` values of :class:`Rng` seeded with each of ``seeds``: shape (k, n).
-
-    splitmix64's state only ever adds the golden gamma, so draw ``j`` is a function of
-    ``seed + j * gamma`` alone and every draw of every stream is computed at once.
-    """
-    steps = np.arange(1, k + 1, dtype=np.uint64)[:, None] * _GOLDEN
-    z = seeds[None, :] + steps
-    z = (z ^ (z >> np.uint64(30))) * _C1
-    z = (z ^ (z >> np.uint64(27))) * _C2
-    out: U64 = z ^ (z >> np.uint64(31))
-    return out
-
-
-def _below_threshold(p: float) -> np.uint64 | None:
-    """``Rng.chance(p)`` is ``draw < p * 2**64`` with an exact int/float comparison: for an
-    integer draw that is ``draw < ceil(p * 2**64)``. ``None``: always true."""
-    limit = math.ceil(p * 18446744073709551616.0)
-    return None if limit > _M64 else np.uint64(limit)
-
-
-def _chance(draw: U64, p: float) -> BOOL:
-    limit = _below_threshold(p)
-    if limit is None:
-        return np.ones(draw.shape, dtype=np.bool_)
-    return draw < limit
-
-
-def _chance_each(draw: U64, p: npt.NDArray[np.float64]) -> BOOL:
-    """:meth:`Rng.chance` with a probability per element (each below 1)."""
-    limit = np.ceil(p * 18446744073709551616.0)  # exact: an integral float below 2**64
-    return draw < limit.astype(np.uint64)
-
-
-def _between(draw: U64, lo: I64, hi: I64) -> I64:
-    """:meth:`Rng.between`: ``lo + draw % (hi - lo + 1)`` (where ``hi >= lo``)."""
-    span = np.maximum(hi - lo + 1, 1).astype(np.uint64)
-    out: I64 = lo + (draw % span).astype(np.int64)
-    return out
-
-
-def _f(x: U64, key: int, mask: np.uint64) -> U64:
-    h = (x ^ np.uint64(key)) * _GOLDEN
-    h ^= h >> np.uint64(32)
-    h = h * _C1
-    out: U64 = (h >> np.uint64(19)) & mask
-    return out
-
-
-def feistel_forward(perm: Feistel, x: U64) -> U64:
-    """:meth:`Feistel.forward` of every element (cycle walking until inside the domain)."""
-    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
-    out = x.astype(np.uint64, copy=True)
-    todo = np.arange(len(out))
-    cur = out.copy()
-    while len(todo):
-        left, right = cur >> half, cur & mask
-        for k in perm.keys:
-            left, right = right, left ^ _f(right, k, mask)
-        cur = (left << half) | right
-        inside = cur < domain
-        out[todo[inside]] = cur[inside]
-        todo, cur = todo[~inside], cur[~inside]
-    return out
-
-
-def feistel_inverse(perm: Feistel, y: U64) -> U64:
-    """:meth:`Feistel.inverse` of every element."""
-    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
-    out = y.astype(np.uint64, copy=True)
-    todo = np.arange(len(out))
-    cur = out.copy()
-    while len(todo):
-        left, right = cur >> half, cur & mask
-        for k in reversed(perm.keys):
-            left, right = right ^ _f(left, k, mask), left
-        cur = (left << half) | right
-        inside = cur < domain
-        out[todo[inside]] = cur[inside]
-        todo, cur = todo[~inside], cur[~inside]
-    return out
-
 
 # -- calendar tables: days since 1930-01-01 as dates, years and ID-number digits ----------
 
 
 @lru_cache(maxsize=1)
-def _calendar() -> tuple[list[dt.date], I64, I64, I64, I64]:
+def calendar_tables() -> tuple[list[dt.date], I64, I64, I64, I64]:
     """(date, year, month, day of month, weighted ID digits of YYYYMMDD) for every day a
     person can be born on."""
     dates = [dt.date.fromordinal(BASE_ORD + d) for d in range(DAYS)]
@@ -206,10 +105,10 @@ def _is_leap(year: I64) -> BOOL:
     return out
 
 
-def _anniversary(days: I64, years_after: int) -> tuple[I64, BOOL]:
+def anniversary(days: I64, years_after: int) -> tuple[I64, BOOL]:
     """Ordinal of the ``years_after``-th anniversary of each day, and whether that birthday
     falls on a 29 February that the target year lacks (``date.replace`` would raise)."""
-    _, years, months, mdays, _ = _calendar()
+    _, years, months, mdays, _ = calendar_tables()
     y, m, d = years[days] + years_after, months[days], mdays[days]
     bad = (m == 2) & (d == 29) & ~_is_leap(y)
     return _ordinal_of(y, m, np.where(bad, 28, d)), bad
@@ -218,7 +117,7 @@ def _anniversary(days: I64, years_after: int) -> tuple[I64, BOOL]:
 # -- people ------------------------------------------------------------------------------
 
 
-def _slots(city: City, index: I64) -> tuple[I64, I64, I64]:
+def slots(city: City, index: I64) -> tuple[I64, I64, I64]:
     """(day, area index, sequence half) of each person: ``City._slot_parts`` in bulk."""
     mslot = feistel_forward(city._people, (index >> 1).astype(np.uint64))
     h = (mslot % np.uint64(SEQ_HALVES)).astype(np.int64)
@@ -242,22 +141,22 @@ def _slots(city: City, index: I64) -> tuple[I64, I64, I64]:
     return day, area_i, h
 
 
-def _deaths(city: City, index: I64, day: I64) -> I64:
+def deaths(city: City, index: I64, day: I64) -> I64:
     """Death-day ordinals (-1: alive): ``City._death_date`` in bulk."""
-    _, years, _, _, _ = _calendar()
+    _, years, _, _, _ = calendar_tables()
     age = REFERENCE_DATE.year - years[day]
     draws = splitmix_draws(mix(len(index), city.seed, T_DEATH, index.astype(np.uint64)), 2)
     old = age >= 55
     p = np.minimum(0.6, np.maximum(age - 55, 0) / 70)
-    dies = old & _chance_each(draws[0], p)
+    dies = old & chance_each(draws[0], p)
     first = np.maximum(day + BASE_ORD + 55 * 365, dt.date(1995, 1, 1).toordinal())
     last = REFERENCE_DATE.toordinal()
     dies &= first <= last
-    when = _between(draws[1], first, np.full_like(first, last))
+    when = between(draws[1], first, np.full_like(first, last))
     return np.where(dies, when, -1)
 
 
-def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -> tuple[I64, I64]:
+def couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -> tuple[I64, I64]:
     """(married, divorced) ordinals per unit (-1: none): ``City._couple`` in bulk.
 
     ``day``, ``area_i``, ``h`` and ``death`` have two columns: husband, wife.
@@ -270,13 +169,13 @@ def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -
     ) - 3 * 365
     plausible = wife_exists & (day[:, 1] == day[:, 0] + delta)
     draws = splitmix_draws(mix(n, city.seed, T_COUPLE, unit.astype(np.uint64)), 4)
-    married_at_all = plausible & _chance(draws[0], 0.72)
-    husband_22, bad_h = _anniversary(day[:, 0], 22)
-    wife_20, bad_w = _anniversary(day[:, 1], 20)
+    married_at_all = plausible & chance(draws[0], 0.72)
+    husband_22, bad_h = anniversary(day[:, 0], 22)
+    wife_20, bad_w = anniversary(day[:, 1], 20)
     # date.replace raises for a 29 February in a common year; the scalar code then takes
     # 1 March of *both* target years.
     bad = bad_h | bad_w
-    _, years, _, _, _ = _calendar()
+    _, years, _, _, _ = calendar_tables()
     march_h = _ordinal_of(years[day[:, 0]] + 22, np.full(n, 3), np.ones(n, dtype=np.int64))
     march_w = _ordinal_of(years[day[:, 1]] + 20, np.full(n, 3), np.ones(n, dtype=np.int64))
     start = np.where(bad, np.maximum(march_h, march_w), np.maximum(husband_22, wife_20))
@@ -284,17 +183,17 @@ def _couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) -
     ref = REFERENCE_DATE.toordinal()
     end = np.minimum(ref, start + 15 * 365)
     ok = married_at_all & (start <= end)
-    married = _between(draws[1], start, end)
+    married = between(draws[1], start, end)
     for who in (0, 1):
         died = death[:, who]
         ok &= ~((died >= 0) & (died <= married))
-    divorces = _chance(draws[2], 0.09) & (married + 400 < ref)
-    divorced = np.where(divorces, _between(draws[3], married + 365, np.full(n, ref)), -1)
+    divorces = chance(draws[2], 0.09) & (married + 400 < ref)
+    divorced = np.where(divorces, between(draws[3], married + 365, np.full(n, ref)), -1)
     return np.where(ok, married, -1), np.where(ok, divorced, -1)
 
 
 @lru_cache(maxsize=1)
-def _tables() -> dict[str, Any]:
+def lookup_tables() -> dict[str, Any]:
     """Lookup tables for the per-person strings (built once per process)."""
     id_areas = (*AREAS, *sorted(DISPLAY_TO_AREA))
     weights = ids._ID_WEIGHTS
@@ -310,15 +209,15 @@ def _tables() -> dict[str, Any]:
         "residence": np.array([AREAS.index(a) for a in RESIDENCE_TABLE], dtype=np.int64),
         "streets": [STREETS[a] for a in AREAS],
         "street_counts": np.array([len(STREETS[a]) for a in AREAS], dtype=np.uint64),
-        "ymd": [f"{d:%Y%m%d}" for d in _calendar()[0][:DAYS]],
+        "ymd": [f"{d:%Y%m%d}" for d in calendar_tables()[0][:DAYS]],
     }
 
 
-def _id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64]:
+def id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64]:
     """(printed area's position in the ``id_areas`` table, sequence, check-character index)
     of each ID number: ``City.id_number_of`` in bulk."""
-    t = _tables()
-    day_digits = _calendar()[4]
+    t = lookup_tables()
+    day_digits = calendar_tables()[4]
     # The ID's printed area: some older residents keep a retired district's code.
     birth_ord = day + BASE_ORD
     area_codes = np.array([int(a) for a in AREAS], dtype=np.int64)[area_i]
@@ -343,9 +242,9 @@ def _id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I6
 def id_numbers(city: City, index: I64) -> list[str]:
     """The ID numbers of persons ``index`` (equal to ``city.id_number_of`` of each)."""
     index = np.asarray(index, dtype=np.int64)
-    day, area_i, h = _slots(city, index)
-    shown, seq, check = _id_parts(day, area_i, h, (index & 1).astype(np.bool_))
-    t = _tables()
+    day, area_i, h = slots(city, index)
+    shown, seq, check = id_parts(day, area_i, h, (index & 1).astype(np.bool_))
+    t = lookup_tables()
     id_areas, ymd, chars = t["id_areas"], t["ymd"], ids._ID_CHECK
     return [
         f"{id_areas[a]}{ymd[d]}{q:03d}{chars[c]}"
@@ -363,31 +262,11 @@ def sample_id_numbers(city: City, n: int, seed: int = 0) -> list[str]:
     return id_numbers(city, feistel_forward(picker, np.arange(n, dtype=np.uint64)).astype(np.int64))
 
 
-def sample_credit_codes(city: City, n: int, seed: int = 0) -> list[str]:
-    """:meth:`City.sample_credit_codes` in bulk."""
-    n = min(n, city.enterprises)
-    picker = Feistel(city_mix(city.seed, seed, 0xE5), city.enterprises)
-    e = feistel_forward(picker, np.arange(n, dtype=np.uint64))
-    slot = feistel_forward(city._orgs, e)
-    d = splitmix_draws(mix(n, city.seed, T_ENT, e), 2)
-    modern = slot >= np.uint64(NUMERIC_BODIES)
-    # ``modern and r.chance(0.3)``: only a modern body spends a draw on the kind.
-    kind92 = modern & _chance(d[0], 0.3)
-    district_draw = np.where(modern, d[1], d[0])
-    district = _tables()["residence"][
-        (district_draw % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)
-    ]
-    return [
-        ids.make_credit_code("92" if k else "91", AREAS[a], city._org_body(s))
-        for k, a, s in zip(kind92.tolist(), district.tolist(), slot.tolist(), strict=True)
-    ]
-
-
 def warm() -> None:
     """Build the lookup tables (every birth day's date and ID digits, ~34,000 entries) now,
     at a department's start, not inside its first export (on a busy machine that first
     export then overran a short provider timeout)."""
-    _tables()
+    lookup_tables()
 
 
 def people(city: City, start: int, stop: int) -> list[Person]:
@@ -405,17 +284,17 @@ def persons(city: City, index: I64) -> list[Person]:
     index = np.asarray(index, dtype=np.int64)
     if not len(index):
         return []
-    t = _tables()
-    dates = _calendar()[0]
+    t = lookup_tables()
+    dates = calendar_tables()[0]
     # Whole couples: a person's record needs both partners' slots and deaths.
     units = np.unique(index >> 1)
     pair = np.stack([2 * units, 2 * units + 1], axis=1)  # (units, 2)
     flat = pair.ravel()
     exists = flat < city.population
-    day, area_i, h = _slots(city, flat)
-    death = np.where(exists, _deaths(city, flat, day), -1)
+    day, area_i, h = slots(city, flat)
+    death = np.where(exists, deaths(city, flat, day), -1)
     shape = pair.shape
-    married, divorced = _couples(
+    married, divorced = couples(
         city,
         units,
         day.reshape(shape),
@@ -432,14 +311,14 @@ def persons(city: City, index: I64) -> list[Person]:
     n = len(index)
     female = (index & 1).astype(np.bool_)
 
-    shown, seq, check = _id_parts(day, area_i, h, female)
+    shown, seq, check = id_parts(day, area_i, h, female)
 
     # Names: the draws a person's Rng makes, in order; the ethnicity's draw moves by two
     # when the given name has a second character.
     d = splitmix_draws(mix(n, city.seed, T_PERSON, index.astype(np.uint64)), 6)
     surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
-    two = _chance(d[2], 0.78)
-    own_second = _chance(d[3], 0.6)
+    two = chance(d[2], 0.78)
+    own_second = chance(d[3], 0.6)
     eth_draw = np.where(two, d[5], d[3])
     ethnicity = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
 
@@ -544,100 +423,3 @@ def persons(city: City, index: I64) -> list[Person]:
             )
         )
     return out
-
-
-# -- enterprises -------------------------------------------------------------------------
-
-#: Candidates ``City._legal_rep`` examines: ``employees_of(e, limit=3, scan=48)``.
-_REP_SCAN, _REP_LIMIT = 48, 3
-#: Residents it draws when no employee qualifies
-_REP_DRAWS = 40
-#: Which entries of the status table are ``City.enterprise_active``'s
-_ACTIVE = np.array([s == ENT_STATUSES[0][0] for s in ENT_STATUS_TABLE], dtype=np.bool_)
-
-
-def _legal_reps(city: City, e: I64) -> I64:
-    """``City._legal_rep`` in bulk (-1: none). First rule: the first of an enterprise's
-    first three employees (in the scan order of ``City.employees_of``) aged 22 or more.
-    Else: the first of 40 residents drawn from the enterprise's own Rng, after the draws
-    ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
-    n, n_ent = len(e), city.enterprises
-    j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
-    status = mix(n, city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(len(_ACTIVE))
-    active = _ACTIVE[status.astype(np.int64)]
-    # Only candidates inside the population, of operating enterprises, are derived: in a
-    # city of five residents per enterprise that is 5 of the 48.
-    at = np.flatnonzero(((j < city.population) & active[:, None]).ravel())
-    flat: I64 = feistel_inverse(city._emp, j.ravel()[at].astype(np.uint64)).astype(np.int64)
-    day, _, _ = _slots(city, flat)
-    _, years, _, _, _ = _calendar()
-    # Age on the reference date (31 December: every birthday of the year has passed).
-    age = REFERENCE_DATE.year - years[day]
-    female = (flat & 1).astype(np.bool_)
-    works = (age >= 18) & (age < np.where(female, 55, 60))
-    works &= mix(len(flat), city.seed, T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
-    works &= _deaths(city, flat, day) < 0
-    scanned = np.zeros(j.size, dtype=np.bool_)
-    scanned[at] = works
-    employed = scanned.reshape(j.shape)
-    adult = np.zeros(j.size, dtype=np.bool_)
-    adult[at] = age >= 22
-    who = np.zeros(j.size, dtype=np.int64)
-    who[at] = flat
-    cand = who.reshape(j.shape)
-    first_three = employed & (np.cumsum(employed, axis=1) <= _REP_LIMIT)
-    fit = first_three & adult.reshape(j.shape)
-    has = fit.any(axis=1)
-    reps = np.where(has, cand[np.arange(n), np.argmax(fit, axis=1)], -1)
-    rest = np.flatnonzero(~has)
-    if len(rest):
-        reps[rest] = _drawn_reps(city, e[rest])
-    return reps
-
-
-def _drawn_reps(city: City, e: I64) -> I64:
-    """The second rule of ``City._legal_rep`` (see :func:`_legal_reps`)."""
-    n = len(e)
-    # The draws City._enterprise makes first: industry, two name characters, then one
-    # for an individual business's capital (kind 92) or two for a company's type and
-    # capital (91), then the founding date, street, road and three numbers.
-    slot = feistel_forward(city._orgs, e.astype(np.uint64))
-    head = splitmix_draws(mix(n, city.seed, T_ENT, e.astype(np.uint64)), 1)[0]
-    kind92 = (slot >= np.uint64(NUMERIC_BODIES)) & _chance(head, 0.3)
-    before = np.where(kind92, 10, 11)
-    draws = splitmix_draws(mix(n, city.seed, T_ENT, e.astype(np.uint64), 2), 11 + _REP_DRAWS)
-    chosen: I64 = np.full(n, -1, dtype=np.int64)
-    open_ = np.arange(n)
-    # A few draws at a time, for the enterprises still without one: most find an adult
-    # in the first draws.
-    for lo, hi in ((0, 6), (6, _REP_DRAWS)):
-        if not len(open_):
-            break
-        rows = before[None, open_] + np.arange(lo, hi)[:, None]  # (draws, open)
-        picked = draws[rows, open_[None, :]]
-        flat = (picked % np.uint64(city.population)).astype(np.int64).T.ravel()
-        day, _, _ = _slots(city, flat)
-        age = REFERENCE_DATE.year - _calendar()[1][day]
-        fit = ((age >= 22) & (age <= 75) & (_deaths(city, flat, day) < 0)).reshape(-1, hi - lo)
-        has = fit.any(axis=1)
-        first = flat.reshape(-1, hi - lo)[np.arange(len(open_)), np.argmax(fit, axis=1)]
-        chosen[open_[has]] = first[has]
-        open_ = open_[~has]
-    return chosen
-
-
-def enterprises(city: City, start: int, stop: int) -> list[Enterprise]:
-    """Enterprises ``start <= e < stop`` (clipped), equal to ``[city.enterprise(e) ...]``:
-    the legal representatives (a scan of up to 48 employees, then up to 40 residents, most
-    of the cost) and their persons are derived in bulk, the rest by the scalar code."""
-    start, stop = max(0, start), min(stop, city.enterprises)
-    if start >= stop:
-        return []
-    e = np.arange(start, stop, dtype=np.int64)
-    reps = _legal_reps(city, e)
-    found = np.unique(reps[reps >= 0])
-    people_of = dict(zip(found.tolist(), persons(city, found), strict=True))
-    return [
-        city._enterprise(idx, people_of[rep] if rep >= 0 else None)
-        for idx, rep in zip(e.tolist(), reps.tolist(), strict=True)
-    ]

@@ -22,12 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from exchange import ids
-from exchange.departments import bulk, names
-from exchange.departments.bulk import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
+from exchange.departments import bulk, bulk_enterprises, names, prng_arrays
 from exchange.departments.city import City
 from exchange.departments.enterprises import NUMERIC_BODIES
 from exchange.departments.people import AREAS, BASE_ORD, REFERENCE_DATE
 from exchange.departments.prng import T_ENT, T_HOUSE, T_PERSON, T_WORK
+from exchange.departments.prng_arrays import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
 from exchange.departments.vocabulary import (
     COMPANY_TYPES,
     ENT_STATUS_TABLE,
@@ -81,7 +81,7 @@ def months_of(ordinals: I64) -> I64:
 def from_age(day: I64, years: int, earliest: I64 | int) -> I64:
     """``records._from_age`` in bulk: the later of the ``years``-th birthday of each birth
     day and ``earliest`` (ordinals), capped at the reference date."""
-    birthday, bad = bulk._anniversary(day, years)
+    birthday, bad = bulk.anniversary(day, years)
     # A 29 February birthday in a common year: the scalar code takes 1 March.
     birthday = birthday + bad.astype(np.int64)
     out: I64 = np.minimum(np.maximum(birthday, earliest), REF_ORD)
@@ -142,7 +142,7 @@ def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
 def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """ASCII of the ID numbers' parts: each printed area code, each birth day's YYYYMMDD
     (by day index) and each check character."""
-    t = bulk._tables()
+    t = bulk.lookup_tables()
     areas = np.array([list(a.encode()) for a in t["id_areas"]], dtype=np.uint8)
     days = np.frombuffer("".join(t["ymd"]).encode(), dtype=np.uint8).reshape(-1, 8)
     return areas, days, np.frombuffer(ids._ID_CHECK.encode(), dtype=np.uint8)
@@ -206,10 +206,10 @@ class People:
         pair = np.stack([2 * units, 2 * units + 1], axis=1)
         flat = pair.ravel()
         exists = flat < city.population
-        day, area_i, h = bulk._slots(city, flat)
-        death = np.where(exists, bulk._deaths(city, flat, day), -1)
+        day, area_i, h = bulk.slots(city, flat)
+        death = np.where(exists, bulk.deaths(city, flat, day), -1)
         shape = pair.shape
-        married, divorced = bulk._couples(
+        married, divorced = bulk.couples(
             city,
             units,
             day.reshape(shape),
@@ -249,7 +249,7 @@ class People:
     @cached_property
     def age(self) -> I64:
         """Age on the reference date (31 December: the year's birthdays have all passed)."""
-        out: I64 = REFERENCE_DATE.year - bulk._calendar()[1][self.day]
+        out: I64 = REFERENCE_DATE.year - bulk.calendar_tables()[1][self.day]
         return out
 
     @cached_property
@@ -278,16 +278,16 @@ class People:
             perm = feistel_forward(city._emp, self.index[who].astype(np.uint64))
             e = (perm % np.uint64(city.enterprises)).astype(np.int64)
             status = mix(len(e), city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(
-                len(bulk._ACTIVE)
+                len(bulk_enterprises.ACTIVE)
             )
-            out[who] = np.where(bulk._ACTIVE[status.astype(np.int64)], e, -1)
+            out[who] = np.where(bulk_enterprises.ACTIVE[status.astype(np.int64)], e, -1)
         return out
 
     # -- strings -------------------------------------------------------------------------
 
     @cached_property
     def id_number(self) -> list[str]:
-        shown, seq, check = bulk._id_parts(self.day, self.area_i, self.h, self.female)
+        shown, seq, check = bulk.id_parts(self.day, self.area_i, self.h, self.female)
         areas, days, checks = _id_tables()
         chars = np.empty((self.n, 18), dtype=np.uint8)
         chars[:, :6] = areas[shown]
@@ -303,11 +303,11 @@ class People:
     def name(self) -> list[str]:
         """Surname and one or two given characters, as code points in a (n, 4) array whose
         rows NumPy reads back as strings (the zeros after a short name drop off)."""
-        t = bulk._tables()
+        t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
-        two = bulk._chance(d[2], 0.78)
-        own = bulk._chance(d[3], 0.6)
+        two = prng_arrays.chance(d[2], 0.78)
+        own = prng_arrays.chance(d[3], 0.6)
         male, female, neutral, sur_cp, sur_len = _name_tables()
         fem = self.female
         first = np.where(
@@ -336,9 +336,9 @@ class People:
 
     @cached_property
     def ethnicity(self) -> list[str]:
-        t = bulk._tables()
+        t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
-        eth_draw = np.where(bulk._chance(d[2], 0.78), d[5], d[3])
+        eth_draw = np.where(prng_arrays.chance(d[2], 0.78), d[5], d[3])
         eth = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
         table = names.ETHNICITIES
         return [table[e][0] for e in eth.tolist()]
@@ -348,7 +348,7 @@ class People:
         self,
     ) -> tuple[I64, I64, list[int], list[int], list[int], list[int], list[int]]:
         """(household id, district area index, street index, road, and three numbers)."""
-        t = bulk._tables()
+        t = bulk.lookup_tables()
         hh_id = np.where(self.together, 2 * (self.index >> 1), self.index)
         hd = splitmix_draws(mix(self.n, self.city.seed, T_HOUSE, hh_id.astype(np.uint64)), 6)
         district = t["residence"][(hd[0] % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)]
@@ -406,9 +406,9 @@ class Firms:
         self.modern: BOOL = self.slot >= np.uint64(NUMERIC_BODIES)
         head = splitmix_draws(mix(n, city.seed, T_ENT, ue), 2)
         # ``modern and r.chance(0.3)``: only a modern body spends a draw on the kind.
-        self.kind92: BOOL = self.modern & bulk._chance(head[0], 0.3)
+        self.kind92: BOOL = self.modern & prng_arrays.chance(head[0], 0.3)
         drawn = np.where(self.modern, head[1], head[0])
-        self.district: I64 = bulk._tables()["residence"][
+        self.district: I64 = bulk.lookup_tables()["residence"][
             (drawn % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)
         ]
         # The body's draws: industry, two name characters, then one for an individual
@@ -493,12 +493,12 @@ class Firms:
         hi = np.where(
             self.modern, dt.date(2024, 12, 20).toordinal(), dt.date(2015, 9, 30).toordinal()
         )
-        return bulk._between(self._at(0), lo, hi)
+        return prng_arrays.between(self._at(0), lo, hi)
 
     @cached_property
     def address(self) -> list[str]:
         _, bare = _street_tables()
-        counts = bulk._tables()["street_counts"][self.district]
+        counts = bulk.lookup_tables()["street_counts"][self.district]
         street = (self._at(1) % counts).astype(np.int64).tolist()
         road = (self._at(2) % np.uint64(len(ROADS))).astype(np.int64).tolist()
         no1 = (1 + (self._at(3) % np.uint64(999)).astype(np.int64)).tolist()
@@ -514,7 +514,7 @@ class Firms:
     @cached_property
     def legal_rep(self) -> tuple[list[str | None], list[str | None]]:
         """(name, ID number) of each enterprise's legal representative (``None``: none)."""
-        reps = bulk._legal_reps(self.city, self.e)
+        reps = bulk_enterprises.legal_reps(self.city, self.e)
         found = np.unique(reps[reps >= 0])
         people = People(self.city, found)
         pos = np.searchsorted(found, reps)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from exchange import ids
-from exchange.departments import bulk
-from exchange.departments.bulk import BOOL, I64, feistel_forward
+from exchange.departments import prng_arrays
 from exchange.departments.city import City
 from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, pick, years_of
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS
+from exchange.departments.prng_arrays import BOOL, I64, feistel_forward
 from exchange.departments.records import e_licences
 from exchange.departments.vocabulary import INDUSTRIES
 
@@ -62,7 +62,7 @@ def tax_registration(city: City, start: int, stop: int) -> Table:
     r = draws(city, "tax", 3, f.e)
     company = ~f.kind92
     # Only a company (91) spends a draw on whether it is a general taxpayer.
-    general = company & bulk._chance(r[0], 0.35)
+    general = company & prng_arrays.chance(r[0], 0.35)
     rating = np.where(company, r[1], r[0])
     delay = np.where(company, r[2], r[1]) % np.uint64(28)
     registered = f.founded + 3 + delay.astype(np.int64)
@@ -167,12 +167,12 @@ def credit_publicity(city: City, start: int, stop: int) -> Table:
     n = f.n
     cols = np.arange(n)
     r = draws(city, "credit", 7, f.e)
-    penalised = ~bulk._chance(r[0], 0.85)
+    penalised = ~prng_arrays.chance(r[0], 0.85)
     penalties = np.where(penalised, 1 + (r[1] % np.uint64(4)).astype(np.int64), 0)
     # Draw positions after the branches: a penalised firm draws its count and its latest
     # penalty's date; an unpenalised one whether it is on the red list.
-    latest = bulk._between(r[2], f.founded, np.full(n, REF_ORD))
-    red = ~penalised & bulk._chance(r[1], 0.03)
+    latest = prng_arrays.between(r[2], f.founded, np.full(n, REF_ORD))
+    red = ~penalised & prng_arrays.chance(r[1], 0.03)
     after = np.where(penalised, 3, 2)
     extra = (r[after, cols] % np.uint64(4)).astype(np.int64)
     licences = sum(h.astype(np.int64) for h in _holds(f))

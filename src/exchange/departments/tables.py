@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from exchange import ids
-from exchange.departments import bulk, firm_tables
-from exchange.departments.bulk import I64, U64, feistel_forward, mix
+from exchange.departments import bulk, firm_tables, prng_arrays
 from exchange.departments.city import City
 from exchange.departments.columns import (
     REF_ORD,
@@ -40,6 +39,7 @@ from exchange.departments.columns import (
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS, BASE_ORD, DAYS
 from exchange.departments.prng import T_VEH
+from exchange.departments.prng_arrays import I64, U64, feistel_forward, mix
 from exchange.departments.records import health, public_security
 from exchange.departments.vehicles import PLATE_CHARS
 
@@ -88,11 +88,11 @@ def _enrolled(city: City, p: People, founded: I64) -> I64:
     founding day."""
     first = from_age(p.day, 18, founded)
     d = draws(city, "enrol", 1, p.index)[0]
-    return bulk._between(d, first, np.full(p.n, REF_ORD))
+    return prng_arrays.between(d, first, np.full(p.n, REF_ORD))
 
 
 def _contribution_base(city: City, p: People) -> I64:
-    return bulk._between(
+    return prng_arrays.between(
         draws(city, "wage", 1, p.index)[0], np.full(p.n, 5284), np.full(p.n, 26421)
     )
 
@@ -154,7 +154,7 @@ def medical_insurance(city: City, start: int, stop: int) -> Table:
     employed = p.employer >= 0
     d = draws(city, "medical", 2, p.index)
     # Only the unemployed spend a draw on whether they are enrolled at all.
-    keep = p.alive & (employed | bulk._chance(d[0], 0.9))
+    keep = p.alive & (employed | prng_arrays.chance(d[0], 0.9))
     p, employed = p.take(keep), employed[keep]
     days = np.where(employed, d[0][keep], d[1][keep]) % np.uint64(901)
     enrolled = np.maximum(p.birth, dt.date(2008, 1, 1).toordinal()) + days.astype(np.int64)
@@ -188,7 +188,7 @@ def real_estate(city: City, start: int, stop: int) -> Table:
         return out
 
     district = (r[0] % np.uint64(len(AREAS))).astype(np.int64).tolist()
-    registered = bulk._between(
+    registered = prng_arrays.between(
         r[1], np.full(n, dt.date(2000, 1, 1).toordinal()), np.full(n, REF_ORD)
     )
     reg_year = years_of(registered).tolist()
@@ -304,21 +304,22 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
     r = draws(city, "vehicle", 18, o.index, k)
     brand = (r[0] % np.uint64(len(public_security.BRANDS))).astype(np.int64)
     first = from_age(o.day, 18, dt.date(1995, 1, 1).toordinal())
-    registered = bulk._between(r[16], first, np.full(o.n, REF_ORD))
+    registered = prng_arrays.between(r[16], first, np.full(o.n, REF_ORD))
     return Table(
         o.index.tolist(),
         {
             "plate_number": _plates(city, o.index * 2 + k),
             "plate_type": ["小型汽车"] * o.n,
             "vehicle_type": [
-                "小型普通客车" if c else "小型越野客车" for c in bulk._chance(r[15], 0.85).tolist()
+                "小型普通客车" if c else "小型越野客车"
+                for c in prng_arrays.chance(r[15], 0.85).tolist()
             ],
             "brand": [public_security.BRANDS[b] for b in brand.tolist()],
             "vin": _vins(brand, r[1:15]),
             "owner_name": o.name,
             "owner_id_number": o.id_number,
             "registered_on": _iso(registered),
-            "status": ["正常" if c else "抵押" for c in bulk._chance(r[17], 0.9).tolist()],
+            "status": ["正常" if c else "抵押" for c in prng_arrays.chance(r[17], 0.9).tolist()],
         },
     )
 
@@ -334,11 +335,11 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     # Birth days first (a permutation and a few draws): only the children born late
     # enough to hold a certificate, about a third, are derived whole (couples, deaths).
     index = _span(start, stop, city.population)
-    day, _, _ = bulk._slots(city, index)
+    day, _, _ = bulk.slots(city, index)
     p = People(city, index[day + BASE_ORD >= _BIRTH_CERTS_FROM])
     n = p.n
     r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
-    _, years, months, mdays, _ = bulk._calendar()
+    _, years, months, mdays, _ = bulk.calendar_tables()
     child_y, child_md = years[p.day], months[p.day] * 100 + mdays[p.day]
     unit = np.full(n, -1, dtype=np.int64)
     married = np.full(n, -1, dtype=np.int64)
@@ -353,7 +354,7 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
         wife = 2 * u + 1
         exists = wife < city.population
         cand = np.where(exists, wife, 1).ravel()
-        cday, _, _ = bulk._slots(city, cand)
+        cday, _, _ = bulk.slots(city, cand)
         wy = years[cday].reshape(u.shape)
         wmd = (months[cday] * 100 + mdays[cday]).reshape(u.shape)
         age = child_y[open_, None] - wy - (child_md[open_, None] < wmd)
@@ -435,7 +436,7 @@ def provident_fund(city: City, start: int, stop: int) -> Table:
     p = _people(city, start, stop)
     p = p.take(p.employer >= 0)
     r = draws(city, "fund", 3, p.index)
-    p, r = p.take(bulk._chance(r[0], 0.82)), r[:, bulk._chance(r[0], 0.82)]
+    p, r = p.take(prng_arrays.chance(r[0], 0.82)), r[:, prng_arrays.chance(r[0], 0.82)]
     found, at = np.unique(p.employer, return_inverse=True)
     firms = Firms(city, found)
     at = at.astype(np.int64)

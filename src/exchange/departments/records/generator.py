@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from exchange import ids
-from exchange.departments import bulk
+from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import REFERENCE_DATE, City, Enterprise, Person
 
 __all__ = [
@@ -84,7 +84,7 @@ def firms_of(city: City, start: int, stop: int) -> Iterator[Enterprise]:
     """Enterprises in index order, their legal representatives derived in bulk."""
     stop = min(stop, city.enterprises)
     for block in range(max(0, start), stop, PEOPLE_BLOCK):
-        yield from bulk.enterprises(city, block, min(block + PEOPLE_BLOCK, stop))
+        yield from bulk_enterprises.enterprises(city, block, min(block + PEOPLE_BLOCK, stop))
 
 
 def people_of(city: City, start: int, stop: int) -> Iterator[Person]:

@@ -1,0 +1,134 @@
+"""The city's randomness over arrays: :mod:`~.prng`'s hash, PRNG draws and keyed
+permutation on NumPy arrays of unsigned 64-bit integers (NumPy wraps on overflow exactly as
+the ``& M64`` of the scalar code), for deriving many people or enterprises at once."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from exchange.departments.prng import Feistel
+
+__all__ = [
+    "BOOL",
+    "I64",
+    "U64",
+    "between",
+    "chance",
+    "chance_each",
+    "feistel_forward",
+    "feistel_inverse",
+    "mix",
+    "splitmix_draws",
+]
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_M64 = (1 << 64) - 1
+
+
+def _u64(value: int | U64, n: int) -> U64:
+    if isinstance(value, int):
+        return np.full(n, value & _M64, dtype=np.uint64)
+    return value.astype(np.uint64, copy=False)
+
+
+def mix(n: int, *parts: int | U64) -> U64:
+    """:func:`exchange.departments.city.mix` over arrays of length ``n`` (ints broadcast)."""
+    h = np.full(n, _GOLDEN, dtype=np.uint64)
+    for p in parts:
+        h = (h ^ _u64(p, n)) * _C1
+        h ^= h >> np.uint64(31)
+        h = (h + _GOLDEN) * _C2
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def splitmix_draws(seeds: U64, k: int) -> U64:
+    """The first ``k`` values of :class:`Rng` seeded with each of ``seeds``: shape (k, n).
+
+    splitmix64's state only ever adds the golden gamma, so draw ``j`` is a function of
+    ``seed + j * gamma`` alone and every draw of every stream is computed at once.
+    """
+    steps = np.arange(1, k + 1, dtype=np.uint64)[:, None] * _GOLDEN
+    z = seeds[None, :] + steps
+    z = (z ^ (z >> np.uint64(30))) * _C1
+    z = (z ^ (z >> np.uint64(27))) * _C2
+    out: U64 = z ^ (z >> np.uint64(31))
+    return out
+
+
+def _below_threshold(p: float) -> np.uint64 | None:
+    """``Rng.chance(p)`` is ``draw < p * 2**64`` with an exact int/float comparison: for an
+    integer draw that is ``draw < ceil(p * 2**64)``. ``None``: always true."""
+    limit = math.ceil(p * 18446744073709551616.0)
+    return None if limit > _M64 else np.uint64(limit)
+
+
+def chance(draw: U64, p: float) -> BOOL:
+    limit = _below_threshold(p)
+    if limit is None:
+        return np.ones(draw.shape, dtype=np.bool_)
+    return draw < limit
+
+
+def chance_each(draw: U64, p: npt.NDArray[np.float64]) -> BOOL:
+    """:meth:`Rng.chance` with a probability per element (each below 1)."""
+    limit = np.ceil(p * 18446744073709551616.0)  # exact: an integral float below 2**64
+    return draw < limit.astype(np.uint64)
+
+
+def between(draw: U64, lo: I64, hi: I64) -> I64:
+    """:meth:`Rng.between`: ``lo + draw % (hi - lo + 1)`` (where ``hi >= lo``)."""
+    span = np.maximum(hi - lo + 1, 1).astype(np.uint64)
+    out: I64 = lo + (draw % span).astype(np.int64)
+    return out
+
+
+def _f(x: U64, key: int, mask: np.uint64) -> U64:
+    h = (x ^ np.uint64(key)) * _GOLDEN
+    h ^= h >> np.uint64(32)
+    h = h * _C1
+    out: U64 = (h >> np.uint64(19)) & mask
+    return out
+
+
+def feistel_forward(perm: Feistel, x: U64) -> U64:
+    """:meth:`Feistel.forward` of every element (cycle walking until inside the domain)."""
+    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
+    out = x.astype(np.uint64, copy=True)
+    todo = np.arange(len(out))
+    cur = out.copy()
+    while len(todo):
+        left, right = cur >> half, cur & mask
+        for k in perm.keys:
+            left, right = right, left ^ _f(right, k, mask)
+        cur = (left << half) | right
+        inside = cur < domain
+        out[todo[inside]] = cur[inside]
+        todo, cur = todo[~inside], cur[~inside]
+    return out
+
+
+def feistel_inverse(perm: Feistel, y: U64) -> U64:
+    """:meth:`Feistel.inverse` of every element."""
+    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
+    out = y.astype(np.uint64, copy=True)
+    todo = np.arange(len(out))
+    cur = out.copy()
+    while len(todo):
+        left, right = cur >> half, cur & mask
+        for k in reversed(perm.keys):
+            left, right = right ^ _f(left, k, mask), left
+        cur = (left << half) | right
+        inside = cur < domain
+        out[todo[inside]] = cur[inside]
+        todo, cur = todo[~inside], cur[~inside]
+    return out
