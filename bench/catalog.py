@@ -29,7 +29,6 @@ from exchange.app import build_context, create_app
 from exchange.catalog import service as catalog_service
 from exchange.catalog.content import load_core_topics, load_units
 from exchange.catalog.generate import generate_catalog
-from exchange.catalog.router import index_of
 from exchange.catalog.schemas import DataItem, TopicCreate
 from exchange.config import Settings
 from exchange.context import AppContext
@@ -98,7 +97,7 @@ def grow(ctx: AppContext, base: list[TopicCreate], times: int) -> int:
 
 
 def in_process(ctx: AppContext, queries: list[str]) -> list[float]:
-    index = index_of(ctx)
+    index = ctx.catalog_index
     with ctx.db.sessions() as session:
         index.sync(session)
         index.search("预热", {"status": "published"})

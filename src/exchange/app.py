@@ -17,15 +17,17 @@ from exchange import __version__
 from exchange.audit.router import router as audit_router
 from exchange.audit.trust import Trust
 from exchange.audit.writer import AuditWriter
+from exchange.authz.cache import GrantCache
 from exchange.authz.router import install as install_authz
 from exchange.authz.router import router as authz_router
+from exchange.authz.router import working_calendar
 from exchange.bounds import declare as declare_bounds
 from exchange.broker.metrics import router as metrics_router
 from exchange.broker.router import ExchangeDispatch
 from exchange.broker.router import router as broker_router
 from exchange.broker.service import build_broker
-from exchange.catalog.router import install as install_catalog
 from exchange.catalog.router import router as catalog_router
+from exchange.catalog.search import CatalogIndex
 from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.context import AppContext
@@ -55,8 +57,9 @@ from exchange.libraries.router import LibraryDispatch
 from exchange.libraries.router import install as install_libraries
 from exchange.libraries.router import router as libraries_router
 from exchange.libraries.service import LibraryService
-from exchange.licences.router import install as install_licences
+from exchange.licences.gate import Gate as LicenceGate
 from exchange.licences.router import router as licences_router
+from exchange.licences.signing import LicenceSigner
 from exchange.limits import RequestLimits, answer
 from exchange.loadruns.router import router as loadruns_router
 from exchange.members.router import identity_router
@@ -309,15 +312,20 @@ def build_context(settings: Settings) -> AppContext:
         raise
     operator_key, _ = resolve_operator_key(settings)
     provider_secret, _ = resolve_provider_secret(settings)
+    clock = Clock(db)
     ctx = AppContext(
         settings=settings,
         db=db,
-        clock=Clock(db),
+        clock=clock,
         auth=Authenticator(db, operator_key),
-        parts={"operator_key": operator_key, "provider_secret": provider_secret},
+        operator_key=operator_key,
+        provider_secret=provider_secret,
+        grants=GrantCache(db, clock),
+        calendar=working_calendar(settings),
+        # kept fresh by the catalog's and departments' announcements
+        catalog_index=CatalogIndex(db.freshness),
     )
-    install_authz(ctx)  # grant cache as parts["authz"], calendar, catalog reaction
-    install_catalog(ctx)  # the search index
+    install_authz(ctx)  # authorization's reaction to catalog events
     return ctx
 
 
@@ -364,7 +372,7 @@ def create_app(
     unknown = set(parts or ()) - set(PARTS)
     if unknown or not serving:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
-    context.parts["serving"] = serving
+    context.serving = serving
     has_broker = "broker" in serving
 
     broker = None
@@ -377,32 +385,36 @@ def create_app(
     if has_broker or "authz" in serving:
         # The audit's signing key (kept outside the database, see audit.checkpoint): the
         # broker signs checkpoints with it, authz verifies and publishes its public half.
-        trust = context.parts.setdefault("audit_trust", Trust.of(settings))
+        if context.trust is None:
+            context.trust = Trust.of(settings)
+        trust = context.trust
     if has_broker:
         assert trust is not None
         # The audit writer commits the broker's entries in groups from its own thread; with
         # a SQLite file the broker's durable point is a local journal write (audit.writer).
-        audit = context.parts.setdefault(
-            "audit",
-            AuditWriter(
+        if context.audit is None:
+            context.audit = AuditWriter(
                 context.db,
                 journal=trust.journal,
                 signer=trust.signer,
                 mirror=trust.mirror,
                 checkpoint_every=settings.audit_checkpoint_every,
                 checkpoint_seconds=settings.audit_checkpoint_seconds,
-            ),
-        )
-        broker = build_broker(context)
-        install_licences(context)  # the licence signing key and its grant/audit gate
+            )
+        audit = context.audit
+        context.broker = broker = build_broker(context, audit)
+        if context.licence_signer is None:  # the licence signing key, its grant/audit gate
+            context.licence_signer = LicenceSigner.of(settings)
+            context.licence_gate = LicenceGate(context)
         install_credit(context)  # the tax ratings behind the red list, rated in the background
-        distribution = install_distribution(
-            context, audit=audit, registry=context.parts["metrics"].registry
+        context.distribution = distribution = install_distribution(
+            context, audit=audit, registry=broker.metrics.registry
         )
         # The base information libraries gather through this broker and serve beside it.
         libraries, library_service = install_libraries(context, broker)
+        context.libraries, context.library_service = libraries, library_service
         # The peer platform's way in and this platform's client of it (city ⇄ province).
-        federation = install_federation(context)
+        context.federation = federation = install_federation(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -415,7 +427,7 @@ def create_app(
             await broker.upstream.start()
             if libraries is not None and settings.library_gather_seconds > 0:
                 libraries.start(settings.library_gather_seconds)
-        departments = context.parts.get("departments")
+        departments = context.departments
         if departments is not None:
             await departments.start()
         if distribution is not None:
@@ -440,8 +452,7 @@ def create_app(
                 audit.stop()
             if trust is not None:
                 trust.close()
-            if "authz" in context.parts:
-                context.parts["authz"].close()  # flush quota usage before the engine goes
+            context.grants.close()  # flush quota usage before the engine goes
             context.db.dispose()
 
     app = ExchangeApp(
@@ -487,8 +498,8 @@ def create_app(
 
         dept_settings = settings.model_copy(
             update={
-                "operator_key": str(context.parts["operator_key"]),
-                "provider_secret": str(context.parts["provider_secret"]),
+                "operator_key": context.operator_key,
+                "provider_secret": context.provider_secret,
                 # The departments publish their changes to this very exchange, over HTTP
                 # and with their keys, exactly as a department's own system would.
                 "city_publish_url": settings.city_publish_url or settings.self_url,
@@ -496,12 +507,12 @@ def create_app(
         )
         # The city changes on the platform clock, so a demo's `clock advance` ages it too.
         departments = create_departments_app(dept_settings, now=context.clock.now)
-        context.parts["departments"] = departments
+        context.departments = departments
         inner = DepartmentsDispatch(inner, departments=departments)
     # What this process keeps with a bound, beside its resident memory in /metrics.
-    bounds = declare_bounds(context)
+    context.memory = bounds = declare_bounds(context)
     if broker is not None:
-        context.parts["metrics"].registry.register(MemoryCollector(bounds))
+        broker.metrics.registry.register(MemoryCollector(bounds))
     # Limits on every request, the freshness gate, the broker's endpoints (in a part that
     # has the broker), the libraries' (likewise), then request ids for everything else:
     # see Front.

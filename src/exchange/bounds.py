@@ -16,13 +16,10 @@ from typing import TYPE_CHECKING, Any
 from exchange.audit.journal import RESIDENT_BYTES
 from exchange.audit.writer import MAX_BACKLOG
 from exchange.broker.service import ROUTE_CACHE
-from exchange.credit.lists import Ratings
 from exchange.db.engine import SQLITE_CACHE_KIB
 from exchange.memory import MemoryBounds
 
 if TYPE_CHECKING:
-    from exchange.audit.writer import AuditWriter
-    from exchange.broker.service import Broker
     from exchange.context import AppContext
     from exchange.departments.app import DepartmentsApp
 
@@ -37,8 +34,8 @@ ENTERPRISE_BYTES = 1_700  # an enterprise of the synthetic city: 1,659
 
 def declare(ctx: AppContext) -> MemoryBounds:
     """Declare the bounded structures of the parts built on ``ctx`` (call once they are
-    built, once per app); returns them, also kept as ``ctx.parts["memory"]``."""
-    bounds = ctx.parts["memory"] = MemoryBounds()
+    built, once per app); returns them, kept as ``ctx.memory``."""
+    bounds = MemoryBounds()
     engine = ctx.db.engine
     if engine.dialect.name == "sqlite":
         pool: Any = engine.pool
@@ -50,7 +47,7 @@ def declare(ctx: AppContext) -> MemoryBounds:
             limit=most,
             entry_bytes=SQLITE_CACHE_KIB * 1024,
         )
-    broker: Broker | None = ctx.parts.get("broker")
+    broker = ctx.broker
     if broker is not None:
         routes = broker.routes
         bounds.declare(
@@ -60,7 +57,7 @@ def declare(ctx: AppContext) -> MemoryBounds:
             limit=ROUTE_CACHE,
             entry_bytes=ROUTE_BYTES,
         )
-    audit: AuditWriter | None = ctx.parts.get("audit")
+    audit = ctx.audit
     if audit is not None:
         bounds.declare(
             "audit.backlog",
@@ -76,7 +73,7 @@ def declare(ctx: AppContext) -> MemoryBounds:
                 size=lambda: min(RESIDENT_BYTES, audit.journal_mapped),
                 limit=RESIDENT_BYTES,
             )
-    ratings = next((p for p in ctx.parts.values() if isinstance(p, Ratings)), None)
+    ratings = ctx.credit_ratings
     if ratings is not None:
         bounds.declare(
             "credit.ratings",
@@ -85,7 +82,7 @@ def declare(ctx: AppContext) -> MemoryBounds:
             limit=ratings.size,
             entry_bytes=RATING_BYTES,
         )
-    departments: DepartmentsApp | None = ctx.parts.get("departments")
+    departments = ctx.departments
     if departments is not None:
         _declare_departments(bounds, departments)
     return bounds

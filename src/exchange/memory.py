@@ -62,7 +62,7 @@ class Bounded:
 
 
 class MemoryBounds:
-    """The bounded structures of one app (``ctx.parts["memory"]``)."""
+    """The bounded structures of one app (``ctx.memory``)."""
 
     def __init__(self) -> None:
         self._items: dict[str, Bounded] = {}

@@ -50,7 +50,7 @@ def health(ctx: Ctx) -> Health:
         status="ok",
         version=__version__,
         database=ctx.db.engine.dialect.name,
-        parts=list(ctx.parts.get("serving", ())),
+        parts=list(ctx.serving),
         process=os.getpid(),
     )
 

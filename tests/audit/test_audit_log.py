@@ -174,7 +174,8 @@ def test_audit_api_scopes_entries_to_the_department(client: TestClient, ctx: App
     mzj = make_department(client, "mzj")
     gaj = make_department(client, "gaj")
     rsj = make_department(client, "rsj")
-    writer: AuditWriter = ctx.parts["audit"]
+    writer = ctx.audit
+    assert writer is not None
     writer.record_sync(entry(1))  # mzj consumes from gaj
     writer.record_sync(entry(2, consumer="zjj"))
 

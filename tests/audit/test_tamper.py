@@ -231,7 +231,8 @@ def test_a_line_written_into_the_journal_is_refused(
 
 
 def test_verify_api_lists_findings(client: TestClient, ctx: AppContext) -> None:
-    writer: AuditWriter = ctx.parts["audit"]
+    writer = ctx.audit
+    assert writer is not None
     for i in range(1, 4):
         writer.record_sync(entry(i))
     ok = client.get("/api/v1/audit/verify", headers=OPERATOR).json()
@@ -279,7 +280,8 @@ def test_a_database_mirror_catches_a_deleted_log(ctx: AppContext, tmp_path: Path
 def test_a_value_no_entry_can_hold_is_reported_not_raised(
     client: TestClient, ctx: AppContext
 ) -> None:
-    writer: AuditWriter = ctx.parts["audit"]
+    writer = ctx.audit
+    assert writer is not None
     for i in range(1, 4):
         writer.record_sync(entry(i))
     with ctx.db.session() as s:

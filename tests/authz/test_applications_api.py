@@ -20,7 +20,6 @@ from tests.authz.conftest import (
 from tests.conftest import OPERATOR, make_department
 
 from exchange.authz.calendar import WorkingCalendar
-from exchange.authz.router import CALENDAR_PART
 from exchange.config import Settings
 from exchange.context import AppContext
 
@@ -384,7 +383,7 @@ def test_a_review_deadline_no_calendar_covers_is_refused_not_guessed(
     client: TestClient, depts: Depts, topics: Topics, ctx: AppContext
 ) -> None:
     calendar = WorkingCalendar(uncovered="refuse")  # what a deployment that never estimates sets
-    ctx.parts[CALENDAR_PART] = calendar
+    ctx.calendar = calendar
     # Ten working days from 28 December run into the first year the package lacks.
     edge = dt.date(calendar.years.stop - 1, 12, 28)
     days = (edge - today(client)).days

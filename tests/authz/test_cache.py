@@ -63,7 +63,7 @@ def test_hits_do_not_touch_the_database(
     client: TestClient, depts: Depts, topics: Topics, ctx: AppContext
 ) -> None:
     apply(client, depts["rsj"], application(topics["person"], ["name"]))
-    cache: GrantCache = ctx.parts["authz"]
+    cache: GrantCache = ctx.grants
     cache.check("rsj", topics["person"], None)  # load, and let the clock cache its offset
     statements: list[str] = []
 
@@ -84,7 +84,7 @@ def test_quota_usage_is_flushed_shared_and_survives_restart(
     client: TestClient, depts: Depts, topics: Topics, ctx: AppContext, settings: Settings
 ) -> None:
     app = apply(client, depts["rsj"], application(topics["person"], ["name"], quota=10))
-    cache: GrantCache = ctx.parts["authz"]
+    cache: GrantCache = ctx.grants
     assert cache.check("rsj", topics["person"], None, records=10).remaining_quota == 0
     cache.consume(app["grant_id"], 6)
     assert cache.check("rsj", topics["person"], None, records=5).reason == "quota_exceeded"
@@ -127,7 +127,7 @@ def test_background_flush_and_bad_records(
             break
         # The serving process reads usage again only when it reloads; nudge it.
         time.sleep(0.05)
-        client.app.state.ctx.parts["authz"].invalidate()  # type: ignore[attr-defined]
+        client.app.state.ctx.grants.invalidate()  # type: ignore[attr-defined]
     assert body["remaining_quota"] == 0
     with pytest.raises(ValueError, match="records"):
         other.check("rsj", topics["person"], None, records=-1)

@@ -343,7 +343,7 @@ def test_an_export_abandoned_mid_stream_is_audited_and_counted() -> None:
     broker.audit = audit  # type: ignore[assignment]
     broker.clock = _Clock()  # type: ignore[assignment]
     broker.metrics = BrokerMetrics()
-    broker._parts = {"authz": grants}
+    broker.grants = grants  # type: ignore[assignment]
     call = _Call(request_id="r1", kind="export", started=0.0, consumer="mzj", provider="gaj")
     route = Route("101001001/000001", "gaj", "http://x", "/t", "table", "published")
     decision = Decision(True, "granted", 7, frozenset(WANTED), None)
@@ -428,7 +428,8 @@ def test_built_in_departments_are_called_where_the_settings_say(
             topic = session.scalars(select(Topic).where(Topic.provider == "gaj")).first()
         assert topic is not None
         create_app(settings, ctx=ctx)
-        broker: Broker = ctx.parts["broker"]
+        broker = ctx.broker
+        assert broker is not None
         route = asyncio.run(broker.routes.get(topic.category, topic.sequence))
         assert route is not None
         expected = departments_url or "http://127.0.0.1:8123"

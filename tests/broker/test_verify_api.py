@@ -121,7 +121,8 @@ def setup(client: TestClient, ctx: AppContext) -> dict[str, Any]:
     resp = client.post("/api/v1/catalog/topics", json=PERSON, headers=heads["gaj"])
     assert resp.status_code == 201, resp.text
     provider = FakeProvider()
-    ctx.parts["broker"].lookups = provider
+    assert ctx.broker is not None
+    ctx.broker.lookups = provider  # type: ignore[assignment]
     return {"heads": heads, "code": resp.json()["resource_code"], "provider": provider}
 
 

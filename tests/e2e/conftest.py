@@ -34,7 +34,8 @@ class Exchange:
 
     @property
     def broker(self) -> Broker:
-        found: Broker = self.ctx.parts["broker"]
+        found = self.ctx.broker
+        assert found is not None
         return found
 
     def faults(self, code: str, slug: str | None = None, **profile: object) -> None:
@@ -52,7 +53,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     settings = settings_for(f"sqlite:///{tmp}/exchange.db")
     with serve(create_departments_app(settings)) as dept_url:
         ctx = build_context(settings)
-        ctx.parts["broker_config"] = E2E_UPSTREAM
+        ctx.broker_config = E2E_UPSTREAM
         app = create_app(settings, ctx=ctx)
         seed_exchange(ctx, f"{dept_url}/departments")
         with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:

@@ -27,7 +27,8 @@ class Up:
 
     @property
     def departments(self) -> DepartmentsApp:
-        found: DepartmentsApp = self.ctx.parts["departments"]
+        found = self.ctx.departments
+        assert found is not None
         return found
 
 

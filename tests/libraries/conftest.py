@@ -63,7 +63,7 @@ class Site:
     def wait_granted(self) -> None:
         """Until the broker's grant cache holds every grant of the library unit."""
         deadline = time.monotonic() + 5
-        cache = self.ctx.parts["authz"]
+        cache = self.ctx.grants
         while True:
             sources = self.http.get("/api/v1/libraries", headers=OPERATOR).json()
             codes = [s["resource_code"] for lib in sources for s in lib["sources"]]

@@ -36,7 +36,8 @@ ALL_ITEMS = [
 
 
 def _audit(ctx: AppContext, kind: str) -> list[AuditEntry]:
-    assert ctx.parts["audit"].flush()
+    assert ctx.audit is not None
+    assert ctx.audit.flush()
     with ctx.db.sessions() as session:
         return list(session.scalars(select(AuditEntry).where(AuditEntry.kind == kind)))
 

@@ -21,7 +21,7 @@ def test_a_registered_unit_gets_its_credential_once_and_from_the_operator_again(
     created = client.post("/api/v1/departments", json=body, headers=OPERATOR)
     assert created.status_code == 201, created.text
     credential = created.json()["provider_credential"]
-    assert credential == derive_provider_secret(ctx.parts["provider_secret"], "dept-p")
+    assert credential == derive_provider_secret(ctx.provider_secret, "dept-p")
 
     again = client.post("/api/v1/departments/dept-p/provider-credential", headers=OPERATOR)
     assert again.status_code == 200
@@ -29,14 +29,12 @@ def test_a_registered_unit_gets_its_credential_once_and_from_the_operator_again(
     assert again.json()["window_seconds"] == ctx.settings.provider_window
     # It verifies what the broker signs for this unit, and only for it.
     verifier = ProviderVerifier(credential, "dept-p")
-    broker = ProviderSigner(
-        derive_provider_secret(ctx.parts["provider_secret"], "dept-p"), "dept-p"
-    )
+    broker = ProviderSigner(derive_provider_secret(ctx.provider_secret, "dept-p"), "dept-p")
     sig = broker.sign("POST", b"/api/topics/x/query", b"{}", "rid")
     verifier.verify(
         "POST", "/api/topics/x/query", b"{}", {"x-exchange-signature": sig, "x-request-id": "rid"}
     )
-    assert credential != derive_provider_secret(ctx.parts["provider_secret"], "dept-q")
+    assert credential != derive_provider_secret(ctx.provider_secret, "dept-q")
 
 
 def test_only_the_operator_hands_out_credentials(client: TestClient) -> None:

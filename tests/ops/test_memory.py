@@ -55,7 +55,8 @@ def test_metrics_show_each_bound_beside_its_size_and_the_resident_memory(
     assert value("exchange_bounded_size", structure="audit.backlog", unit="entries") >= 0
     budgets = [v for (name, _), v in found.items() if name == "exchange_bounded_budget_bytes"]
     assert value("exchange_memory_declared_bytes") == sum(budgets) > 0
-    declared = {b.name for b in ctx.parts["memory"]}
+    assert ctx.memory is not None
+    declared = {b.name for b in ctx.memory}
     assert ("sqlite.page_cache" in declared) == (ctx.db.engine.dialect.name == "sqlite")
     if Path("/proc/self/status").exists():
         assert value("exchange_memory_resident_bytes", part="total") > 0
@@ -79,7 +80,9 @@ def test_in_process_departments_declare_their_caches(settings: Settings) -> None
     app = create_app(settings.model_copy(update={"mock_departments": True}))
     ctx: AppContext = app.state.ctx
     try:
-        bounds = {b.name: b for b in ctx.parts["memory"]}
+        assert ctx.memory is not None
+        assert ctx.departments is not None
+        bounds = {b.name: b for b in ctx.memory}
         assert {
             "departments.city.people",
             "departments.city.enterprises",
@@ -88,7 +91,7 @@ def test_in_process_departments_declare_their_caches(settings: Settings) -> None
         } <= set(bounds)
         people = bounds["departments.city.people"]
         before = people.size()
-        ctx.parts["departments"].city.person(before + 7)  # one more record derived
+        ctx.departments.city.person(before + 7)  # one more record derived
         assert people.size() == before + 1
         assert people.size() <= people.limit
     finally:

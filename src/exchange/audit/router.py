@@ -10,9 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.audit import operations, service
 from exchange.audit.schemas import AuditPage, OperationsOut, StatsOut, VerifyReport
-from exchange.audit.trust import Trust
 from exchange.audit.verify import verify
-from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext, Caller, Ctx, DbSession, Operator
 from exchange.errors import Unavailable
 from exchange.fields import INT64_MAX
@@ -23,7 +21,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 def _settle(ctx: AppContext) -> None:
     """Let the writer commit every entry already acknowledged, so a caller reads its own
     exchanges (the broker answers once an entry is journaled, possibly before its commit)."""
-    writer: AuditWriter | None = ctx.parts.get("audit")
+    writer = ctx.audit
     if writer is not None:
         writer.flush()
 
@@ -88,9 +86,7 @@ def operations_now(session: DbSession, ctx: Ctx, _op: Operator) -> OperationsOut
     Counters are cumulative; a dashboard polling this derives calls per second from two
     readings and their ``at``."""
     _settle(ctx)
-    return operations.reading(
-        session, ctx.parts.get("broker"), now=ctx.clock.now(), today=ctx.clock.today()
-    )
+    return operations.reading(session, ctx.broker, now=ctx.clock.now(), today=ctx.clock.today())
 
 
 @router.get("/verify", response_model=VerifyReport)
@@ -104,7 +100,7 @@ async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
     in ``unsigned_tail``: a signature will cover them within seconds.
     """
     await run_in_threadpool(_settle, ctx)
-    trust: Trust | None = ctx.parts.get("audit_trust")
+    trust = ctx.trust
     if trust is None:
         return await run_in_threadpool(verify, ctx.db)
     return await run_in_threadpool(verify, ctx.db, trust.verifier, trust.mirror, trust.journal)
@@ -118,7 +114,7 @@ async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
 def public_key(ctx: Ctx) -> PlainTextResponse:
     """The public half of the exchange's audit signing key (Ed25519, PEM): with it anyone
     can check the signed checkpoints of an exported log. No key needed to read it."""
-    trust: Trust | None = ctx.parts.get("audit_trust")
+    trust = ctx.trust
     if trust is None or trust.verifier is None:
         raise Unavailable("the audit signing key is not loaded")
     return PlainTextResponse(

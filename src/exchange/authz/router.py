@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from exchange.authz import service
@@ -31,7 +31,8 @@ from exchange.authz.schemas import (
     Revoke,
 )
 from exchange.catalog.service import CatalogEvent
-from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
+from exchange.config import Settings
+from exchange.context import AppContext, Caller, Ctx, DbSession, ctx_of
 from exchange.errors import NotPermitted
 
 router = APIRouter(tags=["authorization"])
@@ -45,31 +46,31 @@ TopicFilter = Annotated[
     str | None, Query(pattern=r"^[123]\d{8}/\d{6}$", description="Resource code")
 ]
 
-CALENDAR_PART = "authz_calendar"
+
+def working_calendar(settings: Settings) -> WorkingCalendar:
+    """The working-day calendar of the settings, built at start-up so that a malformed
+    ``EXCHANGE_HOLIDAYS`` or ``EXCHANGE_WORKDAYS`` fails there."""
+    return WorkingCalendar.from_settings(
+        settings.holidays, settings.workdays, uncovered=settings.calendar_uncovered
+    )
 
 
 def install(ctx: AppContext) -> None:
-    """Wire authorization into one app: the grant cache, the working-day calendar (built
-    now, so a malformed ``EXCHANGE_HOLIDAYS`` or ``EXCHANGE_WORKDAYS`` fails at start-up)
-    and the reaction to catalog events (in their transaction, wherever the catalog is
-    written)."""
-    ctx.parts["authz"] = GrantCache(ctx.db, ctx.clock)
-    ctx.parts[CALENDAR_PART] = WorkingCalendar.from_settings(
-        ctx.settings.holidays,
-        ctx.settings.workdays,
-        uncovered=ctx.settings.calendar_uncovered,
-    )
+    """Wire authorization into one app: the reaction to catalog events (in their
+    transaction, wherever the catalog is written)."""
     ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
 
 
-def cache_of(ctx: AppContext) -> GrantCache:
-    cache: GrantCache = ctx.parts["authz"]
-    return cache
+async def get_grants(ctx: Ctx) -> GrantCache:
+    return ctx.grants
 
 
-def _calendar(ctx: AppContext) -> WorkingCalendar:
-    calendar: WorkingCalendar = ctx.parts[CALENDAR_PART]
-    return calendar
+async def get_calendar(ctx: Ctx) -> WorkingCalendar:
+    return ctx.calendar
+
+
+Grants = Annotated[GrantCache, Depends(get_grants)]
+Calendar = Annotated[WorkingCalendar, Depends(get_calendar)]
 
 
 def _detail(session: DbSession, app_id: int, ctx: AppContext, caller: Caller) -> ApplicationOut:
@@ -89,7 +90,7 @@ def _detail(session: DbSession, app_id: int, ctx: AppContext, caller: Caller) ->
     "/api/v1/applications", status_code=status.HTTP_201_CREATED, response_model=ApplicationOut
 )
 def submit_application(
-    body: ApplicationCreate, session: DbSession, caller: Caller, ctx: Ctx
+    body: ApplicationCreate, session: DbSession, caller: Caller, ctx: Ctx, calendar: Calendar
 ) -> ApplicationOut:
     """Apply for items of a topic (共享申请), deciding each item by its sharing type.
 
@@ -110,7 +111,7 @@ def submit_application(
         caller,
         now=now,
         today=ctx.clock.today(),
-        calendar=_calendar(ctx),
+        calendar=calendar,
         review_days=ctx.settings.review_days,
     )
     return service.application_out(app, now, events=service.events_of(session, app))
@@ -319,14 +320,14 @@ async def check(body: CheckRequest, request: Request) -> CheckResult:
     # each sync dependency costs a thread-pool hop, which would dwarf a microsecond check.
     # Both the authenticator and the cache answer from memory; the rare database read
     # (a key not seen for a while, an epoch poll) is short.
-    ctx = get_ctx(request)
+    ctx = ctx_of(request)
     caller = ctx.auth.authenticate(request.headers.get("authorization"))
     if not caller.is_operator and caller.code != body.consumer:
         raise NotPermitted(
             f"department {caller.code!r} may not check {body.consumer!r}'s access",
             code="not_your_department",
         )
-    cache = cache_of(ctx)
+    cache = ctx.grants
     args = (body.consumer, body.topic, body.items)
     if cache.fresh:
         decision = cache.check(*args, records=body.records)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from starlette.responses import Response
 
-from exchange.context import Operator
+from exchange.context import Ctx, Operator, present
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -232,10 +232,10 @@ router = APIRouter(tags=["platform"])
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
 )
-def metrics(request: Request, _op: Operator) -> Response:
+def metrics(ctx: Ctx, _op: Operator) -> Response:
     """Prometheus metrics in the text exposition format (operator key: a scraper sends it
     as a bearer token): broker calls by outcome, latency, records delivered by provider,
     audit group commits and circuit breaker states. Volumes by department are the
     operator's to see, so the endpoint is not open even on the platform network."""
-    found: BrokerMetrics = request.app.state.ctx.parts["metrics"]
-    return Response(found.render(), media_type=CONTENT_TYPE_LATEST)
+    broker = present(ctx.broker, "the broker does not run in this part")
+    return Response(broker.metrics.render(), media_type=CONTENT_TYPE_LATEST)

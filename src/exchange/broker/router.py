@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -27,6 +27,7 @@ from exchange.broker.schemas import (
     VerifyRequest,
 )
 from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
+from exchange.context import Ctx, present
 from exchange.errors import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -59,9 +60,11 @@ Errors say on which side the fault lies (`error.detail.side`):
 """
 
 
-def _broker(request: Request) -> Broker:
-    found: Broker = request.app.state.ctx.parts["broker"]
-    return found
+async def get_broker(ctx: Ctx) -> Broker:
+    return present(ctx.broker, "the broker does not run in this part")
+
+
+TheBroker = Annotated[Broker, Depends(get_broker)]
 
 
 _QUERY_BODY: dict[str, Any] = {
@@ -85,11 +88,11 @@ _QUERY_BODY: dict[str, Any] = {
         "case the call serves; it is kept in the audit log.\n" + _ERRORS
     ),
 )
-async def query(request: Request, front: Front, seq: Seq) -> Response:
+async def query(request: Request, front: Front, seq: Seq, broker: TheBroker) -> Response:
     """Single or batch lookup."""
     inbound = Inbound.of_scope(request.scope)
     await inbound.read_body(request.receive)
-    return Response(await _broker(request).query(inbound, front, seq), media_type=_JSON)
+    return Response(await broker.query(inbound, front, seq), media_type=_JSON)
 
 
 def _verify_body() -> dict[str, Any]:
@@ -134,11 +137,11 @@ def _verify_body() -> dict[str, Any]:
         "each outcome, never a value.\n" + _ERRORS
     ),
 )
-async def verify(request: Request, front: Front, seq: Seq) -> Response:
+async def verify(request: Request, front: Front, seq: Seq, broker: TheBroker) -> Response:
     """Verification without disclosure."""
     inbound = Inbound.of_scope(request.scope)
     await inbound.read_body(request.receive)
-    return Response(await _broker(request).verify(inbound, front, seq), media_type=_JSON)
+    return Response(await broker.verify(inbound, front, seq), media_type=_JSON)
 
 
 @router.get(
@@ -154,9 +157,9 @@ async def verify(request: Request, front: Front, seq: Seq) -> Response:
         "aborts the transfer.\n" + _ERRORS
     ),
 )
-async def export(request: Request, front: Front, seq: Seq) -> Response:
+async def export(request: Request, front: Front, seq: Seq, broker: TheBroker) -> Response:
     """Bulk export."""
-    return await _broker(request).export(request, front, seq)
+    return await broker.export(request, front, seq)
 
 
 _EXCHANGE_PATH = re.compile(r"^/api/v1/exchange/([123]\d{8})/(\d{6})/(query|export|verify)$")

@@ -62,7 +62,7 @@ DEFAULT_EXPORT = 10_000
 
 
 class GrantChecker(Protocol):
-    """What the broker needs of the authorization service (``ctx.parts["authz"]``)."""
+    """What the broker needs of the authorization service (``ctx.grants``)."""
 
     def check(
         self, consumer: str, resource_code: str, items: Iterable[str] | None, *, records: int = 1
@@ -409,7 +409,7 @@ def _str_list(value: Any, field: str, *, limit: int) -> list[str]:
 
 
 class Broker:
-    """The exchange: one per app, held in ``ctx.parts["broker"]``."""
+    """The exchange: one per app, held in ``ctx.broker``."""
 
     def __init__(
         self,
@@ -417,7 +417,7 @@ class Broker:
         db: Database,
         auth: Authenticator,
         clock: Clock,
-        parts: dict[str, Any],
+        ctx: AppContext,
         upstream: Upstream,
         audit: AuditWriter,
         metrics: BrokerMetrics,
@@ -425,7 +425,9 @@ class Broker:
     ) -> None:
         self.auth = auth
         self.clock = clock
-        self._parts = parts
+        self._ctx = ctx
+        #: the authorization service (always running: built with the context)
+        self.grants: GrantChecker = ctx.grants
         self.upstream = upstream
         self.lookups = LookupBatcher(upstream)
         self.audit = audit
@@ -433,13 +435,6 @@ class Broker:
         self.routes = RouteCache(db, self_url=self_url)
         #: grant id → quota records reserved by calls in flight (see :meth:`_hold`)
         self._held: dict[int, int] = {}
-
-    @property
-    def grants(self) -> GrantChecker:
-        found: GrantChecker | None = self._parts.get("authz")
-        if found is None:
-            raise broker_error("internal", "the authorization service is not running", 503)
-        return found
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -627,10 +622,11 @@ class Broker:
             self._endpoint(route)
             self._hold(call, decision, len(keys))
             try:
-                if route.federated and "federation" in self._parts:
+                federation = self._ctx.federation
+                if route.federated and federation is not None:
                     # The peer platform is the provider: it is told who asks, under which
                     # grant and for which items, and checks its own side of the chain.
-                    answer = await self._parts["federation"].forward(
+                    answer = await federation.forward(
                         request_id=call.request_id,
                         consumer=call.consumer,
                         grant_id=decision.grant_id,
@@ -721,10 +717,11 @@ class Broker:
                     limit, decision.remaining_quota + 1 - self._held.get(decision.grant_id, 0)
                 )
                 self._hold(call, decision, max(limit, 1))
-            if route.federated and "federation" in self._parts:
+            federation = self._ctx.federation
+            if route.federated and federation is not None:
                 # The peer platform's topic: exported from what it provided in bulk and
                 # this platform stored (回流), filtered and audited like any export.
-                upstream = self._parts["federation"].stored_export(
+                upstream = federation.stored_export(
                     route.resource_code, route.key_item, offset, limit
                 )
             else:
@@ -843,14 +840,15 @@ def _path_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def build_broker(ctx: AppContext) -> Broker:
-    """The broker of one app, with its upstream client, metrics and route cache.
+def build_broker(ctx: AppContext, audit: AuditWriter) -> Broker:
+    """The broker of one app, with its upstream client, metrics and route cache, its
+    lookups audited by ``audit``.
 
-    ``ctx.parts["broker_config"]`` (an :class:`UpstreamConfig`) overrides timeouts, retries
-    and breaker settings, e.g. in tests. Provider calls are signed with credentials derived
-    from ``ctx.parts["provider_secret"]``; the settings' ``upstream_*`` add mTLS.
+    ``ctx.broker_config`` overrides timeouts, retries and breaker settings, e.g. in tests.
+    Provider calls are signed with credentials derived from ``ctx.provider_secret``; the
+    settings' ``upstream_*`` add mTLS.
     """
-    config = ctx.parts.get("broker_config") or UpstreamConfig()
+    config = ctx.broker_config or UpstreamConfig()
     settings = ctx.settings
     if settings.upstream_client_cert or settings.upstream_ca:
         config = dataclasses.replace(
@@ -859,15 +857,15 @@ def build_broker(ctx: AppContext) -> Broker:
             client_key=_path_or_none(settings.upstream_client_key),
             ca_file=_path_or_none(settings.upstream_ca),
         )
-    master: str = ctx.parts["provider_secret"]
-    upstream = Upstream(config, credentials=functools.partial(derive_provider_secret, master))
+    upstream = Upstream(
+        config, credentials=functools.partial(derive_provider_secret, ctx.provider_secret)
+    )
     metrics = BrokerMetrics()
-    audit: AuditWriter = ctx.parts["audit"]
     broker = Broker(
         db=ctx.db,
         auth=ctx.auth,
         clock=ctx.clock,
-        parts=ctx.parts,
+        ctx=ctx,
         upstream=upstream,
         audit=audit,
         metrics=metrics,
@@ -876,6 +874,4 @@ def build_broker(ctx: AppContext) -> Broker:
         else None,
     )
     metrics.watch(audit, upstream, broker.lookups)
-    ctx.parts["metrics"] = metrics
-    ctx.parts["broker"] = broker
     return broker

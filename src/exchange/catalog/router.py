@@ -26,8 +26,7 @@ from exchange.catalog.schemas import (
     TopicPage,
     TopicRetire,
 )
-from exchange.catalog.search import CatalogIndex
-from exchange.context import AppContext, Caller, Ctx, DbSession, get_ctx
+from exchange.context import Caller, Ctx, DbSession, ctx_of
 from exchange.errors import ValidationFailed
 from exchange.fields import INT32_MAX
 from exchange.members.models import Department
@@ -52,16 +51,6 @@ def _check_code(front: str, seq: str) -> None:
             field="resource_code",
             code="invalid_resource_code",
         )
-
-
-def install(ctx: AppContext) -> None:
-    """The app's search index, kept fresh by the catalog's and departments' announcements."""
-    ctx.parts["catalog_index"] = CatalogIndex(ctx.db.freshness)
-
-
-def index_of(ctx: AppContext) -> CatalogIndex:
-    index: CatalogIndex = ctx.parts["catalog_index"]
-    return index
 
 
 @router.post("/topics", status_code=status.HTTP_201_CREATED, response_model=TopicOut)
@@ -138,9 +127,9 @@ async def search_topics(
     # Async with the key checked inline: the sync Caller/DbSession dependencies would cost
     # two thread-pool hops, more than the search. The database is read only when the
     # index's look at the change feed is older than its poll interval.
-    ctx = get_ctx(request)
+    ctx = ctx_of(request)
     ctx.auth.authenticate(request.headers.get("authorization"))
-    index = index_of(ctx)
+    index = ctx.catalog_index
     if not index.fresh:
 
         def sync() -> None:

@@ -49,7 +49,7 @@ def _seed_with_progress(settings: Settings, departments_url: str | None = None) 
                 seed(
                     ctx.db,
                     settings,
-                    str(ctx.parts["operator_key"]),
+                    ctx.operator_key,
                     ctx.clock,
                     served=served,
                     departments_url=departments_url,

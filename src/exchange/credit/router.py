@@ -14,16 +14,15 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry
 from exchange.audit.writer import AuditWriter
-from exchange.authz.calendar import WorkingCalendar
-from exchange.authz.router import CALENDAR_PART, cache_of
+from exchange.authz.router import Calendar
 from exchange.catalog.models import Topic
-from exchange.context import AppContext, Caller, Ctx, DbSession
+from exchange.context import AppContext, Caller, Ctx, DbSession, present
 from exchange.credit import ingest, lists, service
 from exchange.credit.schemas import (
     CREDIT_CODE,
@@ -57,7 +56,6 @@ router = APIRouter(prefix="/api/v1/credit", tags=["credit"])
 #: The catalog topic a list query needs a grant on (``catalog/topics/zsj.yaml``).
 LISTS_SLUG = "credit-lists"
 PROVIDER = "zsj"
-RATINGS_PART = "credit_ratings"
 #: The unit kind that reads the feed upward (the provincial platform).
 PROVINCIAL = "provincial"
 
@@ -69,39 +67,37 @@ CodePath = Annotated[
 T = TypeVar("T")
 
 
-def install(ctx: AppContext, *, preload: bool = True) -> None:
-    """The tax ratings behind the red list, from the configured synthetic city, rated in a
-    background thread from start-up (a code not rated yet is rated when asked)."""
-    if RATINGS_PART in ctx.parts:
-        return
+def install(ctx: AppContext, *, preload: bool = True) -> lists.Ratings:
+    """The tax ratings behind the red list (``ctx.credit_ratings``), from the configured
+    synthetic city, rated in a background thread from start-up (a code not rated yet is
+    rated when asked)."""
+    if ctx.credit_ratings is not None:
+        return ctx.credit_ratings
     settings = ctx.settings
-    ratings = lists.Ratings(
+    ratings = ctx.credit_ratings = lists.Ratings(
         City(seed=settings.seed, population=settings.population, enterprises=settings.enterprises)
     )
-    ctx.parts[RATINGS_PART] = ratings
     if preload:
         threading.Thread(target=ratings.preload, name="credit-ratings", daemon=True).start()
+    return ratings
 
 
-def _ratings(ctx: AppContext) -> lists.Ratings:
-    found = ctx.parts.get(RATINGS_PART)
-    if found is None:
-        install(ctx, preload=False)
-        found = ctx.parts[RATINGS_PART]
-    assert isinstance(found, lists.Ratings)
-    return found
+async def get_ratings(ctx: Ctx) -> lists.Ratings:
+    return install(ctx, preload=False)
 
 
-def _deadlines(ctx: AppContext) -> service.Deadlines:
-    calendar: WorkingCalendar = ctx.parts[CALENDAR_PART]
+async def get_deadlines(calendar: Calendar) -> service.Deadlines:
     return service.Deadlines(calendar)
 
 
+TaxRatings = Annotated[lists.Ratings, Depends(get_ratings)]
+Deadlines = Annotated[service.Deadlines, Depends(get_deadlines)]
+
+
 def _writer(ctx: AppContext) -> AuditWriter:
-    writer = ctx.parts.get("audit")
-    if not isinstance(writer, AuditWriter):
-        raise Unavailable("the audit writer does not run in this part", code="audit_unavailable")
-    return writer
+    return present(
+        ctx.audit, "the audit writer does not run in this part", code="audit_unavailable"
+    )
 
 
 async def _audit(
@@ -175,7 +171,7 @@ def _department(caller: Principal) -> str:
 
 @router.post("/records", response_model=SubmitAnswer)
 async def submit_records(
-    body: SubmitBatch, request: Request, caller: Caller, ctx: Ctx
+    body: SubmitBatch, request: Request, caller: Caller, ctx: Ctx, deadlines: Deadlines
 ) -> SubmitAnswer:
     """Publish administrative permit and penalty decisions of the calling unit (双公示报送),
     up to 1,000 at once.
@@ -191,7 +187,6 @@ async def submit_records(
     """
     unit = _department(caller)
     now = ctx.clock.now()
-    deadlines = _deadlines(ctx)
 
     def work() -> SubmitAnswer:
         with ctx.db.session() as session:
@@ -203,14 +198,13 @@ async def submit_records(
 
 @router.post("/notices", response_model=NoticeAnswer)
 async def announce_decisions(
-    body: NoticeBatch, request: Request, caller: Caller, ctx: Ctx
+    body: NoticeBatch, request: Request, caller: Caller, ctx: Ctx, deadlines: Deadlines
 ) -> NoticeAnswer:
     """Announce decisions the unit made (its business system's list of what must be
     published, 应公示清单). An announced decision not published by its deadline counts as
     ``missing`` in the statistics; publishing it later still counts it late."""
     unit = _department(caller)
     now = ctx.clock.now()
-    deadlines = _deadlines(ctx)
 
     def work() -> NoticeAnswer:
         with ctx.db.session() as session:
@@ -309,10 +303,10 @@ async def _lists(
         with ctx.db.sessions() as session:
             return _lists_topic(session)
 
-    cached = ctx.parts.get("credit_lists_topic")
-    resource_code = cached if isinstance(cached, str) else await run_in_threadpool(topic)
-    ctx.parts["credit_lists_topic"] = resource_code
-    grants = cache_of(ctx)
+    resource_code = ctx.credit_lists_topic
+    if resource_code is None:
+        resource_code = ctx.credit_lists_topic = await run_in_threadpool(topic)
+    grants = ctx.grants
     decision = grants.check(unit, resource_code, None, records=len(codes))
     if not decision.allowed:
         await _audit(
@@ -325,7 +319,7 @@ async def _lists(
             detail={"topic": resource_code},
         )
     today = ctx.clock.today()
-    ratings = _ratings(ctx)
+    ratings = install(ctx, preload=False)
 
     def work() -> list[dict[str, Any]]:
         with ctx.db.sessions() as session:
@@ -386,6 +380,8 @@ async def ingest_city_events(
     request: Request,
     caller: Caller,
     ctx: Ctx,
+    deadlines: Deadlines,
+    ratings: TaxRatings,
     after: Annotated[int, Query(ge=0, le=2**62, description="last event id read")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 5_000,
 ) -> IngestAnswer:
@@ -394,8 +390,7 @@ async def ingest_city_events(
     :mod:`exchange.credit.ingest`). Idempotent; continue from the returned ``cursor``."""
     caller.require_operator()
     now = ctx.clock.now()
-    deadlines = _deadlines(ctx)
-    city = _ratings(ctx).city
+    city = ratings.city
 
     def work() -> IngestAnswer:
         with ctx.db.session() as session:

@@ -119,7 +119,7 @@ class Outcome:
 
 
 class Distributor:
-    """The push worker of one process (``ctx.parts["distribution"]``)."""
+    """The push worker of one process (``ctx.distribution``)."""
 
     def __init__(
         self,

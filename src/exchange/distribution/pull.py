@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from exchange.authz.cache import GrantCache
 from exchange.authz.policy import REASONS
 from exchange.context import AppContext
 from exchange.db.base import utcnow
@@ -60,7 +59,7 @@ def _read(
         items: frozenset[str] = frozenset()
         grant_id: int | None = None
         if sub.source == Source.topic and sub.resource_code is not None:
-            grants: GrantCache = ctx.parts["authz"]
+            grants = ctx.grants
             decision = grants.check(sub.consumer, sub.resource_code, None, records=0)
             if not decision.allowed:
                 raise NotPermitted(
@@ -89,7 +88,7 @@ def _read(
             lags = [max(0.0, (now - c).total_seconds()) for c in batch.changed]
             sub.last_lag_ms = int(lags[-1] * 1000)
             if grant_id is not None:
-                ctx.parts["authz"].consume(grant_id, n)
+                ctx.grants.consume(grant_id, n)
         else:
             lags = []
         body = orjson.dumps(

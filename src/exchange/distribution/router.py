@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from exchange.audit.writer import AuditWriter
-from exchange.context import AppContext, Caller, Ctx, DbSession
+from exchange.context import AppContext, Caller, Ctx, DbSession, present
 from exchange.distribution import audit, pull, service
 from exchange.distribution.models import Subscription
 from exchange.distribution.runtime import runtime_of
@@ -33,7 +33,7 @@ from exchange.distribution.schemas import (
     SubscriptionOut,
     SubscriptionPage,
 )
-from exchange.errors import ExchangeError, NotPermitted, Unavailable, request_id_of
+from exchange.errors import ExchangeError, NotPermitted, request_id_of
 from exchange.members.service import Principal
 
 _T = TypeVar("_T")
@@ -44,13 +44,10 @@ Front = Annotated[str, Path(pattern=r"^[123]\d{8}$", description="e.g. 101001001
 Seq = Annotated[str, Path(pattern=r"^\d{6}$", description="e.g. 000001")]
 
 
-def _writer(ctx: Ctx) -> AuditWriter:
-    writer: AuditWriter | None = ctx.parts.get("audit")
-    if writer is None:
-        raise Unavailable(
-            "the audit writer is not running in this part", code="broker.audit_unavailable"
-        )
-    return writer
+def _writer(ctx: AppContext) -> AuditWriter:
+    return present(
+        ctx.audit, "the audit writer is not running in this part", code="broker.audit_unavailable"
+    )
 
 
 def _changes_body() -> dict[str, Any]:

@@ -18,7 +18,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from exchange.audit.writer import AuditWriter
-from exchange.authz.cache import GrantCache
 from exchange.context import AppContext
 from exchange.db.threads import run_joined
 from exchange.distribution import retention
@@ -27,9 +26,8 @@ from exchange.distribution.metrics import DistributionMetrics
 from exchange.distribution.service import CHANGED
 from exchange.distribution.signal import ChangeSignal
 
-__all__ = ["PART", "Runtime", "install", "runtime_of"]
+__all__ = ["Runtime", "install", "runtime_of"]
 
-PART = "distribution"
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +36,7 @@ class Runtime:
         self.ctx = ctx
         self.signal = ChangeSignal()
         self.metrics = DistributionMetrics(registry, ctx.db)
-        grants: GrantCache = ctx.parts["authz"]
+        grants = ctx.grants
         self.distributor: Distributor | None = None
         if ctx.settings.distribution_workers:
             self.distributor = Distributor(
@@ -47,7 +45,7 @@ class Runtime:
                 settings=ctx.settings,
                 grants=grants,
                 audit_writer=audit,
-                master_secret=str(ctx.parts["provider_secret"]),
+                master_secret=ctx.provider_secret,
                 metrics=self.metrics,
             )
         self._pruner: asyncio.Task[None] | None = None
@@ -118,11 +116,10 @@ class Runtime:
 
 
 def install(ctx: AppContext, *, audit: AuditWriter, registry: Any) -> Runtime:
-    """Build the app's distribution runtime (one per app, like the broker it sits beside)."""
-    runtime = ctx.parts[PART] = Runtime(ctx, audit=audit, registry=registry)
-    return runtime
+    """Build the app's distribution runtime (one per app, like the broker it sits beside;
+    held in ``ctx.distribution``)."""
+    return Runtime(ctx, audit=audit, registry=registry)
 
 
 def runtime_of(ctx: AppContext) -> Runtime | None:
-    found: Runtime | None = ctx.parts.get(PART)
-    return found
+    return ctx.distribution

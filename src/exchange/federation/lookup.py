@@ -26,7 +26,7 @@ from starlette.types import Scope
 from exchange.audit.writer import AuditUnavailable
 from exchange.broker.errors import client_error
 from exchange.broker.service import _filter
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, caller_correlation_id, error_body
 from exchange.provider_auth import SignatureError, SignedCall
 
@@ -71,7 +71,7 @@ async def verified_call(
             status=exc.status,
             started=started,
         )
-        audit = ctx.parts.get("audit")
+        audit = ctx.audit
         if audit is not None:
             with contextlib.suppress(AuditUnavailable):
                 await audit.record(entry)
@@ -97,7 +97,7 @@ async def answer_query(
     consumer_there = "?"
     items: list[str] = []
     provider: str | None = None
-    broker = ctx.parts["broker"]
+    broker = present(ctx.broker, "the broker does not run in this part")
     records = 0
     case: str | None = None
     try:
@@ -226,7 +226,7 @@ class FederationDispatch:
     ) -> LeanAnswer | None:
         """The answer as bytes, or None for the ordinary path (the front's rules refuse
         the request, or the federation is not running: the route words either)."""
-        fed: Federation | None = self.ctx.parts.get("federation")
+        fed = self.ctx.federation
         if fed is None or not admits(scope, len(body)):
             return None
         self.lean_served += 1

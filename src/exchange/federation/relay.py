@@ -172,7 +172,7 @@ async def _audit_state(
 
 
 async def record(fed: Federation, entry: Any) -> None:
-    audit = fed.ctx.parts.get("audit")
+    audit = fed.ctx.audit
     if audit is not None:
         with contextlib.suppress(AuditUnavailable):
             await audit.record(entry)

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from exchange.authz.calendar import WorkingCalendar
-from exchange.authz.router import CALENDAR_PART
+from exchange.authz.router import Calendar
 from exchange.broker.errors import client_error
 from exchange.context import Ctx
 from exchange.errors import ExchangeError
@@ -28,7 +27,7 @@ _BAD_FORWARD = 'the body is {"origin_application_id", "correlation_id", "consume
 
 
 @router.post(relay.APPLICATIONS, openapi_extra=_SIGNED, responses=_PEER_ERRORS)
-async def forwarded_application(request: Request, ctx: Ctx) -> Response:
+async def forwarded_application(request: Request, ctx: Ctx, calendar: Calendar) -> Response:
     """An application of a department of the peer platform for a topic published to it,
     forwarded for review: filed here as an application of the peer's unit on behalf of
     that department, in the provider department's review queue with its deadline. The
@@ -37,7 +36,6 @@ async def forwarded_application(request: Request, ctx: Ctx) -> Response:
     peer, body = await _verified(ctx, request, None)
     fed = peer.fed
     started = time.perf_counter()
-    calendar: WorkingCalendar = ctx.parts[CALENDAR_PART]
     correlation: str | None = None
     consumer = "?"
     try:

@@ -14,17 +14,17 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import distinct, func, literal, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from exchange.audit.models import AuditEntry
-from exchange.audit.writer import AuditUnavailable
+from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authz.models import Grant
 from exchange.broker.errors import broker_error, client_error
-from exchange.context import AppContext, Ctx, DbSession, Operator
+from exchange.context import AppContext, Ctx, DbSession, Operator, present
 from exchange.errors import ExchangeError, NotFound, error_body
 from exchange.federation import provision, service
 from exchange.federation.lookup import answer_query, verified_call
@@ -68,10 +68,20 @@ Seq = Annotated[str, Path(pattern=r"^\d{6}$", examples=["000001"])]
 
 
 def _federation(ctx: AppContext) -> Federation:
-    found: Federation | None = ctx.parts.get("federation")
-    if found is None:
-        raise ExchangeError("the federation is not running", code="not_federated", status_code=503)
-    return found
+    return present(ctx.federation, "the federation is not running", code="not_federated")
+
+
+async def get_federation(ctx: Ctx) -> Federation:
+    return _federation(ctx)
+
+
+TheFederation = Annotated[Federation, Depends(get_federation)]
+
+
+def _audit(ctx: AppContext) -> AuditWriter:
+    return present(
+        ctx.audit, "the audit writer does not run in this part", code="audit_unavailable"
+    )
 
 
 def _target(request: Request) -> bytes:
@@ -235,7 +245,7 @@ async def peer_records(
         page = await fed.provide(peer.rid, code, rows, changes, limit)
     except ExchangeError as exc:
         with contextlib.suppress(AuditUnavailable):
-            await ctx.parts["broker"].audit.record(
+            await _audit(ctx).record(
                 fed.audit_entry(
                     request_id=peer.rid,
                     correlation_id=peer.peer_rid,
@@ -254,7 +264,7 @@ async def peer_records(
     if page.empty:  # a poll that found nothing new: answered, not audited (every tick)
         return peer.answer(page.body)
     try:
-        await ctx.parts["broker"].audit.record(
+        await _audit(ctx).record(
             fed.audit_entry(
                 request_id=peer.rid,
                 correlation_id=peer.peer_rid,
@@ -315,9 +325,10 @@ def publications(
 
 
 @router.get("/status", response_model=FederationStatus)
-def federation_status(session: DbSession, _caller: Operator, ctx: Ctx) -> FederationStatus:
+def federation_status(
+    session: DbSession, _caller: Operator, ctx: Ctx, fed: TheFederation
+) -> FederationStatus:
     """Where this platform stands with its peer (operator)."""
-    fed = _federation(ctx)
     return FederationStatus(
         level=fed.level,
         own_code=fed.own_code,
@@ -366,12 +377,11 @@ def _provided_to_peer(session: Session, peer: str, today: dt.date) -> int:
 
 @router.post("/provisions", response_model=ProvisionResult)
 def enable_provisions(
-    body: PublicationRequest, session: DbSession, caller: Operator, ctx: Ctx
+    body: PublicationRequest, session: DbSession, caller: Operator, ctx: Ctx, fed: TheFederation
 ) -> ProvisionResult:
     """Pull mounted topics' records from the peer in bulk, incrementally (operator): the
     first pull takes the whole table, later ones what was added or changed since the
     watermark. Needs this platform's grant at the peer; enabling twice changes nothing."""
-    fed = _federation(ctx)
     caller.require_operator()
     _mounts, missing = provision.mounts_of(session, body.resource_codes)
     if missing:
@@ -387,10 +397,9 @@ def enable_provisions(
 
 
 @router.get("/provisions", response_model=ProvisionPage)
-def list_provisions(session: DbSession, _caller: Operator, ctx: Ctx) -> ProvisionPage:
+def list_provisions(session: DbSession, _caller: Operator, fed: TheFederation) -> ProvisionPage:
     """The bulk provisions this platform pulls, with their watermarks and counts
     (operator)."""
-    fed = _federation(ctx)
     return ProvisionPage(
         items=[
             ProvisionOut(
@@ -408,20 +417,18 @@ def list_provisions(session: DbSession, _caller: Operator, ctx: Ctx) -> Provisio
 
 
 @router.post("/provisions/pull", response_model=SyncResult)
-async def pull_provisions(_caller: Operator, ctx: Ctx) -> SyncResult:
+async def pull_provisions(_caller: Operator, fed: TheFederation) -> SyncResult:
     """Pull every enabled provision now, until caught up or a few seconds pass (operator);
     the background task does it every few seconds anyway. ``applied``: records stored."""
-    fed = _federation(ctx)
     if not fed.connected:
         raise ExchangeError("no peer platform is configured", code="not_federated", status_code=409)
     return SyncResult(applied=await fed.provision_all(now=True))
 
 
 @router.post("/sync", response_model=SyncResult)
-async def sync(_caller: Operator, ctx: Ctx) -> SyncResult:
+async def sync(_caller: Operator, fed: TheFederation) -> SyncResult:
     """Pull the peer's feed to its end now (operator); the background task does it every
     few seconds anyway."""
-    fed = _federation(ctx)
     if not fed.connected:
         raise ExchangeError("no peer platform is configured", code="not_federated", status_code=409)
     try:
@@ -438,11 +445,13 @@ async def sync(_caller: Operator, ctx: Ctx) -> SyncResult:
 
 @router.get("/exchanges/{request_id}", response_model=ExchangeRecord)
 async def exchange_record(
-    request_id: Annotated[str, Path(min_length=1, max_length=64)], _caller: Operator, ctx: Ctx
+    request_id: Annotated[str, Path(min_length=1, max_length=64)],
+    _caller: Operator,
+    ctx: Ctx,
+    fed: TheFederation,
 ) -> ExchangeRecord:
     """One cross-level exchange in both audit trails (operator): this platform's entries
     with that request or correlation id, and the peer's, asked for over the signed link."""
-    fed = _federation(ctx)
     here = await run_in_threadpool(_entries_of, ctx, request_id)
     if not here:
         raise NotFound(f"no audit entry with request or correlation id {request_id}")

@@ -1,4 +1,4 @@
-"""The federation at run time, one per app (``ctx.parts["federation"]``).
+"""The federation at run time, one per app (``ctx.federation``).
 
 Outgoing: the peer's feed is pulled from the stored cursor by a background task (every
 ``SYNC_SECONDS`` and at once when kicked), revocations of grants on mounted topics are
@@ -29,7 +29,7 @@ from exchange.audit.writer import AuditUnavailable
 from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable, client_error
 from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.db.threads import run_joined
 from exchange.errors import ExchangeError
 from exchange.federation import delivery, forwarding, provision, relay, retention, service
@@ -95,7 +95,7 @@ class Federation:
         self.peer_level = "city" if settings.level == "province" else "province"
         #: export rows asked per page of bulk provision
         self.page_size = min(settings.federation_page, MAX_PAGE)
-        master: str = ctx.parts["provider_secret"]
+        master = ctx.provider_secret
         #: what this platform signs its calls to the peer with (it issued it to the peer)
         self.client = PeerClient(
             self.peer_url or "http://unset.invalid",
@@ -413,7 +413,7 @@ class Federation:
         :mod:`exchange.federation.provision`); refusals raise :class:`ExchangeError`."""
         from exchange.broker.service import _checked_lines
 
-        broker = self.ctx.parts["broker"]
+        broker = present(self.ctx.broker, "the broker does not run in this part")
         if not await self.is_published(code):
             raise client_error(
                 "not_published", f"{code} is not published to the {self.peer_level} platform", 404
@@ -667,7 +667,7 @@ class Federation:
     ) -> None:
         """This platform's record of one page pulled (the peer's carries ``rid`` as its
         correlation id): so both trails show the same exchange."""
-        audit = self.ctx.parts.get("audit")
+        audit = self.ctx.audit
         if audit is None:
             return
         entry = self.audit_entry(
@@ -819,12 +819,10 @@ def install(ctx: AppContext) -> Federation:
     on the db."""
     from exchange.authz.service import GrantRevoked
 
-    found: Federation | None = ctx.parts.get("federation")
-    if found is not None:
-        return found
+    if ctx.federation is not None:
+        return ctx.federation
     federation = Federation(ctx)
     ctx.db.reactions.on(CatalogEvent, service.on_catalog_event)
     ctx.db.reactions.on(GrantRevoked, on_grant_revoked)
     _forwarding_reactions(federation)
-    ctx.parts["federation"] = federation
     return federation

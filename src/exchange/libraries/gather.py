@@ -33,14 +33,12 @@ import orjson
 from sqlalchemy import select
 from starlette.requests import Request
 
-from exchange.audit.writer import AuditWriter
 from exchange.authz import service as authz_service
-from exchange.authz.cache import GrantCache
 from exchange.authz.models import Application
 from exchange.authz.schemas import ApplicationCreate
 from exchange.broker.service import Broker
 from exchange.catalog.models import Topic
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.db.threads import run_joined
 from exchange.distribution import audit as distribution_audit
 from exchange.distribution import pull
@@ -97,7 +95,7 @@ def _fields_of(plan: SourcePlan) -> list[list[Any]]:
 
 
 class Gatherer:
-    """The libraries' gathering, one per app (``ctx.parts["libraries"]``)."""
+    """The libraries' gathering, one per app (``ctx.libraries``)."""
 
     def __init__(self, ctx: AppContext, broker: Broker) -> None:
         self.ctx = ctx
@@ -105,7 +103,7 @@ class Gatherer:
         self.broker = broker
         settings = ctx.settings
         self.unit = settings.library_unit
-        self.key = settings.library_key or demo_key(ctx.parts["operator_key"], self.unit)
+        self.key = settings.library_key or demo_key(ctx.operator_key, self.unit)
         self.page = settings.library_page
         self._lock = asyncio.Lock()
         #: the pass under way, for the progress view
@@ -204,7 +202,7 @@ class Gatherer:
                 Principal(self.unit),
                 now=ctx.clock.now(),
                 today=today,
-                calendar=ctx.parts["authz_calendar"],
+                calendar=ctx.calendar,
                 review_days=ctx.settings.review_days,
             )
             return app.id
@@ -225,7 +223,7 @@ class Gatherer:
 
     async def _granted_items(self, source: LibrarySource) -> frozenset[str] | None:
         """The items the library may gather from ``source`` now, or None (no grant)."""
-        cache: GrantCache = self.ctx.parts["authz"]
+        cache = self.ctx.grants
         decision = await run_joined(cache.check, self.unit, source.resource_code, None)
         if decision.allowed and source.key_field in decision.items:
             return decision.items
@@ -403,7 +401,7 @@ class Gatherer:
         """The library unit's pull subscription to the source's change events (None when
         the exchange runs no distribution or the grant's delivery is not subscription:
         the source is then refreshed by export passes only)."""
-        if "distribution" not in self.ctx.parts:
+        if self.ctx.distribution is None:
             return None
         body = SubscriptionCreate.model_validate(
             {"topic": source.resource_code, "items": items, "delivery": "pull"}
@@ -428,7 +426,7 @@ class Gatherer:
         """Apply the source's change events after the stored cursor, page by page, each
         page with its cursor in one transaction; audited as the feed's pull reads are."""
         assert source.subscription_id is not None
-        writer: AuditWriter = self.ctx.parts["audit"]
+        writer = present(self.ctx.audit, "the audit writer does not run in this part")
         principal = Principal(self.unit)
         fields = [f[0] for f in source.fields]
         code = source.resource_code

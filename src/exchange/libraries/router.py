@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
-from exchange.context import AppContext, Caller, Ctx, Operator
+from exchange.context import AppContext, Caller, Ctx, Operator, present
 from exchange.errors import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -56,13 +56,11 @@ _LOOKUP_BODY: dict[str, Any] = {
 
 
 def service_of(ctx: AppContext) -> LibraryService:
-    found: LibraryService = ctx.parts["library_service"]
-    return found
+    return present(ctx.library_service, "the libraries do not run in this part")
 
 
 def gatherer_of(ctx: AppContext) -> Gatherer:
-    found: Gatherer = ctx.parts["libraries"]
-    return found
+    return present(ctx.libraries, "the libraries do not run in this part")
 
 
 _KEY = re.compile(r"[0-9A-Za-z]{1,64}")
@@ -408,11 +406,9 @@ def _error(rid: str, correlation: str | None, exc: ExchangeError) -> LeanAnswer:
 
 def install(ctx: AppContext, broker: Broker) -> tuple[Gatherer, LibraryService]:
     """The libraries' runtime parts for an app that runs the broker: the gatherer
-    (``ctx.parts["libraries"]``) and the lookup service (``ctx.parts["library_service"]``)."""
+    (``ctx.libraries``) and the lookup service (``ctx.library_service``)."""
     gatherer = Gatherer(ctx, broker)
     svc = LibraryService(ctx)
-    ctx.parts["libraries"] = gatherer
-    ctx.parts["library_service"] = svc
     broker.metrics.registry.register(LibraryCollector(svc, gatherer))
     return gatherer, svc
 

@@ -35,9 +35,7 @@ from sqlalchemy import func, select
 
 from exchange import ids
 from exchange.audit.entry import Entry
-from exchange.audit.writer import AuditWriter
-from exchange.authz.cache import GrantCache
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
 from exchange.libraries.plan import LIBRARIES
@@ -133,7 +131,7 @@ _ISO_CACHE = 4096
 
 
 class LibraryService:
-    """Lookups and views over the libraries, one per app (``ctx.parts["library_service"]``)."""
+    """Lookups and views over the libraries, one per app (``ctx.library_service``)."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -331,7 +329,7 @@ class LibraryService:
         view = self._view(library, consumer, sources)
         if not view.guarded:
             return view.free, [], {}, view.reasons
-        cache: GrantCache = self.ctx.parts["authz"]
+        cache = self.ctx.grants
         visible = dict(view.free)
         withheld: list[str] = []
         grants: dict[int, int] = {}
@@ -468,7 +466,7 @@ class LibraryService:
                 # (A unit that may see no element is not told whom the library holds.)
                 not_found.append(key)
         if counted:
-            cache: GrantCache = self.ctx.parts["authz"]
+            cache = self.ctx.grants
             for source_id, n in counted.items():
                 cache.consume(grants[source_id], n)
         withheld_out = sorted(set(withheld))
@@ -515,7 +513,7 @@ class LibraryService:
         )
 
     async def audit(self, entry: Entry) -> None:
-        writer: AuditWriter = self.ctx.parts["audit"]
+        writer = present(self.ctx.audit, "the audit writer does not run in this part")
         await writer.record(entry)
 
     # -- statistics ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditWriter
 from exchange.authz.policy import Decision
 from exchange.catalog.models import Topic
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, NotPermitted, TooManyRequests, Unavailable, request_id_of
 from exchange.members.service import Principal
 
@@ -62,7 +62,7 @@ class Call:
 
 
 class Gate:
-    """Held in ``ctx.parts["licence_gate"]``; one per app."""
+    """Held in ``ctx.licence_gate``; one per app."""
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
@@ -70,13 +70,11 @@ class Gate:
 
     @property
     def audit(self) -> AuditWriter:
-        found: AuditWriter | None = self._ctx.parts.get("audit")
-        if found is None:
-            raise Unavailable(
-                "the audit writer runs with the broker: serve the licence API with it",
-                code="audit_unavailable",
-            )
-        return found
+        return present(
+            self._ctx.audit,
+            "the audit writer runs with the broker: serve the licence API with it",
+            code="audit_unavailable",
+        )
 
     def resource_code(self) -> str:
         """The e-licence topic's resource code (read once from the catalog)."""
@@ -106,9 +104,7 @@ class Gate:
     async def check(self, call: Call, items: Iterable[str] | None, records: int) -> Decision:
         """The caller's grant decision; a denial raises (the caller audits it)."""
         resource = await run_in_threadpool(self.resource_code)
-        authz = self._ctx.parts.get("authz")
-        if authz is None:
-            raise Unavailable("the authorization service is not running", code="authz_unavailable")
+        authz = self._ctx.grants
         decision: Decision = await run_in_threadpool(
             authz.check, call.consumer, resource, items, records=records
         )
@@ -123,9 +119,8 @@ class Gate:
         return decision
 
     def consume(self, grant_id: int | None, records: int) -> None:
-        authz = self._ctx.parts.get("authz")
-        if authz is not None and grant_id is not None:
-            authz.consume(grant_id, records)
+        if grant_id is not None:
+            self._ctx.grants.consume(grant_id, records)
 
     async def finish(self, call: Call, outcome: str, status: int) -> None:
         """Make the call's entry durable (the answer waits for it, as the broker's)."""

@@ -19,8 +19,8 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from exchange.context import AppContext, Caller, Ctx
-from exchange.errors import ErrorBody, ExchangeError, NotPermitted, Unavailable, ValidationFailed
+from exchange.context import AppContext, Caller, Ctx, present
+from exchange.errors import ErrorBody, ExchangeError, NotPermitted, ValidationFailed
 from exchange.licences import content as licence_content
 from exchange.licences import service
 from exchange.licences.gate import TOPIC_ITEMS, Gate
@@ -71,24 +71,16 @@ CaseHeader = Annotated[
 ]
 
 
-def install(ctx: AppContext) -> None:
-    """The signing key and the gate, once per context (parts serving the licence API)."""
-    ctx.parts.setdefault("licence_signer", LicenceSigner.of(ctx.settings))
-    ctx.parts.setdefault("licence_gate", Gate(ctx))
-
-
 def _signer(ctx: AppContext) -> LicenceSigner:
-    found: LicenceSigner | None = ctx.parts.get("licence_signer")
-    if found is None:
-        raise Unavailable("the licence signing key is not loaded", code="licence_key_missing")
-    return found
+    return present(
+        ctx.licence_signer, "the licence signing key is not loaded", code="licence_key_missing"
+    )
 
 
 def _gate(ctx: AppContext) -> Gate:
-    found: Gate | None = ctx.parts.get("licence_gate")
-    if found is None:
-        raise Unavailable("the licence system is not running here", code="licences_unavailable")
-    return found
+    return present(
+        ctx.licence_gate, "the licence system is not running here", code="licences_unavailable"
+    )
 
 
 def _department(principal: Any) -> None:
@@ -182,10 +174,9 @@ def get_type(
 def stats(ctx: Ctx, _caller: Caller) -> LicenceStats:
     """Licences per type: the profile's starting state plus those issued through the
     platform (which grow as the mock departments issue with the simulated time)."""
-    as_of = ctx.parts.get("licence_as_of")
+    as_of = ctx.licence_as_of
     if as_of is None:
-        as_of = licence_content.load(ctx.settings.catalog_dir).profile.as_of
-        ctx.parts["licence_as_of"] = as_of
+        as_of = ctx.licence_as_of = licence_content.load(ctx.settings.catalog_dir).profile.as_of
     with ctx.db.sessions() as session:
         return service.stats(session, as_of)
 

@@ -49,7 +49,7 @@ def create_department(
     return DepartmentCreated(
         **service.to_out(dept).model_dump(),
         api_key=key,
-        provider_credential=derive_provider_secret(ctx.parts["provider_secret"], dept.code),
+        provider_credential=derive_provider_secret(ctx.provider_secret, dept.code),
     )
 
 
@@ -106,6 +106,6 @@ def provider_credential(
     service.get_department(session, code)
     return ProviderCredential(
         code=code,
-        credential=derive_provider_secret(ctx.parts["provider_secret"], code),
+        credential=derive_provider_secret(ctx.provider_secret, code),
         window_seconds=ctx.settings.provider_window,
     )

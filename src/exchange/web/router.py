@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from exchange.context import get_ctx
+from exchange.context import ctx_of
 
 STATIC = Path(__file__).parent / "static"
 
@@ -56,7 +56,7 @@ _DEMO_META = '<meta name="exchange-demo" content="true">'
 @router.get("/")
 def portal(request: Request) -> HTMLResponse:
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    if not get_ctx(request).settings.portal_demo:
+    if not ctx_of(request).settings.portal_demo:
         # The page reads this before anything else: no demo picker, no keys in the address.
         page = page.replace(_DEMO_META, _DEMO_META.replace("true", "false"))
     return HTMLResponse(page, headers=_HEADERS)
