@@ -81,3 +81,60 @@ def test_each_entry_stores_its_own_items_past_the_memo_bound(
         stored = session.scalars(select(AuditEntry.items).order_by(AuditEntry.seq)).all()
     assert stored == lists + lists
     assert all(len(memo) <= 3 for memo in chain._ITEMS_TEXT.values())
+
+
+def test_rows_written_through_the_driver_store_what_the_orm_stores(ctx: AppContext) -> None:
+    """SQLite's group commit builds each row itself (values converted as the columns'
+    processors convert them): every stored value, read back raw, equals the ORM's
+    insert of the same entry. Times on the second, in another zone, with microseconds."""
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    variants = [
+        sample_entry(0),
+        sample_entry(1, at=T0.replace(microsecond=123456)),
+        sample_entry(2, at=dt.datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=beijing)),
+        sample_entry(3, items=["姓名", "id_number"], case="低保核对 ☃", correlation_id="c-1"),
+        sample_entry(4, kind="verify", verdicts={"name": {"match": 2, "unknown": 1}}),
+        sample_entry(5, provider=None, resource_code=None, outcome="client.bad_key", status=401),
+    ]
+    chain.ensure_head(ctx.db)
+    seqs, _ = chain.append(ctx.db, variants)
+    copies = [dataclasses.replace(e, request_id=f"orm-{i}") for i, e in enumerate(variants)]
+    with ctx.db.sessions() as s:
+        s.add_all(
+            AuditEntry(
+                seq=10_000 + i,
+                prev_hash=GENESIS,
+                hash=GENESIS,
+                **{f: getattr(e, f) for f in chain.STORED},
+            )
+            for i, e in enumerate(copies)
+        )
+        s.commit()
+    columns = ", ".join(f'"{c}"' for c in chain.STORED if c != "request_id")
+
+    def raw(where: str) -> list[tuple[object, ...]]:
+        with ctx.db.engine.connect() as conn:
+            return list(
+                conn.exec_driver_sql(
+                    f"SELECT {columns} FROM audit_entry WHERE {where} ORDER BY seq"
+                ).all()
+            )
+
+    assert raw(f"seq BETWEEN {seqs[0]} AND {seqs[-1]}") == raw("seq >= 10000")
+
+
+def test_the_days_of_a_group_follow_beijing_midnight() -> None:
+    """The volume's day of each entry, remembered between neighbours, is its Beijing day
+    on either side of midnight (16:00 UTC) and back again."""
+    midnight = dt.datetime(2024, 3, 1, 16, 0, tzinfo=dt.UTC)
+    times = [
+        midnight - dt.timedelta(microseconds=1),
+        midnight,
+        midnight + dt.timedelta(hours=23, minutes=59),
+        midnight - dt.timedelta(hours=1),
+        midnight + dt.timedelta(days=1),
+        (midnight + dt.timedelta(hours=2)).astimezone(dt.timezone(dt.timedelta(hours=-5))),
+    ]
+    days = chain._Days()
+    assert [days.of(t) for t in times] == [chain.beijing_day(t) for t in times]
+    assert [chain.beijing_day(t).day for t in times] == [1, 2, 2, 1, 3, 2]
