@@ -250,7 +250,7 @@ def raw_read(path: Path, topic: str) -> float:
     conn = sqlite3.connect(path)
     t0 = time.perf_counter()
     rows = conn.execute(
-        "SELECT id, key, kind, changed_at, record FROM distribution_event "
+        "SELECT id, record_key, kind, changed_at, record FROM distribution_event "
         "WHERE resource_code = ? ORDER BY id",
         (topic,),
     ).fetchall()

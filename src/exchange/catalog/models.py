@@ -30,7 +30,8 @@ class Topic(Base):
     name: Mapped[str] = mapped_column(String(200), index=True)
     provider: Mapped[str] = mapped_column(ForeignKey("member_department.code"))
     classification: Mapped[str] = mapped_column(String(16))
-    group: Mapped[str] = mapped_column(String(16))
+    # Stored as topic_group: GROUP is a reserved word in SQL.
+    group: Mapped[str] = mapped_column("topic_group", String(16), key="group")
     resource_type: Mapped[str] = mapped_column(String(16))
     sharing_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="published")
@@ -91,5 +92,5 @@ class Change(Base):
     topic_id: Mapped[int] = mapped_column(Integer, index=True)
     resource_code: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer)
-    by: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column("changed_by", String(32), key="by")  # BY is reserved in SQL
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -34,7 +34,8 @@ class ChangeEventRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     resource_code: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(32))
-    key: Mapped[str] = mapped_column(String(200))
+    # Stored as record_key: KEY is a keyword of SQLite (and of SQL).
+    key: Mapped[str] = mapped_column("record_key", String(200), key="key")
     kind: Mapped[str] = mapped_column(String(32))
     #: when the change happened at the source (what delivery lag is measured from)
     changed_at: Mapped[dt.datetime] = mapped_column()

@@ -22,7 +22,7 @@ class Publication(Base):
 
     resource_code: Mapped[str] = mapped_column(String(16), primary_key=True)
     published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    by: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column("published_by", String(32), key="by")  # BY is reserved in SQL
     #: records provided to the peer from this topic (bulk provision and lookups), cumulative
     records_provided: Mapped[int] = mapped_column(BigInteger, default=0)
 
