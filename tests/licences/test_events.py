@@ -12,8 +12,8 @@ import pytest
 
 from exchange.departments.changes import ChangeLog
 from exchange.departments.definitions import DepartmentDefinition, load_definitions
+from exchange.departments.licence_issue import licence_for
 from exchange.departments.publisher import Publisher
-from exchange.licences.events import licence_for
 
 pytestmark = pytest.mark.anyio
 AT = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)

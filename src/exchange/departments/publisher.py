@@ -39,7 +39,7 @@ import httpx
 
 from exchange.departments.changes import ChangeEvent, ChangeLog, wall_now
 from exchange.departments.definitions import DepartmentDefinition
-from exchange.licences.events import licence_for
+from exchange.departments.licence_issue import licence_for
 
 __all__ = ["MAX_EVENTS", "Publisher", "RemoteClock"]
 

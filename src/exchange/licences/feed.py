@@ -2,7 +2,7 @@
 
 Marriages and enterprise registrations are change events of the living city: the
 departments' systems issue their certificates and business licences as they publish them
-(:mod:`exchange.licences.events`). What has no event is derived here from the city itself,
+(:mod:`exchange.departments.licence_issue`). What has no event is derived here from the city itself,
 per platform day, the same for the same seed and day: by default professional
 qualifications; with ``rates`` naming them, marriage certificates and business licences
 too, for an exchange whose departments do not publish their changes:

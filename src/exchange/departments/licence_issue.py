@@ -2,9 +2,9 @@
 
 A marriage registered at civil affairs issues both spouses' marriage certificates (结婚证),
 an enterprise registered at market regulation issues its business licence (营业执照): the
-departments' systems do it as they publish the change (:mod:`exchange.departments.
-publisher`), through ``POST /api/v1/licences`` with their own keys, so the licence
-counts grow with the simulated time. The registration's own number is the issuing
+departments' systems do it as they publish the change (:mod:`~.publisher`), through
+``POST /api/v1/licences`` with their own keys, so the licence counts grow with the
+simulated time. The registration's own number is the issuing
 reference, so publishing a change again never issues a second licence.
 """
 
