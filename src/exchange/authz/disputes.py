@@ -45,6 +45,7 @@ def open_dispute(
             f"only the applicant {app.consumer!r} may dispute application {app.id}",
             code="not_your_application",
         )
+    _not_a_mirror(app)
     if session.scalar(select(Dispute.id).where(Dispute.application_id == app.id)):
         raise Conflict(f"application {app.id} already has a dispute", code="dispute_exists")
     refused = items_with(app, ItemOutcome.refused, ItemOutcome.rejected)
@@ -80,6 +81,18 @@ def open_dispute(
         dispute_id=dispute.id,
     )
     return dispute
+
+
+def _not_a_mirror(app: Application) -> None:
+    """An application filed here for the peer platform's department (``on_behalf_of``) is
+    disputed where that department applied; its dispute here mirrors that one and is
+    decided there (exchange.federation.disputes): one dispute, one decision."""
+    if app.on_behalf_of is not None:
+        raise Conflict(
+            f"application {app.id} was forwarded by the peer platform for "
+            f"{app.on_behalf_of}: its dispute is opened and decided there",
+            code="disputed_at_peer",
+        )
 
 
 def get_dispute(
@@ -148,6 +161,7 @@ def decide_dispute(
     # Locked after the dispute (the order every path takes: dispute, application, grant).
     app = load(session, Application, dispute.application_id, for_update=True)
     assert app is not None  # the foreign key guarantees it
+    _not_a_mirror(app)
     if granted:
         topic = live_topic(session, app)
         in_catalog = {it["field"] for it in topic.data["items"]}

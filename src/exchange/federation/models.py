@@ -144,5 +144,10 @@ class Forward(Base):
     sent_version: Mapped[int] = mapped_column(Integer, default=0)
     #: the newest state of the peer's application applied here (origin)
     peer_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: the dispute's events on this platform's application, delivered to the peer up to
+    #: this event id; and the peer's, applied here up to this id (its event ids)
+    #: (:mod:`exchange.federation.disputes`)
+    dispute_sent: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    dispute_received: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -18,15 +18,16 @@ import orjson
 
 from exchange.audit.writer import AuditUnavailable
 from exchange.db.threads import run_joined
-from exchange.federation import forwarding
+from exchange.federation import disputes, forwarding
 
 if TYPE_CHECKING:
     from exchange.federation.runtime import Federation
 
-__all__ = ["APPLICATIONS", "STATES", "deliver"]
+__all__ = ["APPLICATIONS", "DISPUTES", "STATES", "deliver"]
 
 APPLICATIONS = "/applications"
 STATES = "/applications/states"
+DISPUTES = "/applications/disputes"
 
 
 async def deliver(fed: Federation) -> dict[str, int]:
@@ -69,7 +70,60 @@ async def deliver(fed: Federation) -> dict[str, int]:
             raise ValueError(f"the peer refused the applications' states: HTTP {answer.status}")
         await run_joined(_mark_sent, fed, [(r, v) for r, v, _, _ in pending])
         done["states"] = len(pending)
+    done["disputes"] = await _deliver_disputes(fed)
     return done
+
+
+async def _deliver_disputes(fed: Federation) -> int:
+    """Dispute events of forwarded applications to the peer (see
+    :mod:`exchange.federation.disputes`), one call for all; events mirrored from the peer
+    are only stepped over. Returns the events delivered."""
+    from exchange.federation.runtime import PREFIX
+
+    pending = await run_joined(_read, fed, disputes.pending)
+    carried = [body for _, _, body in pending if body["events"]]
+    if carried:
+        started = time.perf_counter()
+        rid = uuid.uuid4().hex
+        answer = await fed.client.call(
+            "POST", PREFIX + DISPUTES, body=orjson.dumps({"disputes": carried}), request_id=rid
+        )
+        for body in carried:
+            await _audit_dispute(fed, rid, body, answer.status, started)
+        if answer.status != 200:
+            raise ValueError(f"the peer refused the disputes' events: HTTP {answer.status}")
+    if pending:
+        await run_joined(_mark_disputes_sent, fed, [(r, e) for r, e, _ in pending])
+    return sum(len(body["events"]) for body in carried)
+
+
+def _mark_disputes_sent(fed: Federation, sent: list[tuple[int, int]]) -> None:
+    with fed.db.session() as session:
+        disputes.mark_sent(session, sent)
+
+
+async def _audit_dispute(
+    fed: Federation, rid: str, body: dict[str, Any], status: int, started: float
+) -> None:
+    """This side's record of carrying one application's dispute events to the peer."""
+    kinds = ", ".join(e["kind"] for e in body["events"])
+    await record(
+        fed,
+        fed.audit_entry(
+            request_id=rid,
+            correlation_id=str(body["correlation_id"]),
+            consumer=fed.peer_code,
+            provider=None,
+            resource_code=None,
+            items=[],
+            case=f"dispute of application {body['application_id']} to the {fed.peer_level} "
+            f"platform's application {body['peer_application_id']}: {kinds}"[:500],
+            records=0,
+            outcome="ok" if status == 200 else f"provider.http_{status}",
+            status=status,
+            started=started,
+        ),
+    )
 
 
 def _read(fed: Federation, fn: Any) -> Any:

@@ -17,7 +17,7 @@ from exchange.authz.router import Calendar
 from exchange.broker.errors import client_error
 from exchange.context import Ctx
 from exchange.errors import ExchangeError
-from exchange.federation import forwarding, relay
+from exchange.federation import disputes, forwarding, relay
 from exchange.federation.router import _PEER_ERRORS, _SIGNED, _verified
 from exchange.federation.runtime import PREFIX, Federation
 
@@ -122,6 +122,64 @@ async def application_states(request: Request, ctx: Ctx) -> Response:
             f"application {state.get('application_id')}: {done}",
         )
     return peer.answer(orjson.dumps({"applied": applied}))
+
+
+@router.post(relay.DISPUTES, openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+async def application_disputes(request: Request, ctx: Ctx) -> Response:
+    """The events of disputes on forwarded applications (opened, messages, the decision),
+    from the peer (see :mod:`exchange.federation.disputes`): each applied once, in order,
+    to this platform's side of the application; audited here under its correlation id."""
+    peer, body = await _verified(ctx, request, None)
+    fed = peer.fed
+    try:
+        items = orjson.loads(body)["disputes"]
+        if not isinstance(items, list) or not all(
+            isinstance(d, dict) and isinstance(d.get("events"), list) for d in items
+        ):
+            raise TypeError
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return peer.error(client_error("bad_input", 'the body is {"disputes": [...]}', 422))
+    applied: dict[str, int] = {}
+    for item in items[:100]:
+        started = time.perf_counter()
+        correlation = str(item.get("correlation_id"))[:64]
+        try:
+            done = await run_in_threadpool(_apply_disputes, fed, item)
+            outcome = "ok"
+        except ExchangeError as exc:
+            done, outcome = {exc.code: 1}, exc.code
+        except (KeyError, TypeError, ValueError):
+            done, outcome = {"client.bad_input": 1}, "client.bad_input"
+        for what, n in done.items():
+            applied[what] = applied.get(what, 0) + n
+        kinds = ", ".join(str(e.get("kind")) for e in item["events"] if isinstance(e, dict))
+        await _audit(
+            fed,
+            peer.rid,
+            correlation,
+            None,
+            None,
+            [],
+            outcome,
+            200,
+            started=started,
+            case=f"dispute of the {fed.peer_level} platform's application "
+            f"{item.get('application_id')}: {kinds}: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(done.items())),
+        )
+    return peer.answer(orjson.dumps({"applied": applied}))
+
+
+def _apply_disputes(fed: Federation, item: dict[str, Any]) -> dict[str, int]:
+    with fed.db.session() as session:
+        return disputes.apply_events(
+            session,
+            item,
+            peer_code=fed.peer_code,
+            peer_level=fed.peer_level,
+            now=fed.ctx.clock.now(),
+            today=fed.ctx.clock.today(),
+        )
 
 
 def _apply(fed: Federation, state: dict[str, Any]) -> str:
