@@ -228,3 +228,61 @@ def test_an_application_without_items_to_review_is_not_forwarded(pair: Pair) -> 
     here = _apply(pair.province, "gd-mzt", mounted, ["credit_code", "taxpayer_name"])
     assert here["status"] == "approved"
     assert here["forwarded_to"] is None
+
+
+def test_a_dispute_at_the_province_is_coordinated_with_the_city(pair: Pair) -> None:
+    """Refused at the city, disputed at the province: the city's bureau sees the dispute
+    and answers in it, the province's operator decides, and the decision holds at the city
+    too: the department then reads the disputed item through both exchanges."""
+    _city_code, mounted = _tax(pair)
+    here = _apply(pair.province, "gd-zrzyt", mounted, ["credit_code", "credit_rating"])
+    there = _forwarded_at_city(pair, "swj", "gd-zrzyt")
+    swj = pair.city.key("swj")
+    resp = pair.city.post(f"/api/v1/applications/{there['id']}/reject", {"reason": "用途不符"}, swj)
+    assert resp.status_code == 200, resp.text
+    wait_for(
+        "the rejection mirrored at the province",
+        lambda: _province_app(pair, here["id"])["status"] == "partially_approved",
+    )
+    consumer = pair.province.key("gd-zrzyt")
+    resp = pair.province.post(
+        f"/api/v1/applications/{here['id']}/dispute", {"reason": "用地审批需核验纳税信用"}, consumer
+    )
+    assert resp.status_code == 201, resp.text
+    dispute = resp.json()["id"]
+
+    mirrored = wait_for(
+        "the dispute at the city",
+        lambda: pair.city.get(f"/api/v1/applications/{there['id']}", swj)["dispute_id"],
+    )
+    seen = pair.city.get(f"/api/v1/disputes/{mirrored}", swj)
+    assert (seen["status"], seen["items"]) == ("open", ["credit_rating"])
+    resp = pair.city.post(f"/api/v1/disputes/{mirrored}/messages", {"body": "同意协调"}, swj)
+    assert resp.status_code == 201, resp.text
+    wait_for(
+        "the bureau's message at the province",
+        lambda: (
+            [m["author"] for m in pair.province.get(f"/api/v1/disputes/{dispute}")["messages"]]
+            == ["gz:swj"]
+        ),
+    )
+
+    resp = pair.province.post(
+        f"/api/v1/disputes/{dispute}/decide", {"decision": "grant", "reason": "协调同意"}
+    )
+    assert resp.status_code == 200, resp.text
+    decided = wait_for(
+        "the decision at the city",
+        lambda: (
+            (d := pair.city.get(f"/api/v1/disputes/{mirrored}", swj))["status"] == "decided" and d
+        ),
+    )
+    assert decided["decided_items"] == ["credit_rating"]
+    key = City(2020, 100_000, 5_000).sample_credit_codes(1, seed=6)[0]
+    answer = pair.province.post(
+        f"/api/v1/exchange/{mounted}/query",
+        {"keys": [key], "items": ["credit_code", "credit_rating"]},
+        consumer,
+    )
+    assert answer.status_code == 200, answer.text
+    assert "credit_rating" in answer.json()["records"][0]
