@@ -1,7 +1,7 @@
 """federation: a forwarded application's dispute events, delivered and applied cursors
 
 Revision ID: d15b07e5a3c2
-Revises: 5e2b7c9a4d18
+Revises: 9c4e1b7d2a60
 Create Date: 2026-12-02 06:30:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d15b07e5a3c2"
-down_revision: str | Sequence[str] | None = "5e2b7c9a4d18"
+down_revision: str | Sequence[str] | None = "9c4e1b7d2a60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
