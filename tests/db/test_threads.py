@@ -1,13 +1,18 @@
 """run_joined: a cancelled caller lets its cancellation through only once the thread's
-call has ended (a runtime's stop() then leaves no thread using the database)."""
+call has ended (a runtime's stop() then leaves no thread using the database); and a
+database disposed under a thread's connection says so."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from exchange.db.engine import Database
 from exchange.db.threads import run_joined
 
 
@@ -48,3 +53,29 @@ def test_an_uncancelled_call_answers_and_raises_as_run_in_threadpool() -> None:
             await run_joined(fails)
 
     asyncio.run(main())
+
+
+def test_disposing_with_a_connection_still_checked_out_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path}/held.db")
+    held = db.engine.connect()
+    held.execute(text("SELECT 1"))
+    assert db.checked_out() == 1
+    with caplog.at_level(logging.WARNING, logger="exchange.db.engine"):
+        db.dispose()
+    held.close()
+    [record] = [r for r in caplog.records if r.name == "exchange.db.engine"]
+    assert "1 connection(s) still checked out" in record.getMessage()
+
+
+def test_disposing_after_every_connection_came_back_is_silent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path}/returned.db")
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert db.checked_out() == 0
+    with caplog.at_level(logging.WARNING, logger="exchange.db.engine"):
+        db.dispose()
+    assert not [r for r in caplog.records if r.name == "exchange.db.engine"]

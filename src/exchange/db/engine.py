@@ -6,6 +6,7 @@ module-level engine for tests to patch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from exchange.db.freshness import Freshness
 from exchange.db.reactions import Reactions
 from exchange.db.turns import WriteTurns
+
+log = logging.getLogger(__name__)
 
 
 def prepare_sqlite_path(url: str) -> None:
@@ -95,6 +99,22 @@ class Database:
                 session.rollback()
                 raise
 
+    def checked_out(self) -> int:
+        """Connections taken from the pool and not given back (0 for a pool without count)."""
+        pool = self.engine.pool
+        return pool.checkedout() if isinstance(pool, QueuePool) else 0
+
     def dispose(self) -> None:
         self.freshness.close()
+        # Disposing closes only the pooled connections: one still checked out belongs to work
+        # that outlived its owner's stop() (a thread the caller stopped waiting for), and is
+        # never closed (psycopg warns much later, in whatever runs then). Said here, where the
+        # cause is: the owner should await its thread (exchange.db.threads.run_joined).
+        if out := self.checked_out():
+            log.warning(
+                "database %s disposed with %d connection(s) still checked out: work in a "
+                "thread outlived the shutdown of what started it",
+                self.engine.url.render_as_string(hide_password=True),
+                out,
+            )
         self.engine.dispose()
