@@ -26,13 +26,13 @@ import httpx
 import uvicorn
 
 from exchange.app import build_context, create_app
+from exchange.authn import OPERATOR, Principal
 from exchange.catalog import service as catalog_service
 from exchange.catalog.content import load_core_topics, load_units
 from exchange.catalog.generate import generate_catalog
 from exchange.catalog.schemas import DataItem, TopicCreate
 from exchange.config import Settings
 from exchange.context import AppContext
-from exchange.members.service import OPERATOR, Principal
 from exchange.seed import seed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,6 +17,7 @@ from exchange import __version__
 from exchange.audit.router import router as audit_router
 from exchange.audit.trust import Trust
 from exchange.audit.writer import AuditWriter
+from exchange.authn import Authenticator
 from exchange.authz.cache import GrantCache
 from exchange.authz.router import install as install_authz
 from exchange.authz.router import router as authz_router
@@ -62,9 +63,9 @@ from exchange.licences.router import router as licences_router
 from exchange.licences.signing import LicenceSigner
 from exchange.limits import RequestLimits, answer
 from exchange.loadruns.router import router as loadruns_router
+from exchange.members import service as members_service
 from exchange.members.router import identity_router
 from exchange.members.router import router as members_router
-from exchange.members.service import Authenticator
 from exchange.memory import MemoryCollector
 from exchange.openapi import install_openapi
 from exchange.ops import router as ops_router
@@ -317,7 +318,9 @@ def build_context(settings: Settings) -> AppContext:
         settings=settings,
         db=db,
         clock=clock,
-        auth=Authenticator(db, operator_key),
+        auth=Authenticator(
+            db.freshness, operator_key, functools.partial(members_service.key_owner, db)
+        ),
         operator_key=operator_key,
         provider_secret=provider_secret,
         grants=GrantCache(db, clock),

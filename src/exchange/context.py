@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from exchange.authn import Authenticator, Principal
 from exchange.clock import Clock
 from exchange.config import Settings
 from exchange.db.engine import Database
 from exchange.errors import Unavailable
-from exchange.members.service import Authenticator, Principal
 
 if TYPE_CHECKING:
     # Types only: each of these modules builds on this one.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange.authn import OPERATOR, Principal
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.clock import Clock
@@ -19,7 +20,6 @@ from exchange.licences.content import expand as expand_licence_types
 from exchange.licences.content import load as load_licence_catalog
 from exchange.members import service as members_service
 from exchange.members.models import Department
-from exchange.members.service import OPERATOR, Principal
 from exchange.security import demo_key
 
 Progress = Callable[[str, int, int], None]

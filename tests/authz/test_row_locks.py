@@ -25,11 +25,11 @@ from tests.authz.conftest import MARRIAGE, application, apply
 from tests.conftest import make_department
 
 from exchange.app import AppContext
+from exchange.authn import Principal
 from exchange.authz import service
 from exchange.authz.models import Application, ApplicationEvent, Grant
 from exchange.authz.schemas import Approve
 from exchange.catalog import service as catalog_service
-from exchange.members.service import Principal
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 

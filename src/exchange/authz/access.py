@@ -11,9 +11,9 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.models import Application, Dispute, Grant
 from exchange.errors import NotFound, NotPermitted
-from exchange.members.service import Principal
 
 
 class ApplicationNotFound(NotFound):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.access import ApplicationNotFound, fetch_as_party
 from exchange.authz.calendar import CalendarNotCovered, WorkingCalendar
 from exchange.authz.events import ApplicationSubmitted
@@ -34,7 +35,6 @@ from exchange.db.reactions import emit
 from exchange.errors import NotPermitted, Unavailable, ValidationFailed
 from exchange.members.models import Department
 from exchange.members.schemas import GOVERNMENT_KINDS
-from exchange.members.service import Principal
 
 MAX_VALIDITY = dt.timedelta(days=5 * 366)
 

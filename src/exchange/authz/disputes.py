@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.access import DisputeNotFound, fetch_as_party, load
 from exchange.authz.events import ApplicationDecided
 from exchange.authz.grants import grant_items
@@ -33,7 +34,6 @@ from exchange.authz.schemas import (
 )
 from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotPermitted, ValidationFailed
-from exchange.members.service import Principal
 
 
 def open_dispute(

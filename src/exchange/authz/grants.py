@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.access import GrantNotFound, fetch_as_party
 from exchange.authz.events import GrantRevoked, grants_changed
 from exchange.authz.models import Application, Grant
@@ -21,7 +22,6 @@ from exchange.authz.schemas import GrantOut, GrantStatus, Purpose
 from exchange.db.pagination import page
 from exchange.db.reactions import emit
 from exchange.errors import Conflict
-from exchange.members.service import Principal
 
 
 def current_grant(

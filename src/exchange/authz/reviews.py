@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.events import ApplicationDecided
 from exchange.authz.grants import grant_items
 from exchange.authz.models import Application
@@ -30,7 +31,6 @@ from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicStatus
 from exchange.db.reactions import emit
 from exchange.errors import Conflict, ValidationFailed
-from exchange.members.service import Principal
 
 
 def _require_pending(app: Application) -> None:

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope
 
 from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditUnavailable, AuditWriter
+from exchange.authn import Authenticator
 from exchange.authz.policy import Decision
 from exchange.broker.errors import (
     DENIAL_STATUS,
@@ -47,7 +48,6 @@ from exchange.context import AppContext
 from exchange.db.engine import Database
 from exchange.errors import ExchangeError, NotAuthenticated, sane_correlation_id
 from exchange.members.models import Department
-from exchange.members.service import Authenticator
 from exchange.provider_auth import derive_provider_secret
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.catalog.models import Change, ElementSource, SequenceCounter, Topic, TopicVersion
 from exchange.catalog.schemas import (
     ChangeOut,
@@ -33,7 +34,6 @@ from exchange.db.freshness import announce
 from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotFound, ValidationFailed
 from exchange.members.models import Department
-from exchange.members.service import Principal
 
 
 class TopicNotFound(NotFound):

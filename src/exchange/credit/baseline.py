@@ -22,6 +22,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange.authn import OPERATOR, Principal
 from exchange.authz import service as authz_service
 from exchange.authz.calendar import WorkingCalendar
 from exchange.authz.schemas import ApplicationCreate, Approve, Purpose, PurposeScope
@@ -29,7 +30,6 @@ from exchange.catalog.models import Topic
 from exchange.credit.models import CreditBaseline
 from exchange.departments.city import Rng, mix
 from exchange.members.models import Department
-from exchange.members.service import OPERATOR, Principal
 
 PROFILE = "platform-2020"
 TOTAL_RECORDS = 23_670_000

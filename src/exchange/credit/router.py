@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry
 from exchange.audit.writer import AuditWriter
+from exchange.authn import Principal
 from exchange.authz.router import Calendar
 from exchange.catalog.models import Topic
 from exchange.context import AppContext, Caller, Ctx, DbSession, present
@@ -49,7 +50,6 @@ from exchange.errors import (
     request_id_of,
 )
 from exchange.members.models import Department
-from exchange.members.service import Principal
 
 router = APIRouter(prefix="/api/v1/credit", tags=["credit"])
 

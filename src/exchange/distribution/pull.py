@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.concurrency import run_in_threadpool
 
+from exchange.authn import Principal
 from exchange.authz.policy import REASONS
 from exchange.context import AppContext
 from exchange.db.base import utcnow
@@ -22,7 +23,6 @@ from exchange.distribution.models import Subscription
 from exchange.distribution.runtime import runtime_of
 from exchange.distribution.schemas import DeliveryMode, Source
 from exchange.errors import Conflict, NotPermitted
-from exchange.members.service import Principal
 
 __all__ = ["Page", "read_page"]
 

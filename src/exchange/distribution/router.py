@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from exchange.audit.writer import AuditWriter
+from exchange.authn import Principal
 from exchange.context import AppContext, Caller, Ctx, DbSession, present
 from exchange.distribution import audit, pull, service
 from exchange.distribution.models import Subscription
@@ -34,7 +35,6 @@ from exchange.distribution.schemas import (
     SubscriptionPage,
 )
 from exchange.errors import ExchangeError, NotPermitted, request_id_of
-from exchange.members.service import Principal
 
 _T = TypeVar("_T")
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz.models import Grant
 from exchange.catalog.models import Change, Topic
 from exchange.catalog.schemas import DataType, TopicStatus
@@ -34,7 +35,6 @@ from exchange.distribution.schemas import (
     SubscriptionStatus,
 )
 from exchange.errors import BadRequest, Conflict, NotFound, NotPermitted, ValidationFailed
-from exchange.members.service import Principal
 
 __all__ = [
     "CHANGED",

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange.authn import Principal
 from exchange.authz import service as authz_service
 from exchange.authz.calendar import WorkingCalendar
 from exchange.authz.models import Application, ApplicationEvent, Grant
@@ -35,7 +36,6 @@ from exchange.authz.schemas import ApplicationCreate, ItemOutcome
 from exchange.errors import NotFound, ValidationFailed
 from exchange.federation.models import Forward, Mount, Publication
 from exchange.members.models import Department
-from exchange.members.service import Principal
 
 __all__ = [
     "apply_refusal",

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange.authn import OPERATOR, Principal
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicChange, TopicCreate
@@ -30,7 +31,6 @@ from exchange.db.freshness import announce
 from exchange.errors import Conflict, NotFound, ValidationFailed
 from exchange.federation.models import Cursor, FeedEntry, Mount, Publication
 from exchange.members.models import Department
-from exchange.members.service import OPERATOR, Principal
 
 __all__ = [
     "FEED_CURSOR",

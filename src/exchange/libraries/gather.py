@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import select
 from starlette.requests import Request
 
+from exchange.authn import Principal
 from exchange.authz import service as authz_service
 from exchange.authz.models import Application
 from exchange.authz.schemas import ApplicationCreate
@@ -49,7 +50,6 @@ from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import SourcePlan, plan_sources
 from exchange.libraries.quality import run_checks
 from exchange.libraries.store import Page, Row, write_events, write_page
-from exchange.members.service import Principal
 from exchange.security import demo_key
 
 log = logging.getLogger(__name__)

@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 
 from exchange import ids
 from exchange.audit.entry import Entry
+from exchange.authn import Principal
 from exchange.context import AppContext, present
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
@@ -42,7 +43,6 @@ from exchange.libraries.plan import LIBRARIES
 from exchange.libraries.store import CHANGED
 from exchange.members.models import Department
 from exchange.members.schemas import GOVERNMENT_KINDS
-from exchange.members.service import Principal
 
 __all__ = ["MAX_KEYS", "LibraryService", "Resolution"]
 

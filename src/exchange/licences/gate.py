@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditWriter
+from exchange.authn import Principal
 from exchange.authz.policy import Decision
 from exchange.catalog.models import Topic
 from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, NotPermitted, TooManyRequests, Unavailable, request_id_of
-from exchange.members.service import Principal
 
 TOPIC_SLUG = "e-licences"
 #: The e-licence topic's items, as :func:`exchange.licences.service.topic_record` fills them.

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from exchange import ids
+from exchange.authn import Principal
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.licences.content import LicenceTypeSpec
 from exchange.licences.models import Licence, LicenceType
@@ -37,7 +38,6 @@ from exchange.licences.schemas import (
 from exchange.licences.signing import LicenceSigner
 from exchange.licences.token import Claims, content_digest, status_body
 from exchange.members.models import Department
-from exchange.members.service import Principal
 
 MAX_TEXT = 500
 TOP_TYPES = 20

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from exchange.authn import KeyOwner, hash_key
 from exchange.db.base import utcnow
 from exchange.db.engine import Database
 from exchange.db.freshness import announce
-from exchange.errors import Conflict, NotAuthenticated, NotFound, NotPermitted
+from exchange.errors import Conflict, NotFound
 from exchange.members.models import ApiKey, Department
 from exchange.members.schemas import (
     DepartmentCreate,
@@ -24,12 +21,6 @@ from exchange.members.schemas import (
     DepartmentOut,
     DepartmentUpdate,
 )
-
-OPERATOR = "operator"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def new_key(code: str) -> str:
@@ -141,87 +132,13 @@ def rotate_key(session: Session, code: str) -> str:
     return key
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the platform operator, or one department."""
-
-    code: str
-
-    @property
-    def is_operator(self) -> bool:
-        return self.code == OPERATOR
-
-    def require_operator(self) -> None:
-        if not self.is_operator:
-            raise NotPermitted("only the platform operator may do this", code="operator_only")
-
-    def require(self, department: str) -> None:
-        """Allow the operator or the named department; 403 for anyone else."""
-        if not self.is_operator and self.code != department:
-            raise NotPermitted(
-                f"department {self.code!r} may not act for {department!r}",
-                code="not_your_department",
-            )
-
-
-class Authenticator:
-    """Maps bearer keys to principals through a cache (the broker checks every call).
-
-    The cache holds what the database said until a key or a department changes: it
-    follows the ``keys`` and ``departments`` announcements (:mod:`exchange.db.freshness`),
-    so a rotated key or a deactivated department is refused by every process as soon as
-    the change has answered.
-    """
-
-    def __init__(self, db: Database, operator_key: str) -> None:
-        self._db = db
-        self._operator_hash = hash_key(operator_key)
-        self._cache: dict[str, str] = {}
-        #: moves with every invalidation: a lookup that read the database before it
-        #: does not cache what it read
-        self._generation = 0
-        self._lock = threading.Lock()
-        for topic in ("keys", "departments"):
-            db.freshness.subscribe(topic, self.invalidate)
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._cache = {}
-
-    def authenticate(self, authorization: str | None) -> Principal:
-        if not authorization:
-            raise NotAuthenticated(
-                "missing API key: send 'Authorization: Bearer <key>'", code="missing_key"
-            )
-        scheme, _, key = authorization.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise NotAuthenticated(
-                "malformed Authorization header: use 'Bearer <key>'", code="bad_key"
-            )
-        digest = hash_key(key)
-        if hmac.compare_digest(digest, self._operator_hash):
-            return Principal(OPERATOR)
-        hit = self._cache.get(digest)
-        if hit is not None:
-            return Principal(hit)
-        generation = self._generation
-        with self._db.sessions() as session:
-            row = session.execute(
-                select(ApiKey.department_code, Department.active)
-                .join(Department, Department.code == ApiKey.department_code)
-                .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-            ).first()
-        if row is None:
-            raise NotAuthenticated("unknown or revoked API key", code="bad_key")
-        if not row.active:
-            raise NotAuthenticated(
-                f"department {row.department_code!r} is deactivated", code="department_inactive"
-            )
-        with self._lock:
-            if generation == self._generation:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[digest] = row.department_code
-        return Principal(row.department_code)
+def key_owner(db: Database, digest: str) -> KeyOwner | None:
+    """The department whose current (unrevoked) key hashes to ``digest``: what the
+    authenticator (:class:`exchange.authn.Authenticator`) reads on a cache miss."""
+    with db.sessions() as session:
+        row = session.execute(
+            select(ApiKey.department_code, Department.active)
+            .join(Department, Department.code == ApiKey.department_code)
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        ).first()
+    return None if row is None else KeyOwner(row.department_code, row.active)
