@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from exchange.authz.calendar import BEIJING, CalendarNotCovered, WorkingCalendar
@@ -33,6 +33,7 @@ from exchange.credit.schemas import (
     SubmittedRecord,
     UnitStats,
 )
+from exchange.db.pagination import page
 from exchange.errors import NotPermitted, Unavailable, ValidationFailed
 from exchange.ids import credit_code_problem, id_number_problem
 from exchange.members.models import Department
@@ -380,14 +381,14 @@ def search_public(
         conds.append(CreditRecord.party_name.like(f"%{escaped}%", escape="\\"))
     if kind is not None:
         conds.append(CreditRecord.kind == kind.value)
-    where = and_(*conds)
-    total = session.scalar(select(func.count()).select_from(CreditRecord).where(where)) or 0
-    rows = session.scalars(
-        select(CreditRecord)
-        .where(where)
-        .order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
-        .offset(offset)
-        .limit(limit)
+    total, rows = page(
+        session,
+        CreditRecord,
+        CreditRecord.id,
+        conds,
+        order=(CreditRecord.decision_date.desc(), CreditRecord.id.desc()),
+        offset=offset,
+        limit=limit,
     )
     return PublicPage(items=[public_out(r) for r in rows], total=total, offset=offset, limit=limit)
 
@@ -409,14 +410,14 @@ def list_submitted(
         conds.append(CreditRecord.late.is_(late))
     if kind is not None:
         conds.append(CreditRecord.kind == kind.value)
-    where = and_(True, *conds)
-    total = session.scalar(select(func.count()).select_from(CreditRecord).where(where)) or 0
-    rows = session.scalars(
-        select(CreditRecord)
-        .where(where)
-        .order_by(CreditRecord.id.desc())
-        .offset(offset)
-        .limit(limit)
+    total, rows = page(
+        session,
+        CreditRecord,
+        CreditRecord.id,
+        conds,
+        order=(CreditRecord.id.desc(),),
+        offset=offset,
+        limit=limit,
     )
     return SubmittedPage(
         items=[submitted_out(r) for r in rows], total=total, offset=offset, limit=limit

@@ -23,11 +23,13 @@ def page(
     *,
     offset: int,
     limit: int,
+    order: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
 ) -> tuple[int, Sequence[_Row]]:
     """The count of ``model`` rows meeting every condition, and ``limit`` of them from
-    ``offset`` in ``key`` order (``key``: a unique column, so that pages do not overlap)."""
+    ``offset`` in ``key`` order (``key``: a unique column, so that pages do not overlap),
+    or in ``order`` when given (a list that ends with a unique column, newest first …)."""
     total = session.scalar(select(func.count(key)).where(*conditions)) or 0
     rows = session.scalars(
-        select(model).where(*conditions).order_by(key).offset(offset).limit(limit)
+        select(model).where(*conditions).order_by(*(order or (key,))).offset(offset).limit(limit)
     ).all()
     return total, rows

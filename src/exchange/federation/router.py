@@ -25,6 +25,7 @@ from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authz.models import Grant
 from exchange.broker.errors import broker_error, client_error
 from exchange.context import AppContext, Ctx, DbSession, Operator, present
+from exchange.db import pagination
 from exchange.errors import ExchangeError, NotFound, error_body
 from exchange.federation import provision, service
 from exchange.federation.lookup import answer_query, verified_call
@@ -317,10 +318,9 @@ def publications(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> PublicationPage:
     """Topics published to the peer, with the records provided from each (operator)."""
-    total = session.scalar(select(func.count()).select_from(Publication)) or 0
-    rows = session.scalars(
-        select(Publication).order_by(Publication.resource_code).offset(offset).limit(limit)
-    ).all()
+    total, rows = pagination.page(
+        session, Publication, Publication.resource_code, (), offset=offset, limit=limit
+    )
     return PublicationPage(total=total, items=[PublicationOut.model_validate(r) for r in rows])
 
 

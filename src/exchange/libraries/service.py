@@ -37,6 +37,7 @@ from exchange import ids
 from exchange.audit.entry import Entry
 from exchange.authn import Principal
 from exchange.context import AppContext, present
+from exchange.db.pagination import page
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibrarySource
 from exchange.libraries.plan import LIBRARIES
@@ -572,23 +573,22 @@ class LibraryService:
         one of the two sources) for a department."""
         if library not in LIBRARIES:
             raise NotFound(f"no library {library!r} (person, enterprise)", code="library_not_found")
-        query = select(LibraryConflict).where(LibraryConflict.library == library)
+        conds = [LibraryConflict.library == library]
         if not principal.is_operator:
-            query = query.where(
+            conds.append(
                 (LibraryConflict.provider == principal.code)
                 | (LibraryConflict.other_provider == principal.code)
             )
         if status is not None:
-            query = query.where(LibraryConflict.status == status)
+            conds.append(LibraryConflict.status == status)
         if kind is not None:
-            query = query.where(LibraryConflict.kind == kind)
+            conds.append(LibraryConflict.kind == kind)
         if subject is not None:
-            query = query.where(LibraryConflict.subject == subject)
+            conds.append(LibraryConflict.subject == subject)
         with self.db.sessions() as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            items = session.scalars(
-                query.order_by(LibraryConflict.id).offset(offset).limit(limit)
-            ).all()
+            total, items = page(
+                session, LibraryConflict, LibraryConflict.id, conds, offset=offset, limit=limit
+            )
         return list(items), total
 
     def resolve(

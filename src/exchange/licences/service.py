@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from exchange import ids
 from exchange.authn import Principal
+from exchange.db.pagination import page
 from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from exchange.licences.content import LicenceTypeSpec
 from exchange.licences.models import Licence, LicenceType
@@ -106,11 +107,16 @@ def list_types(
         conds.append(LicenceType.online == online)
     if holder_kind is not None:
         conds.append(LicenceType.holder_kind == holder_kind)
-    total = session.scalar(select(func.count(LicenceType.code)).where(*conds)) or 0
-    rows = session.scalars(
-        select(LicenceType).where(*conds).order_by(LicenceType.position).limit(limit).offset(offset)
+    total, rows = page(
+        session,
+        LicenceType,
+        LicenceType.code,
+        conds,
+        order=(LicenceType.position,),
+        offset=offset,
+        limit=limit,
     )
-    return [LicenceTypeOut.model_validate(r) for r in rows], int(total)
+    return [LicenceTypeOut.model_validate(r) for r in rows], total
 
 
 # -- issuing --------------------------------------------------------------------------------
@@ -348,11 +354,8 @@ def list_licences(
         conds.append(Licence.type_code == type_code)
     if holder_id is not None:
         conds.append(Licence.holder_id == holder_id)
-    total = session.scalar(select(func.count(Licence.id)).where(*conds)) or 0
-    rows = session.scalars(
-        select(Licence).where(*conds).order_by(Licence.id).limit(limit).offset(offset)
-    )
-    return list(rows), int(total)
+    total, rows = page(session, Licence, Licence.id, conds, offset=offset, limit=limit)
+    return list(rows), total
 
 
 def holder_licences(session: Session, holder_id: str, type_code: str | None) -> list[Licence]:
