@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import make_department
+from tests.polling import wait_until
 
 from exchange.client import PushReceiver
 from exchange.config import Settings
@@ -181,11 +182,7 @@ def endpoint(consumer: str) -> Iterator[tuple[str, Inbox, PushReceiver]]:
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
     """Poll ``predicate`` until true (a deadline, not a guessed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
+    wait_until(predicate, what or repr(predicate), within=timeout)
 
 
 def subscribe(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

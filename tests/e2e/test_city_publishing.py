@@ -3,7 +3,6 @@ their own keys, and the exchange's outbox takes every kind of change they make."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from tests.e2e.harness import OPERATOR, free_port, seed_exchange, serve, settings_for, topic_code
+from tests.polling import wait_until
 
 from exchange.app import build_context, create_app
 from exchange.context import AppContext
@@ -55,10 +55,7 @@ def _outbox(ctx: AppContext) -> list[ChangeEventRow]:
 
 
 def _wait(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {seconds:g} s: {what}"
-        time.sleep(0.1)
+    wait_until(condition, what, within=seconds, every=0.1)
 
 
 def test_a_birth_reaches_the_exchange_outbox(up: Up) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.polling import wait_until
 from tests.serve import free_port
 
 from exchange.provider_auth import derive_provider_secret
@@ -137,11 +138,4 @@ def make_pair(tmp: Path) -> Pair:
 
 def wait_for(what: str, check: Any, within: float = 60) -> Any:
     """Poll ``check()`` until it returns something truthy (a deadline, not a sleep)."""
-    deadline = time.monotonic() + within
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within} s: {what}")
-        time.sleep(0.2)
+    return wait_until(check, what, within=within, every=0.2)

@@ -4,7 +4,6 @@ revocation, and a province that was down catching up."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -283,7 +282,6 @@ def test_a_province_that_was_down_catches_up_without_duplicates(pair: Pair) -> N
         assert resp.status_code == 200, resp.text
         retire = pair.city.post(f"/api/v1/catalog/topics/{codes[0]}/retire", {"reason": "职能划转"})
         assert retire.status_code == 200, retire.text
-        time.sleep(0.1)
     finally:
         pair.province.start()
     live = wait_for(

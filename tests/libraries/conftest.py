@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.harness import OPERATOR, key_of, seed_exchange, serve, settings_for
+from tests.polling import wait_until
 
 from exchange.app import build_context, create_app
 from exchange.context import AppContext
@@ -36,13 +36,11 @@ class Site:
         return self.wait_idle()
 
     def wait_idle(self, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def idle() -> dict[str, Any] | None:
             status = self.http.get("/api/v1/libraries/gather", headers=OPERATOR).json()
-            if not status["running"]:
-                return dict(status)
-            assert time.monotonic() < deadline, "gathering did not finish"
-            time.sleep(0.05)
+            return None if status["running"] else dict(status)
+
+        return wait_until(idle, "gathering to finish", within=timeout, every=0.05)
 
     def approve_pending(self) -> int:
         """Each provider approves the library unit's applications waiting in its inbox."""
@@ -62,15 +60,14 @@ class Site:
 
     def wait_granted(self) -> None:
         """Until the broker's grant cache holds every grant of the library unit."""
-        deadline = time.monotonic() + 5
         cache = self.ctx.grants
-        while True:
+
+        def granted() -> bool:
             sources = self.http.get("/api/v1/libraries", headers=OPERATOR).json()
             codes = [s["resource_code"] for lib in sources for s in lib["sources"]]
-            if all(cache.check("zsj", c, None).allowed for c in codes):
-                return
-            assert time.monotonic() < deadline, "grants not seen"
-            time.sleep(0.05)
+            return all(cache.check("zsj", c, None).allowed for c in codes)
+
+        wait_until(granted, "the grants in the broker's cache", every=0.05)
 
     def faults(self, code: str, slug: str | None = None, **profile: object) -> None:
         path = f"/departments/_faults/{code}" + (f"/{slug}" if slug else "")

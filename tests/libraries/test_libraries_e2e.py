@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests.e2e.harness import OPERATOR, OPERATOR_KEY, apply, key_of, topic_code
 from tests.e2e.test_lean_e2e import _raw
 from tests.libraries.conftest import Site
+from tests.polling import wait_until
 
 from exchange.audit.models import AuditEntry
 from exchange.client import AsyncExchangeClient, ExchangeClient
@@ -137,13 +138,12 @@ def test_a_grant_on_the_source_topic_opens_its_conditional_elements(gathered: Si
         f"/api/v1/applications/{app['id']}/approve", json={}, headers=key_of("rsj")
     )
     assert resp.status_code == 200, resp.text
-    deadline = time.monotonic() + 5
-    while True:
-        after = gathered.http.get(url, headers=key_of("ybj")).json()
-        if "social_insurance.status" in after["records"][0]["elements"]:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+
+    def opened() -> dict[str, Any] | None:
+        answer: dict[str, Any] = gathered.http.get(url, headers=key_of("ybj")).json()
+        return answer if "social_insurance.status" in answer["records"][0]["elements"] else None
+
+    after = wait_until(opened, "the grant to open social_insurance.status")
     assert after["records"][0]["elements"]["social_insurance.status"]["provider"] == "rsj"
     # Only the granted item: the contribution base stays withheld.
     assert "social_insurance.contribution_base" in after["withheld"]
@@ -166,13 +166,12 @@ def test_a_bank_sees_basic_elements_only_under_a_reviewed_grant(gathered: Site) 
         f"/api/v1/applications/{app['id']}/approve", json={}, headers=key_of("gaj")
     )
     assert resp.status_code == 200, resp.text
-    deadline = time.monotonic() + 5
-    while True:
-        after = gathered.http.get(url, headers=key_of("icbc")).json()
-        if after["records"]:
-            break
-        assert time.monotonic() < deadline, "the bank's grant never opened the name"
-        time.sleep(0.05)
+
+    def opened() -> dict[str, Any] | None:
+        answer: dict[str, Any] = gathered.http.get(url, headers=key_of("icbc")).json()
+        return answer if answer["records"] else None
+
+    after = wait_until(opened, "the bank's grant to open the name")
     elements = after["records"][0]["elements"]
     assert set(elements) == {"person.name"}
     assert elements["person.name"]["value"] == person.name
@@ -229,14 +228,12 @@ def test_lean_and_ordinary_paths_answer_alike(gathered: Site) -> None:
             CITY.id_number_of(12),
         ]
         with gathered.ctx.db.sessions() as session:
-            deadline = time.monotonic() + 5
-            while (
-                entry := session.scalar(
-                    select(AuditEntry).where(AuditEntry.request_id == answer["request_id"])
-                )
-            ) is None:
-                assert time.monotonic() < deadline, "lookup not audited"
-                time.sleep(0.05)
+            entry = wait_until(
+                lambda rid=answer["request_id"]: session.scalar(
+                    select(AuditEntry).where(AuditEntry.request_id == rid)
+                ),
+                "the lookup's audit entry",
+            )
         assert (entry.kind, entry.consumer, entry.records) == ("library", "gjj", 2)
     assert lean[2]["request_id"] != ordinary[2]["request_id"]
     assert {k: v for k, v in lean[2].items() if k != "request_id"} == {
@@ -278,16 +275,15 @@ def test_lookup_refusals_are_errors_and_audited(gathered: Site) -> None:
     assert http.get("/api/v1/libraries/person/query", headers=key_of("gjj")).status_code == 405
     rid = http.post(url, json={"keys": [pid]}, headers=key_of("gjj")).json()["request_id"]
     with gathered.ctx.db.sessions() as session:
-        deadline = time.monotonic() + 5
-        while True:
+
+        def audited() -> Sequence[AuditEntry] | None:
+            session.expire_all()
             entries = session.scalars(
                 select(AuditEntry).where(AuditEntry.kind == "library", AuditEntry.consumer == "gjj")
             ).all()
-            if any(e.request_id == rid for e in entries):
-                break
-            assert time.monotonic() < deadline, "lookup not audited"
-            time.sleep(0.05)
-            session.expire_all()
+            return entries if any(e.request_id == rid for e in entries) else None
+
+        entries = wait_until(audited, "the lookup's audit entry")
     outcomes = {e.outcome for e in entries}
     assert {"ok", "bad_input"} <= outcomes
     entry = next(e for e in entries if e.request_id == rid)
@@ -397,12 +393,11 @@ def test_lookups_let_go_of_their_snapshot_when_they_stop(gathered: Site) -> None
         assert resp.status_code == 200, resp.text
     path = gathered.ctx.db.engine.url.database
     assert path
-    deadline = time.monotonic() + 30
-    while True:
+
+    def checkpointed() -> bool:
         # A connection of its own (a short busy timeout must not stay on a pooled one).
         with contextlib.closing(sqlite3.connect(path, timeout=0.1)) as conn:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        if busy == 0:
-            return
-        assert time.monotonic() < deadline, "a reader still holds the WAL back"
-        time.sleep(0.05)
+            busy: int = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return busy == 0
+
+    wait_until(checkpointed, "no reader holding the WAL back", every=0.05)

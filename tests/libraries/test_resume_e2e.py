@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlalchemy import func, select
 from tests.e2e.harness import OPERATOR, topic_code
 from tests.libraries.conftest import Site
+from tests.polling import wait_until
 
 from exchange.libraries.models import LibraryRecord, LibrarySource
 
@@ -24,16 +24,15 @@ def test_gathering_resumes_after_a_restart(
             "/api/v1/libraries/gather", json={"library": "person"}, headers=OPERATOR
         )
         assert resp.status_code == 202
-        deadline = time.monotonic() + 60
-        while True:
+
+        def started() -> bool:
             with site.ctx.db.sessions() as session:
                 row = session.scalar(
                     select(LibrarySource).where(LibrarySource.resource_code == code)
                 )
-            if row is not None and row.watermark > 0:
-                break
-            assert time.monotonic() < deadline, "the pass did not start"
-            time.sleep(0.02)
+            return row is not None and row.watermark > 0
+
+        wait_until(started, "the pass to commit its first page", within=60)
     # Stopped mid-pass: the watermark of the last committed page is kept.
     with site_factory() as site:
         with site.ctx.db.sessions() as session:

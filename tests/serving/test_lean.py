@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import uvicorn
+from tests.polling import wait_until
 
 from exchange.serving import CoalescingProtocol, LeanAnswer, LeanHandler
 
@@ -25,6 +25,8 @@ class _App:
     def __init__(self) -> None:
         self.lean_served: list[bytes] = []
         self.asgi_served: list[bytes] = []
+        #: each body chunk the ordinary path received, as it arrived
+        self.asgi_chunks: list[bytes] = []
 
     def lean_route(self, scope: Any) -> LeanHandler | None:
         if not scope["path"].startswith("/lean/"):
@@ -55,6 +57,7 @@ class _App:
         body = b""
         while True:
             message = await receive()
+            self.asgi_chunks.append(message.get("body", b""))
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
@@ -83,10 +86,7 @@ def served() -> Iterator[tuple[int, _App]]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
+    wait_until(lambda: server.started, "the server to start")
     yield port, app
     server.should_exit = True
     thread.join(10)
@@ -169,7 +169,8 @@ def test_what_the_lean_path_does_not_take_goes_the_ordinary_way(
         # A body that has not all arrived when the request starts.
         head_only = _post("/lean/a", b"0123456789")[:-10]
         sock.sendall(head_only + b"01234")
-        time.sleep(0.2)  # let the server start the request with half its body
+        # The server has started the request with half its body before the rest is sent.
+        wait_until(lambda: b"01234" in app.asgi_chunks, "the request to start with half its body")
         sock.sendall(b"56789")
         [(head, body)] = _answers(sock, 1)
         assert b"via: asgi" in head
@@ -225,10 +226,7 @@ def test_a_client_gone_before_the_answer_leaves_the_server_serving(
     port, app = served
     with _connect(port) as sock:
         sock.sendall(_post("/lean/slow", b"gone"))
-    deadline = time.monotonic() + 10
-    while b"gone" not in app.lean_served:  # the handler ran to its end
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: b"gone" in app.lean_served, "the handler to run to its end")
     with _connect(port) as sock:
         sock.sendall(_post("/lean/a", b"next"))
         [(_, body)] = _answers(sock, 1)
