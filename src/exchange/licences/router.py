@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -83,6 +83,18 @@ def _gate(ctx: AppContext) -> Gate:
     )
 
 
+async def get_signer(ctx: Ctx) -> LicenceSigner:
+    return _signer(ctx)
+
+
+async def get_gate(ctx: Ctx) -> Gate:
+    return _gate(ctx)
+
+
+Signer = Annotated[LicenceSigner, Depends(get_signer)]
+TheGate = Annotated[Gate, Depends(get_gate)]
+
+
 def _department(principal: Any) -> None:
     if principal.is_operator:
         raise NotPermitted(
@@ -99,22 +111,21 @@ def _department(principal: Any) -> None:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}, "description": "PEM public key."}},
 )
-def public_key(ctx: Ctx) -> PlainTextResponse:
+def public_key(signer: Signer) -> PlainTextResponse:
     """The public half of the platform's licence signing key (Ed25519, PEM): what every
     verification code is checked against. No key needed to read it."""
-    signer = _signer(ctx)
     return PlainTextResponse(signer.public_pem(), headers={"X-Licence-Key-Id": signer.key_id})
 
 
 @router.get("/status-list", response_model=StatusListOut)
-def status_list(ctx: Ctx) -> dict[str, str]:
+def status_list(ctx: Ctx, signer: Signer) -> dict[str, str]:
     """The signed status list: every revoked licence (number → reason and time), the
     platform clock's offset (expiry follows the platform's day) and how long a copy may be
     relied on. Offline verifiers fetch it when they can and keep a copy. No key needed."""
     with ctx.db.sessions() as session:
         return service.status_document(
             session,
-            _signer(ctx),
+            signer,
             now=ctx.clock.now(),
             clock_offset_s=ctx.clock.offset_seconds(),
             max_age_s=ctx.settings.licence_status_max_age,
@@ -122,13 +133,12 @@ def status_list(ctx: Ctx) -> dict[str, str]:
 
 
 @router.post("/verify", response_model=VerifyOut)
-def verify(ctx: Ctx, body: VerifyRequest) -> dict[str, Any]:
+def verify(ctx: Ctx, body: VerifyRequest, signer: Signer) -> dict[str, Any]:
     """Verify a licence's number and verification code online, exactly as the offline
     verifier does with a fresh status list (the portal's verification view uses it). The
     answer is what the code itself carries plus its status; no key needed."""
-    signer = _signer(ctx)
     verifier = LicenceVerifier([signer.signer.private.public_key()])
-    document = status_list(ctx)
+    document = status_list(ctx, signer)
     verifier.status = StatusList.parse(document, verifier.keys)
     return verifier.verify(
         body.number, body.code, content=body.content, today=ctx.clock.today()
@@ -190,13 +200,14 @@ def stats(ctx: Ctx, _caller: Caller) -> LicenceStats:
     status_code=201,
     responses={200: {"model": LicenceOut}, 409: {"model": ErrorBody}},
 )
-async def issue(request: Request, ctx: Ctx, principal: Caller, body: IssueRequest) -> JSONResponse:
+async def issue(
+    request: Request, ctx: Ctx, principal: Caller, gate: TheGate, body: IssueRequest
+) -> JSONResponse:
     """Issue one licence (发证), signed by the platform, with its verification code.
 
     Only the type's issuing department, only for an online type; the holder's identifier
     and the items are checked against the type. Sending an ``external_ref`` already used
     returns the licence issued then (200) instead of a second one (201). Audited."""
-    gate = _gate(ctx)
     call = gate.begin(request, "licence.issue", principal, None)
     try:
         _department(principal)
@@ -223,11 +234,15 @@ def _issue(ctx: AppContext, principal: Any, body: IssueRequest) -> tuple[Licence
 
 @router.post("/{number}/revoke", response_model=LicenceOut, responses={409: {"model": ErrorBody}})
 async def revoke(
-    request: Request, ctx: Ctx, principal: Caller, number: Number, body: RevokeRequest
+    request: Request,
+    ctx: Ctx,
+    principal: Caller,
+    gate: TheGate,
+    number: Number,
+    body: RevokeRequest,
 ) -> LicenceOut:
     """Revoke a licence (注销/吊销): only its issuing department, once. It then fails
     verification as revoked once verifiers have the next status list. Audited."""
-    gate = _gate(ctx)
     call = gate.begin(request, "licence.revoke", principal, number)
     try:
         _department(principal)
@@ -283,6 +298,7 @@ async def holder_licences(
     request: Request,
     ctx: Ctx,
     principal: Caller,
+    gate: TheGate,
     holder_id: HolderId,
     type_code: Annotated[str | None, Query(max_length=8, pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
     case: CaseHeader = None,
@@ -290,7 +306,6 @@ async def holder_licences(
     """A holder's licences (by resident ID number or credit code, optionally of one type),
     each with the items of the e-licence topic the caller is granted; one record of quota
     per licence. Needs a grant on the e-licence topic (电子证照信息). Audited."""
-    gate = _gate(ctx)
     call = gate.begin(request, "licence.list", principal, case)
     call.provider = "zsj"
     try:
@@ -321,12 +336,16 @@ def _holder_records(ctx: AppContext, holder_id: str, type_code: str | None) -> l
 
 @router.post("/{number}/use", response_model=LicenceOut)
 async def use(
-    request: Request, ctx: Ctx, principal: Caller, number: Number, body: UseRequest
+    request: Request,
+    ctx: Ctx,
+    principal: Caller,
+    gate: TheGate,
+    number: Number,
+    body: UseRequest,
 ) -> LicenceOut:
     """Use a licence (用证) in place of paper: the whole licence, items and verification
     code, with its status on the platform's day. Needs a grant on every item of the
     e-licence topic; the purpose is kept in the audit log with the number."""
-    gate = _gate(ctx)
     call = gate.begin(request, "licence.use", principal, f"{number} {body.purpose}")
     try:
         _department(principal)
