@@ -5,11 +5,11 @@ and a process that lost touch refuses to serve."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
+from tests.polling import wait_until
 
 from exchange.db.engine import Database
 from exchange.db.freshness import TOPICS, Freshness, Resyncing, announce
@@ -97,15 +97,15 @@ def test_a_process_that_lost_touch_stops_serving(database_url: str) -> None:
         fresh._stop.set()
         assert fresh._thread is not None
         fresh._thread.join(5)
-        deadline = time.monotonic() + 5
-        refused: Resyncing | None = None
-        while refused is None and time.monotonic() < deadline:
+
+        def refusal() -> Resyncing | None:
             try:
                 fresh.check()
             except Resyncing as exc:
-                refused = exc
-            time.sleep(0.05)
-        assert refused is not None, "the lease never ran out"
+                return exc
+            return None
+
+        refused = wait_until(refusal, "the lease to run out", every=0.05)
         assert refused.status_code == 503
     finally:
         fresh.close()
