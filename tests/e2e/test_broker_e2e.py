@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tests.e2e.conftest import Exchange
 from tests.e2e.harness import OPERATOR, PROVIDER_SECRET, apply, key_of, serve, topic_code
+from tests.polling import wait_until
 from tests.signing import ExchangeSigned
 
 from exchange.departments.city import City
@@ -233,7 +234,9 @@ def test_circuit_opens_on_a_failing_provider_and_closes_on_recovery(
     assert time.perf_counter() - started < 0.2  # failed at once, the provider not called
 
     exchange.faults("gaj", HUKOU)
-    time.sleep(0.7)  # past breaker_reset: the next call is the half-open trial
+    breaker = exchange.broker.upstream.breaker("gaj")
+    # Past breaker_reset (the broker's clock): the next call is the half-open trial.
+    wait_until(lambda: breaker.retry_after(time.monotonic()) == 0, "the breaker's reset")
     assert query(exchange, "mzj", granted, [CITY.id_number_of(1)]).status_code == 200
     assert exchange.broker.upstream.breaker("gaj").state == "closed"
     metrics = exchange.http.get("/metrics", headers=OPERATOR).text
