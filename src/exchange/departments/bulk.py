@@ -9,8 +9,9 @@ objects are made one at a time.
 
 The scalar code in :mod:`exchange.departments.city` stays the definition; this module is an
 equivalent, faster path for ranges, checked against it person by person in the tests.
-The randomness over arrays is :mod:`~.prng_arrays`; enterprises in bulk are
-:mod:`~.bulk_enterprises`.
+
+The randomness over arrays is :mod:`~.prng_arrays`, the calendar :mod:`~.calendar_arrays`;
+enterprises in bulk are :mod:`~.bulk_enterprises`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from exchange import ids
 from exchange.departments import names
+from exchange.departments.calendar_arrays import anniversary, calendar_tables, ordinal_of
 from exchange.departments.city import City
 from exchange.departments.people import (
     AREAS,
@@ -56,8 +58,6 @@ from exchange.departments.vocabulary import (
 )
 
 __all__ = [
-    "anniversary",
-    "calendar_tables",
     "couples",
     "deaths",
     "id_numbers",
@@ -69,50 +69,6 @@ __all__ = [
     "slots",
     "warm",
 ]
-
-# -- calendar tables: days since 1930-01-01 as dates, years and ID-number digits ----------
-
-
-@lru_cache(maxsize=1)
-def calendar_tables() -> tuple[list[dt.date], I64, I64, I64, I64]:
-    """(date, year, month, day of month, weighted ID digits of YYYYMMDD) for every day a
-    person can be born on."""
-    dates = [dt.date.fromordinal(BASE_ORD + d) for d in range(DAYS)]
-    years = np.array([d.year for d in dates], dtype=np.int64)
-    months = np.array([d.month for d in dates], dtype=np.int64)
-    mdays = np.array([d.day for d in dates], dtype=np.int64)
-    weights = ids._ID_WEIGHTS[6:14]
-    digits = np.array(
-        [
-            sum((ord(c) - 48) * w for c, w in zip(f"{d:%Y%m%d}", weights, strict=True))
-            for d in dates
-        ],
-        dtype=np.int64,
-    )
-    return dates, years, months, mdays, digits
-
-
-def _ordinal_of(years: I64, months: I64, mdays: I64) -> I64:
-    """Proleptic Gregorian ordinals of (year, month, day) arrays."""
-    month = np.asarray((years - 1970) * 12 + (months - 1)).astype("datetime64[M]")
-    stamp = month.astype("datetime64[D]") + (mdays - 1).astype("timedelta64[D]")
-    out: I64 = stamp.astype(np.int64) + dt.date(1970, 1, 1).toordinal()
-    return out
-
-
-def _is_leap(year: I64) -> BOOL:
-    out: BOOL = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    return out
-
-
-def anniversary(days: I64, years_after: int) -> tuple[I64, BOOL]:
-    """Ordinal of the ``years_after``-th anniversary of each day, and whether that birthday
-    falls on a 29 February that the target year lacks (``date.replace`` would raise)."""
-    _, years, months, mdays, _ = calendar_tables()
-    y, m, d = years[days] + years_after, months[days], mdays[days]
-    bad = (m == 2) & (d == 29) & ~_is_leap(y)
-    return _ordinal_of(y, m, np.where(bad, 28, d)), bad
-
 
 # -- people ------------------------------------------------------------------------------
 
@@ -176,8 +132,8 @@ def couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) ->
     # 1 March of *both* target years.
     bad = bad_h | bad_w
     _, years, _, _, _ = calendar_tables()
-    march_h = _ordinal_of(years[day[:, 0]] + 22, np.full(n, 3), np.ones(n, dtype=np.int64))
-    march_w = _ordinal_of(years[day[:, 1]] + 20, np.full(n, 3), np.ones(n, dtype=np.int64))
+    march_h = ordinal_of(years[day[:, 0]] + 22, np.full(n, 3), np.ones(n, dtype=np.int64))
+    march_w = ordinal_of(years[day[:, 1]] + 20, np.full(n, 3), np.ones(n, dtype=np.int64))
     start = np.where(bad, np.maximum(march_h, march_w), np.maximum(husband_22, wife_20))
     start = np.maximum(start, dt.date(1950, 5, 1).toordinal())
     ref = REFERENCE_DATE.toordinal()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from exchange import ids
-from exchange.departments.bulk import calendar_tables, deaths, lookup_tables, persons, slots
+from exchange.departments.bulk import deaths, lookup_tables, persons, slots
+from exchange.departments.calendar_arrays import calendar_tables
 from exchange.departments.city import City
 from exchange.departments.enterprises import NUMERIC_BODIES, Enterprise
 from exchange.departments.people import (

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from exchange import ids
-from exchange.departments import bulk, bulk_enterprises, names, prng_arrays
+from exchange.departments import bulk, bulk_enterprises, calendar_arrays, names, prng_arrays
 from exchange.departments.city import City
 from exchange.departments.enterprises import NUMERIC_BODIES
 from exchange.departments.people import AREAS, BASE_ORD, REFERENCE_DATE
@@ -81,7 +81,7 @@ def months_of(ordinals: I64) -> I64:
 def from_age(day: I64, years: int, earliest: I64 | int) -> I64:
     """``records._from_age`` in bulk: the later of the ``years``-th birthday of each birth
     day and ``earliest`` (ordinals), capped at the reference date."""
-    birthday, bad = bulk.anniversary(day, years)
+    birthday, bad = calendar_arrays.anniversary(day, years)
     # A 29 February birthday in a common year: the scalar code takes 1 March.
     birthday = birthday + bad.astype(np.int64)
     out: I64 = np.minimum(np.maximum(birthday, earliest), REF_ORD)
@@ -249,7 +249,7 @@ class People:
     @cached_property
     def age(self) -> I64:
         """Age on the reference date (31 December: the year's birthdays have all passed)."""
-        out: I64 = REFERENCE_DATE.year - bulk.calendar_tables()[1][self.day]
+        out: I64 = REFERENCE_DATE.year - calendar_arrays.calendar_tables()[1][self.day]
         return out
 
     @cached_property

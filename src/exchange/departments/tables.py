@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from exchange import ids
-from exchange.departments import bulk, firm_tables, prng_arrays
+from exchange.departments import bulk, calendar_arrays, firm_tables, prng_arrays
 from exchange.departments.city import City
 from exchange.departments.columns import (
     REF_ORD,
@@ -339,7 +339,7 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     p = People(city, index[day + BASE_ORD >= _BIRTH_CERTS_FROM])
     n = p.n
     r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
-    _, years, months, mdays, _ = bulk.calendar_tables()
+    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
     child_y, child_md = years[p.day], months[p.day] * 100 + mdays[p.day]
     unit = np.full(n, -1, dtype=np.int64)
     married = np.full(n, -1, dtype=np.int64)
