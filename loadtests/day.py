@@ -30,8 +30,8 @@ from loadtests import province as province_mod
 from loadtests import summary as summary_mod
 from loadtests.profile import DAILY_RECORDS_2020, DayPlan, Mix, Pacer
 from loadtests.records import Ledger, attach
-from loadtests.setup import Plan, discover, ensure_grants, make_plan
-from loadtests.subscriptions import SubscriptionDay
+from loadtests.setup import Plan, Topic, discover, ensure_grants, make_plan
+from loadtests.subscriptions import SubscriptionDay, subscribed_topics
 
 __all__ = [
     "STOP_TIMEOUT",
@@ -240,6 +240,23 @@ class Day:
         # (blocked for 3 s, the master counts it missing and, the last one gone, stops).
         self.id_numbers, self.credit_codes = gevent.get_hub().threadpool.apply(_key_pools, (o,))
         self.plan = plan
+
+    def application_candidates(self, dept: str) -> list[Topic]:
+        """Topics ``dept`` may apply for in the day without touching the run's own grants:
+        not its own, shareable, neither held for the users' lookups and exports nor, when
+        the day has a subscription part, subscribed to (an application puts its terms,
+        delivery ``interface`` and a daily quota, into the pair's one grant)."""
+        plan = self.plan
+        if plan is None:
+            return []
+        held = set(plan.grants.get(dept, ()))
+        if _subscription_share(self.options) > 0:
+            held |= subscribed_topics(plan, dept)
+        return [
+            t
+            for t in plan.topics.values()
+            if t.provider != dept and t.shareable and t.code not in held
+        ]
 
     def _book_delivery(self, consumer: str, topic: str) -> None:
         self.ledger.book(

@@ -69,6 +69,7 @@ class Topic:
     exchangeable: bool
     #: the uses the catalog offers the topic's data for (an application must name one)
     scopes: tuple[str, ...] = ("data_verification",)
+    slug: str = ""
 
     @property
     def purpose_scope(self) -> str:
@@ -129,6 +130,7 @@ def _topic(raw: dict[str, Any], base_urls: dict[str, str | None]) -> Topic:
             raw.get("api_path") and base_urls.get(raw["provider"]) and shareable and key_type
         ),
         scopes=tuple(raw.get("sharing", {}).get("usage_scopes") or ("data_verification",)),
+        slug=str(raw.get("slug") or ""),
     )
 
 

@@ -60,7 +60,7 @@ class RunFigures:
     lag_p95_ms: float = 0.0
     lag_p99_ms: float = 0.0
     #: subscriber → its events at each stage at the end (``SubscriptionDay.stages_of``)
-    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def owed_deliveries(self) -> int:
@@ -192,6 +192,7 @@ def render_text(figures: RunFigures, missed: list[str]) -> str:
                     f"{st.get('acknowledged', -1):,} acknowledged, "
                     f"backlog {st.get('backlog', -1):,}, "
                     f"dead-lettered {st.get('dead_lettered', -1):,}"
+                    + (f", blocked: {st['blocked']}" if st.get("blocked") else "")
                     for who, st in sorted(f.stages.items())
                 )
             ]

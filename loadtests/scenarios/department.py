@@ -201,15 +201,9 @@ class DepartmentUser(FastHttpUser):
 
     def _apply(self, dept: str) -> None:
         """A new application for a topic the unit does not hold: it waits for review (or,
-        unconditional, is granted at once); the run's own grants are never touched."""
-        plan = self.day.plan
-        assert plan is not None
-        held = set(plan.grants.get(dept, ()))
-        candidates = [
-            t
-            for t in plan.topics.values()
-            if t.provider != dept and t.shareable and t.code not in held
-        ]
+        unconditional, is granted at once); the run's own grants, its subscriptions' too,
+        are never touched (:meth:`Day.application_candidates`)."""
+        candidates = self.day.application_candidates(dept)
         if not candidates:
             return
         topic = self.rng.choice(candidates)

@@ -7,12 +7,15 @@ import datetime as dt
 import random
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from loadtests.profile import DayPlan
-from loadtests.subscriptions import SubscriptionDay
+from loadtests.day import Day
+from loadtests.profile import DayPlan, Mix
+from loadtests.setup import Plan, Topic
+from loadtests.subscriptions import SubscriptionDay, subscribed_topics
 
 from loadtests import subscriptions
 
@@ -35,6 +38,7 @@ class Exchange:
             "backlog": self.day.published - per,
             "retried": 0,
             "dead_lettered": 0,
+            "blocked": "quota_exceeded" if sub == "2" else None,
         }
         return httpx.Response(200, json={"id": int(sub), "stats": stats})
 
@@ -92,6 +96,7 @@ def test_a_stalled_delivery_ends_the_wait_and_shows_where_the_events_are(
         "received": 0,
         "duplicates": 0,
     }
+    assert day.stages["ybj"]["blocked"] == "quota_exceeded"  # why it stopped
     assert "60 of 100 deliveries arrived" in caplog.text
     assert exchange.deleted == ["1", "2"]
 
@@ -131,3 +136,47 @@ def test_the_lag_is_sampled_over_the_whole_run_not_its_first_deliveries(
     assert max(day.lags_ms) > 100_000  # ms: not only the first 10 deliveries (≤ 9 s)
     p50, _, p99 = day.lag_percentiles()
     assert p50 <= p99
+
+
+def _topic(code: str, provider: str, slug: str = "") -> Topic:
+    return Topic(
+        code=code,
+        name=code,
+        provider=provider,
+        group="basic",
+        resource_type="interface",
+        key_type="id_number",
+        shareable=("id_number", "name"),
+        conditional=False,
+        exchangeable=True,
+        slug=slug,
+    )
+
+
+def test_the_users_never_apply_for_a_topic_a_subscriber_holds_by_subscription() -> None:
+    """An application puts its terms (delivery ``interface``, a quota of 10,000 a day)
+    into the department's one grant on the topic: a subscriber's application for its
+    subscribed topic blocked its subscription for the rest of a 5-minute day."""
+    household = _topic("101001001/000001", "gaj", subscriptions.TOPIC_SLUG)
+    other = _topic("101001001/000002", "gaj", "household-members")
+    held = _topic("201001001/000001", "rsj")
+    plan = Plan(
+        departments={"mzj": 1.0, "scjgj": 1.0},
+        grants={"mzj": (held.code,), "scjgj": ()},
+        topics={t.code: t for t in (household, other, held)},
+        popularity={},
+    )
+
+    def day(share: float) -> Day:
+        options = SimpleNamespace(subscription_share=share, skip_setup=False)
+        found = Day(options=options, day=DayPlan(records_per_day=1_000), mix=Mix())
+        found.plan = plan
+        return found
+
+    assert subscribed_topics(plan, "mzj") == {household.code}
+    assert subscribed_topics(plan, "scjgj") == frozenset()  # not a subscriber
+    # A subscriber: neither its users' grants nor its subscription's topic.
+    assert [t.code for t in day(0.02).application_candidates("mzj")] == [other.code]
+    # Anyone else may apply for the household topic; without subscriptions, so may mzj.
+    assert household.code in {t.code for t in day(0.02).application_candidates("scjgj")}
+    assert household.code in {t.code for t in day(0.0).application_candidates("mzj")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from loadtests.summary import RunFigures, Thresholds, evaluate, render_text, to_dict
 
@@ -97,7 +98,15 @@ def test_a_whole_day_counts_only_the_records_within_it() -> None:
 def test_lost_subscription_deliveries_fail_the_run_even_when_the_volume_is_met() -> None:
     """The 5-minute day's users ran 0.16 % over their part while a third of the
     subscription deliveries never arrived: judged apart, that fails the run."""
-    stages = {"wjw": {"received": 100, "acknowledged": 100, "backlog": 400, "dead_lettered": 0}}
+    stages: dict[str, dict[str, Any]] = {
+        "wjw": {
+            "received": 100,
+            "acknowledged": 100,
+            "backlog": 400,
+            "dead_lettered": 0,
+            "blocked": "quota_exceeded",
+        }
+    }
     short = dataclasses.replace(
         GOOD, published=500, subscribers=4, delivered=1_990, delivered_late=7, stages=stages
     )
@@ -108,6 +117,7 @@ def test_lost_subscription_deliveries_fail_the_run_even_when_the_volume_is_met()
     text = render_text(short, missed)
     assert "7 after the day's end" in text
     assert "wjw 100 received, 100 acknowledged, backlog 400" in text
+    assert "blocked: quota_exceeded" in text
     out = to_dict(short, Thresholds(), missed)
     assert (out["owed_deliveries"], out["deliveries_ratio"]) == (2_000, 0.995)
     assert out["passed"] is False
