@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
+from exchange.broker.answers import LookupAnswer, split_lookup
+from exchange.broker.batching import LookupBatcher
 from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable
-from exchange.broker.upstream import LookupAnswer, LookupBatcher, split_lookup
 
 URL = "http://gaj/topics/household-registration/query"
 KEY = "id_number"

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from tests.conftest import OPERATOR, make_department
 
-from exchange.broker.upstream import LookupAnswer
+from exchange.broker.answers import LookupAnswer
 from exchange.context import AppContext
 
 ZHANG = "440104199001011234"

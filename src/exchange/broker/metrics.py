@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from exchange.audit.writer import AuditWriter
-    from exchange.broker.upstream import LookupBatcher, Upstream
+    from exchange.broker.batching import LookupBatcher
+    from exchange.broker.upstream import Upstream
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 #: the buckets' ``le`` labels as prometheus_client writes them ("1.0", "+Inf")

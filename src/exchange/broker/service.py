@@ -32,6 +32,7 @@ from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authn import Authenticator
 from exchange.authz.policy import Decision
+from exchange.broker.batching import LookupBatcher
 from exchange.broker.errors import (
     DENIAL_STATUS,
     ProviderBadResponse,
@@ -41,7 +42,7 @@ from exchange.broker.errors import (
 )
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.schemas import MAX_KEYS
-from exchange.broker.upstream import LookupBatcher, Upstream, UpstreamConfig
+from exchange.broker.upstream import Upstream, UpstreamConfig
 from exchange.catalog.models import Topic
 from exchange.clock import Clock
 from exchange.context import AppContext

@@ -20,16 +20,12 @@ Providers that want mutual TLS get it over ``https://`` with ``client_cert``/``c
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -37,6 +33,7 @@ import orjson
 import yarl
 
 from exchange.broker._h1 import ConnectionFailed, H1Pool
+from exchange.broker.breaker import CircuitBreaker
 from exchange.broker.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -44,8 +41,6 @@ from exchange.broker.errors import (
     ProviderUnavailable,
 )
 from exchange.provider_auth import ProviderSigner
-
-log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({502, 503})
 
@@ -79,57 +74,6 @@ class UpstreamConfig:
 
     def timeout_for(self, provider: str) -> float:
         return self.timeouts.get(provider, self.timeout)
-
-
-class BreakerState(StrEnum):
-    closed = "closed"
-    open = "open"
-    half_open = "half_open"
-
-
-class CircuitBreaker:
-    """Opens after ``threshold`` consecutive failures; after ``reset`` seconds lets one trial
-    call through (half-open) and closes on its success, re-opens on its failure.
-
-    While open, calls fail at once with 503 instead of piling onto a provider that is down
-    and holding the caller for a full timeout.
-    """
-
-    def __init__(self, threshold: int, reset: float) -> None:
-        self.threshold = threshold
-        self.reset = reset
-        self.state = BreakerState.closed
-        self.failures = 0
-        self.opened_at = 0.0
-        self._trial = False
-
-    def allow(self, now: float) -> bool:
-        if self.state is BreakerState.closed:
-            return True
-        if self.state is BreakerState.open:
-            if now - self.opened_at < self.reset:
-                return False
-            self.state = BreakerState.half_open
-            self._trial = False
-        if self._trial:
-            return False  # one trial at a time while half-open
-        self._trial = True
-        return True
-
-    def retry_after(self, now: float) -> float:
-        return max(0.0, self.reset - (now - self.opened_at))
-
-    def success(self) -> None:
-        self.state = BreakerState.closed
-        self.failures = 0
-        self._trial = False
-
-    def failure(self, now: float) -> None:
-        self.failures += 1
-        self._trial = False
-        if self.state is BreakerState.half_open or self.failures >= self.threshold:
-            self.state = BreakerState.open
-            self.opened_at = now
 
 
 def _describe_error(body: bytes) -> str:
@@ -252,11 +196,46 @@ class Upstream:
             )
         return breaker
 
-    async def _backoff(self, attempt: int) -> None:
-        base = self.config.backoff * (2**attempt)
-        await asyncio.sleep(
-            base * (0.5 + random.random())
-        )  # jitter spreads retries of many callers
+    async def _retry(
+        self,
+        provider: str,
+        breaker: CircuitBreaker,
+        attempt: int,
+        failure: BaseException | int,
+        payload: bytes = b"",
+        *,
+        doing: str = "answer",
+    ) -> int:
+        """The retry rule of every call, in one place: a failed attempt (an exception, or
+        an HTTP status of 500 and above with its ``payload``) counts on the provider's
+        breaker; when it may be repeated, wait out the backoff and return the next
+        attempt's number, otherwise raise the caller's ``provider.*`` error.
+
+        Called only once an attempt has failed: a call that succeeds pays nothing for it.
+        """
+        breaker.failure(time.monotonic())
+        if isinstance(failure, TimeoutError):
+            raise ProviderTimeout(
+                provider,
+                f"provider {provider!r} did not {doing} within "
+                f"{self.config.timeout_for(provider):g} s",
+            ) from None
+        retryable = not isinstance(failure, int) or failure in RETRYABLE_STATUS
+        if retryable and attempt < self.config.retries:
+            attempt += 1
+            base = self.config.backoff * (2**attempt)
+            # jitter spreads retries of many callers
+            await asyncio.sleep(base * (0.5 + random.random()))
+            return attempt
+        if not isinstance(failure, int):
+            raise ProviderUnavailable(
+                provider, f"provider {provider!r} is unreachable: {type(failure).__name__}"
+            ) from None
+        raise ProviderUnavailable(
+            provider,
+            f"provider {provider!r} failed with HTTP {failure} ({_describe_error(payload)})",
+            upstream_status=failure,
+        )
 
     async def post_json(self, provider: str, url: str, body: bytes, request_id: str) -> bytes:
         """POST ``body`` and return the 200 answer's bytes, or raise a ``provider.*`` error."""
@@ -293,36 +272,15 @@ class Upstream:
                     ) as resp:
                         payload = await resp.read()
                         status = resp.status
-            except TimeoutError:
-                breaker.failure(time.monotonic())
-                raise ProviderTimeout(
-                    provider,
-                    f"provider {provider!r} did not answer within "
-                    f"{self.config.timeout_for(provider):g} s",
-                ) from None
-            except (aiohttp.ClientError, ConnectionFailed) as exc:
-                breaker.failure(time.monotonic())
-                if attempt < self.config.retries:
-                    attempt += 1
-                    await self._backoff(attempt)
-                    continue
-                raise ProviderUnavailable(
-                    provider, f"provider {provider!r} is unreachable: {type(exc).__name__}"
-                ) from None
+            except (TimeoutError, aiohttp.ClientError, ConnectionFailed) as exc:
+                attempt = await self._retry(provider, breaker, attempt, exc)
+                continue
             if status == 200:
                 breaker.success()
                 return payload
             if status >= 500:
-                breaker.failure(time.monotonic())
-                if status in RETRYABLE_STATUS and attempt < self.config.retries:
-                    attempt += 1
-                    await self._backoff(attempt)
-                    continue
-                raise ProviderUnavailable(
-                    provider,
-                    f"provider {provider!r} failed with HTTP {status} ({_describe_error(payload)})",
-                    upstream_status=status,
-                )
+                attempt = await self._retry(provider, breaker, attempt, status, payload)
+                continue
             # A 4xx to a well-formed broker request means the provider's API is not what
             # the catalog says it is: the provider's side.
             breaker.success()
@@ -353,37 +311,17 @@ class Upstream:
                 resp = await self.session.get(
                     yarl.URL(full, encoded=True), headers=headers, timeout=timeout
                 )
-            except TimeoutError:
-                breaker.failure(time.monotonic())
-                raise ProviderTimeout(
-                    provider,
-                    f"provider {provider!r} did not start its export within "
-                    f"{self.config.timeout_for(provider):g} s",
-                ) from None
-            except aiohttp.ClientError as exc:
-                breaker.failure(time.monotonic())
-                if attempt < self.config.retries:
-                    attempt += 1
-                    await self._backoff(attempt)
-                    continue
-                raise ProviderUnavailable(
-                    provider, f"provider {provider!r} is unreachable: {type(exc).__name__}"
-                ) from None
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                attempt = await self._retry(
+                    provider, breaker, attempt, exc, doing="start its export"
+                )
+                continue
             if resp.status != 200:
                 payload = await resp.read()
                 resp.release()
                 if resp.status >= 500:
-                    breaker.failure(time.monotonic())
-                    if resp.status in RETRYABLE_STATUS and attempt < self.config.retries:
-                        attempt += 1
-                        await self._backoff(attempt)
-                        continue
-                    raise ProviderUnavailable(
-                        provider,
-                        f"provider {provider!r} failed with HTTP {resp.status} "
-                        f"({_describe_error(payload)})",
-                        upstream_status=resp.status,
-                    )
+                    attempt = await self._retry(provider, breaker, attempt, resp.status, payload)
+                    continue
                 raise ProviderBadResponse(
                     provider,
                     f"provider {provider!r} refused the export with HTTP {resp.status} "
@@ -400,321 +338,3 @@ class Upstream:
             finally:
                 resp.release()
             return
-
-
-@dataclass(slots=True)
-class LookupAnswer:
-    """A provider's lookup answer, or the share of it that belongs to one call."""
-
-    records: list[Any]
-    not_found: list[Any]
-    invalid: list[Any] | None = None
-
-
-def parse_lookup(provider: str, raw: bytes) -> LookupAnswer:
-    """``{"records": [...], "not_found": [...], "invalid": [...]}`` or ``provider.bad_response``."""
-    try:
-        answer = orjson.loads(raw)
-        records = answer["records"]
-        not_found = answer.get("not_found", [])
-        invalid = answer.get("invalid")
-        if not isinstance(records, list) or not isinstance(not_found, list):
-            raise TypeError("records and not_found must be lists")
-        if invalid is not None and not isinstance(invalid, list):
-            raise TypeError("invalid must be a list")
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise ProviderBadResponse(
-            provider, f"provider {provider!r} sent a malformed answer: {exc}"
-        ) from None
-    return LookupAnswer(records, not_found, invalid)
-
-
-def split_lookup(
-    answer: LookupAnswer, key_item: str, calls: list[list[str]]
-) -> list[LookupAnswer] | None:
-    """Each call's share of one provider answer to the union of their keys, or None when
-    the answer cannot be attributed with certainty.
-
-    A record belongs to the calls that asked for the value of its key item. Certainty
-    means: every record is an object whose key item is one of the keys asked for, every
-    ``invalid`` entry names a key, and every key asked for is accounted for (records,
-    ``not_found`` or ``invalid``). A provider that normalises keys (``x`` → ``X``), leaves
-    the key item out, or answers with keys nobody asked for fails one of these, and then
-    nothing is split: a record must never reach a call that did not ask for it.
-    """
-    asked = {key for keys in calls for key in keys}
-    by_key: dict[str, list[Any]] = {}
-    for record in answer.records:
-        if not isinstance(record, dict):
-            return None
-        key = record.get(key_item)
-        if not isinstance(key, str) or key not in asked:
-            return None
-        by_key.setdefault(key, []).append(record)
-    missing = {key for key in answer.not_found if isinstance(key, str)}
-    invalid: dict[str, list[Any]] = {}
-    for entry in answer.invalid or ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
-            return None
-        invalid.setdefault(entry["key"], []).append(entry)
-    if any(key not in by_key and key not in missing and key not in invalid for key in asked):
-        return None
-    shares = []
-    for keys in calls:
-        share = LookupAnswer([], [], [] if answer.invalid is not None else None)
-        for key in keys:
-            share.records.extend(by_key.get(key, ()))
-            if key in missing:
-                share.not_found.append(key)
-            if share.invalid is not None:
-                share.invalid.extend(invalid.get(key, ()))
-        shares.append(share)
-    return shares
-
-
-def _wake(leader: asyncio.Future[None]) -> None:
-    if not leader.done():
-        leader.set_result(None)
-
-
-class _Batch:
-    """Lookups of one endpoint gathered while its first call waits; that call leads."""
-
-    __slots__ = ("calls", "futures", "keys", "seen")
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.seen: set[str] = set()
-        self.calls: list[list[str]] = []
-        self.futures: list[asyncio.Future[LookupAnswer | None]] = []
-
-    def add(self, keys: list[str]) -> None:
-        self.calls.append(keys)
-        for key in keys:
-            if key not in self.seen:
-                self.seen.add(key)
-                self.keys.append(key)
-
-
-@dataclass(slots=True)
-class BatcherStats:
-    #: provider calls that carried the lookups of more than one broker call
-    shared: int = 0
-    #: broker calls answered from a shared provider call
-    coalesced: int = 0
-    #: shared answers that could not be attributed (each call then asked alone)
-    unsplittable: int = 0
-
-
-class LookupBatcher:
-    """Concurrent small lookups of one provider endpoint, sent as one provider call.
-
-    Under load many consumers look up single records of the same topic at once (the
-    platform's counter services). While other lookups are in flight, the first call of a
-    loop turn waits one turn; the calls that arrive for the same endpoint meanwhile join
-    it, and one provider call carries their keys (at most ``max_keys``). While
-    ``max_inflight`` provider calls of the endpoint are already under way, the batch stays
-    open until one of them ends (at most ``max_wait`` seconds): lookups spread over many
-    topics rarely meet in one turn, but they do within a provider's round trip (under
-    lookups spread over 14 topics almost every provider call carried one lookup, and the
-    department spent as much per broker lookup as per direct one). Each call gets
-    its share of the answer (:func:`split_lookup`) and is checked, filtered, counted and
-    audited on its own as before. A provider call costs the broker a request, a socket
-    write and read and a parse, and costs the provider about as much, whatever the number
-    of keys: most of both sides' CPU per single lookup (bench/results/broker.md). A call
-    alone in its turn is sent as it is.
-
-    Calls of more than ``max_call_keys`` keys are sent alone (they are batches already).
-    A topic needs a single key item (``is_key`` in the catalog) to be shared. An answer
-    that cannot be attributed with certainty is not used: each call asks again alone, and
-    the endpoint is not shared again for ``cooldown`` seconds.
-    """
-
-    def __init__(
-        self,
-        upstream: Upstream,
-        *,
-        max_keys: int = 1000,
-        max_call_keys: int = 100,
-        cooldown: float = 600.0,
-        max_inflight: int = 1,
-        max_wait: float = 0.005,
-    ) -> None:
-        self.upstream = upstream
-        self.max_keys = max_keys
-        self.max_call_keys = max_call_keys
-        self.cooldown = cooldown
-        self.max_inflight = max_inflight
-        self.max_wait = max_wait
-        self.stats = BatcherStats()
-        self._open: dict[str, _Batch] = {}
-        self._unshared: dict[str, float] = {}
-        #: lookups in this batcher now (waiting for a turn, a share or a provider)
-        self._active = 0
-        #: endpoint → provider calls under way (every one: alone, led or shared); an
-        #: entry exists only while its count is above zero, so the dict stays as small
-        #: as the endpoints being called at once
-        self._inflight: dict[str, int] = {}
-        #: endpoint → leaders of open batches waiting for one of those calls to end
-        self._slots: dict[str, deque[asyncio.Future[None]]] = {}
-
-    def _sending(self, url: str) -> None:
-        inflight = self._inflight
-        inflight[url] = inflight.get(url, 0) + 1
-
-    def _sent(self, url: str) -> None:
-        """A provider call of ``url`` ended: wake the first leader waiting for it."""
-        inflight = self._inflight
-        left = inflight[url] - 1
-        if left:
-            inflight[url] = left
-        else:
-            del inflight[url]
-        waiting = self._slots.get(url)
-        if waiting:
-            leader = waiting.popleft()
-            if not waiting:
-                del self._slots[url]
-            _wake(leader)
-
-    async def _slot(self, url: str) -> None:
-        """Wait until a provider call of ``url`` ends, or ``max_wait`` seconds."""
-        loop = asyncio.get_running_loop()
-        leader: asyncio.Future[None] = loop.create_future()
-        self._slots.setdefault(url, deque()).append(leader)
-        timer = loop.call_later(self.max_wait, _wake, leader)
-        try:
-            await leader
-        finally:
-            timer.cancel()
-            # Woken by the timer or cancelled: no longer waiting for a call to end.
-            waiting = self._slots.get(url)
-            if waiting is not None and leader in waiting:
-                waiting.remove(leader)
-                if not waiting:
-                    del self._slots[url]
-
-    async def _alone(self, provider: str, url: str, keys: list[str], rid: str) -> LookupAnswer:
-        self._sending(url)
-        try:
-            raw = await self.upstream.post_json(provider, url, orjson.dumps({"keys": keys}), rid)
-        finally:
-            self._sent(url)
-        return parse_lookup(provider, raw)
-
-    async def lookup(
-        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
-    ) -> LookupAnswer:
-        """The provider's answer for ``keys`` (this call's share of it when shared)."""
-        self._active += 1
-        try:
-            if (
-                key_item is None
-                or len(keys) > self.max_call_keys
-                # An idle broker sends at once: waiting a turn for company that is unlikely
-                # to come would only add latency.
-                or self._active == 1
-                or self._cooling(url)
-            ):
-                # Inline rather than through _alone: one coroutine less on every lookup.
-                self._sending(url)
-                try:
-                    raw = await self.upstream.post_json(
-                        provider, url, orjson.dumps({"keys": keys}), request_id
-                    )
-                finally:
-                    self._sent(url)
-                return parse_lookup(provider, raw)
-            return await self._shared(provider, url, keys, request_id, key_item)
-        finally:
-            self._active -= 1
-
-    async def _shared(
-        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str
-    ) -> LookupAnswer:
-        batch = self._open.get(url)
-        if batch is not None and len(batch.keys) + len(keys) <= self.max_keys:
-            future: asyncio.Future[LookupAnswer | None] = asyncio.get_running_loop().create_future()
-            batch.add(keys)
-            batch.futures.append(future)
-            share = await future
-            if share is None:  # the shared call could not be used: ask alone
-                return await self._alone(provider, url, keys, request_id)
-            return share
-        batch = self._open[url] = _Batch()
-        batch.add(keys)
-        try:
-            await asyncio.sleep(0)  # one loop turn: the calls read with this one join it
-            if self._inflight.get(url, 0) >= self.max_inflight:
-                # Open until a call of this endpoint ends: lookups arriving meanwhile join.
-                await self._slot(url)
-        except BaseException:
-            # Cancelled while gathering: those that joined ask alone.
-            for future in batch.futures:
-                if not future.done():
-                    future.set_result(None)
-            raise
-        finally:
-            if self._open.get(url) is batch:
-                del self._open[url]
-        if not batch.futures:
-            return await self._alone(provider, url, keys, request_id)
-        return await self._lead(provider, url, batch, request_id, key_item)
-
-    async def _lead(
-        self, provider: str, url: str, batch: _Batch, request_id: str, key_item: str
-    ) -> LookupAnswer:
-        followers = batch.futures
-        try:
-            self._sending(url)
-            try:
-                raw = await self.upstream.post_json(
-                    provider, url, orjson.dumps({"keys": batch.keys}), request_id
-                )
-            finally:
-                self._sent(url)
-            answer = parse_lookup(provider, raw)
-        except Exception as exc:
-            # The provider's failure is every call's: each reports and audits it.
-            for future in followers:
-                if not future.done():
-                    future.set_exception(exc)
-            raise
-        except BaseException:
-            # This call was cancelled; the others ask alone.
-            for future in followers:
-                if not future.done():
-                    future.set_result(None)
-            raise
-        shares = split_lookup(answer, key_item, batch.calls)
-        if shares is None:
-            self.stats.unsplittable += 1
-            self._unshared[url] = time.monotonic() + self.cooldown
-            log.warning(
-                "lookups of %s are no longer shared for %.0f s: an answer to %d keys could "
-                "not be attributed to its %d calls by the key item %r",
-                url,
-                self.cooldown,
-                len(batch.keys),
-                len(batch.calls),
-                key_item,
-            )
-            for future in followers:
-                if not future.done():
-                    future.set_result(None)
-            return await self._alone(provider, url, batch.calls[0], request_id)
-        self.stats.shared += 1
-        self.stats.coalesced += len(batch.calls)
-        for future, share in zip(followers, shares[1:], strict=True):
-            if not future.done():
-                future.set_result(share)
-        return shares[0]
-
-    def _cooling(self, url: str) -> bool:
-        until = self._unshared.get(url)
-        if until is None:
-            return False
-        if time.monotonic() < until:
-            return True
-        del self._unshared[url]
-        return False

@@ -14,7 +14,7 @@ record per key verified); and any item the provider's catalog entry marks
 what it does not share (对未获得授权的信息，平台可协助完成信息的匹配).
 
 The provider is asked exactly as for a lookup (the same signed ``/query`` call, shared
-with concurrent lookups of the topic by :class:`~exchange.broker.upstream.LookupBatcher`);
+with concurrent lookups of the topic by :class:`~exchange.broker.batching.LookupBatcher`);
 only keys go to the provider, never the claimed values. Comparison rules:
 :mod:`exchange.broker.matching`.
 """
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from exchange.authz.policy import Decision
+from exchange.broker.answers import LookupAnswer, split_lookup
 from exchange.broker.errors import DENIAL_STATUS, client_error
 from exchange.broker.matching import MATCH, MISMATCH, UNKNOWN, Claim, ClaimError, judge, parse_claim
 from exchange.broker.schemas import MAX_CHECKS, MAX_CLAIMS
-from exchange.broker.upstream import LookupAnswer, split_lookup
 
 if TYPE_CHECKING:
     from exchange.broker.service import Broker, Inbound, Route, _Call

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from exchange.audit.entry import Entry
 from exchange.audit.writer import AuditUnavailable
+from exchange.broker.answers import LookupAnswer
 from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable, client_error
-from exchange.broker.upstream import LookupAnswer
 from exchange.catalog.service import CatalogEvent
 from exchange.context import AppContext, present
 from exchange.db.threads import run_joined
