@@ -13,8 +13,10 @@ import pytest
 
 from exchange.broker.errors import client_error
 from exchange.federation import runtime
+from exchange.federation.connection import SYNC_SECONDS
 from exchange.federation.peer import PeerUnreachable
-from exchange.federation.runtime import RETRY_CEILING, SYNC_SECONDS, Federation
+from exchange.federation.receiving import RETRY_CEILING
+from exchange.federation.runtime import Federation
 
 
 class _Clock:

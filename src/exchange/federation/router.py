@@ -28,10 +28,11 @@ from exchange.context import AppContext, Ctx, DbSession, Operator, present
 from exchange.db import pagination
 from exchange.errors import ExchangeError, NotFound, error_body
 from exchange.federation import provision, service
+from exchange.federation.connection import DEFAULT_PAGE, MAX_PAGE, PREFIX
 from exchange.federation.lookup import answer_query, verified_call
 from exchange.federation.models import Cursor, Mount, Publication
 from exchange.federation.peer import PeerUnreachable
-from exchange.federation.runtime import DEFAULT_PAGE, MAX_PAGE, PREFIX, Federation
+from exchange.federation.runtime import Federation
 from exchange.federation.schemas import (
     ExchangeRecord,
     FederationStatus,
