@@ -25,23 +25,30 @@ import asyncio
 import datetime as dt
 import threading
 import time
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from exchange import ids
-from exchange.audit.entry import Entry
 from exchange.authn import Principal
-from exchange.context import AppContext, present
-from exchange.db.pagination import page
-from exchange.errors import Conflict, NotFound, NotPermitted, ValidationFailed
-from exchange.libraries.models import LibraryConflict, LibrarySource
+from exchange.context import AppContext
+from exchange.errors import NotFound, NotPermitted, ValidationFailed
+from exchange.libraries.auditing import LookupAudit
+from exchange.libraries.conflicts import ConflictDesk, Resolution
+from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import LIBRARIES
+from exchange.libraries.progress import LibraryProgress
 from exchange.libraries.store import CHANGED
+from exchange.libraries.visibility import (
+    CONDITIONAL,
+    NOT_GOVERNMENT,
+    _Element,
+    _Guarded,
+    _Source,
+    _View,
+)
 from exchange.members.models import Department
 from exchange.members.schemas import GOVERNMENT_KINDS
 
@@ -55,66 +62,6 @@ PLAN_TTL = 2.0
 SNAPSHOT_SECONDS = 0.1
 #: one source's record of a subject: (source id, values in the source's order, refreshed)
 _Held = tuple[int, list[Any], int]
-Resolution = str
-RESOLUTIONS = ("corrected", "source_confirmed", "dismissed")
-AUDIT_KIND = "library"
-#: why an element is withheld (the answer's ``withheld_reasons``)
-CONDITIONAL = "conditional"
-NOT_GOVERNMENT = "not_government"
-
-
-@dataclass(frozen=True, slots=True)
-class _Element:
-    position: int
-    element: str
-    field: str
-    unconditional: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    id: int
-    library: str
-    resource_code: str
-    provider: str
-    topic_name: str
-    elements: tuple[_Element, ...]
-
-
-@dataclass(slots=True)
-class _Guarded:
-    """A source with elements a consumer sees only under its grant on the source topic:
-    which of them it sees for a grant's item set, worked out once per item set."""
-
-    source: _Source
-    #: elements shown only under a grant: conditional ones (for a unit that is not a
-    #: government department, every element)
-    conditional: tuple[_Element, ...]
-    #: elements shown whatever the grant says (unconditional ones, to a department)
-    free: tuple[_Element, ...]
-    #: granted item set → (elements shown, elements withheld)
-    splits: dict[frozenset[str], tuple[tuple[_Element, ...], tuple[str, ...]]]
-
-    def split(self, items: frozenset[str]) -> tuple[tuple[_Element, ...], tuple[str, ...]]:
-        found = self.splits.get(items)
-        if found is None:
-            shown = self.free + tuple(e for e in self.conditional if e.field in items)
-            withheld = tuple(e.element for e in self.conditional if e.field not in items)
-            found = self.splits[items] = (shown, withheld)
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """What one consumer may see of one library's sources, before its grants are checked:
-    built once per consumer and plan, so a lookup does no per-element work to know it."""
-
-    #: sources whose elements the consumer sees without a grant (unconditional, or its own)
-    free: dict[int, tuple[_Element, ...]]
-    #: sources with conditional elements: each is checked against the consumer's grant
-    guarded: tuple[_Guarded, ...]
-    #: element → why it is withheld without a grant (``conditional``, ``not_government``)
-    reasons: dict[str, str]
 
 
 def _key_problem(library: str, key: str) -> str | None:
@@ -131,7 +78,7 @@ def _iso(epoch: int) -> str:
 _ISO_CACHE = 4096
 
 
-class LibraryService:
+class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
     """Lookups and views over the libraries, one per app (``ctx.library_service``)."""
 
     def __init__(self, ctx: AppContext) -> None:
@@ -479,161 +426,3 @@ class LibraryService:
             "withheld": withheld_out,
             "withheld_reasons": {e: reasons[e] for e in withheld_out},
         }
-
-    def audit_entry(
-        self,
-        request_id: str,
-        consumer: str,
-        library: str,
-        answer: dict[str, Any] | None,
-        outcome: str,
-        status: int,
-        started: float,
-    ) -> Entry:
-        items: list[str] = []
-        records = 0
-        if answer is not None:
-            records = len(answer["records"])
-            seen: set[str] = set()
-            for rec in answer["records"]:
-                seen.update(rec["elements"])
-            items = sorted(seen)
-        return Entry(
-            request_id=request_id or uuid.uuid4().hex,
-            at=self.ctx.clock.now(),
-            kind=AUDIT_KIND,
-            consumer=consumer[:32],
-            provider=self.unit,
-            resource_code=f"lib/{library}"[:16],
-            items=items,
-            case=None,
-            records=records,
-            outcome=outcome[:48],
-            status=status,
-            latency_us=int((time.perf_counter() - started) * 1_000_000),
-        )
-
-    async def audit(self, entry: Entry) -> None:
-        writer = present(self.ctx.audit, "the audit writer does not run in this part")
-        await writer.record(entry)
-
-    # -- statistics ----------------------------------------------------------------------
-
-    def overview(self, library: str | None = None) -> list[dict[str, Any]]:
-        """Per library: sources with progress and counts, totals, conflicts by kind."""
-        with self.db.sessions() as session:
-            rows = session.scalars(select(LibrarySource).order_by(LibrarySource.id)).all()
-            conflicts = session.execute(
-                select(
-                    LibraryConflict.library,
-                    LibraryConflict.kind,
-                    LibraryConflict.status,
-                    func.count(),
-                ).group_by(LibraryConflict.library, LibraryConflict.kind, LibraryConflict.status)
-            ).all()
-        out = []
-        for code, lib in LIBRARIES.items():
-            if library is not None and code != library:
-                continue
-            sources = [source_out(s) for s in rows if s.library == code]
-            by_kind: dict[str, dict[str, int]] = {}
-            for lib_code, kind, status, n in conflicts:
-                if lib_code == code:
-                    by_kind.setdefault(kind, {})[status] = n
-            out.append(
-                {
-                    "library": code,
-                    "name": lib.name,
-                    "key": lib.key_name,
-                    "sources": sources,
-                    "gathered": sum(s["gathered"] for s in sources),
-                    "conflicts": {
-                        "open": sum(v.get("open", 0) for v in by_kind.values()),
-                        "resolved": sum(v.get("resolved", 0) for v in by_kind.values()),
-                        "by_kind": by_kind,
-                    },
-                }
-            )
-        return out
-
-    # -- conflicts -----------------------------------------------------------------------
-
-    def conflicts(
-        self,
-        principal: Principal,
-        library: str,
-        *,
-        status: str | None,
-        kind: str | None,
-        subject: str | None,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[LibraryConflict], int]:
-        """Conflicts of ``library``: every one for the operator, a department's own (it is
-        one of the two sources) for a department."""
-        if library not in LIBRARIES:
-            raise NotFound(f"no library {library!r} (person, enterprise)", code="library_not_found")
-        conds = [LibraryConflict.library == library]
-        if not principal.is_operator:
-            conds.append(
-                (LibraryConflict.provider == principal.code)
-                | (LibraryConflict.other_provider == principal.code)
-            )
-        if status is not None:
-            conds.append(LibraryConflict.status == status)
-        if kind is not None:
-            conds.append(LibraryConflict.kind == kind)
-        if subject is not None:
-            conds.append(LibraryConflict.subject == subject)
-        with self.db.sessions() as session:
-            total, items = page(
-                session, LibraryConflict, LibraryConflict.id, conds, offset=offset, limit=limit
-            )
-        return list(items), total
-
-    def resolve(
-        self, principal: Principal, conflict_id: int, resolution: str, note: str | None
-    ) -> LibraryConflict:
-        """Close a conflict: the operator, or either source department (校核纠错)."""
-        with self.db.session() as session:
-            row = session.get(LibraryConflict, conflict_id)
-            if row is None or (
-                not principal.is_operator
-                and principal.code not in (row.provider, row.other_provider)
-            ):
-                raise NotFound(f"no conflict {conflict_id}", code="conflict_not_found")
-            if row.status != "open":
-                raise Conflict(
-                    f"conflict {conflict_id} is already {row.status}", code="conflict_closed"
-                )
-            row.status = "resolved"
-            row.resolution = resolution
-            row.note = note
-            row.resolved_by = principal.code
-            row.resolved_at = self.ctx.clock.now()
-            session.flush()
-            return row
-
-
-def source_out(s: LibrarySource) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "resource_code": s.resource_code,
-        "provider": s.provider,
-        "topic": s.topic_name,
-        "role": s.role,
-        "state": s.state,
-        "elements": [f[1] for f in s.fields if f[2]],
-        "checked_elements": [f[1] for f in s.fields if not f[2]],
-        "watermark": s.watermark,
-        "total_rows": s.total_rows,
-        "gathered": s.gathered,
-        "pass_gathered": s.pass_gathered,
-        "passes": s.passes,
-        "application_id": s.application_id,
-        "last_error": s.last_error,
-        "refreshed_at": s.refreshed_at,
-        "subscription_id": s.subscription_id,
-        "event_cursor": s.event_cursor,
-        "events_applied": s.events_applied,
-    }
