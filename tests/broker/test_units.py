@@ -16,16 +16,14 @@ from tests.conftest import OPERATOR, OPERATOR_KEY
 from exchange.audit.entry import Entry
 from exchange.authz.policy import Decision
 from exchange.broker._h1 import ConnectionFailed, H1Pool, KeepingConn
+from exchange.broker.call import _Call
 from exchange.broker.errors import ProviderBadResponse
+from exchange.broker.filtering import _checked_lines, _filter_lines
 from exchange.broker.metrics import BrokerMetrics
-from exchange.broker.service import (
-    ABANDONED,
-    Broker,
-    Route,
-    _Call,
-    _checked_lines,
-    _filter_lines,
-)
+from exchange.broker.pipeline import ABANDONED
+from exchange.broker.quota import QuotaHolds
+from exchange.broker.routes import Route
+from exchange.broker.service import Broker
 
 WANTED = ("id_number", "name")
 
@@ -344,6 +342,7 @@ def test_an_export_abandoned_mid_stream_is_audited_and_counted() -> None:
     broker.clock = _Clock()  # type: ignore[assignment]
     broker.metrics = BrokerMetrics()
     broker.grants = grants  # type: ignore[assignment]
+    broker.holds = QuotaHolds()
     call = _Call(request_id="r1", kind="export", started=0.0, consumer="mzj", provider="gaj")
     route = Route("101001001/000001", "gaj", "http://x", "/t", "table", "published")
     decision = Decision(True, "granted", 7, frozenset(WANTED), None)

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from exchange.authz.policy import REASONS
 from exchange.broker.errors import client_error
+from exchange.broker.inbound import MAX_QUERY_BODY, Inbound
 from exchange.broker.schemas import (
     MAX_CHECKS,
     MAX_KEYS,
@@ -26,7 +27,7 @@ from exchange.broker.schemas import (
     VerifyBatchRequest,
     VerifyRequest,
 )
-from exchange.broker.service import MAX_QUERY_BODY, Broker, Inbound
+from exchange.broker.service import Broker
 from exchange.context import Ctx, present
 from exchange.errors import (
     CORRELATION_ID_HEADER,

@@ -32,12 +32,15 @@ import orjson
 
 from exchange.authz.policy import Decision
 from exchange.broker.answers import LookupAnswer, split_lookup
+from exchange.broker.call import _Call
 from exchange.broker.errors import DENIAL_STATUS, client_error
 from exchange.broker.matching import MATCH, MISMATCH, UNKNOWN, Claim, ClaimError, judge, parse_claim
 from exchange.broker.schemas import MAX_CHECKS, MAX_CLAIMS
 
 if TYPE_CHECKING:
-    from exchange.broker.service import Broker, Inbound, Route, _Call
+    from exchange.broker.inbound import Inbound
+    from exchange.broker.routes import Route
+    from exchange.broker.service import Broker
 
 #: Longest key accepted.
 MAX_KEY = 200
@@ -161,8 +164,6 @@ def _tally(verdicts: dict[str, dict[str, int]], item: str, outcome: str) -> None
 
 async def verify(broker: Broker, inbound: Inbound, front: str, seq: str) -> bytes:
     """Verify the body's claims; returns the JSON answer, raises (audited) errors."""
-    from exchange.broker.service import _Call
-
     call: _Call | None = None
     decision: Decision | None = None
     try:
@@ -190,12 +191,12 @@ async def verify(broker: Broker, inbound: Inbound, front: str, seq: str) -> byte
             decision = await _check(broker, call, needs_grant, len(keys))
         broker._endpoint(route)
         if decision is not None:
-            broker._hold(call, decision, len(keys))
+            broker.holds.hold(call, decision, len(keys))
         try:
             by_key = await _records_by_key(broker, route, keys, call.request_id)
         finally:
             if decision is not None:
-                broker._release(call, decision)
+                broker.holds.release(call, decision)
         verdicts: dict[str, dict[str, int]] = {}
         results = []
         for check in checks:
