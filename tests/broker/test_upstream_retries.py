@@ -2,13 +2,15 @@
 through the lean HTTP/1.1 pool) and exports (a GET streamed through aiohttp).
 
 Over real HTTP on loopback: what is retried (refused connections, 502 and 503), what is not
-(500, 4xx, a timeout), that each attempt is signed anew, and what the breaker counts.
+(500, 4xx, a timeout), that each attempt is signed anew, and what the breaker counts; and the
+breaker's own rules (one trial at a time while half-open, never stuck on a lost trial).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exchange.broker.breaker import BreakerState
+from exchange.broker.breaker import BreakerState, CircuitBreaker
 from exchange.broker.errors import ProviderBadResponse, ProviderTimeout, ProviderUnavailable
 from exchange.broker.upstream import Upstream, UpstreamConfig
 
@@ -173,3 +175,52 @@ def test_a_refused_connection_is_retried_then_reported_unreachable(way: str) -> 
             await upstream.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_4xx_answered_to_the_half_open_trial_closes_the_breaker(way: str) -> None:
+    # The provider answered: it is up. An export's 4xx once left the trial taken, and the
+    # half-open breaker refused that provider's calls from then on.
+    provider = Provider(404)
+
+    async def test(upstream: Upstream, base: str) -> None:
+        breaker = upstream.breaker(PROVIDER)
+        breaker.state, breaker.failures = BreakerState.open, 5
+        breaker.opened_at = time.monotonic() - 3600  # long past its reset: the next is a trial
+        with pytest.raises(ProviderBadResponse):
+            await _call(upstream, way, base)
+        assert breaker.state is BreakerState.closed
+        assert await _call(upstream, way, base)
+
+    _run(provider, test)
+    assert len(provider.signatures) == 2
+
+
+def test_the_half_open_breaker_lets_one_trial_through_at_a_time() -> None:
+    breaker = CircuitBreaker(threshold=2, reset=10.0)
+    breaker.failure(100.0)
+    assert breaker.allow(101.0)  # one failure of two: still closed
+    breaker.failure(101.0)
+    assert breaker.state is BreakerState.open
+    assert not breaker.allow(105.0)  # open until its reset has passed
+    assert breaker.allow(112.0)  # the trial
+    assert breaker.state is BreakerState.half_open
+    assert not breaker.allow(113.0)  # a second caller waits for the trial's outcome
+    breaker.failure(114.0)
+    assert breaker.state is BreakerState.open
+    assert not breaker.allow(120.0)
+    assert breaker.allow(125.0)
+    breaker.success()
+    assert breaker.state is BreakerState.closed
+    assert breaker.allow(125.5)
+
+
+def test_a_trial_whose_outcome_never_comes_does_not_hold_the_breaker_shut() -> None:
+    # Its caller was cancelled, or its client dropped an export mid-stream: no success and
+    # no failure is ever reported for it.
+    breaker = CircuitBreaker(threshold=1, reset=10.0)
+    breaker.failure(0.0)
+    assert breaker.allow(10.0)  # the trial, then silence
+    assert not breaker.allow(19.0)
+    assert breaker.allow(20.5)  # a reset's time without news: another trial
+    assert not breaker.allow(21.0)

@@ -21,6 +21,10 @@ class CircuitBreaker:
 
     While open, calls fail at once with 503 instead of piling onto a provider that is down
     and holding the caller for a full timeout.
+
+    A trial whose outcome is never reported (its caller cancelled, an export abandoned by
+    its client) would hold the half-open breaker shut for good: after ``reset`` seconds
+    without news, another trial is let through.
     """
 
     def __init__(self, threshold: int, reset: float) -> None:
@@ -30,6 +34,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = 0.0
         self._trial = False
+        self._trial_at = 0.0
 
     def allow(self, now: float) -> bool:
         if self.state is BreakerState.closed:
@@ -39,9 +44,9 @@ class CircuitBreaker:
                 return False
             self.state = BreakerState.half_open
             self._trial = False
-        if self._trial:
+        if self._trial and now - self._trial_at < self.reset:
             return False  # one trial at a time while half-open
-        self._trial = True
+        self._trial, self._trial_at = True, now
         return True
 
     def retry_after(self, now: float) -> float:

@@ -322,6 +322,8 @@ class Upstream:
                 if resp.status >= 500:
                     attempt = await self._retry(provider, breaker, attempt, resp.status, payload)
                     continue
+                # The provider answered (as a lookup's 4xx counts): it is up.
+                breaker.success()
                 raise ProviderBadResponse(
                     provider,
                     f"provider {provider!r} refused the export with HTTP {resp.status} "
