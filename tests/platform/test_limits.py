@@ -139,6 +139,7 @@ def test_the_openapi_schema_documents_bearer_and_every_error(client: TestClient)
         "/api/v1/federation/topics/{front}/{seq}/records",
         "/api/v1/federation/applications",
         "/api/v1/federation/applications/states",
+        "/api/v1/federation/applications/disputes",
     }
     assert public == {"/healthz"} | signed
     for path in signed:
