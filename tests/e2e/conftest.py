@@ -17,10 +17,13 @@ from exchange.broker.upstream import UpstreamConfig
 from exchange.context import AppContext
 from exchange.departments.app import create_departments_app
 
-# Short budgets so fault tests run in well under a second each.
+# Short budgets so fault tests run in well under a second each. A module that tests no
+# budget sets its own ``UPSTREAM`` (see ``PATIENT_UPSTREAM``): a cold export on a busy
+# machine can pause longer than half a second between reads, which is not what it tests.
 E2E_UPSTREAM = UpstreamConfig(
     timeout=0.5, connect_timeout=0.5, retries=1, backoff=0.01, breaker_failures=3, breaker_reset=0.6
 )
+PATIENT_UPSTREAM = UpstreamConfig(timeout=30.0, connect_timeout=5.0)
 
 
 @dataclass
@@ -48,12 +51,14 @@ class Exchange:
 
 
 @pytest.fixture(scope="module")
-def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+def exchange(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Exchange]:
     tmp: Path = tmp_path_factory.mktemp("e2e")
     settings = settings_for(f"sqlite:///{tmp}/exchange.db")
     with serve(create_departments_app(settings)) as dept_url:
         ctx = build_context(settings)
-        ctx.broker_config = E2E_UPSTREAM
+        ctx.broker_config = getattr(request.module, "UPSTREAM", E2E_UPSTREAM)
         app = create_app(settings, ctx=ctx)
         seed_exchange(ctx, f"{dept_url}/departments")
         with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:

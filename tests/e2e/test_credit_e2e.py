@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.conftest import Exchange
+from tests.e2e.conftest import PATIENT_UPSTREAM, Exchange
 from tests.e2e.harness import OPERATOR, OPERATOR_KEY, key_of
 
 from exchange.client import ExchangeClient, PermissionDenied
@@ -17,6 +17,9 @@ from exchange.credit import feed
 from exchange.credit.story import CUSTOMS, check_at_customs
 from exchange.departments.city import City
 from exchange.security import demo_key
+
+# The rules under test, not the fault budgets (tests/e2e/conftest.py).
+UPSTREAM = PATIENT_UPSTREAM
 
 
 def test_feed_lists_search_and_upward(exchange: Exchange) -> None:

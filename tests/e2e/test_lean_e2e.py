@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from tests.e2e.conftest import Exchange
+from tests.e2e.conftest import PATIENT_UPSTREAM, Exchange
 from tests.e2e.harness import OPERATOR, apply, key_of, topic_code
 
 from exchange.broker.router import ExchangeDispatch
 from exchange.departments.city import City
+
+# The rules under test, not the fault budgets (tests/e2e/conftest.py).
+UPSTREAM = PATIENT_UPSTREAM
 
 pytestmark = pytest.mark.e2e
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from tests.e2e.conftest import Exchange
+from tests.e2e.conftest import PATIENT_UPSTREAM, Exchange
 from tests.e2e.harness import apply, key_of, topic_code
 
 from exchange.departments.city import City
+
+# The rules under test, not the fault budgets (tests/e2e/conftest.py).
+UPSTREAM = PATIENT_UPSTREAM
 
 CITY = City(2020, 2_000, 500)
 QUOTA = 5
