@@ -164,8 +164,13 @@ def test_keyboard_alone(portal: Portal) -> None:
     expect(page.locator("#tab-applications")).to_be_visible()
     page.keyboard.press("Home")
     expect(page.locator("#tab-catalog")).to_be_visible()
+    drawn = page.locator(f'#results tr[data-code="{HOUSEHOLD}"]').element_handle()
     page.focus("#q")
     page.keyboard.press("Enter")
+    # The search draws its rows anew and closes the card opened before its answer came:
+    # wait until it has (the row drawn before is gone), or a late answer on a busy
+    # machine closes the card this test opens (CI at c68129a).
+    page.wait_for_function("(row) => !row.isConnected", arg=drawn)
     row = page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')
     row.focus()
     page.keyboard.press("Enter")
