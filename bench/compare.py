@@ -1,0 +1,265 @@
+"""Run benchmarks on a reference tree and on this one, interleaved, and compare their figures.
+
+The committed results files are one run each, on a shared and noisy machine: a figure
+measured today cannot be read against one committed yesterday. This script measures both
+in the same run. For each chosen benchmark it checks out two trees (``git worktree``,
+detached, under a temporary directory): the **reference** (by default the commit that
+last wrote the benchmark's results file, i.e. the tree behind its committed figures; or
+``--ref REV``) and the **current** tree (``HEAD``, committed state). It then runs the
+benchmark's script of each tree in turn, ``--pairs`` times, alternating which goes first,
+each with ``PYTHONPATH`` set to its own ``src/`` and writing the results file of its own
+checkout (this checkout's results files are left alone). Every numeric cell of the
+results tables present in both trees' output is compared: median of the current runs ÷
+median of the reference runs. Cells that never differ (record counts, sizes) are left
+out. ``bench/results/compare.md`` gets the table; a cell more than ``--tolerance`` away
+is flagged (up or down: for a rate higher is better, for a latency lower is, and the
+script does not guess which a column is).
+
+Usage: ``python bench/compare.py --only broker departments --pairs 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "results" / "compare.md"
+
+#: A number in a cell: digits with thousands commas, an optional fraction.
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def load_runs() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """The benchmark list of ``bench/all.py`` (one list, kept there)."""
+    spec = importlib.util.spec_from_file_location("bench_all", BENCH / "all.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs: tuple[tuple[str, tuple[str, ...], str], ...] = module.RUNS
+    return runs
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def cells(markdown: str) -> Iterator[tuple[str, float]]:
+    """Every numeric cell of every table, keyed by heading, table header, row and column.
+
+    The key uses the row's first cell and the column's header, so a table whose rows or
+    columns moved between the two trees still matches cell by cell; a cell whose text
+    holds several numbers (``7,035,812, 9,186,111``: the rounds) gives its first.
+    """
+    heading = ""
+    header: list[str] | None = None
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+            header = None
+            continue
+        if not line.startswith("|"):
+            header = None
+            continue
+        row = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = row
+            continue
+        if all(set(c) <= set("-: ") for c in row):
+            continue
+        label = row[0]
+        for column, text in zip(header[1:], row[1:], strict=False):
+            found = NUMBER.search(text.replace("**", ""))
+            if found:
+                key = f"{heading} › {header[0]} › {label} › {column}"
+                yield key, float(found.group().replace(",", ""))
+
+
+@dataclass
+class Side:
+    tree: Path
+    commit: str
+    runs: list[dict[str, float]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def run_once(side: Side, argv: tuple[str, ...], results: str, extra: list[str]) -> bool:
+    env = dict(os.environ, PYTHONPATH=str(side.tree / "src"))
+    out = side.tree / "bench" / "results" / results
+    out.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    code = subprocess.call(
+        [sys.executable, str(side.tree / "bench" / argv[0]), *argv[1:], *extra],
+        cwd=side.tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    side.seconds.append(time.monotonic() - t0)
+    if code != 0 or not out.exists():
+        print(f"  {side.commit[:9]}: FAILED (exit {code})", flush=True)
+        return False
+    side.runs.append(dict(cells(out.read_text())))
+    return True
+
+
+def checkout(base: Path, commit: str, trees: dict[str, Path]) -> Path:
+    if commit not in trees:
+        tree = base / commit[:12]
+        git("worktree", "add", "--detach", "-q", str(tree), commit)
+        trees[commit] = tree
+    return trees[commit]
+
+
+@dataclass
+class Compared:
+    name: str
+    ref: Side
+    cur: Side
+    rows: list[tuple[str, float, float, float]]
+
+
+def compare(ref: Side, cur: Side) -> list[tuple[str, float, float, float]]:
+    keys = set.intersection(*(set(r) for r in ref.runs + cur.runs)) if ref.runs else set()
+    rows = []
+    for key in sorted(keys):
+        ref_values = [r[key] for r in ref.runs]
+        cur_values = [r[key] for r in cur.runs]
+        if len(set(ref_values + cur_values)) == 1:
+            continue  # a constant (a count, a size): not a measurement
+        ref_median = statistics.median(ref_values)
+        cur_median = statistics.median(cur_values)
+        if ref_median == 0:
+            continue
+        rows.append((key, ref_median, cur_median, cur_median / ref_median))
+    return rows
+
+
+def report(done: list[Compared], args: argparse.Namespace, load: tuple[str, str]) -> str:
+    lines = [
+        "# Benchmarks against the trees behind their committed figures",
+        "",
+        f"Machine: {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}),"
+        f" {time.strftime('%Y-%m-%d %H:%M')}. `bench/compare.py` ran each benchmark's script"
+        f" of the reference tree and of the current tree in turn, {args.pairs} pair(s),"
+        " alternating which went first; each figure is the median of its runs, and the ratio"
+        " is current ÷ reference. Load average before: "
+        f"{load[0]}; after: {load[1]}. Only cells that moved between runs are listed.",
+        f"Cells more than {args.tolerance:.0%} away are marked (**↑** / **↓**): higher is"
+        " better for rates, lower for latencies and CPU per call.",
+        "",
+        "| benchmark | reference | current | runs (ref/cur) | cells | within "
+        f"{args.tolerance:.0%} | median ratio |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
+    for c in done:
+        within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
+        ratio = statistics.median(r for *_, r in c.rows) if c.rows else float("nan")
+        lines.append(
+            f"| {c.name} | `{c.ref.commit[:9]}` | `{c.cur.commit[:9]}` | "
+            f"{len(c.ref.runs)}/{len(c.cur.runs)} | {len(c.rows)} | {within} | {ratio:.3f} |"
+        )
+    for c in done:
+        lines += [
+            "",
+            f"## {c.name}",
+            "",
+            "| figure | reference | current | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, ref_value, cur_value, ratio in c.rows:
+            mark = "" if abs(ratio - 1) <= args.tolerance else (" **↑**" if ratio > 1 else " **↓**")
+            lines.append(f"| {key} | {ref_value:,.6g} | {cur_value:,.6g} | {ratio:.3f}{mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    runs = load_runs()
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        required=True,
+        help=f"benchmarks to compare: {', '.join(n for n, _, _ in runs)}",
+    )
+    parser.add_argument(
+        "--ref", help="reference revision (default: each results file's last commit)"
+    )
+    parser.add_argument("--pairs", type=int, default=2, help="runs of each tree (default 2)")
+    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--args", default="", help="extra arguments for every script, one string")
+    parser.add_argument("--no-write", action="store_true", help=f"print, don't write {OUT.name}")
+    args = parser.parse_args()
+    chosen = [r for r in runs if r[0] in args.only]
+    unknown = set(args.only) - {r[0] for r in runs}
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}")
+    head = git("rev-parse", "HEAD")
+    base = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    trees: dict[str, Path] = {}
+    done: list[Compared] = []
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    try:
+        for name, argv, results in chosen:
+            ref_commit = (
+                git("rev-parse", args.ref)
+                if args.ref
+                else git("log", "-1", "--format=%H", "--", f"bench/results/{results}")
+            )
+            ref = Side(checkout(base, ref_commit, trees), ref_commit)
+            cur = Side(checkout(base, head, trees), head)
+            print(f"{name}: reference {ref_commit[:9]}, current {head[:9]}", flush=True)
+            for n in range(args.pairs):
+                for side in (ref, cur) if n % 2 == 0 else (cur, ref):
+                    label = "reference" if side is ref else "current"
+                    print(f"  pair {n + 1}/{args.pairs}: {label} …", flush=True)
+                    run_once(side, argv, results, args.args.split())
+            done.append(Compared(name, ref, cur, compare(ref, cur)))
+            c = done[-1]
+            if c.rows:
+                within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
+                ratio = statistics.median(r for *_, r in c.rows)
+                print(
+                    f"  {len(c.rows)} cells, {within} within {args.tolerance:.0%},"
+                    f" median ratio {ratio:.3f}",
+                    flush=True,
+                )
+    finally:
+        for tree in trees.values():
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)],
+                cwd=ROOT,
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(base, ignore_errors=True)
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = report(done, args, (load_before, load_after))
+    if args.no_write:
+        print(text)
+    else:
+        OUT.write_text(text)
+        print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
