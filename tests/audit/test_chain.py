@@ -12,7 +12,7 @@ from tests.audit.entries import T0, sample_entry
 
 from exchange.audit import chain
 from exchange.audit.entry import GENESIS, chain_hash
-from exchange.audit.models import AuditEntry, AuditHead, AuditVolume
+from exchange.audit.models import AuditEntry, AuditHead, AuditVolume, entry_column
 from exchange.context import AppContext
 
 
@@ -110,7 +110,7 @@ def test_rows_written_through_the_driver_store_what_the_orm_stores(ctx: AppConte
             for i, e in enumerate(copies)
         )
         s.commit()
-    columns = ", ".join(f'"{c}"' for c in chain.STORED if c != "request_id")
+    columns = ", ".join(f'"{entry_column(c)}"' for c in chain.STORED if c != "request_id")
 
     def raw(where: str) -> list[tuple[object, ...]]:
         with ctx.db.engine.connect() as conn:

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, select, text
 from tests.conftest import OPERATOR_KEY, POSTGRES_URL, empty_postgres
 
 from exchange.app import build_context
+from exchange.audit.entry import GENESIS, STORED, Entry, chain_hash
+from exchange.audit.models import AuditEntry
+from exchange.audit.verify import verify
 from exchange.authz.models import (
     Application,
     ApplicationEvent,
@@ -170,6 +173,83 @@ def test_a_baseline_database_with_data_upgrades_to_head(empty_url: str) -> None:
         assert ctx.clock.offset == dt.timedelta(days=1)
     finally:
         ctx.db.dispose()
+
+
+#: The revision that renamed audit_entry.case to business_case.
+CASE_RENAMED = "b5710760f301"
+
+
+def test_an_audit_log_written_before_the_case_column_was_renamed_verifies_after(
+    empty_url: str,
+) -> None:
+    """The column's name changed, never the chain's hashed form (its key stays "case"):
+    entries hashed and stored under the old name keep verifying, their case intact."""
+    before = next(s.down_revision for s in migrate.history() if s.revision == CASE_RENAMED)
+    assert isinstance(before, str)
+    migrate.upgrade(empty_url, before)
+    at = dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
+    entries = [
+        Entry(
+            request_id=f"req-{i}",
+            at=at + dt.timedelta(seconds=i),
+            kind="query",
+            consumer="tst1",
+            provider="tst2",
+            resource_code="440100001000001",
+            items=["name"],
+            case=case,
+            records=2,
+            outcome="ok",
+            status=200,
+            latency_us=900,
+            version=version,
+        )
+        for i, (case, version) in enumerate([("低保核对 2026-001", 1), (None, 2), ("公积金", 3)])
+    ]
+    # The table as it stood: every column as today, the case under its old name.
+    old = Table(
+        "audit_entry",
+        MetaData(),
+        *(
+            Column("case" if c.name == "business_case" else c.name, c.type)
+            for c in AuditEntry.__table__.columns
+        ),
+    )
+    rows: list[dict[str, object]] = []
+    prev = GENESIS
+    for seq, entry in enumerate(entries, 1):
+        digest = chain_hash(prev, entry)
+        fields = {f: getattr(entry, f) for f in STORED}
+        rows.append({"seq": seq, **fields, "prev_hash": prev, "hash": digest})
+        prev = digest
+    engine = create_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(old.insert(), rows)
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, :seq, :hash)"),
+            {"seq": len(entries), "hash": prev},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_volume (day, consumer, provider, resource_code, calls, "
+                "records) VALUES (:day, 'tst1', 'tst2', '440100001000001', 3, 6)"
+            ),
+            {"day": dt.date(2026, 1, 5)},
+        )
+    engine.dispose()
+
+    assert migrate.upgrade(empty_url).at_head
+
+    db = Database(empty_url)
+    try:
+        report = verify(db)
+        assert (report.ok, report.entries, report.last_seq) == (True, 3, 3)
+        with db.sessions() as session:
+            stored = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+            assert [Entry.of(r).canonical() for r in stored] == [e.canonical() for e in entries]
+            assert [r.case for r in stored] == ["低保核对 2026-001", None, "公积金"]
+    finally:
+        db.dispose()
 
 
 def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:

@@ -53,7 +53,9 @@ class AuditEntry(Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     resource_code: Mapped[str | None] = mapped_column(String(16))
     items: Mapped[list[str]] = mapped_column(JSON)
-    case: Mapped[str | None] = mapped_column(String(200))
+    #: the business case the caller named (X-Exchange-Case); stored as business_case,
+    #: CASE being a reserved word in SQL
+    case: Mapped[str | None] = mapped_column("business_case", String(200), key="case")
     records: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(48))
     status: Mapped[int] = mapped_column(Integer)
@@ -119,4 +121,11 @@ class AuditVolume(Base):
     records: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
 
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditHead", "AuditVolume"]
+def entry_column(field: str) -> str:
+    """The stored column of an entry field (:data:`exchange.audit.entry.STORED`): the
+    field's own name, except where that is a reserved word in SQL (``case``). The one
+    mapping from field to column, for the writers' hand-written statements."""
+    return AuditEntry.__mapper__.columns[field].name
+
+
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditHead", "AuditVolume", "entry_column"]

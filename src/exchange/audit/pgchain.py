@@ -30,7 +30,8 @@ import psycopg
 
 from exchange.audit.chain import BEIJING, Sign, following
 from exchange.audit.checkpoint import Checkpoint
-from exchange.audit.entry import VERSION, Entry, chain_hash
+from exchange.audit.entry import STORED, VERSION, Entry, chain_hash
+from exchange.audit.models import entry_column
 from exchange.db.engine import Database
 from exchange.db.held import HeldConnection
 
@@ -38,26 +39,22 @@ __all__ = ["APPLICATION_NAME", "PgChain"]
 
 APPLICATION_NAME = "exchange-audit-writer"
 
+#: The SQL type each stored field travels as (text where not named here).
+_TYPES = {
+    "at": "timestamptz",
+    "items": "json",
+    "records": "bigint",
+    "status": "bigint",
+    "latency_us": "bigint",
+    "verdicts": "json",
+    "version": "bigint",
+}
 #: The stored fields of an entry as the canonical JSON names them (``v`` is the version),
 #: and their SQL types: each group travels as the JSON array of its entries' canonical
 #: forms, already made for the hash (one join, where a column array per field cost the
 #: writer thread a Python call per value), and PostgreSQL takes it apart.
-_FIELDS: tuple[tuple[str, str], ...] = (
-    ("request_id", "text"),
-    ("at", "timestamptz"),
-    ("kind", "text"),
-    ("consumer", "text"),
-    ("provider", "text"),
-    ("resource_code", "text"),
-    ("items", "json"),
-    ("case", "text"),
-    ("records", "bigint"),
-    ("outcome", "text"),
-    ("status", "bigint"),
-    ("latency_us", "bigint"),
-    ("correlation_id", "text"),
-    ("verdicts", "json"),
-    ("v", "bigint"),
+_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    ("v" if name == "version" else name, _TYPES.get(name, "text")) for name in STORED
 )
 _VOLUME_COLUMNS = (
     ("day", "date"),
@@ -76,11 +73,12 @@ def _quoted(names: Sequence[str]) -> str:
 def _append_sql() -> str:
     fields = [n for n, _ in _FIELDS]
     record = ", ".join(f'"{n}" {t}' for n, t in _FIELDS)
-    stored = [*(n for n in fields if n != "v"), "version"]
-    picked = ", ".join(f'e."{n}"' for n in fields if n != "v")
+    # The table's columns, in the fields' order (the JSON keys are the fields' names).
+    stored = [entry_column(n) for n in STORED]
+    # Version 1 entries name no version in their hashed form.
+    picked = ", ".join('coalesce(e."v", 1)' if n == "v" else f'e."{n}"' for n in fields)
     volume_names = [n for n, _ in _VOLUME_COLUMNS]
     volume_arrays = ", ".join(f"%s::{t}[]" for _, t in _VOLUME_COLUMNS)
-    # Version 1 entries name no version in their hashed form.
     return f"""
 WITH head AS (
     UPDATE audit_head SET seq = %s, hash = %s
@@ -88,7 +86,7 @@ WITH head AS (
     RETURNING seq
 ), entries AS (
     INSERT INTO audit_entry ("seq", {_quoted(stored)}, "prev_hash", "hash")
-    SELECT (SELECT seq FROM head) - %s + e.n, {picked}, coalesce(e."v", 1), e.prev, e.hash
+    SELECT (SELECT seq FROM head) - %s + e.n, {picked}, e.prev, e.hash
     FROM ROWS FROM (
         json_to_recordset(%s::json) AS ({record}),
         unnest(string_to_array(%s, ',')),
