@@ -37,7 +37,7 @@ from exchange.credit.router import router as credit_router
 from exchange.db.engine import Database
 from exchange.db.freshness import Freshness, Resyncing
 from exchange.db.migrate import ensure_current
-from exchange.distribution.router import changes_router
+from exchange.distribution.changes_router import changes_router
 from exchange.distribution.router import router as subscriptions_router
 from exchange.distribution.runtime import Runtime as DistributionRuntime
 from exchange.distribution.runtime import install as install_distribution
