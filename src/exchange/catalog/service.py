@@ -30,6 +30,7 @@ from exchange.catalog.schemas import (
     TopicVersionOut,
     classification_of,
 )
+from exchange.db.feeds import Feed, in_cursor_order
 from exchange.db.freshness import announce
 from exchange.db.reactions import emit
 from exchange.errors import Conflict, NotFound, ValidationFailed
@@ -174,6 +175,7 @@ def _check_related(session: Session, codes: Sequence[str]) -> None:
 def _record(
     session: Session, kind: str, topic: Topic, by: str, changes: dict[str, Any], at: dt.datetime
 ) -> None:
+    in_cursor_order(session, Feed.CATALOG_CHANGES)
     session.add(
         Change(
             at=at,

@@ -27,6 +27,7 @@ from exchange.authn import OPERATOR, Principal
 from exchange.catalog import service as catalog_service
 from exchange.catalog.models import Topic
 from exchange.catalog.schemas import TopicChange, TopicCreate
+from exchange.db.feeds import Feed, in_cursor_order
 from exchange.db.freshness import announce
 from exchange.errors import Conflict, NotFound, ValidationFailed
 from exchange.federation.models import Cursor, FeedEntry, Mount, Publication
@@ -61,6 +62,7 @@ def document(topic: Topic, provider_name: str | None) -> dict[str, Any]:
 
 
 def _append(session: Session, kind: str, topic: Topic, now: dt.datetime) -> None:
+    in_cursor_order(session, Feed.FEDERATION_FEED)
     provider = session.get(Department, topic.provider)
     session.add(
         FeedEntry(
