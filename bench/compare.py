@@ -41,6 +41,8 @@ OUT = BENCH / "results" / "compare.md"
 
 #: A number in a cell: digits with thousands commas, an optional fraction.
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+#: What a figure's cell may hold beside its digits: separators, signs and short units.
+VALUE = re.compile(r"[\d\s,.+\-–−×%/÷≈~()=]*(?:ms|µs|s|MB|KB|GB|k|M|x|×|%|/s|req/s)?")
 
 
 def load_runs() -> tuple[tuple[str, tuple[str, ...], str], ...]:
@@ -60,12 +62,19 @@ def git(*args: str) -> str:
     ).stdout.strip()
 
 
-def cells(markdown: str) -> Iterator[tuple[str, float]]:
-    """Every numeric cell of every table, keyed by heading, table header, row and column.
+def _is_value(text: str) -> bool:
+    """A cell holding a figure (``1,063,304``, ``0.41 ms``, ``24%``, rounds ``7, 9, 4``),
+    not a label (``platform-2020 (3722)``, ``in_process``, ``**yes**``)."""
+    return bool(VALUE.fullmatch(text)) and any(c.isdigit() for c in text)
 
-    The key uses the row's first cell and the column's header, so a table whose rows or
-    columns moved between the two trees still matches cell by cell; a cell whose text
-    holds several numbers (``7,035,812, 9,186,111``: the rounds) gives its first.
+
+def cells(markdown: str) -> Iterator[tuple[str, float]]:
+    """Every figure of every table, keyed by heading, row and column.
+
+    A row is named by its label cells (every cell that is not a figure: a table may name a
+    row by its catalog *and* its path), a figure by its column's header, so a table whose
+    rows or columns moved between the two trees still matches cell by cell; a cell holding
+    several numbers (the rounds) gives its first.
     """
     heading = ""
     header: list[str] | None = None
@@ -77,18 +86,17 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
         if not line.startswith("|"):
             header = None
             continue
-        row = [c.strip() for c in line.strip().strip("|").split("|")]
+        row = [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
         if header is None:
             header = row
             continue
         if all(set(c) <= set("-: ") for c in row):
             continue
-        label = row[0]
-        for column, text in zip(header[1:], row[1:], strict=False):
-            found = NUMBER.search(text.replace("**", ""))
+        label = " / ".join(c for c in row if not _is_value(c)) or row[0]
+        for column, text in zip(header, row, strict=False):
+            found = NUMBER.search(text) if _is_value(text) else None
             if found:
-                key = f"{heading} › {header[0]} › {label} › {column}"
-                yield key, float(found.group().replace(",", ""))
+                yield f"{heading} › {label} › {column}", float(found.group().replace(",", ""))
 
 
 @dataclass
