@@ -13,7 +13,7 @@ from tests.conftest import OPERATOR
 from tests.distribution.conftest import Depts, change, person, publish
 
 from exchange.context import AppContext
-from exchange.distribution import service
+from exchange.distribution import publishing, service
 from exchange.distribution.models import ChangeEventRow
 from exchange.distribution.schemas import ChangeEvent
 from exchange.errors import ExchangeError
@@ -229,14 +229,14 @@ def test_concurrent_retries_of_one_event_write_it_once(
     event held and answers its id. The race is staged: the first lookup misses."""
     event = {**change(person(1)), "event_id": "gaj-race"}
     ids = publish(client, depts["gaj"], topic, [event])
-    real = service._held
+    real = publishing._held
     calls: list[int] = []
 
     def racing(session: Any, resource_code: str, events: Any) -> dict[str, int]:
         calls.append(1)
         return {} if len(calls) == 1 else real(session, resource_code, events)
 
-    monkeypatch.setattr(service, "_held", racing)
+    monkeypatch.setattr(publishing, "_held", racing)
     resp = client.post(
         f"/api/v1/exchange/{topic}/changes", json={"events": [event]}, headers=depts["gaj"]
     )

@@ -23,7 +23,7 @@ from exchange.db.threads import run_joined
 from exchange.distribution import retention
 from exchange.distribution.delivery import Distributor
 from exchange.distribution.metrics import DistributionMetrics
-from exchange.distribution.service import CHANGED
+from exchange.distribution.publishing import CHANGED
 from exchange.distribution.signal import ChangeSignal
 
 __all__ = ["Runtime", "install", "runtime_of"]
