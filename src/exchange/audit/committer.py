@@ -15,7 +15,7 @@ from pathlib import Path
 from exchange.audit import chain
 from exchange.audit.checkpoint import OPEN, RUN, Checkpoint, Mirror
 from exchange.audit.entry import Entry
-from exchange.audit.handover import _STOP, AuditUnavailable, _Flush, _hand_over, _Pending
+from exchange.audit.handover import STOP, AuditUnavailable, Flush, Pending, hand_over
 from exchange.audit.journal import Journal, Refused
 from exchange.audit.keys import Signer
 from exchange.audit.pgchain import PgChain
@@ -85,17 +85,17 @@ class Committer:
         #: journal lines the last :meth:`start` refused to replay
         self.refused: list[Refused] = []
         # Commit-wait mode: callers hand entries over through a queue.
-        self._queue: queue.SimpleQueue[_Pending | _Flush | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | Flush | object] = queue.SimpleQueue()
         # Journal mode: entries wait in a list the thread takes every ``linger`` seconds.
         # No per-entry hand-off: waking the thread for each entry cost the event loop a
         # GIL round trip per call.
         self._jlock = threading.Lock()
-        self._buffer: list[_Pending] = []
-        self._flushes: list[_Flush] = []
+        self._buffer: list[Pending] = []
+        self._flushes: list[Flush] = []
         self._wake = threading.Event()
         self._stopping = False
         #: a journaled group whose commit failed, tried again first
-        self._retry: list[_Pending] = []
+        self._retry: list[Pending] = []
         #: journaled entries not yet committed (bounded by MAX_BACKLOG through record)
         self._backlog = 0
         # Checkpoint cadence: entries committed since the last one, and when it was made.
@@ -145,18 +145,18 @@ class Committer:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            flushes: list[_Flush] = []
+            flushes: list[Flush] = []
             try:
                 first = self._queue.get(timeout=self._seconds)
             except queue.Empty:
                 self._guarded(self._idle_checkpoint)
                 continue
-            if first is _STOP:
+            if first is STOP:
                 break
-            if isinstance(first, _Flush):
+            if isinstance(first, Flush):
                 first.done.set()
                 continue
-            group: list[_Pending] = [first]  # type: ignore[list-item]
+            group: list[Pending] = [first]  # type: ignore[list-item]
             deadline = time.monotonic() + self._linger
             while len(group) < self._max_group:
                 try:
@@ -169,10 +169,10 @@ class Committer:
                         item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if item is STOP:
                     stopping = True
                     break
-                if isinstance(item, _Flush):
+                if isinstance(item, Flush):
                     flushes.append(item)
                     break  # commit now: someone is reading
                 group.append(item)  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ class Committer:
             except Exception as exc:  # never let the thread die
                 log.exception("audit writer: unexpected failure")
                 failure = AuditUnavailable(f"audit failure: {type(exc).__name__}")
-                _hand_over((pending, failure) for pending in group)
+                hand_over((pending, failure) for pending in group)
             for marker in flushes:
                 marker.done.set()
 
@@ -191,7 +191,7 @@ class Committer:
         except Exception:
             log.exception("audit writer: checkpoint failed")
 
-    def _commit(self, group: list[_Pending]) -> list[_Pending]:
+    def _commit(self, group: list[Pending]) -> list[Pending]:
         """Commit ``group``; returns what is left to retry (journal mode, database down).
 
         A group the database refuses is tried entry by entry, so one bad entry fails its
@@ -213,7 +213,7 @@ class Committer:
         self._committed(group, seqs, made, time.perf_counter() - started)
         return []
 
-    def _commit_each(self, group: list[_Pending]) -> list[_Pending]:
+    def _commit_each(self, group: list[Pending]) -> list[Pending]:
         for i, pending in enumerate(group):
             started = time.perf_counter()
             try:
@@ -243,7 +243,7 @@ class Committer:
                     refusal = AuditUnavailable(
                         f"the audit log could not be written: {type(again).__name__}"
                     )
-                    _hand_over([(pending, refusal)])
+                    hand_over([(pending, refusal)])
                     continue
             self._committed([pending], seqs, made, time.perf_counter() - started)
         return []
@@ -256,7 +256,7 @@ class Committer:
         return chain.append(self._db, entries, sign)
 
     def _committed(
-        self, group: list[_Pending], seqs: list[int], made: Checkpoint | None, elapsed: float
+        self, group: list[Pending], seqs: list[int], made: Checkpoint | None, elapsed: float
     ) -> None:
         self.stats.groups += 1
         self.stats.entries += len(group)
@@ -265,7 +265,7 @@ class Committer:
         self._unsigned += len(group)
         if made is not None:
             self._signed(made)
-        _hand_over(zip(group, seqs, strict=True))
+        hand_over(zip(group, seqs, strict=True))
         journaled = sum(1 for pending in group if pending.segment)
         if journaled:
             with self._jlock:

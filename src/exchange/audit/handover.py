@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from exchange.audit.entry import Entry
 from exchange.errors import Unavailable
 
+__all__ = ["STOP", "AuditUnavailable", "Flush", "Pending", "hand_over"]
+
 
 class AuditUnavailable(Unavailable):
     """The entry could not be committed, so the exchange must not be answered."""
@@ -22,7 +24,9 @@ class AuditUnavailable(Unavailable):
 
 
 @dataclass(slots=True)
-class _Pending:
+class Pending:
+    """An entry on its way to the writer's thread, and who waits for its outcome."""
+
     entry: Entry
     #: resolved with the seq once committed; None when nobody waits for the commit
     future: concurrent.futures.Future[int] | None = None
@@ -34,13 +38,14 @@ class _Pending:
 
 
 @dataclass(slots=True)
-class _Flush:
+class Flush:
     """Queue marker: commit what came before now, then set ``done``."""
 
     done: threading.Event = field(default_factory=threading.Event)
 
 
-_STOP = object()
+#: Queue marker: the writer's thread ends once it has committed what came before.
+STOP = object()
 
 
 def _resolve(future: concurrent.futures.Future[int] | None, seq: int) -> None:
@@ -71,7 +76,7 @@ def _settle(results: list[tuple[asyncio.Future[int], _Outcome]]) -> None:
             waiter.set_result(outcome)
 
 
-def _hand_over(outcomes: Iterable[tuple[_Pending, _Outcome]]) -> None:
+def hand_over(outcomes: Iterable[tuple[Pending, _Outcome]]) -> None:
     """Answer each pending entry's caller: futures one by one, and the event loop's
     waiters of a group in one call onto their loop. A future per waiter cost a wake-up
     of the loop (a write to its self-pipe) per entry; a group of 64 cost 64."""

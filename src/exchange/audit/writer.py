@@ -46,7 +46,7 @@ from exchange.audit import chain
 from exchange.audit.checkpoint import CLOSE, OPEN
 from exchange.audit.committer import Committer
 from exchange.audit.entry import Entry
-from exchange.audit.handover import _STOP, AuditUnavailable, _Flush, _hand_over, _Pending
+from exchange.audit.handover import STOP, AuditUnavailable, Flush, Pending, hand_over
 from exchange.audit.journal import claim, line_of
 from exchange.audit.recovery import Recovery, recover, replay
 
@@ -156,7 +156,7 @@ class AuditWriter(Committer):
         if self._thread is None:
             return
         if self._journal is None:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         else:
             self._stopping = True
             self._wake.set()
@@ -172,7 +172,7 @@ class AuditWriter(Committer):
         if not drained and self._journal is None:
             # _fail_waiting emptied the queue, the stop marker too: the thread still
             # running must find one when it comes back to the queue, or it never ends.
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         if self._journal is not None:
             with self._jlock:
                 if drained and not self._retry and not self._buffer:
@@ -187,9 +187,9 @@ class AuditWriter(Committer):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, _Pending):
-                _hand_over([(item, error)])
-            elif isinstance(item, _Flush):
+            if isinstance(item, Pending):
+                hand_over([(item, error)])
+            elif isinstance(item, Flush):
                 item.done.set()
         with self._jlock:
             for marker in self._flushes:
@@ -199,7 +199,7 @@ class AuditWriter(Committer):
     def submit(self, entry: Entry) -> concurrent.futures.Future[int]:
         """Queue an entry (journaling it first in journal mode); the future resolves to its
         ``seq`` once committed. Raises :class:`AuditUnavailable` if the journal write fails."""
-        pending = _Pending(entry, concurrent.futures.Future())
+        pending = Pending(entry, concurrent.futures.Future())
         future = pending.future
         assert future is not None
         if not self.running:
@@ -218,12 +218,12 @@ class AuditWriter(Committer):
             raise AuditUnavailable("the audit writer is not running")
         if self._journal is None:
             waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._queue.put(_Pending(entry, waiter=waiter))
+            self._queue.put(Pending(entry, waiter=waiter))
             await waiter
             return
         if self._backlog >= MAX_BACKLOG:
             await self._wait_for_room()
-        self._journal_write([_Pending(entry)])
+        self._journal_write([Pending(entry)])
 
     def record_now(self, entry: Entry) -> bool:
         """:meth:`record` without awaiting, when it needs no wait: True once the entry is
@@ -231,7 +231,7 @@ class AuditWriter(Committer):
         journal, a full backlog, a stopped writer). Spares the broker's answer a coroutine."""
         if self._journal is None or self._backlog >= MAX_BACKLOG or not self.running:
             return False
-        self._journal_write([_Pending(entry)])
+        self._journal_write([Pending(entry)])
         return True
 
     @property
@@ -259,7 +259,7 @@ class AuditWriter(Committer):
                 )
             await asyncio.sleep(0.01)
 
-    def _journal_write(self, pendings: list[_Pending]) -> None:
+    def _journal_write(self, pendings: list[Pending]) -> None:
         signer = self._signer
         assert signer is not None
         try:
@@ -301,7 +301,7 @@ class AuditWriter(Committer):
         for the audit API). False if that took longer than ``timeout``."""
         if not self.running:
             return True
-        marker = _Flush()
+        marker = Flush()
         if self._journal is None:
             self._queue.put(marker)
         else:
