@@ -16,9 +16,9 @@ from tests.conftest import OPERATOR, OPERATOR_KEY
 from exchange.audit.entry import Entry
 from exchange.authz.policy import Decision
 from exchange.broker._h1 import ConnectionFailed, H1Pool, KeepingConn
-from exchange.broker.call import _Call
+from exchange.broker.call import BrokerCall
 from exchange.broker.errors import ProviderBadResponse
-from exchange.broker.filtering import _checked_lines, _filter_lines
+from exchange.broker.filtering import _filter_lines, checked_lines
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.pipeline import ABANDONED
 from exchange.broker.quota import QuotaHolds
@@ -70,17 +70,17 @@ def test_lines_of_granted_items_only_are_forwarded_as_they_came() -> None:
         b'{ "id_number" : "2" }\n'
         b'{"id_number":"3","name":"c\\n\\"quoted\\", \\"ethnicity\\": 1"}\n'
     )
-    out, count = _checked_lines("gaj", data, len(data) - 1, WANTED)
+    out, count = checked_lines("gaj", data, len(data) - 1, WANTED)
     assert (out, count) == (data, 3)
     # A batch cut short of its buffer's end: only the checked lines leave.
     tail = data + b'{"id_number":"4"'
-    assert _checked_lines("gaj", tail, len(data) - 1, WANTED) == (data, 3)
+    assert checked_lines("gaj", tail, len(data) - 1, WANTED) == (data, 3)
 
 
 def test_a_line_with_an_item_outside_the_grant_is_filtered_not_forwarded() -> None:
     # A provider that ignored ``fields`` or overshares: the batch goes through the filter.
     data = b'{"id_number":"1","name":"a"}\n{"id_number":"2","internal_remark":"x"}\n'
-    out, count = _checked_lines("gaj", data, len(data) - 1, WANTED)
+    out, count = checked_lines("gaj", data, len(data) - 1, WANTED)
     assert count == 2
     assert out == b'{"id_number":"1","name":"a"}\n{"id_number":"2"}\n'
 
@@ -88,7 +88,7 @@ def test_a_line_with_an_item_outside_the_grant_is_filtered_not_forwarded() -> No
 @pytest.mark.parametrize("body", [b"[1,2]", b'{"id_number":"1"', b"not json", b"{}, 5"])
 def test_checked_lines_refuse_anything_but_objects(body: bytes) -> None:
     with pytest.raises(ProviderBadResponse):
-        _checked_lines("gaj", body + b"\n", len(body), WANTED)
+        checked_lines("gaj", body + b"\n", len(body), WANTED)
 
 
 # -- the lean HTTP/1.1 client ------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_an_export_abandoned_mid_stream_is_audited_and_counted() -> None:
     broker.metrics = BrokerMetrics()
     broker.grants = grants  # type: ignore[assignment]
     broker.holds = QuotaHolds()
-    call = _Call(request_id="r1", kind="export", started=0.0, consumer="mzj", provider="gaj")
+    call = BrokerCall(request_id="r1", kind="export", started=0.0, consumer="mzj", provider="gaj")
     route = Route("101001001/000001", "gaj", "http://x", "/t", "table", "published")
     decision = Decision(True, "granted", 7, frozenset(WANTED), None)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["BrokerCall"]
+
 
 @dataclass(slots=True)
-class _Call:
+class BrokerCall:
     """What is known about one call so far, for its audit entry."""
 
     request_id: str

@@ -13,8 +13,10 @@ import msgspec
 
 from exchange.broker.errors import ProviderBadResponse
 
+__all__ = ["checked_lines", "filter_records"]
 
-def _filter(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]:
+
+def filter_records(records: list[Any], granted: frozenset[str]) -> list[dict[str, Any]]:
     """Keep granted items only: an item outside the grant never leaves the broker."""
     out: list[dict[str, Any]] = []
     for rec in records:
@@ -45,7 +47,7 @@ def _filter_lines(
     return encoder.encode_lines(records), len(records)
 
 
-def _checked_lines(
+def checked_lines(
     provider: str, data: bytes, cut: int, wanted: tuple[str, ...]
 ) -> tuple[bytes, int]:
     """The NDJSON lines ``data[:cut]`` (``data[cut]`` is their last newline) → (the same

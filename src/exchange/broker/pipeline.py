@@ -19,7 +19,7 @@ from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.authn import Authenticator
 from exchange.authz.policy import Decision
 from exchange.broker.batching import LookupBatcher
-from exchange.broker.call import _Call
+from exchange.broker.call import BrokerCall
 from exchange.broker.errors import (
     DENIAL_STATUS,
     ProviderUnavailable,
@@ -29,7 +29,7 @@ from exchange.broker.errors import (
 from exchange.broker.inbound import Inbound
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.quota import QuotaHolds
-from exchange.broker.routes import _UNKNOWN, Route, RouteCache
+from exchange.broker.routes import NOT_CACHED, Route, RouteCache
 from exchange.broker.upstream import Upstream
 from exchange.clock import Clock
 from exchange.context import AppContext
@@ -93,8 +93,8 @@ class Pipeline:
 
     # -- shared steps -------------------------------------------------------------------
 
-    def _begin(self, inbound: Inbound, kind: str) -> _Call:
-        call = _Call(
+    def _begin(self, inbound: Inbound, kind: str) -> BrokerCall:
+        call = BrokerCall(
             request_id=inbound.request_id,
             kind=kind,
             started=time.perf_counter(),
@@ -117,12 +117,12 @@ class Pipeline:
         call.consumer = principal.code
         return call
 
-    async def _route(self, call: _Call, front: str, seq: str) -> Route:
+    async def _route(self, call: BrokerCall, front: str, seq: str) -> Route:
         code = call.resource_code = f"{front}/{seq}"
         routes = self.routes
         # A cached route without a coroutine of its own (the common case).
-        route: Route | None = routes.cached(code, _UNKNOWN)
-        if route is _UNKNOWN:
+        route: Route | None = routes.cached(code, NOT_CACHED)
+        if route is NOT_CACHED:
             route = await routes.get(front, seq)
         if route is None:
             raise client_error("topic_not_found", f"no topic with resource code {front}/{seq}", 404)
@@ -133,7 +133,7 @@ class Pipeline:
             )
         return route
 
-    async def _check(self, call: _Call, items: list[str] | None, records: int) -> Decision:
+    async def _check(self, call: BrokerCall, items: list[str] | None, records: int) -> Decision:
         assert call.resource_code is not None
         grants = self.grants
         if grants.fresh:
@@ -161,7 +161,7 @@ class Pipeline:
                 status_code=503,
             )
 
-    async def _finish(self, call: _Call, outcome: str, status: int) -> None:
+    async def _finish(self, call: BrokerCall, outcome: str, status: int) -> None:
         """Commit the call's audit entry; returns only once it is durable."""
         try:
             entry = self._entry(call, outcome, status)
@@ -172,7 +172,7 @@ class Pipeline:
                 call.kind, outcome, time.perf_counter() - call.started, call.provider
             )
 
-    def _abandoned(self, call: _Call) -> None:
+    def _abandoned(self, call: BrokerCall) -> None:
         """Audit an export the consumer walked away from mid-stream.
 
         Runs while the stream's task is being torn down, where awaiting is no longer
@@ -187,7 +187,7 @@ class Pipeline:
             call.kind, ABANDONED, time.perf_counter() - call.started, call.provider
         )
 
-    def _entry(self, call: _Call, outcome: str, status: int) -> Entry:
+    def _entry(self, call: BrokerCall, outcome: str, status: int) -> Entry:
         elapsed = time.perf_counter() - call.started
         return Entry(
             request_id=call.request_id,
@@ -206,7 +206,7 @@ class Pipeline:
             verdicts=call.verdicts,
         )
 
-    async def _fail(self, call: _Call, exc: Exception) -> ExchangeError:
+    async def _fail(self, call: BrokerCall, exc: Exception) -> ExchangeError:
         """Audit a failed call and return the error to raise."""
         error = exc if isinstance(exc, ExchangeError) else None
         if error is None:

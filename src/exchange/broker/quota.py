@@ -8,7 +8,7 @@ together exceed the quota.
 from __future__ import annotations
 
 from exchange.authz.policy import Decision
-from exchange.broker.call import _Call
+from exchange.broker.call import BrokerCall
 from exchange.broker.errors import DENIAL_STATUS, client_error
 
 
@@ -20,7 +20,7 @@ class QuotaHolds:
     def __init__(self) -> None:
         self.by_grant: dict[int, int] = {}
 
-    def hold(self, call: _Call, decision: Decision, records: int) -> None:
+    def hold(self, call: BrokerCall, decision: Decision, records: int) -> None:
         """Reserve ``records`` of a grant's daily quota for the call until it ends.
 
         The grant check counts records already delivered; calls still in flight are
@@ -42,7 +42,7 @@ class QuotaHolds:
         self.by_grant[gid] = held + records
         call.held = records
 
-    def release(self, call: _Call, decision: Decision) -> None:
+    def release(self, call: BrokerCall, decision: Decision) -> None:
         gid = decision.grant_id
         if not call.held or gid is None:
             return

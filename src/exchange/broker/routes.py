@@ -52,7 +52,7 @@ class Route:
 
 
 #: "not in the route cache" (None there means "no such topic")
-_UNKNOWN: Any = object()
+NOT_CACHED: Any = object()
 
 #: Routes a :class:`RouteCache` holds: past it, the cache starts again empty (the catalog
 #: has ~3,722 topics; only codes that do not exist could fill it).

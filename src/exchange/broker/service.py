@@ -27,9 +27,9 @@ from starlette.responses import Response, StreamingResponse
 
 from exchange.audit.writer import AuditWriter
 from exchange.authz.policy import Decision
-from exchange.broker.call import _Call
+from exchange.broker.call import BrokerCall
 from exchange.broker.errors import ProviderBadResponse, client_error
-from exchange.broker.filtering import _checked_lines, _filter
+from exchange.broker.filtering import checked_lines, filter_records
 from exchange.broker.inbound import MAX_QUERY_BODY, Inbound
 from exchange.broker.metrics import BrokerMetrics
 from exchange.broker.pipeline import Pipeline
@@ -45,8 +45,6 @@ __all__ = [
     "ROUTE_CACHE",
     "Broker",
     "Inbound",
-    "_checked_lines",
-    "_filter",
     "build_broker",
 ]
 
@@ -78,7 +76,7 @@ class Broker(Pipeline):
     async def query(self, inbound: Inbound, front: str, seq: str) -> bytes:
         """Single or batch lookup; see the router for the contract. Returns the JSON
         answer; failures raise :class:`ExchangeError` (audited)."""
-        call: _Call | None = None
+        call: BrokerCall | None = None
         try:
             call = self._begin(inbound, "query")
             try:
@@ -120,7 +118,7 @@ class Broker(Pipeline):
             finally:
                 self.holds.release(call, decision)
             try:
-                records = _filter(answer.records, decision.items)
+                records = filter_records(answer.records, decision.items)
             except TypeError as exc:
                 raise ProviderBadResponse(
                     route.provider,
@@ -143,7 +141,7 @@ class Broker(Pipeline):
             return payload
         except Exception as exc:
             if call is None:
-                call = _Call(
+                call = BrokerCall(
                     inbound.request_id, "query", time.perf_counter(), inbound.correlation_id
                 )
             raise await self._fail(call, exc) from None
@@ -160,7 +158,7 @@ class Broker(Pipeline):
 
     async def export(self, request: Request, front: str, seq: str) -> Response:
         """Bulk export of a table-type topic, streamed as NDJSON."""
-        call: _Call | None = None
+        call: BrokerCall | None = None
         decision: Decision | None = None
         inbound = Inbound.of_scope(request.scope)
         try:
@@ -219,7 +217,7 @@ class Broker(Pipeline):
             resp = await upstream.__aenter__()
         except Exception as exc:
             if call is None:
-                call = _Call(
+                call = BrokerCall(
                     inbound.request_id, "export", time.perf_counter(), inbound.correlation_id
                 )
             elif decision is not None:
@@ -236,7 +234,7 @@ class Broker(Pipeline):
 
     async def _relay(
         self,
-        call: _Call,
+        call: BrokerCall,
         route: Route,
         decision: Decision,
         resp: aiohttp.ClientResponse,
@@ -269,7 +267,7 @@ class Broker(Pipeline):
                     carry = data
                     continue
                 carry = data[cut + 1 :]
-                out, count = _checked_lines(route.provider, data, cut, wanted)
+                out, count = checked_lines(route.provider, data, cut, wanted)
                 call.records += count
                 yield out
             if pending:
@@ -277,7 +275,7 @@ class Broker(Pipeline):
                 cut = data.rfind(b"\n")
                 carry = data[cut + 1 :]
                 if cut >= 0:
-                    out, count = _checked_lines(route.provider, data, cut, wanted)
+                    out, count = checked_lines(route.provider, data, cut, wanted)
                     call.records += count
                     yield out
             if carry.strip():

@@ -32,7 +32,7 @@ import orjson
 
 from exchange.authz.policy import Decision
 from exchange.broker.answers import LookupAnswer, split_lookup
-from exchange.broker.call import _Call
+from exchange.broker.call import BrokerCall
 from exchange.broker.errors import DENIAL_STATUS, client_error
 from exchange.broker.matching import MATCH, MISMATCH, UNKNOWN, Claim, ClaimError, judge, parse_claim
 from exchange.broker.schemas import MAX_CHECKS, MAX_CLAIMS
@@ -164,7 +164,7 @@ def _tally(verdicts: dict[str, dict[str, int]], item: str, outcome: str) -> None
 
 async def verify(broker: Broker, inbound: Inbound, front: str, seq: str) -> bytes:
     """Verify the body's claims; returns the JSON answer, raises (audited) errors."""
-    call: _Call | None = None
+    call: BrokerCall | None = None
     decision: Decision | None = None
     try:
         call = broker._begin(inbound, "verify")
@@ -226,11 +226,13 @@ async def verify(broker: Broker, inbound: Inbound, front: str, seq: str) -> byte
         return payload
     except Exception as exc:
         if call is None:
-            call = _Call(inbound.request_id, "verify", time.perf_counter(), inbound.correlation_id)
+            call = BrokerCall(
+                inbound.request_id, "verify", time.perf_counter(), inbound.correlation_id
+            )
         raise await broker._fail(call, exc) from None
 
 
-async def _check(broker: Broker, call: _Call, items: Sequence[str], keys: int) -> Decision:
+async def _check(broker: Broker, call: BrokerCall, items: Sequence[str], keys: int) -> Decision:
     """The grant's word on the items that are not verifiable without one."""
     from starlette.concurrency import run_in_threadpool
 

@@ -25,7 +25,7 @@ from starlette.types import Scope
 
 from exchange.audit.writer import AuditUnavailable
 from exchange.broker.errors import client_error
-from exchange.broker.service import _filter
+from exchange.broker.filtering import filter_records
 from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, caller_correlation_id, error_body
 from exchange.provider_auth import SignatureError, SignedCall
@@ -154,7 +154,7 @@ async def answer_query(
         answer = await broker.lookups.lookup(
             route.provider, route.url("/query"), keys, rid, route.key_item
         )
-        out_records = _filter(answer.records, decision.items)
+        out_records = filter_records(answer.records, decision.items)
         records = len(out_records)
         if records and decision.grant_id is not None:
             grants.consume(decision.grant_id, records)

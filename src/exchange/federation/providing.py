@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exchange.broker.errors import ProviderBadResponse, client_error
+from exchange.broker.filtering import checked_lines
 from exchange.context import present
 from exchange.db.threads import run_joined
 from exchange.federation import provision
@@ -33,8 +34,6 @@ class Providing(Connection):
     ) -> ProvidedPage:
         """One page of a published table topic for the peer (see
         :mod:`exchange.federation.provision`); refusals raise :class:`ExchangeError`."""
-        from exchange.broker.service import _checked_lines
-
         broker = present(self.ctx.broker, "the broker does not run in this part")
         if not await self.is_published(code):
             raise client_error(
@@ -83,7 +82,7 @@ class Providing(Connection):
             rows_to = max(rows, int(resp.headers.get("X-Next-Offset", rows)))
         records, n = b"", 0
         if (cut := data.rfind(b"\n")) >= 0:
-            records, n = await run_joined(_checked_lines, route.provider, data, cut, wanted)
+            records, n = await run_joined(checked_lines, route.provider, data, cut, wanted)
         if data[cut + 1 :].strip():
             raise ProviderBadResponse(
                 route.provider, "the provider's export ended in the middle of a record"
