@@ -11,9 +11,6 @@ from exchange.errors import Conflict, NotFound
 from exchange.libraries.models import LibraryConflict
 from exchange.libraries.plan import LIBRARIES
 
-Resolution = str
-RESOLUTIONS = ("corrected", "source_confirmed", "dismissed")
-
 
 class ConflictDesk:
     """The conflicts of :class:`~exchange.libraries.service.LibraryService`."""

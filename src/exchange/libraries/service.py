@@ -36,7 +36,7 @@ from exchange.authn import Principal
 from exchange.context import AppContext
 from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.auditing import LookupAudit
-from exchange.libraries.conflicts import ConflictDesk, Resolution
+from exchange.libraries.conflicts import ConflictDesk
 from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import LIBRARIES
 from exchange.libraries.progress import LibraryProgress
@@ -44,15 +44,15 @@ from exchange.libraries.store import CHANGED
 from exchange.libraries.visibility import (
     CONDITIONAL,
     NOT_GOVERNMENT,
-    _Element,
-    _Guarded,
-    _Source,
-    _View,
+    ConsumerView,
+    GuardedSource,
+    PlannedSource,
+    SourceElement,
 )
 from exchange.members.models import Department
 from exchange.members.schemas import GOVERNMENT_KINDS
 
-__all__ = ["MAX_KEYS", "LibraryService", "Resolution"]
+__all__ = ["MAX_KEYS", "LibraryService"]
 
 MAX_KEYS = 100
 #: how long a process serves from its copy of the sources before reading them again
@@ -85,8 +85,8 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
         self.ctx = ctx
         self.db = ctx.db
         self.unit = ctx.settings.library_unit
-        self._plans: dict[str, tuple[_Source, ...]] = {}
-        self._views: dict[tuple[str, str], _View] = {}
+        self._plans: dict[str, tuple[PlannedSource, ...]] = {}
+        self._views: dict[tuple[str, str], ConsumerView] = {}
         self._meta: dict[int, dict[str, str]] = {}
         self._isos: dict[int, str] = {}
         self._loaded = 0.0
@@ -128,10 +128,10 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
         self._generation += 1
         self._rows = {}
 
-    def _sources(self, library: str) -> tuple[_Source, ...]:
+    def _sources(self, library: str) -> tuple[PlannedSource, ...]:
         now = time.monotonic()
         if now - self._loaded > PLAN_TTL:
-            plans: dict[str, list[_Source]] = {code: [] for code in LIBRARIES}
+            plans: dict[str, list[PlannedSource]] = {code: [] for code in LIBRARIES}
             with self.db.sessions() as session:
                 rows = session.scalars(
                     select(LibrarySource)
@@ -140,12 +140,12 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
                 ).all()
             for row in rows:
                 elements = tuple(
-                    _Element(i, element, field, sharing == "unconditional")
+                    SourceElement(i, element, field, sharing == "unconditional")
                     for i, (field, element, is_source, sharing) in enumerate(row.fields)
                     if is_source
                 )
                 plans.setdefault(row.library, []).append(
-                    _Source(
+                    PlannedSource(
                         row.id,
                         row.library,
                         row.resource_code,
@@ -235,12 +235,14 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
 
     # -- lookups -------------------------------------------------------------------------
 
-    def _view(self, library: str, consumer: str, sources: tuple[_Source, ...]) -> _View:
+    def _view(
+        self, library: str, consumer: str, sources: tuple[PlannedSource, ...]
+    ) -> ConsumerView:
         view = self._views.get((library, consumer))
         if view is None:
             government = self._government(consumer)
-            free: dict[int, tuple[_Element, ...]] = {}
-            guarded: list[_Guarded] = []
+            free: dict[int, tuple[SourceElement, ...]] = {}
+            guarded: list[GuardedSource] = []
             reasons: dict[str, str] = {}
             for src in sources:
                 if src.provider == consumer or (
@@ -252,8 +254,8 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
                 held = tuple(e for e in src.elements if e not in shown)
                 for e in held:
                     reasons[e.element] = NOT_GOVERNMENT if e.unconditional else CONDITIONAL
-                guarded.append(_Guarded(src, held, shown, {}))
-            view = self._views[(library, consumer)] = _View(free, tuple(guarded), reasons)
+                guarded.append(GuardedSource(src, held, shown, {}))
+            view = self._views[(library, consumer)] = ConsumerView(free, tuple(guarded), reasons)
         return view
 
     def _government(self, consumer: str) -> bool:
@@ -267,8 +269,8 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
         self._views = {}
 
     def _visible(
-        self, library: str, consumer: str, sources: tuple[_Source, ...]
-    ) -> tuple[dict[int, tuple[_Element, ...]], list[str], dict[int, int], dict[str, str]]:
+        self, library: str, consumer: str, sources: tuple[PlannedSource, ...]
+    ) -> tuple[dict[int, tuple[SourceElement, ...]], list[str], dict[int, int], dict[str, str]]:
         """Per source the elements ``consumer`` may see, the elements withheld, the grants
         whose quota the answer counts against (grant id by source id), and why an element
         is withheld (element → reason). Only the
