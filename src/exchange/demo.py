@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,7 @@ from exchange.client import (
     ExchangeClient,
     PermissionDenied,
 )
+from exchange.demo_narration import Narrator, mask_id
 from exchange.departments.city import City
 from exchange.glossary import Lang, word
 from exchange.security import demo_key
@@ -168,34 +168,6 @@ def pick_applicant(city: City, *, tries: int = 5_000) -> Applicant:
     raise LookupError("no legal representative with a vehicle in the sampled enterprises")
 
 
-class _Narrator:
-    def __init__(self, console: Console, pause: float, lang: Lang = "zh") -> None:
-        self.console = console
-        self.pause = pause
-        self.lang: Lang = lang
-        self.step = 0
-
-    def status(self, status: str) -> str:
-        colour = {
-            "approved": "green",
-            "partially_approved": "green",
-            "pending_review": "yellow",
-            "returned": "red",
-            "disputed": "magenta",
-        }.get(status, "white")
-        return f"[{colour}]{word('app_status', status, self.lang)}[/]"
-
-    def chapter(self, title: str, text: str) -> None:
-        self.step += 1
-        self.console.rule(f"[bold]Step {self.step} · {title}")
-        self.console.print(text, highlight=False)
-        if self.pause:
-            time.sleep(self.pause)
-
-    def say(self, text: str) -> None:
-        self.console.print(text, highlight=False)
-
-
 def run_demo(
     base_url: str,
     operator_key: str,
@@ -207,7 +179,7 @@ def run_demo(
 ) -> DemoReport:
     """Tell the story against the exchange at ``base_url``; see the module docstring.
     Codes the exchange answers with are worded in ``lang`` from the glossary."""
-    out = _Narrator(console or Console(), pause, lang)
+    out = Narrator(console or Console(), pause, lang)
     report = DemoReport()
     keys = {code: demo_key(operator_key, code) for code in {CONSUMER, *_providers()}}
     with (
@@ -293,7 +265,7 @@ def run_demo(
         report.applicant = applicant
         out.chapter(
             "one check fans out",
-            f"Applicant [bold]{applicant.name}[/] ({_mask(applicant.id_number)}), legal "
+            f"Applicant [bold]{applicant.name}[/] ({mask_id(applicant.id_number)}), legal "
             f"representative of {len(applicant.credit_codes)} business(es), owner of "
             f"{len(applicant.plates)} vehicle(s). One check sends every lookup through the "
             "broker at once; each answer carries only the granted items, and each call is "
@@ -316,7 +288,7 @@ def _providers() -> set[str]:
     return {r.provider for r in REQUESTS}
 
 
-def _find_topics(out: _Narrator, client: ExchangeClient) -> dict[str, str]:
+def _find_topics(out: Narrator, client: ExchangeClient) -> dict[str, str]:
     codes: dict[str, str] = {}
     table = Table("provider", "resource code", "topic", "type")
     for provider in sorted(_providers()):
@@ -346,7 +318,7 @@ def _find_topics(out: _Narrator, client: ExchangeClient) -> dict[str, str]:
 
 
 def _dispute(
-    out: _Narrator,
+    out: Narrator,
     report: DemoReport,
     req: Request,
     app_id: int,
@@ -425,7 +397,7 @@ async def _fan_out(
 
 
 def _show_results(
-    out: _Narrator, results: Sequence[tuple[Request, list[dict[str, Any]], str]]
+    out: Narrator, results: Sequence[tuple[Request, list[dict[str, Any]], str]]
 ) -> None:
     table = Table("department", "topic", "records", "what the check learns")
     for req, records, _ in results:
@@ -442,7 +414,7 @@ def _summary(req: Request, records: list[dict[str, Any]]) -> str:
     return text + (f" (+{len(records) - 1} more)" if len(records) > 1 else "")
 
 
-def _show_audit(out: _Narrator, operator: ExchangeClient, report: DemoReport) -> None:
+def _show_audit(out: Narrator, operator: ExchangeClient, report: DemoReport) -> None:
     table = Table("seq", "time", "consumer → provider", "topic", "records", "outcome", "hash")
     entries = []
     for rid in report.request_ids:
@@ -469,8 +441,3 @@ def _show_audit(out: _Narrator, operator: ExchangeClient, report: DemoReport) ->
     report.chain_ok = verified.ok
     mark = "[green]intact[/]" if verified.ok else f"[red]broken: {verified.message}[/]"
     out.say(f"  hash chain of {verified.entries} entries: {mark}")
-
-
-def _mask(id_number: str) -> str:
-    # The narration shows what a caseworker's screen would: not the whole ID number.
-    return id_number[:6] + "********" + id_number[-4:]

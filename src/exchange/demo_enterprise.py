@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange.client import ExchangeClient
+from exchange.demo_narration import Narrator
 from exchange.departments.city import City, Enterprise
 from exchange.licences.story import issue_business_licence, verify_business_licence
 from exchange.security import demo_key
@@ -61,25 +62,8 @@ def pick_enterprise(city: City, seed: int = 11) -> Enterprise:
     raise LookupError("the city has no enterprise in business with a legal representative")
 
 
-class _Narrator:
-    def __init__(self, console: Console, pause: float) -> None:
-        self.console = console
-        self.pause = pause
-        self.step = 0
-
-    def chapter(self, title: str, text: str) -> None:
-        self.step += 1
-        self.console.rule(f"[bold]Step {self.step} · {title}")
-        self.console.print(text, highlight=False)
-        if self.pause:
-            time.sleep(self.pause)
-
-    def say(self, text: str) -> None:
-        self.console.print(text, highlight=False)
-
-
 def _library_record(
-    http: httpx.Client, operator_key: str, reader_key: str, code: str, out: _Narrator
+    http: httpx.Client, operator_key: str, reader_key: str, code: str, out: Narrator
 ) -> dict[str, Any] | None:
     """The enterprise's record from the legal-person library, gathering first if needed."""
 
@@ -120,7 +104,7 @@ def run_enterprise_story(
     pause: float = 0.0,
 ) -> EnterpriseReport:
     """Tell the story against the exchange at ``base_url``; see the module docstring."""
-    out = _Narrator(console or Console(), pause)
+    out = Narrator(console or Console(), pause)
     firm = pick_enterprise(city)
     report = EnterpriseReport(credit_code=firm.credit_code, name=firm.name)
     out.chapter(

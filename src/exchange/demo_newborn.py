@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange.client import ExchangeClient, PushReceiver
-from exchange.demo import _mask, _Narrator
+from exchange.demo_narration import Narrator, mask_id
 from exchange.glossary import Lang
 from exchange.security import demo_key
 
@@ -140,7 +140,7 @@ def run_newborn(
     receiver_host: str = "127.0.0.1",
 ) -> NewbornReport:
     """Tell the story against the exchange at ``base_url``; see the module docstring."""
-    out = _Narrator(console or Console(), pause, lang)
+    out = Narrator(console or Console(), pause, lang)
     report = NewbornReport()
     keys = {c.code: demo_key(operator_key, c.code) for c in CONSUMERS}
     op_headers = {"Authorization": f"Bearer {operator_key}"}
@@ -236,7 +236,7 @@ def run_newborn(
         rec = registration["record"]
         cert = events.get("birth-medical-certificates", {}).get("record") or {}
         out.say(
-            f"  [bold]{rec['name']}[/] ({rec['sex']}), {_mask(child)}, born {rec['birth_date']}"
+            f"  [bold]{rec['name']}[/] ({rec['sex']}), {mask_id(child)}, born {rec['birth_date']}"
             + (f" at {cert['birth_place']}" if cert.get("birth_place") else "")
             + (
                 f"; mother {cert['mother_name']}, father {cert['father_name']}"
@@ -291,7 +291,7 @@ def run_newborn(
 
 
 def _bank_verifies(
-    out: _Narrator,
+    out: Narrator,
     http: httpx.Client,
     code: str,
     father: str,
@@ -407,7 +407,7 @@ def _wait_for(
 
 
 def _show_deliveries(
-    out: _Narrator, operator: ExchangeClient, report: NewbornReport, code: str
+    out: Narrator, operator: ExchangeClient, report: NewbornReport, code: str
 ) -> None:
     table = Table("seq", "kind", "consumer ← provider", "topic", "records", "outcome")
     found = []
