@@ -16,7 +16,11 @@ import datetime as dt
 __all__ = [
     "AREA_NAMES",
     "CREDIT_ALPHABET",
+    "CREDIT_WEIGHTS",
     "CURRENT_AREAS",
+    "ID_CHECK",
+    "ID_WEIGHTS",
+    "ORG_WEIGHTS",
     "RETIRED_AREAS",
     "credit_check_char",
     "credit_code_problem",
@@ -65,12 +69,14 @@ AREA_NAMES: dict[str, str] = {
     "440118": "增城区",
 }
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+# The check characters' weights and alphabets (GB 11643, GB 32100, GB 11714): public, as
+# the vectorised generators (exchange.departments.columns, .bulk) compute them too.
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
 
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_VALUE = {c: i for i, c in enumerate(CREDIT_ALPHABET)}
-_CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # Registration-department + type codes GB 32100 defines (first two characters).
 _CREDIT_TYPES = frozenset(
     {
@@ -95,7 +101,7 @@ _CREDIT_TYPES = frozenset(
     }
 )
 
-_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_BODY_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -103,8 +109,8 @@ def id_check_char(first17: str) -> str:
     """GB 11643 check character of the first 17 digits of a resident ID number."""
     total = 0
     for i in range(17):
-        total += (ord(first17[i]) - 48) * _ID_WEIGHTS[i]
-    return _ID_CHECK[total % 11]
+        total += (ord(first17[i]) - 48) * ID_WEIGHTS[i]
+    return ID_CHECK[total % 11]
 
 
 def make_id_number(area: str, birth: dt.date, sequence: int) -> str:
@@ -149,7 +155,7 @@ def org_check_char(body8: str) -> str:
     for i in range(8):
         c = body8[i]
         v = ord(c) - 48 if c <= "9" else ord(c) - 55  # A=10 … Z=35
-        total += v * _ORG_WEIGHTS[i]
+        total += v * ORG_WEIGHTS[i]
     check = 11 - total % 11
     if check == 10:
         return "X"
@@ -179,7 +185,7 @@ def credit_check_char(first17: str) -> str:
     """GB 32100 check character of the first 17 characters of a credit code."""
     total = 0
     for i in range(17):
-        total += _CREDIT_VALUE[first17[i]] * _CREDIT_WEIGHTS[i]
+        total += _CREDIT_VALUE[first17[i]] * CREDIT_WEIGHTS[i]
     return CREDIT_ALPHABET[(31 - total % 31) % 31]
 
 

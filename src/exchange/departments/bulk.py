@@ -152,7 +152,7 @@ def couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) ->
 def lookup_tables() -> dict[str, Any]:
     """Lookup tables for the per-person strings (built once per process)."""
     id_areas = (*AREAS, *sorted(DISPLAY_TO_AREA))
-    weights = ids._ID_WEIGHTS
+    weights = ids.ID_WEIGHTS
     return {
         "id_areas": id_areas,
         "id_area_weight": np.array(
@@ -160,8 +160,8 @@ def lookup_tables() -> dict[str, Any]:
             dtype=np.int64,
         ),
         "area_pos": {a: i for i, a in enumerate(id_areas)},
-        "surname_cum": np.array(names._SURNAME_CUM, dtype=np.uint64),
-        "eth_cum": np.array(names._ETH_CUM, dtype=np.uint64),
+        "surname_cum": np.array(names.SURNAME_CUM, dtype=np.uint64),
+        "eth_cum": np.array(names.ETH_CUM, dtype=np.uint64),
         "residence": np.array([AREAS.index(a) for a in RESIDENCE_TABLE], dtype=np.int64),
         "streets": [STREETS[a] for a in AREAS],
         "street_counts": np.array([len(STREETS[a]) for a in AREAS], dtype=np.uint64),
@@ -189,7 +189,7 @@ def id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64
     )
     shown = np.where(luogang, pos["440116"], shown)
     seq = np.where(female, 2 * h + 2, 2 * h + 1)
-    w = ids._ID_WEIGHTS
+    w = ids.ID_WEIGHTS
     seq_digits = (seq // 100) * w[14] + (seq // 10 % 10) * w[15] + (seq % 10) * w[16]
     check = (t["id_area_weight"][shown] + day_digits[day] + seq_digits) % 11
     return shown, seq, check
@@ -201,7 +201,7 @@ def id_numbers(city: City, index: I64) -> list[str]:
     day, area_i, h = slots(city, index)
     shown, seq, check = id_parts(day, area_i, h, (index & 1).astype(np.bool_))
     t = lookup_tables()
-    id_areas, ymd, chars = t["id_areas"], t["ymd"], ids._ID_CHECK
+    id_areas, ymd, chars = t["id_areas"], t["ymd"], ids.ID_CHECK
     return [
         f"{id_areas[a]}{ymd[d]}{q:03d}{chars[c]}"
         for a, d, q, c in zip(
@@ -272,11 +272,11 @@ def persons(city: City, index: I64) -> list[Person]:
     # Names: the draws a person's Rng makes, in order; the ethnicity's draw moves by two
     # when the given name has a second character.
     d = splitmix_draws(mix(n, city.seed, T_PERSON, index.astype(np.uint64)), 6)
-    surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
+    surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names.SURNAME_TOTAL), "right")
     two = chance(d[2], 0.78)
     own_second = chance(d[3], 0.6)
     eth_draw = np.where(two, d[5], d[3])
-    ethnicity = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
+    ethnicity = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
 
     # Household: together when married and not divorced; the head's death decides who
     # heads it. Deaths of the husbands of this range's units:
@@ -294,7 +294,7 @@ def persons(city: City, index: I64) -> list[Person]:
 
     out: list[Person] = []
     id_areas, ymd, streets = t["id_areas"], t["ymd"], t["streets"]
-    check_chars = ids._ID_CHECK
+    check_chars = ids.ID_CHECK
     surnames, eths = names.SURNAMES, names.ETHNICITIES
     male_c, female_c, neutral_c = names.MALE_CHARS, names.FEMALE_CHARS, names.NEUTRAL_CHARS
     columns = zip(

@@ -24,7 +24,7 @@ def calendar_tables() -> tuple[list[dt.date], I64, I64, I64, I64]:
     years = np.array([d.year for d in dates], dtype=np.int64)
     months = np.array([d.month for d in dates], dtype=np.int64)
     mdays = np.array([d.day for d in dates], dtype=np.int64)
-    weights = ids._ID_WEIGHTS[6:14]
+    weights = ids.ID_WEIGHTS[6:14]
     digits = np.array(
         [
             sum((ord(c) - 48) * w for c, w in zip(f"{d:%Y%m%d}", weights, strict=True))

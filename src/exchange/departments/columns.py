@@ -38,7 +38,16 @@ from exchange.departments.vocabulary import (
     STREETS,
 )
 
-__all__ = ["Firms", "People", "credit_codes", "draws", "from_age", "iso_dates", "tag_of"]
+__all__ = [
+    "Firms",
+    "People",
+    "credit_codes",
+    "draws",
+    "from_age",
+    "iso_dates",
+    "street_tables",
+    "tag_of",
+]
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 REF_ORD = REFERENCE_DATE.toordinal()
@@ -94,7 +103,7 @@ def pick(values: Sequence[str], d: U64) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _street_tables() -> tuple[list[list[str]], list[list[str]]]:
+def street_tables() -> tuple[list[list[str]], list[list[str]]]:
     """Per area index: its streets, and each street without its 街道 suffix."""
     streets = [list(STREETS[a]) for a in AREAS]
     bare = [[s.removesuffix("街道") for s in row] for row in streets]
@@ -129,10 +138,10 @@ def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
         chars[:, i] = np.where(modern, _CREDIT_BYTES[np.minimum(d, len(_CREDIT_BYTES) - 1)], 48 + d)
     chars[modern, 8] = ord("M")
     chars[modern, 9] = ord("A")
-    org = (_ORG_VALUE[chars[:, 8:16]] * np.array(ids._ORG_WEIGHTS)).sum(axis=1)
+    org = (_ORG_VALUE[chars[:, 8:16]] * np.array(ids.ORG_WEIGHTS)).sum(axis=1)
     check = 11 - org % 11
     chars[:, 16] = np.where(check == 10, ord("X"), np.where(check == 11, ord("0"), 48 + check))
-    total = (_CREDIT_VALUE[chars[:, :17]] * np.array(ids._CREDIT_WEIGHTS)).sum(axis=1)
+    total = (_CREDIT_VALUE[chars[:, :17]] * np.array(ids.CREDIT_WEIGHTS)).sum(axis=1)
     chars[:, 17] = _CREDIT_BYTES[(31 - total % 31) % 31]
     out: list[str] = chars.view("S18").ravel().astype(str).tolist()
     return out
@@ -145,7 +154,7 @@ def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDAr
     t = bulk.lookup_tables()
     areas = np.array([list(a.encode()) for a in t["id_areas"]], dtype=np.uint8)
     days = np.frombuffer("".join(t["ymd"]).encode(), dtype=np.uint8).reshape(-1, 8)
-    return areas, days, np.frombuffer(ids._ID_CHECK.encode(), dtype=np.uint8)
+    return areas, days, np.frombuffer(ids.ID_CHECK.encode(), dtype=np.uint8)
 
 
 @lru_cache(maxsize=1)
@@ -305,7 +314,7 @@ class People:
         rows NumPy reads back as strings (the zeros after a short name drop off)."""
         t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
-        surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names._SURNAME_TOTAL), "right")
+        surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names.SURNAME_TOTAL), "right")
         two = prng_arrays.chance(d[2], 0.78)
         own = prng_arrays.chance(d[3], 0.6)
         male, female, neutral, sur_cp, sur_len = _name_tables()
@@ -339,7 +348,7 @@ class People:
         t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         eth_draw = np.where(prng_arrays.chance(d[2], 0.78), d[5], d[3])
-        eth = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names._ETH_TOTAL), "right")
+        eth = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
         table = names.ETHNICITIES
         return [table[e][0] for e in eth.tolist()]
 
@@ -371,12 +380,12 @@ class People:
 
     @cached_property
     def street(self) -> list[str]:
-        streets, _ = _street_tables()
+        streets, _ = street_tables()
         return [streets[a][s] for a, s in zip(self.district.tolist(), self.street_i, strict=True)]
 
     @cached_property
     def address(self) -> list[str]:
-        _, bare = _street_tables()
+        _, bare = street_tables()
         _, district, street, road, no1, no2, no3 = self._household
         return [
             f"广州市{_AREA_NAMES[a]}{bare[a][s]}{ROADS[r]}{x}号{y}0{z}房"
@@ -497,7 +506,7 @@ class Firms:
 
     @cached_property
     def address(self) -> list[str]:
-        _, bare = _street_tables()
+        _, bare = street_tables()
         counts = bulk.lookup_tables()["street_counts"][self.district]
         street = (self._at(1) % counts).astype(np.int64).tolist()
         road = (self._at(2) % np.uint64(len(ROADS))).astype(np.int64).tolist()

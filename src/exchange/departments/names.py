@@ -12,10 +12,14 @@ from itertools import accumulate
 
 __all__ = [
     "ETHNICITIES",
+    "ETH_CUM",
+    "ETH_TOTAL",
     "FEMALE_CHARS",
     "MALE_CHARS",
     "NEUTRAL_CHARS",
     "SURNAMES",
+    "SURNAME_CUM",
+    "SURNAME_TOTAL",
     "pick_ethnicity",
     "pick_surname",
 ]
@@ -122,8 +126,9 @@ SURNAMES: tuple[tuple[str, int], ...] = (
     ("侯", 2),
     ("萧", 2),
 )
-_SURNAME_CUM = list(accumulate(w for _, w in SURNAMES))
-_SURNAME_TOTAL = _SURNAME_CUM[-1]
+# Cumulative weights: pick_surname's, and the vectorised columns' (departments.columns, .bulk).
+SURNAME_CUM = list(accumulate(w for _, w in SURNAMES))
+SURNAME_TOTAL = SURNAME_CUM[-1]
 
 MALE_CHARS = "伟强军杰涛斌勇俊峰浩明辉志华建国家文永健鹏磊宇轩晨昊子豪嘉荣锦成海波龙坚毅炜"
 FEMALE_CHARS = "芳娟敏静丽艳玲婷燕霞红秀英慧萍雪琳颖佳欣怡梓诗雅晴淑桂凤美珊蕾洁妍彤"
@@ -143,15 +148,15 @@ ETHNICITIES: tuple[tuple[str, int], ...] = (
     ("蒙古族", 5),
     ("朝鲜族", 5),
 )
-_ETH_CUM = list(accumulate(w for _, w in ETHNICITIES))
-_ETH_TOTAL = _ETH_CUM[-1]
+ETH_CUM = list(accumulate(w for _, w in ETHNICITIES))
+ETH_TOTAL = ETH_CUM[-1]
 
 
 def pick_surname(u: int) -> str:
     """The surname for a uniform integer ``u`` (any size), following :data:`SURNAMES`."""
-    return SURNAMES[bisect.bisect_right(_SURNAME_CUM, u % _SURNAME_TOTAL)][0]
+    return SURNAMES[bisect.bisect_right(SURNAME_CUM, u % SURNAME_TOTAL)][0]
 
 
 def pick_ethnicity(u: int) -> str:
     """The ethnicity for a uniform integer ``u``, following :data:`ETHNICITIES`."""
-    return ETHNICITIES[bisect.bisect_right(_ETH_CUM, u % _ETH_TOTAL)][0]
+    return ETHNICITIES[bisect.bisect_right(ETH_CUM, u % ETH_TOTAL)][0]

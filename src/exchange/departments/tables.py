@@ -29,11 +29,11 @@ from exchange.departments.columns import (
     REF_ORD,
     Firms,
     People,
-    _street_tables,
     draws,
     from_age,
     iso_dates,
     pick,
+    street_tables,
     years_of,
 )
 from exchange.departments.ndjson import Table
@@ -111,7 +111,7 @@ def _months_to_reference(ordinals: I64) -> I64:
 
 @lru_cache(maxsize=1)
 def _police_stations() -> list[list[str]]:
-    streets, _ = _street_tables()
+    streets, _ = street_tables()
     return [
         [
             f"广州市公安局{_AREA_NAMES[a]}分局{s.removesuffix('街道').removesuffix('镇')}派出所"
