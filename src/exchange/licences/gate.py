@@ -32,7 +32,7 @@ from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, NotPermitted, TooManyRequests, Unavailable, request_id_of
 
 TOPIC_SLUG = "e-licences"
-#: The e-licence topic's items, as :func:`exchange.licences.service.topic_record` fills them.
+#: The e-licence topic's items, as :func:`exchange.licences.reading.topic_record` fills them.
 TOPIC_ITEMS = (
     "licence_number",
     "licence_type",
