@@ -264,7 +264,7 @@ def test_exchange_load_reports_the_day_to_the_exchanges_dashboard(
     reading, then the outcome, to the exchange (``PUT /api/v1/load-runs/{id}``)."""
     from rich.console import Console
 
-    from exchange.loadrun import REPORTED, Reporter, _watch
+    from exchange.loadrun import REPORTED, Reporter, watch
 
     progress_file = tmp_path / "progress.json"
     readings = [
@@ -281,7 +281,7 @@ def test_exchange_load_reports_the_day_to_the_exchanges_dashboard(
     proc = subprocess.Popen([sys.executable, "-c", script])
     reporter = Reporter(server.url, OPERATOR_KEY, Console(file=io.StringIO()))
 
-    assert _watch(proc, progress_file, Console(file=io.StringIO()), reporter) == 1
+    assert watch(proc, progress_file, Console(file=io.StringIO()), reporter) == 1
 
     runs = httpx.get(
         f"{server.url}/api/v1/load-runs",
