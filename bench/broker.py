@@ -473,7 +473,7 @@ def main() -> None:
         "--profile",
         type=Path,
         help="Only profile: sample the exchange with py-spy (collapsed stacks into this file) "
-        "during one broker run at 64 connections, then stop.",
+        "during one broker run at --connections, then stop.",
     )
     args = parser.parse_args()
     if args.smoke:
@@ -507,7 +507,7 @@ def main() -> None:
             cprofile(args.cprofile, st.exchange.pid, lambda: run("broker", 6, args.connections))
             return
         if args.profile is not None:
-            profile(args.profile, st.exchange.pid, lambda: run("broker", 11, 64))
+            profile(args.profile, st.exchange.pid, lambda: run("broker", 11, args.connections))
             return
         rounds: list[dict[str, dict[str, float]]] = []
         for r in range(args.rounds):
