@@ -21,16 +21,16 @@ mock public-security bureau registers a birth (``POST /departments/_changes/birt
 operator's control of the living city), and the story times each arrival, shows what each
 department received (only its granted items), the subscriptions' lag and the audit of the
 deliveries. The story's subscriptions are deleted at the end, so it can be told again.
+
+Its cast is :mod:`exchange.demo_newborn_cast`; how the departments receive the birth,
+:mod:`exchange.demo_newborn_arrivals`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -39,94 +39,18 @@ from rich.table import Table
 
 from exchange.client import ExchangeClient, PushReceiver
 from exchange.demo_narration import Narrator, mask_id
+from exchange.demo_newborn_arrivals import (
+    Inbox,
+    auth_headers,
+    raise_for_error,
+    serving,
+    wait_for,
+)
+from exchange.demo_newborn_cast import BANK, CONSUMERS, PROVIDER, TOPIC, NewbornReport
 from exchange.glossary import Lang
 from exchange.security import demo_key
 
 __all__ = ["CONSUMERS", "NewbornReport", "run_newborn"]
-
-TOPIC = "household-registration"
-PROVIDER = "gaj"
-BANK = "icbc"
-
-
-@dataclass(frozen=True)
-class Consumer:
-    code: str
-    label: str
-    delivery: str  # push | pull
-    items: tuple[str, ...]
-    purpose: str
-    legal_function: str
-
-
-CONSUMERS: tuple[Consumer, ...] = (
-    Consumer(
-        "wjw",
-        "市卫健委 health commission",
-        "push",
-        ("id_number", "name", "sex", "birth_date", "registered_address"),
-        "新生儿健康档案建立与预防接种通知",
-        "《母婴保健法》第二十四条、《疫苗管理法》第四十七条",
-    ),
-    Consumer(
-        "ybj",
-        "市医保局 medical security",
-        "push",
-        ("id_number", "name", "sex", "birth_date", "household_number"),
-        "新生儿参加城乡居民基本医疗保险",
-        "《社会保险法》第二十五条",
-    ),
-    Consumer(
-        "mzj",
-        "市民政局 civil affairs",
-        "pull",
-        ("id_number", "name", "birth_date", "household_number", "relation_to_head"),
-        "家庭人口变动后的救助待遇核定",
-        "《社会救助暂行办法》第十一条",
-    ),
-)
-
-
-@dataclass
-class Arrival:
-    """One department's receipt of the birth."""
-
-    seconds: float
-    event: dict[str, Any]
-
-
-@dataclass
-class NewbornReport:
-    """What the story did, for callers and tests."""
-
-    child: str | None = None
-    granted: dict[str, list[str]] = field(default_factory=dict)  # consumer → items
-    subscriptions: dict[str, int] = field(default_factory=dict)  # consumer → id
-    arrivals: dict[str, Arrival] = field(default_factory=dict)  # consumer → arrival
-    lag_ms: dict[str, int | None] = field(default_factory=dict)
-    audited: int = 0
-    chain_ok: bool = False
-    #: the bank's verifications: declared address → outcome (None: the exchange has none)
-    verified: dict[str, str] | None = None
-
-
-class _Inbox:
-    """What the push receivers hand over, from their server threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.events: dict[str, list[tuple[float, dict[str, Any]]]] = {}
-
-    def handler(self, code: str) -> Any:
-        def on_event(event: dict[str, Any]) -> None:
-            with self.lock:
-                self.events.setdefault(code, []).append((time.monotonic(), event))
-
-        return on_event
-
-    def find(self, code: str, key: str) -> tuple[float, dict[str, Any]] | None:
-        with self.lock:
-            return next((x for x in self.events.get(code, ()) if x[1]["key"] == key), None)
 
 
 def run_newborn(
@@ -144,7 +68,7 @@ def run_newborn(
     report = NewbornReport()
     keys = {c.code: demo_key(operator_key, c.code) for c in CONSUMERS}
     op_headers = {"Authorization": f"Bearer {operator_key}"}
-    inbox = _Inbox()
+    inbox = Inbox()
     with ExitStack() as stack:
         operator = stack.enter_context(ExchangeClient(base_url, operator_key))
         http = stack.enter_context(httpx.Client(base_url=base_url, timeout=40.0))
@@ -201,20 +125,22 @@ def run_newborn(
                 credential = http.post(
                     f"/api/v1/departments/{c.code}/provider-credential", headers=op_headers
                 )
-                _ok(credential)
+                raise_for_error(credential)
                 receiver = PushReceiver(
                     inbox.handler(c.code),
                     secret=credential.json()["credential"],
                     audience=c.code,
                 )
-                endpoint = stack.enter_context(_serving(receiver, receiver_host))
+                endpoint = stack.enter_context(serving(receiver, receiver_host))
                 body["endpoint"] = endpoint
-            made_sub = http.post("/api/v1/subscriptions", json=body, headers=_auth(keys[c.code]))
-            _ok(made_sub)
+            made_sub = http.post(
+                "/api/v1/subscriptions", json=body, headers=auth_headers(keys[c.code])
+            )
+            raise_for_error(made_sub)
             sub_id = int(made_sub.json()["id"])
             report.subscriptions[c.code] = sub_id
             stack.callback(
-                http.delete, f"/api/v1/subscriptions/{sub_id}", headers=_auth(keys[c.code])
+                http.delete, f"/api/v1/subscriptions/{sub_id}", headers=auth_headers(keys[c.code])
             )
             out.say(
                 f"  {c.code}: subscription #{sub_id}, {c.delivery}"
@@ -227,7 +153,7 @@ def run_newborn(
             "register the child at their police station (出生登记).",
         )
         born = http.post("/departments/_changes/birth", headers=op_headers)
-        _ok(born)
+        raise_for_error(born)
         started = time.monotonic()
         events = {e["topic"]: e for e in born.json()["events"]}
         registration = events[TOPIC]
@@ -251,7 +177,7 @@ def run_newborn(
             "Nobody asks: the exchange pushes the change (or hands it to the long-poll), each "
             "department receiving only the items it was granted.",
         )
-        _wait_for(http, inbox, report, keys, child, started, timeout)
+        wait_for(http, inbox, report, keys, child, started, timeout)
         table = Table("department", "delivery", "arrived after", "event id", "items received")
         for c in CONSUMERS:
             arrival = report.arrivals.get(c.code)
@@ -269,7 +195,8 @@ def run_newborn(
 
         for c in CONSUMERS:
             sub = http.get(
-                f"/api/v1/subscriptions/{report.subscriptions[c.code]}", headers=_auth(keys[c.code])
+                f"/api/v1/subscriptions/{report.subscriptions[c.code]}",
+                headers=auth_headers(keys[c.code]),
             )
             if sub.status_code == 200:
                 report.lag_ms[c.code] = sub.json()["stats"]["last_lag_ms"]
@@ -309,7 +236,7 @@ def _bank_verifies(
     declared = str(child["registered_address"])
     # A slip of the pen: the room number off by one digit.
     wrong = declared[:-2] + ("1" if declared[-2] != "1" else "2") + declared[-1]
-    bank = _auth(demo_key(operator_key, BANK))
+    bank = auth_headers(demo_key(operator_key, BANK))
     table = Table("declared address", "answer")
     report.verified = {}
     for claim in (declared, wrong):
@@ -322,29 +249,13 @@ def _bank_verifies(
             out.say("  [dim]this exchange offers no verification (核验) yet[/]")
             report.verified = None
             return
-        _ok(resp)
+        raise_for_error(resp)
         outcome = str(resp.json()["outcomes"]["registered_address"])
         report.verified[claim] = outcome
         colour = "green" if outcome == "match" else "red"
         table.add_row(claim, f"[{colour}]{outcome}[/]")
     out.console.print(table)
     out.say("  the bank's answer holds outcomes only; the audit records items and outcomes")
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _ok(resp: httpx.Response) -> None:
-    if resp.status_code >= 400:
-        try:
-            error = resp.json()["error"]
-            text = f"{error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            text = resp.text[:200]
-        raise RuntimeError(
-            f"{resp.request.method} {resp.request.url.path} → {resp.status_code} {text}"
-        )
 
 
 def _topic_code(client: ExchangeClient) -> str:
@@ -357,53 +268,6 @@ def _topic_code(client: ExchangeClient) -> str:
         offset += len(page.items)
         if not page.items or offset >= page.total:
             raise LookupError(f"the catalog has no {PROVIDER} topic {TOPIC!r}")
-
-
-@contextmanager
-def _serving(receiver: PushReceiver, host: str) -> Iterator[str]:
-    with receiver.serve(host, 0) as address:
-        yield address
-
-
-def _wait_for(
-    http: httpx.Client,
-    inbox: _Inbox,
-    report: NewbornReport,
-    keys: dict[str, str],
-    child: str,
-    started: float,
-    timeout: float,
-) -> None:
-    """Until every department has the child's registration, or ``timeout`` seconds."""
-    deadline = started + timeout
-    pull = [c for c in CONSUMERS if c.delivery == "pull"]
-    cursors: dict[str, int | None] = {c.code: None for c in pull}
-    while len(report.arrivals) < len(CONSUMERS) and time.monotonic() < deadline:
-        for c in CONSUMERS:
-            if c.code in report.arrivals or c.delivery != "push":
-                continue
-            found = inbox.find(c.code, child)
-            if found is not None:
-                report.arrivals[c.code] = Arrival(found[0] - started, found[1])
-        for c in pull:
-            if c.code in report.arrivals:
-                continue
-            params: dict[str, Any] = {"wait": min(5.0, max(0.0, deadline - time.monotonic()))}
-            if cursors[c.code] is not None:
-                params["cursor"] = cursors[c.code]
-            page = http.get(
-                f"/api/v1/subscriptions/{report.subscriptions[c.code]}/events",
-                params=params,
-                headers=_auth(keys[c.code]),
-            )
-            _ok(page)
-            body = page.json()
-            cursors[c.code] = body["next_cursor"]
-            for event in body["events"]:
-                if event["key"] == child:
-                    report.arrivals[c.code] = Arrival(time.monotonic() - started, event)
-        if len(report.arrivals) < len(CONSUMERS) and not pull:
-            time.sleep(0.05)
 
 
 def _show_deliveries(
