@@ -8,7 +8,7 @@ city:
    department (一数一源) and when it was gathered (the operator starts a gathering pass
    first if the library does not hold the enterprise yet);
 2. the market regulator (``scjgj``) issues its business licence (营业执照) through the
-   licence system, signed by the platform (:mod:`exchange.licences.story`);
+   licence system, signed by the platform (:mod:`exchange.demo_steps`);
 3. a bank opening the enterprise's account verifies the licence offline, with the
    platform's public key and status list only;
 4. the customs (``gzhg``) checks the enterprise against the red and black lists (信用联合
@@ -29,8 +29,8 @@ from rich.table import Table
 
 from exchange.client import ExchangeClient
 from exchange.demo_narration import Narrator
+from exchange.demo_steps import issue_business_licence, verify_business_licence
 from exchange.departments.city import City, Enterprise
-from exchange.licences.story import issue_business_licence, verify_business_licence
 from exchange.security import demo_key
 
 __all__ = ["EnterpriseReport", "pick_enterprise", "run_enterprise_story"]

@@ -14,7 +14,7 @@ from tests.e2e.harness import OPERATOR, OPERATOR_KEY, key_of
 
 from exchange.client import ExchangeClient, PermissionDenied
 from exchange.credit import feed
-from exchange.credit.story import CUSTOMS, check_at_customs
+from exchange.demo_steps import CUSTOMS, check_at_customs
 from exchange.departments.city import City
 from exchange.security import demo_key
 

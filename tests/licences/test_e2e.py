@@ -99,8 +99,8 @@ def test_issue_revoke_and_verify_offline_with_the_exchange_gone(tmp_path: Path) 
 
 def test_the_enterprise_story_issues_and_verifies_a_business_licence(tmp_path: Path) -> None:
     from exchange.client import ExchangeClient
+    from exchange.demo_steps import issue_business_licence, verify_business_licence
     from exchange.departments.city import City
-    from exchange.licences.story import issue_business_licence, verify_business_licence
     from exchange.security import demo_key
 
     settings = settings_for(f"sqlite:///{tmp_path}/exchange.db")

@@ -11,8 +11,8 @@ import sys
 import typer
 
 from exchange.cli import audit, catalog, clock, credentials, db, demo, serve, up
-from exchange.credit import cli as credit_cli
-from exchange.licences.cli import licence_app
+from exchange.cli import credit as credit_cli
+from exchange.cli.licences import licence_app
 from exchange.loadrun import load as load_command
 
 __all__ = ["app", "main"]
