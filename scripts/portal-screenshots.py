@@ -33,8 +33,8 @@ from exchange.config import Settings  # noqa: E402
 from exchange.demo import run_demo  # noqa: E402
 from exchange.demo_enterprise import run_enterprise_story  # noqa: E402
 from exchange.demo_newborn import CONSUMERS as NEWBORN_CONSUMERS  # noqa: E402
-from exchange.demo_newborn import TOPIC as NEWBORN_TOPIC  # noqa: E402
 from exchange.demo_newborn import run_newborn  # noqa: E402
+from exchange.demo_newborn_cast import TOPIC as NEWBORN_TOPIC  # noqa: E402
 from exchange.departments.city import City  # noqa: E402
 from exchange.security import demo_key  # noqa: E402
 
