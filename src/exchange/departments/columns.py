@@ -124,6 +124,12 @@ def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
     """``ids.make_credit_code(kind, area, City._org_body(slot))`` of each enterprise, the
     check characters computed over arrays (per code in Python it was most of an
     enterprise table's cost)."""
+    out: list[str] = credit_chars(kind92, area_i, slot).view("S18").ravel().astype(str).tolist()
+    return out
+
+
+def credit_chars(kind92: BOOL, area_i: I64, slot: U64) -> npt.NDArray[np.uint8]:
+    """ASCII of :func:`credit_codes`, one row of 18 bytes each."""
     n = len(slot)
     chars = np.empty((n, 18), dtype=np.uint8)
     chars[:, 0] = ord("9")
@@ -143,8 +149,7 @@ def credit_codes(kind92: BOOL, area_i: I64, slot: U64) -> list[str]:
     chars[:, 16] = np.where(check == 10, ord("X"), np.where(check == 11, ord("0"), 48 + check))
     total = (_CREDIT_VALUE[chars[:, :17]] * np.array(ids.CREDIT_WEIGHTS)).sum(axis=1)
     chars[:, 17] = _CREDIT_BYTES[(31 - total % 31) % 31]
-    out: list[str] = chars.view("S18").ravel().astype(str).tolist()
-    return out
+    return chars
 
 
 @lru_cache(maxsize=1)
@@ -295,7 +300,8 @@ class People:
     # -- strings -------------------------------------------------------------------------
 
     @cached_property
-    def id_number(self) -> list[str]:
+    def id_chars(self) -> npt.NDArray[np.uint8]:
+        """ASCII of each ID number, one row of 18 bytes each."""
         shown, seq, check = bulk.id_parts(self.day, self.area_i, self.h, self.female)
         areas, days, checks = _id_tables()
         chars = np.empty((self.n, 18), dtype=np.uint8)
@@ -305,13 +311,23 @@ class People:
         chars[:, 15] = 48 + seq // 10 % 10
         chars[:, 16] = 48 + seq % 10
         chars[:, 17] = checks[check]
-        out: list[str] = chars.view("S18").ravel().astype(str).tolist()
+        return chars
+
+    @cached_property
+    def id_number(self) -> list[str]:
+        out: list[str] = self.id_chars.view("S18").ravel().astype(str).tolist()
         return out
 
     @cached_property
     def name(self) -> list[str]:
-        """Surname and one or two given characters, as code points in a (n, 4) array whose
-        rows NumPy reads back as strings (the zeros after a short name drop off)."""
+        """Surname and one or two given characters: the rows of :attr:`name_points` read
+        back as strings by NumPy (the zeros after a short name drop off)."""
+        out: list[str] = self.name_points.view("<U4").ravel().tolist()
+        return out
+
+    @cached_property
+    def name_points(self) -> npt.NDArray[np.uint32]:
+        """Code points of each name, a (n, 4) array (0 after a short name)."""
         t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names.SURNAME_TOTAL), "right")
@@ -336,37 +352,55 @@ class People:
         at = sur_len[surname]
         cp[rows, at] = first
         cp[rows, at + 1] = np.where(two, second, 0)
-        out: list[str] = cp.view("<U4").ravel().tolist()
-        return out
+        return cp
 
     @cached_property
     def sex(self) -> list[str]:
         return ["女" if f else "男" for f in self.female.tolist()]
 
     @cached_property
-    def ethnicity(self) -> list[str]:
+    def ethnicity_i(self) -> I64:
+        """Index of each person's ethnicity in ``names.ETHNICITIES``."""
         t = bulk.lookup_tables()
         d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
         eth_draw = np.where(prng_arrays.chance(d[2], 0.78), d[5], d[3])
-        eth = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
-        table = names.ETHNICITIES
-        return [table[e][0] for e in eth.tolist()]
+        out: I64 = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
+        return out
 
     @cached_property
-    def _household(
-        self,
-    ) -> tuple[I64, I64, list[int], list[int], list[int], list[int], list[int]]:
+    def ethnicity(self) -> list[str]:
+        table = names.ETHNICITIES
+        return [table[e][0] for e in self.ethnicity_i.tolist()]
+
+    @cached_property
+    def household_arrays(self) -> tuple[I64, I64, I64, I64, I64, I64, I64]:
         """(household id, district area index, street index, road, and three numbers)."""
         t = bulk.lookup_tables()
         hh_id = np.where(self.together, 2 * (self.index >> 1), self.index)
         hd = splitmix_draws(mix(self.n, self.city.seed, T_HOUSE, hh_id.astype(np.uint64)), 6)
         district = t["residence"][(hd[0] % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)]
         street = (hd[1] % t["street_counts"][district]).astype(np.int64)
-        road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64).tolist()
-        no1 = (1 + (hd[3] % np.uint64(899)).astype(np.int64)).tolist()
-        no2 = (1 + (hd[4] % np.uint64(30)).astype(np.int64)).tolist()
-        no3 = (1 + (hd[5] % np.uint64(8)).astype(np.int64)).tolist()
-        return hh_id, district, street.tolist(), road, no1, no2, no3
+        road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64)
+        no1 = 1 + (hd[3] % np.uint64(899)).astype(np.int64)
+        no2 = 1 + (hd[4] % np.uint64(30)).astype(np.int64)
+        no3 = 1 + (hd[5] % np.uint64(8)).astype(np.int64)
+        return hh_id, district, street, road, no1, no2, no3
+
+    @cached_property
+    def _household(
+        self,
+    ) -> tuple[I64, I64, list[int], list[int], list[int], list[int], list[int]]:
+        """:attr:`household_arrays` with the street, road and numbers as lists."""
+        hh_id, district, street, road, no1, no2, no3 = self.household_arrays
+        return (
+            hh_id,
+            district,
+            street.tolist(),
+            road.tolist(),
+            no1.tolist(),
+            no2.tolist(),
+            no3.tolist(),
+        )
 
     @cached_property
     def district(self) -> I64:
@@ -445,8 +479,13 @@ class Firms:
         return out
 
     @cached_property
+    def credit_chars(self) -> npt.NDArray[np.uint8]:
+        return credit_chars(self.kind92, self.district, self.slot)
+
+    @cached_property
     def credit_code(self) -> list[str]:
-        return credit_codes(self.kind92, self.district, self.slot)
+        out: list[str] = self.credit_chars.view("S18").ravel().astype(str).tolist()
+        return out
 
     @cached_property
     def industry_i(self) -> I64:
@@ -519,6 +558,14 @@ class Firms:
                 self.district.tolist(), street, road, no1, no2, no3, strict=True
             )
         ]
+
+    @cached_property
+    def legal_rep_people(self) -> tuple[I64, People, I64]:
+        """Each enterprise's legal representative (-1: none), those people (each once)
+        and each enterprise's position among them."""
+        reps = bulk_enterprises.legal_reps(self.city, self.e)
+        found = np.unique(reps[reps >= 0])
+        return reps, People(self.city, found), np.searchsorted(found, reps)
 
     @cached_property
     def legal_rep(self) -> tuple[list[str | None], list[str | None]]:

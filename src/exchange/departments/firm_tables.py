@@ -7,14 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from exchange import ids
-from exchange.departments import prng_arrays
+from exchange.departments import json_columns as jc
+from exchange.departments import jsonbytes, prng_arrays
 from exchange.departments.city import City
-from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, pick, years_of
+from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, years_of
+from exchange.departments.jsonbytes import U8, Vocab
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS
 from exchange.departments.prng_arrays import BOOL, I64, feistel_forward
 from exchange.departments.records import e_licences
-from exchange.departments.vocabulary import INDUSTRIES
+from exchange.departments.vocabulary import COMPANY_TYPES, ENT_STATUS_TABLE, INDUSTRIES
 
 __all__ = ["credit_publicity", "e_licence", "enterprise_registration", "tax_registration"]
 
@@ -33,28 +35,44 @@ def _firms(city: City, start: int, stop: int) -> Firms:
     return Firms(city, _span(start, stop, city.enterprises))
 
 
+_TYPES = Vocab(["个体工商户", *COMPANY_TYPES])
+_SCOPES = Vocab(
+    [f"{i[0]}相关业务(依法须经批准的项目,经相关部门批准后方可开展经营活动)" for i in INDUSTRIES]
+)
+
+
+def _authority(f: Firms, before: str, after: str) -> U8:
+    """``f"{before}{district name}{after}"`` of each enterprise, as JSON."""
+    return jsonbytes.text(f.n, before.encode(), jc.AREA_NAMES.inner(f.district), after.encode())
+
+
 def enterprise_registration(city: City, start: int, stop: int) -> Table:
     f = _firms(city, start, stop)
-    rep_names, rep_ids = f.legal_rep
+    rep_names, rep_ids = jc.legal_rep(f)
+    kinds = (f._d[3] % np.uint64(len(COMPANY_TYPES))).astype(np.int64)
     return Table(
         f.e.tolist(),
         {
-            "credit_code": f.credit_code,
-            "name": f.name,
-            "entity_type": f.entity_type,
+            "credit_code": jc.credit_code(f),
+            "name": jc.firm_name(f),
+            "entity_type": _TYPES.take(np.where(f.kind92, 0, 1 + kinds)),
             "legal_representative": rep_names,
             "legal_representative_id_number": rep_ids,
-            "industry": f.industry,
-            "address": f.address,
-            "registered_capital": f.capital,
-            "founded_on": _iso(f.founded),
-            "registration_authority": [
-                f"广州市{_AREA_NAMES[a]}市场监督管理局" for a in f.district.tolist()
-            ],
-            "status": f.status,
-            "business_scope": f.business_scope,
+            "industry": jc.INDUSTRY.take(f.industry_i),
+            "address": jc.firm_address(f),
+            "registered_capital": jsonbytes.digits(np.asarray(f.capital, dtype=np.int64)),
+            "founded_on": jsonbytes.iso_dates(f.founded),
+            "registration_authority": _authority(f, "广州市", "市场监督管理局"),
+            "status": jc.STATUS.take(f.status_i),
+            "business_scope": _SCOPES.take(f.industry_i),
         },
     )
+
+
+_REGISTRATION = Vocab(["私营有限责任公司", "个体经营"])
+_QUALIFICATION = Vocab(["小规模纳税人", "增值税一般纳税人"])
+_RATING = Vocab(["A", "B", "B", "M", "C", "D"])
+_TAX_STATUS = Vocab(["非正常", "正常"])
 
 
 def tax_registration(city: City, start: int, stop: int) -> Table:
@@ -69,20 +87,14 @@ def tax_registration(city: City, start: int, stop: int) -> Table:
     return Table(
         f.e.tolist(),
         {
-            "credit_code": f.credit_code,
-            "taxpayer_name": f.name,
-            "registration_type": [
-                "个体经营" if k else "私营有限责任公司" for k in f.kind92.tolist()
-            ],
-            "taxpayer_qualification": [
-                "增值税一般纳税人" if g else "小规模纳税人" for g in general.tolist()
-            ],
-            "tax_authority": [
-                f"国家税务总局广州市{_AREA_NAMES[a]}税务局" for a in f.district.tolist()
-            ],
-            "credit_rating": pick(("A", "B", "B", "M", "C", "D"), rating),
-            "registered_on": _iso(registered),
-            "status": ["正常" if o else "非正常" for o in f.operating.tolist()],
+            "credit_code": jc.credit_code(f),
+            "taxpayer_name": jc.firm_name(f),
+            "registration_type": _REGISTRATION.take(f.kind92.astype(np.int64)),
+            "taxpayer_qualification": _QUALIFICATION.take(general.astype(np.int64)),
+            "tax_authority": _authority(f, "国家税务总局广州市", "税务局"),
+            "credit_rating": _RATING.take((rating % np.uint64(6)).astype(np.int64)),
+            "registered_on": jsonbytes.iso_dates(registered),
+            "status": _TAX_STATUS.take(f.operating.astype(np.int64)),
         },
     )
 
@@ -129,37 +141,40 @@ def e_licence(city: City, start: int, stop: int) -> Table:
     issued = np.concatenate([p[3] for p in parts])
     order = np.lexsort((types, pos))
     pos, types, serial, issued = pos[order], types[order], serial[order], issued[order]
-    check = _luhn(serial).tolist()
+    n = len(pos)
     valid = issued + 5 * 365
     expired = (types > 0) & (valid < REF_ORD)
     operating = f.operating[pos]
-    valid_iso = _iso(valid)
-    names, codes, district = f.name, f.credit_code, f.district.tolist()
-    lt = e_licences.LICENCE_TYPES
+    prefix, kind, authority = _LICENCE_VOCABS
+    luhn = (48 + _luhn(serial)).astype(np.uint8)[:, None]
+    city_wide = jsonbytes.join(n, jc.AREA_NAMES.inner(f.district[pos]), authority.inner(types))
     return Table(
         f.e[pos].tolist(),
         {
-            "licence_number": [
-                f"{lt[t][0]}{s:012d}{c}"
-                for t, s, c in zip(types.tolist(), serial.tolist(), check, strict=True)
-            ],
-            "licence_type": [lt[t][1] for t in types.tolist()],
-            "holder_name": [names[i] for i in pos.tolist()],
-            "holder_credit_code": [codes[i] for i in pos.tolist()],
-            "issuing_authority": [
-                f"广州市{lt[t][2]}" if t else f"广州市{_AREA_NAMES[district[i]]}{lt[t][2]}"
-                for t, i in zip(types.tolist(), pos.tolist(), strict=True)
-            ],
-            "issued_on": _iso(issued),
-            "valid_until": [
-                v if t else "长期" for t, v in zip(types.tolist(), valid_iso, strict=True)
-            ],
-            "status": [
-                "有效" if o and not x else "注销" if not o else "过期"
-                for o, x in zip(operating.tolist(), expired.tolist(), strict=True)
-            ],
+            "licence_number": jsonbytes.text(
+                n, prefix.inner(types), jsonbytes.digits(serial, 12), luhn
+            ),
+            "licence_type": kind.take(types),
+            "holder_name": jc.firm_name(f)[pos],
+            "holder_credit_code": jc.credit_code(f)[pos],
+            # The first type is issued by the district's bureau, the others city-wide.
+            "issuing_authority": jsonbytes.text(
+                n, "广州市".encode(), jsonbytes.where(types > 0, authority.inner(types), city_wide)
+            ),
+            "issued_on": jsonbytes.iso_dates(issued),
+            "valid_until": jsonbytes.where(
+                types > 0, jsonbytes.iso_dates(valid), _FOREVER.take(np.zeros(n, dtype=np.int64))
+            ),
+            "status": _LICENCE_STATUS.take(np.where(~operating, 1, np.where(expired, 2, 0))),
         },
     )
+
+
+_LICENCE_VOCABS = tuple(Vocab([t[k] for t in e_licences.LICENCE_TYPES]) for k in range(3))
+_FOREVER = Vocab(["长期"])
+_LICENCE_STATUS = Vocab(["有效", "注销", "过期"])
+_REASONS = Vocab(list(e_licences.PENALTY_REASONS))
+_LIST_STATUS = Vocab(["无", "红名单", "黑名单"])
 
 
 def credit_publicity(city: City, start: int, stop: int) -> Table:
@@ -177,32 +192,35 @@ def credit_publicity(city: City, start: int, stop: int) -> Table:
     extra = (r[after, cols] % np.uint64(4)).astype(np.int64)
     licences = sum(h.astype(np.int64) for h in _holds(f))
     number = 1 + (r[4] % np.uint64(9999)).astype(np.int64)
-    reason = pick(e_licences.PENALTY_REASONS, r[5])
+    reason = _REASONS.take((r[5] % np.uint64(len(e_licences.PENALTY_REASONS))).astype(np.int64))
     amount = (1 + (r[6] % np.uint64(200)).astype(np.int64)) * 500
-    revoked = np.array([s.startswith("吊销") for s in f.status], dtype=np.bool_)
-    black = (penalties >= 3) | revoked
-    latest_iso = _iso(latest)
-    latest_year = years_of(latest).tolist()
-    pen = penalised.tolist()
+    revoked = np.array([s.startswith("吊销") for s in ENT_STATUS_TABLE], dtype=np.bool_)
+    black = (penalties >= 3) | revoked[f.status_i]
+    null = jsonbytes.join(n, b"null")
+
+    def penalty(value: U8) -> U8:
+        return jsonbytes.where(penalised, value, null)
+
     return Table(
         f.e.tolist(),
         {
-            "credit_code": f.credit_code,
-            "name": f.name,
-            "licensing_count": (licences + extra).tolist(),
-            "penalty_count": penalties.tolist(),
-            "latest_penalty_number": [
-                f"穗市监处罚〔{y}〕{x}号" if p else None
-                for p, y, x in zip(pen, latest_year, number.tolist(), strict=True)
-            ],
-            "latest_penalty_reason": [x if p else None for p, x in zip(pen, reason, strict=True)],
-            "latest_penalty_date": [x if p else None for p, x in zip(pen, latest_iso, strict=True)],
-            "latest_penalty_amount": [
-                x if p else None for p, x in zip(pen, amount.tolist(), strict=True)
-            ],
-            "list_status": [
-                "黑名单" if b else "红名单" if x else "无"
-                for b, x in zip(black.tolist(), red.tolist(), strict=True)
-            ],
+            "credit_code": jc.credit_code(f),
+            "name": jc.firm_name(f),
+            "licensing_count": jsonbytes.digits(licences + extra),
+            "penalty_count": jsonbytes.digits(penalties),
+            "latest_penalty_number": penalty(
+                jsonbytes.text(
+                    n,
+                    "穗市监处罚〔".encode(),
+                    jsonbytes.digits(years_of(latest)),
+                    "〕".encode(),
+                    jsonbytes.digits(number),
+                    "号".encode(),
+                )
+            ),
+            "latest_penalty_reason": penalty(reason),
+            "latest_penalty_date": penalty(jsonbytes.iso_dates(latest)),
+            "latest_penalty_amount": penalty(jsonbytes.digits(amount)),
+            "list_status": _LIST_STATUS.take(np.where(black, 2, red.astype(np.int64))),
         },
     )

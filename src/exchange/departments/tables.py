@@ -21,9 +21,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from exchange import ids
-from exchange.departments import bulk, calendar_arrays, firm_tables, prng_arrays
+from exchange.departments import bulk, calendar_arrays, firm_tables, jsonbytes, prng_arrays
+from exchange.departments import json_columns as jc
 from exchange.departments.city import City
 from exchange.departments.columns import (
     REF_ORD,
@@ -110,43 +112,50 @@ def _months_to_reference(ordinals: I64) -> I64:
 
 
 @lru_cache(maxsize=1)
-def _police_stations() -> list[list[str]]:
+def _police_stations() -> jsonbytes.Vocab:
+    """Each street's police station, by ``json_columns.street_key``."""
     streets, _ = street_tables()
-    return [
+    width = max(len(row) for row in streets)
+    return jsonbytes.Vocab(
         [
-            f"广州市公安局{_AREA_NAMES[a]}分局{s.removesuffix('街道').removesuffix('镇')}派出所"
-            for s in row
+            f"广州市公安局{_AREA_NAMES[a]}分局{row[s].removesuffix('街道').removesuffix('镇')}派出所"
+            if s < len(row)
+            else ""
+            for a, row in enumerate(streets)
+            for s in range(width)
         ]
-        for a, row in enumerate(streets)
-    ]
+    )
 
 
 def household_registration(city: City, start: int, stop: int) -> Table:
     p = _people(city, start, stop)
-    idn, iso = p.id_number, _birth_iso()
-    stations = _police_stations()
-    index = p.index.tolist()
+    n = p.n
+    hh_id, district, street, _, _, _, _ = p.household_arrays
+    key = jc.street_key(district, street)
+    status, relation = jc.HOUSEHOLD
+    spouse = p.together & p.female & (p.husband_death < 0)
     return Table(
-        index,
+        p.index.tolist(),
         {
-            "id_number": idn,
-            "name": p.name,
-            "sex": p.sex,
-            "birth_date": [iso[d] for d in p.day.tolist()],
-            "ethnicity": p.ethnicity,
-            "household_number": p.household_number,
-            "relation_to_head": p.relation,
-            "registered_address": p.address,
-            "registered_street": p.street,
-            "police_station": [
-                stations[a][s] for a, s in zip(p.district.tolist(), p.street_i, strict=True)
-            ],
-            "status": ["正常" if a else "死亡注销" for a in p.alive.tolist()],
-            "photo_ref": [
-                f"gaj-photo/{k[:6]}/{i:09d}.jpg" for k, i in zip(idn, index, strict=True)
-            ],
+            "id_number": jc.id_number(p),
+            "name": jc.name(p),
+            "sex": jc.SEX.take(p.female.astype(np.int64)),
+            "birth_date": jsonbytes.iso_dates(p.birth),
+            "ethnicity": jc.ethnicities().take(p.ethnicity_i),
+            "household_number": jsonbytes.text(n, jsonbytes.digits(440100000000 + hh_id, 12)),
+            "relation_to_head": relation.take(spouse.astype(np.int64)),
+            "registered_address": jc.address(p),
+            "registered_street": jc.streets().take(key),
+            "police_station": _police_stations().take(key),
+            "status": status.take(p.alive.astype(np.int64)),
+            "photo_ref": jsonbytes.text(
+                n, b"gaj-photo/", p.id_chars[:, :6], b"/", jsonbytes.digits(p.index, 9), b".jpg"
+            ),
         },
     )
+
+
+_CATEGORY = jsonbytes.Vocab(["城乡居民基本医疗保险", "职工基本医疗保险"])
 
 
 def medical_insurance(city: City, start: int, stop: int) -> Table:
@@ -161,15 +170,19 @@ def medical_insurance(city: City, start: int, stop: int) -> Table:
     return Table(
         p.index.tolist(),
         {
-            "id_number": p.id_number,
-            "name": p.name,
-            "insurance_category": [
-                "职工基本医疗保险" if e else "城乡居民基本医疗保险" for e in employed.tolist()
-            ],
-            "status": ["正常参保"] * p.n,
-            "enrolled_on": _iso(np.minimum(enrolled, REF_ORD)),
+            "id_number": jc.id_number(p),
+            "name": jc.name(p),
+            "insurance_category": _CATEGORY.take(employed.astype(np.int64)),
+            "status": jsonbytes.repeat("正常参保", p.n),
+            "enrolled_on": jsonbytes.iso_dates(np.minimum(enrolled, REF_ORD)),
         },
     )
+
+
+_AREA_CODES = jsonbytes.Vocab(list(AREAS))
+_ESTATES = ("花园", "雅苑", "名苑", "新村")
+_ESTATE_NAMES = jsonbytes.Vocab(list(_ESTATES))
+_CO_OWNERSHIP = jsonbytes.Vocab(["单独所有", "共同共有"])
 
 
 def real_estate(city: City, start: int, stop: int) -> Table:
@@ -183,44 +196,65 @@ def real_estate(city: City, start: int, stop: int) -> Table:
     n = p.n
     r = draws(city, "estate-unit", 13, owner)
 
-    def num(row: int, hi: int) -> list[int]:
-        out: list[int] = (1 + (r[row] % np.uint64(hi)).astype(np.int64)).tolist()
+    def num(row: int, hi: int) -> I64:
+        out: I64 = 1 + (r[row] % np.uint64(hi)).astype(np.int64)
         return out
 
-    district = (r[0] % np.uint64(len(AREAS))).astype(np.int64).tolist()
+    digits, text = jsonbytes.digits, jsonbytes.text
+    district = (r[0] % np.uint64(len(AREAS))).astype(np.int64)
     registered = prng_arrays.between(
         r[1], np.full(n, dt.date(2000, 1, 1).toordinal()), np.full(n, REF_ORD)
     )
-    reg_year = years_of(registered).tolist()
-    u1, u2, u3, u4, u5 = num(2, 999), num(3, 999), num(4, 99999), num(5, 9999), num(6, 9999)
-    cert = num(7, 9999999)
-    place = pick(("花园", "雅苑", "名苑", "新村"), r[8])
-    b1, b2, b3 = num(9, 40), num(10, 33), num(11, 6)
-    area = (3500 + (r[12] % np.uint64(12501)).astype(np.int64)).tolist()
+    place = (r[8] % np.uint64(len(_ESTATES))).astype(np.int64)
+    area = 3500 + (r[12] % np.uint64(12501)).astype(np.int64)
     return Table(
         p.index.tolist(),
         {
-            "id_number": p.id_number,
-            "name": p.name,
-            "property_count": count.tolist(),
-            "unit_number": [
-                f"{AREAS[a]}{x1:03d}{x2:03d}GB{x3:05d}F{x4:04d}{x5:04d}"
-                for a, x1, x2, x3, x4, x5 in zip(district, u1, u2, u3, u4, u5, strict=True)
-            ],
-            "certificate_number": [
-                f"粤({y})广州市不动产权第{c:07d}号" for y, c in zip(reg_year, cert, strict=True)
-            ],
-            "location": [
-                f"广州市{_AREA_NAMES[a]}{w}{x}栋{y}0{v}房"
-                for a, w, x, y, v in zip(district, place, b1, b2, b3, strict=True)
-            ],
-            "floor_area": [round(v / 100, 2) for v in area],
-            "usage": ["住宅"] * n,
-            "right_type": ["国有建设用地使用权/房屋所有权"] * n,
-            "co_ownership": ["共同共有" if t else "单独所有" for t in together.tolist()],
-            "registered_on": _iso(registered),
+            "id_number": jc.id_number(p),
+            "name": jc.name(p),
+            "property_count": digits(count),
+            "unit_number": text(
+                n,
+                _AREA_CODES.inner(district),
+                digits(num(2, 999), 3),
+                digits(num(3, 999), 3),
+                b"GB",
+                digits(num(4, 99999), 5),
+                b"F",
+                digits(num(5, 9999), 4),
+                digits(num(6, 9999), 4),
+            ),
+            "certificate_number": text(
+                n,
+                "粤(".encode(),
+                digits(years_of(registered)),
+                ")广州市不动产权第".encode(),
+                digits(num(7, 9999999), 7),
+                "号".encode(),
+            ),
+            "location": text(
+                n,
+                "广州市".encode(),
+                jc.AREA_NAMES.inner(district),
+                _ESTATE_NAMES.inner(place),
+                digits(num(9, 40)),
+                "栋".encode(),
+                digits(num(10, 33)),
+                b"0",
+                digits(num(11, 6)),
+                "房".encode(),
+            ),
+            "floor_area": jsonbytes.hundredths(area),
+            "usage": jsonbytes.repeat("住宅", n),
+            "right_type": jsonbytes.repeat("国有建设用地使用权/房屋所有权", n),
+            "co_ownership": _CO_OWNERSHIP.take(together.astype(np.int64)),
+            "registered_on": jsonbytes.iso_dates(registered),
         },
     )
+
+
+_MARRIAGE_TYPE = jsonbytes.Vocab(["结婚登记", "离婚登记"])
+_MARRIAGE_LETTER = jsonbytes.Vocab(["J", "L"])
 
 
 def marriage_registration(city: City, start: int, stop: int) -> Table:
@@ -235,26 +269,33 @@ def marriage_registration(city: City, start: int, stop: int) -> Table:
     day = np.where(divorced, p.divorced[pos], p.married[pos])
     man_index = p.index[man]
     serial = 1 + (draws(city, "marriage", 1, man_index)[0] % np.uint64(99999)).astype(np.int64)
-    office = p.district[man].tolist()
-    idn, who = p.id_number, p.name
+    office = p.district[man]
+    idn, who = jc.id_number(p), jc.name(p)
+    n = len(pos)
+    kind = divorced.astype(np.int64)
     return Table(
         p.index[pos].tolist(),
         {
-            "id_number": [idn[i] for i in pos.tolist()],
-            "name": [who[i] for i in pos.tolist()],
-            "registration_type": ["离婚登记" if d else "结婚登记" for d in divorced.tolist()],
-            "registered_on": _iso(day),
-            "certificate_number": [
-                f"{'L' if d else 'J'}{AREAS[o]}-{y}-{s:06d}"
-                for d, o, y, s in zip(
-                    divorced.tolist(), office, years_of(day).tolist(), serial.tolist(), strict=True
-                )
-            ],
-            "registration_office": [f"广州市{_AREA_NAMES[o]}民政局婚姻登记处" for o in office],
-            "man_name": [who[i] for i in man.tolist()],
-            "man_id_number": [idn[i] for i in man.tolist()],
-            "woman_name": [who[i + 1] for i in man.tolist()],
-            "woman_id_number": [idn[i + 1] for i in man.tolist()],
+            "id_number": idn[pos],
+            "name": who[pos],
+            "registration_type": _MARRIAGE_TYPE.take(kind),
+            "registered_on": jsonbytes.iso_dates(day),
+            "certificate_number": jsonbytes.text(
+                n,
+                _MARRIAGE_LETTER.inner(kind),
+                _AREA_CODES.inner(office),
+                b"-",
+                jsonbytes.digits(years_of(day)),
+                b"-",
+                jsonbytes.digits(serial, 6),
+            ),
+            "registration_office": jsonbytes.text(
+                n, "广州市".encode(), jc.AREA_NAMES.inner(office), "民政局婚姻登记处".encode()
+            ),
+            "man_name": who[man],
+            "man_id_number": idn[man],
+            "woman_name": who[man + 1],
+            "woman_id_number": idn[man + 1],
         },
     )
 
@@ -268,7 +309,7 @@ _WMI_BYTES = np.array([list(w.encode()) for w in _WMI], dtype=np.uint8)
 _PLATE_BYTES = np.frombuffer(PLATE_CHARS.encode(), dtype=np.uint8)
 
 
-def _vins(brand: I64, body_draws: U64) -> list[str]:
+def _vins(brand: I64, body_draws: U64) -> npt.NDArray[np.uint8]:
     """``vin_with_check(wmi + 14 drawn characters)`` of each vehicle."""
     n = len(brand)
     chars = np.empty((n, 17), dtype=np.uint8)
@@ -277,19 +318,18 @@ def _vins(brand: I64, body_draws: U64) -> list[str]:
     weights = np.array(public_security.VIN_WEIGHTS, dtype=np.int64)
     check = (_VIN_LUT[chars] * weights).sum(axis=1) % 11
     chars[:, 8] = np.where(check == 10, ord("X"), ord("0") + check)
-    out: list[str] = chars.view("S17").ravel().astype(str).tolist()
-    return out
+    return chars
 
 
-def _plates(city: City, slot: I64) -> list[str]:
-    """``City.plate_of`` of each slot (``index * 2 + k``)."""
+def _plates(city: City, slot: I64) -> npt.NDArray[np.uint8]:
+    """``City.plate_of`` of each slot (``index * 2 + k``), without its 粤A."""
     v = feistel_forward(city._plates, slot.astype(np.uint64)).astype(np.int64)
     chars = np.empty((len(slot), 5), dtype=np.uint8)
     base = len(PLATE_CHARS)
     for i in range(4, -1, -1):
         v, d = np.divmod(v, base)
         chars[:, i] = _PLATE_BYTES[d]
-    return ["粤A" + s for s in chars.view("S5").ravel().astype(str).tolist()]
+    return chars
 
 
 def vehicle_registration(city: City, start: int, stop: int) -> Table:
@@ -305,23 +345,26 @@ def vehicle_registration(city: City, start: int, stop: int) -> Table:
     brand = (r[0] % np.uint64(len(public_security.BRANDS))).astype(np.int64)
     first = from_age(o.day, 18, dt.date(1995, 1, 1).toordinal())
     registered = prng_arrays.between(r[16], first, np.full(o.n, REF_ORD))
+    n = o.n
     return Table(
         o.index.tolist(),
         {
-            "plate_number": _plates(city, o.index * 2 + k),
-            "plate_type": ["小型汽车"] * o.n,
-            "vehicle_type": [
-                "小型普通客车" if c else "小型越野客车"
-                for c in prng_arrays.chance(r[15], 0.85).tolist()
-            ],
-            "brand": [public_security.BRANDS[b] for b in brand.tolist()],
-            "vin": _vins(brand, r[1:15]),
-            "owner_name": o.name,
-            "owner_id_number": o.id_number,
-            "registered_on": _iso(registered),
-            "status": ["正常" if c else "抵押" for c in prng_arrays.chance(r[17], 0.9).tolist()],
+            "plate_number": jsonbytes.text(n, "粤A".encode(), _plates(city, o.index * 2 + k)),
+            "plate_type": jsonbytes.repeat("小型汽车", n),
+            "vehicle_type": _VEHICLE_TYPE.take(prng_arrays.chance(r[15], 0.85).astype(np.int64)),
+            "brand": _BRANDS.take(brand),
+            "vin": jsonbytes.ascii_text(_vins(brand, r[1:15])),
+            "owner_name": jc.name(o),
+            "owner_id_number": jc.id_number(o),
+            "registered_on": jsonbytes.iso_dates(registered),
+            "status": _VEHICLE_STATUS.take(prng_arrays.chance(r[17], 0.9).astype(np.int64)),
         },
     )
+
+
+_VEHICLE_TYPE = jsonbytes.Vocab(["小型越野客车", "小型普通客车"])
+_VEHICLE_STATUS = jsonbytes.Vocab(["抵押", "正常"])
+_BRANDS = jsonbytes.Vocab(list(public_security.BRANDS))
 
 
 # Candidate mothers a birth certificate's Rng draws (``records.health.birth_certificate``).
@@ -377,35 +420,42 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     parents = np.unique(np.concatenate([2 * unit[has_mother], 2 * unit[has_mother] + 1]))
     folk = People(city, parents)
     at = np.searchsorted(parents, 2 * np.maximum(unit, 0))
-    fname, fid = folk.name, folk.id_number
     place = r[spent, np.arange(n)]
-    mothers = [
-        (fname[a + 1], fid[a + 1]) if m else (None, None)
-        for a, m in zip(at.tolist(), has_mother.tolist(), strict=True)
-    ]
-    fathers = [
-        (fname[a], fid[a]) if f else (None, None)
-        for a, f in zip(at.tolist(), has_father.tolist(), strict=True)
-    ]
-    iso = _birth_iso()
+    null = jsonbytes.repeat(None, n)
+    if folk.n:
+        names, idns = jc.name(folk), jc.id_number(folk)
+        mother = jsonbytes.where(has_mother, names[at + 1], null)
+        mother_id = jsonbytes.where(has_mother, idns[at + 1], null)
+        father = jsonbytes.where(has_father, names[at], null)
+        father_id = jsonbytes.where(has_father, idns[at], null)
+    else:
+        mother = mother_id = father = father_id = null
     return Table(
         p.index.tolist(),
         {
-            "id_number": p.id_number,
-            "certificate_number": [
-                f"{chr(65 + y % 26)}44{i:08d}"
-                for y, i in zip(years[p.day].tolist(), p.index.tolist(), strict=True)
-            ],
-            "child_name": p.name,
-            "sex": p.sex,
-            "birth_date": [iso[d] for d in p.day.tolist()],
-            "birth_place": pick(health.HOSPITALS, place),
-            "mother_name": [m[0] for m in mothers],
-            "mother_id_number": [m[1] for m in mothers],
-            "father_name": [f[0] for f in fathers],
-            "father_id_number": [f[1] for f in fathers],
+            "id_number": jc.id_number(p),
+            "certificate_number": jsonbytes.text(
+                n,
+                _LETTERS.inner(years[p.day] % 26),
+                b"44",
+                jsonbytes.digits(p.index, 8),
+            ),
+            "child_name": jc.name(p),
+            "sex": jc.SEX.take(p.female.astype(np.int64)),
+            "birth_date": jsonbytes.iso_dates(p.birth),
+            "birth_place": _HOSPITALS.take(
+                (place % np.uint64(len(health.HOSPITALS))).astype(np.int64)
+            ),
+            "mother_name": mother,
+            "mother_id_number": mother_id,
+            "father_name": father,
+            "father_id_number": father_id,
         },
     )
+
+
+_LETTERS = jsonbytes.Vocab([chr(65 + k) for k in range(26)])
+_HOSPITALS = jsonbytes.Vocab(list(health.HOSPITALS))
 
 
 # -- people through their employer -------------------------------------------------------------
@@ -413,23 +463,23 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
 
 def social_insurance_enrolment(city: City, start: int, stop: int) -> Table:
     p, firms, at = _employers(_people(city, start, stop))
-    codes, names = firms.credit_code, firms.name
     return Table(
         p.index.tolist(),
         {
-            "id_number": p.id_number,
-            "name": p.name,
-            "employer_credit_code": [codes[a] for a in at.tolist()],
-            "employer_name": [names[a] for a in at.tolist()],
-            "insurance_types": ["养老,医疗,失业,工伤,生育"] * p.n,
-            "status": ["参保缴费"] * p.n,
-            "enrolled_on": _iso(_enrolled(city, p, firms.founded[at])),
-            "contribution_base": _contribution_base(city, p).tolist(),
+            "id_number": jc.id_number(p),
+            "name": jc.name(p),
+            "employer_credit_code": jc.credit_code(firms)[at],
+            "employer_name": jc.firm_name(firms)[at],
+            "insurance_types": jsonbytes.repeat("养老,医疗,失业,工伤,生育", p.n),
+            "status": jsonbytes.repeat("参保缴费", p.n),
+            "enrolled_on": jsonbytes.iso_dates(_enrolled(city, p, firms.founded[at])),
+            "contribution_base": jsonbytes.digits(_contribution_base(city, p)),
         },
     )
 
 
 _FUND_RATES = ("0.05", "0.08", "0.10", "0.12")
+_FUND_RATE_VALUES = jsonbytes.Vocab([float(x) for x in _FUND_RATES])
 
 
 def provident_fund(city: City, start: int, stop: int) -> Table:
@@ -440,30 +490,33 @@ def provident_fund(city: City, start: int, stop: int) -> Table:
     found, at = np.unique(p.employer, return_inverse=True)
     firms = Firms(city, found)
     at = at.astype(np.int64)
-    base = _contribution_base(city, p).tolist()
+    base_i = _contribution_base(city, p)
+    base = base_i.tolist()
+    rate_i = (r[1] % np.uint64(len(_FUND_RATES))).astype(np.int64)
     rate = [float(x) for x in pick(_FUND_RATES, r[1])]
     opened = _enrolled(city, p, firms.founded[at])
     months = _months_to_reference(opened).tolist()
     withdrawn = (r[2] % np.uint64(61)).astype(np.int64).tolist()
+    # Money rounded as the scalar code rounds it (Python's float arithmetic and round),
+    # then encoded value by value: a few columns of a small table.
     monthly = [round(b * x * 2, 2) for b, x in zip(base, rate, strict=True)]
-    codes, names = firms.credit_code, firms.name
     return Table(
         p.index.tolist(),
         {
-            "id_number": p.id_number,
-            "name": p.name,
-            "account_number": [f"1100{i:010d}" for i in p.index.tolist()],
-            "employer_credit_code": [codes[a] for a in at.tolist()],
-            "employer_name": [names[a] for a in at.tolist()],
-            "deposit_base": base,
-            "deposit_rate": rate,
+            "id_number": jc.id_number(p),
+            "name": jc.name(p),
+            "account_number": jsonbytes.text(p.n, b"1100", jsonbytes.digits(p.index, 10)),
+            "employer_credit_code": jc.credit_code(firms)[at],
+            "employer_name": jc.firm_name(firms)[at],
+            "deposit_base": jsonbytes.digits(base_i),
+            "deposit_rate": _FUND_RATE_VALUES.take(rate_i),
             "monthly_deposit": monthly,
             "balance": [
                 round(m * k * (1 - w / 100), 2)
                 for m, k, w in zip(monthly, months, withdrawn, strict=True)
             ],
-            "status": ["正常"] * p.n,
-            "opened_on": _iso(opened),
+            "status": jsonbytes.repeat("正常", p.n),
+            "opened_on": jsonbytes.iso_dates(opened),
         },
     )
 

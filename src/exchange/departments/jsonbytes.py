@@ -1,0 +1,207 @@
+"""JSON values of a whole column as one byte matrix, so a cold export writes its NDJSON
+without making a Python object per value.
+
+A column of ``n`` values is a ``(n, width)`` ``uint8`` matrix: row ``i`` holds the JSON of
+value ``i`` (UTF-8), with NUL bytes as padding anywhere in the row. JSON text never holds
+a raw NUL (a string's U+0000 is written ``\\u0000``), so the bytes of a record are its
+row's non-zero bytes in order, and a whole block of NDJSON is one boolean compression of
+the fields' matrices laid side by side (:func:`ndjson`). Every fragment is built over
+arrays: a gather from a table of encoded values (:class:`Vocab`), decimal digits
+(:func:`digits`), code points turned into UTF-8 (:func:`utf8`), literal bytes, and the row
+by row choice between two (:func:`where`).
+
+Why: a cold export spent most of its CPU making Python strings (f-strings, ``tolist``,
+list indexing) and then one ``orjson.dumps`` per record; here the work per record is a
+few NumPy passes over its bytes. Every table entry is encoded by ``orjson`` itself, so the
+bytes are the ones the single lookup serialises (the tests compare them record by record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from exchange.departments.prng_arrays import BOOL, I64
+
+__all__ = [
+    "U8",
+    "Vocab",
+    "ascii_text",
+    "const",
+    "digits",
+    "hundredths",
+    "iso_dates",
+    "join",
+    "ndjson",
+    "py_values",
+    "repeat",
+    "text",
+    "utf8",
+    "where",
+]
+
+U8 = npt.NDArray[np.uint8]
+#: a piece of a value: a matrix of ``n`` rows, or the same bytes on every row
+Part = U8 | bytes
+
+
+def const(value: bytes, n: int) -> U8:
+    """The same bytes on each of ``n`` rows."""
+    row = np.frombuffer(value, dtype=np.uint8)
+    out: U8 = np.broadcast_to(row, (n, len(row)))
+    return out
+
+
+def join(n: int, *parts: Part) -> U8:
+    """The parts one after another on each row (constants as they are)."""
+    mats = [const(p, n) if isinstance(p, bytes) else p for p in parts]
+    if not mats:
+        return np.zeros((n, 0), dtype=np.uint8)
+    out: U8 = np.concatenate(mats, axis=1)
+    return out
+
+
+def text(n: int, *parts: Part) -> U8:
+    """A JSON string of the parts (each already JSON string content: no quote, no escape
+    needed; :meth:`Vocab.raw` and :func:`utf8` make such parts)."""
+    return join(n, b'"', *parts, b'"')
+
+
+def ascii_text(chars: U8) -> U8:
+    """A JSON string of each row of printable ASCII characters (ID numbers, codes)."""
+    return text(len(chars), chars)
+
+
+def repeat(value: Any, n: int) -> U8:
+    """The JSON of one value on each of ``n`` rows."""
+    return join(n, orjson.dumps(value))
+
+
+def hundredths(values: I64) -> U8:
+    """The JSON number ``round(v / 100, 2)`` of each non-negative integer ``v``, as Python
+    and orjson print it (shortest form: ``35.0``, ``35.5``, ``35.25``)."""
+    v = np.asarray(values, dtype=np.int64)
+    frac = v % 100
+    two = digits(frac, 2)
+    # A trailing zero is dropped, but one digit always stays ("35.0").
+    two[:, -1] = np.where((frac % 10 == 0), 0, two[:, -1])
+    return join(len(v), digits(v // 100), b".", two)
+
+
+def where(cond: BOOL, a: U8, b: U8) -> U8:
+    """Row by row ``a`` where ``cond``, else ``b`` (the narrower padded with NULs)."""
+    width = max(a.shape[1], b.shape[1])
+    n = len(cond)
+    out = np.zeros((n, width), dtype=np.uint8)
+    out[:, : a.shape[1]] = a
+    keep = ~cond
+    out[keep, : b.shape[1]] = b[keep]
+    out[keep, b.shape[1] :] = 0
+    return out
+
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def digits(values: I64, width: int = 1) -> U8:
+    """Decimal digits of each non-negative integer, at least ``width`` of them (zeros in
+    front), right-aligned after NUL padding: ``f"{v:0{width}d}"``."""
+    v = np.asarray(values, dtype=np.int64)
+    if len(v) and int(v.min()) < 0:
+        raise ValueError("digits() writes non-negative integers only")
+    top = int(v.max()) if len(v) else 0
+    count = max(width, len(str(top)))
+    places = _POW10[count - 1 :: -1] if count > 1 else _POW10[:1]
+    d = (v[:, None] // places[None, :]) % 10
+    out: U8 = (48 + d).astype(np.uint8)
+    # Leading zeros past ``width`` are padding.
+    significant = np.maximum(width, _length(v))
+    out[np.arange(count)[None, :] < (count - significant)[:, None]] = 0
+    return out
+
+
+def _length(v: I64) -> I64:
+    """Decimal digits of each non-negative integer (1 for 0)."""
+    out: I64 = np.searchsorted(_POW10, v, side="right").astype(np.int64)
+    return np.maximum(out, 1)
+
+
+def utf8(points: npt.NDArray[np.uint32]) -> U8:
+    """UTF-8 of a ``(n, k)`` matrix of code points (0: none), each of U+0800…U+FFFF
+    except the surrogates (three bytes each: every CJK character of the city's names)."""
+    cp = np.asarray(points, dtype=np.uint32)
+    used = cp != 0
+    seen = cp[used]
+    if bool(((seen < 0x800) | (seen > 0xFFFF) | ((seen >= 0xD800) & (seen < 0xE000))).any()):
+        raise ValueError("utf8() writes three-byte code points only")
+    n, k = cp.shape
+    out = np.empty((n, k, 3), dtype=np.uint8)
+    out[:, :, 0] = 0xE0 | (cp >> 12)
+    out[:, :, 1] = 0x80 | ((cp >> 6) & 0x3F)
+    out[:, :, 2] = 0x80 | (cp & 0x3F)
+    out[~used] = 0
+    return out.reshape(n, 3 * k)
+
+
+class Vocab:
+    """A fixed table of values, each encoded once: a column of picks from it is a gather."""
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        encoded = [orjson.dumps(v) for v in values]
+        self.json = _padded(encoded)
+        # String content without its quotes, for a value spliced into a longer string.
+        self.raw = _padded([e[1:-1] if e[:1] == b'"' else e for e in encoded])
+
+    def take(self, idx: I64) -> U8:
+        """The JSON of the value at each index."""
+        out: U8 = self.json[idx]
+        return out
+
+    def inner(self, idx: I64) -> U8:
+        """The string content (no quotes) of the value at each index."""
+        out: U8 = self.raw[idx]
+        return out
+
+
+def _padded(encoded: list[bytes]) -> U8:
+    width = max((len(e) for e in encoded), default=0)
+    out = np.zeros((len(encoded), max(width, 1)), dtype=np.uint8)
+    for i, e in enumerate(encoded):
+        out[i, : len(e)] = np.frombuffer(e, dtype=np.uint8)
+    return out
+
+
+def py_values(values: Sequence[Any]) -> U8:
+    """The JSON of each Python value (``orjson.dumps`` one by one): for a column that is
+    no pick from a table (floats rounded by Python, text from elsewhere)."""
+    encoded = [orjson.dumps(v) for v in values]
+    if not encoded:
+        return np.zeros((0, 1), dtype=np.uint8)
+    out: U8 = np.array(encoded, dtype=bytes).view(np.uint8).reshape(len(encoded), -1)
+    return out
+
+
+def ndjson(n: int, fields: Sequence[tuple[str, U8]]) -> bytes:
+    """The records' NDJSON: ``{"field":value,…}`` and a newline per row, in order."""
+    parts: list[Part] = []
+    for k, (name, value) in enumerate(fields):
+        parts.append((b"," if k else b"{") + orjson.dumps(name) + b":")
+        parts.append(value)
+    parts.append(b"}\n")
+    lines = join(n, *parts)
+    out: bytes = lines[lines != 0].tobytes()
+    return out
+
+
+_EPOCH = 719163  # date(1970, 1, 1).toordinal()
+
+
+def iso_dates(ordinals: I64) -> U8:
+    """A JSON string ``"YYYY-MM-DD"`` of each day (``date.fromordinal(o).isoformat()``)."""
+    stamps = (np.asarray(ordinals, dtype=np.int64) - _EPOCH).astype("datetime64[D]")
+    chars = np.datetime_as_string(stamps).astype("S10").view(np.uint8)
+    return ascii_text(chars.reshape(len(stamps), 10))
