@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from exchange.catalog.schemas import TopicStatus
 from exchange.catalog.service import TopicNotFound, TopicRetired, get_topic_by_code
+from exchange.db.feeds import Feed, in_cursor_order
 from exchange.distribution.errors import NotTheSource, invalid
 from exchange.distribution.models import ChangeEventRow
 from exchange.distribution.records import check_record, item_types, key_item
@@ -89,27 +90,6 @@ def _held(session: Session, resource_code: str, events: Sequence[ChangeEvent]) -
     return held
 
 
-#: First key of the transaction-level advisory lock a publication takes on PostgreSQL (the
-#: second is the topic's hash): an arbitrary constant that names this use of the lock.
-_PUBLISH_LOCK = 0x0D15_7B1E
-
-
-def _publish_in_id_order(session: Session, resource_code: str) -> None:
-    """Make a topic's events visible in id order (on PostgreSQL; SQLite has one writer).
-
-    Delivery moves a subscription's cursor past the highest id it read. PostgreSQL hands
-    out ids when rows are inserted but shows them when their transaction commits: a
-    publication given id 101 that commits after another one's 102 was read would be behind
-    the cursor already, never delivered. A transaction-level advisory lock per topic, held
-    from before the INSERT until commit, makes the next publication of the topic take its
-    ids only after this one is visible. Two topics whose hashes collide merely wait for
-    each other.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    session.execute(select(func.pg_advisory_xact_lock(_PUBLISH_LOCK, func.hashtext(resource_code))))
-
-
 def accept_changes(
     session: Session,
     *,
@@ -152,7 +132,9 @@ def accept_changes(
     key = key_item(topic)
     for index, event in enumerate(events):
         check_record(index, event, types, key)
-    _publish_in_id_order(session, topic.resource_code)
+    # a topic's events become visible in id order (PostgreSQL): delivery moves a
+    # subscription's cursor past the highest id it read
+    in_cursor_order(session, Feed.CHANGE_EVENTS, topic.resource_code)
     held = _held(session, topic.resource_code, events)
     fresh = [e for e in events if e.event_id is None or e.event_id not in held]
     accepted = now or dt.datetime.now(dt.UTC)
