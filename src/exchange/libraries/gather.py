@@ -15,41 +15,34 @@ only rows added since (the mock sources append rows in index order).
 Sources with no grant yet are applied for as the library unit (unconditional items are
 granted at once; conditional ones wait for the provider's review) and skipped until the
 grant exists; items left out of a grant are gathered as missing, never guessed.
+
+Beside this module: :mod:`~exchange.libraries.sources` (the sources' rows and states),
+:mod:`~exchange.libraries.access` (applications, grants, subscriptions),
+:mod:`~exchange.libraries.events` (change events), :mod:`~exchange.libraries.store` (writes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import msgspec
-import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 
-from exchange.authn import Principal
-from exchange.authz import service as authz_service
-from exchange.authz.models import Application
-from exchange.authz.schemas import ApplicationCreate
 from exchange.broker.service import Broker
-from exchange.catalog.models import Topic
-from exchange.context import AppContext, present
+from exchange.context import AppContext
 from exchange.db.threads import run_joined
-from exchange.distribution import audit as distribution_audit
-from exchange.distribution import pull
-from exchange.distribution import service as distribution_service
-from exchange.distribution.schemas import SubscriptionCreate
 from exchange.errors import ExchangeError
+from exchange.libraries.access import SourceAccess
+from exchange.libraries.events import EventFeed
 from exchange.libraries.models import LibrarySource
-from exchange.libraries.plan import SourcePlan, plan_sources
 from exchange.libraries.quality import run_checks
-from exchange.libraries.store import Page, Row, write_events, write_page
+from exchange.libraries.report import PassReport
+from exchange.libraries.sources import SourceBook
+from exchange.libraries.store import Page, write_page
 from exchange.security import demo_key
 
 log = logging.getLogger(__name__)
@@ -58,43 +51,11 @@ __all__ = ["Gatherer", "PassReport"]
 
 #: the business case named on every gathering call in the audit log
 CASE = "基础信息库汇集"
-_PURPOSE = "基础信息库汇集:人口、法人基础信息按一数一源从责任部门汇集,供各部门无条件共享"
-_LEGAL = "《广州市政务数据管理条例》:市政务服务数据管理部门统筹建设人口、法人等基础数据库"
-_SCOPES = ("data_verification", "business_collaboration", "administrative_basis", "work_reference")
-#: change events read per feed page
-EVENT_PAGE = 5_000
 # Headers are ASCII: the case goes percent-encoded, as any client sends Chinese text.
 _CASE_HEADER = quote(CASE).encode()
 
 
-@dataclass
-class PassReport:
-    """What one pass gathered, per source (resource code) and in total."""
-
-    full: bool
-    started_at: dt.datetime
-    finished_at: dt.datetime | None = None
-    gathered: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    #: change events applied, by source (incremental passes)
-    events: dict[str, int] = field(default_factory=dict)
-    #: conflicts seen by the quality check after the pass, by library
-    conflicts: dict[str, int] = field(default_factory=dict)
-    #: the whole pass, and of it the quality check after the gathering
-    seconds: float = 0.0
-    check_seconds: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return sum(self.gathered.values())
-
-
-def _fields_of(plan: SourcePlan) -> list[list[Any]]:
-    return [[f.field, f.element, f.is_source, f.sharing_type] for f in plan.fields]
-
-
-class Gatherer:
+class Gatherer(SourceBook, SourceAccess, EventFeed):
     """The libraries' gathering, one per app (``ctx.libraries``)."""
 
     def __init__(self, ctx: AppContext, broker: Broker) -> None:
@@ -121,113 +82,6 @@ class Gatherer:
     @property
     def running(self) -> bool:
         return self._lock.locked()
-
-    # -- the plan ------------------------------------------------------------------------
-
-    def sync_plan(self) -> list[LibrarySource]:
-        """Bring ``library_source`` in line with the catalog: new sources are added, a
-        source's items follow the catalog, a source the catalog no longer offers is marked
-        ``withdrawn`` (its records are kept until the operator drops them)."""
-        with self.db.session() as session:
-            topics = session.scalars(select(Topic)).all()
-            plans = {
-                (p.library, p.resource_code): p
-                for p in plan_sources(topics, library_unit=self.unit)
-            }
-            rows = {(s.library, s.resource_code): s for s in session.scalars(select(LibrarySource))}
-            for key, plan in plans.items():
-                row = rows.get(key)
-                if row is None:
-                    row = LibrarySource(
-                        library=plan.library,
-                        resource_code=plan.resource_code,
-                        provider=plan.provider,
-                        topic_name=plan.topic_name,
-                        role=plan.role,
-                        key_field=plan.key_field,
-                        fields=_fields_of(plan),
-                        state="new",
-                        watermark=0,
-                        gathered=0,
-                        pass_gathered=0,
-                        passes=0,
-                        checked_until=0,
-                    )
-                    session.add(row)
-                    rows[key] = row
-                elif row.fields != _fields_of(plan) or row.role != plan.role:
-                    # The catalog changed the items: the stored arrays no longer match, so
-                    # the source is read again from the start.
-                    row.fields, row.role, row.key_field = (
-                        _fields_of(plan),
-                        plan.role,
-                        plan.key_field,
-                    )
-                    row.watermark, row.state = 0, "new"
-                    row.topic_name = plan.topic_name
-                elif row.state == "withdrawn":
-                    row.state = "new"
-            for key, row in rows.items():
-                if key not in plans and row.state != "withdrawn":
-                    row.state = "withdrawn"
-            session.flush()
-            return sorted(rows.values(), key=lambda s: s.id)
-
-    # -- grants --------------------------------------------------------------------------
-
-    def _apply(self, source: LibrarySource) -> int:
-        """File the library unit's application for a source's items; its id."""
-        ctx = self.ctx
-        with self.db.sessions() as session:
-            topic = session.scalar(select(Topic).where(Topic.resource_code == source.resource_code))
-            offered = (topic.data.get("sharing", {}).get("usage_scopes") if topic else None) or []
-            scope = next((s for s in _SCOPES if s in offered), _SCOPES[0])
-        today = ctx.clock.today()
-        spec = ApplicationCreate.model_validate(
-            {
-                "topic": source.resource_code,
-                "items": [source.key_field, *(f[0] for f in source.fields)],
-                "purpose": {"scope": scope, "text": _PURPOSE},
-                "legal_function": _LEGAL,
-                "valid_until": (today + dt.timedelta(days=5 * 365)).isoformat(),
-                # One grant covers both ways in: the full load by bulk export, then the
-                # source's change events by subscription.
-                "delivery": "subscription",
-            }
-        )
-        with self.db.session() as session:
-            app = authz_service.submit(
-                session,
-                spec,
-                Principal(self.unit),
-                now=ctx.clock.now(),
-                today=today,
-                calendar=ctx.calendar,
-                review_days=ctx.settings.review_days,
-            )
-            return app.id
-
-    def _pending_application(self, app_id: int | None) -> bool:
-        """Whether the library's last application still stands: under review or disputed,
-        or granted already (the grant cache has not yet caught up with it). Only a
-        returned application, or none, is filed again."""
-        if app_id is None:
-            return False
-        with self.db.sessions() as session:
-            app = session.get(Application, app_id)
-            if app is None:
-                return False
-            if app.status in ("pending_review", "disputed"):
-                return True
-            return app.status in ("approved", "partially_approved") and app.grant_id is not None
-
-    async def _granted_items(self, source: LibrarySource) -> frozenset[str] | None:
-        """The items the library may gather from ``source`` now, or None (no grant)."""
-        cache = self.ctx.grants
-        decision = await run_joined(cache.check, self.unit, source.resource_code, None)
-        if decision.allowed and source.key_field in decision.items:
-            return decision.items
-        return None
 
     # -- a pass --------------------------------------------------------------------------
 
@@ -395,130 +249,6 @@ class Gatherer:
         page = Page(source.id, b"".join(chunks), source.key_field, layout, int(time.time()))
         return page, next_offset, total
 
-    # -- change events -------------------------------------------------------------------
-
-    def _subscribe(self, source: LibrarySource, items: list[str]) -> int | None:
-        """The library unit's pull subscription to the source's change events (None when
-        the exchange runs no distribution or the grant's delivery is not subscription:
-        the source is then refreshed by export passes only)."""
-        if self.ctx.distribution is None:
-            return None
-        body = SubscriptionCreate.model_validate(
-            {"topic": source.resource_code, "items": items, "delivery": "pull"}
-        )
-        try:
-            with self.db.session() as session:
-                sub = distribution_service.create_subscription(
-                    session, body, Principal(self.unit), today=self.ctx.clock.today()
-                )
-                cursor = sub.cursor
-                sub_id = sub.id
-                row = session.get(LibrarySource, source.id)
-                if row is not None:
-                    row.subscription_id, row.event_cursor = sub_id, cursor
-        except ExchangeError as exc:
-            log.warning("library source %s: no subscription (%s)", source.resource_code, exc)
-            return None
-        source.event_cursor = cursor
-        return sub_id
-
-    async def _apply_events(self, source: LibrarySource, report: PassReport) -> None:
-        """Apply the source's change events after the stored cursor, page by page, each
-        page with its cursor in one transaction; audited as the feed's pull reads are."""
-        assert source.subscription_id is not None
-        writer = present(self.ctx.audit, "the audit writer does not run in this part")
-        principal = Principal(self.unit)
-        fields = [f[0] for f in source.fields]
-        code = source.resource_code
-        while True:
-            started = time.perf_counter()
-            try:
-                page, _ = await pull.read_page(
-                    self.ctx,
-                    source.subscription_id,
-                    principal,
-                    cursor=source.event_cursor,
-                    limit=EVENT_PAGE,
-                    wait=0,
-                )
-            except ExchangeError as exc:
-                report.errors[code] = f"change events: {exc.code}: {exc.message}"
-                return
-            body = orjson.loads(page.body)
-            events: list[dict[str, Any]] = body["events"]
-            refreshed = int(time.time())
-            upserts: list[Row] = []
-            deletes: list[str] = []
-            for event in events:
-                record = event.get("record")
-                if not record or set(record) <= {source.key_field}:
-                    deletes.append(event["key"])
-                    continue
-                vals = [record.get(f) for f in fields]
-                upserts.append((source.id, event["key"], _ENCODER.encode(vals).decode(), refreshed))
-            nxt = int(body["next_cursor"])
-            if events or nxt != source.event_cursor:
-                await run_joined(
-                    write_events,
-                    self.db,
-                    source.id,
-                    upserts,
-                    deletes,
-                    cursor=nxt,
-                    refreshed_at=self.ctx.clock.now(),
-                )
-            if events:
-                await writer.record(
-                    distribution_audit.entry(
-                        kind=distribution_audit.PULL,
-                        at=self.ctx.clock.now(),
-                        request_id=uuid.uuid4().hex,
-                        consumer=self.unit,
-                        provider=source.provider,
-                        resource_code=code,
-                        items=sorted(page.items),
-                        records=page.records,
-                        outcome="ok",
-                        status=200,
-                        started=started,
-                        ended=time.perf_counter(),
-                        subscription=source.subscription_id,
-                    )
-                )
-            report.events[code] = report.events.get(code, 0) + len(events)
-            self.counters[(source.library, code)] = self.counters.get(
-                (source.library, code), 0
-            ) + len(events)
-            source.event_cursor = nxt
-            if not body["more"]:
-                return
-
-    # -- bookkeeping (threads) -----------------------------------------------------------
-
-    def _start_pass(self, source_id: int) -> None:
-        with self.db.session() as session:
-            row = session.get(LibrarySource, source_id)
-            if row is not None:
-                row.state, row.watermark, row.pass_gathered = "gathering", 0, 0
-                row.pass_started_at, row.last_error = self.ctx.clock.now(), None
-
-    def _set_state(
-        self, source_id: int, state: str, error: str | None, application_id: int | None = None
-    ) -> None:
-        with self.db.session() as session:
-            row = session.get(LibrarySource, source_id)
-            if row is not None:
-                row.state, row.last_error = state, error
-                if application_id is not None:
-                    row.application_id = application_id
-
-    def _finish(self, source_id: int) -> None:
-        with self.db.session() as session:
-            row = session.get(LibrarySource, source_id)
-            if row is not None:
-                row.state, row.last_error = "done", None
-                row.passes += 1
-
     # -- periodic ------------------------------------------------------------------------
 
     def start(self, every: float) -> None:
@@ -550,6 +280,3 @@ class Gatherer:
                 log.exception("library gathering pass failed while stopping")
         self._task = None
         self.tasks.clear()
-
-
-_ENCODER = msgspec.json.Encoder()
