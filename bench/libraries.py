@@ -37,12 +37,13 @@ import _stack
 import httpx
 from _stack import KEY, ROOT, single_workload, stack
 
-from broker import wrk
+from broker import cpu_seconds, wrk
 from exchange.departments.city import City
 from exchange.security import demo_key
 
 OPERATOR = {"Authorization": f"Bearer {KEY}"}
 BIG_HEADER = "## Full gathering of a city of"
+LOOKUPS_HEADER = "## Lookups of an assembled person record"
 
 
 def _gather(http: httpx.Client, full: bool) -> dict[str, object]:
@@ -54,6 +55,28 @@ def _gather(http: httpx.Client, full: bool) -> dict[str, object]:
             last: dict[str, object] = status["last"]
             return last
         time.sleep(0.5)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and every process below it (the departments
+    serve from worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except (OSError, IndexError):
+            continue
+        todo.extend(children.get(current, ()))
+    return total
 
 
 def _prepare(http: httpx.Client) -> None:
@@ -134,10 +157,70 @@ def _rate(g: dict[str, object]) -> float:
     return float(g["total"]) / spent  # type: ignore[arg-type]
 
 
-def _small(args: argparse.Namespace) -> list[str]:
-    """Gathering rounds and lookups on a city of ``--population``: the results' first part."""
+def _cpu_cell(gathers: list[dict[str, object]]) -> str:
+    """The median CPU a record of the passes cost each process (the pass's quality check
+    included)."""
+    per = [
+        (g["cpu"][0] / g["total"], g["cpu"][1] / g["total"])  # type: ignore[index]
+        for g in gathers
+    ]
+    ex = statistics.median(x for x, _ in per) * 1e6
+    dept = statistics.median(y for _, y in per) * 1e6
+    return f"{ex:.1f}, {dept:.1f}"
+
+
+def _gathering_lines(
+    args: argparse.Namespace,
+    gathers: list[dict[str, object]],
+    reads: list[float],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> list[str]:
+    """The results' header and gathering section."""
+    cold = _rate(gathers[0])
+    warm = [_rate(g) for g in gathers[1:]] or [cold]
+    total = gathers[0]["total"]
+    return [
+        "# Base information libraries: gathering and lookups",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. SQLite (WAL), one exchange "
+        "process and one departments process on loopback, wrk 1 thread. Script: "
+        "`bench/libraries.py`.",
+        "",
+        f"## Gathering, a city of {args.population:,} people and {args.population // 5:,} "
+        "enterprises",
+        "",
+        f"A full pass of both libraries through the broker ({total:,} records from "
+        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "  # type: ignore[arg-type]
+        "(the departments derive every record), later rounds warm (their export chunks cached).",
+        "",
+        "| case | records/s | CPU µs/record: exchange, departments | detail |",
+        "|---|---:|---:|---|",
+        f"| gathering, cold sources | {cold:,.0f} | {_cpu_cell(gathers[:1])} | pass "
+        f"{gathers[0]['seconds']:.1f} s, of which quality check "
+        f"{gathers[0]['check_seconds']:.1f} s |",
+        f"| gathering, warm sources (median) | {statistics.median(warm):,.0f} | "
+        f"{_cpu_cell(gathers[1:] or gathers)} | rounds: "
+        + ", ".join(f"{x:,.0f}" for x in warm)
+        + "; quality check "
+        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])  # type: ignore[arg-type]
+        + " |",
+        f"| baseline: the same sources read through the broker's export over HTTP, nothing "
+        f"written (median) | {statistics.median(reads):,.0f} | | rounds: "
+        + ", ".join(f"{x:,.0f}" for x in reads)
+        + " |",
+        "",
+        f"Target ≥ 200,000 records/s into the libraries on SQLite: **"
+        f"{'met' if statistics.median(warm) >= 200_000 else 'NOT met'}** (warm sources).",
+        "",
+    ]
+
+
+def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Gathering rounds and lookups on a city of ``--population``: the results' first part
+    (its gathering lines, and its lookups' lines: none with ``--gather-only``)."""
     load_before = os.getloadavg()
-    lines: list[str] = []
     _stack.POPULATION, _stack.ENTERPRISES = args.population, args.population // 5
     work = Path(tempfile.mkdtemp(prefix="bench-libraries-"))
     gathers: list[dict[str, object]] = []
@@ -146,12 +229,23 @@ def _small(args: argparse.Namespace) -> list[str]:
     with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=600) as http:
         _prepare(http)
         for r in range(args.rounds):
+            cpu = (_tree_cpu(st.exchange.pid), _tree_cpu(st.department.pid))
             last = _gather(http, full=True)
+            last["cpu"] = (
+                _tree_cpu(st.exchange.pid) - cpu[0],
+                _tree_cpu(st.department.pid) - cpu[1],
+            )
             gathers.append(last)
-            print(f"gather round {r + 1}: {last['total']:,} records in {last['seconds']:.1f} s")
+            print(
+                f"gather round {r + 1}: {last['total']:,} records in {last['seconds']:.1f} s, "
+                f"{_rate(last):,.0f}/s; CPU s: exchange {last['cpu'][0]:.2f}, "  # type: ignore[index]
+                f"departments {last['cpu'][1]:.2f}"  # type: ignore[index]
+            )
             rate, n = _read_rate(http)
             reads.append(rate)
             print(f"  baseline read through the broker: {n:,} records, {rate:,.0f}/s")
+        if args.gather_only:
+            return _gathering_lines(args, gathers, reads, load_before, os.getloadavg()), []
         workload = single_workload(st)
         city = City(2020, args.population, args.population // 5)
         keys = [city.id_number_of(i) for i in range(0, min(args.population, 20_000), 10)]
@@ -179,8 +273,6 @@ def _small(args: argparse.Namespace) -> list[str]:
                 print(f"lookups {name}: {got['rps']:,.0f} req/s p99 {got['p99']:.1f} ms")
     load_after = os.getloadavg()
 
-    cold = _rate(gathers[0])
-    warm = [_rate(g) for g in gathers[1:]] or [cold]
     lib_rps = statistics.median(x["rps"] for x in lookups["library"])
     brk_rps = statistics.median(x["rps"] for x in lookups["broker"])
     lib_p99 = statistics.median(x["p99"] for x in lookups["library"])
@@ -190,40 +282,9 @@ def _small(args: argparse.Namespace) -> list[str]:
     spr_p99 = statistics.median(x["p99"] for x in lookups["spread"])
     spr_cpu = statistics.median(x["cpu_exchange"] for x in lookups["spread"])
     brk_cpu = statistics.median(x["cpu_exchange"] for x in lookups["broker"])
-    total = gathers[0]["total"]
-    lines += [
-        "# Base information libraries: gathering and lookups",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared; load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. SQLite (WAL), one exchange "
-        "process and one departments process on loopback, wrk 1 thread. Script: "
-        "`bench/libraries.py`.",
-        "",
-        f"## Gathering, a city of {args.population:,} people and {args.population // 5:,} "
-        "enterprises",
-        "",
-        f"A full pass of both libraries through the broker ({total:,} records from "
-        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "  # type: ignore[arg-type]
-        "(the departments derive every record), later rounds warm (their export chunks cached).",
-        "",
-        "| case | records/s | detail |",
-        "|---|---:|---|",
-        f"| gathering, cold sources | {cold:,.0f} | pass {gathers[0]['seconds']:.1f} s, of "
-        f"which quality check {gathers[0]['check_seconds']:.1f} s |",
-        f"| gathering, warm sources (median) | {statistics.median(warm):,.0f} | rounds: "
-        + ", ".join(f"{x:,.0f}" for x in warm)
-        + "; quality check "
-        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])  # type: ignore[arg-type]
-        + " |",
-        f"| baseline: the same sources read through the broker's export over HTTP, nothing "
-        f"written (median) | {statistics.median(reads):,.0f} | rounds: "
-        + ", ".join(f"{x:,.0f}" for x in reads)
-        + " |",
-        "",
-        f"Target ≥ 200,000 records/s into the libraries on SQLite: **"
-        f"{'met' if statistics.median(warm) >= 200_000 else 'NOT met'}** (warm sources).",
-        "",
-        "## Lookups of an assembled person record through the broker",
+    lines = _gathering_lines(args, gathers, reads, load_before, load_after)
+    return lines, [
+        f"{LOOKUPS_HEADER} through the broker",
         "",
         f"64 connections, {args.seconds} s per run, {args.rounds} rounds, medians. library: "
         "`POST /api/v1/libraries/person/query` with one ID number (every source's elements "
@@ -290,12 +351,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--big", type=int, default=0, help="also a cold full pass of this city")
+    parser.add_argument(
+        "--gather-only",
+        action="store_true",
+        help="only the gathering rounds: the lookups' section of the results is kept as it was",
+    )
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "libraries.md")
     args = parser.parse_args()
     # Each part rewrites its own section, so the two can be measured by separate runs.
-    out = ROOT / "bench" / "results" / "libraries.md"
+    out = args.results
     old = out.read_text() if out.exists() else ""
     old_small, found, old_big = old.partition(BIG_HEADER)
-    small = "\n".join(_small(args)) + "\n" if args.population else old_small.rstrip("\n") + "\n\n"
+    small = old_small.rstrip("\n") + "\n\n"
+    if args.population:
+        gathering, lookups = _small(args)
+        if not lookups:  # --gather-only: the lookups' section as it was
+            kept = old_small.partition(LOOKUPS_HEADER)
+            lookups = [kept[1] + kept[2].rstrip("\n"), ""] if kept[1] else []
+        small = "\n".join(gathering + lookups) + "\n"
     big = "\n".join(_big(args)) if args.big else (found + old_big if found else "")
     out.write_text(small + big)
     print(small + big)
