@@ -98,6 +98,21 @@ def test_pages_are_bounded(client: TestClient, url: str) -> None:
     assert resp.json()["error"]["detail"]["field"] == "limit"
 
 
+def test_every_operation_has_a_tag_and_lists_each_tag_once(client: TestClient) -> None:
+    """A router included into another takes the outer router's tags: a tag of its own as
+    well would list the operation twice under it in the API reference."""
+    schema = client.get("/openapi.json").json()
+    tagged = 0
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            tags = op.get("tags", [])
+            assert len(tags) == len(set(tags)), (method, path, tags)
+            tagged += bool(tags)
+    assert tagged > 30
+    feed = schema["paths"]["/api/v1/subscriptions/{sub_id}/events"]["get"]
+    assert feed["tags"] == ["distribution"]
+
+
 def test_the_openapi_schema_documents_bearer_and_every_error(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {

@@ -18,8 +18,9 @@ from exchange.distribution.runtime import runtime_of
 from exchange.distribution.schemas import FeedPage
 from exchange.errors import ExchangeError, request_id_of
 
-#: Included in the subscriptions router (``router.py``), under its prefix.
-feed_router = APIRouter(tags=["distribution"])
+#: Included in the subscriptions router (``router.py``), under its prefix and with its tags
+#: (tags of its own would be listed twice on the operation).
+feed_router = APIRouter()
 
 
 @feed_router.get(
