@@ -66,6 +66,7 @@ class Connection:
         self.revoked: set[int] = set()
         self._kick = asyncio.Event()
         self._pulling = asyncio.Lock()
+        self._syncing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.last_sync_error: str | None = None
         self.synced_at: float | None = None

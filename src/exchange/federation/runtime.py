@@ -152,7 +152,16 @@ class Federation(Receiving, Providing):
     # -- outgoing ----------------------------------------------------------------------
 
     async def sync_once(self) -> dict[str, int]:
-        """Deliver pending revocations, then pull the peer's feed to its end."""
+        """Deliver pending revocations, then pull the peer's feed to its end.
+
+        One sync at a time per process: the background tick and an operator's sync both
+        read the feed from the same stored cursor, and the second to apply the same
+        entries met the first's rows (a mount inserted twice: 409 ``integrity_conflict``
+        to the operator, seen in tests/federation/test_profile)."""
+        async with self._syncing:
+            return await self._sync()
+
+    async def _sync(self) -> dict[str, int]:
         done: dict[str, int] = {}
         await self._flush_provided()
         await self._deliver_revocations()
