@@ -276,3 +276,35 @@ def test_grant_listing_filters_and_visibility(
     assert resp.status_code == 422
     one = listed["items"][0]["id"]
     assert client.get(f"/api/v1/grants/{one}", headers=depts["rsj"]).status_code == 403
+
+
+def test_a_new_application_says_on_its_history_which_terms_of_the_grant_it_changed(
+    client: TestClient, depts: Depts, topics: Topics
+) -> None:
+    """One grant per consumer and topic takes the latest decision's terms: a subscription
+    that becomes an interface grant, or a quota that falls, is said on the application
+    that changed it, from what to what; an application that changes nothing says nothing."""
+
+    def terms_events(app: dict[str, Any]) -> list[dict[str, Any]]:
+        got = client.get(f"/api/v1/applications/{app['id']}", headers=depts["rsj"]).json()
+        return [e for e in got["events"] if e["kind"] == "grant_terms_changed"]
+
+    first = apply(
+        client,
+        depts["rsj"],
+        application(topics["person"], ["id_number"], delivery="subscription", quota=500),
+    )
+    assert terms_events(first) == []
+    second = apply(client, depts["rsj"], application(topics["person"], ["name"], quota=100))
+    [event] = terms_events(second)
+    assert event["actor"] == "platform"
+    assert event["detail"]["grant_id"] == first["grant_id"] == second["grant_id"]
+    assert event["detail"]["changes"] == {
+        "delivery": {"from": "subscription", "to": "interface"},
+        "daily_quota": {"from": 500, "to": 100},
+    }
+    grant = client.get(f"/api/v1/grants/{second['grant_id']}", headers=depts["rsj"]).json()
+    assert grant["delivery"] == "interface"
+    assert sorted(grant["items"]) == ["id_number", "name"]
+    third = apply(client, depts["rsj"], application(topics["person"], ["name"], quota=100))
+    assert terms_events(third) == []

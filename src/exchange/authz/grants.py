@@ -1,14 +1,16 @@
 """Grants: opening and widening the pair's current grant, reading, listing and revoking.
 
 Granted items land in the one current grant of the (consumer, topic) pair: the first grant
-opens it, later decisions add items and renew its terms (validity, quota, purpose) to the
-latest decision's. Every write that changes a grant announces it
+opens it, later decisions add items and renew its terms (validity, quota, purpose, delivery)
+to the latest decision's, recording on that application what changed
+(``grant_terms_changed``). Every write that changes a grant announces it
 (:func:`exchange.authz.events.grants_changed`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
@@ -17,7 +19,7 @@ from exchange.authn import Principal
 from exchange.authz.access import GrantNotFound, fetch_as_party
 from exchange.authz.events import GrantRevoked, grants_changed
 from exchange.authz.models import Application, Grant
-from exchange.authz.outcomes import reason_required
+from exchange.authz.outcomes import reason_required, record
 from exchange.authz.schemas import GrantOut, GrantStatus, Purpose
 from exchange.db.pagination import page
 from exchange.db.reactions import emit
@@ -81,6 +83,21 @@ def grant_items(
         session.add(grant)
     else:
         grant.items = sorted(set(grant.items) | set(items))
+        changed = terms_changed(grant, app, valid_until=valid_until, daily_quota=daily_quota)
+        if changed:
+            # One grant per consumer and topic: its terms become this decision's. Said on
+            # the application, so a department whose subscription became a query grant (or
+            # whose quota fell) reads why and when in the application's history.
+            record(
+                session,
+                app,
+                actor,
+                "grant_terms_changed",
+                now,
+                None,
+                grant_id=grant.id,
+                changes=changed,
+            )
     grant.purpose_scope = app.purpose_scope
     grant.purpose_text = app.purpose_text
     grant.legal_function = app.legal_function
@@ -94,6 +111,26 @@ def grant_items(
     app.grant_id = grant.id
     grants_changed(session, narrowed=narrowed)
     return grant
+
+
+#: The grant's terms a decision sets (the items only ever widen).
+TERMS = ("delivery", "purpose_scope", "purpose_text", "legal_function", "valid_from")
+
+
+def terms_changed(
+    grant: Grant, app: Application, *, valid_until: dt.date, daily_quota: int | None
+) -> dict[str, dict[str, Any]]:
+    """What a decision on ``app`` changes of ``grant``'s terms: ``{term: {from, to}}``."""
+
+    def plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, dt.date) else value
+
+    pairs = [(t, getattr(grant, t), getattr(app, t)) for t in TERMS]
+    pairs += [
+        ("valid_until", grant.valid_until, valid_until),
+        ("daily_quota", grant.daily_quota, daily_quota),
+    ]
+    return {t: {"from": plain(a), "to": plain(b)} for t, a, b in pairs if a != b}
 
 
 def grant_status(grant: Grant, today: dt.date) -> GrantStatus:
