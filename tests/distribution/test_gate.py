@@ -14,12 +14,11 @@ from tests.distribution.conftest import HOUSEHOLD, Depts, grant, subscribe, wait
 
 from exchange.context import AppContext
 from exchange.distribution.gate import RevocationGate
-from exchange.distribution.runtime import runtime_of
 
 
 @pytest.fixture
 def gate(client: TestClient, ctx: AppContext) -> RevocationGate:
-    runtime = runtime_of(ctx)
+    runtime = ctx.distribution
     assert runtime is not None
     assert runtime.distributor is not None
     return runtime.distributor.gate

@@ -9,28 +9,20 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from exchange.audit import operations, service
+from exchange.audit.deps import AuditKey, Settled, TheTrust
 from exchange.audit.schemas import AuditPage, OperationsOut, StatsOut, VerifyReport
 from exchange.audit.verify import verify
-from exchange.context import AppContext, Caller, Ctx, DbSession, Operator
-from exchange.errors import Unavailable
+from exchange.context import Caller, Ctx, DbSession, Operator
 from exchange.fields import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-def _settle(ctx: AppContext) -> None:
-    """Let the writer commit every entry already acknowledged, so a caller reads its own
-    exchanges (the broker answers once an entry is journaled, possibly before its commit)."""
-    writer = ctx.audit
-    if writer is not None:
-        writer.flush()
-
-
 @router.get("/entries", response_model=AuditPage)
 def list_entries(
     session: DbSession,
-    ctx: Ctx,
     caller: Caller,
+    _settled: Settled,
     consumer: Annotated[str | None, Query(description="Calling department code.")] = None,
     provider: Annotated[str | None, Query(description="Providing department code.")] = None,
     resource_code: Annotated[str | None, Query(description="Topic, e.g. 101001001/000001.")] = None,
@@ -46,7 +38,6 @@ def list_entries(
     The operator sees every entry; a department sees the exchanges it made and those
     served from its own topics (denials included).
     """
-    _settle(ctx)
     rows = service.entries(
         session,
         department=None if caller.is_operator else caller.code,
@@ -65,32 +56,30 @@ def list_entries(
 
 
 @router.get("/stats", response_model=StatsOut)
-def exchange_stats(session: DbSession, ctx: Ctx, caller: Caller) -> StatsOut:
+def exchange_stats(session: DbSession, ctx: Ctx, caller: Caller, _settled: Settled) -> StatsOut:
     """Records exchanged today (platform day, Beijing time) and in total, by department and
     topic: the platform's "daily exchanged records" figure.
 
     The operator sees the whole platform; a department sees only the exchanges it took
     part in, as consumer or provider (other departments' volumes are theirs)."""
-    _settle(ctx)
     return service.stats(
         session, ctx.clock.today(), department=None if caller.is_operator else caller.code
     )
 
 
 @router.get("/operations", response_model=OperationsOut)
-def operations_now(session: DbSession, ctx: Ctx, _op: Operator) -> OperationsOut:
+def operations_now(session: DbSession, ctx: Ctx, _op: Operator, _settled: Settled) -> OperationsOut:
     """运行监测 (operator only): today's and recent days' volume by department and catalog
     group, the broker's calls and errors by side since it started, the slowest providers,
     open circuit breakers, reviews due and overdue, and grants about to expire.
 
     Counters are cumulative; a dashboard polling this derives calls per second from two
     readings and their ``at``."""
-    _settle(ctx)
     return operations.reading(session, ctx.broker, now=ctx.clock.now(), today=ctx.clock.today())
 
 
 @router.get("/verify", response_model=VerifyReport)
-async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
+async def verify_chain(ctx: Ctx, _op: Operator, _settled: Settled, trust: TheTrust) -> VerifyReport:
     """Check the whole audit log (operator only): the hash chain, the signed checkpoints
     in the database and in the mirror, entries appended while no exchange had the log
     open, the daily statistics against the entries, and journal lines refused as forged.
@@ -99,8 +88,6 @@ async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
     top-level fields repeat the earliest. Entries after the last checkpoint are counted
     in ``unsigned_tail``: a signature will cover them within seconds.
     """
-    await run_in_threadpool(_settle, ctx)
-    trust = ctx.trust
     if trust is None:
         return await run_in_threadpool(verify, ctx.db)
     return await run_in_threadpool(verify, ctx.db, trust.verifier, trust.mirror, trust.journal)
@@ -111,12 +98,7 @@ async def verify_chain(ctx: Ctx, _op: Operator) -> VerifyReport:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}, "description": "PEM public key."}},
 )
-def public_key(ctx: Ctx) -> PlainTextResponse:
+async def public_key(key: AuditKey) -> PlainTextResponse:
     """The public half of the exchange's audit signing key (Ed25519, PEM): with it anyone
     can check the signed checkpoints of an exported log. No key needed to read it."""
-    trust = ctx.trust
-    if trust is None or trust.verifier is None:
-        raise Unavailable("the audit signing key is not loaded")
-    return PlainTextResponse(
-        trust.verifier.pem(), headers={"X-Audit-Key-Id": trust.verifier.key_id()}
-    )
+    return PlainTextResponse(key.pem(), headers={"X-Audit-Key-Id": key.key_id()})

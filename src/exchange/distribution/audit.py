@@ -10,10 +10,8 @@ import datetime as dt
 from collections.abc import Iterable
 
 from exchange.audit.entry import Entry
-from exchange.audit.writer import AuditWriter
-from exchange.context import AppContext, present
 
-__all__ = ["PUBLISH", "PULL", "PUSH", "Entry", "entry", "writer_of"]
+__all__ = ["PUBLISH", "PULL", "PUSH", "Entry", "entry"]
 
 #: entry kinds (``audit_entry.kind`` holds 16 characters)
 PUBLISH = "changes"
@@ -54,11 +52,4 @@ def entry(
         status=status,
         latency_us=max(0, int((ended - started) * 1_000_000)),
         correlation_id=correlation_id,
-    )
-
-
-def writer_of(ctx: AppContext) -> AuditWriter:
-    """The audit writer of this part, or 503 where the part serving it is elsewhere."""
-    return present(
-        ctx.audit, "the audit writer is not running in this part", code="broker.audit_unavailable"
     )

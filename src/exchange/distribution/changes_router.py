@@ -14,6 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from exchange.audit.deps import TheAuditWriter
 from exchange.context import Caller, Ctx
 from exchange.distribution import audit, service
 from exchange.distribution.schemas import ChangesAccepted, ChangesIn
@@ -60,7 +61,7 @@ async def _parse_changes(request: Request) -> ChangesIn:
     openapi_extra=_changes_body(),
 )
 async def publish_changes(
-    request: Request, front: Front, seq: Seq, caller: Caller, ctx: Ctx
+    request: Request, front: Front, seq: Seq, caller: Caller, ctx: Ctx, writer: TheAuditWriter
 ) -> ChangesAccepted:
     """Publish up to 1,000 record-level changes of a topic you are the source of.
 
@@ -82,7 +83,6 @@ async def publish_changes(
     """
     started = time.perf_counter()
     body = await _parse_changes(request)
-    writer = audit.writer_of(ctx)
     code = f"{front}/{seq}"
     rid = request_id_of(request)
     items = sorted({k for e in body.events if e.record for k in e.record})

@@ -11,10 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from exchange.audit.deps import TheAuditWriter
 from exchange.context import Caller, Ctx
 from exchange.distribution import audit, pull
 from exchange.distribution.params import SubId
-from exchange.distribution.runtime import runtime_of
+from exchange.distribution.runtime import TheRuntime
 from exchange.distribution.schemas import FeedPage
 from exchange.errors import ExchangeError, request_id_of
 
@@ -33,6 +34,8 @@ async def read_feed(
     sub_id: SubId,
     caller: Caller,
     ctx: Ctx,
+    writer: TheAuditWriter,
+    runtime: TheRuntime,
     cursor: Annotated[
         int | None,
         Query(ge=0, le=2**62, description="Events after this id (default: the stored cursor)."),
@@ -52,7 +55,6 @@ async def read_feed(
     `cursor_pruned` (a cursor older than the replay window).
     """
     started = time.perf_counter()
-    writer = audit.writer_of(ctx)
     try:
         page, lags = await pull.read_page(
             ctx, sub_id, caller, cursor=cursor, limit=limit, wait=wait
@@ -95,7 +97,6 @@ async def read_feed(
                 subscription=sub_id,
             )
         )
-        runtime = runtime_of(ctx)
         if runtime is not None:
             runtime.metrics.events.labels("pull", "delivered").inc(page.records)
             histogram = runtime.metrics.lag.labels("pull")

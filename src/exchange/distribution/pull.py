@@ -20,7 +20,6 @@ from exchange.context import AppContext
 from exchange.db.base import utcnow
 from exchange.distribution import feed, retention, service
 from exchange.distribution.models import Subscription
-from exchange.distribution.runtime import runtime_of
 from exchange.distribution.schemas import DeliveryMode, Source
 from exchange.errors import Conflict, NotPermitted
 
@@ -115,7 +114,7 @@ async def read_page(
     """A page after ``cursor``; with ``wait`` > 0 and nothing to give, wait up to that
     many seconds for events (woken by commits in this process, polling for others')."""
     deadline = time.monotonic() + wait
-    runtime = runtime_of(ctx)
+    runtime = ctx.distribution
     while True:
         page, lags = await run_in_threadpool(_read, ctx, sub_id, caller, cursor, limit)
         left = deadline - time.monotonic()

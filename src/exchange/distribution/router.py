@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from exchange.audit.deps import TheAuditWriter
+from exchange.audit.writer import AuditWriter
 from exchange.authn import Principal
 from exchange.context import AppContext, Caller, Ctx, DbSession
 from exchange.distribution import audit, service
 from exchange.distribution.feed_router import feed_router
 from exchange.distribution.models import Subscription
 from exchange.distribution.params import Limit, Offset, SubId
-from exchange.distribution.runtime import runtime_of
+from exchange.distribution.runtime import Runtime, TheRuntime
 from exchange.distribution.schemas import (
     DeadLetterCount,
     DeadLetterOut,
@@ -50,6 +52,7 @@ replay window); 422 `unknown_item` / `unknown_filter_item` /
 async def _manage(
     request: Request,
     ctx: AppContext,
+    writer: AuditWriter,
     caller: Principal,
     action: str,
     work: Callable[[Session], _T],
@@ -58,7 +61,6 @@ async def _manage(
 ) -> _T:
     """Run ``work`` in a committed transaction and audit it (refusals too)."""
     started = time.perf_counter()
-    writer = audit.writer_of(ctx)
     facts: dict[str, Any] = {}
 
     def run() -> _T:
@@ -108,15 +110,13 @@ def _mark(session: Session, sub: Subscription) -> Subscription:
     return sub
 
 
-def _out(ctx: AppContext, session: Session, sub: Subscription) -> SubscriptionOut:
-    runtime = runtime_of(ctx)
+def _out(runtime: Runtime | None, session: Session, sub: Subscription) -> SubscriptionOut:
     return service.subscription_out(
         session, sub, blocked=None if runtime is None else runtime.blocked(sub.id)
     )
 
 
-def _wake(ctx: AppContext) -> None:
-    runtime = runtime_of(ctx)
+def _wake(runtime: Runtime | None) -> None:
     if runtime is not None:
         runtime.wake()
 
@@ -141,50 +141,66 @@ _CREATE = """Subscribe to a topic's changes (your grant on it must have delivery
     description=_CREATE + _SUB_ERRORS,
 )
 async def create_subscription(
-    request: Request, body: SubscriptionCreate, caller: Caller, ctx: Ctx
+    request: Request,
+    body: SubscriptionCreate,
+    caller: Caller,
+    ctx: Ctx,
+    writer: TheAuditWriter,
+    runtime: TheRuntime,
 ) -> SubscriptionOut:
     """Create a subscription."""
 
     def work(session: Session) -> SubscriptionOut:
         sub = service.create_subscription(session, body, caller, today=ctx.clock.today())
-        return _out(ctx, session, _mark(session, sub))
+        return _out(runtime, session, _mark(session, sub))
 
-    out = await _manage(request, ctx, caller, "created", work, status_code=201)
-    _wake(ctx)
+    out = await _manage(request, ctx, writer, caller, "created", work, status_code=201)
+    _wake(runtime)
     return out
 
 
 @router.get("", response_model=SubscriptionPage)
 def list_subscriptions(
-    session: DbSession, caller: Caller, ctx: Ctx, offset: Offset = 0, limit: Limit = 100
+    session: DbSession,
+    caller: Caller,
+    runtime: TheRuntime,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> SubscriptionPage:
     """Your subscriptions with their backlog, lag and counts (the operator sees all)."""
     total, rows = service.list_subscriptions(session, caller, offset=offset, limit=limit)
-    return SubscriptionPage(total=total, items=[_out(ctx, session, s) for s in rows])
+    return SubscriptionPage(total=total, items=[_out(runtime, session, s) for s in rows])
 
 
 @router.get("/{sub_id}", response_model=SubscriptionOut)
 def get_subscription(
-    sub_id: SubId, session: DbSession, caller: Caller, ctx: Ctx
+    sub_id: SubId, session: DbSession, caller: Caller, runtime: TheRuntime
 ) -> SubscriptionOut:
     """One subscription: backlog (events after its cursor), delivered / retried /
     dead-lettered counts, the lag of its last delivery, its retry state, and `blocked`
     when its grant stops delivery now (revoked, expired, suspended)."""
-    return _out(ctx, session, service.get_subscription(session, sub_id, caller))
+    return _out(runtime, session, service.get_subscription(session, sub_id, caller))
 
 
 def _status_change(new: str) -> Callable[..., Any]:
-    async def change(request: Request, sub_id: SubId, caller: Caller, ctx: Ctx) -> SubscriptionOut:
+    async def change(
+        request: Request,
+        sub_id: SubId,
+        caller: Caller,
+        ctx: Ctx,
+        writer: TheAuditWriter,
+        runtime: TheRuntime,
+    ) -> SubscriptionOut:
         def work(session: Session) -> SubscriptionOut:
             sub = _mark(session, service.get_subscription(session, sub_id, caller))
             service.set_status(session, sub, new)
             session.flush()
-            return _out(ctx, session, sub)
+            return _out(runtime, session, sub)
 
         out = await _manage(
-            request, ctx, caller, "suspended" if new == "suspended" else "resumed", work
+            request, ctx, writer, caller, "suspended" if new == "suspended" else "resumed", work
         )
-        _wake(ctx)
+        _wake(runtime)
         return out
 
     return change
@@ -210,7 +226,7 @@ router.add_api_route(
 
 @router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_subscription(
-    request: Request, sub_id: SubId, caller: Caller, ctx: Ctx
+    request: Request, sub_id: SubId, caller: Caller, ctx: Ctx, writer: TheAuditWriter
 ) -> Response:
     """Delete a subscription and its dead letters (the events stay in the outbox for
     other subscribers)."""
@@ -219,13 +235,19 @@ async def delete_subscription(
         sub = _mark(session, service.get_subscription(session, sub_id, caller))
         service.delete_subscription(session, sub)
 
-    await _manage(request, ctx, caller, "deleted", work, status_code=204)
+    await _manage(request, ctx, writer, caller, "deleted", work, status_code=204)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{sub_id}/replay", response_model=SubscriptionOut)
 async def replay(
-    request: Request, sub_id: SubId, body: Replay, caller: Caller, ctx: Ctx
+    request: Request,
+    sub_id: SubId,
+    body: Replay,
+    caller: Caller,
+    ctx: Ctx,
+    writer: TheAuditWriter,
+    runtime: TheRuntime,
 ) -> SubscriptionOut:
     """Move the cursor back (or forward): every event after `cursor` is delivered again
     (push) or served again (pull).
@@ -238,10 +260,10 @@ async def replay(
         sub = _mark(session, service.get_subscription(session, sub_id, caller))
         service.replay(session, sub, body.cursor)
         session.flush()
-        return _out(ctx, session, sub)
+        return _out(runtime, session, sub)
 
-    out = await _manage(request, ctx, caller, "replayed", work)
-    _wake(ctx)
+    out = await _manage(request, ctx, writer, caller, "replayed", work)
+    _wake(runtime)
     return out
 
 
@@ -270,7 +292,13 @@ def list_dead_letters(
 
 @router.post("/{sub_id}/dead-letters/retry", response_model=DeadLetterCount)
 async def retry_dead_letters(
-    request: Request, sub_id: SubId, body: DeadLetterSelection, caller: Caller, ctx: Ctx
+    request: Request,
+    sub_id: SubId,
+    body: DeadLetterSelection,
+    caller: Caller,
+    ctx: Ctx,
+    writer: TheAuditWriter,
+    runtime: TheRuntime,
 ) -> DeadLetterCount:
     """Push dead letters again (all, or the `ids` given), before the feed's next batch.
     One that fails again stays a dead letter."""
@@ -281,14 +309,19 @@ async def retry_dead_letters(
             subscription=sub.id, count=service.retry_dead_letters(session, sub, body.ids)
         )
 
-    out = await _manage(request, ctx, caller, "dead_letters_retried", work)
-    _wake(ctx)
+    out = await _manage(request, ctx, writer, caller, "dead_letters_retried", work)
+    _wake(runtime)
     return out
 
 
 @router.post("/{sub_id}/dead-letters/discard", response_model=DeadLetterCount)
 async def discard_dead_letters(
-    request: Request, sub_id: SubId, body: DeadLetterSelection, caller: Caller, ctx: Ctx
+    request: Request,
+    sub_id: SubId,
+    body: DeadLetterSelection,
+    caller: Caller,
+    ctx: Ctx,
+    writer: TheAuditWriter,
 ) -> DeadLetterCount:
     """Drop dead letters (all, or the `ids` given) for good."""
 
@@ -298,7 +331,7 @@ async def discard_dead_letters(
             subscription=sub.id, count=service.discard_dead_letters(session, sub, body.ids)
         )
 
-    return await _manage(request, ctx, caller, "dead_letters_discarded", work)
+    return await _manage(request, ctx, writer, caller, "dead_letters_discarded", work)
 
 
 router.include_router(feed_router)

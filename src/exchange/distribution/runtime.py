@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from exchange.audit.writer import AuditWriter
-from exchange.context import AppContext
+from exchange.context import AppContext, Ctx
 from exchange.db.threads import run_joined
 from exchange.distribution import retention
 from exchange.distribution.delivery import Distributor
@@ -26,7 +27,7 @@ from exchange.distribution.metrics import DistributionMetrics
 from exchange.distribution.publishing import CHANGED
 from exchange.distribution.signal import ChangeSignal
 
-__all__ = ["Runtime", "install", "runtime_of"]
+__all__ = ["Runtime", "TheRuntime", "get_runtime", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -121,5 +122,10 @@ def install(ctx: AppContext, *, audit: AuditWriter, registry: Any) -> Runtime:
     return Runtime(ctx, audit=audit, registry=registry)
 
 
-def runtime_of(ctx: AppContext) -> Runtime | None:
+async def get_runtime(ctx: Ctx) -> Runtime | None:
+    # async: it only reads memory, so FastAPI runs it on the loop, not the threadpool.
     return ctx.distribution
+
+
+#: This process's distribution runtime (None in a part that does not serve the broker).
+TheRuntime = Annotated[Runtime | None, Depends(get_runtime)]

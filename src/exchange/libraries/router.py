@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -55,12 +55,26 @@ _LOOKUP_BODY: dict[str, Any] = {
 }
 
 
-def service_of(ctx: AppContext) -> LibraryService:
-    return present(ctx.library_service, "the libraries do not run in this part")
+_ABSENT = "the libraries do not run in this part"
 
 
-def gatherer_of(ctx: AppContext) -> Gatherer:
-    return present(ctx.libraries, "the libraries do not run in this part")
+def _service(ctx: AppContext) -> LibraryService:
+    return present(ctx.library_service, _ABSENT)
+
+
+async def get_library_service(ctx: Ctx) -> LibraryService:
+    # async: it only reads memory, so FastAPI runs it on the loop, not the threadpool.
+    return _service(ctx)
+
+
+async def get_gatherer(ctx: Ctx) -> Gatherer:
+    return present(ctx.libraries, _ABSENT)
+
+
+#: The libraries' lookups and conflicts, or 503 ``unavailable`` where they do not run.
+TheLibraries = Annotated[LibraryService, Depends(get_library_service)]
+#: The libraries' gathering, likewise.
+TheGatherer = Annotated[Gatherer, Depends(get_gatherer)]
 
 
 _KEY = re.compile(r"[0-9A-Za-z]{1,64}")
@@ -95,7 +109,8 @@ def _keys_of(body: bytes) -> list[str]:
 
 async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str] | None) -> bytes:
     """Authenticate, assemble, audit; the JSON answer (errors raised, audited too)."""
-    svc = service_of(ctx)
+    # Served ahead of FastAPI (LibraryDispatch): no dependencies here.
+    svc = _service(ctx)
     started = time.perf_counter()
     consumer = "anonymous"
     answer: dict[str, Any] | None = None
@@ -120,10 +135,10 @@ async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str
 
 
 @router.get("", response_model=list[LibraryOut])
-def libraries(ctx: Ctx, _caller: Caller) -> list[dict[str, Any]]:
+def libraries(_caller: Caller, svc: TheLibraries) -> list[dict[str, Any]]:
     """Both libraries (人口基础信息库, 法人基础信息库): their sources with each one's
     gathering state, watermark and records gathered, the totals, and conflicts by kind."""
-    return service_of(ctx).overview()
+    return svc.overview()
 
 
 @router.post(
@@ -182,29 +197,29 @@ def _pass_out(report: PassReport | None) -> PassOut | None:
     )
 
 
-def _status(ctx: AppContext) -> GatherStatus:
-    gatherer = gatherer_of(ctx)
+def _status(gatherer: Gatherer, svc: LibraryService) -> GatherStatus:
     return GatherStatus(
         running=gatherer.running,
         current=_pass_out(gatherer.current),
         last=_pass_out(gatherer.last),
-        libraries=[LibraryOut.model_validate(lib) for lib in service_of(ctx).overview()],
+        libraries=[LibraryOut.model_validate(lib) for lib in svc.overview()],
     )
 
 
 @router.get("/gather", response_model=GatherStatus)
-def gather_status(ctx: Ctx, _op: Operator) -> GatherStatus:
+def gather_status(_op: Operator, gatherer: TheGatherer, svc: TheLibraries) -> GatherStatus:
     """Gathering progress (operator): the pass under way, the last one, every source."""
-    return _status(ctx)
+    return _status(gatherer, svc)
 
 
 @router.post("/gather", response_model=GatherStatus, status_code=status.HTTP_202_ACCEPTED)
-async def gather(body: GatherRequest, ctx: Ctx, _op: Operator) -> GatherStatus:
+async def gather(
+    body: GatherRequest, _op: Operator, gatherer: TheGatherer, svc: TheLibraries
+) -> GatherStatus:
     """Start a gathering pass (operator): incremental from each source's watermark, or
     ``full`` from the start. It runs in the background; poll ``GET .../gather``. A source
     the library unit holds no grant for is applied for and skipped until granted.
     409 ``gathering_running`` while a pass is under way."""
-    gatherer = gatherer_of(ctx)
     if gatherer.running:
         raise Conflict("a gathering pass is already running", code="gathering_running")
     started = asyncio.Event()
@@ -218,20 +233,20 @@ async def gather(body: GatherRequest, ctx: Ctx, _op: Operator) -> GatherStatus:
                 None if body.library is None else body.library.value, full=body.full
             )
         finally:
-            service_of(ctx).invalidate()
+            svc.invalidate()
 
     task = asyncio.get_running_loop().create_task(run())
     gatherer.tasks.add(task)
     task.add_done_callback(gatherer.tasks.discard)
     await started.wait()
     await asyncio.sleep(0)  # let the pass take its lock before answering
-    return _status(ctx)
+    return _status(gatherer, svc)
 
 
 @router.get("/{library}/conflicts", response_model=ConflictPage)
 def conflicts(
-    ctx: Ctx,
     caller: Caller,
+    svc: TheLibraries,
     library: LibraryCode,
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|resolved)$")] = None,
     kind: Annotated[str | None, Query(pattern="^(mismatch|deceased_insured)$")] = None,
@@ -241,7 +256,7 @@ def conflicts(
 ) -> ConflictPage:
     """Conflicts the quality check found (校核纠错): the operator sees all, a department
     those where it is one of the two sources."""
-    items, total = service_of(ctx).conflicts(
+    items, total = svc.conflicts(
         caller,
         library.value,
         status=status_,
@@ -263,13 +278,12 @@ async def resolve(
     request: Request,
     conflict_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: ResolveRequest,
-    ctx: Ctx,
     caller: Caller,
+    svc: TheLibraries,
 ) -> ConflictOut:
     """Close a conflict (the operator, or either of its two source departments), saying
     how: ``corrected``, ``source_confirmed`` or ``dismissed``. 404 for a conflict that is
     not the caller's; 409 ``conflict_closed`` when already resolved. Audited."""
-    svc = service_of(ctx)
     started = time.perf_counter()
     row = svc.resolve(caller, conflict_id, body.resolution.value, body.note)
     rid = str(request.scope.get("state", {}).get("request_id", ""))
