@@ -41,6 +41,8 @@ DIRECT_KEY = "bench-direct-access"
 DIRECT = {"Authorization": f"Bearer {DIRECT_KEY}"}
 POPULATION = 100_000
 ENTERPRISES = 2_000
+#: the departments' export chunk cache, MiB (the setting's default)
+EXPORT_CACHE_MIB = 256
 SERVED = ("gaj", "ghzyj", "gjj", "mzj", "rsj", "scjgj", "swj", "wjw", "ybj", "zsj")
 SINGLE_SLUG = "household-registration"
 SINGLE_ITEMS = ("id_number", "name", "sex", "birth_date")  # of the topic's 13 items
@@ -98,7 +100,8 @@ from exchange.config import Settings
 from exchange.departments.cli import serve_departments
 serve_departments(Settings(operator_key=sys.argv[1], population=int(sys.argv[3]),
                   enterprises=int(sys.argv[4]), log_level="warning",
-                  provider_secret=sys.argv[5], departments_direct_key=sys.argv[6]),
+                  provider_secret=sys.argv[5], departments_direct_key=sys.argv[6],
+                  departments_export_cache_mib=int(sys.argv[7]) if len(sys.argv) > 7 else 256),
                   "127.0.0.1", int(sys.argv[2]))
 """
 
@@ -140,7 +143,7 @@ def departments() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     proc = subprocess.Popen(
         [
             *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport)),
-            *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY),
+            *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY, str(EXPORT_CACHE_MIB)),
         ],
         env=_env(),
     )

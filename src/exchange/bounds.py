@@ -17,6 +17,7 @@ from exchange.audit.journal import RESIDENT_BYTES
 from exchange.audit.writer import MAX_BACKLOG
 from exchange.broker.service import ROUTE_CACHE
 from exchange.db.engine import SQLITE_CACHE_KIB
+from exchange.libraries.store import WRITE_CACHE_KIB, wide_caches
 from exchange.memory import MemoryBounds
 
 if TYPE_CHECKING:
@@ -46,6 +47,15 @@ def declare(ctx: AppContext) -> MemoryBounds:
             size=lambda: pool.checkedin() + pool.checkedout(),
             limit=most,
             entry_bytes=SQLITE_CACHE_KIB * 1024,
+        )
+    if ctx.libraries is not None and engine.dialect.name == "sqlite":
+        bounds.declare(
+            "libraries.write_cache",
+            f"SQLite page cache of a connection writing a gathered page, {WRITE_CACHE_KIB} "
+            "KiB while it writes (one page at a time)",
+            size=wide_caches,
+            limit=1,
+            entry_bytes=WRITE_CACHE_KIB * 1024,
         )
     broker = ctx.broker
     if broker is not None:

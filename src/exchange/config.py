@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         "the page being sent (each holds a copy of the city, ~100 MB); 0 derives them in a "
         "thread of the serving process.",
     )
+    departments_export_cache_mib: int = Field(
+        default=256,
+        ge=1,
+        le=65_536,
+        description="The mock departments' cache of serialised export chunks, MiB (least "
+        "recently used dropped past it; counted twice a chunk's bytes: its lines and its "
+        "blob). Exports of chunks held are a copy of bytes; others are derived again.",
+    )
     city_change_scale: float = Field(
         default=1.0,
         ge=0,

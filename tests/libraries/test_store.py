@@ -9,16 +9,17 @@ import pytest
 from sqlalchemy import func, select
 from tests.polling import wait_until
 
-from exchange.app import build_context
+from exchange.app import build_context, create_app
 from exchange.authn import Principal
 from exchange.config import Settings
 from exchange.context import AppContext
+from exchange.db.engine import SQLITE_CACHE_KIB
 from exchange.db.freshness import announce
 from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 from exchange.libraries.quality import checks_of, normalise, run_checks
 from exchange.libraries.service import LibraryService
-from exchange.libraries.store import Page, write_page
+from exchange.libraries.store import WRITE_CACHE_KIB, Page, wide_caches, write_page
 from exchange.members.models import Department
 
 A = "440105199001010017"  # valid ID numbers (GB 11643 check characters)
@@ -132,6 +133,40 @@ def test_pages_upsert_and_move_the_watermark(
             )
         )
         assert orjson.loads(vals or "null") == ["王芳芳", "正常"]
+
+
+def test_a_page_write_gives_its_connection_back_with_the_pools_cache(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """The 128 MiB cache of a page write is the write's alone (exchange.bounds declares one
+    at a time): the pooled connection goes back with the pool's cache size."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's page cache")
+    gaj, _, _ = library
+    page = Page(
+        gaj,
+        b'{"id_number":"%s","name":"x","status":"y"}\n' % A.encode(),
+        "id_number",
+        ("name", "status"),
+        1_764_547_200,
+    )
+    write_page(ctx.db, gaj, page, watermark=1, total_rows=1, refreshed_at=dt.datetime.now(dt.UTC))
+    assert wide_caches() == 0
+    create_app(ctx.settings, ctx=ctx)  # declares the app's bounds
+    assert ctx.memory is not None
+    held = next(b for b in ctx.memory if b.name == "libraries.write_cache")
+    assert (held.size(), held.limit, held.budget) == (0, 1, WRITE_CACHE_KIB * 1024)
+    # Every pooled connection (the pool holds few) is back at the pool's cache size.
+    raws = [ctx.db.engine.raw_connection() for _ in range(3)]
+    try:
+        for raw in raws:
+            cur = raw.cursor()
+            cur.execute("PRAGMA cache_size")
+            assert cur.fetchone()[0] == -SQLITE_CACHE_KIB
+            cur.close()
+    finally:
+        for raw in raws:
+            raw.close()
 
 
 def test_an_export_page_is_stored_as_its_records_decoded_would_be(

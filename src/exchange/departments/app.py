@@ -111,7 +111,12 @@ class DepartmentsApp:
         self.random = random.Random()
         #: processes deriving cold chunks (started with the departments, if any)
         self.workers = ExportWorkers(city, settings.departments_export_workers)
-        self.exports = ExportChunks(city, self.changes.overlay, self.workers)
+        self.exports = ExportChunks(
+            city,
+            self.changes.overlay,
+            self.workers,
+            budget=settings.departments_export_cache_mib << 20,
+        )
         bulk.warm()
         self.served = Topics(definitions, city, self.changes.overlay, self.exports.forget)
         #: every served topic by (department, slug)

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from exchange.db.engine import Database
+from exchange.db.engine import SQLITE_CACHE_KIB, Database
 from exchange.db.freshness import announce
 
-__all__ = ["CHANGED", "Page", "Row", "write_events", "write_page"]
+__all__ = ["CHANGED", "WRITE_CACHE_KIB", "Page", "Row", "wide_caches", "write_events", "write_page"]
 
 #: the freshness topic of the gathered records: every process's lookup cache drops them
 CHANGED = "libraries"
@@ -118,7 +119,29 @@ _UPSERT = (
     "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
     "refreshed = excluded.refreshed"
 )
-_CACHE = "PRAGMA cache_size=-131072"  # KiB: 128 MiB for this connection
+#: SQLite's page cache of the connection writing a page, KiB (128 MiB: a page's upserts
+#: walk the source's part of the B-tree in key order; in cache, each page of it is read
+#: once). Set for the write and set back to the pool's size after, so the pooled
+#: connection does not keep it: declared in :mod:`exchange.bounds` as one such cache at a
+#: time (a gathering writes its pages one after another).
+WRITE_CACHE_KIB = 131_072
+_CACHE = f"PRAGMA cache_size=-{WRITE_CACHE_KIB}"
+_POOL_CACHE = f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"
+_wide = 0
+_wide_lock = threading.Lock()
+
+
+def wide_caches() -> int:
+    """Connections holding the write cache now (for the memory bound)."""
+    return _wide
+
+
+def _widen(by: int) -> None:
+    global _wide
+    with _wide_lock:
+        _wide += by
+
+
 _STAGE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS library_stage "
     "(source_id integer, subject varchar(32), vals text, refreshed bigint)"
@@ -157,10 +180,13 @@ def write_page(
     counts, in one transaction; the records written."""
     n = rows.records if isinstance(rows, Page) else len(rows)
     raw = db.engine.raw_connection()
+    widened = False
     try:
         cur = raw.cursor()
         if db.is_sqlite:
-            # A larger page cache keeps the B-tree walk in memory.
+            # A larger page cache keeps the B-tree walk in memory (set back below).
+            _widen(1)
+            widened = True
             cur.execute(_CACHE)
             # Keys arrive in the source's order, random in the key space: sorted, the
             # B-tree inserts walk its pages in order (2-4x the rate measured).
@@ -211,7 +237,17 @@ def write_page(
         raw.rollback()
         raise
     finally:
-        raw.close()
+        try:
+            if widened:
+                # Lowering the size frees the pages past it: the pool's connection goes
+                # back with its usual cache.
+                reset = raw.cursor()
+                reset.execute(_POOL_CACHE)
+                reset.close()
+        finally:
+            if widened:
+                _widen(-1)
+            raw.close()
     _announce(db)
     return n
 
