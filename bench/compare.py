@@ -92,7 +92,7 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
             continue
         if all(set(c) <= set("-: ") for c in row):
             continue
-        label = " / ".join(c for c in row if not _is_value(c)) or row[0]
+        label = " / ".join(c for c in row if c and not _is_value(c)) or row[0]
         for column, text in zip(header, row, strict=False):
             found = NUMBER.search(text) if _is_value(text) else None
             if found:
