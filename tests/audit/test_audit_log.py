@@ -15,13 +15,13 @@ from tests.audit.entries import T0, sample_entry
 from tests.conftest import OPERATOR, make_department
 
 from exchange.audit import service
-from exchange.audit.chain import BEIJING
 from exchange.audit.entry import GENESIS, Entry
 from exchange.audit.models import AuditEntry, AuditHead
 from exchange.audit.schemas import Problem
 from exchange.audit.verify import verify
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from exchange.context import AppContext
+from exchange.days import BEIJING
 
 
 def entry(i: int, *, consumer: str = "mzj", outcome: str = "ok", records: int = 1) -> Entry:

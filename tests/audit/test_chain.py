@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from tests.audit.entries import T0, sample_entry
 
+from exchange import days
 from exchange.audit import chain
 from exchange.audit.entry import GENESIS, chain_hash
 from exchange.audit.models import AuditEntry, AuditHead, AuditVolume, entry_column
@@ -56,7 +57,7 @@ def test_append_moves_the_head_and_adds_up_the_volume_across_groups(ctx: AppCont
             (v.day, v.consumer, v.provider, v.resource_code): (v.calls, v.records)
             for v in s.scalars(select(AuditVolume))
         }
-    day = chain.beijing_day(T0)
+    day = days.beijing_day(T0)
     assert volume == {
         (day, "mzj", "gaj", "101001001/000001"): (4, 11),
         (day, "mzj", "gaj", "101001001/000002"): (1, 1),
@@ -135,6 +136,6 @@ def test_the_days_of_a_group_follow_beijing_midnight() -> None:
         midnight + dt.timedelta(days=1),
         (midnight + dt.timedelta(hours=2)).astimezone(dt.timezone(dt.timedelta(hours=-5))),
     ]
-    days = chain._Days()
-    assert [days.of(t) for t in times] == [chain.beijing_day(t) for t in times]
-    assert [chain.beijing_day(t).day for t in times] == [1, 2, 2, 1, 3, 2]
+    seen = chain._Days()
+    assert [seen.of(t) for t in times] == [days.beijing_day(t) for t in times]
+    assert [days.beijing_day(t).day for t in times] == [1, 2, 2, 1, 3, 2]

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from tests.audit.entries import T0, sample_entry
 from tests.conftest import OPERATOR
 
-from exchange.audit.chain import add_volume, beijing_day
+from exchange.audit.chain import add_volume
 from exchange.audit.entry import GENESIS, Entry, chain_hash
 from exchange.audit.journal import line_of
 from exchange.audit.keys import Verifier
@@ -28,6 +28,7 @@ from exchange.audit.trust import Trust
 from exchange.audit.verify import verify
 from exchange.audit.writer import AuditWriter
 from exchange.context import AppContext
+from exchange.days import beijing_day
 from exchange.db.engine import Database
 
 

@@ -25,9 +25,8 @@ from exchange.audit.models import (
     AuditVolume,
     entry_column,
 )
+from exchange.days import beijing_day, day_start
 from exchange.db.engine import Database
-
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +51,6 @@ def ensure_head(db: Database) -> None:
             session.commit()
         except IntegrityError:
             session.rollback()  # another process created it first
-
-
-def beijing_day(at: dt.datetime) -> dt.date:
-    return at.astimezone(BEIJING).date()
 
 
 def _lock_head(session: Session) -> tuple[int, str]:
@@ -248,7 +243,7 @@ class _Days:
             return self._day
         day = beijing_day(at)
         # Bounds in UTC: compared with the clock's UTC times without an offset lookup.
-        start = dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.UTC)
+        start = day_start(day)
         self._start, self._end, self._day = start, start + dt.timedelta(days=1), day
         return day
 

@@ -28,10 +28,11 @@ from typing import Any
 import orjson
 import psycopg
 
-from exchange.audit.chain import BEIJING, Sign, following
+from exchange.audit.chain import Sign, following
 from exchange.audit.checkpoint import Checkpoint
 from exchange.audit.entry import STORED, VERSION, Entry, chain_hash
 from exchange.audit.models import entry_column
+from exchange.days import BEIJING
 from exchange.db.engine import Database
 from exchange.db.held import HeldConnection
 

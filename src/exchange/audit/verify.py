@@ -19,13 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from exchange.audit import checkpoint as cps
-from exchange.audit.chain import beijing_day
 from exchange.audit.checkpoint import CLOSE, OPEN, Checkpoint, Mirror
 from exchange.audit.entry import GENESIS, Entry, chain_hash
 from exchange.audit.journal import REFUSED, refused_count
 from exchange.audit.keys import Verifier
 from exchange.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditVolume
 from exchange.audit.schemas import Finding, Problem, VerifyReport
+from exchange.days import beijing_day
 from exchange.db.engine import Database
 
 _Key = tuple[dt.date, str, str, str]

@@ -24,6 +24,8 @@ from typing import Literal
 
 from chinese_calendar import constants as _official
 
+from exchange.days import BEIJING
+
 __all__ = [
     "BEIJING",
     "CalendarNotCovered",
@@ -34,7 +36,6 @@ __all__ = [
     "parse_days",
 ]
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 Uncovered = Literal["refuse", "weekdays"]
 
 

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from exchange.days import BEIJING
+
 __all__ = [
     "MATCH",
     "MISMATCH",
@@ -76,7 +78,6 @@ UNKNOWN: Outcome = "unknown"
 #: Longest claimed string accepted (the catalog's longest free text is 4,000 characters).
 MAX_CLAIM_CHARS = 4000
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 _RANGED = frozenset({"integer", "decimal", "date", "datetime"})
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from exchange.authz.calendar import BEIJING, CalendarNotCovered, WorkingCalendar
+from exchange.authz.calendar import CalendarNotCovered, WorkingCalendar
 from exchange.credit import rules
 from exchange.errors import Unavailable
 
-__all__ = ["Deadlines", "beijing_day"]
-
-
-def beijing_day(at: dt.datetime) -> dt.date:
-    return at.astimezone(BEIJING).date()
+__all__ = ["Deadlines"]
 
 
 class Deadlines:

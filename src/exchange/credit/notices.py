@@ -8,9 +8,10 @@ import datetime as dt
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from exchange.credit.deadlines import Deadlines, beijing_day
+from exchange.credit.deadlines import Deadlines
 from exchange.credit.models import CreditNotice, CreditRecord
 from exchange.credit.schemas import NoticeAnswer, NoticeBatch
+from exchange.days import beijing_day
 from exchange.errors import ValidationFailed
 
 __all__ = ["announce"]

@@ -8,7 +8,7 @@ the deadlines in :mod:`.deadlines`. Lists are in :mod:`exchange.credit.lists`.
 
 from __future__ import annotations
 
-from exchange.credit.deadlines import Deadlines, beijing_day
+from exchange.credit.deadlines import Deadlines
 from exchange.credit.notices import announce
 from exchange.credit.reading import (
     list_submitted,
@@ -32,7 +32,6 @@ __all__ = [
     "CATEGORY_SEPARATOR",
     "Deadlines",
     "announce",
-    "beijing_day",
     "list_submitted",
     "mask_id",
     "penalties_of",

@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.credit import rules
-from exchange.credit.deadlines import Deadlines, beijing_day
+from exchange.credit.deadlines import Deadlines
 from exchange.credit.models import CreditNotice, CreditRecord
 from exchange.credit.schemas import (
     PenaltyIn,
@@ -25,6 +25,7 @@ from exchange.credit.schemas import (
     SubmitOutcome,
     SubmitResult,
 )
+from exchange.days import beijing_day
 from exchange.errors import NotPermitted, ValidationFailed
 from exchange.ids import credit_code_problem, id_number_problem
 from exchange.members.models import Department

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from exchange.days import day_start
 from exchange.departments.city import City, Rng, mix
 from exchange.departments.definitions import DepartmentDefinition
 from exchange.departments.lifeevents import KINDS, Change, World, beijing_day
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 _DAY = dt.timedelta(days=1)
-_BEIJING = dt.timedelta(hours=8)
 _YEAR_DAYS = 365.2425
 _T_SCHEDULE = 0xC4A1
 _T_MANUAL = 0xC4A2
@@ -188,10 +188,6 @@ def poisson(lam: float, r: Rng) -> int:
     return max(0, round(lam + math.sqrt(lam) * z))
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - _BEIJING
-
-
 @dataclass(slots=True)
 class _Topic:
     department: str
@@ -244,7 +240,7 @@ class ChangeEngine:
     # -- schedule -------------------------------------------------------------------------
 
     def _schedule(self, day: dt.date) -> list[tuple[dt.datetime, str, int, int]]:
-        start = _day_start(day)
+        start = day_start(day)
         out: list[tuple[dt.datetime, str, int, int]] = []
         for name, yearly in self.yearly.items():
             tag = _KIND_TAGS[name]
@@ -257,7 +253,7 @@ class ChangeEngine:
 
     def _fill(self, now: dt.datetime) -> None:
         """Queue the events of the following days that have begun by ``now``."""
-        while not self._queue and _day_start(self._next_day) <= now:
+        while not self._queue and day_start(self._next_day) <= now:
             day = self._next_day
             self._next_day = day + _DAY
             self._queue.extend(e for e in self._schedule(day) if e[0] > self._cursor)
@@ -318,7 +314,7 @@ class ChangeEngine:
         """Events due by ``now`` not applied yet (the queued day; later days estimated)."""
         with self._lock:
             due = sum(1 for e in self._queue if e[0] <= now)
-            days = (now - _day_start(self._next_day)) / _DAY
+            days = (now - day_start(self._next_day)) / _DAY
             if days > 0:
                 due += round(days * sum(self.yearly.values()) / _YEAR_DAYS)
             return due

@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
+from exchange.days import BEIJING
+
 __all__ = [
     "CODE_PREFIX",
     "REASONS",
@@ -60,7 +62,6 @@ CODE_PREFIX = "LV1"
 #: replayed as a status-list signature or anything else the key signs.
 CODE_CONTEXT = b"exchange licence v1\n"
 STATUS_CONTEXT = b"exchange licence status v1\n"
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 #: Every verification outcome, in the order they are checked.
 REASONS: dict[str, str] = {

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from exchange import ids
+from exchange.days import beijing_day
 from exchange.departments.city import City
 from exchange.departments.overlay import Overlay, Record
 from exchange.departments.prng import Rng
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 TRIES = 64
-_BEIJING = dt.timedelta(hours=8)
 DISTRICT_OF_STREET = {s: d for d, streets in STREETS.items() for s in streets}
 HOSPITALS = (
     "广州市妇女儿童医疗中心",
@@ -95,11 +95,6 @@ class World:
                 return seq
         self._sequences[(day, area)] = h
         return None
-
-
-def beijing_day(when: dt.datetime) -> dt.date:
-    """The platform's calendar day (Beijing time) of an instant."""
-    return (when + _BEIJING).date()
 
 
 def age_on(birth_iso: str, day: dt.date) -> int:

@@ -1,0 +1,36 @@
+"""The platform day: one Beijing calendar day for quotas, the audit volume, credit and the
+mock departments, flipping at 16:00 UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from exchange.days import BEIJING, beijing_day, day_start
+
+MIDNIGHT = dt.datetime(2024, 3, 1, 16, 0, tzinfo=dt.UTC)  # 2024-03-02 00:00 in Beijing
+
+
+@pytest.mark.parametrize(
+    ("at", "day"),
+    [
+        (MIDNIGHT - dt.timedelta(microseconds=1), dt.date(2024, 3, 1)),
+        (MIDNIGHT, dt.date(2024, 3, 2)),
+        (MIDNIGHT.replace(tzinfo=None), dt.date(2024, 3, 2)),  # naive: UTC, not the host's zone
+        (MIDNIGHT.replace(tzinfo=None) - dt.timedelta(seconds=1), dt.date(2024, 3, 1)),
+        (MIDNIGHT.astimezone(dt.timezone(dt.timedelta(hours=-5))), dt.date(2024, 3, 2)),
+        (dt.datetime(2024, 12, 31, 16, 0, tzinfo=dt.UTC), dt.date(2025, 1, 1)),
+    ],
+)
+def test_the_day_of_an_instant_is_its_beijing_date(at: dt.datetime, day: dt.date) -> None:
+    assert beijing_day(at) == day
+
+
+def test_a_day_starts_at_beijing_midnight_and_its_start_is_on_it() -> None:
+    start = day_start(dt.date(2024, 3, 2))
+    assert start == MIDNIGHT
+    assert start.utcoffset() == dt.timedelta(0)
+    assert beijing_day(start) == dt.date(2024, 3, 2)
+    assert beijing_day(start - dt.timedelta(microseconds=1)) == dt.date(2024, 3, 1)
+    assert start.astimezone(BEIJING).time() == dt.time(0)
