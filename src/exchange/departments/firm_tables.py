@@ -10,7 +10,8 @@ from exchange import ids
 from exchange.departments import json_columns as jc
 from exchange.departments import jsonbytes, prng_arrays
 from exchange.departments.city import City
-from exchange.departments.columns import REF_ORD, Firms, draws, iso_dates, years_of
+from exchange.departments.columns import REF_ORD, draws, iso_dates, years_of
+from exchange.departments.firm_columns import Firms
 from exchange.departments.jsonbytes import U8, Vocab
 from exchange.departments.ndjson import Table
 from exchange.departments.people import AREAS

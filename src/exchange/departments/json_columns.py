@@ -1,7 +1,7 @@
 """The people's and enterprises' facts an export writes, as JSON byte matrices
 (:mod:`exchange.departments.jsonbytes`) made from the columns of
-:class:`~exchange.departments.columns.People` and
-:class:`~exchange.departments.columns.Firms`: the same text as their string columns,
+:class:`~exchange.departments.people_columns.People` and
+:class:`~exchange.departments.firm_columns.Firms`: the same text as their string columns,
 without a Python string per value."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import numpy as np
 
 from exchange import ids
 from exchange.departments import bulk, names
-from exchange.departments.columns import Firms, People, street_tables
+from exchange.departments.columns import street_tables
+from exchange.departments.firm_columns import Firms
 from exchange.departments.jsonbytes import U8, Vocab, ascii_text, digits, join, text, utf8, where
 from exchange.departments.people import AREAS
+from exchange.departments.people_columns import People
 from exchange.departments.prng_arrays import I64
 from exchange.departments.vocabulary import ENT_STATUS_TABLE, ENT_WORDS, INDUSTRIES, ROADS
 

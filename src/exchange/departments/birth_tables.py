@@ -1,0 +1,112 @@
+"""Birth medical certificates in bulk: each child born late enough, with the mother and
+father the scalar code finds (candidates drawn a few at a time), derived as columns; the
+bulk twin of ``records.health.birth_certificate``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exchange.departments import bulk, calendar_arrays, jsonbytes
+from exchange.departments import json_columns as jc
+from exchange.departments.city import City
+from exchange.departments.columns import (
+    draws,
+)
+from exchange.departments.ndjson import Table
+from exchange.departments.people import BASE_ORD
+from exchange.departments.people_columns import People
+from exchange.departments.people_tables import row_span
+from exchange.departments.records import health
+
+__all__ = ["birth_certificate"]
+
+
+# Candidate mothers a birth certificate's Rng draws (``records.health.birth_certificate``).
+_MOTHER_DRAWS = 24
+# Draws examined together: wider later, for the few children still without a mother.
+_MOTHER_BATCHES = ((0, 6), (6, 14), (14, _MOTHER_DRAWS))
+_BIRTH_CERTS_FROM = health.BIRTH_CERTS_FROM.toordinal()
+
+
+def birth_certificate(city: City, start: int, stop: int) -> Table:
+    # Birth days first (a permutation and a few draws): only the children born late
+    # enough to hold a certificate, about a third, are derived whole (couples, deaths).
+    index = row_span(start, stop, city.population)
+    day, _, _ = bulk.slots(city, index)
+    p = People(city, index[day + BASE_ORD >= _BIRTH_CERTS_FROM])
+    n = p.n
+    r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
+    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
+    child_y, child_md = years[p.day], months[p.day] * 100 + mdays[p.day]
+    unit = np.full(n, -1, dtype=np.int64)
+    married = np.full(n, -1, dtype=np.int64)
+    spent = np.full(n, _MOTHER_DRAWS, dtype=np.int64)  # draws used before the hospital's
+    open_ = np.arange(n)
+    # Candidates a few draws at a time, for the children still without a mother: most
+    # find one in the first draws, so this derives a few couples per child, not 24.
+    for lo, hi in _MOTHER_BATCHES:
+        if not len(open_):
+            break
+        u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
+        wife = 2 * u + 1
+        exists = wife < city.population
+        cand = np.where(exists, wife, 1).ravel()
+        cday, _, _ = bulk.slots(city, cand)
+        wy = years[cday].reshape(u.shape)
+        wmd = (months[cday] * 100 + mdays[cday]).reshape(u.shape)
+        age = child_y[open_, None] - wy - (child_md[open_, None] < wmd)
+        # Only candidates of an age to be the mother are derived whole, for their marriage.
+        aged = (exists & (age >= 20) & (age <= 42)).ravel()
+        wed_flat = np.full(len(cand), -1, dtype=np.int64)
+        if aged.any():
+            wed_flat[aged] = People(city, cand[aged]).married
+        wed = wed_flat.reshape(u.shape)
+        fit = wed >= 0
+        found = fit.any(axis=1)
+        first = np.argmax(fit, axis=1)[found]
+        hit = open_[found]
+        unit[hit] = u[found, first]
+        married[hit] = wed[found, first]
+        spent[hit] = lo + first + 1
+        open_ = open_[~found]
+    has_mother = unit >= 0
+    has_father = has_mother & (married <= p.birth)
+    parents = np.unique(np.concatenate([2 * unit[has_mother], 2 * unit[has_mother] + 1]))
+    folk = People(city, parents)
+    at = np.searchsorted(parents, 2 * np.maximum(unit, 0))
+    place = r[spent, np.arange(n)]
+    null = jsonbytes.repeat(None, n)
+    if folk.n:
+        names, idns = jc.name(folk), jc.id_number(folk)
+        mother = jsonbytes.where(has_mother, names[at + 1], null)
+        mother_id = jsonbytes.where(has_mother, idns[at + 1], null)
+        father = jsonbytes.where(has_father, names[at], null)
+        father_id = jsonbytes.where(has_father, idns[at], null)
+    else:
+        mother = mother_id = father = father_id = null
+    return Table(
+        p.index.tolist(),
+        {
+            "id_number": jc.id_number(p),
+            "certificate_number": jsonbytes.text(
+                n,
+                _LETTERS.inner(years[p.day] % 26),
+                b"44",
+                jsonbytes.digits(p.index, 8),
+            ),
+            "child_name": jc.name(p),
+            "sex": jc.SEX.take(p.female.astype(np.int64)),
+            "birth_date": jsonbytes.iso_dates(p.birth),
+            "birth_place": _HOSPITALS.take(
+                (place % np.uint64(len(health.HOSPITALS))).astype(np.int64)
+            ),
+            "mother_name": mother,
+            "mother_id_number": mother_id,
+            "father_name": father,
+            "father_id_number": father_id,
+        },
+    )
+
+
+_LETTERS = jsonbytes.Vocab([chr(65 + k) for k in range(26)])
+_HOSPITALS = jsonbytes.Vocab(list(health.HOSPITALS))

@@ -1,0 +1,316 @@
+"""People of the city as columns: what an export derives of a person, one array per fact.
+
+:mod:`exchange.departments.bulk` derives people in bulk but then builds one :class:`Person`
+object each; an export then built each record in Python from that object, asking the city
+again (scalar, ~10-100 µs a call) for an employer, a spouse or a parent. Here every fact a
+record needs is a NumPy column over the block's indices, computed on first use (a block of
+the medical topic never derives an address). The scalar code in
+:mod:`exchange.departments.city` stays the definition; the tests compare each exported
+record with the single lookup of its key.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from exchange import ids
+from exchange.departments import bulk, bulk_enterprises, calendar_arrays, names, prng_arrays
+from exchange.departments.city import City
+from exchange.departments.columns import AREA_NAMES as _AREA_NAMES
+from exchange.departments.columns import street_tables
+from exchange.departments.people import BASE_ORD, REFERENCE_DATE
+from exchange.departments.prng import T_ENT, T_HOUSE, T_PERSON, T_WORK
+from exchange.departments.prng_arrays import BOOL, I64, feistel_forward, mix, splitmix_draws
+from exchange.departments.vocabulary import (
+    RESIDENCE_TABLE,
+    ROADS,
+)
+
+__all__ = ["People"]
+
+
+@lru_cache(maxsize=1)
+def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """ASCII of the ID numbers' parts: each printed area code, each birth day's YYYYMMDD
+    (by day index) and each check character."""
+    t = bulk.lookup_tables()
+    areas = np.array([list(a.encode()) for a in t["id_areas"]], dtype=np.uint8)
+    days = np.frombuffer("".join(t["ymd"]).encode(), dtype=np.uint8).reshape(-1, 8)
+    return areas, days, np.frombuffer(ids.ID_CHECK.encode(), dtype=np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _name_tables() -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    I64,
+]:
+    """Code points of the given-name characters (male, female, neutral), of each surname
+    (two columns, 0 after a one-character surname) and each surname's length."""
+
+    def points(chars: str) -> npt.NDArray[np.uint32]:
+        return np.array([ord(c) for c in chars], dtype=np.uint32)
+
+    sur = np.zeros((len(names.SURNAMES), 2), dtype=np.uint32)
+    for i, (s, _) in enumerate(names.SURNAMES):
+        sur[i, : len(s)] = [ord(c) for c in s]
+    lengths = np.array([len(s) for s, _ in names.SURNAMES], dtype=np.int64)
+    return (
+        points(names.MALE_CHARS),
+        points(names.FEMALE_CHARS),
+        points(names.NEUTRAL_CHARS),
+        sur,
+        lengths,
+    )
+
+
+class People:
+    """Columns of the persons at ``index`` (any order, each ``0 <= i < population``).
+
+    Like :func:`bulk.persons`, whole couples are derived (a record needs both partners'
+    slots and deaths); columns are made on first use.
+    """
+
+    day: I64
+    area_i: I64
+    h: I64
+    death: I64
+    married: I64
+    divorced: I64
+    #: death of the husband of each person's couple: whether the household's head lives
+    husband_death: I64
+
+    def __init__(self, city: City, index: I64) -> None:
+        self.city = city
+        index = np.asarray(index, dtype=np.int64)
+        self.index = index
+        self.n = n = len(index)
+        self.female: BOOL = (index & 1).astype(np.bool_)
+        if not n:
+            empty = np.zeros(0, dtype=np.int64)
+            self.day = self.area_i = self.h = self.death = empty
+            self.married = self.divorced = self.husband_death = empty
+            return
+        units = np.unique(index >> 1)
+        pair = np.stack([2 * units, 2 * units + 1], axis=1)
+        flat = pair.ravel()
+        exists = flat < city.population
+        day, area_i, h = bulk.slots(city, flat)
+        death = np.where(exists, bulk.deaths(city, flat, day), -1)
+        shape = pair.shape
+        married, divorced = bulk.couples(
+            city,
+            units,
+            day.reshape(shape),
+            area_i.reshape(shape),
+            h.reshape(shape),
+            death.reshape(shape),
+        )
+        unit_of = np.searchsorted(units, index >> 1)
+        at = 2 * unit_of + (index & 1)
+        self.husband_death = death[2 * unit_of]
+        self.day, self.area_i, self.h, self.death = day[at], area_i[at], h[at], death[at]
+        self.married, self.divorced = married[unit_of], divorced[unit_of]
+
+    def take(self, pos: I64 | BOOL) -> People:
+        """The people at positions (or where a mask is true) of this block, without deriving
+        them again (columns already made are not carried over)."""
+        out = People.__new__(People)
+        out.city = self.city
+        out.index = self.index[pos]
+        out.n = len(out.index)
+        out.female = self.female[pos]
+        out.day, out.area_i, out.h = self.day[pos], self.area_i[pos], self.h[pos]
+        out.death, out.husband_death = self.death[pos], self.husband_death[pos]
+        out.married, out.divorced = self.married[pos], self.divorced[pos]
+        if "employer" in self.__dict__:
+            out.__dict__["employer"] = self.employer[pos]
+        return out
+
+    # -- numbers -------------------------------------------------------------------------
+
+    @cached_property
+    def birth(self) -> I64:
+        """Birth-day ordinals."""
+        out: I64 = self.day + BASE_ORD
+        return out
+
+    @cached_property
+    def age(self) -> I64:
+        """Age on the reference date (31 December: the year's birthdays have all passed)."""
+        out: I64 = REFERENCE_DATE.year - calendar_arrays.calendar_tables()[1][self.day]
+        return out
+
+    @cached_property
+    def alive(self) -> BOOL:
+        out: BOOL = self.death < 0
+        return out
+
+    @cached_property
+    def together(self) -> BOOL:
+        """Married and not divorced: the couple shares a household and its property."""
+        out: BOOL = (self.married >= 0) & (self.divorced < 0)
+        return out
+
+    @cached_property
+    def employer(self) -> I64:
+        """``City.employer_of_index`` of each person (-1: none)."""
+        city = self.city
+        age, female = self.age, self.female
+        works = (age >= 18) & (age < np.where(female, 55, 60)) & self.alive
+        works &= mix(self.n, city.seed, T_WORK, self.index.astype(np.uint64)) % np.uint64(
+            100
+        ) < np.uint64(74)
+        out = np.full(self.n, -1, dtype=np.int64)
+        who = np.flatnonzero(works)
+        if len(who):
+            perm = feistel_forward(city._emp, self.index[who].astype(np.uint64))
+            e = (perm % np.uint64(city.enterprises)).astype(np.int64)
+            status = mix(len(e), city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(
+                len(bulk_enterprises.ACTIVE)
+            )
+            out[who] = np.where(bulk_enterprises.ACTIVE[status.astype(np.int64)], e, -1)
+        return out
+
+    # -- strings -------------------------------------------------------------------------
+
+    @cached_property
+    def id_chars(self) -> npt.NDArray[np.uint8]:
+        """ASCII of each ID number, one row of 18 bytes each."""
+        shown, seq, check = bulk.id_parts(self.day, self.area_i, self.h, self.female)
+        areas, days, checks = _id_tables()
+        chars = np.empty((self.n, 18), dtype=np.uint8)
+        chars[:, :6] = areas[shown]
+        chars[:, 6:14] = days[self.day]
+        chars[:, 14] = 48 + seq // 100
+        chars[:, 15] = 48 + seq // 10 % 10
+        chars[:, 16] = 48 + seq % 10
+        chars[:, 17] = checks[check]
+        return chars
+
+    @cached_property
+    def id_number(self) -> list[str]:
+        out: list[str] = self.id_chars.view("S18").ravel().astype(str).tolist()
+        return out
+
+    @cached_property
+    def name(self) -> list[str]:
+        """Surname and one or two given characters: the rows of :attr:`name_points` read
+        back as strings by NumPy (the zeros after a short name drop off)."""
+        out: list[str] = self.name_points.view("<U4").ravel().tolist()
+        return out
+
+    @cached_property
+    def name_points(self) -> npt.NDArray[np.uint32]:
+        """Code points of each name, a (n, 4) array (0 after a short name)."""
+        t = bulk.lookup_tables()
+        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
+        surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names.SURNAME_TOTAL), "right")
+        two = prng_arrays.chance(d[2], 0.78)
+        own = prng_arrays.chance(d[3], 0.6)
+        male, female, neutral, sur_cp, sur_len = _name_tables()
+        fem = self.female
+        first = np.where(
+            fem,
+            female[(d[1] % np.uint64(len(female))).astype(np.int64)],
+            male[(d[1] % np.uint64(len(male))).astype(np.int64)],
+        )
+        own_set = np.where(
+            fem,
+            female[(d[4] % np.uint64(len(female))).astype(np.int64)],
+            male[(d[4] % np.uint64(len(male))).astype(np.int64)],
+        )
+        second = np.where(own, own_set, neutral[(d[4] % np.uint64(len(neutral))).astype(np.int64)])
+        cp = np.zeros((self.n, 4), dtype=np.uint32)
+        cp[:, :2] = sur_cp[surname]
+        rows = np.arange(self.n)
+        at = sur_len[surname]
+        cp[rows, at] = first
+        cp[rows, at + 1] = np.where(two, second, 0)
+        return cp
+
+    @cached_property
+    def sex(self) -> list[str]:
+        return ["女" if f else "男" for f in self.female.tolist()]
+
+    @cached_property
+    def ethnicity_i(self) -> I64:
+        """Index of each person's ethnicity in ``names.ETHNICITIES``."""
+        t = bulk.lookup_tables()
+        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
+        eth_draw = np.where(prng_arrays.chance(d[2], 0.78), d[5], d[3])
+        out: I64 = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
+        return out
+
+    @cached_property
+    def ethnicity(self) -> list[str]:
+        table = names.ETHNICITIES
+        return [table[e][0] for e in self.ethnicity_i.tolist()]
+
+    @cached_property
+    def household_arrays(self) -> tuple[I64, I64, I64, I64, I64, I64, I64]:
+        """(household id, district area index, street index, road, and three numbers)."""
+        t = bulk.lookup_tables()
+        hh_id = np.where(self.together, 2 * (self.index >> 1), self.index)
+        hd = splitmix_draws(mix(self.n, self.city.seed, T_HOUSE, hh_id.astype(np.uint64)), 6)
+        district = t["residence"][(hd[0] % np.uint64(len(RESIDENCE_TABLE))).astype(np.int64)]
+        street = (hd[1] % t["street_counts"][district]).astype(np.int64)
+        road = (hd[2] % np.uint64(len(ROADS))).astype(np.int64)
+        no1 = 1 + (hd[3] % np.uint64(899)).astype(np.int64)
+        no2 = 1 + (hd[4] % np.uint64(30)).astype(np.int64)
+        no3 = 1 + (hd[5] % np.uint64(8)).astype(np.int64)
+        return hh_id, district, street, road, no1, no2, no3
+
+    @cached_property
+    def _household(
+        self,
+    ) -> tuple[I64, I64, list[int], list[int], list[int], list[int], list[int]]:
+        """:attr:`household_arrays` with the street, road and numbers as lists."""
+        hh_id, district, street, road, no1, no2, no3 = self.household_arrays
+        return (
+            hh_id,
+            district,
+            street.tolist(),
+            road.tolist(),
+            no1.tolist(),
+            no2.tolist(),
+            no3.tolist(),
+        )
+
+    @cached_property
+    def district(self) -> I64:
+        """Area index of each person's registered (household) district."""
+        return self._household[1]
+
+    @cached_property
+    def street_i(self) -> list[int]:
+        """Index of each person's street within their district's streets."""
+        return self._household[2]
+
+    @cached_property
+    def street(self) -> list[str]:
+        streets, _ = street_tables()
+        return [streets[a][s] for a, s in zip(self.district.tolist(), self.street_i, strict=True)]
+
+    @cached_property
+    def address(self) -> list[str]:
+        _, bare = street_tables()
+        _, district, street, road, no1, no2, no3 = self._household
+        return [
+            f"广州市{_AREA_NAMES[a]}{bare[a][s]}{ROADS[r]}{x}号{y}0{z}房"
+            for a, s, r, x, y, z in zip(district.tolist(), street, road, no1, no2, no3, strict=True)
+        ]
+
+    @cached_property
+    def household_number(self) -> list[str]:
+        return [f"{440100000000 + hh:012d}" for hh in self._household[0].tolist()]
+
+    @cached_property
+    def relation(self) -> list[str]:
+        spouse = self.together & self.female & (self.husband_death < 0)
+        return ["配偶" if s else "户主" for s in spouse.tolist()]
