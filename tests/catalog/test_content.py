@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from exchange.catalog.content import ContentError, load_core_topics, load_units
+from exchange.catalog.content import (
+    ClaimClash,
+    ContentError,
+    find_claim_clashes,
+    load_core_topics,
+    load_units,
+)
 from exchange.ids import (
     CURRENT_AREAS,
     credit_code_problem,
@@ -172,6 +178,23 @@ def test_core_topics_load_in_file_name_order(tmp_path: Path) -> None:
     topics = load_core_topics(root)
     assert [t.slug for t in topics] == ["household-registration", "business-entities"]
     assert topics[1].items[1].is_source is False
+
+
+def test_a_second_source_claim_is_a_clash_and_a_re_share_is_not(tmp_path: Path) -> None:
+    household, enterprise = load_core_topics(
+        write_catalog(tmp_path, {"gaj.yaml": HOUSEHOLD, "scjgj.yaml": ENTERPRISE})
+    )
+    assert find_claim_clashes([household, enterprise]) == []  # re-shared: is_source false
+    first = next(i for i, item in enumerate(household.items) if item.element == "person.id_number")
+    claimed = [
+        item.model_copy(update={"is_source": True}) if item.element == "person.id_number" else item
+        for item in enterprise.items
+    ]
+    second = next(i for i, item in enumerate(claimed) if item.element == "person.id_number")
+    clashing = enterprise.model_copy(update={"items": claimed})
+    assert find_claim_clashes([household, clashing]) == [
+        ClaimClash("person.id_number", 0, first, 1, second)
+    ]
 
 
 def test_units_given_explicitly_are_used_for_the_provider_check(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exchange.catalog.content import find_source_conflicts, load_core_topics, load_units
+from exchange.catalog.content import find_claim_clashes, load_core_topics, load_units
 from exchange.catalog.generate import (
     ADDITIONS_2020,
     CATALOG_2017_VERTICALS,
@@ -203,7 +203,7 @@ def test_one_datum_one_source_holds_over_each_profile(
     units: list[DepartmentCreate], profile: str
 ) -> None:
     topics = generate_catalog(profile, units, CORE, SEED)
-    assert find_source_conflicts(topics) == []
+    assert find_claim_clashes(topics) == []
     sources = Counter(
         it.element for t in topics for it in t.items if it.element is not None and it.is_source
     )
@@ -340,7 +340,7 @@ def test_real_core_content_expands_to_each_profile(
     topics = generate_catalog(profile, units, core, SEED)
     assert len(topics) == {"guangzhou-2017": 1999, "platform-2020": 3722}[profile]
     assert topics[: len(core)] == core
-    assert find_source_conflicts(topics) == []
+    assert find_claim_clashes(topics) == []
 
 
 def test_withheld_details_can_be_verified(p2020: list[TopicCreate]) -> None:

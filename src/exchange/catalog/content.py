@@ -33,9 +33,9 @@ from exchange.members.schemas import DepartmentCreate
 
 __all__ = [
     "UNITS_FILE",
+    "ClaimClash",
     "ContentError",
-    "SourceConflict",
-    "find_source_conflicts",
+    "find_claim_clashes",
     "load_core_topics",
     "load_document",
     "load_units",
@@ -69,8 +69,9 @@ class ContentError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class SourceConflict:
-    """Two topics (by index in the checked sequence) both claim to source ``element``."""
+class ClaimClash:
+    """Two topics (by index in the checked sequence) both claim to source ``element``: what
+    the content check finds, not the API's 409 (``catalog.service.SourceConflict``)."""
 
     element: str
     first: int
@@ -79,7 +80,7 @@ class SourceConflict:
     second_item: int
 
 
-def find_source_conflicts(topics: Sequence[TopicCreate]) -> list[SourceConflict]:
+def find_claim_clashes(topics: Sequence[TopicCreate]) -> list[ClaimClash]:
     """Every violation of one-datum-one-source (一数一源) in ``topics``.
 
     An element may be sourced (``is_source: true``) by one topic only; any number of topics
@@ -87,7 +88,7 @@ def find_source_conflicts(topics: Sequence[TopicCreate]) -> list[SourceConflict]
     twice also conflict, because a topic cannot be two sources of one datum.
     """
     sources: dict[str, tuple[int, int]] = {}
-    conflicts: list[SourceConflict] = []
+    clashes: list[ClaimClash] = []
     for t_index, topic in enumerate(topics):
         for i_index, item in enumerate(topic.items):
             if item.element is None or not item.is_source:
@@ -96,10 +97,8 @@ def find_source_conflicts(topics: Sequence[TopicCreate]) -> list[SourceConflict]
             if earlier is None:
                 sources[item.element] = (t_index, i_index)
             else:
-                conflicts.append(
-                    SourceConflict(item.element, earlier[0], earlier[1], t_index, i_index)
-                )
-    return conflicts
+                clashes.append(ClaimClash(item.element, earlier[0], earlier[1], t_index, i_index))
+    return clashes
 
 
 def _read_yaml(file: Path) -> Any:
@@ -240,9 +239,9 @@ def load_core_topics(
                 slugs[topic.slug] = (file, index)
             topics.append(topic)
             origin.append((file, index))
-    conflicts = find_source_conflicts(topics)
-    if conflicts:
-        c = conflicts[0]
+    clashes = find_claim_clashes(topics)
+    if clashes:
+        c = clashes[0]
         first_file, first_index = origin[c.first]
         file, index = origin[c.second]
         raise ContentError(

@@ -38,7 +38,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from exchange.catalog.content import find_source_conflicts
+from exchange.catalog.content import find_claim_clashes
 from exchange.catalog.generate.candidates import Candidate, candidates
 from exchange.catalog.generate.generator import Generator
 from exchange.catalog.schemas import CatalogGroup, TopicCreate
@@ -196,9 +196,9 @@ def generate_catalog(
         topics += _generate_2020_additions(gen, units, core_later)
     if len(topics) != total:
         raise ValueError(f"{profile} needs {total} topics, the quotas gave {len(topics)}")
-    conflicts = find_source_conflicts(topics)
-    if conflicts:
-        c = conflicts[0]
+    clashes = find_claim_clashes(topics)
+    if clashes:
+        c = clashes[0]
         raise ValueError(
             f"element {c.element!r} is sourced by both {topics[c.first].name!r} and "
             f"{topics[c.second].name!r}"
