@@ -49,6 +49,7 @@ from exchange.errors import (
     install_error_handlers,
 )
 from exchange.federation.lookup import FederationDispatch
+from exchange.federation.peer_router import router as federation_peer_router
 from exchange.federation.review_router import router as federation_review_router
 from exchange.federation.router import router as federation_router
 from exchange.federation.runtime import Federation
@@ -353,6 +354,7 @@ _ROUTERS = {
         credit_router,
         licences_router,
         libraries_router,
+        federation_peer_router,
         federation_router,
         federation_review_router,
     ),
@@ -482,6 +484,7 @@ def create_app(
         subscriptions_router,
         metrics_router,
         libraries_router,
+        federation_peer_router,
         federation_router,
         federation_review_router,
         authz_router,

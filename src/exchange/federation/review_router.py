@@ -18,22 +18,22 @@ from exchange.broker.errors import client_error
 from exchange.context import Ctx
 from exchange.errors import ExchangeError
 from exchange.federation import disputes, forwarding, relay
-from exchange.federation.router import _PEER_ERRORS, _SIGNED, _verified
 from exchange.federation.runtime import PREFIX, Federation
+from exchange.federation.signed import PEER_ERRORS, SIGNED, verified
 
 router = APIRouter(prefix=PREFIX, tags=["federation"])
 
 _BAD_FORWARD = 'the body is {"origin_application_id", "correlation_id", "consumer", "topic", ...}'
 
 
-@router.post(relay.APPLICATIONS, openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+@router.post(relay.APPLICATIONS, openapi_extra=SIGNED, responses=PEER_ERRORS)
 async def forwarded_application(request: Request, ctx: Ctx, calendar: Calendar) -> Response:
     """An application of a department of the peer platform for a topic published to it,
     forwarded for review: filed here as an application of the peer's unit on behalf of
     that department, in the provider department's review queue with its deadline. The
     answer is its state (``{"state": ...}``); forwarding the same one again answers the
     same application."""
-    peer, body = await _verified(ctx, request, None)
+    peer, body = await verified(ctx, request, None)
     fed = peer.fed
     started = time.perf_counter()
     correlation: str | None = None
@@ -84,12 +84,12 @@ async def forwarded_application(request: Request, ctx: Ctx, calendar: Calendar) 
     return peer.answer(orjson.dumps({"state": state}))
 
 
-@router.post(relay.STATES, openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+@router.post(relay.STATES, openapi_extra=SIGNED, responses=PEER_ERRORS)
 async def application_states(request: Request, ctx: Ctx) -> Response:
     """New states of applications this platform forwarded to the peer (a review decided,
     the grant revoked there): each applied once, in order; the decided items are
     mirrored and the grant here follows."""
-    peer, body = await _verified(ctx, request, None)
+    peer, body = await verified(ctx, request, None)
     fed = peer.fed
     try:
         states = orjson.loads(body)["states"]
@@ -124,12 +124,12 @@ async def application_states(request: Request, ctx: Ctx) -> Response:
     return peer.answer(orjson.dumps({"applied": applied}))
 
 
-@router.post(relay.DISPUTES, openapi_extra=_SIGNED, responses=_PEER_ERRORS)
+@router.post(relay.DISPUTES, openapi_extra=SIGNED, responses=PEER_ERRORS)
 async def application_disputes(request: Request, ctx: Ctx) -> Response:
     """The events of disputes on forwarded applications (opened, messages, the decision),
     from the peer (see :mod:`exchange.federation.disputes`): each applied once, in order,
     to this platform's side of the application; audited here under its correlation id."""
-    peer, body = await _verified(ctx, request, None)
+    peer, body = await verified(ctx, request, None)
     fed = peer.fed
     try:
         items = orjson.loads(body)["disputes"]
