@@ -29,7 +29,7 @@ from exchange.departments.asgi import (
 from exchange.departments.changes import ChangeLog
 from exchange.departments.chunks import EXPORT_CHUNK, ExportChunks
 from exchange.departments.exporter import SPAN_CHUNKS
-from exchange.departments.faults import decide
+from exchange.departments.faults import draw_fault
 from exchange.departments.served import Topic
 
 __all__ = [
@@ -56,7 +56,7 @@ OVERSHARE_FIELD = "internal_remark"
 
 async def apply_faults(topic: Topic, rng: random.Random, receive: Receive) -> bool:
     """Delay or fail as the profile says; returns True when the answer must be malformed."""
-    outcome, delay = decide(topic.profile, rng)
+    outcome, delay = draw_fault(topic.profile, rng)
     if outcome == "hang":
         await sleep_unless_disconnected(delay, receive)
         raise Fail(504, "injected_fault", f"injected hang of {delay:g} s ended")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Decision", "FaultPatch", "FaultProfile", "decide", "merge"]
+__all__ = ["FaultOutcome", "FaultPatch", "FaultProfile", "draw_fault", "merge"]
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 Millis = Annotated[float, Field(ge=0.0, le=60_000.0)]
@@ -94,11 +94,14 @@ def merge(base: FaultProfile, *patches: FaultPatch | None) -> FaultProfile:
     return FaultProfile.model_validate(values)
 
 
-Decision = Literal["ok", "outage", "error", "hang", "malformed"]
+FaultOutcome = Literal["ok", "outage", "error", "hang", "malformed"]
 
 
-def decide(profile: FaultProfile, rng: random.Random | None = None) -> tuple[Decision, float]:
-    """What happens to one request, and the delay (seconds) before it happens."""
+def draw_fault(
+    profile: FaultProfile, rng: random.Random | None = None
+) -> tuple[FaultOutcome, float]:
+    """Draw what happens to one request under ``profile``, and the delay (seconds) before it
+    happens (the platform's access decision is :func:`exchange.authz.policy.decide`)."""
     rand = (rng or random).random
     delay = profile.latency_ms / 1000.0
     if profile.jitter_ms:

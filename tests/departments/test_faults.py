@@ -1,0 +1,37 @@
+"""The fault draw: what a topic's profile makes of one request, and after how long."""
+
+from __future__ import annotations
+
+import random
+
+from exchange.departments.faults import FaultProfile, draw_fault
+
+
+def test_a_quiet_profile_answers_at_once() -> None:
+    assert draw_fault(FaultProfile()) == ("ok", 0.0)
+
+
+def test_an_outage_answers_after_the_latency() -> None:
+    assert draw_fault(FaultProfile(outage=True, latency_ms=40.0, error_rate=1.0)) == (
+        "outage",
+        0.04,
+    )
+
+
+def test_a_hang_lasts_its_own_time_and_comes_before_errors() -> None:
+    profile = FaultProfile(hang_rate=1.0, hang_seconds=2.5, error_rate=1.0, latency_ms=10.0)
+    assert draw_fault(profile) == ("hang", 2.5)
+
+
+def test_errors_and_malformed_bodies_follow_their_rates() -> None:
+    assert draw_fault(FaultProfile(error_rate=1.0, malformed_rate=1.0))[0] == "error"
+    assert draw_fault(FaultProfile(malformed_rate=1.0))[0] == "malformed"
+
+
+def test_jitter_adds_at_most_its_bound_and_a_seeded_draw_repeats() -> None:
+    profile = FaultProfile(latency_ms=100.0, jitter_ms=50.0, error_rate=0.5)
+    draws = [draw_fault(profile, random.Random(7)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    many = [draw_fault(profile, random.Random(seed)) for seed in range(200)]
+    assert all(0.1 <= delay <= 0.15 for _, delay in many)
+    assert {outcome for outcome, _ in many} == {"ok", "error"}
