@@ -166,11 +166,13 @@ def exchanges(
     homes: dict[str, tuple[Path, str | None]],
     tracemalloc: Path | None = None,
     cprofile: Path | None = None,
+    sources: dict[str, Path] | None = None,
 ) -> Iterator[dict[str, tuple[str, subprocess.Popen[bytes]]]]:
     """Seeded exchanges in front of ``dept_url``, started together (each seeds for several
     seconds): name → (URL, process). Each keeps its state (SQLite file unless a database
     URL is given, audit key, checkpoint mirror, ``exchange.log``) in its home directory,
-    so several exchanges in one run keep their audit trails apart."""
+    so several exchanges in one run keep their audit trails apart. ``sources`` runs some
+    of them from another tree's ``src/`` (a baseline measured beside this tree)."""
     xenv = _env()
     if tracemalloc is not None:
         xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
@@ -190,7 +192,9 @@ def exchanges(
                         ",".join(SERVED),
                         SECRET,
                     ],
-                    env=xenv,
+                    env=xenv
+                    if name not in (sources or {})
+                    else {**xenv, "PYTHONPATH": f"{(sources or {})[name]}{os.pathsep}{ROOT}"},
                     cwd=home,  # a PostgreSQL exchange keeps its state in ./.exchange
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -8,9 +8,10 @@ what the mechanism costs the broker's throughput against a baseline tree, in one
    is counted, and those served anyway (for narrowing: carrying the removed item).
 2. Throughput: the broker benchmark's workload (single-key lookups, 64 connections, wrk)
    against two exchange processes side by side, each on its own SQLite database and the
-   same department process: one from ``--baseline`` (a source tree, e.g. main before the
-   change: ``git archive <commit> src | tar -x -C /tmp/base``), one from this tree. Rounds
-   alternate which goes first; figures are medians.
+   same department process: one from ``--baseline`` (a tree, e.g. main before the change:
+   ``git archive <commit> src catalog services | tar -x -C /tmp/base``; the exchange reads
+   its catalog content beside its package), one from this tree. Rounds alternate which goes
+   first; figures are medians.
 
     .venv/bin/python bench/freshness.py --baseline /tmp/base [--postgres URL]
         [--trials 3] [--rounds 7] [--seconds 5]
@@ -25,39 +26,22 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from _common import free_port, wait_up
+from _stack import Stack, departments, exchanges, lua, single_workload
 
-from broker import (
-    DEPARTMENTS,
-    DIRECT_KEY,
-    EXCHANGE,
-    GRANTED,
-    KEY,
-    LOOKUP_POPULATION,
-    SECRET,
-    SLUG,
-    lua,
-    wrk,
-)
+from broker import wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.crossproc import KINDS, Trial, run_trial, two_processes  # noqa: E402
 
-from exchange.departments.city import City  # noqa: E402
-from exchange.security import demo_key  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "hardening.md"
 SECTION = "## Cross-process freshness"
-POPULATION = 100_000
 
 
 def trials(database_url: str, database: str, count: int) -> list[Trial]:
@@ -92,58 +76,6 @@ def _reset_postgres(url: str, *, migrate_to_head: bool = True) -> None:
         migrate.upgrade(url)
 
 
-def _exchange(
-    src: Path, work: Path, name: str, port: int, dept_url: str
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            EXCHANGE,
-            f"sqlite:///{work}/{name}.db",
-            KEY,
-            str(port),
-            str(POPULATION),
-            dept_url,
-            SECRET,
-        ],
-        env=env,
-    )
-
-
-def _grant(url: str) -> str:
-    auth = {"Authorization": f"Bearer {demo_key(KEY, 'mzj')}"}
-    with httpx.Client(base_url=url, timeout=10, headers=auth) as http:
-        topics = http.get("/api/v1/catalog/topics", params={"provider": "gaj", "limit": 50}).json()[
-            "items"
-        ]
-        code = str(next(t["resource_code"] for t in topics if t.get("slug") == SLUG))
-        today = http.get("/api/v1/clock").json()["today"]
-        made = http.post(
-            "/api/v1/applications",
-            json={
-                "topic": code,
-                "items": list(GRANTED),
-                "purpose": {"scope": "data_verification", "text": "benchmark"},
-                "legal_function": "benchmark",
-                "valid_until": f"{int(today[:4]) + 1}{today[4:]}",
-            },
-        )
-        assert made.status_code == 201, made.text
-        # The grant must be served before measuring (no fixed wait: poll to a deadline).
-        city = City(2020, POPULATION, 2000)
-        deadline = time.monotonic() + 10
-        while True:
-            resp = http.post(
-                f"/api/v1/exchange/{code}/query", json={"keys": [city.id_number_of(0)]}
-            )
-            if resp.status_code == 200:
-                return code
-            assert time.monotonic() < deadline, resp.text
-            time.sleep(0.05)
-
-
 def check_cost(postgres: str | None) -> dict[str, float]:
     """ns per ``freshness.check()`` (what the outermost layer adds to every call)."""
     import timeit
@@ -166,56 +98,37 @@ def check_cost(postgres: str | None) -> dict[str, float]:
 
 
 def throughput(baseline: Path, rounds: int, seconds: int) -> dict[str, list[float]]:
+    """The broker benchmark's single workload (bench/_stack.py) against two exchanges in
+    front of the same departments: ``before`` from the baseline tree, ``after`` from this
+    one, each on its own SQLite database."""
+    if (baseline / "src").is_dir():
+        baseline = baseline / "src"
     work = Path(tempfile.mkdtemp(prefix="bench-fresh-tp-"))
-    dport, bport, nport = free_port(), free_port(), free_port()
-    dept_url = f"http://127.0.0.1:{dport}"
-    urls = {"before": f"http://127.0.0.1:{bport}", "after": f"http://127.0.0.1:{nport}"}
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    procs = [
-        subprocess.Popen(
-            [
-                *(sys.executable, "-c", DEPARTMENTS, KEY, str(dport), str(POPULATION)),
-                *(SECRET, DIRECT_KEY),
-            ],
-            env=env,
-        )
-    ]
     result: dict[str, list[float]] = {"before": [], "after": [], "cpu_before": [], "cpu_after": []}
-    try:
-        wait_up(f"{dept_url}/departments/gaj", procs[0])
-        httpx.put(
-            f"{dept_url}/departments/_faults/gaj",
-            json={"latency_ms": 0, "jitter_ms": 0},
-            headers={"Authorization": f"Bearer {KEY}"},
-        ).raise_for_status()
-        procs.append(_exchange(baseline, work, "before", bport, dept_url))
-        procs.append(_exchange(ROOT / "src", work, "after", nport, dept_url))
-        wait_up(f"{urls['before']}/healthz", procs[1], timeout=180)
-        wait_up(f"{urls['after']}/healthz", procs[2], timeout=180)
-        city = City(2020, POPULATION, 2000)
-        keys = [city.id_number_of(i) for i in range(0, LOOKUP_POPULATION, 10)]
-        scripts = {}
-        for name, url in urls.items():
-            code = _grant(url)
+    homes: dict[str, tuple[Path, str | None]] = {
+        "before": (work / "before", None),
+        "after": (work / "after", None),
+    }
+    with (
+        departments() as (dept_url, dept),
+        exchanges(dept_url, homes, sources={"before": baseline}) as started,
+    ):
+        scripts: dict[str, Path] = {}
+        for name, (url, proc) in started.items():
+            workload = single_workload(Stack(dept_url, url, dept, proc))
             scripts[name] = work / f"{name}.lua"
-            scripts[name].write_text(
-                lua(f"/api/v1/exchange/{code}/query", keys, demo_key(KEY, "mzj"))
-            )
-        pids = {"before": procs[1].pid, "after": procs[2].pid}
-        for name in urls:  # warm both
-            wrk(urls[name], scripts[name], 2, 64, {"exchange": pids[name]})
+            scripts[name].write_text(lua(workload, direct=False))
+        for name, (url, proc) in started.items():  # warm both
+            wrk(url, scripts[name], 2, 64, {"exchange": [proc.pid]})
         for r in range(rounds):
             order = ("before", "after") if r % 2 == 0 else ("after", "before")
             for name in order:
-                got = wrk(urls[name], scripts[name], seconds, 64, {"exchange": pids[name]})
+                url, proc = started[name]
+                got = wrk(url, scripts[name], seconds, 64, {"exchange": [proc.pid]})
                 assert got["non2xx"] == 0, got
                 result[name].append(got["rps"])
                 result[f"cpu_{name}"].append(got["cpu_exchange"])
             print(f"round {r + 1}: " + ", ".join(f"{n} {result[n][-1]:.0f}/s" for n in order))
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            p.wait(20)
     return result
 
 
