@@ -314,7 +314,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--population", type=int, default=1_000_000)
-    ap.add_argument("--page", type=int, default=50_000, help="rows per provision page")
+    ap.add_argument("--page", type=int, default=20_000, help="rows per provision page")
     ap.add_argument("--only", choices=("all", "lookups", "provision"), default="all")
     args = ap.parse_args()
     city_port, province_port = free_port(), free_port()

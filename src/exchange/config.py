@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         "with it, and checks the peer's answers.",
     )
     federation_page: int = Field(
-        default=50_000,
+        default=20_000,
         ge=100,
         le=100_000,
         description="Export rows asked per page when this platform pulls a peer topic's "

@@ -27,10 +27,8 @@ from exchange.provider_auth import derive_provider_secret
 PREFIX = "/api/v1/federation"
 SYNC_SECONDS = 2.0
 FEED_PAGE = 500
-#: export rows per provision page: large pages amortise the signed call and the commit;
-#: measured on 1,000,000 records (bench/results/federation.md), 50,000 pulled ~1.5x
-#: faster than 20,000 and 100,000 slower than both
-DEFAULT_PAGE = 50_000
+#: export rows per provision page: large pages amortise the signed call and the commit
+DEFAULT_PAGE = 20_000
 MAX_PAGE = 100_000
 
 
