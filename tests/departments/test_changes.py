@@ -19,10 +19,11 @@ from exchange.config import Settings
 from exchange.departments.app import EXPORT_CHUNK, DepartmentsApp, create_departments_app
 from exchange.departments.changes import ChangeEngine, ChangeLog, poisson
 from exchange.departments.city import City, Rng
-from exchange.departments.definitions import DefinitionError, DepartmentDefinition, parse_definition
+from exchange.departments.definitions import DepartmentDefinition, parse_definition
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.records import GENERATORS
+from exchange.documents import ContentError
 
 START = dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.UTC)
 HH = "/departments/gaj/topics/household-registration"
@@ -91,11 +92,11 @@ def test_definition_refuses_unknown_or_foreign_kinds(
     definitions: dict[str, DepartmentDefinition],
 ) -> None:
     data = definitions["gaj"].model_dump(mode="json")
-    with pytest.raises(DefinitionError, match=r"changes\.weddings: unknown kind"):
+    with pytest.raises(ContentError, match=r"changes\.weddings: unknown kind"):
         parse_definition({**data, "changes": {"weddings": 1.0}}, "gaj.yaml")
-    with pytest.raises(DefinitionError, match="registered by mzj, not gaj"):
+    with pytest.raises(ContentError, match="registered by mzj, not gaj"):
         parse_definition({**data, "changes": {"marriage": 1.0}}, "gaj.yaml")
-    with pytest.raises(DefinitionError, match=r"changes\.birth"):
+    with pytest.raises(ContentError, match=r"changes\.birth"):
         parse_definition({**data, "changes": {"birth": -1}}, "gaj.yaml")
     assert parse_definition({**data, "changes": {"birth": 12.5}}, "gaj.yaml").changes == {
         "birth": 12.5

@@ -10,11 +10,11 @@ import yaml
 
 from exchange.catalog.schemas import ResourceType, SharingType, TopicCreate
 from exchange.departments.definitions import (
-    DefinitionError,
     DepartmentDefinition,
     load_definition,
     load_definitions,
 )
+from exchange.documents import ContentError
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {"gaj", "scjgj", "mzj", "rsj", "gjj", "ghzyj", "swj", "wjw", "zsj"}
@@ -133,17 +133,17 @@ def test_a_new_department_is_just_a_file(tmp_path: Path) -> None:
         (GOOD.replace("[id_number, name]", "[name]"), "topics.0.fields", "must be returned"),
         (GOOD.replace("code: demo", "code: other"), "code", "match the file name"),
         (GOOD + "faults: {error_rate: 2}\n", "faults.error_rate", "less than or equal"),
-        (GOOD + "colour: red\n", "colour", "Extra inputs"),
-        (GOOD.replace("name: 广州市示例局\n", ""), "name", "Field required"),
-        ("code: [unclosed", "(file)", "not valid YAML"),
-        ("- just\n- a list\n", "(file)", "mapping"),
+        (GOOD + "colour: red\n", "colour", "unknown field"),
+        (GOOD.replace("name: 广州市示例局\n", ""), "name", "required field is missing"),
+        ("code: [unclosed", "", "not valid YAML at line"),
+        ("- just\n- a list\n", "", "mapping"),
     ],
 )
 def test_invalid_files_are_refused_with_file_field_and_reason(
     tmp_path: Path, text: str, field: str, reason: str
 ) -> None:
     path = _write(tmp_path, "demo.yaml", text)
-    with pytest.raises(DefinitionError) as caught:
+    with pytest.raises(ContentError) as caught:
         load_definition(path)
     err = caught.value
     assert err.file == str(path)
@@ -155,10 +155,10 @@ def test_invalid_files_are_refused_with_file_field_and_reason(
 
 def test_duplicate_slugs_are_refused(tmp_path: Path) -> None:
     text = GOOD + GOOD[GOOD.index("  - slug") :]
-    with pytest.raises(DefinitionError, match=r"topics\.1\.slug: duplicate"):
+    with pytest.raises(ContentError, match=r"topics\.1\.slug: duplicate"):
         load_definition(_write(tmp_path, "demo.yaml", text))
 
 
 def test_an_empty_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(DefinitionError, match=r"no \*\.yaml"):
+    with pytest.raises(ContentError, match=r"no \*\.yaml"):
         load_definitions(tmp_path)

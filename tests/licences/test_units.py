@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.config import Settings
+from exchange.documents import ContentError
 from exchange.licences import content
 from exchange.licences.numbers import check_char, make_number, number_problem, split_number
 from exchange.licences.token import (
@@ -210,6 +212,21 @@ def test_the_catalog_refuses_an_issuer_that_is_not_listed(tmp_path: object) -> N
     raw["types"][0]["issuer"] = "nobody"
     with pytest.raises(ValueError, match="not in issuers"):
         content.LicenceCatalog.model_validate(raw)
+
+
+def test_a_bad_types_file_is_refused_naming_file_field_and_reason(tmp_path: Path) -> None:
+    good = (Settings().catalog_dir / content.TYPES_FILE).read_text(encoding="utf-8")
+    (tmp_path / "licences").mkdir()
+    file = tmp_path / content.TYPES_FILE
+    file.write_text(good.replace("issuers:", "issuers: [gaj, gaj]\nold_issuers:", 1), "utf-8")
+    with pytest.raises(ContentError) as caught:
+        content.load(tmp_path)
+    assert caught.value.file == str(file)
+    assert caught.value.field == "old_issuers"
+    assert "unknown field" in caught.value.reason
+    file.write_text("profile: [unclosed\n", "utf-8")
+    with pytest.raises(ContentError, match=r"types\.yaml: not valid YAML at line"):
+        content.load(tmp_path)
 
 
 def test_a_remembered_signature_still_gets_every_other_check() -> None:

@@ -6,8 +6,9 @@ Two kinds of file are read:
 - ``catalog/topics/*.yaml``: ``topics: [ {TopicCreate fields}, ... ]``, the hand-written core
   topics, read in file-name order so the resulting list is stable.
 
-:func:`load_document` reads any other YAML file into a pydantic model the same way (the
-generator's vocabulary in :mod:`exchange.catalog.vocabulary` is one).
+:func:`load_document` (:mod:`exchange.documents`, the one YAML-model loader, re-exported
+here) reads any other YAML file into a pydantic model the same way (the generator's
+vocabulary in :mod:`exchange.catalog.vocabulary` is one).
 
 A file that fails validation is refused with a :class:`ContentError` naming the file, the dotted
 path of the offending field (``topics.3.items.2.sharing_type``) and the reason. Beyond the
@@ -18,16 +19,13 @@ the same data element (一数一源), naming both.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from exchange.catalog.schemas import TopicCreate
+from exchange.documents import ContentError, load_document, read_yaml, validate
 from exchange.ids import credit_code_problem
 from exchange.members.schemas import DepartmentCreate
 
@@ -43,29 +41,6 @@ __all__ = [
 
 UNITS_FILE = "units.yaml"
 TOPICS_DIR = "topics"
-
-# The schemas' cross-field validators report "items.2.field: reason"; the prefix is a path.
-_PATH_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\.\w+)*): (.*)$", re.DOTALL)
-
-# libyaml's loader is ~10x faster than the pure-Python one; fall back when it is missing.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-class ContentError(Exception):
-    """A catalog content file is invalid.
-
-    ``file`` is the path of the file, ``field`` the dotted path of the offending entry or field
-    inside it (empty when the whole file is unreadable) and ``reason`` says what is wrong.
-    """
-
-    def __init__(self, file: str | Path, field: str, reason: str) -> None:
-        self.file = str(file)
-        self.field = field
-        self.reason = reason
-        where = f"{self.file}: {field}" if field else self.file
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,34 +76,9 @@ def find_claim_clashes(topics: Sequence[TopicCreate]) -> list[ClaimClash]:
     return clashes
 
 
-def _read_yaml(file: Path) -> Any:
-    """The parsed YAML document of ``file``, or a ContentError saying why not."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContentError(file, "", f"cannot read the file: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ContentError(file, "", f"the file is not UTF-8: {exc.reason}") from exc
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is always a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ContentError(file, "", f"not valid YAML{at}: {problem}") from exc
-
-
-def load_document(file: Path, model: type[_M]) -> _M:
-    """The whole YAML document of ``file`` validated as ``model`` (a ContentError if not)."""
-    data = _read_yaml(file)
-    if not isinstance(data, dict):
-        raise ContentError(file, "", "the file must be a mapping")
-    return _validate(model, file, "", data)
-
-
 def _read_list(file: Path, key: str) -> list[Any]:
     """The list under ``key`` in a YAML mapping file, or a ContentError saying why not."""
-    data = _read_yaml(file)
+    data = read_yaml(file)
     if not isinstance(data, dict) or key not in data:
         raise ContentError(file, key, f"the file must be a mapping with a {key!r} list")
     extra = sorted(str(k) for k in data if k != key)
@@ -138,32 +88,6 @@ def _read_list(file: Path, key: str) -> list[Any]:
     if not isinstance(entries, list):
         raise ContentError(file, key, f"must be a list, not {type(entries).__name__}")
     return entries
-
-
-def _validate(model: type[_M], file: Path, path: str, raw: Any) -> _M:
-    """``model`` validated from ``raw``; the first error becomes a ContentError."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        parts = [*([path] if path else []), *(str(p) for p in err["loc"])]
-        reason = str(err["msg"])
-        if err["type"] == "value_error":
-            # Model-level rules raise "Value error, items.2.field: reason": move the path
-            # from the message into the field so every error reads the same way.
-            reason = reason.removeprefix("Value error, ")
-            match = _PATH_PREFIX.match(reason)
-            if match is not None:
-                parts.append(match.group(1))
-                reason = match.group(2)
-        if err["type"] == "missing":
-            reason = "required field is missing"
-        elif err["type"] == "extra_forbidden":
-            # Most often an unquoted comma inside a {…} flow mapping split a value in two.
-            reason = "unknown field (in a YAML {…} mapping, quote a value containing a comma)"
-        elif "input" in err and err["type"] not in ("value_error", "model_type"):
-            reason = f"{reason} (got {err['input']!r})"
-        raise ContentError(file, ".".join(parts), reason) from exc
 
 
 def load_units(catalog_dir: str | Path) -> list[DepartmentCreate]:
@@ -177,7 +101,7 @@ def load_units(catalog_dir: str | Path) -> list[DepartmentCreate]:
     seen: dict[str, int] = {}
     credit_seen: dict[str, int] = {}
     for index, raw in enumerate(_read_list(file, "units")):
-        unit = _validate(DepartmentCreate, file, f"units.{index}", raw)
+        unit = validate(DepartmentCreate, file, f"units.{index}", raw)
         if unit.code in seen:
             raise ContentError(
                 file,
@@ -220,7 +144,7 @@ def load_core_topics(
     files = sorted(topics_dir.glob("*.yaml")) if topics_dir.is_dir() else []
     for file in files:
         for index, raw in enumerate(_read_list(file, "topics")):
-            topic = _validate(TopicCreate, file, f"topics.{index}", raw)
+            topic = validate(TopicCreate, file, f"topics.{index}", raw)
             if topic.provider not in unit_codes:
                 raise ContentError(
                     file,

@@ -2,25 +2,23 @@
 
 Each ``services/<code>.yaml`` describes one mock department: its code and name, a default
 fault profile, and the catalog topics it serves (which record generator, which key, which
-fields). Anything wrong is refused with a :class:`DefinitionError` naming the file, the field
-(as a dotted path) and the reason.
+fields). Anything wrong is refused with a :class:`exchange.documents.ContentError` naming the
+file, the field (as a dotted path) and the reason, as every content file is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from exchange.departments.faults import FaultPatch, FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.records import GENERATORS, KeyType
+from exchange.documents import ContentError, read_yaml, validate
 
 __all__ = [
-    "DefinitionError",
     "DepartmentDefinition",
     "TopicDefinition",
     "load_definition",
@@ -29,16 +27,6 @@ __all__ = [
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,31}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
-
-
-class DefinitionError(ValueError):
-    """A services/ file that cannot be used: which file, which field, and why."""
-
-    def __init__(self, file: str, field: str, reason: str) -> None:
-        super().__init__(f"{file}: {field}: {reason}")
-        self.file = file
-        self.field = field
-        self.reason = reason
 
 
 class TopicDefinition(BaseModel):
@@ -81,50 +69,44 @@ class DepartmentDefinition(BaseModel):
         return next((t for t in self.topics if t.slug == slug), None)
 
 
-def _loc(loc: Iterable[int | str]) -> str:
-    return ".".join(str(p) for p in loc) or "(file)"
-
-
 def _check(defn: DepartmentDefinition, file: str) -> None:
     for name in defn.changes:
         kind = KINDS.get(name)
         if kind is None:
             known = ", ".join(k for k, v in KINDS.items() if v.owner == defn.code) or "none"
-            raise DefinitionError(
+            raise ContentError(
                 file, f"changes.{name}", f"unknown kind of change; {defn.code} registers {known}"
             )
         if kind.owner != defn.code:
-            raise DefinitionError(
+            raise ContentError(
                 file, f"changes.{name}", f"{name} is registered by {kind.owner}, not {defn.code}"
             )
     seen: set[str] = set()
     for i, topic in enumerate(defn.topics):
         where = f"topics.{i}"
         if topic.slug in seen:
-            raise DefinitionError(file, f"{where}.slug", f"duplicate topic slug {topic.slug!r}")
+            raise ContentError(file, f"{where}.slug", f"duplicate topic slug {topic.slug!r}")
         seen.add(topic.slug)
         gen = GENERATORS.get(topic.generator)
         if gen is None:
             known = ", ".join(sorted(GENERATORS))
-            raise DefinitionError(
+            raise ContentError(
                 file, f"{where}.generator", f"unknown generator {topic.generator!r}; one of {known}"
             )
         if topic.key != gen.key_field:
-            raise DefinitionError(
+            raise ContentError(
                 file,
                 f"{where}.key",
                 f"generator {gen.name} looks records up by {gen.key_field!r}, not {topic.key!r}",
             )
         if topic.key not in topic.fields:
-            raise DefinitionError(
-                file, f"{where}.fields", f"the key {topic.key!r} must be returned"
-            )
+            raise ContentError(file, f"{where}.fields", f"the key {topic.key!r} must be returned")
         dupes = {f for f in topic.fields if topic.fields.count(f) > 1}
         if dupes:
-            raise DefinitionError(file, f"{where}.fields", f"duplicate fields {sorted(dupes)}")
+            raise ContentError(file, f"{where}.fields", f"duplicate fields {sorted(dupes)}")
         for j, f in enumerate(topic.fields):
             if f not in gen.fields:
-                raise DefinitionError(
+                raise ContentError(
                     file,
                     f"{where}.fields.{j}",
                     f"{f!r} is not a field generator {gen.name} produces ({', '.join(gen.fields)})",
@@ -134,12 +116,8 @@ def _check(defn: DepartmentDefinition, file: str) -> None:
 def parse_definition(data: Any, file: str) -> DepartmentDefinition:
     """Validate already-parsed YAML ``data``; ``file`` names it in errors."""
     if not isinstance(data, dict):
-        raise DefinitionError(file, "(file)", "a definition is a mapping with code, name, topics")
-    try:
-        defn = DepartmentDefinition.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise DefinitionError(file, _loc(first["loc"]), first["msg"]) from None
+        raise ContentError(file, "", "a definition is a mapping with code, name, topics")
+    defn = validate(DepartmentDefinition, file, "", data)
     _check(defn, file)
     return defn
 
@@ -147,26 +125,20 @@ def parse_definition(data: Any, file: str) -> DepartmentDefinition:
 def load_definition(path: Path) -> DepartmentDefinition:
     """Load and validate one ``services/<code>.yaml`` file."""
     file = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DefinitionError(file, "(file)", f"not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise DefinitionError(file, "(file)", f"cannot read: {exc.strerror}") from None
-    defn = parse_definition(data, file)
+    defn = parse_definition(read_yaml(path), file)
     if defn.code != path.stem:
-        raise DefinitionError(file, "code", f"code {defn.code!r} must match the file name")
+        raise ContentError(file, "code", f"code {defn.code!r} must match the file name")
     return defn
 
 
 def load_definitions(directory: Path) -> dict[str, DepartmentDefinition]:
     """Every ``*.yaml`` definition in ``directory``, by department code."""
     if not directory.is_dir():
-        raise DefinitionError(str(directory), "(directory)", "services directory does not exist")
+        raise ContentError(directory, "", "services directory does not exist")
     out: dict[str, DepartmentDefinition] = {}
     for path in sorted(directory.glob("*.yaml")):
         defn = load_definition(path)
         out[defn.code] = defn
     if not out:
-        raise DefinitionError(str(directory), "(directory)", "no *.yaml definitions found")
+        raise ContentError(directory, "", "no *.yaml definitions found")
     return out

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from exchange.documents import ContentError, load_document
 
 __all__ = [
     "ContentError",
@@ -28,6 +29,8 @@ __all__ = [
     "load",
 ]
 
+#: The licence catalog's file under the catalog directory.
+TYPES_FILE = Path("licences") / "types.yaml"
 TYPE_CODE = r"^[A-Z][A-Z0-9]{1,7}$"
 FIELD_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 HolderKind = Literal["person", "legal_person"]
@@ -35,10 +38,6 @@ DataType = Literal["string", "integer", "date"]
 # Stems naming a certificate held by a person rather than by an organisation.
 _PERSONAL = ("执业证", "资格", "驾驶证", "驾驶人", "残疾人证", "操作证", "指导员", "积分",
              "随迁", "户口", "教职", "待遇", "从业资格", "行驶证")  # fmt: skip
-
-
-class ContentError(ValueError):
-    """The file is not a valid licence catalog; the message names the file and field."""
 
 
 class ItemSpec(BaseModel):
@@ -117,17 +116,7 @@ class LicenceCatalog(BaseModel):
 
 def load(catalog_dir: Path) -> LicenceCatalog:
     """Read and validate ``licences/types.yaml`` of the catalog directory."""
-    path = catalog_dir / "licences" / "types.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ContentError(f"{path}: {exc}") from None
-    try:
-        return LicenceCatalog.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise ContentError(f"{path}: {where}: {first['msg']}") from None
+    return load_document(catalog_dir / TYPES_FILE, LicenceCatalog)
 
 
 def _generic_items(holder: HolderKind) -> list[ItemSpec]:
@@ -165,8 +154,10 @@ def expand(catalog: LicenceCatalog) -> list[LicenceTypeSpec]:
             issuer, name = next(names)
         except StopIteration:
             raise ContentError(
+                TYPES_FILE,
+                "stems",
                 f"stems and qualifiers name only {len(out) + j} types; the profile wants "
-                f"{profile.types}"
+                f"{profile.types}",
             ) from None
         holder: HolderKind = "person" if any(p in name for p in _PERSONAL) else "legal_person"
         generated.append(
@@ -182,7 +173,7 @@ def expand(catalog: LicenceCatalog) -> list[LicenceTypeSpec]:
     # Offline types: spread evenly over the generated ones (hand-written ones are online).
     offline = profile.types - profile.online
     if offline > len(generated):
-        raise ContentError("more types offline than generated types")
+        raise ContentError(TYPES_FILE, "profile.online", "more types offline than generated types")
     for j, spec in enumerate(generated):
         if offline and (j + 1) * offline // len(generated) > j * offline // len(generated):
             spec.online = False
