@@ -167,7 +167,7 @@ class RequestLimits:
     """The outermost rules: see the module docstring.
 
     Usable as an ASGI layer (``RequestLimits(app, …)``), and in pieces by the exchange's
-    front (:class:`exchange.app.Front`), which applies them without a layer of its own:
+    front (:class:`exchange.front.Front`), which applies them without a layer of its own:
     :meth:`inspect` on the head, then either :meth:`read_body` (the broker's lookups read
     their body in the request's own task, with no wrapped ``receive``) or :meth:`guarded`.
     """

@@ -110,7 +110,7 @@ class CoalescingTransport:
 class CoalescingProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over a :class:`CoalescingTransport`, with lean routes.
 
-    Lean routes: an app with a ``lean_route(scope)`` method (:class:`exchange.app.ExchangeApp`)
+    Lean routes: an app with a ``lean_route(scope)`` method (:class:`exchange.front.ExchangeApp`)
     may claim a request once its head is parsed, with a :data:`LeanHandler` that gets the
     scope and the whole body and returns the answer as bytes. No ASGI ``receive`` or
     ``send`` runs for it: on the broker's lookups (profiled) uvicorn's ``send`` alone, which

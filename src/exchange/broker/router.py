@@ -177,7 +177,7 @@ class ExchangeDispatch:
     FastAPI's middleware stack, route matching over every router and dependency solving
     cost about as much CPU per lookup as the whole broker pipeline (profiled), so the hot
     path skips them and does the request-id middleware's job itself. The app's front
-    (:class:`exchange.app.Front`) asks :meth:`match` and hands matching calls to
+    (:class:`exchange.front.Front`) asks :meth:`match` and hands matching calls to
     :meth:`serve`, after the request limits and the freshness check. The FastAPI routes
     above stay registered: they document the endpoints in OpenAPI and answer anything this
     does not take (a malformed resource code gets FastAPI's 422, a wrong method its 405),

@@ -313,7 +313,7 @@ class LibraryDispatch:
     """Serve the two lookup endpoints straight from the ASGI scope, ahead of FastAPI (as
     :class:`exchange.broker.router.ExchangeDispatch` does for the broker): routing and
     dependency solving would cost more than the lookup. The app's front
-    (:class:`exchange.app.Front`) asks :meth:`match` and hands matching calls to
+    (:class:`exchange.front.Front`) asks :meth:`match` and hands matching calls to
     :meth:`serve` after the request limits and the freshness check; the body is read under
     the limits in the request's own task (no wrapped ``receive``). Anything else,
     including a malformed path or method, goes on to FastAPI, which documents both
