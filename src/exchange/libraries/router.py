@@ -182,19 +182,9 @@ async def record(
 def _pass_out(report: PassReport | None) -> PassOut | None:
     if report is None:
         return None
-    return PassOut(
-        full=report.full,
-        started_at=report.started_at,
-        finished_at=report.finished_at,
-        gathered=dict(report.gathered),
-        total=report.total,
-        skipped=dict(report.skipped),
-        errors=dict(report.errors),
-        events=dict(report.events),
-        conflicts=dict(report.conflicts),
-        seconds=report.seconds,
-        check_seconds=report.check_seconds,
-    )
+    # Read by attribute (``total`` is the report's property); validation copies the dicts,
+    # so the answer does not change under a pass still running.
+    return PassOut.model_validate(report, from_attributes=True)
 
 
 def _status(gatherer: Gatherer, svc: LibraryService) -> GatherStatus:

@@ -17,7 +17,6 @@ from exchange.errors import Conflict, NotFound
 from exchange.members.models import ApiKey, Department
 from exchange.members.schemas import (
     DepartmentCreate,
-    DepartmentKind,
     DepartmentOut,
     DepartmentUpdate,
 )
@@ -32,17 +31,9 @@ class DepartmentNotFound(NotFound):
 
 
 def to_out(dept: Department) -> DepartmentOut:
-    return DepartmentOut(
-        code=dept.code,
-        name=dept.name,
-        short_name=dept.short_name,
-        kind=DepartmentKind(dept.kind),
-        credit_code=dept.credit_code,
-        area_code=dept.area_code,
-        base_url=dept.base_url,
-        active=dept.active,
-        created_at=dept.created_at,
-    )
+    """The row read by attribute: its columns are the schema's fields (``kind`` is stored
+    as the enum's value)."""
+    return DepartmentOut.model_validate(dept, from_attributes=True)
 
 
 def get_department(session: Session, code: str) -> Department:
