@@ -41,6 +41,7 @@ from _common import free_port, wait_up
 
 from exchange.authz.cache import GrantCache
 from exchange.authz.models import Grant
+from exchange.catalog.models import Topic
 from exchange.clock import Clock
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
@@ -69,6 +70,28 @@ def seed(url: str, rng: random.Random) -> list[tuple[str, str, list[str]]]:
         session.add_all(
             Department(code=f"d{c:03d}", name=f"部门{c:03d}", kind="municipal", area_code="440100")
             for c in range(CONSUMERS)
+        )
+        session.add(
+            Department(code="gaj", name="广州市公安局", kind="municipal", area_code="440100")
+        )
+        session.flush()
+        # A grant names its topic (a foreign key): the topics exist, as in a real catalog.
+        session.add_all(
+            Topic(
+                category=f"1010{t:05d}",
+                sequence="000001",
+                resource_code=f"1010{t:05d}/000001",
+                name=f"主题{t:03d}",
+                provider="gaj",
+                classification="basic",
+                group="basic",
+                resource_type="interface",
+                sharing_type="unconditional",
+                data={},
+                search_text="",
+                published_on=today,
+            )
+            for t in range(TOPICS)
         )
         session.flush()
         for c in range(CONSUMERS):
