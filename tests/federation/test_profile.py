@@ -15,7 +15,14 @@ from tests.federation.pair import CITY_OPERATOR, PROVINCE_OPERATOR, Pair, make_p
 
 from exchange.catalog.content import load_core_topics, load_units
 from exchange.catalog.generate import generate_catalog
-from exchange.federation.profile import FederationProfile, choose, profiles, run_profile
+from exchange.documents import ContentError
+from exchange.federation.profile import (
+    FederationProfile,
+    choose,
+    load_profiles,
+    profiles,
+    run_profile,
+)
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 
@@ -201,3 +208,18 @@ def test_the_cli_refuses_an_unknown_profile_and_a_platform_that_is_not_there(
     )
     assert result.exit_code == 2, result.output
     assert "start both platforms" in " ".join(result.output.split())
+
+
+def test_a_profiles_file_that_does_not_add_up_is_refused_naming_the_field(tmp_path: Path) -> None:
+    assert profiles()["seed-2020"].provide <= profiles()["seed-2020"].publish
+    file = tmp_path / "profiles.yaml"
+    file.write_text(
+        "profiles:\n  odd: {description: x, catalog: full, publish: 3, provide: 5}\n", "utf-8"
+    )
+    with pytest.raises(ContentError) as caught:
+        load_profiles(file)
+    assert (caught.value.file, caught.value.field) == (str(file), "profiles.odd.provide")
+    assert "more topics than it publishes" in caught.value.reason
+    file.write_text("profiles:\n  odd: {description: x, catalog: full, publish: 0}\n", "utf-8")
+    with pytest.raises(ContentError, match=r"profiles\.odd\.publish: .*greater than"):
+        load_profiles(file)

@@ -37,18 +37,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from exchange.documents import load_document
 from exchange.security import demo_key
 
 __all__ = [
     "FederationProfile",
     "ProfileReport",
     "choose",
+    "load_profiles",
     "profiles",
     "run_profile",
 ]
@@ -67,16 +69,28 @@ class FederationProfile(BaseModel):
     provide: int = Field(ge=0, le=100_000)
 
 
+class _ProfilesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profiles: dict[str, FederationProfile]
+
+    @model_validator(mode="after")
+    def _provide_what_is_published(self) -> _ProfilesFile:
+        for name, p in self.profiles.items():
+            if p.provide > p.publish:
+                raise ValueError(f"profiles.{name}.provide: more topics than it publishes")
+        return self
+
+
+def load_profiles(file: Path) -> dict[str, FederationProfile]:
+    """The profiles of a YAML file, by name (a ContentError naming file and field if not)."""
+    return load_document(file, _ProfilesFile).profiles
+
+
 @cache
 def profiles() -> dict[str, FederationProfile]:
     """The profiles shipped with the package, by name."""
-    text = resources.files("exchange.federation").joinpath("data/profiles.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)["profiles"]
-    out = {name: FederationProfile.model_validate(spec) for name, spec in raw.items()}
-    for name, p in out.items():
-        if p.provide > p.publish:
-            raise ValueError(f"profile {name}: provides more topics than it publishes")
-    return out
+    return load_profiles(Path(str(resources.files("exchange.federation") / "data/profiles.yaml")))
 
 
 def _shares(topic: dict[str, Any]) -> bool:
