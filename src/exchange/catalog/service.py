@@ -1,4 +1,9 @@
-"""Catalog rules: register, change (versioned), retire, read; one datum, one source.
+"""Catalog rules: register, change (versioned), retire, read; the face other packages import.
+
+One datum, one source lives in :mod:`exchange.catalog.sources`, the change feed in
+:mod:`exchange.catalog.feed`, versions and their differences in
+:mod:`exchange.catalog.versions`, the refusals in :mod:`exchange.catalog.errors`; this
+module re-exports what other packages use of them.
 
 Every write appends to the change feed in the same transaction, so a subscriber that
 follows ``/api/v1/catalog/changes`` never sees a change the catalog does not have.
@@ -10,7 +15,7 @@ all. Caches learn of the change once it commits (:mod:`exchange.db.freshness`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +23,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from exchange.authn import Principal
-from exchange.catalog.models import Change, ElementSource, SequenceCounter, Topic, TopicVersion
+from exchange.catalog.errors import SourceConflict, TopicNotFound, TopicRetired
+from exchange.catalog.feed import changes_after, last_cursor, record
+from exchange.catalog.models import ElementSource, SequenceCounter, Topic, TopicVersion
 from exchange.catalog.schemas import (
-    ChangeOut,
-    DataItem,
     TopicBase,
     TopicChange,
     TopicCreate,
@@ -30,23 +35,33 @@ from exchange.catalog.schemas import (
     TopicVersionOut,
     classification_of,
 )
-from exchange.db.feeds import Feed, in_cursor_order
+from exchange.catalog.sources import claim_sources, element_sources
+from exchange.catalog.versions import diff, history, version_snapshot
 from exchange.db.freshness import announce
 from exchange.db.reactions import emit
-from exchange.errors import Conflict, NotFound, ValidationFailed
+from exchange.errors import Conflict, ValidationFailed
 from exchange.members.models import Department
 
-
-class TopicNotFound(NotFound):
-    code = "topic_not_found"
-
-
-class SourceConflict(Conflict):
-    code = "source_conflict"
-
-
-class TopicRetired(Conflict):
-    code = "topic_retired"
+__all__ = [
+    "CatalogEvent",
+    "SourceConflict",
+    "TopicNotFound",
+    "TopicRetired",
+    "change",
+    "changes_after",
+    "diff",
+    "element_sources",
+    "get_topic",
+    "get_topic_by_code",
+    "history",
+    "last_cursor",
+    "register",
+    "retire",
+    "stats",
+    "to_out",
+    "topic_document",
+    "version_snapshot",
+]
 
 
 @dataclass(frozen=True)
@@ -63,10 +78,6 @@ def _publish(session: Session, event: CatalogEvent) -> None:
     """Let other domains react in this transaction; announce the change for after commit."""
     emit(session, event)
     announce(session, "catalog")
-
-
-# Fields whose change is recorded and that make up the registrant's metadata.
-_TRACKED = tuple(TopicBase.model_fields)
 
 
 def _search_text(spec: TopicBase) -> str:
@@ -104,49 +115,6 @@ def _next_sequence(session: Session, category: str) -> str:
     return f"{counter.last:06d}"
 
 
-def _source_items(items: Iterable[DataItem]) -> dict[str, DataItem]:
-    return {it.element: it for it in items if it.element and it.is_source}
-
-
-def _claim_sources(session: Session, topic: Topic, items: Sequence[DataItem]) -> None:
-    """Record this topic as the source of its elements, refusing any already owned."""
-    wanted = _source_items(items)
-    current = {
-        row.element: row
-        for row in session.scalars(select(ElementSource).where(ElementSource.topic_id == topic.id))
-    }
-    for element in set(current) - set(wanted):
-        session.delete(current[element])
-    new = sorted(set(wanted) - set(current))
-    if not new:
-        return
-    owners = session.execute(
-        select(ElementSource.element, ElementSource.provider, Topic.resource_code, Topic.name)
-        .join(Topic, Topic.id == ElementSource.topic_id)
-        .where(ElementSource.element.in_(new))
-    ).all()
-    if owners:
-        first = owners[0]
-        raise SourceConflict(
-            f"data element {first.element!r} already has a source: department "
-            f"{first.provider!r}, topic {first.resource_code} {first.name} (一数一源). "
-            "Mark the item is_source: false to re-share it, or ask the owner to change.",
-            detail={
-                "conflicts": [
-                    {
-                        "element": o.element,
-                        "owner": o.provider,
-                        "resource_code": o.resource_code,
-                        "topic": o.name,
-                    }
-                    for o in owners
-                ]
-            },
-        )
-    for element in new:
-        session.add(ElementSource(element=element, topic_id=topic.id, provider=topic.provider))
-
-
 def _check_provider(session: Session, spec: TopicBase, by: Principal) -> Department:
     dept = session.get(Department, spec.provider)
     if dept is None:
@@ -170,23 +138,6 @@ def _check_related(session: Session, codes: Sequence[str]) -> None:
             field="related",
             code="unknown_related",
         )
-
-
-def _record(
-    session: Session, kind: str, topic: Topic, by: str, changes: dict[str, Any], at: dt.datetime
-) -> None:
-    in_cursor_order(session, Feed.CATALOG_CHANGES)
-    session.add(
-        Change(
-            at=at,
-            kind=kind,
-            topic_id=topic.id,
-            resource_code=topic.resource_code,
-            version=topic.version,
-            by=by,
-            changes=changes,
-        )
-    )
 
 
 def register(
@@ -221,7 +172,7 @@ def register(
     _apply_spec(topic, spec)
     session.add(topic)
     session.flush()
-    _claim_sources(session, topic, spec.items)
+    claim_sources(session, topic, spec.items)
     snapshot = dict(topic.data)
     session.add(
         TopicVersion(
@@ -234,7 +185,7 @@ def register(
             snapshot=snapshot,
         )
     )
-    _record(session, "registered", topic, by.code, {}, now)
+    record(session, "registered", topic, by.code, {}, now)
     session.flush()
     _publish(session, CatalogEvent("registered", topic))
     return topic
@@ -250,43 +201,6 @@ def get_topic(session: Session, front: str, seq: str) -> Topic:
 def get_topic_by_code(session: Session, resource_code: str) -> Topic:
     front, _, seq = resource_code.partition("/")
     return get_topic(session, front, seq)
-
-
-def _diff_items(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
-    before = {it["field"]: it for it in old}
-    after = {it["field"]: it for it in new}
-    out: dict[str, Any] = {}
-    added = [f for f in after if f not in before]
-    removed = [f for f in before if f not in after]
-    changed = {
-        f: {
-            k: {"from": before[f].get(k), "to": v}
-            for k, v in after[f].items()
-            if before[f].get(k) != v
-        }
-        for f in after
-        if f in before and before[f] != after[f]
-    }
-    if added:
-        out["added"] = added
-    if removed:
-        out["removed"] = removed
-    if changed:
-        out["changed"] = changed
-    return out
-
-
-def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Field-level difference of two metadata dumps; items are compared by their field."""
-    changes: dict[str, Any] = {}
-    for key in _TRACKED:
-        if old.get(key) == new.get(key):
-            continue
-        if key == "items":
-            changes["items"] = _diff_items(old.get("items", []), new.get("items", []))
-        else:
-            changes[key] = {"from": old.get(key), "to": new.get(key)}
-    return changes
 
 
 def change(
@@ -316,7 +230,7 @@ def change(
     if not changes:
         raise ValidationFailed("the change does not alter the topic", code="empty_change")
     removed = frozenset(changes.get("items", {}).get("removed", []))
-    _claim_sources(session, topic, spec.items)
+    claim_sources(session, topic, spec.items)
     _apply_spec(topic, spec)
     topic.version += 1
     topic.updated_at = now
@@ -331,7 +245,7 @@ def change(
             snapshot=dict(topic.data),
         )
     )
-    _record(session, "changed", topic, by.code, changes, now)
+    record(session, "changed", topic, by.code, changes, now)
     session.flush()
     _publish(session, CatalogEvent("changed", topic, removed, changes))
     return topic
@@ -366,26 +280,10 @@ def retire(
             snapshot=dict(topic.data),
         )
     )
-    _record(session, "retired", topic, by.code, changes, now)
+    record(session, "retired", topic, by.code, changes, now)
     session.flush()
     _publish(session, CatalogEvent("retired", topic, changes=changes))
     return topic
-
-
-def history(session: Session, topic: Topic) -> list[TopicVersionOut]:
-    rows = session.scalars(
-        select(TopicVersion).where(TopicVersion.topic_id == topic.id).order_by(TopicVersion.version)
-    )
-    return [
-        TopicVersionOut(
-            version=r.version,
-            changed_at=r.changed_at,
-            changed_by=r.changed_by,
-            reason=r.reason,
-            changes=r.changes,
-        )
-        for r in rows
-    ]
 
 
 def to_out(
@@ -415,53 +313,6 @@ def topic_document(topic: Topic, provider: Department | None) -> dict[str, Any]:
         "retire_reason": topic.retire_reason,
         "history": None,
     }
-
-
-def changes_after(session: Session, cursor: int, limit: int) -> tuple[list[ChangeOut], int]:
-    rows = session.scalars(
-        select(Change).where(Change.cursor > cursor).order_by(Change.cursor).limit(limit)
-    ).all()
-    out = [
-        ChangeOut(
-            cursor=r.cursor,
-            at=r.at,
-            kind=r.kind,
-            resource_code=r.resource_code,
-            version=r.version,
-            by=r.by,
-            changes=r.changes,
-        )
-        for r in rows
-    ]
-    return out, (rows[-1].cursor if rows else cursor)
-
-
-def last_cursor(session: Session) -> int:
-    return session.scalar(select(func.max(Change.cursor))) or 0
-
-
-def element_sources(session: Session) -> dict[str, tuple[str, str]]:
-    """element → (provider, resource code): who is the one source of each datum."""
-    rows = session.execute(
-        select(ElementSource.element, ElementSource.provider, Topic.resource_code).join(
-            Topic, Topic.id == ElementSource.topic_id
-        )
-    )
-    return {r.element: (r.provider, r.resource_code) for r in rows}
-
-
-def version_snapshot(session: Session, topic: Topic, version: int) -> dict[str, Any]:
-    row = session.scalar(
-        select(TopicVersion).where(
-            TopicVersion.topic_id == topic.id, TopicVersion.version == version
-        )
-    )
-    if row is None:
-        raise NotFound(
-            f"topic {topic.resource_code} has no version {version} (latest {topic.version})",
-            code="version_not_found",
-        )
-    return row.snapshot
 
 
 def stats(session: Session) -> dict[str, Any]:
