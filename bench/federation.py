@@ -158,14 +158,27 @@ def provisioned(http: httpx.Client, province: str, op: dict[str, str], code: str
 
 
 def wait_records(
-    http: httpx.Client, province: str, op: dict[str, str], code: str, want: int, limit: float
+    http: httpx.Client,
+    province: str,
+    op: dict[str, str],
+    code: str,
+    want: int,
+    limit: float,
+    stalls: list[float] | None = None,
 ) -> float:
-    """Seconds until the province has stored ``want`` records of ``code`` (polled)."""
-    started = time.perf_counter()
-    while provisioned(http, province, op, code) < want:
+    """Seconds until the province has stored ``want`` records of ``code`` (polled); the
+    longest stretch with no record stored goes into ``stalls`` (the pull standing still)."""
+    started = last_move = time.perf_counter()
+    have, longest = 0, 0.0
+    while (now := provisioned(http, province, op, code)) < want:
+        if now != have:
+            have, last_move = now, time.perf_counter()
+        longest = max(longest, time.perf_counter() - last_move)
         if time.perf_counter() - started > limit:
             raise SystemExit(f"the province did not store {want:,} records within {limit:.0f} s")
         time.sleep(0.02)
+    if stalls is not None:
+        stalls.append(max(longest, time.perf_counter() - last_move))
     return time.perf_counter() - started
 
 
@@ -218,8 +231,9 @@ def provision_case(
     http.post(
         f"{province}/api/v1/federation/provisions", json={"resource_codes": [mounted]}, headers=pop
     ).raise_for_status()
-    seconds = wait_records(http, province, pop, mounted, total, 600)
+    seconds = wait_records(http, province, pop, mounted, total, 600, out.setdefault("stall", []))
     out["provision"].append(total / seconds)
+    out["seconds"] = [seconds]
     out["records"] = [float(total)]
     # Incremental: people are born at the city, the province pulls only those (rows past
     # its watermark, and their change events), timed from the first pull that sees them.
@@ -402,6 +416,9 @@ def main() -> None:
             f"| {statistics.median(prov['export']):,.0f} |",
             f"| provision upward, province pulls from its watermark, warm source "
             f"| **{prov['provision'][0]:,.0f}** (target ≥ 200,000) |",
+            "",
+            f"The pull took {prov['seconds'][0]:.2f} s; the longest stretch in it with no "
+            f"record stored (polled every 20 ms) was {prov['stall'][0]:.2f} s.",
             "",
             f"Incremental pull of the births: median {statistics.median(inc) * 1000:.0f} ms for "
             f"{statistics.median(prov['incremental_records']):.0f} new records (a round trip "

@@ -41,6 +41,7 @@ def _federation(outcomes: dict[str, list[Any]]) -> tuple[Federation, list[str]]:
     fed._pulling = asyncio.Lock()
     fed._retry = {}
     fed.provision_errors = {}
+    fed.provisions_behind = set()
     asked: list[str] = []
     mounts = [SimpleNamespace(resource_code=code) for code in outcomes]
     turns = {code: iter(seq) for code, seq in outcomes.items()}

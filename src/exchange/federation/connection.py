@@ -85,6 +85,9 @@ class Connection:
         self.provision_errors: dict[str, str | None] = {}
         #: failing provisions (local resource code): (failures in a row, next try, monotonic)
         self._retry: dict[str, tuple[int, float]] = {}
+        #: provisions (local resource code) whose last pull ended on its time slice, not
+        #: caught up: the background task goes on at once rather than after a tick
+        self.provisions_behind: set[str] = set()
         #: stored provision pages older than this (seconds) are folded (0: never)
         self.retention = settings.federation_retention
         self.prune_pages = settings.federation_prune_pages

@@ -66,6 +66,8 @@ class Receiving(Connection):
         # One puller per process: the tick and an operator's pull would fetch the same
         # pages (one of which the store refuses, but the peer would send both).
         async with self._pulling:
+            # Rebuilt each pass: a mount withdrawn meanwhile must not keep the task busy.
+            self.provisions_behind.clear()
             for mount, _, _ in await run_joined(self._provisions):
                 code = mount.resource_code
                 failures, due = self._retry.get(code, (0, 0.0))
@@ -93,8 +95,10 @@ class Receiving(Connection):
         idle while each page crossed the wire and was checked here. A page asked ahead
         that does not start where the stored one ends (the peer cut a page short) is
         dropped and asked again; once ``budget`` is spent no new page is asked, and those
-        already asked are stored (the peer counted and audited them as provided). A page
-        that is not stored (another process stored it first) ends the pull."""
+        already asked are stored (the peer counted and audited them as provided), and the
+        mount is left in :attr:`provisions_behind` so that the background task goes on
+        without waiting a tick. A page that is not stored (another process stored it first)
+        ends the pull."""
         deadline = time.monotonic() + budget
         stored = 0
         rows, changes = await run_joined(self._watermark, mount)
@@ -118,6 +122,10 @@ class Receiving(Connection):
                     self.received_total += count
                     await self._audit_pull(mount, rid, count, "ok", 200, started)
                 if not kept or not ahead:
+                    # A page that moved the watermark always has its follower asked for
+                    # while the slice lasts: none asked means the slice ended first.
+                    if kept and (count or moved):
+                        self.provisions_behind.add(mount.resource_code)
                     return stored
                 current = await ahead.popleft()[2]
         finally:
