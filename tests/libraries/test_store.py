@@ -19,7 +19,7 @@ from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 from exchange.libraries.quality import checks_of, normalise, run_checks
 from exchange.libraries.service import LibraryService
-from exchange.libraries.store import WRITE_CACHE_KIB, Page, presort, wide_caches, write_page
+from exchange.libraries.store import WRITE_CACHE_KIB, Page, wide_caches, write_page
 from exchange.members.models import Department
 
 A = "440105199001010017"  # valid ID numbers (GB 11643 check characters)
@@ -433,35 +433,3 @@ def test_lookups_with_no_or_a_tiny_memory_answer_alike(
         full.close()
         small.close()
         small_ctx.db.dispose()
-
-
-def test_a_presorted_page_is_in_key_order_and_stored_the_same(
-    ctx: AppContext, library: tuple[int, int, int]
-) -> None:
-    """:func:`presort` (run beside the previous page's write) puts the records in key
-    order, a key given twice keeping its page order, so the write, which then skips its
-    own sort, stores what the page unsorted would: the later record of a key wins."""
-    gaj, _, _ = library
-    now = dt.datetime.now(dt.UTC)
-    records = [
-        {"id_number": C, "name": "王芳"},
-        {"id_number": A, "name": "张伟", "status": "正常"},
-        {"id_number": B, "name": "李娜"},
-        {"id_number": A, "name": "张伟伟", "status": "迁出"},
-    ]
-    body = b"".join(orjson.dumps(r) + b"\n" for r in records)
-    page = Page(gaj, body, "id_number", ("name", "status"), 3)
-    ordered = presort(page)
-    assert ordered.ordered is not None
-    assert ordered.records == 4
-    assert [r["id_number"] for r in orjson.loads(ordered.ordered)] == [C, A, A, B]
-    assert [r["name"] for r in orjson.loads(ordered.ordered)][1:3] == ["张伟", "张伟伟"]
-    assert "ORDER BY" not in ordered.sqlite_insert()[0]
-    write_page(ctx.db, gaj, ordered, watermark=4, total_rows=4, refreshed_at=now)
-    with ctx.db.sessions() as session:
-        rows = session.scalars(select(LibraryRecord).where(LibraryRecord.source_id == gaj))
-        stored = {r.subject: orjson.loads(r.vals) for r in rows}
-    assert stored == {A: ["张伟伟", "迁出"], B: ["李娜", None], C: ["王芳", None]}
-    # Not JSON once joined (blank lines): given back as it came, written row by row.
-    blank = Page(gaj, body.replace(b"}\n{", b"}\n\n{", 1), "id_number", ("name", "status"), 3)
-    assert presort(blank) is blank

@@ -42,7 +42,7 @@ from exchange.libraries.models import LibrarySource
 from exchange.libraries.quality import run_checks
 from exchange.libraries.report import PassReport
 from exchange.libraries.sources import SourceBook
-from exchange.libraries.store import Page, presort, write_page
+from exchange.libraries.store import Page, write_page
 from exchange.security import demo_key
 
 log = logging.getLogger(__name__)
@@ -168,11 +168,6 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
         try:
             while True:
                 page, next_offset, total = await self._page(source, items, layout)
-                if self.db.is_sqlite and (writing is not None or self._tail is not None):
-                    # The writer is busy with the page before: this page's records are
-                    # put in key order meanwhile, on the other core, and its write skips
-                    # the sort. (With no write under way it would only add to the wait.)
-                    page = await run_joined(presort, page)
                 await self._settle()
                 if begin is not None:
                     await run_joined(*begin)

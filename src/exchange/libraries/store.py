@@ -21,7 +21,7 @@ import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -29,16 +29,7 @@ import msgspec
 from exchange.db.engine import SQLITE_CACHE_KIB, Database
 from exchange.db.freshness import announce
 
-__all__ = [
-    "CHANGED",
-    "WRITE_CACHE_KIB",
-    "Page",
-    "Row",
-    "presort",
-    "wide_caches",
-    "write_events",
-    "write_page",
-]
+__all__ = ["CHANGED", "WRITE_CACHE_KIB", "Page", "Row", "wide_caches", "write_events", "write_page"]
 
 #: the freshness topic of the gathered records: every process's lookup cache drops them
 CHANGED = "libraries"
@@ -59,9 +50,6 @@ class Page:
     #: the source's fields in ``vals`` order; None: not granted, stored as null
     fields: tuple[str | None, ...]
     refreshed: int
-    #: the records as one JSON array in key order (:func:`presort`), or None: the write
-    #: sorts them itself
-    ordered: bytes | None = None
     #: the records (lines) of the page, counted once
     records: int = field(init=False)
 
@@ -106,55 +94,19 @@ class Page:
             values = "json_extract(value, " + ", ".join("?" * len(paths)) + ")"
         else:  # one path: json_extract would answer the value itself, not an array
             values = "json_array(" + ", ".join("value -> ?" for _ in paths) + ")"
-        # Presorted, the records are upserted in the array's order (a scan of json_each).
-        order = "" if self.ordered is not None else "ORDER BY 2, key "
         sql = (
             "INSERT INTO library_record (source_id, subject, vals, refreshed) "
             f"SELECT ?, value ->> ?, {values}, ? FROM json_each(CAST(? AS TEXT)) "
-            f"WHERE true {order}"
+            "WHERE true ORDER BY 2, key "
             "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
             "refreshed = excluded.refreshed"
         )
-        array = self.ordered if self.ordered is not None else self.array()
+        # NDJSON (one object a line, as the broker writes it) → one JSON array, in C.
+        array = b"[" + self.body.rstrip(b"\n").replace(b"\n", b",") + b"]"
         key = f'$."{self.key_field}"'
         # Bound as bytes, read as text: a str would be decoded here and encoded to UTF-8
         # again by the driver, both holding the GIL (a fifth of the writer's GIL time).
         return sql, (self.source_id, key, *paths, self.refreshed, array)
-
-    def array(self) -> bytes:
-        """The NDJSON (one object a line, as the broker writes it) as one JSON array."""
-        return b"[" + self.body.rstrip(b"\n").replace(b"\n", b",") + b"]"
-
-
-#: A page's records in key order, then page order (a key given twice: the later record
-#: still comes later, and wins the upsert), joined again into one JSON array. The
-#: subquery's ORDER BY feeds the aggregate in its order (SQLite runs it as a co-routine
-#: over a sorter); were it ever dropped, the records would stay in page order: the write
-#: is then as correct, only slower.
-_ORDER = (
-    "SELECT CAST('[' || group_concat(value, ',') || ']' AS BLOB) FROM "
-    "(SELECT value FROM json_each(CAST(? AS TEXT)) ORDER BY value ->> ?, key)"
-)
-
-
-def presort(page: Page) -> Page:
-    """The page with its records put in key order for a SQLite write, on a connection of
-    its own (an in-memory database, in C, the GIL let go): the gathering runs it beside
-    the previous page's write, whose thread then skips the sort (a sixth of the page
-    statement's time, measured). A page SQLite cannot read as JSON is given back as it
-    came: its write takes the row-by-row way, as before."""
-    if page.records < 2 or page.ordered is not None:
-        return page
-    con = sqlite3.connect(":memory:")
-    try:
-        (ordered,) = con.execute(_ORDER, (page.array(), f'$."{page.key_field}"')).fetchone()
-    except sqlite3.OperationalError as exc:
-        if "JSON" not in str(exc):
-            raise
-        return page
-    finally:
-        con.close()
-    return replace(page, ordered=ordered)
 
 
 #: the JSON path of a slot not granted: an item no record the broker passes can hold
