@@ -35,6 +35,7 @@ from exchange.credit.router import router as credit_router
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
 from exchange.distribution.changes_router import changes_router
+from exchange.distribution.feed_router import feed_router
 from exchange.distribution.router import router as subscriptions_router
 from exchange.distribution.runtime import Runtime as DistributionRuntime
 from exchange.distribution.runtime import install as install_distribution
@@ -149,6 +150,7 @@ _ROUTERS = {
         broker_router,
         changes_router,
         subscriptions_router,
+        feed_router,
         metrics_router,
         credit_router,
         licences_router,
@@ -281,6 +283,7 @@ def create_app(
         broker_router,
         changes_router,
         subscriptions_router,
+        feed_router,
         metrics_router,
         libraries_router,
         federation_peer_router,

@@ -19,9 +19,10 @@ from exchange.distribution.runtime import TheRuntime
 from exchange.distribution.schemas import FeedPage
 from exchange.errors import ExchangeError, request_id_of
 
-#: Included in the subscriptions router (``router.py``), under its prefix and with its tags
-#: (tags of its own would be listed twice on the operation).
-feed_router = APIRouter()
+#: Served beside the subscriptions router (``router.py``), under the same prefix and tag;
+#: included by the app itself, not nested in that router (a nested router is not a route of
+#: it, and the gateway's table of parts reads routes).
+feed_router = APIRouter(prefix="/api/v1/subscriptions", tags=["distribution"])
 
 
 @feed_router.get(

@@ -1,6 +1,6 @@
 """``/api/v1/subscriptions``: a consumer subscribes, manages its subscriptions and their
 dead letters (each change a committed, audited transaction); the pull feed's route lives in
-``feed_router`` and is served under the same prefix."""
+``feed_router``, served beside this router under the same prefix."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from exchange.audit.writer import AuditWriter
 from exchange.authn import Principal
 from exchange.context import AppContext, Caller, Ctx, DbSession
 from exchange.distribution import audit, service
-from exchange.distribution.feed_router import feed_router
 from exchange.distribution.models import Subscription
 from exchange.distribution.params import Limit, Offset, SubId
 from exchange.distribution.runtime import Runtime, TheRuntime
@@ -332,6 +331,3 @@ async def discard_dead_letters(
         )
 
     return await _manage(request, ctx, writer, caller, "dead_letters_discarded", work)
-
-
-router.include_router(feed_router)
