@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
+#: ``--url`` and ``--operator-key`` of the commands that talk to a running exchange.
+DEFAULT_URL = "http://127.0.0.1:8000"
+ExchangeUrl = Annotated[str, typer.Option(help="Base URL of a running exchange (`exchange up`).")]
+OperatorKey = Annotated[
+    str | None,
+    typer.Option(help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/operator.key)."),
+]
+
 
 def make_settings(**overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}

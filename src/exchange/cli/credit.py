@@ -6,20 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
+from exchange.cli.common import DEFAULT_URL, ExchangeUrl, OperatorKey
+
 app = typer.Typer(help="Credit double publicity (双公示): the mock departments' feed.")
 
 
 @app.command("feed")
 def feed(
-    url: Annotated[str, typer.Option(help="Base URL of a running exchange.")] = (
-        "http://127.0.0.1:8000"
-    ),
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/operator.key)."
-        ),
-    ] = None,
+    url: ExchangeUrl = DEFAULT_URL,
+    operator_key: OperatorKey = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Decision days to cover.")] = 30,
     per_unit: Annotated[
         int, typer.Option(min=0, max=200, help="Mean decisions per unit and day.")
@@ -83,13 +78,8 @@ def feed(
 
 @app.command("ingest")
 def ingest(
-    url: Annotated[str, typer.Option(help="Base URL of a running exchange.")] = (
-        "http://127.0.0.1:8000"
-    ),
-    operator_key: Annotated[
-        str | None,
-        typer.Option(help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/…)."),
-    ] = None,
+    url: ExchangeUrl = DEFAULT_URL,
+    operator_key: OperatorKey = None,
 ) -> None:
     """Gather the living city's permit and penalty events from the distribution outbox into
     double publicity, as the market regulator's decisions (idempotent)."""

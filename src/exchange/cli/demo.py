@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 
-from exchange.cli.common import fail, make_settings
+from exchange.cli.common import DEFAULT_URL, ExchangeUrl, OperatorKey, fail, make_settings
 from exchange.config import Settings
 
 if TYPE_CHECKING:
@@ -16,15 +16,8 @@ if TYPE_CHECKING:
 
 
 def demo(
-    url: Annotated[
-        str, typer.Option(help="Base URL of a running exchange (`exchange up`).")
-    ] = "http://127.0.0.1:8000",
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/operator.key)."
-        ),
-    ] = None,
+    url: ExchangeUrl = DEFAULT_URL,
+    operator_key: OperatorKey = None,
     pause: Annotated[float, typer.Option(help="Seconds to pause at each step.")] = 0.8,
     story: Annotated[
         str,

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from exchange.cli.common import DEFAULT_URL, ExchangeUrl, OperatorKey
+
 licence_app = typer.Typer(help="Electronic licences (电子证照): verify a number and code.")
 
 _console = Console(stderr=True)
@@ -97,15 +99,8 @@ def verify(
 
 @licence_app.command("feed")
 def feed(
-    url: Annotated[str, typer.Option(help="Base URL of a running exchange.")] = (
-        "http://127.0.0.1:8000"
-    ),
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            help="Operator key (default: EXCHANGE_OPERATOR_KEY or .exchange/operator.key)."
-        ),
-    ] = None,
+    url: ExchangeUrl = DEFAULT_URL,
+    operator_key: OperatorKey = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Platform days to cover.")] = 7,
     all_types: Annotated[
         bool,
