@@ -71,18 +71,6 @@ def grant_items(
             or app.purpose_scope != grant.purpose_scope
             or app.valid_from > grant.valid_from
         )
-    if grant is None or not usable:
-        grant = Grant(
-            consumer=app.consumer,
-            provider=app.provider,
-            resource_code=app.resource_code,
-            items=sorted(items),
-            status="active",
-            created_at=now,
-        )
-        session.add(grant)
-    else:
-        grant.items = sorted(set(grant.items) | set(items))
         changed = terms_changed(grant, app, valid_until=valid_until, daily_quota=daily_quota)
         if changed:
             # One grant per consumer and topic: its terms become this decision's. Said on
@@ -98,6 +86,17 @@ def grant_items(
                 grant_id=grant.id,
                 changes=changed,
             )
+        grant.items = sorted(set(grant.items) | set(items))
+    else:
+        grant = Grant(
+            consumer=app.consumer,
+            provider=app.provider,
+            resource_code=app.resource_code,
+            items=sorted(items),
+            status="active",
+            created_at=now,
+        )
+        session.add(grant)
     grant.purpose_scope = app.purpose_scope
     grant.purpose_text = app.purpose_text
     grant.legal_function = app.legal_function
