@@ -5,6 +5,7 @@ and a process that lost touch refuses to serve."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -142,5 +143,61 @@ def test_closing_ends_the_listener_without_waiting_out_its_heartbeat(database_ur
         thread.join(60)
         assert not thread.is_alive(), "the listener still waits for notifications"
     finally:
+        fresh.close()
+        db.dispose()
+
+
+def test_a_waiting_subscriber_holds_the_confirmation_not_the_heartbeat(
+    database_url: str, one: Database
+) -> None:
+    """A subscriber that waits (the distribution's revocation gate waits out pushes in
+    flight) longer than the lease: its process keeps serving meanwhile, and the writer's
+    commit returns only once it ran."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the listener and its lease are PostgreSQL's")
+    import threading
+
+    db = Database(database_url)
+    lease = 0.6
+    fresh = Freshness(db.engine, db.sessions, lease=lease, heartbeat=0.05)
+    entered, release = threading.Event(), threading.Event()
+    quick = _counter(fresh, "narrowed")
+
+    def wait_for_release() -> None:
+        entered.set()
+        release.wait(30)
+
+    fresh.subscribe("narrowed", wait_for_release, waits=True)
+    committed = threading.Event()
+    try:
+        fresh.start()
+        assert entered.wait(10)  # a connecting listener runs every subscriber once
+        release.set()
+        entered.clear()
+        release.clear()
+        base = quick[0]
+
+        def revoke() -> None:
+            with one.session() as session:
+                announce(session, "narrowed")
+            committed.set()
+
+        writer = threading.Thread(target=revoke)
+        writer.start()
+        assert entered.wait(10)
+        # The listener applied what does not wait (a cache marked stale) at once.
+        assert quick[0] == base + 1
+        # Twice the lease passes with the waiting subscriber still blocked: the process
+        # serves throughout, since its listener's heartbeats go on.
+        deadline = time.monotonic() + 2 * lease
+        while time.monotonic() < deadline:
+            fresh.check()
+            time.sleep(0.02)
+        assert not committed.is_set()  # the confirmation waits for the subscriber
+        release.set()
+        writer.join(10)
+        assert committed.is_set()
+    finally:
+        release.set()
         fresh.close()
         db.dispose()

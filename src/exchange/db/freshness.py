@@ -43,7 +43,10 @@ How a change reaches every process, by database:
   every notification committed before it) is younger than ``lease`` seconds. The writer
   waits at most ``lease`` seconds after its commit, after which a silent peer has stopped
   serving on its own (``check()`` raises :class:`Resyncing`); a peer that reconnects runs
-  every subscriber before it serves again.
+  every subscriber before it serves again. A subscriber that may *wait* (``waits=True``:
+  the distribution's revocation gate) runs in a settler thread beside the listener, which
+  confirms its change once it ran: the listener's heartbeats go on meanwhile, so one
+  waiting subscriber does not stop the whole process from serving.
 * **SQLite in memory**: one process by nature; the after-commit hook is the whole story.
 
 Known limit: with a SQLite file, a process killed between its commit and the counter's
@@ -57,6 +60,7 @@ import fcntl
 import logging
 import mmap
 import os
+import queue
 import struct
 import threading
 import time
@@ -131,6 +135,9 @@ class Freshness:
         # notifications (up to a heartbeat) ends at once rather than being waited out.
         self._wake_channel = f"{CHANNEL}_stop_{self.peer}"
         self._subscribers: dict[str, list[Callback]] = {t: [] for t in TOPICS}
+        #: the subscribers that may wait (see :meth:`subscribe`), run by the settler thread
+        #: for other processes' changes
+        self._waiters: dict[str, list[Callback]] = {t: [] for t in TOPICS}
         self._lock = threading.Lock()
         self._closed = False
         #: times each topic's subscribers ran (tests and metrics read it)
@@ -157,6 +164,10 @@ class Freshness:
         self._valid_until = 0.0
         self._acks: dict[str, set[str]] = {}
         self._acked = threading.Condition(self._lock)
+        # Changes whose waiting subscribers are still to run, with the confirmation to send
+        # after them ("" at a reconnect: nothing to confirm); None stops the settler.
+        self._settling: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._settler: threading.Thread | None = None
         # SQLite file: the counters and the copy this process last applied.
         self._mm: mmap.mmap | None = None
         self._fd = -1
@@ -176,16 +187,26 @@ class Freshness:
 
     # --- subscribing and announcing ----------------------------------------------------
 
-    def subscribe(self, topic: str, callback: Callback) -> None:
-        """Run ``callback()`` after every committed change of ``topic``, in any process."""
+    def subscribe(self, topic: str, callback: Callback, *, waits: bool = False) -> None:
+        """Run ``callback()`` after every committed change of ``topic``, in any process.
+
+        ``waits``: the callback may block until something else has finished (the
+        distribution's revocation gate waits out pushes in flight, up to seconds). The
+        writer's commit still returns only after it ran everywhere, but in another
+        process it runs beside the listener, not in it: a listener that waited would miss
+        its heartbeats, and its whole process would refuse to serve (``Resyncing``) while
+        one subscriber waited. Callbacks that only mark a cache stale must not wait."""
         if topic not in self._subscribers:
             raise ValueError(f"unknown topic {topic!r}: one of {TOPICS}")
         self._subscribers[topic].append(callback)
+        if waits:
+            self._waiters[topic].append(callback)
 
     def unsubscribe(self, topic: str, callback: Callback) -> None:
-        subs = self._subscribers.get(topic, [])
-        if callback in subs:
-            subs.remove(callback)
+        for table in (self._subscribers, self._waiters):
+            subs = table.get(topic, [])
+            if callback in subs:
+                subs.remove(callback)
 
     def announce(self, session: Session, topic: str) -> None:
         """See :func:`announce`."""
@@ -206,18 +227,21 @@ class Freshness:
                 {"channel": CHANNEL, "payload": f"{topic} {change} {self.peer}"},
             )
 
-    def _dispatch(self, topic: str) -> None:
+    def _dispatch(self, topic: str, *, waiting: bool = True) -> None:
+        """Run ``topic``'s subscribers; with ``waiting=False`` only those that never wait
+        (the listener's share; the settler runs the rest)."""
         self.applied[topic] += 1
+        waiters = self._waiters[topic]
         for callback in tuple(self._subscribers[topic]):
-            try:
-                callback()
-            except Exception:
-                # One broken subscriber must not keep the others stale.
-                log.exception("freshness subscriber of %s failed", topic)
+            if waiting or callback not in waiters:
+                _run(topic, callback)
 
     def _dispatch_all(self) -> None:
+        """After (re)connecting: anything may have changed while nobody listened."""
         for topic in TOPICS:
-            self._dispatch(topic)
+            self._dispatch(topic, waiting=False)
+            if self._waiters[topic]:
+                self._settle(topic, "")
 
     def _after_commit(self, session: Session) -> None:
         topics: dict[str, str] | None = session.info.pop(INFO_TOPICS, None)
@@ -371,7 +395,11 @@ class Freshness:
                 topic, change, origin = parts
                 if origin != self.peer:
                     if topic in self._subscribers:
-                        self._dispatch(topic)
+                        self._dispatch(topic, waiting=False)
+                        if self._waiters[topic]:
+                            # Confirmed by the settler once its waiting subscribers ran.
+                            self._settle(topic, f"{change} {self.peer}")
+                            continue
                     confirm.append(f"{change} {self.peer}")
             elif note.channel == ACK_CHANNEL and len(parts) == 2:
                 change, peer = parts
@@ -422,17 +450,43 @@ class Freshness:
                 for change in changes:
                     self._acks.pop(change, None)
 
-    def _wake(self) -> None:
-        """End the listener's wait for notifications (``_stop`` is set first)."""
+    def _settle(self, topic: str, confirmation: str) -> None:
+        with self._lock:
+            if self._settler is None:
+                self._settler = threading.Thread(
+                    target=self._run_settler, name="freshness-settler", daemon=True
+                )
+                self._settler.start()
+        self._settling.put((topic, confirmation))
+
+    def _run_settler(self) -> None:
+        """Run the waiting subscribers of other processes' changes, in the order they
+        came, and confirm each change after its subscribers ran."""
+        while (item := self._settling.get()) is not None:
+            topic, confirmation = item
+            for callback in tuple(self._waiters[topic]):
+                _run(topic, callback)
+            if confirmation:
+                self._notify(ACK_CHANNEL, confirmation)
+
+    def _notify(self, channel: str, payload: str) -> bool:
+        """``pg_notify`` on a pooled connection; ``False`` when the database is gone."""
         try:
             with self._engine.connect() as conn:
                 conn.execute(
-                    text("SELECT pg_notify(:channel, '')"), {"channel": self._wake_channel}
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": channel, "payload": payload},
                 )
                 conn.commit()
         except Exception:
-            # The database is gone: the listener's wait ends by its heartbeat.
-            log.debug("could not wake the freshness listener", exc_info=True)
+            log.debug("could not notify %s", channel, exc_info=True)
+            return False
+        return True
+
+    def _wake(self) -> None:
+        """End the listener's wait for notifications (``_stop`` is set first). When the
+        database is gone, the listener's wait ends by its heartbeat."""
+        self._notify(self._wake_channel, "")
 
     def close(self) -> None:
         """Stop listening and unmap the counters."""
@@ -442,9 +496,21 @@ class Freshness:
             if self._thread.is_alive():
                 self._wake()
             self._thread.join(timeout=self._heartbeat + 5)
+        if self._settler is not None:
+            self._settling.put(None)
+            # Its subscribers wait a bounded time (the gate's timeout).
+            self._settler.join(timeout=self._lease)
         if self._mm is not None:
             self._mm.close()
             self._mm = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _run(topic: str, callback: Callback) -> None:
+    try:
+        callback()
+    except Exception:
+        # One broken subscriber must not keep the others stale.
+        log.exception("freshness subscriber of %s failed", topic)

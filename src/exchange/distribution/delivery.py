@@ -103,7 +103,7 @@ class Distributor:
         #: subscription id → why its grant blocks delivery now (shown in the API)
         self.blocked: dict[int, str] = {}
         for topic in GATE_TOPICS:
-            db.freshness.subscribe(topic, self.gate.changed)
+            db.freshness.subscribe(topic, self.gate.changed, waits=True)
 
     # --- life ---------------------------------------------------------------------------
 
