@@ -24,11 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from tests.databases import empty_postgres, reset_postgres, worker_postgres_url
 
 from exchange.app import build_context, create_app
+from exchange.audit.handover import AuditUnavailable
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.db import migrate
@@ -140,3 +142,15 @@ def make_department(
     resp = client.post("/api/v1/departments", json=body, headers=OPERATOR)
     assert resp.status_code == 201, resp.text
     return auth(resp.json()["api_key"])
+
+
+def assert_audit_unavailable(resp: httpx.Response) -> dict[str, Any]:
+    """``resp`` is the one answer of a call the exchange could not audit (every service
+    alike): 503 ``broker.audit_unavailable``, the one advice, the reason in ``detail``."""
+    assert resp.status_code == 503, resp.text
+    error: dict[str, Any] = resp.json()["error"]
+    assert error["code"] == "broker.audit_unavailable"
+    assert error["message"] == AuditUnavailable.ADVICE
+    assert error["detail"]["side"] == "broker"
+    assert error["detail"]["reason"]
+    return error

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from tests.conftest import OPERATOR, make_department
+from tests.conftest import OPERATOR, assert_audit_unavailable, make_department
 
 from exchange.broker.answers import LookupAnswer
 from exchange.context import AppContext
@@ -444,3 +444,16 @@ def test_values_never_reach_logs_or_the_stored_audit(
         assert value not in page.text
         assert value not in stored
         assert value not in caplog.text
+
+
+def test_a_call_the_stopped_audit_writer_cannot_record_is_not_answered(
+    client: TestClient, ctx: AppContext, setup: dict[str, Any]
+) -> None:
+    code, mzj = setup["code"], setup["heads"]["mzj"]
+    grant(client, mzj, code, ["id_number", "registered_address"])
+    assert ctx.audit is not None
+    ctx.audit.stop()  # the app's shutdown stops it again: a no-op
+    resp = verify(client, mzj, code, {"key": ZHANG, "claims": {"registered_address": ADDRESS}})
+    error = assert_audit_unavailable(resp)
+    assert error["detail"]["reason"] == "the audit writer is not running"
+    assert_no_values(resp.text)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import OPERATOR, auth
+from tests.conftest import OPERATOR, assert_audit_unavailable, auth
 from tests.credit.conftest import key, penalty, permit, today
 
 from exchange.context import AppContext
@@ -218,3 +219,13 @@ def test_upward_feed_is_the_provincial_platforms(
     assert [r["decision_number"] for r in rest] == ["罚F2"]
     assert seeded.get("/api/v1/credit/feed", headers=key("gaj")).status_code == 403
     assert seeded.get("/api/v1/credit/feed", headers=auth("exk_nobody")).status_code == 401
+
+
+def test_without_the_audit_writer_calls_answer_503_audit_unavailable(
+    seeded: TestClient, ctx: AppContext, city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = city.sample_credit_codes(1, seed=9)[0]
+    monkeypatch.setattr(ctx, "audit", None)  # credit served in a part without the writer
+    assert_audit_unavailable(seeded.get(f"/api/v1/credit/lists/{code}", headers=key("gzhg")))
+    body = {"records": [penalty(code, "罚U", today(ctx))]}
+    assert_audit_unavailable(seeded.post(RECORDS, json=body, headers=key("scjgj")))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, assert_audit_unavailable
 from tests.licences.conftest import (
     FIRM_CODE,
     PERSON_ID,
@@ -309,3 +310,14 @@ def _issued_on(client: TestClient, day: dt.date) -> int:
         page = client.get("/api/v1/licences", params={"limit": 500}, headers=key_of(issuer))
         total += sum(1 for lic in page.json()["items"] if lic["issued_on"] == day.isoformat())
     return total
+
+
+def test_without_the_audit_writer_nothing_is_issued_503_audit_unavailable(
+    seeded: TestClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ctx, "audit", None)  # licences served in a part without the writer
+    resp = seeded.post("/api/v1/licences", json=marriage(), headers=key_of("mzj"))
+    assert_audit_unavailable(resp)
+    monkeypatch.undo()
+    stats = seeded.get("/api/v1/licences/stats", headers=key_of("gaj")).json()
+    assert stats["issued"] == 0  # refused before acting

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from exchange.audit.handover import AuditUnavailable
 from exchange.audit.keys import Verifier
 from exchange.audit.trust import Trust
 from exchange.audit.writer import AuditWriter
-from exchange.context import Ctx, present
+from exchange.context import AppContext, Ctx
 from exchange.errors import Unavailable
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Settled",
     "TheAuditWriter",
     "TheTrust",
+    "audit_writer",
     "get_audit_key",
     "get_audit_writer",
     "get_trust",
@@ -25,11 +27,20 @@ __all__ = [
 ]
 
 
+def audit_writer(ctx: AppContext) -> AuditWriter:
+    """The audit writer, or :class:`AuditUnavailable` (503 ``broker.audit_unavailable``) in a
+    part that does not run it: every service refuses a call it could not audit the same way."""
+    writer = ctx.audit
+    if writer is None:
+        raise AuditUnavailable(
+            "the audit writer does not run in this part: it runs with the broker"
+        )
+    return writer
+
+
 async def get_audit_writer(ctx: Ctx) -> AuditWriter:
     # async: it only reads memory, so FastAPI runs it on the loop, not the threadpool.
-    return present(
-        ctx.audit, "the audit writer is not running in this part", code="broker.audit_unavailable"
-    )
+    return audit_writer(ctx)
 
 
 def settle(ctx: Ctx) -> None:

@@ -18,9 +18,26 @@ __all__ = ["STOP", "AuditUnavailable", "Flush", "Pending", "hand_over"]
 
 
 class AuditUnavailable(Unavailable):
-    """The entry could not be committed, so the exchange must not be answered."""
+    """The call cannot be audited (the entry could not be made durable, or this part runs no
+    audit writer), so the exchange must not answer it: 503 ``broker.audit_unavailable``.
+
+    Every service answers it alike: the one :data:`ADVICE` as the message (what the caller
+    should do) and the particular ``reason`` in ``detail`` (and in ``str()``, for logs).
+    ``broker.``: in the error model that prefix is the exchange's own side of a fault.
+    """
 
     code = "broker.audit_unavailable"
+    ADVICE = (
+        "the exchange cannot record this call in its audit log, so it does not answer it: "
+        "retry shortly; if this persists, tell the platform operator"
+    )
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.ADVICE, detail={"side": "broker", "reason": reason})
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(slots=True)

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from exchange.audit.deps import audit_writer
 from exchange.audit.entry import Entry
-from exchange.audit.writer import AuditWriter
 from exchange.authn import Principal
 from exchange.authz.router import Calendar
 from exchange.catalog.models import Topic
-from exchange.context import AppContext, Caller, Ctx, DbSession, present
+from exchange.context import AppContext, Caller, Ctx, DbSession
 from exchange.credit import ingest, lists, service
 from exchange.credit.schemas import (
     CREDIT_CODE,
@@ -94,12 +94,6 @@ TaxRatings = Annotated[lists.Ratings, Depends(get_ratings)]
 Deadlines = Annotated[service.Deadlines, Depends(get_deadlines)]
 
 
-def _writer(ctx: AppContext) -> AuditWriter:
-    return present(
-        ctx.audit, "the audit writer does not run in this part", code="audit_unavailable"
-    )
-
-
 async def _audit(
     request: Request,
     ctx: AppContext,
@@ -113,7 +107,7 @@ async def _audit(
     resource_code: str | None = None,
     items: list[str] | None = None,
 ) -> None:
-    await _writer(ctx).record(
+    await audit_writer(ctx).record(
         Entry(
             request_id=request_id_of(request),
             at=ctx.clock.now(),

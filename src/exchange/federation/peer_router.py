@@ -14,9 +14,10 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from exchange.audit.writer import AuditUnavailable, AuditWriter
-from exchange.broker.errors import broker_error, client_error
-from exchange.context import AppContext, Ctx, present
+from exchange.audit.deps import audit_writer
+from exchange.audit.writer import AuditUnavailable
+from exchange.broker.errors import client_error
+from exchange.context import Ctx
 from exchange.errors import ExchangeError
 from exchange.federation import service
 from exchange.federation.connection import DEFAULT_PAGE, MAX_PAGE, PREFIX
@@ -28,12 +29,6 @@ router = APIRouter(prefix=PREFIX, tags=["federation"])
 
 Front = Annotated[str, Path(pattern=r"^[1-3]\d{8}$", examples=["101001001"])]
 Seq = Annotated[str, Path(pattern=r"^\d{6}$", examples=["000001"])]
-
-
-def _audit(ctx: AppContext) -> AuditWriter:
-    return present(
-        ctx.audit, "the audit writer does not run in this part", code="audit_unavailable"
-    )
 
 
 @router.get("/feed", openapi_extra=SIGNED, responses=PEER_ERRORS)
@@ -118,7 +113,7 @@ async def peer_records(
         page = await fed.provide(peer.rid, code, rows, changes, limit)
     except ExchangeError as exc:
         with contextlib.suppress(AuditUnavailable):
-            await _audit(ctx).record(
+            await audit_writer(ctx).record(
                 fed.audit_entry(
                     request_id=peer.rid,
                     correlation_id=peer.peer_rid,
@@ -137,7 +132,7 @@ async def peer_records(
     if page.empty:  # a poll that found nothing new: answered, not audited (every tick)
         return peer.answer(page.body)
     try:
-        await _audit(ctx).record(
+        await audit_writer(ctx).record(
             fed.audit_entry(
                 request_id=peer.rid,
                 correlation_id=peer.peer_rid,
@@ -153,6 +148,6 @@ async def peer_records(
             )
         )
     except AuditUnavailable as exc:
-        return peer.error(broker_error("audit_unavailable", str(exc), 503))
+        return peer.error(exc)
     fed.provided(code, page.count)
     return peer.answer(page.body)

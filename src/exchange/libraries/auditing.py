@@ -6,8 +6,9 @@ import time
 import uuid
 from typing import Any
 
+from exchange.audit.deps import audit_writer
 from exchange.audit.entry import Entry
-from exchange.context import AppContext, present
+from exchange.context import AppContext
 
 AUDIT_KIND = "library"
 
@@ -53,5 +54,5 @@ class LookupAudit:
         )
 
     async def audit(self, entry: Entry) -> None:
-        writer = present(self.ctx.audit, "the audit writer does not run in this part")
+        writer = audit_writer(self.ctx)
         await writer.record(entry)

@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 import orjson
 
+from exchange.audit.deps import audit_writer
 from exchange.authn import Principal
-from exchange.context import AppContext, present
+from exchange.context import AppContext
 from exchange.db.engine import Database
 from exchange.db.threads import run_joined
 from exchange.distribution import audit as distribution_audit
@@ -42,7 +43,7 @@ class EventFeed:
         """Apply the source's change events after the stored cursor, page by page, each
         page with its cursor in one transaction; audited as the feed's pull reads are."""
         assert source.subscription_id is not None
-        writer = present(self.ctx.audit, "the audit writer does not run in this part")
+        writer = audit_writer(self.ctx)
         principal = Principal(self.unit)
         fields = [f[0] for f in source.fields]
         code = source.resource_code

@@ -23,12 +23,13 @@ from fastapi import Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from exchange.audit.deps import audit_writer
 from exchange.audit.entry import Entry, escape_text
 from exchange.audit.writer import AuditWriter
 from exchange.authn import Principal
 from exchange.authz.policy import Decision
 from exchange.catalog.models import Topic
-from exchange.context import AppContext, present
+from exchange.context import AppContext
 from exchange.errors import ExchangeError, NotPermitted, TooManyRequests, Unavailable, request_id_of
 
 TOPIC_SLUG = "e-licences"
@@ -70,11 +71,7 @@ class Gate:
 
     @property
     def audit(self) -> AuditWriter:
-        return present(
-            self._ctx.audit,
-            "the audit writer runs with the broker: serve the licence API with it",
-            code="audit_unavailable",
-        )
+        return audit_writer(self._ctx)
 
     def resource_code(self) -> str:
         """The e-licence topic's resource code (read once from the catalog)."""
