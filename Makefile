@@ -37,12 +37,13 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
-## Lint and type-check; check the import layers (pyproject's [tool.importlinter]); lint the
-## Dockerfile (hadolint fails on any finding not ignored inline).
+## Lint and type-check (the package, then bench/); check the import layers (pyproject's
+## [tool.importlinter]); lint the Dockerfile (hadolint fails on any finding not ignored inline).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint Dockerfile
 

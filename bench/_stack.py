@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,7 +337,7 @@ def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload
     return Workload("spread", tuple(targets), {c: demo_key(KEY, c) for c in SPREAD_CONSUMERS})
 
 
-def _await_grants(http: httpx.Client, grants: dict[str, tuple[str, ...] | list[str]]) -> None:
+def _await_grants(http: httpx.Client, grants: Mapping[str, Sequence[str]]) -> None:
     """Until the broker's grant cache sees every grant (polled, to a deadline)."""
     import time
 

@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -259,7 +259,7 @@ Pids = list[int] | Callable[[], list[int]]
 
 
 def wrk(
-    base: str, script: Path, seconds: int, connections: int, servers: dict[str, Pids]
+    base: str, script: Path, seconds: int, connections: int, servers: Mapping[str, Pids]
 ) -> dict[str, float]:
     """One wrk run: req/s, p50/p99 ms, non-2xx answers and socket errors, and CPU µs per
     request spent by wrk and by each of ``servers`` (name → its pids, or a function naming

@@ -27,25 +27,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from exchange.config import Settings  # noqa: E402
-from exchange.departments.app import EXPORT_CHUNK, create_departments_app  # noqa: E402
+from exchange.departments.app import (  # noqa: E402
+    EXPORT_CHUNK,
+    DepartmentsApp,
+    create_departments_app,
+)
 from exchange.departments.city import City  # noqa: E402
+from exchange.departments.served import Lookup, Topic  # noqa: E402
 
 START = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
-def _lookups(lookup: object, keys: list[str]) -> float:
-    fn = lookup  # type: ignore[assignment]
+def _lookups(lookup: Lookup, keys: list[str]) -> float:
     t0 = time.perf_counter()
     for k in keys:
-        fn(k)  # type: ignore[operator]
+        lookup(k)
     return len(keys) / (time.perf_counter() - t0)
 
 
-async def _export(app: object, topic: object, total: int) -> float:
+async def _export(app: DepartmentsApp, topic: Topic, total: int) -> float:
     t0 = time.perf_counter()
     rows = 0
     for start in range(0, total, EXPORT_CHUNK):
-        r, _, _ = await app.exports.chunk(topic, start)  # type: ignore[attr-defined]
+        r, _, _ = await app.exports.chunk(topic, start)
         rows += len(r)
     return rows / (time.perf_counter() - t0)
 

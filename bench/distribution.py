@@ -50,7 +50,7 @@ RESULTS = ROOT / "bench" / "results" / "distribution.md"
 KEY = "exk_operator_bench-distribution"
 SECRET = "exms_bench-distribution"
 CONSUMERS = ("wjw", "ybj", "mzj", "rsj")
-ITEMS = [
+ITEMS: list[dict[str, str | bool]] = [
     {"field": "id_number", "name": "公民身份号码", "sharing_type": "unconditional", "is_key": True},
     {"field": "name", "name": "姓名", "sharing_type": "unconditional"},
     {"field": "district_code", "name": "户籍地区划代码", "sharing_type": "unconditional"},

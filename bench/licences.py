@@ -265,7 +265,7 @@ def main() -> None:
                         "/api/v1/licences/verify", json={"number": number, "code": code}
                     )
                     assert resp.status_code == 200
-                return min(args.online, len(pairs))
+                return min(int(args.online), len(pairs))
 
             results = {
                 "baseline: Ed25519 verify alone (libsodium), 1 process": rate(sodium, args.rounds),

@@ -8,7 +8,7 @@ One invocation, all on loopback, load generator included:
   supervisor and two workers accepting on one socket), its mock departments off, the
   broker reaching the departments process above;
 * wrk (1 thread, 64 connections): ``POST /api/v1/exchange/{code}/query`` with one key and
-  mzj's key, keys cycling over 2,000 existing ID numbers: auth, grant check, forward, item
+  mzj's key, keys drawn (seeded) from 2,000 existing ID numbers: auth, grant check, forward, item
   filtering, durable audit entry.
 
 Each round runs the four cases (SQLite 1, SQLite 2, PostgreSQL 1, PostgreSQL 2), the order
@@ -39,9 +39,10 @@ from pathlib import Path
 
 import httpx
 from _common import free_port, wait_up
+from _stack import Target, Workload, lua
 from sqlalchemy import text
 
-from broker import lua, wrk
+from broker import Pids, wrk
 from exchange.db.engine import Database
 from exchange.departments.city import City
 from exchange.security import demo_key
@@ -129,7 +130,7 @@ def grant(url: str) -> str:
 
 
 def case(
-    database_url: str, workers: int, seconds: int, work: Path, servers: dict[str, int]
+    database_url: str, workers: int, seconds: int, work: Path, servers: dict[str, Pids]
 ) -> dict[str, float]:
     """Start ``exchange up --workers N``, load it, stop it; wrk's figures."""
     port = free_port()
@@ -148,10 +149,18 @@ def case(
         script = work / "broker.lua"
         city = City(2020, POPULATION, 2000)
         keys = [city.id_number_of(i) for i in range(0, 20_000, 10)]
-        script.write_text(lua(f"/api/v1/exchange/{code}/query", keys, demo_key(KEY, "mzj")))
+        target = Target(
+            code,
+            "gaj",
+            f"/api/v1/exchange/{code}/query",
+            f"/departments/gaj/topics/{SLUG}/query",
+            tuple(keys),
+        )
+        single = Workload("single", (target,), {"mzj": demo_key(KEY, "mzj")})
+        script.write_text(lua(single, direct=False))
         pids = worker_pids(proc, workers)
         assert len(pids) == workers, f"found workers {pids}"
-        watched = {**servers, **{f"exchange{i}": pid for i, pid in enumerate(pids)}}
+        watched = {**servers, **{f"exchange{i}": [pid] for i, pid in enumerate(pids)}}
         wrk(url, script, 2, 64, watched)  # warm: caches, connections, the journal
         row = wrk(url, script, seconds, 64, watched)
         row["cpu_exchange"] = sum(row.pop(f"cpu_exchange{i}") for i in range(workers))
@@ -218,7 +227,7 @@ def main() -> None:
             order = WORKERS if r % 2 == 0 else WORKERS[::-1]
             for name, url in databases.items():
                 for workers in order:
-                    row = case(url, workers, args.seconds, work, {"department": dept.pid})
+                    row = case(url, workers, args.seconds, work, {"department": [dept.pid]})
                     rows.setdefault((name, workers), []).append(row)
                     print(
                         f"round {r + 1} {name} x{workers}: {row['rps']:,.0f} req/s, "

@@ -241,9 +241,9 @@ def main() -> None:
     at_settle = settled[0][1]
     end = samples[-1][1]
     peak = max(r for _, r, _ in samples)
-    first = samples.index(settled[0])
-    anon_settle, file_settle = parts[first]
-    anon_after = [a for a, _ in parts[first:]]
+    settle = samples.index(settled[0])
+    anon_settle, file_settle = parts[settle]
+    anon_after = [a for a, _ in parts[settle:]]
     growth = (max(r for _, r, _ in settled) - at_settle) / at_settle
     flush_failures = errors.count("usage flush failed")
     total = samples[-1][2]

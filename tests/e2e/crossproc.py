@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,15 +68,21 @@ class Pair:
 @contextmanager
 def two_processes(tmp: Path, database_url: str) -> Iterator[Pair]:
     """Process 1 seeds the database and is up before process 2 starts."""
-    env = {
-        "EXCHANGE_CATALOG_PROFILE": "core",
-        "EXCHANGE_POPULATION": str(POPULATION),
-        "EXCHANGE_ENTERPRISES": str(ENTERPRISES),
-        "EXCHANGE_LOG_LEVEL": "warning",
-    }
+
+    def up() -> AbstractContextManager[Server]:
+        return exchange_up(
+            tmp,
+            database_url,
+            OPERATOR_KEY,
+            EXCHANGE_CATALOG_PROFILE="core",
+            EXCHANGE_POPULATION=str(POPULATION),
+            EXCHANGE_ENTERPRISES=str(ENTERPRISES),
+            EXCHANGE_LOG_LEVEL="warning",
+        )
+
     with ExitStack() as stack:
-        one = stack.enter_context(exchange_up(tmp, database_url, OPERATOR_KEY, **env))
-        two = stack.enter_context(exchange_up(tmp, database_url, OPERATOR_KEY, **env))
+        one = stack.enter_context(up())
+        two = stack.enter_context(up())
         city = City(2020, POPULATION, ENTERPRISES)
         ids = [city.id_number_of(i) for i in range(0, 200, 7)]
         yield Pair(one, two, demo_key(OPERATOR_KEY, "mzj"), ids)
