@@ -46,7 +46,8 @@ from nacl.bindings import crypto_sign_open
 
 from exchange.client import VerifierPool, fetch_licence_verifier, verify_many
 from exchange.departments.city import City
-from exchange.licences.token import CODE_CONTEXT, Claims, LicenceVerifier
+from exchange.licences.token import CODE_CONTEXT, Claims
+from exchange.licences.verifier import LicenceVerifier
 from exchange.security import demo_key
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from tests.licences.conftest import (
 
 from exchange.audit.models import AuditEntry
 from exchange.context import AppContext
-from exchange.licences.token import LicenceVerifier
+from exchange.licences.verifier import LicenceVerifier
 
 ALL_ITEMS = [
     "licence_number",

@@ -16,12 +16,12 @@ from exchange.licences.numbers import check_char, make_number, number_problem, s
 from exchange.licences.token import (
     STATUS_CONTEXT,
     Claims,
-    LicenceVerifier,
     StatusList,
     content_digest,
     key_id_of,
     status_body,
 )
+from exchange.licences.verifier import LicenceVerifier
 
 CREDIT = "11440100865370246J"
 

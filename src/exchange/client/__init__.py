@@ -47,7 +47,8 @@ from exchange.client._licences import (
 )
 from exchange.client._provider import ExchangeSignatureMiddleware
 from exchange.client._receiver import PushReceiver
-from exchange.licences.token import LicenceVerifier, StatusList, Verification
+from exchange.licences.token import StatusList
+from exchange.licences.verifier import LicenceVerifier, Verification
 from exchange.provider_auth import ProviderSigner, ProviderVerifier, SignatureError, SignedCall
 
 __all__ = [

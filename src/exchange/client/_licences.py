@@ -35,7 +35,8 @@ from typing import Any
 import httpx
 
 from exchange.client._errors import TransportError, error_from
-from exchange.licences.token import LicenceVerifier, StatusList, public_key_from_pem
+from exchange.licences.token import StatusList, public_key_from_pem
+from exchange.licences.verifier import LicenceVerifier
 
 __all__ = ["VerifierPool", "fetch_licence_verifier", "load_licence_verifier", "verify_many"]
 

@@ -42,7 +42,8 @@ from exchange.licences.schemas import (
     VerifyRequest,
 )
 from exchange.licences.signing import LicenceSigner
-from exchange.licences.token import LicenceVerifier, StatusList
+from exchange.licences.token import StatusList
+from exchange.licences.verifier import LicenceVerifier
 
 router = APIRouter(
     prefix="/api/v1/licences",
