@@ -5,6 +5,8 @@ replaying and deleting them, and what a subscription's state reads as."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -158,36 +160,22 @@ def _topic_subscription(
     fields = set(item_types(topic))
     granted = set(grant.items)
     items = list(dict.fromkeys(body.items)) if body.items else sorted(granted & fields)
-    unknown = sorted(set(items) - fields)
-    if unknown:
-        raise invalid(
-            f"not items of {topic.resource_code}: {', '.join(unknown[:10])}",
-            code="unknown_item",
-            detail={"items": unknown[:50]},
-        )
-    refused = sorted(set(items) - granted)
-    if refused:
-        raise NotPermitted(
-            f"items not granted: {', '.join(refused[:10])}",
-            code="item_not_granted",
-            detail={"items": refused[:50], "grant_id": grant.id},
-        )
-    where = body.filter.where or {}
-    unknown = sorted(set(where) - fields)
-    if unknown:
-        raise invalid(
-            f"filter on items the topic does not have: {', '.join(unknown[:10])}",
-            code="unknown_filter_item",
-            detail={"items": unknown[:50]},
-        )
-    refused = sorted(set(where) - granted)
-    if refused:
-        # A filter on an item one may not read would reveal its values one guess at a time.
-        raise NotPermitted(
-            f"filter on items not granted: {', '.join(refused[:10])}",
-            code="filter_item_not_granted",
-            detail={"items": refused[:50]},
-        )
+    _known_and_granted(
+        items,
+        fields,
+        granted,
+        unknown=("unknown_item", f"not items of {topic.resource_code}"),
+        refused=("item_not_granted", "items not granted"),
+        detail={"grant_id": grant.id},
+    )
+    # A filter on an item one may not read would reveal its values one guess at a time.
+    _known_and_granted(
+        body.filter.where or {},
+        fields,
+        granted,
+        unknown=("unknown_filter_item", "filter on items the topic does not have"),
+        refused=("filter_item_not_granted", "filter on items not granted"),
+    )
     return Subscription(
         consumer=caller.code,
         source=Source.topic.value,
@@ -198,6 +186,33 @@ def _topic_subscription(
         delivery=body.delivery.value,
         endpoint=str(body.endpoint) if body.endpoint else None,
     )
+
+
+def _known_and_granted(
+    names: Iterable[str],
+    fields: set[str],
+    granted: set[str],
+    *,
+    unknown: tuple[str, str],
+    refused: tuple[str, str],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Refuse ``names`` that are not items of the topic (422) or not granted (403), each
+    refusal as its ``(code, message)``; ``detail`` is added to the 403's."""
+    missing = sorted(set(names) - fields)
+    if missing:
+        raise invalid(
+            f"{unknown[1]}: {', '.join(missing[:10])}",
+            code=unknown[0],
+            detail={"items": missing[:50]},
+        )
+    withheld = sorted(set(names) - granted)
+    if withheld:
+        raise NotPermitted(
+            f"{refused[1]}: {', '.join(withheld[:10])}",
+            code=refused[0],
+            detail={"items": withheld[:50], **(detail or {})},
+        )
 
 
 def delete_subscription(session: Session, sub: Subscription) -> None:
