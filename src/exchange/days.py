@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["BEIJING", "beijing_day", "day_start"]
+__all__ = ["BEIJING", "DayCache", "beijing_day", "day_start"]
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
@@ -26,3 +26,28 @@ def beijing_day(at: dt.datetime) -> dt.date:
 def day_start(day: dt.date) -> dt.datetime:
     """The instant (UTC) a Beijing day begins."""
     return dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.UTC)
+
+
+class DayCache:
+    """Beijing days of instants that nearly always fall on the day of the one before (an
+    audit group's entries, a walk over the log): a comparison with that day's bounds
+    confirms it, where the conversion cost the audit writer ~5 µs an entry."""
+
+    __slots__ = ("_day", "_end", "_start")
+
+    def __init__(self) -> None:
+        self._start = self._end = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._day = dt.date.min
+
+    def of(self, at: dt.datetime) -> dt.date:
+        """:func:`beijing_day` of ``at``."""
+        try:
+            if self._start <= at < self._end:
+                return self._day
+        except TypeError:  # naive: taken as UTC by beijing_day, not cached
+            return beijing_day(at)
+        day = beijing_day(at)
+        # Bounds in UTC: compared with the clock's UTC times without an offset lookup.
+        start = day_start(day)
+        self._start, self._end, self._day = start, start + dt.timedelta(days=1), day
+        return day

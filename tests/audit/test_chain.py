@@ -122,20 +122,3 @@ def test_rows_written_through_the_driver_store_what_the_orm_stores(ctx: AppConte
             )
 
     assert raw(f"seq BETWEEN {seqs[0]} AND {seqs[-1]}") == raw("seq >= 10000")
-
-
-def test_the_days_of_a_group_follow_beijing_midnight() -> None:
-    """The volume's day of each entry, remembered between neighbours, is its Beijing day
-    on either side of midnight (16:00 UTC) and back again."""
-    midnight = dt.datetime(2024, 3, 1, 16, 0, tzinfo=dt.UTC)
-    times = [
-        midnight - dt.timedelta(microseconds=1),
-        midnight,
-        midnight + dt.timedelta(hours=23, minutes=59),
-        midnight - dt.timedelta(hours=1),
-        midnight + dt.timedelta(days=1),
-        (midnight + dt.timedelta(hours=2)).astimezone(dt.timezone(dt.timedelta(hours=-5))),
-    ]
-    seen = chain._Days()
-    assert [seen.of(t) for t in times] == [days.beijing_day(t) for t in times]
-    assert [days.beijing_day(t).day for t in times] == [1, 2, 2, 1, 3, 2]

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from exchange.days import BEIJING, beijing_day, day_start
+from exchange.days import BEIJING, DayCache, beijing_day, day_start
 
 MIDNIGHT = dt.datetime(2024, 3, 1, 16, 0, tzinfo=dt.UTC)  # 2024-03-02 00:00 in Beijing
 
@@ -34,3 +34,21 @@ def test_a_day_starts_at_beijing_midnight_and_its_start_is_on_it() -> None:
     assert beijing_day(start) == dt.date(2024, 3, 2)
     assert beijing_day(start - dt.timedelta(microseconds=1)) == dt.date(2024, 3, 1)
     assert start.astimezone(BEIJING).time() == dt.time(0)
+
+
+def test_the_day_cache_answers_as_beijing_day_across_midnights_and_back() -> None:
+    second = dt.timedelta(seconds=1)
+    instants = [
+        MIDNIGHT - second,
+        MIDNIGHT - dt.timedelta(microseconds=1),
+        MIDNIGHT,  # flips
+        MIDNIGHT + dt.timedelta(hours=23, minutes=59),
+        MIDNIGHT + dt.timedelta(days=1),  # flips again
+        MIDNIGHT - second,  # back to an earlier day (entries out of order)
+        MIDNIGHT.replace(tzinfo=None),  # naive: UTC, as beijing_day takes it
+        MIDNIGHT.replace(tzinfo=None) - second,
+        MIDNIGHT.astimezone(dt.timezone(dt.timedelta(hours=-5))),
+        MIDNIGHT,
+    ]
+    days = DayCache()
+    assert [days.of(at) for at in instants] == [beijing_day(at) for at in instants]

@@ -32,7 +32,7 @@ from exchange.audit.chain import Sign, following
 from exchange.audit.checkpoint import Checkpoint
 from exchange.audit.entry import STORED, VERSION, Entry, chain_hash
 from exchange.audit.models import entry_column
-from exchange.days import BEIJING
+from exchange.days import DayCache
 from exchange.db.engine import Database
 from exchange.db.held import HeldConnection
 
@@ -194,6 +194,7 @@ def _params(
     prevs: list[str] = []
     hashes: list[str] = []
     volume: dict[tuple[dt.date, str, str, str], list[int]] = {}
+    days = DayCache()
     for entry in entries:
         body = entry.canonical() if entry.version == VERSION else _full(entry)
         digest = chain_hash(prev, entry)
@@ -202,10 +203,8 @@ def _params(
         hashes.append(digest)
         prev = digest
         if entry.outcome == "ok" and entry.provider and entry.resource_code:
-            day = entry.at.astimezone(BEIJING).date()
-            acc = volume.setdefault(
-                (day, entry.consumer, entry.provider, entry.resource_code), [0, 0]
-            )
+            key = (days.of(entry.at), entry.consumer, entry.provider, entry.resource_code)
+            acc = volume.setdefault(key, [0, 0])
             acc[0] += 1
             acc[1] += entry.records
     seq += len(entries)

@@ -25,7 +25,7 @@ from exchange.audit.journal import REFUSED, refused_count
 from exchange.audit.keys import Verifier
 from exchange.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditVolume
 from exchange.audit.schemas import Finding, Problem, VerifyReport
-from exchange.days import beijing_day
+from exchange.days import DayCache
 from exchange.db.engine import Database
 
 _Key = tuple[dt.date, str, str, str]
@@ -171,6 +171,7 @@ class _Walk:
     def run(self, stored: list[Checkpoint], mirrored: list[Checkpoint]) -> None:
         wanted = {cp.seq for cp in stored} | {cp.seq for cp in mirrored}
         prev_seq, prev_hash = 0, GENESIS
+        days = DayCache()
         for row in self.rows():
             if row.seq in wanted:
                 self.hashes[row.seq] = row.hash
@@ -188,7 +189,7 @@ class _Walk:
                 and entry.provider
                 and entry.resource_code
             ):
-                key = (beijing_day(entry.at), entry.consumer, entry.provider, entry.resource_code)
+                key = (days.of(entry.at), entry.consumer, entry.provider, entry.resource_code)
                 acc = self.volume.setdefault(key, [0, 0])
                 acc[0] += 1
                 acc[1] += entry.records
