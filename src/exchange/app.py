@@ -49,8 +49,8 @@ from exchange.federation.router import router as federation_router
 from exchange.federation.runtime import Federation
 from exchange.federation.runtime import install as install_federation
 from exchange.front import DepartmentsDispatch, ExchangeApp, Front, RequestIdMiddleware
+from exchange.libraries.dispatch import LibraryDispatch
 from exchange.libraries.gather import Gatherer
-from exchange.libraries.router import LibraryDispatch
 from exchange.libraries.router import install as install_libraries
 from exchange.libraries.router import router as libraries_router
 from exchange.libraries.service import LibraryService

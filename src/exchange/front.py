@@ -21,7 +21,7 @@ from exchange.errors import (
     error_body,
 )
 from exchange.federation.lookup import FederationDispatch
-from exchange.libraries.router import LibraryDispatch
+from exchange.libraries.dispatch import LibraryDispatch
 from exchange.limits import RequestLimits, answer
 from exchange.serving import LeanHandler
 
