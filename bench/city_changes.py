@@ -49,8 +49,8 @@ async def _export(app: DepartmentsApp, topic: Topic, total: int) -> float:
     t0 = time.perf_counter()
     rows = 0
     for start in range(0, total, EXPORT_CHUNK):
-        r, _, _ = await app.exports.chunk(topic, start)
-        rows += len(r)
+        block = await app.exports.chunk(topic, start)
+        rows += len(block)
     return rows / (time.perf_counter() - t0)
 
 

@@ -5,6 +5,7 @@ byte for byte in NDJSON, and with the living city's changes spliced in."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,9 +16,10 @@ from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
 from exchange.departments.app import DepartmentsApp, create_departments_app
+from exchange.departments.blocks import Block
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
-from exchange.departments.exporter import build_chunk, build_span, project, project_lines
+from exchange.departments.exporter import build_chunk, build_span, project, project_block
 from exchange.departments.faults import FaultProfile
 from exchange.departments.lifeevents import KINDS
 from exchange.departments.ndjson import Table
@@ -108,8 +110,11 @@ def test_a_span_derived_at_once_is_its_chunks_derived_alone(name: str) -> None:
             for at in range(start, start + 4 * chunk, chunk)
         ]
         assert span == alone
-        assert span[-1] == ([], [])
-        assert sum(len(rows) for rows, _ in span) > 0
+        assert [b.row_list for b in span] == [b.row_list for b in alone]
+        assert [b.lines for b in span] == [b.lines for b in alone]
+        assert len(span[-1]) == 0
+        assert span[-1].blob == b""
+        assert sum(len(block) for block in span) > 0
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -216,18 +221,20 @@ def test_lines_are_orjson_for_every_kind_of_value() -> None:
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_a_chunk_cut_to_a_grants_items_in_bulk_is_each_record_cut_alone(name: str) -> None:
-    """What an export with ``fields=`` streams (:func:`project_lines`, all lines at once)
+    """What an export with ``fields=`` streams (:func:`project_block`, all lines at once)
     is, record by record, the record cut on its own and serialised like a lookup."""
     gen = GENERATORS[name]
     city = City(3, 3_000, 300)
     table = TABLES[name](city, 0, 700)
-    lines = table.lines(gen.fields)
-    blob = b"".join(lines)
+    block = table.block(gen.fields)
+    lines = block.lines
     for fields in (gen.fields[::2], tuple(reversed(gen.fields[1:4])), gen.fields[-1:]):
-        cut, joined = project_lines(lines, blob, fields)
+        projected = project_block(block, fields)
+        cut = projected.lines
         expected = [orjson.dumps(project(orjson.loads(ln), fields)) + b"\n" for ln in lines]
         assert cut == expected
-        assert joined == b"".join(expected)
+        assert projected.blob == b"".join(expected)
+        assert projected.row_list == table.rows
         for line, (_, record) in zip(cut, table.records(), strict=True):
             looked_up = gen.lookup(city, str(record[gen.key_field]))
             assert looked_up is not None
@@ -244,13 +251,37 @@ def test_cutting_lines_keeps_every_kind_of_value_and_refuses_a_missing_item() ->
         "item-name": ["a", "b", "c", "d"],  # not a Python identifier
     }
     table = Table([1, 2, 3, 4], columns)
-    lines = table.lines(tuple(columns))
+    block = table.block(tuple(columns))
     records = [record for _, record in table.records()]
     for fields in (("item-name", "floats", "escaped"), ("nested", "mixed"), tuple(columns)):
-        cut, joined = project_lines(lines, b"".join(lines), fields)
-        assert cut == [orjson.dumps({f: r[f] for f in fields}) + b"\n" for r in records]
-        assert joined == b"".join(cut)
-    assert project_lines([], b"", ("plain",)) == ([], b"")
+        cut = project_block(block, fields)
+        assert cut.lines == [orjson.dumps({f: r[f] for f in fields}) + b"\n" for r in records]
+        assert cut.blob == b"".join(cut.lines)
+        assert cut.row_list == [1, 2, 3, 4]
+    empty = Block.of_lines([], [])
+    assert project_block(empty, ("plain",)) == empty
     # A record without the item: the per-line way, which raises as it always did.
     with pytest.raises(KeyError):
-        project_lines(lines, b"".join(lines), ("plain", "absent"))
+        project_block(block, ("plain", "absent"))
+
+
+def test_a_block_cuts_out_its_lines_and_the_rows_of_a_page() -> None:
+    """A chunk travels as one block and its line ends: the lines, a page's rows from
+    inside it and its pieces are cut out of the block as the lines were."""
+    rows = [3, 4, 4, 7, 9, 12]  # a row may hold several records (a vehicle each), or none
+    lines = [f'{{"n":{i},"text":"第{i}行"}}\n'.encode() for i in range(len(rows))]
+    block = Block.of_blob(rows, b"".join(lines))
+    assert block.lines == lines
+    assert block == Block.of_lines(rows, lines)
+    assert block != Block.of_lines(rows[:-1], lines[:-1])
+    assert block.between(0, 100) == block.blob
+    assert block.between(4, 8) == b"".join(lines[1:4])
+    assert block.between(5, 7) == b""
+    assert block.between(10, 13) == lines[5]
+    parts = block.cut(2, 4, 3)  # rows [2, 5), [5, 8), [8, 11), [11, 14)
+    assert [p.row_list for p in parts] == [[3, 4, 4], [7], [9], [12]]
+    assert [p.lines for p in parts] == [lines[:3], lines[3:4], lines[4:5], lines[5:]]
+    assert b"".join(p.blob for p in parts) == block.blob
+    again = pickle.loads(pickle.dumps(block))
+    assert again == block
+    assert again.lines == lines

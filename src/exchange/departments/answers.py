@@ -208,13 +208,13 @@ async def export(
         if ahead:
             chunks.derive_ahead(topic, start, min(stop, start + ahead))
         if fields:
-            rows, lines, blob = await chunks.projected(topic, start, fields)
+            block = await chunks.projected(topic, start, fields)
         else:
-            rows, lines, blob = await chunks.chunk(topic, start)
+            block = await chunks.chunk(topic, start)
         if start >= offset and start + EXPORT_CHUNK <= stop:
-            piece = blob
+            piece = block.blob
         else:
-            piece = b"".join(ln for r, ln in zip(rows, lines, strict=True) if offset <= r < stop)
+            piece = block.between(offset, stop)
         start += EXPORT_CHUNK
         if overshare:
             piece = _overshare_lines(piece)

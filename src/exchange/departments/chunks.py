@@ -19,12 +19,13 @@ from functools import partial
 import orjson
 
 from exchange.departments import noise
+from exchange.departments.blocks import Block
 from exchange.departments.city import City
 from exchange.departments.exporter import (
     ExportWorkers,
     build_chunk,
     project,
-    project_lines,
+    project_block,
     span_of,
 )
 from exchange.departments.overlay import Overlay, splice
@@ -34,8 +35,8 @@ __all__ = ["EXPORT_CACHE_BYTES", "EXPORT_CHUNK", "Chunk", "ChunkCache", "ExportC
 
 EXPORT_CHUNK = 2048
 EXPORT_CACHE_BYTES = 256 << 20
-#: One serialised export chunk: its source rows, their NDJSON lines, the lines joined.
-Chunk = tuple[list[int], list[bytes], bytes]
+#: One serialised export chunk: its source rows and their NDJSON as one block.
+Chunk = Block
 #: (department, topic, first row, overlay version, fields: () for all of the topic's)
 ChunkKey = tuple[str, str, int, int, tuple[str, ...]]
 _log = logging.getLogger(__name__)
@@ -56,19 +57,21 @@ class ChunkCache:
         return hit
 
     def put(self, key: ChunkKey, value: Chunk) -> None:
-        size = len(value[2]) * 2
+        # Counted twice: a chunk's lines may be cut out of its block too (a page that
+        # starts inside it, a splice).
+        size = len(value.blob) * 2
         if size > self.budget:
             return
         self.items[key] = value
         self.used += size
         while self.used > self.budget:
             _, old = self.items.popitem(last=False)
-            self.used -= len(old[2]) * 2
+            self.used -= len(old.blob) * 2
 
     def drop(self, code: str, slug: str) -> None:
         """Forget every chunk of one topic (its records changed: noise was set)."""
         for key in [k for k in self.items if k[0] == code and k[1] == slug]:
-            self.used -= len(self.items.pop(key)[2]) * 2
+            self.used -= len(self.items.pop(key).blob) * 2
 
 
 class ExportChunks:
@@ -95,7 +98,7 @@ class ExportChunks:
 
     def build_chunk(self, topic: Topic, start: int) -> Chunk:
         """Derive and serialise source rows [start, start + EXPORT_CHUNK) of a topic here."""
-        rows, lines = build_chunk(
+        return build_chunk(
             self.city,
             topic.gen.name,
             topic.fields,
@@ -104,7 +107,6 @@ class ExportChunks:
             start,
             start + EXPORT_CHUNK,
         )
-        return rows, lines, b"".join(lines)
 
     async def _build_elsewhere(self, topic: Topic, starts: list[int]) -> list[Chunk]:
         """Consecutive chunks derived at once by a worker process (when they run)."""
@@ -123,7 +125,7 @@ class ExportChunks:
             _log.error("an export worker process died; cold chunks are derived here from now on")
             self.workers.abandon()
             return await asyncio.to_thread(lambda: [self.build_chunk(topic, s) for s in starts])
-        return [(rows, lines, b"".join(lines)) for rows, lines in built]
+        return built
 
     async def projected(self, topic: Topic, start: int, fields: tuple[str, ...]) -> Chunk:
         """A chunk with each record cut to ``fields`` (an export's ``fields`` parameter).
@@ -139,8 +141,7 @@ class ExportChunks:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        lines, blob = project_lines(whole[1], whole[2], fields)
-        cut = (whole[0], lines, blob)
+        cut = project_block(whole, fields)
         self.cache.put(key, cut)
         return cut
 
@@ -163,9 +164,9 @@ class ExportChunks:
         changed = overlay.changed_rows(topic.gen.name, start) or {}
         dumps, fields = orjson.dumps, topic.fields
         rows, lines = splice(
-            base[0], base[1], changed, lambda rec: dumps(project(rec, fields)) + b"\n"
+            base.row_list, base.lines, changed, lambda rec: dumps(project(rec, fields)) + b"\n"
         )
-        spliced = (rows, lines, b"".join(lines))
+        spliced = Block.of_lines(rows, lines)
         self.cache.put((code, slug, start, version, ()), spliced)
         return spliced
 

@@ -13,7 +13,6 @@ run.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ import orjson
 
 from exchange.children import follow_parent
 from exchange.departments import bulk, firm_tables, noise
+from exchange.departments.blocks import Block
 from exchange.departments.city import City
 from exchange.departments.ndjson import Record
 from exchange.departments.records import GENERATORS
@@ -36,12 +36,9 @@ __all__ = [
     "build_chunk",
     "build_span",
     "project",
-    "project_lines",
+    "project_block",
     "span_of",
 ]
-
-#: A chunk's source rows and one NDJSON line per record.
-Lines = tuple[list[int], list[bytes]]
 
 
 def project(record: Record, fields: tuple[str, ...]) -> Record:
@@ -67,12 +64,9 @@ def _cutter(fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
 _ENCODER = msgspec.json.Encoder()
 
 
-def project_lines(
-    lines: list[bytes], blob: bytes, fields: tuple[str, ...]
-) -> tuple[list[bytes], bytes]:
-    """NDJSON ``lines`` (``blob`` is them joined) with each record cut to ``fields``, and
-    those lines joined: byte for byte ``orjson.dumps(project(orjson.loads(line), fields))``
-    of each line.
+def project_block(block: Block, fields: tuple[str, ...]) -> Block:
+    """The block with each record cut to ``fields``: byte for byte
+    ``orjson.dumps(project(orjson.loads(line), fields))`` of each line.
 
     All lines are decoded and encoded in one call each, the kept values copied as they
     are: a third of the per-line loads and dumps, which held the departments' event loop
@@ -81,15 +75,15 @@ def project_lines(
     that lacks one of ``fields`` (no table record does) takes the per-line way, which
     raises for it as it always did.
     """
-    if not lines:
-        return [], b""
+    if not len(block):
+        return block
     try:
-        cut = _ENCODER.encode_lines(_cutter(fields).decode_lines(blob))
+        cut = _ENCODER.encode_lines(_cutter(fields).decode_lines(block.blob))
     except msgspec.DecodeError:
         loads, dumps = orjson.loads, orjson.dumps
-        out = [dumps(project(loads(ln), fields)) + b"\n" for ln in lines]
-        return out, b"".join(out)
-    return [ln + b"\n" for ln in cut.split(b"\n")[:-1]], cut
+        out = [dumps(project(loads(ln), fields)) + b"\n" for ln in block.lines]
+        return Block.of_lines(block.row_list, out)
+    return Block.of_blob(block.rows, cut)
 
 
 def build_chunk(
@@ -100,7 +94,7 @@ def build_chunk(
     salt: int,
     start: int,
     stop: int,
-) -> Lines:
+) -> Block:
     """Derive and serialise the source rows ``[start, stop)`` of a topic."""
     gen = GENERATORS[generator]
     table = TABLES.get(gen.name)
@@ -109,7 +103,7 @@ def build_chunk(
         # than record by record, so a fresh exchange exports near its warm rate.
         built = table(city, start, stop)
         if not noise_rate:
-            return built.rows, built.lines(fields)
+            return built.block(fields)
         source = built.records()
     else:
         source = gen.export_rows(city, start, stop)
@@ -121,7 +115,7 @@ def build_chunk(
             rec = noise.apply(gen.name, rec, rec[gen.key_field], salt, noise_rate)
         rows.append(row)
         lines.append(dumps(project(rec, fields)) + b"\n")
-    return rows, lines
+    return Block.of_lines(rows, lines)
 
 
 #: Chunks a worker process derives in one call for a people table.
@@ -149,21 +143,13 @@ def build_span(
     start: int,
     count: int,
     chunk: int,
-) -> list[Lines]:
+) -> list[Block]:
     """The ``count`` chunks of ``chunk`` rows from ``start``, derived at once and then cut
     at their first rows: each the same as :func:`build_chunk` of its rows alone (every
     table's records are in row order). NumPy's cost per call, which a chunk of 2,048 rows
     pays a few hundred times, is then paid once for the span."""
-    rows, lines = build_chunk(
-        city, generator, fields, noise_rate, salt, start, start + count * chunk
-    )
-    out: list[Lines] = []
-    lo = 0
-    for k in range(1, count + 1):
-        hi = bisect.bisect_left(rows, start + k * chunk, lo)
-        out.append((rows[lo:hi], lines[lo:hi]))
-        lo = hi
-    return out
+    block = build_chunk(city, generator, fields, noise_rate, salt, start, start + count * chunk)
+    return block.cut(start, count, chunk)
 
 
 # -- inside a worker process -----------------------------------------------------------------
@@ -193,7 +179,7 @@ def _build_in_worker(
     start: int,
     count: int,
     chunk: int,
-) -> list[Lines]:
+) -> list[Block]:
     if _city is None:
         raise RuntimeError("export worker started without its city")
     return build_span(_city, generator, fields, noise_rate, salt, start, count, chunk)
@@ -247,7 +233,7 @@ class ExportWorkers:
         start: int,
         count: int,
         chunk: int,
-    ) -> list[Lines]:
+    ) -> list[Block]:
         """:func:`build_span` in a worker process."""
         if self._pool is None:
             raise RuntimeError("export workers are not running")

@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from exchange.departments import jsonbytes
+from exchange.departments.blocks import Block
 
 __all__ = ["Column", "Record", "Table"]
 
@@ -55,22 +56,26 @@ class Table:
             yield row, dict(zip(names, values, strict=True))
 
     def lines(self, fields: tuple[str, ...]) -> list[bytes]:
-        """Each record projected to ``fields`` as one NDJSON line, byte for byte what the
-        single lookup serialises: all fields in the generator's order (the lookup serves
-        the record itself), fewer in ``fields``' order."""
+        """Each record projected to ``fields`` as one NDJSON line (see :meth:`block`)."""
+        return self.block(fields).lines
+
+    def block(self, fields: tuple[str, ...]) -> Block:
+        """The records projected to ``fields`` as one block of NDJSON, byte for byte what
+        the single lookup serialises: all fields in the generator's order (the lookup
+        serves the record itself), fewer in ``fields``' order."""
         if len(fields) == len(self.columns):
             fields = tuple(self.columns)
         if self.encoded:
             if not self.rows:
-                return []
+                return Block.of_blob([], b"")
             blob = jsonbytes.ndjson(len(self.rows), [(f, self._json(f)) for f in fields])
-            # JSON text holds no raw line break: each line ends at its own.
-            return blob.splitlines(keepends=True)
+            return Block.of_blob(self.rows, blob)
         dumps = orjson.dumps
         # Every column has one value per row (the builders make them so): zip unchecked,
         # as the check costs a tenth of the line.
         cols = [self.columns[f] for f in fields]
-        return [dumps(dict(zip(fields, values))) + b"\n" for values in zip(*cols)]  # noqa: B905
+        lines = [dumps(dict(zip(fields, values))) + b"\n" for values in zip(*cols)]  # noqa: B905
+        return Block.of_lines(self.rows, lines)
 
     def _json(self, field: str) -> jsonbytes.U8:
         column = self.columns[field]
