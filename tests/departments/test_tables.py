@@ -9,12 +9,14 @@ import pickle
 from collections.abc import AsyncIterator
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
+from exchange.departments import employer_tables
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
@@ -285,3 +287,19 @@ def test_a_block_cuts_out_its_lines_and_the_rows_of_a_page() -> None:
     again = pickle.loads(pickle.dumps(block))
     assert again == block
     assert again.lines == lines
+
+
+def test_money_is_rounded_as_python_rounds_it() -> None:
+    """The provident fund's balances are rounded over arrays as ``round(v, 2)`` rounds
+    each float: half to even on its exact value, ties that are exact included."""
+    rng = np.random.default_rng(5)
+    values = np.concatenate(
+        [
+            rng.uniform(0, 3e6, 20_000),
+            # exact binary halves, and decimal halves that are not exact in binary
+            np.array([0.125, 0.375, 2.675, 1.005, 1234.565, 0.5, 0.005, 1e6 + 0.125]),
+            np.round(rng.uniform(0, 1e5, 2_000), 2) + 0.005,
+        ]
+    )
+    cents = employer_tables._cents(values)
+    assert cents.tolist() == [round(round(v, 2) * 100) for v in values.tolist()]

@@ -58,6 +58,7 @@ from exchange.departments.vocabulary import (
 )
 
 __all__ = [
+    "couple_slots",
     "couples",
     "deaths",
     "id_numbers",
@@ -75,26 +76,44 @@ __all__ = [
 
 def slots(city: City, index: I64) -> tuple[I64, I64, I64]:
     """(day, area index, sequence half) of each person: ``City._slot_parts`` in bulk."""
-    mslot = feistel_forward(city._people, (index >> 1).astype(np.uint64))
-    h = (mslot % np.uint64(SEQ_HALVES)).astype(np.int64)
-    rest = (mslot // np.uint64(SEQ_HALVES)).astype(np.int64)
-    area_i = rest % N_AREAS
-    day = rest // N_AREAS
+    day, area_i, h = _husbands(city, index >> 1)
     female = (index & 1).astype(np.bool_)
     if female.any():
-        z = mix(len(h), city._tau_key, h.astype(np.uint64))
-        shift = np.where(
-            z % np.uint64(3) == 0,
-            0,
-            1 + ((z >> np.uint64(8)) % np.uint64(N_AREAS - 1)).astype(np.int64),
-        )
-        wife_area = (area_i + shift) % N_AREAS
-        delta = (mix(len(h), z, wife_area.astype(np.uint64)) % np.uint64(11 * 365)).astype(
-            np.int64
-        ) - 3 * 365
+        wife_day, wife_area = _wives(city, day, area_i, h)
         area_i = np.where(female, wife_area, area_i)
-        day = np.where(female, np.mod(day + delta, DAYS), day)
+        day = np.where(female, wife_day, day)
     return day, area_i, h
+
+
+def couple_slots(city: City, unit: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """(husband's day, husband's area, sequence half, wife's day, wife's area) of each
+    couple: :func:`slots` of ``2 * unit`` and ``2 * unit + 1`` from one permutation of
+    ``unit`` (a wife's slot is her husband's, moved), where deriving both partners as
+    persons ran it twice."""
+    day, area_i, h = _husbands(city, unit)
+    wife_day, wife_area = _wives(city, day, area_i, h)
+    return day, area_i, h, wife_day, wife_area
+
+
+def _husbands(city: City, unit: I64) -> tuple[I64, I64, I64]:
+    mslot = feistel_forward(city._people, unit.astype(np.uint64))
+    h = (mslot % np.uint64(SEQ_HALVES)).astype(np.int64)
+    rest = (mslot // np.uint64(SEQ_HALVES)).astype(np.int64)
+    return rest // N_AREAS, rest % N_AREAS, h
+
+
+def _wives(city: City, day: I64, area_i: I64, h: I64) -> tuple[I64, I64]:
+    z = mix(len(h), city._tau_key, h.astype(np.uint64))
+    shift = np.where(
+        z % np.uint64(3) == 0,
+        0,
+        1 + ((z >> np.uint64(8)) % np.uint64(N_AREAS - 1)).astype(np.int64),
+    )
+    wife_area = (area_i + shift) % N_AREAS
+    delta = (mix(len(h), z, wife_area.astype(np.uint64)) % np.uint64(11 * 365)).astype(
+        np.int64
+    ) - 3 * 365
+    return np.mod(day + delta, DAYS), wife_area
 
 
 def deaths(city: City, index: I64, day: I64) -> I64:

@@ -47,7 +47,11 @@ def legal_reps(city: City, e: I64) -> I64:
     Else: the first of 40 residents drawn from the enterprise's own Rng, after the draws
     ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
     n, n_ent = len(e), city.enterprises
-    j = e[:, None] + np.arange(_REP_SCAN, dtype=np.int64)[None, :] * n_ent  # (n, 48)
+    # Scan positions past the population hold nobody: in a city of five residents an
+    # enterprise, 5 of the 48 columns, so the matrix stops where the last one can.
+    reach = -(-(city.population - int(e.min())) // n_ent) if n else 1
+    scan = min(_REP_SCAN, max(1, reach))
+    j = e[:, None] + np.arange(scan, dtype=np.int64)[None, :] * n_ent  # (n, scan)
     status = mix(n, city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(len(ACTIVE))
     active = ACTIVE[status.astype(np.int64)]
     # Only candidates inside the population, of operating enterprises, are derived: in a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import numpy.typing as npt
 
 from exchange.departments import json_columns as jc
 from exchange.departments import jsonbytes, prng_arrays
@@ -14,7 +15,6 @@ from exchange.departments.columns import (
     REF_ORD,
     draws,
     from_age,
-    pick,
 )
 from exchange.departments.firm_columns import Firms
 from exchange.departments.ndjson import Table
@@ -75,6 +75,22 @@ def social_insurance_enrolment(city: City, start: int, stop: int) -> Table:
 
 _FUND_RATES = ("0.05", "0.08", "0.10", "0.12")
 _FUND_RATE_VALUES = jsonbytes.Vocab([float(x) for x in _FUND_RATES])
+#: each rate in hundredths: a monthly deposit is a whole number of cents
+_FUND_RATE_CENTS = np.array([5, 8, 10, 12], dtype=np.int64)
+
+
+def _cents(values: npt.NDArray[np.float64]) -> I64:
+    """``round(v, 2)`` of each float as a whole number of hundredths: Python's rounding
+    (half to even on the float's exact value), which ``np.round`` (``rint(v * 100)``,
+    itself rounded) can miss next to a half. Those few are rounded by Python itself."""
+    scaled = values * 100
+    out: I64 = np.rint(scaled).astype(np.int64)
+    # ``scaled`` is within a few ulp of 100 v (~1e-7 at the largest balances); only a
+    # value this near a half can round either way.
+    near = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-4)
+    for i in near.tolist():
+        out[i] = round(round(float(values[i]), 2) * 100)
+    return out
 
 
 def provident_fund(city: City, start: int, stop: int) -> Table:
@@ -85,16 +101,18 @@ def provident_fund(city: City, start: int, stop: int) -> Table:
     found, at = np.unique(p.employer, return_inverse=True)
     firms = Firms(city, found)
     at = at.astype(np.int64)
-    base_i = _contribution_base(city, p)
-    base = base_i.tolist()
+    base = _contribution_base(city, p)
     rate_i = (r[1] % np.uint64(len(_FUND_RATES))).astype(np.int64)
-    rate = [float(x) for x in pick(_FUND_RATES, r[1])]
     opened = _enrolled(city, p, firms.founded[at])
-    months = _months_to_reference(opened).tolist()
-    withdrawn = (r[2] % np.uint64(61)).astype(np.int64).tolist()
-    # Money rounded as the scalar code rounds it (Python's float arithmetic and round),
-    # then encoded value by value: a few columns of a small table.
-    monthly = [round(b * x * 2, 2) for b, x in zip(base, rate, strict=True)]
+    months = _months_to_reference(opened)
+    withdrawn = (r[2] % np.uint64(61)).astype(np.int64)
+    # ``round(base * rate * 2, 2)``: the float product is within far less than half a
+    # cent of the whole number of cents ``base * rate-in-hundredths * 2``, which
+    # ``round`` gives back (as the double nearest it, which JSON prints as ``hundredths``).
+    monthly = base * _FUND_RATE_CENTS[rate_i] * 2
+    # The balance in the scalar code's float arithmetic, operation by operation (IEEE
+    # doubles in NumPy as in Python), then rounded as Python rounds.
+    balance = (monthly / 100 * months.astype(np.float64)) * (1 - withdrawn / 100)
     return Table(
         p.index.tolist(),
         {
@@ -103,13 +121,10 @@ def provident_fund(city: City, start: int, stop: int) -> Table:
             "account_number": jsonbytes.text(p.n, b"1100", jsonbytes.digits(p.index, 10)),
             "employer_credit_code": jc.credit_code(firms)[at],
             "employer_name": jc.firm_name(firms)[at],
-            "deposit_base": jsonbytes.digits(base_i),
+            "deposit_base": jsonbytes.digits(base),
             "deposit_rate": _FUND_RATE_VALUES.take(rate_i),
-            "monthly_deposit": monthly,
-            "balance": [
-                round(m * k * (1 - w / 100), 2)
-                for m, k, w in zip(monthly, months, withdrawn, strict=True)
-            ],
+            "monthly_deposit": jsonbytes.hundredths(monthly),
+            "balance": jsonbytes.hundredths(_cents(balance)),
             "status": jsonbytes.repeat("正常", p.n),
             "opened_on": jsonbytes.iso_dates(opened),
         },

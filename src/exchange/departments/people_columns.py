@@ -69,6 +69,19 @@ def _name_tables() -> tuple[
     )
 
 
+def _units(index: I64) -> I64:
+    """The couples of these persons, each once, in order: ``np.unique(index >> 1)``,
+    without its sort when the persons are in order already (a range of rows)."""
+    units = index >> 1
+    if len(units) > 1 and bool((units[1:] >= units[:-1]).all()):
+        keep = np.empty(len(units), dtype=np.bool_)
+        keep[0] = True
+        np.not_equal(units[1:], units[:-1], out=keep[1:])
+        out: I64 = units[keep]
+        return out
+    return np.unique(units)
+
+
 class People:
     """Columns of the persons at ``index`` (any order, each ``0 <= i < population``).
 
@@ -96,13 +109,16 @@ class People:
             self.day = self.area_i = self.h = self.death = empty
             self.married = self.divorced = self.husband_death = empty
             return
-        units = np.unique(index >> 1)
+        units = _units(index)
         pair = np.stack([2 * units, 2 * units + 1], axis=1)
         flat = pair.ravel()
         exists = flat < city.population
-        day, area_i, h = bulk.slots(city, flat)
-        death = np.where(exists, bulk.deaths(city, flat, day), -1)
+        day_h, area_h, h_u, day_w, area_w = bulk.couple_slots(city, units)
         shape = pair.shape
+        day = np.stack([day_h, day_w], axis=1).reshape(-1)
+        area_i = np.stack([area_h, area_w], axis=1).reshape(-1)
+        h = np.repeat(h_u, 2)
+        death = np.where(exists, bulk.deaths(city, flat, day), -1)
         married, divorced = bulk.couples(
             city,
             units,
