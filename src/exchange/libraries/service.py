@@ -21,14 +21,11 @@ Every lookup, answered or refused, is an audit entry like any exchange.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 
 from exchange import ids
@@ -40,6 +37,7 @@ from exchange.libraries.conflicts import ConflictDesk
 from exchange.libraries.models import LibrarySource
 from exchange.libraries.plan import LIBRARIES
 from exchange.libraries.progress import LibraryProgress
+from exchange.libraries.reading import Held, RecordReads, read_sql
 from exchange.libraries.store import CHANGED
 from exchange.libraries.visibility import (
     CONDITIONAL,
@@ -57,11 +55,6 @@ __all__ = ["MAX_KEYS", "LibraryService"]
 MAX_KEYS = 100
 #: how long a process serves from its copy of the sources before reading them again
 PLAN_TTL = 2.0
-#: SQLite: how long lookups read one snapshot of the library before taking a new one (a
-#: pass ending in this process takes a new one at once)
-SNAPSHOT_SECONDS = 0.1
-#: one source's record of a subject: (source id, values in the source's order, refreshed)
-_Held = tuple[int, list[Any], int]
 
 
 def _key_problem(library: str, key: str) -> str | None:
@@ -78,7 +71,7 @@ def _iso(epoch: int) -> str:
 _ISO_CACHE = 4096
 
 
-class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
+class LibraryService(LookupAudit, LibraryProgress, ConflictDesk, RecordReads):
     """Lookups and views over the libraries, one per app (``ctx.library_service``)."""
 
     def __init__(self, ctx: AppContext) -> None:
@@ -94,26 +87,12 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
         self._local = threading.local()
         #: library → subject → its records from every source (source order), the most
         #: recently read subjects first out; dropped whenever records change anywhere
-        self._rows: dict[str, dict[str, tuple[_Held, ...]]] = {}
+        self._rows: dict[str, dict[str, tuple[Held, ...]]] = {}
         self._cache_size = ctx.settings.library_cache_subjects
         self.db.freshness.subscribe(CHANGED, self._records_changed)
         # A unit's kind decides what it sees without a grant: views follow its changes.
         self.db.freshness.subscribe("departments", self._departments_changed)
-        if self.db.is_sqlite:
-            # The rows come back as one JSON array in one row: the sqlite3 module lets go
-            # of the GIL at every step of a cursor, and each time it does, the audit
-            # writer's thread may hold it for a switch interval (5 ms) before the lookup
-            # gets it back (py-spy: the query's lines were a fifth of the serving thread).
-            self._sql = (
-                "SELECT json_group_array(json_array(subject, source_id, json(vals), "
-                "refreshed)) FROM library_record WHERE subject IN ({keys}) "
-                "AND source_id IN ({ids})"
-            )
-        else:
-            self._sql = (
-                "SELECT subject, source_id, vals, refreshed FROM library_record "
-                "WHERE subject IN ({keys}) AND source_id IN ({ids})"
-            )
+        self._sql = read_sql(self.db.is_sqlite)
 
     # -- the served plan -----------------------------------------------------------------
 
@@ -171,59 +150,6 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
                 }
             self._loaded = now
         return self._plans.get(library, ())
-
-    def _connection(self) -> Any:
-        """A raw DB-API connection per thread: a lookup is one indexed query, and the ORM
-        (or a pooled checkout per call) would cost several times the query itself."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.db.engine.raw_connection()
-            self._local.conn = conn
-            self._local.began = -SNAPSHOT_SECONDS
-            self._local.generation = -1
-            self._local.open = False
-            self._local.token = None
-        return conn
-
-    def _snapshot(self, conn: Any) -> None:
-        """SQLite: keep one read transaction for up to :data:`SNAPSHOT_SECONDS`. Outside a
-        transaction every query starts one, and finds the database changed by the audit
-        writer's latest commit (one per few lookups), which drops the connection's page
-        cache: the query then read its B-tree pages again through the OS, several times
-        the cost of the query itself. Within one, the pages stay cached. A timer on the
-        event loop ends the snapshot when lookups stop, so it never holds back the WAL's
-        checkpoints (off the loop, none is kept)."""
-        local = self._local
-        now = time.monotonic()
-        fresh = now - local.began < SNAPSHOT_SECONDS and local.generation == self._generation
-        if local.open and fresh:
-            return
-        conn.rollback()
-        local.open = False
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        cur = conn.cursor()
-        try:
-            cur.execute("BEGIN")
-        finally:
-            cur.close()
-        token = object()
-        local.open, local.began, local.generation, local.token = (
-            True,
-            now,
-            self._generation,
-            token,
-        )
-        loop.call_later(SNAPSHOT_SECONDS, self._release, conn, token)
-
-    def _release(self, conn: Any, token: object) -> None:
-        local = self._local
-        held: Any = getattr(local, "conn", None)
-        if held is not None and held is conn and local.open and local.token is token:
-            held.rollback()  # lookups stopped: let the WAL be checkpointed past us
-            local.open = False
 
     def close(self) -> None:
         self.db.freshness.unsubscribe("departments", self._departments_changed)
@@ -313,33 +239,6 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
             iso = self._isos[epoch] = _iso(epoch)
         return iso
 
-    def _read(self, keys: list[str], source_ids: Iterable[int]) -> dict[str, tuple[_Held, ...]]:
-        """The records of ``keys`` from the sources ``source_ids``, by key in source order:
-        one indexed query."""
-        sqlite = self.db.is_sqlite
-        p = "?" if sqlite else "%s"
-        sql = self._sql.format(
-            keys=",".join([p] * len(keys)), ids=",".join(str(i) for i in source_ids)
-        )
-        conn = self._connection()
-        if sqlite:
-            self._snapshot(conn)
-        cur = conn.cursor()
-        held: dict[str, list[_Held]] = {}
-        try:
-            cur.execute(sql, keys)
-            if sqlite:
-                found = orjson.loads(cur.fetchone()[0])
-            else:
-                found = [(k, i, orjson.loads(v), r) for k, i, v, r in cur.fetchall()]
-            for subject, source_id, values, refreshed in found:
-                held.setdefault(subject, []).append((source_id, values, refreshed))
-        finally:
-            cur.close()
-            if not sqlite:
-                conn.rollback()  # end the read transaction: the next sees new gathering
-        return {k: tuple(sorted(v)) for k, v in held.items()}
-
     def lookup(self, principal: Principal, library: str, keys: list[str]) -> dict[str, Any]:
         """The assembled records of ``keys``; see the module docstring.
 
@@ -362,7 +261,7 @@ class LibraryService(LookupAudit, LibraryProgress, ConflictDesk):
         sources = self._sources(library)
         visible, withheld, grants, reasons = self._visible(library, principal.code, sources)
         asked = list(dict.fromkeys(keys))
-        held: dict[str, tuple[_Held, ...]] = {}
+        held: dict[str, tuple[Held, ...]] = {}
         if visible:
             cached = self._rows.setdefault(library, {}) if self._cache_size else None
             missing = asked
