@@ -48,6 +48,7 @@ __all__ = [
     "SignatureError",
     "SignedCall",
     "derive_provider_secret",
+    "parse_signature",
     "signed_message",
 ]
 
@@ -205,7 +206,9 @@ class ReplayCache:
         return True
 
 
-def _parse(value: str) -> tuple[str, str, str]:
+def parse_signature(value: str) -> tuple[str, str, str]:
+    """(t, n, v1) of an ``X-Exchange-Signature`` value; ValueError or KeyError when it is
+    not one."""
     parts = value.split(",")
     if (
         len(parts) == 3
@@ -296,7 +299,7 @@ class ProviderVerifier:
                 f"missing {SIGNATURE_HEADER}: this API answers only calls the exchange signed",
             )
         try:
-            t, nonce, given = _parse(signature)
+            t, nonce, given = parse_signature(signature)
         except (KeyError, ValueError):
             raise SignatureError(
                 401,

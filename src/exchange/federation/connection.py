@@ -53,7 +53,6 @@ class Connection:
             credential=derive_provider_secret(master, self.peer_code),
             own_code=self.own_code,
             peer_code=self.peer_code,
-            window=settings.provider_window,
         )
         credential = settings.peer_credential
         self._inbound = (

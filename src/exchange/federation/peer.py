@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from exchange.broker._h1 import ConnectionFailed, H1Pool, KeepingConn
-from exchange.federation.trust import ANSWER, signer_for, verifier_for
+from exchange.federation.trust import AnswerVerifier, signer_for
 from exchange.provider_auth import SIGNATURE_HEADER, SignatureError
 
 __all__ = ["PeerAnswer", "PeerClient", "PeerUnreachable"]
@@ -46,13 +46,12 @@ class PeerClient:
         credential: str,
         own_code: str,
         peer_code: str,
-        window: float,
         timeout: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.peer_code = peer_code
         self._signer = signer_for(credential, peer_code)
-        self._answers = verifier_for(credential, own_code, window=window)
+        self._answers = AnswerVerifier(credential, own_code)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 3.0))
         self._session: aiohttp.ClientSession | None = None
         # POSTs (lookups, forwarded applications: small bodies, answers read whole) go
@@ -161,7 +160,5 @@ class PeerClient:
             raise SignatureError(
                 401, "answer_unsigned", "the peer's answer is not for this call (no signed answer)"
             )
-        self._answers.verify_values(
-            ANSWER, target, payload, signature=signature, request_id=answered_for
-        )
+        self._answers.verify(target.encode(), payload, signature, rid)
         return PeerAnswer(status, payload, rid)
