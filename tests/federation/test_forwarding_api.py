@@ -322,3 +322,23 @@ def test_forged_malformed_and_unpublished_forwards_are_refused(
 
 
 OPERATOR_P = auth(PROVINCE_OPERATOR)
+
+
+def test_a_peer_lookup_of_a_topic_not_published_to_it_is_refused_until_it_is(
+    city: TestClient,
+) -> None:
+    # answer_query reads the published set from memory; publishing must reach it at once.
+    code = _tax_code(city)
+    path = f"/api/v1/federation/topics/{code}/query"
+    body = {"keys": ["91440101MA5CXXXX01"], "items": ["credit_code"], "consumer": "gd-scjgj"}
+    status, answer, _ = _as_province(city, path, body)
+    assert status == 404, answer
+    assert answer["error"]["code"].endswith("not_published")
+    resp = city.post(
+        "/api/v1/federation/publications", json={"resource_codes": [code]}, headers=OPERATOR
+    )
+    assert resp.status_code == 200, resp.text
+    status, answer, _ = _as_province(city, path, body)
+    # Published now: refused further on (no grant to the province yet), not as unpublished.
+    assert not answer["error"]["code"].endswith("not_published"), answer
+    assert status == 403, answer

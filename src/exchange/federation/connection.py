@@ -102,10 +102,19 @@ class Connection:
 
     async def is_published(self, resource_code: str) -> bool:
         """Whether a topic is published to the peer (from memory; loaded once per change)."""
+        return resource_code in await self.published()
+
+    def published_now(self) -> frozenset[str] | None:
+        """The topics published to the peer when held in memory, else None (then
+        :meth:`published` loads them)."""
+        return self._published
+
+    async def published(self) -> frozenset[str]:
+        """The resource codes published to the peer (loaded once per catalog change)."""
         published = self._published
         if published is None:
             published = self._published = await run_joined(self._load_published)
-        return resource_code in published
+        return published
 
     def _load_published(self) -> frozenset[str]:
         with self.db.sessions() as session:

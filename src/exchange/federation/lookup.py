@@ -27,6 +27,7 @@ from starlette.types import Scope
 from exchange.audit.writer import AuditUnavailable
 from exchange.broker.errors import client_error
 from exchange.broker.filtering import filter_records
+from exchange.broker.routes import NOT_CACHED
 from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, error_body, sane_correlation_id
 from exchange.provider_auth import SignatureError, SignedCall
@@ -126,12 +127,19 @@ async def answer_query(
                 403,
                 {"reason": "grant_revoked", "platform": fed.level},
             )
-        if not await fed.is_published(code):
+        # Both from memory without a coroutine of their own in the common case (loaded
+        # once per change), as the broker's pipeline reads its routes.
+        published = fed.published_now()
+        if published is None:
+            published = await fed.published()
+        if code not in published:
             raise client_error(
                 "not_published", f"{code} is not published to the {fed.peer_level} platform", 404
             )
-        front, seq = code.split("/")
-        route = await broker.routes.get(front, seq)
+        route = broker.routes.cached(code, NOT_CACHED)
+        if route is NOT_CACHED:
+            front, seq = code.split("/")
+            route = await broker.routes.get(front, seq)
         if route is None:
             raise client_error("topic_not_found", f"no topic {code}", 404)
         provider = route.provider
