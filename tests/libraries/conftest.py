@@ -76,10 +76,13 @@ class Site:
 
 
 @contextmanager
-def sites(tmp: Path, **overrides: Any) -> Iterator[Callable[..., AbstractContextManager[Site]]]:
+def sites(
+    tmp: Path, url: str | None = None, **overrides: Any
+) -> Iterator[Callable[..., AbstractContextManager[Site]]]:
     """A departments process, and a way to start (and restart) an exchange beside it on one
-    database: a small city, small export pages so a pass spans several."""
-    settings = settings_for(f"sqlite:///{tmp}/exchange.db").model_copy(
+    database (``url``; a SQLite file in ``tmp`` by default): a small city, small export
+    pages so a pass spans several."""
+    settings = settings_for(url or f"sqlite:///{tmp}/exchange.db").model_copy(
         update={
             "population": 3_000,
             "enterprises": 600,
@@ -110,6 +113,15 @@ def sites(tmp: Path, **overrides: Any) -> Iterator[Callable[..., AbstractContext
 @pytest.fixture
 def site_factory(tmp_path: Path) -> Iterator[Callable[..., AbstractContextManager[Site]]]:
     with sites(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture
+def both_sites(
+    tmp_path: Path, database_url: str
+) -> Iterator[Callable[..., AbstractContextManager[Site]]]:
+    """:func:`site_factory` on each backend (a fresh migrated database)."""
+    with sites(tmp_path, database_url) as start:
         yield start
 
 

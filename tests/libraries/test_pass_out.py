@@ -12,6 +12,7 @@ from exchange.libraries.router import _pass_out
 def test_the_answer_is_the_report_with_its_total_and_does_not_follow_it() -> None:
     report = PassReport(full=True, started_at=dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC))
     report.gathered.update({"a": 3, "b": 4})
+    report.removed.update({"a": 1, "b": 0})
     report.events.update(Counter({"a": 2}))
     report.skipped["c"] = "no grant"
     report.seconds, report.check_seconds = 1.5, 0.25
@@ -23,6 +24,8 @@ def test_the_answer_is_the_report_with_its_total_and_does_not_follow_it() -> Non
         "finished_at": None,
         "gathered": {"a": 3, "b": 4},
         "total": 7,
+        "removed": {"a": 1, "b": 0},
+        "total_removed": 1,
         "skipped": {"c": "no grant"},
         "errors": {},
         "events": {"a": 2},

@@ -12,6 +12,13 @@ restart, a provider failure) resumes at the first page not yet committed. A full
 starts every watermark at 0 again and refreshes every record; an incremental pass reads
 only rows added since (the mock sources append rows in index order).
 
+A full pass also reconciles: each record it writes carries the source's pass number, and
+once it has read its source to the end, the source's records of an older number (what the
+source no longer exports: a household member moved away, an enterprise struck off) are
+removed, counted (``removed``) and audited. A pass cut short (a restart, a source down)
+never reached the end, so it removes nothing; resumed, it sweeps when it gets there.
+Incremental passes do not sweep (change events delete what they say is gone).
+
 Sources with no grant yet are applied for as the library unit (unconditional items are
 granted at once; conditional ones wait for the provider's review) and skipped until the
 grant exists; items left out of a grant are gathered as missing, never guessed.
@@ -32,17 +39,19 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from exchange.audit.entry import Entry
 from exchange.broker.service import Broker
-from exchange.context import AppContext
+from exchange.context import AppContext, present
 from exchange.db.threads import run_joined
 from exchange.errors import ExchangeError
 from exchange.libraries.access import SourceAccess
+from exchange.libraries.auditing import AUDIT_KIND
 from exchange.libraries.events import EventFeed
 from exchange.libraries.models import LibrarySource
 from exchange.libraries.quality import run_checks
 from exchange.libraries.report import PassReport
 from exchange.libraries.sources import SourceBook
-from exchange.libraries.store import Page, write_page
+from exchange.libraries.store import Page, sweep, write_page
 from exchange.security import demo_key
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,8 @@ __all__ = ["Gatherer", "PassReport"]
 CASE = "基础信息库汇集"
 # Headers are ASCII: the case goes percent-encoded, as any client sends Chinese text.
 _CASE_HEADER = quote(CASE).encode()
+#: the outcome of a source's reconciliation in the audit log (records: how many went)
+SWEPT = "removed_gone_from_source"
 
 
 class Gatherer(SourceBook, SourceAccess, EventFeed):
@@ -192,7 +203,12 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
                 source.watermark = next_offset
                 pages += 1
                 if next_offset >= total or not moved:
-                    self._tail = asyncio.ensure_future(self._finish_after(writing, source.id))
+                    # Read to the end of the export: a full pass is reconciled (its
+                    # source's records it did not write go). An empty page short of the
+                    # end reported (not moved) ends the pass without: it saw less.
+                    self._tail = asyncio.ensure_future(
+                        self._finish_after(writing, source, report, whole=next_offset >= total)
+                    )
                     writing = None
                     break
                 if max_pages is not None and pages >= max_pages:
@@ -208,10 +224,46 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
                 await writing
             report.gathered[code] = report.gathered.get(code, 0) + got
 
-    async def _finish_after(self, writing: asyncio.Future[int], source_id: int) -> None:
-        """A source's last page written, its pass is done."""
+    async def _finish_after(
+        self,
+        writing: asyncio.Future[int],
+        source: LibrarySource,
+        report: PassReport,
+        *,
+        whole: bool,
+    ) -> None:
+        """A source's last page written, its pass is done: swept first if it was a full
+        pass that read the whole export (see :func:`~exchange.libraries.store.sweep`)."""
         await writing
-        await run_joined(self._finish, source_id)
+        if whole:
+            started = time.perf_counter()
+            removed = await run_joined(sweep, self.db, source.id, refreshed_at=self.ctx.clock.now())
+            if removed is not None:
+                code = source.resource_code
+                report.removed[code] = report.removed.get(code, 0) + removed
+                await self._audit_sweep(source, removed, started)
+        await run_joined(self._finish, source.id)
+
+    async def _audit_sweep(self, source: LibrarySource, removed: int, started: float) -> None:
+        """The reconciliation of a source, audited beside its pass's export pages: the
+        library unit removed ``removed`` records of the provider's topic (0: none gone)."""
+        writer = present(self.ctx.audit, "the audit writer does not run in this part")
+        await writer.record(
+            Entry(
+                request_id=uuid.uuid4().hex,
+                at=self.ctx.clock.now(),
+                kind=AUDIT_KIND,
+                consumer=self.unit,
+                provider=source.provider,
+                resource_code=source.resource_code,
+                items=sorted(f[0] for f in source.fields),
+                case=CASE,
+                records=removed,
+                outcome=SWEPT,
+                status=200,
+                latency_us=int((time.perf_counter() - started) * 1_000_000),
+            )
+        )
 
     async def _settle(self) -> None:
         """Wait for the last write of the source gathered before (its errors raised)."""

@@ -28,6 +28,7 @@ class LibraryCollector(Collector):
                     LibrarySource.resource_code,
                     LibrarySource.provider,
                     LibrarySource.gathered,
+                    LibrarySource.removed,
                     LibrarySource.watermark,
                     LibrarySource.total_rows,
                 )
@@ -45,17 +46,25 @@ class LibraryCollector(Collector):
             "Records gathered into the base information libraries, by library and source",
             labels=["library", "resource_code", "provider"],
         )
+        removed = CounterMetricFamily(
+            "exchange_library_records_removed",
+            "Records removed from the base information libraries as no longer at their "
+            "source (a full pass's sweep), by library and source",
+            labels=["library", "resource_code", "provider"],
+        )
         progress = GaugeMetricFamily(
             "exchange_library_source_progress",
             "Share of a source's export rows read in the current or last pass (watermark / rows)",
             labels=["library", "resource_code", "provider"],
         )
         totals: dict[str, int] = {}
-        for library, code, provider, n, watermark, total in sources:
+        for library, code, provider, n, gone, watermark, total in sources:
             gathered.add_metric([library, code, provider], n)
+            removed.add_metric([library, code, provider], gone)
             progress.add_metric([library, code, provider], watermark / total if total else 0.0)
             totals[library] = totals.get(library, 0) + n
         yield gathered
+        yield removed
         yield progress
         total_family = CounterMetricFamily(
             "exchange_library_gathered",

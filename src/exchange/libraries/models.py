@@ -52,6 +52,17 @@ class LibrarySource(Base):
     subscription_id: Mapped[int | None] = mapped_column(Integer, default=None)
     event_cursor: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
     events_applied: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
+    #: the number of the source's latest pass from offset 0 (a full pass): the records it
+    #: wrote carry it. Once that pass has read to the end of the export, the records of an
+    #: older number are the ones the source no longer exports, and go (the sweep); a pass
+    #: cut short never reaches its end, so it removes nothing.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the last generation whose sweep ran (a full pass is swept once, even if resumed)
+    swept_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: records removed as gone from the source, every full pass added up
+    removed: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
+    #: records removed by the current (or last) full pass's sweep
+    pass_removed: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
 
 
 class LibraryRecord(Base):
@@ -67,6 +78,8 @@ class LibraryRecord(Base):
     subject: Mapped[str] = mapped_column(String(32), primary_key=True)
     vals: Mapped[str] = mapped_column(Text)
     refreshed: Mapped[int] = mapped_column(_BIG)
+    #: the source's :attr:`LibrarySource.generation` when this record was last written
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LibraryConflict(Base):

@@ -45,6 +45,7 @@ class LibraryProgress:
                     "key": lib.key_name,
                     "sources": sources,
                     "gathered": sum(s["gathered"] for s in sources),
+                    "removed": sum(s["removed"] for s in sources),
                     "conflicts": {
                         "open": sum(v.get("open", 0) for v in by_kind.values()),
                         "resolved": sum(v.get("resolved", 0) for v in by_kind.values()),
@@ -69,6 +70,8 @@ def source_out(s: LibrarySource) -> dict[str, Any]:
         "total_rows": s.total_rows,
         "gathered": s.gathered,
         "pass_gathered": s.pass_gathered,
+        "removed": s.removed,
+        "pass_removed": s.pass_removed,
         "passes": s.passes,
         "application_id": s.application_id,
         "last_error": s.last_error,

@@ -11,7 +11,9 @@ Two rules, both over records the library gathered (never over a list written by 
   still reports an enrolment (``social_insurance.*``, ``medical_insurance.*``).
 
 A pair of sources is checked again whenever either was refreshed since its last check;
-a conflict no longer seen then is closed as ``cleared`` (the source was corrected). Each
+a conflict no longer seen then is closed as ``cleared`` (the source was corrected), or as
+``vanished`` when either source no longer holds the subject's record at all (a full pass
+removed it as gone from the source: a de-registered person, a struck-off enterprise). Each
 conflict is kept once per (subject, kind, element, other source): a re-check does not
 duplicate it, and a resolved one stays resolved.
 """
@@ -27,13 +29,27 @@ from typing import Any
 import orjson
 from sqlalchemy import Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from exchange.db.engine import Database
-from exchange.libraries.models import LibraryConflict, LibrarySource
+from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 
-__all__ = ["DECEASED", "INSURANCE_PREFIXES", "Check", "checks_of", "normalise", "run_checks"]
+__all__ = [
+    "CLEARED",
+    "DECEASED",
+    "INSURANCE_PREFIXES",
+    "VANISHED",
+    "Check",
+    "checks_of",
+    "normalise",
+    "run_checks",
+]
 
 DECEASED = "死亡注销"
+#: how the library closes a conflict no longer seen: the sources agree again, or the record
+#: is gone from a source (a full pass removed it)
+CLEARED = "cleared"
+VANISHED = "vanished"
 STATUS_ELEMENT = "person.household_status"
 INSURANCE_PREFIXES = ("social_insurance.", "medical_insurance.")
 #: rows read per round trip while scanning a pair
@@ -199,21 +215,47 @@ def _scan(db: Database, check: Check, now: dt.datetime, library: str) -> tuple[i
                 )
             )
         ).all()
-        gone = [cid for cid, subject in open_ if subject not in seen]
-        for start in range(0, len(gone), 1000):
-            session.execute(
-                update(LibraryConflict)
-                .where(LibraryConflict.id.in_(gone[start : start + 1000]))
-                .values(
-                    status="resolved",
-                    resolution="cleared",
-                    resolved_by="library",
-                    resolved_at=now,
-                    note="the sources agree again",
+        gone = [(cid, subject) for cid, subject in open_ if subject not in seen]
+        both = _held_by_both(session, check, [subject for _, subject in gone])
+        agreed = [c for c, s in gone if s in both]
+        vanished = [c for c, s in gone if s not in both]
+        for resolution, note, ids in (
+            (CLEARED, "the sources agree again", agreed),
+            (VANISHED, "a source no longer holds the record", vanished),
+        ):
+            for start in range(0, len(ids), 1000):
+                session.execute(
+                    update(LibraryConflict)
+                    .where(LibraryConflict.id.in_(ids[start : start + 1000]))
+                    .values(
+                        status="resolved",
+                        resolution=resolution,
+                        resolved_by="library",
+                        resolved_at=now,
+                        note=note,
+                    )
                 )
-            )
         cleared = len(gone)
     return len(seen), cleared
+
+
+def _held_by_both(session: Session, check: Check, subjects: list[str]) -> set[str]:
+    """Of ``subjects``, those both sources of ``check`` still hold (a conflict about one
+    that is gone from either, a full pass's sweep removed: it closes as ``vanished``)."""
+    held: set[str] = set()
+    for start in range(0, len(subjects), 500):
+        chunk = subjects[start : start + 500]
+        counts: dict[str, int] = {}
+        for source_id in {check.source.id, check.other.id}:
+            for subject in session.scalars(
+                select(LibraryRecord.subject).where(
+                    LibraryRecord.source_id == source_id, LibraryRecord.subject.in_(chunk)
+                )
+            ):
+                counts[subject] = counts.get(subject, 0) + 1
+        wanted = len({check.source.id, check.other.id})
+        held.update(s for s, n in counts.items() if n == wanted)
+    return held
 
 
 def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = False) -> int:

@@ -16,6 +16,9 @@ class PassReport:
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     gathered: dict[str, int] = field(default_factory=dict)
+    #: records removed as no longer at their source, by source: a source whose full pass
+    #: read its export to the end (the sweep), 0 when nothing went
+    removed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     #: change events applied, by source (incremental passes)
@@ -29,3 +32,7 @@ class PassReport:
     @property
     def total(self) -> int:
         return sum(self.gathered.values())
+
+    @property
+    def total_removed(self) -> int:
+        return sum(self.removed.values())

@@ -79,6 +79,11 @@ class SourceOut(BaseModel):
     total_rows: int | None
     gathered: int = Field(description="Records gathered from this source, all passes.")
     pass_gathered: int
+    removed: int = Field(
+        description="Records removed as no longer exported by this source, all full passes "
+        "(a full pass that read the source to its end removes what it did not see)."
+    )
+    pass_removed: int = Field(description="Records removed by the last full pass's sweep.")
     passes: int
     application_id: int | None
     last_error: str | None
@@ -102,6 +107,7 @@ class LibraryOut(BaseModel):
     key: str
     sources: list[SourceOut]
     gathered: int
+    removed: int = Field(description="Records removed as gone from their sources, all passes.")
     conflicts: ConflictCounts
 
 
@@ -111,6 +117,11 @@ class PassOut(BaseModel):
     finished_at: dt.datetime | None
     gathered: dict[str, int]
     total: int
+    removed: dict[str, int] = Field(
+        description="Records removed as no longer at their source, by source: only sources "
+        "whose full pass read the export to its end (a pass cut short removes nothing)."
+    )
+    total_removed: int
     skipped: dict[str, str]
     errors: dict[str, str]
     events: dict[str, int] = Field(description="Change events applied, by source.")
@@ -149,7 +160,11 @@ class ConflictOut(BaseModel):
     found_at: dt.datetime
     resolved_at: dt.datetime | None
     resolved_by: str | None
-    resolution: str | None
+    resolution: str | None = Field(
+        description="corrected, source_confirmed or dismissed (a department or the operator); "
+        "cleared (the sources agree again) or vanished (a source no longer holds the record) "
+        "when the library closed it"
+    )
     note: str | None
 
 

@@ -55,6 +55,10 @@ class SourceBook:
                         pass_gathered=0,
                         passes=0,
                         checked_until=0,
+                        generation=0,
+                        swept_generation=0,
+                        removed=0,
+                        pass_removed=0,
                     )
                     session.add(row)
                     rows[key] = row
@@ -79,11 +83,15 @@ class SourceBook:
     # -- a source's state through a pass (called in threads) -----------------------------
 
     def _start_pass(self, source_id: int) -> None:
+        """A pass from offset 0 begins: a new generation, which its records will carry
+        (:func:`~exchange.libraries.store.sweep` removes the older ones at its end)."""
         with self.db.session() as session:
             row = session.get(LibrarySource, source_id)
             if row is not None:
                 row.state, row.watermark, row.pass_gathered = "gathering", 0, 0
                 row.pass_started_at, row.last_error = self.ctx.clock.now(), None
+                row.generation += 1
+                row.pass_removed = 0
 
     def _set_state(
         self, source_id: int, state: str, error: str | None, application_id: int | None = None

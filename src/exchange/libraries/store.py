@@ -13,6 +13,10 @@ page is either wholly in the library with its watermark moved, or not at all.
   (change events, tests) still go through ``executemany``, in key order.
 - PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT … SELECT … ON
   CONFLICT DO UPDATE`` from it (COPY alone cannot upsert).
+
+Every record written carries its source's pass number (``generation``): after a full pass
+has read its source to the end, :func:`sweep` removes what the pass did not write, i.e.
+what the source no longer exports.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ import msgspec
 from exchange.db.engine import SQLITE_CACHE_KIB, Database
 from exchange.db.freshness import announce
 
-__all__ = ["CHANGED", "WRITE_CACHE_KIB", "Page", "Row", "wide_caches", "write_events", "write_page"]
+__all__ = [
+    "CHANGED",
+    "WRITE_CACHE_KIB",
+    "Page",
+    "Row",
+    "sweep",
+    "wide_caches",
+    "write_events",
+    "write_page",
+]
 
 #: the freshness topic of the gathered records: every process's lookup cache drops them
 CHANGED = "libraries"
@@ -94,19 +107,21 @@ class Page:
             values = "json_extract(value, " + ", ".join("?" * len(paths)) + ")"
         else:  # one path: json_extract would answer the value itself, not an array
             values = "json_array(" + ", ".join("value -> ?" for _ in paths) + ")"
+        # The generation is read once for the page (an uncorrelated subquery), in the
+        # page's transaction: the number of the source's pass under way.
         sql = (
-            "INSERT INTO library_record (source_id, subject, vals, refreshed) "
-            f"SELECT ?, value ->> ?, {values}, ? FROM json_each(CAST(? AS TEXT)) "
-            "WHERE true ORDER BY 2, key "
+            "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
+            f"SELECT ?, value ->> ?, {values}, ?, ({_GENERATION}) "
+            "FROM json_each(CAST(? AS TEXT)) WHERE true ORDER BY 2, key "
             "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
-            "refreshed = excluded.refreshed"
+            "refreshed = excluded.refreshed, generation = excluded.generation"
         )
         # NDJSON (one object a line, as the broker writes it) → one JSON array, in C.
         array = b"[" + self.body.rstrip(b"\n").replace(b"\n", b",") + b"]"
         key = f'$."{self.key_field}"'
         # Bound as bytes, read as text: a str would be decoded here and encoded to UTF-8
         # again by the driver, both holding the GIL (a fifth of the writer's GIL time).
-        return sql, (self.source_id, key, *paths, self.refreshed, array)
+        return sql, (self.source_id, key, *paths, self.refreshed, self.source_id, array)
 
 
 #: the JSON path of a slot not granted: an item no record the broker passes can hold
@@ -114,10 +129,15 @@ _ABSENT = '$." not granted"'
 _NULL = msgspec.Raw(b"null")
 _ENCODER = msgspec.json.Encoder()
 
+#: the source's current pass number, stamped on every record a write upserts (see
+#: :func:`sweep`); its one parameter is the source id
+_GENERATION = "SELECT generation FROM library_source WHERE id = ?"
+#: one row: (source_id, subject, vals, refreshed, source_id again for the generation)
 _UPSERT = (
-    "INSERT INTO library_record (source_id, subject, vals, refreshed) VALUES (?, ?, ?, ?) "
+    "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
+    f"VALUES (?, ?, ?, ?, ({_GENERATION})) "
     "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
-    "refreshed = excluded.refreshed"
+    "refreshed = excluded.refreshed, generation = excluded.generation"
 )
 #: SQLite's page cache of the connection writing a page, KiB (128 MiB: a page's upserts
 #: walk the source's part of the B-tree in key order; in cache, each page of it is read
@@ -147,10 +167,11 @@ _STAGE = (
     "(source_id integer, subject varchar(32), vals text, refreshed bigint)"
 )
 _MERGE = (
-    "INSERT INTO library_record (source_id, subject, vals, refreshed) "
-    "SELECT DISTINCT ON (source_id, subject) source_id, subject, vals, refreshed "
+    "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
+    "SELECT DISTINCT ON (source_id, subject) source_id, subject, vals, refreshed, "
+    f"({_GENERATION.replace('?', '%s')}) "
     "FROM library_stage ON CONFLICT (source_id, subject) DO UPDATE SET "
-    "vals = excluded.vals, refreshed = excluded.refreshed"
+    "vals = excluded.vals, refreshed = excluded.refreshed, generation = excluded.generation"
 )
 _SOURCE = (
     "UPDATE library_source SET gathered = gathered + {p}, pass_gathered = pass_gathered + {p}, "
@@ -160,6 +181,11 @@ _SOURCE = (
 
 def _subject(row: Row) -> str:
     return row[1]
+
+
+def _with_source(rows: Sequence[Row]) -> list[tuple[int, str, str, int, int]]:
+    """Rows as :data:`_UPSERT` takes them (the source id again, for its generation)."""
+    return [(*row, row[0]) for row in rows]
 
 
 def _sqlite_time(at: dt.datetime) -> str:
@@ -205,9 +231,9 @@ def write_page(
                         if "JSON" not in str(exc):
                             raise
                         assert isinstance(rows, Page)
-                        cur.executemany(_UPSERT, sorted(rows.rows(), key=_subject))
+                        cur.executemany(_UPSERT, _with_source(sorted(rows.rows(), key=_subject)))
                 else:
-                    cur.executemany(_UPSERT, ordered)
+                    cur.executemany(_UPSERT, _with_source(ordered))
                 cur.execute(
                     _SOURCE.format(p="?"),
                     (n, n, watermark, total_rows, _sqlite_time(refreshed_at), source_id),
@@ -227,7 +253,7 @@ def write_page(
                 ) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(_MERGE)
+                cur.execute(_MERGE, (source_id,))
             cur.execute(
                 _SOURCE.format(p="%s"), (n, n, watermark, total_rows, refreshed_at, source_id)
             )
@@ -290,7 +316,8 @@ def write_events(
                 # The last change of a key in the page wins (events are in feed order).
                 latest = {row[1]: row for row in upserts}
                 cur.executemany(
-                    _UPSERT if sqlite else _UPSERT.replace("?", "%s"), list(latest.values())
+                    _UPSERT if sqlite else _UPSERT.replace("?", "%s"),
+                    _with_source(list(latest.values())),
                 )
             if deletes:
                 cur.executemany(_DELETE.format(p=p), [(source_id, k) for k in deletes])
@@ -303,3 +330,54 @@ def write_events(
     finally:
         raw.close()
     _announce(db)
+
+
+_SWEEP_STATE = "SELECT generation, swept_generation FROM library_source WHERE id = {p}"
+_SWEEP = "DELETE FROM library_record WHERE source_id = {p} AND generation < {p}"
+_SWEPT = (
+    "UPDATE library_source SET removed = removed + {p}, pass_removed = {p}, "
+    "swept_generation = {p} WHERE id = {p}"
+)
+_SWEPT_REFRESHED = "UPDATE library_source SET refreshed_at = {p} WHERE id = {p}"
+
+
+def sweep(db: Database, source_id: int, *, refreshed_at: dt.datetime) -> int | None:
+    """Reconcile a source after its full pass read the export to its end: the records the
+    pass did not write (an older generation) are no longer at the source, and go. One
+    ``DELETE`` for the source, in one transaction with its counts; the records removed, or
+    ``None`` when there is nothing to sweep (the source's last full pass was swept already,
+    or only incremental passes ran since).
+
+    Only this source's records go: a subject keeps the elements of its other sources, and
+    is gone from the library once no source holds it. Run twice (a restart between the
+    sweep and the source's state), the second finds the generation swept and does nothing.
+    """
+    raw = db.engine.raw_connection()
+    sqlite = db.is_sqlite
+    p = "?" if sqlite else "%s"
+    removed: int | None = None
+    try:
+        cur = raw.cursor()
+        with db.writing():
+            cur.execute(_SWEEP_STATE.format(p=p), (source_id,))
+            found = cur.fetchone()
+            if found is not None and found[0] > found[1]:
+                generation = int(found[0])
+                cur.execute(_SWEEP.format(p=p), (source_id, generation))
+                removed = max(0, cur.rowcount)
+                cur.execute(_SWEPT.format(p=p), (removed, removed, generation, source_id))
+                if removed:
+                    # The quality check looks at the source again (its conflicts about
+                    # records gone are closed there).
+                    at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
+                    cur.execute(_SWEPT_REFRESHED.format(p=p), (at, source_id))
+            raw.commit()
+        cur.close()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    if removed:
+        _announce(db)
+    return removed

@@ -50,7 +50,7 @@ from exchange.departments.lifeevents.employment import (
     provident_fund_change,
     social_insurance_change,
 )
-from exchange.departments.lifeevents.family import divorce, household_move, marriage
+from exchange.departments.lifeevents.family import divorce, emigration, household_move, marriage
 from exchange.departments.lifeevents.world import Change, World, beijing_day
 from exchange.departments.prng import Rng
 
@@ -199,6 +199,15 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "licence_revocation", "zsj", "enterprises", 5.0, "licences revoked", licence_revocation
+        ),
+        Kind(
+            "emigration",
+            "gaj",
+            "people",
+            3.0,
+            "registrations moved out of the city (户口迁出市外): a few per 1,000 registered "
+            "residents a year, fewer than move in",
+            emigration,
         ),
     )
 }

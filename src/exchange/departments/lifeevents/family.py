@@ -181,3 +181,17 @@ def household_move(w: World, r: Rng, when: dt.datetime) -> list[Change]:
                 )
             )
     return changes
+
+
+def emigration(w: World, r: Rng, when: dt.datetime) -> list[Change]:
+    """户口迁出市外: an adult resident's registration moves to another city, so the city's
+    household register (public security) no longer holds them: their record is removed
+    there. The records other departments keep (insurance, provident fund, property) stay
+    with them, as a person who moved their registration may still work or own here."""
+    day = beijing_day(when)
+    for _ in range(TRIES):
+        i, key = w.person_key(r)
+        rec = w.current("household_registration", key)
+        if is_alive(rec) and age_on(rec["birth_date"], day) >= 18:
+            return [Change("household_registration", i, key, None, "emigration")]
+    return []

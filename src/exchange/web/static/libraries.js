@@ -11,6 +11,8 @@ const STATE_CLASS = {new: "pending", gathering: "open", done: "ok", awaiting_gra
 const ROLES = {source: "源头", witness: "核对"};
 const KINDS = {mismatch: "两源不一致", deceased_insured: "已死亡仍参保"};
 const RESOLUTIONS = {corrected: "已在源头更正", source_confirmed: "以源头为准", dismissed: "并非错误"};
+// How the library itself closes a conflict no longer seen (not offered in the form).
+const CLOSED_BY_LIBRARY = {cleared: "两源已一致", vanished: "源头已无此记录"};
 const LIMIT = 20;
 // The conflict list's view, kept while the tab is open (paging and the filter).
 const V = {library: "person", status: "open", offset: 0, items: {}};
@@ -30,8 +32,9 @@ function sourcesTable(lib) {
     <td>${deptName(s.provider)}</td><td>${T(ROLES[s.role] || s.role)}</td>
     <td>${stateTag(T, s.state)}${s.last_error ? html`<div class="err small">${s.last_error}</div>` : ""}</td>
     <td>${progress(T, s)}</td><td class="num">${fmtNum(s.pass_gathered)}</td><td class="num">${fmtNum(s.gathered)}</td>
+    <td class="num" title="${T("本轮清除 {n} 条", {n: fmtNum(s.pass_removed)})}">${fmtNum(s.removed)}</td>
     <td class="num">${fmtNum(s.events_applied)}</td><td>${fmtTime(s.refreshed_at)}</td></tr>`);
-  return table([T("来源主题"), T("提供部门"), T("角色"), T("状态"), T("本轮进度"), T("本轮汇集"), T("累计汇集"), T("变更事件"), T("最近汇集")],
+  return table([T("来源主题"), T("提供部门"), T("角色"), T("状态"), T("本轮进度"), T("本轮汇集"), T("累计汇集"), T("源头已无而清除"), T("变更事件"), T("最近汇集")],
     rows, T("尚无来源"), `id="lib-sources-${lib.library}"`);
 }
 
@@ -42,8 +45,8 @@ function passBlock(T, status) {
   const errors = Object.entries(p.errors).map(([code, why]) => html`<li class="err"><code>${code}</code> ${why}</li>`);
   const head = status.running
     ? T("汇集中：本轮已汇集 {n} 条，已用 {s} 秒", {n: fmtNum(p.total), s: p.seconds.toFixed(1)})
-    : T("上一轮（{kind}）：汇集 {n} 条，用时 {s} 秒（其中质量核对 {c} 秒），结束于 {t}", {
-      kind: p.full ? T("全量") : T("增量"), n: fmtNum(p.total), s: p.seconds.toFixed(1), c: p.check_seconds.toFixed(1), t: fmtTime(p.finished_at)});
+    : T("上一轮（{kind}）：汇集 {n} 条，清除源头已无的 {d} 条，用时 {s} 秒（其中质量核对 {c} 秒），结束于 {t}", {
+      kind: p.full ? T("全量") : T("增量"), n: fmtNum(p.total), d: fmtNum(p.total_removed), s: p.seconds.toFixed(1), c: p.check_seconds.toFixed(1), t: fmtTime(p.finished_at)});
   return html`<p id="lib-pass" role="status">${head}</p>${skipped.length ? html`<p class="small">${T("跳过")}</p><ul class="small">${skipped}</ul>` : ""}
     ${errors.length ? html`<ul class="small">${errors}</ul>` : ""}`;
 }
@@ -95,7 +98,7 @@ export async function loadConflicts() {
   V.items = Object.fromEntries(page.items.map((c) => [String(c.id), c]));
   const rows = page.items.map((c) => html`<tr><td class="num">${c.id}</td><td><code>${c.subject}</code></td><td>${T(KINDS[c.kind] || c.kind)}</td><td><code>${c.element}</code></td>
     <td>${c.value ?? "—"} <span class="muted small">${deptName(c.provider)}</span></td><td>${c.other_value ?? "—"} <span class="muted small">${deptName(c.other_provider)}</span></td>
-    <td>${c.status === "open" ? html`<span class="tag open">${T("待处理")}</span>` : html`<span class="tag ok">${T(RESOLUTIONS[c.resolution] || c.resolution)}</span> <span class="small muted">${c.resolved_by} · ${fmtTime(c.resolved_at)}</span>`}</td>
+    <td>${c.status === "open" ? html`<span class="tag open">${T("待处理")}</span>` : html`<span class="tag ok">${T(RESOLUTIONS[c.resolution] || CLOSED_BY_LIBRARY[c.resolution] || c.resolution)}</span> <span class="small muted">${c.resolved_by} · ${fmtTime(c.resolved_at)}</span>`}</td>
     <td>${fmtTime(c.found_at)}</td><td>${c.status === "open" ? html`<button type="button" data-act="lib-resolve" data-id="${c.id}">${T("处理")}</button>` : (c.note || "")}</td></tr>`);
   const last = Math.min(page.offset + page.items.length, page.total);
   put("lib-conflicts", html`<h3>${T("冲突清单（校核纠错）")}</h3>
