@@ -250,6 +250,68 @@ def test_timeouts_and_refusals_raise() -> None:
     asyncio.run(run())
 
 
+def test_a_later_call_on_a_kept_connection_times_out_at_its_own_deadline() -> None:
+    """The connection's one timer, armed for the first call's deadline and left running,
+    expires the second call (a longer budget, never answered) at the second's deadline,
+    not the first's, and a call answered in time is not expired by it."""
+
+    async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await read_request(reader)
+        await asyncio.sleep(5)  # the second call is never answered
+
+    async def run() -> None:
+        pool = H1Pool(1)
+        async with server(answers_once) as url:
+            target = pool.target(url)
+            assert target is not None
+            loop = asyncio.get_running_loop()
+            assert await pool.post(target, b"{}", b"", budget=1, connect_budget=1) == (
+                200,
+                b"ok",
+            )
+            started = loop.time()
+            with pytest.raises(TimeoutError):
+                await pool.post(target, b"{}", b"", budget=2, connect_budget=1)
+            # Not at the first call's deadline (≤ 1 s after it started): at its own.
+            assert loop.time() - started >= 2
+        pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_kept_connection_serves_calls_beyond_the_first_calls_budget() -> None:
+    """Calls answered in time on one connection for longer than a call's budget: the
+    timer left armed by earlier calls expires none of them."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def run() -> int:
+        pool = H1Pool(1)
+        calls = 0
+        async with server(handler) as url:
+            target = pool.target(url)
+            assert target is not None
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while loop.time() - started < 2.5:
+                assert await pool.post(target, b"{}", b"", budget=1, connect_budget=1) == (
+                    200,
+                    b"ok",
+                )
+                calls += 1
+                await asyncio.sleep(0.05)
+        pool.close()
+        return calls
+
+    assert asyncio.run(run()) > 1
+
+
 def test_a_call_waiting_for_a_busy_pool_times_out_and_the_pool_recovers() -> None:
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await read_request(reader):
