@@ -451,7 +451,7 @@ async def test_callers_of_one_cold_page_share_one_derivation(
     built: list[int] = []
     build = app.exports.build_chunk
 
-    def counting(topic: object, start: int) -> object:
+    def counting(topic: object, start: int, *cut: object) -> object:
         built.append(start)
         time.sleep(0.05)  # long enough that the other callers arrive while it derives
         return build(topic, start)  # type: ignore[arg-type]
@@ -483,7 +483,7 @@ async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
     build = app.exports.build_chunk
     calls = 0
 
-    def failing_once(topic: object, start: int) -> object:
+    def failing_once(topic: object, start: int, *cut: object) -> object:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -507,7 +507,8 @@ async def test_worker_processes_derive_the_same_chunks(
     operator: dict[str, str],
 ) -> None:
     """Cold chunks derived ahead in a worker process (the departments' own process keeps
-    sending) are byte for byte those derived in a thread: whole, cut to fields, noisy."""
+    sending) are byte for byte those derived in a thread: whole, cut to fields (derived cut
+    there, cut from the whole chunk here), noisy."""
     clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
     pooled = create_departments_app(
         settings.model_copy(update={"departments_export_workers": 1}),
@@ -530,13 +531,26 @@ async def test_worker_processes_derive_the_same_chunks(
                 here, there = await client.get(page), await workers.get(page)
                 assert there.status_code == 200
                 assert there.content == here.content
+            # The cut page's chunks were derived cut: no whole household chunk was made.
+            kept = [k for k in pooled.exports.cache.items if k[1] == "household-registration"]
+            assert kept
+            assert {k[4] for k in kept} == {("id_number", "name")}
+            # Read again from those cut chunks, and a page starting inside one.
+            for page in (
+                f"{HH}/export?offset=100&limit=7000&fields=name,id_number",
+                f"{HH}/export?offset=3000&limit=1500&fields=id_number,name",
+            ):
+                assert (await workers.get(page)).content == (await client.get(page)).content
             for c in (client, workers):
                 resp = await c.put(
                     f"{FAULTS}/household-registration", json={"noise_rate": 0.3}, headers=operator
                 )
                 assert resp.status_code == 200
-            page = f"{HH}/export?offset=40000&limit=5000"
-            assert (await workers.get(page)).content == (await client.get(page)).content
+            for page in (
+                f"{HH}/export?offset=40000&limit=5000",
+                f"{HH}/export?offset=50000&limit=5000&fields=status,name,sex",
+            ):
+                assert (await workers.get(page)).content == (await client.get(page)).content
     finally:
         await pooled.stop()
     assert not pooled.workers.running

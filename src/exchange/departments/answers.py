@@ -206,7 +206,7 @@ async def export(
     ahead = 2 * workers.count * SPAN_CHUNKS * EXPORT_CHUNK if workers.running else 0
     while start < stop:
         if ahead:
-            chunks.derive_ahead(topic, start, min(stop, start + ahead))
+            chunks.derive_ahead(topic, start, min(stop, start + ahead), fields)
         if fields:
             block = await chunks.projected(topic, start, fields)
         else:
