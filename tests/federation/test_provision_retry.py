@@ -34,20 +34,26 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     return clock
 
 
-def _federation(outcomes: dict[str, list[Any]]) -> tuple[Federation, list[str]]:
-    """A Federation with only what provision_all uses: two provisions whose pulls give
-    ``outcomes`` in turn (a number of records, or an exception raised)."""
+def _federation(
+    outcomes: dict[str, Any], alone: dict[str, list[bool]] | None = None
+) -> tuple[Federation, list[str]]:
+    """A Federation with only what provision_all uses: provisions whose pulls give
+    ``outcomes`` in turn (a number of records, or an exception raised); ``alone`` notes
+    whether each pull was told that no other provision waits."""
     fed = Federation.__new__(Federation)
     fed._pulling = asyncio.Lock()
     fed._retry = {}
     fed.provision_errors = {}
     fed.provisions_behind = set()
     asked: list[str] = []
+    alone_of = alone
     mounts = [SimpleNamespace(resource_code=code) for code in outcomes]
     turns = {code: iter(seq) for code, seq in outcomes.items()}
 
-    async def pull(mount: Any) -> int:
+    async def pull(mount: Any, *, alone: bool = False) -> int:
         asked.append(mount.resource_code)
+        if alone_of is not None:
+            alone_of.setdefault(mount.resource_code, []).append(alone)
         got = next(turns[mount.resource_code])
         if isinstance(got, Exception):
             raise got
@@ -102,6 +108,36 @@ def test_success_clears_the_wait_and_an_unreachable_peer_is_asked_next_tick(
         await_(fed.provision_all())
     assert asked == ["t"] * 5
     assert fed._retry == {}
+
+
+def test_only_the_last_provision_due_may_go_on_past_its_slice(clock: _Clock) -> None:
+    """A pull goes on past its slice only when no provision after it in the pass waits
+    for its turn (one waiting out a refusal does not), none before it was left behind on
+    its slice, and it is not the operator's pull (which answers when its slice ends)."""
+    refused = client_error("not_exportable", "no export", 409)
+    alone: dict[str, list[bool]] = {}
+    fed, _ = _federation(
+        {"a": itertools.repeat(5), "b": itertools.repeat(5), "c": itertools.repeat(refused)},
+        alone,
+    )
+    await_(fed.provision_all())  # c is due: only c, the last, is alone
+    assert alone == {"a": [False], "b": [False], "c": [True]}
+    clock.now += SYNC_SECONDS / 2  # c waits out its refusal: b is the last one due
+    await_(fed.provision_all())
+    assert alone == {"a": [False, False], "b": [False, True], "c": [True]}
+    await_(fed.provision_all(now=True))  # the operator's pull: never alone
+    assert [v[-1] for v in alone.values()] == [False, False, False]
+    # a stopped on its slice (left behind): b, after it, must leave it a turn.
+    pull = fed.pull
+
+    async def a_left_behind(mount: Any, *, alone: bool = False) -> int:
+        if mount.resource_code == "a":
+            fed.provisions_behind.add("a")
+        return int(await pull(mount, alone=alone))
+
+    fed.pull = a_left_behind  # type: ignore[method-assign]
+    await_(fed.provision_all())
+    assert alone["b"][-1] is False
 
 
 def await_(coro: Any) -> Any:

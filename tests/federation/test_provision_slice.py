@@ -77,6 +77,22 @@ def test_a_pull_stopped_by_its_slice_is_left_behind_and_one_caught_up_is_not() -
     assert fed.provisions_behind == set()
 
 
+def test_a_pull_alone_goes_on_past_its_slice_with_the_feed_synced_beside_it() -> None:
+    """No other provision waits: when the slice ends the pull takes another (no pages
+    drained, none started again from one) and the feed's sync is started beside it."""
+    mount: Any = SimpleNamespace(resource_code="t/1", peer_resource_code="p/1")
+    fed, stored = _puller(total=100)
+    beside: list[int] = []
+    fed._between_slices = lambda: beside.append(sum(stored))  # type: ignore[method-assign]
+    # No time at all, yet every page and the empty poll at the end: caught up.
+    got = asyncio.run(fed.pull(mount, budget=0.0, alone=True))
+    assert got == 100 == sum(stored)
+    assert fed.provisions_behind == set()
+    # Each spent slice gave the feed its turn, while the pull went on.
+    assert beside
+    assert beside[0] < 100
+
+
 def test_the_background_task_goes_on_at_once_while_a_provision_is_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -67,6 +67,8 @@ class Connection:
         self._pulling = asyncio.Lock()
         self._syncing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        #: the feed's sync run beside a pull that went on past its slice
+        self._beside: asyncio.Task[None] | None = None
         self.last_sync_error: str | None = None
         self.synced_at: float | None = None
         #: resource codes published to the peer (None: to be loaded); dropped whenever the

@@ -25,7 +25,8 @@ from exchange.provider_auth import SignatureError
 
 #: provision pages asked for ahead of the one being stored (see :meth:`Federation.pull`)
 PAGES_AHEAD = 3
-#: how long one provision keeps pulling in a tick before the others (and the feed) go
+#: how long one provision keeps pulling in a tick before the others go (while no other
+#: provision waits, the pull goes on, and the feed is synced beside it: see ``pull``)
 PROVISION_SLICE = 5.0
 #: the longest a failing provision waits before the background task asks again (seconds)
 RETRY_CEILING = 60.0
@@ -68,13 +69,21 @@ class Receiving(Connection):
         async with self._pulling:
             # Rebuilt each pass: a mount withdrawn meanwhile must not keep the task busy.
             self.provisions_behind.clear()
-            for mount, _, _ in await run_joined(self._provisions):
+            found = [m for m, _, _ in await run_joined(self._provisions)]
+            for at, mount in enumerate(found):
                 code = mount.resource_code
                 failures, due = self._retry.get(code, (0, 0.0))
                 if not now and time.monotonic() < due:
                     continue
+                # The background task's pull goes on past its slice while no other
+                # provision waits for its turn in this pass (an operator's pull keeps its
+                # slice: the call answers when it ends).
+                alone = not now and not any(
+                    time.monotonic() >= self._retry.get(m.resource_code, (0, 0.0))[1]
+                    for m in found[at + 1 :]
+                )
                 try:
-                    done[code] = await self.pull(mount)
+                    done[code] = await self.pull(mount, alone=alone and not self.provisions_behind)
                     self.provision_errors[code] = None
                     self._retry.pop(code, None)
                 except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
@@ -84,9 +93,15 @@ class Receiving(Connection):
                         self._retry[code] = (failures + 1, time.monotonic() + wait)
         return done
 
-    async def pull(self, mount: Mount, *, budget: float = PROVISION_SLICE) -> int:
+    async def pull(
+        self, mount: Mount, *, budget: float = PROVISION_SLICE, alone: bool = False
+    ) -> int:
         """Pull pages of one mounted topic from the stored watermark until a page brings
-        nothing new or ``budget`` seconds pass; returns the records stored.
+        nothing new or ``budget`` seconds pass; returns the records stored. ``alone`` (no
+        other provision waits for a turn): when the budget is spent the pull takes another
+        slice, and the feed's sync runs beside it (:meth:`_between_slices`), rather than
+        draining its pages ahead and starting again from one (~0.2-0.5 s of a million-record
+        pull, measured).
 
         Up to :data:`PAGES_AHEAD` pages are asked for ahead of the one being stored (each
         starts where the one before it will end): the peer builds the next pages, and its
@@ -114,8 +129,12 @@ class Receiving(Connection):
                 # Only pages that start where this one ends can follow it.
                 while ahead and ahead[0][:2] != end:
                     _drop(ahead.popleft()[2])
-                if (moved or count) and time.monotonic() < deadline:
-                    self._ask_ahead(mount, header, ahead)
+                if moved or count:
+                    if alone and time.monotonic() >= deadline:
+                        self._between_slices()
+                        deadline = time.monotonic() + budget
+                    if alone or time.monotonic() < deadline:
+                        self._ask_ahead(mount, header, ahead)
                 kept = await run_joined(self._store, mount, page, rid)
                 if kept and (count or moved):  # a poll that found nothing new is not audited
                     stored += count
@@ -132,6 +151,10 @@ class Receiving(Connection):
             for *_, task in ahead:
                 task.cancel()
             await asyncio.gather(*(task for *_, task in ahead), return_exceptions=True)
+
+    def _between_slices(self) -> None:
+        """What must not wait for a pull that goes on past its slice (the feed's sync, in
+        :class:`~exchange.federation.runtime.Federation`); nothing here."""
 
     def _ask_ahead(
         self,

@@ -57,11 +57,12 @@ class Federation(Receiving, Providing):
         self._task = asyncio.create_task(self._run(), name="federation-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._beside):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._beside = None
         await self._flush_provided()
         await self.client.close()
 
@@ -91,16 +92,31 @@ class Federation(Receiving, Providing):
 
                 announce(session, "departments")
 
+    async def _sync_noted(self) -> None:
+        """One sync, its failure noted (and tried again on the next tick), not raised."""
+        try:
+            await self.sync_once()
+            self.last_sync_error = None
+        except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
+            # The peer is down or refusing: keep the cursor, try again next tick.
+            self.last_sync_error = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            log.exception("federation sync failed")
+
+    def _between_slices(self) -> None:
+        """A pull goes on past its slice: the feed's sync (catalog changes, revocations,
+        forwarded applications) runs beside it, once a tick has passed since the last one
+        or when kicked, instead of waiting for the pull to end."""
+        if self._beside is not None and not self._beside.done():
+            return
+        due = self.synced_at is None or time.time() - self.synced_at >= SYNC_SECONDS
+        if due or self._kick.is_set():
+            self._kick.clear()
+            self._beside = asyncio.create_task(self._sync_noted(), name="federation-sync-beside")
+
     async def _run(self) -> None:
         while True:
-            try:
-                await self.sync_once()
-                self.last_sync_error = None
-            except (PeerUnreachable, SignatureError, ExchangeError, ValueError) as exc:
-                # The peer is down or refusing: keep the cursor, try again next tick.
-                self.last_sync_error = f"{type(exc).__name__}: {exc}"
-            except Exception:
-                log.exception("federation sync failed")
+            await self._sync_noted()
             try:
                 await self.provision_all()
             except Exception:
