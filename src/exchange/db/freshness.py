@@ -46,7 +46,8 @@ How a change reaches every process, by database:
   every subscriber before it serves again. A subscriber that may *wait* (``waits=True``:
   the distribution's revocation gate) runs in a settler thread beside the listener, which
   confirms its change once it ran: the listener's heartbeats go on meanwhile, so one
-  waiting subscriber does not stop the whole process from serving.
+  waiting subscriber does not stop the whole process from serving. This transport is in
+  :mod:`exchange.db.freshness_pg`.
 * **SQLite in memory**: one process by nature; the after-commit hook is the whole story.
 
 Known limit: with a SQLite file, a process killed between its commit and the counter's
@@ -65,15 +66,19 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.errors import Unavailable
+from exchange.db.freshness_pg import (
+    CHANNEL,
+    Callback,
+    PostgresAnnouncements,
+    Resyncing,
+    run_subscriber,
+)
 
 __all__ = ["TOPICS", "Freshness", "Resyncing", "announce"]
 
@@ -87,24 +92,12 @@ log = logging.getLogger(__name__)
 #: so caches reload before the gate waits.
 TOPICS = ("authz", "catalog", "departments", "keys", "clock", "narrowed", "libraries")
 
-CHANNEL = "exchange_fresh"
-ACK_CHANNEL = "exchange_fresh_ack"
-APP_NAME = "exchange-fresh"
 #: ``Session.info`` keys: the bus of the session's database, the topics it announced
 INFO_BUS = "freshness"
 INFO_TOPICS = "freshness_topics"
 #: size of the SQLite counters file: 8-byte slots, room for new topics
 FILE_SIZE = 4096
 _SLOT = struct.Struct("<Q")
-
-Callback = Callable[[], None]
-
-
-class Resyncing(Unavailable):
-    """This process has lost touch with the change announcements; it serves again once it
-    has re-synced (its caches reloaded)."""
-
-    code = "exchange.resyncing"
 
 
 def announce(session: Session, topic: str) -> None:
@@ -116,7 +109,7 @@ def announce(session: Session, topic: str) -> None:
     bus.announce(session, topic)
 
 
-class Freshness:
+class Freshness(PostgresAnnouncements):
     """The change announcements of one process's database (see the module docstring)."""
 
     def __init__(
@@ -234,7 +227,7 @@ class Freshness:
         waiters = self._waiters[topic]
         for callback in tuple(self._subscribers[topic]):
             if waiting or callback not in waiters:
-                _run(topic, callback)
+                run_subscriber(topic, callback)
 
     def _dispatch_all(self) -> None:
         """After (re)connecting: anything may have changed while nobody listened."""
@@ -315,179 +308,6 @@ class Freshness:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    # --- PostgreSQL ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start listening (PostgreSQL; a no-op otherwise) and wait for the first
-        heartbeat, so announcements made after this returns are confirmed."""
-        if self._kind != "postgresql" or self._closed:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._listen, name="freshness-listener", daemon=True
-                )
-                self._thread.start()
-        self._listening.wait(timeout=self._lease)
-
-    def _lapsed(self) -> None:
-        if self._thread is None and not self._closed:
-            self.start()
-            if time.monotonic() < self._valid_until:
-                return
-        raise Resyncing(
-            "this exchange process lost touch with change announcements and is re-syncing; "
-            "retry shortly",
-            detail={"lease_seconds": self._lease},
-        )
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
-        kwargs = {k: v for k, v in kwargs.items() if k not in {"cursor_factory"}}
-        return psycopg.connect(
-            *args, **kwargs, autocommit=True, application_name=f"{APP_NAME} {self.peer}"
-        )
-
-    def _listen(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
-            conn = None
-            try:
-                conn = self._connect()
-                conn.execute(f"LISTEN {CHANNEL}")
-                conn.execute(f"LISTEN {ACK_CHANNEL}")
-                conn.execute(f"LISTEN {self._wake_channel}")
-                # Anything may have been announced while this process was not listening.
-                self._dispatch_all()
-                backoff = 0.1
-                while not self._stop.is_set():
-                    started = time.monotonic()
-                    # The round trip delivers every notification committed before it.
-                    conn.execute("SELECT 1")
-                    self._apply(conn, list(conn.notifies(timeout=0)))
-                    self._valid_until = started + self._lease
-                    self._listening.set()
-                    if self._stop.is_set():
-                        # close() may have woken us already: its note went in notifies() above.
-                        break
-                    self._apply(conn, list(conn.notifies(timeout=self._heartbeat, stop_after=1)))
-            except Exception:
-                if self._stop.is_set():
-                    break
-                log.warning("freshness listener lost its connection; reconnecting", exc_info=True)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
-            finally:
-                if conn is not None:
-                    try:
-                        conn.close()
-                    except Exception:
-                        log.debug("closing the listener connection failed", exc_info=True)
-
-    def _apply(self, conn: Any, notes: list[Any]) -> None:
-        """Run the subscribers of announced topics, then confirm them to their writers."""
-        confirm: list[str] = []
-        for note in notes:
-            parts = note.payload.split(" ")
-            if note.channel == CHANNEL and len(parts) == 3:
-                topic, change, origin = parts
-                if origin != self.peer:
-                    if topic in self._subscribers:
-                        self._dispatch(topic, waiting=False)
-                        if self._waiters[topic]:
-                            # Confirmed by the settler once its waiting subscribers ran.
-                            self._settle(topic, f"{change} {self.peer}")
-                            continue
-                    confirm.append(f"{change} {self.peer}")
-            elif note.channel == ACK_CHANNEL and len(parts) == 2:
-                change, peer = parts
-                with self._lock:
-                    if change in self._acks:
-                        self._acks[change].add(peer)
-                        self._acked.notify_all()
-        for payload in confirm:
-            conn.execute("SELECT pg_notify(%s, %s)", (ACK_CHANNEL, payload))
-
-    def _live_peers(self) -> set[str]:
-        with self._engine.connect() as conn:
-            names = conn.scalars(
-                text(
-                    "SELECT application_name FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name LIKE :p"
-                ),
-                {"p": f"{APP_NAME} %"},
-            )
-            return {n.split(" ", 1)[1] for n in names}
-
-    def _await_acks(self, changes: list[str]) -> None:
-        """Return once every live peer confirmed ``changes``, or after ``lease`` seconds
-        (by then a peer that did not confirm has stopped serving)."""
-        deadline = time.monotonic() + self._lease
-        try:
-            peers = self._live_peers()
-        except Exception:
-            log.warning("could not list peers; waiting out the lease", exc_info=True)
-            peers = {"?"}
-        peers.discard(self.peer)
-        with self._lock:
-            try:
-                while True:
-                    missing = [c for c in changes if not peers <= self._acks.get(c, peers)]
-                    if not missing:
-                        return
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        log.warning(
-                            "peers %s did not confirm changes %s within the lease",
-                            sorted(peers),
-                            missing,
-                        )
-                        return
-                    self._acked.wait(remaining)
-            finally:
-                for change in changes:
-                    self._acks.pop(change, None)
-
-    def _settle(self, topic: str, confirmation: str) -> None:
-        with self._lock:
-            if self._settler is None:
-                self._settler = threading.Thread(
-                    target=self._run_settler, name="freshness-settler", daemon=True
-                )
-                self._settler.start()
-        self._settling.put((topic, confirmation))
-
-    def _run_settler(self) -> None:
-        """Run the waiting subscribers of other processes' changes, in the order they
-        came, and confirm each change after its subscribers ran."""
-        while (item := self._settling.get()) is not None:
-            topic, confirmation = item
-            for callback in tuple(self._waiters[topic]):
-                _run(topic, callback)
-            if confirmation:
-                self._notify(ACK_CHANNEL, confirmation)
-
-    def _notify(self, channel: str, payload: str) -> bool:
-        """``pg_notify`` on a pooled connection; ``False`` when the database is gone."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": channel, "payload": payload},
-                )
-                conn.commit()
-        except Exception:
-            log.debug("could not notify %s", channel, exc_info=True)
-            return False
-        return True
-
-    def _wake(self) -> None:
-        """End the listener's wait for notifications (``_stop`` is set first). When the
-        database is gone, the listener's wait ends by its heartbeat."""
-        self._notify(self._wake_channel, "")
-
     def close(self) -> None:
         """Stop listening and unmap the counters."""
         self._closed = True
@@ -506,11 +326,3 @@ class Freshness:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def _run(topic: str, callback: Callback) -> None:
-    try:
-        callback()
-    except Exception:
-        # One broken subscriber must not keep the others stale.
-        log.exception("freshness subscriber of %s failed", topic)
