@@ -23,7 +23,7 @@ import msgspec
 import orjson
 
 from exchange.children import follow_parent
-from exchange.departments import bulk, firm_tables, noise
+from exchange.departments import firm_tables, noise, tables
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
 from exchange.departments.ndjson import Record
@@ -164,7 +164,7 @@ def _start_worker(parent: int, seed: int, population: int, enterprises: int) -> 
     # would live on, idle, holding a city each; the kernel ends them with it instead.
     follow_parent(parent)
     _city = City(seed, population, enterprises)
-    bulk.warm()
+    tables.warm(_city)
 
 
 def _ready() -> int:

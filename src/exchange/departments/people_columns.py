@@ -69,6 +69,10 @@ def _name_tables() -> tuple[
     )
 
 
+#: Columns :meth:`People.take` carries over when made (the rest are made again if asked).
+_CARRIED = ("death", "married", "divorced", "husband_death", "employer", "together", "alive")
+
+
 def _units(index: I64) -> I64:
     """The couples of these persons, each once, in order: ``np.unique(index >> 1)``,
     without its sort when the persons are in order already (a range of rows)."""
@@ -85,18 +89,15 @@ def _units(index: I64) -> I64:
 class People:
     """Columns of the persons at ``index`` (any order, each ``0 <= i < population``).
 
-    Like :func:`bulk.persons`, whole couples are derived (a record needs both partners'
-    slots and deaths); columns are made on first use.
+    Each person's slot comes from their couple's (one permutation for both partners);
+    every other column is made on first use: the couple's marriage, which needs both
+    partners' deaths, only for the tables that write it (a birth certificate's parents or
+    an enterprise's legal representative need a name and an ID number, nothing more).
     """
 
     day: I64
     area_i: I64
     h: I64
-    death: I64
-    married: I64
-    divorced: I64
-    #: death of the husband of each person's couple: whether the household's head lives
-    husband_death: I64
 
     def __init__(self, city: City, index: I64) -> None:
         self.city = city
@@ -104,48 +105,88 @@ class People:
         self.index = index
         self.n = n = len(index)
         self.female: BOOL = (index & 1).astype(np.bool_)
+        #: (couples, each person's position among them, their bulk.couple_slots)
+        self._couples: tuple[I64, I64, tuple[I64, I64, I64, I64, I64]] | None = None
         if not n:
-            empty = np.zeros(0, dtype=np.int64)
-            self.day = self.area_i = self.h = self.death = empty
-            self.married = self.divorced = self.husband_death = empty
+            self.day = self.area_i = self.h = np.zeros(0, dtype=np.int64)
             return
         units = _units(index)
-        pair = np.stack([2 * units, 2 * units + 1], axis=1)
-        flat = pair.ravel()
-        exists = flat < city.population
-        day_h, area_h, h_u, day_w, area_w = bulk.couple_slots(city, units)
-        shape = pair.shape
-        day = np.stack([day_h, day_w], axis=1).reshape(-1)
-        area_i = np.stack([area_h, area_w], axis=1).reshape(-1)
-        h = np.repeat(h_u, 2)
-        death = np.where(exists, bulk.deaths(city, flat, day), -1)
-        married, divorced = bulk.couples(
-            city,
-            units,
-            day.reshape(shape),
-            area_i.reshape(shape),
-            h.reshape(shape),
-            death.reshape(shape),
-        )
         unit_of = np.searchsorted(units, index >> 1)
-        at = 2 * unit_of + (index & 1)
-        self.husband_death = death[2 * unit_of]
-        self.day, self.area_i, self.h, self.death = day[at], area_i[at], h[at], death[at]
-        self.married, self.divorced = married[unit_of], divorced[unit_of]
+        slots = bulk.couple_slots(city, units)
+        day_h, area_h, h_u, day_w, area_w = slots
+        fem = self.female
+        self.day = np.where(fem, day_w[unit_of], day_h[unit_of])
+        self.area_i = np.where(fem, area_w[unit_of], area_h[unit_of])
+        self.h = h_u[unit_of]
+        self._couples = (units, unit_of, slots)
 
     def take(self, pos: I64 | BOOL) -> People:
         """The people at positions (or where a mask is true) of this block, without deriving
-        them again (columns already made are not carried over)."""
+        them again (the columns made so far of :data:`_CARRIED` are carried over)."""
         out = People.__new__(People)
         out.city = self.city
         out.index = self.index[pos]
         out.n = len(out.index)
         out.female = self.female[pos]
         out.day, out.area_i, out.h = self.day[pos], self.area_i[pos], self.h[pos]
-        out.death, out.husband_death = self.death[pos], self.husband_death[pos]
-        out.married, out.divorced = self.married[pos], self.divorced[pos]
-        if "employer" in self.__dict__:
-            out.__dict__["employer"] = self.employer[pos]
+        out._couples = None
+        for name in _CARRIED:
+            if name in self.__dict__:
+                out.__dict__[name] = self.__dict__[name][pos]
+        return out
+
+    # -- the couple ----------------------------------------------------------------------
+
+    @cached_property
+    def death(self) -> I64:
+        """Death-day ordinals (-1: alive)."""
+        return bulk.deaths(self.city, self.index, self.day)
+
+    @cached_property
+    def _marriage(self) -> I64:
+        """(married, divorced, husband's death) of each person's couple, a (3, n) array:
+        derived only for the tables that need it (household, marriage, real estate), as
+        it needs both partners' deaths."""
+        city = self.city
+        if self._couples is None:
+            units = _units(self.index)
+            unit_of = np.searchsorted(units, self.index >> 1)
+            slots = bulk.couple_slots(city, units)
+        else:
+            units, unit_of, slots = self._couples
+        day_h, area_h, h_u, day_w, area_w = slots
+        pair = np.stack([2 * units, 2 * units + 1], axis=1)
+        flat = pair.reshape(-1)
+        day = np.stack([day_h, day_w], axis=1)
+        death = np.where(
+            flat < city.population, bulk.deaths(city, flat, day.reshape(-1)), -1
+        ).reshape(pair.shape)
+        married, divorced = bulk.couples(
+            city,
+            units,
+            day,
+            np.stack([area_h, area_w], axis=1),
+            np.stack([h_u, h_u], axis=1),
+            death,
+        )
+        return np.stack([married[unit_of], divorced[unit_of], death[unit_of, 0]])
+
+    @cached_property
+    def married(self) -> I64:
+        """Marriage-day ordinals of each person's couple (-1: never married)."""
+        out: I64 = self._marriage[0]
+        return out
+
+    @cached_property
+    def divorced(self) -> I64:
+        out: I64 = self._marriage[1]
+        return out
+
+    @cached_property
+    def husband_death(self) -> I64:
+        """Death of the husband of each person's couple: whether the household's head
+        lives."""
+        out: I64 = self._marriage[2]
         return out
 
     # -- numbers -------------------------------------------------------------------------

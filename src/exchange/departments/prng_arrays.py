@@ -92,43 +92,56 @@ def between(draw: U64, lo: I64, hi: I64) -> I64:
     return out
 
 
-def _f(x: U64, key: int, mask: np.uint64) -> U64:
-    h = (x ^ np.uint64(key)) * _GOLDEN
-    h ^= h >> np.uint64(32)
-    h = h * _C1
-    out: U64 = (h >> np.uint64(19)) & mask
+def _rounds(cur: U64, perm: Feistel, backward: bool) -> U64:
+    """The Feistel network's four rounds over every element, in place over three
+    buffers (each round as the scalar ``_f``: xor the key, multiply, fold, multiply,
+    shift, mask): a round made six arrays of temporaries, and a people table permutes
+    each person once or twice."""
+    half, mask = np.uint64(perm.half), np.uint64(perm.mask)
+    left, right = cur >> half, cur & mask
+    if backward:
+        # The inverse runs the rounds in reverse with the halves' roles swapped.
+        left, right = right, left
+    f, fold = np.empty_like(left), np.empty_like(left)
+    for k in reversed(perm.keys) if backward else perm.keys:
+        np.bitwise_xor(right, np.uint64(k), out=f)
+        f *= _GOLDEN
+        np.right_shift(f, np.uint64(32), out=fold)
+        f ^= fold
+        f *= _C1
+        f >>= np.uint64(19)
+        f &= mask
+        f ^= left
+        # (left, right) <- (right, left ^ f(right)); the old left's buffer is free.
+        left, right, f = right, f, left
+    if backward:
+        left, right = right, left
+    out: U64 = (left << half) | right
+    return out
+
+
+def _walk(perm: Feistel, x: U64, backward: bool) -> U64:
+    """Cycle walking: the rounds again for the elements that fell outside the domain."""
+    domain = np.uint64(perm.domain)
+    out = x.astype(np.uint64, copy=True)
+    todo = np.arange(len(out))
+    cur = out.copy()
+    while len(todo):
+        cur = _rounds(cur, perm, backward)
+        inside = cur < domain
+        if inside.all():
+            out[todo] = cur
+            break
+        out[todo[inside]] = cur[inside]
+        todo, cur = todo[~inside], cur[~inside]
     return out
 
 
 def feistel_forward(perm: Feistel, x: U64) -> U64:
     """:meth:`Feistel.forward` of every element (cycle walking until inside the domain)."""
-    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
-    out = x.astype(np.uint64, copy=True)
-    todo = np.arange(len(out))
-    cur = out.copy()
-    while len(todo):
-        left, right = cur >> half, cur & mask
-        for k in perm.keys:
-            left, right = right, left ^ _f(right, k, mask)
-        cur = (left << half) | right
-        inside = cur < domain
-        out[todo[inside]] = cur[inside]
-        todo, cur = todo[~inside], cur[~inside]
-    return out
+    return _walk(perm, x, backward=False)
 
 
 def feistel_inverse(perm: Feistel, y: U64) -> U64:
     """:meth:`Feistel.inverse` of every element."""
-    half, mask, domain = np.uint64(perm.half), np.uint64(perm.mask), np.uint64(perm.domain)
-    out = y.astype(np.uint64, copy=True)
-    todo = np.arange(len(out))
-    cur = out.copy()
-    while len(todo):
-        left, right = cur >> half, cur & mask
-        for k in reversed(perm.keys):
-            left, right = right ^ _f(left, k, mask), left
-        cur = (left << half) | right
-        inside = cur < domain
-        out[todo[inside]] = cur[inside]
-        todo, cur = todo[~inside], cur[~inside]
-    return out
+    return _walk(perm, y, backward=True)
