@@ -1,7 +1,9 @@
-"""What the benchmark scripts share: a free loopback port and waiting for a server."""
+"""What the benchmark scripts share: a free loopback port, waiting for a server, reading a
+figure out of a tool's report."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -27,3 +29,12 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> N
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"server behind {url} did not start") from None
             time.sleep(0.1)
+
+
+def figure(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern`` in a tool's report (wrk's, /proc's); exit the script
+    when the report lacks it."""
+    found = re.search(pattern, text, flags)
+    if found is None:
+        raise SystemExit(f"no {pattern!r} in the report:\n{text[-2000:]}")
+    return found.group(1)

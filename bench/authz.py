@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import orjson
-from _common import free_port, wait_up
+from _common import figure, free_port, wait_up
 
 from exchange.authz.cache import GrantCache
 from exchange.authz.models import Grant
@@ -199,7 +199,7 @@ def wrk(url: str, seconds: int, script: Path | None) -> tuple[float, int, str]:
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(figure(r"Requests/sec:\s+([\d.]+)", out))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     # Anchored to the latency table's row: a stdev share like "79.99%" also ends in 99%.
     p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
@@ -327,12 +327,25 @@ def latencies_of_timer(n: int) -> float:
     return statistics.median(out) / 1000
 
 
-def write_results(args: argparse.Namespace, **r: object) -> None:
-    base_rounds: list[float] = r["base_rounds"]  # type: ignore[assignment]
-    check_rounds: list[float] = r["check_rounds"]  # type: ignore[assignment]
-    http: dict[str, tuple[list[float], int, list[str]]] = r["http"]  # type: ignore[assignment]
+Load = tuple[float, float, float]
+
+
+def write_results(
+    args: argparse.Namespace,
+    *,
+    seeded: float,
+    load_ms: float,
+    allowed: int,
+    base_rounds: list[float],
+    check_rounds: list[float],
+    p50: float,
+    p99: float,
+    p999: float,
+    timer: float,
+    http: dict[str, tuple[list[float], int, list[str]]],
+    load: tuple[Load, Load],
+) -> None:
     check_med = statistics.median(check_rounds)
-    p99: float = r["p99"]  # type: ignore[assignment]
     met = "met" if check_med >= 200_000 and p99 <= 50 else "**NOT met**"
     fmt = ", ".join
     lines = [
@@ -343,17 +356,17 @@ def write_results(args: argparse.Namespace, **r: object) -> None:
         f"{GRANTS:,} active grants ({CONSUMERS} consumers x {TOPICS} topics), SQLite; "
         f"medians of {args.rounds} rounds, warm (the cache loaded, the server answered a "
         "warm-up run). Load average (1, 5, 15 min) "
-        + ", ".join(f"{x:.2f}" for x in r["load"][0])  # type: ignore[index]
+        + ", ".join(f"{x:.2f}" for x in load[0])
         + " before, "
-        + ", ".join(f"{x:.2f}" for x in r["load"][1])  # type: ignore[index]
+        + ", ".join(f"{x:.2f}" for x in load[1])
         + " after: the machine is shared, compare figures of the same run.",
         "",
         "## In process: `GrantCache.check`",
         "",
         f"{args.calls:,} pre-drawn requests per round: 90 % held pairs (1–3 granted items, or "
-        f"all items), 10 % pairs without a grant; {r['allowed']:,} of the first 10,000 allowed. "
+        f"all items), 10 % pairs without a grant; {allowed:,} of the first 10,000 allowed. "
         "Half the grants carry a daily quota. Cache load of all grants: "
-        f"{r['load_ms']:.0f} ms (seeding {r['seeded']:.1f} s).",
+        f"{load_ms:.0f} ms (seeding {seeded:.1f} s).",
         "",
         "| what | median decisions/s | rounds |",
         "|---|---:|---|",
@@ -361,8 +374,8 @@ def write_results(args: argparse.Namespace, **r: object) -> None:
         f"{fmt(f'{x:,.0f}' for x in base_rounds)} |",
         f"| `GrantCache.check` | **{check_med:,.0f}** | {fmt(f'{x:,.0f}' for x in check_rounds)} |",
         "",
-        f"Per-call latency (timer reads included, ~{r['timer']:.2f} µs): p50 {r['p50']:.2f} µs, "
-        f"**p99 {p99:.2f} µs**, p99.9 {r['p999']:.2f} µs.",
+        f"Per-call latency (timer reads included, ~{timer:.2f} µs): p50 {p50:.2f} µs, "
+        f"**p99 {p99:.2f} µs**, p99.9 {p999:.2f} µs.",
         "",
         f"Target ≥ 200,000/s and p99 ≤ 50 µs: {met}. The check is "
         f"{check_med / statistics.median(base_rounds):.0%} of the bare dict-lookup rate.",

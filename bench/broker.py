@@ -55,7 +55,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
-from _common import free_port
+from _common import figure, free_port
 from _postgres import Server, fresh_database, own_server, server_pids
 from _stack import (
     DIRECT,
@@ -280,12 +280,12 @@ def wrk(
         raise SystemExit(f"wrk failed ({proc.returncode}): {out}")
     spent = {name: _cpu(pids) - before[name] for name, pids in named.items()}
     spent["wrk"] = usage.ru_utime + usage.ru_stime
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(figure(r"Requests/sec:\s+([\d.]+)", out))
     done = re.search(r"(\d+) requests in", out)
     count = max(float(done.group(1)) if done else rps * seconds, 1.0)
     # Anchored: a "+/- Stdev" figure such as 71.50% also ends in "50%".
-    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p50 = _ms(figure(r"^\s*50%\s+(\S+)", out, re.MULTILINE))
+    p99 = _ms(figure(r"^\s*99%\s+(\S+)", out, re.MULTILINE))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     cpu = {f"cpu_{name}": secs / count * 1e6 for name, secs in spent.items()}
     non2xx = float(bad.group(1)) if bad else 0.0
@@ -415,6 +415,7 @@ def cprofile(out: Path, pid: int, load: Callable[[], dict[str, float]]) -> None:
     requests = result["requests"]
     print(f"broker {result['rps']:.0f} req/s, {result['cpu_exchange']:.0f} µs CPU per request")
     stats = pstats.Stats(str(out))
+    # total_tt and stats are pstats.Stats's own (undocumented) attributes, not in typeshed.
     total = stats.total_tt  # type: ignore[attr-defined]
     print(f"event loop thread: {total / requests * 1e6:.0f} µs CPU per request (profiled)")
     rows = stats.stats  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from _common import free_port, wait_up
+from _common import figure, free_port, wait_up
 
 from exchange.departments import bulk
 from exchange.departments.chunks import EXPORT_CHUNK
@@ -111,7 +111,7 @@ def wrk(url: str, seconds: int, script: Path | None) -> tuple[float, int]:
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(figure(r"Requests/sec:\s+([\d.]+)", out))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rps, int(bad.group(1)) if bad else 0
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, wait_up
+from _common import figure, free_port, wait_up
 
 from exchange.departments.city import City
 from exchange.provider_auth import derive_provider_secret
@@ -128,7 +128,7 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, 
         check=True,
     )
     out = done.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(figure(r"Requests/sec:\s+([\d.]+)", out))
     m = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     assert m is not None, out
     median = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]

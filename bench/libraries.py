@@ -32,6 +32,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import _stack
 import httpx
@@ -46,13 +47,13 @@ BIG_HEADER = "## Full gathering of a city of"
 LOOKUPS_HEADER = "## Lookups of an assembled person record"
 
 
-def _gather(http: httpx.Client, full: bool) -> dict[str, object]:
+def _gather(http: httpx.Client, full: bool) -> dict[str, Any]:
     resp = http.post("/api/v1/libraries/gather", json={"full": full}, headers=OPERATOR)
     assert resp.status_code == 202, resp.text
     while True:
         status = http.get("/api/v1/libraries/gather", headers=OPERATOR).json()
         if not status["running"]:
-            last: dict[str, object] = status["last"]
+            last: dict[str, Any] = status["last"]
             return last
         time.sleep(0.5)
 
@@ -150,20 +151,17 @@ def _lookup_lua(keys: list[str], key: str) -> str:
     )
 
 
-def _rate(g: dict[str, object]) -> float:
+def _rate(g: dict[str, Any]) -> float:
     """The records gathered over the time spent gathering them (the quality check that ends
     a pass is reported beside it)."""
-    spent = float(g["seconds"]) - float(g["check_seconds"])  # type: ignore[arg-type]
-    return float(g["total"]) / spent  # type: ignore[arg-type]
+    spent = float(g["seconds"]) - float(g["check_seconds"])
+    return float(g["total"]) / spent
 
 
-def _cpu_cell(gathers: list[dict[str, object]]) -> str:
+def _cpu_cell(gathers: list[dict[str, Any]]) -> str:
     """The median CPU a record of the passes cost each process (the pass's quality check
     included)."""
-    per = [
-        (g["cpu"][0] / g["total"], g["cpu"][1] / g["total"])  # type: ignore[index]
-        for g in gathers
-    ]
+    per = [(g["cpu"][0] / g["total"], g["cpu"][1] / g["total"]) for g in gathers]
     ex = statistics.median(x for x, _ in per) * 1e6
     dept = statistics.median(y for _, y in per) * 1e6
     return f"{ex:.1f}, {dept:.1f}"
@@ -171,7 +169,7 @@ def _cpu_cell(gathers: list[dict[str, object]]) -> str:
 
 def _gathering_lines(
     args: argparse.Namespace,
-    gathers: list[dict[str, object]],
+    gathers: list[dict[str, Any]],
     reads: list[float],
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
@@ -192,7 +190,7 @@ def _gathering_lines(
         "enterprises",
         "",
         f"A full pass of both libraries through the broker ({total:,} records from "
-        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "  # type: ignore[arg-type]
+        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "
         "(the departments derive every record), later rounds warm (their export chunks cached).",
         "",
         "| case | records/s | CPU µs/record: exchange, departments | detail |",
@@ -204,7 +202,7 @@ def _gathering_lines(
         f"{_cpu_cell(gathers[1:] or gathers)} | rounds: "
         + ", ".join(f"{x:,.0f}" for x in warm)
         + "; quality check "
-        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])  # type: ignore[arg-type]
+        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])
         + " |",
         f"| baseline: the same sources read through the broker's export over HTTP, nothing "
         f"written (median) | {statistics.median(reads):,.0f} | | rounds: "
@@ -224,7 +222,7 @@ def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     _stack.POPULATION, _stack.ENTERPRISES = args.population, args.population // 5
     _stack.EXPORT_CACHE_MIB = args.departments_cache
     work = Path(tempfile.mkdtemp(prefix="bench-libraries-"))
-    gathers: list[dict[str, object]] = []
+    gathers: list[dict[str, Any]] = []
     reads: list[float] = []
     lookups: dict[str, list[dict[str, float]]] = {"library": [], "broker": [], "spread": []}
     with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=600) as http:
@@ -239,8 +237,8 @@ def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             gathers.append(last)
             print(
                 f"gather round {r + 1}: {last['total']:,} records in {last['seconds']:.1f} s, "
-                f"{_rate(last):,.0f}/s; CPU s: exchange {last['cpu'][0]:.2f}, "  # type: ignore[index]
-                f"departments {last['cpu'][1]:.2f}"  # type: ignore[index]
+                f"{_rate(last):,.0f}/s; CPU s: exchange {last['cpu'][0]:.2f}, "
+                f"departments {last['cpu'][1]:.2f}"
             )
             rate, n = _read_rate(http)
             reads.append(rate)
@@ -322,8 +320,8 @@ def _big(args: argparse.Namespace) -> list[str]:
         wall = time.perf_counter() - started
         print(f"big city: {big['total']:,} records in {wall:.0f} s")
     load_after = os.getloadavg()
-    total = int(big["total"])  # type: ignore[call-overload]
-    check = float(big["check_seconds"])  # type: ignore[arg-type]
+    total = int(big["total"])
+    check = float(big["check_seconds"])
     gathering = wall - check
     factor = 20_000_000 / args.big
     return [
@@ -335,7 +333,7 @@ def _big(args: argparse.Namespace) -> list[str]:
         f"**{wall / 60:.1f} minutes**, of which gathering {gathering:.0f} s "
         f"({total / gathering:,.0f} records/s, the departments deriving every record) and the "
         f"quality check {check:.0f} s. Per source: "
-        + ", ".join(f"{k} {v:,}" for k, v in big["gathered"].items())  # type: ignore[attr-defined]
+        + ", ".join(f"{k} {v:,}" for k, v in big["gathered"].items())
         + ".",
         "",
         f"A city of 20,000,000 people at these rates (linear: every source's rows grow with "

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import figure
 from _stack import KEY, ROOT, lua, spread_workload, stack
 
 RESULTS = ROOT / "bench" / "results" / "soak.md"
@@ -74,7 +75,7 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """Resident set size of a process (or its anonymous or file-backed part: ``RssAnon``,
     ``RssFile``), MB, from /proc/<pid>/status."""
     text = Path(f"/proc/{pid}/status").read_text()
-    kb = int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    kb = int(figure(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE))
     return kb / 1024
 
 
