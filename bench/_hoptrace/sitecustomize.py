@@ -90,7 +90,7 @@ if os.environ.get("HOP_TRACE"):
         _events.append(("csend", started, _port(self.transport, "sockname"), _now() - started))
         return waiter
 
-    _h1._Conn.send = send  # type: ignore[method-assign]
+    _h1._Conn.send = send  # type: ignore[method-assign, assignment]
 
     _client_read = _h1._Conn.data_received
 
