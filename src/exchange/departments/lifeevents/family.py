@@ -193,5 +193,7 @@ def emigration(w: World, r: Rng, when: dt.datetime) -> list[Change]:
         i, key = w.person_key(r)
         rec = w.current("household_registration", key)
         if is_alive(rec) and age_on(rec["birth_date"], day) >= 18:
-            return [Change("household_registration", i, key, None, "emigration")]
+            # Published as the generic ``deleted``: the exchange takes a change without
+            # the record after it only as a deletion (distribution.records).
+            return [Change("household_registration", i, key, None, "deleted")]
     return []
