@@ -1,14 +1,56 @@
 """What the benchmark scripts share: a free loopback port, waiting for a server, reading a
-figure out of a tool's report."""
+figure out of a tool's report, a work folder that goes when the run went well."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from types import TracebackType
 
 import httpx
+
+#: set when the script fails (an uncaught exception, or a failure point below), so that
+#: the work folders, which hold the servers' logs and databases, stay for a look
+_failed = False
+
+
+def _note_failure(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None
+) -> None:
+    global _failed
+    _failed = True
+    sys.__excepthook__(kind, value, tb)
+
+
+def _fail(message: str) -> SystemExit:
+    global _failed
+    _failed = True
+    return SystemExit(message)
+
+
+def work_dir(prefix: str) -> Path:
+    """A fresh folder for a run's databases and logs, removed when the script ends well
+    (a benchmark's databases reach hundreds of MB, and runs are many) and kept, with its
+    path printed, when it fails or ``EXCHANGE_BENCH_KEEP=1``."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    sys.excepthook = _note_failure
+
+    def tidy() -> None:
+        if _failed or os.environ.get("EXCHANGE_BENCH_KEEP") == "1":
+            print(f"work folder kept (databases, servers' logs): {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(tidy)
+    return path
 
 
 def free_port() -> int:
@@ -27,7 +69,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> N
             return
         except httpx.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server behind {url} did not start") from None
+                raise _fail(f"server behind {url} did not start") from None
             time.sleep(0.1)
 
 
@@ -36,5 +78,5 @@ def figure(pattern: str, text: str, flags: int = 0) -> str:
     when the report lacks it."""
     found = re.search(pattern, text, flags)
     if found is None:
-        raise SystemExit(f"no {pattern!r} in the report:\n{text[-2000:]}")
+        raise _fail(f"no {pattern!r} in the report:\n{text[-2000:]}")
     return found.group(1)

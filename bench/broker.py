@@ -48,14 +48,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
-from _common import figure, free_port
+from _common import figure, free_port, work_dir
 from _postgres import Server, fresh_database, own_server, server_pids
 from _stack import (
     DIRECT,
@@ -482,7 +481,7 @@ def main() -> None:
         args.database, args.rounds, args.seconds = "both", 1, 2
     if args.database != "sqlite":
         raise SystemExit(with_postgres(args))
-    work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
+    work = work_dir("bench-broker-")
     load_before = os.getloadavg()
     with (
         stack(work, cprofile=args.cprofile) as st,
@@ -557,7 +556,7 @@ def audit_verify(home: Path, database_url: str) -> tuple[bool, str]:
 
 def with_postgres(args: argparse.Namespace) -> int:
     """``--database postgres`` or ``both``; the exit status (``--smoke``: 1 on any error)."""
-    work = Path(tempfile.mkdtemp(prefix="bench-broker-"))
+    work = work_dir("bench-broker-")
     load_before = os.getloadavg()
     homes = {"sqlite": work / "sqlite", "postgres": work / "postgres"}
     kinds = ("sqlite", "postgres") if args.database == "both" else ("postgres",)

@@ -22,14 +22,13 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import _day_report
 import httpx
-from _common import free_port
+from _common import free_port, work_dir
 
 from exchange import proctree
 
@@ -157,7 +156,7 @@ def main() -> None:
     parser.add_argument("--day-minutes", type=float, default=5.0)
     parser.add_argument("extra", nargs="*", help="more `exchange load` options")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-day-memory-"))
+    work = work_dir("bench-day-memory-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {

@@ -31,7 +31,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any
 
 import httpx
 import orjson
-from _common import free_port, wait_up
+from _common import free_port, wait_up, work_dir
 
 from exchange.client import PushReceiver
 from exchange.provider_auth import derive_provider_secret
@@ -268,7 +267,7 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=20.0)
     args = parser.parse_args()
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-distribution-"))
+    tmp = work_dir("bench-distribution-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {

@@ -26,14 +26,13 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import figure, free_port, wait_up
+from _common import figure, free_port, wait_up, work_dir
 
 from exchange.departments.city import City
 from exchange.provider_auth import derive_provider_secret
@@ -348,7 +347,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     city_port, province_port = free_port(), free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-federation-"))
+    tmp = work_dir("bench-federation-")
     os.environ["EXCHANGE_FEDERATION_PAGE"] = str(args.page)
     procs = [start("province", province_port, city_port, tmp / "province", args.population)]
     procs.append(

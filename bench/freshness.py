@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import work_dir
 from _stack import Stack, departments, exchanges, lua, single_workload
 
 from broker import wrk
@@ -103,7 +104,7 @@ def throughput(baseline: Path, rounds: int, seconds: int) -> dict[str, list[floa
     one, each on its own SQLite database."""
     if (baseline / "src").is_dir():
         baseline = baseline / "src"
-    work = Path(tempfile.mkdtemp(prefix="bench-fresh-tp-"))
+    work = work_dir("bench-fresh-tp-")
     result: dict[str, list[float]] = {"before": [], "after": [], "cpu_before": [], "cpu_after": []}
     homes: dict[str, tuple[Path, str | None]] = {
         "before": (work / "before", None),

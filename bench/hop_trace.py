@@ -25,7 +25,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import free_port  # noqa: E402
+from _common import free_port, work_dir  # noqa: E402
 
 import federation as pair  # noqa: E402  (bench/federation.py: starting and granting)
 from exchange.departments.city import City  # noqa: E402
@@ -121,7 +120,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--population", type=int, default=100_000)
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="hop-trace-"))
+    tmp = work_dir("hop-trace-")
     prefix = str(tmp / "trace")
     os.environ["HOP_TRACE"] = prefix
     os.environ["PYTHONPATH"] = os.pathsep.join(

@@ -29,13 +29,13 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import _stack
 import httpx
+from _common import work_dir
 from _stack import KEY, ROOT, single_workload, stack
 
 from broker import cpu_seconds, wrk
@@ -221,7 +221,7 @@ def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     load_before = os.getloadavg()
     _stack.POPULATION, _stack.ENTERPRISES = args.population, args.population // 5
     _stack.EXPORT_CACHE_MIB = args.departments_cache
-    work = Path(tempfile.mkdtemp(prefix="bench-libraries-"))
+    work = work_dir("bench-libraries-")
     gathers: list[dict[str, Any]] = []
     reads: list[float] = []
     lookups: dict[str, list[dict[str, float]]] = {"library": [], "broker": [], "spread": []}
@@ -312,7 +312,7 @@ def _big(args: argparse.Namespace) -> list[str]:
     """One cold full pass of a city of ``--big`` people from fresh processes."""
     load_before = os.getloadavg()
     _stack.POPULATION, _stack.ENTERPRISES = args.big, args.big // 5
-    work = Path(tempfile.mkdtemp(prefix="bench-libraries-big-"))
+    work = work_dir("bench-libraries-big-")
     with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=1800) as http:
         _prepare(http)
         started = time.perf_counter()

@@ -32,7 +32,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import free_port, wait_up
+from _common import free_port, wait_up, work_dir
 from cryptography.hazmat.primitives import serialization
 from nacl.bindings import crypto_sign_open
 
@@ -168,7 +167,7 @@ def main() -> None:
     parser.add_argument("--online", type=int, default=1000, help="online verifications/round")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-licences-"))
+    tmp = work_dir("bench-licences-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {

@@ -33,12 +33,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import free_port, wait_up
+from _common import free_port, wait_up, work_dir
 from _stack import Target, Workload, lua
 from sqlalchemy import text
 
@@ -201,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.postgres:
         raise SystemExit("--postgres URL (or EXCHANGE_BENCH_POSTGRES_URL) is needed")
-    work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    work = work_dir("bench-scaling-")
     databases = {"SQLite": f"sqlite:///{work}/exchange.db", "PostgreSQL": args.postgres}
     dport = free_port()
     dept_url = f"http://127.0.0.1:{dport}"

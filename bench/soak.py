@@ -26,12 +26,11 @@ import platform
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import figure
+from _common import figure, work_dir
 from _stack import KEY, ROOT, lua, spread_workload, stack
 
 RESULTS = ROOT / "bench" / "results" / "soak.md"
@@ -176,7 +175,7 @@ def main() -> None:
     )
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    work = work_dir("bench-soak-")
     snaps = work / "snapshot" if args.tracemalloc else None
     seconds = int(args.minutes * 60)
     samples: list[tuple[float, float, int]] = []

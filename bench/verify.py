@@ -26,11 +26,11 @@ import os
 import platform
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _common import work_dir
 from _stack import ENTERPRISES, KEY, POPULATION, ROOT, lua, single_workload, stack
 
 from broker import wrk
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    work = work_dir("bench-verify-")
     load_before = os.getloadavg()
     city = City(2020, POPULATION, ENTERPRISES)
     with stack(work) as st:
