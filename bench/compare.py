@@ -226,30 +226,10 @@ def main() -> int:
     done: list[Compared] = []
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
-        for name, argv, results in chosen:
-            ref_commit = (
-                git("rev-parse", args.ref)
-                if args.ref
-                else git("log", "-1", "--format=%H", "--", f"bench/results/{results}")
-            )
-            ref = Side(checkout(base, ref_commit, trees), ref_commit)
-            cur = Side(checkout(base, head, trees), head)
-            print(f"{name}: reference {ref_commit[:9]}, current {head[:9]}", flush=True)
-            for n in range(args.pairs):
-                for side in (ref, cur) if n % 2 == 0 else (cur, ref):
-                    label = "reference" if side is ref else "current"
-                    print(f"  pair {n + 1}/{args.pairs}: {label} …", flush=True)
-                    run_once(side, argv, results, args.args.split())
-            done.append(Compared(name, ref, cur, compare(ref, cur)))
-            c = done[-1]
-            if c.rows:
-                within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
-                ratio = statistics.median(r for *_, r in c.rows)
-                print(
-                    f"  {len(c.rows)} cells, {within} within {args.tolerance:.0%},"
-                    f" median ratio {ratio:.3f}",
-                    flush=True,
-                )
+        compare_all(chosen, args, base, head, trees, done)
+    except KeyboardInterrupt:
+        # A comparison runs for hours: Ctrl-C keeps what finished.
+        print(f"interrupted: reporting the {len(done)} benchmark(s) that finished", flush=True)
     finally:
         for tree in trees.values():
             subprocess.run(
@@ -263,10 +243,45 @@ def main() -> int:
     text = report(done, args, (load_before, load_after))
     if args.no_write:
         print(text)
-    else:
+    elif done:
         OUT.write_text(text)
         print(f"wrote {OUT.relative_to(ROOT)}")
     return 0
+
+
+def compare_all(
+    chosen: list[tuple[str, tuple[str, ...], str]],
+    args: argparse.Namespace,
+    base: Path,
+    head: str,
+    trees: dict[str, Path],
+    done: list[Compared],
+) -> None:
+    """Run every chosen benchmark on both trees, appending each to ``done`` as it ends."""
+    for name, argv, results in chosen:
+        ref_commit = (
+            git("rev-parse", args.ref)
+            if args.ref
+            else git("log", "-1", "--format=%H", "--", f"bench/results/{results}")
+        )
+        ref = Side(checkout(base, ref_commit, trees), ref_commit)
+        cur = Side(checkout(base, head, trees), head)
+        print(f"{name}: reference {ref_commit[:9]}, current {head[:9]}", flush=True)
+        for n in range(args.pairs):
+            for side in (ref, cur) if n % 2 == 0 else (cur, ref):
+                label = "reference" if side is ref else "current"
+                print(f"  pair {n + 1}/{args.pairs}: {label} …", flush=True)
+                run_once(side, argv, results, args.args.split())
+        done.append(Compared(name, ref, cur, compare(ref, cur)))
+        c = done[-1]
+        if c.rows:
+            within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
+            ratio = statistics.median(r for *_, r in c.rows)
+            print(
+                f"  {len(c.rows)} cells, {within} within {args.tolerance:.0%},"
+                f" median ratio {ratio:.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
