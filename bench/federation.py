@@ -77,6 +77,30 @@ def start(
     return proc
 
 
+def publish_and_mount(http: httpx.Client, city: str, province: str, slug: str) -> tuple[str, str]:
+    """The city's topic ``slug`` published and mounted at the province (whose sync is
+    kicked until it lists the topic): (the city's code, the province's)."""
+    op = {"Authorization": f"Bearer {CITY_OP}"}
+    pop = {"Authorization": f"Bearer {PROVINCE_OP}"}
+    topics = http.get(f"{city}/api/v1/catalog/topics", params={"limit": 100}, headers=op)
+    code = next(t["resource_code"] for t in topics.json()["items"] if t.get("slug") == slug)
+    http.post(
+        f"{city}/api/v1/federation/publications", json={"resource_codes": [code]}, headers=op
+    ).raise_for_status()
+    for _ in range(300):
+        http.post(f"{province}/api/v1/federation/sync", headers=pop)
+        found = http.get(
+            f"{province}/api/v1/catalog/topics",
+            params={"provider": "gz", "limit": 100},
+            headers=pop,
+        ).json()["items"]
+        mounted = next((t["resource_code"] for t in found if f"源目录 {code}" in t["tags"]), None)
+        if mounted:
+            return code, mounted
+        time.sleep(0.2)
+    raise SystemExit("the province did not mount the topic")
+
+
 def apply(http: httpx.Client, url: str, key: str, topic: str) -> None:
     resp = http.post(
         f"{url}/api/v1/applications",
@@ -190,29 +214,8 @@ def provision_case(
     incremental pull of what was added (births)."""
     op = {"Authorization": f"Bearer {CITY_OP}"}
     pop = {"Authorization": f"Bearer {PROVINCE_OP}"}
-    topics = http.get(f"{city}/api/v1/catalog/topics", params={"limit": 100}, headers=op)
-    code = next(
-        t["resource_code"]
-        for t in topics.json()["items"]
-        if t.get("slug") == "household-registration"
-    )
+    code, mounted = publish_and_mount(http, city, province, "household-registration")
     items = ["id_number", "name", "sex", "birth_date", "status"]
-    http.post(
-        f"{city}/api/v1/federation/publications", json={"resource_codes": [code]}, headers=op
-    ).raise_for_status()
-    mounted = None
-    for _ in range(300):
-        http.post(f"{province}/api/v1/federation/sync", headers=pop)
-        found = http.get(
-            f"{province}/api/v1/catalog/topics",
-            params={"provider": "gz", "limit": 100},
-            headers=pop,
-        ).json()["items"]
-        mounted = next((t["resource_code"] for t in found if f"源目录 {code}" in t["tags"]), None)
-        if mounted:
-            break
-        time.sleep(0.2)
-    assert mounted, "the province did not mount the topic"
     apply_items(http, city, demo_key(CITY_OP, "gdzsj"), code, items)
     key = {"Authorization": f"Bearer {demo_key(CITY_OP, 'gdzsj')}"}
     out: dict[str, list[float]] = {"export": [], "cold": [], "provision": [], "incremental": []}
@@ -266,29 +269,7 @@ def lookup_case(
 ) -> dict[str, tuple[float, float, int]]:
     """wrk runs of both paths, alternating; medians per case."""
     op = {"Authorization": f"Bearer {CITY_OP}"}
-    topics = http.get(f"{city}/api/v1/catalog/topics", params={"limit": 100}, headers=op)
-    code = next(
-        t["resource_code"]
-        for t in topics.json()["items"]
-        if t.get("slug") == "enterprise-registration"
-    )
-    http.post(
-        f"{city}/api/v1/federation/publications", json={"resource_codes": [code]}, headers=op
-    ).raise_for_status()
-    pop = {"Authorization": f"Bearer {PROVINCE_OP}"}
-    mounted = None
-    for _ in range(300):
-        http.post(f"{province}/api/v1/federation/sync", headers=pop)
-        found = http.get(
-            f"{province}/api/v1/catalog/topics",
-            params={"provider": "gz", "limit": 100},
-            headers=pop,
-        ).json()["items"]
-        mounted = next((t["resource_code"] for t in found if f"源目录 {code}" in t["tags"]), None)
-        if mounted:
-            break
-        time.sleep(0.2)
-    assert mounted, "the province did not mount the topic"
+    code, mounted = publish_and_mount(http, city, province, "enterprise-registration")
     apply(http, city, demo_key(CITY_OP, "gdzsj"), code)
     apply(http, province, demo_key(PROVINCE_OP, "gd-scjgj"), mounted)
     codes = City(2020, args.population, 20_000).sample_credit_codes(500, seed=11)

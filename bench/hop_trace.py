@@ -199,28 +199,7 @@ def main() -> None:
 def mount(http: httpx.Client, city: str, province: str) -> tuple[str, str]:
     """The enterprise topic published, mounted and granted both ways (as bench/federation.py
     does): (the city's code, the province's)."""
-    op = {"Authorization": f"Bearer {pair.CITY_OP}"}
-    pop = {"Authorization": f"Bearer {pair.PROVINCE_OP}"}
-    topics = http.get(f"{city}/api/v1/catalog/topics", params={"limit": 100}, headers=op).json()
-    code = next(
-        t["resource_code"] for t in topics["items"] if t.get("slug") == "enterprise-registration"
-    )
-    http.post(
-        f"{city}/api/v1/federation/publications", json={"resource_codes": [code]}, headers=op
-    ).raise_for_status()
-    for _ in range(300):
-        http.post(f"{province}/api/v1/federation/sync", headers=pop)
-        found = http.get(
-            f"{province}/api/v1/catalog/topics",
-            params={"provider": "gz", "limit": 100},
-            headers=pop,
-        ).json()["items"]
-        mounted = next((t["resource_code"] for t in found if f"源目录 {code}" in t["tags"]), None)
-        if mounted:
-            break
-        time.sleep(0.2)
-    else:
-        raise SystemExit("the province did not mount the topic")
+    code, mounted = pair.publish_and_mount(http, city, province, "enterprise-registration")
     pair.apply(http, city, demo_key(pair.CITY_OP, "gdzsj"), code)
     pair.apply(http, province, demo_key(pair.PROVINCE_OP, "gd-scjgj"), mounted)
     return code, mounted
