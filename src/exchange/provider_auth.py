@@ -207,8 +207,19 @@ class ReplayCache:
 
 
 def parse_signature(value: str) -> tuple[str, str, str]:
-    """(t, n, v1) of an ``X-Exchange-Signature`` value; ValueError or KeyError when it is
-    not one."""
+    """(t, n, v1) of an ``X-Exchange-Signature`` value; :class:`SignatureError`
+    ``signature_malformed`` when it is not one."""
+    try:
+        return _signature_fields(value)
+    except (KeyError, ValueError):
+        raise SignatureError(
+            401,
+            "signature_malformed",
+            f"{SIGNATURE_HEADER} must read t=<unix seconds>,n=<nonce>,v1=<64 hex digits>",
+        ) from None
+
+
+def _signature_fields(value: str) -> tuple[str, str, str]:
     parts = value.split(",")
     if (
         len(parts) == 3
@@ -298,14 +309,7 @@ class ProviderVerifier:
                 "signature_required",
                 f"missing {SIGNATURE_HEADER}: this API answers only calls the exchange signed",
             )
-        try:
-            t, nonce, given = parse_signature(signature)
-        except (KeyError, ValueError):
-            raise SignatureError(
-                401,
-                "signature_malformed",
-                f"{SIGNATURE_HEADER} must read t=<unix seconds>,n=<nonce>,v1=<64 hex digits>",
-            ) from None
+        t, nonce, given = parse_signature(signature)
         if not request_id:
             raise SignatureError(401, "signature_invalid", "a signed call carries its X-Request-Id")
         if isinstance(target, str):
