@@ -148,7 +148,7 @@ def test_abandoned_exports_and_dropped_calls_leave_it_serving_and_sigterm_stops_
                 f"/api/v1/exchange/{code}/query",
                 key_of("rsj")["Authorization"],
             )
-        # Every call after that is answered (once: 503 audit_unavailable until restart).
+        # Every call after that is answered (once: 503 broker.audit_unavailable until restart).
         for i in range(30):
             resp = http.post(
                 f"/api/v1/exchange/{code}/query",
