@@ -11,8 +11,10 @@ each with ``PYTHONPATH`` set to its own ``src/`` and writing the results file of
 checkout (this checkout's results files are left alone). Every numeric cell of the
 results tables present in both trees' output is compared: median of the current runs ÷
 median of the reference runs. Cells that never differ (record counts, sizes) are left
-out. ``bench/results/compare.md`` gets the table; a cell more than ``--tolerance`` away
-is flagged (up or down: for a rate higher is better, for a latency lower is, and the
+out. Each benchmark's comparison is written, as soon as it ends, to
+``bench/results/compare/NAME.md`` (rewritten whole; the other benchmarks' files are left as
+they are, each saying when and under which load it ran); a cell more than ``--tolerance``
+away is flagged (up or down: for a rate higher is better, for a latency lower is, and the
 script does not guess which a column is).
 
 Usage: ``python bench/compare.py --only broker departments --pairs 2``.
@@ -37,7 +39,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OUT = BENCH / "results" / "compare.md"
+OUT_DIR = BENCH / "results" / "compare"
 
 #: A number in a cell: digits with thousands commas, an optional fraction.
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -140,6 +142,9 @@ class Compared:
     ref: Side
     cur: Side
     rows: list[tuple[str, float, float, float]]
+    #: When the benchmark's comparison started, and the load average before and after it.
+    started: str = ""
+    load: tuple[str, str] = ("", "")
 
 
 def compare(ref: Side, cur: Side) -> list[tuple[str, float, float, float]]:
@@ -158,41 +163,39 @@ def compare(ref: Side, cur: Side) -> list[tuple[str, float, float, float]]:
     return rows
 
 
-def report(done: list[Compared], args: argparse.Namespace, load: tuple[str, str]) -> str:
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(c: Compared, args: argparse.Namespace) -> str:
+    """One benchmark's comparison, as its own results file."""
+    within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
+    ratio = statistics.median(r for *_, r in c.rows) if c.rows else float("nan")
     lines = [
-        "# Benchmarks against the trees behind their committed figures",
+        f"# {c.name}: against the tree behind its committed figures",
         "",
         f"Machine: {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}),"
-        f" {time.strftime('%Y-%m-%d %H:%M')}. `bench/compare.py` ran each benchmark's script"
-        f" of the reference tree and of the current tree in turn, {args.pairs} pair(s),"
-        " alternating which went first; each figure is the median of its runs, and the ratio"
-        " is current ÷ reference. Load average before: "
-        f"{load[0]}; after: {load[1]}. Only cells that moved between runs are listed.",
+        f" {c.started}. `bench/compare.py` ran the benchmark's script of the reference tree"
+        f" and of the current tree in turn, {args.pairs} pair(s), alternating which went"
+        " first; each figure is the median of its runs, and the ratio is current ÷ reference."
+        f" Load average (1, 5, 15 min) before: {c.load[0]}; after: {c.load[1]}. Only cells"
+        " that moved between runs are listed.",
         f"Cells more than {args.tolerance:.0%} away are marked (**↑** / **↓**): higher is"
         " better for rates, lower for latencies and CPU per call.",
         "",
-        "| benchmark | reference | current | runs (ref/cur) | cells | within "
+        "| reference | current | runs (ref/cur) | cells | within "
         f"{args.tolerance:.0%} | median ratio |",
-        "|---|---|---|---|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|",
+        f"| `{c.ref.commit[:9]}` | `{c.cur.commit[:9]}` | {len(c.ref.runs)}/{len(c.cur.runs)} |"
+        f" {len(c.rows)} | {within} | {ratio:.3f} |",
+        "",
+        "| figure | reference | current | ratio |",
+        "|---|---:|---:|---:|",
     ]
-    for c in done:
-        within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
-        ratio = statistics.median(r for *_, r in c.rows) if c.rows else float("nan")
-        lines.append(
-            f"| {c.name} | `{c.ref.commit[:9]}` | `{c.cur.commit[:9]}` | "
-            f"{len(c.ref.runs)}/{len(c.cur.runs)} | {len(c.rows)} | {within} | {ratio:.3f} |"
-        )
-    for c in done:
-        lines += [
-            "",
-            f"## {c.name}",
-            "",
-            "| figure | reference | current | ratio |",
-            "|---|---:|---:|---:|",
-        ]
-        for key, ref_value, cur_value, ratio in c.rows:
-            mark = "" if abs(ratio - 1) <= args.tolerance else (" **↑**" if ratio > 1 else " **↓**")
-            lines.append(f"| {key} | {ref_value:,.6g} | {cur_value:,.6g} | {ratio:.3f}{mark} |")
+    for key, ref_value, cur_value, row_ratio in c.rows:
+        off = abs(row_ratio - 1) > args.tolerance
+        mark = (" **↑**" if row_ratio > 1 else " **↓**") if off else ""
+        lines.append(f"| {key} | {ref_value:,.6g} | {cur_value:,.6g} | {row_ratio:.3f}{mark} |")
     return "\n".join(lines) + "\n"
 
 
@@ -214,7 +217,9 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2, help="runs of each tree (default 2)")
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("--args", default="", help="extra arguments for every script, one string")
-    parser.add_argument("--no-write", action="store_true", help=f"print, don't write {OUT.name}")
+    parser.add_argument(
+        "--no-write", action="store_true", help=f"print, don't write {OUT_DIR.name}/NAME.md"
+    )
     args = parser.parse_args()
     chosen = [r for r in runs if r[0] in args.only]
     unknown = set(args.only) - {r[0] for r in runs}
@@ -224,12 +229,11 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     trees: dict[str, Path] = {}
     done: list[Compared] = []
-    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         compare_all(chosen, args, base, head, trees, done)
     except KeyboardInterrupt:
-        # A comparison runs for hours: Ctrl-C keeps what finished.
-        print(f"interrupted: reporting the {len(done)} benchmark(s) that finished", flush=True)
+        # A comparison runs for hours: Ctrl-C keeps what finished (already written).
+        print(f"interrupted: {len(done)} benchmark(s) finished and written", flush=True)
     finally:
         for tree in trees.values():
             subprocess.run(
@@ -239,14 +243,7 @@ def main() -> int:
                 check=False,
             )
         shutil.rmtree(base, ignore_errors=True)
-    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text = report(done, args, (load_before, load_after))
-    if args.no_write:
-        print(text)
-    elif done:
-        OUT.write_text(text)
-        print(f"wrote {OUT.relative_to(ROOT)}")
-    return 0
+    return 0 if done else 1
 
 
 def compare_all(
@@ -267,13 +264,24 @@ def compare_all(
         ref = Side(checkout(base, ref_commit, trees), ref_commit)
         cur = Side(checkout(base, head, trees), head)
         print(f"{name}: reference {ref_commit[:9]}, current {head[:9]}", flush=True)
+        started, load_before = time.strftime("%Y-%m-%d %H:%M"), _loadavg()
         for n in range(args.pairs):
             for side in (ref, cur) if n % 2 == 0 else (cur, ref):
                 label = "reference" if side is ref else "current"
                 print(f"  pair {n + 1}/{args.pairs}: {label} …", flush=True)
                 run_once(side, argv, results, args.args.split())
-        done.append(Compared(name, ref, cur, compare(ref, cur)))
-        c = done[-1]
+        c = Compared(name, ref, cur, compare(ref, cur), started, (load_before, _loadavg()))
+        done.append(c)
+        # Written at once: a comparison of several benchmarks runs for hours, and what
+        # finished must survive an interrupt or a later benchmark's failure.
+        text = report(c, args)
+        if args.no_write:
+            print(text)
+        else:
+            OUT_DIR.mkdir(exist_ok=True)
+            out = OUT_DIR / f"{name}.md"
+            out.write_text(text)
+            print(f"  wrote {out.relative_to(ROOT)}", flush=True)
         if c.rows:
             within = sum(1 for *_, r in c.rows if abs(r - 1) <= args.tolerance)
             ratio = statistics.median(r for *_, r in c.rows)
