@@ -39,7 +39,7 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "broker-postgres.md",
     ),
     ("scaling", ("scaling.py",), "scaling.md"),
-    ("freshness", ("freshness.py",), "hardening.md"),
+    ("freshness", ("freshness.py",), "freshness.md"),
     ("verify", ("verify.py",), "verify.md"),
     ("distribution", ("distribution.py",), "distribution.md"),
     ("city-changes", ("city_changes.py",), "city-changes.md"),

@@ -229,8 +229,9 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     trees: dict[str, Path] = {}
     done: list[Compared] = []
+    failures: list[str] = []
     try:
-        compare_all(chosen, args, base, head, trees, done)
+        compare_all(chosen, args, base, head, trees, done, failures)
     except KeyboardInterrupt:
         # A comparison runs for hours: Ctrl-C keeps what finished (already written).
         print(f"interrupted: {len(done)} benchmark(s) finished and written", flush=True)
@@ -243,7 +244,9 @@ def main() -> int:
                 check=False,
             )
         shutil.rmtree(base, ignore_errors=True)
-    return 0 if done else 1
+    if failures:
+        print(f"no comparison for: {', '.join(failures)}", flush=True)
+    return 1 if failures or not done else 0
 
 
 def compare_all(
@@ -253,6 +256,7 @@ def compare_all(
     head: str,
     trees: dict[str, Path],
     done: list[Compared],
+    failures: list[str],
 ) -> None:
     """Run every chosen benchmark on both trees, appending each to ``done`` as it ends."""
     for name, argv, results in chosen:
@@ -270,6 +274,12 @@ def compare_all(
                 label = "reference" if side is ref else "current"
                 print(f"  pair {n + 1}/{args.pairs}: {label} …", flush=True)
                 run_once(side, argv, results, args.args.split())
+        if not ref.runs or not cur.runs:
+            # Nothing to compare: a file of empty ratios would read as a comparison made.
+            failed = "reference" if not ref.runs else "current"
+            print(f"  {name}: every {failed} run failed; nothing written", flush=True)
+            failures.append(name)
+            continue
         c = Compared(name, ref, cur, compare(ref, cur), started, (load_before, _loadavg()))
         done.append(c)
         # Written at once: a comparison of several benchmarks runs for hours, and what

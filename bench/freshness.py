@@ -7,17 +7,18 @@ what the mechanism costs the broker's throughput against a baseline tree, in one
    grant narrowing, topic retirement); every call that started after the acknowledgement
    is counted, and those served anyway (for narrowing: carrying the removed item).
 2. Throughput: the broker benchmark's workload (single-key lookups, 64 connections, wrk)
-   against two exchange processes side by side, each on its own SQLite database and the
-   same department process: one from ``--baseline`` (a tree, e.g. main before the change:
-   ``git archive <commit> src catalog services | tar -x -C /tmp/base``; the exchange reads
-   its catalog content beside its package), one from this tree. Rounds alternate which goes
-   first; figures are medians.
+   against this tree's exchange and, with ``--baseline``, against another tree's beside it
+   (each on its own SQLite database, both in front of the same department process), e.g.
+   main before a change: ``git archive <commit> src catalog services | tar -x -C /tmp/base``
+   (the exchange reads its catalog content beside its package). Rounds alternate which goes
+   first; figures are medians. Without ``--baseline`` (as ``make bench`` runs it) the
+   throughput is this tree's alone: ``bench/compare.py --only freshness`` then compares it
+   with the committed tree's in the same run.
 
-    .venv/bin/python bench/freshness.py --baseline /tmp/base [--postgres URL]
+    .venv/bin/python bench/freshness.py [--baseline /tmp/base] [--postgres URL]
         [--trials 3] [--rounds 7] [--seconds 5]
 
-Rewrites the "## Cross-process freshness" section of ``bench/results/hardening.md`` and
-keeps the file's other sections.
+Rewrites ``bench/results/freshness.md`` whole.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.crossproc import KINDS, Trial, run_trial, two_processes  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "hardening.md"
-SECTION = "## Cross-process freshness"
+RESULTS = ROOT / "bench" / "results" / "freshness.md"
 
 
 def trials(database_url: str, database: str, count: int) -> list[Trial]:
@@ -98,21 +98,20 @@ def check_cost(postgres: str | None) -> dict[str, float]:
     return out
 
 
-def throughput(baseline: Path, rounds: int, seconds: int) -> dict[str, list[float]]:
-    """The broker benchmark's single workload (bench/_stack.py) against two exchanges in
-    front of the same departments: ``before`` from the baseline tree, ``after`` from this
-    one, each on its own SQLite database."""
-    if (baseline / "src").is_dir():
-        baseline = baseline / "src"
+def throughput(baseline: Path | None, rounds: int, seconds: int) -> dict[str, list[float]]:
+    """The broker benchmark's single workload (bench/_stack.py) in front of one department
+    process: ``after`` from this tree and, given a baseline tree, ``before`` from it, each on
+    its own SQLite database."""
     work = work_dir("bench-fresh-tp-")
     result: dict[str, list[float]] = {"before": [], "after": [], "cpu_before": [], "cpu_after": []}
-    homes: dict[str, tuple[Path, str | None]] = {
-        "before": (work / "before", None),
-        "after": (work / "after", None),
-    }
+    homes: dict[str, tuple[Path, str | None]] = {"after": (work / "after", None)}
+    sources: dict[str, Path] = {}
+    if baseline is not None:
+        homes["before"] = (work / "before", None)
+        sources["before"] = baseline / "src" if (baseline / "src").is_dir() else baseline
     with (
         departments() as (dept_url, dept),
-        exchanges(dept_url, homes, sources={"before": baseline}) as started,
+        exchanges(dept_url, homes, sources=sources) as started,
     ):
         scripts: dict[str, Path] = {}
         for name, (url, proc) in started.items():
@@ -121,8 +120,9 @@ def throughput(baseline: Path, rounds: int, seconds: int) -> dict[str, list[floa
             scripts[name].write_text(lua(workload, direct=False))
         for name, (url, proc) in started.items():  # warm both
             wrk(url, scripts[name], 2, 64, {"exchange": [proc.pid]})
+        names = sorted(started, reverse=True)  # "before" first when there is one
         for r in range(rounds):
-            order = ("before", "after") if r % 2 == 0 else ("after", "before")
+            order = names if r % 2 == 0 else names[::-1]
             for name in order:
                 url, proc = started[name]
                 got = wrk(url, scripts[name], seconds, 64, {"exchange": [proc.pid]})
@@ -140,12 +140,10 @@ def section(
     args: argparse.Namespace,
     load: str,
 ) -> str:
-    before = statistics.median(rates["before"])
     after = statistics.median(rates["after"])
-    cpu_before = statistics.median(rates["cpu_before"])
     cpu_after = statistics.median(rates["cpu_after"])
     lines = [
-        SECTION,
+        "# Cross-process freshness",
         "",
         f"Measured by `bench/freshness.py` on {time.strftime('%Y-%m-%d %H:%M')} "
         f"({platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}); "
@@ -171,29 +169,52 @@ def section(
                 f"| {sum(t.after for t in mine):,} | **{sum(t.served_after for t in mine)}** "
                 f"| {statistics.median(t.ack_ms for t in mine):.1f} |"
             )
+    case = (
+        "the broker benchmark's workload: single-key lookups through the whole pipeline, 64 "
+        "connections, wrk 1 thread, warm; SQLite"
+    )
+    if rates["before"]:
+        before = statistics.median(rates["before"])
+        cpu_before = statistics.median(rates["cpu_before"])
+        lines += [
+            "",
+            f"**Broker throughput, before and after** ({case}; each exchange on its own file, "
+            "both forwarding to one department process). "
+            f"Before is `--baseline` ({args.baseline_label}); after is this tree. "
+            f"{len(rates['after'])} rounds of {args.seconds} s, alternating which goes first; "
+            "medians.",
+            "",
+            "| | before | after | after ÷ before |",
+            "|---|---|---|---|",
+            f"| req/s, 64 connections | {before:,.0f} | {after:,.0f} | {after / before:.3f} |",
+            f"| exchange CPU µs per request | {cpu_before:.0f} | {cpu_after:.0f} "
+            f"| {cpu_after / cpu_before:.3f} |",
+        ]
+    else:
+        lines += [
+            "",
+            f"**Broker throughput** ({case}; one exchange in front of one department process). "
+            f"No `--baseline` tree was given: this tree alone, {len(rates['after'])} rounds of "
+            f"{args.seconds} s, medians (`bench/compare.py --only freshness` sets it beside "
+            "another tree's in the same run).",
+            "",
+            "| | this tree |",
+            "|---|---|",
+            f"| req/s, 64 connections | {after:,.0f} |",
+            f"| exchange CPU µs per request | {cpu_after:.0f} |",
+        ]
     lines += [
-        "",
-        "**Broker throughput, before and after** (the broker benchmark's workload: "
-        "single-key lookups through the whole pipeline, 64 connections, wrk 1 thread, warm; "
-        "each exchange on its own SQLite file, both forwarding to one department process). "
-        f"Before is `--baseline` ({args.baseline_label}); after is this tree. "
-        f"{len(rates['before'])} rounds of {args.seconds} s, alternating which goes first; "
-        "medians.",
-        "",
-        "| | before | after | after ÷ before |",
-        "|---|---|---|---|",
-        f"| req/s, 64 connections | {before:,.0f} | {after:,.0f} | {after / before:.3f} |",
-        f"| exchange CPU µs per request | {cpu_before:.0f} | {cpu_after:.0f} "
-        f"| {cpu_after / cpu_before:.3f} |",
         "",
         "CPU per request (user + system time of the exchange process over a run, divided "
         "by the requests served) moves less than req/s when other people's work competes "
         "for the two cores; req/s per round below shows how much the load drifted.",
         "",
-        "Per round, req/s: before "
-        + ", ".join(f"{x:.0f}" for x in rates["before"])
-        + "; after "
-        + ", ".join(f"{x:.0f}" for x in rates["after"]),
+        "Per round, req/s: "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{x:.0f}" for x in rates[name])
+            for name in ("before", "after")
+            if rates[name]
+        ),
         "",
         "`freshness.check()` alone, in one process (best of 5 × 1,000,000 calls): "
         + ", ".join(f"{name} {ns:.0f} ns" for name, ns in cost.items())
@@ -215,19 +236,11 @@ AFTER_TEXT = (
 )
 
 
-def write(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Hardening\n\n"
-    if SECTION in old:
-        head, _, rest = old.partition(SECTION)
-        nxt = rest.find("\n## ")
-        old = head + (rest[nxt + 1 :] if nxt >= 0 else "")
-        old = old.rstrip("\n") + "\n\n"
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--baseline", type=Path, required=True, help="source tree (its src/)")
+    parser.add_argument(
+        "--baseline", type=Path, help="a source tree (or its src/) measured beside this one"
+    )
     parser.add_argument("--baseline-label", default="main before the change")
     parser.add_argument("--postgres", help="SQLAlchemy URL of an empty PostgreSQL database")
     parser.add_argument("--trials", type=int, default=3)
@@ -240,8 +253,7 @@ def main() -> None:
         _reset_postgres(args.postgres)
         found += trials(args.postgres, "PostgreSQL", args.trials)
         _reset_postgres(args.postgres, migrate_to_head=False)
-    base = args.baseline / "src" if (args.baseline / "src").is_dir() else args.baseline
-    rates = throughput(base, args.rounds, args.seconds)
+    rates = throughput(args.baseline, args.rounds, args.seconds)
     cost = check_cost(args.postgres)
     load = (
         ", ".join(f"{x:.2f}" for x in load_before)
@@ -251,7 +263,7 @@ def main() -> None:
     )
     text = section(found, rates, cost, args, load)
     print(text)
-    write(text)
+    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

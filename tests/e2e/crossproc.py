@@ -3,7 +3,7 @@ process 1 acknowledges a change: how many calls that started after the acknowled
 were still served (the rule says none).
 
 Used by ``tests/e2e/test_freshness_e2e.py`` (one trial of each kind, in CI) and by
-``bench/freshness.py`` (more trials, written to ``bench/results/hardening.md``).
+``bench/freshness.py`` (more trials, written to ``bench/results/freshness.md``).
 """
 
 from __future__ import annotations
