@@ -211,7 +211,8 @@ def section(
         "",
         "Per round, req/s: "
         + "; ".join(
-            f"{name} " + ", ".join(f"{x:.0f}" for x in rates[name])
+            f"{name if rates['before'] else 'this tree'} "
+            + ", ".join(f"{x:.0f}" for x in rates[name])
             for name in ("before", "after")
             if rates[name]
         ),
