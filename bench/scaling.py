@@ -277,10 +277,9 @@ def write(
     lines += ["", "Each round:", ""]
     for key, runs in sorted(rows.items()):
         lines.append(f"- {key[0]} x{key[1]}: " + ", ".join(f"{r['rps']:,.0f}" for r in runs))
+    # The file is rewritten whole from this run: notes kept from an earlier run would sit
+    # beside figures they were not written about.
     text = "\n".join(lines) + "\n"
-    notes = RESULTS.read_text().split("\n## ", 1)[1] if RESULTS.exists() else ""
-    if notes:
-        text += "\n## " + notes
     print(text)
     RESULTS.write_text(text)
 
