@@ -1,25 +1,33 @@
 """Forwarded applications through the two platforms' APIs, in process: the province's
 forward filed at the city in the provider's queue (once, however often it is sent), the
 city's states applied at the province (once, in order), the review refused at the
-province, forged and malformed calls refused. The relay between them is done here by
-hand with the platforms' own signatures, so each side's route is what is tested."""
+province, forged and malformed calls refused; the peer's lookups and provision pages
+refused while unpublished and not served while the city cannot audit them. The relay
+between them is done here by hand with the platforms' own signatures, so each side's
+route is what is tested."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
+from unittest.mock import AsyncMock
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import OPERATOR, auth
+from tests.conftest import OPERATOR, assert_audit_unavailable, auth
 
 from exchange.app import build_context, create_app
+from exchange.broker.answers import LookupAnswer
 from exchange.config import Settings
 from exchange.context import AppContext
 from exchange.federation import forwarding, service
+from exchange.federation.lookup import FederationDispatch
 from exchange.federation.models import Forward, Mount
 from exchange.provider_auth import ProviderSigner, derive_provider_secret
 from exchange.security import demo_key
@@ -84,22 +92,20 @@ def province(province_ctx: AppContext) -> Iterator[TestClient]:
         yield client
 
 
+def _peer_headers(credential: str, audience: str, method: str, path: str, raw: bytes) -> Any:
+    """The headers of a call signed as the peer platform."""
+    rid = uuid.uuid4().hex
+    signature = ProviderSigner(credential, audience).sign(method, path.encode(), raw, rid)
+    return {"X-Request-Id": rid, "X-Exchange-Signature": signature}
+
+
 def _signed(
     client: TestClient, credential: str, audience: str, path: str, body: Any
 ) -> tuple[int, dict[str, Any], Any]:
     """A signed POST as the peer platform: (status, body, headers)."""
     raw = orjson.dumps(body)
-    rid = uuid.uuid4().hex
-    signer = ProviderSigner(credential, audience)
-    resp = client.post(
-        path,
-        content=raw,
-        headers={
-            "X-Request-Id": rid,
-            "X-Exchange-Signature": signer.sign("POST", path.encode(), raw, rid),
-            "Content-Type": "application/json",
-        },
-    )
+    headers = _peer_headers(credential, audience, "POST", path, raw)
+    resp = client.post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
     return resp.status_code, resp.json(), resp.headers
 
 
@@ -342,3 +348,111 @@ def test_a_peer_lookup_of_a_topic_not_published_to_it_is_refused_until_it_is(
     # Published now: refused further on (no grant to the province yet), not as unpublished.
     assert not answer["error"]["code"].endswith("not_published"), answer
     assert status == 403, answer
+
+
+class _Tax:
+    """The tax bureau's side of the broker, for the city: its lookups and its export,
+    answering with one enterprise's unconditional items (the provider call itself, signed
+    and over HTTP, is the e2e tests')."""
+
+    NAME = "广州某某贸易有限公司"
+    LINE: ClassVar[dict[str, str]] = {
+        "credit_code": "91440101MA5CXXXX01",
+        "status": "正常",
+        "taxpayer_name": NAME,
+    }
+
+    async def lookup(
+        self, provider: str, url: str, keys: list[str], request_id: str, key_item: str | None
+    ) -> LookupAnswer:
+        assert provider == "swj"
+        return LookupAnswer([dict(self.LINE, credit_code=k) for k in keys], [], [])
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, provider: str, url: str, params: dict[str, str], request_id: str
+    ) -> AsyncIterator[Any]:
+        assert provider == "swj"
+        body = orjson.dumps(self.LINE) + b"\n"
+        headers = {"X-Total-Rows": "1", "X-Next-Offset": "1"}
+        yield SimpleNamespace(headers=headers, read=AsyncMock(return_value=body))
+
+
+def test_a_peer_call_the_city_cannot_audit_is_answered_503_and_serves_nothing(
+    city: TestClient, city_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The province's lookup and provision page, signed and granted, are answered with
+    records while the city's audit writer runs; once it has stopped, the same calls get
+    503 broker.audit_unavailable (signed for the peer), no record, nothing counted as
+    provided: on the FastAPI routes and on the lean path that takes peer lookups under
+    ``exchange up``."""
+    code = _tax_code(city)
+    resp = city.post(
+        "/api/v1/federation/publications", json={"resource_codes": [code]}, headers=OPERATOR
+    )
+    assert resp.status_code == 200, resp.text
+    resp = city.post(
+        "/api/v1/applications",
+        json={
+            "topic": code,
+            "items": ["credit_code", "status", "taxpayer_name"],
+            "purpose": {"scope": "data_verification", "text": "企业纳税信息核验"},
+            "legal_function": "《广东省市场监督管理条例》",
+            "valid_until": "2029-12-31",
+        },
+        headers=auth(demo_key("exk_operator_test-key", "gdzsj")),
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["status"] == "approved"  # unconditional items: granted at once
+    resp = city.patch(
+        "/api/v1/departments/swj", json={"base_url": "http://swj.test"}, headers=OPERATOR
+    )
+    assert resp.status_code == 200, resp.text
+    broker, fed = city_ctx.broker, city_ctx.federation
+    assert broker is not None
+    assert fed is not None
+    assert city_ctx.audit is not None
+    tax = _Tax()
+    broker.lookups = tax  # type: ignore[assignment]
+    monkeypatch.setattr(broker.upstream, "stream", tax.stream)
+    credential = derive_provider_secret(PROVINCE_MASTER, "gz")
+    query = f"/api/v1/federation/topics/{code}/query"
+    raw = orjson.dumps({"keys": [_Tax.LINE["credit_code"]], "consumer": "gd-scjgj"})
+    page = f"/api/v1/federation/topics/{code}/records"
+
+    def ask() -> list[httpx.Response]:
+        headers = _peer_headers(credential, "gz", "POST", query, raw)
+        lookup = city.post(query, content=raw, headers=headers)
+        return [lookup, city.get(page, headers=_peer_headers(credential, "gz", "GET", page, b""))]
+
+    # Served while the writer runs: the calls are signed right and granted.
+    for resp in ask():
+        assert resp.status_code == 200, resp.text
+        assert _Tax.NAME in resp.text
+    provided = fed.provided_total
+    assert provided == 2
+
+    city_ctx.audit.stop()
+    for resp in ask():
+        assert_audit_unavailable(resp)
+        assert resp.headers["X-Exchange-Signature"]
+        assert _Tax.NAME not in resp.text
+    # The lean path (exchange up's front claims a peer lookup before FastAPI) alike.
+    dispatch = FederationDispatch(city_ctx)
+    headers = _peer_headers(credential, "gz", "POST", query, raw)
+    scope = {
+        "method": "POST",
+        "path": query,
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    assert dispatch.match(scope) == code
+    assert city.portal is not None
+    lean = city.portal.call(dispatch.lean, code, lambda scope, size: True, scope, raw)
+    assert lean is not None
+    status, lean_headers, out = lean
+    resp = httpx.Response(status, headers=lean_headers, content=out)
+    assert_audit_unavailable(resp)
+    assert resp.headers["X-Exchange-Signature"]
+    assert _Tax.NAME not in resp.text
+    assert fed.provided_total == provided
