@@ -43,8 +43,12 @@ OUT_DIR = BENCH / "results" / "compare"
 
 #: A number in a cell: digits with thousands commas, an optional fraction.
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-#: What a figure's cell may hold beside its digits: separators, signs and short units.
-VALUE = re.compile(r"[\d\s,.+\-–−×%/÷≈~()=]*(?:ms|µs|s|MB|KB|GB|k|M|x|×|%|/s|req/s)?")
+#: A figure's cell: numbers, each with an optional unit word (``ms``, ``MB``, ``events/s``,
+#: ``records/s``), between separators and signs (``4,019 events/s = 16,078 deliveries/s``).
+#: A label starts with a word (``push end to end, 1 subscription``) and so never matches.
+VALUE = re.compile(
+    r"(?:[\s,.+\-–−×%/÷≈~()=]*\d[\d,]*(?:\.\d+)?\s*(?:[a-zA-Zµ×%]+(?:/s)?)?)+[\s,.()%]*"
+)
 
 
 def load_runs() -> tuple[tuple[str, tuple[str, ...], str], ...]:
