@@ -46,7 +46,12 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("credit", ("credit.py",), "credit.md"),
     ("licences", ("licences.py",), "licences.md"),
     ("libraries", ("libraries.py",), "libraries.md"),
-    ("federation", ("federation.py",), "federation.md"),
+    ("federation-lookups", ("federation.py", "--only", "lookups"), "federation-lookups.md"),
+    (
+        "federation-provision",
+        ("federation.py", "--only", "provision"),
+        "federation-provision.md",
+    ),
     ("soak", ("soak.py",), "soak.md"),
     ("day-memory", ("day_memory.py",), "day-memory.md"),
 )

@@ -12,7 +12,9 @@ the province pulls only what was added.
 
 Starts a city and a province (`exchange up`, SQLite each, their mock departments inside;
 `--city-workers 2`: the city as `exchange up --workers 2`, its departments in a process of
-their own). Rewrites bench/results/federation.md.
+their own). Each case rewrites its own results file, whole, from what it measured:
+bench/results/federation-lookups.md and bench/results/federation-provision.md (`--only`
+runs one case and leaves the other's file as it is).
 
     .venv/bin/python bench/federation.py [--seconds 10] [--rounds 2] [--connections 16]
         [--population 1000000] [--page 20000] [--only provision] [--city-workers 1]
@@ -38,7 +40,9 @@ from exchange.departments.city import City
 from exchange.provider_auth import derive_provider_secret
 from exchange.security import demo_key
 
-RESULTS = Path(__file__).resolve().parent / "results" / "federation.md"
+RESULTS = Path(__file__).resolve().parent / "results"
+#: each case's results file, rewritten whole by a run that measured that case
+LOOKUPS_MD, PROVISION_MD = RESULTS / "federation-lookups.md", RESULTS / "federation-provision.md"
 CITY_SECRET, PROVINCE_SECRET = "exms_bench-city", "exms_bench-province"
 CITY_OP, PROVINCE_OP = "exk_operator_bench-city", "exk_operator_bench-province"
 ITEMS = ["credit_code", "name", "status"]
@@ -311,6 +315,102 @@ def lookup_case(
     }
 
 
+def header(args: argparse.Namespace, load: tuple[float, float, float], case: str) -> list[str]:
+    """The title and setting shared by both cases' results files."""
+    return [
+        f"# Across levels: {case}",
+        "",
+        "`bench/federation.py`: a city and a province (`exchange up` each, SQLite, mock",
+        "departments inside, one process each"
+        + (
+            ""
+            if args.city_workers == 1
+            else f"; the city: {args.city_workers} exchange processes "
+            "and its departments in a process of their own"
+        )
+        + ") on this 2-core machine, "
+        f"{args.population:,} people in the synthetic city.",
+        f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
+        "",
+    ]
+
+
+def lookups_report(args: argparse.Namespace, med: dict[str, tuple[float, float, int]]) -> list[str]:
+    ratio = med["c16"][0] / med["s16"][0]
+    added = med["c1"][1] - med["s1"][1]
+    steady = med["c1steady"][1] - med["s1steady"][1]
+    return [
+        "## Lookups",
+        "",
+        "The city's enterprise-registration topic published to the province and mounted",
+        "there. Single: the province's unit at the city (`gdzsj`) asks the city's broker.",
+        "Crossing: the provincial market regulator (`gd-scjgj`) asks the province's broker,",
+        "which asks the city's federation endpoint (signed call, grant chain, the",
+        "department, signed answer). One random key of 500 enterprises per lookup, two",
+        f"items; wrk, runs alternating, {args.rounds} rounds of {args.seconds} s each, warm;",
+        "medians.",
+        "",
+        "| case | single (city) | crossing (province → city) | ratio / added |",
+        "|---|---|---|---|",
+        f"| throughput, {args.connections} connections | {med['s16'][0]:,.0f} req/s "
+        f"| {med['c16'][0]:,.0f} req/s | {ratio:.0%} (target ≥ 40 %) |",
+        f"| median latency, 1 connection | {med['s1'][1]:.2f} ms | {med['c1'][1]:.2f} ms "
+        f"| +{added:.2f} ms for the one added hop (target ≤ 0.5 ms) |",
+        f"| median latency, 1 connection, department without jitter | "
+        f"{med['s1steady'][1]:.2f} ms | {med['c1steady'][1]:.2f} ms "
+        f"| +{steady:.2f} ms for the one added hop (target ≤ 0.5 ms) |",
+        f"| non-2xx answers | {med['s16'][2] + med['s1'][2] + med['s1steady'][2]} "
+        f"| {med['c16'][2] + med['c1'][2] + med['c1steady'][2]} | |",
+        "",
+        "The department answers after 4 ms plus a uniform jitter of up to 6 ms "
+        "(services/scjgj.yaml),",
+        "the same in both cases; the last latency pair is measured with its jitter set to 0",
+        "(`PUT /departments/_faults/scjgj`), which leaves the hop as the only difference",
+        "and removes most of the sampling noise from the difference of the medians.",
+        "",
+    ]
+
+
+def provision_report(args: argparse.Namespace, prov: dict[str, list[float]]) -> list[str]:
+    total = int(prov["records"][0])
+    inc = prov["incremental"]
+    return [
+        "## Bulk provision upward",
+        "",
+        f"The city's household-registration topic ({total:,} records, five items) published",
+        "and mounted; the city grants the province's unit. Baseline: the same records",
+        "exported through the city's exchange alone by that unit (the first, cold export",
+        "derives the people; the later ones are warm). Provision: the department's cached",
+        "chunks of the topic dropped (a cold source, as for the first export), the province",
+        f"pulls from watermark 0 in pages of {args.page:,} export rows (signed call, the",
+        "city's grant check and filter, the department's export, the signed page stored",
+        "with its watermark in one commit at the province), timed until it has stored all",
+        "of them.",
+        "Incremental: 20 births at the city, then one pull of what is past the watermark.",
+        "",
+        "| case | records/s |",
+        "|---|---|",
+        f"| export through the city alone, cold | {prov['cold'][0]:,.0f} |",
+        f"| export through the city alone, warm (median of {len(prov['export'])}) "
+        f"| {statistics.median(prov['export']):,.0f} |",
+        f"| provision upward, province pulls from its watermark, cold source "
+        f"| **{prov['provision'][0]:,.0f}** (target ≥ 200,000) |",
+        "",
+        f"The pull took {prov['seconds'][0]:.2f} s; the longest stretch in it with no "
+        f"record stored (polled every 20 ms) was {prov['stall'][0]:.2f} s.",
+        "",
+        f"Incremental pull of the births: median {statistics.median(inc) * 1000:.0f} ms for "
+        f"{statistics.median(prov['incremental_records']):.0f} new records (a round trip "
+        "and a commit; the rate means nothing at this size).",
+        "",
+    ]
+
+
+def write(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
@@ -349,91 +449,18 @@ def main() -> None:
         for p in procs:
             p.wait(timeout=30)
     load = os.getloadavg()
-    lines = [
-        "# Across levels: province ⇄ city, beside the city alone",
-        "",
-        "`bench/federation.py`: a city and a province (`exchange up` each, SQLite, mock",
-        "departments inside, one process each"
-        + (
-            ""
-            if args.city_workers == 1
-            else f"; the city: {args.city_workers} exchange processes "
-            "and its departments in a process of their own"
-        )
-        + ") on this 2-core machine, "
-        f"{args.population:,} people in the synthetic city.",
-        f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
-        "",
-    ]
     if med:
-        ratio = med["c16"][0] / med["s16"][0]
-        added = med["c1"][1] - med["s1"][1]
-        steady = med["c1steady"][1] - med["s1steady"][1]
-        lines += [
-            "## Lookups",
-            "",
-            "The city's enterprise-registration topic published to the province and mounted",
-            "there. Single: the province's unit at the city (`gdzsj`) asks the city's broker.",
-            "Crossing: the provincial market regulator (`gd-scjgj`) asks the province's broker,",
-            "which asks the city's federation endpoint (signed call, grant chain, the",
-            "department, signed answer). One random key of 500 enterprises per lookup, two",
-            f"items; wrk, runs alternating, {args.rounds} rounds of {args.seconds} s each, warm;",
-            "medians.",
-            "",
-            "| case | single (city) | crossing (province → city) | ratio / added |",
-            "|---|---|---|---|",
-            f"| throughput, {args.connections} connections | {med['s16'][0]:,.0f} req/s "
-            f"| {med['c16'][0]:,.0f} req/s | {ratio:.0%} (target ≥ 40 %) |",
-            f"| median latency, 1 connection | {med['s1'][1]:.2f} ms | {med['c1'][1]:.2f} ms "
-            f"| +{added:.2f} ms for the one added hop (target ≤ 0.5 ms) |",
-            f"| median latency, 1 connection, department without jitter | "
-            f"{med['s1steady'][1]:.2f} ms | {med['c1steady'][1]:.2f} ms "
-            f"| +{steady:.2f} ms for the one added hop (target ≤ 0.5 ms) |",
-            f"| non-2xx answers | {med['s16'][2] + med['s1'][2] + med['s1steady'][2]} "
-            f"| {med['c16'][2] + med['c1'][2] + med['c1steady'][2]} | |",
-            "",
-            "The department answers after 4 ms plus a uniform jitter of up to 6 ms "
-            "(services/scjgj.yaml),",
-            "the same in both cases; the last latency pair is measured with its jitter set to 0",
-            "(`PUT /departments/_faults/scjgj`), which leaves the hop as the only difference",
-            "and removes most of the sampling noise from the difference of the medians.",
-            "",
-        ]
+        write(
+            LOOKUPS_MD,
+            header(args, load, "a lookup crossing province and city, beside the city alone")
+            + lookups_report(args, med),
+        )
     if prov:
-        total = int(prov["records"][0])
-        inc = prov["incremental"]
-        lines += [
-            "## Bulk provision upward",
-            "",
-            f"The city's household-registration topic ({total:,} records, five items) published",
-            "and mounted; the city grants the province's unit. Baseline: the same records",
-            "exported through the city's exchange alone by that unit (the first, cold export",
-            "derives the people; the later ones are warm). Provision: the department's cached",
-            "chunks of the topic dropped (a cold source, as for the first export), the province",
-            f"pulls from watermark 0 in pages of {args.page:,} export rows (signed call, the",
-            "city's grant check and filter, the department's export, the signed page stored",
-            "with its watermark in one commit at the province), timed until it has stored all",
-            "of them.",
-            "Incremental: 20 births at the city, then one pull of what is past the watermark.",
-            "",
-            "| case | records/s |",
-            "|---|---|",
-            f"| export through the city alone, cold | {prov['cold'][0]:,.0f} |",
-            f"| export through the city alone, warm (median of {len(prov['export'])}) "
-            f"| {statistics.median(prov['export']):,.0f} |",
-            f"| provision upward, province pulls from its watermark, cold source "
-            f"| **{prov['provision'][0]:,.0f}** (target ≥ 200,000) |",
-            "",
-            f"The pull took {prov['seconds'][0]:.2f} s; the longest stretch in it with no "
-            f"record stored (polled every 20 ms) was {prov['stall'][0]:.2f} s.",
-            "",
-            f"Incremental pull of the births: median {statistics.median(inc) * 1000:.0f} ms for "
-            f"{statistics.median(prov['incremental_records']):.0f} new records (a round trip "
-            "and a commit; the rate means nothing at this size).",
-            "",
-        ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+        write(
+            PROVISION_MD,
+            header(args, load, "bulk provision upward, beside the city's own export")
+            + provision_report(args, prov),
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ connection with the department's jitter off: single lookups at the city, then cr
 lookups through the province, alternating. Prints, per case and process, the median of
 every step between two tracepoints of a call (the clock is CLOCK_MONOTONIC, one clock for
 both processes) and each process's CPU per lookup (all threads, and the event loop's
-thread alone, from /proc). The figures are quoted in bench/results/federation.md
+thread alone, from /proc). The figures are quoted in bench/results/federation-lookups.md
 ("Where the hop goes"); this script writes no results file of its own.
 
     .venv/bin/python bench/hop_trace.py [--seconds 6] [--rounds 2] [--population 100000]
