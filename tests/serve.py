@@ -1,4 +1,5 @@
-"""Run ``exchange up`` as a real process on a free loopback port, for end-to-end tests."""
+"""Real servers on a free loopback port, for end-to-end tests: ``exchange up`` as a
+process, or an ASGI app served in a thread as the exchange serves its own."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
+from tests.polling import wait_until
+
+from exchange.serving import CoalescingProtocol
 
 
 def free_port() -> int:
@@ -84,3 +91,30 @@ def exchange_up(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def coalescing_server(app: Any, **config: Any) -> Iterator[int]:
+    """``app`` served by uvicorn in a thread of this process as :func:`exchange.serving.run`
+    serves the exchange (:class:`CoalescingProtocol`, no proxy-headers layer around the
+    app), on a free loopback port, for as long as the block: the port. ``config`` adds to
+    or overrides uvicorn's settings; no lifespan (the test apps have nothing to start)."""
+    port = free_port()
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "http": CoalescingProtocol,
+        "proxy_headers": False,
+        "lifespan": "off",
+        "log_level": "critical",
+        **config,
+    }
+    server = uvicorn.Server(uvicorn.Config(app, **settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the server to start")
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

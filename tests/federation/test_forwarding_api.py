@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import OPERATOR, assert_audit_unavailable, auth
+from tests.conftest import OPERATOR, OPERATOR_KEY, assert_audit_unavailable, auth
 
 from exchange.app import build_context, create_app
 from exchange.broker.answers import LookupAnswer
@@ -53,7 +53,7 @@ def _settings(url: str, **extra: Any) -> Settings:
 def city_ctx(database_url: str) -> Iterator[AppContext]:
     settings = _settings(
         database_url,
-        operator_key="exk_operator_test-key",
+        operator_key=OPERATOR_KEY,
         provider_secret=CITY_MASTER,
         peer_credential=derive_provider_secret(PROVINCE_MASTER, "gz"),
     )
@@ -145,9 +145,15 @@ def _province_key(who: str) -> dict[str, str]:
 
 
 def _apply(
-    province: TestClient, topic: str, who: str = "gd-scjgj", items: list[str] = ITEMS
+    platform: TestClient,
+    topic: str,
+    who: str = "gd-scjgj",
+    items: list[str] = ITEMS,
+    operator: str = PROVINCE_OPERATOR,
 ) -> dict[str, Any]:
-    resp = province.post(
+    """``who`` applies for ``items`` of ``topic`` at ``platform`` (the province unless
+    ``operator`` names the city's): the application as answered."""
+    resp = platform.post(
         "/api/v1/applications",
         json={
             "topic": topic,
@@ -156,7 +162,7 @@ def _apply(
             "legal_function": "《广东省市场监督管理条例》",
             "valid_until": "2029-12-31",
         },
-        headers=_province_key(who),
+        headers=auth(demo_key(operator, who)),
     )
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
@@ -204,7 +210,7 @@ def test_a_forward_is_reviewed_at_the_city_and_mirrored_at_the_province(
     queue = city.get(
         "/api/v1/applications",
         params={"role": "provider", "status": "pending_review"},
-        headers=auth(demo_key("exk_operator_test-key", "swj")),
+        headers=auth(demo_key(OPERATOR_KEY, "swj")),
     ).json()["items"]
     filed = [a for a in queue if a["on_behalf_of"] == "gd-scjgj"]
     assert [a["id"] for a in filed] == [state["application_id"]]
@@ -220,7 +226,7 @@ def test_a_forward_is_reviewed_at_the_city_and_mirrored_at_the_province(
         assert forwarding.pending_forwards(session) == []
 
     # The bureau approves; the state it owes the province is applied once.
-    swj = auth(demo_key("exk_operator_test-key", "swj"))
+    swj = auth(demo_key(OPERATOR_KEY, "swj"))
     resp = city.post(
         f"/api/v1/applications/{state['application_id']}/approve",
         json={"reason": "同意共享"},
@@ -391,19 +397,9 @@ def test_a_peer_call_the_city_cannot_audit_is_answered_503_and_serves_nothing(
         "/api/v1/federation/publications", json={"resource_codes": [code]}, headers=OPERATOR
     )
     assert resp.status_code == 200, resp.text
-    resp = city.post(
-        "/api/v1/applications",
-        json={
-            "topic": code,
-            "items": ["credit_code", "status", "taxpayer_name"],
-            "purpose": {"scope": "data_verification", "text": "企业纳税信息核验"},
-            "legal_function": "《广东省市场监督管理条例》",
-            "valid_until": "2029-12-31",
-        },
-        headers=auth(demo_key("exk_operator_test-key", "gdzsj")),
-    )
-    assert resp.status_code == 201, resp.text
-    assert resp.json()["status"] == "approved"  # unconditional items: granted at once
+    unconditional = ["credit_code", "status", "taxpayer_name"]
+    applied = _apply(city, code, "gdzsj", unconditional, operator=OPERATOR_KEY)
+    assert applied["status"] == "approved"  # unconditional items: granted at once
     resp = city.patch(
         "/api/v1/departments/swj", json={"base_url": "http://swj.test"}, headers=OPERATOR
     )

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.serve import coalescing_server
 
-from exchange.serving import LARGE_WRITE, CoalescingProtocol, CoalescingTransport
+from exchange.serving import LARGE_WRITE, CoalescingTransport
 
 
 class _Recorder:
@@ -106,11 +104,6 @@ async def _test_close_sends_what_was_gathered_and_abort_drops_it() -> None:
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for chunk in (b"a" * 10, b"b" * (LARGE_WRITE + 1), b"c" * 10):
@@ -125,22 +118,8 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free: int = s.getsockname()[1]
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=free, http=CoalescingProtocol, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield free
-    server.should_exit = True
-    thread.join(10)
+    with coalescing_server(_app, log_level="warning") as free:
+        yield free
 
 
 def _exchange(sock: socket.socket, request: bytes, until: bytes) -> bytes:

@@ -5,27 +5,19 @@ timer per idle spell instead of one per request."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from tests.polling import wait_until
-
-from exchange.serving import CoalescingProtocol
+from tests.serve import coalescing_server
 
 #: the server's keep-alive timeout in these tests, seconds
 KEEP_ALIVE = 1.0
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
     await receive()
     headers = [(b"content-length", b"2")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -34,24 +26,8 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free: int = s.getsockname()[1]
-    config = uvicorn.Config(
-        _app,
-        host="127.0.0.1",
-        port=free,
-        http=CoalescingProtocol,
-        log_level="critical",
-        timeout_keep_alive=KEEP_ALIVE,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, "the server to start")
-    yield free
-    server.should_exit = True
-    thread.join(10)
+    with coalescing_server(_app, timeout_keep_alive=KEEP_ALIVE) as free:
+        yield free
 
 
 def _ask(sock: socket.socket) -> bytes:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from tests.polling import wait_until
+from tests.serve import coalescing_server
 
-from exchange.serving import CoalescingProtocol, LeanAnswer, LeanHandler
+from exchange.serving import LeanAnswer, LeanHandler
 
 
 class _App:
@@ -49,11 +48,6 @@ class _App:
         return 200, headers, payload
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         body = b""
         while True:
             message = await receive()
@@ -71,25 +65,8 @@ class _App:
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[int, _App]]:
     app = _App()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    # As exchange.serving.run configures uvicorn: no proxy-headers layer around the app.
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=CoalescingProtocol,
-        log_level="critical",
-        proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, "the server to start")
-    yield port, app
-    server.should_exit = True
-    thread.join(10)
+    with coalescing_server(app) as port:
+        yield port, app
 
 
 def _post(path: str, body: bytes, *extra: bytes, version: bytes = b"1.1") -> bytes:
