@@ -68,6 +68,22 @@ def git(*args: str) -> str:
     ).stdout.strip()
 
 
+#: A figure followed by its verdict or a note in parentheses: ``118% (target ≥ 80 %: met)``.
+NOTED = re.compile(r"(?P<figure>.*?)\s*\(.*\)\s*")
+
+
+def _figure(text: str, column: int) -> str | None:
+    """The figure a cell holds, or None for a label. Past the first column (which names the
+    row) a figure may carry a note in parentheses: the note is not part of the row's name,
+    else a verdict that changes between runs ("met", "not met") would make two rows of it."""
+    if _is_value(text):
+        return text
+    noted = NOTED.fullmatch(text) if column > 0 else None
+    if noted and _is_value(noted["figure"]):
+        return noted["figure"]
+    return None
+
+
 def _is_value(text: str) -> bool:
     """A cell holding a figure (``1,063,304``, ``0.41 ms``, ``24%``, rounds ``7, 9, 4``),
     not a label (``platform-2020 (3722)``, ``in_process``, ``**yes**``)."""
@@ -98,9 +114,11 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
             continue
         if all(set(c) <= set("-: ") for c in row):
             continue
-        label = " / ".join(c for c in row if c and not _is_value(c)) or row[0]
-        for column, text in zip(header, row, strict=False):
-            found = NUMBER.search(text) if _is_value(text) else None
+        figures = [_figure(c, i) for i, c in enumerate(row)]
+        label = " / ".join(c for c, f in zip(row, figures, strict=True) if c and f is None)
+        label = label or row[0]
+        for column, figure in zip(header, figures, strict=False):
+            found = NUMBER.search(figure) if figure is not None else None
             if found:
                 yield f"{heading} › {label} › {column}", float(found.group().replace(",", ""))
 
