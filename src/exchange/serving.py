@@ -18,11 +18,14 @@ at one connection the two were within noise of each other.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
+import orjson
 from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -30,12 +33,17 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from exchange.errors import CORRELATION_ID_HEADER, REQUEST_ID_HEADER, ExchangeError, error_body
+
 __all__ = [
     "LARGE_WRITE",
     "CoalescingProtocol",
     "CoalescingTransport",
     "LeanAnswer",
     "LeanHandler",
+    "RequestIds",
+    "error_answer",
+    "json_answer",
     "run",
 ]
 
@@ -46,6 +54,53 @@ LeanAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 #: Answers one request from its scope and whole body; None hands the request back to the
 #: ordinary ASGI path (which then reads the same body).
 LeanHandler = Callable[[Scope, bytes], Awaitable[LeanAnswer | None]]
+
+_RID_HEADER = REQUEST_ID_HEADER.lower().encode()
+_CID_HEADER = CORRELATION_ID_HEADER.lower().encode()
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+class RequestIds:
+    """The request ids a lean dispatch assigns: a random per-process prefix and a counter,
+    unique like uuid4 hex (32 characters) without an ``os.urandom`` call per request."""
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:20]
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):012x}"
+
+
+def json_answer(
+    status: int,
+    payload: bytes,
+    request_id: str,
+    correlation_id: str | None,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+) -> LeanAnswer:
+    """A JSON answer of a lean dispatch: its request id, and the caller's own as the
+    correlation id when it sent one."""
+    headers = [
+        _JSON_HEADER,
+        (b"content-length", b"%d" % len(payload)),
+        (_RID_HEADER, request_id.encode()),
+    ]
+    if correlation_id:
+        headers.append((_CID_HEADER, correlation_id.encode()))
+    headers += extra
+    return status, headers, payload
+
+
+def error_answer(request_id: str, correlation_id: str | None, exc: ExchangeError) -> LeanAnswer:
+    """An error answer in the one model (:func:`exchange.errors.error_body`), with the
+    error's own headers (``Retry-After``, ...)."""
+    body = orjson.dumps(error_body(exc.code, exc.message, request_id, exc.detail))
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    return json_answer(exc.status_code, body, request_id, correlation_id, extra)
+
 
 #: Writes at least this large go out at once (after what is gathered): copying them
 #: into a joined buffer would cost more than the system call it saves.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -36,7 +34,7 @@ from exchange.errors import (
     error_body,
 )
 from exchange.limits import ClientGone, RequestLimits
-from exchange.serving import LeanAnswer
+from exchange.serving import LeanAnswer, RequestIds, error_answer, json_answer
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +166,6 @@ _METHODS = {"query": "POST", "export": "GET", "verify": "POST"}
 _RID_HEADER = REQUEST_ID_HEADER.lower().encode()
 _CID_HEADER = CORRELATION_ID_HEADER.lower().encode()
 _JSON = "application/json"
-_JSON_HEADER = (b"content-type", _JSON.encode())
 
 
 class ExchangeDispatch:
@@ -186,10 +183,9 @@ class ExchangeDispatch:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        # Request ids: a random per-process prefix and a counter are unique like uuid4
-        # hex, without an os.urandom call per request.
-        self._prefix = uuid.uuid4().hex[:20]
-        self._counter = itertools.count(1)
+        #: the exchange assigns each call's request id (the caller's own is its
+        #: correlation id)
+        self.request_id = RequestIds()
         #: calls answered by the lean path (:meth:`lean`)
         self.lean_served = 0
 
@@ -205,9 +201,6 @@ class ExchangeDispatch:
         front, seq, action = match.groups()
         return front, seq, action
 
-    def request_id(self) -> str:
-        return f"{self._prefix}{next(self._counter):012x}"
-
     async def serve(
         self,
         scope: Scope,
@@ -217,7 +210,6 @@ class ExchangeDispatch:
         limits: RequestLimits,
     ) -> None:
         """Answer one call :meth:`match` took; a lookup's body is read under ``limits``."""
-        # The exchange assigns the request id; the caller's own is its correlation id.
         rid = self.request_id()
         front, seq, action = target
         inbound = Inbound.of_headers(scope["headers"], rid)
@@ -227,9 +219,9 @@ class ExchangeDispatch:
                 inbound.body = await limits.read_body(receive, MAX_QUERY_BODY, too_large)
             except ClientGone:
                 error = client_error("bad_input", "the client went away before its body arrived")
-                status, headers, body = _error(rid, inbound.correlation_id, error)
+                status, headers, body = error_answer(rid, inbound.correlation_id, error)
             except ExchangeError as exc:
-                status, headers, body = _error(rid, inbound.correlation_id, exc)
+                status, headers, body = error_answer(rid, inbound.correlation_id, exc)
             else:
                 status, headers, body = await self._answer(inbound, front, seq, action)
             # A lookup's answer goes out as two raw ASGI messages: no Response object.
@@ -275,7 +267,7 @@ class ExchangeDispatch:
         inbound = Inbound.of_headers(scope["headers"], rid)
         if len(body) > MAX_QUERY_BODY:
             too_large = _too_many_keys if action == "query" else _too_many_checks
-            return _error(rid, inbound.correlation_id, too_large())
+            return error_answer(rid, inbound.correlation_id, too_large())
         inbound.body = body
         self.lean_served += 1
         return await self._answer(inbound, front, seq, action)
@@ -290,19 +282,12 @@ class ExchangeDispatch:
             else:
                 payload = await self.broker.verify(inbound, front, seq)
         except ExchangeError as exc:
-            return _error(rid, inbound.correlation_id, exc)
+            return error_answer(rid, inbound.correlation_id, exc)
         except Exception as exc:  # the broker converts its failures; this is a bug
             log.exception("exchange dispatch failed on %s", rid)
             error = ExchangeError(f"internal error: {type(exc).__name__}")
-            return _error(rid, inbound.correlation_id, error)
-        headers = [
-            _JSON_HEADER,
-            (b"content-length", b"%d" % len(payload)),
-            (_RID_HEADER, rid.encode()),
-        ]
-        if inbound.correlation_id:
-            headers.append((_CID_HEADER, inbound.correlation_id.encode()))
-        return 200, headers, payload
+            return error_answer(rid, inbound.correlation_id, error)
+        return json_answer(200, payload, rid, inbound.correlation_id)
 
 
 def _too_many_keys() -> ExchangeError:
@@ -323,16 +308,6 @@ def _too_many_checks() -> ExchangeError:
         413,
         {"limit_bytes": MAX_QUERY_BODY},
     )
-
-
-def _error(rid: str, correlation: str | None, exc: ExchangeError) -> LeanAnswer:
-    """An error answer in the one model, as status, headers and body."""
-    body = orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail))
-    headers = [_JSON_HEADER, (b"content-length", b"%d" % len(body)), (_RID_HEADER, rid.encode())]
-    if correlation:
-        headers.append((_CID_HEADER, correlation.encode()))
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-    return exc.status_code, headers, body
 
 
 def _error_response(rid: str, exc: ExchangeError) -> Response:

@@ -13,10 +13,8 @@ the signed answer. One implementation for both ways a lookup arrives:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +29,7 @@ from exchange.broker.routes import NOT_CACHED
 from exchange.context import AppContext, present
 from exchange.errors import ExchangeError, error_body, sane_correlation_id
 from exchange.provider_auth import SignatureError, SignedCall
+from exchange.serving import RequestIds
 
 if TYPE_CHECKING:
     from exchange.federation.runtime import Federation
@@ -219,10 +218,8 @@ class FederationDispatch:
         self.ctx = ctx
         #: lookups answered by the lean path
         self.lean_served = 0
-        # Request ids as the broker's lean path makes them (a random prefix per process
-        # and a counter): unique, and a third of the cost of a uuid4 on every call.
-        self._prefix = uuid.uuid4().hex[:20]
-        self._counter = itertools.count(1)
+        #: request ids, made as the broker's lean path makes them
+        self.request_id = RequestIds()
 
     @staticmethod
     def match(scope: Scope) -> str | None:
@@ -245,7 +242,7 @@ class FederationDispatch:
         if fed is None or not admits(scope, len(body)):
             return None
         self.lean_served += 1
-        rid = f"{self._prefix}{next(self._counter):012x}"
+        rid = self.request_id()
         # Only what the verifier reads, in one pass (uvicorn gives names in lower case).
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:

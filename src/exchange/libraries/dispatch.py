@@ -4,10 +4,8 @@ authenticate, assemble, audit."""
 
 from __future__ import annotations
 
-import itertools
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +15,11 @@ from starlette.types import Receive, Scope, Send
 
 from exchange.broker.service import MAX_QUERY_BODY, Inbound
 from exchange.context import AppContext, present
-from exchange.errors import (
-    CORRELATION_ID_HEADER,
-    REQUEST_ID_HEADER,
-    ExchangeError,
-    ValidationFailed,
-    error_body,
-)
+from exchange.errors import ExchangeError, ValidationFailed
 from exchange.libraries.schemas import LookupRequest
 from exchange.libraries.service import MAX_KEYS, LibraryService
 from exchange.limits import ClientGone, RequestLimits
-from exchange.serving import LeanAnswer
+from exchange.serving import LeanAnswer, RequestIds, error_answer, json_answer
 
 __all__ = ["ABSENT", "LibraryDispatch", "library_service", "lookup"]
 
@@ -98,9 +90,6 @@ async def lookup(ctx: AppContext, inbound: Inbound, library: str, keys: list[str
 
 
 _PATH = re.compile(r"^/api/v1/libraries/(person|enterprise)/(query|records/([0-9A-Za-z]{1,64}))$")
-_RID = REQUEST_ID_HEADER.lower().encode()
-_CID = CORRELATION_ID_HEADER.lower().encode()
-_JSON_HEADER = (b"content-type", b"application/json")
 
 
 def _too_many_keys() -> ExchangeError:
@@ -123,8 +112,8 @@ class LibraryDispatch:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self._prefix = uuid.uuid4().hex[:20]
-        self._counter = itertools.count(1)
+        #: request ids, made as the broker's dispatch makes them
+        self.request_id = RequestIds()
         #: lookups answered on the lean path (the tests tell the two paths apart by it)
         self.lean_served = 0
 
@@ -141,9 +130,6 @@ class LibraryDispatch:
         if scope["method"] != ("POST" if action == "query" else "GET"):
             return None
         return library, key
-
-    def request_id(self) -> str:
-        return f"{self._prefix}{next(self._counter):012x}"
 
     async def serve(
         self,
@@ -163,9 +149,9 @@ class LibraryDispatch:
                 error = ValidationFailed(
                     "the client went away before its body arrived", code="bad_input"
                 )
-                status_code, headers, payload = _error(rid, inbound.correlation_id, error)
+                status_code, headers, payload = error_answer(rid, inbound.correlation_id, error)
             except ExchangeError as exc:
-                status_code, headers, payload = _error(rid, inbound.correlation_id, exc)
+                status_code, headers, payload = error_answer(rid, inbound.correlation_id, exc)
             else:
                 status_code, headers, payload = await self._answer(inbound, library, key)
         else:
@@ -192,7 +178,7 @@ class LibraryDispatch:
         library, key = target
         if key is None:
             if len(body) > MAX_QUERY_BODY:
-                return _error(rid, inbound.correlation_id, _too_many_keys())
+                return error_answer(rid, inbound.correlation_id, _too_many_keys())
             inbound.body = body
         self.lean_served += 1
         return await self._answer(inbound, library, key)
@@ -203,18 +189,5 @@ class LibraryDispatch:
         try:
             payload = await lookup(self.ctx, inbound, library, None if key is None else [key])
         except ExchangeError as exc:
-            return _error(rid, inbound.correlation_id, exc)
-        headers = [_JSON_HEADER, (b"content-length", b"%d" % len(payload)), (_RID, rid.encode())]
-        if inbound.correlation_id:
-            headers.append((_CID, inbound.correlation_id.encode()))
-        return 200, headers, payload
-
-
-def _error(rid: str, correlation: str | None, exc: ExchangeError) -> LeanAnswer:
-    """An error answer in the one model, as status, headers and body."""
-    body = orjson.dumps(error_body(exc.code, exc.message, rid, exc.detail))
-    headers = [_JSON_HEADER, (b"content-length", b"%d" % len(body)), (_RID, rid.encode())]
-    if correlation:
-        headers.append((_CID, correlation.encode()))
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-    return exc.status_code, headers, body
+            return error_answer(rid, inbound.correlation_id, exc)
+        return json_answer(200, payload, rid, inbound.correlation_id)
