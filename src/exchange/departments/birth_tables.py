@@ -16,7 +16,6 @@ from exchange.departments.ndjson import Table
 from exchange.departments.people import BASE_ORD
 from exchange.departments.people_columns import People
 from exchange.departments.people_tables import row_span
-from exchange.departments.prng_arrays import I64
 from exchange.departments.records import health
 
 __all__ = ["birth_certificate"]
@@ -62,7 +61,10 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
         aged = (exists & (age >= 20) & (age <= 42)).ravel()
         wed_flat = np.full(len(cand), -1, dtype=np.int64)
         if aged.any():
-            wed_flat[aged] = _married(city, cand[aged], [c[aged] for c in couple])
+            day_h, area_h, h, day_w, area_w = (c[aged] for c in couple)
+            wed_flat[aged], _, _ = bulk.marriages(
+                city, cand[aged], (day_h, area_h, h, day_w, area_w)
+            )
         wed = wed_flat.reshape(u.shape)
         fit = wed >= 0
         found = fit.any(axis=1)
@@ -109,25 +111,6 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
             "father_id_number": father_id,
         },
     )
-
-
-def _married(city: City, unit: I64, couple: list[I64]) -> I64:
-    """Marriage-day ordinal of each couple (-1: none), from its :func:`bulk.couple_slots`:
-    ``People(city, 2 * unit + 1).married`` without the wife's other columns."""
-    day_h, area_h, h, day_w, area_w = couple
-    pair = np.stack([2 * unit, 2 * unit + 1], axis=1)
-    flat = pair.reshape(-1)
-    day = np.stack([day_h, day_w], axis=1)
-    death = np.where(flat < city.population, bulk.deaths(city, flat, day.reshape(-1)), -1)
-    married, _ = bulk.couples(
-        city,
-        unit,
-        day,
-        np.stack([area_h, area_w], axis=1),
-        np.stack([h, h], axis=1),
-        death.reshape(pair.shape),
-    )
-    return married
 
 
 _LETTERS = jsonbytes.Vocab([chr(65 + k) for k in range(26)])

@@ -64,6 +64,7 @@ __all__ = [
     "id_numbers",
     "id_parts",
     "lookup_tables",
+    "marriages",
     "people",
     "persons",
     "sample_id_numbers",
@@ -167,6 +168,24 @@ def couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) ->
     return np.where(ok, married, -1), np.where(ok, divorced, -1)
 
 
+def marriages(city: City, unit: I64, slots: tuple[I64, I64, I64, I64, I64]) -> tuple[I64, I64, I64]:
+    """(married, divorced, deaths) of couples ``unit`` from their :func:`couple_slots`:
+    :func:`couples` with both partners' :func:`deaths` (a ``(units, 2)`` array, husband
+    then wife; -1 for a wife past the population), what every table that writes a marriage
+    derives of a couple."""
+    day_h, area_h, h, day_w, area_w = slots
+    pair = np.stack([2 * unit, 2 * unit + 1], axis=1)
+    flat = pair.reshape(-1)
+    day = np.stack([day_h, day_w], axis=1)
+    death = np.where(flat < city.population, deaths(city, flat, day.reshape(-1)), -1).reshape(
+        pair.shape
+    )
+    married, divorced = couples(
+        city, unit, day, np.stack([area_h, area_w], axis=1), np.stack([h, h], axis=1), death
+    )
+    return married, divorced, death
+
+
 @lru_cache(maxsize=1)
 def lookup_tables() -> dict[str, Any]:
     """Lookup tables for the per-person strings (built once per process)."""
@@ -263,20 +282,14 @@ def persons(city: City, index: I64) -> list[Person]:
     dates = calendar_tables()[0]
     # Whole couples: a person's record needs both partners' slots and deaths.
     units = np.unique(index >> 1)
-    pair = np.stack([2 * units, 2 * units + 1], axis=1)  # (units, 2)
-    flat = pair.ravel()
-    exists = flat < city.population
-    day, area_i, h = slots(city, flat)
-    death = np.where(exists, deaths(city, flat, day), -1)
-    shape = pair.shape
-    married, divorced = couples(
-        city,
-        units,
-        day.reshape(shape),
-        area_i.reshape(shape),
-        h.reshape(shape),
-        death.reshape(shape),
-    )
+    both = couple_slots(city, units)
+    married, divorced, death2 = marriages(city, units, both)
+    day_h, area_h, h_u, day_w, area_w = both
+    # Flattened couple by couple, husband then wife: person 2u + k at 2 * (its unit) + k.
+    day = np.stack([day_h, day_w], axis=1).ravel()
+    area_i = np.stack([area_h, area_w], axis=1).ravel()
+    h = np.repeat(h_u, 2)
+    death = death2.ravel()
     unit_of = np.searchsorted(units, index >> 1)
     at = 2 * unit_of + (index & 1)
     # Whether the head of a couple's household is alive: the husband's death (index 2u).

@@ -154,21 +154,7 @@ class People:
             slots = bulk.couple_slots(city, units)
         else:
             units, unit_of, slots = self._couples
-        day_h, area_h, h_u, day_w, area_w = slots
-        pair = np.stack([2 * units, 2 * units + 1], axis=1)
-        flat = pair.reshape(-1)
-        day = np.stack([day_h, day_w], axis=1)
-        death = np.where(
-            flat < city.population, bulk.deaths(city, flat, day.reshape(-1)), -1
-        ).reshape(pair.shape)
-        married, divorced = bulk.couples(
-            city,
-            units,
-            day,
-            np.stack([area_h, area_w], axis=1),
-            np.stack([h_u, h_u], axis=1),
-            death,
-        )
+        married, divorced, death = bulk.marriages(city, units, slots)
         return np.stack([married[unit_of], divorced[unit_of], death[unit_of, 0]])
 
     @cached_property
