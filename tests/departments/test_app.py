@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -13,8 +14,11 @@ from tests.signing import ExchangeSigned
 from exchange.config import Settings
 from exchange.departments.answers import OVERSHARE_FIELD
 from exchange.departments.app import DepartmentsApp, create_departments_app
+from exchange.departments.blocks import Block
+from exchange.departments.chunks import EXPORT_CHUNK
 from exchange.departments.city import City
 from exchange.departments.definitions import DepartmentDefinition
+from exchange.departments.exporter import SPAN_CHUNKS
 from exchange.departments.faults import FaultProfile
 from exchange.departments.records import licence_numbers_of
 
@@ -497,6 +501,52 @@ async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
     resp = await client.get(f"{HH}/export", params={"offset": 0, "limit": 100})
     assert resp.status_code == 200
     assert len(resp.content.splitlines()) == 100
+
+
+async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
+    settings: Settings,
+    definitions: dict[str, DepartmentDefinition],
+    city: City,
+    client: httpx.AsyncClient,
+) -> None:
+    """Every worker call of a cold people-table export derives a whole span (SPAN_CHUNKS
+    chunks, from a multiple of the span), but the last at the table's end: the window ahead
+    of the page moved by one chunk at a time and, after the first spans, asked for one
+    chunk a call. The export is the same as derived here."""
+    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
+    pooled = create_departments_app(
+        settings.model_copy(update={"departments_export_workers": 1}),
+        definitions=clean,
+        city=city,
+    )
+    await pooled.start()
+    calls: list[tuple[str, int, int]] = []
+    build = pooled.workers.build
+
+    async def spying(*args: Any) -> list[Block]:
+        calls.append((args[0], args[4], args[5]))
+        return await build(*args)
+
+    pooled.workers.build = spying  # type: ignore[method-assign]
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=pooled),
+            base_url="http://dept.test",
+            auth=ExchangeSigned(PROVIDER_SECRET),
+        ) as workers:
+            page = f"{HH}/export?limit={city.population}"
+            there = await workers.get(page)
+            assert there.status_code == 200
+            assert there.content == (await client.get(page)).content
+    finally:
+        await pooled.stop()
+    span = SPAN_CHUNKS * EXPORT_CHUNK
+    starts = [start for _, start, _ in calls]
+    assert {g for g, _, _ in calls} == {"household_registration"}
+    assert starts == list(range(0, city.population, span))
+    assert all(count == SPAN_CHUNKS for _, _, count in calls[:-1])
+    _, last, count = calls[-1]
+    assert last + (count - 1) * EXPORT_CHUNK < city.population <= last + count * EXPORT_CHUNK
 
 
 async def test_worker_processes_derive_the_same_chunks(
