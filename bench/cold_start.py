@@ -1,0 +1,196 @@
+"""Cold start of the mock departments, tree against tree: every exportable topic's first
+export from a fresh department process (cold) against its later ones (warm), read by curl.
+
+Each ``--tree`` (a checkout's root; the first is the baseline) runs a department server of
+its own source (``PYTHONPATH=TREE/src``), fresh for every round; rounds alternate the trees
+(A B A B …), so the machine's load falls on both alike. Per topic and tree: the cold rate of
+each round, the warm rate (the median of three reads after the cold one), cold ÷ warm per
+round, and whether ≥ 50 % held in every round. Loopback only; the server is stopped after
+each round. Run:
+
+    .venv/bin/python bench/cold_start.py --tree /tmp/old --tree . [--rounds 3]
+
+Written to ``bench/results/cold-start.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import free_port, wait_up, work_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "cold-start.md"
+KEY = "bench-operator"
+DIRECT_KEY = "bench-direct-access"
+#: records of each topic's whole export, by "department slug" (from the last round)
+RECORDS: dict[str, int] = {}
+
+
+def start(tree: Path, port: int, population: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree / "src"),
+        "EXCHANGE_OPERATOR_KEY": KEY,
+        "EXCHANGE_DEPARTMENTS_DIRECT_KEY": DIRECT_KEY,
+        "EXCHANGE_POPULATION": str(population),
+        "EXCHANGE_LOG_LEVEL": "warning",
+    }
+    code = (
+        "from exchange.config import Settings\n"
+        "from exchange.departments.cli import serve_departments\n"
+        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=out)
+
+
+def topics(tree: Path) -> list[tuple[str, str, int]]:
+    """(department, slug, rows) of every exportable topic, as ``tree`` defines them."""
+    code = (
+        "from pathlib import Path\n"
+        "from exchange.departments.city import City\n"
+        "from exchange.departments.definitions import load_definitions\n"
+        "from exchange.departments.records import GENERATORS\n"
+        "city = City(2020, 100_000, 20_000)\n"
+        f"for c, d in sorted(load_definitions(Path({str(tree / 'services')!r})).items()):\n"
+        "    for t in d.topics:\n"
+        "        if t.export:\n"
+        "            print(c, t.slug, GENERATORS[t.generator].rows(city))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tree / "src")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [(c, s, int(n)) for c, s, n in (line.split() for line in out.splitlines())]
+
+
+def curl(base: str, path: str, rows: int, out: Path) -> tuple[float, int]:
+    """(records/s, records) of one whole export read by curl (wall time of the curl
+    process)."""
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            *("curl", "-sf", "-o", str(out), "-H", f"Authorization: Bearer {DIRECT_KEY}"),
+            f"{base}{path}/export?limit={rows}",
+        ],
+        check=True,
+        timeout=900,
+    )
+    spent = time.perf_counter() - started
+    records = out.read_bytes().count(b"\n")
+    return records / spent, records
+
+
+def one_round(
+    tree: Path, population: int, work: Path, wanted: list[tuple[str, str, int]]
+) -> dict[str, tuple[float, float]]:
+    port = free_port()
+    proc = start(tree, port, population, work / "server.log")
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_up(f"{base}/departments/gaj", proc, timeout=120)
+        for code, slug, rows in wanted:
+            path = f"/departments/{code}/topics/{slug}"
+            cold, records = curl(base, path, rows, work / "cold.ndjson")
+            warm = statistics.median(
+                curl(base, path, rows, work / "warm.ndjson")[0] for _ in range(3)
+            )
+            out[f"{code} {slug}"] = (cold, warm)
+            RECORDS[f"{code} {slug}"] = records
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tree", action="append", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--population", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="the case, written above the tables")
+    args = parser.parse_args()
+    trees: list[Path] = [t.resolve() for t in args.tree]
+    commits = [
+        subprocess.run(
+            ["git", "-C", str(t), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for t in trees
+    ]
+    wanted = topics(trees[-1])
+    work = work_dir("cold-start-")
+    loads: list[float] = [os.getloadavg()[0]]
+    # results[tree][topic] = [(cold, warm) per round]
+    results: list[dict[str, list[tuple[float, float]]]] = [{} for _ in trees]
+    for r in range(args.rounds):
+        for i, tree in enumerate(trees):
+            got = one_round(tree, args.population, work, wanted)
+            for name, pair in got.items():
+                results[i].setdefault(name, []).append(pair)
+            loads.append(os.getloadavg()[0])
+            print(
+                f"round {r + 1} {commits[i]}: "
+                + ", ".join(f"{n.split()[1]} {c / w:.0%}" for n, (c, w) in got.items()),
+                flush=True,
+            )
+
+    head = "| topic | records | " + " | ".join(
+        f"{c} cold (median) | {c} warm | {c} cold ÷ warm per round | {c} ≥ 50 % every round"
+        for c in commits
+    )
+    lines = [head + " |", "|---|---:|" + "---:|---:|---|---|" * len(trees)]
+    for code, slug, _ in wanted:
+        name = f"{code} {slug}"
+        cells = [name, f"{RECORDS[name]:,}"]
+        for res in results:
+            pairs = res[name]
+            ratios = [c / w for c, w in pairs]
+            cells += [
+                f"{statistics.median(c for c, _ in pairs):,.0f}",
+                f"{statistics.median(w for _, w in pairs):,.0f}",
+                ", ".join(f"{x:.0%}" for x in ratios),
+                "yes" if min(ratios) >= 0.5 else "**no**",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    met = [
+        sum(min(c / w for c, w in res[f"{c_} {s}"]) >= 0.5 for c_, s, _ in wanted)
+        for res in results
+    ]
+    tally = ", ".join(f"{c} {m} of {len(wanted)}" for c, m in zip(commits, met, strict=True))
+    report = f"""# Cold start of the departments, tree against tree
+
+`bench/cold_start.py` on {platform.node()} ({os.cpu_count()} CPUs, Python
+{platform.python_version()}), {time.strftime("%Y-%m-%d %H:%M")}; {args.rounds} rounds, trees
+alternating each round ({", ".join(commits)}; the first is the baseline), each round a fresh
+department process (population {args.population:,}, 2 export workers, the defaults), every
+exportable topic exported whole by curl once cold and three times warm (warm: the median of
+the three). Load average (1 min) at the start and after each tree's round:
+{", ".join(f"{x:.2f}" for x in loads)}.
+{args.note}
+
+{chr(10).join(lines)}
+
+Topics with cold ≥ 50 % of warm in every round: {tally}.
+"""
+    args.out.write_text(report, encoding="utf-8")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
