@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import orjson
 import pytest
@@ -19,7 +20,14 @@ from exchange.errors import NotFound, NotPermitted, ValidationFailed
 from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySource
 from exchange.libraries.quality import checks_of, normalise, run_checks
 from exchange.libraries.service import LibraryService
-from exchange.libraries.store import WRITE_CACHE_KIB, Page, wide_caches, write_page
+from exchange.libraries.store import (
+    WRITE_CACHE_KIB,
+    Page,
+    Staged,
+    stage_page,
+    wide_caches,
+    write_page,
+)
 from exchange.members.models import Department
 
 A = "440105199001010017"  # valid ID numbers (GB 11643 check characters)
@@ -167,6 +175,120 @@ def test_a_page_write_gives_its_connection_back_with_the_pools_cache(
     finally:
         for raw in raws:
             raw.close()
+
+
+def _schemas_of_pooled(ctx: AppContext) -> list[set[str]]:
+    """The schemas attached to each of a few pooled connections (the pool holds few)."""
+    raws = [ctx.db.engine.raw_connection() for _ in range(3)]
+    try:
+        out = []
+        for raw in raws:
+            cur = raw.cursor()
+            cur.execute("PRAGMA database_list")
+            out.append({row[1] for row in cur.fetchall()})
+            cur.close()
+        return out
+    finally:
+        for raw in raws:
+            raw.close()
+
+
+def test_a_page_staged_beside_the_write_is_stored_as_the_page_itself(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """A page staged first (taken apart and sorted on a private in-memory database, as the
+    gatherer does in a thread beside the previous write) is stored as the page given
+    whole would be, a key given twice upserted in page order (the later wins); the
+    staging is attached to the writing connection only for the write."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("staging is SQLite's")
+    gaj, _, _ = library
+    now = dt.datetime.now(dt.UTC)
+    records = [
+        {"id_number": C, "name": "王芳", "status": "迁出"},
+        {"id_number": B, "name": "李娜"},
+        {"id_number": C, "name": "王芳芳", "status": "正常"},
+    ]
+    body = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    page = Page(gaj, body, "id_number", ("name", "status"), 1_764_547_400)
+    staged = stage_page(page)
+    assert (staged.source_id, staged.records, staged.refreshed) == (gaj, 3, 1_764_547_400)
+    # The staged rows are in key order, then page order: the order of the upserts.
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.deserialize(staged.image)
+        got = mem.execute("SELECT subject, vals FROM stage ORDER BY rowid").fetchall()
+    finally:
+        mem.close()
+    assert got == sorted(
+        [(C, '["王芳","迁出"]'), (B, '["李娜",null]'), (C, '["王芳芳","正常"]')],
+        key=lambda r: r[0],
+    )
+    assert write_page(ctx.db, gaj, staged, watermark=3, total_rows=3, refreshed_at=now) == 3
+    with ctx.db.sessions() as session:
+        stored = {
+            r.subject: (orjson.loads(r.vals), r.refreshed)
+            for r in session.scalars(select(LibraryRecord).where(LibraryRecord.source_id == gaj))
+        }
+    assert stored[C] == (["王芳芳", "正常"], 1_764_547_400)
+    assert stored[B] == (["李娜", None], 1_764_547_400)
+    assert stored[A][0] == ["张伟", "正常"]  # not in the page: kept as it was
+    assert all(schemas == {"main"} for schemas in _schemas_of_pooled(ctx))
+    assert wide_caches() == 0
+
+
+def test_a_failed_page_write_rolls_back_and_gives_a_clean_connection_back(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """A write that fails mid-way (here: a staged image that is no database) leaves the
+    library and the source's watermark as they were, and its connection goes back to the
+    pool with nothing attached and the pool's cache size."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("staging is SQLite's")
+    gaj, _, _ = library
+    now = dt.datetime.now(dt.UTC)
+    broken = Staged(gaj, b"not a database image" * 512, 1, 2)
+    with pytest.raises(sqlite3.DatabaseError):
+        write_page(ctx.db, gaj, broken, watermark=99, total_rows=99, refreshed_at=now)
+    with ctx.db.sessions() as session:
+        src = session.get(LibrarySource, gaj)
+        assert src is not None
+        assert (src.watermark, src.total_rows, src.gathered) == (3, 3, 3)
+        held = session.scalar(
+            select(func.count()).select_from(LibraryRecord).where(LibraryRecord.source_id == gaj)
+        )
+        assert held == 3
+    assert all(schemas == {"main"} for schemas in _schemas_of_pooled(ctx))
+    assert wide_caches() == 0
+    raw = ctx.db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA cache_size")
+        assert cur.fetchone()[0] == -SQLITE_CACHE_KIB
+        cur.close()
+    finally:
+        raw.close()
+    # The next write on the same pool goes through.
+    page = Page(gaj, b'{"id_number":"%s","name":"x"}\n' % A.encode(), "id_number", ("name",), 5)
+    write_page(ctx.db, gaj, page, watermark=4, total_rows=4, refreshed_at=now)
+
+
+def test_postgresql_is_given_the_page_not_a_staged_image(
+    ctx: AppContext, library: tuple[int, int, int]
+) -> None:
+    """A staged image is SQLite's: PostgreSQL's write refuses one, and writes nothing."""
+    if ctx.db.is_sqlite:
+        pytest.skip("PostgreSQL's write")
+    gaj, _, _ = library
+    staged = Staged(gaj, b"", 1, 0)
+    with pytest.raises(TypeError, match="SQLite's"):
+        write_page(
+            ctx.db, gaj, staged, watermark=9, total_rows=9, refreshed_at=dt.datetime.now(dt.UTC)
+        )
+    with ctx.db.sessions() as session:
+        src = session.get(LibrarySource, gaj)
+        assert src is not None
+        assert src.watermark == 3
 
 
 def test_an_export_page_is_stored_as_its_records_decoded_would_be(

@@ -51,7 +51,7 @@ from exchange.libraries.models import LibrarySource
 from exchange.libraries.quality import run_checks
 from exchange.libraries.report import PassReport
 from exchange.libraries.sources import SourceBook
-from exchange.libraries.store import Page, sweep, write_page
+from exchange.libraries.store import Page, Staged, stage_page, sweep, write_page
 from exchange.security import demo_key
 
 log = logging.getLogger(__name__)
@@ -171,30 +171,29 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
         pages = 0
         got = 0
         # Pages are pipelined: page n is written (in a thread, where SQLite and psycopg
-        # release the GIL) while page n + 1 is read through the broker. Writes still
-        # commit in page order, each with its own watermark. A source's last write runs
-        # on while the next source's first page is read (most sources of a city of
-        # 100,000 are one page: without it, nothing overlapped).
+        # release the GIL) while page n + 1 is read through the broker and, on SQLite,
+        # staged (taken apart and sorted, in another thread: the part of a write that
+        # needs no turn at the database). Writes still commit in page order, each with
+        # its own watermark. A source's last write runs on while the next source's first
+        # page is read and staged (most sources of a city of 100,000 are one page:
+        # without it, nothing overlapped).
         writing: asyncio.Future[int] | None = None
         try:
             while True:
                 page, next_offset, total = await self._page(source, items, layout)
-                await self._settle()
-                if begin is not None:
-                    await run_joined(*begin)
-                    begin = None
-                if writing is not None:
-                    await writing
+                staging = self._stage(page)
+                try:
+                    await self._settle()
+                    if begin is not None:
+                        await run_joined(*begin)
+                        begin = None
+                    if writing is not None:
+                        await writing
+                except BaseException:
+                    await _drop(staging)
+                    raise
                 writing = asyncio.ensure_future(
-                    run_joined(
-                        write_page,
-                        self.db,
-                        source.id,
-                        page,
-                        watermark=next_offset,
-                        total_rows=total,
-                        refreshed_at=self.ctx.clock.now(),
-                    )
+                    self._write(staging, source.id, watermark=next_offset, total_rows=total)
                 )
                 got += page.records
                 key = (source.library, code)
@@ -223,6 +222,35 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
             if writing is not None:
                 await writing
             report.gathered[code] = report.gathered.get(code, 0) + got
+
+    def _stage(self, page: Page) -> asyncio.Future[Page | Staged]:
+        """The page staged for its write in a thread (SQLite), starting now; on PostgreSQL
+        the page as it is (its write decodes it: COPY takes rows)."""
+        if not self.db.is_sqlite:
+            done: asyncio.Future[Page | Staged] = asyncio.get_running_loop().create_future()
+            done.set_result(page)
+            return done
+        return asyncio.ensure_future(run_joined(stage_page, page))
+
+    async def _write(
+        self,
+        staging: asyncio.Future[Page | Staged],
+        source_id: int,
+        *,
+        watermark: int,
+        total_rows: int,
+    ) -> int:
+        """Write a page once it is staged (the records written)."""
+        staged = await staging
+        return await run_joined(
+            write_page,
+            self.db,
+            source_id,
+            staged,
+            watermark=watermark,
+            total_rows=total_rows,
+            refreshed_at=self.ctx.clock.now(),
+        )
 
     async def _finish_after(
         self,
@@ -332,3 +360,11 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
                 log.exception("library gathering pass failed while stopping")
         self._task = None
         self.tasks.clear()
+
+
+async def _drop(staging: asyncio.Future[Page | Staged]) -> None:
+    """A staging no write will take (the pass failed before it): waited for, its result
+    or error dropped (its thread runs to its end either way)."""
+    await asyncio.wait([staging])
+    if not staging.cancelled():
+        staging.exception()
