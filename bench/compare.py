@@ -100,10 +100,12 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
     """
     heading = ""
     header: list[str] | None = None
+    seen: dict[str, int] = {}
     for line in markdown.splitlines():
         if line.startswith("#"):
             heading = line.lstrip("#").strip()
             header = None
+            seen = {}
             continue
         if not line.startswith("|"):
             header = None
@@ -117,6 +119,11 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
         figures = [_figure(c, i) for i, c in enumerate(row)]
         label = " / ".join(c for c, f in zip(row, figures, strict=True) if c and f is None)
         label = label or row[0]
+        # Rows named alike (the same database with 1 and then 2 processes, the number being
+        # a figure) are told apart by their order, which both trees' tables share.
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label} #{seen[label]}"
         for column, figure in zip(header, figures, strict=False):
             found = NUMBER.search(figure) if figure is not None else None
             if found:
