@@ -25,6 +25,7 @@ BENCH = Path(__file__).resolve().parent
 RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("catalog", ("catalog.py",), "catalog.md"),
     ("departments", ("departments.py",), "departments.md"),
+    ("cold-start", ("cold_start.py",), "cold-start.md"),
     ("authz", ("authz.py",), "authz.md"),
     ("broker", ("broker.py", "--workload", "single"), "broker.md"),
     ("broker-spread", ("broker.py", "--workload", "spread"), "broker-spread.md"),

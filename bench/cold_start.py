@@ -117,13 +117,19 @@ def one_round(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tree", action="append", type=Path, required=True)
+    parser.add_argument(
+        "--tree",
+        action="append",
+        type=Path,
+        help="a checkout's root, once per tree (the first is the baseline); default: this tree "
+        "alone, as make bench runs it",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--population", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default="", help="the case, written above the tables")
     args = parser.parse_args()
-    trees: list[Path] = [t.resolve() for t in args.tree]
+    trees: list[Path] = [t.resolve() for t in args.tree or [ROOT]]
     commits = [
         subprocess.run(
             ["git", "-C", str(t), "rev-parse", "--short", "HEAD"],
