@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from tests.e2e.harness import OPERATOR, topic_code
 from tests.libraries.conftest import Site
 from tests.polling import wait_until
 
+from exchange.libraries import gather as gather_module
 from exchange.libraries.models import LibraryRecord, LibrarySource
+from exchange.libraries.store import write_page
 
 
 def test_gathering_resumes_after_a_restart(
@@ -62,5 +67,57 @@ def test_gathering_resumes_after_a_restart(
                 select(func.count())
                 .select_from(LibraryRecord)
                 .where(LibraryRecord.source_id == row.id)
+            )
+            assert held == total
+
+
+def test_a_failed_page_write_stops_the_writes_queued_behind_it(
+    site_factory: Callable[..., AbstractContextManager[Site]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages are read and staged ahead of the writer: when one page's write fails, the
+    pages read after it are not written either (their watermarks would skip the failed
+    page), so the source resumes at the failed page, and the next pass completes it."""
+    with site_factory() as site:
+        site.gather()
+        site.approve_pending()
+        site.wait_granted()
+        code = topic_code(site.ctx, "household-registration")
+        with site.ctx.db.sessions() as session:
+            sid = session.scalar(
+                select(LibrarySource.id).where(LibrarySource.resource_code == code)
+            )
+        calls: list[int] = []
+
+        def failing(db: Any, source_id: int, rows: Any, **kw: Any) -> int:
+            if source_id == sid:
+                calls.append(kw["watermark"])
+                if len(calls) == 2:
+                    raise sqlite3.OperationalError("disk I/O error (injected)")
+            return write_page(db, source_id, rows, **kw)
+
+        monkeypatch.setattr(gather_module, "write_page", failing)
+        site.gather(library="person", full=True)
+        with site.ctx.db.sessions() as session:
+            row = session.get(LibrarySource, sid)
+            assert row is not None
+            assert row.total_rows is not None
+            assert row.total_rows > 3 * site.ctx.settings.library_page
+            # Only the first page's write committed; none after the failed second.
+            assert calls == [500, 1000]
+            assert row.watermark == 500
+            assert row.state == "gathering"
+            total = row.total_rows
+        monkeypatch.setattr(gather_module, "write_page", write_page)
+        status = site.gather(library="person")
+        assert status["last"]["gathered"][code] == total - 500
+        with site.ctx.db.sessions() as session:
+            row = session.get(LibrarySource, sid)
+            assert row is not None
+            assert (row.state, row.watermark) == ("done", total)
+            held = session.scalar(
+                select(func.count())
+                .select_from(LibraryRecord)
+                .where(LibraryRecord.source_id == sid)
             )
             assert held == total

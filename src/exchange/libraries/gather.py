@@ -34,6 +34,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -64,6 +65,10 @@ CASE = "基础信息库汇集"
 _CASE_HEADER = quote(CASE).encode()
 #: the outcome of a source's reconciliation in the audit log (records: how many went)
 SWEPT = "removed_gone_from_source"
+#: export pages read and not yet written, at most (each held as its NDJSON and, on SQLite,
+#: its staged image: with the default page of 100,000 records, some 25 MB a page): the
+#: pass reads and stages this far ahead of the page being written
+PAGES_AHEAD = 3
 
 
 class Gatherer(SourceBook, SourceAccess, EventFeed):
@@ -84,9 +89,9 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
         #: records gathered by this process since it started, by library and source
         self.counters: dict[tuple[str, str], int] = {}
         self._task: asyncio.Task[None] | None = None
-        #: the last page write of the source gathered before, still running while the
-        #: next source's first page is read (see :meth:`_gather_source`)
-        self._tail: asyncio.Future[None] | None = None
+        #: the pages read and not yet written, oldest first: each one's write (the last
+        #: page of a source: its write and the source's finish), see :meth:`_gather_source`
+        self._inflight: deque[asyncio.Future[Any]] = deque()
         #: passes started through the API (held so they are not collected mid-run)
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -157,8 +162,8 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
             source.subscription_id = await run_joined(self._subscribe, source, items)
         elif not full and source.state == "done":
             await self._apply_events(source, report)
-        # The source's pass is marked begun once its first page is read and the previous
-        # source's last write ended (a write of this one beside it would wait on
+        # The source's pass is marked begun just before its first page is written (after
+        # the source before it is finished: a write of this one beside it would wait on
         # SQLite's lock).
         begin: tuple[Any, ...] | None = None
         if full or (source.watermark == 0 and source.state != "gathering"):
@@ -170,31 +175,31 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
         layout = tuple(f[0] if f[0] in granted else None for f in source.fields)
         pages = 0
         got = 0
-        # Pages are pipelined: page n is written (in a thread, where SQLite and psycopg
-        # release the GIL) while page n + 1 is read through the broker and, on SQLite,
-        # staged (taken apart and sorted, in another thread: the part of a write that
-        # needs no turn at the database). Writes still commit in page order, each with
-        # its own watermark. A source's last write runs on while the next source's first
-        # page is read and staged (most sources of a city of 100,000 are one page:
-        # without it, nothing overlapped).
+        # Pages are pipelined: each page read through the broker is staged at once (on
+        # SQLite: taken apart and sorted in a thread, the part of a write that needs no
+        # turn at the database) and its write queued behind the writes before it, so
+        # reading, staging and writing run side by side, up to PAGES_AHEAD pages apart,
+        # across sources too (most sources of a city of 100,000 are one page: without
+        # it, nothing overlapped). Writes still commit in page order, each with its own
+        # watermark, a source's first after its ``begin``, its last followed by its
+        # finish (the sweep of a full pass).
         writing: asyncio.Future[int] | None = None
         try:
             while True:
+                await self._make_room()
                 page, next_offset, total = await self._page(source, items, layout)
-                staging = self._stage(page)
-                try:
-                    await self._settle()
-                    if begin is not None:
-                        await run_joined(*begin)
-                        begin = None
-                    if writing is not None:
-                        await writing
-                except BaseException:
-                    await _drop(staging)
-                    raise
+                after = self._inflight[-1] if self._inflight else None
                 writing = asyncio.ensure_future(
-                    self._write(staging, source.id, watermark=next_offset, total_rows=total)
+                    self._write(
+                        self._stage(page),
+                        after,
+                        begin,
+                        source.id,
+                        watermark=next_offset,
+                        total_rows=total,
+                    )
                 )
+                begin = None
                 got += page.records
                 key = (source.library, code)
                 self.counters[key] = self.counters.get(key, 0) + page.records
@@ -205,11 +210,14 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
                     # Read to the end of the export: a full pass is reconciled (its
                     # source's records it did not write go). An empty page short of the
                     # end reported (not moved) ends the pass without: it saw less.
-                    self._tail = asyncio.ensure_future(
-                        self._finish_after(writing, source, report, whole=next_offset >= total)
+                    self._inflight.append(
+                        asyncio.ensure_future(
+                            self._finish_after(writing, source, report, whole=next_offset >= total)
+                        )
                     )
                     writing = None
                     break
+                self._inflight.append(writing)
                 if max_pages is not None and pages >= max_pages:
                     break
         except ExchangeError as exc:
@@ -220,7 +228,9 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
             await run_joined(self._set_state, source.id, "error", exc.message)
         finally:
             if writing is not None:
-                await writing
+                # Stopped short of the end (max_pages): the source's pages are written
+                # before the pass goes on.
+                await self._settle()
             report.gathered[code] = report.gathered.get(code, 0) + got
 
     def _stage(self, page: Page) -> asyncio.Future[Page | Staged]:
@@ -235,12 +245,24 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
     async def _write(
         self,
         staging: asyncio.Future[Page | Staged],
+        after: asyncio.Future[Any] | None,
+        begin: tuple[Any, ...] | None,
         source_id: int,
         *,
         watermark: int,
         total_rows: int,
     ) -> int:
-        """Write a page once it is staged (the records written)."""
+        """Write a page once it is staged and the page before it (``after``, maybe of the
+        source before) is written, its source's pass begun first if it is the first page
+        (``begin``); the records written. A write before that failed fails this one."""
+        try:
+            if after is not None:
+                await after
+            if begin is not None:
+                await run_joined(*begin)
+        except BaseException:
+            await _drop(staging)
+            raise
         staged = await staging
         return await run_joined(
             write_page,
@@ -294,10 +316,25 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
         )
 
     async def _settle(self) -> None:
-        """Wait for the last write of the source gathered before (its errors raised)."""
-        tail, self._tail = self._tail, None
-        if tail is not None:
-            await tail
+        """Wait for every page write (and source finish) under way; the first error of
+        them raised (each one's retrieved, so asyncio logs none as never retrieved)."""
+        pending, self._inflight = list(self._inflight), deque()
+        if not pending:
+            return
+        await asyncio.wait(pending)
+        errors = [f.exception() for f in pending if not f.cancelled()]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+        if any(f.cancelled() for f in pending):
+            raise asyncio.CancelledError
+
+    async def _make_room(self) -> None:
+        """Wait until fewer than :data:`PAGES_AHEAD` pages are read and not yet written
+        (a failed write's error raised, the writes behind it left to :meth:`_settle`)."""
+        while len(self._inflight) >= PAGES_AHEAD:
+            await self._inflight[0]
+            self._inflight.popleft()
 
     async def _page(
         self, source: LibrarySource, items: list[str], layout: tuple[str | None, ...]
