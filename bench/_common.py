@@ -80,3 +80,21 @@ def figure(pattern: str, text: str, flags: int = 0) -> str:
     if found is None:
         raise _fail(f"no {pattern!r} in the report:\n{text[-2000:]}")
     return found.group(1)
+
+
+def curl_export(base: str, topic: str, rows: int, out: Path, key: str) -> tuple[float, int]:
+    """(records/s, records) of one whole export of ``topic`` (its path under ``base``) read
+    by curl into ``out`` with the bearer ``key``: the wall time of the curl process, so the
+    reader costs what a user's client costs."""
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            *("curl", "-sf", "-o", str(out), "-H", f"Authorization: Bearer {key}"),
+            f"{base}{topic}/export?limit={rows}",
+        ],
+        check=True,
+        timeout=900,
+    )
+    spent = time.perf_counter() - started
+    records = out.read_bytes().count(b"\n")
+    return records / spent, records

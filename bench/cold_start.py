@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import free_port, wait_up, work_dir
+from _common import curl_export, free_port, wait_up, work_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cold-start.md"
@@ -75,23 +75,6 @@ def topics(tree: Path) -> list[tuple[str, str, int]]:
     return [(c, s, int(n)) for c, s, n in (line.split() for line in out.splitlines())]
 
 
-def curl(base: str, path: str, rows: int, out: Path) -> tuple[float, int]:
-    """(records/s, records) of one whole export read by curl (wall time of the curl
-    process)."""
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            *("curl", "-sf", "-o", str(out), "-H", f"Authorization: Bearer {DIRECT_KEY}"),
-            f"{base}{path}/export?limit={rows}",
-        ],
-        check=True,
-        timeout=900,
-    )
-    spent = time.perf_counter() - started
-    records = out.read_bytes().count(b"\n")
-    return records / spent, records
-
-
 def one_round(
     tree: Path, population: int, work: Path, wanted: list[tuple[str, str, int]]
 ) -> dict[str, tuple[float, float]]:
@@ -103,9 +86,9 @@ def one_round(
         wait_up(f"{base}/departments/gaj", proc, timeout=120)
         for code, slug, rows in wanted:
             path = f"/departments/{code}/topics/{slug}"
-            cold, records = curl(base, path, rows, work / "cold.ndjson")
+            cold, records = curl_export(base, path, rows, work / "cold.ndjson", DIRECT_KEY)
             warm = statistics.median(
-                curl(base, path, rows, work / "warm.ndjson")[0] for _ in range(3)
+                curl_export(base, path, rows, work / "warm.ndjson", DIRECT_KEY)[0] for _ in range(3)
             )
             out[f"{code} {slug}"] = (cold, warm)
             RECORDS[f"{code} {slug}"] = records

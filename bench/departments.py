@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from _common import figure, free_port, wait_up
+from _common import curl_export, figure, free_port, wait_up
 
 from exchange.departments import bulk
 from exchange.departments.chunks import EXPORT_CHUNK
@@ -150,22 +150,6 @@ def curl_rate(base: str, population: int, records: int) -> float:
         check=True,
     ).stdout.split()
     return records / float(out[1])
-
-
-def curl_export(base: str, topic: str, rows: int, out: Path) -> tuple[float, int]:
-    """(records/s, records) of one full export of ``topic`` read by curl into ``out``."""
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            *("curl", "-sf", "-o", str(out), "-H", f"Authorization: Bearer {DIRECT_KEY}"),
-            f"{base}{topic}/export?limit={rows}",
-        ],
-        check=True,
-        timeout=900,
-    )
-    spent = time.perf_counter() - started
-    records = out.read_bytes().count(b"\n")
-    return records / spent, records
 
 
 def exportable_topics() -> list[tuple[str, str, str]]:
@@ -283,10 +267,11 @@ def main() -> None:
             for code, slug, generator in exportable_topics():
                 path = f"/departments/{code}/topics/{slug}"
                 rows = GENERATORS[generator].rows(city)
-                first, n = curl_export(base, path, rows, work / "cold.ndjson")
+                first, n = curl_export(base, path, rows, work / "cold.ndjson", DIRECT_KEY)
                 # Warm: the median of three reads (one read of 0.02-0.1 s moved 2x).
                 second = statistics.median(
-                    curl_export(base, path, rows, work / "warm.ndjson")[0] for _ in range(3)
+                    curl_export(base, path, rows, work / "warm.ndjson", DIRECT_KEY)[0]
+                    for _ in range(3)
                 )
                 cold_topics.append((f"{code} {slug}", n, first, second))
                 print(f"{code} {slug}: cold {first:,.0f}/s, warm {second:,.0f}/s ({n:,})")

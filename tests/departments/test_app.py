@@ -503,6 +503,19 @@ async def test_a_failed_derivation_fails_its_callers_and_is_not_kept(
     assert len(resp.content.splitlines()) == 100
 
 
+def _one_worker_app(
+    settings: Settings, definitions: dict[str, DepartmentDefinition], city: City
+) -> DepartmentsApp:
+    """The departments with one export worker process and no faults: what the worker
+    derives is compared with what this process derives."""
+    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
+    return create_departments_app(
+        settings.model_copy(update={"departments_export_workers": 1}),
+        definitions=clean,
+        city=city,
+    )
+
+
 async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
     settings: Settings,
     definitions: dict[str, DepartmentDefinition],
@@ -513,12 +526,7 @@ async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
     chunks, from a multiple of the span), but the last at the table's end: the window ahead
     of the page moved by one chunk at a time and, after the first spans, asked for one
     chunk a call. The export is the same as derived here."""
-    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
-    pooled = create_departments_app(
-        settings.model_copy(update={"departments_export_workers": 1}),
-        definitions=clean,
-        city=city,
-    )
+    pooled = _one_worker_app(settings, definitions, city)
     await pooled.start()
     calls: list[tuple[str, int, int]] = []
     build = pooled.workers.build
@@ -559,12 +567,7 @@ async def test_worker_processes_derive_the_same_chunks(
     """Cold chunks derived ahead in a worker process (the departments' own process keeps
     sending) are byte for byte those derived in a thread: whole, cut to fields (derived cut
     there, cut from the whole chunk here), noisy."""
-    clean = {c: d.model_copy(update={"faults": FaultProfile()}) for c, d in definitions.items()}
-    pooled = create_departments_app(
-        settings.model_copy(update={"departments_export_workers": 1}),
-        definitions=clean,
-        city=city,
-    )
+    pooled = _one_worker_app(settings, definitions, city)
     await pooled.start()
     try:
         assert pooled.workers.running
