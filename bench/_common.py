@@ -98,3 +98,33 @@ def curl_export(base: str, topic: str, rows: int, out: Path, key: str) -> tuple[
     spent = time.perf_counter() - started
     records = out.read_bytes().count(b"\n")
     return records / spent, records
+
+
+def start_departments(
+    port: int,
+    population: int,
+    operator_key: str,
+    direct_key: str,
+    src: Path | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """The mock departments alone on 127.0.0.1:``port`` (``exchange serve departments``'s
+    server), from another tree's ``src`` when given, its output appended to ``log``."""
+    env = {
+        **os.environ,
+        "EXCHANGE_OPERATOR_KEY": operator_key,
+        "EXCHANGE_DEPARTMENTS_DIRECT_KEY": direct_key,
+        "EXCHANGE_POPULATION": str(population),
+        "EXCHANGE_LOG_LEVEL": "warning",
+    }
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    code = (
+        "from exchange.config import Settings\n"
+        "from exchange.departments.cli import serve_departments\n"
+        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
+    )
+    if log is None:
+        return subprocess.Popen([sys.executable, "-c", code], env=env)
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=out)

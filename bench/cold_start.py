@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import curl_export, free_port, wait_up, work_dir
+from _common import curl_export, free_port, start_departments, wait_up, work_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cold-start.md"
@@ -35,21 +35,7 @@ RECORDS: dict[str, int] = {}
 
 
 def start(tree: Path, port: int, population: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tree / "src"),
-        "EXCHANGE_OPERATOR_KEY": KEY,
-        "EXCHANGE_DEPARTMENTS_DIRECT_KEY": DIRECT_KEY,
-        "EXCHANGE_POPULATION": str(population),
-        "EXCHANGE_LOG_LEVEL": "warning",
-    }
-    code = (
-        "from exchange.config import Settings\n"
-        "from exchange.departments.cli import serve_departments\n"
-        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
-    )
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=out)
+    return start_departments(port, population, KEY, DIRECT_KEY, src=tree / "src", log=log)
 
 
 def topics(tree: Path) -> list[tuple[str, str, int]]:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from _common import curl_export, figure, free_port, wait_up
+from _common import curl_export, figure, free_port, start_departments, wait_up
 
 from exchange.departments import bulk
 from exchange.departments.chunks import EXPORT_CHUNK
@@ -63,22 +63,6 @@ async def app(scope, receive, send):
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 """
-
-
-def start_departments(port: int, population: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "EXCHANGE_OPERATOR_KEY": KEY,
-        "EXCHANGE_DEPARTMENTS_DIRECT_KEY": DIRECT_KEY,
-        "EXCHANGE_POPULATION": str(population),
-        "EXCHANGE_LOG_LEVEL": "warning",
-    }
-    code = (
-        "from exchange.config import Settings\n"
-        "from exchange.departments.cli import serve_departments\n"
-        f"serve_departments(Settings(), '127.0.0.1', {port})\n"
-    )
-    return subprocess.Popen([sys.executable, "-c", code], env=env)
 
 
 def start_hello(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -237,7 +221,7 @@ def main() -> None:
             "end\n"
         )
         dport, hport = free_port(), free_port()
-        dept = start_departments(dport, args.population)
+        dept = start_departments(dport, args.population, KEY, DIRECT_KEY)
         hello = start_hello(hport, work)
         try:
             base = f"http://127.0.0.1:{dport}"
