@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -74,6 +75,7 @@ def test_gathering_resumes_after_a_restart(
 def test_a_failed_page_write_stops_the_writes_queued_behind_it(
     site_factory: Callable[..., AbstractContextManager[Site]],
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Pages are read and staged ahead of the writer: when one page's write fails, the
     pages read after it are not written either (their watermarks would skip the failed
@@ -97,7 +99,12 @@ def test_a_failed_page_write_stops_the_writes_queued_behind_it(
             return write_page(db, source_id, rows, **kw)
 
         monkeypatch.setattr(gather_module, "write_page", failing)
-        site.gather(library="person", full=True)
+        with caplog.at_level(logging.ERROR, logger="exchange.libraries.router"):
+            site.gather(library="person", full=True)
+        failed = [r for r in caplog.records if "gathering pass failed" in r.getMessage()]
+        assert len(failed) == 1
+        assert failed[0].exc_info is not None
+        assert "disk I/O error (injected)" in str(failed[0].exc_info[1])
         with site.ctx.db.sessions() as session:
             row = session.get(LibrarySource, sid)
             assert row is not None

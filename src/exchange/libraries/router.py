@@ -4,6 +4,7 @@ them ahead of FastAPI), gathering progress and control, conflicts."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated, Any
 
@@ -29,6 +30,8 @@ from exchange.libraries.schemas import (
     ResolveRequest,
 )
 from exchange.libraries.service import LibraryService
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/libraries", tags=["libraries"])
 
@@ -143,6 +146,15 @@ async def gather(
         try:
             await gatherer.gather(
                 None if body.library is None else body.library.value, full=body.full
+            )
+        except Exception:
+            # A source's own failure ends that source in state "error"; anything else (the
+            # database refusing a write) ends the pass with every source at its last
+            # written watermark, where the next pass resumes. Logged here: a background
+            # task's exception is otherwise reported only when the task is collected.
+            log.exception(
+                "libraries: the gathering pass failed; the next pass resumes each source "
+                "from its watermark"
             )
         finally:
             svc.invalidate()
