@@ -31,6 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -161,16 +162,12 @@ def stage_page(page: Page) -> Staged:
             if "JSON" not in str(exc):
                 raise
             # The statement failed whole (autocommit): the table is still empty.
-            rows = sorted(((r[1], r[2]) for r in page.rows()), key=_first)
+            rows = sorted(((r[1], r[2]) for r in page.rows()), key=itemgetter(0))
             mem.executemany(_STAGE_ROW, rows)
         image = mem.serialize()
     finally:
         mem.close()
     return Staged(page.source_id, image, page.refreshed, page.records)
-
-
-def _first(row: tuple[str, str]) -> str:
-    return row[0]
 
 
 #: the JSON path of a slot not granted: an item no record the broker passes can hold
