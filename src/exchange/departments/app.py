@@ -29,7 +29,6 @@ them: routing, authentication and the city's life on the clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import random
@@ -51,6 +50,7 @@ from exchange.departments.publisher import Publisher, RemoteClock
 from exchange.departments.topics import Topics
 from exchange.errors import error_body
 from exchange.provider_auth import ProviderVerifier, SignatureError, derive_provider_secret
+from exchange.tasks import cancel_and_wait
 
 __all__ = ["EXPORT_CHUNK", "DepartmentsApp", "create_departments_app"]
 
@@ -195,11 +195,7 @@ class DepartmentsApp:
             self._publishing = asyncio.create_task(self.publisher.run(), name="city-publisher")
 
     async def stop(self) -> None:
-        for task in (self._ticker, self._publishing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._ticker, self._publishing)
         self._ticker = self._publishing = None
         await asyncio.to_thread(self.workers.stop)
 

@@ -9,7 +9,6 @@ Built by ``create_app`` in the part that serves the broker (the audit writer and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from exchange.distribution.delivery import Distributor
 from exchange.distribution.metrics import DistributionMetrics
 from exchange.distribution.publishing import CHANGED
 from exchange.distribution.signal import ChangeSignal
+from exchange.tasks import cancel_and_wait
 
 __all__ = ["Runtime", "TheRuntime", "get_runtime", "install"]
 
@@ -106,10 +106,7 @@ class Runtime:
             self._pruner = asyncio.create_task(self._prune_loop(), name="distribution-prune")
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+        await cancel_and_wait(self._pruner)
         if self.distributor is not None:
             await self.distributor.stop()
         event.remove(self.ctx.db.sessions, "after_commit", self._after_commit)

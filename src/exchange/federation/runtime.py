@@ -35,6 +35,7 @@ from exchange.federation.receiving import Receiving
 from exchange.federation.trust import ANSWER
 from exchange.members.models import Department
 from exchange.provider_auth import SignatureError, SignedCall
+from exchange.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,7 @@ class Federation(Receiving, Providing):
         self._task = asyncio.create_task(self._run(), name="federation-sync")
 
     async def stop(self) -> None:
-        for task in (self._task, self._beside):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._beside)
         self._task = self._beside = None
         await self._flush_provided()
         await self.client.close()
