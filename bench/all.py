@@ -32,12 +32,12 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "broker-postgres-single",
         ("broker.py", "--database", "both", "--workload", "single"),
-        "broker-postgres.md",
+        "broker-postgres-single.md",
     ),
     (
         "broker-postgres-spread",
         ("broker.py", "--database", "both", "--workload", "spread"),
-        "broker-postgres.md",
+        "broker-postgres-spread.md",
     ),
     ("scaling", ("scaling.py",), "scaling.md"),
     ("freshness", ("freshness.py",), "freshness.md"),
@@ -47,6 +47,11 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("credit", ("credit.py",), "credit.md"),
     ("licences", ("licences.py",), "licences.md"),
     ("libraries", ("libraries.py",), "libraries.md"),
+    (
+        "libraries-big",
+        ("libraries.py", "--population", "0", "--big", "1000000"),
+        "libraries-big.md",
+    ),
     ("federation-lookups", ("federation.py", "--only", "lookups"), "federation-lookups.md"),
     (
         "federation-provision",

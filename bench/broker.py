@@ -30,9 +30,10 @@ PostgreSQL (``--database both``): a SQLite and a PostgreSQL exchange in front of
 departments, direct, SQLite and PostgreSQL back to back in each round, on a PostgreSQL
 server of the run's own (``scripts/pg-start``, its own PGDATA and port) or on the one
 ``--postgres-url`` names (the run creates a database beside it and drops it after); each
-audit log is checked with ``exchange audit verify`` after the run. Results: the workload's
-section of ``bench/results/broker-postgres.md``. ``--smoke`` (CI) is one short round of that,
-exiting 1 on any non-2xx answer, socket error or audit log that does not verify:
+audit log is checked with ``exchange audit verify`` after the run. Results:
+``bench/results/broker-postgres-WORKLOAD.md``, one file per workload, rewritten whole.
+``--smoke`` (CI) is one short round of that, exiting 1 on any non-2xx answer, socket
+error or audit log that does not verify:
 
     .venv/bin/python bench/broker.py --database both --workload spread --rounds 3
     .venv/bin/python bench/broker.py --smoke --postgres-url postgresql+psycopg://…
@@ -136,82 +137,11 @@ def nginx(work: Path, dept_url: str) -> Iterator[tuple[str, list[int]]]:
         proc.wait(10)
 
 
+#: What the script appends: the method and the history of these figures are explanation,
+#: kept in bench/README.md rather than repeated (with old figures) in every results file.
 NOTES = """
-## Reading these figures
-
-The direct column is the baseline, measured in the same run against the same department
-process. The machine has 2 cores shared by wrk, the department, the exchange and other
-people's work (see the load average above); single runs move by ±20 %, which is why each
-figure is a median of rounds and why direct and broker alternate within a round. The CPU
-rows are each process's user + system time over a run divided by the requests served
-(`/proc/<pid>/stat`; wrk's from `wait4`): through the broker, a lookup costs the
-department, the exchange and wrk together what the three rows add up to, and on two
-cores that sum bounds the throughput.
-
-How the broker got here (first run: 473 req/s, p99 384 ms, 13.4 ms added at one
-connection, 6.4k export records/s; that run also measured the departments' default 3-8 ms
-latency on both paths), each step profiled with py-spy (`--profile`):
-
-* the audit entry is made durable by copying its line into a memory-mapped journal
-  segment (in the page cache at once, so a killed broker loses nothing, as SQLite WAL with
-  `synchronous=NORMAL`), and a writer thread chains and group-commits journaled entries
-  every 50 ms (200 ms since 2026-12-02: fewer, larger groups); before, each call waited
-  for a commit through the writer thread;
-* the exchange endpoints are served ahead of FastAPI's middleware and routing (the
-  routes stay registered for OpenAPI and for whatever the fast path does not take);
-* lookups go through a small pooled HTTP/1.1 client (httptools parser) instead of
-  aiohttp, whose per-call machinery cost about as much CPU as the rest of the pipeline;
-* routes are refreshed in the background (a blocking reload started one thread per
-  waiting call), grant checks leave the loop only when a poll is due;
-* `gc.freeze()` before serving: full collections over the long-lived heap paused the
-  loop ~150 ms and set the p99;
-* the export filter decodes only the granted items of each record (msgspec structs) in
-  1 MiB batches; the audit writer inserts through the driver.
-
-That was 5,852 req/s and a ratio of 3.69, with the exchange at ~210 µs and the department
-at ~62 µs of CPU per lookup. Then (2026-11-26, each measured in this script):
-
-* answers leave in one socket write (`exchange.serving`): uvicorn wrote the head and the
-  body separately, two `send` calls and two wake-ups of the client per answer; the writes
-  of a loop turn now go out together at its end (sending the head with its body at once
-  instead measured 2.80-2.99 against 2.41-2.47: one burst per turn wakes the client once
-  for many answers);
-* lookups read three headers and the body straight from the ASGI scope and answer with
-  two raw messages (no Starlette `Request`/`Response`); uvicorn's proxy-headers layer is
-  off (nothing reads the client address). With the item above: ~145 µs per lookup,
-  ratio ~3.0;
-* concurrent small lookups of one topic share a provider call (`LookupBatcher`): one
-  request to the department carries the keys of the lookups that arrived in the same
-  loop turn, and each call gets its share, attributed by the topic's key item only when
-  that is certain. The department's CPU per broker lookup fell from ~54 µs to ~11 µs
-  and the exchange's to ~111-117 µs: the ratio went under 2.5. This workload (64
-  connections looking up one topic) is sharing's best case: lookups spread over many
-  topics share less, and a lookup alone in its turn costs what it did before.
-
-The added latency at one connection sits at the target (per-round differences range
-±0.05 ms around it): the extra hop itself (two more process wake-ups on loopback)
-measured ~0.18 ms with a bare forwarding proxy on this machine, and an idle broker sends
-a lookup at once rather than waiting a turn for others to share its provider call.
-
-Spread lookups (issue 17), profiled with `--profile`'s per-thread split and `--cprofile`:
-a spread lookup does not cost the exchange twice a single-topic one when the two are
-measured side by side (at load ~16: 197-293 vs 169-207 µs in the event loop's thread,
-36-95 vs 44-55 µs in the audit writer's). What differs is sharing: single-topic lookups
-share provider calls (the department spends 22-36 µs per broker lookup against 58-96
-direct), lookups spread over 14 topics almost never do (68-123 against 65-134), so
-nearly every lookup pays a whole provider call (signing, request, parse). Two costs
-grew with the spread and were cut:
-
-* the audit writer's group commit on SQLite goes straight to the driver: a group holds a
-  daily-volume row per consumer and topic (dozens under spread lookups, one under the
-  single workload), and the ORM's bulk upsert and head update were a quarter of the
-  writer thread's samples (32-36 µs per lookup after, 39-95 before, not quiet);
-* a provider call's budget is one loop timer on the answer's future: `asyncio.timeout`
-  cost ~17 µs a call against ~3.6 µs under uvloop (loaded machine; the ratio holds).
-
-The one-connection figure of 1.06 ms added on spread (load 9-15, rounds 0.88-1.81 ms)
-was mostly the machine: after the two changes above, at load ~7, 0.38 ms added (the
-broker's rounds 0.44-0.48 ms), against 0.09 ms for nginx.
+How to read these figures, and what was changed to reach them: `bench/README.md`
+(section "broker").
 """
 
 
@@ -449,7 +379,7 @@ def main() -> None:
         default="sqlite",
         help="The exchange's database: sqlite (results in broker.md / broker-spread.md), "
         "postgres (printed only), or both: a SQLite and a PostgreSQL exchange in front of the "
-        "same departments, measured side by side (results in broker-postgres.md).",
+        "same departments, measured side by side (results in broker-postgres-WORKLOAD.md).",
     )
     parser.add_argument(
         "--postgres-url",
@@ -627,36 +557,30 @@ def with_postgres(args: argparse.Namespace) -> int:
     if args.database == "both":
         text = compare_report(args, workload, rounds, verified, server, load_before, load_after)
         print(text)
-        write_section(RESULTS_POSTGRES, workload.name, text)
+        path = results_postgres(workload.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(postgres_head(workload.name) + text.strip() + "\n")
     return 0
 
 
-RESULTS_POSTGRES = ROOT / "bench" / "results" / "broker-postgres.md"
+def results_postgres(workload: str) -> Path:
+    """The results file of one workload's PostgreSQL-beside-SQLite run (one file each,
+    rewritten whole by that run)."""
+    return ROOT / "bench" / "results" / f"broker-postgres-{workload}.md"
 
 
-def write_section(path: Path, name: str, text: str) -> None:
-    """Replace the workload's section of a results file holding one per workload."""
-    begin, end = f"<!-- workload {name} -->", f"<!-- end workload {name} -->"
-    old = path.read_text() if path.exists() else ""
-    block = f"{begin}\n{text.strip()}\n{end}"
-    if begin in old and end in old:
-        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
-    else:
-        new = (old.rstrip() + "\n\n" if old.strip() else POSTGRES_HEAD) + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
+def postgres_head(workload: str) -> str:
+    return f"""# Broker benchmark: PostgreSQL beside SQLite, {workload} workload
 
-
-POSTGRES_HEAD = """# Broker benchmark: PostgreSQL beside SQLite
-
-Each section below is one run of `bench/broker.py --database both --workload NAME`: the mock
-departments, wrk (1 thread), one exchange on SQLite (its audit journaled, group-committed
-behind) and one on PostgreSQL (`scripts/pg-start`'s server of the run's own: `fsync=off`,
-so a commit does not wait for the disk, like SQLite's `synchronous=NORMAL` in WAL mode), all
-on this 2-core machine. Both exchanges serve the same departments with the same seeded
-catalogue and grants; each round runs direct, SQLite and PostgreSQL back to back (rotating
-which goes first), and the figures are medians of the rounds. Target (issue 17): the
-broker's throughput on PostgreSQL at least 80 % of SQLite's, on both workloads.
+One run of `bench/broker.py --database both --workload {workload}`: the mock departments,
+wrk (1 thread), one exchange on SQLite (its audit journaled, group-committed behind) and
+one on PostgreSQL (`fsync=off`, so a commit does not wait for the disk, like SQLite's
+`synchronous=NORMAL` in WAL mode), all on this 2-core machine. Both exchanges serve the same
+departments with the same seeded catalogue and grants; each round runs direct, SQLite and
+PostgreSQL back to back (rotating which goes first), and the figures are medians of the
+rounds. Target (issue 17): the broker's throughput on PostgreSQL at least 80 % of SQLite's,
+on both workloads. How to read these figures: `bench/README.md` (section "broker on
+PostgreSQL").
 
 """
 

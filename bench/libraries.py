@@ -20,7 +20,8 @@ process (``bench/_stack.py``; every served department's latency and error faults
     .venv/bin/python bench/libraries.py [--population 100000] [--rounds 3] [--seconds 5]
                                         [--big 1000000]
 
-Results are printed and written to ``bench/results/libraries.md``.
+Results are printed and written whole: the gathering rounds and lookups to
+``bench/results/libraries.md``, the ``--big`` pass to ``bench/results/libraries-big.md``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from exchange.security import demo_key
 OPERATOR = {"Authorization": f"Bearer {KEY}"}
 BIG_HEADER = "## Full gathering of a city of"
 LOOKUPS_HEADER = "## Lookups of an assembled person record"
+RESULTS = ROOT / "bench" / "results" / "libraries.md"
+BIG_RESULTS = ROOT / "bench" / "results" / "libraries-big.md"
+NOT_MEASURED = "Not measured in this run (`--gather-only`)."
 
 
 def _gather(http: httpx.Client, full: bool) -> dict[str, Any]:
@@ -177,9 +181,13 @@ def _gathering_lines(
     """The results' header and gathering section."""
     cold = _rate(gathers[0])
     warm = [_rate(g) for g in gathers[1:]] or [cold]
+    whole = [float(g["total"]) / float(g["seconds"]) for g in (gathers[1:] or gathers)]
+    verdict = "met" if statistics.median(whole) >= 200_000 else "NOT met"
     total = gathers[0]["total"]
     return [
         "# Base information libraries: gathering and lookups",
+        "",
+        'How to read these figures: `bench/README.md` (section "libraries").',
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared; load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. SQLite (WAL), one exchange "
@@ -204,13 +212,18 @@ def _gathering_lines(
         + "; quality check "
         + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])
         + " |",
+        f"| whole pass, warm sources (median; gathering and its quality check) | "
+        f"{statistics.median(whole):,.0f} | | rounds: "
+        + ", ".join(f"{x:,.0f}" for x in whole)
+        + " |",
         f"| baseline: the same sources read through the broker's export over HTTP, nothing "
         f"written (median) | {statistics.median(reads):,.0f} | | rounds: "
         + ", ".join(f"{x:,.0f}" for x in reads)
         + " |",
         "",
-        f"Target ≥ 200,000 records/s into the libraries on SQLite: **"
-        f"{'met' if statistics.median(warm) >= 200_000 else 'NOT met'}** (warm sources).",
+        "Target ≥ 200,000 records/s into the libraries on SQLite, judged on the whole pass "
+        f"(what a caller waits for): **{verdict}** (warm sources; the gathering alone: "
+        f"{statistics.median(warm):,.0f}).",
         "",
     ]
 
@@ -353,7 +366,7 @@ def main() -> None:
     parser.add_argument(
         "--gather-only",
         action="store_true",
-        help="only the gathering rounds: the lookups' section of the results is kept as it was",
+        help="only the gathering rounds (the results file says the lookups were not measured)",
     )
     parser.add_argument(
         "--departments-cache",
@@ -363,22 +376,21 @@ def main() -> None:
         "city of 100,000 whole and projected, so warm rounds read cached chunks (256, the "
         "default setting, does not: they are derived again every round)",
     )
-    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "libraries.md")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--big-results", type=Path, default=BIG_RESULTS)
     args = parser.parse_args()
-    # Each part rewrites its own section, so the two can be measured by separate runs.
-    out = args.results
-    old = out.read_text() if out.exists() else ""
-    old_small, found, old_big = old.partition(BIG_HEADER)
-    small = old_small.rstrip("\n") + "\n\n"
+    # Each part rewrites its own file whole, from what this run measured.
     if args.population:
         gathering, lookups = _small(args)
-        if not lookups:  # --gather-only: the lookups' section as it was
-            kept = old_small.partition(LOOKUPS_HEADER)
-            lookups = [kept[1] + kept[2].rstrip("\n"), ""] if kept[1] else []
-        small = "\n".join(gathering + lookups) + "\n"
-    big = "\n".join(_big(args)) if args.big else (found + old_big if found else "")
-    out.write_text(small + big)
-    print(small + big)
+        if not lookups:
+            lookups = [LOOKUPS_HEADER + " through the broker", "", NOT_MEASURED, ""]
+        text = "\n".join(gathering + lookups) + "\n"
+        args.results.write_text(text)
+        print(text)
+    if args.big:
+        text = "\n".join(["# Base information libraries: a full gathering", "", *_big(args)])
+        args.big_results.write_text(text)
+        print(text)
 
 
 if __name__ == "__main__":

@@ -34,33 +34,10 @@ from _common import figure, work_dir
 from _stack import KEY, ROOT, lua, spread_workload, stack
 
 RESULTS = ROOT / "bench" / "results" / "soak.md"
-#: What the hunt found (issue 17), kept with every run's figures.
+#: What the hunt for the growth found, and the bounds: explanation, kept in bench/README.md
+#: rather than repeated (with old figures) in every results file.
 FINDINGS = """\
-## Where the growth was, and what bounds it
-
-- **The load, not a leak.** The run committed at 2026-12-01 15:19 (+11.5 %, 113 → 126 MB) sent
-  requests as fast as 16 connections went, and its rate climbed from ~150/s to ~900/s as
-  the machine emptied: RSS rose with the rate (more calls in flight, a higher heap
-  high-water mark) and stayed flat from minute 12. Held to a steady rate, the same
-  workload shows no trend (above). `tracemalloc` in the running exchange (`--tracemalloc`:
-  snapshots at 2 minutes and at the end of a paced 6-minute soak) found no allocation
-  site that grew by more than 0.02 MB.
-- **The audit journal's saw-tooth.** The journal's 4 MB segment is written through a
-  shared memory map: its written pages counted in the RSS until the segment was closed,
-  a file-backed saw-tooth of 42 → 46 MB (~3 % of the RSS, enough to flip a 5 % verdict on
-  where the 2-minute sample fell). Filled pages are now unmapped past 1 MiB
-  (`MADV_DONTNEED`; they stay dirty in the page cache and reach the file); the
-  file-backed part stays within ~1 MB.
-- **glibc arenas**: no fragmentation to fix: the anonymous part stays within the range
-  above for the whole run, so neither `MALLOC_ARENA_MAX` nor `malloc_trim` is set.
-- **Bounds**: the table above (`src/exchange/bounds.py`, each with its reason in a code
-  comment): the SQLite page cache (2,000 KiB × 15 pooled connections, set explicitly),
-  the route cache (50,000), the audit backlog (20,000 entries; callers wait past it), the
-  journal's mapped pages (1 MiB), the credit ratings (200,000). Bounded by construction:
-  metric label sets (kinds × outcome codes, providers), the upstream's per-provider
-  signers, breakers, idle connections (one pool per department) and parsed targets
-  (10,000), the lookup batcher's cool-downs (per endpoint); the departments' nonce sets
-  (262,144 each) are in the departments' process here.
+Where the growth was, and what bounds each structure: `bench/README.md` (section "soak").
 """
 OPERATOR = {"Authorization": f"Bearer {KEY}"}
 CHART = ROOT / "bench" / "results" / "soak-rss.png"
