@@ -1,10 +1,12 @@
 """What the benchmark scripts share: a free loopback port, waiting for a server, reading a
-figure out of a tool's report, a work folder that goes when the run went well."""
+figure out of a tool's report, a work folder that goes when the run went well, the line
+that says where and when a run was made."""
 
 from __future__ import annotations
 
 import atexit
 import os
+import platform
 import re
 import shutil
 import socket
@@ -51,6 +53,43 @@ def work_dir(prefix: str) -> Path:
 
     atexit.register(tidy)
     return path
+
+
+def commit() -> str:
+    """The short commit of the tree this script belongs to, ``+changes`` when its files
+    differ from it; ``unknown`` outside a git checkout (an unpacked release, the image)."""
+    tree = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def setting(load_before: tuple[float, float, float]) -> str:
+    """Where, when and on what a run was made, for the top of its results file: the
+    machine, the date, the commit, the command and the load average before and now (a
+    shared 2-core machine: the load says how far the absolute figures can be trusted)."""
+    after = os.getloadavg()
+    command = " ".join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    return (
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}; commit {commit()}. "
+        f"Command: `{command}`. Load average (1, 5, 15 min) "
+        f"{' / '.join(f'{x:.1f}' for x in load_before)} before, "
+        f"{' / '.join(f'{x:.1f}' for x in after)} after."
+    )
 
 
 def free_port() -> int:

@@ -1,0 +1,76 @@
+"""The benchmarks' results files are what their scripts write (issue 15's rule): every file
+under bench/results/ has a script that rewrites it, and every script's file exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+RESULTS = BENCH / "results"
+#: written by a script beside its main file (the load day's report and the charts)
+WRITTEN_BESIDE = {"load-day.md": "day-memory.md"}
+
+
+def _module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_every_results_file_has_the_script_that_writes_it() -> None:
+    runs = _module("all").RUNS
+    listed = {results for _, _, results in runs}
+    present = {p.name for p in RESULTS.glob("*.md")}
+    for results in listed:
+        assert (RESULTS / results).is_file(), f"bench/all.py lists {results}, which is missing"
+    orphans = present - listed - set(WRITTEN_BESIDE)
+    assert not orphans, f"results files no script writes (move them to bench/README.md): {orphans}"
+    for beside, main in WRITTEN_BESIDE.items():
+        assert main in listed
+        assert beside in present
+    for _, argv, _ in runs:
+        assert (BENCH / argv[0]).is_file(), f"bench/all.py runs a missing script {argv[0]}"
+
+
+def test_the_setting_line_names_machine_commit_command_and_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    common = _module("_common")
+    monkeypatch.setattr(sys, "argv", ["/tmp/tree/bench/federation.py", "--only", "lookups"])
+    line = common.setting((1.25, 2.0, 3.5))
+    assert "Command: `python bench/federation.py --only lookups`" in line
+    assert "1.2 / 2.0 / 3.5 before" in line
+    head = subprocess.run(
+        ["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    if head.returncode == 0:
+        assert re.search(rf"commit {re.escape(head.stdout.strip())}(\+changes)?\.", line)
+    else:
+        assert "commit unknown." in line
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)
+
+
+def test_commit_outside_a_checkout_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    common = _module("_common")
+
+    def no_git(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(common.subprocess, "run", no_git)
+    assert common.commit() == "unknown"
