@@ -117,7 +117,14 @@ def cells(markdown: str) -> Iterator[tuple[str, float]]:
         if all(set(c) <= set("-: ") for c in row):
             continue
         figures = [_figure(c, i) for i, c in enumerate(row)]
-        label = " / ".join(c for c, f in zip(row, figures, strict=True) if c and f is None)
+        # A row is named by its first cell and the later cells that hold no number: a
+        # later cell mixing words and numbers is a run's detail ("rounds: 158,892,
+        # 160,288"), which would give the row another name in every run.
+        label = " / ".join(
+            c
+            for i, (c, f) in enumerate(zip(row, figures, strict=True))
+            if c and f is None and (i == 0 or not any(ch.isdigit() for ch in c))
+        )
         label = label or row[0]
         # Rows named alike (the same database with 1 and then 2 processes, the number being
         # a figure) are told apart by their order, which both trees' tables share.
