@@ -124,7 +124,7 @@ class Gatherer(SourceBook, SourceAccess, EventFeed):
                 checking = time.perf_counter()
                 for code in sorted(touched):
                     report.conflicts[code] = await run_joined(
-                        run_checks, self.db, code, self.ctx.clock.now(), force=full
+                        run_checks, self.db, code, self.ctx.clock.now()
                     )
                 report.check_seconds = time.perf_counter() - checking
             finally:

@@ -45,7 +45,12 @@ class LibrarySource(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     pass_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     refreshed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    #: how far the quality check has looked at this source's rows (``refreshed`` epoch ms)
+    #: numbers the writes of this source's records: every page (of an export or of
+    #: change events) and every sweep that removes records takes the next number, and a
+    #: record keeps the number of the write that last changed its values (``changed``)
+    changes: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
+    #: the change number up to which the quality check has looked at this source's
+    #: records; 0: not yet, or its items changed: the check looks at all of them
     checked_until: Mapped[int] = mapped_column(_BIG, default=0)
     #: the library unit's pull subscription to the source's change events, and the last
     #: event applied (the feed's cursor): incremental passes apply events after it
@@ -80,6 +85,9 @@ class LibraryRecord(Base):
     refreshed: Mapped[int] = mapped_column(_BIG)
     #: the source's :attr:`LibrarySource.generation` when this record was last written
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the source's :attr:`LibrarySource.changes` number of the write that last changed
+    #: ``vals`` (a write of the same values keeps it): what the quality check looks at
+    changed: Mapped[int] = mapped_column(_BIG, default=0, server_default="0")
 
 
 class LibraryConflict(Base):

@@ -10,12 +10,20 @@ Two rules, both over records the library gathered (never over a list written by 
   death (``person.household_status`` = 死亡注销) while a social or medical insurance source
   still reports an enrolment (``social_insurance.*``, ``medical_insurance.*``).
 
-A pair of sources is checked again whenever either was refreshed since its last check;
-a conflict no longer seen then is closed as ``cleared`` (the source was corrected), or as
-``vanished`` when either source no longer holds the subject's record at all (a full pass
-removed it as gone from the source: a de-registered person, a struck-off enterprise). Each
-conflict is kept once per (subject, kind, element, other source): a re-check does not
-duplicate it, and a resolved one stays resolved.
+A pair of sources is checked again whenever either was written since its last check, and
+then only for the subjects whose values changed in either (each record carries the change
+number of the write that last changed it, each source how far the check has looked:
+``LibraryRecord.changed``, ``LibrarySource.checked_until``): a pass over a city that did
+not change finds nothing to compare, and one where a few records changed compares those.
+A pair is compared whole when a source was never checked or its items changed (its
+``checked_until`` is 0), when a full check is asked for, or when more subjects changed
+than :data:`INCREMENTAL_MAX` (a whole join costs less then). A conflict no longer seen
+among the subjects compared is closed as ``cleared`` (the source was corrected), and any
+open conflict of the pair is closed as ``vanished`` once either source no longer holds the
+subject's record at all (a full pass removed it as gone from the source, or a change event
+deleted it: a de-registered person, a struck-off enterprise). Each conflict is kept once
+per (subject, kind, element, other source): a re-check does not duplicate it, and a
+resolved one stays resolved.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from exchange.libraries.models import LibraryConflict, LibraryRecord, LibrarySou
 __all__ = [
     "CLEARED",
     "DECEASED",
+    "INCREMENTAL_MAX",
     "INSURANCE_PREFIXES",
     "VANISHED",
     "Check",
@@ -54,6 +63,11 @@ STATUS_ELEMENT = "person.household_status"
 INSURANCE_PREFIXES = ("social_insurance.", "medical_insurance.")
 #: rows read per round trip while scanning a pair
 _FETCH = 20_000
+#: subjects changed in a pair's two sources beyond which the pair is compared whole (a
+#: join over both sources costs about a subject's lookup per row, and holds no set)
+INCREMENTAL_MAX = 20_000
+#: subjects per ``IN (…)`` list when comparing only the changed ones
+_CHUNK = 500
 
 
 def normalise(value: Any) -> str | None:
@@ -106,9 +120,11 @@ def checks_of(sources: list[LibrarySource]) -> list[Check]:
     return checks
 
 
-def _pairs(db: Database, check: Check) -> Iterator[tuple[str, Any, Any]]:
+def _pairs(
+    db: Database, check: Check, subjects: list[str] | None = None
+) -> Iterator[tuple[str, Any, Any]]:
     """(subject, authoritative value, other value) of the subjects both sources hold that
-    the check may flag.
+    the check may flag; of ``subjects`` only, when given.
 
     The database compares the two values first, in SQL over the whole pair, and sends
     back only candidates: for ``mismatch`` the subjects whose two values differ as JSON
@@ -138,17 +154,26 @@ def _pairs(db: Database, check: Check) -> Iterator[tuple[str, Any, Any]]:
     params: tuple[Any, ...] = (check.source.id, check.other.id)
     if check.kind != "mismatch":
         params += (DECEASED,)
+    if subjects is None:
+        statements = [(sql, params)]
+    else:
+        statements = [
+            (f"{sql} AND o.subject IN ({', '.join([p] * len(chunk))})", (*params, *chunk))
+            for start in range(0, len(subjects), _CHUNK)
+            if (chunk := subjects[start : start + _CHUNK])
+        ]
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute(sql, params)
         loads = orjson.loads
-        while True:
-            batch = cur.fetchmany(_FETCH)
-            if not batch:
-                break
-            for subject, value, other in batch:
-                yield subject, loads(value), loads(other)
+        for statement, values in statements:
+            cur.execute(statement, values)
+            while True:
+                batch = cur.fetchmany(_FETCH)
+                if not batch:
+                    break
+                for subject, value, other in batch:
+                    yield subject, loads(value), loads(other)
         cur.close()
     finally:
         raw.close()
@@ -161,8 +186,15 @@ def _found(check: Check, value: Any, other: Any) -> bool:
     return value == DECEASED and other is not None
 
 
-def _scan(db: Database, check: Check, now: dt.datetime, library: str) -> tuple[int, int]:
-    """Check one pair; returns (conflicts found now, conflicts cleared)."""
+def _scan(
+    db: Database,
+    check: Check,
+    now: dt.datetime,
+    library: str,
+    subjects: set[str] | None = None,
+) -> tuple[int, int]:
+    """Check one pair, whole or for ``subjects`` only (those whose values changed in
+    either source); returns (conflicts found now, conflicts closed)."""
     table = LibraryConflict.__table__
     assert isinstance(table, Table)
     insert = sqlite.insert if db.is_sqlite else postgresql.insert
@@ -178,7 +210,7 @@ def _scan(db: Database, check: Check, now: dt.datetime, library: str) -> tuple[i
                 session.execute(stmt, rows)
             rows.clear()
 
-    for subject, value, other in _pairs(db, check):
+    for subject, value, other in _pairs(db, check, None if subjects is None else sorted(subjects)):
         if not _found(check, value, other):
             continue
         seen.add(subject)
@@ -215,10 +247,13 @@ def _scan(db: Database, check: Check, now: dt.datetime, library: str) -> tuple[i
                 )
             )
         ).all()
-        gone = [(cid, subject) for cid, subject in open_ if subject not in seen]
-        both = _held_by_both(session, check, [subject for _, subject in gone])
-        agreed = [c for c, s in gone if s in both]
-        vanished = [c for c, s in gone if s not in both]
+        # Not seen now: among the subjects compared, the sources agree again or one no
+        # longer holds the record; outside them (nothing changed) only the latter can be.
+        unseen = [(cid, subject) for cid, subject in open_ if subject not in seen]
+        both = _held_by_both(session, check, [subject for _, subject in unseen])
+        agreed = [c for c, s in unseen if s in both and (subjects is None or s in subjects)]
+        vanished = [c for c, s in unseen if s not in both]
+        gone = agreed + vanished
         for resolution, note, ids in (
             (CLEARED, "the sources agree again", agreed),
             (VANISHED, "a source no longer holds the record", vanished),
@@ -259,18 +294,29 @@ def _held_by_both(session: Session, check: Check, subjects: list[str]) -> set[st
 
 
 def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = False) -> int:
-    """Check every pair of ``library`` refreshed since its last check; conflicts seen."""
+    """Check every pair of ``library`` written since its last check, for the subjects
+    that changed (every pair whole with ``force``); conflicts seen among them."""
     with db.sessions() as session:
         sources = list(
             session.scalars(select(LibrarySource).where(LibrarySource.library == library))
         )
-    stamp = {s.id: _epoch(s.refreshed_at) for s in sources}
+    # Read before any scan: a write landing during the check is looked at by the next.
+    stamp = {s.id: s.changes for s in sources}
+    changed: dict[int, set[str] | None] = {}
     found = 0
     for check in checks_of(sources):
         a, b = check.source, check.other
         if not force and stamp[a.id] <= a.checked_until and stamp[b.id] <= b.checked_until:
             continue
-        n, _ = _scan(db, check, now, library)
+        subjects: set[str] | None = None
+        if not force:
+            for s in (a, b):
+                if s.id not in changed:
+                    changed[s.id] = _changed_since(db, s, stamp[s.id])
+            of_a, of_b = changed[a.id], changed[b.id]
+            if of_a is not None and of_b is not None and len(of_a) + len(of_b) <= INCREMENTAL_MAX:
+                subjects = of_a | of_b
+        n, _ = _scan(db, check, now, library, subjects)
         found += n
     with db.session() as session:
         for s in session.scalars(select(LibrarySource).where(LibrarySource.library == library)):
@@ -278,5 +324,23 @@ def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = Fa
     return found
 
 
-def _epoch(at: dt.datetime | None) -> int:
-    return 0 if at is None else int(at.timestamp() * 1000)
+def _changed_since(db: Database, source: LibrarySource, upto: int) -> set[str] | None:
+    """The subjects of ``source`` whose values a write after its last check changed (up
+    to change number ``upto``), or None when the check must look at all of them (never
+    checked, its items changed, or more than :data:`INCREMENTAL_MAX` changed)."""
+    if source.checked_until <= 0:
+        return None
+    if upto <= source.checked_until:
+        return set()
+    with db.sessions() as session:
+        rows = session.execute(
+            select(LibraryRecord.subject)
+            .where(
+                LibraryRecord.source_id == source.id,
+                LibraryRecord.changed > source.checked_until,
+                LibraryRecord.changed <= upto,
+            )
+            .limit(INCREMENTAL_MAX + 1)
+        ).scalars()
+        subjects = set(rows)
+    return None if len(subjects) > INCREMENTAL_MAX else subjects

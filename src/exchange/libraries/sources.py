@@ -54,6 +54,7 @@ class SourceBook:
                         gathered=0,
                         pass_gathered=0,
                         passes=0,
+                        changes=0,
                         checked_until=0,
                         generation=0,
                         swept_generation=0,
@@ -72,8 +73,11 @@ class SourceBook:
                     )
                     row.watermark, row.state = 0, "new"
                     row.topic_name = plan.topic_name
+                    # Its checks (which item is compared with which) changed too: the
+                    # quality check looks at all its records again, not only the changed.
+                    row.checked_until = 0
                 elif row.state == "withdrawn":
-                    row.state = "new"
+                    row.state, row.checked_until = "new", 0
             for key, row in rows.items():
                 if key not in plans and row.state != "withdrawn":
                     row.state = "withdrawn"

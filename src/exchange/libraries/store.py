@@ -176,21 +176,26 @@ _NULL = msgspec.Raw(b"null")
 _ENCODER = msgspec.json.Encoder()
 
 #: the source's current pass number, stamped on every record a write upserts (see
-#: :func:`sweep`); its one parameter is the source id
+#: :func:`sweep`), and the write's change number, kept by a record only if the write
+#: changed its values (the quality check looks at those: ``exchange.libraries.quality``);
+#: each has the source id as its one parameter
 _GENERATION = "SELECT generation FROM library_source WHERE id = ?"
-#: one row: (source_id, subject, vals, refreshed, source_id again for the generation)
-_UPSERT = (
-    "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
-    f"VALUES (?, ?, ?, ?, ({_GENERATION})) "
+_CHANGE = "SELECT changes FROM library_source WHERE id = ?"
+#: a write takes the source's next change number first, in its transaction
+_NEXT_CHANGE = "UPDATE library_source SET changes = changes + 1 WHERE id = {p}"
+_ON_CONFLICT = (
     "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
-    "refreshed = excluded.refreshed, generation = excluded.generation"
+    "refreshed = excluded.refreshed, generation = excluded.generation, "
+    "changed = CASE WHEN library_record.vals = excluded.vals THEN library_record.changed "
+    "ELSE excluded.changed END"
 )
-#: a staged page upserted in its rows' order: (source_id, refreshed, source_id again)
+_COLUMNS = "library_record (source_id, subject, vals, refreshed, generation, changed)"
+#: one row: (source_id, subject, vals, refreshed, then the source_id twice more)
+_UPSERT = f"INSERT INTO {_COLUMNS} VALUES (?, ?, ?, ?, ({_GENERATION}), ({_CHANGE})) {_ON_CONFLICT}"
+#: a staged page upserted in its rows' order: (source_id, refreshed, source_id twice more)
 _FROM_STAGE = (
-    "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
-    f"SELECT ?, subject, vals, ?, ({_GENERATION}) FROM stage.stage WHERE true ORDER BY rowid "
-    "ON CONFLICT (source_id, subject) DO UPDATE SET vals = excluded.vals, "
-    "refreshed = excluded.refreshed, generation = excluded.generation"
+    f"INSERT INTO {_COLUMNS} SELECT ?, subject, vals, ?, ({_GENERATION}), ({_CHANGE}) "
+    f"FROM stage.stage WHERE true ORDER BY rowid {_ON_CONFLICT}"
 )
 #: SQLite's page cache of the connection writing a page, KiB (128 MiB: a page's upserts
 #: walk the source's part of the B-tree in key order; in cache, each page of it is read
@@ -220,11 +225,9 @@ _STAGE = (
     "(source_id integer, subject varchar(32), vals text, refreshed bigint)"
 )
 _MERGE = (
-    "INSERT INTO library_record (source_id, subject, vals, refreshed, generation) "
-    "SELECT DISTINCT ON (source_id, subject) source_id, subject, vals, refreshed, "
-    f"({_GENERATION.replace('?', '%s')}) "
-    "FROM library_stage ON CONFLICT (source_id, subject) DO UPDATE SET "
-    "vals = excluded.vals, refreshed = excluded.refreshed, generation = excluded.generation"
+    f"INSERT INTO {_COLUMNS} SELECT DISTINCT ON (source_id, subject) source_id, subject, "
+    f"vals, refreshed, ({_GENERATION.replace('?', '%s')}), ({_CHANGE.replace('?', '%s')}) "
+    f"FROM library_stage {_ON_CONFLICT}"
 )
 _SOURCE = (
     "UPDATE library_source SET gathered = gathered + {p}, pass_gathered = pass_gathered + {p}, "
@@ -236,9 +239,10 @@ def _subject(row: Row) -> str:
     return row[1]
 
 
-def _with_source(rows: Sequence[Row]) -> list[tuple[int, str, str, int, int]]:
-    """Rows as :data:`_UPSERT` takes them (the source id again, for its generation)."""
-    return [(*row, row[0]) for row in rows]
+def _with_source(rows: Sequence[Row]) -> list[tuple[int, str, str, int, int, int]]:
+    """Rows as :data:`_UPSERT` takes them (the source id again, for its generation and
+    its change number)."""
+    return [(*row, row[0], row[0]) for row in rows]
 
 
 def _sqlite_time(at: dt.datetime) -> str:
@@ -315,8 +319,9 @@ def write_page(
         staged = stage_page(rows) if isinstance(rows, Page) else rows
         image = staged if isinstance(staged, Staged) else None
         with _transaction(db, wide_cache=True, stage=image) as cur:
+            cur.execute(_NEXT_CHANGE.format(p="?"), (source_id,))
             if isinstance(staged, Staged):
-                cur.execute(_FROM_STAGE, (source_id, staged.refreshed, source_id))
+                cur.execute(_FROM_STAGE, (source_id, staged.refreshed, source_id, source_id))
             else:
                 # Keys arrive in the source's order, random in the key space: sorted, the
                 # B-tree inserts walk its pages in order (2-4x the rate measured).
@@ -334,6 +339,7 @@ def write_page(
         # DISTINCT ON would keep either).
         rows = list({row[1]: row for row in rows}.values())
         with _transaction(db) as cur:
+            cur.execute(_NEXT_CHANGE.format(p="%s"), (source_id,))
             cur.execute(_STAGE)
             cur.execute("TRUNCATE library_stage")
             if rows:
@@ -342,7 +348,7 @@ def write_page(
                 ) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(_MERGE, (source_id,))
+                cur.execute(_MERGE, (source_id, source_id))
             cur.execute(
                 _SOURCE.format(p="%s"), (n, n, watermark, total_rows, refreshed_at, source_id)
             )
@@ -381,6 +387,7 @@ def write_events(
     at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
     n = len(upserts) + len(deletes)
     with _transaction(db) as cur:
+        cur.execute(_NEXT_CHANGE.format(p=p), (source_id,))
         if upserts:
             # The last change of a key in the page wins (events are in feed order).
             latest = {row[1]: row for row in upserts}
@@ -426,10 +433,11 @@ def sweep(db: Database, source_id: int, *, refreshed_at: dt.datetime) -> int | N
             removed = max(0, cur.rowcount)
             cur.execute(_SWEPT.format(p=p), (removed, removed, generation, source_id))
             if removed:
-                # The quality check looks at the source again (its conflicts about
-                # records gone are closed there).
+                # A change the quality check looks at (its conflicts about records gone
+                # are closed there).
                 at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
                 cur.execute(_SWEPT_REFRESHED.format(p=p), (at, source_id))
+                cur.execute(_NEXT_CHANGE.format(p=p), (source_id,))
     if removed:
         _announce(db)
     return removed
