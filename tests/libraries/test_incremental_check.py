@@ -49,6 +49,20 @@ def pair(ctx: AppContext) -> tuple[int, int]:
     )
 
 
+@pytest.fixture
+def compared(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
+    """The subjects each pair comparison was given from now on (None: the pair whole)."""
+    seen: list[list[str] | None] = []
+    pairs = quality._pairs
+
+    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
+        seen.append(subjects)
+        return pairs(db, check, subjects)
+
+    monkeypatch.setattr(quality, "_pairs", counting)
+    return seen
+
+
 def _stored(ctx: AppContext, source_id: int) -> dict[str, list[Any]]:
     with ctx.db.sessions() as session:
         return {
@@ -89,7 +103,7 @@ def _rsj_values(rng: random.Random) -> list[Any]:
 
 
 def test_changed_subjects_only_find_what_a_whole_comparison_finds(
-    ctx: AppContext, pair: tuple[int, int]
+    ctx: AppContext, pair: tuple[int, int], compared: list[list[str] | None]
 ) -> None:
     gaj, rsj = pair
     rng = random.Random(2020)
@@ -100,20 +114,11 @@ def test_changed_subjects_only_find_what_a_whole_comparison_finds(
     values_of = {gaj: _gaj_values, rsj: _rsj_values}
     for sid, values in held.items():
         write_page(ctx.db, sid, _rows(sid, values), watermark=1, total_rows=1, refreshed_at=NOW)
-    compared: list[list[str] | None] = []
-    pairs = quality._pairs
-
-    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
-        compared.append(subjects)
-        return pairs(db, check, subjects)
-
     was_open: set[tuple[str, str]] = set()
     for round_ in range(8):
         compared.clear()
         later = NOW + dt.timedelta(minutes=round_)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(quality, "_pairs", counting)
-            run_checks(ctx.db, "person", later)
+        run_checks(ctx.db, "person", later)
         if round_ == 0:
             assert compared == [None, None]  # never checked: both pairs whole
         else:
@@ -150,7 +155,7 @@ def test_changed_subjects_only_find_what_a_whole_comparison_finds(
 
 
 def test_a_pass_that_changed_nothing_compares_nothing(
-    ctx: AppContext, pair: tuple[int, int]
+    ctx: AppContext, pair: tuple[int, int], compared: list[list[str] | None]
 ) -> None:
     gaj, rsj = pair
     values = {
@@ -165,16 +170,8 @@ def test_a_pass_that_changed_nothing_compares_nothing(
         _begin_pass(ctx, sid)
         write_page(ctx.db, sid, _rows(sid, v), watermark=2, total_rows=2, refreshed_at=NOW)
         assert sweep(ctx.db, sid, refreshed_at=NOW) == 0
-    compared: list[list[str] | None] = []
-    pairs = quality._pairs
-
-    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
-        compared.append(subjects)
-        return pairs(db, check, subjects)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(quality, "_pairs", counting)
-        assert run_checks(ctx.db, "person", NOW) == 0
+    compared.clear()
+    assert run_checks(ctx.db, "person", NOW) == 0
     assert compared == [[], []]
     assert {s for s, _ in _conflicts(ctx).values()} == {"open"}  # both still open
     # Asked for, the whole comparison finds the same two.
@@ -182,7 +179,7 @@ def test_a_pass_that_changed_nothing_compares_nothing(
 
 
 def test_a_source_whose_items_changed_is_compared_whole_again(
-    ctx: AppContext, pair: tuple[int, int]
+    ctx: AppContext, pair: tuple[int, int], compared: list[list[str] | None]
 ) -> None:
     gaj, rsj = pair
     for sid, v in ((gaj, {"S0001": ["张伟", "正常"]}), (rsj, {"S0001": ["张玮", None]})):
@@ -197,21 +194,16 @@ def test_a_source_whose_items_changed_is_compared_whole_again(
         session.execute(
             update(LibrarySource).where(LibrarySource.id == rsj).values(checked_until=0)
         )
-    compared: list[list[str] | None] = []
-    pairs = quality._pairs
-
-    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
-        compared.append(subjects)
-        return pairs(db, check, subjects)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(quality, "_pairs", counting)
-        run_checks(ctx.db, "person", NOW)
+    compared.clear()
+    run_checks(ctx.db, "person", NOW)
     assert None in compared
 
 
 def test_more_changes_than_the_bound_compare_the_pair_whole(
-    ctx: AppContext, pair: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    ctx: AppContext,
+    pair: tuple[int, int],
+    compared: list[list[str] | None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gaj, rsj = pair
     monkeypatch.setattr(quality, "INCREMENTAL_MAX", 3)
@@ -221,13 +213,6 @@ def test_more_changes_than_the_bound_compare_the_pair_whole(
     run_checks(ctx.db, "person", NOW)
     changed = {_subject(i): ["李娜", "正常"] for i in range(5)}
     write_page(ctx.db, rsj, _rows(rsj, changed), watermark=1, total_rows=1, refreshed_at=NOW)
-    compared: list[list[str] | None] = []
-    pairs = quality._pairs
-
-    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
-        compared.append(subjects)
-        return pairs(db, check, subjects)
-
-    monkeypatch.setattr(quality, "_pairs", counting)
+    compared.clear()
     assert run_checks(ctx.db, "person", NOW) == 5
     assert compared[0] is None
