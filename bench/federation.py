@@ -268,10 +268,14 @@ def provision_case(
     return out
 
 
+Runs = dict[str, list[tuple[float, float, int]]]
+
+
 def lookup_case(
     http: httpx.Client, city: str, province: str, tmp: Path, args: argparse.Namespace
-) -> dict[str, tuple[float, float, int]]:
-    """wrk runs of both paths, alternating; medians per case."""
+) -> Runs:
+    """wrk runs of both paths, alternating: (requests/s, median ms, non-2xx) of each run,
+    per case, in the order run."""
     op = {"Authorization": f"Bearer {CITY_OP}"}
     code, mounted = publish_and_mount(http, city, province, "enterprise-registration")
     apply(http, city, demo_key(CITY_OP, "gdzsj"), code)
@@ -287,7 +291,7 @@ def lookup_case(
     wrk(city, single, 4, 3)
     wrk(province, cross, 4, 3)
     keys = ("s16", "c16", "s1", "c1", "s1steady", "c1steady", "s1instant", "c1instant")
-    runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in keys}
+    runs: Runs = {k: [] for k in keys}
     for _ in range(args.rounds):
         runs["s16"].append(wrk(city, single, args.connections, args.seconds))
         runs["c16"].append(wrk(province, cross, args.connections, args.seconds))
@@ -312,14 +316,7 @@ def lookup_case(
             runs["c1instant"].append(wrk(province, cross, 1, args.seconds))
     finally:
         http.delete(faults, headers=op).raise_for_status()
-    return {
-        k: (
-            statistics.median(r[0] for r in v),
-            statistics.median(r[1] for r in v),
-            sum(r[2] for r in v),
-        )
-        for k, v in runs.items()
-    }
+    return runs
 
 
 def header(args: argparse.Namespace, load: tuple[float, float, float], case: str) -> list[str]:
@@ -344,14 +341,26 @@ def header(args: argparse.Namespace, load: tuple[float, float, float], case: str
     ]
 
 
-def lookups_report(args: argparse.Namespace, med: dict[str, tuple[float, float, int]]) -> list[str]:
+def lookups_report(args: argparse.Namespace, runs: Runs) -> list[str]:
+    med = {
+        k: (
+            statistics.median(r[0] for r in v),
+            statistics.median(r[1] for r in v),
+            sum(r[2] for r in v),
+        )
+        for k, v in runs.items()
+    }
     ratio = med["c16"][0] / med["s16"][0]
 
     def latency(label: str, key: str) -> str:
         single, crossing = med[f"s1{key}"][1], med[f"c1{key}"][1]
+        # Each round's pair (single then crossing, back to back) as well: the spread
+        # between rounds says how far the difference of the medians can be trusted.
+        pairs = zip(runs[f"s1{key}"], runs[f"c1{key}"], strict=True)
+        rounds = ", ".join(f"{c[1] - s[1]:+.2f}" for s, c in pairs)
         return (
             f"| median latency, 1 connection, {label} | {single:.2f} ms | {crossing:.2f} ms "
-            f"| +{crossing - single:.2f} ms |"
+            f"| {crossing - single:+.2f} ms (rounds: {rounds}) |"
         )
 
     bad = (
@@ -369,7 +378,9 @@ def lookups_report(args: argparse.Namespace, med: dict[str, tuple[float, float, 
         f"{args.seconds} s each per row, warm; medians. The department (`scjgj`) answers after",
         "4 ms plus up to 6 ms of jitter as configured (services/scjgj.yaml); the last two",
         "latency rows set its jitter, then its latency too, to 0 through its fault control.",
-        "The added latency is the difference of the two medians.",
+        "The added latency is the difference of the two medians; in brackets each round's",
+        "own difference (its single and crossing runs back to back), whose spread is the",
+        "figure's noise.",
         "",
         "| case | single (city) | crossing (province → city) | ratio / added |",
         "|---|---|---|---|",
@@ -382,7 +393,7 @@ def lookups_report(args: argparse.Namespace, med: dict[str, tuple[float, float, 
         "",
         "Target: the added median latency per hop ≤ 0.5 ms at one connection, read on the",
         f"row without jitter (a department that takes time, as every real one does): "
-        f"+{med['c1steady'][1] - med['s1steady'][1]:.2f} ms.",
+        f"{med['c1steady'][1] - med['s1steady'][1]:+.2f} ms.",
         "",
     ]
 
@@ -452,12 +463,12 @@ def main() -> None:
         start("city", city_port, province_port, tmp / "city", args.population, args.city_workers)
     )
     city, province = f"http://127.0.0.1:{city_port}", f"http://127.0.0.1:{province_port}"
-    med: dict[str, tuple[float, float, int]] = {}
+    runs: Runs = {}
     prov: dict[str, list[float]] = {}
     try:
         http = httpx.Client(timeout=600)
         if args.only in ("all", "lookups"):
-            med = lookup_case(http, city, province, tmp, args)
+            runs = lookup_case(http, city, province, tmp, args)
         if args.only in ("all", "provision"):
             prov = provision_case(http, city, province, args.rounds)
     finally:
@@ -465,11 +476,11 @@ def main() -> None:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
-    if med:
+    if runs:
         write(
             LOOKUPS_MD,
             header(args, load_before, "a lookup crossing province and city, beside the city alone")
-            + lookups_report(args, med),
+            + lookups_report(args, runs),
         )
     if prov:
         write(
