@@ -328,7 +328,7 @@ def header(args: argparse.Namespace, load: tuple[float, float, float], case: str
         "",
         setting(load),
         "",
-        "A city and a province (`exchange up` each, SQLite each, warm; mock departments inside"
+        "A city and a province (`exchange up` each, SQLite each; mock departments inside"
         + (
             ", one process each"
             if args.city_workers == 1
