@@ -22,7 +22,7 @@ import itertools
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from typing import Any, cast
 
 import orjson
@@ -143,6 +143,15 @@ class CoalescingTransport:
             return
         self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def write_now(self, data: bytes) -> None:
+        """Send ``data`` at once, after what was gathered (the end-of-turn flush then
+        finds nothing to send)."""
+        if self._pending:
+            self._pending.append(data)
+            self.flush()
+        elif data and not self._transport.is_closing():
+            self._transport.write(data)
+
     def write_eof(self) -> None:
         self.flush()
         self._transport.write_eof()
@@ -251,7 +260,7 @@ class CoalescingProtocol(HttpToolsProtocol):
         if lean is not None and app is self.app:
             handler = lean(cast(Scope, cycle.scope))
             if handler is not None:
-                task = self.loop.create_task(serve_lean(cycle, app, handler))
+                task = self.loop.create_task(serve_lean(cycle, app, handler, self.tasks))
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)
                 return
@@ -262,8 +271,17 @@ def _no_response() -> None:
     """What a finished cycle's ``on_response`` becomes (as uvicorn's ``run_asgi`` does)."""
 
 
-async def serve_lean(cycle: RequestResponseCycle, app: Any, handler: LeanHandler) -> None:
+async def serve_lean(
+    cycle: RequestResponseCycle, app: Any, handler: LeanHandler, tasks: Sized = ()
+) -> None:
     """Answer ``cycle``'s request with ``handler``, or the ordinary way when it cannot.
+
+    ``tasks`` are the server's requests being answered (this one among them): an answer
+    written while no other request is under way leaves at once rather than at the end of
+    the loop turn. The end of the turn gathers the answers of many connections into one
+    burst that wakes the client once (see the module docstring); alone, an answer has no
+    company to wait for, and waiting for the turn's end put the task's teardown and one
+    more loop iteration (~10 µs, traced at one connection) before its system call.
 
     Errors are treated as uvicorn's ``run_asgi`` treats an app's: logged, then a 500 if
     nothing was sent yet, else the connection closed.
@@ -281,7 +299,7 @@ async def serve_lean(cycle: RequestResponseCycle, app: Any, handler: LeanHandler
         cycle.flow.resume_reading()
         if cycle.flow.write_paused and not cycle.disconnected:
             await cycle.flow.drain()
-        write_answer(cycle, *answer)
+        write_answer(cycle, *answer, at_once=len(tasks) <= 1)
     except BaseException as exc:
         log.error("Exception in ASGI application\n", exc_info=exc)
         if not cycle.response_started:
@@ -293,11 +311,17 @@ async def serve_lean(cycle: RequestResponseCycle, app: Any, handler: LeanHandler
 
 
 def write_answer(
-    cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    cycle: RequestResponseCycle,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    at_once: bool = False,
 ) -> None:
     """Write a whole answer in one piece and complete the cycle, as uvicorn's ``send``
     does for a response with a ``content-length`` (the headers are the handler's own,
-    not a caller's: they are not validated again)."""
+    not a caller's: they are not validated again). ``at_once``: sent now, not at the end
+    of the loop turn (over a :class:`CoalescingTransport`)."""
     if cycle.disconnected:
         return
     cycle.response_started = True
@@ -315,7 +339,11 @@ def write_answer(
     elif not cycle.keep_alive:
         out.append(b"connection: close\r\n")
     out += (b"\r\n", body)
-    cycle.transport.write(b"".join(out))
+    transport = cycle.transport
+    if at_once and isinstance(transport, CoalescingTransport):
+        transport.write_now(b"".join(out))
+    else:
+        transport.write(b"".join(out))
     cycle.response_complete = True
     cycle.message_event.set()
     if not cycle.keep_alive:

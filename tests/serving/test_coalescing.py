@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from tests.serve import coalescing_server
 
-from exchange.serving import LARGE_WRITE, CoalescingTransport
+from exchange.serving import LARGE_WRITE, CoalescingTransport, serve_lean
 
 
 class _Recorder:
@@ -98,6 +99,74 @@ async def _test_close_sends_what_was_gathered_and_abort_drops_it() -> None:
     assert real.writes == []
     assert real.aborted
     assert proxy.get_extra_info("peername") == "extra:peername"  # the rest is the real one's
+
+
+def test_write_now_sends_after_what_was_gathered_and_leaves_the_turn_nothing() -> None:
+    asyncio.run(_test_write_now_sends_after_what_was_gathered())
+
+
+async def _test_write_now_sends_after_what_was_gathered() -> None:
+    proxy, real, _ = _proxy()
+    proxy.write_now(b"alone")
+    assert real.writes == [b"alone"]  # before the turn ends
+    proxy.write(b"gathered ")
+    proxy.write_now(b"then this")
+    assert real.writes[1:] == [b"gathered then this"]  # in order, in one write
+    await asyncio.sleep(0)
+    assert len(real.writes) == 2  # the end-of-turn flush found nothing left
+    real.closed = True
+    proxy.write_now(b"too late")
+    assert len(real.writes) == 2
+
+
+class _Flow:
+    write_paused = False
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _cycle(transport: CoalescingTransport) -> SimpleNamespace:
+    """What :func:`serve_lean` uses of uvicorn's request cycle."""
+    return SimpleNamespace(
+        more_body=False,
+        waiting_for_100_continue=False,
+        disconnected=False,
+        scope={"type": "http"},
+        body=bytearray(b"{}"),
+        flow=_Flow(),
+        default_headers=[],
+        keep_alive=True,
+        transport=transport,
+        response_started=False,
+        response_complete=False,
+        message_event=asyncio.Event(),
+        on_response=lambda: None,
+    )
+
+
+async def _handler(scope: Any, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return 200, [(b"content-length", b"2")], body
+
+
+def test_an_answer_alone_leaves_at_once_and_one_among_others_at_the_end_of_the_turn() -> None:
+    asyncio.run(_test_an_answer_alone_leaves_at_once())
+
+
+async def _test_an_answer_alone_leaves_at_once() -> None:
+    # Alone (the server's requests under way are this one): sent by the time the handler's
+    # task ends, without waiting for the loop turn's end.
+    proxy, real, _ = _proxy()
+    cycle = _cycle(proxy)
+    await serve_lean(cycle, None, _handler, {"this request"})  # type: ignore[arg-type]
+    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    assert cycle.response_complete
+    # Among others: gathered with what the turn's other answers write, sent at its end.
+    proxy, real, _ = _proxy()
+    await serve_lean(_cycle(proxy), None, _handler, {"this request", "another"})  # type: ignore[arg-type]
+    assert real.writes == []
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
 
 
 # -- a real server ------------------------------------------------------------------------
