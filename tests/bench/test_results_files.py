@@ -3,6 +3,7 @@ under bench/results/ has a script that rewrites it, and every script's file exis
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import subprocess
@@ -74,3 +75,23 @@ def test_commit_outside_a_checkout_is_unknown(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(common.subprocess, "run", no_git)
     assert common.commit() == "unknown"
+
+
+def test_freshness_states_its_setting_instead_of_asserting_a_shared_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # freshness.md said "the machine was shared with other engineers' work" whatever the
+    # load; it now carries the setting line every script uses (commit, command, load).
+    freshness = _module("freshness")
+    monkeypatch.setattr(sys, "argv", ["bench/freshness.py", "--rounds", "1"])
+    text = freshness.section(
+        [],
+        {"after": [1000.0], "cpu_after": [150.0], "before": [], "cpu_before": []},
+        {"SQLite file": 300.0},
+        argparse.Namespace(seconds=5, baseline_label="main"),
+        (0.5, 0.4, 0.3),
+    )
+    assert "Command: `python bench/freshness.py --rounds 1`" in text
+    assert "0.5 / 0.4 / 0.3 before" in text
+    assert "other engineers" not in text
+    assert "| req/s, 64 connections | 1,000 |" in text
