@@ -17,27 +17,30 @@ once per database), 2 s of warm-up then ``--seconds`` measured; figures are medi
 rounds. CPU per request is each process's user + system time over the run divided by the
 requests served (workers summed; wrk's from ``wait4``).
 
-    .venv/bin/python bench/scaling.py --postgres postgresql+psycopg://user@host/db \\
+    .venv/bin/python bench/scaling.py [--postgres postgresql+psycopg://user@host/db] \\
         [--rounds 3] [--seconds 5]
 
-The PostgreSQL database is emptied first. Results are printed and written to
-``bench/results/scaling.md``.
+Without ``--postgres`` (or ``EXCHANGE_BENCH_POSTGRES_URL``) the run starts a PostgreSQL
+server of its own (``bench/_postgres.py``, as the broker benchmark does) and deletes it
+after; a database named with ``--postgres`` is emptied first. Results are printed and
+written to ``bench/results/scaling.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-from _common import free_port, wait_up, work_dir
+from _common import free_port, setting, wait_up, work_dir
+from _postgres import fresh_database, own_server
 from _stack import Target, Workload, lua
 from sqlalchemy import text
 
@@ -198,10 +201,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--postgres", default=os.environ.get("EXCHANGE_BENCH_POSTGRES_URL"))
     args = parser.parse_args()
-    if not args.postgres:
-        raise SystemExit("--postgres URL (or EXCHANGE_BENCH_POSTGRES_URL) is needed")
+    with ExitStack() as held:
+        if args.postgres:
+            postgres = args.postgres
+        else:
+            postgres = held.enter_context(fresh_database(held.enter_context(own_server())))
+        run(args, postgres)
+
+
+def run(args: argparse.Namespace, postgres: str) -> None:
     work = work_dir("bench-scaling-")
-    databases = {"SQLite": f"sqlite:///{work}/exchange.db", "PostgreSQL": args.postgres}
+    databases = {"SQLite": f"sqlite:///{work}/exchange.db", "PostgreSQL": postgres}
     dport = free_port()
     dept_url = f"http://127.0.0.1:{dport}"
     dept = subprocess.Popen(
@@ -233,17 +243,15 @@ def main() -> None:
                         f"p99 {row['p99']:.1f} ms, non-2xx {row['non2xx']:.0f}",
                         flush=True,
                     )
-        load_after = os.getloadavg()
     finally:
         stop(dept)
-    write(rows, args, load_before, load_after)
+    write(rows, args, load_before)
 
 
 def write(
     rows: dict[tuple[str, int], list[dict[str, float]]],
     args: argparse.Namespace,
     load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
 ) -> None:
     def med(key: tuple[str, int], field: str) -> float:
         return statistics.median(r[field] for r in rows[key])
@@ -251,10 +259,11 @@ def write(
     lines = [
         "# Broker throughput with 1 and 2 exchange processes, SQLite and PostgreSQL",
         "",
-        f"`bench/scaling.py --rounds {args.rounds} --seconds {args.seconds}`, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores shared with other people's work (load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after). Workload: single-key "
+        'How to read these figures: `bench/README.md` (section "scaling").',
+        "",
+        setting(load_before),
+        "",
+        "Workload: single-key "
         "lookups of household registration through the broker (warm caches, durable "
         "audit), wrk with 1 thread and 64 connections on the same machine; medians of "
         f"{args.rounds} rounds of {args.seconds} s. Baseline: 1 process on the same "
