@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 import orjson
-from _common import free_port, wait_up, work_dir
+from _common import free_port, setting, wait_up, work_dir
 
 from exchange.client import PushReceiver
 from exchange.provider_auth import derive_provider_secret
@@ -260,6 +260,32 @@ def raw_read(path: Path, topic: str) -> float:
     return len(rows) / elapsed
 
 
+def results_text(
+    args: argparse.Namespace, n: int, table: str, load_before: tuple[float, float, float]
+) -> str:
+    """The results file, whole: the setting line, the case, the figures and the targets
+    (how to read them is bench/README.md's)."""
+    cpu = platform.processor() or platform.machine()
+    return f"""# Distribution benchmark
+
+How to read these figures: `bench/README.md` (section "distribution").
+
+{setting(load_before)}
+
+One `exchange up` process (mock departments off) on a fresh SQLite file, on {cpu};
+consumers' endpoints are the SDK's `PushReceiver` servers in the benchmark's own process
+on loopback; medians of {args.rounds} rounds of {n:,} events (lag: one paced run of
+{args.lag_seconds:g} s).
+
+{table}
+
+Events/s for push is source events accepted → acknowledged by every subscribed endpoint,
+from the first publish to the last acknowledgement (publishing included: the
+producer, the exchange and the consumers share the 2 cores). Targets (issue 11): push
+≥ 5,000 events/s, p99 lag ≤ 1 s at half that rate, pull ≥ 50,000 events/s.
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
@@ -302,7 +328,6 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    load_after = os.getloadavg()
     med = statistics.median
     lines = [
         f"| baseline: ingest alone (POST /changes, 1,000 a call, no subscriber) | "
@@ -320,35 +345,7 @@ def main() -> None:
     ]
     table = "\n".join(["| case | median |", "|---|---|", *lines])
     print(table)
-    cpu = platform.processor() or platform.machine()
-    RESULTS.write_text(
-        f"""# Distribution benchmark
-
-`bench/distribution.py --events {n} --rounds {args.rounds} --lag-seconds {args.lag_seconds:g}`
-on {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; one `exchange up`
-process (mock departments off) on a fresh SQLite file; consumers' endpoints are the SDK's
-`PushReceiver` servers in the benchmark's own process on loopback; medians of
-{args.rounds} rounds of {n:,} events (lag: one paced run). Load average (1/5/15 min)
-{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f} before,
-{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} after: the machine is shared
-with other engineers' work, so these are figures under load, not on a quiet machine.
-
-{table}
-
-Events/s for push is source events accepted → acknowledged by every subscribed endpoint,
-from the first publish to the last acknowledgement (publishing included: the
-producer, the exchange and the consumers share the 2 cores). Targets (issue 11): push
-≥ 5,000 events/s, p99 lag ≤ 1 s at half that rate, pull ≥ 50,000 events/s.
-
-Reading the figures: push end to end cannot exceed ingest (the events it delivers are
-published in the same run, through the same process); ingest is the ceiling, and its
-cost is the HTTP body's parse and pydantic validation of 1,000 events a call plus the
-outbox INSERT, on SQLite's one writer shared with the audit writer and the pushes' cursor
-updates. The pull feed's gap to its baseline is what a page costs beyond reading rows:
-cutting records to the granted items, serialising, the audit entry and the cursor write,
-and the consumer parsing the page.
-"""
-    )
+    RESULTS.write_text(results_text(args, n, table, load_before))
     print(f"written to {RESULTS}")
 
 

@@ -95,3 +95,24 @@ def test_freshness_states_its_setting_instead_of_asserting_a_shared_machine(
     assert "0.5 / 0.4 / 0.3 before" in text
     assert "other engineers" not in text
     assert "| req/s, 64 connections | 1,000 |" in text
+
+
+def test_distribution_writes_its_setting_and_case_not_a_claim_about_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # distribution.md said "figures under load, not on a quiet machine" whatever the load,
+    # and carried the reading of its figures, which is bench/README.md's.
+    distribution = _module("distribution")
+    monkeypatch.setattr(sys, "argv", ["bench/distribution.py", "--events", "2000"])
+    text = distribution.results_text(
+        argparse.Namespace(rounds=3, lag_seconds=20.0),
+        2000,
+        "| case | median |\n|---|---|\n| pull feed | 9 events/s |",
+        (0.5, 0.4, 0.3),
+    )
+    assert "Command: `python bench/distribution.py --events 2000`" in text
+    assert "0.5 / 0.4 / 0.3 before" in text
+    assert "medians of 3 rounds of 2,000 events (lag: one paced run of\n20 s)" in text
+    assert "| pull feed | 9 events/s |" in text
+    assert "quiet machine" not in text
+    assert "Reading the figures" not in text
