@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +86,10 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _prepare(http: httpx.Client) -> None:
-    """A first pass files the library unit's applications; the providers approve them."""
-    _gather(http, full=False)
+def _prepare(http: httpx.Client) -> dict[str, Any]:
+    """A first pass files the library unit's applications; the providers approve them.
+    That pass's report (it gathers the sources whose items need no review)."""
+    first = _gather(http, full=False)
     zsj = {"Authorization": f"Bearer {demo_key(KEY, 'zsj')}"}
     apps = http.get(
         "/api/v1/applications",
@@ -110,9 +113,25 @@ def _prepare(http: httpx.Client) -> None:
             for c in codes
         ]
         if all(c.get("allowed") for c in checks):
-            return
+            return first
         assert time.monotonic() < deadline, "the library unit's grants never took effect"
         time.sleep(0.5)
+
+
+def _empty(database: Path) -> None:
+    """Empty both libraries in the exchange's database file, between passes (the exchange
+    idle): every record and conflict deleted, every source's quality check set back to
+    look at all of it. The next full pass is then a first load into an empty library,
+    from warm sources. The bench's shortcut (the exchange has no call that empties a
+    library); the sources' counters and watermarks stay (a full pass starts at 0)."""
+    con = sqlite3.connect(database, timeout=60)
+    try:
+        with con:
+            con.execute("DELETE FROM library_record")
+            con.execute("DELETE FROM library_conflict")
+            con.execute("UPDATE library_source SET checked_until = 0")
+    finally:
+        con.close()
 
 
 def _read_rate(http: httpx.Client) -> tuple[float, int]:
@@ -171,19 +190,52 @@ def _cpu_cell(gathers: list[dict[str, Any]]) -> str:
     return f"{ex:.1f}, {dept:.1f}"
 
 
+#: the cases of a run's passes, as the results name them
+CASES = {
+    "cold": "full pass, cold sources (round 1: the library held what the preparing pass gathered)",
+    "regather": "re-gather of an unchanged city, warm sources (median)",
+    "first": "first load into an empty library, warm sources (median)",
+}
+
+
+def _median_of(
+    gathers: list[dict[str, Any]], case: str, rate: Callable[[dict[str, Any]], float]
+) -> float:
+    return statistics.median(rate(g) for g in gathers if g["case"] == case)
+
+
+def _whole(g: dict[str, Any]) -> float:
+    """The records gathered over the whole pass (its quality check included)."""
+    return float(g["total"]) / float(g["seconds"])
+
+
 def _gathering_lines(
     args: argparse.Namespace,
+    prepared: dict[str, Any],
     gathers: list[dict[str, Any]],
     reads: list[float],
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> list[str]:
     """The results' header and gathering section."""
-    cold = _rate(gathers[0])
-    warm = [_rate(g) for g in gathers[1:]] or [cold]
-    whole = [float(g["total"]) / float(g["seconds"]) for g in (gathers[1:] or gathers)]
-    verdict = "met" if statistics.median(whole) >= 200_000 else "NOT met"
     total = gathers[0]["total"]
+    rows = []
+    for case, label in CASES.items():
+        mine = [g for g in gathers if g["case"] == case]
+        if not mine:
+            continue
+        rows.append(
+            f"| {label} | {statistics.median(_whole(g) for g in mine):,.0f} | "
+            f"{statistics.median(_rate(g) for g in mine):,.0f} | {_cpu_cell(mine)} | passes: "
+            + "; ".join(
+                f"{g['seconds']:.2f} s, check {float(g['check_seconds']):.2f} s" for g in mine
+            )
+            + " |"
+        )
+    judged = [
+        _median_of(gathers, c, _whole) for c in ("regather", "first") if c in _cases(gathers)
+    ] or [_whole(gathers[0])]
+    verdict = "met" if min(judged) >= 200_000 else "NOT met"
     return [
         "# Base information libraries: gathering and lookups",
         "",
@@ -197,35 +249,31 @@ def _gathering_lines(
         f"## Gathering, a city of {args.population:,} people and {args.population // 5:,} "
         "enterprises",
         "",
-        f"A full pass of both libraries through the broker ({total:,} records from "
-        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run. Round 1 cold "
-        "(the departments derive every record), later rounds warm (their export chunks cached).",
+        f"Full passes of both libraries through the broker ({total:,} records from "
+        f"{len(gathers[0]['gathered'])} sources), {args.rounds} rounds in one run: round 1 "
+        "cold (the departments derive every record; the preparing pass had gathered "
+        f"{prepared['total']:,} records), each later round a re-gather of the unchanged city "
+        "and a first load into the library emptied just before (alternating which goes "
+        "first), both from warm sources (the departments' export chunks cached).",
         "",
-        "| case | records/s | CPU µs/record: exchange, departments | detail |",
-        "|---|---:|---:|---|",
-        f"| gathering, cold sources | {cold:,.0f} | {_cpu_cell(gathers[:1])} | pass "
-        f"{gathers[0]['seconds']:.1f} s, of which quality check "
-        f"{gathers[0]['check_seconds']:.1f} s |",
-        f"| gathering, warm sources (median) | {statistics.median(warm):,.0f} | "
-        f"{_cpu_cell(gathers[1:] or gathers)} | rounds: "
-        + ", ".join(f"{x:,.0f}" for x in warm)
-        + "; quality check "
-        + ", ".join(f"{float(g['check_seconds']):.1f} s" for g in gathers[1:])
-        + " |",
-        f"| whole pass, warm sources (median; gathering and its quality check) | "
-        f"{statistics.median(whole):,.0f} | | rounds: "
-        + ", ".join(f"{x:,.0f}" for x in whole)
-        + " |",
+        "| case | records/s, whole pass | records/s, gathering alone | CPU µs/record: "
+        "exchange, departments | detail |",
+        "|---|---:|---:|---:|---|",
+        *rows,
         f"| baseline: the same sources read through the broker's export over HTTP, nothing "
-        f"written (median) | {statistics.median(reads):,.0f} | | rounds: "
+        f"written (median) | {statistics.median(reads):,.0f} | | | rounds: "
         + ", ".join(f"{x:,.0f}" for x in reads)
         + " |",
         "",
         "Target ≥ 200,000 records/s into the libraries on SQLite, judged on the whole pass "
-        f"(what a caller waits for): **{verdict}** (warm sources; the gathering alone: "
-        f"{statistics.median(warm):,.0f}).",
+        "(what a caller waits for, the quality check included), for the first load and the "
+        f"re-gather alike: **{verdict}** (the lower of the two: {min(judged):,.0f}).",
         "",
     ]
+
+
+def _cases(gathers: list[dict[str, Any]]) -> set[str]:
+    return {g["case"] for g in gathers}
 
 
 def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -239,25 +287,34 @@ def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     reads: list[float] = []
     lookups: dict[str, list[dict[str, float]]] = {"library": [], "broker": [], "spread": []}
     with stack(work) as st, httpx.Client(base_url=st.ex_url, timeout=600) as http:
-        _prepare(http)
+        prepared = _prepare(http)
         for r in range(args.rounds):
-            cpu = (_tree_cpu(st.exchange.pid), _tree_cpu(st.department.pid))
-            last = _gather(http, full=True)
-            last["cpu"] = (
-                _tree_cpu(st.exchange.pid) - cpu[0],
-                _tree_cpu(st.department.pid) - cpu[1],
-            )
-            gathers.append(last)
-            print(
-                f"gather round {r + 1}: {last['total']:,} records in {last['seconds']:.1f} s, "
-                f"{_rate(last):,.0f}/s; CPU s: exchange {last['cpu'][0]:.2f}, "
-                f"departments {last['cpu'][1]:.2f}"
-            )
+            cases = ["cold"] if r == 0 else ["regather", "first"][:: 1 if r % 2 else -1]
+            for case in cases:
+                if case == "first":
+                    _empty(work / "exchange.db")
+                cpu = (_tree_cpu(st.exchange.pid), _tree_cpu(st.department.pid))
+                last = _gather(http, full=True)
+                last["cpu"] = (
+                    _tree_cpu(st.exchange.pid) - cpu[0],
+                    _tree_cpu(st.department.pid) - cpu[1],
+                )
+                last["case"] = case
+                gathers.append(last)
+                print(
+                    f"round {r + 1}, {case}: {last['total']:,} records in "
+                    f"{last['seconds']:.2f} s (check {last['check_seconds']:.2f} s), whole "
+                    f"{_whole(last):,.0f}/s; CPU s: exchange {last['cpu'][0]:.2f}, "
+                    f"departments {last['cpu'][1]:.2f}"
+                )
             rate, n = _read_rate(http)
             reads.append(rate)
             print(f"  baseline read through the broker: {n:,} records, {rate:,.0f}/s")
         if args.gather_only:
-            return _gathering_lines(args, gathers, reads, load_before, os.getloadavg()), []
+            return (
+                _gathering_lines(args, prepared, gathers, reads, load_before, os.getloadavg()),
+                [],
+            )
         workload = single_workload(st)
         city = City(2020, args.population, args.population // 5)
         keys = [city.id_number_of(i) for i in range(0, min(args.population, 20_000), 10)]
@@ -294,7 +351,7 @@ def _small(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     spr_p99 = statistics.median(x["p99"] for x in lookups["spread"])
     spr_cpu = statistics.median(x["cpu_exchange"] for x in lookups["spread"])
     brk_cpu = statistics.median(x["cpu_exchange"] for x in lookups["broker"])
-    lines = _gathering_lines(args, gathers, reads, load_before, load_after)
+    lines = _gathering_lines(args, prepared, gathers, reads, load_before, load_after)
     return lines, [
         LOOKUPS_HEADER,
         "",
