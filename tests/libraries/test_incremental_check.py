@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any
 
 import orjson
@@ -216,3 +217,28 @@ def test_more_changes_than_the_bound_compare_the_pair_whole(
     compared.clear()
     assert run_checks(ctx.db, "person", NOW) == 5
     assert compared[0] is None
+
+
+def test_the_pairs_of_a_library_are_scanned_side_by_side(
+    ctx: AppContext, pair: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole check (a first load) scans a library's pairs on quality.CHECK_THREADS
+    threads at once: both pairs of this library must be under way together (one after
+    the other, the first waits at the barrier alone until it breaks), and they find what
+    a whole comparison finds."""
+    gaj, rsj = pair
+    rng = random.Random(7)
+    for sid, values_of in ((gaj, _gaj_values), (rsj, _rsj_values)):
+        rows = _rows(sid, {_subject(i): values_of(rng) for i in range(60)})
+        write_page(ctx.db, sid, rows, watermark=1, total_rows=1, refreshed_at=NOW)
+    together = threading.Barrier(2, timeout=10)
+    pairs = quality._pairs
+
+    def meeting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
+        together.wait()
+        return pairs(db, check, subjects)
+
+    monkeypatch.setattr(quality, "_pairs", meeting)
+    run_checks(ctx.db, "person", NOW)
+    assert set(_conflicts(ctx)) == _expected(ctx, gaj, rsj)
+    assert _expected(ctx, gaj, rsj)  # the pairs disagree somewhere: the check found it

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,8 @@ _FETCH = 20_000
 #: subjects changed in a pair's two sources beyond which the pair is compared whole (a
 #: join over both sources costs about a subject's lookup per row, and holds no set)
 INCREMENTAL_MAX = 20_000
+#: pairs of one library scanned at once (each scan reads through its own connection)
+CHECK_THREADS = 2
 #: subjects per ``IN (…)`` list when comparing only the changed ones
 _CHUNK = 500
 
@@ -303,7 +306,7 @@ def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = Fa
     # Read before any scan: a write landing during the check is looked at by the next.
     stamp = {s.id: s.changes for s in sources}
     changed: dict[int, set[str] | None] = {}
-    found = 0
+    scans: list[tuple[Check, set[str] | None]] = []
     for check in checks_of(sources):
         a, b = check.source, check.other
         if not force and stamp[a.id] <= a.checked_until and stamp[b.id] <= b.checked_until:
@@ -316,8 +319,15 @@ def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = Fa
             of_a, of_b = changed[a.id], changed[b.id]
             if of_a is not None and of_b is not None and len(of_a) + len(of_b) <= INCREMENTAL_MAX:
                 subjects = of_a | of_b
-        n, _ = _scan(db, check, now, library, subjects)
-        found += n
+        scans.append((check, subjects))
+    # The pairs are independent (each conflict is keyed by its pair's kind, element and
+    # other source), and a scan's join runs in the database's C code with the GIL let
+    # go: CHECK_THREADS scans side by side use both cores of a first load's whole check.
+    # Their conflict writes still take the writer's turn one at a time.
+    with ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="library-check") as pool:
+        found = sum(
+            n for n, _ in pool.map(lambda job: _scan(db, job[0], now, library, job[1]), scans)
+        )
     with db.session() as session:
         for s in session.scalars(select(LibrarySource).where(LibrarySource.library == library)):
             s.checked_until = stamp.get(s.id, 0)
