@@ -65,17 +65,3 @@ def test_every_day_of_the_table_is_its_isoformat() -> None:
         orjson.dumps(dt.date.fromordinal(o).isoformat()) for o in range(first, last + 1)
     )
     assert got == expected
-
-
-def test_join_lays_parts_side_by_side_padding_and_all() -> None:
-    # The NUL padding stays where each part had it: ``ndjson`` drops it afterwards.
-    names = np.array([[65, 0, 0], [66, 67, 68]], dtype=np.uint8)
-    got = jsonbytes.join(2, b'{"a":', names, b",", jsonbytes.digits(np.array([7, 123])), b"}")
-    assert got.tolist() == [
-        [*b'{"a":', 65, 0, 0, *b",", 0, 0, 55, *b"}"],
-        [*b'{"a":', 66, 67, 68, *b",", 49, 50, 51, *b"}"],
-    ]
-    assert jsonbytes.join(0, b"x", np.zeros((0, 4), dtype=np.uint8)).shape == (0, 5)
-    assert jsonbytes.join(3).shape == (3, 0)
-    with pytest.raises(ValueError, match="broadcast"):
-        jsonbytes.join(2, b"x", np.zeros((3, 1), dtype=np.uint8))

@@ -59,15 +59,10 @@ def const(value: bytes, n: int) -> U8:
 
 def join(n: int, *parts: Part) -> U8:
     """The parts one after another on each row (constants as they are)."""
-    widths = [len(p) if isinstance(p, bytes) else p.shape[1] for p in parts]
-    out: U8 = np.empty((n, sum(widths)), dtype=np.uint8)
-    at = 0
-    # Each part written into its columns of one matrix made once: ``np.concatenate`` of
-    # the constants' broadcast views took twice as long (a household record's 25 parts
-    # over 8,192 rows: 2.2 ms against 1.2 ms), and a cold export joins every record so.
-    for p, w in zip(parts, widths, strict=True):
-        out[:, at : at + w] = np.frombuffer(p, dtype=np.uint8) if isinstance(p, bytes) else p
-        at += w
+    mats = [const(p, n) if isinstance(p, bytes) else p for p in parts]
+    if not mats:
+        return np.zeros((n, 0), dtype=np.uint8)
+    out: U8 = np.concatenate(mats, axis=1)
     return out
 
 
