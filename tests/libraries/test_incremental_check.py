@@ -56,9 +56,9 @@ def compared(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
     seen: list[list[str] | None] = []
     pairs = quality._pairs
 
-    def counting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
+    def counting(db: Any, checks: Any, subjects: list[str] | None = None) -> Any:
         seen.append(subjects)
-        return pairs(db, check, subjects)
+        return pairs(db, checks, subjects)
 
     monkeypatch.setattr(quality, "_pairs", counting)
     return seen
@@ -121,7 +121,9 @@ def test_changed_subjects_only_find_what_a_whole_comparison_finds(
         later = NOW + dt.timedelta(minutes=round_)
         run_checks(ctx.db, "person", later)
         if round_ == 0:
-            assert compared == [None, None]  # never checked: both pairs whole
+            # Never checked: whole; the pair's two checks (the name, the insured dead)
+            # share one scan.
+            assert compared == [None]
         else:
             assert all(s is not None and len(s) <= 40 for s in compared), compared
         got = _conflicts(ctx)
@@ -173,7 +175,7 @@ def test_a_pass_that_changed_nothing_compares_nothing(
         assert sweep(ctx.db, sid, refreshed_at=NOW) == 0
     compared.clear()
     assert run_checks(ctx.db, "person", NOW) == 0
-    assert compared == [[], []]
+    assert compared == [[]]
     assert {s for s, _ in _conflicts(ctx).values()} == {"open"}  # both still open
     # Asked for, the whole comparison finds the same two.
     assert run_checks(ctx.db, "person", NOW, force=True) == 2
@@ -222,23 +224,41 @@ def test_more_changes_than_the_bound_compare_the_pair_whole(
 def test_the_pairs_of_a_library_are_scanned_side_by_side(
     ctx: AppContext, pair: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A whole check (a first load) scans a library's pairs on quality.CHECK_THREADS
-    threads at once: both pairs of this library must be under way together (one after
-    the other, the first waits at the barrier alone until it breaks), and they find what
-    a whole comparison finds."""
+    """A whole check (a first load) scans a library's pairs of sources on
+    quality.CHECK_THREADS threads at once: both pairs of this library (the register
+    against social insurance, and against provident fund) must be under way together (one
+    after the other, the first waits at the barrier alone until it breaks), and they find
+    what a whole comparison finds."""
     gaj, rsj = pair
+    gjj = _source(ctx, "301003001/000001", "gjj", [["name", "person.name", False, "unconditional"]])
     rng = random.Random(7)
     for sid, values_of in ((gaj, _gaj_values), (rsj, _rsj_values)):
         rows = _rows(sid, {_subject(i): values_of(rng) for i in range(60)})
         write_page(ctx.db, sid, rows, watermark=1, total_rows=1, refreshed_at=NOW)
+    names = {_subject(i): [rng.choice(NAMES)] for i in range(60)}
+    write_page(ctx.db, gjj, _rows(gjj, names), watermark=1, total_rows=1, refreshed_at=NOW)
     together = threading.Barrier(2, timeout=10)
     pairs = quality._pairs
+    scanned: list[tuple[str, ...]] = []
 
-    def meeting(db: Any, check: Any, subjects: list[str] | None = None) -> Any:
+    def meeting(db: Any, checks: Any, subjects: list[str] | None = None) -> Any:
+        scanned.append(tuple(sorted(c.kind for c in checks)))
         together.wait()
-        return pairs(db, check, subjects)
+        return pairs(db, checks, subjects)
 
     monkeypatch.setattr(quality, "_pairs", meeting)
     run_checks(ctx.db, "person", NOW)
-    assert set(_conflicts(ctx)) == _expected(ctx, gaj, rsj)
-    assert _expected(ctx, gaj, rsj)  # the pairs disagree somewhere: the check found it
+    assert sorted(scanned) == [("deceased_insured", "mismatch"), ("mismatch",)]
+    expected = _expected(ctx, gaj, rsj)
+    gaj_names, gjj_names = _stored(ctx, gaj), _stored(ctx, gjj)
+    expected |= {
+        ("mismatch", s)
+        for s in gaj_names.keys() & gjj_names.keys()
+        if normalise(gaj_names[s][0]) != normalise(gjj_names[s][0])
+    }
+    with ctx.db.sessions() as session:
+        got = {
+            (c.kind, c.subject, c.other_source_id) for c in session.scalars(select(LibraryConflict))
+        }
+    assert {(k, s) for k, s, _ in got} == expected
+    assert {o for _, _, o in got} == {rsj, gjj}  # the pairs disagree somewhere: both found

@@ -123,11 +123,29 @@ def checks_of(sources: list[LibrarySource]) -> list[Check]:
     return checks
 
 
+def _condition(check: Check, sqlite: bool) -> tuple[str, str, str, tuple[Any, ...]]:
+    """One check's two value expressions over the joined rows ``s`` (the authoritative
+    source) and ``o`` (the other), the condition under which it may flag the pair's
+    subject, and that condition's parameters."""
+    sp, op = check.position, check.other_position
+    if sqlite:
+        a, b = f"s.vals -> '$[{sp}]'", f"o.vals -> '$[{op}]'"
+        if check.kind == "mismatch":
+            return a, b, f"{a} <> {b}", ()
+        return a, b, f"(s.vals ->> '$[{sp}]' = ? AND {b} <> 'null')", (DECEASED,)
+    a, b = f"(s.vals::jsonb -> {sp})", f"(o.vals::jsonb -> {op})"
+    if check.kind == "mismatch":
+        return f"{a}::text", f"{b}::text", f"{a} <> {b}", ()
+    cond = f"((s.vals::jsonb ->> {sp}) = %s AND {b} <> 'null'::jsonb)"
+    return f"{a}::text", f"{b}::text", cond, (DECEASED,)
+
+
 def _pairs(
-    db: Database, check: Check, subjects: list[str] | None = None
-) -> Iterator[tuple[str, Any, Any]]:
-    """(subject, authoritative value, other value) of the subjects both sources hold that
-    the check may flag; of ``subjects`` only, when given.
+    db: Database, checks: list[Check], subjects: list[str] | None = None
+) -> Iterator[tuple[str, list[tuple[Any, Any]]]]:
+    """(subject, [(authoritative value, other value) for each check]) of the subjects
+    both sources hold that one of ``checks`` may flag; of ``subjects`` only, when given.
+    Every check of the list compares the same two sources: one join serves them all.
 
     The database compares the two values first, in SQL over the whole pair, and sends
     back only candidates: for ``mismatch`` the subjects whose two values differ as JSON
@@ -135,28 +153,17 @@ def _pairs(
     ``deceased_insured`` those the register records as 死亡注销 with an enrolment value.
     A clean pair costs one join in the database, not a decode of every row in Python."""
     sqlite = db.is_sqlite
-    sp, op = check.position, check.other_position
-    if sqlite:
-        a, b = f"s.vals -> '$[{sp}]'", f"o.vals -> '$[{op}]'"
-        if check.kind == "mismatch":
-            cond = f"{a} <> {b}"
-        else:
-            cond = f"s.vals ->> '$[{sp}]' = ? AND {b} <> 'null'"
-    else:
-        a, b = f"(s.vals::jsonb -> {sp})", f"(o.vals::jsonb -> {op})"
-        if check.kind == "mismatch":
-            cond = f"{a} <> {b}"
-        else:
-            cond = f"(s.vals::jsonb ->> {sp}) = %s AND {b} <> 'null'::jsonb"
-        a, b = f"{a}::text", f"{b}::text"
+    parts = [_condition(check, sqlite) for check in checks]
+    columns = ", ".join(f"{a}, {b}" for a, b, _, _ in parts)
+    cond = " OR ".join(c for _, _, c, _ in parts)
     p = "?" if sqlite else "%s"
     sql = (
-        f"SELECT o.subject, {a}, {b} FROM library_record o JOIN library_record s "
-        f"ON s.source_id = {p} AND s.subject = o.subject WHERE o.source_id = {p} AND {cond}"
+        f"SELECT o.subject, {columns} FROM library_record o JOIN library_record s "
+        f"ON s.source_id = {p} AND s.subject = o.subject WHERE o.source_id = {p} AND ({cond})"
     )
-    params: tuple[Any, ...] = (check.source.id, check.other.id)
-    if check.kind != "mismatch":
-        params += (DECEASED,)
+    params: tuple[Any, ...] = (checks[0].source.id, checks[0].other.id)
+    for _, _, _, more in parts:
+        params += more
     if subjects is None:
         statements = [(sql, params)]
     else:
@@ -165,6 +172,7 @@ def _pairs(
             for start in range(0, len(subjects), _CHUNK)
             if (chunk := subjects[start : start + _CHUNK])
         ]
+    n = len(checks)
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -175,8 +183,11 @@ def _pairs(
                 batch = cur.fetchmany(_FETCH)
                 if not batch:
                     break
-                for subject, value, other in batch:
-                    yield subject, loads(value), loads(other)
+                for row in batch:
+                    yield (
+                        row[0],
+                        [(loads(row[1 + 2 * i]), loads(row[2 + 2 * i])) for i in range(n)],
+                    )
         cur.close()
     finally:
         raw.close()
@@ -191,20 +202,21 @@ def _found(check: Check, value: Any, other: Any) -> bool:
 
 def _scan(
     db: Database,
-    check: Check,
+    checks: list[Check],
     now: dt.datetime,
     library: str,
     subjects: set[str] | None = None,
 ) -> tuple[int, int]:
-    """Check one pair, whole or for ``subjects`` only (those whose values changed in
-    either source); returns (conflicts found now, conflicts closed)."""
+    """Check one pair of sources (every check between them, in one join), whole or for
+    ``subjects`` only (those whose values changed in either source); returns (conflicts
+    found now, conflicts closed)."""
     table = LibraryConflict.__table__
     assert isinstance(table, Table)
     insert = sqlite.insert if db.is_sqlite else postgresql.insert
     stmt = insert(table).on_conflict_do_nothing(
         index_elements=["library", "subject", "kind", "element", "other_source_id"]
     )
-    seen: set[str] = set()
+    seen: list[set[str]] = [set() for _ in checks]
     rows: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -213,31 +225,47 @@ def _scan(
                 session.execute(stmt, rows)
             rows.clear()
 
-    for subject, value, other in _pairs(db, check, None if subjects is None else sorted(subjects)):
-        if not _found(check, value, other):
-            continue
-        seen.add(subject)
-        shown = other if check.kind == "mismatch" else f"{check.other_element}={other}"
-        rows.append(
-            {
-                "library": library,
-                "subject": subject,
-                "kind": check.kind,
-                "element": check.element,
-                "source_id": check.source.id,
-                "provider": check.source.provider,
-                "value": None if value is None else str(value),
-                "other_source_id": check.other.id,
-                "other_provider": check.other.provider,
-                "other_value": None if shown is None else str(shown),
-                "status": "open",
-                "found_at": now,
-            }
-        )
+    for subject, values in _pairs(db, checks, None if subjects is None else sorted(subjects)):
+        for i, (check, (value, other)) in enumerate(zip(checks, values, strict=True)):
+            if not _found(check, value, other):
+                continue
+            seen[i].add(subject)
+            shown = other if check.kind == "mismatch" else f"{check.other_element}={other}"
+            rows.append(
+                {
+                    "library": library,
+                    "subject": subject,
+                    "kind": check.kind,
+                    "element": check.element,
+                    "source_id": check.source.id,
+                    "provider": check.source.provider,
+                    "value": None if value is None else str(value),
+                    "other_source_id": check.other.id,
+                    "other_provider": check.other.provider,
+                    "other_value": None if shown is None else str(shown),
+                    "status": "open",
+                    "found_at": now,
+                }
+            )
         if len(rows) >= 5_000:
             flush()
     flush()
-    cleared = 0
+    closed = sum(
+        _close(db, check, found, now, library, subjects)
+        for check, found in zip(checks, seen, strict=True)
+    )
+    return sum(len(found) for found in seen), closed
+
+
+def _close(
+    db: Database,
+    check: Check,
+    seen: set[str],
+    now: dt.datetime,
+    library: str,
+    subjects: set[str] | None,
+) -> int:
+    """Close the open conflicts of ``check`` not seen now; how many."""
     with db.writing(), db.session() as session:
         open_ = session.execute(
             select(LibraryConflict.id, LibraryConflict.subject).where(
@@ -256,7 +284,6 @@ def _scan(
         both = _held_by_both(session, check, [subject for _, subject in unseen])
         agreed = [c for c, s in unseen if s in both and (subjects is None or s in subjects)]
         vanished = [c for c, s in unseen if s not in both]
-        gone = agreed + vanished
         for resolution, note, ids in (
             (CLEARED, "the sources agree again", agreed),
             (VANISHED, "a source no longer holds the record", vanished),
@@ -273,8 +300,7 @@ def _scan(
                         note=note,
                     )
                 )
-        cleared = len(gone)
-    return len(seen), cleared
+    return len(agreed) + len(vanished)
 
 
 def _held_by_both(session: Session, check: Check, subjects: list[str]) -> set[str]:
@@ -306,9 +332,14 @@ def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = Fa
     # Read before any scan: a write landing during the check is looked at by the next.
     stamp = {s.id: s.changes for s in sources}
     changed: dict[int, set[str] | None] = {}
-    scans: list[tuple[Check, set[str] | None]] = []
+    # The checks between one pair of sources share one scan (a witness topic re-sharing
+    # three elements of the register is one join over its rows, not three).
+    pairs: dict[tuple[int, int], list[Check]] = {}
     for check in checks_of(sources):
-        a, b = check.source, check.other
+        pairs.setdefault((check.source.id, check.other.id), []).append(check)
+    scans: list[tuple[list[Check], set[str] | None]] = []
+    for checks in pairs.values():
+        a, b = checks[0].source, checks[0].other
         if not force and stamp[a.id] <= a.checked_until and stamp[b.id] <= b.checked_until:
             continue
         subjects: set[str] | None = None
@@ -319,7 +350,7 @@ def run_checks(db: Database, library: str, now: dt.datetime, *, force: bool = Fa
             of_a, of_b = changed[a.id], changed[b.id]
             if of_a is not None and of_b is not None and len(of_a) + len(of_b) <= INCREMENTAL_MAX:
                 subjects = of_a | of_b
-        scans.append((check, subjects))
+        scans.append((checks, subjects))
     # The pairs are independent (each conflict is keyed by its pair's kind, element and
     # other source), and a scan's join runs in the database's C code with the GIL let
     # go: CHECK_THREADS scans side by side use both cores of a first load's whole check.
