@@ -407,7 +407,11 @@ _SWEPT = (
     "UPDATE library_source SET removed = removed + {p}, pass_removed = {p}, "
     "swept_generation = {p} WHERE id = {p}"
 )
-_SWEPT_REFRESHED = "UPDATE library_source SET refreshed_at = {p} WHERE id = {p}"
+#: a sweep that removed records: the source refreshed, and a change the quality check
+#: looks at (its conflicts about records gone are closed there)
+_SWEPT_REFRESHED = (
+    "UPDATE library_source SET refreshed_at = {p}, changes = changes + 1 WHERE id = {p}"
+)
 
 
 def sweep(db: Database, source_id: int, *, refreshed_at: dt.datetime) -> int | None:
@@ -433,11 +437,8 @@ def sweep(db: Database, source_id: int, *, refreshed_at: dt.datetime) -> int | N
             removed = max(0, cur.rowcount)
             cur.execute(_SWEPT.format(p=p), (removed, removed, generation, source_id))
             if removed:
-                # A change the quality check looks at (its conflicts about records gone
-                # are closed there).
                 at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
                 cur.execute(_SWEPT_REFRESHED.format(p=p), (at, source_id))
-                cur.execute(_NEXT_CHANGE.format(p=p), (source_id,))
     if removed:
         _announce(db)
     return removed
