@@ -19,6 +19,7 @@ from sqlalchemy.pool import QueuePool
 
 from exchange.db.freshness import Freshness
 from exchange.db.reactions import Reactions
+from exchange.db.sqlite_memstatus import disable_memory_statistics
 from exchange.db.turns import WriteTurns
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
+            # Before the first connection: threads then use SQLite side by side.
+            disable_memory_statistics()
             prepare_sqlite_path(url)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
