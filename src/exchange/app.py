@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
-from exchange import __version__
+from exchange import __version__, busypoll
 from exchange.audit.router import router as audit_router
 from exchange.audit.trust import Trust
 from exchange.audit.writer import AuditWriter
@@ -79,7 +79,8 @@ Every call carries `Authorization: Bearer <key>`. Errors share one shape:
 
 
 def tune_gc(settings: Settings) -> None:
-    """Set the cyclic collector up for serving (``gc_freeze``, ``gc_gen0_threshold``).
+    """Set the cyclic collector up for serving (``gc_freeze``, ``gc_gen0_threshold``), and
+    the event loop's busy-polling budget (``busy_poll_us``, :mod:`exchange.busypoll`).
 
     Call it once a serving process has built its app, right before serving. The catalog,
     caches and modules are long-lived; measured under load, each full collection over
@@ -97,6 +98,7 @@ def tune_gc(settings: Settings) -> None:
     if settings.gc_gen0_threshold:
         _, gen1, gen2 = gc.get_threshold()
         gc.set_threshold(settings.gc_gen0_threshold, gen1, gen2)
+    busypoll.configure(settings.busy_poll_us)
 
 
 def build_context(settings: Settings) -> AppContext:

@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from exchange import busypoll
 from exchange.errors import CORRELATION_ID_HEADER, REQUEST_ID_HEADER, ExchangeError, error_body
 
 __all__ = [
@@ -286,6 +287,7 @@ async def serve_lean(
     Errors are treated as uvicorn's ``run_asgi`` treats an app's: logged, then a 500 if
     nothing was sent yet, else the connection closed.
     """
+    busypoll.serving(tasks)
     try:
         answer = None
         if not (cycle.more_body or cycle.waiting_for_100_continue or cycle.disconnected):

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from exchange import busypoll
+
 __all__ = ["ConnectionFailed", "H1Pool", "KeepingConn"]
 
 
@@ -123,6 +125,7 @@ class _Conn(asyncio.Protocol):
         if self._timer is None:
             self._timer = loop.call_at(deadline, self._check_deadline)
         self.transport.write(request)
+        busypoll.poll_while_waiting(loop, waiter)
         return waiter
 
     def _check_deadline(self) -> None:

@@ -1,0 +1,159 @@
+"""Busy-polling while a lone provider call is out (``exchange.busypoll``): it spins only
+when on and alone, and stops when the answer comes, when the budget is spent or when
+another request arrives; a provider call through the broker's client spins and still
+returns its answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from tests.broker.test_units import read_request, server
+
+from exchange import busypoll
+from exchange.app import tune_gc
+from exchange.broker._h1 import H1Pool
+from exchange.config import Settings
+
+
+@pytest.fixture
+def ticks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """Count the spin's ticks (the module reschedules ``_tick`` by name, so every tick of
+    a spin goes through the wrapper); the process's budget is put back afterwards."""
+    seen: list[float] = []
+    real = busypoll._tick
+    saved = busypoll.budget_us()
+
+    def counting(*args: object) -> None:
+        seen.append(asyncio.get_running_loop().time())
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(busypoll, "_tick", counting)
+    try:
+        yield seen
+    finally:
+        busypoll.configure(saved)
+
+
+async def _wait_lone(requests: set[str], answer_after: float | None, watch: float) -> None:
+    """Declare ``requests`` as the server's, start a call's waiter, answer it after
+    ``answer_after`` seconds (never if None), and let ``watch`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    busypoll.serving(requests)
+    waiter: asyncio.Future[int] = loop.create_future()
+    busypoll.poll_while_waiting(loop, waiter)
+    if answer_after is not None:
+        loop.call_later(answer_after, waiter.set_result, 1)
+    await asyncio.sleep(watch)
+
+
+def test_a_lone_call_spins_until_its_answer_comes(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+
+    async def run() -> tuple[int, int]:
+        await _wait_lone({"this"}, answer_after=0.01, watch=0.02)
+        at_answer = len(ticks)
+        await asyncio.sleep(0.02)
+        return at_answer, len(ticks)
+
+    at_answer, later = asyncio.run(run())
+    assert at_answer > 20  # the loop went round without sleeping for 10 ms
+    assert later == at_answer  # and stopped once the waiter was done
+
+
+def test_the_spin_stops_when_its_budget_is_spent(ticks: list[float]) -> None:
+    busypoll.configure(2_000)  # 2 ms
+
+    async def run() -> tuple[int, int]:
+        await _wait_lone({"this"}, answer_after=None, watch=0.03)
+        spent = len(ticks)
+        await asyncio.sleep(0.02)
+        return spent, len(ticks)
+
+    spent, later = asyncio.run(run())
+    assert spent > 0
+    assert later == spent
+    assert ticks[-1] - ticks[0] < 0.015
+
+
+def test_no_spin_when_another_request_is_under_way(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+    asyncio.run(_wait_lone({"this", "other"}, answer_after=0.01, watch=0.02))
+    assert ticks == []
+
+
+def test_a_request_arriving_ends_the_spin(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+    requests = {"this"}
+
+    async def run() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.005, requests.add, "other")
+        await _wait_lone(requests, answer_after=0.05, watch=0.02)
+        stopped = len(ticks)
+        await asyncio.sleep(0.01)
+        return stopped, len(ticks)
+
+    stopped, later = asyncio.run(run())
+    assert stopped > 0
+    assert later == stopped
+    assert ticks[-1] - ticks[0] < 0.015  # ended near the arrival at 5 ms, not the answer
+
+
+def test_zero_turns_it_off_and_a_task_serving_no_request_never_spins(
+    ticks: list[float],
+) -> None:
+    busypoll.configure(0)
+    asyncio.run(_wait_lone({"this"}, answer_after=0.005, watch=0.01))
+    busypoll.configure(1_000_000)
+
+    async def undeclared() -> None:  # no busypoll.serving in this task's context
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        busypoll.poll_while_waiting(loop, waiter)
+        loop.call_later(0.005, waiter.set_result, 1)
+        await waiter
+
+    asyncio.run(undeclared())
+    assert ticks == []
+
+
+def test_the_budget_comes_from_the_settings_and_is_checked() -> None:
+    saved = busypoll.budget_us()
+    try:
+        tune_gc(Settings(busy_poll_us=750, gc_freeze=False))
+        assert busypoll.budget_us() == 750
+        tune_gc(Settings(busy_poll_us=0, gc_freeze=False))
+        assert busypoll.budget_us() == 0
+        with pytest.raises(ValueError, match="≥ 0"):
+            busypoll.configure(-1)
+    finally:
+        busypoll.configure(saved)
+
+
+def test_a_provider_call_spins_while_alone_and_returns_its_answer(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            await asyncio.sleep(0.005)  # the provider takes its time: the caller spins
+            writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
+            await writer.drain()
+
+    async def run() -> tuple[int, bytes]:
+        async with server(handler) as url:
+            pool = H1Pool(1)
+            target = pool.target(url)
+            assert target is not None
+            busypoll.serving({"this request"})
+            answer = await pool.post(target, b"{}", b"", budget=2, connect_budget=1)
+            pool.close()
+            return answer
+
+    assert asyncio.run(run()) == (200, b'{"a":1}')
+    assert len(ticks) > 5
