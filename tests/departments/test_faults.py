@@ -1,9 +1,16 @@
-"""The fault draw: what a topic's profile makes of one request, and after how long."""
+"""The fault draw: what a topic's profile makes of one request, and after how long; the
+injected latency is slept whole."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import statistics
+import time
 
+import uvloop
+
+from exchange.departments.asgi import sleep_at_least
 from exchange.departments.faults import FaultProfile, draw_fault
 
 
@@ -35,3 +42,31 @@ def test_jitter_adds_at_most_its_bound_and_a_seeded_draw_repeats() -> None:
     many = [draw_fault(profile, random.Random(seed)) for seed in range(200)]
     assert all(0.1 <= delay <= 0.15 for _, delay in many)
     assert {outcome for outcome, _ in many} == {"ok", "error"}
+
+
+def test_injected_latency_is_never_shorter_than_asked_while_the_loop_polls() -> None:
+    """Under uvloop a timer set while the loop polls (as the exchange's busy-polling makes
+    it, in a process that also runs the mock departments) fires up to a millisecond early:
+    the department sleeps what is left."""
+
+    async def run() -> list[float]:
+        loop = asyncio.get_running_loop()
+        polling = True
+
+        def poll() -> None:  # keeps the loop turning without sleeping
+            if polling:
+                loop.call_soon(poll)
+
+        poll()
+        slept = []
+        for i in range(20):
+            await asyncio.sleep(0.0003 * (i % 4))  # land at various points of a millisecond
+            start = time.monotonic()
+            await sleep_at_least(0.004)
+            slept.append(time.monotonic() - start)
+        polling = False
+        return slept
+
+    slept = uvloop.run(run())
+    assert min(slept) >= 0.004
+    assert statistics.median(slept) < 0.006  # and not much longer either

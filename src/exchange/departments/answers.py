@@ -8,7 +8,6 @@ faults exercise.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from urllib.parse import parse_qsl
 
@@ -24,6 +23,7 @@ from exchange.departments.asgi import (
     fields_param,
     int_param,
     send_body,
+    sleep_at_least,
     sleep_unless_disconnected,
 )
 from exchange.departments.changes import ChangeLog
@@ -61,7 +61,7 @@ async def apply_faults(topic: Topic, rng: random.Random, receive: Receive) -> bo
         await sleep_unless_disconnected(delay, receive)
         raise Fail(504, "injected_fault", f"injected hang of {delay:g} s ended")
     if delay > 0:
-        await asyncio.sleep(delay)
+        await sleep_at_least(delay)
     if outcome == "outage":
         raise Fail(503, "department_unavailable", f"{topic.dept.name} is unavailable")
     if outcome == "error":

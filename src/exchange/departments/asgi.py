@@ -8,6 +8,7 @@ these helpers are the little of a framework it needs, shared by every route.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "int_param",
     "read_body",
     "send_body",
+    "sleep_at_least",
     "sleep_unless_disconnected",
 ]
 
@@ -103,6 +105,23 @@ async def read_body(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep ``seconds``, never less (a department's injected latency).
+
+    Why: uvloop keeps its clock in whole milliseconds, read at the start of a loop turn,
+    so its timers fire up to a millisecond early while the loop is polling instead of
+    sleeping, as the exchange's busy-polling makes the loop of a process that also runs
+    the mock departments (``exchange up``): a department set to answer in 4 ms answered
+    in 3.5-4. What is left is slept again (under uvloop a timer under half a millisecond
+    is a poll).
+    """
+    until = time.monotonic() + seconds
+    left = seconds
+    while left > 0:  # at most twice but for a rounding: a timer is late, not early, asleep
+        await asyncio.sleep(left)
+        left = until - time.monotonic()
 
 
 async def sleep_unless_disconnected(seconds: float, receive: Receive) -> None:
