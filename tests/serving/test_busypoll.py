@@ -1,12 +1,14 @@
 """Busy-polling while a lone provider call is out (``exchange.busypoll``): it spins only
 when on and alone, and stops when the answer comes, when the budget is spent or when
 another request arrives; a provider call through the broker's client spins and still
-returns its answer."""
+returns its answer; a provider known to answer after the budget is not polled for."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from tests.broker.test_units import read_request, server
@@ -157,3 +159,78 @@ def test_a_provider_call_spins_while_alone_and_returns_its_answer(ticks: list[fl
 
     assert asyncio.run(run()) == (200, b'{"a":1}')
     assert len(ticks) > 5
+
+
+def test_expected_is_the_shortest_of_the_last_lone_answers() -> None:
+    expected = busypoll.Expected()
+    assert expected.shortest == math.inf  # nothing known yet
+    for seconds in (0.005, 0.003, 0.004):
+        expected.record(seconds)
+    assert expected.shortest == 0.003
+    for _ in range(busypoll.Expected.KEPT):
+        expected.record(0.006)
+    assert expected.shortest == 0.006  # the old answers have left the window
+
+
+def test_a_call_under_load_teaches_nothing(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+    expected = busypoll.Expected()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        busypoll.serving({"this", "other"})
+        waiter: asyncio.Future[int] = loop.create_future()
+        busypoll.poll_while_waiting(loop, waiter, expected)
+        loop.call_later(0.002, waiter.set_result, 1)
+        await waiter
+
+    asyncio.run(run())
+    assert expected.shortest == math.inf
+    assert ticks == []
+
+
+def test_a_provider_slower_than_the_budget_is_not_polled_for_once_known(
+    ticks: list[float],
+) -> None:
+    """A provider answering in 10 ms with a 3 ms budget: the first call (nothing known)
+    spins its budget and records the answer's time; the next calls sleep. A provider
+    answering at once is polled for on every call."""
+    busypoll.configure(3_000)
+
+    def provider(delay: float) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                try:
+                    await read_request(reader)
+                except asyncio.IncompleteReadError:
+                    break
+                await asyncio.sleep(delay)
+                writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
+                await writer.drain()
+
+        return handler
+
+    async def calls(delay: float) -> tuple[list[int], float]:
+        spun = []
+        async with server(provider(delay)) as url:
+            pool = H1Pool(1)
+            target = pool.target(url)
+            assert target is not None
+            busypoll.serving({"this request"})
+            for _ in range(3):
+                before = len(ticks)
+                assert await pool.post(target, b"{}", b"", budget=2, connect_budget=1) == (
+                    200,
+                    b'{"a":1}',
+                )
+                spun.append(len(ticks) - before)
+            pool.close()
+            return spun, target.expected.shortest
+
+    spun, shortest = asyncio.run(calls(0.01))
+    assert spun[0] > 5
+    assert spun[1:] == [0, 0]
+    assert shortest >= 0.01
+    spun, shortest = asyncio.run(calls(0))
+    assert shortest < 0.003
+    assert all(n > 0 for n in spun[1:])  # polled for: its answer comes within the budget

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -37,6 +37,8 @@ class _Target:
     port: int
     path: bytes
     host_header: bytes
+    #: when this URL's lone answers come (busy-polling wakes up shortly before)
+    expected: busypoll.Expected = field(default_factory=busypoll.Expected, compare=False)
 
 
 class _Conn(asyncio.Protocol):
@@ -113,9 +115,12 @@ class _Conn(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
-    def send(self, request: bytes, deadline: float) -> asyncio.Future[tuple[int, bytes]]:
+    def send(
+        self, request: bytes, deadline: float, expected: busypoll.Expected | None = None
+    ) -> asyncio.Future[tuple[int, bytes]]:
         """Send ``request``; the future of its (status, body), failed with
-        :class:`TimeoutError` if no answer came by ``deadline`` (loop time)."""
+        :class:`TimeoutError` if no answer came by ``deadline`` (loop time). ``expected``:
+        when the target's lone answers come (:func:`exchange.busypoll.poll_while_waiting`)."""
         assert self.transport is not None
         loop = self._loop
         assert loop is not None
@@ -125,7 +130,7 @@ class _Conn(asyncio.Protocol):
         if self._timer is None:
             self._timer = loop.call_at(deadline, self._check_deadline)
         self.transport.write(request)
-        busypoll.poll_while_waiting(loop, waiter)
+        busypoll.poll_while_waiting(loop, waiter, expected)
         return waiter
 
     def _check_deadline(self) -> None:
@@ -170,9 +175,11 @@ class KeepingConn(_Conn):
         if name[:11].lower() == b"x-exchange-":
             self.kept[name.decode("latin-1").lower()] = value.decode("latin-1")
 
-    def send(self, request: bytes, deadline: float) -> asyncio.Future[tuple[int, bytes]]:
+    def send(
+        self, request: bytes, deadline: float, expected: busypoll.Expected | None = None
+    ) -> asyncio.Future[tuple[int, bytes]]:
         self.kept = {}
-        return super().send(request, deadline)
+        return super().send(request, deadline, expected)
 
 
 def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
@@ -269,7 +276,7 @@ class H1Pool:
                         target, min(connect_budget, max(deadline - loop.time(), 0.0))
                     )
                 try:
-                    answer = await conn.send(request, deadline)
+                    answer = await conn.send(request, deadline, target.expected)
                 except ConnectionFailed:
                     # A kept-alive connection the peer closed while it sat idle fails on
                     # first use, before any answer: once more, on a new connection.
@@ -278,7 +285,7 @@ class H1Pool:
                     conn = await self._connect(
                         target, min(connect_budget, max(deadline - loop.time(), 0.0))
                     )
-                    answer = await conn.send(request, deadline)
+                    answer = await conn.send(request, deadline, target.expected)
             except BaseException:
                 if conn is not None:
                     conn.close()  # a timeout or cancellation leaves the answer unread
