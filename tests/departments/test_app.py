@@ -557,6 +557,51 @@ async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
     assert last + (count - 1) * EXPORT_CHUNK < city.population <= last + count * EXPORT_CHUNK
 
 
+async def test_a_cold_export_is_derived_while_the_department_keeps_its_caller_waiting(
+    settings: Settings,
+    definitions: dict[str, DepartmentDefinition],
+    city: City,
+    client: httpx.AsyncClient,
+) -> None:
+    """The first window of a cold export goes to the workers before the department's
+    injected latency is slept, not after it: the export's first worker call starts long
+    before the latency ends, and the export is the same."""
+    latency = 0.4
+    slow = {
+        c: d.model_copy(update={"faults": FaultProfile(latency_ms=latency * 1000)})
+        for c, d in definitions.items()
+    }
+    pooled = create_departments_app(
+        settings.model_copy(update={"departments_export_workers": 1}), definitions=slow, city=city
+    )
+    await pooled.start()
+    calls: list[float] = []
+    build = pooled.workers.build
+
+    async def spying(*args: Any) -> list[Block]:
+        calls.append(time.monotonic())
+        return await build(*args)
+
+    pooled.workers.build = spying  # type: ignore[method-assign]
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=pooled),
+            base_url="http://dept.test",
+            auth=ExchangeSigned(PROVIDER_SECRET),
+        ) as workers:
+            page = f"{HH}/export?limit=20000"
+            asked = time.monotonic()
+            there = await workers.get(page)
+            answered = time.monotonic()
+            assert there.status_code == 200
+            assert there.content == (await client.get(page)).content
+    finally:
+        await pooled.stop()
+    assert answered - asked >= latency  # the latency was kept
+    assert calls
+    assert calls[0] - asked < latency / 2  # but the workers began at once
+
+
 async def test_worker_processes_derive_the_same_chunks(
     settings: Settings,
     definitions: dict[str, DepartmentDefinition],
