@@ -1,0 +1,84 @@
+"""Export chunks coming back from the worker processes through shared memory
+(``exporter._spill``): the same blocks as through the pipe, the file gone once read or
+abandoned, and the pipe again where the file cannot be written."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exchange.departments import exporter
+from exchange.departments.blocks import Block
+from exchange.departments.city import City
+from exchange.departments.exporter import ExportWorkers, Spilled, build_span
+
+HOUSEHOLD = "household_registration"
+
+
+def _blocks() -> list[Block]:
+    return [
+        Block.of_blob([3, 4], b'{"a":1}\n{"a":22}\n'),
+        Block.of_blob([], b""),  # a chunk of rows that hold no record
+        Block.of_blob([9], b'{"b":"\xe5\xb9\xbf"}\n'),
+    ]
+
+
+def test_spilled_blocks_read_back_the_same_and_their_file_goes(tmp_path: Path) -> None:
+    answer = exporter._spill(_blocks(), f"{tmp_path}/x-", 1)
+    assert isinstance(answer, Spilled)
+    assert Path(answer.path).read_bytes() == b'{"a":1}\n{"a":22}\n{"b":"\xe5\xb9\xbf"}\n'
+    assert exporter._unspill(answer) == _blocks()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_blocks_take_the_pipe_when_the_file_cannot_be_written(tmp_path: Path) -> None:
+    blocks = _blocks()
+    assert exporter._spill(blocks, f"{tmp_path}/missing/x-", 1) is blocks
+    assert exporter._unspill(blocks) is blocks
+
+
+def test_a_file_cut_short_is_an_error_not_a_short_chunk(tmp_path: Path) -> None:
+    answer = exporter._spill(_blocks(), f"{tmp_path}/x-", 1)
+    assert isinstance(answer, Spilled)
+    os.truncate(answer.path, 5)
+    with pytest.raises(OSError, match="ended early"):
+        exporter._unspill(answer)
+    assert list(tmp_path.iterdir()) == []  # removed all the same
+
+
+def test_an_answer_nobody_reads_leaves_no_file(tmp_path: Path) -> None:
+    answer = exporter._spill(_blocks(), f"{tmp_path}/x-", 1)
+    done: Future[list[Block] | Spilled] = Future()
+    done.set_result(answer)
+    exporter._discard(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spill", [True, False])
+def test_worker_chunks_are_those_derived_here_either_way(city: City, spill: bool) -> None:
+    """A worker process's span, through shared memory or through the pipe, is the span
+    derived in this process; nothing is left in the shared memory afterwards."""
+    if spill and not os.access(exporter.SPILL_DIR, os.W_OK):
+        pytest.skip(f"{exporter.SPILL_DIR} cannot be written here")
+    fields = ("id_number", "name", "registered_address")
+
+    async def run() -> list[Block]:
+        workers = ExportWorkers(city, 1, spill=spill)
+        await workers.start()
+        try:
+            return await workers.build(HOUSEHOLD, fields, 0.0, 0, 4096, 3, 2048)
+        finally:
+            workers.stop()
+
+    there = asyncio.run(run())
+    here = build_span(city, HOUSEHOLD, fields, 0.0, 0, 4096, 3, 2048)
+    assert there == here
+    assert [int(b.rows[0]) for b in there] == [4096, 6144, 8192]
+    assert all(np.all(np.diff(b.rows) > 0) for b in there)
+    assert glob.glob(glob.escape(exporter._spill_prefix(os.getpid())) + "*") == []
