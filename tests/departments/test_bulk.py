@@ -3,10 +3,13 @@ every topic's export agrees with its single lookups record by record."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import City
+from exchange.departments.prng import Feistel
+from exchange.departments.prng_arrays import feistel_forward, feistel_inverse
 from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
 
 
@@ -99,3 +102,16 @@ def test_enterprises_in_bulk_equal_enterprises_one_at_a_time(
     assert bulk_enterprises.enterprises(city, enterprises - 3, enterprises + 5) == [
         scalar.enterprise(e) for e in range(enterprises - 3, enterprises)
     ]
+
+
+@pytest.mark.parametrize("domain", [1, 2, 5, 100_000, 131_073])
+def test_the_feistel_arrays_are_the_scalar_permutation_both_ways(domain: int) -> None:
+    """Every element, those inside the domain after one pass and those walked again, is
+    the scalar :class:`Feistel`'s image (and pre-image); an empty array stays empty."""
+    perm = Feistel(0x5EED, domain)
+    x = np.arange(min(domain, 5_000), dtype=np.uint64)
+    forward = feistel_forward(perm, x)
+    assert forward.tolist() == [perm.forward(int(v)) for v in x]
+    assert feistel_inverse(perm, forward).tolist() == x.tolist()
+    assert feistel_inverse(perm, x).tolist() == [perm.inverse(int(v)) for v in x]
+    assert len(feistel_forward(perm, np.zeros(0, dtype=np.uint64))) == 0
