@@ -82,6 +82,18 @@ if os.environ.get("HOP_TRACE"):
 
     serving.CoalescingTransport.flush = flush  # type: ignore[method-assign]
 
+    # A lone answer leaves at once, not at the turn's end (serve_lean): without this point
+    # a call's answer was never seen leaving, and the steps were cut across calls.
+    _write_now = serving.CoalescingTransport.write_now
+
+    def write_now(self: Any, data: bytes) -> None:
+        gathered = bool(self._pending)  # then flush() records the answer itself
+        _write_now(self, data)
+        if data and not gathered:
+            _events.append(("out", _now(), _port(self._transport, "peername"), len(data)))
+
+    serving.CoalescingTransport.write_now = write_now  # type: ignore[method-assign]
+
     _client_send = _h1._Conn.send
 
     def send(self: Any, *args: Any) -> Any:
