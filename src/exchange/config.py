@@ -195,7 +195,8 @@ class Settings(BaseSettings):
         description="µs a serving process keeps its event loop polling, instead of "
         "sleeping, while its only request waits for a provider's answer (exchange.busypoll): "
         "CPU burnt for a faster wake-up at low concurrency (measured: ~35 µs less added "
-        "latency at one connection for ~35 µs more CPU a lookup); 0 is off.",
+        "latency at one connection for ~35 µs more CPU a lookup); never for a provider "
+        "whose recent lone answers all took longer than this; 0 is off.",
     )
     review_days: int = Field(default=10, description="Working days a provider has to review.")
     holidays: list[str] = Field(
