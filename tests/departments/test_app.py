@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -516,6 +517,26 @@ def _one_worker_app(
     )
 
 
+def _spy_on_builds(pooled: DepartmentsApp, record: Callable[[tuple[Any, ...]], object]) -> None:
+    """``record`` the arguments of every worker call the departments make."""
+    build = pooled.workers.build
+
+    async def spying(*args: Any) -> list[Block]:
+        record(args)
+        return await build(*args)
+
+    pooled.workers.build = spying  # type: ignore[method-assign]
+
+
+def _signed(pooled: DepartmentsApp) -> httpx.AsyncClient:
+    """A client of ``pooled`` signing as the exchange signs its calls."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=pooled),
+        base_url="http://dept.test",
+        auth=ExchangeSigned(PROVIDER_SECRET),
+    )
+
+
 async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
     settings: Settings,
     definitions: dict[str, DepartmentDefinition],
@@ -529,19 +550,9 @@ async def test_worker_calls_stay_whole_spans_as_an_export_moves_on(
     pooled = _one_worker_app(settings, definitions, city)
     await pooled.start()
     calls: list[tuple[str, int, int]] = []
-    build = pooled.workers.build
-
-    async def spying(*args: Any) -> list[Block]:
-        calls.append((args[0], args[4], args[5]))
-        return await build(*args)
-
-    pooled.workers.build = spying  # type: ignore[method-assign]
+    _spy_on_builds(pooled, lambda args: calls.append((args[0], args[4], args[5])))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=pooled),
-            base_url="http://dept.test",
-            auth=ExchangeSigned(PROVIDER_SECRET),
-        ) as workers:
+        async with _signed(pooled) as workers:
             page = f"{HH}/export?limit={city.population}"
             there = await workers.get(page)
             assert there.status_code == 200
@@ -576,19 +587,9 @@ async def test_a_cold_export_is_derived_while_the_department_keeps_its_caller_wa
     )
     await pooled.start()
     calls: list[float] = []
-    build = pooled.workers.build
-
-    async def spying(*args: Any) -> list[Block]:
-        calls.append(time.monotonic())
-        return await build(*args)
-
-    pooled.workers.build = spying  # type: ignore[method-assign]
+    _spy_on_builds(pooled, lambda _: calls.append(time.monotonic()))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=pooled),
-            base_url="http://dept.test",
-            auth=ExchangeSigned(PROVIDER_SECRET),
-        ) as workers:
+        async with _signed(pooled) as workers:
             page = f"{HH}/export?limit=20000"
             asked = time.monotonic()
             there = await workers.get(page)
@@ -616,11 +617,7 @@ async def test_worker_processes_derive_the_same_chunks(
     await pooled.start()
     try:
         assert pooled.workers.running
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=pooled),
-            base_url="http://dept.test",
-            auth=ExchangeSigned(PROVIDER_SECRET),
-        ) as workers:
+        async with _signed(pooled) as workers:
             for page in (
                 f"{ENT}/export?offset=500&limit=9000",
                 f"{HH}/export?offset=100&limit=7000&fields=name,id_number",

@@ -134,8 +134,8 @@ def test_the_budget_comes_from_the_settings_and_is_checked() -> None:
         busypoll.configure(saved)
 
 
-def test_a_provider_call_spins_while_alone_and_returns_its_answer(ticks: list[float]) -> None:
-    busypoll.configure(1_000_000)
+def _provider(delay: float) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A provider answering every request with ``{"a":1}`` after ``delay`` seconds."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -143,12 +143,19 @@ def test_a_provider_call_spins_while_alone_and_returns_its_answer(ticks: list[fl
                 await read_request(reader)
             except asyncio.IncompleteReadError:
                 break
-            await asyncio.sleep(0.005)  # the provider takes its time: the caller spins
+            await asyncio.sleep(delay)
             writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
             await writer.drain()
 
+    return handler
+
+
+def test_a_provider_call_spins_while_alone_and_returns_its_answer(ticks: list[float]) -> None:
+    busypoll.configure(1_000_000)
+
     async def run() -> tuple[int, bytes]:
-        async with server(handler) as url:
+        # The provider takes its time: the caller spins.
+        async with server(_provider(0.005)) as url:
             pool = H1Pool(1)
             target = pool.target(url)
             assert target is not None
@@ -197,22 +204,9 @@ def test_a_provider_slower_than_the_budget_is_not_polled_for_once_known(
     answering at once is polled for on every call."""
     busypoll.configure(3_000)
 
-    def provider(delay: float) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                try:
-                    await read_request(reader)
-                except asyncio.IncompleteReadError:
-                    break
-                await asyncio.sleep(delay)
-                writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
-                await writer.drain()
-
-        return handler
-
     async def calls(delay: float) -> tuple[list[int], float]:
         spun = []
-        async with server(provider(delay)) as url:
+        async with server(_provider(delay)) as url:
             pool = H1Pool(1)
             target = pool.target(url)
             assert target is not None

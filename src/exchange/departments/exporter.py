@@ -271,22 +271,10 @@ def _build_in_worker(
     start: int,
     count: int,
     chunk: int,
-) -> list[Block]:
+) -> list[Block] | Spilled:
     if _city is None:
         raise RuntimeError("export worker started without its city")
-    return build_span(_city, generator, fields, noise_rate, salt, start, count, chunk)
-
-
-def _build_and_spill(
-    generator: str,
-    fields: tuple[str, ...],
-    noise_rate: float,
-    salt: int,
-    start: int,
-    count: int,
-    chunk: int,
-) -> list[Block] | Spilled:
-    blocks = _build_in_worker(generator, fields, noise_rate, salt, start, count, chunk)
+    blocks = build_span(_city, generator, fields, noise_rate, salt, start, count, chunk)
     if _spill_to is None:
         return blocks
     return _spill(blocks, _spill_to, next(_serials))
@@ -353,7 +341,7 @@ class ExportWorkers:
         if self._pool is None:
             raise RuntimeError("export workers are not running")
         call = self._pool.submit(
-            _build_and_spill, generator, fields, noise_rate, salt, start, count, chunk
+            _build_in_worker, generator, fields, noise_rate, salt, start, count, chunk
         )
         try:
             answer = await asyncio.wrap_future(call)
