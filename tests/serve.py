@@ -36,6 +36,14 @@ class Server:
     log: Path
 
 
+#: Starts of ``exchange up`` tried when the port it was given was taken meanwhile
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(Exception):
+    """Another process took the port between :func:`free_port` and the server's bind."""
+
+
 @contextmanager
 def exchange_up(
     tmp_path: Path,
@@ -48,7 +56,39 @@ def exchange_up(
     **env: str,
 ) -> Iterator[Server]:
     """Start ``exchange up [args]`` and stop it afterwards; fail with its log if it won't
-    start within ``start_within`` seconds (seeding the largest catalog takes a while)."""
+    start within ``start_within`` seconds (seeding the largest catalog takes a while).
+
+    A free port is only free when :func:`free_port` looks: a server of another test (the
+    suite runs in two processes) can take it before ``exchange up``, which seeds first, binds
+    it, and then answer this one's health checks while it fails to bind. So the server is up
+    when it answers *and* holds the port itself; one that lost its port is started again on
+    another, up to :data:`PORT_ATTEMPTS` times."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            started = _start_exchange(
+                tmp_path, database_url, operator_key, args, start_within, stop_within, env
+            )
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
+            continue
+        break
+    proc, server = started
+    try:
+        yield server
+    finally:
+        _stop(proc, stop_within)
+
+
+def _start_exchange(
+    tmp_path: Path,
+    database_url: str,
+    operator_key: str,
+    args: tuple[str, ...],
+    start_within: float,
+    stop_within: float,
+    env: dict[str, str],
+) -> tuple[subprocess.Popen[bytes], Server]:
     port = free_port()
     log = tmp_path / f"exchange-{port}.log"
     environ = {
@@ -72,25 +112,77 @@ def exchange_up(
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"exchange up exited {proc.returncode}:\n{log.read_text()}")
+                text = log.read_text()
+                if "address already in use" in text:
+                    raise PortTaken(port)
+                raise RuntimeError(f"exchange up exited {proc.returncode}:\n{text}")
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
+                answered = httpx.get(url + "/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                answered = False
+            if answered and holds_port(proc.pid, port):
+                return proc, Server(url=url, process=proc, log=log)
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"exchange up did not start in {start_within:.0f} s:\n{log.read_text()}"
                 )
             time.sleep(0.1)
-        yield Server(url=url, process=proc, log=log)
-    finally:
-        proc.terminate()
+    except BaseException:
+        _stop(proc, stop_within)
+        raise
+
+
+def _stop(proc: subprocess.Popen[bytes], within: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def holds_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` or one of its descendants listens on loopback ``port``
+    (Linux's /proc; elsewhere this cannot be told, and the answer is yes)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True
+    listening = set()
+    for table in tables:
         try:
-            proc.wait(timeout=stop_within)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # local address "ADDR:PORT" in hex, state 0A is LISTEN, then the socket's inode
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{fields[9]}]")
+    if not listening:
+        return False
+    todo, seen = [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fds = list(Path(f"/proc/{current}/fd").iterdir())
+            children = [
+                c
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for c in (task / "children").read_text().split()
+            ]
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in listening:
+                    return True
+            except OSError:
+                continue
+        todo.extend(int(c) for c in children)
+    return False
 
 
 @contextmanager
