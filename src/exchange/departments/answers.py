@@ -196,11 +196,16 @@ async def export(
     # derived a single chunk, paying NumPy's per-call cost four times as often (birth
     # certificates: 9 of 13 calls); now each call is a span again.
     span = span_of(topic.gen.name) * EXPORT_CHUNK
-    if ahead and start < stop:
-        # The first window is under way during the department's latency: a department
-        # works while it keeps its caller waiting, and a cold export's first chunks then
-        # wait that much less (a warm one has nothing to derive).
-        chunks.derive_ahead(topic, start, min(stop, -(-(start + ahead) // span) * span), fields)
+
+    def derive_window(at: int) -> None:
+        """Start deriving the cold chunks of the window ahead of the page at ``at``."""
+        if ahead:
+            chunks.derive_ahead(topic, at, min(stop, -(-(at + ahead) // span) * span), fields)
+
+    # The first window is under way during the department's latency: a department works
+    # while it keeps its caller waiting, and a cold export's first chunks then wait that
+    # much less (a warm one has nothing to derive).
+    derive_window(start)
     malformed = False
     if topic.profile.active:
         malformed = await apply_faults(topic, rng, receive)
@@ -215,9 +220,7 @@ async def export(
     size = 0
     overshare = topic.profile.overshare
     while start < stop:
-        if ahead:
-            reach = -(-(start + ahead) // span) * span
-            chunks.derive_ahead(topic, start, min(stop, reach), fields)
+        derive_window(start)
         if fields:
             block = await chunks.projected(topic, start, fields)
         else:
