@@ -37,7 +37,8 @@ class _Target:
     port: int
     path: bytes
     host_header: bytes
-    #: when this URL's lone answers come (busy-polling wakes up shortly before)
+    #: when this URL's lone answers come (busy-polling spins only for a URL that answers
+    #: within its budget)
     expected: busypoll.Expected = field(default_factory=busypoll.Expected, compare=False)
 
 

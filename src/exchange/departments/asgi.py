@@ -119,7 +119,9 @@ async def sleep_at_least(seconds: float) -> None:
     """
     until = time.monotonic() + seconds
     left = seconds
-    while left > 0:  # at most twice but for a rounding: a timer is late, not early, asleep
+    # Usually once: only a timer set while the loop polls fires early, and then what is
+    # left is under a millisecond.
+    while left > 0:
         await asyncio.sleep(left)
         left = until - time.monotonic()
 
