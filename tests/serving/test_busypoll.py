@@ -50,16 +50,22 @@ async def _wait_lone(requests: set[str], answer_after: float | None, watch: floa
     await asyncio.sleep(watch)
 
 
+async def _ticks_then_later(
+    ticks: list[float], requests: set[str], answer_after: float | None, watch: float, later: float
+) -> tuple[int, int]:
+    """:func:`_wait_lone`, then the ticks counted at its end and ``later`` seconds after."""
+    await _wait_lone(requests, answer_after=answer_after, watch=watch)
+    at_end = len(ticks)
+    await asyncio.sleep(later)
+    return at_end, len(ticks)
+
+
 def test_a_lone_call_spins_until_its_answer_comes(ticks: list[float]) -> None:
     busypoll.configure(1_000_000)
 
-    async def run() -> tuple[int, int]:
-        await _wait_lone({"this"}, answer_after=0.01, watch=0.02)
-        at_answer = len(ticks)
-        await asyncio.sleep(0.02)
-        return at_answer, len(ticks)
-
-    at_answer, later = asyncio.run(run())
+    at_answer, later = asyncio.run(
+        _ticks_then_later(ticks, {"this"}, answer_after=0.01, watch=0.02, later=0.02)
+    )
     assert at_answer > 20  # the loop went round without sleeping for 10 ms
     assert later == at_answer  # and stopped once the waiter was done
 
@@ -67,13 +73,9 @@ def test_a_lone_call_spins_until_its_answer_comes(ticks: list[float]) -> None:
 def test_the_spin_stops_when_its_budget_is_spent(ticks: list[float]) -> None:
     busypoll.configure(2_000)  # 2 ms
 
-    async def run() -> tuple[int, int]:
-        await _wait_lone({"this"}, answer_after=None, watch=0.03)
-        spent = len(ticks)
-        await asyncio.sleep(0.02)
-        return spent, len(ticks)
-
-    spent, later = asyncio.run(run())
+    spent, later = asyncio.run(
+        _ticks_then_later(ticks, {"this"}, answer_after=None, watch=0.03, later=0.02)
+    )
     assert spent > 0
     assert later == spent
     assert ticks[-1] - ticks[0] < 0.015
@@ -90,12 +92,8 @@ def test_a_request_arriving_ends_the_spin(ticks: list[float]) -> None:
     requests = {"this"}
 
     async def run() -> tuple[int, int]:
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.005, requests.add, "other")
-        await _wait_lone(requests, answer_after=0.05, watch=0.02)
-        stopped = len(ticks)
-        await asyncio.sleep(0.01)
-        return stopped, len(ticks)
+        asyncio.get_running_loop().call_later(0.005, requests.add, "other")
+        return await _ticks_then_later(ticks, requests, answer_after=0.05, watch=0.02, later=0.01)
 
     stopped, later = asyncio.run(run())
     assert stopped > 0
