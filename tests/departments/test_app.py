@@ -649,3 +649,31 @@ async def test_worker_processes_derive_the_same_chunks(
     finally:
         await pooled.stop()
     assert not pooled.workers.running
+
+
+async def test_an_export_worker_killed_leaves_the_exports_to_this_process(
+    settings: Settings,
+    definitions: dict[str, DepartmentDefinition],
+    city: City,
+    client: httpx.AsyncClient,
+) -> None:
+    """A worker that dies (killed, out of memory) breaks the pool: the departments stop
+    using the workers and derive cold chunks in a thread, answering every export whole."""
+    pooled = _one_worker_app(settings, definitions, city)
+    await pooled.start()
+    try:
+        assert pooled.workers.running
+        pool = pooled.workers._pool
+        assert pool is not None
+        for worker in pool._workers:
+            worker.process.kill()
+            worker.process.join(5)
+        async with _signed(pooled) as workers:
+            page = f"{ENT}/export?offset=100&limit=5000"
+            there = await workers.get(page)
+            assert there.status_code == 200
+            assert there.content == (await client.get(page)).content
+        assert not pooled.workers.running
+        assert pool.broken is not None
+    finally:
+        await pooled.stop()

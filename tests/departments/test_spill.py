@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +52,7 @@ def test_a_file_cut_short_is_an_error_not_a_short_chunk(tmp_path: Path) -> None:
 
 
 def test_an_answer_nobody_reads_leaves_no_file(tmp_path: Path) -> None:
-    answer = exporter._spill(_blocks(), f"{tmp_path}/x-", 1)
-    done: Future[list[Block] | Spilled] = Future()
-    done.set_result(answer)
-    exporter._discard(done)
+    exporter._discard(exporter._spill(_blocks(), f"{tmp_path}/x-", 1))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -74,7 +70,7 @@ def test_worker_chunks_are_those_derived_here_either_way(city: City, spill: bool
         try:
             return await workers.build(HOUSEHOLD, fields, 0.0, 0, 4096, 3, 2048)
         finally:
-            workers.stop()
+            await workers.stop()
 
     there = asyncio.run(run())
     here = build_span(city, HOUSEHOLD, fields, 0.0, 0, 4096, 3, 2048)

@@ -197,7 +197,7 @@ class DepartmentsApp:
     async def stop(self) -> None:
         await cancel_and_wait(self._ticker, self._publishing)
         self._ticker = self._publishing = None
-        await asyncio.to_thread(self.workers.stop)
+        await self.workers.stop()
 
     async def _tick(self) -> None:
         while True:

@@ -11,22 +11,19 @@ run.
 
 A worker's chunks come back through shared memory (:func:`_spill`): the NDJSON written to
 a file of ``/dev/shm`` and read from it by the server, only the rows and line ends pickled
-through the pool's pipe. Through the pipe, a household export's 41 MB cost the server
+through the worker's pipe (:mod:`~exchange.departments.pool`). Through the pipe, a household export's 41 MB cost the server
 30-43 ms of CPU and 50-69 ms of wall time (12 spans of 3.4 MB, two workers, measured on
 this project's machines) against 12 ms and 16-18 ms through the file: the pipe moves 64 KB
-a read, each a wake-up of the server's pool thread, and pickles and copies the bytes
+a read, each a wake-up of the server (then the standard pool's thread), and pickles and copies the bytes
 twice more. Where ``/dev/shm`` cannot be written, the chunks take the pipe as before.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import glob
 import itertools
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +36,7 @@ from exchange.departments import firm_tables, noise, tables
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
 from exchange.departments.ndjson import Record
+from exchange.departments.pool import BrokenProcessPool, WorkerPool
 from exchange.departments.prng_arrays import I64
 from exchange.departments.records import GENERATORS
 from exchange.departments.tables import TABLES
@@ -227,11 +225,8 @@ def _unspill(answer: list[Block] | Spilled) -> list[Block]:
         os.close(fd)
 
 
-def _discard(done: Future[list[Block] | Spilled]) -> None:
+def _discard(answer: list[Block] | Spilled) -> None:
     """A worker's answer nobody will read: its file removed."""
-    if done.cancelled() or done.exception() is not None:
-        return
-    answer = done.result()
     if isinstance(answer, Spilled):
         with suppress(OSError):
             os.unlink(answer.path)
@@ -259,10 +254,6 @@ def _start_worker(
         _spill_to = _spill_prefix(parent)
 
 
-def _ready() -> int:
-    return os.getpid()
-
-
 def _build_in_worker(
     generator: str,
     fields: tuple[str, ...],
@@ -288,7 +279,8 @@ class ExportWorkers:
 
     Started (and waited for) with the departments: a fresh process's first export then
     finds them ready. Processes are spawned, not forked: the server has an event loop and
-    threads running, which a fork would copy half-way.
+    threads running, which a fork would copy half-way. Calls and answers go straight
+    between the event loop and each worker (:class:`~exchange.departments.pool.WorkerPool`).
     """
 
     def __init__(self, city: City, count: int, spill: bool = True) -> None:
@@ -296,7 +288,7 @@ class ExportWorkers:
         self.count = count
         #: whether the chunks come back through shared memory (else through the pipe)
         self.spill = spill
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     @property
     def running(self) -> bool:
@@ -305,26 +297,19 @@ class ExportWorkers:
     async def start(self) -> None:
         if self._pool is not None or self.count < 1:
             return
-        pool = ProcessPoolExecutor(
+        pool = WorkerPool(
             self.count,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(
+            _start_worker,
+            (
                 os.getpid(),
                 self.city.seed,
                 self.city.population,
                 self.city.enterprises,
                 self.spill,
             ),
+            discard=_discard,
         )
-        loop = asyncio.get_running_loop()
-        try:
-            # As many calls as workers, submitted together: the pool starts one process
-            # for each (it starts them on demand), and each answers once its city is made.
-            await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.count)))
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        await pool.start()
         self._pool = pool
 
     async def build(
@@ -339,28 +324,26 @@ class ExportWorkers:
     ) -> list[Block]:
         """:func:`build_span` in a worker process."""
         if self._pool is None:
-            raise RuntimeError("export workers are not running")
-        call = self._pool.submit(
+            # Stopped, or abandoned (one died) while this call's span waited to start.
+            raise BrokenProcessPool("export workers are not running")
+        answer: list[Block] | Spilled = await self._pool.submit(
             _build_in_worker, generator, fields, noise_rate, salt, start, count, chunk
         )
-        try:
-            answer = await asyncio.wrap_future(call)
-        except asyncio.CancelledError:
-            call.add_done_callback(_discard)  # a call under way still leaves its file
-            raise
-        # Read beside the loop (the copy releases the GIL), as the pipe was read before.
-        return await asyncio.to_thread(_unspill, answer) if isinstance(answer, Spilled) else answer
+        # Read on the loop: one pread of a span (1-3.4 MB) costs less than the hand-off to
+        # a thread and back, which waits for a core while the workers hold both (cold
+        # exports of the enterprise topics, 6 fresh processes each: 3 ms less wall time).
+        return _unspill(answer)
 
     def abandon(self) -> None:
         """Stop using the workers at once (one died: the pool is broken)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.kill()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            await pool.stop()
         # What calls abandoned mid-way left (their answers' files); none in the normal run.
         for path in glob.glob(glob.escape(_spill_prefix(os.getpid())) + "*"):
             with suppress(OSError):

@@ -1,0 +1,146 @@
+"""The export workers' process pool: calls and answers straight between the event loop and
+each worker, failures as the standard pool reports them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from tests.departments.pool_calls import add, fail, nap, refuse, set_offset, unpicklable
+
+from exchange.departments.pool import BrokenProcessPool, WorkerPool
+
+# -- tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_calls_are_answered_by_initialised_workers() -> None:
+    pool = WorkerPool(2, set_offset, (100,))
+    await pool.start()
+    try:
+        answers = await asyncio.gather(*(pool.submit(add, i) for i in range(20)))
+        assert [x for _, x in answers] == [i + 100 for i in range(20)]
+        pids = {pid for pid, _ in answers}
+        assert len(pids) == 2  # both workers took calls
+        assert os.getpid() not in pids
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.anyio
+async def test_a_call_s_exception_is_raised_to_its_caller_and_the_pool_goes_on() -> None:
+    pool = WorkerPool(1)
+    await pool.start()
+    try:
+        with pytest.raises(ValueError, match="bad key"):
+            await pool.submit(fail, "bad key")
+        with pytest.raises(RuntimeError, match="could not be sent back"):
+            await pool.submit(unpicklable)
+        assert (await pool.submit(add, 1))[1] == 1
+    finally:
+        await pool.stop()
+
+
+def _not_in_the_workers() -> int:
+    """Picklable here, but this test module is not importable by name in a worker."""
+    return 1
+
+
+@pytest.mark.anyio
+async def test_a_call_the_worker_cannot_read_fails_alone() -> None:
+    pool = WorkerPool(1)
+    await pool.start()
+    try:
+        with pytest.raises(ModuleNotFoundError):
+            await pool.submit(_not_in_the_workers)
+        assert (await pool.submit(add, 2))[1] == 2
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.anyio
+async def test_each_worker_holds_its_next_call_before_it_ends_one() -> None:
+    """``depth`` calls a worker are under way at once; the rest wait in the server and go
+    to the first worker with room."""
+    pool = WorkerPool(2, depth=2)
+    await pool.start()
+    try:
+        calls = [pool.submit(nap, 0.2) for _ in range(5)]
+        await asyncio.sleep(0)
+        busy = sorted(len(w.busy) for w in pool._workers)
+        assert busy == [2, 2]
+        assert len(pool._queued) == 1
+        pids = await asyncio.gather(*calls)
+        assert len(set(pids)) == 2
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.anyio
+async def test_an_initializer_that_fails_fails_the_start() -> None:
+    pool = WorkerPool(2, refuse)
+    with pytest.raises(RuntimeError, match="no city here"):
+        await pool.start()
+    assert pool.broken is not None
+    with pytest.raises(BrokenProcessPool):
+        pool.submit(add, 1)
+
+
+@pytest.mark.anyio
+async def test_a_killed_worker_breaks_the_pool() -> None:
+    """As with the standard pool: calls not answered and every later call fail with
+    BrokenProcessPool (the exports then derive here, see the departments' tests)."""
+    pool = WorkerPool(2)
+    await pool.start()
+    processes = [w.process for w in pool._workers]
+    under_way = pool.submit(nap, 5.0)
+    await asyncio.sleep(0.1)
+    os.kill(processes[0].pid or 0, signal.SIGKILL)
+    with pytest.raises(BrokenProcessPool, match="ended"):
+        await asyncio.wait_for(under_way, 5)
+    with pytest.raises(BrokenProcessPool):
+        pool.submit(add, 1)
+    for process in processes:
+        process.join(5)
+        assert not process.is_alive()  # the other one was ended too
+
+
+@pytest.mark.anyio
+async def test_an_answer_nobody_waits_for_is_discarded() -> None:
+    discarded: list[object] = []
+    pool = WorkerPool(1, discard=discarded.append)
+    await pool.start()
+    try:
+        abandoned = pool.submit(add, 7)
+        queued = pool.submit(add, 8)
+        never_sent = pool.submit(add, 9)
+        abandoned.cancel()
+        never_sent.cancel()
+        assert (await queued)[1] == 8
+        await asyncio.sleep(0.05)
+        assert [x for _, x in discarded] == [7]  # type: ignore[misc]
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.anyio
+async def test_stop_ends_the_workers_and_cancels_what_waits() -> None:
+    pool = WorkerPool(1, depth=1)
+    await pool.start()
+    processes = [w.process for w in pool._workers]
+    running = pool.submit(nap, 0.3)
+    waiting = pool.submit(nap, 0.3)
+    await asyncio.sleep(0.05)
+    await pool.stop()
+    assert running.cancelled()
+    assert waiting.cancelled()
+    assert all(not p.is_alive() for p in processes)
+    with pytest.raises(BrokenProcessPool):
+        pool.submit(add, 1)
+
+
+def test_a_pool_needs_a_worker() -> None:
+    with pytest.raises(ValueError, match="at least one worker"):
+        WorkerPool(0)
