@@ -55,7 +55,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
-from _common import figure, free_port, work_dir
+from _common import curl_seconds, figure, free_port, work_dir
 from _postgres import Server, fresh_database, own_server, server_pids
 from _stack import (
     DIRECT,
@@ -270,11 +270,7 @@ def with_audit(ex_url: str, measure: Callable[[], dict[str, float]]) -> dict[str
 def export_rate(url: str, headers: dict[str, str], limit: int, out: Path) -> tuple[float, int]:
     """(records/s, records) of one streamed export read by curl into ``out``."""
     auth = [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
-    started = time.perf_counter()
-    subprocess.run(
-        ["curl", "-sf", "-o", str(out), *auth, f"{url}?limit={limit}"], check=True, timeout=300
-    )
-    elapsed = time.perf_counter() - started
+    elapsed = curl_seconds(["-o", str(out), *auth, f"{url}?limit={limit}"], max_seconds=300)
     lines = out.read_bytes().count(b"\n")
     return lines / elapsed, lines
 
