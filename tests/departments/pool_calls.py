@@ -32,3 +32,18 @@ def unpicklable() -> object:
 
 def refuse() -> None:
     raise RuntimeError("no city here")
+
+
+def _explode() -> None:
+    raise ValueError("cannot be rebuilt here")
+
+
+class Poison:
+    """Pickles fine; unpickling it raises (as a class the server cannot import would)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_explode, ())
+
+
+def poison() -> Poison:
+    return Poison()

@@ -8,7 +8,7 @@ import os
 import signal
 
 import pytest
-from tests.departments.pool_calls import add, fail, nap, refuse, set_offset, unpicklable
+from tests.departments.pool_calls import add, fail, nap, poison, refuse, set_offset, unpicklable
 
 from exchange.departments.pool import BrokenProcessPool, WorkerPool
 
@@ -38,6 +38,8 @@ async def test_a_call_s_exception_is_raised_to_its_caller_and_the_pool_goes_on()
             await pool.submit(fail, "bad key")
         with pytest.raises(RuntimeError, match="could not be sent back"):
             await pool.submit(unpicklable)
+        with pytest.raises(RuntimeError, match="answer could not be read"):
+            await pool.submit(poison)
         assert (await pool.submit(add, 1))[1] == 1
     finally:
         await pool.stop()

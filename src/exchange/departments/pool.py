@@ -42,9 +42,11 @@ __all__ = ["BrokenProcessPool", "WorkerPool"]
 
 #: A frame's header: the length of the pickle that follows.
 _HEADER = struct.Struct("!Q")
-#: A call's serial, before its pickled function and arguments (a call that cannot be
-#: unpickled in the worker is answered with that error, under its serial).
+#: A call's serial, before its pickled function and arguments, and an answer's serial and
+#: whether it is a value (1) or an exception (0), before the pickle: a frame that cannot
+#: be unpickled at the other end fails that one call, under its serial.
 _SERIAL = struct.Struct("!q")
+_ANSWER = struct.Struct("!q?")
 #: The most read from a pipe at once (a pipe holds 64 KiB; a spilled answer is ~130 KB).
 _READ = 1 << 20
 #: The serial of a worker's first frame: ready (its initializer ran), or why not.
@@ -80,10 +82,10 @@ def _send(fd: int, payload: bytes) -> None:
 
 def _dumps(serial: int, ok: bool, value: Any) -> bytes:
     try:
-        return pickle.dumps((serial, ok, value), protocol=pickle.HIGHEST_PROTOCOL)
+        return _ANSWER.pack(serial, ok) + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # an answer or error that cannot be pickled
         why = RuntimeError(f"{type(value).__name__} could not be sent back: {exc}")
-        return pickle.dumps((serial, False, why), protocol=pickle.HIGHEST_PROTOCOL)
+        return _ANSWER.pack(serial, False) + pickle.dumps(why, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _serve(
@@ -246,7 +248,11 @@ class WorkerPool:
         self._dispatch()
 
     def _answered(self, worker: _Worker, payload: bytes) -> None:
-        serial, ok, value = pickle.loads(payload)
+        serial, ok = _ANSWER.unpack_from(payload)
+        try:
+            value = pickle.loads(memoryview(payload)[_ANSWER.size :])
+        except Exception as exc:  # e.g. an exception class this process cannot import
+            ok, value = False, RuntimeError(f"an export worker's answer could not be read: {exc}")
         if serial == _READY:
             ready = self._ready[id(worker)]
             if not ready.done():
