@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +80,17 @@ def test_worker_chunks_are_those_derived_here_either_way(city: City, spill: bool
     assert [int(b.rows[0]) for b in there] == [4096, 6144, 8192]
     assert all(np.all(np.diff(b.rows) > 0) for b in there)
     assert glob.glob(glob.escape(exporter._spill_prefix(os.getpid())) + "*") == []
+
+
+def test_files_of_a_killed_process_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    """A departments process killed outright leaves its workers' unread spans; the next
+    one to start removes them, and never a file of a process still running."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"exchange-export-{gone.pid}-77-3"
+    live = tmp_path / f"exchange-export-{os.getpid()}-78-4"
+    other = tmp_path / "exchange-export-notapid-1-1"
+    for path in (dead, live, other):
+        path.write_bytes(b"x" * 10)
+    assert exporter._sweep_dead(str(tmp_path)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
