@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,28 @@ def test_worker_chunks_are_those_derived_here_either_way(city: City, spill: bool
     assert [int(b.rows[0]) for b in there] == [4096, 6144, 8192]
     assert all(np.all(np.diff(b.rows) > 0) for b in there)
     assert glob.glob(glob.escape(exporter._spill_prefix(os.getpid())) + "*") == []
+    # Through shared memory the chunks are views of the worker's pages, not copies; they
+    # still cut into lines, pages and pickles as bytes do.
+    assert all(isinstance(b.blob, memoryview if spill else bytes) for b in there)
+    assert there[1].lines == here[1].lines
+    assert all(type(line) is bytes for line in there[1].lines)
+    assert there[2].between(8200, 8300) == here[2].between(8200, 8300)
+    assert pickle.loads(pickle.dumps(there[0])) == here[0]
+
+
+def test_a_mapped_span_is_read_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The chunks of a span mapped from its file are the chunks written, the file gone at
+    once; an empty span maps nothing."""
+    blocks = _blocks()
+    answer = exporter._spill(blocks, f"{tmp_path}/x-", 2)
+    assert isinstance(answer, Spilled)
+    mapped = exporter._unspill(answer)
+    assert mapped == blocks
+    assert list(tmp_path.iterdir()) == []
+    empty = Block(np.zeros(0, dtype=np.int64), b"", np.zeros(0, dtype=np.int64))
+    nothing = exporter._spill([empty], f"{tmp_path}/y-", 3)
+    assert isinstance(nothing, Spilled)
+    assert exporter._unspill(nothing) == [empty]
 
 
 def test_files_of_a_killed_process_are_swept_and_live_ones_kept(tmp_path: Path) -> None:

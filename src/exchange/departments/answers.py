@@ -26,6 +26,7 @@ from exchange.departments.asgi import (
     sleep_at_least,
     sleep_unless_disconnected,
 )
+from exchange.departments.blocks import Blob
 from exchange.departments.changes import ChangeLog
 from exchange.departments.chunks import EXPORT_CHUNK, ExportChunks
 from exchange.departments.exporter import SPAN_CHUNKS, span_of
@@ -79,9 +80,9 @@ def _overshared(body: bytes) -> bytes:
     return body[:-1] + b"," + extra[1:]
 
 
-def _overshare_lines(piece: bytes) -> bytes:
+def _overshare_lines(piece: Blob) -> bytes:
     extra = orjson.dumps({OVERSHARE_FIELD: "内部核查备注:仅供本部门使用"})[1:]
-    return piece.replace(b"}\n", b"," + extra + b"\n")
+    return bytes(piece).replace(b"}\n", b"," + extra + b"\n")
 
 
 async def record(
@@ -216,7 +217,7 @@ async def export(
         (b"x-next-offset", str(stop).encode()),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    pending: list[bytes] = []
+    pending: list[Blob] = []
     size = 0
     overshare = topic.profile.overshare
     while start < stop:

@@ -21,10 +21,14 @@ import numpy as np
 
 from exchange.departments.prng_arrays import I64
 
-__all__ = ["Block", "line_ends"]
+__all__ = ["Blob", "Block", "line_ends"]
+
+#: A block's NDJSON: bytes, or a read-only view of memory shared with the export worker
+#: that wrote it (:func:`exchange.departments.exporter._unspill`), sent as it is.
+Blob = bytes | memoryview
 
 
-def line_ends(blob: bytes) -> I64:
+def line_ends(blob: Blob) -> I64:
     """Where each line of NDJSON ends (the offset after its newline): JSON text holds no
     raw line break, so every newline ends a record."""
     out: I64 = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10) + 1
@@ -37,14 +41,14 @@ class Block:
 
     __slots__ = ("_lines", "blob", "ends", "rows")
 
-    def __init__(self, rows: I64, blob: bytes, ends: I64) -> None:
+    def __init__(self, rows: I64, blob: Blob, ends: I64) -> None:
         self.rows = rows
         self.blob = blob
         self.ends = ends
         self._lines: list[bytes] | None = None
 
     @classmethod
-    def of_blob(cls, rows: Sequence[int] | I64, blob: bytes) -> Block:
+    def of_blob(cls, rows: Sequence[int] | I64, blob: Blob) -> Block:
         """The block of lines ``blob`` (one per row, in order)."""
         return cls(np.asarray(rows, dtype=np.int64), blob, line_ends(blob))
 
@@ -61,7 +65,7 @@ class Block:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The arrays and the block as they are (the lines, if cut, are not sent along).
-        return (Block, (self.rows, self.blob, self.ends))
+        return (Block, (self.rows, bytes(self.blob), self.ends))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Block):
@@ -87,7 +91,7 @@ class Block:
         """Each line on its own (cut once, when first asked for)."""
         if self._lines is None:
             blob, ends = self.blob, self.ends.tolist()
-            self._lines = [blob[a:b] for a, b in pairwise([0, *ends])]
+            self._lines = [bytes(blob[a:b]) for a, b in pairwise([0, *ends])]
         return self._lines
 
     def _at(self, row: int) -> int:
@@ -95,7 +99,7 @@ class Block:
         i = int(np.searchsorted(self.rows, row, side="left"))
         return int(self.ends[i - 1]) if i else 0
 
-    def between(self, lo: int, hi: int) -> bytes:
+    def between(self, lo: int, hi: int) -> Blob:
         """The lines of the source rows ``lo <= row < hi``, joined."""
         return self.blob[self._at(lo) : self._at(hi)]
 
