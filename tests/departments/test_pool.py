@@ -128,7 +128,11 @@ async def test_an_answer_nobody_waits_for_is_discarded() -> None:
 
 
 @pytest.mark.anyio
-async def test_stop_ends_the_workers_and_cancels_what_waits() -> None:
+async def test_stop_ends_the_workers_and_cancels_what_waits(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A call under way is finished and its answer dropped quietly (the worker finds its
+    answer pipe closed and ends), a call waiting is cancelled."""
     pool = WorkerPool(1, depth=1)
     await pool.start()
     processes = [w.process for w in pool._workers]
@@ -139,6 +143,7 @@ async def test_stop_ends_the_workers_and_cancels_what_waits() -> None:
     assert running.cancelled()
     assert waiting.cancelled()
     assert all(not p.is_alive() for p in processes)
+    assert "Traceback" not in capfd.readouterr().err
     with pytest.raises(BrokenProcessPool):
         pool.submit(add, 1)
 

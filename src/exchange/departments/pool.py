@@ -116,7 +116,10 @@ def _serve(
                 answer = _dumps(serial, True, fn(*args))
             except BaseException as exc:
                 answer = _dumps(serial, False, exc)
-            _send(afd, answer)
+            try:
+                _send(afd, answer)
+            except BrokenPipeError:
+                return  # the server stopped reading (stopped, or gone): nobody to answer
 
 
 @dataclass(eq=False)
@@ -186,10 +189,14 @@ class WorkerPool:
                 self._workers.append(worker)
                 self._ready[id(worker)] = loop.create_future()
                 loop.add_reader(worker.answers, self._readable, worker)
-            await asyncio.gather(*self._ready.values())
+            ready = await asyncio.gather(*self._ready.values(), return_exceptions=True)
         except BaseException:
             self.kill()
             raise
+        failed = next((r for r in ready if isinstance(r, BaseException)), None)
+        if failed is not None:
+            self.kill()
+            raise failed
 
     @property
     def broken(self) -> str | None:
