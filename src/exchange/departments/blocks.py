@@ -39,18 +39,26 @@ class Block:
     """Records of consecutive source rows (in row order) as NDJSON: ``rows[i]`` is the
     source row of the line ``blob[ends[i - 1]:ends[i]]``."""
 
-    __slots__ = ("_lines", "blob", "ends", "rows")
+    __slots__ = ("_ends", "_lines", "blob", "rows")
 
-    def __init__(self, rows: I64, blob: Blob, ends: I64) -> None:
+    def __init__(self, rows: I64, blob: Blob, ends: I64 | None = None) -> None:
         self.rows = rows
         self.blob = blob
-        self.ends = ends
+        self._ends = ends
         self._lines: list[bytes] | None = None
+
+    @property
+    def ends(self) -> I64:
+        """Where each line ends, found when first needed: a chunk streamed whole never
+        needs them (only a page that starts or ends inside it, a splice or its lines)."""
+        if self._ends is None:
+            self._ends = line_ends(self.blob)
+        return self._ends
 
     @classmethod
     def of_blob(cls, rows: Sequence[int] | I64, blob: Blob) -> Block:
         """The block of lines ``blob`` (one per row, in order)."""
-        return cls(np.asarray(rows, dtype=np.int64), blob, line_ends(blob))
+        return cls(np.asarray(rows, dtype=np.int64), blob)
 
     @classmethod
     def of_lines(cls, rows: Sequence[int], lines: Sequence[bytes]) -> Block:
@@ -65,7 +73,7 @@ class Block:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The arrays and the block as they are (the lines, if cut, are not sent along).
-        return (Block, (self.rows, bytes(self.blob), self.ends))
+        return (Block, (self.rows, bytes(self.blob), self._ends))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Block):

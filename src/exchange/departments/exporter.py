@@ -161,9 +161,13 @@ def build_span(
     chunk: int,
 ) -> list[Block]:
     """The ``count`` chunks of ``chunk`` rows from ``start``, derived at once and then cut
-    at their first rows: each the same as :func:`build_chunk` of its rows alone (every
-    table's records are in row order). NumPy's cost per call, which a chunk of 2,048 rows
-    pays a few hundred times, is then paid once for the span."""
+    at their first rows (a table's columns, before each chunk's NDJSON is written): each
+    the same as :func:`build_chunk` of its rows alone (every table's records are in row
+    order). NumPy's cost per call, which a chunk of 2,048 rows pays a few hundred times, is
+    then paid once for the span."""
+    table = TABLES.get(GENERATORS[generator].name)
+    if table is not None and not noise_rate:
+        return table(city, start, start + count * chunk).blocks(fields, start, count, chunk)
     block = build_chunk(city, generator, fields, noise_rate, salt, start, start + count * chunk)
     return block.cut(start, count, chunk)
 
@@ -211,7 +215,7 @@ class Spilled:
     chunk's source rows, line ends and size (its bytes follow the previous chunk's)."""
 
     path: str
-    parts: list[tuple[I64, I64, int]]
+    parts: list[tuple[I64, I64 | None, int]]
 
 
 def _spill(blocks: list[Block], prefix: str, serial: int) -> list[Block] | Spilled:
@@ -232,7 +236,7 @@ def _spill(blocks: list[Block], prefix: str, serial: int) -> list[Block] | Spill
         with suppress(OSError):
             os.unlink(path)
         return blocks
-    return Spilled(path, [(b.rows, b.ends, len(b.blob)) for b in blocks])
+    return Spilled(path, [(b.rows, b._ends, len(b.blob)) for b in blocks])
 
 
 def _unspill(answer: list[Block] | Spilled) -> list[Block]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,26 @@ class Table:
         cols = [self.columns[f] for f in fields]
         lines = [dumps(dict(zip(fields, values))) + b"\n" for values in zip(*cols)]  # noqa: B905
         return Block.of_lines(self.rows, lines)
+
+    def blocks(self, fields: tuple[str, ...], first: int, count: int, size: int) -> list[Block]:
+        """:meth:`block` cut into ``count`` blocks of ``size`` source rows from row
+        ``first`` (``Block.cut``), each written on its own from the columns: the lines'
+        ends need not be found in the whole block, nor each block's bytes copied out of it
+        (about a tenth of a worker's time on a household span)."""
+        if not self.encoded:
+            return self.block(fields).cut(first, count, size)
+        if len(fields) == len(self.columns):
+            fields = tuple(self.columns)
+        rows = np.asarray(self.rows, dtype=np.int64)
+        bounds = np.searchsorted(
+            rows, first + size * np.arange(count + 1, dtype=np.int64), side="left"
+        ).tolist()
+        columns = [(f, self._json(f)) for f in fields]
+        out: list[Block] = []
+        for lo, hi in pairwise(bounds):
+            lines = jsonbytes.ndjson(hi - lo, [(f, c[lo:hi]) for f, c in columns])
+            out.append(Block(rows[lo:hi].copy(), lines))
+        return out
 
     def _json(self, field: str) -> jsonbytes.U8:
         column = self.columns[field]
