@@ -339,9 +339,8 @@ cold ≥ 50 % of warm; met for {met} of {len(cold_topics)} topics.
 {cold_rows}
 
 In process, one core, each topic's whole table derived and serialised as an export worker
-does it (`build_span` of `span_of` chunks a call: 8,192 rows for a people table, 2,048 for
-an enterprise table; records per CPU second, `time.process_time`, so the machine's load
-counts less):
+does it (`build_span` of `span_of` chunks a call: 8,192 rows; records per CPU second,
+`time.process_time`, so the machine's load counts less):
 {derive_rows}
 
 People derived in process, {args.rounds} rounds of 5,000 (medians): one at a time

@@ -47,38 +47,35 @@ def legal_reps(city: City, e: I64) -> I64:
     Else: the first of 40 residents drawn from the enterprise's own Rng, after the draws
     ``City._enterprise`` made before it, who is alive and aged 22 to 75."""
     n, n_ent = len(e), city.enterprises
-    # Scan positions past the population hold nobody: in a city of five residents an
-    # enterprise, 5 of the 48 columns, so the matrix stops where the last one can.
-    reach = -(-(city.population - int(e.min())) // n_ent) if n else 1
-    scan = min(_REP_SCAN, max(1, reach))
-    j = e[:, None] + np.arange(scan, dtype=np.int64)[None, :] * n_ent  # (n, scan)
     status = mix(n, city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(len(ACTIVE))
-    active = ACTIVE[status.astype(np.int64)]
-    # Only candidates inside the population, of operating enterprises, are derived: in a
-    # city of five residents per enterprise that is 5 of the 48.
-    at = np.flatnonzero(((j < city.population) & active[:, None]).ravel())
-    flat: I64 = feistel_inverse(city._emp, j.ravel()[at].astype(np.uint64)).astype(np.int64)
-    day, _, _ = slots(city, flat)
+    reps: I64 = np.full(n, -1, dtype=np.int64)
+    employees = np.zeros(n, dtype=np.int64)  # employees met so far in the scan
     _, years, _, _, _ = calendar_tables()
-    # Age on the reference date (31 December: every birthday of the year has passed).
-    age = REFERENCE_DATE.year - years[day]
-    female = (flat & 1).astype(np.bool_)
-    works = (age >= 18) & (age < np.where(female, 55, 60))
-    works &= mix(len(flat), city.seed, T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
-    works &= deaths(city, flat, day) < 0
-    scanned = np.zeros(j.size, dtype=np.bool_)
-    scanned[at] = works
-    employed = scanned.reshape(j.shape)
-    adult = np.zeros(j.size, dtype=np.bool_)
-    adult[at] = age >= 22
-    who = np.zeros(j.size, dtype=np.int64)
-    who[at] = flat
-    cand = who.reshape(j.shape)
-    first_three = employed & (np.cumsum(employed, axis=1) <= _REP_LIMIT)
-    fit = first_three & adult.reshape(j.shape)
-    has = fit.any(axis=1)
-    reps = np.where(has, cand[np.arange(n), np.argmax(fit, axis=1)], -1)
-    rest = np.flatnonzero(~has)
+    # One scan position at a time, for the operating enterprises still without a
+    # representative: nearly half find one at the first position, so a scan 5 positions
+    # wide (a city of five residents an enterprise) derives about two candidates an
+    # enterprise, not five. Positions past the population hold nobody, and the later ones
+    # of an enterprise are further still.
+    open_ = np.flatnonzero(ACTIVE[status.astype(np.int64)])
+    for k in range(_REP_SCAN):
+        j = e[open_] + k * n_ent
+        inside = j < city.population
+        open_, j = open_[inside], j[inside]
+        if not len(open_):
+            break
+        flat: I64 = feistel_inverse(city._emp, j.astype(np.uint64)).astype(np.int64)
+        day, _, _ = slots(city, flat)
+        # Age on the reference date (31 December: every birthday of the year has passed).
+        age = REFERENCE_DATE.year - years[day]
+        female = (flat & 1).astype(np.bool_)
+        works = (age >= 18) & (age < np.where(female, 55, 60))
+        works &= mix(len(flat), city.seed, T_WORK, flat.astype(np.uint64)) % np.uint64(100) < 74
+        works &= deaths(city, flat, day) < 0
+        found = works & (age >= 22)
+        reps[open_[found]] = flat[found]
+        employees[open_] += works
+        open_ = open_[~found & (employees[open_] < _REP_LIMIT)]
+    rest = np.flatnonzero(reps < 0)
     if len(rest):
         reps[rest] = _drawn_reps(city, e[rest])
     return reps

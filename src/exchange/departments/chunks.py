@@ -31,7 +31,14 @@ from exchange.departments.exporter import (
 from exchange.departments.overlay import Overlay, splice
 from exchange.departments.served import Topic
 
-__all__ = ["EXPORT_CACHE_BYTES", "EXPORT_CHUNK", "Chunk", "ChunkCache", "ExportChunks"]
+__all__ = [
+    "EXPORT_CACHE_BYTES",
+    "EXPORT_CHUNK",
+    "Chunk",
+    "ChunkCache",
+    "ExportChunks",
+    "balanced",
+]
 
 EXPORT_CHUNK = 2048
 EXPORT_CACHE_BYTES = 256 << 20
@@ -74,6 +81,26 @@ class ChunkCache:
         """Forget every chunk of one topic (its records changed: noise was set)."""
         for key in [k for k in self.items if k[0] == code and k[1] == slug]:
             self.used -= len(self.items.pop(key).blob) * 2
+
+
+def balanced(starts: list[int], span: int, workers: int) -> list[list[int]]:
+    """Consecutive chunks in calls of at most ``span`` chunks, as many calls as a multiple
+    of ``workers`` when there are chunks enough, and of sizes that differ by one at most:
+    the workers then end together. 10 chunks in calls of up to 4 for two workers were
+    4, 4, 2 (one worker derived 6 while the other, done at 4, waited); now 3, 3, 2, 2."""
+    count = -(-len(starts) // span)
+    if count > 1 and count % workers:
+        evened = -(-count // workers) * workers
+        if evened <= len(starts):
+            count = evened
+    size, extra = divmod(len(starts), max(count, 1))
+    out: list[list[int]] = []
+    at = 0
+    for k in range(count):
+        take = size + (k < extra)
+        out.append(starts[at : at + take])
+        at += take
+    return out
 
 
 class ExportChunks:
@@ -232,13 +259,14 @@ class ExportChunks:
     ) -> None:
         """Start deriving the cold chunks of ``[start, stop)`` that nobody derives yet, so
         worker processes make them while the current one is sent: consecutive ones
-        together, up to :func:`span_of` the topic's table a worker call. For an export cut
-        to ``fields``, a chunk no change touched is derived cut (see :meth:`projected`)."""
+        together, up to :func:`span_of` the topic's table a worker call, in calls shared
+        evenly between the workers (:func:`balanced`). For an export cut to ``fields``, a
+        chunk no change touched is derived cut (see :meth:`projected`)."""
         code, slug = topic.dept.code, topic.defn.slug
-        span = span_of(topic.gen.name)
         cut = self._cut_elsewhere(fields)
-        group: list[int] = []
-        group_fields: tuple[str, ...] = ()
+        run: list[int] = []
+        run_fields: tuple[str, ...] = ()
+        runs: list[tuple[list[int], tuple[str, ...]]] = []
         for at in range(start, stop, EXPORT_CHUNK):
             whole = self.cache.get((code, slug, at, 0, ())) is not None
             want: tuple[str, ...] = ()
@@ -250,15 +278,17 @@ class ExportChunks:
                 continue
             if (code, slug, at, want) in self.deriving:
                 continue
-            if group and (
-                at != group[-1] + EXPORT_CHUNK or len(group) == span or want != group_fields
-            ):
-                self._derive_span(topic, group, group_fields)
-                group = []
-            group.append(at)
-            group_fields = want
-        if group:
-            self._derive_span(topic, group, group_fields)
+            if run and (at != run[-1] + EXPORT_CHUNK or want != run_fields):
+                runs.append((run, run_fields))
+                run = []
+            run.append(at)
+            run_fields = want
+        if run:
+            runs.append((run, run_fields))
+        span, workers = span_of(topic.gen.name), max(1, self.workers.count)
+        for starts, want in runs:
+            for group in balanced(starts, span, workers):
+                self._derive_span(topic, group, want)
 
     def _derive_span(self, topic: Topic, starts: list[int], fields: tuple[str, ...] = ()) -> None:
         """One worker call for consecutive cold chunks (cut to ``fields``); each chunk's own
