@@ -23,6 +23,7 @@ pool, and so does every later call.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import multiprocessing
 import os
@@ -70,6 +71,19 @@ class _Frames:
             out.append(bytes(self._buf[_HEADER.size : end]))
             del self._buf[:end]
         return out
+
+
+def _widen(fd: int) -> None:
+    """Let a pipe hold :data:`_PIPE` bytes: an answer larger than the default 64 KiB (a
+    span of 8,192 rows carries 64 KiB of row numbers) blocked its worker until the server
+    read it, often a few ms on a machine whose cores the workers keep busy. Best effort:
+    the limit (``/proc/sys/fs/pipe-max-size``, 1 MiB by default) may be lower."""
+    with suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE)
+
+
+#: What a worker's answer pipe is asked to hold
+_PIPE = 1 << 20
 
 
 def _send(fd: int, payload: bytes) -> None:
@@ -186,6 +200,7 @@ class WorkerPool:
                     answer_w.close()
                 worker = _Worker(process, call_w, answer_r)
                 os.set_blocking(worker.answers, False)
+                _widen(worker.answers)
                 self._workers.append(worker)
                 self._ready[id(worker)] = loop.create_future()
                 loop.add_reader(worker.answers, self._readable, worker)
