@@ -55,6 +55,11 @@ class Block:
             self._ends = line_ends(self.blob)
         return self._ends
 
+    @property
+    def found_ends(self) -> I64 | None:
+        """The line ends if found already (sent along with a chunk, never found for it)."""
+        return self._ends
+
     @classmethod
     def of_blob(cls, rows: Sequence[int] | I64, blob: Blob) -> Block:
         """The block of lines ``blob`` (one per row, in order)."""

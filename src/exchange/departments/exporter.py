@@ -28,6 +28,7 @@ import itertools
 import logging
 import mmap
 import os
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -183,16 +184,21 @@ def _spill_prefix(server: int) -> str:
     return os.path.join(SPILL_DIR, f"exchange-export-{server}-")
 
 
-def _sweep_dead(spill_dir: str = SPILL_DIR) -> int:
+def _sweep_dead(spill_dir: str = SPILL_DIR, older: float = 60.0) -> int:
     """Remove the files left by departments processes that are gone (killed outright, so
     that nothing of theirs removed them); their pid is in the name. A file of a live
-    process (this one or another) is left alone. The files removed."""
+    process (this one or another) is left alone, and so is one written in the last
+    ``older`` seconds: a live process's file is read within milliseconds, and one in
+    another pid namespace sharing ``/dev/shm`` would look gone. The files removed."""
     removed = 0
+    recent = time.time() - older
     for path in glob.glob(os.path.join(glob.escape(spill_dir), "exchange-export-*-*")):
         owner = os.path.basename(path).split("-")[2]
         if not owner.isdigit() or _alive(int(owner)):
             continue
         with suppress(OSError):
+            if os.stat(path).st_mtime > recent:
+                continue
             os.unlink(path)
             removed += 1
     return removed
@@ -235,7 +241,7 @@ def _spill(blocks: list[Block], prefix: str, serial: int) -> list[Block] | Spill
         with suppress(OSError):
             os.unlink(path)
         return blocks
-    return Spilled(path, [(b.rows, b._ends, len(b.blob)) for b in blocks])
+    return Spilled(path, [(b.rows, b.found_ends, len(b.blob)) for b in blocks])
 
 
 def _unspill(answer: list[Block] | Spilled) -> list[Block]:
