@@ -32,7 +32,6 @@ __all__ = [
     "U8",
     "Vocab",
     "ascii_text",
-    "const",
     "digits",
     "hundredths",
     "iso_dates",
@@ -48,13 +47,6 @@ __all__ = [
 U8 = npt.NDArray[np.uint8]
 #: a piece of a value: a matrix of ``n`` rows, or the same bytes on every row
 Part = U8 | bytes
-
-
-def const(value: bytes, n: int) -> U8:
-    """The same bytes on each of ``n`` rows."""
-    row = np.frombuffer(value, dtype=np.uint8)
-    out: U8 = np.broadcast_to(row, (n, len(row)))
-    return out
 
 
 def join(n: int, *parts: Part) -> U8:
