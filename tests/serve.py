@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 from tests.polling import wait_until
 
+from exchange import proctree
 from exchange.serving import CoalescingProtocol
 
 
@@ -160,19 +161,9 @@ def holds_port(pid: int, port: int) -> bool:
                 listening.add(f"socket:[{fields[9]}]")
     if not listening:
         return False
-    todo, seen = [pid], set()
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+    for current in proctree.descendants(pid):
         try:
             fds = list(Path(f"/proc/{current}/fd").iterdir())
-            children = [
-                c
-                for task in Path(f"/proc/{current}/task").iterdir()
-                for c in (task / "children").read_text().split()
-            ]
         except OSError:
             continue
         for fd in fds:
@@ -181,7 +172,6 @@ def holds_port(pid: int, port: int) -> bool:
                     return True
             except OSError:
                 continue
-        todo.extend(int(c) for c in children)
     return False
 
 
