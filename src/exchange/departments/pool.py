@@ -48,7 +48,7 @@ _HEADER = struct.Struct("!Q")
 #: be unpickled at the other end fails that one call, under its serial.
 _SERIAL = struct.Struct("!q")
 _ANSWER = struct.Struct("!q?")
-#: The most read from a pipe at once (a pipe holds 64 KiB; a spilled answer is ~130 KB).
+#: The most read from a pipe at once (an answer pipe holds up to :data:`_PIPE`).
 _READ = 1 << 20
 #: The serial of a worker's first frame: ready (its initializer ran), or why not.
 _READY = -1
@@ -141,6 +141,8 @@ class _Worker:
     process: BaseProcess
     call_end: Connection  # the pipe the server writes calls to
     answer_end: Connection  # and reads answers from (non-blocking)
+    #: its initializer ran (the worker's pid), or why not
+    ready: asyncio.Future[int]
     frames: _Frames = field(default_factory=_Frames)
     #: serials sent to this worker and not yet answered
     busy: set[int] = field(default_factory=set)
@@ -174,7 +176,6 @@ class WorkerPool:
         #: calls not yet given to a worker: (serial, pickled call)
         self._queued: deque[tuple[int, bytes]] = deque()
         self._futures: dict[int, asyncio.Future[Any]] = {}
-        self._ready: dict[int, asyncio.Future[int]] = {}
         self._serials = itertools.count()
         self._broken: str | None = None
 
@@ -198,13 +199,12 @@ class WorkerPool:
                     # The child holds its own ends now: its death must close them.
                     call_r.close()
                     answer_w.close()
-                worker = _Worker(process, call_w, answer_r)
+                worker = _Worker(process, call_w, answer_r, loop.create_future())
                 os.set_blocking(worker.answers, False)
                 _widen(worker.answers)
                 self._workers.append(worker)
-                self._ready[id(worker)] = loop.create_future()
                 loop.add_reader(worker.answers, self._readable, worker)
-            ready = await asyncio.gather(*self._ready.values(), return_exceptions=True)
+            ready = await asyncio.gather(*(w.ready for w in self._workers), return_exceptions=True)
         except BaseException:
             self.kill()
             raise
@@ -276,12 +276,7 @@ class WorkerPool:
         except Exception as exc:  # e.g. an exception class this process cannot import
             ok, value = False, RuntimeError(f"an export worker's answer could not be read: {exc}")
         if serial == _READY:
-            ready = self._ready[id(worker)]
-            if not ready.done():
-                if ok:
-                    ready.set_result(value)
-                else:
-                    ready.set_exception(value)
+            _settle(worker.ready, ok, value)
             return
         worker.busy.discard(serial)
         future = self._futures.pop(serial, None)
@@ -289,18 +284,14 @@ class WorkerPool:
             if ok and self._discard is not None:
                 self._discard(value)
             return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        _settle(future, ok, value)
 
     def _break(self, why: str) -> None:
         """Stop serving: every call not answered fails, the workers are ended."""
         if self._broken is None:
             self._broken = why
-        for future in [*self._futures.values(), *self._ready.values()]:
-            if not future.done():
-                future.set_exception(BrokenProcessPool(why))
+        for future in [*self._futures.values(), *(w.ready for w in self._workers)]:
+            _settle(future, False, BrokenProcessPool(why))
         self._futures.clear()
         self._queued.clear()
         processes = self._close()
@@ -337,6 +328,16 @@ class WorkerPool:
         self._futures.clear()
         self._queued.clear()
         await asyncio.to_thread(_join, self._close(), grace)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """A future's value (``ok``) or exception, unless it is settled already."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _join(processes: list[BaseProcess], timeout: float | None) -> None:
