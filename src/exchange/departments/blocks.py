@@ -21,7 +21,7 @@ import numpy as np
 
 from exchange.departments.prng_arrays import I64
 
-__all__ = ["Blob", "Block", "line_ends"]
+__all__ = ["Blob", "Block", "cut_at", "line_ends"]
 
 #: A block's NDJSON: bytes, or a read-only view of memory shared with the export worker
 #: that wrote it (:func:`exchange.departments.exporter._unspill`), sent as it is.
@@ -33,6 +33,13 @@ def line_ends(blob: Blob) -> I64:
     raw line break, so every newline ends a record."""
     out: I64 = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10) + 1
     return out
+
+
+def cut_at(rows: I64, first: int, count: int, size: int) -> list[tuple[int, int]]:
+    """The positions ``(lo, hi)`` in ``rows`` (source rows, in order) of each of ``count``
+    runs of ``size`` source rows from row ``first``: where a span is cut into chunks."""
+    bounds = np.searchsorted(rows, first + size * np.arange(count + 1, dtype=np.int64), "left")
+    return list(pairwise(bounds.tolist()))
 
 
 class Block:
@@ -120,11 +127,8 @@ class Block:
         """The block cut into ``count`` blocks of ``size`` source rows from row ``first``
         (a worker's span into its chunks): each the block of those rows alone."""
         out: list[Block] = []
-        bounds = np.searchsorted(
-            self.rows, first + size * np.arange(count + 1, dtype=np.int64), side="left"
-        ).tolist()
         ends = self.ends
-        for lo, hi in pairwise(bounds):
+        for lo, hi in cut_at(self.rows, first, count, size):
             a = int(ends[lo - 1]) if lo else 0
             b = int(ends[hi - 1]) if hi else 0
             out.append(Block(self.rows[lo:hi].copy(), self.blob[a:b], ends[lo:hi] - a))
