@@ -7,12 +7,11 @@ import asyncio
 import fcntl
 import os
 import signal
-import time
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
 from tests.departments.pool_calls import add, fail, nap, poison, refuse, set_offset, unpicklable
+from tests.polling import until
 
 from exchange.departments.pool import BrokenProcessPool, WorkerPool
 
@@ -94,15 +93,6 @@ async def test_an_initializer_that_fails_fails_the_start() -> None:
         pool.submit(add, 1)
 
 
-def _all_ended(processes: list[BaseProcess], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while any(p.is_alive() for p in processes):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 @pytest.mark.anyio
 async def test_a_killed_worker_breaks_the_pool() -> None:
     """As with the standard pool: calls not answered and every later call fail with
@@ -119,7 +109,7 @@ async def test_a_killed_worker_breaks_the_pool() -> None:
         pool.submit(add, 1)
     # The other one was ended too (the pool reaps them in a thread of its own: waited for
     # here by polling, as a second join of the same child races with the pool's).
-    assert await asyncio.to_thread(_all_ended, processes, 5.0)
+    await until(lambda: not any(p.is_alive() for p in processes), "both workers ended", within=5)
 
 
 @pytest.mark.anyio
