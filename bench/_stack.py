@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,10 +86,18 @@ from exchange.config import Settings
 from exchange.seed import seed
 s = Settings(database_url=sys.argv[1], operator_key=sys.argv[2], mock_departments=False,
              population=int(sys.argv[4]), enterprises=int(sys.argv[6]), log_level="warning",
-             provider_secret=sys.argv[8])
+             provider_secret=sys.argv[8], host="127.0.0.1", port=int(sys.argv[3]))
 ctx = build_context(s)
 seed(ctx.db, s, sys.argv[2], ctx.clock, served=sys.argv[7].split(","),
      departments_url=sys.argv[5] + "/departments")
+if int(sys.argv[9]) > 1:
+    # As `exchange up --workers N` serves: uvicorn's supervisor and N spawned workers on
+    # one socket, each building the exchange from the EXCHANGE_* environment (the seeding
+    # above done once, here).
+    from exchange.workers import serve_workers
+    ctx.db.dispose()
+    serve_workers(s, int(sys.argv[9]))
+    sys.exit(0)
 app = create_app(s, ctx=ctx)
 tune_gc(s)
 run(app, host="127.0.0.1", port=int(sys.argv[3]))
@@ -167,13 +176,24 @@ def exchanges(
     tracemalloc: Path | None = None,
     cprofile: Path | None = None,
     sources: dict[str, Path] | None = None,
+    workers: Mapping[str, int] | None = None,
 ) -> Iterator[dict[str, tuple[str, subprocess.Popen[bytes]]]]:
     """Seeded exchanges in front of ``dept_url``, started together (each seeds for several
     seconds): name → (URL, process). Each keeps its state (SQLite file unless a database
     URL is given, audit key, checkpoint mirror, ``exchange.log``) in its home directory,
     so several exchanges in one run keep their audit trails apart. ``sources`` runs some
-    of them from another tree's ``src/`` (a baseline measured beside this tree)."""
-    xenv = _env()
+    of them from another tree's ``src/`` (a baseline measured beside this tree);
+    ``workers`` serves some from that many processes (``exchange up --workers N``: the
+    process is uvicorn's supervisor; ``exchange.proctree.descendants`` names it and its
+    workers, whose CPU adds up to the exchange's)."""
+    xenv = {
+        **_env(),
+        # What a worker process reads from its environment (the supervisor passes on the
+        # database, keys, host and port itself).
+        "EXCHANGE_POPULATION": str(POPULATION),
+        "EXCHANGE_ENTERPRISES": str(ENTERPRISES),
+        "EXCHANGE_LOG_LEVEL": "warning",
+    }
     if tracemalloc is not None:
         xenv["BENCH_TRACEMALLOC"] = str(tracemalloc)
     if cprofile is not None:
@@ -191,6 +211,7 @@ def exchanges(
                         *(KEY, str(xport), str(POPULATION), dept_url, str(ENTERPRISES)),
                         ",".join(SERVED),
                         SECRET,
+                        str((workers or {}).get(name, 1)),
                     ],
                     env=xenv
                     if name not in (sources or {})
@@ -200,12 +221,32 @@ def exchanges(
                     stderr=subprocess.STDOUT,
                 )
             started[name] = (f"http://127.0.0.1:{xport}", proc)
-        for url, proc in started.values():
+        for name, (url, proc) in started.items():
             wait_up(f"{url}/healthz", proc, timeout=600)
+            count = (workers or {}).get(name, 1)
+            deadline = time.monotonic() + 60
+            while count > 1 and len(spawned_workers(proc.pid)) < count:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"exchange {name}: {count} workers did not start")
+                time.sleep(0.2)
         yield started
     finally:
         for _, proc in started.values():
             _stop(proc)
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """The worker processes uvicorn's supervisor ``pid`` has spawned (``exchange up
+    --workers N``), multiprocessing's own helpers left out."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(int(child))
+    return found
 
 
 @contextmanager
@@ -339,8 +380,6 @@ def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload
 
 def _await_grants(http: httpx.Client, grants: Mapping[str, Sequence[str]]) -> None:
     """Until the broker's grant cache sees every grant (polled, to a deadline)."""
-    import time
-
     deadline = time.monotonic() + 30
     for consumer, codes in grants.items():
         for code in codes:

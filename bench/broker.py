@@ -1,12 +1,15 @@
 """Benchmark of the exchange broker: lookups through the full pipeline vs. the department,
 with a bare forwarding hop (nginx) in the same run.
 
-One invocation, all on loopback, load generator included, four processes:
+One invocation, all on loopback, load generator included:
 
 * departments: the mock department runtime (uvicorn, uvloop, httptools), every served
   department's default latency and error faults switched off (both paths would otherwise
   measure a sleep);
 * exchange: the whole exchange app, one worker, SQLite audit with its journal;
+* a second exchange of ``--workers`` processes (default 2; 1 leaves it out), as ``exchange
+  up --workers N`` serves, its own SQLite, in front of the same departments: what a
+  deployment that uses both cores gets (one process's event loop is one thread);
 * nginx (Debian's, ``worker_processes 1``, a keepalive upstream of 64 connections): the
   same department behind a bare forwarding hop, the floor any intermediary pays;
 * wrk (1 thread): 64 connections for throughput and p99, then 1 connection for latency.
@@ -17,8 +20,8 @@ a provider call: the broker's best case), plus the bulk export; ``spread`` is th
 consumers looking up every exchangeable lookup topic of ten departments, topic, consumer
 and key drawn at random per request. direct is the department's own ``…/query``; broker
 is ``POST /api/v1/exchange/{code}/query`` with a department key: auth, grant check,
-forward, item filtering, durable audit. Each round runs direct, nginx and broker back to
-back, rotating which goes first; the figures are medians of the rounds.
+forward, item filtering, durable audit. Each round runs direct, nginx and the brokers back
+to back, rotating which goes first; the figures are medians of the rounds.
 
     .venv/bin/python bench/broker.py [--workload single|spread] [--rounds 5] [--seconds 5]
     .venv/bin/python bench/broker.py --workload spread --profile /tmp/spread.txt
@@ -73,6 +76,8 @@ from _stack import (
     spread_workload,
     stack,
 )
+
+from exchange.proctree import descendants
 
 RESULTS = {
     "single": ROOT / "bench" / "results" / "broker.md",
@@ -395,6 +400,14 @@ def main() -> None:
         help="Only profile (SQLite): cProfile the exchange's event-loop thread on its CPU "
         "clock (stats into this file) during one broker run at --connections, then stop.",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="A second broker path: an exchange of this many processes (`exchange up "
+        "--workers N`, its own SQLite) in front of the same departments, measured in the "
+        "same rounds (the lookup figures; the export stays one process's); 1 leaves it out.",
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
         "--profile",
@@ -409,26 +422,48 @@ def main() -> None:
         raise SystemExit(with_postgres(args))
     work = work_dir("bench-broker-")
     load_before = os.getloadavg()
+    profiling = args.cprofile is not None or args.profile is not None
+    paths = PATHS if args.workers <= 1 or profiling else (*PATHS, "workers")
     with (
         stack(work, cprofile=args.cprofile) as st,
         nginx(work, st.dept_url) as (nginx_url, nginx_pids),
+        ExitStack() as held,
     ):
-        workload = single_workload(st) if args.workload == "single" else spread_workload(st)
+        make = single_workload if args.workload == "single" else spread_workload
+        workload = make(st)
         scripts = {"direct": work / "direct.lua", "broker": work / "broker.lua"}
         scripts["direct"].write_text(lua(workload, direct=True))
         scripts["broker"].write_text(lua(workload, direct=False))
         bases = {"direct": st.dept_url, "nginx": nginx_url, "broker": st.ex_url}
         scripts["nginx"] = scripts["direct"]
-        servers = {
+        servers: dict[str, Pids] = {
             "department": [st.department.pid],
             "exchange": [st.exchange.pid],
             "nginx": nginx_pids,
         }
+        watched = dict.fromkeys(paths, servers)
+        if "workers" in paths:
+            started = held.enter_context(
+                exchanges(
+                    st.dept_url,
+                    {"workers": (work / "workers", None)},
+                    workers={"workers": args.workers},
+                )
+            )
+            url, supervisor = started["workers"]
+            # Its own seeded catalogue and grants: the same topics, consumers and keys.
+            scripts["workers"] = work / "workers.lua"
+            scripts["workers"].write_text(
+                lua(make(Stack(st.dept_url, url, st.department, supervisor)), direct=False)
+            )
+            bases["workers"] = url
+            # Its CPU is the supervisor's and its workers' together.
+            watched["workers"] = {**servers, "exchange": lambda: descendants(supervisor.pid)}
 
         def run(kind: str, seconds: int, connections: int) -> dict[str, float]:
-            return wrk(bases[kind], scripts[kind], seconds, connections, servers)
+            return wrk(bases[kind], scripts[kind], seconds, connections, watched[kind])
 
-        for kind in PATHS:  # warm every path (the broker's routes, grants, connections)
+        for kind in paths:  # warm every path (the broker's routes, grants, connections)
             run(kind, 2, 64)
         if args.cprofile is not None:
             cprofile(args.cprofile, st.exchange.pid, lambda: run("broker", 6, args.connections))
@@ -440,7 +475,7 @@ def main() -> None:
         for r in range(args.rounds):
             row: dict[str, dict[str, float]] = {}
             # Rotate which path goes first: the machine's load drifts within a round.
-            order = PATHS[r % 3 :] + PATHS[: r % 3]
+            order = paths[r % len(paths) :] + paths[: r % len(paths)]
             for connections, suffix in ((64, ""), (1, "1")):
                 for kind in order:
                     row[kind + suffix] = run(kind, args.seconds, connections)
@@ -448,7 +483,7 @@ def main() -> None:
             print(f"round {r + 1}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in row.items()))
         exports = _exports(st, workload, work, args.rounds) if args.workload == "single" else None
         load_after = os.getloadavg()
-    text = report(args, workload, rounds, exports, load_before, load_after)
+    text = report(args, workload, paths, rounds, exports, load_before, load_after)
     print(text)
     out = RESULTS[args.workload]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -686,6 +721,7 @@ def _exports(st: Stack, workload: Workload, work: Path, rounds: int) -> Exports:
 def report(
     args: argparse.Namespace,
     workload: Workload,
+    paths: tuple[str, ...],
     rounds: list[dict[str, dict[str, float]]],
     exports: Exports | None,
     load_before: tuple[float, float, float],
@@ -697,12 +733,33 @@ def report(
     def verdict(ok: bool) -> str:
         return "**met**" if ok else "**not met**"
 
-    ratio = med("direct", "rps") / med("broker", "rps")
-    hop = med("direct", "rps") / med("nginx", "rps")
-    added = med("broker1", "p50") - med("direct1", "p50")
-    added_hop = med("nginx1", "p50") - med("direct1", "p50")
-    cpu_ex = med("broker", "cpu_exchange")
-    cpu_dept = med("direct", "cpu_department")
+    brokers = [k for k in paths if k in ("broker", "workers")]
+    name = {"broker": "1 process", "workers": f"{args.workers} processes"}
+    label = {
+        "direct": "direct to department",
+        "nginx": "through nginx",
+        "broker": "through broker, 1 process",
+        "workers": f"through broker, {args.workers} processes (`--workers {args.workers}`)",
+    }
+
+    def each(ok: Callable[[str], bool]) -> str:
+        """The verdict of each broker path, named when there are several."""
+        if len(brokers) == 1:
+            return verdict(ok(brokers[0]))
+        return "; ".join(f"{name[k]}: {verdict(ok(k))}" for k in brokers)
+
+    def ratio(kind: str) -> float:
+        return med("direct", "rps") / med(kind, "rps")
+
+    def added(kind: str) -> float:
+        return med(kind + "1", "p50") - med("direct1", "p50")
+
+    def cpu_ratio(kind: str) -> float:
+        return med(kind, "cpu_exchange") / med("direct", "cpu_department")
+
+    def row(measure: str, cells: dict[str, str], target: str = "", said: str = "") -> str:
+        return "| " + " | ".join([measure, *(cells.get(k, "") for k in paths), target, said]) + " |"
+
     if workload.name == "single":
         what = (
             "Workload **single** (warm): one consumer (mzj), one topic (household "
@@ -718,15 +775,23 @@ def report(
             "request a topic, a consumer and a key (of 2,000 per topic) drawn at random; "
             "every shareable item granted."
         )
+    processes = (
+        f" and a second exchange of {args.workers} processes (`exchange up --workers "
+        f"{args.workers}`: uvicorn's supervisor and its workers on one socket, its own "
+        "SQLite and audit journals, seeded and granted alike)"
+        if "workers" in paths
+        else ""
+    )
     lines = [
         f"# Broker benchmark: {workload.name} workload",
         "",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}. One run of "
         f"`bench/broker.py --workload {workload.name}`: wrk (1 thread), the mock departments, "
-        "nginx and the exchange (**SQLite**), each in its own process on the same machine; "
-        f"medians of {args.rounds} rounds of {args.seconds} s, direct, nginx and broker back "
-        "to back in each round. Load average (1, 5, 15 min) "
+        f"nginx and the exchange (**SQLite**, one process){processes}, each in its own "
+        f"process on the same machine; medians of {args.rounds} rounds of {args.seconds} s, "
+        "the paths back to back in each round (rotating which goes first). Load average "
+        "(1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{', '.join(f'{x:.2f}' for x in load_after)} after: the machine is shared and busy "
         "(other people's test suites), so absolute figures move between runs; the ratios "
@@ -738,52 +803,76 @@ def report(
         "forwarding hop in front of the same department (keepalive upstream). Broker "
         "pipeline: key auth, grant check, forward (pooled HTTP/1.1; lookups arriving "
         "together share a provider call), item filtering, audit entry journaled (durable "
-        "against a killed process) before the answer, group-committed to SQLite behind it.",
+        "against a killed process) before the answer, group-committed to SQLite behind it. "
+        "The department is one process on every path.",
         "",
-        "| measure | direct to department | through nginx | through broker | target | |",
-        "|---|---|---|---|---|---|",
-        "| req/s, 64 connections | "
-        + " | ".join(f"{med(k, 'rps'):,.0f}" for k in PATHS)
-        + " | | |",
-        "| p99 ms, 64 connections | "
-        + " | ".join(f"{med(k, 'p99'):.1f}" for k in PATHS)
-        + " | broker ≤ 50 | |",
-        f"| direct ÷ path throughput | | {hop:.2f} | {ratio:.2f} | broker ≤ 2.5 "
-        f"| {verdict(ratio <= 2.5)} |",
-        "| median ms, 1 connection | "
-        + " | ".join(f"{med(k + '1', 'p50'):.3f}" for k in PATHS)
-        + f" | added ≤ 0.300 | nginx adds {added_hop:.3f}, broker {added:.3f}: "
-        f"{verdict(added <= 0.3)} |",
-        "| non-2xx answers | " + " | ".join(f"{med(k, 'non2xx'):.0f}" for k in PATHS) + " | 0 | |",
+        "| measure | " + " | ".join(label[k] for k in paths) + " | target | |",
+        "|---" * (len(paths) + 3) + "|",
+        row("req/s, 64 connections", {k: f"{med(k, 'rps'):,.0f}" for k in paths}),
+        row(
+            "p99 ms, 64 connections",
+            {k: f"{med(k, 'p99'):.1f}" for k in paths},
+            "broker ≤ 50",
+            each(lambda k: med(k, "p99") <= 50),
+        ),
+        row(
+            "direct ÷ path throughput",
+            {k: f"{ratio(k):.2f}" for k in paths if k != "direct"},
+            "broker ≤ 2.5",
+            each(lambda k: ratio(k) <= 2.5),
+        ),
+        row(
+            "median ms, 1 connection",
+            {k: f"{med(k + '1', 'p50'):.3f}" for k in paths},
+            "added ≤ 0.300",
+            f"nginx adds {added('nginx'):.3f}, "
+            + ", ".join(f"broker ({name[k]}) {added(k):.3f}" for k in brokers)
+            + ": "
+            + each(lambda k: added(k) <= 0.3),
+        ),
+        row("non-2xx answers", {k: f"{med(k, 'non2xx'):.0f}" for k in paths}, "0"),
         *(
-            f"| CPU µs per lookup in {who}, 64 connections | "
-            + " | ".join(f"{med(k, 'cpu_' + who):.0f}" for k in PATHS)
-            + " | | |"
+            row(
+                f"CPU µs per lookup in {who}, 64 connections",
+                {k: f"{med(k, 'cpu_' + who):.0f}" for k in paths},
+            )
             for who in ("department", "nginx", "exchange", "wrk")
         ),
-        f"| exchange's CPU per lookup ÷ department's per direct lookup | | | "
-        f"{cpu_ex / cpu_dept:.2f} | ≤ 2 | {verdict(cpu_ex <= 2 * cpu_dept)} |",
+        row(
+            "exchange's CPU per lookup ÷ department's per direct lookup",
+            {k: f"{cpu_ratio(k):.2f}" for k in brokers},
+            "≤ 2",
+            each(lambda k: cpu_ratio(k) <= 2),
+        ),
     ]
     if exports is not None:
         direct_exports, done, leaks = exports
         export_med = statistics.median(e[0] for e in done)
         lines.append(
-            f"| bulk export records/s ({done[0][1]:,} records, warm) | "
-            f"{statistics.median(direct_exports):,.0f} | | {export_med:,.0f} "
-            f"| ≥ 70 % of direct, items filtered | "
-            f"{export_med / statistics.median(direct_exports):.0%}; ungranted item seen: "
-            f"{'YES' if any(leaks) else 'no'} |"
+            row(
+                f"bulk export records/s ({done[0][1]:,} records, warm)",
+                {
+                    "direct": f"{statistics.median(direct_exports):,.0f}",
+                    "broker": f"{export_med:,.0f}",
+                },
+                "≥ 70 % of direct, items filtered",
+                f"{export_med / statistics.median(direct_exports):.0%}; ungranted item seen: "
+                f"{'YES' if any(leaks) else 'no'}",
+            )
         )
     lines += [
         "",
         "Per round, req/s (64 connections, then 1): "
         + "; ".join(", ".join(f"{k} {v['rps']:.0f}" for k, v in r.items()) for r in rounds),
         "",
-        "Per round, median ms at 1 connection (direct / nginx / broker): "
-        + ", ".join(" / ".join(f"{r[k + '1']['p50']:.3f}" for k in PATHS) for r in rounds),
+        f"Per round, median ms at 1 connection ({' / '.join(paths)}): "
+        + ", ".join(" / ".join(f"{r[k + '1']['p50']:.3f}" for k in paths) for r in rounds),
         "",
-        "Per round, broker p99 ms at 64 connections: "
-        + ", ".join(f"{r['broker']['p99']:.1f}" for r in rounds),
+        *(
+            f"Per round, broker ({name[k]}) p99 ms at 64 connections: "
+            + ", ".join(f"{r[k]['p99']:.1f}" for r in rounds)
+            for k in brokers
+        ),
         "",
     ]
     if exports is not None:

@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 from _common import free_port, setting, wait_up, work_dir
 from _postgres import fresh_database, own_server
-from _stack import Target, Workload, lua
+from _stack import Target, Workload, lua, spawned_workers
 from sqlalchemy import text
 
 from broker import Pids, wrk
@@ -85,12 +85,7 @@ def worker_pids(proc: subprocess.Popen[bytes], workers: int) -> list[int]:
         return [proc.pid]
     deadline = time.monotonic() + 30
     while True:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        spawned = [
-            int(c)
-            for c in children
-            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ")
-        ]
+        spawned = spawned_workers(proc.pid)
         if len(spawned) == workers or time.monotonic() > deadline:
             return spawned
         time.sleep(0.2)
