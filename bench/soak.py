@@ -73,6 +73,18 @@ def answered(http: httpx.Client) -> tuple[int, int]:
     return done, int(float(backlog.group(1))) if backlog else -1
 
 
+def outcomes(http: httpx.Client) -> dict[str, int]:
+    """The exchange's broker calls so far by outcome ('ok' or the error code it answered
+    with), from /metrics: what the non-2xx answers were."""
+    text = http.get("/metrics").text
+    found: dict[str, int] = {}
+    for m in re.finditer(
+        r'^exchange_broker_requests_total\{[^}]*outcome="([^"]*)"[^}]*\} ([\d.e+]+)$', text, re.M
+    ):
+        found[m.group(1)] = found.get(m.group(1), 0) + int(float(m.group(2)))
+    return found
+
+
 def bounds(http: httpx.Client) -> list[tuple[str, str, float, float, float]]:
     """The exchange's declared structures from /metrics (``exchange.bounds``): name, unit,
     size now, bound and budget in bytes."""
@@ -177,6 +189,7 @@ def main() -> None:
         started = time.monotonic()
         with httpx.Client(base_url=st.ex_url, headers=OPERATOR, timeout=30) as http:
             base = answered(http)[0]
+            outcomes_before = outcomes(http)
             backlogs: list[int] = []
             while wrk.poll() is None:
                 elapsed = time.monotonic() - started
@@ -199,6 +212,11 @@ def main() -> None:
             samples.append((time.monotonic() - started, rss_mb(pid), answered(http)[0] - base))
             parts.append((rss_mb(pid, "RssAnon"), rss_mb(pid, "RssFile")))
             declared = bounds(http)
+            failed = {
+                code: n - outcomes_before.get(code, 0)
+                for code, n in outcomes(http).items()
+                if code != "ok" and n > outcomes_before.get(code, 0)
+            }
             if snaps is not None:
                 os.kill(pid, signal.SIGUSR1)
                 time.sleep(3)  # the snapshot is written by the exchange
@@ -254,7 +272,10 @@ def main() -> None:
         "| measure | value | target | |",
         "|---|---|---|---|",
         f"| lookups answered | {total:,} in {samples[-1][0] / 60:.1f} min ({rate:,.0f}/s) | | |",
-        f"| non-2xx answers | {int(non2xx.group(1)) if non2xx else 0:,} | 0 | |",
+        f"| non-2xx answers (wrk) | {int(non2xx.group(1)) if non2xx else 0:,} | 0 | |",
+        "| the exchange's error answers by code (its /metrics) | "
+        + (", ".join(f"`{code}` {n:,}" for code, n in sorted(failed.items())) or "none")
+        + " | | |",
         f"| RSS before the load | {samples[0][1]:.1f} MB | | |",
         f"| RSS at 2 min | {at_settle:.1f} MB (anonymous {anon_settle:.1f}, file "
         f"{file_settle:.1f}) | | |",
