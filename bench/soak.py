@@ -258,8 +258,8 @@ def main() -> None:
         f"(1 thread, {args.connections} connections, the whole run) holding the lookups to "
         f"a steady schedule of **{args.rate:g}/s** (missed slots are dropped, not sent in a "
         "burst), the mock departments and the exchange (one process each, **SQLite**, "
-        "started fresh) on the same machine, under `/work/quiet run` beside other people's "
-        "work: load average (1, 5, 15 min) "
+        "started fresh) on the same machine, beside other people's work: load average "
+        "(1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{', '.join(f'{x:.2f}' for x in load_after)} after. Memory figures do not need an "
         "idle machine; the achieved rate is below.",
