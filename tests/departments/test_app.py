@@ -10,9 +10,11 @@ import httpx
 import orjson
 import pytest
 from tests.departments.conftest import PROVIDER_SECRET
+from tests.polling import until
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
+from exchange.departments import exporter
 from exchange.departments.answers import OVERSHARE_FIELD
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
@@ -443,6 +445,9 @@ async def test_healthz_answers_standalone(client: httpx.AsyncClient) -> None:
     body = resp.json()
     assert body["status"] == "ok"
     assert body["departments"] == 10
+    # This app is not started (its lifespan does not run here): the workers it would
+    # start are not running, which it says.
+    assert body["export_workers"] == {"processes": 2, "running": False, "restarts": 0}
     assert (await client.post("/healthz")).status_code == 405
 
 
@@ -651,29 +656,62 @@ async def test_worker_processes_derive_the_same_chunks(
     assert not pooled.workers.running
 
 
-async def test_an_export_worker_killed_leaves_the_exports_to_this_process(
+async def test_an_export_worker_killed_leaves_the_exports_to_this_process_until_new_ones_start(
     settings: Settings,
     definitions: dict[str, DepartmentDefinition],
     city: City,
     client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A worker that dies (killed, out of memory) breaks the pool: the departments stop
-    using the workers and derive cold chunks in a thread, answering every export whole."""
+    """A worker that dies (killed, out of memory) ends the pool: cold chunks are derived in
+    a thread, every export still answered whole, and new workers are started after a
+    back-off that doubles while they keep dying."""
+    monkeypatch.setattr(exporter, "RESTART_FIRST_S", 0.2)
     pooled = _one_worker_app(settings, definitions, city)
     await pooled.start()
     try:
         assert pooled.workers.running
-        pool = pooled.workers._pool
-        assert pool is not None
-        for worker in pool._workers:
+        first = pooled.workers._pool
+        assert first is not None
+        killed = {w.process.pid for w in first._workers}
+        for worker in first._workers:
             worker.process.kill()
-            worker.process.join(5)
+        await until(lambda: not pooled.workers.running, "the death noticed", within=5)
+        assert first.broken is not None
+        assert "started again, in 0.2 s" in caplog.text
         async with _signed(pooled) as workers:
             page = f"{ENT}/export?offset=100&limit=5000"
             there = await workers.get(page)
             assert there.status_code == 200
             assert there.content == (await client.get(page)).content
-        assert not pooled.workers.running
-        assert pool.broken is not None
+
+            await until(lambda: pooled.workers.running, "new workers started", within=30)
+            assert pooled.workers.restarts == 1
+            health = (await workers.get("/healthz")).json()["export_workers"]
+            assert health == {"processes": 1, "running": True, "restarts": 1}
+            second = pooled.workers._pool
+            assert second is not None
+            assert second is not first
+            fresh = {w.process.pid for w in second._workers}
+            assert fresh
+            assert not fresh & killed
+            # The new workers derive cold chunks again, the same ones this process does.
+            calls: list[tuple[Any, ...]] = []
+            _spy_on_builds(pooled, calls.append)
+            page = f"{HH}/export?offset=0&limit=9000"
+            there = await workers.get(page)
+            assert there.status_code == 200
+            assert there.content == (await client.get(page)).content
+            assert calls
+
+            # Dying again soon after its start: the next wait is twice as long.
+            caplog.clear()
+            for worker in second._workers:
+                worker.process.kill()
+            await until(lambda: not pooled.workers.running, "the second death", within=5)
+            assert "started again, in 0.4 s" in caplog.text
     finally:
         await pooled.stop()
+    assert not pooled.workers.running
+    assert pooled.workers._restart is None

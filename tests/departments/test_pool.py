@@ -94,6 +94,32 @@ async def test_an_initializer_that_fails_fails_the_start() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_worker_dying_while_idle_is_reported_once_and_a_stop_is_not() -> None:
+    """on_break hears of a death at once, with no call under way to notice it (the exports
+    start new workers from it); a pool stopped or killed on purpose does not call it."""
+    heard: list[str] = []
+    pool = WorkerPool(2, on_break=heard.append)
+    await pool.start()
+    processes = [w.process for w in pool._workers]
+    os.kill(processes[1].pid or 0, signal.SIGKILL)
+    await until(lambda: bool(heard), "the death reported", within=5)
+    await asyncio.sleep(0.1)  # the other worker's end is not a second report
+    assert len(heard) == 1
+    assert f"export worker {processes[1].pid} ended" in heard[0]
+    assert pool.broken == heard[0]
+    await until(lambda: not any(p.is_alive() for p in processes), "both workers ended", within=5)
+    for end in ("stop", "kill"):
+        quiet = WorkerPool(1, on_break=heard.append)
+        await quiet.start()
+        if end == "stop":
+            await quiet.stop()
+        else:
+            quiet.kill()
+        assert quiet.broken is not None
+    assert len(heard) == 1
+
+
+@pytest.mark.anyio
 async def test_a_killed_worker_breaks_the_pool() -> None:
     """As with the standard pool: calls not answered and every later call fail with
     BrokenProcessPool (the exports then derive here, see the departments' tests)."""

@@ -216,7 +216,19 @@ class DepartmentsApp:
             # Standalone (``exchange serve departments``), a container's health check and a
             # load balancer need the same liveness answer as every other part.
             allow(method, "GET")
-            health = {"status": "ok", "version": __version__, "departments": len(self.definitions)}
+            workers = self.workers
+            health = {
+                "status": "ok",
+                "version": __version__,
+                "departments": len(self.definitions),
+                # Down (restarting after one died), cold exports are derived in this
+                # process: slower, still whole.
+                "export_workers": {
+                    "processes": workers.count,
+                    "running": workers.running,
+                    "restarts": workers.restarts,
+                },
+            }
             await send_body(send, 200, JSON, orjson.dumps(health), rid)
             return
         if n < 2 or parts[0] != "" or parts[1] != PREFIX:

@@ -11,7 +11,6 @@ shares each derivation between every caller that wants it meanwhile.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -48,7 +47,6 @@ Chunk = Block
 ChunkKey = tuple[str, str, int, int, tuple[str, ...]]
 #: (department, topic, first row, fields: () for all of the topic's) of a derivation
 DerivingKey = tuple[str, str, int, tuple[str, ...]]
-_log = logging.getLogger(__name__)
 
 
 class ChunkCache:
@@ -155,9 +153,8 @@ class ExportChunks:
                 EXPORT_CHUNK,
             )
         except BrokenProcessPool:
-            # A worker died (killed, out of memory): the exports go on without them.
-            _log.error("an export worker process died; cold chunks are derived here from now on")
-            self.workers.abandon()
+            # A worker died (killed, out of memory; ExportWorkers logs it and starts new
+            # ones after a while): this span is derived here.
             return await asyncio.to_thread(
                 lambda: [self.build_chunk(topic, s, fields) for s in starts]
             )

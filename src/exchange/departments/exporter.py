@@ -325,6 +325,15 @@ def _build_in_worker(
 # -- in the server ---------------------------------------------------------------------------
 
 
+#: The first wait before export workers that died are started again, seconds; it doubles
+#: with each death up to :data:`RESTART_MAX_S` and starts over once a pool has served for
+#: :data:`HEALTHY_S` (a worker that dies at every start, out of memory say, is retried
+#: every five minutes, not in a loop).
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 300.0
+HEALTHY_S = 60.0
+
+
 class ExportWorkers:
     """``count`` worker processes deriving export chunks from a city like ``city``.
 
@@ -332,6 +341,11 @@ class ExportWorkers:
     finds them ready. Processes are spawned, not forked: the server has an event loop and
     threads running, which a fork would copy half-way. Calls and answers go straight
     between the event loop and each worker (:class:`~exchange.departments.pool.WorkerPool`).
+
+    A worker that dies (killed, out of memory) ends the pool: its calls fail (the callers
+    derive those chunks in a thread), cold chunks are derived in this process meanwhile,
+    and a new pool is started after a back-off (:data:`RESTART_FIRST_S`); ``restarts``
+    counts the pools started so.
     """
 
     def __init__(self, city: City, count: int, spill: bool = True) -> None:
@@ -339,13 +353,19 @@ class ExportWorkers:
         self.count = count
         #: whether the chunks come back through shared memory (else through the pipe)
         self.spill = spill
+        self.restarts = 0
         self._pool: WorkerPool | None = None
+        self._restart: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._started_at = 0.0
+        self._delay = RESTART_FIRST_S
 
     @property
     def running(self) -> bool:
         return self._pool is not None
 
     async def start(self) -> None:
+        self._stopped = False
         if self._pool is not None or self.count < 1:
             return
         if self.spill:
@@ -367,9 +387,46 @@ class ExportWorkers:
                 self.spill,
             ),
             discard=_discard,
+            on_break=self._broke,
         )
         await pool.start()
         self._pool = pool
+        self._started_at = time.monotonic()
+
+    def _broke(self, why: str) -> None:
+        """The running pool lost a worker (called by it, on the loop): derive here until a
+        new pool is started."""
+        if self._stopped or self._pool is None:
+            return  # a pool still starting: its start raises
+        self._pool = None
+        if time.monotonic() - self._started_at >= HEALTHY_S:
+            self._delay = RESTART_FIRST_S
+        _log.error(
+            "%s; cold export chunks are derived in this process until the workers are "
+            "started again, in %g s",
+            why,
+            self._delay,
+        )
+        self._schedule()
+
+    def _schedule(self) -> None:
+        delay, self._delay = self._delay, min(self._delay * 2, RESTART_MAX_S)
+        self._restart = asyncio.get_running_loop().create_task(self._start_after(delay))
+
+    async def _start_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        # What the dead pool's calls left (their answers' files): nobody will read them.
+        self._remove_spills()
+        try:
+            await self.start()
+        except Exception as exc:  # spawning failed, or a worker died while starting
+            _log.error(
+                "export workers did not start again (%s); next try in %g s", exc, self._delay
+            )
+            self._schedule()
+            return
+        self.restarts += 1
+        _log.warning("export workers started again (%d processes)", self.count)
 
     async def build(
         self,
@@ -383,7 +440,8 @@ class ExportWorkers:
     ) -> list[Block]:
         """:func:`build_span` in a worker process."""
         if self._pool is None:
-            # Stopped, or abandoned (one died) while this call's span waited to start.
+            # Stopped, or one died (and a new pool is not started yet) while this call's
+            # span waited to start.
             raise BrokenProcessPool("export workers are not running")
         answer: list[Block] | Spilled = await self._pool.submit(
             _build_in_worker, generator, fields, noise_rate, salt, start, count, chunk
@@ -393,17 +451,21 @@ class ExportWorkers:
         # exports of the enterprise topics, 6 fresh processes each: 3 ms less wall time).
         return _unspill(answer)
 
-    def abandon(self) -> None:
-        """Stop using the workers at once (one died: the pool is broken)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.kill()
-
     async def stop(self) -> None:
+        self._stopped = True
+        restart, self._restart = self._restart, None
+        if restart is not None:
+            restart.cancel()
+            with suppress(asyncio.CancelledError):
+                await restart
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.stop()
         # What calls abandoned mid-way left (their answers' files); none in the normal run.
+        self._remove_spills()
+
+    @staticmethod
+    def _remove_spills() -> None:
         for path in glob.glob(glob.escape(_spill_prefix(os.getpid())) + "*"):
             with suppress(OSError):
                 os.unlink(path)

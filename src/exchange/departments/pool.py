@@ -154,7 +154,9 @@ class _Worker:
 class WorkerPool:
     """``count`` spawned processes, each made ready by ``initializer(*initargs)``, running
     the calls :meth:`submit` gives them. ``discard`` receives an answer whose caller
-    stopped waiting (to release what it holds). Used from one event loop's thread."""
+    stopped waiting (to release what it holds); ``on_break`` the reason, once, when a
+    worker dies or stops answering (not when the pool is stopped or killed), whether or not
+    a call was under way. Used from one event loop's thread."""
 
     def __init__(
         self,
@@ -163,6 +165,7 @@ class WorkerPool:
         initargs: tuple[Any, ...] = (),
         depth: int = 2,
         discard: Callable[[Any], None] | None = None,
+        on_break: Callable[[str], None] | None = None,
     ) -> None:
         if count < 1 or depth < 1:
             raise ValueError("a pool needs at least one worker and one call a worker")
@@ -171,6 +174,7 @@ class WorkerPool:
         self._initializer = initializer
         self._initargs = initargs
         self._discard = discard
+        self._on_break = on_break
         self._workers: list[_Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         #: calls not yet given to a worker: (serial, pickled call)
@@ -286,9 +290,11 @@ class WorkerPool:
             return
         _settle(future, ok, value)
 
-    def _break(self, why: str) -> None:
-        """Stop serving: every call not answered fails, the workers are ended."""
-        if self._broken is None:
+    def _break(self, why: str, failed: bool = True) -> None:
+        """Stop serving: every call not answered fails, the workers are ended. ``failed``:
+        a worker died or could not take calls (``on_break`` is told), rather than a stop."""
+        first = self._broken is None
+        if first:
             self._broken = why
         for future in [*self._futures.values(), *(w.ready for w in self._workers)]:
             _settle(future, False, BrokenProcessPool(why))
@@ -301,6 +307,8 @@ class WorkerPool:
         if processes:
             # Reaped beside the loop: a killed process is gone at once.
             threading.Thread(target=_join, args=(processes, None), daemon=True).start()
+        if first and failed and self._on_break is not None:
+            self._on_break(why)
 
     def _close(self) -> list[BaseProcess]:
         """Stop reading and writing the workers' pipes (a worker reads the end of its
@@ -316,7 +324,7 @@ class WorkerPool:
 
     def kill(self) -> None:
         """End the workers at once; calls under way fail."""
-        self._break("the export workers were stopped")
+        self._break("the export workers were stopped", failed=False)
 
     async def stop(self, grace: float = 10.0) -> None:
         """End the workers once they finish their current call; calls still waiting fail.
