@@ -182,6 +182,42 @@ def test_keyboard_alone(portal: Portal) -> None:
     expect(page.locator("#topic-card")).to_be_visible()
 
 
+def test_a_late_search_answer_does_not_draw_over_a_newer_one(portal: Portal) -> None:
+    """Two searches whose answers come out of order on a busy server (the catalog tab
+    searches again when it is shown, and the form can search before that answer comes):
+    the newer one's rows stay, and the card opened from them is not closed by the older
+    answer (CI at 4d84637, test_keyboard_alone)."""
+    page = portal.open("mzj", tab="catalog", q="户籍")
+    expect(page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')).to_be_visible()
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/catalog/topics?*", hold_the_first)
+    portal.tab("applications")
+    expect(page.locator("#tab-applications")).to_be_visible()
+    portal.tab("catalog")  # its search held
+    expect(page.locator("#tab-catalog")).to_be_visible()
+    page.fill("#q", "机动车")
+    page.press("#q", "Enter")  # answered
+    expect(page.locator(f'#results tr[data-code="{VEHICLE}"]')).to_be_visible()
+    page.locator(f'#results tr[data-code="{VEHICLE}"]').click()
+    expect(page.locator("#topic-card")).to_be_visible()
+    assert len(held) == 1
+    with page.expect_response(lambda r: "/api/v1/catalog/topics?" in r.url):
+        held[0].continue_()
+    # Its answer has come; the page would draw it at once (a few ms), so half a second on
+    # shows whether it was dropped.
+    page.wait_for_timeout(500)
+    expect(page.locator(f'#results tr[data-code="{VEHICLE}"]')).to_be_visible()
+    expect(page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')).to_have_count(0)
+    expect(page.locator("#topic-card")).to_be_visible()
+
+
 _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter((el) => el.offsetParent !== null && el.type !== 'hidden')
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')

@@ -12,18 +12,26 @@ export function searchFrom(where) {
   return search();
 }
 
+// Searches started so far: an answer that comes after a newer search started is dropped
+// (on a busy server the answers can come out of order, and the older one would draw over
+// the newer).
+let searches = 0;
+
 export async function search() {
+  const mine = ++searches;
+  // A new search is about new topics: the one opened before goes, now rather than when the
+  // answer comes (a card opened meanwhile, from the rows still shown, stays).
+  put("detail", "");
   const p = new URLSearchParams({offset, limit, status: $("status").value});
   for (const [id, name] of [["q", "q"], ["category", "category"], ["sharing", "sharing_type"], ["provider", "provider"]]) {
     if ($(id).value.trim()) p.set(name, $(id).value.trim());
   }
   const page = await api("topics", {q: p});
+  if (mine !== searches) return;
   $("total").textContent = page.total ? T("共 {n} 条，第 {a}–{b} 条", {n: page.total, a: offset + 1, b: Math.min(offset + limit, page.total)}) : T("共 0 条");
   put("results", page.items.map((t) => html`<tr class="click" tabindex="0" data-act="topic" data-code="${t.resource_code}">
     <td><code>${t.resource_code}</code></td><td>${t.name}</td><td>${dept(t.provider)}</td><td>${codeText("group", t.group)}</td>
     <td>${tag("sharing", t.sharing.type)}</td><td>${codeText("resource_type", t.resource_type)}</td><td>${tag("topic_status", t.status)}</td></tr>`));
-  // A new search is about new topics: the one opened before goes.
-  put("detail", "");
 }
 
 export async function detail(code) {
