@@ -34,6 +34,17 @@ def refuse() -> None:
     raise RuntimeError("no city here")
 
 
+def refuse_in_turn(mark: str) -> None:
+    """The first worker to get here refuses a second later, the next at once: the second's
+    end is read before the first's answer (whose start then fails as 'worker ended')."""
+    try:
+        os.close(os.open(mark, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        raise RuntimeError("no city here") from None
+    time.sleep(1.0)
+    raise RuntimeError("no city here either")
+
+
 def _explode() -> None:
     raise ValueError("cannot be rebuilt here")
 

@@ -10,7 +10,16 @@ import signal
 from pathlib import Path
 
 import pytest
-from tests.departments.pool_calls import add, fail, nap, poison, refuse, set_offset, unpicklable
+from tests.departments.pool_calls import (
+    add,
+    fail,
+    nap,
+    poison,
+    refuse,
+    refuse_in_turn,
+    set_offset,
+    unpicklable,
+)
 from tests.polling import until
 
 from exchange.departments.pool import BrokenProcessPool, WorkerPool
@@ -91,6 +100,19 @@ async def test_an_initializer_that_fails_fails_the_start() -> None:
     assert pool.broken is not None
     with pytest.raises(BrokenProcessPool):
         pool.submit(add, 1)
+
+
+@pytest.mark.anyio
+async def test_the_start_fails_with_the_initializer_s_error_not_a_worker_s_end(
+    tmp_path: Path,
+) -> None:
+    """One worker's failed start ends it, and its end fails the other's start before that
+    one answers: the error raised is still the initializer's (BrokenProcessPool is a
+    RuntimeError too, hence the message)."""
+    pool = WorkerPool(2, refuse_in_turn, (str(tmp_path / "first"),))
+    with pytest.raises(RuntimeError, match="no city here") as raised:
+        await pool.start()
+    assert not isinstance(raised.value, BrokenProcessPool)
 
 
 @pytest.mark.anyio

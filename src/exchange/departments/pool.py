@@ -212,7 +212,12 @@ class WorkerPool:
         except BaseException:
             self.kill()
             raise
-        failed = next((r for r in ready if isinstance(r, BaseException)), None)
+        errors = [r for r in ready if isinstance(r, BaseException)]
+        # An initializer's own error over "worker ended": a worker that failed its start
+        # ends, and its end fails the others' starts too when it is read before their
+        # answers are (CI at 4b1bc7a).
+        failed = next((e for e in errors if not isinstance(e, BrokenProcessPool)), None)
+        failed = failed or next(iter(errors), None)
         if failed is not None:
             self.kill()
             raise failed
