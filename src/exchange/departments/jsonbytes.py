@@ -61,16 +61,13 @@ def join(n: int, *parts: Part) -> U8:
             merged[-1] += p
         else:
             merged.append(p)
-    width = sum(len(p) if isinstance(p, bytes) else p.shape[1] for p in merged)
-    out: U8 = np.empty((n, width), dtype=np.uint8)
+    # A constant as one row (its last axis is its width, as a matrix's is).
+    mats = [np.frombuffer(p, dtype=np.uint8) if isinstance(p, bytes) else p for p in merged]
+    out: U8 = np.empty((n, sum(m.shape[-1] for m in mats)), dtype=np.uint8)
     at = 0
-    for p in merged:
-        if isinstance(p, bytes):
-            out[:, at : at + len(p)] = np.frombuffer(p, dtype=np.uint8)
-            at += len(p)
-        else:
-            out[:, at : at + p.shape[1]] = p
-            at += p.shape[1]
+    for m in mats:
+        out[:, at : at + m.shape[-1]] = m
+        at += m.shape[-1]
     return out
 
 
