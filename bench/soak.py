@@ -55,34 +55,35 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return kb / 1024
 
 
-def answered(http: httpx.Client) -> tuple[int, int]:
-    """(lookups the exchange has answered, its audit backlog: entries acknowledged but not
-    yet committed, held in memory), from /metrics."""
-    for attempt in range(3):
+def metrics(http: httpx.Client) -> str:
+    """The exchange's /metrics text."""
+    for _ in range(2):
         try:
-            text = http.get("/metrics").text
-            break
+            return http.get("/metrics").text
         except httpx.TransportError:
             # The exchange closes a keep-alive connection idle for 5 s; a sample 10 s
             # later may race that close (connection reset). A fresh connection answers.
-            if attempt == 2:
-                raise
-    found = re.finditer(r"^exchange_broker_requests_total\{[^}]*\} ([\d.e+]+)$", text, re.M)
-    backlog = re.search(r"^exchange_audit_backlog ([\d.e+]+)$", text, re.M)
-    done = int(sum(float(m.group(1)) for m in found))
-    return done, int(float(backlog.group(1))) if backlog else -1
+            continue
+    return http.get("/metrics").text
 
 
-def outcomes(http: httpx.Client) -> dict[str, int]:
+def outcomes(text: str) -> dict[str, int]:
     """The exchange's broker calls so far by outcome ('ok' or the error code it answered
-    with), from /metrics: what the non-2xx answers were."""
-    text = http.get("/metrics").text
+    with), from its /metrics ``text``: what the non-2xx answers were."""
     found: dict[str, int] = {}
     for m in re.finditer(
         r'^exchange_broker_requests_total\{[^}]*outcome="([^"]*)"[^}]*\} ([\d.e+]+)$', text, re.M
     ):
         found[m.group(1)] = found.get(m.group(1), 0) + int(float(m.group(2)))
     return found
+
+
+def answered(http: httpx.Client) -> tuple[int, int]:
+    """(lookups the exchange has answered, its audit backlog: entries acknowledged but not
+    yet committed, held in memory), from /metrics."""
+    text = metrics(http)
+    backlog = re.search(r"^exchange_audit_backlog ([\d.e+]+)$", text, re.M)
+    return sum(outcomes(text).values()), int(float(backlog.group(1))) if backlog else -1
 
 
 def bounds(http: httpx.Client) -> list[tuple[str, str, float, float, float]]:
@@ -92,7 +93,7 @@ def bounds(http: httpx.Client) -> list[tuple[str, str, float, float, float]]:
 
     found: dict[str, dict[str, float]] = {}
     units: dict[str, str] = {}
-    for family in text_string_to_metric_families(http.get("/metrics").text):
+    for family in text_string_to_metric_families(metrics(http)):
         for sample in family.samples:
             name = sample.labels.get("structure")
             if name is None or not sample.name.startswith("exchange_bounded_"):
@@ -189,7 +190,7 @@ def main() -> None:
         started = time.monotonic()
         with httpx.Client(base_url=st.ex_url, headers=OPERATOR, timeout=30) as http:
             base = answered(http)[0]
-            outcomes_before = outcomes(http)
+            outcomes_before = outcomes(metrics(http))
             backlogs: list[int] = []
             while wrk.poll() is None:
                 elapsed = time.monotonic() - started
@@ -214,7 +215,7 @@ def main() -> None:
             declared = bounds(http)
             failed = {
                 code: n - outcomes_before.get(code, 0)
-                for code, n in outcomes(http).items()
+                for code, n in outcomes(metrics(http)).items()
                 if code != "ok" and n > outcomes_before.get(code, 0)
             }
             if snaps is not None:
