@@ -16,7 +16,7 @@ from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments import employer_tables
+from exchange.departments import birth_tables, employer_tables
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
@@ -66,6 +66,24 @@ def test_the_whole_table_equals_the_scalar_export_and_the_lookups(
     assert all(list(a) == list(b) for (_, a), (_, b) in zip(got, expected, strict=True))
     for _, record in got:
         assert gen.lookup(scalar, str(record[gen.key_field])) == record
+
+
+@pytest.mark.parametrize(("seed", "population"), [(11, 6_000), (7, 3_001)], ids=["dense", "odd"])
+def test_birth_certificates_past_the_couple_table_cap_are_the_same(
+    seed: int, population: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cities up to ``_TABLE_UNITS`` couples find mothers in a table of every couple, bigger
+    ones derive each drawn candidate: both are the scalar code's mothers and fathers."""
+    name = "birth_certificate"
+    gen = GENERATORS[name]
+    with_table = _whole(City(seed, population, 400), name)
+    monkeypatch.setattr(birth_tables, "_TABLE_UNITS", 0)
+    drawn = _whole(City(seed, population, 400), name)
+    scalar = City(seed, population, 400)
+    assert with_table == drawn == list(gen.export_rows(scalar, 0, gen.rows(scalar)))
+    # Both kinds of parents occur, so the comparison covers the search's every outcome.
+    assert {r["mother_name"] is None for _, r in drawn} == {True, False}
+    assert {r["father_name"] is None for _, r in drawn if r["mother_name"]} == {True, False}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

@@ -1,10 +1,15 @@
 """Birth medical certificates in bulk: each child born late enough, with the mother and
-father the scalar code finds (candidates drawn a few at a time), derived as columns; the
-bulk twin of ``records.health.birth_certificate``."""
+father the scalar code finds (candidates drawn a few at a time, each looked up in a table
+of every couple in a city of up to ~1 M people), derived as columns; the bulk twin of
+``records.health.birth_certificate``."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from exchange.departments import bulk, calendar_arrays, jsonbytes
 from exchange.departments import json_columns as jc
@@ -16,6 +21,7 @@ from exchange.departments.ndjson import Table
 from exchange.departments.people import BASE_ORD
 from exchange.departments.people_columns import People
 from exchange.departments.people_tables import row_span
+from exchange.departments.prng_arrays import BOOL, I64, U64
 from exchange.departments.records import health
 
 __all__ = ["birth_certificate"]
@@ -37,43 +43,7 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     n = p.n
     r = draws(city, "birth", _MOTHER_DRAWS + 1, p.index)
     _, years, months, mdays, _ = calendar_arrays.calendar_tables()
-    child_y, child_md = years[p.day], months[p.day] * 100 + mdays[p.day]
-    unit = np.full(n, -1, dtype=np.int64)
-    married = np.full(n, -1, dtype=np.int64)
-    spent = np.full(n, _MOTHER_DRAWS, dtype=np.int64)  # draws used before the hospital's
-    open_ = np.arange(n)
-    # Candidates a few draws at a time, for the children still without a mother: most
-    # find one in the first draws, so this derives a few couples per child, not 24.
-    for lo, hi in _MOTHER_BATCHES:
-        if not len(open_):
-            break
-        u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
-        exists = 2 * u + 1 < city.population
-        cand = np.where(exists, u, 0).ravel()
-        # Both partners' slots from one permutation of the couple: the wife's birthday
-        # decides whether she can be the mother, the two together their marriage.
-        couple = bulk.couple_slots(city, cand)
-        cday = couple[3]
-        wy = years[cday].reshape(u.shape)
-        wmd = (months[cday] * 100 + mdays[cday]).reshape(u.shape)
-        age = child_y[open_, None] - wy - (child_md[open_, None] < wmd)
-        # Only candidates of an age to be the mother are derived further, for their marriage.
-        aged = (exists & (age >= 20) & (age <= 42)).ravel()
-        wed_flat = np.full(len(cand), -1, dtype=np.int64)
-        if aged.any():
-            day_h, area_h, h, day_w, area_w = (c[aged] for c in couple)
-            wed_flat[aged], _, _ = bulk.marriages(
-                city, cand[aged], (day_h, area_h, h, day_w, area_w)
-            )
-        wed = wed_flat.reshape(u.shape)
-        fit = wed >= 0
-        found = fit.any(axis=1)
-        first = np.argmax(fit, axis=1)[found]
-        hit = open_[found]
-        unit[hit] = u[found, first]
-        married[hit] = wed[found, first]
-        spent[hit] = lo + first + 1
-        open_ = open_[~found]
+    unit, married, spent = _mothers(city, r, years[p.day], months[p.day] * 100 + mdays[p.day])
     has_mother = unit >= 0
     has_father = has_mother & (married <= p.birth)
     parents = np.unique(np.concatenate([2 * unit[has_mother], 2 * unit[has_mother] + 1]))
@@ -111,6 +81,94 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
             "father_id_number": father_id,
         },
     )
+
+
+Mothers = tuple[I64, I64, I64]
+Couples = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
+
+# Up to this many couples (a city of ~1 M people), a process keeps every couple's wife's
+# birth day and marriage (8 bytes a couple, 4 MiB at the cap; made once, on the first
+# birth certificate: ~14 ms for 50,000 couples, ~140 ms at the cap), and the mothers'
+# search gathers from it: a whole export draws several candidates a child for a third of
+# the people, so deriving each drawn couple cost more than all of them (a span of 8,192
+# people: 9.4 → 5.9 ms). Past the cap, making the table would hold the first page longer
+# than a whole export saves, so each candidate's couple is derived as it is drawn.
+_TABLE_UNITS = 1 << 19
+_TABLE_SLICE = 1 << 16
+
+
+def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
+    """Each child's mother's couple (-1: none), that couple's marriage (-1: none) and the
+    draws the search used (``_MOTHER_DRAWS`` when it found none): the scalar code's first
+    drawn couple whose wife exists, is married, and was 20 to 42 at the birth."""
+    table = _couple_table(city) if city.units <= _TABLE_UNITS else None
+    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
+    n = len(child_y)
+    unit = np.full(n, -1, dtype=np.int64)
+    married = np.full(n, -1, dtype=np.int64)
+    spent = np.full(n, _MOTHER_DRAWS, dtype=np.int64)  # draws used before the hospital's
+    open_ = np.arange(n)
+    # Candidates a few draws at a time, for the children still without a mother: most
+    # find one in the first draws, so this looks at a few couples per child, not 24.
+    for lo, hi in _MOTHER_BATCHES:
+        if not len(open_):
+            break
+        u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
+        exists = 2 * u + 1 < city.population
+        cand = np.where(exists, u, 0)
+        cday: npt.NDArray[np.integer[Any]]
+        if table is None:
+            couple = bulk.couple_slots(city, cand.ravel())
+            cday = couple[3].reshape(u.shape)
+        else:
+            cday = table[0][cand]
+        age = (
+            child_y[open_, None]
+            - years[cday]
+            - (child_md[open_, None] < months[cday] * 100 + mdays[cday])
+        )
+        aged = exists & (age >= 20) & (age <= 42)
+        if table is None:
+            # Only the candidates of an age to be the mother are derived further.
+            flat = np.full(u.size, -1, dtype=np.int64)
+            keep = aged.ravel()
+            if keep.any():
+                flat[keep], _, _ = bulk.marriages(city, cand.ravel()[keep], _pick(couple, keep))
+            wed = flat.reshape(u.shape)
+        else:
+            wed = np.where(aged, table[1][cand], -1)
+        fit = wed >= 0
+        found = fit.any(axis=1)
+        first = np.argmax(fit, axis=1)[found]
+        hit = open_[found]
+        unit[hit] = u[found, first]
+        married[hit] = wed[found, first]
+        spent[hit] = lo + first + 1
+        open_ = open_[~found]
+    return unit, married, spent
+
+
+def _pick(couple: bulk.CoupleSlots, keep: BOOL) -> bulk.CoupleSlots:
+    day_h, area_h, h, day_w, area_w = couple
+    return day_h[keep], area_h[keep], h[keep], day_w[keep], area_w[keep]
+
+
+@lru_cache(maxsize=1)
+def _couple_table(city: City) -> Couples:
+    """(wife's birth day, marriage ordinal or -1) of every couple by unit, made a slice at
+    a time (deriving a couple holds a few dozen temporary arrays). A wife too old to be 42
+    at any birth with a certificate is never a mother: her marriage is left at -1."""
+    wife_day = np.zeros(city.units, dtype=np.int32)
+    wed = np.full(city.units, -1, dtype=np.int32)
+    for lo in range(0, city.units, _TABLE_SLICE):
+        u = np.arange(lo, min(lo + _TABLE_SLICE, city.units), dtype=np.int64)
+        u = u[2 * u + 1 < city.population]
+        couple = bulk.couple_slots(city, u)
+        wife_day[u] = couple[3]
+        young = couple[3] + BASE_ORD + 43 * 366 >= _BIRTH_CERTS_FROM
+        if young.any():
+            wed[u[young]], _, _ = bulk.marriages(city, u[young], _pick(couple, young))
+    return wife_day, wed
 
 
 _LETTERS = jsonbytes.Vocab([chr(65 + k) for k in range(26)])

@@ -58,6 +58,7 @@ from exchange.departments.vocabulary import (
 )
 
 __all__ = [
+    "CoupleSlots",
     "couple_slots",
     "couples",
     "deaths",
@@ -74,6 +75,9 @@ __all__ = [
 
 # -- people ------------------------------------------------------------------------------
 
+#: (husband's day, husband's area, sequence half, wife's day, wife's area) of each couple
+CoupleSlots = tuple[I64, I64, I64, I64, I64]
+
 
 def slots(city: City, index: I64) -> tuple[I64, I64, I64]:
     """(day, area index, sequence half) of each person: ``City._slot_parts`` in bulk."""
@@ -86,7 +90,7 @@ def slots(city: City, index: I64) -> tuple[I64, I64, I64]:
     return day, area_i, h
 
 
-def couple_slots(city: City, unit: I64) -> tuple[I64, I64, I64, I64, I64]:
+def couple_slots(city: City, unit: I64) -> CoupleSlots:
     """(husband's day, husband's area, sequence half, wife's day, wife's area) of each
     couple: :func:`slots` of ``2 * unit`` and ``2 * unit + 1`` from one permutation of
     ``unit`` (a wife's slot is her husband's, moved), where deriving both partners as
@@ -168,7 +172,7 @@ def couples(city: City, unit: I64, day: I64, area_i: I64, h: I64, death: I64) ->
     return np.where(ok, married, -1), np.where(ok, divorced, -1)
 
 
-def marriages(city: City, unit: I64, slots: tuple[I64, I64, I64, I64, I64]) -> tuple[I64, I64, I64]:
+def marriages(city: City, unit: I64, slots: CoupleSlots) -> tuple[I64, I64, I64]:
     """(married, divorced, deaths) of couples ``unit`` from their :func:`couple_slots`:
     :func:`couples` with both partners' :func:`deaths` (a ``(units, 2)`` array, husband
     then wife; -1 for a wife past the population), what every table that writes a marriage
