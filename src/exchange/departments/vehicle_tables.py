@@ -17,7 +17,8 @@ from exchange.departments.columns import (
     from_age,
 )
 from exchange.departments.ndjson import Table
-from exchange.departments.people_tables import people_block
+from exchange.departments.people_columns import People
+from exchange.departments.people_tables import row_span
 from exchange.departments.prng import T_VEH
 from exchange.departments.prng_arrays import I64, U64, feistel_forward, mix
 from exchange.departments.records import public_security
@@ -59,9 +60,12 @@ def _plates(city: City, slot: I64) -> npt.NDArray[np.uint8]:
 
 
 def vehicle_registration(city: City, start: int, stop: int) -> Table:
-    p = people_block(city, start, stop)
-    z = mix(p.n, city.seed, T_VEH, p.index.astype(np.uint64)) % np.uint64(100)
-    count = np.where(z < 66, 0, np.where(z < 92, 1, 2))
+    index = row_span(start, stop, city.population)
+    z = mix(len(index), city.seed, T_VEH, index.astype(np.uint64)) % np.uint64(100)
+    # The draw alone rules out two people in three: only the others are derived as persons.
+    drew = z >= 66
+    p = People(city, index[drew])
+    count = np.where(z[drew] < 92, 1, 2)
     count = np.where(p.alive & (p.age >= 18), count, 0)
     # One record per vehicle, a person's vehicles in order.
     owners = np.repeat(np.arange(p.n), count)
