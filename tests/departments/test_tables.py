@@ -16,7 +16,7 @@ from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments import birth_tables, employer_tables
+from exchange.departments import bulk, employer_tables
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
@@ -53,11 +53,23 @@ def test_every_exportable_topic_has_a_table(definitions: dict[str, DepartmentDef
     ],
     ids=["dense", "odd"],
 )
+@pytest.mark.parametrize("register", [True, False], ids=["register", "derived"])
 def test_the_whole_table_equals_the_scalar_export_and_the_lookups(
-    name: str, seed: int, population: int, enterprises: int
+    name: str,
+    seed: int,
+    population: int,
+    enterprises: int,
+    register: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With the city's register kept (as an export worker keeps it) and without (a city
+    past its cap): the same records."""
     gen = GENERATORS[name]
     city = City(seed, population, enterprises)
+    monkeypatch.setattr(bulk, "_kept", None)
+    if register:
+        assert bulk.keep_register(city) is not None
+    assert (bulk.register(city) is not None) is register
     got = _whole(city, name)
     scalar = City(seed, population, enterprises)  # no cache shared with the bulk path
     expected = list(gen.export_rows(scalar, 0, gen.rows(scalar)))
@@ -68,22 +80,45 @@ def test_the_whole_table_equals_the_scalar_export_and_the_lookups(
         assert gen.lookup(scalar, str(record[gen.key_field])) == record
 
 
-@pytest.mark.parametrize(("seed", "population"), [(11, 6_000), (7, 3_001)], ids=["dense", "odd"])
-def test_birth_certificates_past_the_couple_table_cap_are_the_same(
-    seed: int, population: int, monkeypatch: pytest.MonkeyPatch
+def test_the_register_is_each_couples_derivation_and_kept_for_one_city(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Cities up to ``_TABLE_UNITS`` couples find mothers in a table of every couple, bigger
-    ones derive each drawn candidate: both are the scalar code's mothers and fathers."""
-    name = "birth_certificate"
-    gen = GENERATORS[name]
-    with_table = _whole(City(seed, population, 400), name)
-    monkeypatch.setattr(birth_tables, "_TABLE_UNITS", 0)
-    drawn = _whole(City(seed, population, 400), name)
-    scalar = City(seed, population, 400)
-    assert with_table == drawn == list(gen.export_rows(scalar, 0, gen.rows(scalar)))
-    # Both kinds of parents occur, so the comparison covers the search's every outcome.
-    assert {r["mother_name"] is None for _, r in drawn} == {True, False}
-    assert {r["father_name"] is None for _, r in drawn if r["mother_name"]} == {True, False}
+    monkeypatch.setattr(bulk, "_kept", None)
+    city = City(7, 3_001, 400)  # odd: the last couple has no wife
+    reg = bulk.keep_register(city)
+    assert reg is not None
+    assert bulk.register(city) is reg
+    assert bulk.keep_register(city) is reg  # made once
+    assert bulk.register(City(7, 3_001, 400)) is None  # another city: derived
+    unit = np.arange(city.units, dtype=np.int64)
+    monkeypatch.setattr(bulk, "_kept", None)
+    derived = bulk.couple_slots(city, unit)
+    married, divorced, death = bulk.marriages(city, unit, derived)
+    monkeypatch.setattr(bulk, "_kept", (city, reg))
+    gathered = bulk.couple_slots(city, unit)
+    for a, b in zip(gathered, derived, strict=True):
+        assert a.dtype == np.int64
+        assert np.array_equal(a, b)
+    for a, b in zip(bulk.marriages(city, unit, gathered), (married, divorced, death), strict=True):
+        assert np.array_equal(a, b)
+    assert death[-1, 1] == -1
+    assert (married >= 0).any()
+    assert (divorced >= 0).any()
+    people = np.arange(city.population, dtype=np.int64)
+    day, _, _ = bulk.slots(city, people)
+    for person in (0, 1, 1_234, city.population - 1):
+        p = city.person(person)
+        assert bulk.deaths(city, people[person : person + 1], day[person : person + 1])[0] == (
+            -1 if p.death_date is None else p.death_date.toordinal()
+        )
+
+
+def test_a_city_past_the_cap_keeps_no_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "_kept", None)
+    monkeypatch.setattr(bulk, "REGISTER_MAX_PEOPLE", 3_000)
+    city = City(7, 3_001, 400)
+    assert bulk.keep_register(city) is None
+    assert bulk.register(city) is None
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

@@ -1,11 +1,10 @@
 """Birth medical certificates in bulk: each child born late enough, with the mother and
-father the scalar code finds (candidates drawn a few at a time, each looked up in a table
-of every couple in a city of up to ~1 M people), derived as columns; the bulk twin of
-``records.health.birth_certificate``."""
+father the scalar code finds (candidates drawn a few at a time, each looked up in the
+city's register where the process keeps one, see :func:`bulk.keep_register`), derived as
+columns; the bulk twin of ``records.health.birth_certificate``."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -84,24 +83,16 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
 
 
 Mothers = tuple[I64, I64, I64]
-Couples = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
-
-# Up to this many couples (a city of ~1 M people), a process keeps every couple's wife's
-# birth day and marriage (8 bytes a couple, 4 MiB at the cap; made once, on the first
-# birth certificate: ~14 ms for 50,000 couples, ~140 ms at the cap), and the mothers'
-# search gathers from it: a whole export draws several candidates a child for a third of
-# the people, so deriving each drawn couple cost more than all of them (a span of 8,192
-# people: 9.4 → 5.9 ms). Past the cap, making the table would hold the first page longer
-# than a whole export saves, so each candidate's couple is derived as it is drawn.
-_TABLE_UNITS = 1 << 19
-_TABLE_SLICE = 1 << 16
 
 
 def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
     """Each child's mother's couple (-1: none), that couple's marriage (-1: none) and the
     draws the search used (``_MOTHER_DRAWS`` when it found none): the scalar code's first
     drawn couple whose wife exists, is married, and was 20 to 42 at the birth."""
-    table = _couple_table(city) if city.units <= _TABLE_UNITS else None
+    reg = bulk.register(city)
+    # With the register, a candidate's wife's birth day and marriage are gathers; without
+    # it each candidate's couple is derived (the marriage only for a wife of an age).
+    table = None if reg is None else (reg.day[:, 1], reg.married)
     _, years, months, mdays, _ = calendar_arrays.calendar_tables()
     n = len(child_y)
     unit = np.full(n, -1, dtype=np.int64)
@@ -151,24 +142,6 @@ def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
 def _pick(couple: bulk.CoupleSlots, keep: BOOL) -> bulk.CoupleSlots:
     day_h, area_h, h, day_w, area_w = couple
     return day_h[keep], area_h[keep], h[keep], day_w[keep], area_w[keep]
-
-
-@lru_cache(maxsize=1)
-def _couple_table(city: City) -> Couples:
-    """(wife's birth day, marriage ordinal or -1) of every couple by unit, made a slice at
-    a time (deriving a couple holds a few dozen temporary arrays). A wife too old to be 42
-    at any birth with a certificate is never a mother: her marriage is left at -1."""
-    wife_day = np.zeros(city.units, dtype=np.int32)
-    wed = np.full(city.units, -1, dtype=np.int32)
-    for lo in range(0, city.units, _TABLE_SLICE):
-        u = np.arange(lo, min(lo + _TABLE_SLICE, city.units), dtype=np.int64)
-        u = u[2 * u + 1 < city.population]
-        couple = bulk.couple_slots(city, u)
-        wife_day[u] = couple[3]
-        young = couple[3] + BASE_ORD + 43 * 366 >= _BIRTH_CERTS_FROM
-        if young.any():
-            wed[u[young]], _, _ = bulk.marriages(city, u[young], _pick(couple, young))
-    return wife_day, wed
 
 
 _LETTERS = jsonbytes.Vocab([chr(65 + k) for k in range(26)])

@@ -110,6 +110,10 @@ class People:
         if not n:
             self.day = self.area_i = self.h = np.zeros(0, dtype=np.int64)
             return
+        if bulk.register(city) is not None:
+            # Each person's slot gathered from the register: no couples to derive first.
+            self.day, self.area_i, self.h = bulk.slots(city, index)
+            return
         units = _units(index)
         unit_of = np.searchsorted(units, index >> 1)
         slots = bulk.couple_slots(city, units)
@@ -148,6 +152,12 @@ class People:
         derived only for the tables that need it (household, marriage, real estate), as
         it needs both partners' deaths."""
         city = self.city
+        reg = bulk.register(city)
+        if reg is not None:
+            unit = self.index >> 1
+            return np.stack([reg.married[unit], reg.divorced[unit], reg.death[unit, 0]]).astype(
+                np.int64
+            )
         if self._couples is None:
             units = _units(self.index)
             unit_of = np.searchsorted(units, self.index >> 1)

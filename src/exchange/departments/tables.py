@@ -56,10 +56,11 @@ TABLES: dict[str, Callable[[City, int, int], Table]] = {
 
 def warm(city: City) -> None:
     """Make every table's lookup tables now (each birth day's digits, the JSON of every
-    date, the digit quads, the streets and vocabularies, the city's couples for the birth
-    certificates' mothers: built once per process, on first use) by deriving a few rows
-    of each table: an export worker does it at its start, which its first export of each
-    topic paid before (the dates alone ~50 ms; the couples ~14 ms per 100,000 people)."""
+    date, the digit quads, the streets and vocabularies: built once per process, on first
+    use) by deriving a few rows of each table, and keep the city's register of couples
+    (:func:`bulk.keep_register`): an export worker does it at its start, which its first
+    export of each topic paid before (the dates alone ~50 ms)."""
     bulk.warm()
+    bulk.keep_register(city)
     for name, build in TABLES.items():
         build(city, 0, 64).block(GENERATORS[name].fields)
