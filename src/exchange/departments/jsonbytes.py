@@ -37,6 +37,7 @@ __all__ = [
     "iso_dates",
     "join",
     "ndjson",
+    "ndjson_array",
     "py_values",
     "repeat",
     "text",
@@ -222,13 +223,20 @@ def py_values(values: Sequence[Any]) -> U8:
 
 def ndjson(n: int, fields: Sequence[tuple[str, U8]]) -> bytes:
     """The records' NDJSON: ``{"field":value,…}`` and a newline per row, in order."""
+    return ndjson_array(n, fields).tobytes()
+
+
+def ndjson_array(n: int, fields: Sequence[tuple[str, U8]]) -> U8:
+    """:func:`ndjson`'s bytes as the array they are made in (a worker writes them to its
+    span's file from it: copying them into ``bytes`` first cost a twentieth of a cold
+    household chunk)."""
     parts: list[Part] = []
     for k, (name, value) in enumerate(fields):
         parts.append((b"," if k else b"{") + orjson.dumps(name) + b":")
         parts.append(value)
     parts.append(b"}\n")
     lines = join(n, *parts)
-    out: bytes = lines[lines != 0].tobytes()
+    out: U8 = lines[lines != 0]
     return out
 
 

@@ -87,8 +87,10 @@ class Table:
         columns = [(f, self._json(f)) for f in self._order(fields)]
         out: list[Block] = []
         for lo, hi in cut_at(rows, first, count, size):
-            lines = jsonbytes.ndjson(hi - lo, [(f, c[lo:hi]) for f, c in columns])
-            out.append(Block(rows[lo:hi].copy(), lines))
+            lines = jsonbytes.ndjson_array(hi - lo, [(f, c[lo:hi]) for f, c in columns])
+            # A view of the array: a span's chunks are written to its file, or pickled
+            # (``Block.__reduce__`` makes bytes), as a mapped span's chunks are views too.
+            out.append(Block(rows[lo:hi].copy(), lines.data))
         return out
 
     def _order(self, fields: tuple[str, ...]) -> tuple[str, ...]:
