@@ -14,9 +14,9 @@ from exchange import ids
 from exchange.departments import bulk, names
 from exchange.departments.columns import street_tables
 from exchange.departments.firm_columns import Firms
-from exchange.departments.jsonbytes import U8, Vocab, ascii_text, digits, join, text, utf8, where
+from exchange.departments.jsonbytes import U8, Vocab, ascii_text, digits, join, text, where
 from exchange.departments.people import AREAS
-from exchange.departments.people_columns import People
+from exchange.departments.people_columns import People, name_tables
 from exchange.departments.prng_arrays import I64
 from exchange.departments.vocabulary import ENT_STATUS_TABLE, ENT_WORDS, INDUSTRIES, ROADS
 
@@ -69,7 +69,11 @@ def id_number(p: People) -> U8:
 
 
 def name(p: People) -> U8:
-    return text(p.n, utf8(p.name_points))
+    """Each name's JSON, its characters' UTF-8 gathered from tables (the "none" row of a
+    missing second character is NULs)."""
+    surname, first, second = p.name_picks
+    t = name_tables()
+    return text(p.n, t.surname_utf8[surname], t.given_utf8[first], t.given_utf8[second])
 
 
 @lru_cache(maxsize=1)

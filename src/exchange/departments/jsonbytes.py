@@ -7,8 +7,7 @@ a raw NUL (a string's U+0000 is written ``\\u0000``), so the bytes of a record a
 row's non-zero bytes in order, and a whole block of NDJSON is one boolean compression of
 the fields' matrices laid side by side (:func:`ndjson`). Every fragment is built over
 arrays: a gather from a table of encoded values (:class:`Vocab`), decimal digits
-(:func:`digits`), code points turned into UTF-8 (:func:`utf8`), literal bytes, and the row
-by row choice between two (:func:`where`).
+(:func:`digits`), literal bytes, and the row by row choice between two (:func:`where`).
 
 Why: a cold export spent most of its CPU making Python strings (f-strings, ``tolist``,
 list indexing) and then one ``orjson.dumps`` per record; here the work per record is a
@@ -41,7 +40,6 @@ __all__ = [
     "py_values",
     "repeat",
     "text",
-    "utf8",
     "where",
 ]
 
@@ -74,7 +72,7 @@ def join(n: int, *parts: Part) -> U8:
 
 def text(n: int, *parts: Part) -> U8:
     """A JSON string of the parts (each already JSON string content: no quote, no escape
-    needed; :meth:`Vocab.raw` and :func:`utf8` make such parts)."""
+    needed; :meth:`Vocab.inner` and the names' character tables make such parts)."""
     return join(n, b'"', *parts, b'"')
 
 
@@ -164,23 +162,6 @@ def _length(v: I64) -> I64:
     """Decimal digits of each non-negative integer (1 for 0)."""
     out: I64 = np.searchsorted(_POW10, v, side="right").astype(np.int64)
     return np.maximum(out, 1)
-
-
-def utf8(points: npt.NDArray[np.uint32]) -> U8:
-    """UTF-8 of a ``(n, k)`` matrix of code points (0: none), each of U+0800…U+FFFF
-    except the surrogates (three bytes each: every CJK character of the city's names)."""
-    cp = np.asarray(points, dtype=np.uint32)
-    used = cp != 0
-    seen = cp[used]
-    if bool(((seen < 0x800) | (seen > 0xFFFF) | ((seen >= 0xD800) & (seen < 0xE000))).any()):
-        raise ValueError("utf8() writes three-byte code points only")
-    n, k = cp.shape
-    out = np.empty((n, k, 3), dtype=np.uint8)
-    out[:, :, 0] = 0xE0 | (cp >> 12)
-    out[:, :, 1] = 0x80 | ((cp >> 6) & 0x3F)
-    out[:, :, 2] = 0x80 | (cp & 0x3F)
-    out[~used] = 0
-    return out.reshape(n, 3 * k)
 
 
 class Vocab:

@@ -12,6 +12,7 @@ record with the single lookup of its key.
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,7 @@ from exchange.departments.vocabulary import (
     ROADS,
 )
 
-__all__ = ["People"]
+__all__ = ["NameTables", "People", "name_tables"]
 
 
 @lru_cache(maxsize=1)
@@ -42,31 +43,43 @@ def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDAr
     return areas, days, np.frombuffer(ids.ID_CHECK.encode(), dtype=np.uint8)
 
 
+class NameTables(NamedTuple):
+    """The characters names are made of: the given-name characters (male, then female,
+    then neutral), each surname's (two columns, 0 after a one-character surname) and its
+    length, and the UTF-8 of each (a given character's three bytes, with a last row of
+    NULs for "none"; a surname's six, NUL after a one-character one)."""
+
+    given: npt.NDArray[np.uint32]
+    surname: npt.NDArray[np.uint32]
+    surname_len: I64
+    given_utf8: npt.NDArray[np.uint8]
+    surname_utf8: npt.NDArray[np.uint8]
+
+
 @lru_cache(maxsize=1)
-def _name_tables() -> tuple[
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.uint32],
-    I64,
-]:
-    """Code points of the given-name characters (male, female, neutral), of each surname
-    (two columns, 0 after a one-character surname) and each surname's length."""
-
-    def points(chars: str) -> npt.NDArray[np.uint32]:
-        return np.array([ord(c) for c in chars], dtype=np.uint32)
-
+def name_tables() -> NameTables:
+    given = np.array([ord(c) for c in _GIVEN], dtype=np.uint32)
     sur = np.zeros((len(names.SURNAMES), 2), dtype=np.uint32)
+    sur_utf8 = np.zeros((len(names.SURNAMES), 6), dtype=np.uint8)
     for i, (s, _) in enumerate(names.SURNAMES):
         sur[i, : len(s)] = [ord(c) for c in s]
-    lengths = np.array([len(s) for s, _ in names.SURNAMES], dtype=np.int64)
-    return (
-        points(names.MALE_CHARS),
-        points(names.FEMALE_CHARS),
-        points(names.NEUTRAL_CHARS),
+        encoded = s.encode()
+        sur_utf8[i, : len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+    given_utf8 = np.zeros((len(_GIVEN) + 1, 3), dtype=np.uint8)
+    given_utf8[:-1] = np.frombuffer(_GIVEN.encode(), dtype=np.uint8).reshape(-1, 3)
+    return NameTables(
+        given,
         sur,
-        lengths,
+        np.array([len(s) for s, _ in names.SURNAMES], dtype=np.int64),
+        given_utf8,
+        sur_utf8,
     )
+
+
+_GIVEN = names.MALE_CHARS + names.FEMALE_CHARS + names.NEUTRAL_CHARS
+# Where the female and the neutral characters start in ``_GIVEN``.
+_FEMALE_AT = len(names.MALE_CHARS)
+_NEUTRAL_AT = _FEMALE_AT + len(names.FEMALE_CHARS)
 
 
 #: Columns :meth:`People.take` carries over when made (the rest are made again if asked).
@@ -259,32 +272,45 @@ class People:
         return out
 
     @cached_property
-    def name_points(self) -> npt.NDArray[np.uint32]:
-        """Code points of each name, a (n, 4) array (0 after a short name)."""
+    def person_draws(self) -> npt.NDArray[np.uint64]:
+        """The first six draws of each person's Rng: the name's, then the ethnicity's."""
+        return splitmix_draws(
+            mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6
+        )
+
+    @cached_property
+    def name_picks(self) -> tuple[I64, I64, I64]:
+        """(surname, first given character, second given character or -1: none) of each
+        name, as rows of :func:`name_tables`' surnames and given characters."""
         t = bulk.lookup_tables()
-        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
+        d = self.person_draws
         surname = np.searchsorted(t["surname_cum"], d[0] % np.uint64(names.SURNAME_TOTAL), "right")
         two = prng_arrays.chance(d[2], 0.78)
         own = prng_arrays.chance(d[3], 0.6)
-        male, female, neutral, sur_cp, sur_len = _name_tables()
         fem = self.female
-        first = np.where(
-            fem,
-            female[(d[1] % np.uint64(len(female))).astype(np.int64)],
-            male[(d[1] % np.uint64(len(male))).astype(np.int64)],
-        )
-        own_set = np.where(
-            fem,
-            female[(d[4] % np.uint64(len(female))).astype(np.int64)],
-            male[(d[4] % np.uint64(len(male))).astype(np.int64)],
-        )
-        second = np.where(own, own_set, neutral[(d[4] % np.uint64(len(neutral))).astype(np.int64)])
+        n_male, n_female = _FEMALE_AT, _NEUTRAL_AT - _FEMALE_AT
+        n_neutral = len(_GIVEN) - _NEUTRAL_AT
+
+        def pick(draw: npt.NDArray[np.uint64], size: int) -> I64:
+            out: I64 = (draw % np.uint64(size)).astype(np.int64)
+            return out
+
+        first = np.where(fem, _FEMALE_AT + pick(d[1], n_female), pick(d[1], n_male))
+        own_set = np.where(fem, _FEMALE_AT + pick(d[4], n_female), pick(d[4], n_male))
+        second = np.where(own, own_set, _NEUTRAL_AT + pick(d[4], n_neutral))
+        return surname, first, np.where(two, second, -1)
+
+    @cached_property
+    def name_points(self) -> npt.NDArray[np.uint32]:
+        """Code points of each name, a (n, 4) array (0 after a short name)."""
+        surname, first, second = self.name_picks
+        t = name_tables()
         cp = np.zeros((self.n, 4), dtype=np.uint32)
-        cp[:, :2] = sur_cp[surname]
+        cp[:, :2] = t.surname[surname]
         rows = np.arange(self.n)
-        at = sur_len[surname]
-        cp[rows, at] = first
-        cp[rows, at + 1] = np.where(two, second, 0)
+        at = t.surname_len[surname]
+        cp[rows, at] = t.given[first]
+        cp[rows, at + 1] = np.where(second >= 0, t.given[second], 0)
         return cp
 
     @cached_property
@@ -295,7 +321,7 @@ class People:
     def ethnicity_i(self) -> I64:
         """Index of each person's ethnicity in ``names.ETHNICITIES``."""
         t = bulk.lookup_tables()
-        d = splitmix_draws(mix(self.n, self.city.seed, T_PERSON, self.index.astype(np.uint64)), 6)
+        d = self.person_draws
         eth_draw = np.where(prng_arrays.chance(d[2], 0.78), d[5], d[3])
         out: I64 = np.searchsorted(t["eth_cum"], eth_draw % np.uint64(names.ETH_TOTAL), "right")
         return out
