@@ -5,10 +5,9 @@ columns; the bulk twin of ``records.health.birth_certificate``."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 
 from exchange.departments import bulk, calendar_arrays, jsonbytes
 from exchange.departments import json_columns as jc
@@ -83,6 +82,9 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
 
 
 Mothers = tuple[I64, I64, I64]
+#: (whether each candidate is a mother, the marriage of each) for the candidate couples
+#: ``u`` (one row per child still open, one column per draw) of the children ``open_``
+Fits = Callable[[I64, I64], tuple[BOOL, I64]]
 
 
 def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
@@ -90,10 +92,7 @@ def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
     draws the search used (``_MOTHER_DRAWS`` when it found none): the scalar code's first
     drawn couple whose wife exists, is married, and was 20 to 42 at the birth."""
     reg = bulk.register(city)
-    # With the register, a candidate's wife's birth day and marriage are gathers; without
-    # it each candidate's couple is derived (the marriage only for a wife of an age).
-    table = None if reg is None else (reg.day[:, 1], reg.married)
-    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
+    fits = _drawn(city, child_y, child_md) if reg is None else _kept(reg, child_y, child_md)
     n = len(child_y)
     unit = np.full(n, -1, dtype=np.int64)
     married = np.full(n, -1, dtype=np.int64)
@@ -105,30 +104,7 @@ def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
         if not len(open_):
             break
         u = (r[lo:hi, open_] % np.uint64(city.units)).astype(np.int64).T  # (open, draws)
-        exists = 2 * u + 1 < city.population
-        cand = np.where(exists, u, 0)
-        cday: npt.NDArray[np.integer[Any]]
-        if table is None:
-            couple = bulk.couple_slots(city, cand.ravel())
-            cday = couple[3].reshape(u.shape)
-        else:
-            cday = table[0][cand]
-        age = (
-            child_y[open_, None]
-            - years[cday]
-            - (child_md[open_, None] < months[cday] * 100 + mdays[cday])
-        )
-        aged = exists & (age >= 20) & (age <= 42)
-        if table is None:
-            # Only the candidates of an age to be the mother are derived further.
-            flat = np.full(u.size, -1, dtype=np.int64)
-            keep = aged.ravel()
-            if keep.any():
-                flat[keep], _, _ = bulk.marriages(city, cand.ravel()[keep], _pick(couple, keep))
-            wed = flat.reshape(u.shape)
-        else:
-            wed = np.where(aged, table[1][cand], -1)
-        fit = wed >= 0
+        fit, wed = fits(u, open_)
         found = fit.any(axis=1)
         first = np.argmax(fit, axis=1)[found]
         hit = open_[found]
@@ -137,6 +113,66 @@ def _mothers(city: City, r: U64, child_y: I64, child_md: I64) -> Mothers:
         spent[hit] = lo + first + 1
         open_ = open_[~found]
     return unit, married, spent
+
+
+def _kept(reg: bulk.Register, child_y: I64, child_md: I64) -> Fits:
+    """Candidates looked up in the register. Birthdays as the numbers YYYYMMDD: a wife is
+    20 to 42 at a birth when the child's number less hers is 200000 to 429999 (her age is
+    its ten-thousands, a year less before her birthday); a wife who never married (or does
+    not exist: her couple never married) has a birthday no child's is that far after."""
+    wife = _wives(reg)
+    child = (child_y * 10_000 + child_md)[:, None]
+
+    def fits(u: I64, open_: I64) -> tuple[BOOL, I64]:
+        gap = child[open_] - wife[u]
+        fit: BOOL = (gap >= 200_000) & (gap < 430_000)
+        married: I64 = reg.married[u].astype(np.int64)
+        return fit, married
+
+    return fits
+
+
+_wives_of: tuple[bulk.Register, I64] | None = None
+
+
+def _wives(reg: bulk.Register) -> I64:
+    """Each couple's wife's birthday as YYYYMMDD (a far future for a wife who never
+    married), made once per register."""
+    global _wives_of  # of the one register the process keeps
+    kept = _wives_of
+    if kept is not None and kept[0] is reg:
+        return kept[1]
+    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
+    day = reg.day[:, 1]
+    ymd = years[day] * 10_000 + months[day] * 100 + mdays[day]
+    out: I64 = np.where(reg.married >= 0, ymd, 99_999_999)
+    _wives_of = (reg, out)
+    return out
+
+
+def _drawn(city: City, child_y: I64, child_md: I64) -> Fits:
+    """Each candidate's couple derived: the wife's slot, then the marriage only for a wife
+    of an age to be the mother."""
+    _, years, months, mdays, _ = calendar_arrays.calendar_tables()
+
+    def fits(u: I64, open_: I64) -> tuple[BOOL, I64]:
+        exists = 2 * u + 1 < city.population
+        cand = np.where(exists, u, 0).ravel()
+        couple = bulk.couple_slots(city, cand)
+        cday = couple[3].reshape(u.shape)
+        age = (
+            child_y[open_, None]
+            - years[cday]
+            - (child_md[open_, None] < months[cday] * 100 + mdays[cday])
+        )
+        keep = (exists & (age >= 20) & (age <= 42)).ravel()
+        wed = np.full(u.size, -1, dtype=np.int64)
+        if keep.any():
+            wed[keep], _, _ = bulk.marriages(city, cand[keep], _pick(couple, keep))
+        shaped = wed.reshape(u.shape)
+        return shaped >= 0, shaped
+
+    return fits
 
 
 def _pick(couple: bulk.CoupleSlots, keep: BOOL) -> bulk.CoupleSlots:
