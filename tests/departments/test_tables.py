@@ -105,6 +105,12 @@ def test_the_register_is_each_couples_derivation_and_kept_for_one_city(
     assert (married >= 0).any()
     assert (divorced >= 0).any()
     people = np.arange(city.population, dtype=np.int64)
+    assert np.array_equal(bulk.jobs(city, people), reg.job)
+    assert np.array_equal(bulk.staff(city, reg.job.astype(np.int64)), people)
+    monkeypatch.setattr(bulk, "_kept", None)
+    assert np.array_equal(bulk.jobs(city, people), reg.job)  # derived: the same slots
+    assert np.array_equal(bulk.staff(city, people), reg.staff)
+    monkeypatch.setattr(bulk, "_kept", (city, reg))
     day, _, _ = bulk.slots(city, people)
     for person in (0, 1, 1_234, city.population - 1):
         p = city.person(person)

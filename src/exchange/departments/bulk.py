@@ -49,6 +49,7 @@ from exchange.departments.prng_arrays import (
     chance,
     chance_each,
     feistel_forward,
+    feistel_inverse,
     mix,
     splitmix_draws,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "deaths",
     "id_numbers",
     "id_parts",
+    "jobs",
     "keep_register",
     "lookup_tables",
     "marriages",
@@ -75,6 +77,7 @@ __all__ = [
     "register",
     "sample_id_numbers",
     "slots",
+    "staff",
     "warm",
 ]
 
@@ -218,9 +221,9 @@ def marriages(city: City, unit: I64, slots: CoupleSlots) -> tuple[I64, I64, I64]
 
 # -- the register ----------------------------------------------------------------------------
 
-#: The most people a process keeps the register of (18 bytes a person: 18 MiB at the cap;
-#: made in ~21 ms for 100,000 people, ~200 ms for 1,000,000); a bigger city's couples are
-#: derived wherever they are needed.
+#: The most people a process keeps the register of (26 bytes a person: 26 MiB at the cap;
+#: made in ~30 ms for 100,000 people, ~220 ms for 1,000,000); a bigger city's couples and
+#: jobs are derived wherever they are needed.
 REGISTER_MAX_PEOPLE = 1 << 20
 _REGISTER_SLICE = 1 << 16
 I32 = npt.NDArray[np.int32]
@@ -228,9 +231,10 @@ I32 = npt.NDArray[np.int32]
 
 class Register(NamedTuple):
     """A city's couples, by unit (the husband ``2u``, the wife ``2u + 1``), as
-    :func:`couple_slots` and :func:`marriages` derive them: what every table of people
-    needs of each person before anything of its own (the slot behind the birth day and the
-    ID number, the marriage behind the household, both deaths), in 36 bytes a couple."""
+    :func:`couple_slots` and :func:`marriages` derive them, and its jobs both ways: what
+    the tables need of each person before anything of their own (the slot behind the birth
+    day and the ID number, the marriage behind the household, both deaths, the employer,
+    an enterprise's staff to find its legal representative), in 26 bytes a person."""
 
     #: birth day (index into the calendar), husband then wife, shape (units, 2)
     day: I32
@@ -243,6 +247,9 @@ class Register(NamedTuple):
     divorced: I32
     #: death ordinals (-1: alive, or no wife past the population), shape (units, 2)
     death: I32
+    #: each person's job slot (:func:`jobs`) and the person in each slot, shape (people,)
+    job: I32
+    staff: I32
 
 
 _kept: tuple[City, Register] | None = None
@@ -274,6 +281,8 @@ def keep_register(city: City) -> Register | None:
         married=np.empty(units, dtype=np.int32),
         divorced=np.empty(units, dtype=np.int32),
         death=np.empty((units, 2), dtype=np.int32),
+        job=np.empty(city.population, dtype=np.int32),
+        staff=np.empty(city.population, dtype=np.int32),
     )
     # A slice at a time: deriving a couple holds a few dozen temporary arrays.
     for lo in range(0, units, _REGISTER_SLICE):
@@ -285,6 +294,10 @@ def keep_register(city: City) -> Register | None:
         reg.area[lo:hi, 0], reg.area[lo:hi, 1] = area_h, area_w
         reg.h[lo:hi] = h
         reg.married[lo:hi], reg.divorced[lo:hi], reg.death[lo:hi] = marriages(city, unit, both)
+    for lo in range(0, city.population, _REGISTER_SLICE):
+        hi = min(lo + _REGISTER_SLICE, city.population)
+        reg.job[lo:hi] = jobs(city, np.arange(lo, hi, dtype=np.int64))
+    reg.staff[reg.job] = np.arange(city.population, dtype=np.int32)
     _kept = (city, reg)
     return reg
 
@@ -293,6 +306,26 @@ def register(city: City) -> Register | None:
     """The register this process keeps of ``city`` (:func:`keep_register`), if any."""
     kept = _kept
     return kept[1] if kept is not None and kept[0] is city else None
+
+
+def jobs(city: City, index: I64) -> I64:
+    """Each person's job slot: ``City``'s employment permutation (its employer, if any, is
+    the slot modulo the enterprises)."""
+    reg = register(city)
+    if reg is not None:
+        return _i64(reg.job[index])
+    out: I64 = feistel_forward(city._emp, index.astype(np.uint64)).astype(np.int64)
+    return out
+
+
+def staff(city: City, slot: I64) -> I64:
+    """The person in each job slot (:func:`jobs` inverted): enterprise ``e``'s staff hold
+    the slots ``e``, ``e + enterprises``, … in the order ``City.employees_of`` scans them."""
+    reg = register(city)
+    if reg is not None:
+        return _i64(reg.staff[slot])
+    out: I64 = feistel_inverse(city._emp, slot.astype(np.uint64)).astype(np.int64)
+    return out
 
 
 def _i64(values: I32) -> I64:

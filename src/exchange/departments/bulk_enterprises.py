@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from exchange import ids
-from exchange.departments.bulk import deaths, lookup_tables, persons, slots
+from exchange.departments.bulk import deaths, lookup_tables, persons, slots, staff
 from exchange.departments.calendar_arrays import calendar_tables
 from exchange.departments.city import City
 from exchange.departments.enterprises import NUMERIC_BODIES, Enterprise
@@ -20,7 +20,6 @@ from exchange.departments.prng_arrays import (
     I64,
     chance,
     feistel_forward,
-    feistel_inverse,
     mix,
     splitmix_draws,
 )
@@ -63,7 +62,7 @@ def legal_reps(city: City, e: I64) -> I64:
         open_, j = open_[inside], j[inside]
         if not len(open_):
             break
-        flat: I64 = feistel_inverse(city._emp, j.astype(np.uint64)).astype(np.int64)
+        flat = staff(city, j)
         day, _, _ = slots(city, flat)
         # Age on the reference date (31 December: every birthday of the year has passed).
         age = REFERENCE_DATE.year - years[day]

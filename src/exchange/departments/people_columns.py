@@ -24,7 +24,7 @@ from exchange.departments.columns import AREA_NAMES as _AREA_NAMES
 from exchange.departments.columns import street_tables
 from exchange.departments.people import BASE_ORD, REFERENCE_DATE
 from exchange.departments.prng import T_ENT, T_HOUSE, T_PERSON, T_WORK
-from exchange.departments.prng_arrays import BOOL, I64, feistel_forward, mix, splitmix_draws
+from exchange.departments.prng_arrays import BOOL, I64, mix, splitmix_draws
 from exchange.departments.vocabulary import (
     RESIDENCE_TABLE,
     ROADS,
@@ -235,8 +235,7 @@ class People:
         out = np.full(self.n, -1, dtype=np.int64)
         who = np.flatnonzero(works)
         if len(who):
-            perm = feistel_forward(city._emp, self.index[who].astype(np.uint64))
-            e = (perm % np.uint64(city.enterprises)).astype(np.int64)
+            e = bulk.jobs(city, self.index[who]) % city.enterprises
             status = mix(len(e), city.seed, T_ENT, e.astype(np.uint64), 1) % np.uint64(
                 len(bulk_enterprises.ACTIVE)
             )
