@@ -14,7 +14,7 @@ from tests.polling import until
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments import exporter
+from exchange.departments import bulk, exporter
 from exchange.departments.answers import OVERSHARE_FIELD
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
@@ -715,3 +715,23 @@ async def test_an_export_worker_killed_leaves_the_exports_to_this_process_until_
         await pooled.stop()
     assert not pooled.workers.running
     assert pooled.workers._restart is None
+
+
+@pytest.mark.parametrize(("workers", "kept"), [(0, True), (1, False)])
+def test_departments_deriving_in_their_own_process_keep_the_register(
+    settings: Settings,
+    definitions: dict[str, DepartmentDefinition],
+    workers: int,
+    kept: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without export workers the serving process derives every cold chunk, so it keeps
+    the city's register as a worker does; with workers it leaves that to them."""
+    monkeypatch.setattr(bulk, "_kept", None)
+    city = City(5, 2_001, 300)
+    create_departments_app(
+        settings.model_copy(update={"departments_export_workers": workers}),
+        definitions=definitions,
+        city=city,
+    )
+    assert (bulk.register(city) is not None) is kept

@@ -118,6 +118,9 @@ class DepartmentsApp:
             budget=settings.departments_export_cache_mib << 20,
         )
         bulk.warm()
+        if settings.departments_export_workers < 1:
+            # This process derives every cold chunk itself, as a worker would.
+            bulk.keep_register(city)
         self.served = Topics(definitions, city, self.changes.overlay, self.exports.forget)
         #: every served topic by (department, slug)
         self.topics = self.served.by_key
