@@ -260,9 +260,9 @@ def keep_register(city: City) -> Register | None:
     of another city), unless the city has over :data:`REGISTER_MAX_PEOPLE` people.
 
     An export worker does this at its start (:func:`exchange.departments.tables.warm`):
-    every cold chunk then gathers each person's slot, couple and death from it instead
-    of deriving them (a household chunk spent a sixth of its CPU on them, a birth
-    certificate's search for its mother more: it derives several drawn couples a child).
+    every cold chunk then gathers each person's slot, couple, death and job from it
+    instead of deriving them (a household chunk spent a sixth of its CPU on them, a birth
+    certificate's search for its mother more: it derived several drawn couples a child).
     The city's couples are derived once, in slices, not once per table that needs them.
     Only processes that make it keep it: a server or a load generator that derives a
     few people never pays for it."""

@@ -57,9 +57,9 @@ TABLES: dict[str, Callable[[City, int, int], Table]] = {
 def warm(city: City) -> None:
     """Make every table's lookup tables now (each birth day's digits, the JSON of every
     date, the digit quads, the streets and vocabularies: built once per process, on first
-    use) by deriving a few rows of each table, and keep the city's register of couples
-    (:func:`bulk.keep_register`): an export worker does it at its start, which its first
-    export of each topic paid before (the dates alone ~50 ms)."""
+    use) by deriving a few rows of each table, and keep the city's register of couples and
+    jobs (:func:`bulk.keep_register`): an export worker does it at its start, which its
+    first export of each topic paid before (the dates alone ~50 ms)."""
     bulk.warm()
     bulk.keep_register(city)
     for name, build in TABLES.items():
