@@ -218,6 +218,35 @@ def test_a_late_search_answer_does_not_draw_over_a_newer_one(portal: Portal) -> 
     expect(page.locator("#topic-card")).to_be_visible()
 
 
+def test_a_late_list_answer_does_not_draw_over_a_newer_one(portal: Portal) -> None:
+    """The same for a list (one check for every pane that loads, ``newest`` in core.js):
+    the applications tab loads its list when shown, its filter loads it again, and the
+    first answer comes last; the filtered list stays."""
+    app_id = _apply(portal.server, "mzj", VEHICLE, ["plate_number", "vin", "status"])
+    page = portal.open("mzj", tab="catalog")
+    expect(page.locator("#tab-catalog")).to_be_visible()
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held or "role=consumer" not in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/applications?*", hold_the_first)
+    portal.tab("applications")  # its list held
+    expect(page.locator("#tab-applications")).to_be_visible()
+    page.select_option("#apps-status", "disputed")
+    page.click('[data-act="reload-apps"][data-role="consumer"]')  # answered: none disputed
+    expect(page.locator("#apps-list")).to_contain_text("暂无申请")
+    assert len(held) == 1
+    with page.expect_response(lambda r: "role=consumer" in r.url and "status=" not in r.url):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # as above: time for a drawing that should not happen
+    expect(page.locator("#apps-list")).to_contain_text("暂无申请")
+    expect(page.locator(f'#apps-list tr[data-id="{app_id}"]')).to_have_count(0)
+
+
 _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter((el) => el.offsetParent !== null && el.type !== 'hidden')
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')

@@ -2,7 +2,7 @@
 // detail with its review (approve, reject) and dispute forms.
 import {$, html, put, tag, label, table, fmtTime, T, codeText} from "/ui.js";
 import {codesOf} from "/glossary.js";
-import {S, api, dept, deptName, itemName, detailText, topicOf, showError, notice, refreshBadges, platformNow} from "/core.js";
+import {S, api, dept, deptName, itemName, detailText, topicOf, showError, notice, refreshBadges, platformNow, newest} from "/core.js";
 
 export function filterBar(pre, role) {
   const st = pre === "review" ? "pending_review" : "";
@@ -29,11 +29,13 @@ export function deadlineCell(app) {
 
 export async function loadApps(role) {
   const pre = role === "consumer" ? "apps" : "review";
+  const current = newest(pre + "-list");
   const p = new URLSearchParams({role, limit: 200});
   if ($(pre + "-status").value) p.set("status", $(pre + "-status").value);
   if ($(pre + "-overdue").checked) p.set("overdue", "true");
   if ($(pre + "-topic").value.trim()) p.set("topic", $(pre + "-topic").value.trim());
   const page = await api("applications", {q: p});
+  if (!current()) return;
   const other = role === "consumer" ? "provider" : "consumer";
   const both = S.me && S.me.operator;
   const head = [T("编号"), T("主题")].concat(both ? [T("申请单位"), T("提供单位")] : [role === "consumer" ? T("提供单位") : T("申请单位")],

@@ -1,6 +1,6 @@
 // 审计日志: today's volume, the hash-chained entries page by page, and the chain's check.
 import {$, html, put, table, fmtTime, fmtNum, T, codeText} from "/ui.js";
-import {S, api, dept, notice} from "/core.js";
+import {S, api, dept, notice, newest} from "/core.js";
 
 export function auditFilter() {
   return html`<input id="au-consumer" aria-label="${T("申请单位代码")}" placeholder="${T("申请单位代码")}" size="10"><input id="au-provider" aria-label="${T("提供单位代码")}" placeholder="${T("提供单位代码")}" size="10">
@@ -25,7 +25,9 @@ function volumeTable(title, by, nameOf) {
   return html`<div><h4>${title}</h4>${table([html`<th scope="col"></th>`, html`<th scope="col" class="num">${T("调用")}</th>`, html`<th scope="col" class="num">${T("记录")}</th>`], rows, T("无"))}</div>`;
 }
 async function loadStats() {
+  const current = newest("audit-stats");
   const s = await api("auditStats");
+  if (!current()) return;
   const topic = (k) => html`<code>${k}</code>`;
   put("audit-stats", html`<div class="card"><h3>${T("今日交换量")} <span class="en">${s.day}</span></h3>
     <span class="stat">${T("今日调用")}<b>${fmtNum(s.today.calls)}</b></span><span class="stat">${T("今日交换记录")}<b>${fmtNum(s.today.records)}</b></span>
@@ -33,11 +35,13 @@ async function loadStats() {
     <div class="cols">${volumeTable(T("按提供单位"), s.today.by_provider, dept)}${volumeTable(T("按申请单位"), s.today.by_consumer, dept)}${volumeTable(T("按主题"), s.today.by_topic, topic)}</div></div>`);
 }
 export async function loadEntries() {
+  const current = newest("audit-list");
   const p = new URLSearchParams({after: S.auditAfter, limit: 50});
   for (const [id, name] of [["au-consumer", "consumer"], ["au-provider", "provider"], ["au-topic", "resource_code"], ["au-rid", "request_id"], ["au-outcome", "outcome"]]) {
     if ($(id).value.trim()) p.set(name, $(id).value.trim());
   }
   const page = await api("auditEntries", {q: p});
+  if (!current()) return;
   S.auditNext = page.next_after;
   const rows = page.entries.map((e) => html`<tr data-rid="${e.request_id}"><td>${e.seq}</td><td class="nowrap">${fmtTime(e.at)}</td><td><code>${e.request_id}</code></td><td>${codeText("audit_kind", e.kind)}</td>
       <td>${dept(e.consumer)}</td><td>${e.provider ? dept(e.provider) : ""}</td><td><code>${e.resource_code || ""}</code></td>

@@ -2,7 +2,7 @@
 // application form (共享申请) under it.
 import {$, html, put, tag, table, fmtTime, addDays, T, codeText} from "/ui.js";
 import {codesOf} from "/glossary.js";
-import {S, api, rc, dept, notice, topicOf, changesText, refreshBadges, platformToday} from "/core.js";
+import {S, api, rc, dept, notice, topicOf, changesText, refreshBadges, platformToday, newest} from "/core.js";
 import {outcomeSummary, decisionsTable} from "/applications.js";
 
 let offset = 0; const limit = 20;
@@ -12,13 +12,8 @@ export function searchFrom(where) {
   return search();
 }
 
-// Searches started so far: an answer that comes after a newer search started is dropped
-// (on a busy server the answers can come out of order, and the older one would draw over
-// the newer).
-let searches = 0;
-
 export async function search() {
-  const mine = ++searches;
+  const current = newest("results");
   // A new search is about new topics: the one opened before goes, now rather than when the
   // answer comes (a card opened meanwhile, from the rows still shown, stays).
   put("detail", "");
@@ -27,7 +22,7 @@ export async function search() {
     if ($(id).value.trim()) p.set(name, $(id).value.trim());
   }
   const page = await api("topics", {q: p});
-  if (mine !== searches) return;
+  if (!current()) return;
   $("total").textContent = page.total ? T("共 {n} 条，第 {a}–{b} 条", {n: page.total, a: offset + 1, b: Math.min(offset + limit, page.total)}) : T("共 0 条");
   put("results", page.items.map((t) => html`<tr class="click" tabindex="0" data-act="topic" data-code="${t.resource_code}">
     <td><code>${t.resource_code}</code></td><td>${t.name}</td><td>${dept(t.provider)}</td><td>${codeText("group", t.group)}</td>

@@ -29,6 +29,17 @@ export class NoIdentity extends Error { constructor() { super(T("请先在“身
 // An answer that arrived after the identity changed: dropped, it belongs to someone else.
 export class Stale extends Error {}
 
+// Loads that each redraw one pane (a list, its counts): newest(pane) at a load's start
+// gives a check that is false once a newer load of the same pane has started. On a busy
+// server answers come out of order, and an older one would draw over the newer (and set
+// paging state from it); each loader drops such an answer.
+const loads = new Map();
+export function newest(pane) {
+  const mine = (loads.get(pane) || 0) + 1;
+  loads.set(pane, mine);
+  return () => loads.get(pane) === mine;
+}
+
 export const key = () => S.key;
 export const isOperator = () => Boolean(S.me && S.me.operator);
 

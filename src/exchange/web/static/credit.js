@@ -3,7 +3,7 @@
 // /api/v1/credit/stats) and, for units holding a grant on the credit lists topic (the
 // customs, the commerce bureau), a red and black list check with reasons and records.
 import {html, put, table, fmtNum, T} from "/ui.js";
-import {api, deptName} from "/core.js";
+import {api, deptName, newest} from "/core.js";
 
 const LISTS = {black: "黑名单（失信联合惩戒）", red: "红名单（守信联合激励）"};
 const KINDS = {permit: "行政许可", penalty: "行政处罚"};
@@ -19,7 +19,9 @@ export function renderCreditForms() {
 
 export async function searchCredit(form) {
   const q = form.elements.q.value.trim();
+  const current = newest("credit-result");
   const page = await api("creditRecords", {q: CODE.test(q) ? {credit_code: q} : {name: q}});
+  if (!current()) return;
   const rows = page.items.map((r) => html`<tr><td>${T(KINDS[r.kind])}</td><td><code>${r.decision_number}</code></td>
     <td>${r.party_name}${r.credit_code ? html` <code>${r.credit_code}</code>` : ""}${r.id_number_masked ? html` <code>${r.id_number_masked}</code>` : ""}</td>
     <td>${r.category}</td><td>${r.content}</td><td class="num">${r.fine_amount ?? ""}</td><td>${r.decision_date}</td><td>${r.authority}</td></tr>`);

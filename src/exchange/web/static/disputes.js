@@ -1,15 +1,17 @@
 // 争议协调: disputes both sides see, the negotiation thread, and the operator's decision.
 import {$, html, put, tag, table, fmtTime, T, codeText} from "/ui.js";
 import {codesOf} from "/glossary.js";
-import {S, api, dept, showError, notice} from "/core.js";
+import {S, api, dept, showError, notice, newest} from "/core.js";
 
 const decisionTag = (d) => tag("decision", d, d === "uphold" ? "refused" : "granted");
 
 export async function loadDisputes() {
+  const current = newest("disputes-list");
   const roles = S.me && S.me.operator ? ["consumer"] : ["consumer", "provider"];
   const pages = await Promise.all(roles.map((r) => api("applications", {q: {role: r, limit: 500}})));
   const ids = [...new Set(pages.flatMap((p) => p.items).filter((a) => a.dispute_id).map((a) => a.dispute_id))].sort((a, b) => b - a);
   const disputes = await Promise.all(ids.slice(0, 60).map((id) => api("disputeGet", {p: {dispute_id: id}})));
+  if (!current()) return;
   const rows = disputes.map((d) => html`<tr class="click" tabindex="0" data-act="open-dispute" data-id="${d.id}"><td>#${d.id}</td><td>#${d.application_id}</td>
       <td>${dept(d.consumer)}</td><td>${dept(d.provider)}</td><td>${d.items.map((i) => html`<code>${i}</code> `)}</td>
       <td>${tag("dispute_status", d.status)}</td><td class="nowrap">${fmtTime(d.opened_at)}</td><td>${d.decision ? decisionTag(d.decision) : ""}</td></tr>`);

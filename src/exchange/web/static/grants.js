@@ -2,7 +2,7 @@
 // authorization check (授权校验).
 import {$, html, put, tag, label, table, fmtTime, T, codeText} from "/ui.js";
 import {codesOf} from "/glossary.js";
-import {S, api, dept, itemName, topicOf, showError, notice} from "/core.js";
+import {S, api, dept, itemName, topicOf, showError, notice, newest} from "/core.js";
 
 export function grantsFilter() {
   return html`<label for="grants-status" class="sr-only">${T("状态")}</label><select id="grants-status"><option value="">${T("全部状态")}</option>${codesOf("grant_status").map((s) => html`<option value="${s}">${codeText("grant_status", s)}</option>`)}</select>
@@ -20,11 +20,13 @@ function statusReason(s) {
 }
 
 export async function loadGrants() {
+  const current = newest("grants-list");
   const p = new URLSearchParams({limit: 200});
   for (const [id, name] of [["grants-status", "status"], ["grants-consumer", "consumer"], ["grants-provider", "provider"], ["grants-topic", "topic"]]) {
     if ($(id).value.trim()) p.set(name, $(id).value.trim());
   }
   const page = await api("grants", {q: p});
+  if (!current()) return;
   const rows = page.items.map((g) => html`<tr class="click" tabindex="0" data-act="open-grant" data-id="${g.id}"><td>#${g.id}</td><td>${dept(g.consumer)}</td><td>${dept(g.provider)}</td>
       <td><code>${g.topic}</code></td><td>${T("{n} 项", {n: g.items.length})}</td><td class="nowrap">${g.valid_from} ${T("至")} ${g.valid_until}</td>
       <td class="num">${g.daily_quota || T("不限")}</td><td>${tag("grant_status", g.status)}${g.status_reason ? html`<br><span class="small">${statusReason(g.status_reason)}</span>` : ""}</td><td class="nowrap">${fmtTime(g.updated_at)}</td></tr>`);

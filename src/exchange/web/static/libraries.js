@@ -4,7 +4,7 @@
 // check fills: the operator reads every conflict, a department those where it is one of the
 // two sources, and either closes one with how it was settled.
 import {html, put, table, fmtNum, fmtTime, T} from "/ui.js";
-import {api, deptName, notice, isOperator} from "/core.js";
+import {api, deptName, notice, isOperator, newest} from "/core.js";
 
 const STATES = {new: "待汇集", gathering: "汇集中", done: "已完成", awaiting_grant: "等待授权", error: "出错", withdrawn: "已撤出目录"};
 const STATE_CLASS = {new: "pending", gathering: "open", done: "ok", awaiting_grant: "pending", error: "bad", withdrawn: "retired"};
@@ -94,7 +94,9 @@ function conflictFilter(T) {
 }
 
 export async function loadConflicts() {
+  const current = newest("lib-conflicts");
   const page = await api("libraryConflicts", {p: {library: V.library}, q: {status: V.status, offset: V.offset, limit: LIMIT}});
+  if (!current()) return;
   V.items = Object.fromEntries(page.items.map((c) => [String(c.id), c]));
   const rows = page.items.map((c) => html`<tr><td class="num">${c.id}</td><td><code>${c.subject}</code></td><td>${T(KINDS[c.kind] || c.kind)}</td><td><code>${c.element}</code></td>
     <td>${c.value ?? "—"} <span class="muted small">${deptName(c.provider)}</span></td><td>${c.other_value ?? "—"} <span class="muted small">${deptName(c.other_provider)}</span></td>

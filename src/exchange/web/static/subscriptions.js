@@ -3,7 +3,7 @@
 // blocked — and its dead letters, which the consumer retries or discards
 // (GET /api/v1/subscriptions, …/{id}/dead-letters, …/dead-letters/retry|discard).
 import {html, put, table, fmtNum, fmtTime, T} from "/ui.js";
-import {api, deptName, notice} from "/core.js";
+import {api, deptName, notice, newest} from "/core.js";
 
 function lag(ms) {
   if (ms === null || ms === undefined) return "—";
@@ -11,7 +11,9 @@ function lag(ms) {
 }
 
 export async function loadSubscriptions() {
+  const current = newest("subs-list");
   const page = await api("subscriptions", {q: {limit: 100}});
+  if (!current()) return;
   const rows = page.items.map((s) => {
     const st = s.stats;
     const trouble = st.blocked || st.last_error;
@@ -31,7 +33,9 @@ export async function loadSubscriptions() {
 }
 
 export async function loadDeadLetters(subId) {
+  const current = newest("subs-dead");
   const page = await api("deadLetters", {p: {sub_id: subId}, q: {limit: 100}});
+  if (!current()) return;
   const rows = page.items.map((d) => html`<tr><td>#${d.id}</td><td>${d.event_id}</td><td class="num">${d.attempts}</td>
     <td class="small">${d.error}</td><td class="small">${fmtTime(d.dead_at)}</td></tr>`);
   put("subs-dead", html`<div class="card" id="dead-card" data-sub="${subId}"><h3>${T("订阅 #{id} 的死信", {id: subId})}</h3>
