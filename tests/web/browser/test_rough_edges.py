@@ -247,6 +247,34 @@ def test_a_late_list_answer_does_not_draw_over_a_newer_one(portal: Portal) -> No
     expect(page.locator(f'#apps-list tr[data-id="{app_id}"]')).to_have_count(0)
 
 
+def test_a_late_detail_answer_does_not_replace_the_one_opened_after_it(portal: Portal) -> None:
+    """Two applications opened one after the other, the first answer coming last: the
+    detail shown is the second's (the same check keeps a grant's, a dispute's and a
+    topic's card)."""
+    first = _apply(portal.server, "mzj", VEHICLE, ["plate_number", "vin", "status"])
+    second = _apply(portal.server, "mzj", HOUSEHOLD, ["name", "id_number"])
+    page = portal.open("mzj", tab="applications")
+    expect(page.locator(f'#apps-list tr[data-id="{second}"]')).to_be_visible()
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(f"**/api/v1/applications/{first}", hold_the_first)
+    page.locator(f'#apps-list tr[data-id="{first}"]').click()  # held
+    page.locator(f'#apps-list tr[data-id="{second}"]').click()
+    expect(page.locator("#apps-detail")).to_contain_text(f"申请 #{second}")
+    assert len(held) == 1
+    with page.expect_response(lambda r: r.url.endswith(f"/api/v1/applications/{first}")):
+        held[0].continue_()
+    page.wait_for_timeout(500)
+    expect(page.locator("#apps-detail")).to_contain_text(f"申请 #{second}")
+    expect(page.locator("#apps-detail")).not_to_contain_text(f"申请 #{first} ")
+
+
 _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter((el) => el.offsetParent !== null && el.type !== 'hidden')
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')

@@ -69,8 +69,10 @@ export function decisionsTable(app, t) {
 }
 
 export async function openApp(id, pane) {
+  const current = newest(pane + "-detail");
   const app = await api("application", {p: {app_id: id}});
   const t = await topicOf(app.topic).catch(() => null);
+  if (!current()) return;
   for (const tr of $(pane + "-list").querySelectorAll("tr[data-id]")) tr.classList.toggle("sel", tr.dataset.id === String(id));
   const me = S.me || {};
   const canReview = (me.operator || me.code === app.provider) && app.status === "pending_review";

@@ -15,7 +15,9 @@ export function searchFrom(where) {
 export async function search() {
   const current = newest("results");
   // A new search is about new topics: the one opened before goes, now rather than when the
-  // answer comes (a card opened meanwhile, from the rows still shown, stays).
+  // answer comes (a card opened meanwhile, from the rows still shown, stays), and so does
+  // one still being fetched.
+  newest("detail");
   put("detail", "");
   const p = new URLSearchParams({offset, limit, status: $("status").value});
   for (const [id, name] of [["q", "q"], ["category", "category"], ["sharing", "sharing_type"], ["provider", "provider"]]) {
@@ -30,8 +32,10 @@ export async function search() {
 }
 
 export async function detail(code) {
+  const current = newest("detail");
   const t = await api("topic", {p: rc(code)});
   S.topics[code] = t;
+  if (!current()) return;
   for (const tr of $("results").children) tr.classList.toggle("sel", tr.dataset.code === code);
   const items = t.items.map((i) => html`<tr><td><code>${i.field}</code>${i.is_key ? html` <span class="tag published">${T("键")}</span>` : ""}</td><td>${i.name}</td><td>${i.data_type}</td>
     <td>${tag("sharing", i.sharing_type)}</td><td>${i.element || ""}${i.element ? ` (${T(i.is_source ? "源" : "转共享")})` : ""}</td></tr>`);

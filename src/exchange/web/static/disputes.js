@@ -21,7 +21,9 @@ export async function loadDisputes() {
 }
 
 export async function openDispute(id) {
+  const current = newest("dispute-detail");
   const d = await api("disputeGet", {p: {dispute_id: id}});
+  if (!current()) return;
   const me = S.me || {};
   for (const tr of $("disputes-list").querySelectorAll("tr[data-id]")) tr.classList.toggle("sel", tr.dataset.id === String(id));
   const open = d.status === "open";

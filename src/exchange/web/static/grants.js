@@ -36,8 +36,10 @@ export async function loadGrants() {
 }
 
 export async function openGrant(id) {
+  const current = newest("grant-detail");
   const g = await api("grant", {p: {grant_id: id}});
   const t = await topicOf(g.topic).catch(() => null);
+  if (!current()) return;
   const me = S.me || {};
   for (const tr of $("grants-list").querySelectorAll("tr[data-id]")) tr.classList.toggle("sel", tr.dataset.id === String(id));
   const canRevoke = (me.operator || me.code === g.provider) && (g.status === "active" || g.status === "suspended");
