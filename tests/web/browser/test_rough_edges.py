@@ -30,6 +30,21 @@ def _apply(server: Any, code: str, topic: str, items: list[str], days: int = 200
         return app_id
 
 
+def _hold_first(page: Any, pattern: str, which: str = "") -> list[Any]:
+    """Hold the first request to ``pattern`` whose address holds ``which`` (its route is
+    appended to the list returned, to be let through by the test); the rest go through."""
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        if held or which not in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(pattern, hold)
+    return held
+
+
 def test_searching_before_choosing_an_identity_asks_for_one(portal: Portal) -> None:
     page = portal.open()
     expect(page.locator("#who")).to_contain_text("未登录")
@@ -189,15 +204,7 @@ def test_a_late_search_answer_does_not_draw_over_a_newer_one(portal: Portal) -> 
     answer (CI at 4d84637, test_keyboard_alone)."""
     page = portal.open("mzj", tab="catalog", q="户籍")
     expect(page.locator(f'#results tr[data-code="{HOUSEHOLD}"]')).to_be_visible()
-    held: list[Any] = []
-
-    def hold_the_first(route: Any) -> None:
-        if held:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route("**/api/v1/catalog/topics?*", hold_the_first)
+    held = _hold_first(page, "**/api/v1/catalog/topics?*")
     portal.tab("applications")
     expect(page.locator("#tab-applications")).to_be_visible()
     portal.tab("catalog")  # its search held
@@ -225,15 +232,7 @@ def test_a_late_list_answer_does_not_draw_over_a_newer_one(portal: Portal) -> No
     app_id = _apply(portal.server, "mzj", VEHICLE, ["plate_number", "vin", "status"])
     page = portal.open("mzj", tab="catalog")
     expect(page.locator("#tab-catalog")).to_be_visible()
-    held: list[Any] = []
-
-    def hold_the_first(route: Any) -> None:
-        if held or "role=consumer" not in route.request.url:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route("**/api/v1/applications?*", hold_the_first)
+    held = _hold_first(page, "**/api/v1/applications?*", "role=consumer")
     portal.tab("applications")  # its list held
     expect(page.locator("#tab-applications")).to_be_visible()
     page.select_option("#apps-status", "disputed")
@@ -255,15 +254,7 @@ def test_a_late_detail_answer_does_not_replace_the_one_opened_after_it(portal: P
     second = _apply(portal.server, "mzj", HOUSEHOLD, ["name", "id_number"])
     page = portal.open("mzj", tab="applications")
     expect(page.locator(f'#apps-list tr[data-id="{second}"]')).to_be_visible()
-    held: list[Any] = []
-
-    def hold_the_first(route: Any) -> None:
-        if held:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route(f"**/api/v1/applications/{first}", hold_the_first)
+    held = _hold_first(page, f"**/api/v1/applications/{first}")
     page.locator(f'#apps-list tr[data-id="{first}"]').click()  # held
     page.locator(f'#apps-list tr[data-id="{second}"]').click()
     expect(page.locator("#apps-detail")).to_contain_text(f"申请 #{second}")
