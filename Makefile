@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # `make test`/`make lint` need the development tools too. Installing dev implies runtime.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
+# What an install reads: a change to the compiled extension's source rebuilds it too (an
+# editable install links the Python code but compiles the extension once, in place).
+INSTALL_INPUTS := pyproject.toml setup.py src/exchange/departments/_ndjson.c
 
 .PHONY: up test lint bench clean
 
@@ -15,12 +18,12 @@ $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUNTIME_STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	@echo "make: installing the exchange and what it needs to run into $(VENV) (first run, about a minute)"
 	@$(BIN)/python -m pip install --quiet -e .
 	@touch $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	@echo "make: installing the exchange with the development tools (tests, lint, Locust) into $(VENV)"
 	@$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP) $(RUNTIME_STAMP)

@@ -65,3 +65,73 @@ def test_every_day_of_the_table_is_its_isoformat() -> None:
         orjson.dumps(dt.date.fromordinal(o).isoformat()) for o in range(first, last + 1)
     )
     assert got == expected
+
+
+def test_the_compiled_assembly_is_built() -> None:
+    """The install builds it (setup.py); without it every cold export assembles its NDJSON
+    in NumPy, at about twice the cost, and nothing else would say so."""
+    assert jsonbytes._compact is not None, (
+        "exchange.departments._ndjson is not built: reinstall with a C compiler "
+        "(`pip install -e .`, gcc and the Python headers) to build it"
+    )
+
+
+def _padded_parts(rng: np.random.Generator, n: int) -> list[jsonbytes.Part]:
+    """Parts as the columns make them, and worse: NULs leading, trailing and inside a
+    value, rows all NUL, widths across the 16-byte blocks, views that are not contiguous,
+    rows in reverse, constants and empty parts."""
+    parts: list[jsonbytes.Part] = [b"{"]
+    for width in (0, 1, 7, 15, 16, 17, 31, 33, 40):
+        m = rng.integers(1, 256, (n, width), dtype=np.uint8)
+        m[rng.random((n, width)) < rng.choice([0.0, 0.05, 0.5, 1.0])] = 0
+        if width:
+            lead = rng.integers(0, width + 1, n)
+            m[np.arange(width)[None, :] < lead[:, None]] = 0  # digits' leading padding
+        parts.append(m)
+        parts.append(b',"k":')
+    wide = rng.integers(0, 256, (n, 64), dtype=np.uint8)
+    parts.append(wide[:, ::3])  # a column step of 3
+    parts.append(wide[::-1, 5:30])  # rows in reverse
+    parts.append(np.asfortranarray(rng.integers(0, 3, (n, 20), dtype=np.uint8)))
+    parts.append(b"")
+    parts.append(b"}\n")
+    return parts
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1_000])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_compact_is_each_rows_non_nul_bytes_in_order(n: int, seed: int) -> None:
+    parts = _padded_parts(np.random.default_rng(seed), n)
+    expected = b"".join(
+        b"".join(p if isinstance(p, bytes) else p[r].tobytes() for p in parts).replace(b"\0", b"")
+        for r in range(n)
+    )
+    assert jsonbytes.compact(n, parts).tobytes() == expected
+    assert jsonbytes.compact_numpy(n, parts).tobytes() == expected
+
+
+def test_compact_refuses_parts_that_do_not_fit() -> None:
+    """Bad parts are an error, never a read or write outside the buffers."""
+    compact = jsonbytes._compact
+    if compact is None:
+        pytest.skip("the compiled assembly is not built (see the test above)")
+    good = np.ones((3, 4), dtype=np.uint8)
+    out = np.zeros(12 + 16, dtype=np.uint8)  # the rows' bytes and 16 of slack
+    assert compact(3, [good], out) == 12
+    assert out[:12].tolist() == [1] * 12
+    with pytest.raises(ValueError, match="has 2 rows, not 3"):
+        compact(3, [good[:2]], out)
+    with pytest.raises(ValueError, match="3 dimensions"):
+        compact(3, [np.ones((3, 2, 2), dtype=np.uint8)], out)
+    with pytest.raises(TypeError, match="not of bytes"):
+        compact(3, [np.ones((3, 4), dtype=np.uint16)], out)
+    with pytest.raises(ValueError, match="out holds 27 bytes"):
+        compact(3, [good], out[:27])
+    with pytest.raises(ValueError, match="must not be negative"):
+        compact(-1, [good], out)
+    with pytest.raises(TypeError):
+        compact(3, [good], b"read-only" * 2)
+    with pytest.raises(TypeError):
+        compact(3, [object()], out)
+    with pytest.raises(TypeError, match="must be a sequence"):
+        compact(3, 5, out)

@@ -1,0 +1,3 @@
+from collections.abc import Sequence
+
+def compact(n: int, parts: Sequence[object], out: object) -> int: ...
