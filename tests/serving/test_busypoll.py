@@ -220,7 +220,9 @@ def test_a_provider_slower_than_the_budget_is_not_polled_for_once_known(
             return spun, target.expected.shortest
 
     spun, shortest = asyncio.run(calls(0.01))
-    assert spun[0] > 5
+    # Polled for (how many turns fit in its budget is the machine's: CI once saw 2 on a
+    # loaded one, against > 5 asserted then), then not.
+    assert spun[0] > 0
     assert spun[1:] == [0, 0]
     assert shortest >= 0.01
     spun, shortest = asyncio.run(calls(0))
