@@ -345,6 +345,16 @@ def lookup_tables() -> dict[str, Any]:
             dtype=np.int64,
         ),
         "area_pos": {a: i for i, a in enumerate(id_areas)},
+        "area_codes": np.array([int(a) for a in AREAS], dtype=np.int64),
+        # The check sum's share of each sequence (below 1,000: SEQ_HALVES is 499), one
+        # gather where three int64 divisions a person cost more than the rest of the sum.
+        "seq_weight": np.array(
+            [
+                sum((ord(c) - 48) * w for c, w in zip(f"{q:03d}", weights[14:17], strict=True))
+                for q in range(1000)
+            ],
+            dtype=np.int64,
+        ),
         "surname_cum": np.array(names.SURNAME_CUM, dtype=np.uint64),
         "eth_cum": np.array(names.ETH_CUM, dtype=np.uint64),
         "residence": np.array([AREAS.index(a) for a in RESIDENCE_TABLE], dtype=np.int64),
@@ -361,7 +371,7 @@ def id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64
     day_digits = calendar_tables()[4]
     # The ID's printed area: some older residents keep a retired district's code.
     birth_ord = day + BASE_ORD
-    area_codes = np.array([int(a) for a in AREAS], dtype=np.int64)[area_i]
+    area_codes = t["area_codes"][area_i]
     old = (birth_ord < RETIRE_2005.toordinal()) & (h % 3 == 0)
     pos = t["area_pos"]
     shown = np.where(old & (area_codes == 440104), pos["440102"], area_i)
@@ -370,13 +380,11 @@ def id_parts(day: I64, area_i: I64, h: I64, female: BOOL) -> tuple[I64, I64, I64
         (area_codes == 440112)
         & (birth_ord >= LUOGANG_FROM.toordinal())
         & (birth_ord < LUOGANG_TO.toordinal())
-        & (h % 2 == 0)
+        & ((h & 1) == 0)
     )
     shown = np.where(luogang, pos["440116"], shown)
-    seq = np.where(female, 2 * h + 2, 2 * h + 1)
-    w = ids.ID_WEIGHTS
-    seq_digits = (seq // 100) * w[14] + (seq // 10 % 10) * w[15] + (seq % 10) * w[16]
-    check = (t["id_area_weight"][shown] + day_digits[day] + seq_digits) % 11
+    seq = 2 * h + 1 + female
+    check = (t["id_area_weight"][shown] + day_digits[day] + t["seq_weight"][seq]) % 11
     return shown, seq, check
 
 

@@ -43,6 +43,11 @@ def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDAr
     return areas, days, np.frombuffer(ids.ID_CHECK.encode(), dtype=np.uint8)
 
 
+#: The three ASCII digits of every sequence number (below 1,000), gathered where dividing
+#: each out (int64 division, NumPy's slowest arithmetic) cost more than the rest of the row.
+_SEQ_DIGITS = np.array([list(f"{q:03d}".encode()) for q in range(1000)], dtype=np.uint8)
+
+
 class NameTables(NamedTuple):
     """The characters names are made of: the given-name characters (male, then female,
     then neutral), each surname's (two columns, 0 after a one-character surname) and its
@@ -250,11 +255,11 @@ class People:
         shown, seq, check = bulk.id_parts(self.day, self.area_i, self.h, self.female)
         areas, days, checks = _id_tables()
         chars = np.empty((self.n, 18), dtype=np.uint8)
-        chars[:, :6] = areas[shown]
-        chars[:, 6:14] = days[self.day]
-        chars[:, 14] = 48 + seq // 100
-        chars[:, 15] = 48 + seq // 10 % 10
-        chars[:, 16] = 48 + seq % 10
+        # Gathered straight into the row's columns (``mode="clip"``: not through a
+        # buffer; every index is in range): a gather and then a copy cost ~40 % more.
+        np.take(areas, shown, axis=0, out=chars[:, :6], mode="clip")
+        np.take(days, self.day, axis=0, out=chars[:, 6:14], mode="clip")
+        np.take(_SEQ_DIGITS, seq, axis=0, out=chars[:, 14:17], mode="clip")
         chars[:, 17] = checks[check]
         return chars
 

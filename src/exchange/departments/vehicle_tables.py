@@ -27,9 +27,13 @@ from exchange.departments.vehicles import PLATE_CHARS
 __all__ = ["vehicle_registration"]
 
 
-_VIN_LUT = np.zeros(128, dtype=np.int64)
+# Each character's VIN value as a float: the check sum (at most 33 x 10 x 17) is exact in
+# a float64 and one BLAS product, where NumPy's integer sum along each row of 17 cost
+# three times the product (~100 ns a VIN).
+_VIN_LUT = np.zeros(128, dtype=np.float64)
 for _c, _v in public_security.VIN_VALUES.items():
     _VIN_LUT[ord(_c)] = _v
+_VIN_WEIGHTS = np.array(public_security.VIN_WEIGHTS, dtype=np.float64)
 _VIN_BYTES = np.frombuffer(public_security.VIN_CHARS.encode(), dtype=np.uint8)
 _WMI = ("LVG", "LHG", "LGX", "LNB", "LGB", "L1N", "LFV", "LB3")
 _WMI_BYTES = np.array([list(w.encode()) for w in _WMI], dtype=np.uint8)
@@ -42,8 +46,7 @@ def _vins(brand: I64, body_draws: U64) -> npt.NDArray[np.uint8]:
     chars = np.empty((n, 17), dtype=np.uint8)
     chars[:, :3] = _WMI_BYTES[brand]
     chars[:, 3:] = _VIN_BYTES[(body_draws % np.uint64(len(_VIN_BYTES))).astype(np.int64).T]
-    weights = np.array(public_security.VIN_WEIGHTS, dtype=np.int64)
-    check = (_VIN_LUT[chars] * weights).sum(axis=1) % 11
+    check = (_VIN_LUT[chars] @ _VIN_WEIGHTS).astype(np.int64) % 11
     chars[:, 8] = np.where(check == 10, ord("X"), ord("0") + check)
     return chars
 
