@@ -9,7 +9,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 # What an install reads: a change to the compiled extension's source rebuilds it too (an
 # editable install links the Python code but compiles the extension once, in place).
-INSTALL_INPUTS := pyproject.toml setup.py src/exchange/departments/_ndjson.c
+INSTALL_INPUTS := pyproject.toml setup.py src/exchange/departments/_kernels.c
 
 .PHONY: up test lint bench clean
 

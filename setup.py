@@ -1,6 +1,6 @@
 """The one compiled part of the package; everything else is in pyproject.toml.
 
-``exchange.departments._ndjson`` writes a chunk's NDJSON from its fields' byte matrices in
+``exchange.departments._kernels`` writes a chunk's NDJSON from its fields' byte matrices in
 one pass, for the departments' cold exports: in NumPy, joining and compressing the bytes
 was half of a household chunk's derivation (bench/README.md, "cold start"). It is
 optional: where no C compiler is found the install goes on, and ``jsonbytes`` joins the
@@ -13,8 +13,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "exchange.departments._ndjson",
-            sources=["src/exchange/departments/_ndjson.c"],
+            "exchange.departments._kernels",
+            sources=["src/exchange/departments/_kernels.c"],
             extra_compile_args=["-O3"],
             optional=True,
         )

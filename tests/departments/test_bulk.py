@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exchange.departments import bulk, bulk_enterprises
+from exchange.departments import bulk, bulk_enterprises, native
 from exchange.departments.city import City
-from exchange.departments.prng import Feistel
-from exchange.departments.prng_arrays import feistel_forward, feistel_inverse
+from exchange.departments.prng import Feistel, Rng
+from exchange.departments.prng import mix as scalar_mix
+from exchange.departments.prng_arrays import feistel_forward, feistel_inverse, mix, splitmix_draws
 from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
 
 
@@ -104,8 +105,17 @@ def test_enterprises_in_bulk_equal_enterprises_one_at_a_time(
     ]
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each array function both ways: through the compiled kernels (the built package) and
+    in NumPy (an install without a C compiler)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(native, "KERNELS", None)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("domain", [1, 2, 5, 100_000, 131_073])
-def test_the_feistel_arrays_are_the_scalar_permutation_both_ways(domain: int) -> None:
+def test_the_feistel_arrays_are_the_scalar_permutation_both_ways(domain: int, kernels: str) -> None:
     """Every element, those inside the domain after one pass and those walked again, is
     the scalar :class:`Feistel`'s image (and pre-image); an empty array stays empty."""
     perm = Feistel(0x5EED, domain)
@@ -115,3 +125,23 @@ def test_the_feistel_arrays_are_the_scalar_permutation_both_ways(domain: int) ->
     assert feistel_inverse(perm, forward).tolist() == x.tolist()
     assert feistel_inverse(perm, x).tolist() == [perm.inverse(int(v)) for v in x]
     assert len(feistel_forward(perm, np.zeros(0, dtype=np.uint64))) == 0
+
+
+def test_the_hash_and_the_draws_over_arrays_are_the_scalar_ones(kernels: str) -> None:
+    """``mix`` of ints and arrays (negative ones too, and a part past 64 bits, taken modulo
+    2**64 as the scalar code takes them) and every stream's first draws, element by
+    element."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2**63, 300, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(-(2**40), 2**40, 300, dtype=np.int64)
+    got = mix(300, 2020, a, -7, b.astype(np.uint64), 2**70 + 3)
+    assert got.tolist() == [
+        scalar_mix(2020, int(x), -7, int(y), 2**70 + 3) for x, y in zip(a, b, strict=True)
+    ]
+    assert len(mix(0, 1, np.zeros(0, dtype=np.uint64))) == 0
+    drawn = splitmix_draws(got, 7)
+    assert drawn.shape == (7, 300)
+    for i in range(0, 300, 37):
+        stream = Rng(int(got[i]))
+        assert drawn[:, i].tolist() == [stream.next() for _ in range(7)]
+    assert splitmix_draws(np.zeros(0, dtype=np.uint64), 3).shape == (3, 0)

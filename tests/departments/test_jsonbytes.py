@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from exchange.departments import jsonbytes
+from exchange.departments import jsonbytes, native
 
 
 def _rows(matrix: jsonbytes.U8) -> list[bytes]:
@@ -67,15 +67,6 @@ def test_every_day_of_the_table_is_its_isoformat() -> None:
     assert got == expected
 
 
-def test_the_compiled_assembly_is_built() -> None:
-    """The install builds it (setup.py); without it every cold export assembles its NDJSON
-    in NumPy, at about twice the cost, and nothing else would say so."""
-    assert jsonbytes._compact is not None, (
-        "exchange.departments._ndjson is not built: reinstall with a C compiler "
-        "(`pip install -e .`, gcc and the Python headers) to build it"
-    )
-
-
 def _padded_parts(rng: np.random.Generator, n: int) -> list[jsonbytes.Part]:
     """Parts as the columns make them, and worse: NULs leading, trailing and inside a
     value, rows all NUL, widths across the 16-byte blocks, views that are not contiguous,
@@ -112,9 +103,10 @@ def test_compact_is_each_rows_non_nul_bytes_in_order(n: int, seed: int) -> None:
 
 def test_compact_refuses_parts_that_do_not_fit() -> None:
     """Bad parts are an error, never a read or write outside the buffers."""
-    compact = jsonbytes._compact
-    if compact is None:
-        pytest.skip("the compiled assembly is not built (see the test above)")
+    kernels = native.KERNELS
+    if kernels is None:
+        pytest.skip("the compiled kernels are not built (tests/departments/test_native.py)")
+    compact = kernels.compact
     good = np.ones((3, 4), dtype=np.uint8)
     out = np.zeros(12 + 16, dtype=np.uint8)  # the rows' bytes and 16 of slack
     assert compact(3, [good], out) == 12

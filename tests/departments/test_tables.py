@@ -16,7 +16,7 @@ from tests.departments.conftest import OPERATOR_KEY, PROVIDER_SECRET
 from tests.signing import ExchangeSigned
 
 from exchange.config import Settings
-from exchange.departments import bulk, employer_tables, jsonbytes
+from exchange.departments import bulk, employer_tables, native
 from exchange.departments.app import DepartmentsApp, create_departments_app
 from exchange.departments.blocks import Block
 from exchange.departments.city import City
@@ -145,10 +145,10 @@ def test_a_slice_of_the_default_city_equals_its_lookups(name: str, city: City) -
 def test_lines_are_the_bytes_a_lookup_serialises(
     name: str, assembly: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The NDJSON is the same whether the compiled assembly writes it (the built package)
-    or NumPy does (one installed without a C compiler)."""
+    """The NDJSON is the same whether the compiled kernels derive and assemble it (the
+    built package) or NumPy does (one installed without a C compiler)."""
     if assembly == "numpy":
-        monkeypatch.setattr(jsonbytes, "_compact", None)
+        monkeypatch.setattr(native, "KERNELS", None)
     gen = GENERATORS[name]
     city = City(3, 3_000, 300)
     table = TABLES[name](city, 500, 900)

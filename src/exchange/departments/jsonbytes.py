@@ -17,7 +17,7 @@ bytes are the ones the single lookup serialises (the tests compare them record b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from exchange.departments import native
 from exchange.departments.prng_arrays import BOOL, I64
 
 __all__ = [
@@ -48,17 +49,6 @@ __all__ = [
 U8 = npt.NDArray[np.uint8]
 #: a piece of a value: a matrix of ``n`` rows, or the same bytes on every row
 Part = U8 | bytes
-
-
-def _compiled() -> Callable[[int, Sequence[Part], U8], int] | None:
-    try:
-        from exchange.departments._ndjson import compact
-    except ImportError:  # installed without a C compiler (setup.py): assembled in NumPy
-        return None
-    return compact
-
-
-_compact = _compiled()
 
 
 def join(n: int, *parts: Part) -> U8:
@@ -239,14 +229,15 @@ def ndjson_array(n: int, fields: Sequence[tuple[str, U8]]) -> U8:
 def compact(n: int, parts: Sequence[Part]) -> U8:
     """Each row's parts one after another, without their NUL padding, row after row: the
     compiled assembly when the package was built with it, else :func:`compact_numpy`."""
-    if _compact is None:
+    kernels = native.KERNELS
+    if kernels is None:
         return compact_numpy(n, parts)
     width = sum(len(p) if isinstance(p, bytes) else p.shape[1] for p in parts)
     # 16 bytes of slack: the assembly writes sixteen bytes at a time. The array keeps its
     # padded size behind the view (a few per cent: a span's bytes are written to its file
     # and dropped, or kept as one chunk's in a process without workers).
     out: U8 = np.empty(n * width + 16, dtype=np.uint8)
-    return out[: _compact(n, parts, out)]
+    return out[: kernels.compact(n, parts, out)]
 
 
 def compact_numpy(n: int, parts: Sequence[Part]) -> U8:

@@ -5,10 +5,12 @@ the ``& M64`` of the scalar code), for deriving many people or enterprises at on
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from exchange.departments import native
 from exchange.departments.prng import Feistel
 
 __all__ = [
@@ -34,6 +36,14 @@ _C2 = np.uint64(0x94D049BB133111EB)
 _M64 = (1 << 64) - 1
 
 
+def _contiguous(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The array as the kernels read it: one run of 64-bit integers (signed ones are taken
+    as their bits, as ``astype(np.uint64)`` takes them)."""
+    if values.dtype.itemsize == 8 and values.dtype.kind in "iu":
+        return np.ascontiguousarray(values)
+    return np.ascontiguousarray(values, dtype=np.uint64)
+
+
 def _u64(value: int | U64, n: int) -> U64:
     if isinstance(value, int):
         return np.full(n, value & _M64, dtype=np.uint64)
@@ -42,6 +52,11 @@ def _u64(value: int | U64, n: int) -> U64:
 
 def mix(n: int, *parts: int | U64) -> U64:
     """:func:`exchange.departments.city.mix` over arrays of length ``n`` (ints broadcast)."""
+    kernels = native.KERNELS
+    if kernels is not None:
+        out: U64 = np.empty(n, dtype=np.uint64)
+        kernels.mix(out, [p if isinstance(p, int) else _contiguous(p) for p in parts])
+        return out
     h = np.full(n, _GOLDEN, dtype=np.uint64)
     for p in parts:
         h = (h ^ _u64(p, n)) * _C1
@@ -57,6 +72,11 @@ def splitmix_draws(seeds: U64, k: int) -> U64:
     splitmix64's state only ever adds the golden gamma, so draw ``j`` is a function of
     ``seed + j * gamma`` alone and every draw of every stream is computed at once.
     """
+    kernels = native.KERNELS
+    if kernels is not None:
+        drawn: U64 = np.empty((k, len(seeds)), dtype=np.uint64)
+        kernels.splitmix(_contiguous(seeds), drawn)
+        return drawn
     steps = np.arange(1, k + 1, dtype=np.uint64)[:, None] * _GOLDEN
     z = seeds[None, :] + steps
     z = (z ^ (z >> np.uint64(30))) * _C1
@@ -126,6 +146,11 @@ def _walk(perm: Feistel, x: U64, backward: bool) -> U64:
     The first pass's result is the answer for every element inside the domain; only the
     others are indexed, gathered and scattered (a pass over all of them through index
     arrays cost a fifth of the walk, measured on 10,000 elements)."""
+    kernels = native.KERNELS
+    if kernels is not None:
+        walked: U64 = np.empty(len(x), dtype=np.uint64)
+        kernels.feistel(_contiguous(x), walked, perm.keys, perm.half, perm.domain, backward)
+        return walked
     domain = np.uint64(perm.domain)
     out = _rounds(x.astype(np.uint64, copy=False), perm, backward)
     todo = np.flatnonzero(out >= domain)

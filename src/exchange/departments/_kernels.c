@@ -262,17 +262,275 @@ done:
     return result;
 }
 
+/* ---- the city's randomness: prng.py's hash, draws and permutation over arrays ---------
+ *
+ * prng_arrays does each in NumPy, one array operation at a time over every element: ~10
+ * passes for a draw, ~40 NumPy calls for a permutation of a few thousand elements, whose
+ * own overhead was most of the cost at the sizes a chunk has. Here each element is taken
+ * once; uint64 arithmetic wraps as NumPy's does (and as the scalar code's & M64). */
+
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+#define C1 0xBF58476D1CE4E5B9ULL
+#define C2 0x94D049BB133111EBULL
+
+/* A 1-D buffer of 64-bit integers (signed ones are taken as their two's-complement bits,
+ * as NumPy's astype(uint64) takes them). */
+static int u64_view(PyObject *obj, Py_buffer *view, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    const char *f = view->format != NULL ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') {
+        f++;
+    }
+    int integer = strcmp(f, "Q") == 0 || strcmp(f, "L") == 0 || strcmp(f, "q") == 0 ||
+                  strcmp(f, "l") == 0;
+    if (view->itemsize != 8 || !integer) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s must be an array of 64-bit integers", what);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(splitmix_doc,
+    "splitmix(seeds, out) -> None\n\n"
+    "The first k draws of splitmix64 seeded with each of the n seeds, into out (k rows of\n"
+    "n, C order; uint64).");
+
+static PyObject *splitmix(PyObject *self, PyObject *args) {
+    PyObject *seeds_obj, *out_obj;
+    Py_buffer seeds, out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &seeds_obj, &out_obj)) {
+        return NULL;
+    }
+    if (u64_view(seeds_obj, &seeds, 0, "seeds") < 0) {
+        return NULL;
+    }
+    if (u64_view(out_obj, &out, 1, "out") < 0) {
+        PyBuffer_Release(&seeds);
+        return NULL;
+    }
+    Py_ssize_t n = seeds.len / 8;
+    if ((n == 0 && out.len != 0) || (n != 0 && out.len % seeds.len != 0)) {
+        PyErr_SetString(PyExc_ValueError, "splitmix: out must hold k rows of len(seeds)");
+        PyBuffer_Release(&seeds);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    Py_ssize_t k = n ? out.len / seeds.len : 0;
+    const uint64_t *in = seeds.buf;
+    uint64_t *o = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < k; j++) {
+        uint64_t step = (uint64_t)(j + 1) * GOLDEN;
+        uint64_t *row = o + j * n;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t z = in[i] + step;
+            z = (z ^ (z >> 30)) * C1;
+            z = (z ^ (z >> 27)) * C2;
+            row[i] = z ^ (z >> 31);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&seeds);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(mix_doc,
+    "mix(out, parts) -> None\n\n"
+    "city.mix of the parts for each element, into out (uint64): each part an int (the\n"
+    "same for every element) or an array of 64-bit integers as long as out.");
+
+static PyObject *mix(PyObject *self, PyObject *args) {
+    PyObject *out_obj, *parts_in;
+    Py_buffer out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &out_obj, &parts_in)) {
+        return NULL;
+    }
+    if (u64_view(out_obj, &out, 1, "out") < 0) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(parts_in, "mix: parts must be a sequence");
+    if (seq == NULL) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    Py_ssize_t n = out.len / 8;
+    uint64_t *h = out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h[i] = GOLDEN;
+    }
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+    PyObject *result = NULL;
+    for (Py_ssize_t p = 0; p < k; p++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, p);
+        if (PyLong_Check(item)) {
+            /* An int of any size, taken modulo 2**64 (the scalar code's & M64). */
+            uint64_t c = (uint64_t)PyLong_AsUnsignedLongLongMask(item);
+            if (c == (uint64_t)-1 && PyErr_Occurred()) {
+                goto done;
+            }
+            for (Py_ssize_t i = 0; i < n; i++) {
+                uint64_t x = (h[i] ^ c) * C1;
+                x ^= x >> 31;
+                x = (x + GOLDEN) * C2;
+                h[i] = x ^ (x >> 29);
+            }
+            continue;
+        }
+        Py_buffer part;
+        if (u64_view(item, &part, 0, "a part") < 0) {
+            goto done;
+        }
+        if (part.len != out.len) {
+            PyBuffer_Release(&part);
+            PyErr_Format(PyExc_ValueError, "mix: part %zd has %zd elements, not %zd", p,
+                         part.len / 8, n);
+            goto done;
+        }
+        const uint64_t *v = part.buf;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t x = (h[i] ^ v[i]) * C1;
+            x ^= x >> 31;
+            x = (x + GOLDEN) * C2;
+            h[i] = x ^ (x >> 29);
+        }
+        PyBuffer_Release(&part);
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    Py_DECREF(seq);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(feistel_doc,
+    "feistel(x, out, keys, half, domain, backward) -> None\n\n"
+    "prng.Feistel's forward (or, backward, inverse) image of each element of x, into out:\n"
+    "four rounds over halves of `half` bits, walked again until inside [0, domain).");
+
+static PyObject *feistel(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *out_obj, *keys_obj;
+    unsigned int half;
+    unsigned long long domain;
+    int backward;
+    Py_buffer x, out;
+    uint64_t keys[4];
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOIKp", &x_obj, &out_obj, &keys_obj, &half, &domain,
+                          &backward)) {
+        return NULL;
+    }
+    if (half < 1 || half > 32) {
+        PyErr_SetString(PyExc_ValueError, "feistel: half must be 1 to 32 bits");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(keys_obj, "feistel: keys must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != 4) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "feistel: four round keys");
+        return NULL;
+    }
+    for (int r = 0; r < 4; r++) {
+        keys[r] = (uint64_t)PyLong_AsUnsignedLongLongMask(PySequence_Fast_GET_ITEM(seq, r));
+        if (keys[r] == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    if (u64_view(x_obj, &x, 0, "x") < 0) {
+        return NULL;
+    }
+    if (u64_view(out_obj, &out, 1, "out") < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (x.len != out.len) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "feistel: out must be as long as x");
+        return NULL;
+    }
+    uint64_t mask = (1ULL << half) - 1ULL;
+    uint64_t limit = half == 32 ? UINT64_MAX : (1ULL << (2 * half)) - 1ULL;
+    if (domain == 0 || domain - 1 > limit) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "feistel: the domain must fit in 2 * half bits");
+        return NULL;
+    }
+    Py_ssize_t n = x.len / 8;
+    const uint64_t *in = x.buf;
+    uint64_t *o = out.buf;
+    /* An element inside the domain is on its own cycle, so its walk comes back into the
+     * domain; one outside may be on a cycle that never does, and its walk would not end. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (in[i] >= domain) {
+            PyBuffer_Release(&x);
+            PyBuffer_Release(&out);
+            PyErr_Format(PyExc_ValueError, "feistel: element %zd is outside the domain", i);
+            return NULL;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v = in[i];
+        do {
+            uint64_t left = v >> half, right = v & mask;
+            if (backward) {
+                for (int r = 3; r >= 0; r--) {
+                    uint64_t f = (left ^ keys[r]) * GOLDEN;
+                    f ^= f >> 32;
+                    f = ((f * C1) >> 19) & mask;
+                    uint64_t l = right ^ f;
+                    right = left;
+                    left = l;
+                }
+            } else {
+                for (int r = 0; r < 4; r++) {
+                    uint64_t f = (right ^ keys[r]) * GOLDEN;
+                    f ^= f >> 32;
+                    f = ((f * C1) >> 19) & mask;
+                    uint64_t r2 = left ^ f;
+                    left = right;
+                    right = r2;
+                }
+            }
+            v = (left << half) | right;
+        } while (v >= domain);
+        o[i] = v;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"compact", compact, METH_VARARGS, compact_doc},
+    {"splitmix", splitmix, METH_VARARGS, splitmix_doc},
+    {"mix", mix, METH_VARARGS, mix_doc},
+    {"feistel", feistel, METH_VARARGS, feistel_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "exchange.departments._ndjson",
-    .m_doc = "A chunk's NDJSON from its fields' byte matrices in one pass (see jsonbytes).",
+    .m_name = "exchange.departments._kernels",
+    .m_doc = "The mock departments' compiled kernels: a chunk's NDJSON in one pass "
+             "(jsonbytes), the city's randomness over arrays (prng_arrays).",
     .m_size = -1,
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__ndjson(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,3 +1,0 @@
-from collections.abc import Sequence
-
-def compact(n: int, parts: Sequence[object], out: object) -> int: ...
