@@ -273,6 +273,21 @@ done:
 #define C1 0xBF58476D1CE4E5B9ULL
 #define C2 0x94D049BB133111EBULL
 
+/* One link of city.mix's chain: the hash so far with the next part. */
+static inline uint64_t mix_step(uint64_t h, uint64_t part) {
+    uint64_t x = (h ^ part) * C1;
+    x ^= x >> 31;
+    x = (x + GOLDEN) * C2;
+    return x ^ (x >> 29);
+}
+
+/* prng.Feistel._f: the round function of one half under one round's key. */
+static inline uint64_t feistel_f(uint64_t half_value, uint64_t key, uint64_t mask) {
+    uint64_t f = (half_value ^ key) * GOLDEN;
+    f ^= f >> 32;
+    return ((f * C1) >> 19) & mask;
+}
+
 /* A 1-D buffer of 64-bit integers (signed ones are taken as their two's-complement bits,
  * as NumPy's astype(uint64) takes them). */
 static int u64_view(PyObject *obj, Py_buffer *view, int writable, const char *what) {
@@ -376,10 +391,7 @@ static PyObject *mix(PyObject *self, PyObject *args) {
                 goto done;
             }
             for (Py_ssize_t i = 0; i < n; i++) {
-                uint64_t x = (h[i] ^ c) * C1;
-                x ^= x >> 31;
-                x = (x + GOLDEN) * C2;
-                h[i] = x ^ (x >> 29);
+                h[i] = mix_step(h[i], c);
             }
             continue;
         }
@@ -395,10 +407,7 @@ static PyObject *mix(PyObject *self, PyObject *args) {
         }
         const uint64_t *v = part.buf;
         for (Py_ssize_t i = 0; i < n; i++) {
-            uint64_t x = (h[i] ^ v[i]) * C1;
-            x ^= x >> 31;
-            x = (x + GOLDEN) * C2;
-            h[i] = x ^ (x >> 29);
+            h[i] = mix_step(h[i], v[i]);
         }
         PyBuffer_Release(&part);
     }
@@ -487,23 +496,17 @@ static PyObject *feistel(PyObject *self, PyObject *args) {
         uint64_t v = in[i];
         do {
             uint64_t left = v >> half, right = v & mask;
-            if (backward) {
+            if (backward) { /* the rounds undone in reverse */
                 for (int r = 3; r >= 0; r--) {
-                    uint64_t f = (left ^ keys[r]) * GOLDEN;
-                    f ^= f >> 32;
-                    f = ((f * C1) >> 19) & mask;
-                    uint64_t l = right ^ f;
+                    uint64_t undone = right ^ feistel_f(left, keys[r], mask);
                     right = left;
-                    left = l;
+                    left = undone;
                 }
             } else {
                 for (int r = 0; r < 4; r++) {
-                    uint64_t f = (right ^ keys[r]) * GOLDEN;
-                    f ^= f >> 32;
-                    f = ((f * C1) >> 19) & mask;
-                    uint64_t r2 = left ^ f;
+                    uint64_t next = left ^ feistel_f(right, keys[r], mask);
                     left = right;
-                    right = r2;
+                    right = next;
                 }
             }
             v = (left << half) | right;
