@@ -1,4 +1,10 @@
-/* The NDJSON of a chunk's rows from its fields' byte matrices, in one pass.
+/* The mock departments' compiled kernels, for deriving an export's records in bulk: a
+ * chunk's NDJSON from its fields' byte matrices (compact, for jsonbytes), and the city's
+ * random draws, hash and keyed permutation over arrays (splitmix, mix, feistel, for
+ * prng_arrays). Each is optional: native.KERNELS is None in an install built without a C
+ * compiler, and the callers keep their NumPy ways (tests compare both with the scalar code).
+ *
+ * ---- compact: the NDJSON of a chunk's rows, in one pass ----------------------------------
  *
  * jsonbytes keeps a column of JSON values as a (rows, width) uint8 matrix padded with NUL
  * bytes (JSON text never holds a raw NUL). A chunk's NDJSON is, row by row, the non-NUL
