@@ -21,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -37,6 +38,25 @@ RECORDS: dict[str, int] = {}
 
 def start(tree: Path, port: int, population: int, log: Path) -> subprocess.Popen[bytes]:
     return start_departments(port, population, KEY, DIRECT_KEY, src=tree / "src", log=log)
+
+
+def build_kernels(tree: Path) -> None:
+    """Build a tree's compiled kernels in place when it has them but they were never built
+    (a `git worktree` made for a baseline): its departments would derive in NumPy, and
+    the run would measure the tree without them. Compiled as setup.py's build would (one C
+    file against this Python's headers), not through setup.py: the venv's own setuptools
+    may be older than the one pyproject.toml asks a build for."""
+    source = tree / "src" / "exchange" / "departments" / "_kernels.c"
+    if not source.exists() or list(source.parent.glob("_kernels.*.so")):
+        return
+    print(f"building {source.relative_to(tree)} in {tree}")
+    target = source.with_name("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))
+    compiler = str(sysconfig.get_config_var("CC") or "cc").split()
+    include = sysconfig.get_paths()["include"]
+    subprocess.run(
+        [*compiler, "-O3", "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(target)],
+        check=True,
+    )
 
 
 def topics(tree: Path) -> list[tuple[str, str, int]]:
@@ -125,6 +145,8 @@ def main() -> None:
         ).stdout.strip()
         for t in trees
     ]
+    for tree in trees:
+        build_kernels(tree)
     wanted = topics(trees[-1])
     work = work_dir("cold-start-")
     loads: list[float] = [os.getloadavg()[0]]
