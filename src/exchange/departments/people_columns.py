@@ -18,7 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from exchange import ids
-from exchange.departments import bulk, bulk_enterprises, calendar_arrays, names, prng_arrays
+from exchange.departments import (
+    bulk,
+    bulk_enterprises,
+    calendar_arrays,
+    jsonbytes,
+    names,
+    prng_arrays,
+)
 from exchange.departments.city import City
 from exchange.departments.columns import AREA_NAMES as _AREA_NAMES
 from exchange.departments.columns import street_tables
@@ -41,11 +48,6 @@ def _id_tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDAr
     areas = np.array([list(a.encode()) for a in t["id_areas"]], dtype=np.uint8)
     days = np.frombuffer("".join(t["ymd"]).encode(), dtype=np.uint8).reshape(-1, 8)
     return areas, days, np.frombuffer(ids.ID_CHECK.encode(), dtype=np.uint8)
-
-
-#: The three ASCII digits of every sequence number (below 1,000), gathered where dividing
-#: each out (int64 division, NumPy's slowest arithmetic) cost more than the rest of the row.
-_SEQ_DIGITS = np.array([list(f"{q:03d}".encode()) for q in range(1000)], dtype=np.uint8)
 
 
 class NameTables(NamedTuple):
@@ -259,7 +261,9 @@ class People:
         # buffer; every index is in range): a gather and then a copy cost ~40 % more.
         np.take(areas, shown, axis=0, out=chars[:, :6], mode="clip")
         np.take(days, self.day, axis=0, out=chars[:, 6:14], mode="clip")
-        np.take(_SEQ_DIGITS, seq, axis=0, out=chars[:, 14:17], mode="clip")
+        # The sequence's three digits gathered (jsonbytes' table of them), where dividing
+        # each out (int64 division, NumPy's slowest arithmetic) cost more than the rest.
+        chars[:, 14:17] = jsonbytes.digits(seq, 3)
         chars[:, 17] = checks[check]
         return chars
 
