@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from exchange.departments import jsonbytes, native
+from exchange.departments import jsonbytes
 
 
 def _rows(matrix: jsonbytes.U8) -> list[bytes]:
@@ -99,31 +99,3 @@ def test_compact_is_each_rows_non_nul_bytes_in_order(n: int, seed: int) -> None:
     )
     assert jsonbytes.compact(n, parts).tobytes() == expected
     assert jsonbytes.compact_numpy(n, parts).tobytes() == expected
-
-
-def test_compact_refuses_parts_that_do_not_fit() -> None:
-    """Bad parts are an error, never a read or write outside the buffers."""
-    kernels = native.KERNELS
-    if kernels is None:
-        pytest.skip("the compiled kernels are not built (tests/departments/test_native.py)")
-    compact = kernels.compact
-    good = np.ones((3, 4), dtype=np.uint8)
-    out = np.zeros(12 + 16, dtype=np.uint8)  # the rows' bytes and 16 of slack
-    assert compact(3, [good], out) == 12
-    assert out[:12].tolist() == [1] * 12
-    with pytest.raises(ValueError, match="has 2 rows, not 3"):
-        compact(3, [good[:2]], out)
-    with pytest.raises(ValueError, match="3 dimensions"):
-        compact(3, [np.ones((3, 2, 2), dtype=np.uint8)], out)
-    with pytest.raises(TypeError, match="not of bytes"):
-        compact(3, [np.ones((3, 4), dtype=np.uint16)], out)
-    with pytest.raises(ValueError, match="out holds 27 bytes"):
-        compact(3, [good], out[:27])
-    with pytest.raises(ValueError, match="must not be negative"):
-        compact(-1, [good], out)
-    with pytest.raises(TypeError):
-        compact(3, [good], b"read-only" * 2)
-    with pytest.raises(TypeError):
-        compact(3, [object()], out)
-    with pytest.raises(TypeError, match="must be a sequence"):
-        compact(3, 5, out)
