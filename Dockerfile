@@ -14,8 +14,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# A C compiler for the package's one extension (setup.py: the departments' NDJSON
-# assembly); only this stage has it, the images copy the built environment. Debian's
+# A C compiler for the package's one extension (setup.py: the departments' bulk
+# kernels); only this stage has it, the images copy the built environment. Debian's
 # release is pinned by the base image, the compiler is whatever that release ships.
 # hadolint ignore=DL3008
 RUN apt-get update \
