@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests.audit.entries import T0, sample_entry
 
 from exchange import days
@@ -15,6 +15,7 @@ from exchange.audit import chain
 from exchange.audit.entry import GENESIS, chain_hash
 from exchange.audit.models import AuditEntry, AuditHead, AuditVolume, entry_column
 from exchange.context import AppContext
+from exchange.db import rows
 
 
 def test_append_moves_the_head_and_adds_up_the_volume_across_groups(ctx: AppContext) -> None:
@@ -122,3 +123,50 @@ def test_rows_written_through_the_driver_store_what_the_orm_stores(ctx: AppConte
             )
 
     assert raw(f"seq BETWEEN {seqs[0]} AND {seqs[-1]}") == raw("seq >= 10000")
+
+
+def test_a_group_goes_in_multi_row_statements_and_is_stored_whole(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's group commit inserts its entries and volume rows a statement per
+    ``ROWS_PER_STATEMENT`` rows, never one step per row (``exchange.db.rows`` says why): a
+    group spread over several statements is stored whole, chained in order, its volume
+    added up."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's group commit (PostgreSQL's is audit.pgchain's)")
+    monkeypatch.setattr(rows, "ROWS_PER_STATEMENT", 4)
+    chain.ensure_head(ctx.db)
+    codes = [f"101001001/00000{k}" for k in range(1, 7)]
+    group = [sample_entry(i, resource_code=codes[i % 6], records=i) for i in range(10)]
+    seen: list[tuple[str, bool]] = []
+
+    def before(*args: object) -> None:
+        seen.append((str(args[2]), bool(args[5])))
+
+    event.listen(ctx.db.engine, "before_cursor_execute", before)
+    try:
+        seqs, _ = chain.append(ctx.db, group)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", before)
+    assert not [sql for sql, many in seen if many]
+    entries = [sql for sql, _ in seen if sql.startswith("INSERT INTO audit_entry")]
+    volume = [sql for sql, _ in seen if sql.startswith("INSERT INTO audit_volume")]
+    assert [sql.count("), (") + 1 for sql in entries] == [4, 4, 2]
+    assert [sql.count("), (") + 1 for sql in volume] == [4, 2]
+
+    with ctx.db.sessions() as s:
+        stored = s.execute(
+            select(AuditEntry.seq, AuditEntry.request_id, AuditEntry.prev_hash, AuditEntry.hash)
+            .where(AuditEntry.seq.in_(seqs))
+            .order_by(AuditEntry.seq)
+        ).all()
+        by_topic = {v.resource_code: (v.calls, v.records) for v in s.scalars(select(AuditVolume))}
+    assert [r.request_id for r in stored] == [e.request_id for e in group]
+    prev = stored[0].prev_hash
+    for row, entry in zip(stored, group, strict=True):
+        assert row.prev_hash == prev
+        assert row.hash == chain_hash(prev, dataclasses.replace(entry, cached=None))
+        prev = row.hash
+    assert by_topic == {
+        code: (len(range(k, 10, 6)), sum(range(k, 10, 6))) for k, code in enumerate(codes)
+    }

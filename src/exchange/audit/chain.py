@@ -27,6 +27,7 @@ from exchange.audit.models import (
 )
 from exchange.days import DayCache
 from exchange.db.engine import Database
+from exchange.db.rows import insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +118,16 @@ def append(
             # Straight to the driver, each row built once as the driver takes it: through
             # SQLAlchemy's per-row parameter handling, then a second pass through the
             # columns' bind processors, the writer thread spent (and so took from the
-            # event loop, through the GIL) more Python per entry than SQLite did.
+            # event loop, through the GIL) more Python per entry than SQLite did. The
+            # rows go in a few multi-row statements (exchange.db.rows: why not executemany).
             row_of = _sqlite_rows(conn.dialect)
-            rows: list[tuple[Any, ...]] = []
+            flat: list[Any] = []
             for entry in entries:
                 seq += 1
                 digest = sha256(prev.encode() + entry.canonical()).hexdigest()
-                rows.append(row_of(seq, entry, prev, digest))
+                flat += row_of(seq, entry, prev, digest)
                 prev = digest
-            conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
+            insert_rows(conn, _SQLITE_INSERT, len(COLUMNS), flat)
         else:
             values = getter(STORED)
             dicts: list[dict[str, Any]] = []
@@ -155,13 +157,8 @@ _KEYS = ("seq", *STORED, "prev_hash", "hash")
 COLUMNS = tuple(entry_column(key) for key in _KEYS)
 
 
-def _insert_sql(paramstyle: str) -> str:
-    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-    if paramstyle not in marks:
-        raise RuntimeError(f"unsupported DBAPI paramstyle {paramstyle!r}")
-    columns = ", ".join(f'"{c}"' for c in COLUMNS)
-    values = ", ".join([marks[paramstyle]] * len(COLUMNS))
-    return f"INSERT INTO audit_entry ({columns}) VALUES ({values})"
+#: The entries' insert on SQLite, before its rows (:func:`insert_rows`).
+_SQLITE_INSERT = "INSERT INTO audit_entry ({})".format(", ".join(f'"{c}"' for c in COLUMNS))
 
 
 def sqlite_time(at: dt.datetime) -> str:
@@ -276,10 +273,11 @@ def _items_text(dialect: Dialect) -> _Bind:
     return bind
 
 
-#: The daily volume's upsert on SQLite, through the driver (qmark parameters).
-_SQLITE_VOLUME = (
-    "INSERT INTO audit_volume (day, consumer, provider, resource_code, calls, records) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, consumer, provider, resource_code) "
+#: The daily volume's upsert on SQLite, through the driver: before its rows, and after
+#: them (:func:`insert_rows`).
+_SQLITE_VOLUME = "INSERT INTO audit_volume (day, consumer, provider, resource_code, calls, records)"
+_SQLITE_VOLUME_CONFLICT = (
+    " ON CONFLICT (day, consumer, provider, resource_code) "
     "DO UPDATE SET calls = audit_volume.calls + excluded.calls, "
     "records = audit_volume.records + excluded.records"
 )
@@ -298,13 +296,10 @@ def add_volume(session: Session, volume: dict[tuple[dt.date, str, str, str], lis
         # bind processor, so the stored text is what the ORM would have stored.
         conn = session.connection()
         day_bind = AuditVolume.__table__.c.day.type.bind_processor(conn.dialect) or _same
-        conn.exec_driver_sql(
-            _SQLITE_VOLUME,
-            [
-                (day_bind(day), consumer, provider, code, calls, records)
-                for (day, consumer, provider, code), (calls, records) in sorted(volume.items())
-            ],
-        )
+        values: list[Any] = []
+        for (day, consumer, provider, code), (calls, records) in sorted(volume.items()):
+            values += (day_bind(day), consumer, provider, code, calls, records)
+        insert_rows(conn, _SQLITE_VOLUME, 6, values, tail=_SQLITE_VOLUME_CONFLICT)
         return
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert

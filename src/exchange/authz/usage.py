@@ -23,6 +23,7 @@ from typing import Any
 from exchange.authz.models import GrantUsage
 from exchange.db.engine import Database
 from exchange.db.held import HeldConnection
+from exchange.db.rows import insert_rows
 
 __all__ = ["APPLICATION_NAME", "UsageCounts"]
 
@@ -43,14 +44,13 @@ Counts = dict[tuple[int, dt.date], int]
 _SQLITE_ROWS = 2000
 
 
-def _sqlite_upsert(rows: int) -> str:
-    """The upsert of ``rows`` keys on SQLite (qmark parameters), with its totals."""
-    return (
-        "INSERT INTO authz_usage (grant_id, day, records) VALUES "
-        + ", ".join(["(?, ?, ?)"] * rows)
-        + " ON CONFLICT (grant_id, day) DO UPDATE SET records = authz_usage.records + "
-        "excluded.records RETURNING grant_id, day, records"
-    )
+#: The upsert of keys on SQLite, before and after its rows (:func:`insert_rows`), with
+#: its totals.
+_SQLITE_UPSERT = "INSERT INTO authz_usage (grant_id, day, records)"
+_SQLITE_UPSERT_CONFLICT = (
+    " ON CONFLICT (grant_id, day) DO UPDATE SET records = authz_usage.records + "
+    "excluded.records RETURNING grant_id, day, records"
+)
 
 
 def _same(value: Any) -> Any:
@@ -108,11 +108,16 @@ class UsageCounts:
             day_type = GrantUsage.__table__.c.day.type.dialect_impl(conn.dialect)
             to_db = day_type.bind_processor(conn.dialect) or _same
             of_db = day_type.result_processor(conn.dialect, None) or _same
-            for i in range(0, len(keys), _SQLITE_ROWS):
-                chunk = keys[i : i + _SQLITE_ROWS]
-                params = [v for g, d in chunk for v in (g, to_db(d), counts[g, d])]
-                rows = conn.exec_driver_sql(_sqlite_upsert(len(chunk)), tuple(params))
-                totals.update(((int(g), _date(of_db(d))), int(r)) for g, d, r in rows)
+            params = [v for g, d in keys for v in (g, to_db(d), counts[g, d])]
+            rows = insert_rows(
+                conn,
+                _SQLITE_UPSERT,
+                3,
+                params,
+                tail=_SQLITE_UPSERT_CONFLICT,
+                per_statement=_SQLITE_ROWS,
+            )
+            totals.update(((int(g), _date(of_db(d))), int(r)) for g, d, r in rows)
         return totals
 
     def close(self) -> None:
