@@ -29,6 +29,7 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("authz", ("authz.py",), "authz.md"),
     ("broker", ("broker.py", "--workload", "single"), "broker.md"),
     ("broker-spread", ("broker.py", "--workload", "spread"), "broker-spread.md"),
+    ("broker-floor", ("broker_floor.py",), "broker-floor-spread.md"),
     (
         "broker-postgres-single",
         ("broker.py", "--database", "both", "--workload", "single"),
