@@ -80,8 +80,10 @@ class AuditWriter(Committer):
     and the thread commits behind it, every ``linger`` seconds (or sooner when a group
     fills or a reader flushes); without, :meth:`record` waits for the commit, and the
     thread commits as soon as the previous commit is done, which already groups entries
-    under load. ``signer`` signs checkpoints and journal lines (a journal needs one);
-    ``mirror`` receives a copy of every checkpoint.
+    under load, gathering for up to :data:`~exchange.audit.committer.BUSY_LINGER` more
+    while calls come together (unless ``linger`` is given). ``signer`` signs checkpoints
+    and journal lines (a journal needs one); ``mirror`` receives a copy of every
+    checkpoint.
     """
 
     @property
