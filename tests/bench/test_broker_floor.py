@@ -4,25 +4,9 @@ lookup, and its throughput against direct, from the medians of the rounds."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _floor() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_broker_floor", BENCH / "broker_floor.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+from tests.bench.modules import bench_module
 
 
 def _run(rps: float, department: float, process: float) -> dict[str, float]:
@@ -36,7 +20,7 @@ def _run(rps: float, department: float, process: float) -> dict[str, float]:
 
 
 def test_the_report_reads_each_path_against_direct_from_medians() -> None:
-    floor = _floor()
+    floor = bench_module("broker_floor")
     runs = {
         # Three rounds each: the medians are the middle values, not the means.
         "direct": [_run(20_000, 50, 0), _run(10_000, 40, 0), _run(21_000, 60, 0)],

@@ -4,36 +4,20 @@ under bench/results/ has a script that rewrites it, and every script's file exis
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from tests.bench.modules import BENCH, bench_module
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 RESULTS = BENCH / "results"
 #: written by a script beside its main file (the load day's report and the charts)
 WRITTEN_BESIDE = {"load-day.md": "day-memory.md"}
 
 
-def _module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
-
-
 def test_every_results_file_has_the_script_that_writes_it() -> None:
-    runs = _module("all").RUNS
+    runs = bench_module("all").RUNS
     listed = {results for _, _, results in runs}
     present = {p.name for p in RESULTS.glob("*.md")}
     for results in listed:
@@ -50,7 +34,7 @@ def test_every_results_file_has_the_script_that_writes_it() -> None:
 def test_the_setting_line_names_machine_commit_command_and_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    common = _module("_common")
+    common = bench_module("_common")
     monkeypatch.setattr(sys, "argv", ["/tmp/tree/bench/federation.py", "--only", "lookups"])
     line = common.setting((1.25, 2.0, 3.5))
     assert "Command: `python bench/federation.py --only lookups`" in line
@@ -68,7 +52,7 @@ def test_the_setting_line_names_machine_commit_command_and_load(
 
 
 def test_commit_outside_a_checkout_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    common = _module("_common")
+    common = bench_module("_common")
 
     def no_git(*args: object, **kwargs: object) -> None:
         raise FileNotFoundError("git")
@@ -82,7 +66,7 @@ def test_freshness_states_its_setting_instead_of_asserting_a_shared_machine(
 ) -> None:
     # freshness.md said "the machine was shared with other engineers' work" whatever the
     # load; it now carries the setting line every script uses (commit, command, load).
-    freshness = _module("freshness")
+    freshness = bench_module("freshness")
     monkeypatch.setattr(sys, "argv", ["bench/freshness.py", "--rounds", "1"])
     text = freshness.section(
         [],
@@ -102,7 +86,7 @@ def test_distribution_writes_its_setting_and_case_not_a_claim_about_the_load(
 ) -> None:
     # distribution.md said "figures under load, not on a quiet machine" whatever the load,
     # and carried the reading of its figures, which is bench/README.md's.
-    distribution = _module("distribution")
+    distribution = bench_module("distribution")
     monkeypatch.setattr(sys, "argv", ["bench/distribution.py", "--events", "2000"])
     text = distribution.results_text(
         argparse.Namespace(rounds=3, lag_seconds=20.0),
