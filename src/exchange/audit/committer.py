@@ -36,9 +36,10 @@ JOURNAL_LINGER = 0.2
 #: its group's commit, so a call alone (the previous group was one entry) is committed at
 #: once. Under load a group pays fixed costs: the round trip, the statement and the commit,
 #: and the GIL handed from the event loop to this thread and back. Measured
-#: (bench/broker.py --database both, single, 64 connections, 3 rounds): groups of 23 →
-#: 49 entries, the PostgreSQL exchange's CPU per lookup 95 → 76 µs and its throughput
-#: 9,069 → 10,576 req/s; 2 ms gathered 62 but waited too long (8,233 req/s).
+#: (bench/broker.py --database both, single, 64 connections): groups of 23 → 39 entries,
+#: the PostgreSQL exchange's CPU per lookup 95 → 76 µs, 9,069 → 10,504 req/s (74 → 83 %
+#: of SQLite's); gathering 2 ms after every group, in a scratch run, made groups of 62 but
+#: 8,233 req/s, every call waiting it.
 BUSY_LINGER = 0.0005
 
 

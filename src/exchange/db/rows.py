@@ -2,12 +2,13 @@
 
 Not ``executemany``: Python's sqlite3 driver lets the GIL go around every step of a
 statement, and ``executemany`` steps once per row. In a thread beside a busy event loop
-(the audit writer's group commit, the usage flush) each row then handed the GIL to the
-loop and waited to get it back. Under lookups spread over 14 topics that handing over cost
+(the audit writer's group commit did so) each row then handed the GIL to the loop and
+waited to get it back. Under lookups spread over 14 topics that handing over cost
 the exchange more than the writing: the event loop's thread spent 133-137 µs of CPU per
 lookup with the audit's group commit stepped row by row and 99-103 µs in multi-row
 statements, the writer thread 18-22 and 12-13 µs (bench/README.md, "broker"). A
-multi-row statement is stepped, and the GIL let go, once for all its rows.
+multi-row statement is stepped, and the GIL let go, once for all its rows. The quota
+counters' flush (``exchange.authz.usage``) had its own copy of this; both use this one.
 """
 
 from __future__ import annotations
