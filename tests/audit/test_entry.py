@@ -4,6 +4,7 @@ verify beside entries that carry it."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 
 import orjson
@@ -78,3 +79,23 @@ def test_old_and_new_entries_verify_in_one_chain(ctx: AppContext) -> None:
     assert Entry.of(rows[0]).canonical() == entry(1, version=1).canonical()
     assert verify(ctx.db).ok
     assert "cached" not in STORED
+
+
+def test_the_time_is_written_as_isoformat_for_whole_seconds_and_fractions_in_any_zone() -> None:
+    """The hashed form's time is ``isoformat(timespec="microseconds")`` in UTC, byte for
+    byte (entries already chained were hashed so), whichever way it is written: whole
+    seconds, one microsecond, the last one; UTC, another zone, the year's first second."""
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    instants = [
+        dt.datetime(2024, 3, 1, 2, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 1, 2, 0, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 1, 2, 0, 1, 999_999, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 1, 2, 0, 1, 100_000, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 1, 10, 0, 1, 123_456, tzinfo=beijing),
+        dt.datetime(2024, 3, 1, 10, 0, 1, tzinfo=beijing),
+        dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(0))),
+        dt.datetime(2025, 1, 1, 0, 0, 0, 5, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+    ]
+    for at in instants:
+        written = orjson.loads(dataclasses.replace(entry(1), at=at, cached=None).canonical())
+        assert written["at"] == at.astimezone(dt.UTC).isoformat(timespec="microseconds")
