@@ -27,13 +27,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from _common import free_port, setting, work_dir
+from _common import free_port, setting, wait_up, work_dir
 from _stack import (
     DIRECT_KEY,
     KEY,
@@ -89,16 +88,8 @@ def hops(route_file: Path) -> Iterator[dict[str, tuple[str, int]]]:
                 ]
             )
             started[mode] = (f"http://127.0.0.1:{port}", proc)
-        for mode, (url, proc) in started.items():
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"the {mode} hop did not start") from None
-                    time.sleep(0.1)
+        for url, proc in started.values():
+            wait_up(f"{url}/", proc, timeout=30)
         yield {mode: (url, proc.pid) for mode, (url, proc) in started.items()}
     finally:
         for _, proc in started.values():
