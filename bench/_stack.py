@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import free_port, wait_up
@@ -275,6 +276,8 @@ class Target:
     broker_path: str
     direct_path: str
     keys: tuple[str, ...]
+    #: the topic's one key item, as the broker's routes read it (None: not one)
+    key_item: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,14 @@ class Workload:
     @property
     def providers(self) -> set[str]:
         return {t.provider for t in self.targets}
+
+
+def key_item(topic: Mapping[str, Any]) -> str | None:
+    """A catalog topic's key item when it has exactly one (``exchange.broker.routes``
+    reads it so: lookups of such a topic can share a provider call)."""
+    items = topic.get("items")
+    keys = [i.get("field") for i in items if i.get("is_key")] if isinstance(items, list) else []
+    return keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None
 
 
 def _valid_until(http: httpx.Client, auth: dict[str, str]) -> str:
@@ -302,7 +313,8 @@ def single_workload(st: Stack) -> Workload:
         topics = http.get(
             "/api/v1/catalog/topics", params={"provider": "gaj", "limit": 50}, headers=auth
         ).json()["items"]
-        code = next(t["resource_code"] for t in topics if t.get("slug") == SINGLE_SLUG)
+        topic = next(t for t in topics if t.get("slug") == SINGLE_SLUG)
+        code = topic["resource_code"]
         made = http.post(
             "/api/v1/applications",
             json={
@@ -324,6 +336,7 @@ def single_workload(st: Stack) -> Workload:
         f"/api/v1/exchange/{code}/query",
         f"/departments/gaj/topics/{SINGLE_SLUG}/query",
         keys,
+        key_item(topic),
     )
     return Workload("single", (target,), {"mzj": mzj})
 
@@ -373,6 +386,7 @@ def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload
                 f"{t.path}/query",
                 f"/departments/{t.provider}{api_path}/query",
                 people if t.key_type == "id_number" else firms,
+                key_item(data),
             )
         )
     return Workload("spread", tuple(targets), {c: demo_key(KEY, c) for c in SPREAD_CONSUMERS})

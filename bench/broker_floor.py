@@ -31,11 +31,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from _common import free_port, setting, wait_up, work_dir
 from _stack import (
     DIRECT_KEY,
-    KEY,
     SECRET,
     Workload,
     lua,
@@ -57,21 +55,11 @@ LABEL = {
 }
 
 
-def routes(ex_url: str, dept_url: str, workload: Workload) -> dict[str, list[str | None]]:
+def routes(dept_url: str, workload: Workload) -> dict[str, list[str | None]]:
     """Each target's broker path → [provider, the department's URL for it, key item]."""
-    topics: dict[str, dict[str, object]] = {}
-    with httpx.Client(base_url=ex_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-        for offset in range(0, 5000, 200):
-            page = http.get("/api/v1/catalog/topics", params={"offset": offset, "limit": 200})
-            for topic in page.raise_for_status().json()["items"]:
-                topics[topic["resource_code"]] = topic
-    found: dict[str, list[str | None]] = {}
-    for target in workload.targets:
-        items = topics[target.code].get("items")
-        keys = [i.get("field") for i in items if i.get("is_key")] if isinstance(items, list) else []
-        key_item = keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None
-        found[target.broker_path] = [target.provider, dept_url + target.direct_path, key_item]
-    return found
+    return {
+        t.broker_path: [t.provider, dept_url + t.direct_path, t.key_item] for t in workload.targets
+    }
 
 
 @contextmanager
@@ -110,7 +98,7 @@ def main() -> None:
         make = spread_workload if args.workload == "spread" else single_workload
         workload = make(st)
         route_file = work / "routes.json"
-        route_file.write_text(json.dumps(routes(st.ex_url, st.dept_url, workload)))
+        route_file.write_text(json.dumps(routes(st.dept_url, workload)))
         direct_script, broker_script = work / "direct.lua", work / "broker.lua"
         direct_script.write_text(lua(workload, direct=True))
         broker_script.write_text(lua(workload, direct=False))
