@@ -23,11 +23,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 from _common import free_port, wait_up
 
+from exchange.broker.routes import key_item
 from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import City
 from exchange.security import demo_key
@@ -292,14 +292,6 @@ class Workload:
         return {t.provider for t in self.targets}
 
 
-def key_item(topic: Mapping[str, Any]) -> str | None:
-    """A catalog topic's key item when it has exactly one (``exchange.broker.routes``
-    reads it so: lookups of such a topic can share a provider call)."""
-    items = topic.get("items")
-    keys = [i.get("field") for i in items if i.get("is_key")] if isinstance(items, list) else []
-    return keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None
-
-
 def _valid_until(http: httpx.Client, auth: dict[str, str]) -> str:
     today = http.get("/api/v1/clock", headers=auth).json()["today"]
     return (dt.date.fromisoformat(today) + dt.timedelta(days=365)).isoformat()
@@ -336,7 +328,7 @@ def single_workload(st: Stack) -> Workload:
         f"/api/v1/exchange/{code}/query",
         f"/departments/gaj/topics/{SINGLE_SLUG}/query",
         keys,
-        key_item(topic),
+        key_item(topic.get("items")),
     )
     return Workload("single", (target,), {"mzj": mzj})
 
@@ -386,7 +378,7 @@ def spread_workload(st: Stack, keys_per_topic: int = KEYS_PER_TOPIC) -> Workload
                 f"{t.path}/query",
                 f"/departments/{t.provider}{api_path}/query",
                 people if t.key_type == "id_number" else firms,
-                key_item(data),
+                key_item(data.get("items")),
             )
         )
     return Workload("spread", tuple(targets), {c: demo_key(KEY, c) for c in SPREAD_CONSUMERS})

@@ -12,6 +12,7 @@ import pytest
 from exchange.broker.answers import LookupAnswer, split_lookup
 from exchange.broker.batching import LookupBatcher
 from exchange.broker.errors import ProviderBadResponse, ProviderUnavailable
+from exchange.broker.routes import key_item
 
 URL = "http://gaj/topics/household-registration/query"
 KEY = "id_number"
@@ -283,3 +284,20 @@ def test_a_leader_cancelled_while_waiting_for_its_endpoint_lets_the_others_ask_a
     assert [r[KEY] for r in answer.records] == ["B"]
     assert provider.calls == [["H"], ["B"]]
     assert not batcher._slots
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([{"field": "name"}, {"field": "id_number", "is_key": True}], "id_number"),
+        ([{"field": "name"}], None),
+        ([{"field": "a", "is_key": True}, {"field": "b", "is_key": True}], None),
+        ([{"field": 7, "is_key": True}], None),
+        (None, None),
+        ("id_number", None),
+    ],
+)
+def test_a_topic_shares_calls_by_its_one_key_item_only(items: Any, expected: str | None) -> None:
+    """The route's key item (what lets lookups share a provider call): the one ``is_key``
+    item of the topic's catalog items, and none with none, several, or no list."""
+    assert key_item(items) == expected

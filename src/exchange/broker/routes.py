@@ -24,6 +24,13 @@ from exchange.members.models import Department
 FEDERATED_KINDS = frozenset({"city_platform", "provincial"})
 
 
+def key_item(items: Any) -> str | None:
+    """A topic's one ``is_key`` item among its catalog ``items`` (None with none, several,
+    or no list of items): what lets concurrent lookups share a provider call."""
+    keys = [i.get("field") for i in items if i.get("is_key")] if isinstance(items, list) else []
+    return keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """Where a topic's data lives, as the catalog and the department registry say."""
@@ -136,7 +143,6 @@ class RouteCache:
             # now (a stored absolute URL kept the port of the first start).
             base_url = None if self._self_url is None else self._self_url + base_url
         api_path = topic.data.get("api_path") or (f"/topics/{topic.slug}" if topic.slug else "")
-        keys = [i.get("field") for i in topic.data.get("items", []) if i.get("is_key")]
         return Route(
             resource_code=topic.resource_code,
             provider=topic.provider,
@@ -147,7 +153,7 @@ class RouteCache:
             endpoint=(
                 urljoin(base_url.rstrip("/") + "/", api_path.lstrip("/")) if base_url else ""
             ),
-            key_item=keys[0] if len(keys) == 1 and isinstance(keys[0], str) else None,
+            key_item=key_item(topic.data.get("items", [])),
             federated=kind in FEDERATED_KINDS and api_path.startswith("/topics/"),
             item_types={
                 i["field"]: str(i.get("data_type") or "string")
