@@ -74,6 +74,30 @@ def test_switching_identity_leaves_nothing_of_the_previous_one(portal: Portal) -
     expect(page.locator("#error")).to_contain_text("bad_key")
 
 
+def test_an_identity_overtaken_while_it_loads_does_not_open_its_tab_under_the_next_key(
+    portal: Portal,
+) -> None:
+    """The operator's identity shows before its clock answers; a bad key pasted meanwhile
+    takes over, and the operator's remaining steps (the clock, then the tab) must not run
+    under it: the tab would ask for the grants with the bad key (a 401 the presenter sees)."""
+    page = portal.open("gaj", keys=("operator", "gaj"), tab="catalog")
+    held = _hold_first(page, "**/api/v1/clock")
+    portal.switch("operator")
+    portal.tab("exchange")
+    expect(page.locator("#exchange-form")).to_contain_text("数据交换以申请单位的身份进行")
+    portal.watch.expect(401, "/api/v1/whoami")
+    page.fill("#key", "exk_nobody_0123")
+    page.press("#key", "Enter")
+    expect(page.locator("#who")).to_have_text("key 无效")
+    assert len(held) == 1
+    asked = len(portal.watch.requests)
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/clock")):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # time for a request that should not be made
+    assert not [u for u in portal.watch.requests[asked:] if "/api/" in u]
+    expect(page.locator("#exchange-form")).to_be_empty()
+
+
 def test_a_reason_belongs_to_its_items_and_reads_in_one_language(portal: Portal) -> None:
     app_id = _apply(portal.server, "mzj", VEHICLE, ["plate_number", "vin", "status"])
     with http(portal.server, "gaj") as api:

@@ -112,6 +112,7 @@ function resetPanes() {
 
 async function identify() {
   resetPanes();
+  const gen = S.gen;
   S.me = null;
   S.topics = {};
   $("role-hint").textContent = "";
@@ -132,6 +133,9 @@ async function identify() {
   renderTabs();
   await refreshClock();
   await refreshBadges();
+  // The clock and the badge keep quiet about failures, late answers included: if another
+  // identity took over meanwhile, what was meant to follow this one (its tab) must not run.
+  if (gen !== S.gen) throw new Stale();
 }
 
 
@@ -347,6 +351,8 @@ async function start() {
   const wanted = p.get("tab") || "catalog";
   renderIdentity();
   renderTabs();
+  // Before anything that may be overtaken by another identity: the clock ticks for whoever comes.
+  if (!clockTimer) clockTimer = setInterval(refreshClock, 60000);
   if (!key()) { switchTab("catalog"); return; }
   await identify();
   await activate(visibleTabs().some(([id]) => id === wanted) ? wanted : "catalog");
@@ -354,7 +360,6 @@ async function start() {
   if (p.get("app")) await openApp(p.get("app"), S.tab === "review" ? "review" : "apps");
   if (p.get("dispute")) await openDispute(p.get("dispute"));
   if (p.get("grant")) await openGrant(p.get("grant"));
-  if (!clockTimer) clockTimer = setInterval(refreshClock, 60000);
 }
 let clockTimer = 0;
 guard(start());
