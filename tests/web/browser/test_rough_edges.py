@@ -45,6 +45,19 @@ def _hold_first(page: Any, pattern: str, which: str = "") -> list[Any]:
     return held
 
 
+def _operator_then_a_bad_key(portal: Portal) -> None:
+    """Switch to the operator on the exchange tab (which tells the operator to exchange as
+    a department), then paste a key the exchange does not know."""
+    page = portal.page
+    portal.switch("operator")
+    portal.tab("exchange")
+    expect(page.locator("#exchange-form")).to_contain_text("数据交换以申请单位的身份进行")
+    portal.watch.expect(401, "/api/v1/whoami")
+    page.fill("#key", "exk_nobody_0123")
+    page.press("#key", "Enter")
+    expect(page.locator("#who")).to_have_text("key 无效")
+
+
 def test_searching_before_choosing_an_identity_asks_for_one(portal: Portal) -> None:
     page = portal.open()
     expect(page.locator("#who")).to_contain_text("未登录")
@@ -63,13 +76,7 @@ def test_switching_identity_leaves_nothing_of_the_previous_one(portal: Portal) -
     for pane in ("#detail", "#notice", "#error"):
         expect(page.locator(pane)).to_be_empty()
     # The operator's exchange text does not stay after a bad key.
-    portal.switch("operator")
-    portal.tab("exchange")
-    expect(page.locator("#exchange-form")).to_contain_text("数据交换以申请单位的身份进行")
-    portal.watch.expect(401, "/api/v1/whoami")
-    page.fill("#key", "exk_nobody_0123")
-    page.press("#key", "Enter")
-    expect(page.locator("#who")).to_have_text("key 无效")
+    _operator_then_a_bad_key(portal)
     expect(page.locator("#exchange-form")).to_be_empty()
     expect(page.locator("#error")).to_contain_text("bad_key")
 
@@ -82,13 +89,7 @@ def test_an_identity_overtaken_while_it_loads_does_not_open_its_tab_under_the_ne
     under it: the tab would ask for the grants with the bad key (a 401 the presenter sees)."""
     page = portal.open("gaj", keys=("operator", "gaj"), tab="catalog")
     held = _hold_first(page, "**/api/v1/clock")
-    portal.switch("operator")
-    portal.tab("exchange")
-    expect(page.locator("#exchange-form")).to_contain_text("数据交换以申请单位的身份进行")
-    portal.watch.expect(401, "/api/v1/whoami")
-    page.fill("#key", "exk_nobody_0123")
-    page.press("#key", "Enter")
-    expect(page.locator("#who")).to_have_text("key 无效")
+    _operator_then_a_bad_key(portal)
     assert len(held) == 1
     asked = len(portal.watch.requests)
     with page.expect_response(lambda r: r.url.endswith("/api/v1/clock")):
