@@ -26,6 +26,7 @@ from exchange.audit.models import (
     entry_column,
 )
 from exchange.days import DayCache
+from exchange.db.base import sqlite_time
 from exchange.db.engine import Database
 from exchange.db.rows import insert_rows
 
@@ -159,18 +160,6 @@ COLUMNS = tuple(entry_column(key) for key in _KEYS)
 
 #: The entries' insert on SQLite, before its rows (:func:`insert_rows`).
 _SQLITE_INSERT = "INSERT INTO audit_entry ({})".format(", ".join(f'"{c}"' for c in COLUMNS))
-
-
-def sqlite_time(at: dt.datetime) -> str:
-    """The text SQLite stores for an ``at`` value, as the ORM stores it (the column's type
-    in UTC, SQLAlchemy's SQLite format: ``2024-03-01 02:00:00.000000``). The writer's
-    earlier driver path stored the sqlite3 adapter's ``…+00:00`` instead (read back the
-    same, but compared wrongly as text against a time the ORM binds)."""
-    if at.tzinfo is not dt.UTC:  # the clock's own times are (no conversion to pay)
-        if at.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        at = at.astimezone(dt.UTC)
-    return at.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
 _RowOf = Callable[[int, Entry, str, str], tuple[Any, ...]]

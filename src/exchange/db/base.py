@@ -69,6 +69,18 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+def sqlite_time(at: dt.datetime) -> str:
+    """The text SQLite stores for a :class:`UTCDateTime` value, as the ORM stores it (in UTC,
+    SQLAlchemy's SQLite format: ``2024-03-01 02:00:00.000000``), for rows written straight
+    to the driver. The sqlite3 adapter's own ``…+00:00`` reads back the same but compares
+    wrongly, as text, against a time the ORM binds."""
+    if at.tzinfo is not dt.UTC:  # the clock's own times are (no conversion to pay)
+        if at.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        at = at.astimezone(dt.UTC)
+    return at.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UTCDateTime}  # noqa: RUF012

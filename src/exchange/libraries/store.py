@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from exchange.db.base import sqlite_time
 from exchange.db.engine import SQLITE_CACHE_KIB, Database
 from exchange.db.freshness import announce
 
@@ -245,11 +246,6 @@ def _with_source(rows: Sequence[Row]) -> list[tuple[int, str, str, int, int, int
     return [(*row, row[0], row[0]) for row in rows]
 
 
-def _sqlite_time(at: dt.datetime) -> str:
-    # The form SQLAlchemy's SQLite DateTime stores (UTC, no offset), so the ORM reads it.
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 @contextmanager
 def _transaction(
     db: Database, *, wide_cache: bool = False, stage: Staged | None = None
@@ -328,7 +324,7 @@ def write_page(
                 cur.executemany(_UPSERT, _with_source(sorted(staged, key=_subject)))
             cur.execute(
                 _SOURCE.format(p="?"),
-                (n, n, watermark, total_rows, _sqlite_time(refreshed_at), source_id),
+                (n, n, watermark, total_rows, sqlite_time(refreshed_at), source_id),
             )
     else:
         if isinstance(rows, Staged):
@@ -384,7 +380,7 @@ def write_events(
     applying it twice (a restart before the cursor moved) gives the same records."""
     sqlite = db.is_sqlite
     p = "?" if sqlite else "%s"
-    at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
+    at: object = sqlite_time(refreshed_at) if sqlite else refreshed_at
     n = len(upserts) + len(deletes)
     with _transaction(db) as cur:
         cur.execute(_NEXT_CHANGE.format(p=p), (source_id,))
@@ -437,7 +433,7 @@ def sweep(db: Database, source_id: int, *, refreshed_at: dt.datetime) -> int | N
             removed = max(0, cur.rowcount)
             cur.execute(_SWEPT.format(p=p), (removed, removed, generation, source_id))
             if removed:
-                at: object = _sqlite_time(refreshed_at) if sqlite else refreshed_at
+                at: object = sqlite_time(refreshed_at) if sqlite else refreshed_at
                 cur.execute(_SWEPT_REFRESHED.format(p=p), (at, source_id))
     if removed:
         _announce(db)
