@@ -10,7 +10,13 @@ from exchange.departments import bulk, bulk_enterprises, native
 from exchange.departments.city import City
 from exchange.departments.prng import Feistel, Rng
 from exchange.departments.prng import mix as scalar_mix
-from exchange.departments.prng_arrays import feistel_forward, feistel_inverse, mix, splitmix_draws
+from exchange.departments.prng_arrays import (
+    distinct,
+    feistel_forward,
+    feistel_inverse,
+    mix,
+    splitmix_draws,
+)
 from exchange.departments.records import GENERATORS, PEOPLE_BLOCK
 
 
@@ -145,3 +151,14 @@ def test_the_hash_and_the_draws_over_arrays_are_the_scalar_ones(kernels: str) ->
         stream = Rng(int(got[i]))
         assert drawn[:, i].tolist() == [stream.next() for _ in range(7)]
     assert splitmix_draws(np.zeros(0, dtype=np.uint64), 3).shape == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("size", "spread"), [(0, 10), (1, 10), (2, 1), (3_000, 50_000), (5_000, 200), (10_000, 2**62)]
+)
+def test_distinct_is_numpys_unique(size: int, spread: int) -> None:
+    values = np.random.default_rng(size).integers(-spread, spread, size, dtype=np.int64)
+    found = distinct(values)
+    assert found.dtype == np.int64
+    assert np.array_equal(found, np.unique(values))
+    assert np.array_equal(values, np.random.default_rng(size).integers(-spread, spread, size))

@@ -19,7 +19,7 @@ from exchange.departments.ndjson import Table
 from exchange.departments.people import BASE_ORD
 from exchange.departments.people_columns import People
 from exchange.departments.people_tables import row_span
-from exchange.departments.prng_arrays import BOOL, I64, U64
+from exchange.departments.prng_arrays import BOOL, I64, U64, distinct
 from exchange.departments.records import health
 
 __all__ = ["birth_certificate"]
@@ -44,9 +44,14 @@ def birth_certificate(city: City, start: int, stop: int) -> Table:
     unit, married, spent = _mothers(city, r, years[p.day], months[p.day] * 100 + mdays[p.day])
     has_mother = unit >= 0
     has_father = has_mother & (married <= p.birth)
-    parents = np.unique(np.concatenate([2 * unit[has_mother], 2 * unit[has_mother] + 1]))
+    # Each couple once (husband 2u, wife 2u + 1, in order): the husband of a child's
+    # couple is at twice the couple's place among them.
+    couples = distinct(unit[has_mother])
+    parents = np.empty(2 * len(couples), dtype=np.int64)
+    parents[0::2] = 2 * couples
+    parents[1::2] = 2 * couples + 1
     folk = People(city, parents)
-    at = np.searchsorted(parents, 2 * np.maximum(unit, 0))
+    at = 2 * np.searchsorted(couples, np.maximum(unit, 0))
     place = r[spent, np.arange(n)]
     null = jsonbytes.repeat(None, n)
     if folk.n:

@@ -48,6 +48,7 @@ from exchange.departments.prng_arrays import (
     between,
     chance,
     chance_each,
+    distinct,
     feistel_forward,
     feistel_inverse,
     mix,
@@ -436,7 +437,7 @@ def persons(city: City, index: I64) -> list[Person]:
     t = lookup_tables()
     dates = calendar_tables()[0]
     # Whole couples: a person's record needs both partners' slots and deaths.
-    units = np.unique(index >> 1)
+    units = distinct(index >> 1)
     both = couple_slots(city, units)
     married, divorced, death2 = marriages(city, units, both)
     day_h, area_h, h_u, day_w, area_w = both

@@ -31,7 +31,7 @@ from exchange.departments.columns import AREA_NAMES as _AREA_NAMES
 from exchange.departments.columns import street_tables
 from exchange.departments.people import BASE_ORD, REFERENCE_DATE
 from exchange.departments.prng import T_ENT, T_HOUSE, T_PERSON, T_WORK
-from exchange.departments.prng_arrays import BOOL, I64, mix, splitmix_draws
+from exchange.departments.prng_arrays import BOOL, I64, distinct, mix, splitmix_draws
 from exchange.departments.vocabulary import (
     RESIDENCE_TABLE,
     ROADS,
@@ -103,7 +103,7 @@ def _units(index: I64) -> I64:
         np.not_equal(units[1:], units[:-1], out=keep[1:])
         out: I64 = units[keep]
         return out
-    return np.unique(units)
+    return distinct(units)
 
 
 class People:

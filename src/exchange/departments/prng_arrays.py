@@ -20,6 +20,7 @@ __all__ = [
     "between",
     "chance",
     "chance_each",
+    "distinct",
     "feistel_forward",
     "feistel_inverse",
     "mix",
@@ -29,6 +30,23 @@ __all__ = [
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]
+
+
+def distinct(values: I64) -> I64:
+    """The distinct values in order, as ``np.unique(values)`` gives them, by one sort.
+
+    NumPy 2's ``unique`` hashes the values first and sorts what is left: on a chunk's few
+    thousand couples, mostly distinct, that measured ~4× a sort (274 against 64 µs for
+    3,000 values). Hashing wins only when most values repeat (5,000 values of 200: 73
+    against 111 µs); the callers here pass people's couples, which seldom do.
+    """
+    ordered: I64 = np.sort(values)
+    keep = np.empty(len(ordered), dtype=np.bool_)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    out: I64 = ordered[keep]
+    return out
+
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
