@@ -19,6 +19,7 @@ from exchange.departments.prng import mix as city_mix
 from exchange.departments.prng_arrays import (
     I64,
     chance,
+    distinct,
     feistel_forward,
     mix,
     splitmix_draws,
@@ -120,7 +121,7 @@ def enterprises(city: City, start: int, stop: int) -> list[Enterprise]:
         return []
     e = np.arange(start, stop, dtype=np.int64)
     reps = legal_reps(city, e)
-    found = np.unique(reps[reps >= 0])
+    found = distinct(reps[reps >= 0])
     people_of = dict(zip(found.tolist(), persons(city, found), strict=True))
     return [
         city._enterprise(idx, people_of[rep] if rep >= 0 else None)

@@ -19,7 +19,15 @@ from exchange.departments.enterprises import NUMERIC_BODIES
 from exchange.departments.people import AREAS
 from exchange.departments.people_columns import People
 from exchange.departments.prng import T_ENT
-from exchange.departments.prng_arrays import BOOL, I64, U64, feistel_forward, mix, splitmix_draws
+from exchange.departments.prng_arrays import (
+    BOOL,
+    I64,
+    U64,
+    distinct,
+    feistel_forward,
+    mix,
+    splitmix_draws,
+)
 from exchange.departments.vocabulary import (
     COMPANY_TYPES,
     ENT_STATUS_TABLE,
@@ -202,14 +210,14 @@ class Firms:
         """Each enterprise's legal representative (-1: none), those people (each once)
         and each enterprise's position among them."""
         reps = bulk_enterprises.legal_reps(self.city, self.e)
-        found = np.unique(reps[reps >= 0])
+        found = distinct(reps[reps >= 0])
         return reps, People(self.city, found), np.searchsorted(found, reps)
 
     @cached_property
     def legal_rep(self) -> tuple[list[str | None], list[str | None]]:
         """(name, ID number) of each enterprise's legal representative (``None``: none)."""
         reps = bulk_enterprises.legal_reps(self.city, self.e)
-        found = np.unique(reps[reps >= 0])
+        found = distinct(reps[reps >= 0])
         people = People(self.city, found)
         pos = np.searchsorted(found, reps)
         who, idn = people.name, people.id_number
