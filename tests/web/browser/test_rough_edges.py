@@ -58,6 +58,19 @@ def _operator_then_a_bad_key(portal: Portal) -> None:
     expect(page.locator("#who")).to_have_text("key 无效")
 
 
+def _let_the_clock_answer(portal: Portal, held: Any, forbidden: str) -> int:
+    """Let a held clock request through, give the page time to act on its answer, and
+    check that it asked for nothing matching ``forbidden`` meanwhile; returns how many
+    requests the page had made before."""
+    page = portal.page
+    asked = len(portal.watch.requests)
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/clock")):
+        held.continue_()
+    page.wait_for_timeout(500)  # time for a request that should not be made
+    assert not [u for u in portal.watch.requests[asked:] if forbidden in u]
+    return asked
+
+
 def test_searching_before_choosing_an_identity_asks_for_one(portal: Portal) -> None:
     page = portal.open()
     expect(page.locator("#who")).to_contain_text("未登录")
@@ -91,12 +104,32 @@ def test_an_identity_overtaken_while_it_loads_does_not_open_its_tab_under_the_ne
     held = _hold_first(page, "**/api/v1/clock")
     _operator_then_a_bad_key(portal)
     assert len(held) == 1
-    asked = len(portal.watch.requests)
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/clock")):
-        held[0].continue_()
-    page.wait_for_timeout(500)  # time for a request that should not be made
-    assert not [u for u in portal.watch.requests[asked:] if "/api/" in u]
+    _let_the_clock_answer(portal, held[0], "/api/")
     expect(page.locator("#exchange-form")).to_be_empty()
+
+
+def test_a_language_switch_overtaken_by_another_identity_leaves_the_tab_to_it(
+    portal: Portal,
+) -> None:
+    """The language switch reloads the tab after the clock answers; an identity chosen
+    meanwhile, still being checked, must not have its tab loaded by the switch with no
+    identity known (the grants asked for with no consumer)."""
+    page = portal.open("gaj", keys=("operator", "gaj", "mzj"), tab="exchange")
+    expect(page.locator("#exchange-form")).to_contain_text("查询键")
+    clock = _hold_first(page, "**/api/v1/clock")
+    page.click("#lang")
+    expect(page.locator('#tabs [data-tab="catalog"]')).to_have_text("Catalog")
+    whoami = _hold_first(page, "**/api/v1/whoami")
+    option = page.locator("#role option", has_text="(mzj)").first
+    page.select_option("#role", value=option.get_attribute("value"))
+    page.wait_for_function("() => document.querySelector('#exchange-form').innerHTML === ''")
+    assert len(clock) == 1
+    assert len(whoami) == 1
+    asked = _let_the_clock_answer(portal, clock[0], "/api/v1/grants")
+    whoami[0].continue_()
+    portal.expect_identity("mzj")
+    expect(page.locator("#exchange-form")).to_contain_text("Keys")
+    assert any("consumer=mzj" in u for u in portal.watch.requests[asked:])
 
 
 def test_a_reason_belongs_to_its_items_and_reads_in_one_language(portal: Portal) -> None:

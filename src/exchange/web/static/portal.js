@@ -216,12 +216,15 @@ async function signOut() {
   switchTab("catalog");
 }
 async function toggleLang() {
+  const gen = S.gen;
   setLang(lang() === "en" ? "zh" : "en");
   renderStatic();
   renderIdentity();
   renderTabs();
   await refreshClock();
   await refreshBadges();
+  // As in identify(): another identity taking over meanwhile draws the tab itself.
+  if (gen !== S.gen) return;
   if (key()) await activate(S.tab);
 }
 
