@@ -38,7 +38,7 @@ def distinct(values: I64) -> I64:
     NumPy 2's ``unique`` hashes the values first and sorts what is left: on a chunk's few
     thousand couples, mostly distinct, that measured ~4× a sort (274 against 64 µs for
     3,000 values). Hashing wins only when most values repeat (5,000 values of 200: 73
-    against 111 µs); the callers here pass people's couples, which seldom do.
+    against 111 µs); the callers here pass people or their couples, which seldom repeat.
     """
     ordered: I64 = np.sort(values)
     keep = np.empty(len(ordered), dtype=np.bool_)
