@@ -161,4 +161,5 @@ def test_distinct_is_numpys_unique(size: int, spread: int) -> None:
     found = distinct(values)
     assert found.dtype == np.int64
     assert np.array_equal(found, np.unique(values))
+    assert np.array_equal(distinct(np.sort(values)), found)  # in order already: no sort
     assert np.array_equal(values, np.random.default_rng(size).integers(-spread, spread, size))

@@ -94,16 +94,8 @@ _CARRIED = ("death", "married", "divorced", "husband_death", "employer", "togeth
 
 
 def _units(index: I64) -> I64:
-    """The couples of these persons, each once, in order: ``np.unique(index >> 1)``,
-    without its sort when the persons are in order already (a range of rows)."""
-    units = index >> 1
-    if len(units) > 1 and bool((units[1:] >= units[:-1]).all()):
-        keep = np.empty(len(units), dtype=np.bool_)
-        keep[0] = True
-        np.not_equal(units[1:], units[:-1], out=keep[1:])
-        out: I64 = units[keep]
-        return out
-    return distinct(units)
+    """The couples of these persons, each once, in order (``np.unique(index >> 1)``)."""
+    return distinct(index >> 1)
 
 
 class People:
