@@ -113,6 +113,8 @@ class Peer:
 
     settings: Settings
     operator_key: str
+    #: where its process writes what it prints (its own banner, its errors)
+    log: Path | None = None
 
 
 def build(
@@ -150,6 +152,8 @@ def build(
             ("Province database", make_url(other.database_url).render_as_string(hide_password=True))
         )
         rows.append(("Province operator", peer.operator_key))
+        if peer.log is not None:
+            rows.append(("Province log", str(peer.log)))
         for code, label in demo_departments(other):
             rows.append((f"Demo key {code}", f"{demo_key(peer.operator_key, code)}  {label}"))
     rows.append(

@@ -18,6 +18,7 @@ at one connection the two were within noise of each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import socket
@@ -27,6 +28,7 @@ from typing import Any, cast
 
 import orjson
 from starlette.types import Scope
+from uvicorn import server as uvicorn_server
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -368,14 +370,46 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def run(app: Any, *, host: str, port: int, **options: Any) -> None:
+def run(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[], None] | None = None,
+    **options: Any,
+) -> None:
     """``uvicorn.run`` with :class:`CoalescingProtocol`, uvloop where installed, no access
     log, no ``Server`` header and no proxy-header layer (nothing here reads the client
-    address, and that layer inspected every request)."""
-    import uvicorn
+    address, and that layer inspected every request).
+
+    ``on_ready`` is called once the app has started and the port is listening: what is
+    printed then (``exchange up``'s banner) can be tried at once. Printed before, its curl
+    was refused for about a second while the lifespan started and the port was bound."""
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE, Config
 
     options.setdefault("log_level", "warning")
     options.setdefault("access_log", False)
     options.setdefault("server_header", False)
     options.setdefault("proxy_headers", False)
-    uvicorn.run(app, host=host, port=port, loop="auto", http=CoalescingProtocol, **options)
+    config = Config(app, host=host, port=port, loop="auto", http=CoalescingProtocol, **options)
+    server = _ReadyServer(config, on_ready)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        # As uvicorn.run: a server that could not start (port taken, lifespan failed) exits 3.
+        sys.exit(STARTUP_FAILURE)
+
+
+class _ReadyServer(uvicorn_server.Server):
+    """uvicorn's server, calling ``on_ready`` when its startup has bound the port."""
+
+    def __init__(self, config: Any, on_ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self._on_ready is not None:
+            self._on_ready()

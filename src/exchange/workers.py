@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,8 +115,27 @@ def _departments(settings: Settings) -> Iterator[str]:
             proc.wait()
 
 
-def serve_workers(settings: Settings, workers: int) -> None:
-    """Serve the whole exchange from ``workers`` processes until stopped (Ctrl-C, SIGTERM)."""
+def _when_answering(url: str, then: Callable[[], None], within: float = 120) -> None:
+    """Call ``then`` once ``url`` answers 200, or never if it does not within ``within`` s
+    (the supervisor's own log says why a worker did not start)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                then()
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def serve_workers(
+    settings: Settings, workers: int, *, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Serve the whole exchange from ``workers`` processes until stopped (Ctrl-C, SIGTERM).
+
+    ``on_ready`` is called once a worker answers on the port (the supervisor binds it before
+    its workers have built the exchange, so bound is not yet answering)."""
     import uvicorn
 
     from exchange.security import resolve_provider_secret
@@ -153,6 +173,13 @@ def serve_workers(settings: Settings, workers: int) -> None:
             proxy_headers=False,
         )
 
+    if on_ready is not None:
+        threading.Thread(
+            target=_when_answering,
+            args=(settings.self_url + "/healthz", on_ready),
+            name="workers-ready",
+            daemon=True,
+        ).start()
     if not settings.mock_departments:
         run()
         return

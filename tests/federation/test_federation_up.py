@@ -18,19 +18,14 @@ from exchange.security import demo_key
 pytestmark = pytest.mark.e2e
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, within: float) -> None:
+def _wait_banner(proc: subprocess.Popen[bytes], log: Path, within: float) -> None:
     deadline = time.monotonic() + within
-    while True:
+    while "Try:" not in (text := log.read_text(errors="replace")):
         if proc.poll() is not None:
-            raise RuntimeError(f"exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+            raise RuntimeError(f"exited {proc.returncode}:\n{text}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not up within {within} s:\n{log.read_text()}")
-        time.sleep(0.2)
+            raise RuntimeError(f"no banner within {within} s:\n{text}")
+        time.sleep(0.01)
 
 
 def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Path) -> None:
@@ -50,8 +45,10 @@ def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Pat
         )
     city, province = f"http://127.0.0.1:{city_port}", f"http://127.0.0.1:{province_port}"
     try:
-        _wait_healthy(city, proc, log, 180)
-        _wait_healthy(province, proc, log, 10)
+        # The banner names both platforms, and is shown once both answer: asked once each.
+        _wait_banner(proc, log, 180)
+        assert httpx.get(city + "/healthz", timeout=10).status_code == 200
+        assert httpx.get(province + "/healthz", timeout=10).status_code == 200
         # Each its own database and operator, beside each other in the state directory.
         city_key = (tmp_path / ".exchange" / "operator.key").read_text().strip()
         province_key = (tmp_path / ".exchange" / "province" / "operator.key").read_text().strip()
@@ -75,6 +72,11 @@ def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Pat
         text = log.read_text()
         assert f"{province}/" in text
         assert demo_key(province_key, "gd-scjgj") in text
+        # One banner, the city's: the province's own output goes to the log it names.
+        assert text.count("Try:") == 1
+        province_log = tmp_path / ".exchange" / "province" / "up.log"
+        assert str(province_log) in text.replace("\n", "").replace("│", "").replace(" ", "")
+        assert "provincial platform (省级)" in province_log.read_text()
     finally:
         proc.send_signal(signal.SIGINT)
         try:

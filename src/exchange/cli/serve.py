@@ -80,11 +80,16 @@ def _serve_part(
         urls = {name: list(v) for name, v in front.items() if isinstance(v, list | tuple)}
         application = Gateway(application, PartUrls(urls))  # type: ignore[arg-type]
         routes = ", ".join(f"{name} → {' '.join(v)}" for name, v in urls.items() if v)
-        console.print(f"portal on {settings.base_url}/ ; API routed to {routes or 'nothing'}")
+        said = f"portal on {settings.base_url}/ ; API routed to {routes or 'nothing'}"
     else:
-        console.print(f"{part} on {settings.base_url} ({settings.database_url})")
+        said = f"{part} on {settings.base_url} ({settings.database_url})"
     tune_gc(settings)
-    run(application, host=settings.host, port=settings.port)
+    run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        on_ready=lambda: console.print(said),
+    )
 
 
 @app.command("broker")

@@ -3,6 +3,7 @@ seed`` (a split deployment's first step): both seed the catalog with a progress 
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
@@ -149,27 +150,31 @@ def up(
     if federation:
         _up_federated(settings, province_port, province_database_url, generated, from_env)
         return
+
+    def show_banner() -> None:
+        # Once the port answers (serving's on_ready): its curl works as soon as it is shown.
+        banner.show(
+            banner.build(settings, operator_key, generated=generated, from_env=from_env),
+            console,
+        )
+
     try:
         _seed_with_progress(settings)
         if workers > 1:
             from exchange.workers import serve_workers
 
-            banner.show(
-                banner.build(settings, operator_key, generated=generated, from_env=from_env),
-                console,
-            )
-            console.print(f"[dim]{workers} worker processes on port {settings.port}[/]")
-            serve_workers(settings, workers)
+            def ready_workers() -> None:
+                show_banner()
+                console.print(f"[dim]{workers} worker processes on port {settings.port}[/]")
+
+            serve_workers(settings, workers, on_ready=ready_workers)
             return
         ctx = build_context(settings)
     except SchemaNotCurrent as exc:
         raise fail(str(exc)) from exc
     application = create_app(settings, ctx=ctx)
-    banner.show(
-        banner.build(settings, operator_key, generated=generated, from_env=from_env), console
-    )
     tune_gc(settings)
-    run(application, host=settings.host, port=settings.port)
+    run(application, host=settings.host, port=settings.port, on_ready=show_banner)
 
 
 def _up_federated(
@@ -184,7 +189,7 @@ def _up_federated(
     from exchange.app import build_context, create_app, tune_gc
     from exchange.db.migrate import SchemaNotCurrent
     from exchange.federation.launch import pair_settings, province_process
-    from exchange.security import resolve_operator_key
+    from exchange.security import resolve_operator_key, state_dir
     from exchange.serving import port_in_use, run
 
     # Explicit values only: the city's EXCHANGE_* environment must not leak into the
@@ -212,21 +217,31 @@ def _up_federated(
         ctx = build_context(pair.city)
     except SchemaNotCurrent as exc:
         raise fail(str(exc)) from exc
-    console.print("[dim]starting the provincial platform …[/]")
-    with province_process(pair.province):
+    # Its own banner would repeat what the city's shows of it: its output goes to a log.
+    log = state_dir(pair.province) / "up.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"[dim]starting the provincial platform … (its log: {log})[/]")
+    with ExitStack() as running:
+        try:
+            running.enter_context(province_process(pair.province, log=log))
+        except RuntimeError as exc:
+            raise fail(str(exc), "read its log for why") from exc
         application = create_app(pair.city, ctx=ctx)
-        banner.show(
-            banner.build(
-                pair.city,
-                city.operator_key or "",
-                generated=generated,
-                from_env=from_env,
-                peer=banner.Peer(pair.province, province_key),
-            ),
-            console,
-        )
+
+        def show_banner() -> None:
+            banner.show(
+                banner.build(
+                    pair.city,
+                    city.operator_key or "",
+                    generated=generated,
+                    from_env=from_env,
+                    peer=banner.Peer(pair.province, province_key, log),
+                ),
+                console,
+            )
+
         tune_gc(pair.city)
-        run(application, host=pair.city.host, port=pair.city.port)
+        run(application, host=pair.city.host, port=pair.city.port, on_ready=show_banner)
 
 
 def seed(

@@ -103,15 +103,17 @@ def province_process(
         url = province.self_url + "/healthz"
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the provincial platform exited {proc.returncode}")
+                said = f" (its log: {log})" if log is not None else ""
+                raise RuntimeError(f"the provincial platform exited {proc.returncode}{said}")
             try:
                 if httpx.get(url, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
+                said = f" (its log: {log})" if log is not None else ""
                 raise RuntimeError(
-                    f"the provincial platform did not answer within {start_within:.0f} s"
+                    f"the provincial platform did not answer within {start_within:.0f} s{said}"
                 )
             time.sleep(0.2)
         yield proc
