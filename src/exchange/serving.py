@@ -385,15 +385,23 @@ def run(
     ``on_ready`` is called once the app has started and the port is listening: what is
     printed then (``exchange up``'s banner) can be tried at once. Printed before, its curl
     was refused for about a second while the lifespan started and the port was bound."""
-    import sys
-
-    from uvicorn.config import STARTUP_FAILURE, Config
+    from uvicorn.config import Config
 
     options.setdefault("log_level", "warning")
     options.setdefault("access_log", False)
     options.setdefault("server_header", False)
     options.setdefault("proxy_headers", False)
     config = Config(app, host=host, port=port, loop="auto", http=CoalescingProtocol, **options)
+    serve(config, on_ready)
+
+
+def serve(config: Any, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve one ``uvicorn.Config`` (one process) until stopped, as ``uvicorn.run`` does,
+    calling ``on_ready`` once the app has started and the port listens (see :func:`run`)."""
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
     server = _ReadyServer(config, on_ready)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

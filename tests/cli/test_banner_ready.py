@@ -25,9 +25,12 @@ pytestmark = pytest.mark.e2e
 ATTEMPTS = 3
 
 
-def _banner_then_ask(tmp_path: Path, args: tuple[str, ...]) -> tuple[str, httpx.Response]:
-    """Start ``exchange up [args]``; once its log shows the banner's ``Try:``, GET
-    ``/healthz`` once. The log, and that answer."""
+def _banner_then_ask(
+    tmp_path: Path, args: tuple[str, ...], *, command: str = "up", shown: str = "Try:"
+) -> tuple[str, httpx.Response]:
+    """Start ``exchange COMMAND [args]`` (``{port}`` in an argument: the port it is given);
+    once its log shows ``shown`` (the banner's last heading), GET ``/healthz`` once. The
+    log, and that answer."""
     for attempt in range(1, ATTEMPTS + 1):
         port = free_port()
         log = tmp_path / f"up-{port}.log"
@@ -41,7 +44,10 @@ def _banner_then_ask(tmp_path: Path, args: tuple[str, ...]) -> tuple[str, httpx.
         }
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "exchange.cli", "up", *args],
+                [
+                    *(sys.executable, "-m", "exchange.cli", *command.split()),
+                    *(a.format(port=port) for a in args),
+                ],
                 env=env,
                 cwd=tmp_path,
                 stdout=out,
@@ -49,7 +55,7 @@ def _banner_then_ask(tmp_path: Path, args: tuple[str, ...]) -> tuple[str, httpx.
             )
         try:
             deadline = time.monotonic() + 120
-            while "Try:" not in (text := log.read_text(errors="replace")):
+            while shown not in (text := log.read_text(errors="replace")):
                 if proc.poll() is not None:
                     if "already in use" in text and attempt < ATTEMPTS:
                         break
@@ -85,3 +91,14 @@ def test_with_workers_the_banner_waits_for_a_worker_to_answer(tmp_path: Path) ->
     assert answer.status_code == 200, answer.text
     # Said after the banner, also once they answer.
     assert text.index("2 worker processes on port") > text.index("Try:")
+
+
+def test_serve_departments_says_where_once_they_answer(tmp_path: Path) -> None:
+    _, answer = _banner_then_ask(
+        tmp_path,
+        ("--port", "{port}", "--host", "127.0.0.1"),
+        command="serve departments",
+        shown="mock departments on",
+    )
+
+    assert answer.status_code == 200, answer.text

@@ -39,7 +39,7 @@ def serve_departments(
         update={"operator_key": operator_key, "provider_secret": provider_secret}
     )
     scheme = "https" if ssl_certfile else "http"
-    console.print(
+    said = (
         f"mock departments on {scheme}://{host}:{port}/departments/<code>  "
         f"(fault control needs the operator key {operator_key}; data calls need the "
         "exchange's signature"
@@ -52,6 +52,7 @@ def serve_departments(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         ssl_ca_certs=ssl_ca_certs,
+        on_ready=lambda: console.print(said),
     )
 
 
