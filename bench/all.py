@@ -20,6 +20,14 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 
+#: bench/broker_trees.py's trees for where a lookup's CPU goes (bench/ablations/)
+_ABLATIONS = (
+    "broker_trees.py",
+    *("--tree", "base=-"),
+    *("--tree", "no-audit=bench/ablations/no-audit.patch"),
+    *("--tree", "no-commit=bench/ablations/no-commit.patch"),
+)
+
 #: (name, script arguments, results file): every results file under bench/results/ that
 #: a script writes (load-day.md comes from ``exchange load`` and is written by day_memory).
 RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -30,6 +38,17 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("broker", ("broker.py", "--workload", "single"), "broker.md"),
     ("broker-spread", ("broker.py", "--workload", "spread"), "broker-spread.md"),
     ("broker-floor", ("broker_floor.py",), "broker-floor-spread.md"),
+    ("broker-trees", (*_ABLATIONS, "--out", "broker-trees-spread.md"), "broker-trees-spread.md"),
+    (
+        "broker-trees-paced",
+        (
+            *_ABLATIONS,
+            *("--tree", "entry-only=bench/ablations/entry-only.patch"),
+            *("--tree", "no-canonical=bench/ablations/no-canonical.patch"),
+            *("--rate", "7000", "--out", "broker-trees-spread-paced.md"),
+        ),
+        "broker-trees-spread-paced.md",
+    ),
     (
         "broker-postgres-single",
         ("broker.py", "--database", "both", "--workload", "single"),

@@ -19,7 +19,9 @@ Two conditions, and they differ (bench/README.md, "broker", 2026-12-04 (late)):
     .venv/bin/python bench/broker_trees.py --tree base=- \\
         --tree no-audit=bench/ablations/no-audit.patch [--rate 8000] [--rounds 4] [--out F]
 
-Results: printed, and written to ``--out`` when given. The worktrees are removed at the end.
+Results: printed, and written to ``bench/results/NAME`` with ``--out NAME`` (bench/all.py's
+runs: ``broker-trees-spread.md``, ``broker-trees-spread-paced.md``). The worktrees are
+removed at the end. A patch's path is read from this checkout's root.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +44,7 @@ from _stack import Stack, departments, exchanges, lua, single_workload, spread_w
 from broker import thread_cpu, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 
 
 @contextmanager
@@ -59,7 +64,7 @@ def sources(trees: dict[str, str]) -> Iterator[dict[str, Path]]:
             subprocess.run(add, check=True)
             made.append(tree)
             if what != "-":
-                patch = given.resolve()
+                patch = (given if given.exists() else ROOT / what).resolve()
                 subprocess.run(["git", "-C", str(tree), "apply", str(patch)], check=True)
             found[name] = tree / "src"
         yield found
@@ -84,7 +89,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=None, help="pace every tree to N req/s")
-    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="NAME",
+        help="also write the report to bench/results/NAME (this tree's)",
+    )
     args = parser.parse_args()
     trees: dict[str, str] = {}
     for spec in args.tree:
@@ -92,6 +102,8 @@ def main() -> None:
         if not sep or not name or not what:
             parser.error(f"--tree NAME=PATCH|DIR, not {spec!r}")
         trees[name] = what
+    # Stopped (SIGTERM), it still removes its worktrees: the `finally` blocks run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = os.getloadavg()
     work = work_dir("broker-trees-")
     names = list(trees)
@@ -133,7 +145,7 @@ def main() -> None:
     text = report(args, trees, runs, load_before)
     print(text)
     if args.out is not None:
-        args.out.write_text(text)
+        (RESULTS / Path(args.out).name).write_text(text)
 
 
 def report(

@@ -1,0 +1,73 @@
+"""bench/broker_trees.py: its report reads every tree against the first from medians, and
+the ablation patches it applies still apply to this tree (a patch that no longer does
+would measure nothing: the run stops at `git apply`)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+
+import pytest
+from tests.bench.modules import BENCH, bench_module
+
+
+def _run(rps: float, exchange: float, loop: float, department: float) -> dict[str, float]:
+    return {
+        "rps": rps,
+        "cpu_exchange": exchange,
+        "cpu_loop": loop,
+        "cpu_department": department,
+        "non2xx": 0.0,
+    }
+
+
+def test_the_report_reads_each_tree_against_the_first_from_medians() -> None:
+    trees = bench_module("broker_trees")
+    runs = {
+        # Three rounds each: the medians are the middle values, not the means.
+        "base": [_run(8_000, 120, 100, 40), _run(9_000, 110, 95, 45), _run(1_000, 400, 300, 90)],
+        "no-audit": [_run(13_000, 75, 74, 35), _run(12_000, 80, 79, 36), _run(14_000, 70, 69, 34)],
+    }
+    args = argparse.Namespace(workload="spread", rate=None, rounds=3, seconds=5)
+    text = trees.report(
+        args, {"base": "-", "no-audit": "bench/ablations/no-audit.patch"}, runs, (0.5, 0.5, 0.5)
+    )
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.strip("| ").split(" | ")[1:]
+        for line in text.splitlines()
+        if line.startswith("| ") and " | " in line
+    }
+    assert rows["base"] == ["HEAD", "8,000", "120.0", "100.0", "+0.0", "45.0", "0"]
+    assert rows["no-audit"] == [
+        "HEAD + `bench/ablations/no-audit.patch`",
+        "13,000",
+        "75.0",
+        "74.0",
+        "-45.0",
+        "35.0",
+        "0",
+    ]
+    assert "as fast as the connections go" in text
+    paced = trees.report(
+        argparse.Namespace(workload="spread", rate=7000.0, rounds=3, seconds=5),
+        {"base": "-"},
+        {"base": runs["base"]},
+        (0.5, 0.5, 0.5),
+    )
+    assert "paced to 7,000 req/s" in paced
+
+
+@pytest.mark.parametrize("patch", sorted(p.name for p in (BENCH / "ablations").glob("*.patch")))
+def test_each_ablation_patch_applies_to_this_tree(patch: str) -> None:
+    root = BENCH.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    check = subprocess.run(
+        ["git", "-C", str(root), "apply", "--check", str(BENCH / "ablations" / patch)],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, (
+        f"{patch} no longer applies (rewrite it against the code as it is): {check.stderr}"
+    )
