@@ -44,6 +44,7 @@ RUNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         (
             *_ABLATIONS,
             *("--tree", "entry-only=bench/ablations/entry-only.patch"),
+            *("--tree", "journal-only=bench/ablations/journal-only.patch"),
             *("--tree", "no-canonical=bench/ablations/no-canonical.patch"),
             *("--rate", "7000", "--out", "broker-trees-spread-paced.md"),
         ),
