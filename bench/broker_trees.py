@@ -6,7 +6,9 @@ with the patch applied (``-`` for none: the baseline); ``--tree NAME=DIR`` runs 
 of a checkout that is already there. Every tree's exchange (one process, SQLite) stands in
 front of the same mock departments process, seeded and granted alike; wrk (1 thread, 64
 connections) runs each exchange in turn in every round, rotating which goes first, so the
-machine's load falls on all of them alike. The figures are medians of the rounds.
+machine's load falls on all of them alike; the department called directly takes its turn
+too, the baseline of the issue's ratio (the exchange's CPU per lookup against the
+department's per direct lookup). The figures are medians of the rounds.
 
 Two conditions, and they differ (bench/README.md, "broker", 2026-12-04 (late)):
 
@@ -45,6 +47,8 @@ from broker import thread_cpu, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+#: the department called directly (the baseline's row)
+DIRECT = "direct"
 
 
 @contextmanager
@@ -107,7 +111,9 @@ def main() -> None:
     load_before = os.getloadavg()
     work = work_dir("broker-trees-")
     names = list(trees)
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    # The department called directly, in the same rotation: the issue's ratio is the
+    # exchange's CPU per lookup against the department's per direct lookup.
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*names, DIRECT]}
     with sources(trees) as src, departments() as (dept_url, dept):
         homes: dict[str, tuple[Path, str | None]] = {name: (work / name, None) for name in names}
         with exchanges(dept_url, homes, sources=src) as started:
@@ -119,8 +125,22 @@ def main() -> None:
                 script.write_text(lua(workload, direct=False, rate=args.rate))
                 scripts[name] = script
                 wrk(url, script, 2, 64, {})  # warm: routes, grants, connections
+            direct = work / "direct.lua"
+            direct.write_text(lua(workload, direct=True, rate=args.rate))
+            wrk(dept_url, direct, 2, 64, {})
+            turn = [*names, DIRECT]
             for r in range(args.rounds):
-                for name in names[r % len(names) :] + names[: r % len(names)]:
+                for name in turn[r % len(turn) :] + turn[: r % len(turn)]:
+                    if name == DIRECT:
+                        out = wrk(dept_url, direct, args.seconds, 64, {"department": [dept.pid]})
+                        runs[DIRECT].append(out)
+                        print(
+                            f"round {r + 1} {DIRECT:12} {out['rps']:8,.0f} req/s, CPU µs per "
+                            f"lookup: department {out['cpu_department']:.1f}; non-2xx "
+                            f"{out['non2xx']:.0f}",
+                            flush=True,
+                        )
+                        continue
                     url, proc = started[name]
                     before = thread_cpu(proc.pid)
                     out = wrk(
@@ -159,29 +179,35 @@ def report(
 
     first = next(iter(trees))
     pace = f"paced to {args.rate:,.0f} req/s" if args.rate else "as fast as the connections go"
+    direct = med(DIRECT, "cpu_department")
     rows = [
         "| tree | what it runs | req/s | CPU µs per lookup, exchange | of which its event "
-        "loop's thread | − the first tree's | department's CPU µs per lookup | non-2xx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "loop's thread | − the first tree's | ÷ the department's per direct lookup | "
+        "department's CPU µs per lookup through it | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {DIRECT} | the department called directly | {med(DIRECT, 'rps'):,.0f} | "
+        f"– | – | – | – | {direct:.1f} | {sum(r['non2xx'] for r in runs[DIRECT]):.0f} |",
     ]
     for name, what in trees.items():
         runs_of = "HEAD" if what == "-" else f"HEAD + `{what}`" if not Path(what).is_dir() else what
-        delta = med(name, "cpu_exchange") - med(first, "cpu_exchange")
+        exchange = med(name, "cpu_exchange")
+        delta = exchange - med(first, "cpu_exchange")
         rows.append(
-            f"| {name} | {runs_of} | {med(name, 'rps'):,.0f} | {med(name, 'cpu_exchange'):.1f} | "
-            f"{med(name, 'cpu_loop'):.1f} | {delta:+.1f} | {med(name, 'cpu_department'):.1f} | "
-            f"{sum(r['non2xx'] for r in runs[name]):.0f} |"
+            f"| {name} | {runs_of} | {med(name, 'rps'):,.0f} | {exchange:.1f} | "
+            f"{med(name, 'cpu_loop'):.1f} | {delta:+.1f} | {exchange / direct:.2f} | "
+            f"{med(name, 'cpu_department'):.1f} | {sum(r['non2xx'] for r in runs[name]):.0f} |"
         )
     per_round = "; ".join(
-        f"{name} " + ", ".join(f"{r['cpu_exchange']:.1f}" for r in rs) for name, rs in runs.items()
+        f"{name} " + ", ".join(f"{r['cpu_exchange']:.1f}" for r in runs[name]) for name in trees
     )
     return f"""# The broker of several trees side by side ({args.workload} workload, {pace})
 
 {setting(load_before)}
 
-Each tree's exchange (one process, SQLite, warm) in front of the same departments process;
-wrk 1 thread, 64 connections, {args.rounds} rounds of {args.seconds} s, the trees in turn in
-each round (rotating which goes first); medians of the rounds.
+Each tree's exchange (one process, SQLite, warm) in front of the same departments process,
+and that department called directly; wrk 1 thread, 64 connections, {args.rounds} rounds of
+{args.seconds} s, the trees and the direct path in turn in each round (rotating which goes
+first); medians of the rounds.
 
 {chr(10).join(rows)}
 

@@ -28,6 +28,8 @@ def test_the_report_reads_each_tree_against_the_first_from_medians() -> None:
         # Three rounds each: the medians are the middle values, not the means.
         "base": [_run(8_000, 120, 100, 40), _run(9_000, 110, 95, 45), _run(1_000, 400, 300, 90)],
         "no-audit": [_run(13_000, 75, 74, 35), _run(12_000, 80, 79, 36), _run(14_000, 70, 69, 34)],
+        # The department called directly: its CPU per direct lookup is the ratio's baseline.
+        "direct": [_run(20_000, 0, 0, 50), _run(21_000, 0, 0, 40), _run(19_000, 0, 0, 60)],
     }
     args = argparse.Namespace(workload="spread", rate=None, rounds=3, seconds=5)
     text = trees.report(
@@ -38,13 +40,24 @@ def test_the_report_reads_each_tree_against_the_first_from_medians() -> None:
         for line in text.splitlines()
         if line.startswith("| ") and " | " in line
     }
-    assert rows["base"] == ["HEAD", "8,000", "120.0", "100.0", "+0.0", "45.0", "0"]
+    assert rows["direct"] == [
+        "the department called directly",
+        "20,000",
+        "–",
+        "–",
+        "–",
+        "–",
+        "50.0",
+        "0",
+    ]
+    assert rows["base"] == ["HEAD", "8,000", "120.0", "100.0", "+0.0", "2.40", "45.0", "0"]
     assert rows["no-audit"] == [
         "HEAD + `bench/ablations/no-audit.patch`",
         "13,000",
         "75.0",
         "74.0",
         "-45.0",
+        "1.50",
         "35.0",
         "0",
     ]
@@ -52,7 +65,7 @@ def test_the_report_reads_each_tree_against_the_first_from_medians() -> None:
     paced = trees.report(
         argparse.Namespace(workload="spread", rate=7000.0, rounds=3, seconds=5),
         {"base": "-"},
-        {"base": runs["base"]},
+        {"base": runs["base"], "direct": runs["direct"]},
         (0.5, 0.5, 0.5),
     )
     assert "paced to 7,000 req/s" in paced
