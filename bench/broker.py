@@ -367,6 +367,8 @@ def leaked(path: Path, allowed: set[str]) -> bool:
 
 
 PATHS = ("direct", "nginx", "broker")
+#: the suffix of a path's run paced to ``--paced`` req/s in a round's row
+PACED = "@paced"
 
 
 def main() -> None:
@@ -410,6 +412,14 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
+        "--paced",
+        type=float,
+        default=5000.0,
+        metavar="RATE",
+        help="Also run every path paced to RATE req/s (64 connections) in each round: CPU "
+        "per lookup at one equal load, beside each path's own saturation; 0 leaves it out.",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="Only profile: sample the exchange with py-spy (collapsed stacks into this file) "
@@ -436,6 +446,12 @@ def main() -> None:
         scripts["broker"].write_text(lua(workload, direct=False))
         bases = {"direct": st.dept_url, "nginx": nginx_url, "broker": st.ex_url}
         scripts["nginx"] = scripts["direct"]
+        paced: dict[str, Path] = {}
+        if args.paced:
+            paced["direct"] = paced["nginx"] = work / "direct-paced.lua"
+            paced["direct"].write_text(lua(workload, direct=True, rate=args.paced))
+            paced["broker"] = work / "broker-paced.lua"
+            paced["broker"].write_text(lua(workload, direct=False, rate=args.paced))
         servers: dict[str, Pids] = {
             "department": [st.department.pid],
             "exchange": [st.exchange.pid],
@@ -453,9 +469,11 @@ def main() -> None:
             url, supervisor = started["workers"]
             # Its own seeded catalogue and grants: the same topics, consumers and keys.
             scripts["workers"] = work / "workers.lua"
-            scripts["workers"].write_text(
-                lua(make(Stack(st.dept_url, url, st.department, supervisor)), direct=False)
-            )
+            theirs = make(Stack(st.dept_url, url, st.department, supervisor))
+            scripts["workers"].write_text(lua(theirs, direct=False))
+            if args.paced:
+                paced["workers"] = work / "workers-paced.lua"
+                paced["workers"].write_text(lua(theirs, direct=False, rate=args.paced))
             bases["workers"] = url
             # Its CPU is the supervisor's and its workers' together.
             watched["workers"] = {**servers, "exchange": lambda: descendants(supervisor.pid)}
@@ -479,6 +497,8 @@ def main() -> None:
             for connections, suffix in ((64, ""), (1, "1")):
                 for kind in order:
                     row[kind + suffix] = run(kind, args.seconds, connections)
+            for kind in order if paced else ():
+                row[kind + PACED] = wrk(bases[kind], paced[kind], args.seconds, 64, watched[kind])
             rounds.append(row)
             print(f"round {r + 1}: " + ", ".join(f"{k} {v['rps']:.0f}/s" for k, v in row.items()))
         exports = _exports(st, workload, work, args.rounds) if args.workload == "single" else None
@@ -754,8 +774,11 @@ def report(
     def added(kind: str) -> float:
         return med(kind + "1", "p50") - med("direct1", "p50")
 
-    def cpu_ratio(kind: str) -> float:
-        return med(kind, "cpu_exchange") / med("direct", "cpu_department")
+    def cpu_ratio(kind: str, suffix: str = "") -> float:
+        return med(kind + suffix, "cpu_exchange") / med("direct" + suffix, "cpu_department")
+
+    paced = bool(rounds) and f"direct{PACED}" in rounds[0]
+    rate = f"{args.paced:,.0f}"
 
     def row(measure: str, cells: dict[str, str], target: str = "", said: str = "") -> str:
         return "| " + " | ".join([measure, *(cells.get(k, "") for k in paths), target, said]) + " |"
@@ -839,12 +862,34 @@ def report(
             for who in ("department", "nginx", "exchange", "wrk")
         ),
         row(
-            "exchange's CPU per lookup ÷ department's per direct lookup",
+            "exchange's CPU per lookup ÷ department's per direct lookup, 64 connections "
+            "(each path at its own saturation)",
             {k: f"{cpu_ratio(k):.2f}" for k in brokers},
             "≤ 2",
             each(lambda k: cpu_ratio(k) <= 2),
         ),
     ]
+    if paced:
+        lines += [
+            row(
+                f"req/s served, every path paced to {rate} req/s (64 connections)",
+                {k: f"{med(k + PACED, 'rps'):,.0f}" for k in paths},
+            ),
+            *(
+                row(
+                    f"CPU µs per lookup in {who}, every path paced to {rate} req/s",
+                    {k: f"{med(k + PACED, 'cpu_' + who):.0f}" for k in paths},
+                )
+                for who in ("department", "nginx", "exchange")
+            ),
+            row(
+                "exchange's CPU per lookup ÷ department's per direct lookup, every path "
+                f"paced to {rate} req/s (one equal load)",
+                {k: f"{cpu_ratio(k, PACED):.2f}" for k in brokers},
+                "≤ 2",
+                each(lambda k: cpu_ratio(k, PACED) <= 2),
+            ),
+        ]
     if exports is not None:
         direct_exports, done, leaks = exports
         export_med = statistics.median(e[0] for e in done)
@@ -862,7 +907,7 @@ def report(
         )
     lines += [
         "",
-        "Per round, req/s (64 connections, then 1): "
+        f"Per round, req/s (64 connections, then 1{f', then paced to {rate}' if paced else ''}): "
         + "; ".join(", ".join(f"{k} {v['rps']:.0f}" for k, v in r.items()) for r in rounds),
         "",
         f"Per round, median ms at 1 connection ({' / '.join(paths)}): "
