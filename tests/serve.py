@@ -133,6 +133,29 @@ def _start_exchange(
         raise
 
 
+class ExitedEarly(AssertionError):
+    """The process ended before its log showed what was waited for (its log: ``text``)."""
+
+    def __init__(self, returncode: int, text: str) -> None:
+        super().__init__(f"exited {returncode}:\n{text}")
+        self.text = text
+
+
+def wait_for_output(
+    proc: subprocess.Popen[bytes], log: Path, shown: str, within: float = 120
+) -> str:
+    """The text of ``proc``'s ``log`` once it shows ``shown`` (read every 10 ms, so that
+    what follows it runs as soon as it is printed); :class:`ExitedEarly` if the process
+    ends first, an ``AssertionError`` with the log if ``within`` seconds pass."""
+    deadline = time.monotonic() + within
+    while shown not in (text := log.read_text(errors="replace")):
+        if proc.poll() is not None:
+            raise ExitedEarly(proc.returncode, text)
+        assert time.monotonic() < deadline, f"{shown!r} not printed within {within} s:\n{text}"
+        time.sleep(0.01)
+    return text
+
+
 def _stop(proc: subprocess.Popen[bytes], within: float) -> None:
     proc.terminate()
     try:

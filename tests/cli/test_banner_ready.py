@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import OPERATOR_KEY
-from tests.serve import free_port
+from tests.serve import ExitedEarly, free_port, wait_for_output
 
 pytestmark = pytest.mark.e2e
 
@@ -54,20 +53,17 @@ def _banner_then_ask(
                 stderr=subprocess.STDOUT,
             )
         try:
-            deadline = time.monotonic() + 120
-            while shown not in (text := log.read_text(errors="replace")):
-                if proc.poll() is not None:
-                    if "already in use" in text and attempt < ATTEMPTS:
-                        break
-                    raise AssertionError(f"exchange up exited {proc.returncode}:\n{text}")
-                assert time.monotonic() < deadline, f"no banner within 120 s:\n{text}"
-                time.sleep(0.01)
-            else:
-                try:
-                    answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
-                except httpx.ConnectError as exc:
-                    raise AssertionError(f"banner shown, port refused: {exc}\n{text}") from exc
-                return text, answer
+            try:
+                text = wait_for_output(proc, log, shown)
+            except ExitedEarly as exc:
+                if "already in use" in exc.text and attempt < ATTEMPTS:
+                    continue
+                raise
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            except httpx.ConnectError as exc:
+                raise AssertionError(f"banner shown, port refused: {exc}\n{text}") from exc
+            return text, answer
         finally:
             proc.send_signal(signal.SIGINT)
             try:

@@ -6,26 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.serve import free_port
+from tests.serve import free_port, wait_for_output
 
 from exchange.security import demo_key
 
 pytestmark = pytest.mark.e2e
-
-
-def _wait_banner(proc: subprocess.Popen[bytes], log: Path, within: float) -> None:
-    deadline = time.monotonic() + within
-    while "Try:" not in (text := log.read_text(errors="replace")):
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited {proc.returncode}:\n{text}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no banner within {within} s:\n{text}")
-        time.sleep(0.01)
 
 
 def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Path) -> None:
@@ -46,7 +35,7 @@ def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Pat
     city, province = f"http://127.0.0.1:{city_port}", f"http://127.0.0.1:{province_port}"
     try:
         # The banner names both platforms, and is shown once both answer: asked once each.
-        _wait_banner(proc, log, 180)
+        wait_for_output(proc, log, "Try:", 180)
         assert httpx.get(city + "/healthz", timeout=10).status_code == 200
         assert httpx.get(province + "/healthz", timeout=10).status_code == 200
         # Each its own database and operator, beside each other in the state directory.
