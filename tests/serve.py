@@ -100,14 +100,7 @@ def _start_exchange(
         "EXCHANGE_HOST": "127.0.0.1",
         **env,
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "up", *args],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
+    proc = exchange_cli(("up", *args), environ, tmp_path, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_within
     try:
@@ -131,6 +124,21 @@ def _start_exchange(
     except BaseException:
         _stop(proc, stop_within)
         raise
+
+
+def exchange_cli(
+    args: tuple[str, ...], env: dict[str, str], cwd: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """``exchange ARGS`` as a process in ``cwd``, what it prints (stdout and stderr) into
+    ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "exchange.cli", *args],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 class ExitedEarly(AssertionError):

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import OPERATOR_KEY
-from tests.serve import ExitedEarly, free_port, wait_for_output
+from tests.serve import ExitedEarly, exchange_cli, free_port, wait_for_output
 
 pytestmark = pytest.mark.e2e
 
@@ -41,17 +40,8 @@ def _banner_then_ask(
             "EXCHANGE_HOST": "127.0.0.1",
             "EXCHANGE_MOCK_DEPARTMENTS": "false",
         }
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "exchange.cli", *command.split()),
-                    *(a.format(port=port) for a in args),
-                ],
-                env=env,
-                cwd=tmp_path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        argv = (*command.split(), *(a.format(port=port) for a in args))
+        proc = exchange_cli(argv, env, tmp_path, log)
         try:
             try:
                 text = wait_for_output(proc, log, shown)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.serve import free_port, wait_for_output
+from tests.serve import exchange_cli, free_port, wait_for_output
 
 from exchange.security import demo_key
 
@@ -21,17 +20,8 @@ def test_up_federation_runs_the_city_and_the_province_side_by_side(tmp_path: Pat
     city_port, province_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
     log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "exchange.cli", "up", "--federation"),
-                *("--port", str(city_port), "--province-port", str(province_port)),
-            ],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    ports = ("--port", str(city_port), "--province-port", str(province_port))
+    proc = exchange_cli(("up", "--federation", *ports), env, tmp_path, log)
     city, province = f"http://127.0.0.1:{city_port}", f"http://127.0.0.1:{province_port}"
     try:
         # The banner names both platforms, and is shown once both answer: asked once each.
