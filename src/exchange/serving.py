@@ -29,6 +29,7 @@ from typing import Any, cast
 import orjson
 from starlette.types import Scope
 from uvicorn import server as uvicorn_server
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -385,8 +386,6 @@ def run(
     ``on_ready`` is called once the app has started and the port is listening: what is
     printed then (``exchange up``'s banner) can be tried at once. Printed before, its curl
     was refused for about a second while the lifespan started and the port was bound."""
-    from uvicorn.config import Config
-
     options.setdefault("log_level", "warning")
     options.setdefault("access_log", False)
     options.setdefault("server_header", False)
@@ -395,12 +394,10 @@ def run(
     serve(config, on_ready)
 
 
-def serve(config: Any, on_ready: Callable[[], None] | None = None) -> None:
+def serve(config: Config, on_ready: Callable[[], None] | None = None) -> None:
     """Serve one ``uvicorn.Config`` (one process) until stopped, as ``uvicorn.run`` does,
     calling ``on_ready`` once the app has started and the port listens (see :func:`run`)."""
     import sys
-
-    from uvicorn.config import STARTUP_FAILURE
 
     server = _ReadyServer(config, on_ready)
     with contextlib.suppress(KeyboardInterrupt):
@@ -413,7 +410,7 @@ def serve(config: Any, on_ready: Callable[[], None] | None = None) -> None:
 class _ReadyServer(uvicorn_server.Server):
     """uvicorn's server, calling ``on_ready`` when its startup has bound the port."""
 
-    def __init__(self, config: Any, on_ready: Callable[[], None] | None) -> None:
+    def __init__(self, config: Config, on_ready: Callable[[], None] | None) -> None:
         super().__init__(config)
         self._on_ready = on_ready
 
