@@ -19,6 +19,8 @@ from types import TracebackType
 
 import httpx
 
+from exchange.children import end_with_parent
+
 #: set when the script fails (an uncaught exception, or a failure point below), so that
 #: the work folders, which hold the servers' logs and databases, stay for a look
 _failed = False
@@ -172,7 +174,10 @@ def start_departments(
         "from exchange.departments.cli import serve_departments\n"
         f"serve_departments(Settings(), '127.0.0.1', {port})\n"
     )
+    ends = end_with_parent()
     if log is None:
-        return subprocess.Popen([sys.executable, "-c", code], env=env)
+        return subprocess.Popen([sys.executable, "-c", code], env=env, preexec_fn=ends)
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=out, stderr=out, preexec_fn=ends
+        )

@@ -28,6 +28,7 @@ import httpx
 from _common import free_port, wait_up
 
 from exchange.broker.routes import key_item
+from exchange.children import end_with_parent
 from exchange.departments import bulk, bulk_enterprises
 from exchange.departments.city import City
 from exchange.security import demo_key
@@ -156,6 +157,7 @@ def departments() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             *(str(POPULATION), str(ENTERPRISES), SECRET, DIRECT_KEY, str(EXPORT_CACHE_MIB)),
         ],
         env=_env(),
+        preexec_fn=end_with_parent(),
     )
     try:
         wait_up(f"{dept_url}/departments/gaj", proc, timeout=300)
@@ -220,6 +222,7 @@ def exchanges(
                     cwd=home,  # a PostgreSQL exchange keeps its state in ./.exchange
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=end_with_parent(),
                 )
             started[name] = (f"http://127.0.0.1:{xport}", proc)
         for name, (url, proc) in started.items():

@@ -77,6 +77,7 @@ from _stack import (
     stack,
 )
 
+from exchange.children import end_with_parent
 from exchange.proctree import descendants
 
 RESULTS = {
@@ -121,7 +122,9 @@ def nginx(work: Path, dept_url: str) -> Iterator[tuple[str, list[int]]]:
     conf = work / "nginx.conf"
     dport = dept_url.rsplit(":", 1)[1]
     conf.write_text(NGINX_CONF.format(work=work, dport=dport, port=port))
-    proc = subprocess.Popen([binary, "-p", str(work), "-c", str(conf)])
+    proc = subprocess.Popen(
+        [binary, "-p", str(work), "-c", str(conf)], preexec_fn=end_with_parent()
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -43,6 +43,7 @@ from _stack import (
 )
 
 from broker import wrk
+from exchange.children import end_with_parent
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HOPS = ("hop", "shared")
@@ -73,7 +74,8 @@ def hops(route_file: Path) -> Iterator[dict[str, tuple[str, int]]]:
                 [
                     *(sys.executable, str(Path(__file__).with_name("_pyhop.py"))),
                     *(str(port), str(route_file), mode, DIRECT_KEY, SECRET),
-                ]
+                ],
+                preexec_fn=end_with_parent(),
             )
             started[mode] = (f"http://127.0.0.1:{port}", proc)
         for url, proc in started.values():
