@@ -42,6 +42,7 @@ from _common import figure, free_port, wait_up
 from exchange.authz.cache import GrantCache
 from exchange.authz.models import Grant
 from exchange.catalog.models import Topic
+from exchange.children import end_with_parent
 from exchange.clock import Clock
 from exchange.db.engine import Database
 from exchange.db.migrate import ensure_current
@@ -190,7 +191,7 @@ def start_exchange(url: str, port: int) -> subprocess.Popen[bytes]:
         f"uvicorn.run(app, host='127.0.0.1', port={port}, loop='uvloop',"
         " http='httptools', log_level='warning', access_log=False)\n"
     )
-    return subprocess.Popen([sys.executable, "-c", code], env=env)
+    return subprocess.Popen([sys.executable, "-c", code], env=env, preexec_fn=end_with_parent())
 
 
 def wrk(url: str, seconds: int, script: Path | None) -> tuple[float, int, str]:
