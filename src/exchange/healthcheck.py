@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
-__all__ = ["check", "main"]
+__all__ = ["check", "main", "wait"]
 
 
 def check(url: str, timeout: float = 4.0) -> str | None:
@@ -25,6 +27,26 @@ def check(url: str, timeout: float = 4.0) -> str | None:
         return f"{url}: {exc}"
     if not isinstance(body, dict) or body.get("status") != "ok":
         return f"{url}: answered {body!r}"
+    return None
+
+
+def wait(
+    url: str,
+    *,
+    within: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    every: float = 0.1,
+) -> str | None:
+    """Ask :func:`check` every ``every`` seconds until ``url`` is healthy: ``None`` then,
+    else why it never was: ``exited with N`` when ``proc`` (the server started for it)
+    ended first, or ``did not answer within N s``. For a caller's own words around it."""
+    deadline = time.monotonic() + within
+    while check(url, timeout=1) is not None:
+        if proc is not None and proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        if time.monotonic() > deadline:
+            return f"did not answer within {within:g} s"
+        time.sleep(every)
     return None
 
 

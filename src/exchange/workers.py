@@ -23,13 +23,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
+from exchange import healthcheck
 from exchange.children import end_with_parent, follow_parent
 from exchange.config import Settings
 
@@ -93,18 +91,9 @@ def _departments(settings: Settings) -> Iterator[str]:
     cmd = [sys.executable, "-m", "exchange.cli", "serve", "departments", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, preexec_fn=end_with_parent())
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the mock departments exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the mock departments did not start within 60 s")
-            time.sleep(0.1)
+        why = healthcheck.wait(f"{url}/healthz", within=60, proc=proc)
+        if why is not None:
+            raise RuntimeError(f"the mock departments {why}")
         yield url
     finally:
         proc.terminate()
@@ -115,18 +104,11 @@ def _departments(settings: Settings) -> Iterator[str]:
             proc.wait()
 
 
-def _when_answering(url: str, then: Callable[[], None], within: float = 120) -> None:
-    """Call ``then`` once ``url`` answers 200, or never if it does not within ``within`` s
-    (the supervisor's own log says why a worker did not start)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                then()
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+def _when_answering(url: str, then: Callable[[], None]) -> None:
+    """Call ``then`` once ``url`` is healthy, or never if it is not within 120 s (the
+    supervisor's own log says why a worker did not start)."""
+    if healthcheck.wait(url, within=120, every=0.05) is None:
+        then()
 
 
 def serve_workers(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.e2e.harness import free_port, serve
 
-from exchange.healthcheck import check
+from exchange.healthcheck import check, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +58,19 @@ def test_unhealthy_when_nothing_listens() -> None:
     )
     assert done.returncode == 1
     assert "unhealthy" in done.stderr
+
+
+def test_wait_returns_once_healthy() -> None:
+    with serve(answering(200, b'{"status": "ok"}')) as url:
+        assert wait(f"{url}/healthz", within=10) is None
+
+
+def test_wait_says_when_the_server_started_for_it_ended_first() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    url = f"http://127.0.0.1:{free_port()}/healthz"
+    assert wait(url, within=30, proc=proc) == "exited with 3"
+
+
+def test_wait_says_when_nothing_answered_in_time() -> None:
+    with serve(answering(200, b'{"status": "starting"}')) as url:
+        assert wait(f"{url}/healthz", within=0.3, every=0.05) == "did not answer within 0.3 s"

@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
+from exchange import healthcheck
 from exchange.children import end_with_parent
 from exchange.config import Settings
 from exchange.federation.trust import issued_credential
@@ -99,23 +97,12 @@ def province_process(
         preexec_fn=end_with_parent(),
     )
     try:
-        deadline = time.monotonic() + start_within
-        url = province.self_url + "/healthz"
-        while True:
-            if proc.poll() is not None:
-                said = f" (its log: {log})" if log is not None else ""
-                raise RuntimeError(f"the provincial platform exited {proc.returncode}{said}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                said = f" (its log: {log})" if log is not None else ""
-                raise RuntimeError(
-                    f"the provincial platform did not answer within {start_within:.0f} s{said}"
-                )
-            time.sleep(0.2)
+        why = healthcheck.wait(
+            province.self_url + "/healthz", within=start_within, proc=proc, every=0.2
+        )
+        if why is not None:
+            said = f" (its log: {log})" if log is not None else ""
+            raise RuntimeError(f"the provincial platform {why}{said}")
         yield proc
     finally:
         if proc.poll() is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 from rich.console import Console
 
+from exchange import healthcheck
 from exchange.children import end_with_parent
 
 __all__ = ["LOOPBACK", "healthy", "running_exchange"]
@@ -91,13 +91,9 @@ def running_exchange(
             preexec_fn=end_with_parent(),
         )
     try:
-        deadline = time.monotonic() + 120
-        while not healthy(host):
-            if proc.poll() is not None:
-                raise RuntimeError(f"exchange up exited with {proc.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"exchange up did not answer within 120 s; see {log}")
-            time.sleep(0.2)
+        why = healthcheck.wait(f"{host}/healthz", within=120, proc=proc, every=0.2)
+        if why is not None:
+            raise RuntimeError(f"exchange up {why}; see {log}")
         yield proc.pid
     finally:
         proc.terminate()
