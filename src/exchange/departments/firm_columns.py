@@ -216,10 +216,7 @@ class Firms:
     @cached_property
     def legal_rep(self) -> tuple[list[str | None], list[str | None]]:
         """(name, ID number) of each enterprise's legal representative (``None``: none)."""
-        reps = bulk_enterprises.legal_reps(self.city, self.e)
-        found = distinct(reps[reps >= 0])
-        people = People(self.city, found)
-        pos = np.searchsorted(found, reps)
+        reps, people, pos = self.legal_rep_people
         who, idn = people.name, people.id_number
         rep_names: list[str | None] = []
         rep_ids: list[str | None] = []
