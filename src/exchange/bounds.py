@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: measured bytes per entry (tracemalloc), with headroom
 ROUTE_BYTES = 2_000  # a route of a 13-item topic: 1,935
-AUDIT_ENTRY_BYTES = 1_024  # a lookup's entry waiting for its commit: 457
+AUDIT_ENTRY_BYTES = 1_024  # a lookup's canonical form waiting for its commit: 366
 RATING_BYTES = 100  # a credit code's tax rating: 74
 NONCE_BYTES = 250  # a provider call's nonce in a replay cache: 243
 PERSON_BYTES = 700  # a person of the synthetic city: 678

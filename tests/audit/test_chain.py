@@ -125,6 +125,68 @@ def test_rows_written_through_the_driver_store_what_the_orm_stores(ctx: AppConte
     assert raw(f"seq BETWEEN {seqs[0]} AND {seqs[-1]}") == raw("seq >= 10000")
 
 
+def test_an_entry_given_as_its_canonical_form_is_stored_and_hashed_as_the_entry(
+    ctx: AppContext,
+) -> None:
+    """The journaled writer keeps only an answered call's canonical form until its commit:
+    chained from those bytes, an entry stores every value, hashes and adds to the volume
+    exactly as the entry itself does. Older versions of the form (no correlation id, no
+    verdicts) store those as NULL."""
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    variants = [
+        sample_entry(0),
+        sample_entry(1, at=T0.replace(microsecond=123456), records=4),
+        sample_entry(2, at=dt.datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=beijing)),
+        sample_entry(3, at=T0 + dt.timedelta(hours=14)),  # the next day in Beijing
+        sample_entry(4, items=["姓名", "id_number"], case="低保核对 ☃\\x00", correlation_id="c"),
+        sample_entry(5, kind="verify", verdicts={"name": {"match": 2, "unknown": 1}}),
+        sample_entry(6, provider=None, resource_code=None, outcome="client.bad_key", status=401),
+        sample_entry(7, outcome="provider.timeout", status=504, records=0),
+        sample_entry(8, version=1),
+        sample_entry(9, version=2, correlation_id="c-2"),
+    ]
+    chain.ensure_head(ctx.db)
+
+    def stored(group: list[chain.Appendable]) -> list[tuple[object, ...]]:
+        """The group's stored values, each row's hash checked against its entry's."""
+        seqs, _ = chain.append(ctx.db, group)
+        columns = ", ".join(f'"{entry_column(c)}"' for c in chain.STORED)
+        with ctx.db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT {columns}, prev_hash, hash FROM audit_entry "
+                f"WHERE seq BETWEEN {seqs[0]} AND {seqs[-1]} ORDER BY seq"
+            ).all()
+        for row, entry in zip(rows, variants, strict=True):
+            assert row[-1] == chain_hash(str(row[-2]), dataclasses.replace(entry, cached=None))
+        return [tuple(row[:-2]) for row in rows]
+
+    def volume() -> dict[tuple[object, ...], tuple[int, int]]:
+        with ctx.db.sessions() as s:
+            return {
+                (v.day, v.consumer, v.provider, v.resource_code): (v.calls, v.records)
+                for v in s.scalars(select(AuditVolume))
+            }
+
+    before = volume()
+    as_entries = stored(list(variants))
+    after_entries = volume()
+    assert stored([e.canonical() for e in variants]) == as_entries
+    # The second group counted as the first: 8 answered calls (one of them with 4
+    # records), the one at Beijing midnight on the next day.
+    day = days.beijing_day(T0)
+    key = ("mzj", "gaj", "101001001/000001")
+    added = {(day, *key): (7, 10), (day + dt.timedelta(days=1), *key): (1, 1)}
+
+    def grown(now: dict[tuple[object, ...], tuple[int, int]], times: int) -> bool:
+        return all(
+            now[k] == tuple(b + times * a for a, b in zip(v, before.get(k, (0, 0)), strict=True))
+            for k, v in added.items()
+        )
+
+    assert grown(after_entries, 1)
+    assert grown(volume(), 2)
+
+
 def test_a_group_goes_in_multi_row_statements_and_is_stored_whole(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

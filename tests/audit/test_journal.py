@@ -77,6 +77,35 @@ def test_record_returns_at_the_journal_and_flush_commits(tmp_path: Path) -> None
     db.dispose()
 
 
+def test_a_journaled_call_leaves_only_its_canonical_bytes_until_the_commit(
+    tmp_path: Path,
+) -> None:
+    """Between a call's answer (its line journaled) and the commit, the writer holds the
+    entry's canonical form, not the entry: nothing the call built outlives its answer.
+    An entry someone waits for (``submit``) keeps its future and gets its seq."""
+    url = f"sqlite:///{tmp_path}/a.db"
+    db = Database(url)
+    ensure_current(db)
+    writer = AuditWriter(db, journal=journal_for(url), signer=signer(tmp_path), linger=30.0)
+    writer.start()
+    try:
+        calls = [entry(i) for i in range(3)]
+        held = [sys.getrefcount(e) for e in calls]
+        assert all(writer.record_now(e) for e in calls)
+        assert [sys.getrefcount(e) for e in calls] == held
+        waited = writer.submit(entry(3))
+        assert writer.backlog == 4
+        assert not waited.done()
+        assert writer.flush(5.0)
+        assert waited.result(5.0) == 4
+        assert writer.backlog == 0
+        assert stored(db) == [f"req-{i}" for i in range(4)]
+    finally:
+        writer.stop()
+    assert verify(db).ok
+    db.dispose()
+
+
 def _mapped_rss(path: Path) -> int:
     """Bytes of ``path``'s mapping resident in this process (/proc/self/smaps)."""
     rss, inside = 0, False

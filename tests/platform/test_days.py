@@ -52,3 +52,31 @@ def test_the_day_cache_answers_as_beijing_day_across_midnights_and_back() -> Non
     ]
     days = DayCache()
     assert [days.of(at) for at in instants] == [beijing_day(at) for at in instants]
+
+
+def test_the_day_of_utc_text_is_the_day_of_its_instant_across_midnights() -> None:
+    """``of_text`` reads the audit's canonical UTC text without making a datetime while
+    the day holds; a text in another offset or shape still gets its instant's day."""
+    micro = dt.timedelta(microseconds=1)
+    instants = [
+        MIDNIGHT - dt.timedelta(hours=8),
+        MIDNIGHT - micro,
+        MIDNIGHT,  # flips
+        MIDNIGHT + dt.timedelta(hours=23, minutes=59, seconds=59, microseconds=999_999),
+        MIDNIGHT + dt.timedelta(days=1),  # flips again
+        MIDNIGHT - micro,  # back to an earlier day (entries out of order)
+    ]
+    texts = [at.isoformat(timespec="microseconds") for at in instants]
+    # The same instants in another offset (text order no longer instant order), and
+    # without microseconds: answered by conversion.
+    other = [MIDNIGHT.astimezone(BEIJING), MIDNIGHT - micro, MIDNIGHT.replace(microsecond=0)]
+    texts += [
+        other[0].isoformat(timespec="microseconds"),
+        (other[1] - dt.timedelta(hours=1)).astimezone(BEIJING).isoformat(timespec="microseconds"),
+        other[2].isoformat(),
+    ]
+    days = DayCache()
+    assert [days.of_text(t) for t in texts] == [
+        beijing_day(dt.datetime.fromisoformat(t)) for t in texts
+    ]
+    assert [days.of_text(t) for t in texts[:6]] == [beijing_day(at) for at in instants]

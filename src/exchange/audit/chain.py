@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
@@ -105,11 +106,19 @@ def sign_head(db: Database, sign: Sign) -> Checkpoint:
     return made
 
 
+#: What :func:`append` chains: an entry, or the canonical form of one (a journal line's
+#: body: what the journaled writer keeps of an answered call until its commit).
+Appendable = Entry | bytes
+
+
 def append(
-    db: Database, entries: Sequence[Entry], sign: Sign | None = None
+    db: Database, entries: Sequence[Appendable], sign: Sign | None = None
 ) -> tuple[list[int], Checkpoint | None]:
     """Chain and commit ``entries`` in one transaction (with a checkpoint at the new head
-    when ``sign`` is given); return their seqs and the checkpoint."""
+    when ``sign`` is given); return their seqs and the checkpoint.
+
+    An entry given as its canonical form is stored as that form says, and hashed over those
+    very bytes (what :meth:`Entry.canonical` made of it)."""
     # A turn beside the other background writers (the usage flush; see Database.writing)
     with db.writing(), db.sessions() as session:
         seq, prev = _lock_head(session)
@@ -121,18 +130,31 @@ def append(
             # columns' bind processors, the writer thread spent (and so took from the
             # event loop, through the GIL) more Python per entry than SQLite did. The
             # rows go in a few multi-row statements (exchange.db.rows: why not executemany).
-            row_of = _sqlite_rows(conn.dialect)
+            row_of, row_of_fields = _sqlite_rows(conn.dialect)
             flat: list[Any] = []
-            for entry in entries:
+            # An entry's volume facts: (at, consumer, provider, topic, records, outcome)
+            facts: list[tuple[Any, ...]] = []
+            for item in entries:
                 seq += 1
-                digest = sha256(prev.encode() + entry.canonical()).hexdigest()
-                flat += row_of(seq, entry, prev, digest)
+                if isinstance(item, bytes):
+                    # Read back from its canonical form: the journaled writer keeps no
+                    # entry object from a call's answer to its commit (audit.writer).
+                    fields = orjson.loads(item)
+                    digest = sha256(prev.encode() + item).hexdigest()
+                    flat += row_of_fields(seq, fields, prev, digest)
+                    facts.append(_facts_of_fields(fields))
+                else:
+                    digest = sha256(prev.encode() + item.canonical()).hexdigest()
+                    flat += row_of(seq, item, prev, digest)
+                    facts.append(_facts_of(item))
                 prev = digest
             insert_rows(conn, _SQLITE_INSERT, len(COLUMNS), flat)
+            volume = _volume(facts)
         else:
+            objects = [e if isinstance(e, Entry) else Entry.from_canonical(e) for e in entries]
             values = getter(STORED)
             dicts: list[dict[str, Any]] = []
-            for entry in entries:
+            for entry in objects:
                 seq += 1
                 digest = chain_hash(prev, entry)
                 dicts.append(dict(zip(_KEYS, (seq, *values(entry), prev, digest), strict=True)))
@@ -140,7 +162,8 @@ def append(
             # psycopg adapts JSON through SQLAlchemy's bind casts, not a bind processor:
             # the Core insert keeps that right (and batches rows in one round trip).
             conn.execute(AuditEntry.__table__.insert(), dicts)  # type: ignore[attr-defined]
-        add_volume(session, _volume(entries))
+            volume = _volume([_facts_of(entry) for entry in objects])
+        add_volume(session, volume)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(
                 "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev)
@@ -163,53 +186,104 @@ _SQLITE_INSERT = "INSERT INTO audit_entry ({})".format(", ".join(f'"{c}"' for c 
 
 
 _RowOf = Callable[[int, Entry, str, str], tuple[Any, ...]]
+_RowOfFields = Callable[[int, dict[str, Any], str, str], tuple[Any, ...]]
 _Bind = Callable[[Any], Any]
 
 
-def _row_maker() -> Callable[[_Bind, _Bind], _RowOf]:
+def _row_source(read: Callable[[str], str], converted: dict[str, str]) -> str:
+    """The tuple expression of one stored row, written from ``STORED`` (the one definition
+    of the fields), each field as ``read`` spells reading it unless ``converted`` says."""
+    values = ", ".join(f"({converted[f]})" if f in converted else read(f) for f in STORED)
+    return f"(seq, {values}, prev, digest)"
+
+
+def _row_maker() -> Callable[[_Bind, _Bind], tuple[_RowOf, _RowOfFields]]:
     """What :func:`_sqlite_rows` returns, given the ``items`` and ``verdicts`` binders: one
-    tuple expression per entry, its body written from ``STORED`` (the one definition of
-    the fields) once, as :mod:`dataclasses` writes its methods, so that a field added to
-    the entry takes its column's place by itself. Built at run time from an attrgetter
-    instead, the row cost a third more per entry on the writer thread."""
-    converted = {
-        "at": "sqlite_time(e.at)",
-        "items": "items_bind(e.items)",
-        "verdicts": "None if e.verdicts is None else verdicts_bind(e.verdicts)",
-    }
-    values = ", ".join(f"({converted[f]})" if f in converted else f"e.{f}" for f in STORED)
+    tuple expression per entry (read from an :class:`Entry`, or from its canonical form
+    parsed), its body written from ``STORED`` once, as :mod:`dataclasses` writes its
+    methods, so that a field added to the entry takes its column's place by itself. Built
+    at run time from an attrgetter instead, the row cost a third more per entry on the
+    writer thread."""
+    of_entry = _row_source(
+        lambda f: f"e.{f}",
+        {
+            "at": "sqlite_time(e.at)",
+            "items": "items_bind(e.items)",
+            "verdicts": "None if e.verdicts is None else verdicts_bind(e.verdicts)",
+        },
+    )
+    # The canonical form: every field of its version, "v" for the version (absent: 1),
+    # the time as UTC text; a field of a later version than the entry's reads as None.
+    of_fields = _row_source(
+        lambda f: f"d.get({f!r})",
+        {
+            "at": "utc_text(d['at'])",
+            "items": "items_bind(d['items'])",
+            "verdicts": "None if (v := d.get('verdicts')) is None else verdicts_bind(v)",
+            "version": "d.get('v', 1)",
+        },
+    )
     source = (
         "def make(items_bind, verdicts_bind):\n"
         "    def row(seq, e, prev, digest):\n"
-        f"        return (seq, {values}, prev, digest)\n"
-        "    return row\n"
+        f"        return {of_entry}\n"
+        "    def row_of_fields(seq, d, prev, digest):\n"
+        f"        return {of_fields}\n"
+        "    return row, row_of_fields\n"
     )
-    scope: dict[str, Any] = {"sqlite_time": sqlite_time}
+    scope: dict[str, Any] = {"sqlite_time": sqlite_time, "utc_text": _utc_text}
     exec(source, scope)
-    made: Callable[[_Bind, _Bind], _RowOf] = scope["make"]
+    made: Callable[[_Bind, _Bind], tuple[_RowOf, _RowOfFields]] = scope["make"]
     return made
+
+
+def _utc_text(at: str) -> str:
+    """:func:`sqlite_time` of a canonical form's time, from its text: the canonical form
+    writes every time in UTC to the microsecond (``2024-03-01T02:00:00.000000+00:00``),
+    so the stored text is that text re-punctuated, without a datetime made and formatted
+    (a third of the row's cost on the writer thread)."""
+    if len(at) == 32 and at[10] == "T" and at.endswith("+00:00"):
+        return f"{at[:10]} {at[11:26]}"
+    return sqlite_time(dt.datetime.fromisoformat(at))
 
 
 _MAKE_ROW = _row_maker()
 
 
-def _sqlite_rows(dialect: Dialect) -> _RowOf:
+def _sqlite_rows(dialect: Dialect) -> tuple[_RowOf, _RowOfFields]:
     """Builds an entry's row as the SQLite driver takes it (one tuple in ``COLUMNS``
     order, values stored as the columns' own processors would store them:
-    tests/audit/test_chain.py compares)."""
+    tests/audit/test_chain.py compares), from an entry and from its parsed canonical form."""
     return _MAKE_ROW(_items_text(dialect), _binders(dialect)[2])
 
 
-def _volume(entries: Sequence[Entry]) -> dict[tuple[dt.date, str, str, str], list[int]]:
-    """Calls and records delivered per (Beijing day, consumer, provider, topic)."""
+def _facts_of(entry: Entry) -> tuple[Any, ...]:
+    return (
+        entry.at,
+        entry.consumer,
+        entry.provider,
+        entry.resource_code,
+        entry.records,
+        entry.outcome,
+    )
+
+
+def _facts_of_fields(d: dict[str, Any]) -> tuple[Any, ...]:
+    return (d["at"], d["consumer"], d["provider"], d["resource_code"], d["records"], d["outcome"])
+
+
+def _volume(facts: Sequence[tuple[Any, ...]]) -> dict[tuple[dt.date, str, str, str], list[int]]:
+    """Calls and records delivered per (Beijing day, consumer, provider, topic), from each
+    entry's facts (:func:`_facts_of`; the time as a datetime, or as canonical UTC text)."""
     volume: dict[tuple[dt.date, str, str, str], list[int]] = {}
     days = DayCache()
-    for entry in entries:
-        if entry.outcome == "ok" and entry.provider and entry.resource_code:
-            key = (days.of(entry.at), entry.consumer, entry.provider, entry.resource_code)
+    for at, consumer, provider, code, records, outcome in facts:
+        if outcome == "ok" and provider and code:
+            day = days.of_text(at) if isinstance(at, str) else days.of(at)
+            key = (day, consumer, provider, code)
             acc = volume.setdefault(key, [0, 0])
             acc[0] += 1
-            acc[1] += entry.records
+            acc[1] += records
     return volume
 
 

@@ -9,6 +9,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from exchange.audit.pgchain import PgChain
 from exchange.db.engine import Database
 
 log = logging.getLogger(__name__)
+
+#: What waits for the thread's commit in journal mode: an answered call's canonical form
+#: (its journal line's body; nobody waits for its seq), or a :class:`Pending` entry whose
+#: caller waits for its seq (:meth:`AuditWriter.submit`).
+Journaled = bytes | Pending
 
 #: How long the journaled writer lets entries gather before a commit: nobody waits for it
 #: (the journal is the durable point; a reader's flush commits at once), and fewer, larger
@@ -107,14 +113,17 @@ class Committer:
         self._queue: queue.SimpleQueue[Pending | Flush | object] = queue.SimpleQueue()
         # Journal mode: entries wait in a list the thread takes every ``linger`` seconds.
         # No per-entry hand-off: waking the thread for each entry cost the event loop a
-        # GIL round trip per call.
+        # GIL round trip per call. An entry nobody waits for waits there as its canonical
+        # form (bytes), not as an object: see AuditWriter._journal_write.
         self._jlock = threading.Lock()
-        self._buffer: list[Pending] = []
+        self._buffer: list[Journaled] = []
+        #: the journal segment the buffer's last entry was written to
+        self._written_segment = 0
         self._flushes: list[Flush] = []
         self._wake = threading.Event()
         self._stopping = False
         #: a journaled group whose commit failed, tried again first
-        self._retry: list[Pending] = []
+        self._retry: list[Journaled] = []
         #: journaled entries not yet committed (bounded by MAX_BACKLOG through record)
         self._backlog = 0
         # Checkpoint cadence: entries committed since the last one, and when it was made.
@@ -131,6 +140,7 @@ class Committer:
             with self._jlock:
                 group, self._buffer = self._retry + self._buffer, []
                 flushes, self._flushes = self._flushes, []
+                upto = self._written_segment
             self._retry = []
             failed = False
             try:
@@ -145,6 +155,11 @@ class Committer:
                         break
                 if not group:
                     self._idle_checkpoint()
+                elif not failed and self._journal is not None:
+                    # Every entry written before the last one taken is committed (the
+                    # writer commits in journal order), and only the newest segment is
+                    # still written: the segments before that entry's can go.
+                    self._journal.drop_before(upto)
             except Exception:  # never let the thread die: log, keep the group, go on
                 log.exception("audit writer: unexpected failure; retrying")
                 self._retry = group
@@ -218,7 +233,7 @@ class Committer:
         except Exception:
             log.exception("audit writer: checkpoint failed")
 
-    def _commit(self, group: list[Pending]) -> list[Pending]:
+    def _commit(self, group: Sequence[Journaled]) -> list[Journaled]:
         """Commit ``group``; returns what is left to retry (journal mode, database down).
 
         A group the database refuses is tried entry by entry, so one bad entry fails its
@@ -229,7 +244,10 @@ class Committer:
             return []
         started = time.perf_counter()
         try:
-            seqs, made = self._append([p.entry for p in group], self._cadence(len(group)))
+            seqs, made = self._append(
+                [p.entry if isinstance(p, Pending) else p for p in group],
+                self._cadence(len(group)),
+            )
         except Exception as exc:
             log.warning(
                 "audit group of %d entries failed to commit (%s); trying one by one",
@@ -240,50 +258,53 @@ class Committer:
         self._committed(group, seqs, made, time.perf_counter() - started)
         return []
 
-    def _commit_each(self, group: list[Pending]) -> list[Pending]:
-        for i, pending in enumerate(group):
+    def _commit_each(self, group: Sequence[Journaled]) -> list[Journaled]:
+        for i, item in enumerate(group):
             started = time.perf_counter()
+            entry = item.entry if isinstance(item, Pending) else Entry.from_canonical(item)
             try:
-                seqs, made = self._append([pending.entry], self._cadence(1))
+                seqs, made = self._append([entry], self._cadence(1))
             except Exception as exc:
-                storable = pending.entry.storable()
+                storable = entry.storable()
                 try:
-                    if storable is pending.entry:
+                    if storable is entry:
                         raise exc
                     seqs, made = self._append([storable], self._cadence(1))
                     log.error(
                         "audit entry %s stored with its values escaped: %s",
-                        pending.entry.request_id,
+                        entry.request_id,
                         type(exc).__name__,
                     )
                 except Exception as again:
                     if self._journal is not None:
                         # Acknowledged already: keep it (and all after it) for a retry.
                         log.error("audit commit failed (%s); will retry", type(again).__name__)
-                        return group[i:]
+                        return list(group[i:])
                     self.stats.refused += 1
                     log.error(
                         "audit entry %s refused by the database: %s",
-                        pending.entry.request_id,
+                        entry.request_id,
                         type(again).__name__,
                     )
-                    refusal = AuditUnavailable(
-                        f"the audit log could not be written: {type(again).__name__}"
-                    )
-                    hand_over([(pending, refusal)])
+                    if isinstance(item, Pending):
+                        refusal = AuditUnavailable(
+                            f"the audit log could not be written: {type(again).__name__}"
+                        )
+                        hand_over([(item, refusal)])
                     continue
-            self._committed([pending], seqs, made, time.perf_counter() - started)
+            self._committed([item], seqs, made, time.perf_counter() - started)
         return []
 
     def _append(
-        self, entries: list[Entry], sign: chain.Sign | None
+        self, entries: list[chain.Appendable], sign: chain.Sign | None
     ) -> tuple[list[int], Checkpoint | None]:
         if self._pg is not None:
-            return self._pg.append(entries, sign)
+            objects = [e if isinstance(e, Entry) else Entry.from_canonical(e) for e in entries]
+            return self._pg.append(objects, sign)
         return chain.append(self._db, entries, sign)
 
     def _committed(
-        self, group: list[Pending], seqs: list[int], made: Checkpoint | None, elapsed: float
+        self, group: Sequence[Journaled], seqs: list[int], made: Checkpoint | None, elapsed: float
     ) -> None:
         self.stats.groups += 1
         self.stats.entries += len(group)
@@ -292,16 +313,15 @@ class Committer:
         self._unsigned += len(group)
         if made is not None:
             self._signed(made)
-        hand_over(zip(group, seqs, strict=True))
-        journaled = sum(1 for pending in group if pending.segment)
+        # Those waiting for their seq (commit-wait calls, submits); the journaled calls'
+        # bytes are answered already.
+        waiting = [(p, seq) for p, seq in zip(group, seqs, strict=True) if isinstance(p, Pending)]
+        if waiting:
+            hand_over(waiting)
+        journaled = sum(1 for p in group if not isinstance(p, Pending) or p.segment)
         if journaled:
             with self._jlock:
                 self._backlog -= journaled
-        journal = self._journal
-        if journal is not None:
-            # Everything before the last committed entry's segment is committed, and no
-            # longer written (only the newest segment is), so no lock is needed.
-            journal.drop_before(group[-1].segment)
 
     # -- checkpoints --------------------------------------------------------------------
 

@@ -9,12 +9,13 @@ moments):
 * **journal** (the default for a SQLite file; :func:`~exchange.audit.journal.journal_for`):
   :meth:`AuditWriter.record` copies the entry's authenticated line into a local
   append-only journal (a shared memory map: in the page cache at once, no system call) in
-  the caller's thread and returns. The writer thread then chains and commits journaled
-  entries in groups; a journal segment is deleted once every entry in it is committed,
-  and :func:`recover` replays the uncommitted tail after a crash (:meth:`AuditWriter.start`
-  and ``exchange audit verify`` run it). One copy is ~1 µs where a commit round trip
-  through the writer thread cost milliseconds, which the broker's one-connection latency
-  budget cannot pay.
+  the caller's thread and returns, handing the writer the line's body (the entry's
+  canonical form) rather than the entry. The writer thread then chains and commits
+  journaled entries in groups, each stored as its canonical form says; a journal segment
+  is deleted once every entry in it is committed, and :func:`recover` replays the
+  uncommitted tail after a crash (:meth:`AuditWriter.start` and ``exchange audit
+  verify`` run it). One copy is ~1 µs where a commit round trip through the writer thread
+  cost milliseconds, which the broker's one-connection latency budget cannot pay.
 * **commit-wait** (no journal, e.g. PostgreSQL): :meth:`AuditWriter.record` resolves only
   after the transaction holding the entry has committed. Entries queued while the previous
   group was committing go into the next one, so a loaded broker amortises a commit over
@@ -52,7 +53,8 @@ from exchange.audit.recovery import Recovery, recover, replay
 
 log = logging.getLogger(__name__)
 
-#: Journaled entries not yet committed that a writer keeps in memory (~1 KB each): when
+#: Journaled entries not yet committed that a writer keeps in memory (a lookup's canonical
+#: form: ~0.4 KB; an entry someone waits for, with its future: ~1 KB): when
 #: the writer falls behind (a busy machine, a slow or locked database), its backlog grew
 #: with every call (98 → 658 MB in 5 min under steady lookups). Past the bound, callers
 #: wait for the writer (their answers slow down) instead of the heap growing.
@@ -201,15 +203,13 @@ class AuditWriter(Committer):
     def submit(self, entry: Entry) -> concurrent.futures.Future[int]:
         """Queue an entry (journaling it first in journal mode); the future resolves to its
         ``seq`` once committed. Raises :class:`AuditUnavailable` if the journal write fails."""
-        pending = Pending(entry, concurrent.futures.Future())
-        future = pending.future
-        assert future is not None
+        future: concurrent.futures.Future[int] = concurrent.futures.Future()
         if not self.running:
             future.set_exception(AuditUnavailable("the audit writer is not running"))
         elif self._journal is None:
-            self._queue.put(pending)
+            self._queue.put(Pending(entry, future))
         else:
-            self._journal_write([pending])
+            self._journal_write(entry, future)
         return future
 
     async def record(self, entry: Entry) -> None:
@@ -225,7 +225,7 @@ class AuditWriter(Committer):
             return
         if self._backlog >= MAX_BACKLOG:
             await self._wait_for_room()
-        self._journal_write([Pending(entry)])
+        self._journal_write(entry)
 
     def record_now(self, entry: Entry) -> bool:
         """:meth:`record` without awaiting, when it needs no wait: True once the entry is
@@ -233,7 +233,7 @@ class AuditWriter(Committer):
         journal, a full backlog, a stopped writer). Spares the broker's answer a coroutine."""
         if self._journal is None or self._backlog >= MAX_BACKLOG or not self.running:
             return False
-        self._journal_write([Pending(entry)])
+        self._journal_write(entry)
         return True
 
     @property
@@ -261,16 +261,20 @@ class AuditWriter(Committer):
                 )
             await asyncio.sleep(0.01)
 
-    def _journal_write(self, pendings: list[Pending]) -> None:
+    def _journal_write(
+        self, entry: Entry, future: concurrent.futures.Future[int] | None = None
+    ) -> None:
+        """Journal ``entry`` and hand it to the thread: as its canonical form (bytes) when
+        nobody waits for its commit (every answered call), so that nothing of the call
+        outlives its answer but those bytes, which the collector does not track; with its
+        future when someone does (:meth:`submit`)."""
         signer = self._signer
         assert signer is not None
         try:
-            if len(pendings) == 1:  # every answered call: no generator, no join
-                lines = line_of(signer, pendings[0].entry)
-            else:
-                lines = b"".join([line_of(signer, p.entry) for p in pendings])
+            line = line_of(signer, entry)
         except (TypeError, ValueError) as exc:  # a value JSON cannot hold: a bug upstream
             raise AuditUnavailable(f"the audit entry cannot be encoded: {exc}") from exc
+        body = entry.canonical()  # made for the line: the same bytes, not made again
         # One lock around the write and the hand-over keeps the buffer in journal order,
         # which segment clean-up and recovery's committed-prefix rule rely on.
         with self._jlock:
@@ -278,17 +282,16 @@ class AuditWriter(Committer):
             if journal is None:
                 raise AuditUnavailable("the audit writer stopped")
             try:
-                journal.write(lines)
+                journal.write(line)
             except (OSError, ValueError) as exc:
                 raise AuditUnavailable(
                     f"the audit journal could not be written: {type(exc).__name__}"
                 ) from exc
-            segment = journal.segment
-            for pending in pendings:
-                pending.segment = segment
-            self._buffer.extend(pendings)
-            self._backlog += len(pendings)
-            full = len(self._buffer) >= self._max_group
+            segment = self._written_segment = journal.segment
+            buffer = self._buffer
+            buffer.append(body if future is None else Pending(entry, future, segment))
+            self._backlog += 1
+            full = len(buffer) >= self._max_group
         if full:
             self._wake.set()
 
