@@ -164,8 +164,31 @@ def main() -> None:
                     )
     text = report(args, trees, runs, load_before)
     print(text)
+    broken = failures(runs)
+    if broken:
+        # A tree that failed calls measured a broken exchange, not a step's cost (an
+        # ablation patch whose exchange no longer serves, say): no results file.
+        for line in broken:
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(1)
     if args.out is not None:
         (RESULTS / Path(args.out).name).write_text(text)
+
+
+def failures(runs: dict[str, list[dict[str, float]]]) -> list[str]:
+    """What went wrong on each path: rounds that served nothing, answers other than 2xx,
+    socket errors (a timeout is one)."""
+    found = []
+    for name, rounds in runs.items():
+        idle = sum(1 for r in rounds if r["rps"] < 1)
+        non2xx = sum(r["non2xx"] for r in rounds)
+        errors = sum(r.get("errors", 0.0) for r in rounds)
+        if idle or non2xx or errors:
+            found.append(
+                f"{name}: {idle} of {len(rounds)} rounds served nothing, {non2xx:,.0f} non-2xx "
+                f"answers, {errors:,.0f} socket errors"
+            )
+    return found
 
 
 def report(

@@ -12,14 +12,36 @@ import pytest
 from tests.bench.modules import BENCH, bench_module
 
 
-def _run(rps: float, exchange: float, loop: float, department: float) -> dict[str, float]:
+def _run(
+    rps: float, exchange: float, loop: float, department: float, **more: float
+) -> dict[str, float]:
     return {
         "rps": rps,
+        "requests": max(rps * 5, 1.0),
         "cpu_exchange": exchange,
         "cpu_loop": loop,
         "cpu_department": department,
         "non2xx": 0.0,
+        "errors": 0.0,
+        **more,
     }
+
+
+def test_a_path_that_failed_calls_is_named_and_no_results_are_kept() -> None:
+    """A tree whose exchange stopped serving (an ablation patch that broke it) measured
+    nothing: the run names it and fails rather than write its figures."""
+    trees = bench_module("broker_trees")
+    good = [_run(9_000, 110, 95, 45), _run(9_100, 111, 96, 44)]
+    assert trees.failures({"base": good, "direct": good}) == []
+    # wrk counts at least one request (CPU per lookup divides by it), at 0 req/s.
+    broken = [_run(9_000, 110, 95, 45), _run(0, 1e5, 1e5, 0, requests=1.0, errors=64.0)]
+    assert trees.failures({"base": good, "no-canonical": broken}) == [
+        "no-canonical: 1 of 2 rounds served nothing, 0 non-2xx answers, 64 socket errors"
+    ]
+    refused = [_run(9_000, 110, 95, 45, non2xx=12.0)]
+    assert trees.failures({"x": refused}) == [
+        "x: 0 of 1 rounds served nothing, 12 non-2xx answers, 0 socket errors"
+    ]
 
 
 def test_the_report_reads_each_tree_against_the_first_from_medians() -> None:
