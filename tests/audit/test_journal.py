@@ -106,6 +106,37 @@ def test_a_journaled_call_leaves_only_its_canonical_bytes_until_the_commit(
     db.dispose()
 
 
+def test_a_segment_that_cannot_be_deleted_is_not_committed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting committed segments comes after the commit: a file system that refuses it
+    leaves the segment for later, and the group it held is in the chain once."""
+    url = f"sqlite:///{tmp_path}/a.db"
+    db = Database(url)
+    ensure_current(db)
+    refusals = []
+
+    def refuse(self: Journal, segment: int) -> None:
+        refusals.append(segment)
+        raise PermissionError("read-only file system")
+
+    writer = AuditWriter(db, journal=journal_for(url), signer=signer(tmp_path), linger=30.0)
+    writer.start()
+    try:
+        monkeypatch.setattr(Journal, "drop_before", refuse)
+        assert all(writer.record_now(entry(i)) for i in range(3))
+        assert writer.flush(5.0)
+        assert refusals
+        monkeypatch.undo()
+        assert writer.record_now(entry(3))
+        assert writer.flush(5.0)
+        assert stored(db) == [f"req-{i}" for i in range(4)]
+    finally:
+        writer.stop()
+    assert verify(db).ok
+    db.dispose()
+
+
 def _mapped_rss(path: Path) -> int:
     """Bytes of ``path``'s mapping resident in this process (/proc/self/smaps)."""
     rss, inside = 0, False

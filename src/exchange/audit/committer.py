@@ -155,15 +155,12 @@ class Committer:
                         break
                 if not group:
                     self._idle_checkpoint()
-                elif not failed and self._journal is not None:
-                    # Every entry written before the last one taken is committed (the
-                    # writer commits in journal order), and only the newest segment is
-                    # still written: the segments before that entry's can go.
-                    self._journal.drop_before(upto)
             except Exception:  # never let the thread die: log, keep the group, go on
                 log.exception("audit writer: unexpected failure; retrying")
                 self._retry = group
                 failed = True
+            if group and not failed:
+                self._drop_committed(upto)
             if failed:
                 with self._jlock:
                     self._flushes[:0] = flushes
@@ -175,6 +172,20 @@ class Committer:
                 marker.done.set()
             if stopping:
                 return
+
+    def _drop_committed(self, upto: int) -> None:
+        """Delete the journal segments before ``upto``, the segment of the last entry just
+        committed: every entry written before it is committed (the writer commits in
+        journal order), and only the newest segment is still written. Outside the
+        commit's ``try``: a segment that cannot be deleted now is deleted by a later
+        commit or the next start's recovery, never committed again."""
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            journal.drop_before(upto)
+        except OSError as exc:
+            log.warning("audit journal: committed segments not deleted yet: %s", exc)
 
     def _run(self) -> None:
         stopping = False
