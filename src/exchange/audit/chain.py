@@ -111,6 +111,12 @@ def sign_head(db: Database, sign: Sign) -> Checkpoint:
 Appendable = Entry | bytes
 
 
+def entries_of(items: Sequence[Appendable]) -> list[Entry]:
+    """Each item as an :class:`Entry` (a canonical form read back as recovery reads a
+    journal line): for the writers that chain entry objects (PostgreSQL's)."""
+    return [e if isinstance(e, Entry) else Entry.from_canonical(e) for e in items]
+
+
 def append(
     db: Database, entries: Sequence[Appendable], sign: Sign | None = None
 ) -> tuple[list[int], Checkpoint | None]:
@@ -151,7 +157,7 @@ def append(
             insert_rows(conn, _SQLITE_INSERT, len(COLUMNS), flat)
             volume = _volume(facts)
         else:
-            objects = [e if isinstance(e, Entry) else Entry.from_canonical(e) for e in entries]
+            objects = entries_of(entries)
             values = getter(STORED)
             dicts: list[dict[str, Any]] = []
             for entry in objects:

@@ -310,8 +310,7 @@ class Committer:
         self, entries: list[chain.Appendable], sign: chain.Sign | None
     ) -> tuple[list[int], Checkpoint | None]:
         if self._pg is not None:
-            objects = [e if isinstance(e, Entry) else Entry.from_canonical(e) for e in entries]
-            return self._pg.append(objects, sign)
+            return self._pg.append(chain.entries_of(entries), sign)
         return chain.append(self._db, entries, sign)
 
     def _committed(
